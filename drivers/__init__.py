@@ -1,0 +1,1 @@
+"""Hardware access for lgo. Never imports lgo."""
