@@ -48,9 +48,7 @@ def test_key_formula() -> None:
     assert nir_key("2790351215189") == 97 - 2790351215189 % 97 == 89
 
 
-@pytest.mark.parametrize(
-    ("department", "substitute"), [("2A", "19"), ("2B", "18")]
-)
+@pytest.mark.parametrize(("department", "substitute"), [("2A", "19"), ("2B", "18")])
 def test_corsica_departments_counted_as_19_and_18(department: str, substitute: str) -> None:
     first13 = f"18505{department}123456"
     expected = 97 - int(f"18505{substitute}123456") % 97

@@ -49,7 +49,9 @@ def test_error_is_typed_lgo_error() -> None:
     assert info.value.problem()["type"] == "urn:lgo:problem:xml-rejected"
 
 
-@pytest.mark.parametrize("payload", [BILLION_LAUGHS, XXE, b'<!DOCTYPE r SYSTEM "http://127.0.0.1:9/x.dtd"><r/>'])
+@pytest.mark.parametrize(
+    "payload", [BILLION_LAUGHS, XXE, b'<!DOCTYPE r SYSTEM "http://127.0.0.1:9/x.dtd"><r/>']
+)
 def test_dtd_refused_before_parsing_without_memory_blowup(payload: bytes) -> None:
     tracemalloc.start()
     try:
