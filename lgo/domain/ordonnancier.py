@@ -1,0 +1,76 @@
+"""Ordonnancier hash chain (pure).
+
+Each entry's hash covers the previous entry's hash and a canonical JSON form of its own fields, so
+altering, removing or reordering any validated entry breaks the chain from that entry on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+GENESIS_HASH = "0" * 64
+
+# The fields the chain covers, in a fixed order (the database row has these columns).
+CHAINED_FIELDS: tuple[str, ...] = (
+    "number",
+    "recorded_at",
+    "dispensation_id",
+    "line_no",
+    "prescription_id",
+    "prescriber_rpps",
+    "prescriber_name",
+    "patient_id",
+    "patient_name",
+    "patient_address",
+    "product_code",
+    "designation",
+    "regulatory_list",
+    "quantity_units",
+    "pharmacist_rpps",
+)
+
+
+def canonical(fields: Mapping[str, object]) -> bytes:
+    payload = {name: fields.get(name) for name in CHAINED_FIELDS}
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def entry_hash(prev_hash: str, fields: Mapping[str, object]) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(fields)).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    number: int
+    prev_hash: str
+    hash: str
+    fields: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    first_broken: int | None = None
+    problem: str | None = None
+
+
+def verify_chain(entries: Iterable[ChainEntry]) -> ChainReport:
+    """Walk entries in number order; report the first gap, link or content break."""
+    expected_prev = GENESIS_HASH
+    expected_number = 1
+    checked = 0
+    for entry in entries:
+        if entry.number != expected_number:
+            return ChainReport(False, checked, expected_number, "gap_in_numbers")
+        if entry.prev_hash != expected_prev:
+            return ChainReport(False, checked, entry.number, "broken_link")
+        if entry_hash(entry.prev_hash, entry.fields) != entry.hash:
+            return ChainReport(False, checked, entry.number, "content_altered")
+        expected_prev = entry.hash
+        expected_number += 1
+        checked += 1
+    return ChainReport(True, checked)
