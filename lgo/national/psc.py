@@ -1,4 +1,4 @@
-"""Pro Santé Connect client: OpenID Connect with CIBA (counter) and authorization code + PKCE (page).
+"""Pro Santé Connect client: OpenID Connect, CIBA (counter) and authorization code + PKCE (page).
 
 The provider is found by its discovery document; its signing keys come from its JWKS (fetched
 again once when a token names a key id we do not know, which is how providers rotate keys).
@@ -133,7 +133,8 @@ class TokenSet:
     professional: PscProfessional
 
     def __repr__(self) -> str:  # tokens must not leak through a debug print or a traceback
-        return f"TokenSet(national_id={self.professional.national_id!r}, expires_in={self.expires_in})"
+        who = self.professional.national_id
+        return f"TokenSet(national_id={who!r}, expires_in={self.expires_in})"
 
 
 @dataclass(frozen=True)
@@ -319,9 +320,9 @@ class PscClient:
         except InvalidClaimError as exc:
             raise PscTokenInvalid(_claim_reason(exc.claim)) from None
         audiences = token.claims["aud"]
-        if isinstance(audiences, list) and len(audiences) > 1:
-            if token.claims.get("azp") != self.client_id:  # OIDC Core §3.1.3.7 rule 4/5
-                raise PscTokenInvalid("wrong_audience")
+        several = isinstance(audiences, list) and len(audiences) > 1
+        if several and token.claims.get("azp") != self.client_id:  # OIDC Core §3.1.3.7
+            raise PscTokenInvalid("wrong_audience")
         return dict(token.claims)
 
     def _decode(self, id_token: str) -> jwt.Token:
@@ -473,7 +474,7 @@ def rpps_of(login_hint: str) -> str | None:
 
 
 def professional_from_claims(claims: Mapping[str, Any]) -> PscProfessional:
-    """Map PSC claims (``preferred_username``/``SubjectNameID``, ``SubjectRefPro``) to an identity."""
+    """Map PSC claims (``SubjectNameID``/``preferred_username``, ``SubjectRefPro``)."""
     national_id = claims.get("SubjectNameID") or claims.get("preferred_username")
     if not isinstance(national_id, str):
         raise PscTokenInvalid("missing_claim:SubjectNameID")
