@@ -1,0 +1,143 @@
+"""Read a Vitale 2 card in one short PC/SC transaction (formats.md §1.3, §7.1).
+
+APDU sequence (RufusAdmin recipe):
+1. ``00 A4 00 00 02 3F 00``             SELECT MF (MF_VITALE)        — fails on a non-Vitale
+2. ``00 B0 82 00 00`` (+ offsets)       READ SFI 2 → ``65{80 nom, 81 prénom, 82 date}`` per person
+3. ``00 A4 04 00 0B D2 50 .. 'VITALE'`` SELECT AID VITALE
+4. ``00 B0 82 00 00`` (+ offsets)       READ SFI 2 → ``65{93 NIR}`` per person, same order
+
+T=0 details (``6C xx``, ``61 xx``) are resolved by the channel. Nothing is returned unless the whole
+sequence succeeded, so a card pulled mid-read gives a typed PC/SC error and no partial data. The
+card is left powered (LEAVE_CARD) so a CPS session in another slot is untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from drivers import errors
+from drivers.pcsc.atr import CardKind, classify_atr
+from drivers.pcsc.card import CardChannel, Response
+from drivers.vitale import tlv
+from drivers.vitale.models import Beneficiary, VitaleCard
+from drivers.vitale.nir import nir_is_valid
+
+SELECT_MF = bytes.fromhex("00A40000023F00")
+AID_VITALE = bytes.fromhex("D250000002564954414C45")
+SELECT_VITALE = bytes.fromhex("00A404000B") + AID_VITALE
+MAX_FILE = 8 * 1024
+
+TAG_PERSON = 0x65
+TAG_CARD = 0x66
+TAG_FAMILY_NAME = 0x80
+TAG_GIVEN_NAME = 0x81
+TAG_BIRTH_DATE = 0x82
+TAG_NIR = 0x93
+TAG_VALIDITY_START = 0x80
+
+
+class Transport(Protocol):
+    """What the reader needs from a card connection (CardChannel, or a fake in unit tests)."""
+
+    apdu_count: int
+
+    def transmit(self, apdu: bytes) -> Response: ...
+
+
+def read_vitale_from_reader(reader: str) -> VitaleCard:
+    """Connect to ``reader``, read the card in one transaction, leave it powered."""
+    with CardChannel(reader) as channel:
+        atr = channel.atr
+        with channel.transaction():
+            return read_vitale(channel, atr)
+
+
+def read_vitale(transport: Transport, atr: bytes) -> VitaleCard:
+    """Read a Vitale 2 through ``transport``; the caller holds the transaction."""
+    kind = classify_atr(atr)
+    if kind in (CardKind.VITALE_1, CardKind.CPS, CardKind.MUTE):
+        raise errors.UnsupportedCard(kind.value, "not a Vitale 2 card")
+    start = transport.apdu_count
+    _select(transport, SELECT_MF, kind)
+    identity = _read_sfi2(transport)
+    _select(transport, SELECT_VITALE, kind)
+    nirs = _read_sfi2(transport)
+    card = decode(identity, nirs)
+    return VitaleCard(card.beneficiaries, card.validity_start_raw, transport.apdu_count - start)
+
+
+def decode(identity_file: bytes, nir_file: bytes) -> VitaleCard:
+    """Turn the two files into a card; raises TlvError / CardDataError on bad contents."""
+    identity_items = tlv.parse(identity_file)
+    nir_items = tlv.parse(nir_file)
+    persons = [t for t in identity_items if t.tag == TAG_PERSON]
+    nir_persons = [t for t in nir_items if t.tag == TAG_PERSON]
+    if not persons:
+        raise errors.CardDataError("no beneficiary on the card")
+    if len(persons) != len(nir_persons):
+        raise errors.CardDataError(
+            f"{len(persons)} identities but {len(nir_persons)} NIRs on the card"
+        )
+    beneficiaries = tuple(
+        _beneficiary(rank, person, nir_person)
+        for rank, (person, nir_person) in enumerate(zip(persons, nir_persons, strict=True), 1)
+    )
+    return VitaleCard(beneficiaries, _validity_start(identity_items + nir_items))
+
+
+def _beneficiary(rank: int, person: tlv.Tlv, nir_person: tlv.Tlv) -> Beneficiary:
+    birth = _text(person, TAG_BIRTH_DATE, rank)
+    if len(birth) != 8 or not birth.isdigit():
+        raise errors.CardDataError(f"beneficiary {rank}: birth date is not 8 digits")
+    nir = _text(nir_person, TAG_NIR, rank).upper()
+    if not nir_is_valid(nir):
+        raise errors.CardDataError(f"beneficiary {rank}: NIR key check failed")
+    return Beneficiary(
+        rank=rank,
+        family_name=_text(person, TAG_FAMILY_NAME, rank),
+        given_name=_text(person, TAG_GIVEN_NAME, rank),
+        birth_date_raw=birth,
+        nir=nir,
+    )
+
+
+def _text(template: tlv.Tlv, tag: int, rank: int) -> str:
+    item = template.find(tag)
+    if item is None:
+        raise errors.CardDataError(f"beneficiary {rank}: field {tag:02X} missing")
+    # Latin-1 decodes any byte; names are space padded on some cards.
+    return item.value.decode("latin-1").strip(" \x00")
+
+
+def _validity_start(items: tuple[tlv.Tlv, ...]) -> str | None:
+    card = next((t for t in items if t.tag == TAG_CARD), None)
+    start = card.find(TAG_VALIDITY_START) if card is not None else None
+    return start.value.decode("latin-1") if start is not None else None
+
+
+def _select(transport: Transport, apdu: bytes, kind: CardKind) -> None:
+    response = transport.transmit(apdu)
+    if not response.ok:
+        # The Vitale applications are missing: this is not a Vitale 2 (e.g. a CPS or a bank card).
+        raise errors.UnsupportedCard(
+            kind.value, f"SELECT {apdu[2:4].hex().upper()} returned {response.sw:04X}"
+        )
+
+
+def _read_sfi2(transport: Transport) -> bytes:
+    """READ BINARY by SFI 2, then by offset in 256-byte chunks until a short chunk."""
+    response = transport.transmit(bytes.fromhex("00B0820000"))
+    if not response.ok:
+        raise errors.ApduError(response.sw, "READ BINARY SFI 2")
+    data = bytearray(response.data)
+    chunk = response.data
+    while len(chunk) >= 256 and len(data) < MAX_FILE:
+        offset = len(data)
+        response = transport.transmit(bytes([0x00, 0xB0, offset >> 8, offset & 0xFF, 0x00]))
+        if response.sw in (0x6B00, 0x6282) or (response.ok and not response.data):
+            break  # end of file reached exactly on a chunk boundary
+        if not response.ok:
+            raise errors.ApduError(response.sw, "READ BINARY")
+        chunk = response.data
+        data += chunk
+    return bytes(data)
