@@ -1,0 +1,38 @@
+"""Typed errors of the document builders (CDA R2) and of the document use cases.
+
+Titles are French (the pharmacist reads them); details never carry identities or health data.
+"""
+
+from __future__ import annotations
+
+from lgo.errors import Conflict, InvalidInput, LgoError, NotFound
+
+
+class InsNotQualifiedError(Conflict):
+    """The patient's identity is not qualified: its INS may not leave the pharmacy."""
+
+    slug = "ins-not-qualified"
+    title = (
+        "Identité du patient non qualifiée : le document ne peut pas être partagé "
+        "(qualifier l'INS avant l'envoi)"
+    )
+
+
+class CdaInvalidError(LgoError):
+    """A CDA document we built does not validate against the schema (a bug on our side)."""
+
+    slug = "cda-invalid"
+    status = 500
+    title = "Document CDA non conforme au schéma : envoi bloqué"
+
+
+class DocumentInputError(InvalidInput):
+    """The data given to build a document is incomplete or inconsistent."""
+
+    slug = "document-input-invalid"
+    title = "Données du document incomplètes ou invalides"
+
+
+class DocumentNotFoundError(NotFound):
+    slug = "document-not-found"
+    title = "Document introuvable"

@@ -1,0 +1,46 @@
+"""Validate CDA R2 documents against the schema in ``lgo/documents/schema`` (entry ``CDA.xsd``).
+
+The compiled schema is built once and shared behind a lock: ``lxml.etree.XMLSchema`` objects are not
+documented as thread-safe, and validation is quick (a few milliseconds per document).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+from lxml import etree
+
+from lgo.documents.errors import CdaInvalidError
+from lgo.xml import parse_xml
+
+SCHEMA_DIR: Final = Path(__file__).parent / "schema"
+MAX_CDA_BYTES: Final = 4 * 1024 * 1024
+_lock = threading.Lock()
+
+
+@cache
+def _schema() -> etree.XMLSchema:
+    # Our own files, read from the package: a plain parser is fine, network still off.
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "CDA.xsd"), parser))
+
+
+def schema_errors(xml: bytes) -> list[str]:
+    """Schema violations of ``xml`` as ``line: message`` strings (empty when valid)."""
+    root = parse_xml(xml, max_bytes=MAX_CDA_BYTES)
+    with _lock:
+        schema = _schema()
+        if schema.validate(root):
+            return []
+        log: list[Any] = list(schema.error_log)  # type: ignore[call-overload]
+    return [f"{entry.line}: {entry.message}" for entry in log]
+
+
+def validate_cda(xml: bytes) -> None:
+    """Raise :class:`CdaInvalidError` (first violations in ``extra``) unless ``xml`` is valid."""
+    errors = schema_errors(xml)
+    if errors:
+        raise CdaInvalidError(violations=errors[:5])

@@ -1,0 +1,137 @@
+"""CDA R2 builder: every produced document validates; the header carries what the DMP needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from lxml import etree
+
+from lgo.documents.cda import NS, build_document
+from lgo.documents.errors import CdaInvalidError, DocumentInputError, InsNotQualifiedError
+from lgo.documents.models import DispensingSummary, VaccinationNote
+from lgo.documents.validate import schema_errors, validate_cda
+from lgo.domain.identity import IdentityStatus
+from tests.fixtures.documents import (
+    FICTIVE_NIR,
+    FICTIVE_RPPS,
+    make_dispensing_summary,
+    make_header,
+    make_patient,
+    make_vaccination_note,
+)
+
+H = {"h": NS}
+
+
+def _root(xml: bytes) -> etree._Element:
+    return etree.fromstring(xml)
+
+
+@pytest.mark.parametrize("body", [make_vaccination_note(), make_dispensing_summary()])
+def test_every_document_type_validates_against_the_schema(
+    body: VaccinationNote | DispensingSummary,
+) -> None:
+    document = build_document(make_header(), body)
+    assert schema_errors(document.xml) == []
+
+
+def test_header_carries_ins_author_custodian_and_dates() -> None:
+    header = make_header()
+    root = _root(build_document(header, make_vaccination_note()).xml)
+    patient_id = root.find("h:recordTarget/h:patientRole/h:id", H)
+    assert patient_id is not None
+    assert patient_id.get("extension") == FICTIVE_NIR
+    assert patient_id.get("root") == "1.2.250.1.213.1.4.10"
+    author_id = root.find("h:author/h:assignedAuthor/h:id", H)
+    assert author_id is not None and author_id.get("extension") == "8" + FICTIVE_RPPS
+    custodian = root.find(
+        "h:custodian/h:assignedCustodian/h:representedCustodianOrganization/h:id", H
+    )
+    assert custodian is not None and custodian.get("extension") == "1750000000"
+    assert root.find("h:effectiveTime", H).get("value") == "20260315103000+0100"  # type: ignore[union-attr]
+    assert root.find("h:id", H).get("root") == header.document_id  # type: ignore[union-attr]
+    assert root.find("h:code", H).get("code") == "87273-9"  # type: ignore[union-attr]
+
+
+def test_vaccination_entry_is_structured() -> None:
+    root = _root(build_document(make_header(), make_vaccination_note()).xml)
+    material = root.find(".//h:substanceAdministration/h:consumable//h:manufacturedMaterial", H)
+    assert material is not None
+    assert material.find("h:code", H).get("code") == "3400930000001"  # type: ignore[union-attr]
+    assert material.findtext("h:lotNumberText", namespaces=H) == "LOT-42A"
+
+
+def test_dispensing_summary_has_one_supply_per_item() -> None:
+    document = build_document(make_header(), make_dispensing_summary())
+    root = _root(document.xml)
+    supplies = root.findall(".//h:entry/h:supply", H)
+    assert [s.find("h:quantity", H).get("value") for s in supplies] == ["2", "1"]  # type: ignore[union-attr]
+    assert document.service_start == make_dispensing_summary().dispensed_at
+
+
+@pytest.mark.parametrize("status", [IdentityStatus.PROV, IdentityStatus.RECUP, IdentityStatus.VALI])
+def test_unqualified_identity_is_refused(status: IdentityStatus) -> None:
+    with pytest.raises(InsNotQualifiedError):
+        build_document(make_header(make_patient(status)), make_vaccination_note())
+
+
+def test_qualified_identity_on_work_list_is_refused() -> None:
+    patient = make_patient()
+    on_list = type(patient)(patient.ins, patient.traits, patient.status, on_work_list=True)
+    with pytest.raises(InsNotQualifiedError):
+        build_document(make_header(on_list), make_vaccination_note())
+
+
+def test_empty_bodies_and_naive_dates_are_refused() -> None:
+    with pytest.raises(DocumentInputError):
+        build_document(make_header(), VaccinationNote(vaccinations=()))
+    with pytest.raises(DocumentInputError):
+        build_document(make_header(effective_time=datetime(2026, 3, 15)), make_vaccination_note())
+
+
+def test_text_is_escaped_not_interpreted() -> None:
+    note = make_vaccination_note()
+    hostile = type(note.vaccinations[0])(
+        note.vaccinations[0].administered_at, "3400930000001", "<script>alert(1)</script>", "L1"
+    )
+    xml = build_document(make_header(), VaccinationNote((hostile,))).xml
+    assert b"<script>" not in xml
+    assert b"&lt;script&gt;" in xml
+
+
+def test_schema_rejects_what_the_normative_schema_rejects() -> None:
+    xml = build_document(make_header(), make_vaccination_note()).xml
+    root = _root(xml)
+    # recordTarget is mandatory (1..*) in POCD_MT000040.ClinicalDocument
+    root.remove(root.find("h:recordTarget", H))  # type: ignore[arg-type]
+    with pytest.raises(CdaInvalidError):
+        validate_cda(etree.tostring(root))
+    # wrong typeId root
+    root = _root(xml)
+    root.find("h:typeId", H).set("root", "1.2.3")  # type: ignore[union-attr]
+    assert schema_errors(etree.tostring(root))
+    # children out of the normative order (title after effectiveTime)
+    root = _root(xml)
+    title = root.find("h:title", H)
+    root.remove(title)  # type: ignore[arg-type]
+    root.find("h:effectiveTime", H).addnext(title)  # type: ignore[union-attr,arg-type]
+    assert schema_errors(etree.tostring(root))
+    # an unknown element in the narrative block
+    root = _root(xml)
+    text = root.find(".//h:section/h:text", H)
+    etree.SubElement(text, f"{{{NS}}}script").text = "x"  # type: ignore[arg-type]
+    assert schema_errors(etree.tostring(root))
+
+
+def test_lunar_birth_date_keeps_known_precision() -> None:
+    patient = make_patient()
+    lunar = type(patient.traits)(
+        patient.traits.birth_name,
+        patient.traits.given_names,
+        patient.traits.sex,
+        type(patient.traits.birth_date)("19850000"),
+    )
+    record = type(patient)(patient.ins, lunar, patient.status)
+    root = _root(build_document(make_header(record), make_vaccination_note()).xml)
+    assert root.find(".//h:patient/h:birthTime", H).get("value") == "1985"  # type: ignore[union-attr]
