@@ -18,17 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+
+from lgo.logging import get_logger
 
 SD_LISTEN_FDS_START = 3
 
 # Datagrams are tiny; a short timeout keeps a wedged manager from blocking the event loop.
 _SEND_TIMEOUT_S = 1.0
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 HealthProbe = Callable[[], bool | Awaitable[bool]]
 
@@ -73,7 +74,7 @@ def send(fields: Mapping[str, object], env: Mapping[str, str] | None = None) -> 
             sock.settimeout(_SEND_TIMEOUT_S)
             sock.sendto(message, address)
     except OSError as exc:
-        log.warning("sd_notify_failed", extra={"errno": exc.errno})
+        log.warning("sd_notify_failed", errno=exc.errno)
         return False
     return True
 
