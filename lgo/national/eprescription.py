@@ -565,6 +565,7 @@ def receipt_from_bundle(data: Any, prescription_id: str, replayed: bool) -> Exec
 _OUTCOME_ERRORS: dict[str, type[Exception]] = {
     "prescription-unknown": PrescriptionUnknown,
     "prescription-completed": PrescriptionAlreadyDispensed,
+    "renewal-already-dispensed": PrescriptionAlreadyDispensed,
     "prescription-expired": PrescriptionExpired,
     "prescription-cancelled": PrescriptionCancelled,
     "idempotency-key-reuse": IdempotencyConflict,

@@ -158,7 +158,12 @@ class NationalHttpClient:
         timeout = httpx.Timeout(read_s, connect=min(self.connect_timeout_s, read_s))
         try:
             request = self._client.build_request(
-                method, path, json=json_body, content=content, params=params, headers=headers,
+                method,
+                path,
+                json=json_body,
+                content=content,
+                params=params,
+                headers=headers,
                 timeout=timeout,
             )
             response = self._client.send(request, stream=True)
