@@ -29,8 +29,10 @@ from joserfc.errors import (
     BadSignatureError,
     ExpiredTokenError,
     InvalidClaimError,
+    InvalidKeyIdError,
     JoseError,
     MissingClaimError,
+    UnsupportedAlgorithmError,
 )
 from joserfc.jwk import KeySet
 
@@ -331,13 +333,14 @@ class PscClient:
                 return jwt.decode(id_token, self._key_set(refresh), algorithms=ALLOWED_ALGORITHMS)
             except BadSignatureError:
                 raise PscTokenInvalid("bad_signature") from None
-            except ValueError as exc:
-                if refresh or "key" not in str(exc).lower():
-                    raise PscTokenInvalid("malformed") from None
-            except JoseError as exc:
-                if refresh or "key" not in type(exc).__name__.lower():
-                    raise PscTokenInvalid(f"malformed:{exc.error}") from None
-        raise PscTokenInvalid("unknown_key")  # pragma: no cover - the loop always returns/raises
+            except InvalidKeyIdError:
+                if refresh:
+                    raise PscTokenInvalid("unknown_key") from None
+            except UnsupportedAlgorithmError:
+                raise PscTokenInvalid("algorithm_not_allowed") from None
+            except (JoseError, ValueError):
+                raise PscTokenInvalid("malformed") from None
+        raise PscTokenInvalid("unknown_key")  # not reached: the second pass returns or raises
 
     def _token_set(
         self, body: Mapping[str, Any], *, nonce: str | None, auth_req_id: str | None
