@@ -44,7 +44,7 @@ class TransitionRefusedError(IdentityRuleError):
     def __init__(self, status: IdentityStatus, event: IdentityEvent) -> None:
         self.status = status
         self.event = event
-        super().__init__(f"Changement de statut d'identité refusé ({status.value}, {event.value}).")
+        super().__init__(f"Changement de statut d'identité refusé ({status.code}, {event.value}).")
 
 
 # --- NIR / NIA ------------------------------------------------------------------------------
@@ -313,10 +313,17 @@ class Traits:
 
 
 class IdentityStatus(StrEnum):
-    PROV = "PROV"  # provisoire: no INSi, no document check
-    RECUP = "RECUP"  # récupérée: INS from INSi, no document check
-    VALI = "VALI"  # validée: high-trust document checked, no INSi
-    QUAL = "QUAL"  # qualifiée: both
+    """Stored as the English word (``patients.identity_status``); :attr:`code` is the FR Core code."""
+
+    PROV = "provisional"  # provisoire: no INSi, no document check
+    RECUP = "recovered"  # récupérée: INS from INSi, no document check
+    VALI = "validated"  # validée: high-trust document checked, no INSi
+    QUAL = "qualified"  # qualifiée: both
+
+    @property
+    def code(self) -> str:
+        """FR Core ``fr-core-cs-v2-0445`` code (PROV, RECUP, VALI, QUAL)."""
+        return self.name
 
     @property
     def label(self) -> str:

@@ -225,3 +225,9 @@ def test_reference_paths_reach_qualified() -> None:
 def test_only_qualified_and_not_on_work_list_may_send_ins() -> None:
     assert [s for s in S if may_send_ins(s)] == [S.QUAL]
     assert not may_send_ins(S.QUAL, on_work_list=True)
+
+
+def test_status_stored_as_words_with_fr_core_codes() -> None:
+    assert IdentityStatus("provisional") is S.PROV
+    assert [s.code for s in S] == ["PROV", "RECUP", "VALI", "QUAL"]
+    assert S.QUAL.label == "Identité qualifiée"
