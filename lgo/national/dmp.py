@@ -52,6 +52,7 @@ MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
 SOURCE_ID: Final = "1.2.250.1.213.4.1.1.1"  # submission-set sourceId (the software's own)
 REPOSITORY_DEFAULT: Final = "1.2.250.1.213.1.1.9"
 CDA_MIME: Final = "text/xml"
+STRUCT_FINESS_PREFIX: Final = "1"
 Element = xds.Element
 
 
@@ -105,6 +106,14 @@ class DmpDocumentEntry:
     creation_time: str  # XDS DTM, UTC: YYYYMMDDhhmmss
     author: str
     mime_type: str
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling the DMP (sent in the caller context header)."""
+
+    author_idnat: str
+    structure_idnat: str
 
 
 @dataclass(frozen=True)
@@ -227,7 +236,11 @@ def _submission_set(parent: Element, document: CdaDocument, set_id: str, set_uid
 
 def provide_request(document: CdaDocument) -> tuple[bytes, str]:
     """The ITI-41 SOAP envelope for ``document`` and the submission set unique id."""
-    root, body = xds.envelope(xds.ACTION_PROVIDE)
+    root, body = xds.envelope(
+        xds.ACTION_PROVIDE,
+        author_idnat=document.author.national_id,
+        structure_idnat=STRUCT_FINESS_PREFIX + document.organisation.finess,
+    )
     request = xds.sub(body, xds.XDSB, "ProvideAndRegisterDocumentSetRequest")
     submit = xds.sub(request, xds.LCM, "SubmitObjectsRequest")
     objects = xds.sub(submit, xds.RIM, "RegistryObjectList")
@@ -250,8 +263,10 @@ def provide_request(document: CdaDocument) -> tuple[bytes, str]:
     return _serialise(root), set_uid
 
 
-def query_request(ins: str, ins_oid: str) -> bytes:
-    root, body = xds.envelope(xds.ACTION_QUERY)
+def query_request(ins: str, ins_oid: str, caller: Caller) -> bytes:
+    root, body = xds.envelope(
+        xds.ACTION_QUERY, author_idnat=caller.author_idnat, structure_idnat=caller.structure_idnat
+    )
     request = xds.sub(body, xds.QUERY, "AdhocQueryRequest")
     xds.sub(
         request, xds.QUERY, "ResponseOption", returnType="LeafClass", returnComposedObjects="true"
@@ -262,8 +277,12 @@ def query_request(ins: str, ins_oid: str) -> bytes:
     return _serialise(root)
 
 
-def retrieve_request(repository_id: str, unique_id: str) -> bytes:
-    root, body = xds.envelope(xds.ACTION_RETRIEVE)
+def retrieve_request(repository_id: str, unique_id: str, caller: Caller) -> bytes:
+    root, body = xds.envelope(
+        xds.ACTION_RETRIEVE,
+        author_idnat=caller.author_idnat,
+        structure_idnat=caller.structure_idnat,
+    )
     request = xds.sub(body, xds.XDSB, "RetrieveDocumentSetRequest")
     item = xds.sub(request, xds.XDSB, "DocumentRequest")
     xds.sub(item, xds.XDSB, "RepositoryUniqueId", repository_id)
@@ -342,15 +361,20 @@ def _entry(extrinsic: Element) -> DmpDocumentEntry:
 class DmpClient:
     """XDS.b client of the DMP. Thread-safe (one ``httpx.Client`` underneath)."""
 
-    def __init__(self, http: NationalHttpClient, *, path: str = "/xds") -> None:
+    def __init__(self, http: NationalHttpClient, *, finess: str, path: str = "/xds") -> None:
         self._http = http
         self._path = path
+        self._structure = STRUCT_FINESS_PREFIX + finess
+
+    def _caller(self, author_rpps: str) -> Caller:
+        return Caller(author_idnat="8" + author_rpps, structure_idnat=self._structure)
 
     @classmethod
     def over_http(
         cls,
         base_url: str,
         *,
+        finess: str,
         timeout_s: float,
         connect_timeout_s: float,
         transport: httpx.BaseTransport | None = None,
@@ -363,7 +387,7 @@ class DmpClient:
             transport=transport,
             max_body_bytes=MAX_REPLY_BYTES,
         )
-        return cls(http)
+        return cls(http, finess=finess)
 
     def close(self) -> None:
         self._http.close()
@@ -389,7 +413,10 @@ class DmpClient:
 
     def find_documents(self, ins: str, ins_oid: str, *, author_rpps: str) -> list[DmpDocumentEntry]:
         reply = self._call(
-            "dmp_find_documents", xds.ACTION_QUERY, query_request(ins, ins_oid), author_rpps
+            "dmp_find_documents",
+            xds.ACTION_QUERY,
+            query_request(ins, ins_oid, self._caller(author_rpps)),
+            author_rpps,
         )
         _raise_registry_errors(reply, frozenset())
         return [_entry(e) for e in reply.iterfind(".//rim:ExtrinsicObject", xds.NSMAP)]
@@ -398,7 +425,7 @@ class DmpClient:
         reply = self._call(
             "dmp_retrieve",
             xds.ACTION_RETRIEVE,
-            retrieve_request(repository_id, unique_id),
+            retrieve_request(repository_id, unique_id, self._caller(author_rpps)),
             author_rpps,
         )
         registry_response = reply.find("rs:RegistryResponse", xds.NSMAP)

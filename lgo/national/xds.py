@@ -17,6 +17,9 @@ LCM: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 RIM: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 RS: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
 QUERY: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
+# Caller context header (author idNat_PS, structure idNat_Struct): lgo's stand-in for the DMP's VIHF
+# SAML assertion, which needs the CPS signature chain that a simulator cannot check meaningfully.
+CTX: Final = "urn:lgo:hwsim:dmp-context"
 NSMAP: Final = {
     "soap": SOAP,
     "wsa": WSA,
@@ -72,12 +75,17 @@ def sub(parent: Element, ns: str, tag: str, text: str | None = None, **attrs: st
     return element
 
 
-def envelope(action: str, message_id: str | None = None) -> tuple[Element, Element]:
-    """A SOAP 1.2 envelope with WS-Addressing headers; returns ``(envelope, body)``."""
+def envelope(
+    action: str, *, author_idnat: str, structure_idnat: str, message_id: str | None = None
+) -> tuple[Element, Element]:
+    """A SOAP 1.2 envelope with WS-Addressing and caller headers; returns ``(envelope, body)``."""
     root = etree.Element(q(SOAP, "Envelope"), nsmap=NSMAP)
     header = sub(root, SOAP, "Header")
     sub(header, WSA, "Action", action, **{q(SOAP, "mustUnderstand"): "true"})
     sub(header, WSA, "MessageID", message_id or f"urn:uuid:{uuid.uuid4()}")
+    context = sub(header, CTX, "DmpContext")
+    sub(context, CTX, "Author", author_idnat)
+    sub(context, CTX, "Structure", structure_idnat)
     body = sub(root, SOAP, "Body")
     return root, body
 

@@ -1,0 +1,522 @@
+"""DMP simulator: an IHE XDS.b document registry + repository over SOAP 1.2 (one endpoint).
+
+Mounted under ``/dmp``; the XDS endpoint is ``POST /dmp/xds`` and dispatches on the body:
+
+- ``ProvideAndRegisterDocumentSetRequest`` (ITI-41): checks the metadata (patient id in the entry,
+  the submission set and the CDA agree; hash and size match the inline document), stores the entry
+  and the document. Same ``uniqueId`` again: success if the bytes are identical (an outbox retry),
+  ``XDSNonIdenticalHash`` otherwise.
+- ``AdhocQueryRequest`` FindDocuments (ITI-18): the patient's approved entries (LeafClass).
+- ``RetrieveDocumentSetRequest`` (ITI-43): the document bytes, inline base64.
+
+Patients: every patient has an open DMP unless told otherwise (``absent`` →
+``XDSUnknownPatientId``); a patient may block professionals (idNat_PS) or structures (idNat_Struct)
+→ ``DMPAccessDeniedByPatient``.
+Who is calling comes from a small ``ctx:DmpContext`` SOAP header (author idNat_PS and structure):
+a stand-in for the DMP's VIHF SAML assertion.
+
+Test/bench controls under ``/dmp/_sim``: ``patients`` (absent / blocks), ``faults`` (next N calls:
+``http503``, ``soap_receiver``, ``malformed``, ``delay``), ``documents`` (what was stored, with its
+metadata), ``calls`` (the request recorder: action, outcome; never content), ``reset``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from lxml import etree
+from pydantic import BaseModel
+
+SOAP: Final = "http://www.w3.org/2003/05/soap-envelope"
+WSA: Final = "http://www.w3.org/2005/08/addressing"
+XDSB: Final = "urn:ihe:iti:xds-b:2007"
+LCM: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
+RIM: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+RS: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
+QUERY: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
+CTX: Final = "urn:lgo:hwsim:dmp-context"
+HL7: Final = "urn:hl7-org:v3"
+NS: Final = {
+    "soap": SOAP,
+    "wsa": WSA,
+    "xdsb": XDSB,
+    "lcm": LCM,
+    "rim": RIM,
+    "rs": RS,
+    "query": QUERY,
+    "ctx": CTX,
+    "hl7": HL7,
+}
+
+SUCCESS: Final = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
+FAILURE: Final = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
+APPROVED: Final = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+FIND_DOCUMENTS: Final = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+DE_PATIENT_ID: Final = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
+DE_UNIQUE_ID: Final = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
+SS_PATIENT_ID: Final = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
+DE_AUTHOR: Final = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
+SCHEMES: Final = {
+    "class_code": "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a",
+    "confidentiality_code": "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f",
+    "format_code": "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d",
+    "facility_type_code": "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1",
+    "practice_setting_code": "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead",
+    "type_code": "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983",
+}
+REPOSITORY_ID: Final = "1.2.250.1.213.1.1.9"
+MAX_REQUEST_BYTES: Final = 8 * 1024 * 1024
+SOAP_CONTENT_TYPE: Final = "application/soap+xml; charset=UTF-8"
+Element = etree._Element
+
+
+class XdsError(Exception):
+    def __init__(self, code: str, context: str = "") -> None:
+        super().__init__(code)
+        self.code = code
+        self.context = context
+
+
+@dataclass
+class StoredDocument:
+    unique_id: str
+    patient_key: str
+    entry_xml: bytes  # the ExtrinsicObject as received (+ repositoryUniqueId, status)
+    content: bytes
+    metadata: dict[str, Any]
+
+
+@dataclass
+class PatientState:
+    absent: bool = False
+    blocked: set[str] = field(default_factory=set)  # idNat_PS or idNat_Struct values
+
+
+@dataclass
+class Fault:
+    mode: str
+    remaining: int
+    delay_s: float = 0.0
+
+
+class DmpRegistry:
+    """Documents, patients' DMP states, pending faults and the call recorder (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.documents: dict[str, StoredDocument] = {}
+            self.patients: dict[str, PatientState] = {}
+            self.faults: list[Fault] = []
+            self.calls: list[dict[str, str]] = []
+
+    def patient(self, key: str) -> PatientState:
+        with self._lock:
+            return self.patients.setdefault(key, PatientState())
+
+    def set_patient(self, key: str, state: PatientState) -> None:
+        with self._lock:
+            self.patients[key] = state
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def take_fault(self) -> Fault | None:
+        with self._lock:
+            if not self.faults:
+                return None
+            fault = self.faults[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self.faults.pop(0)
+            return fault
+
+    def record(self, action: str, outcome: str) -> None:
+        with self._lock:
+            self.calls.append({"action": action, "outcome": outcome})
+
+    def store(self, document: StoredDocument) -> bool:
+        """Store; True if new, False for an identical resubmission; XdsError on a different one."""
+        with self._lock:
+            existing = self.documents.get(document.unique_id)
+            if existing is None:
+                self.documents[document.unique_id] = document
+                return True
+            if existing.content != document.content:
+                raise XdsError("XDSNonIdenticalHash", document.unique_id)
+            return False
+
+    def for_patient(self, key: str) -> list[StoredDocument]:
+        with self._lock:
+            return [d for d in self.documents.values() if d.patient_key == key]
+
+    def get(self, unique_id: str) -> StoredDocument | None:
+        with self._lock:
+            return self.documents.get(unique_id)
+
+
+registry = DmpRegistry()
+router = APIRouter(tags=["dmp"])
+
+
+# --- XML helpers ---------------------------------------------------------------------------------
+
+
+def _parse(data: bytes) -> Element:
+    if len(data) > MAX_REQUEST_BYTES or b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise XdsError("XDSRegistryError", "request refused")
+    parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True)
+    try:
+        return etree.fromstring(data, parser)
+    except etree.XMLSyntaxError:
+        raise XdsError("XDSRegistryError", "malformed request") from None
+
+
+def _sub(parent: Element, ns: str, tag: str, text: str | None = None, **attrs: str) -> Element:
+    element = etree.SubElement(parent, f"{{{ns}}}{tag}", attrib=attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _envelope(action: str, relates_to: str) -> tuple[Element, Element]:
+    root = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP, "wsa": WSA})
+    header = _sub(root, SOAP, "Header")
+    _sub(header, WSA, "Action", action)
+    _sub(header, WSA, "RelatesTo", relates_to)
+    return root, _sub(root, SOAP, "Body")
+
+
+def _soap(root: Element, status: int = 200) -> Response:
+    body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return Response(body, status_code=status, media_type=SOAP_CONTENT_TYPE)
+
+
+def _registry_response(parent: Element, error: XdsError | None) -> Element:
+    response = _sub(parent, RS, "RegistryResponse", status=FAILURE if error else SUCCESS)
+    if error is not None:
+        errors = _sub(response, RS, "RegistryErrorList")
+        _sub(
+            errors,
+            RS,
+            "RegistryError",
+            errorCode=error.code,
+            codeContext=error.context,
+            severity="urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error",
+        )
+    return response
+
+
+def _slot(parent: Element, name: str) -> list[str]:
+    found = parent.find(f"rim:Slot[@name='{name}']", NS)
+    if found is None:
+        return []
+    return [v.text or "" for v in found.iterfind("rim:ValueList/rim:Value", NS)]
+
+
+def _external_id(parent: Element, scheme: str) -> str:
+    found = parent.find(f"rim:ExternalIdentifier[@identificationScheme='{scheme}']", NS)
+    return found.get("value", "") if found is not None else ""
+
+
+def patient_key(cx: str) -> str:
+    """``INS^^^&OID&ISO^NH`` → ``INS|OID`` (raises XdsError on another shape)."""
+    ins, _, rest = cx.strip("'").partition("^^^&")
+    oid = rest.split("&", 1)[0]
+    if not ins or not oid:
+        raise XdsError("XDSUnknownPatientId", "bad patient id")
+    return f"{ins}|{oid}"
+
+
+def _caller(envelope: Element) -> set[str]:
+    context = envelope.find("soap:Header/ctx:DmpContext", NS)
+    if context is None:
+        return set()
+    return {context.findtext("ctx:Author", "", NS), context.findtext("ctx:Structure", "", NS)}
+
+
+def _check_access(key: str, callers: set[str]) -> None:
+    state = registry.patient(key)
+    if state.absent:
+        raise XdsError("XDSUnknownPatientId", "no DMP")
+    if state.blocked & callers:
+        raise XdsError("DMPAccessDeniedByPatient", "blocked by the patient")
+
+
+# --- ITI-41 --------------------------------------------------------------------------------------
+
+
+def _code_of(entry: Element, scheme: str) -> dict[str, str]:
+    found = entry.find(f"rim:Classification[@classificationScheme='{scheme}']", NS)
+    if found is None:
+        raise XdsError("XDSRegistryMetadataError", f"missing classification {scheme}")
+    name = found.find("rim:Name/rim:LocalizedString", NS)
+    return {
+        "code": found.get("nodeRepresentation", ""),
+        "system": (_slot(found, "codingScheme") or [""])[0],
+        "display": name.get("value", "") if name is not None else "",
+    }
+
+
+def _metadata(entry: Element, content: bytes) -> dict[str, Any]:
+    author = entry.find(f"rim:Classification[@classificationScheme='{DE_AUTHOR}']", NS)
+    title = entry.find("rim:Name/rim:LocalizedString", NS)
+    metadata: dict[str, Any] = {
+        "patient_id": _external_id(entry, DE_PATIENT_ID),
+        "unique_id": _external_id(entry, DE_UNIQUE_ID),
+        "mime_type": entry.get("mimeType", ""),
+        "title": title.get("value", "") if title is not None else "",
+        "creation_time": (_slot(entry, "creationTime") or [""])[0],
+        "hash": (_slot(entry, "hash") or [""])[0],
+        "size": (_slot(entry, "size") or [""])[0],
+        "language_code": (_slot(entry, "languageCode") or [""])[0],
+        "author_person": (_slot(author, "authorPerson") or [""])[0] if author is not None else "",
+        "author_institution": (_slot(author, "authorInstitution") or [""])[0]
+        if author is not None
+        else "",
+    }
+    for name, scheme in SCHEMES.items():
+        metadata[name] = _code_of(entry, scheme)
+    if metadata["hash"] != hashlib.sha1(content).hexdigest():  # noqa: S324 - XDS uses SHA-1
+        raise XdsError("XDSRepositoryMetadataError", "hash mismatch")
+    if metadata["size"] != str(len(content)):
+        raise XdsError("XDSRepositoryMetadataError", "size mismatch")
+    return metadata
+
+
+def _cda_patient(content: bytes) -> str:
+    cda = _parse(content)
+    pid = cda.find("hl7:recordTarget/hl7:patientRole/hl7:id", NS)
+    if pid is None:
+        raise XdsError("XDSRegistryMetadataError", "CDA without patient id")
+    return f"{pid.get('extension', '')}|{pid.get('root', '')}"
+
+
+def _provide(request: Element, callers: set[str]) -> XdsError | None:
+    entry = request.find("lcm:SubmitObjectsRequest/rim:RegistryObjectList/rim:ExtrinsicObject", NS)
+    package = request.find(
+        "lcm:SubmitObjectsRequest/rim:RegistryObjectList/rim:RegistryPackage", NS
+    )
+    if entry is None or package is None:
+        raise XdsError("XDSRegistryMetadataError", "entry or submission set missing")
+    document = request.find(f"xdsb:Document[@id='{entry.get('id')}']", NS)
+    if document is None:
+        raise XdsError("XDSMissingDocument", entry.get("id", ""))
+    try:
+        content = base64.b64decode(document.text or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise XdsError("XDSRepositoryError", "document not base64") from None
+    key = patient_key(_external_id(entry, DE_PATIENT_ID))
+    if patient_key(_external_id(package, SS_PATIENT_ID)) != key or _cda_patient(content) != key:
+        raise XdsError("XDSPatientIdDoesNotMatch", "entry, submission set and CDA disagree")
+    _check_access(key, callers)
+    metadata = _metadata(entry, content)
+    metadata["submission_set_id"] = _external_id(
+        package, "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
+    )
+    stored_entry = _stored_entry(entry)
+    registry.store(StoredDocument(metadata["unique_id"], key, stored_entry, content, metadata))
+    return None
+
+
+def _stored_entry(entry: Element) -> bytes:
+    copy = etree.fromstring(etree.tostring(entry))
+    copy.set("id", f"urn:uuid:{uuid.uuid4()}")
+    copy.set("status", APPROVED)
+    slot = etree.Element(f"{{{RIM}}}Slot", name="repositoryUniqueId")
+    _sub(_sub(slot, RIM, "ValueList"), RIM, "Value", REPOSITORY_ID)
+    copy.insert(0, slot)
+    return etree.tostring(copy)
+
+
+# --- ITI-18 / ITI-43 -----------------------------------------------------------------------------
+
+
+def _query(request: Element, callers: set[str], body: Element) -> None:
+    query = request.find("rim:AdhocQuery", NS)
+    if query is None or query.get("id") != FIND_DOCUMENTS:
+        raise XdsError("XDSUnknownStoredQuery", query.get("id", "") if query is not None else "")
+    values = _slot(query, "$XDSDocumentEntryPatientId")
+    if not values:
+        raise XdsError("XDSStoredQueryParamNumber", "$XDSDocumentEntryPatientId")
+    key = patient_key(values[0])
+    _check_access(key, callers)
+    response = _sub(body, QUERY, "AdhocQueryResponse", status=SUCCESS)
+    objects = _sub(response, RIM, "RegistryObjectList")
+    for stored in registry.for_patient(key):
+        objects.append(etree.fromstring(stored.entry_xml))
+
+
+def _retrieve(request: Element, callers: set[str], body: Element) -> None:
+    response = _sub(body, XDSB, "RetrieveDocumentSetResponse")
+    wanted = request.findall("xdsb:DocumentRequest", NS)
+    found: list[StoredDocument] = []
+    for item in wanted:
+        unique_id = item.findtext("xdsb:DocumentUniqueId", "", NS)
+        stored = registry.get(unique_id)
+        if stored is None or item.findtext("xdsb:RepositoryUniqueId", "", NS) != REPOSITORY_ID:
+            raise XdsError("XDSDocumentUniqueIdError", unique_id)
+        _check_access(stored.patient_key, callers)
+        found.append(stored)
+    _registry_response(response, None)
+    for stored in found:
+        item = _sub(response, XDSB, "DocumentResponse")
+        _sub(item, XDSB, "RepositoryUniqueId", REPOSITORY_ID)
+        _sub(item, XDSB, "DocumentUniqueId", stored.unique_id)
+        _sub(item, XDSB, "mimeType", stored.metadata["mime_type"])
+        _sub(item, XDSB, "Document", base64.b64encode(stored.content).decode("ascii"))
+
+
+# --- endpoint ------------------------------------------------------------------------------------
+
+ACTIONS: Final = {
+    f"{{{XDSB}}}ProvideAndRegisterDocumentSetRequest": (
+        "provide",
+        "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-bResponse",
+    ),
+    f"{{{QUERY}}}AdhocQueryRequest": ("query", "urn:ihe:iti:2007:RegistryStoredQueryResponse"),
+    f"{{{XDSB}}}RetrieveDocumentSetRequest": (
+        "retrieve",
+        "urn:ihe:iti:2007:RetrieveDocumentSetResponse",
+    ),
+}
+
+
+def _error_body(name: str, body: Element, error: XdsError) -> None:
+    if name == "query":
+        response = _sub(body, QUERY, "AdhocQueryResponse", status=FAILURE)
+        errors = _sub(response, RS, "RegistryErrorList")
+        _sub(
+            errors,
+            RS,
+            "RegistryError",
+            errorCode=error.code,
+            codeContext=error.context,
+            severity="urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error",
+        )
+    elif name == "retrieve":
+        _registry_response(_sub(body, XDSB, "RetrieveDocumentSetResponse"), error)
+    else:
+        _registry_response(body, error)
+
+
+def _fault(reason: str) -> Response:
+    root = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP})
+    fault = _sub(_sub(root, SOAP, "Body"), SOAP, "Fault")
+    _sub(_sub(fault, SOAP, "Code"), SOAP, "Value", "soap:Receiver")
+    _sub(
+        _sub(fault, SOAP, "Reason"),
+        SOAP,
+        "Text",
+        reason,
+        **{"{http://www.w3.org/XML/1998/namespace}lang": "en"},
+    )
+    return _soap(root, 500)
+
+
+async def _injected(fault: Fault) -> Response | None:
+    if fault.mode == "delay":
+        await asyncio.sleep(fault.delay_s)
+        return None
+    if fault.mode == "http503":
+        return Response("busy", status_code=503, media_type="text/plain")
+    if fault.mode == "soap_receiver":
+        return _fault("registry unavailable")
+    return Response(b"<soap:Envelope><unclosed>", media_type=SOAP_CONTENT_TYPE)  # malformed
+
+
+@router.post("/xds")
+async def xds_endpoint(request: Request) -> Response:
+    fault = registry.take_fault()
+    if fault is not None:
+        registry.record("any", f"fault:{fault.mode}")
+        injected = await _injected(fault)
+        if injected is not None:
+            return injected
+    data = await request.body()
+    try:
+        envelope = _parse(data)
+    except XdsError:
+        registry.record("unknown", "malformed")
+        return _fault("malformed request")
+    message_id = envelope.findtext("soap:Header/wsa:MessageID", "", NS)
+    payload = envelope.find("soap:Body/*", NS)
+    if payload is None or payload.tag not in ACTIONS:
+        registry.record("unknown", "unsupported")
+        return _fault("unsupported request")
+    name, action = ACTIONS[payload.tag]
+    root, body = _envelope(action, message_id)
+    callers = _caller(envelope)
+    try:
+        if name == "provide":
+            _provide(payload, callers)
+            _registry_response(body, None)
+        elif name == "query":
+            _query(payload, callers, body)
+        else:
+            _retrieve(payload, callers, body)
+    except XdsError as error:
+        root, body = _envelope(action, message_id)
+        _error_body(name, body, error)
+        registry.record(name, error.code)
+        return _soap(root)
+    registry.record(name, "Success")
+    return _soap(root)
+
+
+# --- simulator controls --------------------------------------------------------------------------
+
+
+class PatientControl(BaseModel):
+    ins: str
+    oid: str
+    absent: bool = False
+    blocked: list[str] = []
+
+
+class FaultControl(BaseModel):
+    mode: str  # http503 | soap_receiver | malformed | delay
+    count: int = 1
+    delay_s: float = 0.0
+
+
+@router.post("/_sim/patients")
+def sim_patient(control: PatientControl) -> dict[str, bool]:
+    state = PatientState(absent=control.absent, blocked=set(control.blocked))
+    registry.set_patient(f"{control.ins}|{control.oid}", state)
+    return {"ok": True}
+
+
+@router.post("/_sim/faults")
+def sim_fault(control: FaultControl) -> dict[str, bool]:
+    registry.add_fault(Fault(control.mode, control.count, control.delay_s))
+    return {"ok": True}
+
+
+@router.get("/_sim/documents")
+def sim_documents() -> list[dict[str, Any]]:
+    return [dict(d.metadata) for d in registry.documents.values()]
+
+
+@router.get("/_sim/calls")
+def sim_calls() -> list[dict[str, str]]:
+    return list(registry.calls)
+
+
+@router.post("/_sim/reset")
+def sim_reset() -> dict[str, bool]:
+    registry.reset()
+    return {"ok": True}
