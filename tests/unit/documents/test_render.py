@@ -12,7 +12,7 @@ from tests.fixtures.documents import make_dispensing_summary, make_header
 def _with_hostile_narrative() -> bytes:
     xml = build_document(make_header(), make_dispensing_summary()).xml
     root = etree.fromstring(xml)
-    text = root.find(".//{%s}section/{%s}text" % (NS, NS))
+    text = root.find(".//h:section/h:text", {"h": NS})
     assert text is not None
     paragraph = etree.SubElement(text, f"{{{NS}}}paragraph", onclick="steal()")
     paragraph.text = "Avant "
