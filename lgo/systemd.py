@@ -193,8 +193,8 @@ class Watchdog:
         """Probe health once and ping when healthy; returns whether a ping was due and sent."""
         try:
             healthy = await asyncio.wait_for(_probe(self._health), timeout=self.interval)
-        except Exception:  # a failing probe must not kill the watchdog loop itself
-            log.warning("watchdog_health_probe_failed", exc_info=True)
+        except Exception as exc:  # a failing probe must not kill the watchdog loop itself
+            log.warning("watchdog_health_probe_failed", error=type(exc).__name__)
             healthy = False
         if not healthy:
             self.misses += 1
