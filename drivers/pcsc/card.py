@@ -11,7 +11,7 @@ Rules (anchors.md §2.1, hw-feasibility.md §3):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -38,7 +38,7 @@ class Response:
         return self.sw == SW_OK
 
 
-def _split(raw: list[int]) -> Response:
+def split_response(raw: list[int] | bytes) -> Response:
     if len(raw) < 2:
         raise errors.MalformedResponse(f"response of {len(raw)} bytes has no status word")
     return Response(bytes(raw[:-2]), (raw[-2] << 8) | raw[-1])
@@ -50,6 +50,23 @@ def _with_le(apdu: bytes, le: int) -> bytes:
         return apdu[:4] + bytes([le])
     body_end = 5 + apdu[4]
     return apdu[:body_end] + bytes([le])  # case 3 or 4: header + Lc + data [+ Le]
+
+
+def resolve_t0(send: Callable[[bytes], Response], apdu: bytes) -> Response:
+    """Exchange ``apdu`` through ``send``, resending on ``6C xx`` and chaining ``61 xx``."""
+    response = send(apdu)
+    if response.sw >> 8 == 0x6C and len(apdu) >= 4:
+        # Wrong Le: resend the same command with the length the card asked for.
+        response = send(_with_le(apdu, response.sw & 0xFF))
+    data = bytearray(response.data)
+    rounds = 0
+    while response.sw >> 8 == 0x61:
+        rounds += 1
+        if rounds > _MAX_CHAINED or len(data) > _MAX_RESPONSE:
+            raise errors.MalformedResponse("GET RESPONSE chain too long")
+        response = send(bytes([apdu[0] & 0x03, 0xC0, 0, 0, response.sw & 0xFF]))
+        data += response.data
+    return Response(bytes(data), response.sw)
 
 
 class CardChannel:
@@ -89,23 +106,11 @@ class CardChannel:
         hresult, raw = scard.SCardTransmit(self._handle, self.protocol, list(apdu))
         check(hresult, "SCardTransmit")
         self.apdu_count += 1
-        return _split(list(raw))
+        return split_response(list(raw))
 
     def transmit(self, apdu: bytes) -> Response:
         """Send ``apdu``; resolve ``6C xx`` and ``61 xx`` so the caller sees data + final SW."""
-        response = self.transmit_raw(apdu)
-        if response.sw >> 8 == 0x6C and len(apdu) >= 4:
-            # Wrong Le: resend the same command with the length the card asked for.
-            response = self.transmit_raw(_with_le(apdu, response.sw & 0xFF))
-        data = bytearray(response.data)
-        rounds = 0
-        while response.sw >> 8 == 0x61:
-            rounds += 1
-            if rounds > _MAX_CHAINED or len(data) > _MAX_RESPONSE:
-                raise errors.MalformedResponse("GET RESPONSE chain too long")
-            response = self.transmit_raw(bytes([apdu[0] & 0x03, 0xC0, 0, 0, response.sw & 0xFF]))
-            data += response.data
-        return Response(bytes(data), response.sw)
+        return resolve_t0(self.transmit_raw, apdu)
 
     @contextmanager
     def transaction(self) -> Iterator[CardChannel]:

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 class Beneficiary:
     """One person on the card. ``rank`` is the position on the card, 1 = the holder (assuré).
 
+    The birth rank ("rang de naissance", twins) and qualité live in a protected file that a free
+    read cannot open (formats.md §1.4); they come from the rights service, not from here.
+
     ``birth_date_raw`` is the 8 characters the card holds (``YYYYMMDD``); a "lunar" date (a day or
     month the civil registry does not know, e.g. ``19850000`` or ``19853199``) is kept verbatim and
     :attr:`birth_date` is then None.

@@ -3,6 +3,7 @@
 APDU sequence (RufusAdmin recipe):
 1. ``00 A4 00 00 02 3F 00``             SELECT MF (MF_VITALE)        — fails on a non-Vitale
 2. ``00 B0 82 00 00`` (+ offsets)       READ SFI 2 → ``65{80 nom, 81 prénom, 82 date}`` per person
+   ``00 B0 83 00 00``                   READ SFI 3 → ``66{80 début de validité}`` (optional)
 3. ``00 A4 04 00 0B D2 50 .. 'VITALE'`` SELECT AID VITALE
 4. ``00 B0 82 00 00`` (+ offsets)       READ SFI 2 → ``65{93 NIR}`` per person, same order
 
@@ -58,16 +59,22 @@ def read_vitale(transport: Transport, atr: bytes) -> VitaleCard:
     if kind in (CardKind.VITALE_1, CardKind.CPS, CardKind.MUTE):
         raise errors.UnsupportedCard(kind.value, "not a Vitale 2 card")
     start = transport.apdu_count
-    _select(transport, SELECT_MF, kind)
-    identity = _read_sfi2(transport)
-    _select(transport, SELECT_VITALE, kind)
-    nirs = _read_sfi2(transport)
-    card = decode(identity, nirs)
+    try:
+        _select(transport, SELECT_MF, kind)
+        identity = _read_sfi(transport, 2)
+        card_file = _read_optional_sfi(transport, 3)
+        _select(transport, SELECT_VITALE, kind)
+        nirs = _read_sfi(transport, 2)
+    except errors.ApduError as exc:
+        if kind is CardKind.UNKNOWN:  # an unknown card without the Vitale files is not a Vitale
+            raise errors.UnsupportedCard(kind.value, str(exc)) from exc
+        raise
+    card = decode(identity, nirs, card_file)
     return VitaleCard(card.beneficiaries, card.validity_start_raw, transport.apdu_count - start)
 
 
-def decode(identity_file: bytes, nir_file: bytes) -> VitaleCard:
-    """Turn the two files into a card; raises TlvError / CardDataError on bad contents."""
+def decode(identity_file: bytes, nir_file: bytes, card_file: bytes = b"") -> VitaleCard:
+    """Turn the files into a card; raises TlvError / CardDataError on bad contents."""
     identity_items = tlv.parse(identity_file)
     nir_items = tlv.parse(nir_file)
     persons = [t for t in identity_items if t.tag == TAG_PERSON]
@@ -82,7 +89,7 @@ def decode(identity_file: bytes, nir_file: bytes) -> VitaleCard:
         _beneficiary(rank, person, nir_person)
         for rank, (person, nir_person) in enumerate(zip(persons, nir_persons, strict=True), 1)
     )
-    return VitaleCard(beneficiaries, _validity_start(identity_items + nir_items))
+    return VitaleCard(beneficiaries, _validity_start(tlv.parse(card_file)))
 
 
 def _beneficiary(rank: int, person: tlv.Tlv, nir_person: tlv.Tlv) -> Beneficiary:
@@ -124,11 +131,19 @@ def _select(transport: Transport, apdu: bytes, kind: CardKind) -> None:
         )
 
 
-def _read_sfi2(transport: Transport) -> bytes:
-    """READ BINARY by SFI 2, then by offset in 256-byte chunks until a short chunk."""
-    response = transport.transmit(bytes.fromhex("00B0820000"))
+def _read_optional_sfi(transport: Transport, sfi: int) -> bytes:
+    """A file that older cards may lack or protect: its absence is not an error."""
+    try:
+        return _read_sfi(transport, sfi)
+    except errors.ApduError:
+        return b""
+
+
+def _read_sfi(transport: Transport, sfi: int) -> bytes:
+    """READ BINARY by SFI, then by offset in 256-byte chunks until a short chunk."""
+    response = transport.transmit(bytes([0x00, 0xB0, 0x80 | sfi, 0x00, 0x00]))
     if not response.ok:
-        raise errors.ApduError(response.sw, "READ BINARY SFI 2")
+        raise errors.ApduError(response.sw, f"READ BINARY SFI {sfi}")
     data = bytearray(response.data)
     chunk = response.data
     while len(chunk) >= 256 and len(data) < MAX_FILE:

@@ -1,0 +1,75 @@
+"""The CPS login path: pair the PC/SC card with its token, check the PIN counter, log in once.
+
+``verify_on_card``: when True the PIN is first presented to the card itself by PC/SC VERIFY
+(formats.md §2.3 [A] format), which spends a try on the card on error, and only then given to
+C_Login. Cryptolib CPS does that VERIFY inside C_Login, so production keeps it False; the
+simulator sets it True because SoftHSM models no try counter (anchors.md §2.5, SoftHSMv2#421).
+Either way the PIN is presented once per call and never retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drivers import errors
+from drivers.cps import card
+from drivers.cps.token import CpsSession, CpsTokens, PinStatus, check_pin_format
+from drivers.pcsc.card import CardChannel
+
+
+@dataclass(frozen=True, slots=True)
+class CpsCardInfo:
+    reader: str
+    serial: str
+    max_tries: int | None
+    tries_left: int | None
+
+
+def read_card_info(reader: str) -> CpsCardInfo:
+    """Serial and PIN counter of the CPS in ``reader`` (card left powered)."""
+    with CardChannel(reader) as channel, channel.transaction():
+        serial = card.read_serial(channel)
+        try:
+            max_tries, left = card.read_pin_tries(channel)
+        except (errors.ApduError, errors.CardDataError):
+            return CpsCardInfo(reader, serial, None, None)  # counter not readable on this card
+    return CpsCardInfo(reader, serial, max_tries, left)
+
+
+def _card_tries(reader: str) -> int | None:
+    try:
+        return read_card_info(reader).tries_left
+    except errors.DriverError:
+        return None
+
+
+def pin_status(tokens: CpsTokens, info: CpsCardInfo) -> PinStatus:
+    return tokens.pin_status(info.serial, info.tries_left)
+
+
+def login(
+    tokens: CpsTokens,
+    reader: str,
+    pin: str,
+    *,
+    confirm_final_try: bool = False,
+    verify_on_card: bool = False,
+) -> CpsSession:
+    """Log the CPS in ``reader`` in with ``pin``: one attempt, typed errors, no retry."""
+    check_pin_format(pin)
+    info = read_card_info(reader)
+    status = tokens.pin_status(info.serial, info.tries_left)
+    if status.locked:
+        raise errors.PinLocked("PIN is locked")
+    if status.final_try and not confirm_final_try:
+        raise errors.PinFinalTry("final PIN try: confirmation required")
+    if verify_on_card:
+        with CardChannel(reader) as channel, channel.transaction():
+            card.verify_pin(channel, pin)
+    return tokens.login(
+        info.serial,
+        pin,
+        confirm_final_try=True,  # already checked above against the card's counter
+        card_tries_left=None,
+        tries_after_failure=lambda: _card_tries(reader),
+    )

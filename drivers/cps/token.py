@@ -1,0 +1,275 @@
+"""CPS through PKCS#11 (python-pkcs11): token discovery, PIN status, login, identity, signing.
+
+Threading contract (anchors.md §2.5: login is token-global, sessions are not thread-safe for
+multi-step operations):
+
+* one :class:`CpsSession` per CPS card, holding exactly one PKCS#11 session;
+* every call on that session (find objects, sign, logout/close) holds the session's own lock,
+  so two requests never interleave on it; callers run these blocking calls in a worker thread
+  (``drivers.deadline.call_blocking``), never on the event loop;
+* :meth:`CpsSession.close` may come from any thread (card removed): it marks the session closed
+  first, so new calls fail fast with ``NotLoggedIn``, then takes the lock and logs out;
+* :class:`CpsTokens` (the module) is shared; its methods only read slot/token information.
+
+PIN rules: the PIN is used for one C_Login and not kept (no attribute, no log, no retry). A login
+on the final try is refused unless the caller confirms, and a locked PIN is never tried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pkcs11
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass, TokenFlag
+from pkcs11 import exceptions as p11
+from pkcs11.util.ec import encode_ecdsa_signature
+
+from drivers import errors
+from drivers.cps.identity import ProfessionalIdentity, identity_from_certificate
+
+log = logging.getLogger(__name__)
+
+AUTH_CERT_LABEL = "Certificat d'Authentification CPS"
+SIGN_KEY_LABEL = "CPS_PRIV_SIG"
+_APP = bytes.fromhex("E828BD080F8025000001FF00")
+AUTH_IDS = (_APP + bytes.fromhex("1002"), _APP + bytes.fromhex("1020"))  # CPS3, CPS4
+SIGN_IDS = (_APP + bytes.fromhex("1001"), _APP + bytes.fromhex("1010"))
+# DER DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1), for raw RSA_PKCS signing.
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+_REMOVED = (p11.TokenNotPresent, p11.DeviceRemoved, p11.SessionHandleInvalid, p11.SessionClosed)
+_LIBS: dict[str, Any] = {}
+_LIBS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class PinStatus:
+    """What the token says about the user PIN (tries_left None when only flags are known)."""
+
+    locked: bool
+    final_try: bool
+    count_low: bool
+    tries_left: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    serial: str
+    label: str
+    model: str
+    pin: PinStatus
+
+
+def pin_status_from_flags(flags: int, tries_left: int | None = None) -> PinStatus:
+    locked = bool(flags & TokenFlag.USER_PIN_LOCKED) or tries_left == 0
+    final_try = not locked and (bool(flags & TokenFlag.USER_PIN_FINAL_TRY) or tries_left == 1)
+    low = bool(flags & TokenFlag.USER_PIN_COUNT_LOW) or (tries_left is not None and tries_left < 3)
+    if tries_left is None and locked:
+        tries_left = 0
+    elif tries_left is None and final_try:
+        tries_left = 1
+    return PinStatus(locked=locked, final_try=final_try, count_low=low, tries_left=tries_left)
+
+
+def check_pin_format(pin: str) -> None:
+    """4 to 8 digits, else PinFormatError (so a typo never costs a try)."""
+    if not (4 <= len(pin) <= 8 and pin.isascii() and pin.isdigit()):
+        raise errors.PinFormatError("PIN must be 4 to 8 digits")
+
+
+def _serial_text(raw: bytes | str) -> str:
+    text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
+    return text.strip().strip("\x00")
+
+
+class CpsTokens:
+    """A loaded PKCS#11 module (Cryptolib CPS, OpenSC or SoftHSM), found by path."""
+
+    def __init__(self, module_path: str) -> None:
+        self.module_path = module_path
+        with _LIBS_LOCK:
+            lib = _LIBS.get(module_path)
+            if lib is None:
+                try:
+                    lib = pkcs11.lib(module_path)
+                except (OSError, RuntimeError, p11.PKCS11Error) as exc:
+                    raise errors.Pkcs11ModuleError(f"cannot load {module_path}") from exc
+                _LIBS[module_path] = lib
+        self._lib = lib
+
+    def tokens(self) -> list[TokenInfo]:
+        """Tokens present now (a fresh read of their flags)."""
+        return [self._info(slot.get_token()) for slot in self._slots()]
+
+    def find(self, serial: str) -> Any:
+        """The python-pkcs11 Token whose serial is ``serial`` (the card's EF.SN.ICC serial)."""
+        for slot in self._slots():
+            token = slot.get_token()
+            if _serial_text(token.serial) == serial:
+                return token
+        raise errors.TokenNotFound(f"no PKCS#11 token with serial {serial}")
+
+    def pin_status(self, serial: str, card_tries_left: int | None = None) -> PinStatus:
+        return pin_status_from_flags(int(self.find(serial).flags), card_tries_left)
+
+    def read_identity(self, serial: str) -> ProfessionalIdentity:
+        """Identity from the public authentication certificate (no login needed)."""
+        token = self.find(serial)
+        try:
+            with token.open() as session:
+                return identity_from_certificate(_auth_certificate(session))
+        except _REMOVED as exc:
+            raise errors.TokenRemoved("token went away") from exc
+
+    def login(
+        self,
+        serial: str,
+        pin: str,
+        *,
+        confirm_final_try: bool = False,
+        card_tries_left: int | None = None,
+        tries_after_failure: Any = None,
+    ) -> CpsSession:
+        """One C_Login with ``pin``; a CpsSession when it succeeds.
+
+        ``card_tries_left``: the counter read from the card by PC/SC, when the caller has it.
+        ``tries_after_failure``: a callable giving the counter after a wrong PIN (re-read), or None.
+        """
+        check_pin_format(pin)
+        token = self.find(serial)
+        status = pin_status_from_flags(int(token.flags), card_tries_left)
+        if status.locked:
+            raise errors.PinLocked("PIN is locked")
+        if status.final_try and not confirm_final_try:
+            raise errors.PinFinalTry("final PIN try: confirmation required")
+        try:
+            session = token.open(user_pin=pin)
+        except p11.PinIncorrect as exc:
+            left = tries_after_failure() if tries_after_failure is not None else None
+            after = pin_status_from_flags(int(self.find(serial).flags), left)
+            raise errors.PinIncorrect(after.tries_left) from exc
+        except p11.PinLocked as exc:
+            raise errors.PinLocked("PIN is locked") from exc
+        except (p11.PinLenRange, p11.PinInvalid) as exc:
+            raise errors.PinFormatError("PIN rejected by the token") from exc
+        except p11.UserAlreadyLoggedIn as exc:
+            raise errors.AlreadyLoggedIn("token already logged in") from exc
+        except _REMOVED as exc:
+            raise errors.TokenRemoved("token went away during login") from exc
+        try:
+            identity = identity_from_certificate(_auth_certificate(session))
+        except BaseException:
+            session.close()
+            raise
+        log.info("cps_login serial=%s", serial)
+        return CpsSession(serial, session, identity)
+
+    def _slots(self) -> list[Any]:
+        try:
+            return list(self._lib.get_slots(token_present=True))
+        except p11.PKCS11Error as exc:
+            raise errors.Pkcs11ModuleError("C_GetSlotList failed") from exc
+
+    @staticmethod
+    def _info(token: Any) -> TokenInfo:
+        return TokenInfo(
+            serial=_serial_text(token.serial),
+            label=str(token.label).strip(),
+            model=str(token.model).strip(),
+            pin=pin_status_from_flags(int(token.flags)),
+        )
+
+
+def _auth_certificate(session: Any) -> bytes:
+    certificates = list(session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE}))
+    for cert in certificates:
+        if cert[Attribute.LABEL] == AUTH_CERT_LABEL or bytes(cert[Attribute.ID]) in AUTH_IDS:
+            return bytes(cert[Attribute.VALUE])
+    raise errors.CertificateError("no authentication certificate on the token")
+
+
+class CpsSession:
+    """A logged-in CPS. See the module docstring for the threading contract."""
+
+    def __init__(self, serial: str, session: Any, identity: ProfessionalIdentity) -> None:
+        self.serial = serial
+        self.identity = identity
+        self._session = session
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    @property
+    def open(self) -> bool:
+        return not self._closed.is_set()
+
+    def sign(self, data: bytes, *, allow_combined: bool = True) -> bytes:
+        """Sign ``data`` (SHA-256) with the signature key, never the authentication key.
+
+        RSA: CKM_SHA256_RSA_PKCS, else SHA-256 here + DigestInfo + CKM_RSA_PKCS.
+        EC: CKM_ECDSA_SHA256, else SHA-256 here + CKM_ECDSA; the result is DER (r, s).
+        """
+        with self._lock:
+            self._check_open()
+            try:
+                return self._sign(data, allow_combined)
+            except _REMOVED as exc:
+                self._closed.set()
+                raise errors.TokenRemoved("token went away during signing") from exc
+            except p11.UserNotLoggedIn as exc:
+                raise errors.NotLoggedIn("token is no longer logged in") from exc
+            except p11.PKCS11Error as exc:
+                raise errors.SigningError(type(exc).__name__) from exc
+
+    def is_logged_in(self) -> bool:
+        """Ask the token (C_GetSessionInfo through a cheap object search)."""
+        with self._lock:
+            if self._closed.is_set():
+                return False
+            try:
+                list(self._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}))
+            except p11.PKCS11Error:
+                return False
+            return True
+
+    def close(self) -> None:
+        """Log out and close; safe to call twice and from any thread."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with self._lock:
+            try:
+                self._session.close()  # C_Logout + C_CloseSession
+            except p11.PKCS11Error:
+                # The card is gone (or the module dropped the session): nothing left logged in.
+                log.debug("cps_session_close_after_removal serial=%s", self.serial)
+        log.info("cps_logout serial=%s", self.serial)
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise errors.NotLoggedIn("CPS session is closed")
+
+    def _sign(self, data: bytes, allow_combined: bool) -> bytes:
+        key = self._signature_key()
+        mechanisms = set(self._session.token.slot.get_mechanisms())
+        if key.key_type == KeyType.RSA:
+            if allow_combined and Mechanism.SHA256_RSA_PKCS in mechanisms:
+                return bytes(key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS))
+            digest = SHA256_DIGEST_INFO + hashlib.sha256(data).digest()
+            return bytes(key.sign(digest, mechanism=Mechanism.RSA_PKCS))
+        if key.key_type == KeyType.EC:
+            if allow_combined and Mechanism.ECDSA_SHA256 in mechanisms:
+                raw = key.sign(data, mechanism=Mechanism.ECDSA_SHA256)
+            else:
+                raw = key.sign(hashlib.sha256(data).digest(), mechanism=Mechanism.ECDSA)
+            return bytes(encode_ecdsa_signature(raw))
+        raise errors.SigningError(f"unsupported key type {key.key_type}")
+
+    def _signature_key(self) -> Any:
+        keys = list(self._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}))
+        for key in keys:
+            if key[Attribute.LABEL] == SIGN_KEY_LABEL or bytes(key[Attribute.ID]) in SIGN_IDS:
+                return key
+        raise errors.KeyNotFound("no signature key (CPS_PRIV_SIG) on the token")
