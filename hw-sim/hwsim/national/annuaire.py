@@ -7,20 +7,20 @@ with ``_revinclude=PractitionerRole:practitioner`` to get the roles and
 ``_include:iterate=PractitionerRole:organization`` to get the organisations in the same Bundle,
 as the ANS FHIR Annuaire does. Fixture practitioners are active, inactive, or active without any
 current activity; an RPPS absent from the fixture gives an empty searchset (unknown).
-``GET /annuaire/_sim/calls`` counts the searches (tests check the daemon's cache with it).
+Fixture: ``fixtures/national/annuaire.json``. Calls are counted by the simulator's recorder
+(``GET /_sim/recorder?service=annuaire``), which is how tests see the daemon's cache at work.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-FIXTURE_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "national" / "annuaire.json"
+from hwsim.national.context import ServiceMount, SimDep, SimState
+
 IDNAT_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 RPPS_SYSTEM = "http://rpps.fr"
 NOS = "https://mos.esante.gouv.fr/NOS"
@@ -31,25 +31,11 @@ FHIR_JSON = "application/fhir+json"
 
 
 class Directory:
-    """Fixture practitioners as FHIR resources, and a count of searches (thread-safe)."""
+    """Fixture practitioners, served as FHIR resources (read-only after setup)."""
 
     def __init__(self, fixture: dict[str, Any]) -> None:
         self.organizations = {o["id"]: o for o in fixture["organizations"]}
         self.practitioners = {p["rpps"]: p for p in fixture["practitioners"]}
-        self._lock = threading.Lock()
-        self.searches = 0
-
-    @classmethod
-    def from_file(cls, path: Path = FIXTURE_PATH) -> Directory:
-        return cls(json.loads(path.read_text(encoding="utf-8")))
-
-    def reset(self) -> None:
-        with self._lock:
-            self.searches = 0
-
-    def count_search(self) -> None:
-        with self._lock:
-            self.searches += 1
 
     def find(self, identifier: str) -> dict[str, Any] | None:
         system, _, value = identifier.rpartition("|")
@@ -142,27 +128,32 @@ def _outcome(status: int, code: str, text: str) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
 
 
-directory = Directory.from_file()
-router = APIRouter(tags=["annuaire"])
+NAME = "annuaire"
+FIXTURE_FILE = "annuaire.json"
+
+router = APIRouter(tags=["Annuaire Santé"])
 
 
-def install(new_directory: Directory) -> None:
-    """Replace the module directory (tests with another fixture)."""
-    global directory
-    directory = new_directory
+def setup(sim: SimState) -> None:
+    fixture = json.loads((sim.fixtures_dir / FIXTURE_FILE).read_text(encoding="utf-8"))
+    sim.stores[NAME] = Directory(fixture)
+
+
+def directory_of(sim: SimState) -> Directory:
+    directory: Directory = sim.stores[NAME]
+    return directory
 
 
 @router.get("/fhir/Practitioner", name="annuaire_search")
-def search_practitioner(request: Request) -> JSONResponse:
+def search_practitioner(sim: SimDep, request: Request) -> JSONResponse:
     params = request.query_params
     identifier = params.get("identifier")
     if not identifier:
         return _outcome(400, "required", "identifier is required")
-    directory.count_search()
     revinclude = params.getlist("_revinclude")
     include = params.getlist("_include:iterate") + params.getlist("_include")
     base = str(request.url_for("annuaire_search")).removesuffix("/Practitioner")
-    bundle = directory.search_bundle(
+    bundle = directory_of(sim).search_bundle(
         base,
         identifier,
         with_roles="PractitionerRole:practitioner" in revinclude,
@@ -172,19 +163,11 @@ def search_practitioner(request: Request) -> JSONResponse:
 
 
 @router.get("/fhir/Practitioner/{practitioner_id}")
-def read_practitioner(practitioner_id: str) -> JSONResponse:
-    for p in directory.practitioners.values():
+def read_practitioner(sim: SimDep, practitioner_id: str) -> JSONResponse:
+    for p in directory_of(sim).practitioners.values():
         if p["id"] == practitioner_id:
             return JSONResponse(practitioner_resource(p), media_type=FHIR_JSON)
     return _outcome(404, "not-found", "no such Practitioner")
 
 
-@router.get("/_sim/calls")
-def sim_calls() -> dict[str, int]:
-    return {"searches": directory.searches}
-
-
-@router.post("/_sim/reset")
-def sim_reset() -> dict[str, bool]:
-    directory.reset()
-    return {"reset": True}
+mount = ServiceMount(NAME, "/annuaire", router, setup)

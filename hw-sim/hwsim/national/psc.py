@@ -4,13 +4,16 @@ Mounted under ``/psc``. It serves the discovery document, the JWKS, CIBA in poll
 (``/bc-authorize`` then ``/token`` with the CIBA grant), authorization code + PKCE
 (``/authorize`` answers at once with a redirect: there is no login page here), refresh,
 revocation, userinfo and an end-session endpoint. Tokens are ES256 JWTs signed with a key
-generated when the provider starts.
+generated when the simulator starts (kept across ``/_sim/reset``). Time is the simulator clock.
+Fixture: ``fixtures/national/psc.json``; ``create_app(psc_ciba_interval=0)`` removes the polling
+interval for fast tests.
 
 What a CIBA request does is chosen by the user's fixture (``approve``, ``refuse``,
 ``timeout``: never answered, ``manual``: waits) or by a control call:
-``POST /psc/_sim/ciba/decide`` (approve, refuse or expire the pending request of a user).
-``POST /psc/_sim/tokens/next`` spoils the next ID token (bad signature, wrong audience,
-wrong issuer, expired, wrong nonce) so that clients can prove they refuse it.
+``POST /_sim/psc/ciba/decide`` (approve, refuse or expire the pending request of a user;
+``GET /_sim/psc/ciba`` lists them). ``POST /_sim/psc/tokens/next`` spoils the next ID token
+(bad signature, wrong audience, wrong issuer, expired, wrong nonce) so that clients can prove
+they refuse it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode
 
@@ -33,7 +35,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from pydantic import BaseModel
 
-FIXTURE_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "national" / "psc.json"
+from hwsim.national.context import ServiceMount, SimDep, SimState
+
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 AUTH_REQ_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
 MAX_FORM_BYTES = 16_384
@@ -141,10 +144,6 @@ class PscProvider:
         self.clients = {c["client_id"]: c["client_secret"] for c in fixture["clients"]}
         self._lock = threading.Lock()
         self.state = ProviderState()
-
-    @classmethod
-    def from_file(cls, path: Path = FIXTURE_PATH) -> PscProvider:
-        return cls(json.loads(path.read_text(encoding="utf-8")))
 
     def reset(self) -> None:
         with self._lock:
@@ -473,28 +472,43 @@ def _issuer(request: Request) -> str:
     return discovery_url.removesuffix("/.well-known/openid-configuration")
 
 
-provider = PscProvider.from_file()
-router = APIRouter(tags=["psc"])
+NAME = "psc"
+FIXTURE_FILE = "psc.json"
+
+router = APIRouter(tags=["Pro Santé Connect"])
+control = APIRouter(tags=["Pro Santé Connect control"])
 
 
-def install(new_provider: PscProvider) -> None:
-    """Replace the module provider (tests with another fixture or clock)."""
-    global provider
-    provider = new_provider
+def setup(sim: SimState) -> None:
+    """(Re)build the provider from fixtures; the signing key survives a reset (clients cache it)."""
+    fixture = json.loads((sim.fixtures_dir / FIXTURE_FILE).read_text(encoding="utf-8"))
+    if "psc_ciba_interval" in sim.settings:
+        fixture["ciba"]["interval"] = sim.settings["psc_ciba_interval"]
+    previous = sim.stores.get(NAME)
+    provider = PscProvider(fixture, clock=lambda: sim.clock.now().timestamp())
+    if isinstance(previous, PscProvider):
+        provider.key = previous.key
+    sim.stores[NAME] = provider
+
+
+def provider_of(sim: SimState) -> PscProvider:
+    provider: PscProvider = sim.stores[NAME]
+    return provider
 
 
 @router.get("/.well-known/openid-configuration", name="psc_discovery")
-def discovery(request: Request) -> dict[str, Any]:
-    return provider.discovery(_issuer(request))
+def discovery(sim: SimDep, request: Request) -> dict[str, Any]:
+    return provider_of(sim).discovery(_issuer(request))
 
 
 @router.get("/jwks")
-def jwks() -> dict[str, Any]:
-    return provider.jwks()
+def jwks(sim: SimDep) -> dict[str, Any]:
+    return provider_of(sim).jwks()
 
 
 @router.post("/bc-authorize")
-async def backchannel_authorize(request: Request) -> Response:
+async def backchannel_authorize(sim: SimDep, request: Request) -> Response:
+    provider = provider_of(sim)
     try:
         form = await _form(request)
         client_id = provider.authenticate_client(request, form)
@@ -504,7 +518,8 @@ async def backchannel_authorize(request: Request) -> Response:
 
 
 @router.post("/token")
-async def token(request: Request) -> Response:
+async def token(sim: SimDep, request: Request) -> Response:
+    provider = provider_of(sim)
     try:
         form = await _form(request)
         client_id = provider.authenticate_client(request, form)
@@ -524,25 +539,27 @@ async def token(request: Request) -> Response:
 
 
 @router.get("/authorize")
-def authorize(request: Request) -> Response:
+def authorize(sim: SimDep, request: Request) -> Response:
     params = dict(request.query_params)
     try:
-        return RedirectResponse(provider.authorize(params), status_code=302)
+        return RedirectResponse(provider_of(sim).authorize(params), status_code=302)
     except OAuthError as exc:
         return exc.response()
 
 
 @router.get("/userinfo")
-def userinfo(request: Request) -> Response:
+def userinfo(sim: SimDep, request: Request) -> Response:
     header = request.headers.get("authorization", "")
-    claims = provider.userinfo(header[7:]) if header.lower().startswith("bearer ") else None
+    bearer = header[7:] if header.lower().startswith("bearer ") else None
+    claims = provider_of(sim).userinfo(bearer) if bearer else None
     if claims is None:
         return JSONResponse({"error": "invalid_token"}, status_code=401)
     return JSONResponse(claims)
 
 
 @router.post("/revoke")
-async def revoke(request: Request) -> Response:
+async def revoke(sim: SimDep, request: Request) -> Response:
+    provider = provider_of(sim)
     try:
         form = await _form(request)
         provider.authenticate_client(request, form)
@@ -570,25 +587,34 @@ class Spoil(BaseModel):
     spoil: TokenSpoil
 
 
-@router.get("/_sim/ciba")
-def sim_pending() -> list[dict[str, Any]]:
-    """Pending CIBA requests (what the technician's phone would show)."""
-    return provider.pending()
+@control.get("/ciba")
+def sim_pending(sim: SimDep) -> list[dict[str, Any]]:
+    """Pending CIBA requests (what the professional's phone would show)."""
+    return provider_of(sim).pending()
 
 
-@router.post("/_sim/ciba/decide")
-def sim_decide(decision: Decision) -> dict[str, list[str]]:
-    changed = provider.decide(decision.decision, decision.login_hint, decision.auth_req_id)
+@control.post("/ciba/decide")
+def sim_decide(sim: SimDep, decision: Decision) -> dict[str, list[str]]:
+    """The technician approves, refuses or expires pending requests (of one user, or all)."""
+    changed = provider_of(sim).decide(
+        decision.decision, decision.login_hint, decision.auth_req_id
+    )
     return {"changed": changed}
 
 
-@router.post("/_sim/tokens/next")
-def sim_spoil_next(spoil: Spoil) -> dict[str, str]:
-    provider.add_spoil(spoil.spoil)
+@control.post("/tokens/next")
+def sim_spoil_next(sim: SimDep, spoil: Spoil) -> dict[str, str]:
+    """Spoil the next ID token issued (one-shot; several calls queue several spoils)."""
+    provider_of(sim).add_spoil(spoil.spoil)
     return {"queued": spoil.spoil}
 
 
-@router.post("/_sim/reset")
-def sim_reset() -> dict[str, bool]:
-    provider.reset()
-    return {"reset": True}
+@control.get("/state")
+def sim_state(sim: SimDep) -> dict[str, int]:
+    """Counts only (never tokens): live refresh grants, access tokens, CIBA requests."""
+    state = provider_of(sim).state
+    return {"refresh_grants": len(state.refresh), "access_tokens": len(state.access),
+            "ciba_requests": len(state.ciba)}
+
+
+mount = ServiceMount(NAME, "/psc", router, setup, control)

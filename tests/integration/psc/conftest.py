@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -12,10 +11,11 @@ from datetime import timedelta
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
 
-from hwsim.national import annuaire as sim_annuaire
 from hwsim.national import psc as sim_psc
+from hwsim.national.app import create_app, reset_state
+from hwsim.national.context import SimState
+from hwsim.national.recorder import RecordedRequest
 from lgo.events import EventBus
 from lgo.national.http import NationalHttpClient
 from lgo.national.psc import PscClient
@@ -35,27 +35,21 @@ MANUAL = "10999999955"  # fixture: waits for a control call
 @dataclass
 class LiveSim:
     base_url: str
-    psc: sim_psc.PscProvider
+    sim: SimState
 
+    @property
+    def psc(self) -> sim_psc.PscProvider:
+        return sim_psc.provider_of(self.sim)
 
-def _app() -> FastAPI:
-    app = FastAPI()
-    app.include_router(sim_psc.router, prefix="/psc")
-    app.include_router(sim_annuaire.router, prefix="/annuaire")
-    return app
-
-
-def fast_provider() -> sim_psc.PscProvider:
-    """The fixture provider, polled without the 1 s CIBA interval (keeps the suite fast)."""
-    fixture = json.loads(sim_psc.FIXTURE_PATH.read_text(encoding="utf-8"))
-    fixture["ciba"]["interval"] = 0
-    return sim_psc.PscProvider(fixture)
+    def recorded(self, service: str) -> list[RecordedRequest]:
+        return self.sim.recorder.entries(service, None)
 
 
 @pytest.fixture(scope="session")
-def psc_sim_server() -> Iterator[str]:
-    sim_psc.install(fast_provider())
-    config = uvicorn.Config(_app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+def psc_sim_server() -> Iterator[tuple[str, SimState]]:
+    """The whole national simulator app, served by uvicorn on 127.0.0.1 (free port)."""
+    app = create_app(psc_ciba_interval=0)  # no 1 s polling pause: keeps the suite fast
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -65,16 +59,17 @@ def psc_sim_server() -> Iterator[str]:
             raise RuntimeError("simulator did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", app.state.sim
     server.should_exit = True
     thread.join(5)
 
 
 @pytest.fixture
-def live_sim(psc_sim_server: str) -> Iterator[LiveSim]:
-    sim_psc.provider.reset()
-    sim_annuaire.directory.reset()
-    yield LiveSim(psc_sim_server, sim_psc.provider)
+def live_sim(psc_sim_server: tuple[str, SimState]) -> Iterator[LiveSim]:
+    base_url, sim = psc_sim_server
+    reset_state(sim)
+    sim.clock.freeze(None)
+    yield LiveSim(base_url, sim)
 
 
 @pytest.fixture
@@ -109,13 +104,13 @@ def psc_login(psc_client: PscClient, registry: SessionRegistry) -> Iterator[PscL
 
 
 def spoil_next_token(live_sim: LiveSim, spoil: str) -> None:
-    response = httpx.post(f"{live_sim.base_url}/psc/_sim/tokens/next", json={"spoil": spoil})
+    response = httpx.post(f"{live_sim.base_url}/_sim/psc/tokens/next", json={"spoil": spoil})
     response.raise_for_status()
 
 
 def decide(live_sim: LiveSim, decision: str, login_hint: str) -> list[str]:
     response = httpx.post(
-        f"{live_sim.base_url}/psc/_sim/ciba/decide",
+        f"{live_sim.base_url}/_sim/psc/ciba/decide",
         json={"decision": decision, "login_hint": login_hint},
     )
     response.raise_for_status()

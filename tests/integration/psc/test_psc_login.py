@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from joserfc.jwk import ECKey
 
-from hwsim.national import psc as sim_psc
 from lgo.events import EventBus
 from lgo.national.psc import (
     PscClient,
@@ -29,7 +29,6 @@ from tests.integration.psc.conftest import (
     SILENT,
     LiveSim,
     decide,
-    fast_provider,
     spoil_next_token,
 )
 
@@ -102,7 +101,7 @@ def test_ciba_manual_user_waits_for_the_technician(
 ) -> None:
     started = psc_login.start_ciba(MANUAL)
     assert psc_login.poll(started.login_id) is None
-    pending = httpx.get(f"{live_sim.base_url}/psc/_sim/ciba").json()
+    pending = httpx.get(f"{live_sim.base_url}/_sim/psc/ciba").json()
     assert [p["login_hint"] for p in pending] == ["8" + MANUAL]
 
     assert len(decide(live_sim, "approve", "8" + MANUAL)) == 1
@@ -250,10 +249,6 @@ def test_rotated_provider_key_is_fetched_again(
     live_sim: LiveSim, psc_login: PscLogin
 ) -> None:
     poll_until_done(psc_login, psc_login.start_ciba(PHARMACIST).login_id)  # keys now cached
-    original = sim_psc.provider
-    sim_psc.install(fast_provider())  # new signing key, new kid
-    try:
-        session = poll_until_done(psc_login, psc_login.start_ciba(PHARMACIST).login_id)
-        assert session.identity.rpps == PHARMACIST
-    finally:
-        sim_psc.install(original)
+    live_sim.psc.key = ECKey.generate_key("P-256", auto_kid=True)  # the provider rotates
+    session = poll_until_done(psc_login, psc_login.start_ciba(PHARMACIST).login_id)
+    assert session.identity.rpps == PHARMACIST
