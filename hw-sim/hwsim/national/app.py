@@ -18,7 +18,11 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Query
 from pydantic import BaseModel
 
+from hwsim.national import annuaire as annuaire_sim
 from hwsim.national import apcv, eprescription
+from hwsim.national import dmp as dmp_sim
+from hwsim.national import insi as insi_sim
+from hwsim.national import psc as psc_sim
 from hwsim.national.context import DEFAULT_FIXTURES, ServiceMount, SimClock, SimDep, SimState
 from hwsim.national.faults import Fault, FaultSpec
 from hwsim.national.middleware import RecorderFaultMiddleware
@@ -32,6 +36,10 @@ SERVICES: list[ServiceMount] = [
     ServiceMount("eprescription", "/eprescription/fhir", eprescription.router,
                  eprescription.setup, eprescription.control),
     ServiceMount("apcv", "/apcv", apcv.router, apcv.setup, apcv.control),
+    insi_sim.mount,
+    psc_sim.mount,
+    annuaire_sim.mount,
+    dmp_sim.mount,
 ]  # fmt: skip
 
 control = APIRouter(prefix="/_sim", tags=["simulator control"])

@@ -6,6 +6,7 @@ import tracemalloc
 
 import pytest
 
+from hwsim.national.faults import FaultKind, FaultSpec
 from lgo.domain.identity import InsOid, RawBirthDate, Traits, with_key
 from lgo.errors import PharmacistSessionRequired
 from lgo.national.errors import MalformedResponse, ServiceTimeout, ServiceUnavailable
@@ -17,6 +18,7 @@ from lgo.national.insi import (
     InsiUnavailable,
     VitaleQuery,
 )
+from tests.fixtures.national import NationalSim
 
 from .conftest import InsiSim
 
@@ -210,21 +212,18 @@ def test_http_503_once_is_absorbed_by_a_retry(insi_sim: InsiSim) -> None:
 
 def test_slow_answer_is_a_timeout(insi_sim: InsiSim) -> None:
     insi_sim.queue("delay", count=3, delay_s=1.0)
-    from lgo.national.insi import InsiConfig, build_insi_client
-
-    client = build_insi_client(
-        f"{insi_sim.base_url}/insi", InsiConfig(idam="LGO-SIM-0001"), timeout_s=0.2
-    )
-    with client, pytest.raises(ServiceTimeout):
+    with insi_sim.client(timeout_s=0.2) as client, pytest.raises(ServiceTimeout):
         client.search_by_traits(TESTSEUL, author_rpps=None)
 
 
 @pytest.mark.parametrize(
     "fault", ["doctype", "billion_laughs", "xxe", "oversize", "deep", "not_xml"]
 )
-def test_hostile_replies_refused_without_memory_blowup(insi_sim: InsiSim, fault: str) -> None:
-    insi_sim.queue(fault)
-    with insi_sim.client() as client:
+def test_hostile_replies_refused_without_memory_blowup(
+    insi_sim_process: InsiSim, fault: str
+) -> None:
+    insi_sim_process.queue(fault)
+    with insi_sim_process.client() as client:
         tracemalloc.start()
         try:
             with pytest.raises(MalformedResponse):
@@ -243,3 +242,13 @@ def test_cps_mode_needs_an_open_session_and_sends_nothing_without(insi_sim: Insi
         assert insi_sim.requests() == []
         client.search_by_traits(TESTSEUL, author_rpps="10999999998")
     assert insi_sim.requests()[0]["auth"] == "cps"
+
+
+def test_generic_malformed_fault_of_the_simulator_is_refused(
+    insi_sim: InsiSim, national_sim: NationalSim
+) -> None:
+    national_sim.faults.arm(FaultSpec(service="insi", kind=FaultKind.MALFORMED, times=1))
+    with insi_sim.client() as client, pytest.raises(MalformedResponse):
+        client.search_by_traits(TESTSEUL, author_rpps=None)
+    [entry] = national_sim.recorder.entries("insi")
+    assert entry.method == "POST"
