@@ -41,6 +41,11 @@ class ReaderBody(BaseModel):
     reader: int
 
 
+class PlugBody(BaseModel):
+    reader: int
+    hard: bool = False
+
+
 class FaultBody(BaseModel):
     reader: int
     delay_s: float | None = None
@@ -104,12 +109,12 @@ def create_app(sim: Simulator) -> Any:
         return sim.set_fault(body.reader, **changes)
 
     @app.post("/readers/unplug")
-    def unplug(body: ReaderBody) -> dict[str, object]:
-        return sim.set_plugged(body.reader, plugged=False)
+    def unplug(body: PlugBody) -> dict[str, object]:
+        return sim.set_plugged(body.reader, plugged=False, hard=body.hard)
 
     @app.post("/readers/replug")
-    def replug(body: ReaderBody) -> dict[str, object]:
-        return sim.set_plugged(body.reader, plugged=True)
+    def replug(body: PlugBody) -> dict[str, object]:
+        return sim.set_plugged(body.reader, plugged=True, hard=body.hard)
 
     @app.post("/pcscd/restart")
     def restart() -> dict[str, object]:
@@ -156,7 +161,10 @@ class Client:
         except httpx.TransportError as exc:
             raise ControlError(503, f"simulateur injoignable ({self.socket_path}) : {exc}") from exc
         if response.status_code >= 400:
-            detail = response.json().get("detail", response.text)
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
             raise ControlError(response.status_code, str(detail))
         return response.json()
 
@@ -218,8 +226,11 @@ class Client:
     def clear_faults(self, reader: int) -> dict[str, Any]:
         return self.set_fault(reader, clear=True)
 
-    def unplug(self, reader: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/readers/unplug", {"reader": reader})
+    def unplug(self, reader: int, hard: bool = False) -> dict[str, Any]:
+        """Soft: the card link drops and insertions are refused. Hard: the reader pair vanishes
+        (pcscd restarted without it)."""
+        body = {"reader": reader, "hard": hard}
+        result: dict[str, Any] = self._call("POST", "/readers/unplug", body)
         return result
 
     def replug(self, reader: int) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import shutil
 import signal
 import subprocess
@@ -75,7 +74,8 @@ class PcscdLayout:
         specs = []
         for index in range(self.entries * 2):
             entry, slot = divmod(index, 2)
-            name = f"{FRIENDLY_NAMES[entry]} {entry:02X} {slot:02X}"
+            # pcscd numbers readers per friendly name: each entry has its own name, so always 00
+            name = f"{FRIENDLY_NAMES[entry]} 00 {slot:02X}"
             specs.append(ReaderSpec(index, self.base_port + index, name))
         return specs
 
@@ -84,13 +84,14 @@ class PcscdLayout:
         return (min(max(self.readers, 1), MAX_READERS) + 1) // 2
 
 
-def write_reader_conf(layout: PcscdLayout, entries: int | None = None) -> None:
-    """Write the private reader.conf.d: one vpcd entry per pair of readers."""
+def write_reader_conf(layout: PcscdLayout, unplugged: frozenset[int] = frozenset()) -> None:
+    """Write the private reader.conf.d: one vpcd entry per pair of readers, minus `unplugged`."""
     layout.conf_dir.mkdir(parents=True, exist_ok=True)
     for old in layout.conf_dir.iterdir():
         old.unlink()
-    count = layout.entries if entries is None else entries
-    for entry in range(count):
+    for entry in range(layout.entries):
+        if entry in unplugged:
+            continue
         port = layout.base_port + 2 * entry
         driver = _driver_for(layout, entry)
         text = (
@@ -126,6 +127,7 @@ class PcscdProcess:
         self.socket_path = socket_path or layout.socket
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.unplugged: frozenset[int] = frozenset()  # reader.conf entries left out
 
     @property
     def running(self) -> bool:
@@ -138,7 +140,7 @@ class PcscdProcess:
     def start(self, timeout: float = 10.0) -> None:
         if not VPCD_DRIVER.exists():
             raise PcscdError(f"vpcd driver missing: {VPCD_DRIVER} (apt install vsmartcard-vpcd)")
-        write_reader_conf(self.layout)
+        write_reader_conf(self.layout, self.unplugged)
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()  # stale socket from a killed run
         log = self.layout.log_file.open("ab")
@@ -179,7 +181,3 @@ class PcscdProcess:
         self.stop()
         self.start()
 
-    def rescan(self) -> None:
-        """Ask pcscd to re-read reader.conf.d (used to 'unplug'/'replug' a reader pair)."""
-        if self.proc is not None:
-            os.kill(self.proc.pid, signal.SIGUSR1)

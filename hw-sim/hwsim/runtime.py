@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hwsim.cards import Card, Cps3Card, ErrorCard, MuteCard, Vitale1Card, Vitale2Card
 from hwsim.fixtures import People, load_people
-from hwsim.pcscd import PcscdLayout, PcscdProcess, ReaderSpec, write_reader_conf
+from hwsim.pcscd import PcscdLayout, PcscdProcess, ReaderSpec
 from hwsim.scanners import SerialScanner, WedgeScanner, wedge_available
 from hwsim.vpcd import Faults, VpcdLink
 
@@ -224,25 +224,32 @@ class Simulator:
                 slot.last_event = "inserted"
             return {"pid": self.pcscd.pid, "starts": self.pcscd.starts}
 
-    def set_plugged(self, reader: int, plugged: bool) -> dict[str, object]:
-        """Unplug/replug: drop the reader's vpcd entry (a pair of readers) and make pcscd rescan."""
+    def set_plugged(self, reader: int, plugged: bool, hard: bool = False) -> dict[str, object]:
+        """Unplug or replug a reader.
+
+        vpcd readers are static in pcscd 1.9.9 (a rescan adds readers, never removes one), so a
+        soft unplug drops the card link and refuses insertions, which a client sees as the card
+        gone. `hard=True` also restarts pcscd without the reader's vpcd entry (both readers of the
+        pair vanish from the list, other readers' cards are inserted again); replug restarts it
+        with the entry back.
+        """
         with self.lock:
             slot = self._slot(reader)
             entry = reader // 2
-            pair = [s for s in self.slots if s.spec.index // 2 == entry]
+            whole_pair = hard or entry in self.pcscd.unplugged
+            pair = [s for s in self.slots if s.spec.index // 2 == entry] if whole_pair else [slot]
             for s in pair:
                 if not plugged:
-                    self._unlink(s, "removed")
+                    self._unlink(s, "unplugged")
                 s.unplugged = not plugged
-            self._rewrite_conf()
-            self.pcscd.rescan()
+            if hard and not plugged:
+                self.pcscd.unplugged = self.pcscd.unplugged | {entry}
+                self.restart_pcscd()
+            elif entry in self.pcscd.unplugged and plugged:
+                # pcscd 1.9.9 ignores a SIGUSR1 rescan for vpcd entries: restart it with the entry
+                self.pcscd.unplugged = self.pcscd.unplugged - {entry}
+                self.restart_pcscd()
             return slot.describe()
-
-    def _rewrite_conf(self) -> None:
-        write_reader_conf(self.layout)
-        for slot in self.slots:
-            if slot.unplugged and slot.spec.index % 2 == 0:
-                (self.layout.conf_dir / f"vpcd-{slot.spec.index // 2}").unlink(missing_ok=True)
 
     # scanners ------------------------------------------------------------------------------
     def scan(self, text: str, scanner: str = "serial", aim: str | None = None) -> dict[str, object]:
@@ -420,4 +427,7 @@ def _wait_ready(launched: Launched, timeout: float) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run the imported module, not __main__: classes (SimError...) must be hwsim.runtime's own
+    from hwsim import runtime
+
+    runtime.main()
