@@ -15,9 +15,11 @@ Patients: every patient has an open DMP unless told otherwise (``absent`` →
 Who is calling comes from a small ``ctx:DmpContext`` SOAP header (author idNat_PS and structure):
 a stand-in for the DMP's VIHF SAML assertion.
 
-Test/bench controls under ``/dmp/_sim``: ``patients`` (absent / blocks), ``faults`` (next N calls:
-``http503``, ``soap_receiver``, ``malformed``, ``delay``), ``documents`` (what was stored, with its
-metadata), ``calls`` (the request recorder: action, outcome; never content), ``reset``.
+Mounted in the national app (``mount``): the app's recorder and generic faults (latency, timeout,
+error, malformed, duplicate, outage) apply to ``/dmp``. Controls under ``/_sim/dmp``: ``patients``
+(absent / blocks), ``faults`` (SOAP-level faults the generic ones cannot express: ``soap_receiver``
+SOAP Fault, ``http503``, ``malformed``, ``delay`` before processing), ``documents`` (what was
+stored, with its metadata), ``calls`` (XDS action and outcome per call; never content), ``reset``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from lxml import etree
 from pydantic import BaseModel
+
+from hwsim.national.context import ServiceMount, SimDep, SimState
 
 SOAP: Final = "http://www.w3.org/2003/05/soap-envelope"
 WSA: Final = "http://www.w3.org/2005/08/addressing"
@@ -163,13 +167,31 @@ class DmpRegistry:
         with self._lock:
             return [d for d in self.documents.values() if d.patient_key == key]
 
+    def all_documents(self) -> list[StoredDocument]:
+        with self._lock:
+            return list(self.documents.values())
+
+    def all_calls(self) -> list[dict[str, str]]:
+        with self._lock:
+            return list(self.calls)
+
     def get(self, unique_id: str) -> StoredDocument | None:
         with self._lock:
             return self.documents.get(unique_id)
 
 
-registry = DmpRegistry()
+SERVICE: Final = "dmp"
 router = APIRouter(tags=["dmp"])
+control = APIRouter(tags=["dmp simulator control"])
+
+
+def setup(sim: SimState) -> None:
+    sim.stores[SERVICE] = DmpRegistry()
+
+
+def _registry(sim: SimState) -> DmpRegistry:
+    store: DmpRegistry = sim.stores[SERVICE]
+    return store
 
 
 # --- XML helpers ---------------------------------------------------------------------------------
@@ -248,7 +270,7 @@ def _caller(envelope: Element) -> set[str]:
     return {context.findtext("ctx:Author", "", NS), context.findtext("ctx:Structure", "", NS)}
 
 
-def _check_access(key: str, callers: set[str]) -> None:
+def _check_access(registry: DmpRegistry, key: str, callers: set[str]) -> None:
     state = registry.patient(key)
     if state.absent:
         raise XdsError("XDSUnknownPatientId", "no DMP")
@@ -305,7 +327,7 @@ def _cda_patient(content: bytes) -> str:
     return f"{pid.get('extension', '')}|{pid.get('root', '')}"
 
 
-def _provide(request: Element, callers: set[str]) -> XdsError | None:
+def _provide(registry: DmpRegistry, request: Element, callers: set[str]) -> None:
     entry = request.find("lcm:SubmitObjectsRequest/rim:RegistryObjectList/rim:ExtrinsicObject", NS)
     package = request.find(
         "lcm:SubmitObjectsRequest/rim:RegistryObjectList/rim:RegistryPackage", NS
@@ -322,14 +344,13 @@ def _provide(request: Element, callers: set[str]) -> XdsError | None:
     key = patient_key(_external_id(entry, DE_PATIENT_ID))
     if patient_key(_external_id(package, SS_PATIENT_ID)) != key or _cda_patient(content) != key:
         raise XdsError("XDSPatientIdDoesNotMatch", "entry, submission set and CDA disagree")
-    _check_access(key, callers)
+    _check_access(registry, key, callers)
     metadata = _metadata(entry, content)
     metadata["submission_set_id"] = _external_id(
         package, "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
     )
     stored_entry = _stored_entry(entry)
     registry.store(StoredDocument(metadata["unique_id"], key, stored_entry, content, metadata))
-    return None
 
 
 def _stored_entry(entry: Element) -> bytes:
@@ -345,7 +366,7 @@ def _stored_entry(entry: Element) -> bytes:
 # --- ITI-18 / ITI-43 -----------------------------------------------------------------------------
 
 
-def _query(request: Element, callers: set[str], body: Element) -> None:
+def _query(registry: DmpRegistry, request: Element, callers: set[str], body: Element) -> None:
     query = request.find("rim:AdhocQuery", NS)
     if query is None or query.get("id") != FIND_DOCUMENTS:
         raise XdsError("XDSUnknownStoredQuery", query.get("id", "") if query is not None else "")
@@ -353,14 +374,14 @@ def _query(request: Element, callers: set[str], body: Element) -> None:
     if not values:
         raise XdsError("XDSStoredQueryParamNumber", "$XDSDocumentEntryPatientId")
     key = patient_key(values[0])
-    _check_access(key, callers)
+    _check_access(registry, key, callers)
     response = _sub(body, QUERY, "AdhocQueryResponse", status=SUCCESS)
     objects = _sub(response, RIM, "RegistryObjectList")
     for stored in registry.for_patient(key):
         objects.append(etree.fromstring(stored.entry_xml))
 
 
-def _retrieve(request: Element, callers: set[str], body: Element) -> None:
+def _retrieve(registry: DmpRegistry, request: Element, callers: set[str], body: Element) -> None:
     response = _sub(body, XDSB, "RetrieveDocumentSetResponse")
     wanted = request.findall("xdsb:DocumentRequest", NS)
     found: list[StoredDocument] = []
@@ -369,7 +390,7 @@ def _retrieve(request: Element, callers: set[str], body: Element) -> None:
         stored = registry.get(unique_id)
         if stored is None or item.findtext("xdsb:RepositoryUniqueId", "", NS) != REPOSITORY_ID:
             raise XdsError("XDSDocumentUniqueIdError", unique_id)
-        _check_access(stored.patient_key, callers)
+        _check_access(registry, stored.patient_key, callers)
         found.append(stored)
     _registry_response(response, None)
     for stored in found:
@@ -439,7 +460,8 @@ async def _injected(fault: Fault) -> Response | None:
 
 
 @router.post("/xds")
-async def xds_endpoint(request: Request) -> Response:
+async def xds_endpoint(request: Request, sim: SimDep) -> Response:
+    registry = _registry(sim)
     fault = registry.take_fault()
     if fault is not None:
         registry.record("any", f"fault:{fault.mode}")
@@ -462,12 +484,12 @@ async def xds_endpoint(request: Request) -> Response:
     callers = _caller(envelope)
     try:
         if name == "provide":
-            _provide(payload, callers)
+            _provide(registry, payload, callers)
             _registry_response(body, None)
         elif name == "query":
-            _query(payload, callers, body)
+            _query(registry, payload, callers, body)
         else:
-            _retrieve(payload, callers, body)
+            _retrieve(registry, payload, callers, body)
     except XdsError as error:
         root, body = _envelope(action, message_id)
         _error_body(name, body, error)
@@ -493,30 +515,33 @@ class FaultControl(BaseModel):
     delay_s: float = 0.0
 
 
-@router.post("/_sim/patients")
-def sim_patient(control: PatientControl) -> dict[str, bool]:
-    state = PatientState(absent=control.absent, blocked=set(control.blocked))
-    registry.set_patient(f"{control.ins}|{control.oid}", state)
+@control.post("/patients")
+def sim_patient(order: PatientControl, sim: SimDep) -> dict[str, bool]:
+    state = PatientState(absent=order.absent, blocked=set(order.blocked))
+    _registry(sim).set_patient(f"{order.ins}|{order.oid}", state)
     return {"ok": True}
 
 
-@router.post("/_sim/faults")
-def sim_fault(control: FaultControl) -> dict[str, bool]:
-    registry.add_fault(Fault(control.mode, control.count, control.delay_s))
+@control.post("/faults")
+def sim_fault(order: FaultControl, sim: SimDep) -> dict[str, bool]:
+    _registry(sim).add_fault(Fault(order.mode, order.count, order.delay_s))
     return {"ok": True}
 
 
-@router.get("/_sim/documents")
-def sim_documents() -> list[dict[str, Any]]:
-    return [dict(d.metadata) for d in registry.documents.values()]
+@control.get("/documents")
+def sim_documents(sim: SimDep) -> list[dict[str, Any]]:
+    return [dict(d.metadata) for d in _registry(sim).all_documents()]
 
 
-@router.get("/_sim/calls")
-def sim_calls() -> list[dict[str, str]]:
-    return list(registry.calls)
+@control.get("/calls")
+def sim_calls(sim: SimDep) -> list[dict[str, str]]:
+    return _registry(sim).all_calls()
 
 
-@router.post("/_sim/reset")
-def sim_reset() -> dict[str, bool]:
-    registry.reset()
+@control.post("/reset")
+def sim_reset(sim: SimDep) -> dict[str, bool]:
+    _registry(sim).reset()
     return {"ok": True}
+
+
+mount = ServiceMount(name=SERVICE, prefix="/dmp", router=router, setup=setup, control=control)

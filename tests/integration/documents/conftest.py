@@ -1,56 +1,28 @@
-"""A live national simulator with the DMP router on 127.0.0.1 (uvicorn in a thread)."""
+"""DMP tests run on the shared national simulator (``national_sim``, tests/fixtures/national.py)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
-from hwsim.national import dmp as sim_dmp
 from lgo.national.dmp import DmpClient
 from lgo.national.http import NationalHttpClient, RetryPolicy
-
-
-def _app() -> FastAPI:
-    app = FastAPI()
-    app.include_router(sim_dmp.router, prefix="/dmp")
-    return app
-
-
-@pytest.fixture(scope="session")
-def dmp_sim_url() -> Iterator[str]:
-    config = uvicorn.Config(_app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # uvicorn exposes no event to await; bounded wait for startup
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("simulator did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/dmp"
-    server.should_exit = True
-    thread.join(5)
+from tests.fixtures.national import NationalSim
 
 
 @pytest.fixture
-def dmp_sim(dmp_sim_url: str) -> Iterator[str]:
-    sim_dmp.registry.reset()
-    yield dmp_sim_url
-    sim_dmp.registry.reset()
+def dmp_sim(national_sim: NationalSim) -> str:
+    """Base URL of a freshly reset simulator (DMP at ``/dmp``, controls at ``/_sim/dmp``)."""
+    return national_sim.base_url
 
 
 @pytest.fixture
 def dmp_client(dmp_sim: str) -> Iterator[DmpClient]:
     http = NationalHttpClient(
         "dmp",
-        dmp_sim,
+        dmp_sim + "/dmp",
         timeout_s=2.0,
         connect_timeout_s=1.0,
         retry=RetryPolicy(attempts=3, backoff_s=0.01),
@@ -62,11 +34,17 @@ def dmp_client(dmp_sim: str) -> Iterator[DmpClient]:
 
 
 def sim_control(base: str, path: str, body: dict[str, object]) -> None:
-    httpx.post(f"{base}/_sim/{path}", json=body, timeout=5).raise_for_status()
+    httpx.post(f"{base}/_sim/dmp/{path}", json=body, timeout=5).raise_for_status()
 
 
 def sim_documents(base: str) -> list[dict[str, object]]:
-    response = httpx.get(f"{base}/_sim/documents", timeout=5)
+    response = httpx.get(f"{base}/_sim/dmp/documents", timeout=5)
     response.raise_for_status()
     documents: list[dict[str, object]] = response.json()
     return documents
+
+
+def arm_fault(base: str, **spec: object) -> None:
+    """Arm a generic fault of the national app (recorder/fault middleware) on the DMP."""
+    response = httpx.post(f"{base}/_sim/faults", json={"service": "dmp", **spec}, timeout=5)
+    response.raise_for_status()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import httpx
 import pytest
 
 from lgo.documents.cda import build_document
@@ -18,7 +19,7 @@ from tests.fixtures.documents import (
     make_header,
     make_vaccination_note,
 )
-from tests.integration.documents.conftest import sim_control, sim_documents
+from tests.integration.documents.conftest import arm_fault, sim_control, sim_documents
 
 pytestmark = pytest.mark.integration
 OID = "1.2.250.1.213.1.4.10"
@@ -108,25 +109,28 @@ def test_patient_block_refuses_access(
 def test_one_503_is_retried_transparently(
     dmp_client: DmpClient, dmp_sim: str, note: CdaDocument
 ) -> None:
-    sim_control(dmp_sim, "faults", {"mode": "http503", "count": 1})
+    arm_fault(dmp_sim, kind="error", status=503, times=1)
     dmp_client.provide(note, author_rpps=FICTIVE_RPPS)
     assert len(sim_documents(dmp_sim)) == 1
+    recorded = httpx.get(f"{dmp_sim}/_sim/recorder", params={"service": "dmp"}, timeout=5).json()
+    assert len(recorded) == 2  # the failed attempt and the retry, both recorded by the simulator
+
+
+def test_outage_becomes_service_unavailable(
+    dmp_client: DmpClient, dmp_sim: str, note: CdaDocument
+) -> None:
+    arm_fault(dmp_sim, kind="outage", duration_s=30)
+    with pytest.raises(ServiceUnavailable):
+        dmp_client.provide(note, author_rpps=FICTIVE_RPPS)
+    assert sim_documents(dmp_sim) == []
 
 
 @pytest.mark.parametrize(
     ("mode", "error"),
-    [
-        ("http503", ServiceUnavailable),
-        ("soap_receiver", ServiceUnavailable),
-        ("malformed", MalformedResponse),
-    ],
+    [("soap_receiver", ServiceUnavailable), ("malformed", MalformedResponse)],
 )
-def test_outages_and_garbage_become_typed_errors(
-    dmp_client: DmpClient,
-    dmp_sim: str,
-    note: CdaDocument,
-    mode: str,
-    error: type[Exception],
+def test_soap_faults_and_garbage_become_typed_errors(
+    dmp_client: DmpClient, dmp_sim: str, note: CdaDocument, mode: str, error: type[Exception]
 ) -> None:
     sim_control(dmp_sim, "faults", {"mode": mode, "count": 5})
     with pytest.raises(error):
