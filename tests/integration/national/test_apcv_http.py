@@ -24,9 +24,7 @@ def client(national_sim: NationalSim) -> Iterator[ApcvClient]:
 
 
 def issue(sim: NationalSim, identity: str = "camille", ttl_s: float | None = None) -> str:
-    response = httpx.post(
-        sim.url("/_sim/apcv/tokens"), json={"identity": identity, "ttl_s": ttl_s}
-    )
+    response = httpx.post(sim.url("/_sim/apcv/tokens"), json={"identity": identity, "ttl_s": ttl_s})
     assert response.status_code == 200
     token: str = response.json()["token"]
     return token

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -122,33 +123,20 @@ def test_error_on_a_non_idempotent_call_is_not_retried(national_sim: NationalSim
     from lgo.national.apcv import ApcvClient
 
     national_sim.faults.arm(FaultSpec(service="apcv", kind=FaultKind.ERROR, times=None))
-    with ApcvClient(national_sim.url("/apcv"), timeout_s=TIMEOUT_S) as apcv:
-        with pytest.raises(ServiceUnavailable):
-            apcv.exchange("APCVTEST-" + "0" * 32, author_rpps=RPPS)
+    apcv = ApcvClient(national_sim.url("/apcv"), timeout_s=TIMEOUT_S)
+    with apcv, pytest.raises(ServiceUnavailable):
+        apcv.exchange("APCVTEST-" + "0" * 32, author_rpps=RPPS)
     assert len(national_sim.recorder.entries("apcv")) == 1
 
 
 def test_unreachable_service_is_unavailable() -> None:
-    with socket_closed_port() as port:
-        url = f"http://127.0.0.1:{port}/eprescription/fhir"
-        with EPrescriptionClient(url, timeout_s=TIMEOUT_S, retry=RetryPolicy(2, 0.01)) as c:
-            with pytest.raises(ServiceUnavailable):
-                c.fetch(PID, author_rpps=RPPS)
-
-
-class socket_closed_port:  # noqa: N801 - used as a context manager, reads like one
-    """A loopback port with nothing listening (bound then closed)."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        return port
-
-    def __exit__(self, *_: object) -> None:
-        return None
+    with socket.socket() as sock:  # a loopback port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/eprescription/fhir"
+    client = EPrescriptionClient(url, timeout_s=TIMEOUT_S, retry=RetryPolicy(2, 0.01))
+    with client, pytest.raises(ServiceUnavailable):
+        client.fetch(PID, author_rpps=RPPS)
 
 
 def test_faults_are_listed_and_cleared(national_sim: NationalSim) -> None:
