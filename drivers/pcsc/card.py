@@ -26,6 +26,7 @@ from drivers.pcsc.context import Context
 SW_OK = 0x9000
 _MAX_CHAINED = 64  # GET RESPONSE rounds before we call the card broken
 _MAX_RESPONSE = 64 * 1024
+_STATUS_PRESENT = 0x0004  # pcsc-lite SCardStatus dwState bit SCARD_PRESENT (not in pyscard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,19 @@ class CardChannel:
         hresult, raw = scard.SCardTransmit(self._handle, self.protocol, list(apdu))
         check(hresult, "SCardTransmit")
         self.apdu_count += 1
+        if len(raw) < 2:
+            self._raise_silent_card()
         return split_response(list(raw))
+
+    def _raise_silent_card(self) -> None:
+        """An empty answer: the card left (vpcd and some readers report success with no bytes)."""
+        hresult, _reader, state, _protocol, _atr = scard.SCardStatus(self._handle)
+        check(hresult, "SCardStatus")
+        if not state & _STATUS_PRESENT:
+            raise errors.CardRemoved(scard.SCARD_W_REMOVED_CARD, "SCardTransmit", "card left")
+        raise errors.UnresponsiveCard(
+            scard.SCARD_W_UNRESPONSIVE_CARD, "SCardTransmit", "empty response"
+        )
 
     def transmit(self, apdu: bytes) -> Response:
         """Send ``apdu``; resolve ``6C xx`` and ``61 xx`` so the caller sees data + final SW."""

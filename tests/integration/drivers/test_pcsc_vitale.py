@@ -1,0 +1,105 @@
+"""The PC/SC monitor and the Vitale reader against hw-sim's real private pcscd + vpcd."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from drivers import errors
+from drivers.pcsc import (
+    CardInserted,
+    CardKind,
+    CardRemoved,
+    MonitorDegraded,
+    MonitorRecovered,
+    ReaderAdded,
+    ReaderRemoved,
+)
+from drivers.vitale import read_vitale_from_reader
+from hwsim.fixtures.people import load_people
+from tests.fixtures.pcsc import wait_card
+
+pytestmark = pytest.mark.integration
+PEOPLE = load_people()
+
+
+def inserted(reader: str, kind: CardKind | None = None):  # type: ignore[no-untyped-def]
+    return lambda e: isinstance(e, CardInserted) and e.reader == reader and (
+        kind is None or e.kind is kind
+    )
+
+
+def test_readers_are_listed_and_insert_remove_are_seen_within_2s(monitor, hwsim) -> None:  # type: ignore[no-untyped-def]
+    mon, log = monitor
+    vitale_reader = hwsim.reader_names[0]
+    assert {s.name for s in mon.snapshot()} >= set(hwsim.reader_names)
+    start = time.monotonic()
+    hwsim.client.insert("vitale", "famille-testnom", reader=0)
+    event = log.wait_for(inserted(vitale_reader), timeout=2.0)
+    assert time.monotonic() - start < 2.0
+    assert isinstance(event, CardInserted) and event.kind is CardKind.VITALE_2
+    assert event.atr == bytes.fromhex("3B751300004709EA9000")
+    hwsim.client.remove(0)
+    log.wait_for(lambda e: isinstance(e, CardRemoved) and e.reader == vitale_reader, timeout=2.0)
+    assert not any(s.card_present for s in mon.snapshot() if s.name == vitale_reader)
+
+
+@pytest.mark.parametrize("profile", ["famille-testnom", "jumeaux-2b", "lunaire"])
+def test_vitale_read_equals_fixture(hwsim, profile: str) -> None:  # type: ignore[no-untyped-def]
+    reader = hwsim.reader_names[0]
+    hwsim.client.insert("vitale", profile, reader=0)
+    wait_card(reader, present=True)
+    card = read_vitale_from_reader(reader)
+    expected = PEOPLE.vitale[profile]
+    assert [(b.family_name, b.given_name, b.birth_date_raw, b.nir) for b in card.beneficiaries] == [
+        (b.nom, b.prenom, b.date_naissance, b.nir) for b in expected.beneficiaries
+    ]
+    assert card.validity_start_raw == expected.validity_start
+
+
+def test_card_pulled_mid_read_gives_typed_error(hwsim) -> None:  # type: ignore[no-untyped-def]
+    reader = hwsim.reader_names[0]
+    hwsim.client.insert("vitale", "famille-testnom", reader=0)
+    wait_card(reader, present=True)
+    hwsim.client.set_fault(0, remove_after=3)
+    with pytest.raises(errors.PcscError) as info:
+        read_vitale_from_reader(reader)
+    assert isinstance(info.value, errors.CardRemoved | errors.NoCard | errors.CardReset
+                      | errors.UnresponsiveCard | errors.TransactionFailed)
+
+
+def test_vitale1_is_reported_unsupported(hwsim) -> None:  # type: ignore[no-untyped-def]
+    reader = hwsim.reader_names[0]
+    hwsim.client.insert("vitale1", reader=0)
+    wait_card(reader, present=True)
+    with pytest.raises(errors.UnsupportedCard) as info:
+        read_vitale_from_reader(reader)
+    assert info.value.kind == "vitale1"
+
+
+def test_monitor_recovers_after_pcscd_restart(monitor, hwsim) -> None:  # type: ignore[no-untyped-def]
+    mon, log = monitor
+    reader = hwsim.reader_names[0]
+    hwsim.client.insert("vitale", "seul", reader=0)
+    log.wait_for(inserted(reader), timeout=3.0)
+    hwsim.client.restart_pcscd()
+    # pcscd going away is reported (degraded), never swallowed, and the card is dropped.
+    log.wait_for(lambda e: isinstance(e, MonitorDegraded), timeout=10.0)
+    assert any(isinstance(e, CardRemoved) and e.reader == reader for e in log.seen)
+    # The card host re-inserts its cards after the restart: the monitor sees them again.
+    log.wait_for(inserted(reader, CardKind.VITALE_2), timeout=15.0)
+    assert mon.degraded is None
+    assert any(isinstance(e, MonitorRecovered) for e in log.seen)
+
+
+def test_reader_unplug_and_replug_converges(monitor, hwsim) -> None:  # type: ignore[no-untyped-def]
+    mon, log = monitor
+    gone = hwsim.reader_names[0]
+    hwsim.client.unplug(0, hard=True)
+    try:
+        log.wait_for(lambda e: isinstance(e, ReaderRemoved) and e.reader == gone, timeout=15.0)
+    finally:
+        hwsim.client.replug(0)
+    log.wait_for(lambda e: isinstance(e, ReaderAdded) and e.reader == gone, timeout=15.0)
+    assert {s.name for s in mon.snapshot()} >= set(hwsim.reader_names)
