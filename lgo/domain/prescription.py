@@ -110,7 +110,7 @@ class Prescription:
     prescribed_on: date
     prescriber_rpps: str
     lines: tuple[PrescriptionLine, ...]
-    patient_id: int | None = None
+    patient_id: str | None = None
     # Planned surgery (décret 2022-972): the 3-day window runs around the intervention instead.
     surgery_window: tuple[date, date] | None = None
     extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,34 @@
+"""``/v1/outbox``: messages waiting for (or refused by) national services; retry a failed one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from lgo.api.deps import ContainerDep, require_counter
+from lgo.services import outbox
+from lgo.services.dispensing_part import part_of
+
+router = APIRouter(tags=["outbox"], dependencies=[Depends(require_counter)])
+
+Status = Literal["pending", "processing", "delivered", "failed"]
+
+
+@router.get("/v1/outbox", summary="Messages en attente, en échec ou livrés")
+def list_outbox(
+    container: ContainerDep,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    return {
+        "degraded": part_of(container).worker.degraded,
+        "messages": outbox.list_messages(container.db, status, limit),
+    }
+
+
+@router.post("/v1/outbox/{message_id}/retry", summary="Relancer un message en échec")
+def retry(message_id: int, container: ContainerDep) -> dict[str, Any]:
+    message = outbox.retry(container.db, message_id)
+    part_of(container).worker.notify()
+    return message

@@ -1,0 +1,69 @@
+"""``lgo ordonnancier``: prove the hash chain, export by patient / medicine / chronology."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lgo.services.ordonnancier import ExportOrder
+
+ordonnancier_app = typer.Typer(help="Ordonnancier : vérification de la chaîne et éditions.")
+
+
+@ordonnancier_app.command("verify")
+def verify() -> None:
+    """Vérifier la chaîne d'intégrité (code 1 et première inscription altérée sinon)."""
+    from lgo.cli import _migrated_db, console, err_console, settings_or_exit
+    from lgo.services import ordonnancier
+
+    db = _migrated_db(settings_or_exit())
+    try:
+        report = ordonnancier.verify(db)
+    finally:
+        db.dispose()
+    if report.ok:
+        console.print(f"[green]Ordonnancier intègre[/green] : {report.checked} inscription(s).")
+        return
+    err_console.print(
+        f"[red]Ordonnancier altéré[/red] : première inscription en cause n° {report.first_broken} "
+        f"({report.problem}) ; {report.checked} inscription(s) vérifiée(s) avant."
+    )
+    raise typer.Exit(1)
+
+
+@ordonnancier_app.command("export")
+def export(
+    output: Annotated[Path, typer.Argument(help="Fichier à écrire (.csv ou .html).")],
+    order: Annotated[ExportOrder, typer.Option(help="Ordre d'édition.")] = (
+        ExportOrder.CHRONOLOGICAL
+    ),
+    patient_id: Annotated[str | None, typer.Option(help="Un seul patient.")] = None,
+    product_code: Annotated[str | None, typer.Option(help="Un seul médicament.")] = None,
+    day_from: Annotated[str | None, typer.Option("--from", help="AAAA-MM-JJ")] = None,
+    day_to: Annotated[str | None, typer.Option("--to", help="AAAA-MM-JJ")] = None,
+) -> None:
+    """Éditer l'ordonnancier en CSV ou en HTML imprimable (nom et adresse sur chaque page)."""
+    from lgo.cli import _migrated_db, console, settings_or_exit
+    from lgo.services import ordonnancier
+
+    settings = settings_or_exit()
+    db = _migrated_db(settings)
+    try:
+        q = ordonnancier.Query(
+            patient_id, product_code,
+            date.fromisoformat(day_from) if day_from else None,
+            date.fromisoformat(day_to) if day_to else None, limit=10_000_000,
+        )  # fmt: skip
+        entries = ordonnancier.query(db, q, order)
+    finally:
+        db.dispose()
+    if output.suffix.lower() == ".csv":
+        output.write_text(ordonnancier.to_csv(entries), encoding="utf-8")
+    else:
+        pharmacy = settings.pharmacy
+        text = ordonnancier.to_html(entries, pharmacy.name, pharmacy.address, order)
+        output.write_text(text, encoding="utf-8")
+    console.print(f"{len(entries)} inscription(s) écrite(s) dans {output}")

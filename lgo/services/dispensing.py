@@ -1,0 +1,585 @@
+"""Counter use cases: load a prescription, check interventions, commit a dispensation exactly once.
+
+The commit is ONE transaction: the idempotency key, the dispensation and its lines, the ordonnancier
+entries and the outbox message (execution report). Nothing leaves the machine inside it: the outbox
+worker reports later, so the counter keeps working when the e-prescription service is down
+(degraded mode). Exactly-once rests on constraints (see lgo/store/models/dispensing.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lgo.domain.controlled import Period
+from lgo.domain.dispensing import (
+    InterventionKind,
+    LineDecision,
+    LineHistory,
+    LineRequest,
+    evaluate_execution,
+)
+from lgo.domain.prescription import Prescription, PrescriptionLine, PrescriptionSource
+from lgo.events import EventBus
+from lgo.logging import get_logger
+from lgo.national import eprescription as ep
+from lgo.national.errors import ServiceUnavailable
+from lgo.services import ordonnancier
+from lgo.services.dispensing_errors import (
+    DispensationNotFound,
+    DispensingRefused,
+    EPrescriptionDown,
+    IdempotencyKeyReused,
+    LineAlreadyDispensed,
+    PatientNotFound,
+    PrescriptionNotLoaded,
+)
+from lgo.services.faults import fault_point
+from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
+from lgo.store.db import Database
+from lgo.store.models import Patient
+from lgo.store.models.dispensing import (
+    DispensationLineRow,
+    DispensationRow,
+    IdempotencyKey,
+    OutboxMessage,
+    PrescriptionRow,
+)
+from lgo.store.types import utcnow
+
+log = get_logger(__name__)
+
+SCOPE = "dispensation"
+OUTBOX_EXECUTION = "eprescription.execution"
+INTERVENTIONS_TO_NATIONAL = {
+    InterventionKind.UNCHANGED: ep.Intervention.UNCHANGED,
+    InterventionKind.SUBSTITUTED: ep.Intervention.SUBSTITUTED,
+    InterventionKind.MODIFIED: ep.Intervention.MODIFIED,
+    InterventionKind.NOT_DISPENSED: ep.Intervention.NOT_DISPENSED,
+}
+EXCEPTIONAL_REASON = "renouvellement — situation particulière de renouvellement exceptionnel"
+
+
+class PrescriptionFetcher(Protocol):
+    def fetch(self, prescription_id: str, *, author_rpps: str) -> ep.PrescriptionRecord: ...
+
+
+@dataclass(frozen=True)
+class ProfessionalContext:
+    """The CPS/e-CPS situation that performs the act (stored on every dispensation)."""
+
+    national_id: str
+    rpps: str
+    structure_id: str | None
+    session_kind: str
+    session_id: str
+    counter_name: str | None = None
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """One intervention as the counter sends it (before the catalogue resolves packs)."""
+
+    request: LineRequest
+    cip13: str | None = None
+    boxes: int | None = None
+    designation: str | None = None
+
+
+@dataclass(frozen=True)
+class DispensationInput:
+    patient_id: str
+    prescription_id: str
+    lines: tuple[LineInput, ...]
+    # The paper copy typed in: a paper prescription, or an e-prescription in degraded mode.
+    paper: Prescription | None = None
+    patient_address: str = ""
+    fingerprint: str = ""  # canonical hash of the request body (idempotency)
+
+
+@dataclass(frozen=True)
+class DispensationResult:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+@dataclass
+class PrescriptionView:
+    prescription: Prescription
+    degraded: bool
+    histories: dict[int, LineHistory] = field(default_factory=dict)
+
+
+def request_fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class DispensingService:
+    def __init__(
+        self,
+        db: Database,
+        events: EventBus,
+        catalog: ProductCatalog,
+        *,
+        eprescription: PrescriptionFetcher | None = None,
+        pharmacy_finess: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.events = events
+        self.catalog = catalog
+        self.eprescription = eprescription
+        self.pharmacy_finess = pharmacy_finess
+        self.clock = clock
+        self.on_commit = on_commit
+
+    # ------------------------------------------------------------ prescriptions
+
+    def load_prescription(
+        self, prescription_id: str, *, author_rpps: str, patient_id: str | None = None
+    ) -> PrescriptionView:
+        """Fetch from the national service and cache; on outage fall back to the cached copy
+        (degraded). Raises EPrescriptionDown when neither is available."""
+        prescription_id = ep.normalise_prescription_id(prescription_id)
+        if self.eprescription is None:
+            return self._cached_view(prescription_id, degraded=True)
+        try:
+            record = self.eprescription.fetch(prescription_id, author_rpps=author_rpps)
+        except ServiceUnavailable:
+            log.warning("eprescription_fetch_degraded", prescription_id=prescription_id)
+            return self._cached_view(prescription_id, degraded=True)
+        prescription = from_record(record, self.catalog, patient_id)
+        self._store_prescription(prescription)
+        view = PrescriptionView(prescription, degraded=False)
+        view.histories = self._national_histories(prescription, record)
+        return view
+
+    def _cached_view(self, prescription_id: str, *, degraded: bool) -> PrescriptionView:
+        with self.db.uow(readonly=True) as uow:
+            row = uow.session.get(PrescriptionRow, prescription_id)
+            if row is None:
+                raise EPrescriptionDown(f"ordonnance {prescription_id} jamais chargée")
+            return PrescriptionView(from_json(row.content), degraded=degraded)
+
+    def _store_prescription(self, prescription: Prescription) -> None:
+        with self.db.uow() as uow:
+            _upsert_prescription(uow.session, prescription, self.clock())
+            uow.commit()
+
+    def _national_histories(
+        self, prescription: Prescription, record: ep.PrescriptionRecord
+    ) -> dict[int, LineHistory]:
+        """What the national base says was already dispensed (other pharmacies included)."""
+        histories: dict[int, LineHistory] = {}
+        for line, dto in zip(prescription.lines, record.lines, strict=True):
+            done = [d for d in dto.dispensed if d.quantity > 0]
+            boxes = sum(d.quantity for d in done)
+            per_box = line.duration_days / max(dto.quantity, 1)
+            histories[line.line_no] = LineHistory(
+                days_dispensed=math.floor(boxes * per_box), deliveries=len(done)
+            )
+        return histories
+
+    # ------------------------------------------------------------ commit
+
+    def dispense(
+        self, key: str, data: DispensationInput, ctx: ProfessionalContext, *, degraded: bool
+    ) -> DispensationResult:
+        """Commit once per key: same key and body → the first answer; other body → 409."""
+        try:
+            with self.db.uow() as uow:
+                replay = _claim_key(uow.session, key, data.fingerprint, self.clock())
+                if replay is not None:
+                    return replay
+                fault_point("dispensation.after_key_claim")
+                body = self._write(uow.session, key, data, ctx, degraded)
+                fault_point("dispensation.before_commit")
+                uow.commit()
+        except IntegrityError:
+            # Another transaction won: the same key (replay it) or the same line (conflict).
+            replay = self._replay(key, data.fingerprint)
+            if replay is not None:
+                return replay
+            raise LineAlreadyDispensed() from None
+        fault_point("dispensation.after_commit")
+        self._after_commit(body)
+        return DispensationResult(201, body)
+
+    def _replay(self, key: str, fingerprint: str) -> DispensationResult | None:
+        with self.db.uow(readonly=True) as uow:
+            row = uow.session.get(IdempotencyKey, key)
+            if row is None:
+                return None
+            return _replayed(row, fingerprint)
+
+    def _after_commit(self, body: dict[str, Any]) -> None:
+        log.info("dispensation_committed", dispensation_id=body["id"], degraded=body["degraded"])
+        self.events.publish(
+            "dispensation.committed",
+            {"id": body["id"], "prescription_id": body["prescription_id"],
+             "degraded": body["degraded"], "sync_status": body["sync_status"]},
+        )  # fmt: skip
+        if self.on_commit is not None:
+            self.on_commit()
+
+    def _write(
+        self, session: Session, key: str, data: DispensationInput, ctx: ProfessionalContext,
+        degraded: bool,
+    ) -> dict[str, Any]:  # fmt: skip
+        now = self.clock()
+        patient = session.get(Patient, data.patient_id)
+        if patient is None:
+            raise PatientNotFound()
+        prescription = self._prescription_for_commit(session, data, now)
+        requests = [line.request for line in data.lines]
+        histories = _local_histories(session, prescription)
+        covered = _covered_periods(session, prescription, data.patient_id)
+        decision = evaluate_execution(prescription, requests, histories, now.date(), covered)
+        if not decision.allowed:
+            raise DispensingRefused(refusals=[
+                {"code": r.code.value, "line_no": r.line_no, "message": r.message,
+                 "overridable": r.overridable}
+                for r in decision.all_refusals()
+            ])  # fmt: skip
+        dispensation_id = str(uuid.uuid4())
+        session.add(DispensationRow(
+            id=dispensation_id, created_at=now, business_date=now.date(),
+            patient_id=data.patient_id, prescription_id=prescription.prescription_id,
+            prescription_source=prescription.source.value,
+            sync_status="pending_sync" if _reportable(prescription, data) else "local_only",
+            degraded=degraded, pharmacist_national_id=ctx.national_id, pharmacist_rpps=ctx.rpps,
+            structure_id=ctx.structure_id, session_kind=ctx.session_kind,
+            session_id=ctx.session_id, counter_name=ctx.counter_name, idempotency_key=key,
+        ))  # fmt: skip
+        session.flush()
+        rows = self._write_lines(session, dispensation_id, prescription, data, decision.lines)
+        fault_point("dispensation.after_lines")
+        self._write_ordonnancier(session, dispensation_id, prescription, patient, data, rows, ctx,
+                                 now)  # fmt: skip
+        fault_point("dispensation.after_ordonnancier")
+        if _reportable(prescription, data):
+            _enqueue_execution(session, dispensation_id, prescription, rows, ctx, now,
+                               self.pharmacy_finess)  # fmt: skip
+        body = _body(session, dispensation_id)
+        key_row = session.get(IdempotencyKey, key)
+        assert key_row is not None
+        key_row.status_code, key_row.response = 201, json.dumps(body, default=str)
+        session.flush()
+        return body
+
+    def _prescription_for_commit(
+        self, session: Session, data: DispensationInput, now: datetime
+    ) -> Prescription:
+        # Lock the cached prescription row (PostgreSQL): one commit per prescription at a time.
+        row = session.execute(
+            select(PrescriptionRow).where(PrescriptionRow.id == data.prescription_id)
+            .with_for_update()
+        ).scalar_one_or_none()  # fmt: skip
+        if row is not None:
+            return from_json(row.content)
+        if data.paper is None:
+            raise PrescriptionNotLoaded()
+        _upsert_prescription(session, data.paper, now)
+        session.flush()
+        return data.paper
+
+    def _write_lines(
+        self, session: Session, dispensation_id: str, prescription: Prescription,
+        data: DispensationInput, decisions: Sequence[LineDecision],
+    ) -> list[DispensationLineRow]:  # fmt: skip
+        inputs = {line.request.line_no: line for line in data.lines}
+        rows: list[DispensationLineRow] = []
+        for decision in decisions:
+            line = prescription.line(decision.line_no)
+            given = inputs[decision.line_no]
+            seq = _seq(session, prescription.prescription_id, line.line_no)
+            row = _line_row(dispensation_id, prescription, line, given, decision, seq,
+                            self.catalog)  # fmt: skip
+            session.add(row)
+            rows.append(row)
+        session.flush()
+        return rows
+
+    def _write_ordonnancier(
+        self, session: Session, dispensation_id: str, prescription: Prescription,
+        patient: Patient, data: DispensationInput, rows: list[DispensationLineRow],
+        ctx: ProfessionalContext, now: datetime,
+    ) -> None:  # fmt: skip
+        listed = [r for r in rows if r.units > 0 and r.regulatory_list != "none"]
+        name = " ".join(p for p in (patient.used_name or patient.birth_name, patient.given_names)
+                        if p)  # fmt: skip
+        entries = [
+            {
+                "recorded_at": now.isoformat(), "dispensation_id": dispensation_id,
+                "line_no": r.line_no, "prescription_id": prescription.prescription_id,
+                "prescriber_rpps": prescription.prescriber_rpps,
+                "prescriber_name": prescription.extra.get("prescriber_name", ""),
+                "patient_id": patient.id, "patient_name": name,
+                "patient_address": data.patient_address,
+                "product_code": r.delivered_cip13 or prescription.line(r.line_no).product.code,
+                "designation": r.designation, "regulatory_list": r.regulatory_list,
+                "quantity_units": r.units, "pharmacist_rpps": ctx.rpps,
+            }
+            for r in listed
+        ]  # fmt: skip
+        numbers = ordonnancier.append(session, entries)
+        for row, number in zip(listed, numbers, strict=True):
+            row.ordonnancier_number = number
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, dispensation_id: str) -> dict[str, Any]:
+        with self.db.uow(readonly=True) as uow:
+            if uow.session.get(DispensationRow, dispensation_id) is None:
+                raise DispensationNotFound()
+            return _body(uow.session, dispensation_id)
+
+    def list(
+        self, *, patient_id: str | None = None, day: date | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        stmt = select(DispensationRow.id).order_by(DispensationRow.created_at.desc()).limit(limit)
+        if patient_id:
+            stmt = stmt.where(DispensationRow.patient_id == patient_id)
+        if day:
+            stmt = stmt.where(DispensationRow.business_date == day)
+        with self.db.uow(readonly=True) as uow:
+            ids = uow.session.execute(stmt).scalars().all()
+            return [_body(uow.session, i) for i in ids]
+
+
+# ---------------------------------------------------------------- helpers (transaction-scoped)
+
+
+def _upsert_prescription(session: Session, prescription: Prescription, now: datetime) -> None:
+    row = session.get(PrescriptionRow, prescription.prescription_id)
+    content = to_json(prescription)
+    if row is None:
+        session.add(PrescriptionRow(
+            id=prescription.prescription_id, source=prescription.source.value,
+            patient_id=prescription.patient_id, prescribed_on=prescription.prescribed_on,
+            prescriber_rpps=prescription.prescriber_rpps, content=content, fetched_at=now,
+            version=1,
+        ))  # fmt: skip
+    elif row.content != content:
+        row.content, row.fetched_at, row.version = content, now, row.version + 1
+
+
+def _claim_key(
+    session: Session, key: str, fingerprint: str, now: datetime
+) -> DispensationResult | None:
+    """Insert the key first: a concurrent request with the same key blocks on the unique index
+    (PostgreSQL) or on the writer lock (SQLite) until this transaction ends."""
+    existing = session.get(IdempotencyKey, key)
+    if existing is not None:
+        return _replayed(existing, fingerprint)
+    session.add(IdempotencyKey(key=key, scope=SCOPE, request_hash=fingerprint, status_code=0,
+                               response="{}", created_at=now))  # fmt: skip
+    session.flush()
+    return None
+
+
+def _replayed(row: IdempotencyKey, fingerprint: str) -> DispensationResult:
+    if row.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    return DispensationResult(row.status_code, json.loads(row.response), replayed=True)
+
+
+def _local_histories(session: Session, prescription: Prescription) -> dict[int, LineHistory]:
+    rows = session.execute(
+        select(DispensationLineRow)
+        .where(DispensationLineRow.prescription_id == prescription.prescription_id)
+        .order_by(DispensationLineRow.line_no, DispensationLineRow.seq)
+    ).scalars().all()
+    histories: dict[int, LineHistory] = {}
+    for row in rows:
+        before = histories.get(row.line_no, LineHistory())
+        period = (
+            Period(row.period_start, row.period_end)
+            if row.period_start and row.period_end else before.last_period
+        )  # fmt: skip
+        histories[row.line_no] = LineHistory(
+            days_dispensed=before.days_dispensed + row.days,
+            deliveries=before.deliveries + (1 if row.days > 0 else 0),
+            last_period=period,
+            exceptional_days=before.exceptional_days + (row.days if row.exceptional else 0),
+        )
+    return histories
+
+
+def _seq(session: Session, prescription_id: str, line_no: int) -> int:
+    count = session.execute(
+        select(func.count()).select_from(DispensationLineRow).where(
+            DispensationLineRow.prescription_id == prescription_id,
+            DispensationLineRow.line_no == line_no,
+        )
+    ).scalar_one()
+    return int(count)
+
+
+def _covered_periods(
+    session: Session, prescription: Prescription, patient_id: str
+) -> dict[int, list[Period]]:
+    """Controlled lines: periods this patient already has covered for the same substance by
+    other prescriptions (chevauchement)."""
+    covered: dict[int, list[Period]] = {}
+    for line in prescription.lines:
+        if not line.regulatory_list.is_controlled:
+            continue
+        substance = line.product.molecule or line.product.code
+        rows = session.execute(
+            select(DispensationLineRow.period_start, DispensationLineRow.period_end)
+            .join(DispensationRow, DispensationRow.id == DispensationLineRow.dispensation_id)
+            .where(
+                DispensationRow.patient_id == patient_id,
+                DispensationLineRow.prescription_id != prescription.prescription_id,
+                DispensationLineRow.molecule == substance,
+                DispensationLineRow.period_start.is_not(None),
+            )
+        ).all()
+        covered[line.line_no] = [Period(s, e) for s, e in rows if s and e]
+    return covered
+
+
+def _line_row(
+    dispensation_id: str, prescription: Prescription, line: PrescriptionLine, given: LineInput,
+    decision: LineDecision, seq: int, catalog: ProductCatalog,
+) -> DispensationLineRow:  # fmt: skip
+    request = given.request
+    delivered = request.delivered_product or line.product
+    pack = request.pack or (catalog.pack(given.cip13) if given.cip13 else None)
+    boxes = given.boxes
+    if boxes is None:
+        boxes = math.ceil(decision.units / pack.units) if pack and decision.units else (
+            1 if decision.units else 0)
+    substitution = request.substitution
+    override = decision.overridden[0] if decision.overridden else None
+    reason = request.not_dispensed_reason or request.modification_reason
+    if request.exceptional:
+        reason = EXCEPTIONAL_REASON
+    return DispensationLineRow(
+        dispensation_id=dispensation_id, prescription_id=prescription.prescription_id,
+        line_no=line.line_no, seq=seq,
+        intervention=request.kind.value, days=decision.days, units=decision.units, boxes=boxes,
+        delivered_cip13=(substitution.delivered_cip13 if substitution else given.cip13)
+        if decision.units else None,
+        designation=(substitution.delivered_name if substitution else
+                     given.designation or delivered.name)[:200],
+        regulatory_list=line.regulatory_list.value,
+        completeness=decision.completeness.value if decision.completeness and decision.units
+        else None,
+        exceptional=request.exceptional, unit_dispensing=request.unit_dispensing,
+        lot=request.lots[0] if request.lots else None,
+        substituted_form=substitution.delivered_form if substitution else None,
+        reason=reason, prescriber_agreement_on=request.prescriber_agreement_on,
+        override_code=override.code.value if override else None,
+        override_reason=override.reason if override else None,
+        override_rpps=override.pharmacist_rpps if override else None,
+        mentions=";".join(decision.mentions) or None,
+        period_start=decision.period.start if decision.period else None,
+        period_end=decision.period.end if decision.period else None,
+        molecule=line.product.molecule or line.product.code,
+    )  # fmt: skip
+
+
+def _reportable(prescription: Prescription, data: DispensationInput) -> bool:
+    """An execution goes to the national base for e-prescriptions, typed in degraded mode too."""
+    if prescription.source is PrescriptionSource.EPRESCRIPTION:
+        return True
+    return bool(data.paper and data.paper.extra.get("eprescription") == "true")
+
+
+def _enqueue_execution(
+    session: Session, dispensation_id: str, prescription: Prescription,
+    rows: list[DispensationLineRow], ctx: ProfessionalContext, now: datetime,
+    finess: str | None,
+) -> None:  # fmt: skip
+    key = f"lgo-exec-{dispensation_id}"
+    payload = {
+        "prescription_id": prescription.prescription_id,
+        "idempotency_key": key,
+        "dispensed_at": now.isoformat(),
+        "pharmacist_rpps": ctx.rpps,
+        "pharmacy_finess": finess,
+        "lines": [
+            {
+                "line_no": r.line_no,
+                "line_id": prescription.extra.get(f"line:{r.line_no}"),
+                "intervention": INTERVENTIONS_TO_NATIONAL[InterventionKind(r.intervention)].value,
+                "cip13": r.delivered_cip13,
+                "quantity": r.boxes,
+                "complete": (r.completeness or "").endswith("C"),
+                "renewal_number": max(r.seq, 0),
+                "reason": r.reason,
+                "prescriber_agreement_date": (
+                    r.prescriber_agreement_on.isoformat() if r.prescriber_agreement_on else None
+                ),
+            }
+            for r in rows
+        ],
+    }
+    session.add(OutboxMessage(
+        created_at=now, kind=OUTBOX_EXECUTION, dispensation_id=dispensation_id,
+        idempotency_key=key, payload=json.dumps(payload), status="pending", attempts=0,
+        next_attempt_at=now,
+    ))  # fmt: skip
+    session.flush()
+
+
+def _body(session: Session, dispensation_id: str) -> dict[str, Any]:
+    row = session.get(DispensationRow, dispensation_id)
+    assert row is not None
+    lines = session.execute(
+        select(DispensationLineRow).where(DispensationLineRow.dispensation_id == dispensation_id)
+        .order_by(DispensationLineRow.line_no)
+    ).scalars().all()  # fmt: skip
+    outbox = session.execute(
+        select(OutboxMessage.id, OutboxMessage.status)
+        .where(OutboxMessage.dispensation_id == dispensation_id)
+    ).all()  # fmt: skip
+    return {
+        "id": row.id,
+        "created_at": row.created_at.isoformat(),
+        "business_date": row.business_date.isoformat(),
+        "patient_id": row.patient_id,
+        "prescription_id": row.prescription_id,
+        "prescription_source": row.prescription_source,
+        "sync_status": row.sync_status,
+        "degraded": row.degraded,
+        "professional": {
+            "national_id": row.pharmacist_national_id, "rpps": row.pharmacist_rpps,
+            "structure_id": row.structure_id, "session_kind": row.session_kind,
+            "session_id": row.session_id, "counter": row.counter_name,
+        },
+        "lines": [
+            {
+                "line_no": ln.line_no, "intervention": ln.intervention, "days": ln.days,
+                "units": ln.units, "boxes": ln.boxes, "delivered_cip13": ln.delivered_cip13,
+                "designation": ln.designation, "regulatory_list": ln.regulatory_list,
+                "completeness": ln.completeness, "exceptional": ln.exceptional,
+                "unit_dispensing": ln.unit_dispensing, "lot": ln.lot,
+                "substituted_form": ln.substituted_form, "reason": ln.reason,
+                "override": (
+                    {"code": ln.override_code, "reason": ln.override_reason,
+                     "pharmacist_rpps": ln.override_rpps} if ln.override_code else None
+                ),
+                "mentions": ln.mentions.split(";") if ln.mentions else [],
+                "period_start": ln.period_start.isoformat() if ln.period_start else None,
+                "period_end": ln.period_end.isoformat() if ln.period_end else None,
+                "ordonnancier_number": ln.ordonnancier_number,
+            }
+            for ln in lines
+        ],
+        "outbox": [{"id": i, "status": s} for i, s in outbox],
+    }  # fmt: skip

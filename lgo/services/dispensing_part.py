@@ -1,0 +1,91 @@
+"""Wiring of the dispensing part into the daemon's container (listed in ``bootstrap.PARTS``).
+
+``container.extras["dispensing"]`` holds a :class:`DispensingPart`: the dispensing service, the
+outbox worker (a background thread started and stopped with the daemon) and the product catalogue.
+The e-prescription client is the national part's (``extras["eprescription"]``) when it installs
+one, else our own on ``{national.base_url}/eprescription/fhir``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, cast
+
+from lgo.national.eprescription import EPrescriptionClient
+from lgo.services.dispensing import DispensingService
+from lgo.services.outbox import OutboxWorker
+from lgo.services.prescriptions import InMemoryCatalog
+
+if TYPE_CHECKING:
+    from lgo.bootstrap import ComponentHealth, Container
+
+KEY = "dispensing"
+EPRESCRIPTION_PATH = "/eprescription/fhir"
+
+
+class _LazyEPrescription:
+    """Resolves the client on first use, so the order of PARTS does not matter."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._client: Any = None
+
+    def _get(self) -> Any:
+        if self._client is None:
+            shared = self._container.extras.get("eprescription")
+            if shared is None:
+                national = self._container.settings.national
+                shared = EPrescriptionClient(
+                    national.base_url.rstrip("/") + EPRESCRIPTION_PATH,
+                    timeout_s=national.timeout_s,
+                    connect_timeout_s=national.connect_timeout_s,
+                )
+                self._container.extras["eprescription"] = shared
+            self._client = shared
+        return self._client
+
+    def fetch(self, prescription_id: str, *, author_rpps: str) -> Any:
+        return self._get().fetch(prescription_id, author_rpps=author_rpps)
+
+    def record_execution(self, report: Any) -> Any:
+        return self._get().record_execution(report)
+
+
+class DispensingPart:
+    def __init__(self, container: Container) -> None:
+        self.catalog = InMemoryCatalog()
+        eprescription = _LazyEPrescription(container)
+        self.worker = OutboxWorker(container.db, container.events, eprescription)
+        self.service = DispensingService(
+            container.db,
+            container.events,
+            self.catalog,
+            eprescription=eprescription,
+            pharmacy_finess=container.settings.pharmacy.finess,
+            on_commit=self.worker.notify,
+        )
+
+
+def part_of(container: Container) -> DispensingPart:
+    return cast(DispensingPart, container.extras[KEY])
+
+
+def install(container: Container) -> None:
+    from lgo.bootstrap import ComponentHealth
+
+    part = DispensingPart(container)
+    container.extras[KEY] = part
+
+    async def start() -> None:
+        part.worker.start()
+
+    async def stop() -> None:
+        await asyncio.to_thread(part.worker.stop)
+
+    def health() -> ComponentHealth:
+        degraded = part.worker.degraded
+        detail = "e-prescription unreachable: executions queued" if degraded else "ok"
+        return ComponentHealth(not degraded, detail, {"degraded": degraded})
+
+    container.add_lifecycle("outbox", start, stop)
+    container.add_health_check("outbox", health)

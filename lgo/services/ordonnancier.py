@@ -1,0 +1,213 @@
+"""The ordonnancier: append, verify, query and export (CSV and print-ready HTML).
+
+Appending happens inside the dispensation's transaction: the single ``ordonnancier_head`` row is
+read ``FOR UPDATE`` (PostgreSQL row lock; SQLite holds the writer lock from BEGIN IMMEDIATE), so
+numbers are gapless and each entry chains onto the previous hash. UPDATE and DELETE are refused
+by triggers; ``verify`` proves the chain and names the first broken entry.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lgo.domain.ordonnancier import (
+    CHAINED_FIELDS,
+    ChainEntry,
+    ChainReport,
+    entry_hash,
+    verify_chain,
+)
+from lgo.store.db import Database
+from lgo.store.models.dispensing import OrdonnancierEntry, OrdonnancierHead
+
+HEAD_ID = 1
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "number",
+    "recorded_at",
+    "patient_name",
+    "patient_address",
+    "prescriber_name",
+    "prescriber_rpps",
+    "prescription_id",
+    "product_code",
+    "designation",
+    "regulatory_list",
+    "quantity_units",
+    "pharmacist_rpps",
+)
+HEADERS_FR = {
+    "number": "N°",
+    "recorded_at": "Date",
+    "patient_name": "Patient",
+    "patient_address": "Adresse du patient",
+    "prescriber_name": "Prescripteur",
+    "prescriber_rpps": "RPPS prescripteur",
+    "prescription_id": "Ordonnance",
+    "product_code": "Code produit",
+    "designation": "Désignation",
+    "regulatory_list": "Liste",
+    "quantity_units": "Quantité (unités)",
+    "pharmacist_rpps": "RPPS pharmacien",
+}
+
+
+class ExportOrder(StrEnum):
+    CHRONOLOGICAL = "chronological"
+    PATIENT = "patient"
+    MEDICINE = "medicine"
+
+
+def append(session: Session, entries: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Append entries (fields without ``number``) in order; returns their numbers."""
+    if not entries:
+        return []
+    head = session.execute(
+        select(OrdonnancierHead).where(OrdonnancierHead.id == HEAD_ID).with_for_update()
+    ).scalar_one()
+    numbers: list[int] = []
+    for fields in entries:
+        number = head.last_number + 1
+        values = {**fields, "number": number}
+        digest = entry_hash(head.last_hash, values)
+        chained = {name: values[name] for name in CHAINED_FIELDS}
+        session.add(OrdonnancierEntry(**chained, prev_hash=head.last_hash, hash=digest))
+        head.last_number, head.last_hash = number, digest
+        numbers.append(number)
+    session.flush()
+    return numbers
+
+
+def _fields(row: OrdonnancierEntry) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in CHAINED_FIELDS}
+
+
+def _chain(session: Session, batch: int = 500) -> Iterator[ChainEntry]:
+    last = 0
+    while True:
+        rows = session.execute(
+            select(OrdonnancierEntry)
+            .where(OrdonnancierEntry.number > last)
+            .order_by(OrdonnancierEntry.number)
+            .limit(batch)
+        ).scalars().all()
+        if not rows:
+            return
+        for row in rows:
+            yield ChainEntry(row.number, row.prev_hash, row.hash, _fields(row))
+        last = rows[-1].number
+
+
+def verify(db: Database) -> ChainReport:
+    """Walk the whole chain, then check the head row agrees with the last entry (a truncated
+    tail would otherwise go unnoticed)."""
+    with db.uow(readonly=True) as uow:
+        report = verify_chain(_chain(uow.session))
+        if not report.ok:
+            return report
+        head = uow.session.get(OrdonnancierHead, HEAD_ID)
+        last = uow.session.execute(
+            select(OrdonnancierEntry).order_by(OrdonnancierEntry.number.desc()).limit(1)
+        ).scalar_one_or_none()
+        last_number, last_hash = (last.number, last.hash) if last else (0, "0" * 64)
+        head_state = (head.last_number, head.last_hash) if head else None
+    if head_state != (last_number, last_hash):
+        return ChainReport(False, report.checked, last_number + 1, "missing_entries")
+    return report
+
+
+@dataclass(frozen=True)
+class Query:
+    patient_id: str | None = None
+    product_code: str | None = None
+    day_from: date | None = None
+    day_to: date | None = None
+    limit: int = 1000
+
+
+def _iso_start(day: date) -> str:
+    return datetime.combine(day, time.min).isoformat()
+
+
+def query(db: Database, q: Query, order: ExportOrder = ExportOrder.CHRONOLOGICAL) -> list[
+    dict[str, Any]
+]:
+    stmt = select(OrdonnancierEntry)
+    if q.patient_id:
+        stmt = stmt.where(OrdonnancierEntry.patient_id == q.patient_id)
+    if q.product_code:
+        stmt = stmt.where(OrdonnancierEntry.product_code == q.product_code)
+    # recorded_at is ISO-8601 UTC text, so lexical order is time order.
+    if q.day_from:
+        stmt = stmt.where(OrdonnancierEntry.recorded_at >= _iso_start(q.day_from))
+    if q.day_to:
+        stmt = stmt.where(OrdonnancierEntry.recorded_at < _iso_start(q.day_to + timedelta(1)))
+    sort = {
+        ExportOrder.CHRONOLOGICAL: (OrdonnancierEntry.number,),
+        ExportOrder.PATIENT: (OrdonnancierEntry.patient_name, OrdonnancierEntry.patient_id,
+                              OrdonnancierEntry.number),
+        ExportOrder.MEDICINE: (OrdonnancierEntry.designation, OrdonnancierEntry.product_code,
+                               OrdonnancierEntry.number),
+    }[order]  # fmt: skip
+    with db.uow(readonly=True) as uow:
+        rows = uow.session.execute(stmt.order_by(*sort).limit(q.limit)).scalars().all()
+        return [{**_fields(r), "hash": r.hash} for r in rows]
+
+
+def to_csv(entries: Sequence[Mapping[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow([HEADERS_FR[c] for c in EXPORT_COLUMNS])
+    for entry in entries:
+        writer.writerow([entry[c] for c in EXPORT_COLUMNS])
+    return out.getvalue()
+
+
+_CSS = """
+@page { size: A4 landscape; margin: 12mm; }
+body { font-family: sans-serif; font-size: 9pt; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border: 1px solid #444; padding: 2px 4px; text-align: left; vertical-align: top; }
+thead { display: table-header-group; }  /* header (pharmacy name, address) on every page */
+tr { page-break-inside: avoid; }
+.pharmacy th { border: none; font-size: 10pt; }
+"""
+
+_TITLES = {
+    ExportOrder.CHRONOLOGICAL: "chronologique",
+    ExportOrder.PATIENT: "par patient",
+    ExportOrder.MEDICINE: "par médicament",
+}
+
+
+def to_html(
+    entries: Sequence[Mapping[str, Any]], pharmacy_name: str, pharmacy_address: str,
+    order: ExportOrder,
+) -> str:  # fmt: skip
+    """Print-ready HTML: the pharmacy's name and address repeat at the top of every page."""
+    esc = html.escape
+    span = len(EXPORT_COLUMNS)
+    title = f"Ordonnancier — édition {_TITLES[order]}"
+    head = (
+        f'<tr class="pharmacy"><th colspan="{span}">{esc(pharmacy_name)} — '
+        f"{esc(pharmacy_address)} — {esc(title)}</th></tr>"
+        "<tr>" + "".join(f"<th>{esc(HEADERS_FR[c])}</th>" for c in EXPORT_COLUMNS) + "</tr>"
+    )
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(str(e[c]))}</td>" for c in EXPORT_COLUMNS) + "</tr>"
+        for e in entries
+    )
+    return (
+        '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
+        f"<table><thead>{head}</thead><tbody>{body}</tbody></table></body></html>"
+    )

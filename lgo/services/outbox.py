@@ -1,0 +1,319 @@
+"""Outbox worker: delivers queued execution reports to the e-prescription service.
+
+- Claim: due rows (pending and due, or processing with an expired lease after a crash) are taken
+  with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several workers never take the same row) and under
+  ``BEGIN IMMEDIATE`` on SQLite (one writer), marked ``processing`` with a lease, committed.
+- Deliver outside any transaction, with the message's idempotency key, the same on every attempt:
+  a crash after the remote side recorded the execution re-sends it and the remote replays.
+- Transient failures (service down, timeout, 5xx, unreadable answer) reschedule with exponential
+  backoff and jitter and put the worker in degraded mode (``outbox.degraded`` event), left when a
+  delivery succeeds again. Permanent refusals (poison messages) go to ``failed`` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
+
+from pydantic import ValidationError
+from sqlalchemy import CursorResult, or_, select, update
+
+from lgo.errors import LgoError
+from lgo.events import EventBus
+from lgo.logging import get_logger
+from lgo.national import eprescription as ep
+from lgo.national.errors import MalformedResponse, ServiceUnavailable
+from lgo.services.dispensing_errors import OutboxMessageNotFound, OutboxRetryRefused
+from lgo.services.faults import fault_point
+from lgo.store.db import Database
+from lgo.store.models.dispensing import DispensationRow, OutboxMessage
+from lgo.store.types import utcnow
+
+log = get_logger(__name__)
+
+PENDING, PROCESSING, DELIVERED, FAILED = "pending", "processing", "delivered", "failed"
+
+
+class ExecutionSender(Protocol):
+    def fetch(self, prescription_id: str, *, author_rpps: str) -> ep.PrescriptionRecord: ...
+
+    def record_execution(self, report: ep.ExecutionReport) -> ep.ExecutionReceipt: ...
+
+
+@dataclass(frozen=True)
+class OutboxPolicy:
+    base_delay_s: float = 2.0
+    max_delay_s: float = 300.0
+    max_attempts: int = 50
+    lease_s: float = 60.0
+    batch: int = 10
+    idle_poll_s: float = 5.0
+
+
+def backoff_delay(attempts: int, policy: OutboxPolicy, rng: random.Random) -> float:
+    """Exponential backoff with "equal jitter": half fixed, half random, capped."""
+    ceiling = min(policy.max_delay_s, policy.base_delay_s * 2 ** max(attempts - 1, 0))
+    return float(ceiling / 2 + rng.random() * ceiling / 2)
+
+
+class PermanentFailure(Exception):
+    """The message can never be delivered as it is (poison)."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    key: str
+    payload: str
+    attempts: int
+    dispensation_id: str | None
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        db: Database,
+        events: EventBus,
+        sender: ExecutionSender | None,
+        *,
+        policy: OutboxPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.events = events
+        self.sender = sender
+        self.policy = policy or OutboxPolicy()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
+        self.degraded = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="lgo-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def notify(self) -> None:
+        """Wake the worker now (a dispensation was just committed)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:  # the worker must survive a database hiccup
+                log.exception("outbox_loop_error")
+                handled = 0
+            if handled == 0:
+                self._wake.wait(self._idle_wait())
+                self._wake.clear()
+
+    def _idle_wait(self) -> float:
+        with self.db.uow(readonly=True) as uow:
+            due = uow.session.execute(
+                select(OutboxMessage.next_attempt_at).where(OutboxMessage.status == PENDING)
+                .order_by(OutboxMessage.next_attempt_at).limit(1)
+            ).scalar_one_or_none()  # fmt: skip
+        if due is None:
+            return self.policy.idle_poll_s
+        wait = (due - self.clock()).total_seconds()
+        return min(max(wait, 0.05), self.policy.idle_poll_s)
+
+    # ------------------------------------------------------------ one pass
+
+    def run_once(self) -> int:
+        """Claim and deliver one batch; returns how many messages were handled."""
+        if self.sender is None:
+            return 0
+        claimed = self.claim()
+        for message in claimed:
+            self._deliver(message)
+        return len(claimed)
+
+    def claim(self) -> list[Claimed]:
+        now = self.clock()
+        lease_until = now + timedelta(seconds=self.policy.lease_s)
+        due = or_(
+            (OutboxMessage.status == PENDING) & (OutboxMessage.next_attempt_at <= now),
+            (OutboxMessage.status == PROCESSING) & (OutboxMessage.claimed_until < now),
+        )
+        with self.db.uow() as uow:
+            rows = uow.session.execute(
+                select(OutboxMessage).where(due).order_by(OutboxMessage.id)
+                .limit(self.policy.batch).with_for_update(skip_locked=True)
+            ).scalars().all()  # fmt: skip
+            claimed = []
+            for row in rows:
+                row.status, row.claimed_by = PROCESSING, self.worker_id
+                row.claimed_until, row.attempts = lease_until, row.attempts + 1
+                claimed.append(
+                    Claimed(row.id, row.idempotency_key, row.payload, row.attempts,
+                            row.dispensation_id)
+                )  # fmt: skip
+            uow.commit()
+        if claimed:
+            fault_point("outbox.after_claim")
+        return claimed
+
+    def _deliver(self, message: Claimed) -> None:
+        assert self.sender is not None
+        try:
+            report = self._report(message)
+            receipt = self.sender.record_execution(report)
+        except (ServiceUnavailable, MalformedResponse) as exc:
+            self._transient(message, exc.slug)
+            return
+        except (PermanentFailure, ValidationError, ValueError) as exc:
+            self._failed(message, f"invalid_message:{type(exc).__name__}")
+            return
+        except LgoError as exc:
+            self._failed(message, exc.slug)
+            return
+        fault_point("outbox.after_remote_call")
+        self._delivered(message, receipt)
+
+    def _report(self, message: Claimed) -> ep.ExecutionReport:
+        payload: dict[str, Any] = json.loads(message.payload)
+        if payload.get("idempotency_key") != message.key:
+            raise PermanentFailure("key mismatch")
+        lines = payload["lines"]
+        if any(line.get("line_id") is None for line in lines):
+            lines = self._resolve_line_ids(payload)
+        return ep.ExecutionReport.model_validate({
+            **payload,
+            "lines": [{k: v for k, v in line.items() if k != "line_no"} for line in lines],
+        })  # fmt: skip
+
+    def _resolve_line_ids(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """Typed in degraded mode: national line ids are learnt once the service is back."""
+        assert self.sender is not None
+        record = self.sender.fetch(
+            payload["prescription_id"], author_rpps=payload["pharmacist_rpps"]
+        )
+        ids = [line.line_id for line in record.lines]
+        resolved = []
+        for line in payload["lines"]:
+            index = int(line["line_no"]) - 1
+            if not 0 <= index < len(ids):
+                raise PermanentFailure("line not on the national prescription")
+            resolved.append({**line, "line_id": ids[index]})
+        return resolved
+
+    # ------------------------------------------------------------ outcomes
+
+    def _delivered(self, message: Claimed, receipt: ep.ExecutionReceipt) -> None:
+        now = self.clock()
+        with self.db.uow() as uow:
+            result = uow.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message.id, OutboxMessage.status == PROCESSING,
+                       OutboxMessage.claimed_by == self.worker_id)
+                .values(status=DELIVERED, delivered_at=now, claimed_until=None, last_error=None,
+                        receipt=receipt.model_dump_json())
+            )  # fmt: skip
+            done = cast(CursorResult[Any], result).rowcount
+            if message.dispensation_id:
+                uow.session.execute(
+                    update(DispensationRow).where(DispensationRow.id == message.dispensation_id)
+                    .values(sync_status="synced")
+                )  # fmt: skip
+            uow.commit()
+        fault_point("outbox.after_mark_delivered")
+        if not done:
+            return  # lease lost to another worker, which reports the same key: nothing to say
+        log.info("outbox_delivered", message_id=message.id, attempts=message.attempts,
+                 replayed=receipt.replayed)  # fmt: skip
+        self.events.publish("outbox.delivered", {
+            "id": message.id, "dispensation_id": message.dispensation_id,
+            "attempts": message.attempts, "replayed": receipt.replayed,
+        })  # fmt: skip
+        if self.degraded:
+            self.degraded = False
+            self.events.publish("outbox.degraded", {"active": False})
+
+    def _transient(self, message: Claimed, reason: str) -> None:
+        if message.attempts >= self.policy.max_attempts:
+            self._failed(message, f"too_many_attempts:{reason}")
+            return
+        delay = backoff_delay(message.attempts, self.policy, self.rng)
+        self._set(message, status=PENDING, last_error=reason,
+                  next_attempt_at=self.clock() + timedelta(seconds=delay))  # fmt: skip
+        log.warning("outbox_retry_scheduled", message_id=message.id, attempts=message.attempts,
+                    reason=reason, delay_s=round(delay, 2))  # fmt: skip
+        if not self.degraded:
+            self.degraded = True
+            self.events.publish("outbox.degraded", {"active": True, "reason": reason})
+
+    def _failed(self, message: Claimed, reason: str) -> None:
+        self._set(message, status=FAILED, last_error=reason[:300])
+        log.warning("outbox_failed", message_id=message.id, reason=reason)
+        self.events.publish("outbox.failed", {
+            "id": message.id, "dispensation_id": message.dispensation_id, "reason": reason,
+        })  # fmt: skip
+
+    def _set(self, message: Claimed, **values: Any) -> None:
+        with self.db.uow() as uow:
+            uow.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message.id, OutboxMessage.status == PROCESSING,
+                       OutboxMessage.claimed_by == self.worker_id)
+                .values(claimed_until=None, **values)
+            )  # fmt: skip
+            uow.commit()
+
+
+# ---------------------------------------------------------------- queries for the API
+
+
+def _public(row: OutboxMessage) -> dict[str, Any]:
+    return {
+        "id": row.id, "kind": row.kind, "dispensation_id": row.dispensation_id,
+        "status": row.status, "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+        "last_error": row.last_error,
+        "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
+        "created_at": row.created_at.isoformat(),
+    }  # fmt: skip
+
+
+def list_messages(
+    db: Database, status: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    with db.uow(readonly=True) as uow:
+        return [_public(r) for r in uow.session.execute(stmt).scalars().all()]
+
+
+def retry(db: Database, message_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """Put a failed message back in the queue (the pharmacist fixed the cause)."""
+    with db.uow() as uow:
+        row = uow.session.get(OutboxMessage, message_id)
+        if row is None:
+            raise OutboxMessageNotFound()
+        if row.status != FAILED:
+            raise OutboxRetryRefused()
+        row.status, row.next_attempt_at, row.attempts = PENDING, now or utcnow(), 0
+        uow.commit()
+        return _public(row)

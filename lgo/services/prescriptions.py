@@ -1,0 +1,179 @@
+"""Prescriptions for the dispensing service: national DTO → domain, JSON codec, product catalogue.
+
+The e-prescription DTO names boxes per delivery and a treatment duration; the rules count days and
+dosage units. The catalogue gives pack sizes and generic groups (a real LGO reads a drug database;
+here an in-memory catalogue that the daemon or tests fill).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+
+from lgo.domain.prescription import (
+    NonSubstitutionReason,
+    Prescription,
+    PrescriptionLine,
+    PrescriptionSource,
+)
+from lgo.domain.products import Pack, PackForm, Product, RegulatoryList
+from lgo.national import eprescription as ep
+
+DEFAULT_DURATION_DAYS = 30
+
+
+class ProductCatalog(Protocol):
+    def product(self, cip13: str) -> Product | None: ...
+
+    def pack(self, cip13: str) -> Pack | None: ...
+
+
+class InMemoryCatalog:
+    """Products by the CIP13 of any of their packs. Thread-safe."""
+
+    def __init__(self, products: list[Product] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._by_cip: dict[str, tuple[Product, Pack]] = {}
+        for product in products or []:
+            self.add(product)
+
+    def add(self, product: Product) -> None:
+        with self._lock:
+            for pack in product.packs:
+                self._by_cip[pack.cip13] = (product, pack)
+
+    def product(self, cip13: str) -> Product | None:
+        with self._lock:
+            found = self._by_cip.get(cip13)
+        return found[0] if found else None
+
+    def pack(self, cip13: str) -> Pack | None:
+        with self._lock:
+            found = self._by_cip.get(cip13)
+        return found[1] if found else None
+
+
+_LISTS = {
+    ep.RegulatoryList.LIST_I: RegulatoryList.LIST_I,
+    ep.RegulatoryList.LIST_II: RegulatoryList.LIST_II,
+    ep.RegulatoryList.STUPEFIANT: RegulatoryList.STUPEFIANT,
+}
+
+
+def _product_for(line: ep.PrescriptionLine, catalog: ProductCatalog) -> Product:
+    known = catalog.product(line.cip13) if line.cip13 else None
+    regulatory = _LISTS.get(line.regulatory_list) if line.regulatory_list else None
+    if regulatory is None and line.controlled:
+        regulatory = RegulatoryList.STUPEFIANT
+    if known is not None:
+        if regulatory is not None and regulatory is not known.regulatory_list:
+            # The prescription's own classification wins: it is what the prescriber signed.
+            known = Product(**{**_product_fields(known), "regulatory_list": regulatory})
+        return known
+    return Product(
+        code=line.cip13 or line.line_id,
+        name=line.product_label,
+        regulatory_list=regulatory or RegulatoryList.NONE,
+    )
+
+
+def _product_fields(product: Product) -> dict[str, Any]:
+    return {f: getattr(product, f) for f in product.__dataclass_fields__}
+
+
+def _units_per_day(line: ep.PrescriptionLine, catalog: ProductCatalog, days: int) -> Decimal:
+    pack = catalog.pack(line.cip13) if line.cip13 else None
+    units = max(line.quantity, 1) * (pack.units if pack else 1)
+    return Decimal(units) / Decimal(days)
+
+
+def from_record(
+    record: ep.PrescriptionRecord, catalog: ProductCatalog, patient_id: str | None
+) -> Prescription:
+    """Map the national DTO to the domain. Line numbers follow the service's line order; the
+    national line ids are kept in ``extra`` (``line:<n>``) for the execution report."""
+    lines: list[PrescriptionLine] = []
+    extra: dict[str, str] = {
+        "prescriber_name": f"{record.prescriber.family_name} {record.prescriber.given_name}".strip()
+    }
+    for index, dto in enumerate(record.lines, start=1):
+        days = dto.treatment_days or DEFAULT_DURATION_DAYS
+        reason = dto.non_substitutable_reason
+        lines.append(
+            PrescriptionLine(
+                line_no=index,
+                product=_product_for(dto, catalog),
+                units_per_day=_units_per_day(dto, catalog, days),
+                duration_days=days,
+                renewals=dto.renewals_allowed,
+                substitutable=dto.substitutable,
+                non_substitution_reason=NonSubstitutionReason(reason.value) if reason else None,
+            )
+        )
+        extra[f"line:{index}"] = dto.line_id
+    return Prescription(
+        prescription_id=record.prescription_id,
+        source=PrescriptionSource.EPRESCRIPTION,
+        prescribed_on=record.authored_on,
+        prescriber_rpps=record.prescriber.rpps,
+        lines=tuple(lines),
+        patient_id=patient_id,
+        extra=extra,
+    )
+
+
+# ---------------------------------------------------------------- JSON codec (cache table)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def to_json(prescription: Prescription) -> str:
+    return json.dumps(asdict(prescription), default=_encode, sort_keys=True)
+
+
+def _pack(data: dict[str, Any]) -> Pack:
+    return Pack(data["cip13"], data["units"], data["price_cents"], PackForm(data["form"]),
+                data.get("label", ""))  # fmt: skip
+
+
+def _product(data: dict[str, Any]) -> Product:
+    fields = dict(data)
+    fields["regulatory_list"] = RegulatoryList(fields["regulatory_list"])
+    fields["packs"] = tuple(_pack(p) for p in fields.get("packs", ()))
+    return Product(**fields)
+
+
+def _line(data: dict[str, Any]) -> PrescriptionLine:
+    fields = dict(data)
+    fields["product"] = _product(fields["product"])
+    fields["units_per_day"] = Decimal(fields["units_per_day"])
+    reason = fields.get("non_substitution_reason")
+    fields["non_substitution_reason"] = NonSubstitutionReason(reason) if reason else None
+    return PrescriptionLine(**fields)
+
+
+def from_json(text: str) -> Prescription:
+    data = json.loads(text)
+    window = data.get("surgery_window")
+    return Prescription(
+        prescription_id=data["prescription_id"],
+        source=PrescriptionSource(data["source"]),
+        prescribed_on=date.fromisoformat(data["prescribed_on"]),
+        prescriber_rpps=data["prescriber_rpps"],
+        lines=tuple(_line(line) for line in data["lines"]),
+        patient_id=data.get("patient_id"),
+        surgery_window=(
+            (date.fromisoformat(window[0]), date.fromisoformat(window[1])) if window else None
+        ),
+        extra=dict(data.get("extra") or {}),
+    )

@@ -1,0 +1,147 @@
+"""/v1/dispensations, /v1/ordonnancier, /v1/outbox over the real app on SQLite."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from lgo.services import ordonnancier
+from lgo.services.dispensing_part import part_of
+from tests.fixtures.dispensing import (
+    LIST_I_PRODUCT,
+    PHARMACIST_RPPS,
+    PLAIN_PRODUCT,
+    PRESCRIBER_RPPS,
+    make_patient,
+    open_pharmacist_session,
+)
+
+pytestmark = pytest.mark.integration
+CIP_LIST_I = LIST_I_PRODUCT.packs[0].cip13
+
+
+def paper_body(patient_id: str, **line: Any) -> dict[str, Any]:
+    intervention = {"line_no": 1, "intervention": "unchanged", "days": 30, "cip13": CIP_LIST_I}
+    intervention.update(line)
+    return {
+        "patient_id": patient_id,
+        "patient_address": "1 rue Fictive, 75000 Paris",
+        "paper": {
+            "prescribed_on": date.today().isoformat(),
+            "prescriber_rpps": PRESCRIBER_RPPS,
+            "prescriber_name": "DOCTEUR FICTIF",
+            "lines": [{"designation": "FICTIVOL 10 mg cp", "cip13": CIP_LIST_I,
+                       "regulatory_list": "list_i", "units_per_day": "1", "duration_days": 30}],
+        },
+        "lines": [intervention],
+    }  # fmt: skip
+
+
+@pytest.fixture
+def counter(api: Any) -> Any:
+    part_of(api.container).catalog.add(LIST_I_PRODUCT)
+    part_of(api.container).catalog.add(PLAIN_PRODUCT)
+    return api
+
+
+def test_pharmacist_session_and_idempotency_key_are_required(counter: Any) -> None:
+    patient = make_patient(counter.container.db)
+    response = counter.client.post("/v1/dispensations", json=paper_body(patient),
+                                   headers={"Idempotency-Key": "k-0000001"})  # fmt: skip
+    assert response.status_code == 403
+    assert response.json()["type"] == "urn:lgo:problem:pharmacist-session-required"
+    open_pharmacist_session(counter.container)
+    response = counter.client.post("/v1/dispensations", json=paper_body(patient))
+    assert response.status_code == 400
+    assert response.json()["type"] == "urn:lgo:problem:idempotency-key-missing"
+
+
+def test_same_key_replays_other_body_conflicts(counter: Any) -> None:
+    open_pharmacist_session(counter.container)
+    patient = make_patient(counter.container.db)
+    headers = {"Idempotency-Key": "k-0000002"}
+    first = counter.client.post("/v1/dispensations", json=paper_body(patient), headers=headers)
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["professional"]["rpps"] == PHARMACIST_RPPS
+    assert body["professional"]["structure_id"] == "750000000"
+    assert body["lines"][0]["ordonnancier_number"] == 1
+    again = counter.client.post("/v1/dispensations", json=paper_body(patient), headers=headers)
+    assert again.status_code == 201
+    assert again.json() == body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = counter.client.post("/v1/dispensations", json=paper_body(patient, days=10),
+                                headers=headers)  # fmt: skip
+    assert other.status_code == 409
+    assert other.json()["type"] == "urn:lgo:problem:idempotency-key-reused"
+    assert len(counter.client.get("/v1/dispensations", params={"patient_id": patient}).json()) == 1
+    assert len(ordonnancier.query(counter.container.db, ordonnancier.Query())) == 1
+
+
+def test_refusal_is_a_typed_problem_and_changes_nothing(counter: Any) -> None:
+    open_pharmacist_session(counter.container)
+    patient = make_patient(counter.container.db)
+    body = paper_body(patient, days=31)
+    response = counter.client.post("/v1/dispensations", json=body,
+                                   headers={"Idempotency-Key": "k-0000003"})  # fmt: skip
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["type"] == "urn:lgo:problem:dispensing-refused"
+    assert [r["code"] for r in problem["refusals"]] == ["quantity_exceeds_remaining"]
+    assert counter.client.get("/v1/dispensations", params={"patient_id": patient}).json() == []
+    assert ordonnancier.query(counter.container.db, ordonnancier.Query()) == []
+
+
+def test_late_first_delivery_override_records_reason_and_pharmacist(counter: Any) -> None:
+    open_pharmacist_session(counter.container)
+    patient = make_patient(counter.container.db)
+    body = paper_body(patient)
+    body["paper"]["prescribed_on"] = (date.today() - timedelta(days=200)).isoformat()
+    headers = {"Idempotency-Key": "k-0000004"}
+    refused = counter.client.post("/v1/dispensations", json=body, headers=headers)
+    assert refused.status_code == 422
+    assert refused.json()["refusals"][0] == {
+        "code": "first_delivery_too_late", "line_no": 1, "overridable": True,
+        "message": "Première délivrance impossible : ordonnance de plus de 3 mois (liste I/II).",
+    }  # fmt: skip
+    body["lines"][0]["override"] = {"code": "first_delivery_too_late",
+                                    "reason": "Continuité du traitement"}  # fmt: skip
+    accepted = counter.client.post("/v1/dispensations", json=body,
+                                   headers={"Idempotency-Key": "k-0000005"})  # fmt: skip
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["lines"][0]["override"] == {
+        "code": "first_delivery_too_late", "reason": "Continuité du traitement",
+        "pharmacist_rpps": PHARMACIST_RPPS,
+    }  # fmt: skip
+
+
+def test_read_list_fhir_and_ordonnancier_exports(counter: Any) -> None:
+    open_pharmacist_session(counter.container)
+    patient = make_patient(counter.container.db)
+    created = counter.client.post("/v1/dispensations", json=paper_body(patient),
+                                  headers={"Idempotency-Key": "k-0000006"}).json()  # fmt: skip
+    one = counter.client.get(f"/v1/dispensations/{created['id']}")
+    assert one.json() == created
+    today = counter.client.get("/v1/dispensations", params={"day": date.today().isoformat()})
+    assert [d["id"] for d in today.json()] == [created["id"]]
+    assert counter.client.get("/v1/dispensations/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12) \
+        .status_code == 404
+    fhir = counter.client.get(f"/v1/dispensations/{created['id']}/fhir")
+    assert fhir.status_code == 200
+    bundle = fhir.json()
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds == ["Patient", "MedicationDispense"]
+    assert bundle["entry"][1]["resource"]["type"]["coding"][0]["code"] == "FFC"
+    csv_text = counter.client.get("/v1/ordonnancier/export",
+                                  params={"format": "csv", "order": "patient"}).text  # fmt: skip
+    assert csv_text.splitlines()[1].startswith("1;")
+    assert "FICTIVOL 10 mg cp" in csv_text
+    html = counter.client.get("/v1/ordonnancier/export", params={"order": "medicine"}).text
+    pharmacy = counter.settings.pharmacy
+    assert pharmacy.name in html and pharmacy.address.replace("'", "&#x27;") in html
+    assert "display: table-header-group" in html
+    assert counter.client.get("/v1/ordonnancier/verify").json() == {
+        "ok": True, "checked": 1, "first_broken": None, "problem": None}
+    assert counter.client.get("/v1/outbox").json() == {"degraded": False, "messages": []}
