@@ -1,0 +1,175 @@
+"""MSSanté simulator: an SMTP server (aiosmtpd) on 127.0.0.1 with STARTTLS and client certificates.
+
+- STARTTLS is mandatory before ``MAIL`` (``require_starttls``); the TLS context *requires* a client
+  certificate issued by the test CA (``ssl.CERT_REQUIRED``): a missing or foreign certificate ends
+  the handshake, and the message never arrives.
+- Recipients must be in an MSSanté domain (``*.mssante.fr`` by default), else ``550 5.1.1``.
+- Every accepted message is recorded with the client certificate's subject and the TLS version
+  (:attr:`MssMailbox.messages`); refusals are counted in :attr:`MssMailbox.refusals`.
+- Faults on demand: :meth:`MssMailbox.fail_next` answers the next ``DATA`` with a given SMTP reply
+  (``451`` temporary, ``554`` permanent).
+
+Runs in its own thread (:class:`MssServer`), separate from the national HTTP app.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import ssl
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+DEFAULT_DOMAINS = ("mssante.fr",)
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    content: bytes
+    peer_subject: str
+    tls_version: str
+
+    def parsed(self) -> EmailMessage:
+        message = email.message_from_bytes(self.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
+
+
+@dataclass
+class MssMailbox:
+    """The aiosmtpd handler: accepts, records, refuses, or fails on demand (thread-safe)."""
+
+    domains: tuple[str, ...] = DEFAULT_DOMAINS
+    messages: list[ReceivedMessage] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    _faults: deque[str] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, reply: str, times: int = 1) -> None:
+        """Answer the next ``times`` DATA commands with ``reply`` (e.g. ``451 4.3.0 Busy``)."""
+        with self._lock:
+            self._faults.extend([reply] * times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.messages.clear()
+            self.refusals.clear()
+            self._faults.clear()
+
+    def received(self) -> list[ReceivedMessage]:
+        with self._lock:
+            return list(self.messages)
+
+    def _accepts(self, address: str) -> bool:
+        domain = address.rpartition("@")[2].lower()
+        return any(domain == d or domain.endswith("." + d) for d in self.domains)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if not self._accepts(address):
+            with self._lock:
+                self.refusals.append("550 unknown recipient")
+            return "550 5.1.1 Destinataire inconnu de l'annuaire MSSante"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(
+        self, server: Any, session: Any, envelope: Any
+    ) -> str:
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            with self._lock:
+                self.refusals.append(fault)
+            return fault
+        ssl_object = (session.ssl or {}).get("ssl_object")
+        if ssl_object is None:  # require_starttls makes this unreachable; fail closed anyway
+            return "530 5.7.0 STARTTLS requis"
+        peer = ssl_object.getpeercert() or {}
+        subject = ", ".join(
+            f"{key}={value}" for rdn in peer.get("subject", ()) for key, value in rdn
+        )
+        message = ReceivedMessage(
+            mail_from=envelope.mail_from,
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            content=bytes(envelope.original_content or envelope.content),
+            peer_subject=subject,
+            tls_version=str(ssl_object.version()),
+        )
+        with self._lock:
+            self.messages.append(message)
+        return "250 2.0.0 Message accepte"
+
+
+def server_tls_context(cert_file: Path, key_file: Path, ca_file: Path) -> ssl.SSLContext:
+    """TLS ≥ 1.2, server certificate, client certificate required and checked against the CA."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(ca_file))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert_file), str(key_file))
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class _BoundController(Controller):
+    """aiosmtpd Controller on a socket we bound ourselves (port 0: the OS picks a free port)."""
+
+    def __init__(self, handler: MssMailbox, host: str, port: int, **kwargs: Any) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        super().__init__(handler, hostname=host, port=self._sock.getsockname()[1], **kwargs)
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(self._factory_invoker, sock=self._sock)
+
+
+class MssServer:
+    """The SMTP server in a background thread: ``start()``, ``port``, ``stop()``."""
+
+    def __init__(
+        self,
+        tls: ssl.SSLContext,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        mailbox: MssMailbox | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the MSSanté simulator only listens on loopback")
+        self.mailbox = mailbox or MssMailbox()
+        self._controller = _BoundController(
+            self.mailbox,
+            host,
+            port,
+            tls_context=tls,
+            require_starttls=True,
+            server_hostname="localhost",
+            ident="hwsim MSSante",
+            timeout=timeout_s,
+            data_size_limit=10 * 1024 * 1024,
+        )
+
+    @property
+    def host(self) -> str:
+        return str(self._controller.hostname)
+
+    @property
+    def port(self) -> int:
+        return int(self._controller.port)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()

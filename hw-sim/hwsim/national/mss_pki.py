@@ -1,0 +1,138 @@
+"""A small test PKI for the MSSanté simulator: a CA, the SMTP server's certificate, client certs.
+
+Stand-in for the IGC-Santé "organisation" certificates a pharmacy uses for MSSanté (TLS client
+authentication): ``O`` = structure name, ``OU`` = idNat_Struct, ``CN`` = the MSS mailbox domain.
+Keys are EC P-256 (fast to generate). Everything is written as PEM files in one folder; nothing
+here is a real credential.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+VALIDITY = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Issued:
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True)
+class TestCa:
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    cert_file: Path
+
+    def issue(
+        self,
+        folder: Path,
+        stem: str,
+        subject: x509.Name,
+        *,
+        server: bool,
+        now: datetime | None = None,
+    ) -> Issued:
+        """Issue a TLS server (127.0.0.1/localhost) or client certificate into ``folder``."""
+        start = (now or datetime.now(UTC)) - timedelta(minutes=5)
+        key = ec.generate_private_key(ec.SECP256R1())
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if server:
+            names: list[x509.GeneralName] = [
+                x509.DNSName("localhost"),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            ]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
+        return _write(folder, stem, cert, key)
+
+
+def _write(
+    folder: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> Issued:
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_file, key_file = folder / f"{stem}.crt", folder / f"{stem}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_file.chmod(0o600)
+    return Issued(cert_file, key_file)
+
+
+def make_ca(folder: Path, name: str = "AC TEST IGC-SANTE ORGANISATIONS (hwsim)") -> TestCa:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hwsim test PKI"),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    issued = _write(folder, "ca", cert, key)
+    return TestCa(cert, key, issued.cert_file)
+
+
+def organisation_name(structure_name: str, idnat_struct: str, domain: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, structure_name),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, idnat_struct),
+            x509.NameAttribute(NameOID.COMMON_NAME, domain),
+        ]
+    )
+
+
+def server_name(host: str = "localhost") -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
