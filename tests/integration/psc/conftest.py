@@ -11,16 +11,23 @@ from datetime import timedelta
 import httpx
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 
 from hwsim.national import psc as sim_psc
 from hwsim.national.app import create_app, reset_state
 from hwsim.national.context import SimState
 from hwsim.national.recorder import RecordedRequest
+from lgo.api.app import create_app as create_api
+from lgo.bootstrap import Container
 from lgo.events import EventBus
 from lgo.national.http import NationalHttpClient
 from lgo.national.psc import PscClient
+from lgo.services.counters import add_counter
 from lgo.services.psc_login import PscLogin
 from lgo.sessions import SessionRegistry
+from lgo.settings import load_settings
+from lgo.store import migrate
+from tests.fixtures.api import ApiHarness
 
 CLIENT_ID = "lgo-officine"
 CLIENT_SECRET = "lgo-officine-sim-secret"
@@ -116,3 +123,35 @@ def decide(live_sim: LiveSim, decision: str, login_hint: str) -> list[str]:
     response.raise_for_status()
     changed: list[str] = response.json()["changed"]
     return changed
+
+
+@pytest.fixture(scope="module")
+def api_psc_module(
+    tmp_path_factory: pytest.TempPathFactory, psc_sim_server: tuple[str, SimState]
+) -> Iterator[ApiHarness]:
+    """The daemon's API (real app, migrated SQLite) wired to the live simulator; built once per
+    module because migrating a database costs more than the tests that use it."""
+    settings = load_settings(
+        state_dir=tmp_path_factory.mktemp("psc-api") / "state",
+        hardware={"pcsc_enabled": False},
+        national={"base_url": psc_sim_server[0], "timeout_s": 5.0},
+    )
+    container = Container(settings)
+    migrate.upgrade(container.db)
+    _, token = add_counter(container.db, "comptoir-1")
+    app = create_api(settings, container)
+    base = f"http://127.0.0.1:{settings.api.port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app, base_url=base, headers=headers) as client:
+        yield ApiHarness(client, token, container, settings)
+
+
+@pytest.fixture
+def api_psc(api_psc_module: ApiHarness, live_sim: LiveSim) -> ApiHarness:
+    """Per test: no open session, no pending revocation, an empty prescriber cache."""
+    container = api_psc_module.container
+    container.sessions.close("test_reset")
+    container.extras["psc_login"].wait_revocations()
+    container.extras["annuaire"].forget()
+    live_sim.sim.recorder.clear()
+    return api_psc_module

@@ -1,0 +1,94 @@
+"""Wiring of Pro Santé Connect and the Annuaire Santé into the container (``bootstrap.PARTS``).
+
+``container.extras["psc_login"]`` is the :class:`PscLogin` service (e-CPS sessions);
+``container.extras["prescriber_check"]`` is the :class:`PrescriberChecker` the dispensing part
+calls for the prescriber of every prescription; ``container.extras["annuaire"]`` its cache. Nothing here touches the network at start:
+the provider's discovery document is fetched at the first sign-in.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, cast
+
+from lgo.national.annuaire import AnnuaireClient, CachedAnnuaire
+from lgo.national.http import NationalHttpClient
+from lgo.national.psc import PscClient
+from lgo.services.prescriber_check import PrescriberChecker
+from lgo.services.psc_login import PscLogin
+
+if TYPE_CHECKING:
+    from lgo.bootstrap import Container
+    from lgo.settings import Settings
+
+LOGIN_KEY = "psc_login"
+PRESCRIBERS_KEY = "prescriber_check"
+ANNUAIRE_KEY = "annuaire"
+
+
+class PscPart:
+    def __init__(self, container: Container) -> None:
+        settings = container.settings
+        national = settings.national
+        root = national.base_url.rstrip("/")
+        self._psc_http = _http("psc", national.psc.issuer_url or root + "/psc", settings)
+        self._annuaire_http = _http(
+            "annuaire", national.annuaire.url or root + "/annuaire", settings
+        )
+        client = PscClient(
+            self._psc_http,
+            client_id=national.psc.client_id,
+            client_secret=national.psc.client_secret.get_secret_value(),
+            scope=national.psc.scope,
+            leeway_s=national.psc.leeway_s,
+        )
+        self.login = PscLogin(
+            client,
+            container.sessions,
+            session_ttl=timedelta(minutes=national.psc.ecps_session_minutes),
+            redirect_uri=national.psc.redirect_uri,
+        )
+        self.annuaire = CachedAnnuaire(
+            AnnuaireClient(self._annuaire_http),
+            ttl_s=national.annuaire.cache_ttl_s,
+            negative_ttl_s=national.annuaire.negative_cache_ttl_s,
+            max_entries=national.annuaire.cache_max_entries,
+        )
+        self.prescribers = PrescriberChecker(self.annuaire)
+
+    def close(self) -> None:
+        self.login.close()
+        self._psc_http.close()
+        self._annuaire_http.close()
+
+
+def _http(service: str, base_url: str, settings: Settings) -> NationalHttpClient:
+    return NationalHttpClient(
+        service,
+        base_url,
+        timeout_s=settings.national.timeout_s,
+        connect_timeout_s=settings.national.connect_timeout_s,
+    )
+
+
+def psc_login_of(container: Container) -> PscLogin:
+    return cast(PscLogin, container.extras[LOGIN_KEY])
+
+
+def prescriber_checker_of(container: Container) -> PrescriberChecker:
+    return cast(PrescriberChecker, container.extras[PRESCRIBERS_KEY])
+
+
+def install(container: Container) -> None:
+    part = PscPart(container)
+    container.extras[LOGIN_KEY] = part.login
+    container.extras[PRESCRIBERS_KEY] = part.prescribers
+    container.extras[ANNUAIRE_KEY] = part.annuaire  # the cache: `forget()` after a fixture change
+
+    async def start() -> None:
+        return None
+
+    async def stop() -> None:
+        part.close()  # waits for pending token revocations (each bounded by the HTTP timeout)
+
+    container.add_lifecycle("psc", start, stop)
