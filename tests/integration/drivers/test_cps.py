@@ -1,0 +1,127 @@
+"""CPS login, signing and removal with the real stack: the virtual CPS card in hw-sim's pcscd
+(serial, PIN counter, VERIFY) paired with its SoftHSM token (keys and certificates)."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from drivers import errors
+from drivers.cps import card as cps_card
+from drivers.cps.login import login, read_card_info
+from drivers.pcsc import CardChannel, CardInserted, CardRemoved
+from drivers.vitale import read_vitale_from_reader
+from hwsim.fixtures.people import load_people
+from tests.fixtures.pcsc import wait_card
+
+pytestmark = pytest.mark.integration
+PHARMACIST = load_people().professionals["pharmacien"]
+CPS_READER = 1
+
+
+def insert_cps(hwsim) -> str:  # type: ignore[no-untyped-def]
+    reader = hwsim.reader_names[CPS_READER]
+    hwsim.client.insert("cps", "pharmacien", reader=CPS_READER)
+    wait_card(reader, present=True)
+    return reader
+
+
+def test_card_pairs_with_its_token_and_login_gives_identity(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]
+    tokens, _infos = cps_tokens
+    reader = insert_cps(hwsim)
+    info = read_card_info(reader)
+    assert info.serial == PHARMACIST.card_serial and info.tries_left == 3
+    session = login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+    try:
+        who = session.identity
+        assert (who.rpps, who.family_name, who.given_name) == (
+            PHARMACIST.rpps, PHARMACIST.nom, PHARMACIST.prenom
+        )
+        assert who.national_id == "8" + PHARMACIST.rpps
+        assert who.profession == PHARMACIST.profession
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("allow_combined", [True, False])
+def test_signature_uses_the_signature_key_and_verifies(  # type: ignore[no-untyped-def]
+    hwsim, cps_tokens, allow_combined: bool
+) -> None:
+    tokens, infos = cps_tokens
+    reader = insert_cps(hwsim)
+    session = login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+    try:
+        signature = session.sign(b"document to sign", allow_combined=allow_combined)
+    finally:
+        session.close()
+    with open(infos["pharmacien"].sig_cert, "rb") as handle:
+        sig_cert = x509.load_pem_x509_certificate(handle.read())
+    public = sig_cert.public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    public.verify(signature, b"document to sign", padding.PKCS1v15(), hashes.SHA256())
+    with open(infos["pharmacien"].auth_cert, "rb") as handle:
+        auth_public = x509.load_pem_x509_certificate(handle.read()).public_key()
+    assert isinstance(auth_public, rsa.RSAPublicKey)
+    with pytest.raises(InvalidSignature):  # never signed with the authentication key
+        auth_public.verify(signature, b"document to sign", padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_wrong_pin_reports_tries_left_and_is_not_retried(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]
+    tokens, _ = cps_tokens
+    reader = insert_cps(hwsim)
+    with pytest.raises(errors.PinIncorrect) as info:
+        login(tokens, reader, "0000", verify_on_card=True)
+    assert info.value.tries_left == 2
+    # One wrong PIN spent exactly one try: the card's counter says 2, not less.
+    assert read_card_info(reader).tries_left == 2
+    with pytest.raises(errors.PinIncorrect) as info:
+        login(tokens, reader, "0000", verify_on_card=True)
+    assert info.value.tries_left == 1
+    with pytest.raises(errors.PinFinalTry):
+        login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+    assert read_card_info(reader).tries_left == 1  # refused before any try
+    session = login(tokens, reader, PHARMACIST.pin, confirm_final_try=True, verify_on_card=True)
+    session.close()
+    assert read_card_info(reader).tries_left == 3
+
+
+def test_vitale_read_leaves_the_cps_logged_in(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]
+    tokens, _ = cps_tokens
+    reader = insert_cps(hwsim)
+    session = login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+    try:
+        vitale_reader = hwsim.reader_names[0]
+        hwsim.client.insert("vitale", "famille-testnom", reader=0)
+        wait_card(vitale_reader, present=True)
+        assert len(read_vitale_from_reader(vitale_reader).beneficiaries) == 2
+        # The CPS card still holds its verified PIN (it was never powered off or reset) ...
+        with CardChannel(reader) as channel:
+            assert cps_card.pin_verified(channel)
+        # ... and the PKCS#11 session is still logged in and signs.
+        assert session.is_logged_in()
+        assert session.sign(b"after vitale")
+    finally:
+        session.close()
+
+
+def test_cps_pulled_gives_removal_event_and_logout(hwsim, cps_tokens, monitor) -> None:  # type: ignore[no-untyped-def]
+    tokens, _ = cps_tokens
+    _mon, log = monitor
+    reader = insert_cps(hwsim)
+    session = login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+
+    def on_event(event):  # type: ignore[no-untyped-def]
+        if isinstance(event, CardRemoved) and event.reader == reader:
+            session.close()  # what the daemon's hardware service does on removal
+
+    log.wait_for(lambda e: isinstance(e, CardInserted) and e.reader == reader)
+    hwsim.client.remove(CPS_READER)
+    removed = log.wait_for(lambda e: isinstance(e, CardRemoved) and e.reader == reader, timeout=2.0)
+    on_event(removed)
+    assert not session.open
+    with pytest.raises(errors.NotLoggedIn):
+        session.sign(b"after removal")
+
