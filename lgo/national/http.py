@@ -78,6 +78,7 @@ class NationalHttpClient:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.service = service
         self.timeout_s = timeout_s
@@ -87,6 +88,7 @@ class NationalHttpClient:
         self.deadline_s = deadline_s or self._default_deadline()
         self.max_body_bytes = max_body_bytes
         self._sleep = sleep
+        self._monotonic = monotonic
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"), transport=transport, follow_redirects=False
         )
@@ -124,12 +126,12 @@ class NationalHttpClient:
         """
         request_id = str(uuid.uuid4())
         all_headers = {"X-Request-ID": request_id, **(headers or {})}
-        started = time.monotonic()
+        started = self._monotonic()
         attempts = 0
         outcome = _Outcome()
         while True:
             attempts += 1
-            remaining = self.deadline_s - (time.monotonic() - started)
+            remaining = self.deadline_s - (self._monotonic() - started)
             outcome = self._attempt(
                 method, path, all_headers, json_body, content, params, remaining
             )
@@ -204,7 +206,7 @@ class NationalHttpClient:
     ) -> bool:
         if attempts >= self.retry.attempts:
             return False
-        elapsed = time.monotonic() - started
+        elapsed = self._monotonic() - started
         if elapsed + self.retry.pause(attempts) >= self.deadline_s:
             return False
         if outcome.not_sent:
@@ -240,7 +242,7 @@ class NationalHttpClient:
             request_id=request_id,
             status=status,
             attempts=attempts,
-            duration_ms=round((time.monotonic() - started) * 1000),
+            duration_ms=round((self._monotonic() - started) * 1000),
         )
 
 
