@@ -24,7 +24,9 @@ from lgo.services.psc_part import psc_login_of
 router = APIRouter(prefix="/v1/cps/session/psc", tags=["session professionnelle"])
 
 LOGIN_HINT = Field(
-    min_length=9, max_length=16, pattern=r"^[0-9A-Za-z]+$",
+    min_length=9,
+    max_length=16,
+    pattern=r"^[0-9A-Za-z]+$",
     description="Numéro RPPS (11 chiffres) ou identifiant national (8 + RPPS)",
 )
 
@@ -62,7 +64,9 @@ class CallbackRequest(BaseModel):
 
 
 @router.post(
-    "/ciba", status_code=202, response_model=CibaStartResponse,
+    "/ciba",
+    status_code=202,
+    response_model=CibaStartResponse,
     summary="Demander la connexion e-CPS sur le téléphone du professionnel (CIBA)",
 )
 def start_ciba(
@@ -77,7 +81,8 @@ def start_ciba(
 
 
 @router.post(
-    "/ciba/{login_id}/poll", response_model=LoginOutcome,
+    "/ciba/{login_id}/poll",
+    response_model=LoginOutcome,
     summary="Où en est la connexion e-CPS ? (à appeler à l'intervalle donné)",
 )
 def poll_ciba(login_id: str, container: ContainerDep, _: CounterDep) -> LoginOutcome:
@@ -94,18 +99,18 @@ def cancel_ciba(login_id: str, container: ContainerDep, _: CounterDep) -> Respon
 
 
 @router.post(
-    "/authorize", response_model=AuthorizeResponse,
+    "/authorize",
+    response_model=AuthorizeResponse,
     summary="Adresse de connexion Pro Santé Connect pour la page (code d'autorisation + PKCE)",
 )
-def authorize(
-    body: AuthorizeRequest, container: ContainerDep, _: CounterDep
-) -> AuthorizeResponse:
+def authorize(body: AuthorizeRequest, container: ContainerDep, _: CounterDep) -> AuthorizeResponse:
     page = psc_login_of(container).start_page_login(body.login_hint)
     return AuthorizeResponse(authorization_url=page.authorization_url, state=page.state)
 
 
 @router.post(
-    "/callback", response_model=LoginOutcome,
+    "/callback",
+    response_model=LoginOutcome,
     summary="Retour de Pro Santé Connect vers la page : ouvre la session e-CPS",
 )
 def callback(body: CallbackRequest, container: ContainerDep, _: CounterDep) -> LoginOutcome:
@@ -113,9 +118,7 @@ def callback(body: CallbackRequest, container: ContainerDep, _: CounterDep) -> L
     return LoginOutcome(status="approved", session=session.public())
 
 
-@router.post(
-    "/refresh", response_model=LoginOutcome, summary="Prolonger la session e-CPS en cours"
-)
+@router.post("/refresh", response_model=LoginOutcome, summary="Prolonger la session e-CPS en cours")
 def refresh(container: ContainerDep, _: CounterDep) -> LoginOutcome:
     session = psc_login_of(container).refresh()
     return LoginOutcome(status="approved", session=session.public())

@@ -1,0 +1,3 @@
+from lgo.cli import app
+
+app(prog_name="lgo")

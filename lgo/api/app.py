@@ -1,0 +1,67 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from lgo import __version__
+from lgo.api.observability import Metrics, RequestContext
+from lgo.api.problems import install_problem_handlers
+from lgo.api.routers import ROUTERS
+from lgo.api.security import HostOriginGuard
+from lgo.bootstrap import Container
+from lgo.settings import Settings
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+DESCRIPTION = """API locale du poste de dispensation lgo.
+
+Chaque requête porte `Authorization: Bearer <jeton du poste>` (créé par `lgo counters add`).
+Les erreurs suivent la RFC 9457 (`application/problem+json`), avec un `type` stable
+`urn:lgo:problem:<code>`. Les événements en direct sont servis en `text/event-stream` sur `/v1/events`.
+"""
+
+
+def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+    container = container or Container(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await container.start()
+        try:
+            yield
+        finally:
+            await container.stop()
+
+    app = FastAPI(
+        title="lgo",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+    )
+    app.state.container = container
+    app.state.metrics = Metrics()
+    install_problem_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    _mount_web(app)
+    # Outermost first: the Host/Origin guard runs before anything else sees the request.
+    app.add_middleware(RequestContext, metrics=app.state.metrics)
+    app.add_middleware(HostOriginGuard, settings=settings.api)
+    return app
+
+
+def _mount_web(app: FastAPI) -> None:
+    """Serve the counter page at ``/`` when it is installed (lgo/web)."""
+    from fastapi.staticfiles import StaticFiles
+
+    static = WEB_DIR / "static"
+    if (static / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=static, html=True), name="web")

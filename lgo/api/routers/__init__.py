@@ -1,0 +1,27 @@
+"""Every router of the API. A part adds its router module to ``ROUTERS`` (one line)."""
+
+from fastapi import APIRouter
+
+from lgo.api.routers import (
+    dispensations,
+    events,
+    health,
+    metrics,
+    ordonnancier,
+    outbox,
+    prescribers,
+    prescriptions,
+    psc,
+)
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    events.router,
+    metrics.router,
+    dispensations.router,
+    prescriptions.router,
+    ordonnancier.router,
+    outbox.router,
+    psc.router,
+    prescribers.router,
+]

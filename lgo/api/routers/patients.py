@@ -1,0 +1,168 @@
+"""``/v1/patients``: search, read and create patients; retrieve or verify their INS with INSi;
+record the check of an identity document; the identity work list.
+
+Identity status (``identity_status``): ``provisional``, ``recovered``, ``validated``,
+``qualified`` (FR Core codes PROV, RECUP, VALI, QUAL in ``identity_status_code``). ``ins_usable``
+is true only for a qualified identity that is not on the work list: only then does the INS go out.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from lgo.api.deps import ContainerDep, SessionDep, require_counter
+from lgo.domain.identity import IdentityRuleError, RawBirthDate
+from lgo.national.insi import VitaleQuery
+from lgo.services.identity import IdentityInvalid, NewPatient
+from lgo.services.identity_part import identity_service_of
+
+router = APIRouter(
+    prefix="/v1/patients", tags=["patients"], dependencies=[Depends(require_counter)]
+)
+
+NIR = Annotated[str, Field(min_length=13, max_length=21, description="NIR/NIA, 15 caractères")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatientIn(_In):
+    birth_name: str = Field(min_length=1, max_length=100)
+    given_names: str = Field(min_length=1, max_length=200, description="Prénoms de naissance")
+    birth_date: str = Field(
+        pattern=r"^\d{4}-?\d{2}-?\d{2}$", description="AAAAMMJJ ; jour/mois 00 acceptés (lunaire)"
+    )
+    sex: Literal["F", "M"] | None = None
+    birthplace: str | None = Field(None, pattern=r"^(\d{5}|2[ABab]\d{3})$", description="COG")
+    used_name: str | None = Field(None, max_length=100)
+    nir: NIR | None = None
+    source: Literal["manual", "vitale", "apcv"] = "manual"
+
+
+class VitaleIn(_In):
+    insured_nir: NIR | None = Field(None, description="NIR de l'assuré (ouvrant droit) de la carte")
+    individual_nir: NIR | None = Field(None, description="NIR propre du bénéficiaire, s'il est lu")
+    rank: int = Field(1, ge=1, le=9, description="Rang de naissance (jumeaux)")
+
+
+class InsRequest(_In):
+    mode: Literal["retrieve", "verify"] = "retrieve"
+    vitale: VitaleIn | None = Field(None, description="Recherche par les données de la carte")
+
+
+class DocumentIn(_In):
+    document: str = Field(description="cni, passeport, titre_sejour, ...")
+
+
+def _author(session: Any) -> str | None:
+    return session.identity.rpps if session is not None else None
+
+
+@router.get("", summary="Rechercher des patients")
+def search_patients(
+    container: ContainerDep,
+    name: Annotated[str | None, Query(max_length=100)] = None,
+    birth_date: Annotated[str | None, Query(max_length=10)] = None,
+    nir: Annotated[str | None, Query(max_length=21)] = None,
+    ins: Annotated[str | None, Query(max_length=21)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    found = identity_service_of(container).search(
+        name=name, birth_date=birth_date, nir=nir, ins=ins, limit=limit
+    )
+    return {"patients": [p.public() for p in found]}
+
+
+@router.get("/work-list", summary="Identités à résoudre (liste de travail)")
+def work_list(container: ContainerDep) -> dict[str, Any]:
+    items = identity_service_of(container).work_list()
+    return {
+        "items": [
+            {"id": i.id, "patient_id": i.patient_id, "reason": i.reason,
+             "opened_at": i.opened_at.isoformat()}
+            for i in items
+        ]
+    }  # fmt: skip
+
+
+@router.post("", status_code=201, summary="Créer un patient (saisie, carte Vitale ou apCV)")
+def create_patient(body: PatientIn, container: ContainerDep) -> JSONResponse:
+    service = identity_service_of(container)
+    data = NewPatient(
+        birth_name=body.birth_name, given_names=body.given_names, birth_date=body.birth_date,
+        sex=body.sex, birthplace=body.birthplace, used_name=body.used_name, nir=body.nir,
+    )  # fmt: skip
+    if body.source == "manual":
+        view = service.create_patient(data, source="manual")
+    else:
+        view = service.create_from_card(data, source=body.source)
+    return JSONResponse(view.public(), status_code=201)
+
+
+@router.get("/{patient_id}", summary="Lire un patient et l'historique de ses contrôles d'identité")
+def read_patient(patient_id: str, container: ContainerDep) -> dict[str, Any]:
+    service = identity_service_of(container)
+    view = service.get(patient_id)
+    checks = [
+        {"at": c.at.isoformat(), "kind": c.kind, "outcome": c.outcome,
+         "status_before": c.status_before, "status_after": c.status_after,
+         "author_rpps": c.author_rpps, "error": c.error_slug}
+        for c in service.checks(patient_id)
+    ]  # fmt: skip
+    return {**view.public(), "checks": checks}
+
+
+@router.post(
+    "/{patient_id}/ins",
+    summary="Récupérer (retrieve) ou vérifier (verify) l'INS avec le téléservice INSi",
+    description=(
+        "`retrieve` : recherche par traits (chaque prénom seul puis tous) ou par les données de la "
+        "carte Vitale (`vitale`). `verify` : nouvelle recherche avec les traits enregistrés ; un "
+        "échec met l'identité en liste de travail et bloque l'INS."
+    ),
+)
+def ins(
+    patient_id: str, body: InsRequest, container: ContainerDep, session: SessionDep
+) -> dict[str, Any]:
+    service = identity_service_of(container)
+    author = _author(session)
+    if body.mode == "verify":
+        return service.verify_ins(patient_id, author_rpps=author).public()
+    vitale = _vitale_query(
+        service.get(patient_id).birth_name, service.get(patient_id).birth_date, body
+    )
+    return service.retrieve_ins(patient_id, author_rpps=author, vitale=vitale).public()
+
+
+def _vitale_query(birth_name: str, birth_date: str, body: InsRequest) -> VitaleQuery | None:
+    if body.vitale is None:
+        return None
+    if not (body.vitale.insured_nir or body.vitale.individual_nir):
+        raise IdentityInvalid("Recherche par carte : NIR de l'assuré ou du bénéficiaire requis.")
+    try:
+        return VitaleQuery(
+            birth_name=birth_name,
+            birth_date=RawBirthDate.parse(birth_date),
+            individual_nir=body.vitale.individual_nir,
+            insured_nir=body.vitale.insured_nir,
+            rank=body.vitale.rank,
+        )
+    except IdentityRuleError as exc:
+        raise IdentityInvalid(str(exc)) from None
+
+
+@router.post(
+    "/{patient_id}/identity-documents", summary="Enregistrer le contrôle d'une pièce d'identité"
+)
+def document_checked(
+    patient_id: str, body: DocumentIn, container: ContainerDep, session: SessionDep
+) -> dict[str, Any]:
+    service = identity_service_of(container)
+    return service.record_document_check(
+        patient_id, body.document, author_rpps=_author(session)
+    ).public()

@@ -1,0 +1,85 @@
+"""Who may talk to the daemon.
+
+- ``Host`` must be a loopback name (defeats DNS rebinding: a hostile page that rebinds its own name to
+  127.0.0.1 still sends its own name as Host).
+- ``Origin``, when a browser sends one, must be the daemon's own origin (defeats cross-site requests;
+  no CORS headers are ever emitted, so other origins cannot read answers either).
+- Every ``/v1`` and ``/metrics`` request carries ``Authorization: Bearer <counter token>``.
+
+The Host/Origin guard is a pure ASGI middleware so that it also covers streaming responses, and it
+answers with problem+json like every other error.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lgo.errors import ForbiddenHost, ForbiddenOrigin, LgoError
+from lgo.settings import LOOPBACK_NAMES, ApiSettings
+
+LOOPBACK_HOSTS = frozenset({*LOOPBACK_NAMES, "[::1]"})
+
+
+def split_host(value: str) -> tuple[str, int | None]:
+    """'127.0.0.1:8700' → ('127.0.0.1', 8700); '[::1]:8700' → ('::1', 8700)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            return value, None
+        host, rest = value[1:end], value[end + 1 :]
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = value.partition(":")
+    return host, int(port) if port.isdigit() else None
+
+
+class HostOriginGuard:
+    def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
+        self.app = app
+        self.hosts = {*(h.lower().strip("[]") for h in LOOPBACK_HOSTS)}
+        self.hosts.update(h.lower() for h in settings.extra_allowed_hosts)
+        self.port = settings.port
+        self.unix = settings.unix_socket is not None
+
+    def allowed_origin(self, origin: str) -> bool:
+        scheme, sep, rest = origin.partition("://")
+        if not sep or scheme != "http" or "/" in rest:
+            return False
+        host, port = split_host(rest)
+        return host in self.hosts and (self.unix or port == self.port)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        host, _ = split_host(headers.get("host", ""))
+        if host not in self.hosts:
+            await _refuse(send, ForbiddenHost(), scope)
+            return
+        origin = headers.get("origin")
+        if origin is not None and not self.allowed_origin(origin):
+            await _refuse(send, ForbiddenOrigin(), scope)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, error: LgoError, scope: Scope) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = json.dumps(error.problem(scope.get("path"))).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

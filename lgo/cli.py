@@ -1,0 +1,198 @@
+"""The ``lgo`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lgo import __version__
+from lgo.cli_ordonnancier import ordonnancier_app
+from lgo.errors import LgoError
+from lgo.logging import configure_logging
+from lgo.settings import Settings, SettingsError, load_settings
+from lgo.store.db import Database
+
+app = typer.Typer(
+    help="lgo — service de dispensation au comptoir (officine, Ségur numérique).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+counters_app = typer.Typer(help="Postes de comptoir autorisés à appeler l'API (jetons).")
+app.add_typer(counters_app, name="counters")
+app.add_typer(ordonnancier_app, name="ordonnancier")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Fichier TOML de configuration (sinon LGO_CONFIG).",
+        show_default=False,
+    ),
+]
+
+
+class State:
+    config: Path | None = None
+
+
+def settings_or_exit() -> Settings:
+    try:
+        settings = load_settings(State.config)
+    except SettingsError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    configure_logging(settings.logging.level, settings.logging.json_output)
+    return settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"lgo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    config: ConfigOption = None,
+    version: Annotated[  # noqa: ARG001 (handled by its eager callback)
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Afficher la version."),
+    ] = False,
+) -> None:
+    State.config = config
+
+
+@app.command()
+def serve(
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate", help="Appliquer les migrations avant de démarrer.")
+    ] = False,
+) -> None:
+    """Démarrer le service (API locale, lecteurs, file d'envoi)."""
+    from lgo.api.server import serve as run
+    from lgo.store import migrate
+    from lgo.store.db import Database
+
+    settings = settings_or_exit()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    try:
+        if migrate_first:
+            migrate.upgrade(db)
+        migrate.check(db)
+    except LgoError as exc:
+        err_console.print(f"[red]{exc.title}[/red] ({exc.detail})")
+        raise typer.Exit(3) from None
+    finally:
+        db.dispose()
+    run(settings)
+
+
+@app.command()
+def migrate() -> None:
+    """Créer ou mettre à jour le schéma de la base de données."""
+    from lgo.store import migrate as migrations
+    from lgo.store.db import Database
+
+    settings = settings_or_exit()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    try:
+        migrations.upgrade(db)
+        heads = sorted(migrations.current_heads(db))
+    finally:
+        db.dispose()
+    console.print(f"[green]Base à jour[/green] ({db.dialect}) : {', '.join(heads)}")
+
+
+@counters_app.command("add")
+def counters_add(
+    name: Annotated[str, typer.Argument(help="Nom du poste, ex. comptoir-1.")],
+) -> None:
+    """Créer un poste et afficher son jeton (une seule fois)."""
+    from lgo.services.counters import add_counter
+
+    settings = settings_or_exit()
+    db = _migrated_db(settings)
+    try:
+        info, token = add_counter(db, name)
+    except LgoError as exc:
+        err_console.print(f"[red]{exc.title}[/red] : {exc.detail}")
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    err_console.print(f"Poste [bold]{info.name}[/bold] créé. Jeton (affiché une seule fois) :")
+    typer.echo(token)
+
+
+@counters_app.command("list")
+def counters_list() -> None:
+    """Lister les postes (jamais les jetons)."""
+    from lgo.services.counters import list_counters
+
+    settings = settings_or_exit()
+    db = _migrated_db(settings)
+    try:
+        rows = list_counters(db)
+    finally:
+        db.dispose()
+    table = Table("id", "nom", "début du jeton", "créé le", "révoqué le")
+    for row in rows:
+        revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
+        table.add_row(str(row.id), row.name, row.token_prefix + "…",
+                      row.created_at.isoformat(timespec="seconds"), revoked)  # fmt: skip
+    console.print(table)
+
+
+@counters_app.command("revoke")
+def counters_revoke(name: str) -> None:
+    """Révoquer le jeton d'un poste (effet immédiat)."""
+    from lgo.services.counters import revoke_counter
+
+    settings = settings_or_exit()
+    db = _migrated_db(settings)
+    try:
+        info = revoke_counter(db, name)
+    except LgoError as exc:
+        err_console.print(f"[red]{exc.title}[/red] : {exc.detail}")
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    console.print(f"Poste [bold]{info.name}[/bold] révoqué.")
+
+
+@app.command()
+def doctor() -> None:
+    """Vérifier l'installation : chaque contrôle en vert ou en rouge, avec la raison."""
+    from lgo.doctor import run_checks
+
+    settings = settings_or_exit()
+    results = run_checks(settings)
+    table = Table("", "contrôle", "détail")
+    for result in results:
+        mark = "[green]OK[/green]" if result.ok else "[red]KO[/red]"
+        table.add_row(mark, result.name, result.detail)
+    console.print(table)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _migrated_db(settings: Settings) -> Database:
+    from lgo.store import migrate as migrations
+
+    db = Database(settings.database_url)
+    try:
+        migrations.check(db)
+    except LgoError as exc:
+        db.dispose()
+        err_console.print(f"[red]{exc.title}[/red] ({exc.detail})")
+        raise typer.Exit(3) from None
+    return db

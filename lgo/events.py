@@ -1,0 +1,91 @@
+"""In-process event bus feeding ``GET /v1/events`` (server-sent events).
+
+``publish`` may be called from any thread (driver threads, the outbox worker): delivery is handed to the
+event loop with ``call_soon_threadsafe``. Each subscriber has a bounded queue; a subscriber that does
+not keep up loses its backlog and is told so by a ``stream.overflow`` event, rather than making
+the daemon's memory grow. Recent events are kept in a ring so that a reconnecting client can resume
+with ``Last-Event-ID``. Events carry ids and states, never health data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    type: str
+    data: dict[str, Any]
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "at": self.at.isoformat(), "data": self.data}
+
+
+class EventBus:
+    def __init__(self, history: int = 500, queue_size: int = 1000) -> None:
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._history: deque[Event] = deque(maxlen=history)
+        self._subscribers: set[asyncio.Queue[Event]] = set()
+        self._queue_size = queue_size
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._loop = loop
+
+    def publish(self, type: str, data: dict[str, Any] | None = None) -> Event:
+        with self._lock:
+            event = Event(next(self._ids), type, dict(data or {}))
+            self._history.append(event)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return event
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._fan_out(event)
+        else:
+            loop.call_soon_threadsafe(self._fan_out, event)
+        return event
+
+    def recent(self, after_id: int = 0) -> list[Event]:
+        with self._lock:
+            return [e for e in self._history if e.id > after_id]
+
+    def _fan_out(self, event: Event) -> None:
+        for queue in list(self._subscribers):
+            if queue.full():
+                # Drop the backlog rather than grow: the client learns it must reload its state.
+                lost = 0
+                while not queue.empty():
+                    queue.get_nowait()
+                    lost += 1
+                queue.put_nowait(Event(event.id, "stream.overflow", {"lost": lost}))
+            queue.put_nowait(event)
+
+    async def subscribe(self, last_event_id: int | None = None) -> AsyncIterator[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
+        self._subscribers.add(queue)
+        try:
+            if last_event_id is not None:
+                for event in self.recent(last_event_id):
+                    yield event
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)

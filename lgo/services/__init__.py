@@ -1,0 +1,1 @@
+"""Counter use cases. Each one is a single unit of work."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 mappings, the unit of work, migrations."""

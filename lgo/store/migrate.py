@@ -1,0 +1,52 @@
+"""Apply and check Alembic migrations. Every part of lgo has its own branch; ``heads`` runs them all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from lgo.errors import DatabaseNotMigrated
+from lgo.store.db import Database
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def upgrade(db: Database, target: str = "heads") -> None:
+    config = _config()
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, target)
+
+
+def downgrade(db: Database, target: str = "base") -> None:
+    config = _config()
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, target)
+
+
+def expected_heads() -> set[str]:
+    return set(ScriptDirectory.from_config(_config()).get_heads())
+
+
+def current_heads(db: Database) -> set[str]:
+    with db.read_engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def check(db: Database) -> None:
+    """Raise DatabaseNotMigrated unless the database is exactly at the code's heads."""
+    current, expected = current_heads(db), expected_heads()
+    if current != expected:
+        missing = ", ".join(sorted(expected - current)) or "-"
+        raise DatabaseNotMigrated(f"révisions attendues manquantes : {missing}")
