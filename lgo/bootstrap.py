@@ -96,6 +96,7 @@ class Container:
 # Each part that runs inside the daemon names its wiring module here. That module defines
 # ``install(container: Container) -> None``, which sets attributes, health checks and lifecycle hooks.
 PARTS: list[str] = [
+    "lgo.services.national_part",
     "lgo.services.dispensing_part",
     "lgo.services.psc_part",
 ]
