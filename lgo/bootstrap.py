@@ -99,4 +99,5 @@ PARTS: list[str] = [
     "lgo.services.national_part",
     "lgo.services.dispensing_part",
     "lgo.services.psc_part",
+    "lgo.services.identity_part",
 ]

@@ -3,15 +3,19 @@
 from fastapi import APIRouter
 
 from lgo.api.routers import (
+    cps_session,
     dispensations,
     events,
     health,
     metrics,
     ordonnancier,
     outbox,
+    patients,
     prescribers,
     prescriptions,
     psc,
+    readers,
+    scans,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -24,4 +28,8 @@ ROUTERS: list[APIRouter] = [
     outbox.router,
     psc.router,
     prescribers.router,
+    patients.router,
+    readers.router,
+    scans.router,
+    cps_session.router,
 ]

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lgo.api.deps import ContainerDep, SessionDep, require_counter
-from lgo.domain.identity import IdentityRuleError, RawBirthDate
+from lgo.domain.identity import IdentityRuleError, RawBirthDate, check_nir
 from lgo.national.insi import VitaleQuery
 from lgo.services.identity import IdentityInvalid, NewPatient
 from lgo.services.identity_part import identity_service_of
@@ -148,8 +148,10 @@ def _vitale_query(birth_name: str, birth_date: str, body: InsRequest) -> VitaleQ
         return VitaleQuery(
             birth_name=birth_name,
             birth_date=RawBirthDate.parse(birth_date),
-            individual_nir=body.vitale.individual_nir,
-            insured_nir=body.vitale.insured_nir,
+            individual_nir=check_nir(body.vitale.individual_nir)
+            if body.vitale.individual_nir
+            else None,
+            insured_nir=check_nir(body.vitale.insured_nir) if body.vitale.insured_nir else None,
             rank=body.vitale.rank,
         )
     except IdentityRuleError as exc:

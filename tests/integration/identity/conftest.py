@@ -14,8 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from lgo.api.app import create_app
+from lgo.bootstrap import Container
 from lgo.national.insi import InsiClient, InsiConfig, build_insi_client
+from lgo.services.counters import add_counter
+from lgo.settings import load_settings
+from lgo.store import migrate
+from tests.fixtures.api import ApiHarness
 from tests.fixtures.national import NationalSim
 
 SIM_IDAM = "LGO-SIM-0001"
@@ -78,3 +85,20 @@ def insi_sim_process() -> Iterator[InsiSim]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def api_identity(tmp_path: Any, national_sim: NationalSim) -> Iterator[ApiHarness]:
+    """The daemon's API on a migrated SQLite database, national services = the live simulator."""
+    settings = load_settings(
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
+        national={"base_url": national_sim.base_url, "timeout_s": 2.0},
+    )
+    container = Container(settings)
+    migrate.upgrade(container.db)
+    _, token = add_counter(container.db, "comptoir-identite")
+    app = create_app(settings, container)
+    base = f"http://127.0.0.1:{settings.api.port}"
+    with TestClient(app, base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
+        yield ApiHarness(client, token, container, settings)

@@ -1,0 +1,88 @@
+"""Wiring of the identity part into the daemon's container (listed in ``bootstrap.PARTS``).
+
+``container.extras["identity"]`` is the :class:`IdentityService` (also the ``QualifiedInsProvider``
+that dispensing and the FHIR export use). Its INSi client is built on first use from
+``settings.national.insi`` (endpoint, IDAM, certificate or CPS authentication).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from lgo.domain.identity import Traits
+from lgo.national.insi import InsiClient, InsiConfig, InsiIdentity, VitaleQuery, build_insi_client
+from lgo.services.identity import IdentityService
+
+if TYPE_CHECKING:
+    from lgo.bootstrap import Container
+    from lgo.settings import Settings
+
+KEY = "identity"
+INSI_PATH = "/insi"
+
+
+def insi_client_from(settings: Settings) -> InsiClient:
+    national = settings.national
+    insi = national.insi
+    config = InsiConfig(
+        idam=insi.idam,
+        emitter=settings.pharmacy.finess,
+        auth=insi.auth,
+        max_reply_bytes=insi.max_reply_kb * 1024,
+    )
+    return build_insi_client(
+        insi.url or national.base_url.rstrip("/") + INSI_PATH,
+        config,
+        timeout_s=national.timeout_s,
+        connect_timeout_s=national.connect_timeout_s,
+        client_cert=insi.client_cert,
+        client_key=insi.client_key,
+        ca_file=insi.ca_file,
+    )
+
+
+class LazyInsi:
+    """Builds the INSi client on first call (no network or certificate work at start-up)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._client: InsiClient | None = None
+
+    def _get(self) -> InsiClient:
+        with self._lock:
+            if self._client is None:
+                self._client = insi_client_from(self._settings)
+            return self._client
+
+    def search_by_traits(self, traits: Traits, *, author_rpps: str | None) -> InsiIdentity:
+        return self._get().search_by_traits(traits, author_rpps=author_rpps)
+
+    def search_by_vitale(self, query: VitaleQuery, *, author_rpps: str | None) -> InsiIdentity:
+        return self._get().search_by_vitale(query, author_rpps=author_rpps)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def install(container: Container) -> None:
+    insi = LazyInsi(container.settings)
+    service = IdentityService(container.db, insi, events=container.events)
+    container.extras[KEY] = service
+
+    async def start() -> None:
+        return None
+
+    async def stop() -> None:
+        insi.close()
+
+    container.add_lifecycle(KEY, start, stop)
+
+
+def identity_service_of(container: Container) -> IdentityService:
+    service: IdentityService = container.extras[KEY]
+    return service
