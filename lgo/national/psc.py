@@ -146,7 +146,11 @@ class PkcePair:
 
     @classmethod
     def generate(cls) -> PkcePair:
-        verifier = secrets.token_urlsafe(48)  # 64 chars, within RFC 7636's 43..128
+        return cls.from_verifier(secrets.token_urlsafe(48))  # 64 chars, within 43..128
+
+    @classmethod
+    def from_verifier(cls, verifier: str) -> PkcePair:
+        """The S256 challenge of ``verifier`` (RFC 7636 §4.2)."""
         digest = hashlib.sha256(verifier.encode("ascii")).digest()
         challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
         return cls(verifier, challenge)

@@ -3,7 +3,6 @@
 from fastapi import APIRouter
 
 from lgo.api.routers import (
-    cps_session,
     dispensations,
     events,
     health,
@@ -14,8 +13,6 @@ from lgo.api.routers import (
     prescribers,
     prescriptions,
     psc,
-    readers,
-    scans,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -29,7 +26,4 @@ ROUTERS: list[APIRouter] = [
     psc.router,
     prescribers.router,
     patients.router,
-    readers.router,
-    scans.router,
-    cps_session.router,
 ]
