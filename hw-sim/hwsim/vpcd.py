@@ -55,7 +55,7 @@ class Faults:
 
 
 def _quickack(sock: socket.socket) -> None:
-    if _QUICKACK is not None:
+    if _QUICKACK is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
 
