@@ -21,15 +21,17 @@ from lxml import etree
 from lgo.documents import types as t
 from lgo.documents.errors import DocumentInputError, InsNotQualifiedError
 from lgo.documents.models import (
+    Author,
     CdaDocument,
     DispensingSummary,
     DocumentBody,
     DocumentHeader,
     DocumentKind,
+    Organisation,
     VaccinationNote,
 )
 from lgo.documents.validate import validate_cda
-from lgo.domain.identity import may_send_ins
+from lgo.domain.identity import Ins, may_send_ins
 
 NS: Final = "urn:hl7-org:v3"
 XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
@@ -291,4 +293,73 @@ def build_document(header: DocumentHeader, body: DocumentBody) -> CdaDocument:
         xml=xml,
         service_start=start,
         service_stop=stop,
+    )
+
+
+# --- reading our own documents back ---------------------------------------------------------------
+
+
+def parse_ts(value: str) -> datetime:
+    """HL7 TS with seconds and offset (what :func:`hl7_ts` writes) back to an aware datetime."""
+    try:
+        return datetime.strptime(value, "%Y%m%d%H%M%S%z")
+    except ValueError:
+        raise DocumentInputError("Date HL7 illisible.") from None
+
+
+def _attr(root: Element, path: str, name: str) -> str:
+    found = root.find(path, {"h": NS})
+    value = found.get(name) if found is not None else None
+    if not value:
+        raise DocumentInputError(f"Élément absent du document : {path}")
+    return value
+
+
+def _text_at(root: Element, path: str) -> str:
+    return root.findtext(path, default="", namespaces={"h": NS}).strip()
+
+
+def read_document(xml: bytes) -> CdaDocument:
+    """The :class:`CdaDocument` facts of a document built by :func:`build_document` (validated).
+
+    Used by the delivery worker: the stored document is the single source of its metadata.
+    """
+    validate_cda(xml)
+    root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+    code = _attr(root, "h:code", "code")
+    kinds = {spec.type_code.code: kind for kind, spec in t.DOCUMENT_TYPES.items()}
+    if code not in kinds:
+        raise DocumentInputError("Type de document inconnu.")
+    author = "h:author/h:assignedAuthor"
+    organisation = f"{author}/h:representedOrganization"
+    struct_id = _attr(root, f"{organisation}/h:id", "extension")
+    return CdaDocument(
+        kind=kinds[code],
+        document_id=_attr(root, "h:id", "root"),
+        set_id=_attr(root, "h:setId", "root"),
+        title=_text_at(root, "h:title"),
+        effective_time=parse_ts(_attr(root, "h:effectiveTime", "value")).astimezone(UTC),
+        ins=Ins.of(
+            _attr(root, "h:recordTarget/h:patientRole/h:id", "extension"),
+            _attr(root, "h:recordTarget/h:patientRole/h:id", "root"),
+        ),
+        author=Author(
+            national_id=_attr(root, f"{author}/h:id", "extension"),
+            family_name=_text_at(root, f"{author}/h:assignedPerson/h:name/h:family"),
+            given_name=_text_at(root, f"{author}/h:assignedPerson/h:name/h:given"),
+            profession_code=_attr(root, f"{author}/h:code", "code"),
+            profession_label=_attr(root, f"{author}/h:code", "displayName"),
+        ),
+        organisation=Organisation(
+            finess=struct_id.removeprefix(t.IDNAT_STRUCT_FINESS_PREFIX),
+            name=_text_at(root, f"{organisation}/h:name"),
+            address=_text_at(root, f"{organisation}/h:addr/h:streetAddressLine"),
+        ),
+        xml=xml,
+        service_start=parse_ts(
+            _attr(root, "h:documentationOf/h:serviceEvent/h:effectiveTime/h:low", "value")
+        ),
+        service_stop=parse_ts(
+            _attr(root, "h:documentationOf/h:serviceEvent/h:effectiveTime/h:high", "value")
+        ),
     )

@@ -1,0 +1,595 @@
+"""Documents out of the pharmacy: produce CDA documents, queue and deliver them (DMP, MSSanté).
+
+Use cases
+- :meth:`DocumentService.dispensing_summary` after a dispensation, :meth:`vaccination_note` after a
+  vaccination: the patient's INS must be qualified (identity guard) **before** anything is built,
+  stored or sent; the CDA is built and schema-validated; the document and its deliveries are
+  written in **one** transaction; nothing leaves the pharmacy inside it.
+- :meth:`DocumentService.send`: queue one more delivery (DMP, or MSSanté to a recipient).
+- :class:`DmpConsultation`: the patient's DMP list (ITI-18) and one document opened (ITI-43),
+  rendered as sanitised HTML.
+
+Delivery (store-and-forward)
+The shared ``outbox_messages`` worker (dispensing part) delivers execution reports only and has no
+per-kind handler registry yet, so documents use their own queue table, ``document_deliveries``,
+with the same guarantees: claim with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) / ``BEGIN IMMEDIATE``
+(SQLite) and a lease, delivery outside any transaction with the same idempotency key on every
+attempt, exponential backoff with jitter on transient failures (outage, timeout, 5xx, SMTP 4xx),
+``failed`` with the reason on permanent ones (patient's block, no DMP, refused recipient).
+Handlers are registered per message kind (``dmp.provide``, ``mss.send``) with the signature
+:data:`DeliveryHandler`, ready to move onto the shared outbox once it dispatches on ``kind``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final, Literal, Protocol, cast
+
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from lgo.documents.cda import NS, build_document, read_document
+from lgo.documents.errors import DocumentInputError, DocumentNotFoundError
+from lgo.documents.models import (
+    Author,
+    CdaDocument,
+    DispensedItem,
+    DispensingSummary,
+    DocumentBody,
+    DocumentHeader,
+    Organisation,
+    PatientRecord,
+    Vaccination,
+    VaccinationNote,
+)
+from lgo.documents.render import render_html
+from lgo.documents.validate import MAX_CDA_BYTES
+from lgo.domain.identity import IdentityRuleError, Ins, Traits
+from lgo.errors import Conflict, LgoError
+from lgo.events import EventBus
+from lgo.logging import get_logger
+from lgo.national.dmp import DmpDocumentEntry, DmpDocumentUnknown, DmpGateway
+from lgo.national.errors import MalformedResponse, ServiceUnavailable
+from lgo.national.mss import Attachment, MssGateway, MssMessage
+from lgo.store.db import Database
+from lgo.store.models.dispensing import DispensationLineRow, DispensationRow
+from lgo.store.models.documents import DocumentDelivery, DocumentRow
+from lgo.xml import parse_xml
+
+log = get_logger(__name__)
+
+KIND_DMP: Final = "dmp.provide"
+KIND_MSS: Final = "mss.send"
+PENDING, PROCESSING, DELIVERED, FAILED = "pending", "processing", "delivered", "failed"
+Channel = Literal["dmp", "mss"]
+
+
+class PatientDirectory(Protocol):
+    """What documents need from the identity part (``lgo.services.identity.IdentityService``)."""
+
+    def get(self, patient_id: str) -> Any: ...  # PatientView
+
+    def require_qualified_ins(self, patient_id: str) -> Ins: ...
+
+
+class DocumentAlreadyProduced(Conflict):
+    slug = "document-already-produced"
+    title = "Un document a déjà été produit pour cette dispensation"
+
+
+class RecipientRequired(DocumentInputError):
+    slug = "mss-recipient-required"
+    title = "Adresse MSSanté du destinataire requise"
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    delivery_id: int
+    kind: str
+    key: str
+    attempts: int
+    document: CdaDocument
+    payload: dict[str, Any]
+
+
+# A handler delivers one job; it returns a JSON-able receipt, raises ServiceUnavailable (or
+# MalformedResponse) for "try again later" and any other LgoError for "never as it is".
+DeliveryHandler = Callable[[DeliveryJob], dict[str, Any]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- producing documents ------------------------------------------------------------------------
+
+
+def author_from_session(identity: Any) -> Author:
+    """An :class:`Author` from a ``lgo.sessions.ProfessionalIdentity``."""
+    return Author(
+        national_id=identity.national_id,
+        family_name=identity.family_name,
+        given_name=identity.given_name,
+        profession_code=identity.profession_code,
+        profession_label=identity.profession_label or "Pharmacien",
+    )
+
+
+class DocumentService:
+    def __init__(
+        self,
+        db: Database,
+        patients: PatientDirectory,
+        organisation: Organisation,
+        *,
+        events: EventBus | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._patients = patients
+        self._organisation = organisation
+        self._events = events
+        self._clock = clock
+        self.on_queued = on_queued
+
+    # use cases ----------------------------------------------------------------------------------
+
+    def dispensing_summary(
+        self,
+        dispensation_id: str,
+        author: Author,
+        *,
+        to_dmp: bool = True,
+        mss_recipient: str | None = None,
+    ) -> dict[str, Any]:
+        patient_id, summary = self._load_dispensation(dispensation_id)
+        return self._produce(patient_id, summary, author, to_dmp, mss_recipient, dispensation_id)
+
+    def vaccination_note(
+        self,
+        patient_id: str,
+        vaccinations: Iterable[Vaccination],
+        author: Author,
+        *,
+        to_dmp: bool = True,
+        mss_recipient: str | None = None,
+    ) -> dict[str, Any]:
+        body = VaccinationNote(tuple(vaccinations))
+        return self._produce(patient_id, body, author, to_dmp, mss_recipient, None)
+
+    def send(
+        self,
+        document_id: str,
+        channel: Channel,
+        *,
+        author_rpps: str,
+        recipient: str | None = None,
+    ) -> dict[str, Any]:
+        """Queue one more delivery of a stored document (idempotent per channel and recipient)."""
+        with self._db.uow() as uow:
+            row = uow.session.get(DocumentRow, document_id)
+            if row is None:
+                raise DocumentNotFoundError()
+            uow.session.add(self._delivery(document_id, channel, author_rpps, recipient))
+            # UNIQUE(idempotency_key): a second click (or counter) adds nothing.
+            with contextlib.suppress(IntegrityError):
+                uow.commit()
+        self._queued(document_id)
+        return self.get(document_id)
+
+    def get(self, document_id: str) -> dict[str, Any]:
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.get(DocumentRow, document_id)
+            if row is None:
+                raise DocumentNotFoundError()
+            deliveries = uow.session.execute(
+                select(DocumentDelivery).where(DocumentDelivery.document_id == document_id)
+                .order_by(DocumentDelivery.id)
+            ).scalars().all()  # fmt: skip
+            return _document_view(row, deliveries)
+
+    def for_patient(self, patient_id: str) -> list[dict[str, Any]]:
+        with self._db.uow(readonly=True) as uow:
+            rows = uow.session.execute(
+                select(DocumentRow).where(DocumentRow.patient_id == patient_id)
+                .order_by(DocumentRow.created_at.desc())
+            ).scalars().all()  # fmt: skip
+            return [_document_view(row, []) for row in rows]
+
+    def content(self, document_id: str) -> bytes:
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.get(DocumentRow, document_id)
+            if row is None:
+                raise DocumentNotFoundError()
+            return bytes(row.content)
+
+    def html(self, document_id: str) -> str:
+        return render_html(self.content(document_id))
+
+    # internals ----------------------------------------------------------------------------------
+
+    def _produce(
+        self,
+        patient_id: str,
+        body: DocumentBody,
+        author: Author,
+        to_dmp: bool,
+        mss_recipient: str | None,
+        dispensation_id: str | None,
+    ) -> dict[str, Any]:
+        # The guard first: an unqualified identity stops here, before anything is built or stored.
+        ins = self._patients.require_qualified_ins(patient_id)
+        record = self._record(patient_id, ins)
+        header = DocumentHeader(record, author, self._organisation, self._clock())
+        document = build_document(header, body)
+        author_rpps = author.national_id[1:]
+        row = DocumentRow(
+            id=document.document_id, kind=document.kind.value, title=document.title,
+            patient_id=patient_id, dispensation_id=dispensation_id, author_rpps=author_rpps,
+            created_at=document.effective_time, content=document.xml,
+        )  # fmt: skip
+        deliveries = []
+        if to_dmp:
+            deliveries.append(self._delivery(document.document_id, "dmp", author_rpps, None))
+        if mss_recipient:
+            deliveries.append(
+                self._delivery(document.document_id, "mss", author_rpps, mss_recipient)
+            )
+        with self._db.uow() as uow:
+            uow.session.add(row)
+            uow.session.flush()  # the document before its deliveries (foreign key)
+            uow.session.add_all(deliveries)
+            try:
+                uow.commit()
+            except IntegrityError:
+                raise DocumentAlreadyProduced() from None
+        log.info("document_produced", document_id=document.document_id,
+                 kind=document.kind.value, deliveries=len(deliveries))  # fmt: skip
+        self._queued(document.document_id)
+        return self.get(document.document_id)
+
+    def _record(self, patient_id: str, ins: Ins) -> PatientRecord:
+        view = self._patients.get(patient_id)
+        try:
+            traits = Traits.of(view.birth_name, view.given_names, view.sex or "", view.birth_date,
+                               view.birthplace)  # fmt: skip
+        except IdentityRuleError as exc:
+            raise DocumentInputError(str(exc)) from None
+        return PatientRecord(ins=ins, traits=traits, status=view.status,
+                             on_work_list=view.on_work_list)  # fmt: skip
+
+    def _delivery(
+        self, document_id: str, channel: Channel, author_rpps: str, recipient: str | None
+    ) -> DocumentDelivery:
+        now = self._clock()
+        if channel == "mss":
+            if not recipient or "@" not in recipient:
+                raise RecipientRequired()
+            kind, key = KIND_MSS, f"mss:{document_id}:{recipient.lower()}"
+            payload = {"author_rpps": author_rpps, "recipient": recipient}
+        else:
+            kind, key = KIND_DMP, f"dmp:{document_id}"
+            payload = {"author_rpps": author_rpps}
+        return DocumentDelivery(
+            document_id=document_id, kind=kind, idempotency_key=key, payload=json.dumps(payload),
+            status=PENDING, attempts=0, created_at=now, next_attempt_at=now,
+        )  # fmt: skip
+
+    def _load_dispensation(self, dispensation_id: str) -> tuple[str, DispensingSummary]:
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.get(DispensationRow, dispensation_id)
+            if row is None:
+                raise DocumentNotFoundError("Dispensation introuvable.")
+            lines = uow.session.execute(
+                select(DispensationLineRow)
+                .where(DispensationLineRow.dispensation_id == dispensation_id)
+                .order_by(DispensationLineRow.line_no)
+            ).scalars().all()  # fmt: skip
+            items = tuple(
+                DispensedItem(line.delivered_cip13 or "", line.designation, Decimal(line.boxes))
+                for line in lines
+                if line.boxes > 0 and line.delivered_cip13
+            )
+            summary = DispensingSummary(dispensation_id, row.created_at, items)
+            return row.patient_id, summary
+
+    def _queued(self, document_id: str) -> None:
+        if self._events is not None:
+            self._events.publish("document.queued", {"id": document_id})
+        if self.on_queued is not None:
+            self.on_queued()
+
+
+def _document_view(row: DocumentRow, deliveries: Iterable[DocumentDelivery]) -> dict[str, Any]:
+    return {
+        "id": row.id, "kind": row.kind, "title": row.title, "patient_id": row.patient_id,
+        "dispensation_id": row.dispensation_id, "author_rpps": row.author_rpps,
+        "created_at": row.created_at.isoformat(), "size": len(row.content),
+        "deliveries": [_delivery_view(d) for d in deliveries],
+    }  # fmt: skip
+
+
+def _delivery_view(row: DocumentDelivery) -> dict[str, Any]:
+    payload = json.loads(row.payload)
+    return {
+        "id": row.id, "kind": row.kind, "status": row.status, "attempts": row.attempts,
+        "recipient": payload.get("recipient"), "last_error": row.last_error,
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+        "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
+    }  # fmt: skip
+
+
+# --- handlers -------------------------------------------------------------------------------------
+
+
+def dmp_handler(dmp: DmpGateway) -> DeliveryHandler:
+    def deliver(job: DeliveryJob) -> dict[str, Any]:
+        receipt = dmp.provide(job.document, author_rpps=job.payload["author_rpps"])
+        return {"unique_id": receipt.unique_id, "submission_set_id": receipt.submission_set_id,
+                "already_stored": receipt.already_stored}  # fmt: skip
+
+    return deliver
+
+
+def mss_handler(mss: MssGateway) -> DeliveryHandler:
+    def deliver(job: DeliveryJob) -> dict[str, Any]:
+        document = job.document
+        message = MssMessage(
+            message_id=f"lgo-{job.delivery_id}-{uuid.uuid5(uuid.NAMESPACE_URL, job.key).hex}",
+            recipient=job.payload["recipient"],
+            subject=f"{document.title} - {document.organisation.name}",
+            body=(
+                f"Bonjour,\n\nVeuillez trouver ci-joint le document « {document.title} » "
+                f"produit par {document.organisation.name}.\n\nMessage envoyé par messagerie "
+                "sécurisée de santé (MSSanté)."
+            ),
+            attachments=(Attachment(f"{document.kind.value}.xml", document.xml),),
+        )
+        receipt = mss.send(message, author_rpps=job.payload["author_rpps"])
+        return {"message_id": receipt.message_id, "code": receipt.code}
+
+    return deliver
+
+
+# --- delivery worker ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    base_delay_s: float = 5.0
+    max_delay_s: float = 600.0
+    max_attempts: int = 50
+    lease_s: float = 120.0
+    batch: int = 10
+    idle_poll_s: float = 5.0
+
+
+def backoff_delay(attempts: int, policy: DeliveryPolicy, rng: random.Random) -> float:
+    """Exponential backoff with equal jitter (half fixed, half random), capped."""
+    ceiling = min(policy.max_delay_s, policy.base_delay_s * 2 ** max(attempts - 1, 0))
+    return float(ceiling / 2 + rng.random() * ceiling / 2)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    kind: str
+    key: str
+    payload: str
+    attempts: int
+    document_id: str
+
+
+class DeliveryWorker:
+    """Delivers ``document_deliveries`` rows through the handler registered for their kind."""
+
+    def __init__(
+        self,
+        db: Database,
+        handlers: dict[str, DeliveryHandler],
+        *,
+        events: EventBus | None = None,
+        policy: DeliveryPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.handlers = dict(handlers)
+        self.events = events
+        self.policy = policy or DeliveryPolicy()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.worker_id = worker_id or f"documents-{uuid.uuid4().hex[:8]}"
+        self.degraded = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(self, kind: str, handler: DeliveryHandler) -> None:
+        self.handlers[kind] = handler
+
+    # lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="lgo-documents", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:  # the worker must survive a database hiccup
+                log.exception("document_delivery_loop_error")
+                handled = 0
+            if handled == 0:
+                self._wake.wait(self.policy.idle_poll_s)
+                self._wake.clear()
+
+    # one pass -----------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        claimed = self.claim()
+        for job in claimed:
+            self._deliver(job)
+        return len(claimed)
+
+    def claim(self) -> list[_Claimed]:
+        now = self.clock()
+        due = or_(
+            (DocumentDelivery.status == PENDING) & (DocumentDelivery.next_attempt_at <= now),
+            (DocumentDelivery.status == PROCESSING) & (DocumentDelivery.claimed_until < now),
+        )
+        with self.db.uow() as uow:
+            rows = uow.session.execute(
+                select(DocumentDelivery)
+                .where(due, DocumentDelivery.kind.in_(list(self.handlers)))
+                .order_by(DocumentDelivery.id).limit(self.policy.batch)
+                .with_for_update(skip_locked=True)
+            ).scalars().all()  # fmt: skip
+            claimed = []
+            for row in rows:
+                row.status, row.claimed_by = PROCESSING, self.worker_id
+                row.claimed_until = now + timedelta(seconds=self.policy.lease_s)
+                row.attempts += 1
+                claimed.append(_Claimed(row.id, row.kind, row.idempotency_key, row.payload,
+                                        row.attempts, row.document_id))  # fmt: skip
+            uow.commit()
+        return claimed
+
+    def _deliver(self, claimed: _Claimed) -> None:
+        try:
+            job = self._job(claimed)
+            receipt = self.handlers[claimed.kind](job)
+        except (ServiceUnavailable, MalformedResponse) as exc:
+            self._transient(claimed, exc.slug)
+            return
+        except LgoError as exc:
+            self._failed(claimed, exc.slug)
+            return
+        except (ValueError, KeyError) as exc:
+            self._failed(claimed, f"invalid_message:{type(exc).__name__}")
+            return
+        self._delivered(claimed, receipt)
+
+    def _job(self, claimed: _Claimed) -> DeliveryJob:
+        with self.db.uow(readonly=True) as uow:
+            row = uow.session.get(DocumentRow, claimed.document_id)
+            if row is None:
+                raise DocumentNotFoundError()
+            content = bytes(row.content)
+        return DeliveryJob(claimed.id, claimed.kind, claimed.key, claimed.attempts,
+                           read_document(content), json.loads(claimed.payload))  # fmt: skip
+
+    # outcomes -----------------------------------------------------------------------------------
+
+    def _delivered(self, claimed: _Claimed, receipt: dict[str, Any]) -> None:
+        done = self._set(claimed, status=DELIVERED, delivered_at=self.clock(), last_error=None,
+                         receipt=json.dumps(receipt))  # fmt: skip
+        if not done:
+            return  # lease lost to another worker, which delivers the same key
+        log.info("document_delivered", delivery_id=claimed.id, kind=claimed.kind,
+                 attempts=claimed.attempts)  # fmt: skip
+        self._publish("document.delivered", {
+            "id": claimed.document_id, "delivery_id": claimed.id, "kind": claimed.kind,
+            "attempts": claimed.attempts,
+        })  # fmt: skip
+        if self.degraded:
+            self.degraded = False
+            self._publish("documents.degraded", {"active": False})
+
+    def _transient(self, claimed: _Claimed, reason: str) -> None:
+        if claimed.attempts >= self.policy.max_attempts:
+            self._failed(claimed, f"too_many_attempts:{reason}")
+            return
+        delay = backoff_delay(claimed.attempts, self.policy, self.rng)
+        self._set(claimed, status=PENDING, last_error=reason,
+                  next_attempt_at=self.clock() + timedelta(seconds=delay))  # fmt: skip
+        log.warning("document_delivery_retry", delivery_id=claimed.id, kind=claimed.kind,
+                    attempts=claimed.attempts, reason=reason, delay_s=round(delay, 2))  # fmt: skip
+        if not self.degraded:
+            self.degraded = True
+            self._publish("documents.degraded", {"active": True, "reason": reason})
+
+    def _failed(self, claimed: _Claimed, reason: str) -> None:
+        self._set(claimed, status=FAILED, last_error=reason[:300])
+        log.warning("document_delivery_failed", delivery_id=claimed.id, kind=claimed.kind,
+                    reason=reason)  # fmt: skip
+        self._publish("document.delivery_failed", {
+            "id": claimed.document_id, "delivery_id": claimed.id, "kind": claimed.kind,
+            "reason": reason,
+        })  # fmt: skip
+
+    def _set(self, claimed: _Claimed, **values: Any) -> int:
+        with self.db.uow() as uow:
+            result = uow.session.execute(
+                update(DocumentDelivery)
+                .where(DocumentDelivery.id == claimed.id, DocumentDelivery.status == PROCESSING,
+                       DocumentDelivery.claimed_by == self.worker_id)
+                .values(claimed_until=None, **values)
+            )  # fmt: skip
+            uow.commit()
+        return int(cast(CursorResult[Any], result).rowcount)
+
+    def _publish(self, type_: str, data: dict[str, Any]) -> None:
+        if self.events is not None:
+            self.events.publish(type_, data)
+
+
+def retry_failed(db: Database, delivery_id: int, now: datetime | None = None) -> None:
+    """Put a failed delivery back in the queue (the pharmacist fixed the cause)."""
+    with db.uow() as uow:
+        row = uow.session.get(DocumentDelivery, delivery_id)
+        if row is None:
+            raise DocumentNotFoundError("Envoi introuvable.")
+        if row.status != FAILED:
+            raise Conflict("Seul un envoi en échec peut être relancé.")
+        row.status, row.next_attempt_at, row.attempts = PENDING, now or utcnow(), 0
+        uow.commit()
+
+
+# --- consulting the DMP ---------------------------------------------------------------------------
+
+
+class DmpConsultation:
+    """Read the patient's DMP: list (ITI-18) and open one document (ITI-43) as sanitised HTML."""
+
+    def __init__(self, patients: PatientDirectory, dmp: DmpGateway) -> None:
+        self._patients = patients
+        self._dmp = dmp
+
+    def list(self, patient_id: str, *, author_rpps: str) -> list[DmpDocumentEntry]:
+        ins = self._patients.require_qualified_ins(patient_id)
+        entries = self._dmp.find_documents(ins.matricule, ins.oid.value, author_rpps=author_rpps)
+        log.info("dmp_listed", patient_id=patient_id, count=len(entries))
+        return entries
+
+    def open(self, patient_id: str, repository_id: str, unique_id: str, *, author_rpps: str) -> str:
+        ins = self._patients.require_qualified_ins(patient_id)
+        content = self._dmp.retrieve(repository_id, unique_id, author_rpps=author_rpps)
+        root = parse_xml(content, max_bytes=MAX_CDA_BYTES)
+        patient = root.find("h:recordTarget/h:patientRole/h:id", {"h": NS})
+        if patient is None or patient.get("extension") != ins.matricule:
+            # Never show a document of another patient, whatever the DMP returned.
+            raise DmpDocumentUnknown("dmp: document of another patient")
+        return render_html(content)
