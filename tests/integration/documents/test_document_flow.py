@@ -28,8 +28,8 @@ from lgo.services.documents import (
     PENDING,
     DeliveryPolicy,
     DeliveryWorker,
-    DocumentService,
     DmpConsultation,
+    DocumentService,
     dmp_handler,
     mss_handler,
 )
