@@ -100,4 +100,5 @@ PARTS: list[str] = [
     "lgo.services.dispensing_part",
     "lgo.services.psc_part",
     "lgo.services.identity_part",
+    "lgo.services.hardware_part",
 ]

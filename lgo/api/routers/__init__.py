@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from lgo.api.routers import (
+    cps_session,
     dispensations,
     events,
     health,
@@ -13,6 +14,8 @@ from lgo.api.routers import (
     prescribers,
     prescriptions,
     psc,
+    readers,
+    scans,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -26,4 +29,7 @@ ROUTERS: list[APIRouter] = [
     psc.router,
     prescribers.router,
     patients.router,
+    readers.router,
+    scans.router,
+    cps_session.router,
 ]

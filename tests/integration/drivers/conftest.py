@@ -46,21 +46,11 @@ def monitor(hwsim) -> Iterator[tuple[ReaderMonitor, EventLog]]:  # type: ignore[
     mon.stop()
 
 
+
 @pytest.fixture(scope="session")
-def cps_tokens(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """SoftHSM tokens for the fixture professionals, and the loaded module.
-
-    Uses hw-sim's ``softhsm_tokens`` fixture when it exists; otherwise provisions directly with
-    ``hwsim.pkcs11.provision`` into a private SOFTHSM2_CONF (set before the module is loaded).
-    """
-    import os
-
+def cps_tokens(softhsm_tokens):  # type: ignore[no-untyped-def]
+    """hw-sim's SoftHSM tokens (SOFTHSM2_CONF set before the module loads) and the module."""
     from drivers.cps import CpsTokens
-    from hwsim.fixtures.people import load_people
-    from hwsim.pkcs11 import MODULE, provision, softhsm_conf
 
-    workdir = tmp_path_factory.mktemp("softhsm")
-    professionals = list(load_people().professionals.values())
-    infos = provision(workdir, professionals)
-    os.environ["SOFTHSM2_CONF"] = str(softhsm_conf(workdir))
-    return CpsTokens(str(MODULE)), {info.profile: info for info in infos}
+    tokens = CpsTokens(str(softhsm_tokens.module))
+    return tokens, {info.profile: info for info in softhsm_tokens.tokens}

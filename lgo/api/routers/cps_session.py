@@ -1,0 +1,88 @@
+"""The professional session: ``/v1/cps/session``.
+
+- ``GET`` the open session (any kind: ``cps`` card or ``ecps`` Pro Santé Connect) and the CPS
+  card(s) present;
+- ``POST`` opens a session with the CPS card and its PIN (``kind: "cps"``). The PIN is tried
+  once: a wrong PIN answers ``cps-pin-incorrect`` with ``tries_left``; on the final try the call
+  must say ``confirm_final_try: true``. e-CPS sign-in lives under ``/v1/cps/session/psc/...``;
+- ``DELETE`` closes the open session, whatever its kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field, SecretStr
+
+from drivers.deadline import call_blocking
+from drivers.errors import DeadlineExceeded
+from lgo.api.deps import ContainerDep, CounterDep
+from lgo.services.hardware_errors import HardwareTimeout
+from lgo.services.hardware_part import cps_of
+
+router = APIRouter(prefix="/v1/cps/session", tags=["session professionnelle"])
+
+
+class CpsLoginRequest(BaseModel):
+    kind: Literal["cps"] = "cps"
+    pin: SecretStr = Field(description="Code porteur (4 à 8 chiffres), essayé une seule fois")
+    reader: str | None = Field(None, max_length=200, description="Lecteur de la carte CPS")
+    confirm_final_try: bool = False
+
+
+class SessionOut(BaseModel):
+    kind: Literal["cps", "ecps"] | None
+    session: dict[str, Any] | None
+    cps_readers: list[str]
+
+
+def _out(container: ContainerDep) -> SessionOut:
+    session = container.sessions.current()
+    return SessionOut(
+        kind=session.kind.value if session else None,
+        session=session.public() if session else None,
+        cps_readers=cps_of(container).readers(),
+    )
+
+
+@router.get("", response_model=SessionOut, summary="Session professionnelle ouverte")
+def read_session(container: ContainerDep, _counter: CounterDep) -> SessionOut:
+    return _out(container)
+
+
+@router.get("/card", summary="Carte CPS insérée : numéro de série et essais de code restants")
+async def card_status(
+    container: ContainerDep, _counter: CounterDep, reader: str | None = None
+) -> dict[str, Any]:
+    deadline = container.settings.hardware.card_read_timeout_s
+    try:
+        return await call_blocking(lambda: cps_of(container).card_status(reader), deadline)
+    except DeadlineExceeded as exc:
+        raise HardwareTimeout() from exc
+
+
+@router.post("", status_code=201, response_model=SessionOut,
+             summary="Ouvrir la session avec la carte CPS et son code porteur")
+async def open_session(
+    body: CpsLoginRequest, container: ContainerDep, _counter: CounterDep
+) -> SessionOut:
+    service = cps_of(container)
+    pin = body.pin.get_secret_value()
+    deadline = container.settings.hardware.cps_login_timeout_s
+    try:
+        await call_blocking(
+            lambda: service.login(
+                pin, reader=body.reader, confirm_final_try=body.confirm_final_try
+            ),
+            deadline,
+        )
+    except DeadlineExceeded as exc:
+        raise HardwareTimeout() from exc
+    return _out(container)
+
+
+@router.delete("", status_code=204, summary="Fermer la session professionnelle")
+def close_session(container: ContainerDep, _counter: CounterDep) -> Response:
+    container.sessions.close("logout")
+    return Response(status_code=204)

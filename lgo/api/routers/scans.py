@@ -1,0 +1,51 @@
+"""Scanned codes: ``POST /v1/scans`` (a typed or injected payload) and ``GET /v1/scans``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from lgo.api.deps import ContainerDep, CounterDep
+from lgo.errors import NotFound
+from lgo.services.hardware_part import scans_of
+
+router = APIRouter(prefix="/v1/scans", tags=["codes scannés"])
+
+
+class ScanIn(BaseModel):
+    payload: str = Field(
+        min_length=1, max_length=4096,
+        description="Le code tel que lu ou saisi (préfixe AIM, GS \\u001d et CR/LF acceptés)",
+    )
+    source: str = Field("api", max_length=64, pattern=r"^[a-z0-9:_./-]+$")
+
+
+class ScanOut(BaseModel):
+    id: str
+    at: str
+    source: str
+    kind: str
+    aim_id: str | None
+    reason: str | None
+    fields: dict[str, Any]
+
+
+@router.post("", status_code=201, response_model=ScanOut, summary="Classer un code saisi ou scanné")
+def submit_scan(body: ScanIn, container: ContainerDep, counter: CounterDep) -> ScanOut:
+    source = body.source if body.source != "api" else f"api:{counter.name}"[:64]
+    return ScanOut(**scans_of(container).submit(body.payload, source).full())
+
+
+@router.get("", response_model=list[ScanOut], summary="Derniers codes scannés (plus récent d'abord)")
+def recent_scans(container: ContainerDep, _counter: CounterDep) -> list[ScanOut]:
+    return [ScanOut(**record.full()) for record in scans_of(container).recent()]
+
+
+@router.get("/{scan_id}", response_model=ScanOut, summary="Un code scanné")
+def get_scan(scan_id: str, container: ContainerDep, _counter: CounterDep) -> ScanOut:
+    record = scans_of(container).get(scan_id)
+    if record is None:
+        raise NotFound("code scanné inconnu (seuls les 50 derniers sont gardés)")
+    return ScanOut(**record.full())

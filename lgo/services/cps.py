@@ -1,0 +1,207 @@
+"""The CPS card login path: PIN → PKCS#11 login → professional session of kind "cps".
+
+- The PIN goes from the request straight to one login attempt; it is never stored, logged or
+  retried. A login on the final try needs ``confirm_final_try``; a locked card is never tried.
+- Removing the card closes the PKCS#11 session (C_Logout) and the professional session at once
+  (``card_removed`` is called by the hardware service from the monitor thread).
+- Closing the professional session any other way (logout, replaced by e-CPS) logs the card out.
+
+All public methods except ``card_inserted``/``card_removed`` block (PC/SC, PKCS#11): routers call
+them through ``drivers.deadline.call_blocking``. One login at a time (``_login_lock``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from drivers import errors as drv
+from drivers.cps import CpsSession, CpsTokens
+from drivers.cps import identity as drv_identity
+from drivers.cps.login import login as cps_login
+from drivers.cps.login import read_card_info
+from lgo.events import EventBus
+from lgo.logging import get_logger
+from lgo.services import hardware_errors as hw
+from lgo.sessions import ProfessionalIdentity, ProfessionalSession, SessionKind, SessionRegistry
+from lgo.settings import HardwareSettings
+
+log = get_logger(__name__)
+
+# Profession label in the certificate (title) → RPPS profession code (TRE_G15).
+PROFESSION_CODES = {
+    "pharmacien": "21",
+    "médecin": "10",
+    "medecin": "10",
+    "chirurgien-dentiste": "40",
+    "sage-femme": "50",
+    "infirmier": "60",
+    "masseur-kinésithérapeute": "70",
+}
+
+
+@dataclass
+class _Active:
+    reader: str
+    cps: CpsSession
+    session_id: str
+
+
+def to_session_identity(who: drv_identity.ProfessionalIdentity) -> ProfessionalIdentity:
+    return ProfessionalIdentity(
+        national_id=who.national_id,
+        rpps=who.rpps or who.national_id,
+        family_name=who.family_name,
+        given_name=who.given_name,
+        profession_code=PROFESSION_CODES.get(who.profession.strip().lower(), ""),
+        profession_label=who.profession,
+    )
+
+
+class CpsService:
+    def __init__(
+        self, settings: HardwareSettings, sessions: SessionRegistry, events: EventBus
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._events = events
+        self._tokens: CpsTokens | None = None
+        self._lock = threading.Lock()
+        self._login_lock = threading.Lock()
+        self._readers: set[str] = set()
+        self._active: _Active | None = None
+        sessions.on_close(self._on_session_closed)
+
+    # --- events from the hardware service (monitor thread) ---------------------------------
+
+    def card_inserted(self, reader: str) -> None:
+        with self._lock:
+            self._readers.add(reader)
+
+    def card_removed(self, reader: str) -> None:
+        with self._lock:
+            self._readers.discard(reader)
+            active = self._active if self._active and self._active.reader == reader else None
+            if active is not None:
+                self._active = None
+        if active is not None:
+            active.cps.close()  # C_Logout before anyone can act in this name again
+            self._sessions.close("card_removed", session_id=active.session_id)
+            self._events.publish("cps.logged_out", {"reader": reader, "reason": "card_removed"})
+            log.info("cps_card_removed_logout", reader=reader)
+
+    # --- blocking API -----------------------------------------------------------------------
+
+    def readers(self) -> list[str]:
+        with self._lock:
+            return sorted(self._readers)
+
+    def card_status(self, reader: str | None = None) -> dict[str, Any]:
+        """Serial and PIN counter of the inserted CPS (PC/SC only, no PIN involved)."""
+        target = self._reader(reader)
+        try:
+            info = read_card_info(target)
+        except drv.DriverError as exc:
+            raise hw.translate(exc) from exc
+        status: dict[str, Any] = {"reader": target, "serial": info.serial,
+                                  "pin_tries_left": info.tries_left, "pin_tries_max": info.max_tries}
+        tokens = self._tokens_or_none()
+        if tokens is not None:
+            try:
+                pin = tokens.pin_status(info.serial, info.tries_left)
+                status.update(pin_locked=pin.locked, pin_final_try=pin.final_try)
+            except drv.DriverError:
+                status.update(token_found=False)
+        return status
+
+    def login(
+        self, pin: str, *, reader: str | None = None, confirm_final_try: bool = False
+    ) -> ProfessionalSession:
+        with self._login_lock:
+            target = self._reader(reader)
+            tokens = self._tokens_required()
+            self._close_active("replaced")
+            try:
+                cps = cps_login(
+                    tokens,
+                    target,
+                    pin,
+                    confirm_final_try=confirm_final_try,
+                    verify_on_card=self._settings.cps_verify_on_card,
+                )
+            except drv.DriverError as exc:
+                log.info("cps_login_refused", reader=target, code=exc.code)
+                raise hw.translate(exc) from exc
+            return self._open(target, cps)
+
+    def signer(self) -> CpsSession | None:
+        """The logged-in CPS (for signing documents), if any."""
+        with self._lock:
+            return self._active.cps if self._active else None
+
+    def close(self) -> None:
+        self._close_active("shutdown")
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _open(self, reader: str, cps: CpsSession) -> ProfessionalSession:
+        identity = to_session_identity(cps.identity)
+        session = self._sessions.open(SessionKind.CPS, identity, source=reader)
+        with self._lock:
+            still_there = reader in self._readers
+            if still_there:
+                self._active = _Active(reader, cps, session.id)
+        if not still_there:  # pulled during the login: nobody may act in this name
+            cps.close()
+            self._sessions.close("card_removed", session_id=session.id)
+            raise hw.CpsSessionClosed()
+        log.info("cps_logged_in", reader=reader, session_id=session.id)
+        return session
+
+    def _close_active(self, reason: str) -> None:
+        with self._lock:
+            active, self._active = self._active, None
+        if active is not None:
+            active.cps.close()
+            self._sessions.close(reason, session_id=active.session_id)
+
+    def _on_session_closed(self, session: ProfessionalSession, reason: str) -> None:
+        if session.kind is not SessionKind.CPS:
+            return
+        with self._lock:
+            active = self._active if self._active and self._active.session_id == session.id else None
+            if active is not None:
+                self._active = None
+        if active is not None:
+            active.cps.close()
+            self._events.publish("cps.logged_out", {"reader": active.reader, "reason": reason})
+
+    def _reader(self, reader: str | None) -> str:
+        readers = self.readers()
+        if reader is not None:
+            if reader not in readers:
+                raise hw.CpsCardMissing(f"pas de carte CPS dans le lecteur « {reader} »")
+            return reader
+        if not readers:
+            raise hw.CpsCardMissing()
+        if len(readers) > 1:
+            raise hw.CpsReaderAmbiguous(readers=readers)
+        return readers[0]
+
+    def _tokens_or_none(self) -> CpsTokens | None:
+        try:
+            return self._tokens_required()
+        except hw.CpsMiddlewareUnavailable:
+            return None
+
+    def _tokens_required(self) -> CpsTokens:
+        if self._tokens is None:
+            module = self._settings.pkcs11_module
+            if module is None:
+                raise hw.CpsMiddlewareUnavailable("hardware.pkcs11_module n'est pas configuré")
+            try:
+                self._tokens = CpsTokens(str(module))
+            except drv.DriverError as exc:
+                raise hw.CpsMiddlewareUnavailable(f"module {module} non chargeable") from exc
+        return self._tokens
