@@ -176,6 +176,25 @@ class ApcvSettings(BaseModel):
     url: str | None = Field(None, description="apCV base. Empty: national.base_url + '/apcv'.")
 
 
+class DmpSettings(BaseModel):
+    """DMP / Mon espace santé (IHE XDS.b registry and repository)."""
+
+    url: str | None = Field(None, description="DMP base. Empty: national.base_url + '/dmp'.")
+
+
+class MssSettings(BaseModel):
+    """MSSanté: SMTP with STARTTLS and the pharmacy's organisation certificate. Sending is
+    refused until the certificate, its key and the operator's CA are configured."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(2525, ge=1, le=65535)
+    sender: str = Field("pharmacie@pharmacie.mssante.fr", description="The pharmacy's mailbox.")
+    cert_file: Path | None = Field(None, description="Organisation certificate (PEM).")
+    key_file: Path | None = Field(None, description="Its private key (PEM).")
+    ca_file: Path | None = Field(None, description="CA of the operator's server certificate.")
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+
 class NationalSettings(BaseModel):
     base_url: str = Field(
         "http://127.0.0.1:8765",
@@ -188,6 +207,8 @@ class NationalSettings(BaseModel):
     insi: InsiSettings = Field(default_factory=InsiSettings)
     eprescription: EPrescriptionSettings = Field(default_factory=EPrescriptionSettings)
     apcv: ApcvSettings = Field(default_factory=ApcvSettings)
+    dmp: DmpSettings = Field(default_factory=DmpSettings)
+    mss: MssSettings = Field(default_factory=MssSettings)
 
 
 class PharmacySettings(BaseModel):
