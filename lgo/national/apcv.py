@@ -150,3 +150,7 @@ class ApcvClient:
         if response.status_code != 200:
             _raise_for_refusal(response)
         return identity_from_json(decode_json(response, SERVICE))
+
+
+def _conforms(client: ApcvClient) -> ApcvService:
+    return client  # mypy checks that the client keeps the Protocol's shape

@@ -679,3 +679,7 @@ class EPrescriptionClient:
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
         data = decode_json(response, SERVICE)
         return receipt_from_bundle(data, report.prescription_id, replayed)
+
+
+def _conforms(client: EPrescriptionClient) -> EPrescriptionService:
+    return client  # mypy checks that the client keeps the Protocol's shape

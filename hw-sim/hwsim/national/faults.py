@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -65,16 +66,17 @@ class Fault(BaseModel):
 class FaultBoard:
     """Thread-safe set of armed faults."""
 
-    def __init__(self) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
+        self._monotonic = monotonic
 
     def arm(self, spec: FaultSpec) -> Fault:
         until = None
         remaining = spec.times
         if spec.kind is FaultKind.OUTAGE:
-            until, remaining = time.monotonic() + spec.duration_s, None
+            until, remaining = self._monotonic() + spec.duration_s, None
         fault = Fault(id=next(self._ids), spec=spec, remaining=remaining, until_monotonic=until)
         with self._lock:
             self._faults.append(fault)
@@ -82,7 +84,7 @@ class FaultBoard:
 
     def take(self, service: str, method: str, path: str) -> FaultSpec | None:
         """The fault for this call (consuming one use), or None."""
-        now = time.monotonic()
+        now = self._monotonic()
         with self._lock:
             self._faults = [f for f in self._faults if not _spent(f, now)]
             for fault in self._faults:
@@ -93,7 +95,7 @@ class FaultBoard:
         return None
 
     def list(self) -> list[Fault]:
-        now = time.monotonic()
+        now = self._monotonic()
         with self._lock:
             return [f.model_copy() for f in self._faults if not _spent(f, now)]
 

@@ -28,6 +28,7 @@ from lgo.national.errors import (
     PrescriptionCancelled,
     PrescriptionExpired,
     PrescriptionUnknown,
+    RequestRejected,
     ServiceTimeout,
 )
 from lgo.national.http import RetryPolicy
@@ -245,3 +246,32 @@ def test_refusals_map_to_typed_errors(client: EPrescriptionClient) -> None:
         client.record_execution(
             report(RENEWABLE, unchanged(f"{RENEWABLE}-1", "3400999999083", 2, renewal=0))
         )
+
+
+def test_renewals_progress_and_stop_at_the_prescribed_number(
+    client: EPrescriptionClient,
+) -> None:
+    line_id = f"{RENEWABLE}-1"
+    client.record_execution(report(RENEWABLE, unchanged(line_id, "3400999999083", 1, renewal=1)))
+    client.record_execution(report(RENEWABLE, unchanged(line_id, "3400999999083", 2, renewal=2)))
+    record = client.fetch(RENEWABLE, author_rpps=RPPS)
+    assert record.state is PrescriptionState.COMPLETED
+    assert sorted(d.renewal_number for d in record.lines[0].dispensed) == [0, 1, 1, 2]
+    with pytest.raises(PrescriptionAlreadyDispensed):
+        client.record_execution(report(RENEWABLE, unchanged(line_id, "3400999999083", 2, 2)))
+
+
+def test_renewal_beyond_the_prescription_is_rejected(client: EPrescriptionClient) -> None:
+    with pytest.raises(RequestRejected):
+        client.record_execution(
+            report(SIMPLE, unchanged(f"{SIMPLE}-1", "3400999999991", 2, renewal=1))
+        )
+
+
+def test_reset_and_clock_controls(national_sim: NationalSim, client: EPrescriptionClient) -> None:
+    client.record_execution(report(SIMPLE, unchanged(f"{SIMPLE}-1", "3400999999991", 2)))
+    assert httpx.post(national_sim.url("/_sim/reset")).json() == {"reset": True}
+    assert client.fetch(SIMPLE, author_rpps=RPPS).state is PrescriptionState.OPEN
+    moved = httpx.post(national_sim.url("/_sim/clock"), json={"advance_s": 100 * 86_400})
+    assert moved.status_code == 200
+    assert client.fetch(SIMPLE, author_rpps=RPPS).state is PrescriptionState.EXPIRED

@@ -50,3 +50,15 @@ def test_registry_has_distinct_names_and_prefixes() -> None:
     prefixes = [s.prefix for s in SERVICES]
     assert len(set(names)) == len(names) and len(set(prefixes)) == len(prefixes)
     assert {"eprescription", "apcv"} <= set(names)
+
+
+def test_outage_lasts_its_window_then_ends() -> None:
+    now = [100.0]
+    board = FaultBoard(monotonic=lambda: now[0])
+    board.arm(FaultSpec(service="insi", kind=FaultKind.OUTAGE, duration_s=30))
+    assert all(board.take("insi", "POST", "/insi") is not None for _ in range(5))
+    now[0] += 29.9
+    assert board.take("insi", "POST", "/insi") is not None
+    now[0] += 0.2
+    assert board.take("insi", "POST", "/insi") is None
+    assert board.list() == []
