@@ -145,3 +145,21 @@ def test_prescriber_endpoint_shows_the_practitioner(api_psc: ApiHarness) -> None
 
 def test_prescriber_path_must_be_eleven_digits(api_psc: ApiHarness) -> None:
     assert api_psc.client.get("/v1/prescribers/12345").status_code == 422
+
+
+def test_cps_session_route_shows_and_closes_the_ecps_session(
+    api_psc: ApiHarness, live_sim: LiveSim
+) -> None:
+    opened = sign_in(api_psc, PHARMACIST)["session"]
+
+    read = api_psc.client.get("/v1/cps/session")
+    assert read.status_code == 200, read.text
+    assert read.json()["kind"] == "ecps"
+    assert read.json()["session"]["id"] == opened["id"]
+
+    assert api_psc.client.delete("/v1/cps/session").status_code == 204
+    api_psc.container.extras["psc_login"].wait_revocations()
+    assert api_psc.client.get("/v1/cps/session").json()["kind"] is None
+    assert live_sim.psc.state.refresh == {}  # logout revoked the grant at the provider
+    closed = [e for e in api_psc.container.events.recent() if e.type == "session.closed"]
+    assert closed[-1].data == {"id": opened["id"], "kind": "ecps", "reason": "logout"}

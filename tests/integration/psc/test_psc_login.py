@@ -252,3 +252,22 @@ def test_rotated_provider_key_is_fetched_again(
     live_sim.psc.key = ECKey.generate_key("P-256", auto_kid=True)  # the provider rotates
     session = poll_until_done(psc_login, psc_login.start_ciba(PHARMACIST).login_id)
     assert session.identity.rpps == PHARMACIST
+
+
+def test_technician_command_lists_and_approves(live_sim: LiveSim, psc_login: PscLogin) -> None:
+    from typer.testing import CliRunner
+
+    from hwsim.national import psc_cli
+
+    runner = CliRunner()
+    started = psc_login.start_ciba(MANUAL, binding_message="Comptoir 2")
+    listed = runner.invoke(psc_cli.app, ["pending", "--url", live_sim.base_url])
+    assert listed.exit_code == 0
+    assert "8" + MANUAL in listed.output and "Comptoir 2" in listed.output
+
+    approved = runner.invoke(psc_cli.app, ["approve", "--url", live_sim.base_url, "--rpps", MANUAL])
+    assert approved.exit_code == 0, approved.output
+    assert poll_until_done(psc_login, started.login_id).identity.rpps == MANUAL
+
+    nothing_left = runner.invoke(psc_cli.app, ["refuse", "--url", live_sim.base_url])
+    assert nothing_left.exit_code == 1
