@@ -93,7 +93,15 @@ def serve(
         raise typer.Exit(3) from None
     finally:
         db.dispose()
-    run(settings)
+    # deploy (issue 12): serve the API socket passed by systemd (lgo.socket), if any.
+    from lgo.supervision import activated_socket
+
+    try:
+        sock = activated_socket(settings)
+    except SettingsError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    run(settings, sock=sock)
 
 
 @app.command()

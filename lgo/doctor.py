@@ -138,3 +138,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
             except Exception as exc:
                 results.append(CheckResult(check.__name__, False, f"erreur : {exc}"))
         return results
+
+
+# deploy (issue 12): checks of the installed system register themselves on import.
+from lgo import doctor_system  # noqa: E402, F401

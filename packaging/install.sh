@@ -126,10 +126,15 @@ build_release() {  # prints the new release folder
     mkdir -p "$OPT/releases"
     "$PYTHON" -m venv "$release" >&2
     # Offline: only the wheels of the set, never an index.
-    if ! "$release/bin/python" -m pip install --quiet --no-index --no-cache-dir \
+    if ! "$release/bin/python" -m pip install --quiet --no-index --no-cache-dir --no-compile \
             --disable-pip-version-check --find-links "$WHEELS" "${packages[@]}" >&2; then
         rm -rf "$release"
         die "installation des paquets impossible (rien n'a été changé)"
+    fi
+    # Byte-code now: the service cannot write it later (ProtectSystem=strict). The tests skip it
+    # with LGO_INSTALL_COMPILE=0 to stay fast.
+    if [ "${LGO_INSTALL_COMPILE:-1}" != "0" ]; then
+        "$release/bin/python" -m compileall -q -j 0 "$release/lib" >/dev/null
     fi
     printf '%s\n' "$release"
 }

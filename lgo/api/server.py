@@ -9,6 +9,7 @@ import uvicorn
 from lgo.api.app import create_app
 from lgo.bootstrap import Container
 from lgo.settings import Settings
+from lgo.supervision import SupervisedServer
 
 
 def build_server(
@@ -20,7 +21,9 @@ def build_server(
         host=settings.api.host,
         port=settings.api.port,
         uds=str(settings.api.unix_socket) if settings.api.unix_socket and sock is None else None,
-        fd=sock.fileno() if sock is not None else None,
+        # deploy (issue 12): a socket passed by systemd is handed to serve(sockets=...) below,
+        # which keeps its real address family (uvicorn's fd= would treat it as AF_UNIX).
+        fd=None,
         log_config=None,
         access_log=False,
         server_header=False,
@@ -28,8 +31,9 @@ def build_server(
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    return uvicorn.Server(config)
+    # deploy (issue 12): READY=1 / WATCHDOG=1 / STOPPING=1 to systemd (no-op without it).
+    return SupervisedServer(config)
 
 
 def serve(settings: Settings, sock: socket.socket | None = None) -> None:
-    build_server(settings, sock=sock).run()
+    build_server(settings, sock=sock).run(sockets=[sock] if sock is not None else None)

@@ -191,7 +191,11 @@ def test_sigterm_sends_stopping_and_exits_cleanly(service: Supervisor) -> None:
     service.wait_for("READY")
     service.process.send_signal(signal.SIGTERM)
     service.wait_for("STOPPING")
-    assert service.process.wait(timeout=WAIT_S) == 0
+    # uvicorn re-raises the captured SIGTERM once its graceful shutdown is over; systemd counts
+    # a death by SIGTERM (its own stop signal) as a clean stop, like exit code 0.
+    assert service.process.wait(timeout=WAIT_S) in (0, -signal.SIGTERM)
+    assert service.process.stderr is not None
+    assert "Traceback" not in service.process.stderr.read().decode()
 
 
 def test_passed_socket_on_another_port_than_configured_is_refused(

@@ -1,0 +1,251 @@
+"""Install → run → upgrade → data kept → uninstall, with the real scripts, under a temporary root.
+
+packaging/build.sh builds the wheel set (lgo, lgo-hwsim and every dependency); install.sh installs
+it offline under `--root`, which rewrites every path into the temporary folder and leaves the real
+/etc, /opt and /var alone. The "upgrade" is a second wheel set whose lgo wheel has a higher version
+and one more migration, built from a copy of the source tree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import lgo
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+TIMEOUT = 300
+PROBE_TABLE = "deploy_upgrade_probe"
+UPGRADE_MIGRATION = f'''"""Upgrade probe used by tests/integration/deploy (never shipped).
+
+Revision ID: deploytest_0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "deploytest_0001"
+down_revision = "0001_foundation"
+branch_labels = ("deploytest",)
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("{PROBE_TABLE}", sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("{PROBE_TABLE}")
+'''
+
+
+def _run(*cmd: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, timeout=TIMEOUT, env=env
+    )
+    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
+    return result
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "NOTIFY_", "LISTEN_"))}
+    env["LGO_INSTALL_COMPILE"] = "0"  # byte-code compilation is the slow part and not under test
+    return env
+
+
+@pytest.fixture(scope="module")
+def wheelset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    built = _run(REPO / "packaging/build.sh", out, env=_env()).stdout.strip().splitlines()[-1]
+    set_dir = Path(built)
+    assert (out / f"{set_dir.name}.tar.gz").is_file()
+    return set_dir
+
+
+@pytest.fixture(scope="module")
+def upgrade_set(wheelset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The same wheel set with lgo at version <current>.post1 carrying one more migration."""
+    version = f"{lgo.__version__}.post1"
+    src = tmp_path_factory.mktemp("src-upgrade")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("lgo", "drivers"):
+        shutil.copytree(REPO / name, src / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    init = src / "lgo/__init__.py"
+    init.write_text(re.sub(r'__version__ = ".*"', f'__version__ = "{version}"', init.read_text()))
+    (src / "lgo/store/migrations/versions/deploytest_0001_upgrade_probe.py").write_text(
+        UPGRADE_MIGRATION
+    )
+    new_set = tmp_path_factory.mktemp("dist-upgrade") / wheelset.name
+    shutil.copytree(wheelset, new_set)
+    for old in new_set.glob("wheels/lgo-[0-9]*.whl"):
+        old.unlink()
+    _run(
+        sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+        "--wheel-dir", new_set / "wheels", src, env=_env(),
+    )  # fmt: skip
+    return new_set, version
+
+
+class Daemon:
+    """`lgo serve` started from the installed tree; ready when it says READY=1."""
+
+    def __init__(self, root: Path, tmp: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(tmp / f"notify-{self.port}"))
+        env = _env()
+        env.update(
+            LGO_CONFIG=str(root / "etc/lgo/lgo.toml"),
+            LGO_API__PORT=str(self.port),
+            LGO_HARDWARE__PCSC_ENABLED="false",
+            NOTIFY_SOCKET=str(tmp / f"notify-{self.port}"),
+        )
+        self.process = subprocess.Popen(
+            [root / "opt/lgo/bin/lgo", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def wait_ready(self) -> None:
+        self.notify.settimeout(60)
+        for _ in range(20):
+            try:
+                data = self.notify.recv(4096).decode()
+            except TimeoutError:
+                break
+            if "READY=1" in data.splitlines():
+                return
+        self.process.kill()
+        assert self.process.stderr is not None
+        raise AssertionError("no READY=1: " + self.process.stderr.read().decode()[-3000:])
+
+    def health(self, token: str) -> httpx.Response:
+        return httpx.get(
+            f"http://127.0.0.1:{self.port}/v1/health",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        self.notify.close()
+        # A death by the SIGTERM re-raised after uvicorn's graceful shutdown is a clean stop.
+        assert code in (0, -signal.SIGTERM)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(timeout=60)
+
+
+def _tables(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_install_run_upgrade_keeps_data_then_uninstall(
+    tmp_path: Path, wheelset: Path, upgrade_set: tuple[Path, str], running: list[Daemon]
+) -> None:
+    root = tmp_path / "root"
+    opt, etc, state = root / "opt/lgo", root / "etc/lgo", root / "var/lib/lgo"
+    units = root / "usr/local/lib/systemd/system"
+    wrapper = root / "usr/local/bin/lgo"
+
+    # --- install ---------------------------------------------------------------------------
+    _run(wheelset / "install.sh", "--root", root, env=_env())
+    assert (etc / "lgo.toml").is_file()
+    assert f'state_dir = "{state}"' in (etc / "lgo.toml").read_text()
+    assert (state.stat().st_mode & 0o777) == 0o700
+    assert (root / "etc/polkit-1/rules.d/50-lgo-pcscd.rules").is_file()
+    assert (root / "usr/local/lib/sysusers.d/lgo.conf").is_file()
+    service = (units / "lgo.service").read_text()
+    assert f"ExecStart={opt}/bin/lgo serve" in service
+    first_release = (opt / "current").resolve()
+    assert first_release.name.startswith(lgo.__version__ + "-")
+    # The installed units verify, now that their executable really exists.
+    if shutil.which("systemd-analyze"):
+        verify = _run("systemd-analyze", "verify", units / "lgo.service", units / "lgo.socket")
+        assert verify.stderr.strip() == ""
+    assert (state / "lgo.sqlite3").is_file()  # migrated by the installer
+
+    # --- run: a counter, its token, the daemon serving it -------------------------------------
+    token = _run(wrapper, "counters", "add", "comptoir-1", env=_env()).stdout.strip()
+    daemon = Daemon(root, tmp_path)
+    running.append(daemon)
+    daemon.wait_ready()
+    assert daemon.health(token).status_code == 200
+    daemon.stop()
+
+    # A technician's change to the configuration must survive the upgrade.
+    config = etc / "lgo.toml"
+    config.write_text(config.read_text().replace('level = "INFO"', 'level = "WARNING"'))
+    edited = config.read_text()
+
+    # --- upgrade ---------------------------------------------------------------------------
+    new_set, new_version = upgrade_set
+    _run(new_set / "install.sh", "--root", root, env=_env())
+    current = (opt / "current").resolve()
+    assert current.name.startswith(new_version + "-")
+    assert first_release.is_dir(), "the previous release is kept for a rollback"
+    assert _run(wrapper, "--version", env=_env()).stdout.strip() == f"lgo {new_version}"
+    assert config.read_text() == edited
+    assert list((state / "backups").glob("lgo-*.sqlite3")), "SQLite backed up before migrating"
+    assert PROBE_TABLE in _tables(state / "lgo.sqlite3"), "the upgrade ran the new migration"
+    listed = _run(wrapper, "counters", "list", env=_env()).stdout
+    assert "comptoir-1" in listed
+
+    daemon = Daemon(root, tmp_path)
+    running.append(daemon)
+    daemon.wait_ready()
+    assert daemon.health(token).status_code == 200, "the token made before the upgrade still works"
+    daemon.stop()
+
+    # --- uninstall keeps data; --purge removes it --------------------------------------------
+    _run(new_set / "install.sh", "--uninstall", "--root", root, env=_env())
+    assert not opt.exists() and not (units / "lgo.service").exists() and not wrapper.exists()
+    assert config.read_text() == edited
+    assert "counters" in _tables(state / "lgo.sqlite3")
+
+    _run(new_set / "install.sh", "--uninstall", "--purge", "--root", root, env=_env())
+    assert not etc.exists() and not state.exists()
+
+
+def test_install_refuses_a_wheel_set_without_lgo(tmp_path: Path, wheelset: Path) -> None:
+    """A broken artefact changes nothing."""
+    empty = tmp_path / "wheels"
+    empty.mkdir()
+    root = tmp_path / "root"
+    result = subprocess.run(
+        [wheelset / "install.sh", "--root", root, "--wheels", empty],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(),
+    )
+    assert result.returncode != 0
+    assert "lgo-*.whl" in result.stderr
+    assert not (root / "opt/lgo/current").exists()
