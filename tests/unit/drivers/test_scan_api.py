@@ -1,0 +1,68 @@
+"""``/v1/scans`` through the real API (no hardware): classification, recent list, event privacy."""
+
+from __future__ import annotations
+
+import json
+
+from lgo.services.hardware_part import scans_of
+
+GS = "\x1d"
+INS_DM = (
+    "]d1IS010000000000000000000000S1299127505699943S21.2.250.1.213.1.4.10S3CAMILLE"
+    f"{GS}S4TESTNOM{GS}S5FS631-12-1999S775056"
+)
+
+
+def test_post_scan_classifies_and_publishes(api) -> None:  # type: ignore[no-untyped-def]
+    payload = f"]d201034009999999911727123110TESTLOT1{GS}21SIMSERIAL0000001\r\n"
+    response = api.client.post("/v1/scans", json={"payload": payload})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["kind"] == "gs1_datamatrix" and body["aim_id"] == "]d2"
+    assert body["fields"]["cip13"] == "3400999999991"
+    assert body["source"] == "api:test-counter"
+    events = [e for e in api.container.events.recent() if e.type == "scan.received"]
+    assert events[-1].data["id"] == body["id"]
+    assert events[-1].data["fields"]["serial"] == "SIMSERIAL0000001"
+
+
+def test_ins_datamatrix_and_apcv_stay_out_of_events(api) -> None:  # type: ignore[no-untyped-def]
+    ins = api.client.post("/v1/scans", json={"payload": INS_DM}).json()
+    token = "APCVTEST-3f2a9c0e11d24b6f8a7e5c3d2b1a0f9e"
+    apcv = api.client.post("/v1/scans", json={"payload": token}).json()
+    assert ins["kind"] == "ins_datamatrix" and ins["fields"]["ins"] == "299127505699943"
+    assert apcv["kind"] == "apcv" and apcv["fields"]["token"] == token
+    published = json.dumps([e.data for e in api.container.events.recent()])
+    for secret in ("299127505699943", "CAMILLE", "TESTNOM", "31-12-1999", token):
+        assert secret not in published
+    # The counter reads the details through the authenticated API.
+    detail = api.client.get(f"/v1/scans/{ins['id']}").json()
+    assert detail["fields"]["given_names"] == "CAMILLE"
+
+
+def test_unknown_and_recent_and_errors(api) -> None:  # type: ignore[no-untyped-def]
+    unknown = api.client.post("/v1/scans", json={"payload": "3400935955839"}).json()
+    assert unknown["kind"] == "unknown" and unknown["reason"] == "ean13_bad_check_digit"
+    recent = api.client.get("/v1/scans").json()
+    assert recent[0]["id"] == unknown["id"]
+    assert api.client.post("/v1/scans", json={"payload": "x" * 5000}).status_code == 422
+    missing = api.client.get("/v1/scans/nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert len(scans_of(api.container).recent()) == 1
+
+
+def test_scans_need_a_counter_token(api) -> None:  # type: ignore[no-untyped-def]
+    response = api.client.get("/v1/scans", headers={"Authorization": ""})
+    assert response.status_code == 401
+
+
+def test_readers_and_session_without_hardware(api) -> None:  # type: ignore[no-untyped-def]
+    readers = api.client.get("/v1/readers").json()
+    assert readers == {"degraded": "disabled", "readers": []}
+    session = api.client.get("/v1/cps/session").json()
+    assert session == {"kind": None, "session": None, "cps_readers": []}
+    login = api.client.post("/v1/cps/session", json={"kind": "cps", "pin": "1234"})
+    assert login.status_code == 404
+    assert login.json()["type"] == "urn:lgo:problem:cps-card-missing"
+    assert "1234" not in login.text
