@@ -1,13 +1,383 @@
-"""hwsim command line (placeholder until the hw-sim issue lands)."""
+"""`hwsim`: the hardware (and national services) simulator for lgo benches, demos and tests.
 
+French first in help texts (technicians), English in code and logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from hwsim import __version__
+from hwsim.control import Client, ControlError
+from hwsim.fixtures import load_people
+from hwsim.runtime import SimError, default_workdir, launch
 
-app = typer.Typer(help="Simulateur matériel et services nationaux pour lgo.")
+app = typer.Typer(
+    help="Simulateur matériel et services nationaux pour lgo / hardware and national-services "
+    "simulator for lgo.",
+    no_args_is_help=True,
+)
+fault_app = typer.Typer(help="Pannes à la demande / faults on demand.", no_args_is_help=True)
+pkcs11_app = typer.Typer(
+    help="Jetons PKCS#11 (SoftHSM) des CPS / CPS tokens.", no_args_is_help=True
+)
+national_app = typer.Typer(
+    help="Services nationaux simulés / national services.", no_args_is_help=True
+)
+app.add_typer(fault_app, name="fault")
+app.add_typer(pkcs11_app, name="pkcs11")
+app.add_typer(national_app, name="national")
+console = Console()
+
+WorkdirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workdir", "-w", help="Dossier de travail (défaut : $LGO_HWSIM_DIR ou ./.state/hwsim)."
+    ),
+]
+ReaderOpt = Annotated[int, typer.Option("--reader", "-r", help="Numéro du lecteur (0, 1, …).")]
+NATIONAL_PORT = 8765
+
+
+def _workdir(workdir: Path | None) -> Path:
+    return (workdir or default_workdir()).absolute()
+
+
+def _client(workdir: Path | None) -> Client:
+    sock = _workdir(workdir) / "control.sock"
+    if not sock.exists():
+        console.print(f"[red]Simulateur non démarré[/red] ({sock} absent) : lancer `hwsim up`.")
+        raise typer.Exit(2)
+    return Client(sock)
+
+
+def _call(workdir: Path | None, action: str, *args: Any, **kwargs: Any) -> Any:
+    with _client(workdir) as client:
+        try:
+            return getattr(client, action)(*args, **kwargs)
+        except ControlError as exc:
+            console.print(f"[red]Refusé[/red] : {exc}")
+            raise typer.Exit(1) from exc
 
 
 @app.command()
 def version() -> None:
-    """Print the version."""
+    """Version / print the version."""
     typer.echo(__version__)
+
+
+# ---------------------------------------------------------------------------------------------
+# up / down / status
+# ---------------------------------------------------------------------------------------------
+def _national_available() -> bool:
+    try:
+        return importlib.util.find_spec("hwsim.national.app") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _start_national(workdir: Path, port: int) -> subprocess.Popen[bytes] | None:
+    if not _national_available():
+        console.print("[yellow]hwsim.national absent : services nationaux non démarrés.[/yellow]")
+        return None
+    out = (workdir / "national.out").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hwsim.national.app", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    out.close()
+    (workdir / "national.pid").write_text(str(proc.pid))
+    (workdir / "national.port").write_text(str(port))
+    return proc
+
+
+@app.command()
+def up(
+    workdir: WorkdirOpt = None,
+    readers: Annotated[int, typer.Option(help="Nombre de lecteurs (2 par défaut, jusqu'à 4).")] = 2,
+    national_port: Annotated[
+        int, typer.Option(help="Port des services nationaux (127.0.0.1).")
+    ] = NATIONAL_PORT,
+    national: Annotated[bool, typer.Option(help="Démarrer les services nationaux.")] = True,
+    tokens: Annotated[bool, typer.Option(help="Créer les jetons SoftHSM des CPS.")] = True,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Rendre la main (arrêt : hwsim down).")
+    ] = False,
+) -> None:
+    """Démarrer le simulateur (pcscd privé, lecteurs, scanners, jetons, services nationaux)."""
+    wd = _workdir(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    if (wd / "control.sock").exists() and Client(wd / "control.sock").ping():
+        console.print(f"[yellow]Déjà démarré[/yellow] dans {wd}")
+        raise typer.Exit(1)
+    if tokens:
+        from hwsim.pkcs11 import provision
+
+        provision(wd, list(load_people().professionals.values()))
+    try:
+        launched = launch(wd, readers=readers)
+    except SimError as exc:
+        console.print(f"[red]Échec du démarrage[/red] : {exc.message}")
+        raise typer.Exit(1) from exc
+    (wd / "hwsim.pid").write_text(str(launched.proc.pid))
+    national_proc = _start_national(wd, national_port) if national else None
+    _print_env(wd, launched.pcsc_socket, tokens, national_proc is not None, national_port)
+    if detach:
+        return
+    console.print("Ctrl-C pour arrêter.")
+    try:
+        while launched.proc.poll() is None:
+            time.sleep(0.5)  # foreground supervisor: nothing else to wait on
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(wd)
+        launched.stop()
+
+
+def _print_env(wd: Path, pcsc: Path, tokens: bool, national: bool, port: int) -> None:
+    console.print(f"[green]hwsim prêt[/green] ({wd})")
+    typer.echo(f"export PCSCLITE_CSOCK_NAME={pcsc}")
+    if tokens:
+        typer.echo(f"export SOFTHSM2_CONF={wd / 'softhsm' / 'softhsm2.conf'}")
+    typer.echo(f"# scanner série : {wd / 'scanner-serial'}")
+    if national:
+        typer.echo(f"# services nationaux : http://127.0.0.1:{port}")
+
+
+def _stop(wd: Path) -> list[str]:
+    stopped = []
+    for name in ("national", "hwsim"):
+        pid_file = wd / f"{name}.pid"
+        if not pid_file.exists():
+            continue
+        pid = int(pid_file.read_text())
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)  # our own child, recorded by `up`
+            stopped.append(f"{name} ({pid})")
+        pid_file.unlink()
+    return stopped
+
+
+@app.command()
+def down(workdir: WorkdirOpt = None) -> None:
+    """Arrêter le simulateur démarré par `hwsim up --detach`."""
+    stopped = _stop(_workdir(workdir))
+    console.print(f"Arrêté : {', '.join(stopped)}" if stopped else "Rien à arrêter.")
+
+
+@app.command()
+def status(
+    workdir: WorkdirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON brute.")] = False,
+) -> None:
+    """État : lecteurs, cartes, jetons, scanners."""
+    data = _call(workdir, "status")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    console.print(
+        f"isolation [bold]{data['isolation']}[/bold]  pcscd pid {data['pcscd']['pid']} "
+        f"(démarrages : {data['pcscd']['starts']})  socket {data['pcsc_socket']}"
+    )
+    table = Table("lecteur", "nom", "carte", "profil", "APDU", "pannes", "dernier évènement")
+    for r in data["readers"]:
+        card = r["card"] or {}
+        faults = ", ".join(f"{k}={v}" for k, v in r["faults"].items() if v not in (None, 0, 0.0))
+        name = r["name"] + (" [red](débranché)[/red]" if r["unplugged"] else "")
+        table.add_row(
+            str(r["index"]),
+            name,
+            str(card.get("kind", "—")),
+            str(card.get("profile", "")),
+            str(r["apdus"]),
+            faults,
+            r["last_event"],
+        )
+    console.print(table)
+    tokens = Table("jeton", "numéro de série", "profil", "id. national")
+    for t in data["tokens"]:
+        tokens.add_row(t["label"], t["serial"], t["profile"], t["idnat"])
+    console.print(tokens)
+    scanners = Table("scanner", "périphérique", "lectures")
+    for s in data["scanners"]:
+        scanners.add_row(s["kind"], s["path"], str(s["scans"]))
+    console.print(scanners)
+
+
+# ---------------------------------------------------------------------------------------------
+# cards
+# ---------------------------------------------------------------------------------------------
+KindArg = Annotated[str, typer.Argument(help="vitale | cps | vitale1 | mute | error (6F 00)")]
+ProfileArg = Annotated[str, typer.Argument(help="Profil (voir `hwsim profiles`).")]
+
+
+@app.command()
+def insert(
+    kind: KindArg,
+    profile: ProfileArg = "",
+    reader: ReaderOpt = 0,
+    cps4: Annotated[bool, typer.Option(help="ATR CPS4 (T=1).")] = False,
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Insérer une carte dans un lecteur."""
+    slot = _call(workdir, "insert", kind, profile, reader, cps4)
+    console.print(f"Carte {slot['card']['kind']} insérée dans {slot['name']}")
+
+
+@app.command()
+def remove(reader: ReaderOpt = 0, workdir: WorkdirOpt = None) -> None:
+    """Retirer la carte d'un lecteur."""
+    slot = _call(workdir, "remove", reader)
+    console.print(f"Carte retirée de {slot['name']}")
+
+
+@app.command()
+def swap(
+    kind: KindArg, profile: ProfileArg = "", reader: ReaderOpt = 0, workdir: WorkdirOpt = None
+) -> None:
+    """Remplacer la carte d'un lecteur par une autre."""
+    slot = _call(workdir, "swap", kind, profile, reader)
+    console.print(f"Carte {slot['card']['kind']} dans {slot['name']}")
+
+
+@app.command()
+def scan(
+    text: Annotated[str, typer.Argument(help="Contenu lu ; <GS> devient le caractère 0x1D.")],
+    aim: Annotated[str | None, typer.Option(help="Préfixe AIM, ex. ]Q1, ]d2, ]E0.")] = None,
+    scanner: Annotated[str, typer.Option(help="serial | wedge")] = "serial",
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Simuler une lecture de code (QR, DataMatrix, EAN-13…)."""
+    _call(workdir, "scan", text.replace("<GS>", "\x1d"), aim, scanner)
+    console.print("Lu.")
+
+
+@app.command()
+def profiles() -> None:
+    """Lister les profils de cartes (patients, professionnels)."""
+    people = load_people()
+    table = Table("type", "profil", "personnes")
+    for v in people.vitale.values():
+        table.add_row("vitale", v.id, ", ".join(f"{b.prenom} {b.nom}" for b in v.beneficiaries))
+    for p in people.professionals.values():
+        table.add_row("cps", p.id, f"{p.prenom} {p.nom} — {p.profession}")
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# faults
+# ---------------------------------------------------------------------------------------------
+@fault_app.command("slow")
+def fault_slow(
+    delay: Annotated[float, typer.Option(help="Secondes par APDU.")],
+    reader: ReaderOpt = 0,
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Carte lente : délai ajouté à chaque APDU."""
+    _call(workdir, "set_fault", reader, delay_s=delay)
+
+
+@fault_app.command("remove-after")
+def fault_remove_after(
+    apdus: Annotated[int, typer.Option(help="APDU servis avant l'arrachage.")],
+    reader: ReaderOpt = 0,
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Carte arrachée pendant la lecture, après N APDU."""
+    _call(workdir, "set_fault", reader, remove_after=apdus)
+
+
+@fault_app.command("sw")
+def fault_sw(
+    sw: Annotated[str, typer.Option(help="Mot d'état, ex. 6F00.")],
+    reader: ReaderOpt = 0,
+    ins: Annotated[str | None, typer.Option(help="Seulement pour cette INS (hex).")] = None,
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Mauvais mot d'état renvoyé par la carte."""
+    _call(workdir, "set_fault", reader, sw=int(sw, 16), ins=int(ins, 16) if ins else None)
+
+
+@fault_app.command("clear")
+def fault_clear(reader: ReaderOpt = 0, workdir: WorkdirOpt = None) -> None:
+    """Effacer les pannes d'un lecteur."""
+    _call(workdir, "clear_faults", reader)
+
+
+@fault_app.command("unplug")
+def fault_unplug(
+    reader: ReaderOpt = 0,
+    hard: Annotated[
+        bool, typer.Option(help="Le lecteur disparaît de la liste (redémarre pcscd).")
+    ] = False,
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Débrancher un lecteur."""
+    _call(workdir, "unplug", reader, hard)
+
+
+@fault_app.command("replug")
+def fault_replug(reader: ReaderOpt = 0, workdir: WorkdirOpt = None) -> None:
+    """Rebrancher un lecteur."""
+    _call(workdir, "replug", reader)
+
+
+@fault_app.command("restart-pcscd")
+def fault_restart(workdir: WorkdirOpt = None) -> None:
+    """Redémarrer pcscd (les cartes présentes sont réinsérées)."""
+    result = _call(workdir, "restart_pcscd")
+    console.print(f"pcscd redémarré (pid {result['pid']})")
+
+
+# ---------------------------------------------------------------------------------------------
+# pkcs11 / national
+# ---------------------------------------------------------------------------------------------
+@pkcs11_app.command("provision")
+def pkcs11_provision(workdir: WorkdirOpt = None) -> None:
+    """Créer (ou recréer) les jetons SoftHSM des professionnels."""
+    from hwsim.pkcs11 import MODULE, provision, softhsm_conf
+
+    wd = _workdir(workdir)
+    infos = provision(wd, list(load_people().professionals.values()))
+    table = Table("jeton", "numéro de série", "profil")
+    for info in infos:
+        table.add_row(info.label, info.serial, info.profile)
+    console.print(table)
+    typer.echo(f"export SOFTHSM2_CONF={softhsm_conf(wd)}")
+    typer.echo(f"# module PKCS#11 : {MODULE}")
+
+
+@national_app.command("log")
+def national_log(
+    service: Annotated[str | None, typer.Option(help="Filtrer par service.")] = None,
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Requêtes reçues par les services nationaux simulés (enregistreur)."""
+    port_file = _workdir(workdir) / "national.port"
+    port = int(port_file.read_text()) if port_file.exists() else NATIONAL_PORT
+    params = {"service": service} if service else {}
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/_sim/recorder", params=params, timeout=5)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        console.print(f"[red]Services nationaux injoignables[/red] : {exc}")
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))

@@ -274,3 +274,19 @@ def test_four_readers_and_hard_unplug(tmp_path: Path) -> None:
     ).stdout.splitlines()
     assert out[0] == "['HWSIM PCD B 00 00', 'HWSIM PCD B 00 01']"
     assert out[1] == "vitale2"  # the card in reader 3 survived the other pair's unplug
+
+
+def test_scan_reaches_the_serial_pty(hwsim: HwsimBench) -> None:
+    import select
+
+    fd = os.open(hwsim.serial_scanner, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        payload = "01034009999999911727123110TESTLOT1\x1d21SIMSERIAL0000001"
+        hwsim.client.scan(payload, aim="]d2")
+        assert select.select([fd], [], [], 5)[0]
+        got = b""
+        while not got.endswith(b"\r") and select.select([fd], [], [], 5)[0]:
+            got += os.read(fd, 256)
+        assert got == b"]d2" + payload.encode() + b"\r"
+    finally:
+        os.close(fd)
