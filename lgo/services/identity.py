@@ -60,6 +60,9 @@ from lgo.store.models import IdentityWorkItem, Patient, PatientIdentityCheck
 
 log = get_logger(__name__)
 
+# Re-exported for the API layer, which does not import national clients.
+__all__ = ["IdentityService", "InsiPort", "NewPatient", "PatientView", "VitaleQuery"]
+
 HIGH_TRUST_DOCUMENTS: Final = frozenset(
     {"cni", "passeport", "titre_sejour", "livret_famille_mineur", "acte_naissance_mineur"}
 )

@@ -16,8 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lgo.api.deps import ContainerDep, SessionDep, require_counter
 from lgo.domain.identity import IdentityRuleError, RawBirthDate, check_nir
-from lgo.national.insi import VitaleQuery
-from lgo.services.identity import IdentityInvalid, NewPatient
+from lgo.services.identity import IdentityInvalid, NewPatient, VitaleQuery
 from lgo.services.identity_part import identity_service_of
 
 router = APIRouter(
