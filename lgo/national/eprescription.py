@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lgo.national.errors import (
     IdempotencyConflict,
     MalformedResponse,
+    PatientMismatch,
     PrescriptionAlreadyDispensed,
     PrescriptionCancelled,
     PrescriptionExpired,
@@ -200,6 +201,12 @@ class ExecutionReport(_Dto):
     dispensed_at: datetime
     pharmacist_rpps: str = Field(pattern=r"^\d{11}$")
     pharmacy_finess: str | None = Field(None, pattern=r"^\d{9}$")
+    patient_ins: str | None = Field(
+        None,
+        pattern=r"^[0-9]{5}[0-9AB][0-9]{9}$",
+        description="Only a qualified INS (the identity service decides); None otherwise.",
+    )
+    patient_ins_oid: str | None = Field(None, pattern=r"^[0-9.]{3,64}$")
     lines: tuple[LineExecution, ...] = Field(min_length=1)
 
     @field_validator("prescription_id")
@@ -505,6 +512,11 @@ def _dispense_resource(report: ExecutionReport, line: LineExecution) -> dict[str
         "quantity": {"value": line.quantity, "unit": "boîte"},
         "whenHandedOver": report.dispensed_at.isoformat(),
     }
+    if report.patient_ins:
+        oid = report.patient_ins_oid or "1.2.250.1.213.1.4.8"
+        resource["subject"] = {
+            "identifier": {"system": f"urn:oid:{oid}", "value": report.patient_ins}
+        }
     if dispensed:
         resource["type"] = {"coding": [{"system": ACT_CODE_SYSTEM, "code": line.completeness_code}]}
     else:
@@ -569,6 +581,7 @@ _OUTCOME_ERRORS: dict[str, type[Exception]] = {
     "prescription-expired": PrescriptionExpired,
     "prescription-cancelled": PrescriptionCancelled,
     "idempotency-key-reuse": IdempotencyConflict,
+    "patient-mismatch": PatientMismatch,
 }
 
 

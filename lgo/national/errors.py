@@ -13,6 +13,7 @@ title. The tree::
     ├── PrescriptionAlreadyDispensed (409)
     ├── PrescriptionExpired (409)
     ├── PrescriptionCancelled (409)
+    ├── PatientMismatch (409)         the INS sent is not the prescription's patient
     └── ApcvTokenRefused (422)
         ├── ApcvTokenUnknown, ApcvTokenUsed, ApcvTokenExpired
 
@@ -82,6 +83,12 @@ class PrescriptionCancelled(NationalServiceError):
     slug = "prescription-cancelled"
     status = 409
     title = "Ordonnance numérique annulée par le prescripteur"
+
+
+class PatientMismatch(NationalServiceError):
+    slug = "prescription-patient-mismatch"
+    status = 409
+    title = "Le patient ne correspond pas à celui de l'ordonnance numérique"
 
 
 class ApcvTokenRefused(NationalServiceError):

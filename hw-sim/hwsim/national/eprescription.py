@@ -10,8 +10,8 @@
 
 Refusals are OperationOutcomes; ``issue[0].details.coding[0]`` (system :data:`OUTCOME_SYSTEM`) holds
 one of: prescription-unknown, prescription-expired, prescription-cancelled, prescription-completed,
-renewal-already-dispensed, renewal-out-of-range, unknown-line, product-unknown, invalid-resource,
-idempotency-key-required, idempotency-key-reuse.
+renewal-already-dispensed, renewal-out-of-range, unknown-line, product-unknown, patient-mismatch,
+invalid-resource, idempotency-key-required, idempotency-key-reuse.
 
 Fixtures: ``fixtures/national/eprescriptions.json`` (dates relative to the simulator clock).
 """
@@ -464,6 +464,8 @@ def _check_dispense(
     complete = any(str(code).strip().endswith("C") for code in codes)
     quantity = int(resource.quantity.value) if resource.quantity and resource.quantity.value else 0
     item = _Incoming(line, renewal or 0, quantity, complete, resource.status, raw)
+    if _other_patient(prescription, resource.subject):
+        return outcome(409, "patient-mismatch", "Le patient ne correspond pas à l'ordonnance")
     if resource.status == "declined":
         return item
     if resource.status != "completed":
@@ -478,6 +480,15 @@ def _check_dispense(
     if len(cips) != 1 or not _cip13_ok(str(cips[0])):
         return outcome(422, "product-unknown", "Produit inconnu de la base")
     return item
+
+
+def _other_patient(prescription: Prescription, subject: Any) -> bool:
+    """True when the dispense names a patient (by INS) other than the prescription's."""
+    identifier = subject.identifier if subject is not None else None
+    known = prescription.patient.get("ins")
+    if identifier is None or not identifier.value or not known:
+        return False
+    return bool(identifier.value != known)
 
 
 def _cip13_ok(code: str) -> bool:

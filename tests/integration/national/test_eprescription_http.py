@@ -24,6 +24,7 @@ from lgo.national.eprescription import (
 )
 from lgo.national.errors import (
     IdempotencyConflict,
+    PatientMismatch,
     PrescriptionAlreadyDispensed,
     PrescriptionCancelled,
     PrescriptionExpired,
@@ -275,3 +276,14 @@ def test_reset_and_clock_controls(national_sim: NationalSim, client: EPrescripti
     moved = httpx.post(national_sim.url("/_sim/clock"), json={"advance_s": 100 * 86_400})
     assert moved.status_code == 200
     assert client.fetch(SIMPLE, author_rpps=RPPS).state is PrescriptionState.EXPIRED
+
+
+def test_execution_for_another_patient_is_refused(client: EPrescriptionClient) -> None:
+    execution = report(SIMPLE, unchanged(f"{SIMPLE}-1", "3400999999991", 2))
+    wrong = execution.model_copy(update={"patient_ins": "185036912345609"})
+    with pytest.raises(PatientMismatch):
+        client.record_execution(wrong)
+    right = execution.model_copy(
+        update={"patient_ins": "299127505699943", "patient_ins_oid": "1.2.250.1.213.1.4.10"}
+    )
+    assert client.record_execution(right).replayed is False
