@@ -21,6 +21,7 @@ from drivers.cps import CpsSession, CpsTokens
 from drivers.cps import identity as drv_identity
 from drivers.cps.login import login as cps_login
 from drivers.cps.login import read_card_info
+from drivers.deadline import call_blocking
 from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.services import hardware_errors as hw
@@ -134,6 +135,26 @@ class CpsService:
                 log.info("cps_login_refused", reader=target, code=exc.code)
                 raise hw.translate(exc) from exc
             return self._open(target, cps)
+
+    async def login_with_deadline(
+        self, pin: str, *, reader: str | None = None, confirm_final_try: bool = False
+    ) -> ProfessionalSession:
+        """:meth:`login` off the event loop, bounded by ``hardware.cps_login_timeout_s``."""
+        try:
+            return await call_blocking(
+                lambda: self.login(pin, reader=reader, confirm_final_try=confirm_final_try),
+                self._settings.cps_login_timeout_s,
+            )
+        except drv.DeadlineExceeded as exc:
+            raise hw.HardwareTimeout() from exc
+
+    async def card_status_with_deadline(self, reader: str | None = None) -> dict[str, Any]:
+        try:
+            return await call_blocking(
+                lambda: self.card_status(reader), self._settings.card_read_timeout_s
+            )
+        except drv.DeadlineExceeded as exc:
+            raise hw.HardwareTimeout() from exc
 
     def signer(self) -> CpsSession | None:
         """The logged-in CPS (for signing documents), if any."""

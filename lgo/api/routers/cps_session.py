@@ -15,10 +15,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, SecretStr
 
-from drivers.deadline import call_blocking
-from drivers.errors import DeadlineExceeded
 from lgo.api.deps import ContainerDep, CounterDep
-from lgo.services.hardware_errors import HardwareTimeout
 from lgo.services.hardware_part import cps_of
 
 router = APIRouter(prefix="/v1/cps/session", tags=["session professionnelle"])
@@ -55,11 +52,7 @@ def read_session(container: ContainerDep, _counter: CounterDep) -> SessionOut:
 async def card_status(
     container: ContainerDep, _counter: CounterDep, reader: str | None = None
 ) -> dict[str, Any]:
-    deadline = container.settings.hardware.card_read_timeout_s
-    try:
-        return await call_blocking(lambda: cps_of(container).card_status(reader), deadline)
-    except DeadlineExceeded as exc:
-        raise HardwareTimeout() from exc
+    return await cps_of(container).card_status_with_deadline(reader)
 
 
 @router.post("", status_code=201, response_model=SessionOut,
@@ -67,18 +60,9 @@ async def card_status(
 async def open_session(
     body: CpsLoginRequest, container: ContainerDep, _counter: CounterDep
 ) -> SessionOut:
-    service = cps_of(container)
-    pin = body.pin.get_secret_value()
-    deadline = container.settings.hardware.cps_login_timeout_s
-    try:
-        await call_blocking(
-            lambda: service.login(
-                pin, reader=body.reader, confirm_final_try=body.confirm_final_try
-            ),
-            deadline,
-        )
-    except DeadlineExceeded as exc:
-        raise HardwareTimeout() from exc
+    await cps_of(container).login_with_deadline(
+        body.pin.get_secret_value(), reader=body.reader, confirm_final_try=body.confirm_final_try
+    )
     return _out(container)
 
 

@@ -1,0 +1,96 @@
+"""Benchmark: Vitale read time against (number of APDUs × raw APDU round trip), as a ratio.
+
+Run standalone (starts its own hw-sim):   .venv/bin/python tests/bench/bench_drivers.py
+or under pytest with the session bench:   .venv/bin/pytest tests/bench/bench_drivers.py -s
+Prints figures only; nothing here passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+READS = 50
+ROUND_TRIPS = 500
+SELECT_MF = bytes.fromhex("00A40000023F00")
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def measure(client: Any, reader: str, reader_index: int = 0) -> dict[str, float]:
+    from drivers.pcsc import CardChannel
+    from drivers.vitale import read_vitale_from_reader
+    from tests.fixtures.pcsc import wait_card
+
+    client.insert("vitale", "famille-testnom", reader=reader_index)
+    wait_card(reader, present=True)
+    with CardChannel(reader) as channel:
+        rtts = []
+        for _ in range(ROUND_TRIPS):
+            start = time.perf_counter()
+            channel.transmit_raw(SELECT_MF)
+            rtts.append(time.perf_counter() - start)
+    reads, apdus = [], 0
+    for _ in range(READS):
+        start = time.perf_counter()
+        card = read_vitale_from_reader(reader)
+        reads.append(time.perf_counter() - start)
+        apdus = card.apdu_count
+    client.remove(reader_index)
+    rtt = statistics.median(rtts)
+    read = statistics.median(reads)
+    return {
+        "rtt_median_ms": rtt * 1000,
+        "rtt_p99_ms": _percentile(rtts, 0.99) * 1000,
+        "apdus_per_read": float(apdus),
+        "read_median_ms": read * 1000,
+        "read_p99_ms": _percentile(reads, 0.99) * 1000,
+        "ratio": read / (apdus * rtt),
+    }
+
+
+def report(figures: dict[str, float]) -> None:
+    print(
+        f"raw APDU round trip: median {figures['rtt_median_ms']:.3f} ms, "
+        f"p99 {figures['rtt_p99_ms']:.3f} ms (n={ROUND_TRIPS})\n"
+        f"Vitale read (connect + transaction + {figures['apdus_per_read']:.0f} APDUs + "
+        f"disconnect LEAVE_CARD): median {figures['read_median_ms']:.3f} ms, "
+        f"p99 {figures['read_p99_ms']:.3f} ms (n={READS})\n"
+        f"ratio read / (APDUs × round trip) = {figures['ratio']:.2f}"
+    )
+
+
+def test_bench_vitale_read(hwsim) -> None:  # type: ignore[no-untyped-def]
+    report(measure(hwsim.client, hwsim.reader_names[0]))
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from hwsim.pcscd import PcscdLayout
+
+    workdir = Path(f"/tmp/hwsim-bench-drivers-{os.getpid()}")
+    os.environ["PCSCLITE_CSOCK_NAME"] = str(PcscdLayout(workdir).socket)  # before any pyscard use
+    from hwsim.control import Client
+    from hwsim.runtime import launch
+
+    launched = launch(workdir, readers=2)
+    client = Client(launched.control_socket)
+    try:
+        reader = str(client.status()["readers"][0]["name"])
+        report(measure(client, reader))
+    finally:
+        client.close()
+        launched.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
