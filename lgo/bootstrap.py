@@ -101,4 +101,5 @@ PARTS: list[str] = [
     "lgo.services.psc_part",
     "lgo.services.identity_part",
     "lgo.services.hardware_part",
+    "lgo.services.documents_part",
 ]

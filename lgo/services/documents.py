@@ -37,7 +37,7 @@ from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lgo.documents.cda import NS, build_document, read_document
-from lgo.documents.errors import DocumentInputError, DocumentNotFoundError
+from lgo.documents.errors import DocumentInputError, DocumentNotFoundError, InsNotQualifiedError
 from lgo.documents.models import (
     Author,
     CdaDocument,
@@ -59,6 +59,7 @@ from lgo.logging import get_logger
 from lgo.national.dmp import DmpDocumentEntry, DmpDocumentUnknown, DmpGateway
 from lgo.national.errors import MalformedResponse, ServiceUnavailable
 from lgo.national.mss import Attachment, MssGateway, MssMessage
+from lgo.services.identity import IdentityNotQualified
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationLineRow, DispensationRow
 from lgo.store.models.documents import DocumentDelivery, DocumentRow
@@ -226,8 +227,7 @@ class DocumentService:
         mss_recipient: str | None,
         dispensation_id: str | None,
     ) -> dict[str, Any]:
-        # The guard first: an unqualified identity stops here, before anything is built or stored.
-        ins = self._patients.require_qualified_ins(patient_id)
+        ins = self._guard(patient_id)
         record = self._record(patient_id, ins)
         header = DocumentHeader(record, author, self._organisation, self._clock())
         document = build_document(header, body)
@@ -256,6 +256,14 @@ class DocumentService:
                  kind=document.kind.value, deliveries=len(deliveries))  # fmt: skip
         self._queued(document.document_id)
         return self.get(document.document_id)
+
+    def _guard(self, patient_id: str) -> Ins:
+        """The identity guard, first: an unqualified identity stops here, before anything is
+        built, stored or sent."""
+        try:
+            return self._patients.require_qualified_ins(patient_id)
+        except IdentityNotQualified as exc:  # includes "on the work list"
+            raise InsNotQualifiedError(identity_problem=exc.slug) from None
 
     def _record(self, patient_id: str, ins: Ins) -> PatientRecord:
         view = self._patients.get(patient_id)

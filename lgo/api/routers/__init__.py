@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from lgo.api.routers import (
     cps_session,
     dispensations,
+    documents,
     events,
     health,
     metrics,
@@ -32,4 +33,5 @@ ROUTERS: list[APIRouter] = [
     readers.router,
     scans.router,
     cps_session.router,
+    documents.router,
 ]

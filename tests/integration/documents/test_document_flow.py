@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from hwsim.mss import MssServer
+from lgo.documents.errors import InsNotQualifiedError
 from lgo.documents.models import Author, Organisation
 from lgo.domain.identity import IdentityStatus, InsOid
 from lgo.events import EventBus
@@ -33,7 +34,7 @@ from lgo.services.documents import (
     dmp_handler,
     mss_handler,
 )
-from lgo.services.identity import IdentityNotQualified, IdentityService
+from lgo.services.identity import IdentityService
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.store.db import Database
 from lgo.store.models import Patient
@@ -185,7 +186,7 @@ def test_unqualified_identity_is_refused_before_anything_is_stored_or_sent(
     documents, worker = services(sqlite_db, events, {KIND_DMP: dmp_handler(dmp)}, Clock())
     patient_id = add_patient(sqlite_db, status)
     dispensation_id = dispense(sqlite_db, catalog, patient_id)
-    with pytest.raises(IdentityNotQualified):
+    with pytest.raises(InsNotQualifiedError):
         documents.dispensing_summary(dispensation_id, AUTHOR)
     with sqlite_db.uow(readonly=True) as uow:
         assert uow.session.query(DocumentRow).count() == 0

@@ -1,0 +1,143 @@
+"""``/v1/documents``: produce a shared document, follow its deliveries, open it; the patient's DMP.
+
+- ``POST /v1/documents``: a dispensing summary (from a dispensation) or a vaccination note, queued
+  for the DMP and/or an MSSanté recipient. Pharmacist session required (the author).
+- ``GET /v1/documents/{id}``: the document and the state of each delivery.
+- ``GET /v1/documents/{id}/html``: the document rendered as sanitised HTML.
+- ``POST /v1/documents/{id}/deliveries``: send it once more (DMP, or MSSanté to a recipient).
+- ``POST /v1/documents/deliveries/{delivery_id}/retry``: re-queue a failed delivery.
+- ``GET /v1/patients/{id}/documents``: documents produced here for the patient.
+- ``GET /v1/patients/{id}/dmp``: the patient's DMP list; ``GET /v1/patients/{id}/dmp/document``
+  opens one of them (sanitised HTML). Professional session required.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from lgo.api.deps import ContainerDep, PharmacistDep, require_counter
+from lgo.documents.models import Vaccination
+from lgo.errors import InvalidInput
+from lgo.services.documents import author_from_session, retry_failed
+from lgo.services.documents_part import part_of
+
+router = APIRouter(tags=["documents"], dependencies=[Depends(require_counter)])
+
+# The rendered document is data, never code: no script, no remote resource, no framing elsewhere.
+HTML_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+class VaccinationIn(BaseModel):
+    administered_at: datetime
+    product_code: str = Field(pattern=r"^\d{13}$", description="CIP 13 du vaccin")
+    product_label: str = Field(min_length=1, max_length=200)
+    lot_number: str = Field(min_length=1, max_length=40)
+    dose_label: str = Field("", max_length=80)
+
+
+class DocumentIn(BaseModel):
+    kind: Literal["dispensing-summary", "vaccination-note"]
+    dispensation_id: str | None = Field(None, description="Pour un résumé de dispensation")
+    patient_id: str | None = Field(None, description="Pour une note de vaccination")
+    vaccinations: list[VaccinationIn] = Field(default_factory=list, max_length=20)
+    to_dmp: bool = True
+    mss_recipient: str | None = Field(None, max_length=254)
+
+
+class DeliveryIn(BaseModel):
+    channel: Literal["dmp", "mss"]
+    recipient: str | None = Field(None, max_length=254)
+
+
+@router.post("/v1/documents", status_code=201, summary="Produire un document et l'envoyer")
+def produce(body: DocumentIn, container: ContainerDep, session: PharmacistDep) -> dict[str, Any]:
+    part = part_of(container)
+    if body.mss_recipient:
+        part.require_mss()
+    author = author_from_session(session.identity)
+    if body.kind == "dispensing-summary":
+        if not body.dispensation_id:
+            raise InvalidInput("dispensation_id requis pour un résumé de dispensation.")
+        return part.service.dispensing_summary(
+            body.dispensation_id, author, to_dmp=body.to_dmp, mss_recipient=body.mss_recipient
+        )
+    if not body.patient_id or not body.vaccinations:
+        raise InvalidInput("patient_id et au moins une vaccination sont requis.")
+    if any(v.administered_at.tzinfo is None for v in body.vaccinations):
+        raise InvalidInput("Dates de vaccination avec fuseau horaire attendues.")
+    vaccinations = [Vaccination(**v.model_dump()) for v in body.vaccinations]
+    return part.service.vaccination_note(
+        body.patient_id, vaccinations, author, to_dmp=body.to_dmp,
+        mss_recipient=body.mss_recipient,
+    )  # fmt: skip
+
+
+@router.get("/v1/documents/{document_id}", summary="Un document et l'état de ses envois")
+def read(document_id: str, container: ContainerDep) -> dict[str, Any]:
+    return part_of(container).service.get(document_id)
+
+
+@router.get(
+    "/v1/documents/{document_id}/html", response_class=HTMLResponse, summary="Afficher un document"
+)
+def html(document_id: str, container: ContainerDep) -> HTMLResponse:
+    return HTMLResponse(part_of(container).service.html(document_id), headers=HTML_HEADERS)
+
+
+@router.post("/v1/documents/{document_id}/deliveries", summary="Envoyer un document")
+def send(
+    document_id: str, body: DeliveryIn, container: ContainerDep, session: PharmacistDep
+) -> dict[str, Any]:
+    part = part_of(container)
+    if body.channel == "mss":
+        part.require_mss()
+    return part.service.send(
+        document_id, body.channel, author_rpps=session.identity.rpps, recipient=body.recipient
+    )
+
+
+@router.post("/v1/documents/deliveries/{delivery_id}/retry", summary="Relancer un envoi en échec")
+def retry(delivery_id: int, container: ContainerDep, _session: PharmacistDep) -> dict[str, bool]:
+    retry_failed(container.db, delivery_id)
+    part_of(container).worker.notify()
+    return {"queued": True}
+
+
+@router.get("/v1/patients/{patient_id}/documents", summary="Documents produits pour le patient")
+def patient_documents(patient_id: str, container: ContainerDep) -> list[dict[str, Any]]:
+    return part_of(container).service.for_patient(patient_id)
+
+
+@router.get("/v1/patients/{patient_id}/dmp", summary="Documents du DMP du patient")
+def dmp_list(
+    patient_id: str, container: ContainerDep, session: PharmacistDep
+) -> list[dict[str, Any]]:
+    entries = part_of(container).consultation.list(patient_id, author_rpps=session.identity.rpps)
+    return [entry.__dict__ for entry in entries]
+
+
+@router.get(
+    "/v1/patients/{patient_id}/dmp/document", response_class=HTMLResponse,
+    summary="Ouvrir un document du DMP",
+)  # fmt: skip
+def dmp_open(
+    patient_id: str,
+    container: ContainerDep,
+    session: PharmacistDep,
+    repository_id: Annotated[str, Query(pattern=r"^[0-9.]{1,64}$")],
+    unique_id: Annotated[str, Query(pattern=r"^[0-9.^A-Za-z-]{1,128}$")],
+) -> HTMLResponse:
+    content = part_of(container).consultation.open(
+        patient_id, repository_id, unique_id, author_rpps=session.identity.rpps
+    )
+    return HTMLResponse(content, headers=HTML_HEADERS)
