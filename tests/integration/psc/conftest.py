@@ -1,20 +1,16 @@
-"""A live simulator with the PSC and Annuaire routers on 127.0.0.1 (uvicorn in a thread)."""
+"""PSC and Annuaire test fixtures on the team's live national simulator (real HTTP, 127.0.0.1)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from hwsim.national import psc as sim_psc
-from hwsim.national.app import create_app, reset_state
 from hwsim.national.context import SimState
 from hwsim.national.recorder import RecordedRequest
 from lgo.api.app import create_app as create_api
@@ -28,6 +24,7 @@ from lgo.sessions import SessionRegistry
 from lgo.settings import load_settings
 from lgo.store import migrate
 from tests.fixtures.api import ApiHarness
+from tests.fixtures.national import NationalSim
 
 CLIENT_ID = "lgo-officine"
 CLIENT_SECRET = "lgo-officine-sim-secret"
@@ -52,31 +49,13 @@ class LiveSim:
         return self.sim.recorder.entries(service, None)
 
 
-@pytest.fixture(scope="session")
-def psc_sim_server() -> Iterator[tuple[str, SimState]]:
-    """The whole national simulator app, served by uvicorn on 127.0.0.1 (free port)."""
-    app = create_app(psc_ciba_interval=0)  # no 1 s polling pause: keeps the suite fast
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # uvicorn exposes no event to await; bounded wait for startup
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("simulator did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", app.state.sim
-    server.should_exit = True
-    thread.join(5)
-
-
 @pytest.fixture
-def live_sim(psc_sim_server: tuple[str, SimState]) -> Iterator[LiveSim]:
-    base_url, sim = psc_sim_server
-    reset_state(sim)
-    sim.clock.freeze(None)
-    yield LiveSim(base_url, sim)
+def live_sim(national_sim: NationalSim) -> LiveSim:
+    """The team's simulator (tests/fixtures/national.py), freshly reset, with no CIBA polling
+    pause (the 1 s interval of the fixture only slows tests down)."""
+    national_sim.state.settings["psc_ciba_interval"] = 0
+    national_sim.reset()
+    return LiveSim(national_sim.base_url, national_sim.state)
 
 
 @pytest.fixture
@@ -127,14 +106,14 @@ def decide(live_sim: LiveSim, decision: str, login_hint: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def api_psc_module(
-    tmp_path_factory: pytest.TempPathFactory, psc_sim_server: tuple[str, SimState]
+    tmp_path_factory: pytest.TempPathFactory, national_sim_server: NationalSim
 ) -> Iterator[ApiHarness]:
     """The daemon's API (real app, migrated SQLite) wired to the live simulator; built once per
     module because migrating a database costs more than the tests that use it."""
     settings = load_settings(
         state_dir=tmp_path_factory.mktemp("psc-api") / "state",
         hardware={"pcsc_enabled": False},
-        national={"base_url": psc_sim_server[0], "timeout_s": 5.0},
+        national={"base_url": national_sim_server.base_url, "timeout_s": 5.0},
     )
     container = Container(settings)
     migrate.upgrade(container.db)

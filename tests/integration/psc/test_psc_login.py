@@ -87,12 +87,15 @@ def test_ciba_refused_on_the_phone_is_a_typed_error_and_no_session(
 
 
 def test_ciba_never_answered_expires_as_a_typed_error(
-    psc_login: PscLogin, registry: SessionRegistry
+    live_sim: LiveSim, psc_login: PscLogin, registry: SessionRegistry
 ) -> None:
-    started = psc_login.start_ciba(SILENT, requested_expiry=1)
-    assert started.expires_in == 1
+    started = psc_login.start_ciba(SILENT, requested_expiry=30)
+    assert started.expires_in == 30
+    assert psc_login.poll(started.login_id) is None
+    assert psc_login.poll(started.login_id) is None  # the phone never answers
+    live_sim.sim.clock.advance(31)  # simulator time passes the request's expiry
     with pytest.raises(PscLoginExpired):
-        poll_until_done(psc_login, started.login_id)
+        psc_login.poll(started.login_id)
     assert registry.current() is None
 
 
