@@ -52,6 +52,7 @@ class FaultBody(BaseModel):
     remove_after: int | None = None
     sw: str | None = None  # hex status word, e.g. "6F00"
     ins: str | None = None  # hex INS the wrong SW applies to (all when absent)
+    mute_delay_s: float | None = None
     clear: bool = False
 
 
@@ -103,6 +104,8 @@ def create_app(sim: Simulator) -> Any:
             changes["delay_s"] = body.delay_s
         if body.remove_after is not None:
             changes["remove_after"] = body.remove_after
+        if body.mute_delay_s is not None:
+            changes["mute_delay_s"] = body.mute_delay_s
         if body.sw is not None:
             changes["sw_override"] = int(body.sw, 16)
             changes["sw_ins"] = int(body.ins, 16) if body.ins else None
@@ -209,12 +212,16 @@ class Client:
         remove_after: int | None = None,
         sw: int | None = None,
         ins: int | None = None,
+        mute_delay_s: float | None = None,
         clear: bool = False,
     ) -> dict[str, Any]:
+        """Faults of one reader: slow card, removal after N APDUs, wrong SW (for one INS or all),
+        how long a mute card holds a command; `clear` resets them first."""
         body: dict[str, Any] = {
             "reader": reader,
             "delay_s": delay_s,
             "remove_after": remove_after,
+            "mute_delay_s": mute_delay_s,
             "clear": clear,
         }
         if sw is not None:

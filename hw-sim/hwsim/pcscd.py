@@ -125,6 +125,8 @@ class PcscdProcess:
     def __init__(self, layout: PcscdLayout, socket_path: Path | None = None) -> None:
         self.layout = layout
         self.socket_path = socket_path or layout.socket
+        # only ever delete a stale socket in our private dir, never the system one
+        self.private_socket = socket_path is None
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.unplugged: frozenset[int] = frozenset()  # reader.conf entries left out
@@ -141,8 +143,9 @@ class PcscdProcess:
         if not VPCD_DRIVER.exists():
             raise PcscdError(f"vpcd driver missing: {VPCD_DRIVER} (apt install vsmartcard-vpcd)")
         write_reader_conf(self.layout, self.unplugged)
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()  # stale socket from a killed run
+        if self.private_socket:
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()  # stale socket from a killed run
         log = self.layout.log_file.open("ab")
         self.proc = subprocess.Popen(
             [PCSCD, "--foreground", "--error", "-c", str(self.layout.conf_dir)],
@@ -180,4 +183,3 @@ class PcscdProcess:
     def restart(self) -> None:
         self.stop()
         self.start()
-

@@ -331,7 +331,13 @@ def main(argv: list[str] | None = None) -> None:
 # outside: launching and stopping the simulator process
 # ------------------------------------------------------------------------------------------
 def detect_isolation() -> str:
-    """'netns' when unprivileged user namespaces work; 'plain' as the root-only fallback."""
+    """'netns' when unprivileged user namespaces work; 'plain' as the root-only fallback.
+
+    `LGO_HWSIM_ISOLATION=plain|netns` forces a mode (plain still refuses a live system pcscd).
+    """
+    forced = os.environ.get("LGO_HWSIM_ISOLATION", "")
+    if forced == "plain":
+        return _plain_or_fail()
     if shutil.which("unshare") and shutil.which("ip"):
         probe = subprocess.run(
             ["unshare", "--user", "--map-root-user", "--mount", "--net", "true"],
@@ -341,6 +347,13 @@ def detect_isolation() -> str:
         )
         if probe.returncode == 0:
             return "netns"
+    if forced == "netns":
+        raise SimError(500, "espaces de noms utilisateur refusés (unshare --user)")
+    return _plain_or_fail()
+
+
+def _plain_or_fail() -> str:
+    """Fallback: a plain pcscd on /run/pcscd, only as root and only with no system pcscd."""
     if os.geteuid() == 0 and not SYSTEM_SOCKET.exists():
         return "plain"
     raise SimError(

@@ -171,7 +171,7 @@ def test_vitale1_error_and_mute_cards(hwsim: HwsimBench) -> None:
     hwsim.client.swap("mute", reader=0)
     wait_card(hwsim.reader_names[0], present=False)
     conn = connect(hwsim.reader_names[0])
-    hwsim.client.set_fault(0, delay_s=0.0)
+    hwsim.client.set_fault(0, mute_delay_s=0.2)
     with pytest.raises(CardConnectionException):
         conn.transmit(SELECT_MF)
     wait_card(hwsim.reader_names[0], present=False)
