@@ -28,6 +28,7 @@ NSMAP: Final = {
     "rim": RIM,
     "rs": RS,
     "query": QUERY,
+    "ctx": CTX,
 }
 
 ACTION_PROVIDE: Final = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
