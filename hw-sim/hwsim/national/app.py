@@ -10,6 +10,7 @@ Run it alone with ``python -m hwsim.national.app [--port 8765]``; ``hwsim up`` s
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -136,10 +137,26 @@ def create_app(
     return app
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def run(
-    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, fixtures_dir: Path | None = None
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    fixtures_dir: Path | None = None,
+    *,
+    allow_non_loopback: bool = False,
 ) -> None:
-    """Serve the simulator (blocking). Loopback by default: it must never face a network."""
+    """Serve the simulator (blocking). Loopback only unless told otherwise: it holds test data
+    and answers anyone, so it must never face a network by accident."""
+    if not is_loopback(host) and not allow_non_loopback:
+        raise ValueError(f"refusing to serve the national simulator on non-loopback {host!r}")
     uvicorn.run(create_app(fixtures_dir), host=host, port=port, log_level="info")
 
 

@@ -62,3 +62,13 @@ def test_outage_lasts_its_window_then_ends() -> None:
     now[0] += 0.2
     assert board.take("insi", "POST", "/insi") is None
     assert board.list() == []
+
+
+def test_simulator_refuses_a_non_loopback_address() -> None:
+    import pytest
+
+    from hwsim.national.app import is_loopback, run
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    with pytest.raises(ValueError):
+        run(host="0.0.0.0")
