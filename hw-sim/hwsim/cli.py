@@ -24,6 +24,7 @@ from rich.table import Table
 from hwsim import __version__
 from hwsim.control import Client, ControlError
 from hwsim.fixtures import load_people
+from hwsim.national import psc_cli
 from hwsim.runtime import SimError, default_workdir, launch
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ national_app = typer.Typer(
 app.add_typer(fault_app, name="fault")
 app.add_typer(pkcs11_app, name="pkcs11")
 app.add_typer(national_app, name="national")
+app.add_typer(psc_cli.app, name="psc")
 console = Console()
 
 WorkdirOpt = Annotated[
