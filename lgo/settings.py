@@ -180,6 +180,11 @@ class DmpSettings(BaseModel):
     """DMP / Mon espace santé (IHE XDS.b registry and repository)."""
 
     url: str | None = Field(None, description="DMP base. Empty: national.base_url + '/dmp'.")
+    auto_feed: bool = Field(
+        True,
+        description="Produce and queue a dispensing summary for the DMP after each dispensation "
+        "(qualified INS only; others are skipped with a 'document.skipped' event).",
+    )
 
 
 class MssSettings(BaseModel):
