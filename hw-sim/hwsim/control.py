@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +70,13 @@ def create_app(sim: Simulator) -> Any:
 
     from hwsim.runtime import SimError
 
-    app = FastAPI(title="hwsim control", docs_url=None, redoc_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # uvicorn re-raises SIGTERM after a graceful shutdown, so clean up here, not after run()
+        sim.stop()
+
+    app = FastAPI(title="hwsim control", docs_url=None, redoc_url=None, lifespan=lifespan)
 
     @app.exception_handler(SimError)
     async def sim_error(_: Request, exc: SimError) -> JSONResponse:
@@ -136,7 +144,7 @@ def serve_control(sim: Simulator, socket_path: Path) -> None:
 
     socket_path.unlink(missing_ok=True)
     config = uvicorn.Config(
-        create_app(sim), uds=str(socket_path), log_level="warning", access_log=False, lifespan="off"
+        create_app(sim), uds=str(socket_path), log_level="warning", access_log=False, lifespan="on"
     )
     uvicorn.Server(config).run()
 

@@ -101,6 +101,9 @@ class Simulator:
             self.scanners["wedge"] = WedgeScanner()
 
     def stop(self) -> None:
+        """Remove the cards, close the scanners, stop pcscd (idempotent)."""
+        if self.stopped.is_set():
+            return
         with self.lock:
             for slot in self.slots:
                 self._unlink(slot, "removed")
