@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from dispensing_factories import cip13
 
 from lgo.domain.controlled import presentation_reduction
 from lgo.domain.ordonnancier import GENESIS_HASH, ChainEntry, entry_hash, verify_chain
 from lgo.domain.prescription import add_months, normalise_prescription_id
 from lgo.domain.products import Pack, cheapest_pack_set, is_valid_cip13
+from tests.unit.domain.dispensing_factories import cip13
 
 
 def test_cip13_keys_from_the_reference() -> None:

@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from dispensing_factories import PACK_28, PACK_30, PACK_90, cip13, line, prescription, product
 
 from lgo.domain.controlled import Period
 from lgo.domain.dispensing import (
@@ -21,6 +20,15 @@ from lgo.domain.prescription import NonSubstitutionReason
 from lgo.domain.products import Pack, PackForm, RegulatoryList
 from lgo.domain.refusals import Override, RefusalCode
 from lgo.domain.substitution import MTE_PH_MENTION, SubstitutionRecord
+from tests.unit.domain.dispensing_factories import (
+    PACK_28,
+    PACK_30,
+    PACK_90,
+    cip13,
+    line,
+    prescription,
+    product,
+)
 
 D = date(2026, 2, 1)
 U = InterventionKind.UNCHANGED
