@@ -21,8 +21,9 @@ set_dir="$OUT/lgo-$version"
 rm -rf "$set_dir"
 mkdir -p "$set_dir/wheels" "$set_dir/docs"
 # Wheels of lgo, the bench simulator and all their dependencies (the target installs offline).
-"$PY" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$set_dir/wheels" \
-    "$REPO[postgresql]" "$REPO/hw-sim"
+# The build venv (./dev setup) already has setuptools and wheel: no isolated build env needed.
+"$PY" -m pip wheel --quiet --disable-pip-version-check --no-build-isolation \
+    --wheel-dir "$set_dir/wheels" "$REPO[postgresql]" "$REPO/hw-sim"
 cp -r "$REPO/systemd" "$set_dir/systemd"
 install -m 0755 "$HERE/install.sh" "$set_dir/install.sh"
 install -m 0644 "$HERE/lgo.toml" "$HERE/sysusers.conf" "$set_dir/"

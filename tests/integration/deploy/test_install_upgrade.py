@@ -167,6 +167,8 @@ def _tables(db: Path) -> set[str]:
         return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
+# Two offline installs of ~50 wheels and two daemon starts: minutes on a loaded 2-core machine.
+@pytest.mark.timeout(900)
 def test_install_run_upgrade_keeps_data_then_uninstall(
     tmp_path: Path, wheelset: Path, upgrade_set: tuple[Path, str], running: list[Daemon]
 ) -> None:
