@@ -57,6 +57,7 @@ def daemon(hwsim, softhsm_tokens, tmp_path: Path) -> Iterator[Daemon]:  # type: 
             "pcsc_enabled": True,
             "pkcs11_module": str(softhsm_tokens.module),
             "cps_verify_on_card": True,  # SoftHSM keeps no PIN counter: the virtual card does
+            "scanner_serial_ports": [str(hwsim.serial_scanner)],
         },
     )
     container = Container(settings)
@@ -163,3 +164,23 @@ def test_pcscd_restart_degrades_then_recovers_health(daemon, hwsim) -> None:  # 
     for name in hwsim.reader_names:
         daemon.wait("reader.added", lambda d, n=name: d["reader"] == n, timeout=15.0)
     assert daemon.client.get("/v1/readers").json()["degraded"] is None
+
+
+def test_serial_scanner_feeds_scan_events(daemon, hwsim) -> None:  # type: ignore[no-untyped-def]
+    hwsim.client.scan("3400935955838", aim="]E0")
+    event = daemon.wait("scan.received", lambda d: d["kind"] == "ean13_cip")
+    assert event["fields"] == {"cip13": "3400935955838", "cip7": "3595583"}
+    assert event["source"].startswith("serial:")
+    recent = daemon.client.get("/v1/scans").json()
+    assert recent[0]["id"] == event["id"]
+
+
+def test_mute_card_gives_an_error_event_and_the_monitor_lives_on(daemon, hwsim) -> None:  # type: ignore[no-untyped-def]
+    reader = hwsim.reader_names[0]
+    hwsim.client.insert("mute", reader=0)
+    error = daemon.wait("vitale.error", lambda d: d["reader"] == reader, timeout=10.0)
+    assert error["code"] in {"card-removed", "card-read-failed", "hardware-timeout"}
+    if ("card.removed", {"reader": reader, "kind": "vitale2"}) not in daemon.seen:
+        daemon.wait("card.removed", lambda d: d["reader"] == reader, timeout=5.0)  # link drops
+    hwsim.client.insert("vitale", "seul", reader=0)
+    assert daemon.wait("vitale.read", lambda d: d["reader"] == reader, timeout=10.0)
