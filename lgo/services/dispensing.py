@@ -13,7 +13,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -161,10 +161,14 @@ class DispensingService:
             log.warning("eprescription_fetch_degraded", prescription_id=prescription_id)
             return self._cached_view(prescription_id, degraded=True)
         prescription = from_record(record, self.catalog, patient_id)
+        national = self._national_histories(prescription, record)
+        # Kept with the cached copy: the commit's rules then also see other pharmacies' deliveries.
+        extra = {**prescription.extra, **{
+            f"national:{n}": f"{h.days_dispensed}:{h.deliveries}" for n, h in national.items()
+        }}  # fmt: skip
+        prescription = replace(prescription, extra=extra)
         self._store_prescription(prescription)
-        view = PrescriptionView(prescription, degraded=False)
-        view.histories = self._national_histories(prescription, record)
-        return view
+        return PrescriptionView(prescription, degraded=False, histories=national)
 
     def _cached_view(self, prescription_id: str, *, degraded: bool) -> PrescriptionView:
         with self.db.uow(readonly=True) as uow:
@@ -244,7 +248,7 @@ class DispensingService:
             raise PatientNotFound()
         prescription = self._prescription_for_commit(session, data, now)
         requests = [line.request for line in data.lines]
-        histories = _local_histories(session, prescription)
+        histories = _histories(session, prescription)
         covered = _covered_periods(session, prescription, data.patient_id)
         decision = evaluate_execution(prescription, requests, histories, now.date(), covered)
         if not decision.allowed:
@@ -394,6 +398,26 @@ def _replayed(row: IdempotencyKey, fingerprint: str) -> DispensationResult:
     if row.request_hash != fingerprint:
         raise IdempotencyKeyReused()
     return DispensationResult(row.status_code, json.loads(row.response), replayed=True)
+
+
+def _national_history(prescription: Prescription, line_no: int) -> LineHistory:
+    days, _, deliveries = prescription.extra.get(f"national:{line_no}", "0:0").partition(":")
+    return LineHistory(days_dispensed=int(days), deliveries=int(deliveries or 0))
+
+
+def _histories(session: Session, prescription: Prescription) -> dict[int, LineHistory]:
+    """This pharmacy's history, raised to what the national base knows (other pharmacies)."""
+    local = _local_histories(session, prescription)
+    merged: dict[int, LineHistory] = {}
+    for line in prescription.lines:
+        mine = local.get(line.line_no, LineHistory())
+        national = _national_history(prescription, line.line_no)
+        merged[line.line_no] = replace(
+            mine,
+            days_dispensed=max(mine.days_dispensed, national.days_dispensed),
+            deliveries=max(mine.deliveries, national.deliveries),
+        )
+    return merged
 
 
 def _local_histories(session: Session, prescription: Prescription) -> dict[int, LineHistory]:
