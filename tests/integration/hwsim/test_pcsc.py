@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -251,29 +252,45 @@ os.environ["PCSCLITE_CSOCK_NAME"] = str(launched.pcsc_socket)
 from smartcard.System import readers
 try:
     client = Client(launched.control_socket)
+    print([str(r) for r in readers()])
     client.insert("vitale", "seul", reader=3)
     client.unplug(0, hard=True)
     print([str(r) for r in readers()])
     print(client.status()["readers"][3]["card"]["kind"])
+    pcscd = client.status()["pcscd"]["pid"]
 finally:
     launched.stop()
+
+def alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+print(alive(launched.proc.pid), alive(pcscd))
 """
 
 
-def test_four_readers_and_hard_unplug(tmp_path: Path) -> None:
+def test_four_readers_hard_unplug_and_clean_stop() -> None:
     # own process: libpcsclite caches the socket path once per process
     workdir = Path(f"/tmp/hwsim-4r-{os.getpid()}")
     env = {k: v for k, v in os.environ.items() if k != "PCSCLITE_CSOCK_NAME"}
-    out = subprocess.run(
-        [sys.executable, "-c", FOUR_READERS, str(workdir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=True,
-    ).stdout.splitlines()
-    assert out[0] == "['HWSIM PCD B 00 00', 'HWSIM PCD B 00 01']"
-    assert out[1] == "vitale2"  # the card in reader 3 survived the other pair's unplug
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", FOUR_READERS, str(workdir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=True,
+        ).stdout.splitlines()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert out[0] == str([f"HWSIM PCD {b}00 {s:02X}" for b in ("", "B ") for s in (0, 1)])
+    assert out[1] == "['HWSIM PCD B 00 00', 'HWSIM PCD B 00 01']"
+    assert out[2] == "vitale2"  # the card in reader 3 survived the other pair's unplug
+    assert out[3] == "False False"  # neither the simulator nor its pcscd outlives stop()
 
 
 def test_scan_reaches_the_serial_pty(hwsim: HwsimBench) -> None:
