@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -111,12 +112,15 @@ def softhsm_sign(n: int) -> dict[str, list[float]]:
     os.environ["SOFTHSM2_CONF"] = str(softhsm_conf(workdir))
     token = pkcs11.lib(str(MODULE)).get_token(token_label=infos[0].label)
     times = []
-    with token.open(user_pin=infos[0].pin) as session:
-        key = session.get_key(ObjectClass.PRIVATE_KEY, KeyType.RSA, label="CPS_PRIV_SIG")
-        for _ in range(n):
-            start = time.perf_counter()
-            key.sign(b"x" * 512, mechanism=Mechanism.SHA256_RSA_PKCS)
-            times.append(time.perf_counter() - start)
+    try:
+        with token.open(user_pin=infos[0].pin) as session:
+            key = session.get_key(ObjectClass.PRIVATE_KEY, KeyType.RSA, label="CPS_PRIV_SIG")
+            for _ in range(n):
+                start = time.perf_counter()
+                key.sign(b"x" * 512, mechanism=Mechanism.SHA256_RSA_PKCS)
+                times.append(time.perf_counter() - start)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     return {"SoftHSM sign RSA-2048 SHA256": times}
 
 
@@ -154,6 +158,7 @@ def main() -> None:
                 print(line)
     finally:
         launched.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_bench_hwsim(hwsim: Any) -> None:
