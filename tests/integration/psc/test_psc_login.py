@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -22,6 +23,8 @@ from lgo.services.psc_login import PscLogin, PscLoginUnknown
 from lgo.sessions import ProfessionalSession, SessionKind, SessionRegistry
 from tests.integration.psc.conftest import (
     ADJOINT,
+    CLIENT_ID,
+    CLIENT_SECRET,
     MANUAL,
     PHARMACIST,
     REDIRECT_URI,
@@ -274,3 +277,45 @@ def test_technician_command_lists_and_approves(live_sim: LiveSim, psc_login: Psc
 
     nothing_left = runner.invoke(psc_cli.app, ["refuse", "--url", live_sim.base_url])
     assert nothing_left.exit_code == 1
+
+
+def test_provider_outage_during_polling_leaves_the_login_pending(
+    live_sim: LiveSim, psc_client: PscClient, registry: SessionRegistry
+) -> None:
+    from hwsim.national.faults import FaultKind, FaultSpec
+    from lgo.national.errors import ServiceUnavailable
+
+    login = PscLogin(psc_client, registry, session_ttl=timedelta(minutes=5),
+                     redirect_uri=REDIRECT_URI)
+    try:
+        started = login.start_ciba(PHARMACIST)
+        live_sim.sim.faults.arm(
+            FaultSpec(service="psc", kind=FaultKind.ERROR, path_contains="/token", times=1)
+        )
+        with pytest.raises(ServiceUnavailable):
+            login.poll(started.login_id)
+        session = poll_until_done(login, started.login_id)  # the next polls go through
+        assert session.identity.rpps == PHARMACIST
+    finally:
+        login.close()
+
+
+def test_a_provider_that_holds_its_answer_is_cut_by_the_timeout(live_sim: LiveSim) -> None:
+    from hwsim.national.faults import FaultKind, FaultSpec
+    from lgo.national.errors import ServiceTimeout
+    from lgo.national.http import NationalHttpClient
+
+    http = NationalHttpClient("psc", live_sim.base_url + "/psc", timeout_s=0.3)
+    client = PscClient(http, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    try:
+        client.metadata()
+        # Only the first call is held: had the client replayed the sign-in request, the
+        # replay would have succeeded and no error would come out.
+        live_sim.sim.faults.arm(FaultSpec(
+            service="psc", kind=FaultKind.TIMEOUT, path_contains="/bc-authorize", delay_s=2.0,
+            times=1,
+        ))
+        with pytest.raises(ServiceTimeout):
+            client.start_ciba("8" + PHARMACIST)
+    finally:
+        http.close()

@@ -223,3 +223,22 @@ def test_refresh_does_not_revoke_the_new_grant(
     registry.close("logout", session_id=renewed.id)
     login.wait_revocations()
     assert provider.revoked == ["rt-2"]
+
+
+def test_expired_ecps_session_closes_and_revokes(provider: FakeProvider, clock: Clock) -> None:
+    from datetime import UTC, datetime
+
+    now = [datetime(2026, 1, 15, 9, 0, tzinfo=UTC)]
+    registry = SessionRegistry(EventBus(), clock=lambda: now[0])
+    service = PscLogin(provider, registry, session_ttl=timedelta(minutes=20),
+                       redirect_uri="http://127.0.0.1/cb", clock=clock)
+    try:
+        service.finish_page_login("code", service.start_page_login().state)
+        now[0] += timedelta(minutes=19, seconds=59)
+        assert registry.current() is not None
+        now[0] += timedelta(seconds=1)
+        assert registry.current() is None
+        service.wait_revocations()
+        assert provider.revoked == ["rt-1"]
+    finally:
+        service.close()
