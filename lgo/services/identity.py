@@ -277,19 +277,26 @@ class IdentityService:
     def create_from_card(
         self, data: NewPatient, *, source: Literal["vitale", "apcv"]
     ) -> PatientView:
-        """The patient read from a carte Vitale or apCV: the existing record when the same person
-        (NIR, birth date, first given name) is already known, else a new one."""
-        candidate = self._new_row(data, source)
-        with self._db.uow(readonly=True) as uow:
-            stmt = select(Patient).where(
-                Patient.nir == candidate.nir,
-                Patient.birth_date_raw == candidate.birth_date_raw,
-                Patient.given_names.startswith(candidate.given_names.split()[0]),
-            )
-            existing = uow.session.scalars(stmt.limit(1)).first() if candidate.nir else None
-            if existing is not None:
+        """The patient of a carte Vitale or apCV read, created once: the card NIR, birth date and
+        rank make a unique key, so the same beneficiary read again (or by two counters at once)
+        gives the same record."""
+        if not data.nir:
+            raise IdentityInvalid("Lecture de carte sans NIR.")
+        row = self._new_row(data, source)
+        row.card_key = f"{row.nir}:{row.birth_date_raw}:{data.rank}"
+        try:
+            with self._db.uow() as uow:
+                uow.session.add(row)
+                uow.session.flush()
+                view = _view(row)
+                uow.commit()
+        except IntegrityError:
+            with self._db.uow(readonly=True) as uow:
+                stmt = select(Patient).where(Patient.card_key == row.card_key)
+                existing = uow.session.scalars(stmt).one()
                 return _view(existing)
-        return self.create_patient(data, source=source)
+        log.info("patient_created", patient_id=view.id, source=source)
+        return view
 
     def get(self, patient_id: str) -> PatientView:
         with self._db.uow(readonly=True) as uow:

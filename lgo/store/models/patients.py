@@ -14,7 +14,10 @@ class Patient(Base):
     history) extends this table through the ``identity`` migration branch."""
 
     __tablename__ = "patients"
-    __table_args__ = (Index("uq_patients_ins_matricule", "ins_matricule", unique=True),)
+    __table_args__ = (
+        Index("uq_patients_ins_matricule", "ins_matricule", unique=True),
+        Index("uq_patients_card_key", "card_key", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -40,6 +43,9 @@ class Patient(Base):
     document_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # Set by a failed INSi re-verification; blocks every use of the INS until resolved.
     on_work_list: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
+    # "<card NIR>:<birth date>:<rank>" for a patient created from a carte Vitale / apCV read: two
+    # counters reading the same card at once create one patient (identity_0002).
+    card_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class PatientIdentityCheck(Base):

@@ -3,6 +3,8 @@ status history, work list, duplicate INS, and the guard that keeps unqualified I
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -245,16 +247,36 @@ def test_card_read_does_not_duplicate_a_known_patient(sqlite_db: Database) -> No
     first = service.create_from_card(DOMINIQUE, source="vitale")
     second = service.create_from_card(DOMINIQUE, source="vitale")
     twin = service.create_from_card(
-        NewPatient("Testseul", "Camille", "19620101", sex="F", nir=NIR), source="vitale"
+        NewPatient("Testseul", "Camille", "19620101", sex="F", nir=NIR, rank=2), source="apcv"
     )
     assert first.id == second.id != twin.id
+    with pytest.raises(IdentityInvalid):
+        service.create_from_card(NewPatient("Testseul", "Camille", "19620101"), source="vitale")
+
+
+def test_two_counters_reading_the_same_card_create_one_patient(any_db: Database) -> None:
+    service = _service(any_db, FakeInsi())
+    barrier = threading.Barrier(4)
+
+    def read() -> str:
+        barrier.wait(timeout=10)
+        return service.create_from_card(DOMINIQUE, source="vitale").id
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(lambda _: read(), range(4)))
+    assert len(set(ids)) == 1
+    with any_db.uow(readonly=True) as uow:
+        assert len(uow.session.scalars(select(Patient.id)).all()) == 1
 
 
 def test_against_the_simulator_over_http(sqlite_db: Database, insi_sim: InsiSim) -> None:
     with insi_sim.client() as client:
         service = IdentityService(sqlite_db, client)
         lea = service.create_from_card(
-            NewPatient("Testcorse", "Léa", "20150901", sex="F", rank=2), source="vitale"
+            NewPatient(
+                "Testcorse", "Léa", "20150901", sex="F", nir=with_key("215092B033102"), rank=2
+            ),
+            source="vitale",
         )
         mother = with_key("278072B033012")
         by_card = service.retrieve_ins(
