@@ -187,6 +187,14 @@ class DocumentService:
         self._queued(document_id)
         return self.get(document_id)
 
+    def dispensation_author(self, dispensation_id: str) -> str:
+        """The national id of the pharmacist who made the dispensation."""
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.get(DispensationRow, dispensation_id)
+            if row is None:
+                raise DocumentNotFoundError("Dispensation introuvable.")
+            return row.pharmacist_national_id
+
     def get(self, document_id: str) -> dict[str, Any]:
         with self._db.uow(readonly=True) as uow:
             row = uow.session.get(DocumentRow, document_id)
@@ -204,7 +212,15 @@ class DocumentService:
                 select(DocumentRow).where(DocumentRow.patient_id == patient_id)
                 .order_by(DocumentRow.created_at.desc())
             ).scalars().all()  # fmt: skip
-            return [_document_view(row, []) for row in rows]
+            ids = [row.id for row in rows]
+            deliveries = uow.session.execute(
+                select(DocumentDelivery).where(DocumentDelivery.document_id.in_(ids))
+                .order_by(DocumentDelivery.id)
+            ).scalars().all() if ids else []  # fmt: skip
+            by_document: dict[str, list[DocumentDelivery]] = {}
+            for delivery in deliveries:
+                by_document.setdefault(delivery.document_id, []).append(delivery)
+            return [_document_view(row, by_document.get(row.id, [])) for row in rows]
 
     def content(self, document_id: str) -> bytes:
         with self._db.uow(readonly=True) as uow:

@@ -5,16 +5,24 @@ client and consultation, the MSSanté client (only when its certificate, key and
 and the delivery worker (a background thread started and stopped with the daemon). The patient
 directory is the identity part's service, looked up on first use so that the order of PARTS does
 not matter.
+
+Auto-feed (``national.dmp.auto_feed``, Ségur "alimentation systématique"): a task listens to
+``dispensation.committed`` events and produces the dispensing summary for the DMP, authored by the
+pharmacist whose session made the dispensation. A patient without a qualified INS is skipped
+(``document.skipped`` event, reason ``ins-not-qualified``): never an error for the counter.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any, cast
 
+from lgo.documents.errors import InsNotQualifiedError
 from lgo.documents.models import Organisation
 from lgo.domain.identity import Ins
 from lgo.errors import Unavailable
+from lgo.logging import get_logger
 from lgo.national.dmp import DmpClient
 from lgo.national.mss import MssClient, MssConfig
 from lgo.services.documents import (
@@ -22,7 +30,9 @@ from lgo.services.documents import (
     KIND_MSS,
     DeliveryWorker,
     DmpConsultation,
+    DocumentAlreadyProduced,
     DocumentService,
+    author_from_session,
     dmp_handler,
     mss_handler,
 )
@@ -31,6 +41,7 @@ if TYPE_CHECKING:
     from lgo.bootstrap import ComponentHealth, Container
     from lgo.settings import Settings
 
+log = get_logger(__name__)
 KEY = "documents"
 DMP_PATH = "/dmp"
 
@@ -79,6 +90,7 @@ def mss_client_from(settings: Settings) -> MssClient | None:
 
 class DocumentsPart:
     def __init__(self, container: Container) -> None:
+        self._container = container
         settings = container.settings
         patients = _LazyPatients(container)
         self.dmp = dmp_client_from(settings)
@@ -93,6 +105,35 @@ class DocumentsPart:
             events=container.events, on_queued=self.worker.notify,
         )  # fmt: skip
         self.consultation = DmpConsultation(patients, self.dmp)
+
+    def auto_summary(self, dispensation_id: str) -> str | None:
+        """Produce and queue the dispensing summary; the skip reason when it was not produced."""
+        session = self._container.sessions.current()
+        national_id = self.service.dispensation_author(dispensation_id)
+        if session is None or session.identity.national_id != national_id:
+            return self._skipped(dispensation_id, "author-session-closed")
+        try:
+            self.service.dispensing_summary(dispensation_id, author_from_session(session.identity))
+        except (InsNotQualifiedError, DocumentAlreadyProduced) as exc:
+            return self._skipped(dispensation_id, exc.slug)
+        return None
+
+    def _skipped(self, dispensation_id: str, reason: str) -> str:
+        log.info("document_skipped", dispensation_id=dispensation_id, reason=reason)
+        self._container.events.publish(
+            "document.skipped", {"dispensation_id": dispensation_id, "reason": reason}
+        )
+        return reason
+
+    async def feed(self) -> None:
+        """Listen to committed dispensations for ever (cancelled at stop)."""
+        async for event in self._container.events.subscribe():
+            if event.type != "dispensation.committed":
+                continue
+            try:
+                await asyncio.to_thread(self.auto_summary, str(event.data["id"]))
+            except Exception:  # one bad dispensation must not stop the feed
+                log.exception("document_auto_feed_failed", dispensation_id=event.data.get("id"))
 
     def require_mss(self) -> None:
         if self.mss is None:
@@ -109,10 +150,19 @@ def install(container: Container) -> None:
     part = DocumentsPart(container)
     container.extras[KEY] = part
 
+    tasks: list[asyncio.Task[None]] = []
+
     async def start() -> None:
         part.worker.start()
+        if container.settings.national.dmp.auto_feed:
+            tasks.append(asyncio.create_task(part.feed(), name="documents-auto-feed"))
 
     async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        tasks.clear()
         await asyncio.to_thread(part.worker.stop)
         part.dmp.close()
 
