@@ -83,9 +83,7 @@ class MssMailbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(
-        self, server: Any, session: Any, envelope: Any
-    ) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
         if fault is not None:
@@ -173,3 +171,57 @@ class MssServer:
 
     def stop(self) -> None:
         self._controller.stop()
+
+
+# --- standalone: ``python -m hwsim.mss`` -------------------------------------------------------
+
+
+def provision(folder: Path) -> dict[str, str]:
+    """A fresh test PKI in ``folder``: CA, server certificate, the pharmacy's client certificate."""
+    from hwsim.national.mss_pki import make_ca, organisation_name, server_name
+
+    ca = make_ca(folder)
+    server = ca.issue(folder, "server", server_name(), server=True)
+    subject = organisation_name("PHARMACIE DE DEMONSTRATION", "1750000000", "pharmacie.mssante.fr")
+    pharmacy = ca.issue(folder, "pharmacy", subject, server=False)
+    return {
+        "ca_file": str(ca.cert_file),
+        "server_cert": str(server.cert_file),
+        "server_key": str(server.key_file),
+        "cert_file": str(pharmacy.cert_file),
+        "key_file": str(pharmacy.key_file),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+    import signal
+
+    parser = argparse.ArgumentParser(description="Simulateur MSSanté (SMTP + STARTTLS, 127.0.0.1)")
+    parser.add_argument("--dir", type=Path, default=Path("./.state/hwsim/mss"))
+    parser.add_argument("--port", type=int, default=2525)
+    args = parser.parse_args(argv)
+    paths = provision(args.dir.absolute())
+    tls = server_tls_context(
+        Path(paths["server_cert"]), Path(paths["server_key"]), Path(paths["ca_file"])
+    )
+    server = MssServer(tls, port=args.port)
+    server.start()
+    settings = {
+        "LGO_NATIONAL__MSS__HOST": server.host,
+        "LGO_NATIONAL__MSS__PORT": str(server.port),
+        "LGO_NATIONAL__MSS__CERT_FILE": paths["cert_file"],
+        "LGO_NATIONAL__MSS__KEY_FILE": paths["key_file"],
+        "LGO_NATIONAL__MSS__CA_FILE": paths["ca_file"],
+    }
+    print(json.dumps({"listening": f"{server.host}:{server.port}", "daemon_env": settings}))  # noqa: T201
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
