@@ -41,6 +41,7 @@ class PatientIn(_In):
     used_name: str | None = Field(None, max_length=100)
     nir: NIR | None = None
     source: Literal["manual", "vitale", "apcv"] = "manual"
+    rank: int = Field(1, ge=1, le=9, description="Rang de naissance lu sur la carte (jumeaux)")
 
 
 class VitaleIn(_In):
@@ -95,6 +96,7 @@ def create_patient(body: PatientIn, container: ContainerDep) -> JSONResponse:
     data = NewPatient(
         birth_name=body.birth_name, given_names=body.given_names, birth_date=body.birth_date,
         sex=body.sex, birthplace=body.birthplace, used_name=body.used_name, nir=body.nir,
+        rank=body.rank,
     )  # fmt: skip
     if body.source == "manual":
         view = service.create_patient(data, source="manual")
