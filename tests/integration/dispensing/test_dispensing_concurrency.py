@@ -101,3 +101,32 @@ def test_same_key_twice_at_once_one_row_same_answer(
     assert count(any_db, DispensationRow) == 1
     assert count(any_db, OrdonnancierEntry) == 1
     assert count(any_db, OutboxMessage) == 1
+
+
+def test_two_outbox_workers_never_claim_the_same_message(any_db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from lgo.events import EventBus
+    from lgo.services.outbox import OutboxPolicy, OutboxWorker
+
+    now = datetime.now(UTC)
+    with any_db.uow() as uow:
+        for i in range(20):
+            uow.session.add(OutboxMessage(
+                created_at=now, kind="eprescription.execution", idempotency_key=f"k-{i:04d}",
+                payload="{}", status="pending", attempts=0, next_attempt_at=now,
+            ))  # fmt: skip
+        uow.commit()
+    policy = OutboxPolicy(batch=15)
+    workers = [
+        OutboxWorker(Database(any_db.url), EventBus(), None, policy=policy, worker_id=f"w{i}")
+        for i in range(2)
+    ]
+    try:
+        claimed = race(*(w.claim for w in workers))
+    finally:
+        for w in workers:
+            w.db.dispose()
+    ids = [[c.id for c in batch] for batch in claimed]
+    assert not set(ids[0]) & set(ids[1])
+    assert len(ids[0]) + len(ids[1]) == 20

@@ -1,0 +1,80 @@
+"""National DTO → domain prescription, JSON codec round trip, FHIR export validation."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from lgo.domain.prescription import NonSubstitutionReason, PrescriptionSource
+from lgo.domain.products import Pack, Product, RegulatoryList
+from lgo.national import eprescription as ep
+from lgo.services.fhir_export import dispensation_bundle
+from lgo.services.prescriptions import InMemoryCatalog, from_json, from_record, to_json
+
+LEVO = "3400999999021"
+
+
+def record() -> ep.PrescriptionRecord:
+    line = ep.PrescriptionLine(
+        line_id="L-1", cip13=LEVO, product_label="LEVOTHYROXINE TEST 75 µg", dosage_text="1/j",
+        quantity=1, treatment_days=30, renewals_allowed=2, substitutable=False,
+        non_substitutable_reason=ep.NonSubstitutableReason.MTE,
+        regulatory_list=ep.RegulatoryList.LIST_II, status=ep.LineStatus.OPEN,
+    )  # fmt: skip
+    return ep.PrescriptionRecord(
+        prescription_id="EPTEST0000000000000043", authored_on=date(2026, 2, 1),
+        prescriber=ep.Prescriber(rpps="10000000009", family_name="TESTMEDECIN",
+                                 given_name="DOMINIQUE"),
+        patient=ep.PatientIdentity(family_name="TESTPATIENT"), lines=(line,),
+        state=ep.PrescriptionState.OPEN,
+    )  # fmt: skip
+
+
+def test_record_maps_to_domain_with_catalogue_packs() -> None:
+    catalog = InMemoryCatalog([Product(LEVO, "LEVOTHYROXINE", molecule="lévothyroxine",
+                                       generic_group="G-LEVO", packs=(Pack(LEVO, 30, 250),))])
+    rx = from_record(record(), catalog, "patient-1")
+    line = rx.lines[0]
+    assert rx.source is PrescriptionSource.EPRESCRIPTION
+    assert (line.units_per_day, line.duration_days, line.renewals) == (Decimal(1), 30, 2)
+    assert line.regulatory_list is RegulatoryList.LIST_II  # the prescription's list wins
+    assert line.non_substitution_reason is NonSubstitutionReason.MTE
+    assert line.product.generic_group == "G-LEVO"
+    assert rx.extra["line:1"] == "L-1"
+    assert from_json(to_json(rx)) == rx
+
+
+def test_unknown_product_still_maps() -> None:
+    rx = from_record(record(), InMemoryCatalog(), None)
+    assert rx.lines[0].product.code == LEVO and rx.lines[0].product.generic_group is None
+
+
+def body(intervention: str = "substituted") -> dict[str, object]:
+    return {
+        "id": "3f0c1c9e-0000-4000-8000-000000000001", "created_at": "2026-02-03T10:00:00+00:00",
+        "patient_id": "p-1", "prescription_id": "EPTEST0000000000000043",
+        "professional": {"rpps": "10000000009"},
+        "lines": [{"line_no": 1, "intervention": intervention, "boxes": 1,
+                   "delivered_cip13": LEVO, "designation": "LEVOTHYROXINE", "completeness": "FFP",
+                   "reason": None}],
+    }  # fmt: skip
+
+
+class Identity:
+    def __init__(self, qualified: bool) -> None:
+        self.qualified = qualified
+
+    def qualified_ins(self, patient_id: str) -> tuple[str, str] | None:
+        return ("299127505699943", "1.2.250.1.213.1.4.10") if self.qualified else None
+
+
+def test_fhir_bundle_carries_ins_only_when_qualified() -> None:
+    qualified = dispensation_bundle(body(), Identity(True))
+    patient = qualified["entry"][0]["resource"]
+    assert {"system": "urn:oid:1.2.250.1.213.1.4.10", "value": "299127505699943"} in patient[
+        "identifier"]
+    dispense = qualified["entry"][1]["resource"]
+    assert dispense["substitution"]["wasSubstituted"] is True
+    assert dispense["type"]["coding"][0]["code"] == "FFP"
+    provisional = dispensation_bundle(body(), Identity(False))
+    assert len(provisional["entry"][0]["resource"]["identifier"]) == 1
