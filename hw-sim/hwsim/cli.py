@@ -383,3 +383,7 @@ def national_log(
         console.print(f"[red]Services nationaux injoignables[/red] : {exc}")
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    app()

@@ -40,3 +40,82 @@ def test_not_running(tmp_path: object) -> None:
 def test_profiles_lists_fixtures() -> None:
     result = runner.invoke(app, ["profiles"])
     assert result.exit_code == 0 and "famille-testnom" in result.output
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_up_detach_starts_everything_and_down_stops_it() -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    workdir = Path(f"/tmp/hwsim-up-{os.getpid()}")
+    port = _free_port()
+    hwsim = [sys.executable, "-m", "hwsim.cli"]
+    env = {k: v for k, v in os.environ.items() if k != "PCSCLITE_CSOCK_NAME"}
+    try:
+        up = subprocess.run(
+            [*hwsim, "up", "--detach", "-w", str(workdir), "--national-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=env,
+            check=False,
+        )
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"PCSCLITE_CSOCK_NAME={workdir}/run/pcscd/pcscd.comm" in up.stdout
+        status = json.loads(
+            subprocess.run(
+                [*hwsim, "status", "--json", "-w", str(workdir)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=env,
+                check=True,
+            ).stdout
+        )
+        assert [t["serial"] for t in status["tokens"]][:1] == ["123456789"]
+        pids = [int((workdir / f"{n}.pid").read_text()) for n in ("hwsim", "national")]
+        deadline = time.monotonic() + 30
+        while True:  # the national app is a separate process that binds its port on its own
+            try:
+                assert (
+                    httpx.get(f"http://127.0.0.1:{port}/_sim/recorder", timeout=2).status_code
+                    == 200
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        down = subprocess.run(
+            [*hwsim, "down", "-w", str(workdir)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+        )
+        assert down.returncode == 0 and "hwsim" in down.stdout
+        for pid in pids:
+            deadline = time.monotonic() + 15
+            while (
+                Path(f"/proc/{pid}").exists()
+                and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+            ):
+                assert time.monotonic() < deadline, f"process {pid} still alive"
+                time.sleep(0.05)
+    finally:
+        subprocess.run(
+            [*hwsim, "down", "-w", str(workdir)], capture_output=True, timeout=30, env=env
+        )
+        shutil.rmtree(workdir, ignore_errors=True)
