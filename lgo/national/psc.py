@@ -114,6 +114,13 @@ class CibaStart:
 
 
 @dataclass(frozen=True)
+class CibaPending:
+    """No answer yet. ``slow_down``: we polled too fast; CIBA §11 says add 5 s to the interval."""
+
+    slow_down: bool = False
+
+
+@dataclass(frozen=True)
 class PscProfessional:
     """The professional identity a verified ID token asserts."""
 
@@ -238,14 +245,16 @@ class PscClient:
         except (KeyError, TypeError, ValueError):
             raise MalformedResponse("psc: CIBA answer without auth_req_id") from None
 
-    def poll_ciba(self, auth_req_id: str) -> TokenSet | None:
-        """Tokens once the professional approved; ``None`` while pending (or told to slow down)."""
+    def poll_ciba(self, auth_req_id: str) -> TokenSet | CibaPending:
+        """Tokens once the professional approved; :class:`CibaPending` while waiting."""
         form = {"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id}
         try:
             body = self._post_form("psc_ciba_poll", self.metadata().token_endpoint, form, None)
         except _OAuthAnswer as answer:
-            if answer.error in ("authorization_pending", "slow_down"):
-                return None
+            if answer.error == "authorization_pending":
+                return CibaPending(slow_down=False)
+            if answer.error == "slow_down":
+                return CibaPending(slow_down=True)
             raise
         return self._token_set(body, nonce=None, auth_req_id=auth_req_id)
 

@@ -30,7 +30,7 @@ from lgo.domain.professionals import idnat_from_rpps, is_valid_rpps, parse_idnat
 from lgo.errors import Conflict, InvalidInput, NotFound
 from lgo.logging import get_logger
 from lgo.national.errors import NationalServiceError, ServiceUnavailable
-from lgo.national.psc import CibaStart, PkcePair, PscTokenInvalid, TokenSet
+from lgo.national.psc import CibaPending, CibaStart, PkcePair, PscTokenInvalid, TokenSet
 from lgo.sessions import (
     PHARMACIST_PROFESSION_CODE,
     ProfessionalIdentity,
@@ -42,6 +42,7 @@ from lgo.sessions import (
 log = get_logger(__name__)
 
 MAX_PENDING = 32
+SLOW_DOWN_STEP_S = 5.0  # CIBA Core §11: on slow_down, poll 5 s less often from then on
 PAGE_LOGIN_TTL_S = 600.0
 PROFESSION_LABELS = {PHARMACIST_PROFESSION_CODE: "Pharmacien"}
 
@@ -54,7 +55,7 @@ class PscProvider(Protocol):
         requested_expiry: int | None = None,
     ) -> CibaStart: ...
 
-    def poll_ciba(self, auth_req_id: str) -> TokenSet | None: ...
+    def poll_ciba(self, auth_req_id: str) -> TokenSet | CibaPending: ...
 
     def authorization_url(
         self, *, redirect_uri: str, state: str, nonce: str, code_challenge: str,
@@ -201,7 +202,11 @@ class PscLogin:
                 self._drop_ciba(login_id)
             log.info("psc_ciba_failed", error=exc.slug)
             raise
-        if tokens is None:
+        if isinstance(tokens, CibaPending):
+            if tokens.slow_down:
+                with self._lock:
+                    pending.interval += SLOW_DOWN_STEP_S
+                    pending.next_poll_at = self._clock() + pending.interval
             return None
         self._drop_ciba(login_id)
         return self._open(tokens)

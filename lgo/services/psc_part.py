@@ -46,7 +46,7 @@ class PscPart:
             client,
             container.sessions,
             session_ttl=timedelta(minutes=national.psc.ecps_session_minutes),
-            redirect_uri=national.psc.redirect_uri,
+            redirect_uri=national.psc.redirect_uri or f"http://127.0.0.1:{settings.api.port}/",
         )
         self.annuaire = CachedAnnuaire(
             AnnuaireClient(self._annuaire_http),

@@ -231,6 +231,11 @@ class PscProvider:
             request = self.state.ciba.get(auth_req_id)
             if request is None or request.client_id != client_id:
                 raise OAuthError("invalid_grant", "unknown auth_req_id")
+            now = self.clock()
+            too_soon = request.last_poll is not None and now - request.last_poll < request.interval
+            request.last_poll = now
+            if too_soon and request.status == "pending":
+                raise OAuthError("slow_down", "polled before the interval")
             self._advance(request)
             if request.status == "pending":
                 raise OAuthError("authorization_pending", "waiting for the professional")

@@ -12,6 +12,7 @@ from joserfc.jwk import ECKey
 
 from lgo.events import EventBus
 from lgo.national.psc import (
+    CibaPending,
     PscClient,
     PscGrantInvalid,
     PscLoginExpired,
@@ -319,3 +320,16 @@ def test_a_provider_that_holds_its_answer_is_cut_by_the_timeout(live_sim: LiveSi
             client.start_ciba("8" + PHARMACIST)
     finally:
         http.close()
+
+
+def test_polling_faster_than_the_interval_gets_slow_down(
+    live_sim: LiveSim, psc_client: PscClient
+) -> None:
+    from hwsim.national.app import reset_state
+
+    live_sim.sim.settings["psc_ciba_interval"] = 5
+    reset_state(live_sim.sim)  # the provider is rebuilt with a 5 s interval
+    started = psc_client.start_ciba("8" + PHARMACIST)
+    assert started.interval == 5
+    assert psc_client.poll_ciba(started.auth_req_id) == CibaPending(slow_down=False)
+    assert psc_client.poll_ciba(started.auth_req_id) == CibaPending(slow_down=True)

@@ -16,6 +16,7 @@ from lgo.national.errors import MalformedResponse
 from lgo.national.http import NationalHttpClient, RetryPolicy
 from lgo.national.psc import (
     AUTH_REQ_CLAIM,
+    CibaPending,
     PkcePair,
     PscClient,
     PscLoginExpired,
@@ -213,10 +214,10 @@ def test_ciba_poll_errors_are_typed(
         client.poll_ciba("req-1")
 
 
-@pytest.mark.parametrize("error", ["authorization_pending", "slow_down"])
-def test_ciba_pending_is_none(client: PscClient, provider: FakeProvider, error: str) -> None:
+@pytest.mark.parametrize(("error", "slow"), [("authorization_pending", False), ("slow_down", True)])
+def test_ciba_pending(client: PscClient, provider: FakeProvider, error: str, slow: bool) -> None:
     provider.token_answer = (400, {"error": error})
-    assert client.poll_ciba("req-1") is None
+    assert client.poll_ciba("req-1") == CibaPending(slow_down=slow)
 
 
 def test_ciba_poll_sends_the_grant_and_verifies(client: PscClient, provider: FakeProvider) -> None:

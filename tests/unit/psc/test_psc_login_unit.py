@@ -10,7 +10,14 @@ import pytest
 from lgo.errors import InvalidInput
 from lgo.events import EventBus
 from lgo.national.errors import ServiceUnavailable
-from lgo.national.psc import CibaStart, PscGrantInvalid, PscProfessional, PscTokenInvalid, TokenSet
+from lgo.national.psc import (
+    CibaPending,
+    CibaStart,
+    PscGrantInvalid,
+    PscProfessional,
+    PscTokenInvalid,
+    TokenSet,
+)
 from lgo.services.psc_login import (
     MAX_PENDING,
     EcpsSessionRequired,
@@ -44,9 +51,9 @@ class FakeProvider:
         self.started.append(login_hint)
         return CibaStart(f"req-{len(self.started)}", expires_in=120, interval=5)
 
-    def poll_ciba(self, auth_req_id: str) -> TokenSet | None:
+    def poll_ciba(self, auth_req_id: str) -> TokenSet | CibaPending:
         self.polls += 1
-        answer = self.poll_answers.pop(0) if self.poll_answers else None
+        answer = self.poll_answers.pop(0) if self.poll_answers else CibaPending()
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -242,3 +249,17 @@ def test_expired_ecps_session_closes_and_revokes(provider: FakeProvider, clock: 
         assert provider.revoked == ["rt-1"]
     finally:
         service.close()
+
+
+def test_slow_down_adds_five_seconds_to_the_interval(
+    login: PscLogin, provider: FakeProvider, clock: Clock
+) -> None:
+    login_id = login.start_ciba("10999999997").login_id  # interval 5 s
+    provider.poll_answers = [CibaPending(slow_down=True)]
+    assert login.poll(login_id) is None
+    clock.now += 9
+    assert login.poll(login_id) is None
+    assert provider.polls == 1  # 9 s < 10 s: not forwarded
+    clock.now += 1
+    login.poll(login_id)
+    assert provider.polls == 2
