@@ -124,9 +124,10 @@ class PscSettings(BaseModel):
         SecretStr("lgo-officine-sim-secret"), description="Client secret (simulator default)."
     )
     scope: str = "openid scope_all"
-    redirect_uri: str = Field(
-        "http://127.0.0.1:8700/psc-callback",
-        description="Where the provider sends the page back (code + state) after sign-in.",
+    redirect_uri: str | None = Field(
+        None,
+        description="Where the provider sends the browser back (?code=&state=) after sign-in. "
+        "Empty: the counter page, http://127.0.0.1:<api.port>/.",
     )
     ecps_session_minutes: int = Field(
         30, ge=1, le=480, description="Life of an e-CPS session (a CPS session ends with the card)."
