@@ -26,7 +26,7 @@ def test_wedge_scanner_reads_a_code_from_a_grabbed_keyboard() -> None:
 
     virtual = VirtualWedge()
     payloads: queue.Queue[bytes] = queue.Queue()
-    scanner = WedgeScanner(str(virtual.device.device), payloads.put, layout="us")
+    scanner = WedgeScanner(virtual.device.device.path, payloads.put, layout="us")
     scanner.start()
     try:
         assert scanner.connected.wait(3)
