@@ -50,6 +50,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_up_detach_starts_everything_and_down_stops_it() -> None:
     import os
     import shutil
@@ -108,12 +117,9 @@ def test_up_detach_starts_everything_and_down_stops_it() -> None:
         assert down.returncode == 0 and "hwsim" in down.stdout
         for pid in pids:
             deadline = time.monotonic() + 15
-            while (
-                Path(f"/proc/{pid}").exists()
-                and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
-            ):
+            while _alive(pid):
                 assert time.monotonic() < deadline, f"process {pid} still alive"
-                time.sleep(0.05)
+                time.sleep(0.05)  # another process exiting: nothing to await
     finally:
         subprocess.run(
             [*hwsim, "down", "-w", str(workdir)], capture_output=True, timeout=30, env=env
