@@ -46,3 +46,14 @@ def test_every_fixture_user_has_a_valid_national_id(provider: PscProvider) -> No
     from lgo.domain.professionals import parse_idnat
 
     assert all(parse_idnat(idnat) is not None for idnat in provider.users)
+
+
+def test_annuaire_fixture_numbers_are_valid_and_cover_the_prescription_fixtures() -> None:
+    from lgo.domain.professionals import is_valid_rpps
+
+    annuaire = json.loads((DEFAULT_FIXTURES / "annuaire.json").read_text(encoding="utf-8"))
+    listed = {p["rpps"] for p in annuaire["practitioners"]}
+    assert all(is_valid_rpps(rpps) for rpps in listed)
+    assert "10999990053" not in listed  # kept unknown on purpose
+    prescriptions = json.loads((DEFAULT_FIXTURES / "eprescriptions.json").read_text("utf-8"))
+    assert {p["rpps"] for p in prescriptions["prescribers"].values()} <= listed
