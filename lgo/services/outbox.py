@@ -38,6 +38,8 @@ from lgo.store.types import utcnow
 log = get_logger(__name__)
 
 PENDING, PROCESSING, DELIVERED, FAILED = "pending", "processing", "delivered", "failed"
+# The only kind this worker delivers; other kinds in the table are left to their own handlers.
+EXECUTION_KIND = "eprescription.execution"
 
 
 class ExecutionSender(Protocol):
@@ -131,7 +133,8 @@ class OutboxWorker:
     def _idle_wait(self) -> float:
         with self.db.uow(readonly=True) as uow:
             due = uow.session.execute(
-                select(OutboxMessage.next_attempt_at).where(OutboxMessage.status == PENDING)
+                select(OutboxMessage.next_attempt_at)
+                .where(OutboxMessage.status == PENDING, OutboxMessage.kind == EXECUTION_KIND)
                 .order_by(OutboxMessage.next_attempt_at).limit(1)
             ).scalar_one_or_none()  # fmt: skip
         if due is None:
@@ -153,7 +156,7 @@ class OutboxWorker:
     def claim(self) -> list[Claimed]:
         now = self.clock()
         lease_until = now + timedelta(seconds=self.policy.lease_s)
-        due = or_(
+        due = (OutboxMessage.kind == EXECUTION_KIND) & or_(
             (OutboxMessage.status == PENDING) & (OutboxMessage.next_attempt_at <= now),
             (OutboxMessage.status == PROCESSING) & (OutboxMessage.claimed_until < now),
         )

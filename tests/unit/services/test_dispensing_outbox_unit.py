@@ -167,3 +167,13 @@ def test_retry_only_for_failed_messages(db: Database) -> None:
         outbox.retry(db, only(db)["id"])
     with pytest.raises(OutboxMessageNotFound):
         outbox.retry(db, 999)
+
+
+def test_other_kinds_are_left_to_their_own_handlers(db: Database) -> None:
+    with db.uow() as uow:
+        uow.session.add(OutboxMessage(created_at=NOW, kind="dmp.provide", idempotency_key="doc-1",
+                                      payload="{}", status="pending", attempts=0,
+                                      next_attempt_at=NOW))  # fmt: skip
+        uow.commit()
+    assert worker(db, FakeService(), Clock()).run_once() == 0
+    assert only(db)["status"] == "pending"
