@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,18 +100,39 @@ class CpsTokens:
                     raise errors.Pkcs11ModuleError(f"cannot load {module_path}") from exc
                 _LIBS[module_path] = lib
         self._lib = lib
+        self._sessions: weakref.WeakSet[CpsSession] = weakref.WeakSet()
 
     def tokens(self) -> list[TokenInfo]:
         """Tokens present now (a fresh read of their flags)."""
         return [self._info(slot.get_token()) for slot in self._slots()]
 
     def find(self, serial: str) -> Any:
-        """The python-pkcs11 Token whose serial is ``serial`` (the card's EF.SN.ICC serial)."""
+        """The python-pkcs11 Token whose serial is ``serial`` (the card's EF.SN.ICC serial).
+
+        A module may snapshot its slots at C_Initialize (anchors.md §2.5), so a card inserted
+        later can be invisible: when the serial is missing and no session of ours is open, the
+        module is re-initialised once (C_Finalize + C_Initialize) and the slots read again.
+        """
+        token = self._search(serial)
+        if token is None and not self._live_sessions():
+            try:
+                self._lib.reinitialize()
+            except p11.PKCS11Error as exc:
+                raise errors.Pkcs11ModuleError("C_Finalize/C_Initialize failed") from exc
+            token = self._search(serial)
+        if token is None:
+            raise errors.TokenNotFound(f"no PKCS#11 token with serial {serial}")
+        return token
+
+    def _search(self, serial: str) -> Any:
         for slot in self._slots():
             token = slot.get_token()
             if _serial_text(token.serial) == serial:
                 return token
-        raise errors.TokenNotFound(f"no PKCS#11 token with serial {serial}")
+        return None
+
+    def _live_sessions(self) -> bool:
+        return any(session.open for session in list(self._sessions))
 
     def pin_status(self, serial: str, card_tries_left: int | None = None) -> PinStatus:
         return pin_status_from_flags(int(self.find(serial).flags), card_tries_left)
@@ -165,7 +187,9 @@ class CpsTokens:
             session.close()
             raise
         log.info("cps_login serial=%s", serial)
-        return CpsSession(serial, session, identity)
+        cps = CpsSession(serial, session, identity)
+        self._sessions.add(cps)
+        return cps
 
     def _slots(self) -> list[Any]:
         try:

@@ -4,6 +4,7 @@ the login guard (fake token), and the T=0 exchange rules."""
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from typing import Any
 
 import pytest
@@ -132,10 +133,35 @@ class FakeSlot:
         return self.token
 
 
-def tokens_with(token: FakeToken) -> CpsTokens:
+class FakeLib:
+    """A module that only shows its tokens after a re-initialisation when ``snapshot`` is set."""
+
+    def __init__(self, token: FakeToken, snapshot: bool = False) -> None:
+        self.token = token
+        self.visible = not snapshot
+        self.reinitialized = 0
+
+    def get_slots(self, token_present: bool) -> list[FakeSlot]:
+        return [FakeSlot(self.token)] if self.visible else []
+
+    def reinitialize(self) -> None:
+        self.reinitialized += 1
+        self.visible = True
+
+
+def tokens_with(token: FakeToken, snapshot: bool = False) -> CpsTokens:
     tokens = object.__new__(CpsTokens)
-    tokens._lib = type("Lib", (), {"get_slots": lambda self, token_present: [FakeSlot(token)]})()
+    tokens._lib = FakeLib(token, snapshot)
+    tokens._sessions = weakref.WeakSet()
     return tokens
+
+
+def test_token_inserted_after_initialisation_is_found_by_reinitialising() -> None:
+    tokens = tokens_with(FakeToken(0), snapshot=True)
+    assert tokens.find("123456789").serial == b"123456789"
+    assert tokens._lib.reinitialized == 1
+    with pytest.raises(errors.TokenNotFound):
+        tokens.find("000")
 
 
 def test_final_try_needs_confirmation_and_locked_is_never_tried() -> None:
