@@ -15,11 +15,13 @@ from lgo.national.errors import MalformedResponse, RequestRejected, ServiceUnava
 from tests.fixtures.documents import (
     FICTIVE_NIR,
     FICTIVE_RPPS,
+    arm_fault,
     make_dispensing_summary,
     make_header,
     make_vaccination_note,
+    sim_control,
+    sim_documents,
 )
-from tests.integration.documents.conftest import arm_fault, sim_control, sim_documents
 
 pytestmark = pytest.mark.integration
 OID = "1.2.250.1.213.1.4.10"

@@ -46,8 +46,7 @@ from tests.fixtures.dispensing import (
     paper,
     pharmacist,
 )
-from tests.fixtures.documents import FICTIVE_NIR
-from tests.integration.documents.conftest import MssPki, arm_fault, mss_config, sim_control
+from tests.fixtures.documents import FICTIVE_NIR, MssPki, arm_fault, mss_config, sim_control
 
 pytestmark = pytest.mark.integration
 OID = InsOid.TEST.value

@@ -30,8 +30,8 @@ from tests.fixtures.dispensing import (
     paper,
     pharmacist,
 )
+from tests.fixtures.documents import MssPki
 from tests.fixtures.national import NationalSim
-from tests.integration.documents.conftest import MssPki
 from tests.integration.documents.test_document_flow import add_patient, dispense
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,13 @@ from lgo.national.mss import (
     MssRecipientRefused,
     MssTlsRefused,
 )
-from tests.fixtures.documents import FICTIVE_RPPS, make_header, make_vaccination_note
-from tests.integration.documents.conftest import MssPki, mss_config
+from tests.fixtures.documents import (
+    FICTIVE_RPPS,
+    MssPki,
+    make_header,
+    make_vaccination_note,
+    mss_config,
+)
 
 pytestmark = pytest.mark.integration
 RECIPIENT = "dr.exemple@medecin.mssante.fr"
