@@ -4,7 +4,8 @@ The provider is found by its discovery document; its signing keys come from its 
 again once when a token names a key id we do not know, which is how providers rotate keys).
 Every ID token is verified with joserfc before anything in it is believed: signature by the
 provider's keys, issuer, audience (our client id), expiry and issue time (with a small leeway),
-and the nonce (code flow) or the ``auth_req_id`` claim (CIBA) that binds it to our request.
+the level of authentication (``acr`` = ``eidas1``), and the nonce (code flow) or the
+``auth_req_id`` claim (CIBA) that binds it to our request.
 
 Tokens never reach a log line; the shared :class:`NationalHttpClient` traces each call with its
 action and status only. The professional identity is returned as a :class:`PscProfessional`;
@@ -44,6 +45,7 @@ CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 AUTH_REQ_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
 ALLOWED_ALGORITHMS = ("ES256", "ES384", "RS256", "PS256")
 DEFAULT_SCOPE = "openid scope_all"
+STRONG_ACR = "eidas1"  # PSC's level for CPS / e-CPS authentication (substantial, two factors)
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -177,9 +179,11 @@ class PscClient:
         client_secret: str,
         scope: str = DEFAULT_SCOPE,
         leeway_s: int = 30,
+        required_acr: str | None = STRONG_ACR,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
+        self.required_acr = required_acr
         self.client_id = client_id
         self._secret = client_secret
         self.scope = scope
@@ -323,6 +327,8 @@ class PscClient:
             options["nonce"] = {"essential": True, "value": nonce}
         if auth_req_id is not None:
             options[AUTH_REQ_CLAIM] = {"essential": True, "value": auth_req_id}
+        if self.required_acr is not None:
+            options["acr"] = {"essential": True, "value": self.required_acr}
         registry = jwt.JWTClaimsRegistry(
             now=lambda: int(self._clock()), leeway=self.leeway_s, **options
         )
@@ -479,6 +485,7 @@ def _claim_reason(claim: str) -> str:
         "iss": "wrong_issuer",
         "nonce": "wrong_nonce",
         "iat": "issued_in_future",
+        "acr": "weak_authentication",
         AUTH_REQ_CLAIM: "wrong_auth_req_id",
     }.get(claim, f"invalid_claim:{claim}")
 

@@ -64,6 +64,7 @@ class FakeProvider:
     def id_token(self, key: Any = None, header: dict[str, Any] | None = None, **claims: Any) -> str:
         body: dict[str, Any] = {
             "iss": ISSUER, "aud": CLIENT_ID, "sub": "f:abc", "iat": NOW, "exp": NOW + 60,
+            "acr": "eidas1",
             "SubjectNameID": "810999999997",
             "SubjectRefPro": {"exercices": [{
                 "codeProfession": "21", "nomDexercice": "TESTPHARMA", "prenomDexercice": "ALEX",
@@ -115,6 +116,8 @@ def test_valid_token_gives_the_professional(client: PscClient, provider: FakePro
     ({"nonce": "other"}, "wrong_nonce"),
     ({"nonce": None}, "missing_claim:nonce"),
     ({"exp": None}, "missing_claim:exp"),
+    ({"acr": "eidas0"}, "weak_authentication"),
+    ({"acr": None}, "missing_claim:acr"),
 ])
 def test_bad_claims_are_refused(
     client: PscClient, provider: FakeProvider, claims: dict[str, Any], expected: str
