@@ -17,6 +17,7 @@ import asyncio
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,10 @@ class HardwareService:
         self._lock = threading.Lock()
         self._reads: dict[str, VitaleRead] = {}  # reader → last read of the card in it
         self._kinds: dict[str, CardKind] = {}
+        # Coordinators wait on the reads with a deadline; the reads themselves run in their own
+        # pool so a hung SCardTransmit costs one reader thread, never the coordinator.
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="card-read")
+        self._readers_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="card-io")
         self._monitor: ReaderMonitor | None = None
         self._scanners: list[SerialScanner | WedgeScanner] = []
 
@@ -97,6 +101,7 @@ class HardwareService:
         if monitor is not None:
             await asyncio.to_thread(monitor.stop)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._readers_pool.shutdown(wait=False, cancel_futures=True)
         self._cps.close()
 
     def _add_scanner(self, scanner: SerialScanner | WedgeScanner) -> None:
@@ -171,14 +176,15 @@ class HardwareService:
         )
 
     def _read_vitale(self, reader: str) -> None:
+        deadline = self._settings.card_read_timeout_s
         try:
-            card = read_vitale_from_reader(reader)
+            card = self._readers_pool.submit(read_vitale_from_reader, reader).result(deadline)
+        except FutureTimeout:
+            late = drv.DeadlineExceeded(f"Vitale read over {deadline:.1f} s")
+            self._read_failed(reader, late)
+            return
         except drv.DriverError as exc:
-            error = hw.translate(exc)
-            log.info("vitale_read_failed", reader=reader, code=exc.code)
-            self._events.publish(
-                "vitale.error", {"reader": reader, "code": error.slug, "driver_code": exc.code}
-            )
+            self._read_failed(reader, exc)
             return
         except Exception:  # a reader bug must be visible, not kill the worker silently
             log.exception("vitale_read_crashed", reader=reader)
@@ -195,6 +201,13 @@ class HardwareService:
             "reader": reader, "read_id": read.read_id,
             "beneficiaries": len(card.beneficiaries), "apdu_count": card.apdu_count,
         })
+
+    def _read_failed(self, reader: str, exc: drv.DriverError) -> None:
+        error = hw.translate(exc)
+        log.info("vitale_read_failed", reader=reader, code=exc.code)
+        self._events.publish(
+            "vitale.error", {"reader": reader, "code": error.slug, "driver_code": exc.code}
+        )
 
     # --- scanners ----------------------------------------------------------------------------------
 

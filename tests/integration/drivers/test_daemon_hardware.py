@@ -58,6 +58,7 @@ def daemon(hwsim, softhsm_tokens, tmp_path: Path) -> Iterator[Daemon]:  # type: 
             "pkcs11_module": str(softhsm_tokens.module),
             "cps_verify_on_card": True,  # SoftHSM keeps no PIN counter: the virtual card does
             "scanner_serial_ports": [str(hwsim.serial_scanner)],
+            "card_read_timeout_s": 2.0,
         },
     )
     container = Container(settings)
@@ -184,3 +185,11 @@ def test_mute_card_gives_an_error_event_and_the_monitor_lives_on(daemon, hwsim) 
         daemon.wait("card.removed", lambda d: d["reader"] == reader, timeout=5.0)  # link drops
     hwsim.client.insert("vitale", "seul", reader=0)
     assert daemon.wait("vitale.read", lambda d: d["reader"] == reader, timeout=10.0)
+
+
+def test_slow_card_read_hits_its_deadline(daemon, hwsim) -> None:  # type: ignore[no-untyped-def]
+    reader = hwsim.reader_names[0]
+    hwsim.client.set_fault(0, delay_s=0.5)  # ~10 APDUs x 0.5 s > the 2 s deadline
+    hwsim.client.insert("vitale", "seul", reader=0)
+    error = daemon.wait("vitale.error", lambda d: d["reader"] == reader, timeout=6.0)
+    assert error["code"] == "hardware-timeout"
