@@ -28,6 +28,8 @@ read-only search, one trace line without payload). No identity trait is ever log
 
 from __future__ import annotations
 
+import base64
+import copy
 import ssl
 import uuid
 from collections.abc import Callable
@@ -205,16 +207,23 @@ class _Call:
 # --- the client -----------------------------------------------------------------------------
 
 
+AssertionSigner = Callable[[bytes], bytes | None]
+"""Signs the canonical bytes of the ``AssertionPS`` with the open CPS card's signature key;
+``None`` when no card key is at hand (an e-CPS session): the assertion then goes unsigned."""
+
+
 class InsiClient:
     def __init__(
         self,
         http: NationalHttpClient,
         config: InsiConfig,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        signer: AssertionSigner | None = None,
     ) -> None:
         self._http = http
         self._config = config
         self._clock = clock
+        self._signer = signer
 
     def close(self) -> None:
         self._http.close()
@@ -267,7 +276,7 @@ class InsiClient:
         _sub(header, WSA, "Action", call.action)
         _sub(header, WSA, "MessageID", f"uuid:{call.message_id}")
         if self._config.auth == "cps" and call.author_rpps:
-            _assertion(header, call.author_rpps, now)
+            _assertion(header, call.author_rpps, now, self._signer)
         etree.SubElement(envelope, _q(SOAP, "Body")).append(call.body)
         return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
@@ -299,13 +308,27 @@ def _sub(parent: etree._Element, namespace: str, tag: str, text: str | None) -> 
     return element
 
 
-def _assertion(header: etree._Element, rpps: str, now: str) -> None:
+def _assertion(header: etree._Element, rpps: str, now: str, signer: AssertionSigner | None) -> None:
+    """The professional's assertion. Simplified: the real AssertionPS is an XML-DSig signed
+    SAML-like token; here the exclusive C14N of the element is signed and the value added as
+    ``ps:SignatureValue`` (base64), which the simulator records but does not check."""
     security = etree.SubElement(header, _q(WSSE, "Security"), nsmap={"wsse": WSSE})
     assertion = etree.SubElement(
         security, _q(ASSERTION_PS, "AssertionPS"), nsmap={"ps": ASSERTION_PS}
     )
     _sub(assertion, ASSERTION_PS, "IdNat", f"8{rpps}")
     _sub(assertion, ASSERTION_PS, "Emission", now)
+    signature = signer(signed_bytes(assertion)) if signer is not None else None
+    if signature is not None:
+        _sub(assertion, ASSERTION_PS, "SignatureValue", base64.b64encode(signature).decode())
+
+
+def signed_bytes(assertion: etree._Element) -> bytes:
+    """What the CPS signs: the exclusive canonical form of the assertion without its signature."""
+    unsigned = copy.deepcopy(assertion)
+    for old in unsigned.findall(f"{{{ASSERTION_PS}}}SignatureValue"):
+        unsigned.remove(old)
+    return bytes(etree.tostring(unsigned, method="c14n", exclusive=True))
 
 
 def _recsansvitale(traits: Traits, first_name: str) -> etree._Element:
@@ -458,6 +481,7 @@ def build_insi_client(
     client_key: Path | None = None,
     ca_file: Path | None = None,
     transport: httpx.BaseTransport | None = None,
+    signer: AssertionSigner | None = None,
 ) -> InsiClient:
     """An INSi client; with ``client_cert`` the organisation certificate is presented (mTLS)."""
     if transport is None and (client_cert or ca_file):
@@ -473,7 +497,7 @@ def build_insi_client(
         max_body_bytes=config.max_reply_bytes,
         transport=transport,
     )
-    return InsiClient(http, config)
+    return InsiClient(http, config, signer=signer)
 
 
 __all__ = [

@@ -10,8 +10,17 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from drivers.errors import DriverError
 from lgo.domain.identity import Traits
-from lgo.national.insi import InsiClient, InsiConfig, InsiIdentity, VitaleQuery, build_insi_client
+from lgo.errors import PharmacistSessionRequired
+from lgo.national.insi import (
+    AssertionSigner,
+    InsiClient,
+    InsiConfig,
+    InsiIdentity,
+    VitaleQuery,
+    build_insi_client,
+)
 from lgo.services.identity import IdentityService
 
 if TYPE_CHECKING:
@@ -22,7 +31,7 @@ KEY = "identity"
 INSI_PATH = "/insi"
 
 
-def insi_client_from(settings: Settings) -> InsiClient:
+def insi_client_from(settings: Settings, signer: AssertionSigner | None = None) -> InsiClient:
     national = settings.national
     insi = national.insi
     config = InsiConfig(
@@ -39,21 +48,23 @@ def insi_client_from(settings: Settings) -> InsiClient:
         client_cert=insi.client_cert,
         client_key=insi.client_key,
         ca_file=insi.ca_file,
+        signer=signer,
     )
 
 
 class LazyInsi:
     """Builds the INSi client on first call (no network or certificate work at start-up)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, signer: AssertionSigner | None = None) -> None:
         self._settings = settings
+        self._signer = signer
         self._lock = threading.Lock()
         self._client: InsiClient | None = None
 
     def _get(self) -> InsiClient:
         with self._lock:
             if self._client is None:
-                self._client = insi_client_from(self._settings)
+                self._client = insi_client_from(self._settings, self._signer)
             return self._client
 
     def search_by_traits(self, traits: Traits, *, author_rpps: str | None) -> InsiIdentity:
@@ -69,8 +80,27 @@ class LazyInsi:
                 self._client = None
 
 
+def cps_assertion_signer(container: Container) -> AssertionSigner:
+    """Signs with the CPS card of the open session (hardware part's ``extras["cps"]``), if any."""
+
+    def sign(data: bytes) -> bytes | None:
+        cps = container.extras.get("cps")
+        card = cps.signer() if cps is not None else None
+        if card is None:
+            return None
+        try:
+            signature: bytes = card.sign(data)
+        except DriverError as exc:
+            raise PharmacistSessionRequired(
+                "Signature CPS impossible (carte retirée ou session fermée)."
+            ) from exc
+        return signature
+
+    return sign
+
+
 def install(container: Container) -> None:
-    insi = LazyInsi(container.settings)
+    insi = LazyInsi(container.settings, cps_assertion_signer(container))
     service = IdentityService(container.db, insi, events=container.events)
     container.extras[KEY] = service
 

@@ -407,6 +407,7 @@ def _answer(store: InsiState, root: etree._Element) -> Response:
         "action": action,
         "idam": idam,
         "auth": "cps" if assertion is not None else "certificate",
+        "signed": assertion is not None and b"SignatureValue>" in etree.tostring(assertion),
         "message_id": _text(root, ".//wsa:MessageID", ns),
     }
     if action not in (ACTION_TRAITS, ACTION_VITALE):

@@ -241,7 +241,8 @@ def test_cps_mode_needs_an_open_session_and_sends_nothing_without(insi_sim: Insi
             client.search_by_traits(TESTSEUL, author_rpps=None)
         assert insi_sim.requests() == []
         client.search_by_traits(TESTSEUL, author_rpps="10999999998")
-    assert insi_sim.requests()[0]["auth"] == "cps"
+    [request] = insi_sim.requests()
+    assert request["auth"] == "cps" and request["signed"] is False
 
 
 def test_generic_malformed_fault_of_the_simulator_is_refused(

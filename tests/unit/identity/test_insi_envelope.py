@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
 from lgo.domain.identity import InsOid, Traits, with_key
@@ -14,10 +17,12 @@ from lgo.national.errors import MalformedResponse
 from lgo.national.http import NationalHttpClient, RetryPolicy
 from lgo.national.insi import (
     ACTION_TRAITS,
+    ASSERTION_PS,
     InsiClient,
     InsiConfig,
     InsiFault,
     InsiSoftwareNotAuthorised,
+    signed_bytes,
 )
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
@@ -139,3 +144,39 @@ def test_html_error_page_is_not_parsed() -> None:
     handler = _reply(b"<html>oops</html>", status=404, content_type="text/html")
     with _client(handler) as client, pytest.raises(MalformedResponse):
         client.search_by_traits(TRAITS, author_rpps=None)
+
+
+def test_cps_assertion_signed_by_the_card_key_when_one_is_at_hand() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    signed: list[bytes] = []
+
+    def card_sign(data: bytes) -> bytes:
+        signed.append(data)
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    handler = _reply(FOUND)
+    http = NationalHttpClient(
+        "insi", "http://insi.test", transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(attempts=1), sleep=lambda _: None,
+    )  # fmt: skip
+    with InsiClient(http, InsiConfig(idam="IDAM-X", auth="cps"), signer=card_sign) as client:
+        client.search_by_traits(TRAITS, author_rpps="10999999998")
+    root = etree.fromstring(handler.sent[0].content)  # type: ignore[attr-defined]
+    assertion = root.find("s:Header/wsse:Security/ps:AssertionPS", {**NS, "ps": ASSERTION_PS})
+    assert assertion is not None
+    value = assertion.findtext(f"{{{ASSERTION_PS}}}SignatureValue")
+    assert value is not None
+    # What travelled verifies against the card's public key (and is what the card was given).
+    assert signed_bytes(assertion) == signed[0]
+    key.public_key().verify(base64.b64decode(value), signed[0], ec.ECDSA(hashes.SHA256()))
+
+
+def test_no_card_key_means_an_unsigned_assertion() -> None:
+    handler = _reply(FOUND)
+    http = NationalHttpClient(
+        "insi", "http://insi.test", transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(attempts=1), sleep=lambda _: None,
+    )  # fmt: skip
+    with InsiClient(http, InsiConfig(idam="IDAM-X", auth="cps"), signer=lambda _: None) as client:
+        client.search_by_traits(TRAITS, author_rpps="10999999998")
+    assert b"SignatureValue" not in handler.sent[0].content  # type: ignore[attr-defined]
