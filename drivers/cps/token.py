@@ -9,7 +9,8 @@ multi-step operations):
   (``drivers.deadline.call_blocking``), never on the event loop;
 * :meth:`CpsSession.close` may come from any thread (card removed): it marks the session closed
   first, so new calls fail fast with ``NotLoggedIn``, then takes the lock and logs out;
-* :class:`CpsTokens` (the module) is shared; its methods only read slot/token information.
+* :class:`CpsTokens` (the module) is shared; its own lock serialises slot discovery, module
+  re-initialisation and login, so a re-initialisation never runs under another thread's call.
 
 PIN rules: the PIN is used for one C_Login and not kept (no attribute, no log, no retry). A login
 on the final try is refused unless the caller confirms, and a locked PIN is never tried.
@@ -101,10 +102,12 @@ class CpsTokens:
                 _LIBS[module_path] = lib
         self._lib = lib
         self._sessions: weakref.WeakSet[CpsSession] = weakref.WeakSet()
+        self._lock = threading.RLock()
 
     def tokens(self) -> list[TokenInfo]:
         """Tokens present now (a fresh read of their flags)."""
-        return [self._info(slot.get_token()) for slot in self._slots()]
+        with self._lock:
+            return [self._info(slot.get_token()) for slot in self._slots()]
 
     def find(self, serial: str) -> Any:
         """The python-pkcs11 Token whose serial is ``serial`` (the card's EF.SN.ICC serial).
@@ -113,13 +116,14 @@ class CpsTokens:
         later can be invisible: when the serial is missing and no session of ours is open, the
         module is re-initialised once (C_Finalize + C_Initialize) and the slots read again.
         """
-        token = self._search(serial)
-        if token is None and not self._live_sessions():
-            try:
-                self._lib.reinitialize()
-            except p11.PKCS11Error as exc:
-                raise errors.Pkcs11ModuleError("C_Finalize/C_Initialize failed") from exc
+        with self._lock:
             token = self._search(serial)
+            if token is None and not self._live_sessions():
+                try:
+                    self._lib.reinitialize()
+                except p11.PKCS11Error as exc:
+                    raise errors.Pkcs11ModuleError("C_Finalize/C_Initialize failed") from exc
+                token = self._search(serial)
         if token is None:
             raise errors.TokenNotFound(f"no PKCS#11 token with serial {serial}")
         return token
@@ -161,6 +165,17 @@ class CpsTokens:
         ``tries_after_failure``: a callable giving the counter after a wrong PIN (re-read), or None.
         """
         check_pin_format(pin)
+        with self._lock:
+            return self._login(serial, pin, confirm_final_try, card_tries_left, tries_after_failure)
+
+    def _login(
+        self,
+        serial: str,
+        pin: str,
+        confirm_final_try: bool,
+        card_tries_left: int | None,
+        tries_after_failure: Any,
+    ) -> CpsSession:
         token = self.find(serial)
         status = pin_status_from_flags(int(token.flags), card_tries_left)
         if status.locked:

@@ -4,6 +4,7 @@ the login guard (fake token), and the T=0 exchange rules."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import weakref
 from typing import Any
 
@@ -153,6 +154,7 @@ def tokens_with(token: FakeToken, snapshot: bool = False) -> CpsTokens:
     tokens = object.__new__(CpsTokens)
     tokens._lib = FakeLib(token, snapshot)
     tokens._sessions = weakref.WeakSet()
+    tokens._lock = threading.RLock()
     return tokens
 
 
