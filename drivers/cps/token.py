@@ -255,7 +255,7 @@ class CpsSession:
             try:
                 return self._sign(data, allow_combined)
             except _REMOVED as exc:
-                self._closed.set()
+                # close() (card-removed path) still runs C_Logout/C_CloseSession on this handle.
                 raise errors.TokenRemoved("token went away during signing") from exc
             except p11.UserNotLoggedIn as exc:
                 raise errors.NotLoggedIn("token is no longer logged in") from exc

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -125,3 +127,30 @@ def test_cps_pulled_gives_removal_event_and_logout(hwsim, cps_tokens, monitor) -
     with pytest.raises(errors.NotLoggedIn):
         session.sign(b"after removal")
 
+
+
+def test_one_session_shared_by_threads_signs_consistently(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]
+    tokens, infos = cps_tokens
+    reader = insert_cps(hwsim)
+    session = login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+    with open(infos["pharmacien"].sig_cert, "rb") as handle:
+        public = x509.load_pem_x509_certificate(handle.read()).public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+
+    def sign_many(worker: int) -> list[tuple[bytes, bytes]]:
+        out = []
+        for i in range(5):
+            data = f"{worker}-{i}".encode()
+            out.append((data, session.sign(data, allow_combined=i % 2 == 0)))
+        return out
+
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = [pair for batch in pool.map(sign_many, range(6)) for pair in batch]
+    finally:
+        session.close()
+    assert len(results) == 30
+    for data, signature in results:
+        public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+    with pytest.raises(errors.NotLoggedIn):
+        session.sign(b"closed")
