@@ -189,13 +189,18 @@ class Simulator:
                 log.info("card_dropped reader=%s reason=%s", slot.spec.index, reason)
 
     def reset(self) -> None:
-        """Remove every card, clear faults, forget CPS PIN counters (per-test cleanup)."""
+        """Remove every card, clear faults, replug readers, forget CPS PIN counters (per-test
+        cleanup)."""
         with self.lock:
             for slot in self.slots:
                 self._unlink(slot, "removed")
-                slot.faults.__init__()  # type: ignore[misc]
+                slot.faults.clear()
+                slot.unplugged = False
                 slot.last_event = "empty"
             self.cps_cards.clear()
+            if self.pcscd.unplugged:  # a hard unplug left a reader pair out of pcscd
+                self.pcscd.unplugged = frozenset()
+                self.pcscd.restart()
 
     # faults --------------------------------------------------------------------------------
     def set_fault(self, reader: int, **changes: object) -> dict[str, object]:
@@ -211,7 +216,7 @@ class Simulator:
         with self.lock:
             for slot in self.slots:
                 if reader is None or slot.spec.index == reader:
-                    slot.faults.__init__()  # type: ignore[misc]
+                    slot.faults.clear()
 
     def restart_pcscd(self) -> dict[str, object]:
         """Restart pcscd; cards still 'in' a reader are inserted again, as a real reader would."""

@@ -45,6 +45,14 @@ class Faults:
     sw_ins: int | None = None  # ...only to this INS when set
     mute_delay_s: float = 2.0  # how long a mute card holds a command before the link drops
 
+    def clear(self) -> None:
+        """Back to a healthy card, in place (links hold a reference to this object)."""
+        self.delay_s = 0.0
+        self.remove_after = None
+        self.sw_override = None
+        self.sw_ins = None
+        self.mute_delay_s = 2.0
+
     def as_dict(self) -> dict[str, object]:
         return {
             "delay_s": self.delay_s,

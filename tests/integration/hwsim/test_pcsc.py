@@ -223,8 +223,10 @@ def test_pcscd_restart_keeps_cards_in_readers(hwsim: HwsimBench) -> None:
     assert after["pid"] != before["pid"] and after["starts"] == before["starts"] + 1
     with pytest.raises(CardConnectionException):
         conn.transmit(SELECT_MF)  # the old connection died with the old pcscd
+    dead = conn.component  # readers() wraps the PCSC connection in a decorator
     with contextlib.suppress(CardConnectionException):
-        conn.disconnect()  # its handle belongs to the dead daemon
+        dead.release()  # its handles belong to the dead daemon
+    dead.hcontext = None  # else pyscard's __del__ raises again (context of the old pcscd)
     conn = connect(hwsim.reader_names[0])
     assert transmit(conn, SELECT_MF)[1] == 0x6112
     conn.disconnect()
@@ -307,3 +309,13 @@ def test_scan_reaches_the_serial_pty(hwsim: HwsimBench) -> None:
         assert got == b"]d2" + payload.encode() + b"\r"
     finally:
         os.close(fd)
+
+
+def test_reset_replugs_and_forgets_faults(hwsim: HwsimBench) -> None:
+    hwsim.client.set_fault(0, delay_s=0.3)
+    hwsim.client.unplug(0)
+    status = hwsim.client.reset()
+    reader = status["readers"][0]
+    assert not reader["unplugged"] and reader["faults"]["delay_s"] == 0.0
+    hwsim.client.insert("vitale", "seul", reader=0)
+    wait_card(hwsim.reader_names[0], present=True)

@@ -125,3 +125,10 @@ def test_vpcd_closing_ejects(vpcd: FakeVpcd) -> None:
     vpcd.conn.close()
     assert link.done.wait(5)  # type: ignore[attr-defined]
     assert closed == ["ejected"] and not link.connected
+
+
+def test_faults_clear_in_place() -> None:
+    faults = Faults(delay_s=1.0, remove_after=2, sw_override=0x6F00, sw_ins=0xB0, mute_delay_s=0)
+    same = faults
+    faults.clear()
+    assert same == Faults()
