@@ -23,6 +23,8 @@
 # `current` link, runs the migrations and restarts the service; if the migrations fail it switches
 # back. Data and configuration are never removed except by `--uninstall --purge`.
 set -euo pipefail
+# Command substitutions (release="$(build_release)") must stop on errors too.
+shopt -s inherit_errexit
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="/"

@@ -8,21 +8,18 @@ and one more migration, built from a copy of the source tree.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 import lgo
+from tests.integration.deploy.daemon import Daemon, clean_env
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +58,7 @@ def _run(*cmd: str | Path, env: dict[str, str] | None = None) -> subprocess.Comp
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "NOTIFY_", "LISTEN_"))}
+    env = clean_env()
     env["LGO_INSTALL_COMPILE"] = "0"  # byte-code compilation is the slow part and not under test
     return env
 
@@ -101,65 +98,20 @@ def upgrade_set(wheelset: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     return new_set, version
 
 
-class Daemon:
-    """`lgo serve` started from the installed tree; ready when it says READY=1."""
-
-    def __init__(self, root: Path, tmp: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(str(tmp / f"notify-{self.port}"))
-        env = _env()
-        env.update(
-            LGO_CONFIG=str(root / "etc/lgo/lgo.toml"),
-            LGO_API__PORT=str(self.port),
-            LGO_HARDWARE__PCSC_ENABLED="false",
-            NOTIFY_SOCKET=str(tmp / f"notify-{self.port}"),
-        )
-        self.process = subprocess.Popen(
-            [root / "opt/lgo/bin/lgo", "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-
-    def wait_ready(self) -> None:
-        self.notify.settimeout(60)
-        for _ in range(20):
-            try:
-                data = self.notify.recv(4096).decode()
-            except TimeoutError:
-                break
-            if "READY=1" in data.splitlines():
-                return
-        self.process.kill()
-        assert self.process.stderr is not None
-        raise AssertionError("no READY=1: " + self.process.stderr.read().decode()[-3000:])
-
-    def health(self, token: str) -> httpx.Response:
-        return httpx.get(
-            f"http://127.0.0.1:{self.port}/v1/health",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=60)
-        self.notify.close()
-        # A death by the SIGTERM re-raised after uvicorn's graceful shutdown is a clean stop.
-        assert code in (0, -signal.SIGTERM)
-
-
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[list[Daemon]]:
+def running() -> Iterator[list[Daemon]]:
     started: list[Daemon] = []
     yield started
     for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait(timeout=60)
+        daemon.kill()
+
+
+def _daemon(root: Path, tmp: Path, running: list[Daemon]) -> Daemon:
+    env = {**_env(), "LGO_CONFIG": str(root / "etc/lgo/lgo.toml")}
+    daemon = Daemon(root / "opt/lgo/bin/lgo", tmp, env)
+    running.append(daemon)
+    daemon.wait_ready()
+    return daemon
 
 
 def _tables(db: Path) -> set[str]:
@@ -196,10 +148,8 @@ def test_install_run_upgrade_keeps_data_then_uninstall(
 
     # --- run: a counter, its token, the daemon serving it -------------------------------------
     token = _run(wrapper, "counters", "add", "comptoir-1", env=_env()).stdout.strip()
-    daemon = Daemon(root, tmp_path)
-    running.append(daemon)
-    daemon.wait_ready()
-    assert daemon.health(token).status_code == 200
+    daemon = _daemon(root, tmp_path, running)
+    assert daemon.get("/v1/health", token).status_code == 200
     daemon.stop()
 
     # A technician's change to the configuration must survive the upgrade.
@@ -213,17 +163,13 @@ def test_install_run_upgrade_keeps_data_then_uninstall(
     current = (opt / "current").resolve()
     assert current.name.startswith(new_version + "-")
     assert first_release.is_dir(), "the previous release is kept for a rollback"
-    assert _run(wrapper, "--version", env=_env()).stdout.strip() == f"lgo {new_version}"
+    assert list(current.glob(f"lib/python3*/site-packages/lgo-{new_version}.dist-info"))
     assert config.read_text() == edited
     assert list((state / "backups").glob("lgo-*.sqlite3")), "SQLite backed up before migrating"
     assert PROBE_TABLE in _tables(state / "lgo.sqlite3"), "the upgrade ran the new migration"
-    listed = _run(wrapper, "counters", "list", env=_env()).stdout
-    assert "comptoir-1" in listed
-
-    daemon = Daemon(root, tmp_path)
-    running.append(daemon)
-    daemon.wait_ready()
-    assert daemon.health(token).status_code == 200, "the token made before the upgrade still works"
+    daemon = _daemon(root, tmp_path, running)
+    health = daemon.get("/v1/health", token)
+    assert health.status_code == 200, "the token made before the upgrade still works"
     daemon.stop()
 
     # --- uninstall keeps data; --purge removes it --------------------------------------------
@@ -236,13 +182,13 @@ def test_install_run_upgrade_keeps_data_then_uninstall(
     assert not etc.exists() and not state.exists()
 
 
-def test_install_refuses_a_wheel_set_without_lgo(tmp_path: Path, wheelset: Path) -> None:
-    """A broken artefact changes nothing."""
+def test_install_refuses_a_wheel_set_without_lgo(tmp_path: Path) -> None:
+    """A broken artefact is refused before anything is created."""
     empty = tmp_path / "wheels"
     empty.mkdir()
     root = tmp_path / "root"
     result = subprocess.run(
-        [wheelset / "install.sh", "--root", root, "--wheels", empty],
+        [REPO / "packaging/install.sh", "--root", root, "--wheels", empty],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -250,4 +196,4 @@ def test_install_refuses_a_wheel_set_without_lgo(tmp_path: Path, wheelset: Path)
     )
     assert result.returncode != 0
     assert "lgo-*.whl" in result.stderr
-    assert not (root / "opt/lgo/current").exists()
+    assert not (root / "opt").exists()
