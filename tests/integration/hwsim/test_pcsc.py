@@ -319,3 +319,21 @@ def test_reset_replugs_and_forgets_faults(hwsim: HwsimBench) -> None:
     assert not reader["unplugged"] and reader["faults"]["delay_s"] == 0.0
     hwsim.client.insert("vitale", "seul", reader=0)
     wait_card(hwsim.reader_names[0], present=True)
+
+
+def _host_listening_ports() -> set[int]:
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_vpcd_ports_do_not_reach_the_host_network(hwsim: HwsimBench) -> None:
+    status = hwsim.client.status()
+    if status["isolation"] != "netns":
+        pytest.skip("plain fallback: vpcd listens on the host (said in status)")
+    vpcd_ports = {int(r["port"]) for r in status["readers"]}
+    assert not vpcd_ports & _host_listening_ports()
