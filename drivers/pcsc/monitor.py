@@ -18,13 +18,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from smartcard import scard
+
 from drivers import errors
 from drivers.pcsc.atr import CardKind, classify_atr
 from drivers.pcsc.context import PNP_READER, Context, ReaderStatus
 
 log = logging.getLogger(__name__)
 
-_STATE_MASK = ~0x2  # drop SCARD_STATE_CHANGED when echoing the state back as "current"
+# Drop SCARD_STATE_CHANGED when echoing an event state back as the next "current" state.
+_STATE_MASK = ~scard.SCARD_STATE_CHANGED
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import select
 import threading
 import time
@@ -207,7 +206,3 @@ class WedgeScanner(_ThreadedDevice):
         elif text is not None:
             self._deliver(text.encode("latin-1", "replace"))
 
-
-def wedge_available(path: str) -> bool:
-    """True when ``path`` exists and can be opened for reading (tests skip otherwise)."""
-    return os.access(path, os.R_OK)

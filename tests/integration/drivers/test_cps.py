@@ -99,6 +99,8 @@ def test_vitale_read_leaves_the_cps_logged_in(hwsim, cps_tokens) -> None:  # typ
         hwsim.client.insert("vitale", "famille-testnom", reader=0)
         wait_card(vitale_reader, present=True)
         assert len(read_vitale_from_reader(vitale_reader).beneficiaries) == 2
+        # Our own PC/SC use of the CPS card (serial + counter) disconnects with LEAVE_CARD too.
+        assert read_card_info(reader).serial == PHARMACIST.card_serial
         # The CPS card still holds its verified PIN (it was never powered off or reset) ...
         with CardChannel(reader) as channel:
             assert cps_card.pin_verified(channel)

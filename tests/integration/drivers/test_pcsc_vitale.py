@@ -103,3 +103,25 @@ def test_reader_unplug_and_replug_converges(monitor, hwsim) -> None:  # type: ig
         hwsim.client.replug(0)
     log.wait_for(lambda e: isinstance(e, ReaderAdded) and e.reader == gone, timeout=15.0)
     assert {s.name for s in mon.snapshot()} >= set(hwsim.reader_names)
+
+
+def test_reader_held_exclusively_elsewhere_is_a_sharing_violation(hwsim) -> None:  # type: ignore[no-untyped-def]
+    from smartcard import scard
+
+    reader = hwsim.reader_names[0]
+    hwsim.client.insert("vitale", "seul", reader=0)
+    wait_card(reader, present=True)
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    assert hresult == 0
+    hresult, handle, _protocol = scard.SCardConnect(
+        context, reader, scard.SCARD_SHARE_EXCLUSIVE, scard.SCARD_PROTOCOL_T0
+    )
+    assert hresult == 0
+    try:
+        with pytest.raises(errors.SharingViolation) as info:
+            read_vitale_from_reader(reader)
+        assert info.value.hresult == scard.SCARD_E_SHARING_VIOLATION & 0xFFFFFFFF
+    finally:
+        scard.SCardDisconnect(handle, scard.SCARD_LEAVE_CARD)
+        scard.SCardReleaseContext(context)
+    assert len(read_vitale_from_reader(reader).beneficiaries) == 1
