@@ -1,0 +1,108 @@
+"""``./dev demo``: a whole counter bench on this machine, stopped by one Ctrl-C.
+
+1. ``hwsim up --detach``: private pcscd with virtual readers (in its own namespaces), SoftHSM CPS tokens,
+   virtual scanners, and the national-services simulator on 127.0.0.1.
+2. ``lgo migrate`` and ``lgo counters add`` on an SQLite file in ``.state/demo``.
+3. ``lgo serve`` wired to all of that; prints the counter page URL (token in the URL fragment, which
+   never reaches the server) and the commands that drive the bench.
+
+It drives both programs as a technician would, through their commands: the daemon never imports the
+simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+def say(text: str) -> None:
+    print(f"\033[1m[demo]\033[0m {text}", flush=True)
+
+
+def hwsim(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "hwsim"), *args], capture_output=True, text=True, check=check, timeout=120
+    )
+
+
+def start_hwsim(workdir: Path, national_port: int) -> dict[str, str]:
+    hwsim("down", "--workdir", str(workdir), check=False)
+    done = hwsim("up", "--detach", "--workdir", str(workdir), "--national-port", str(national_port))
+    env = dict(re.findall(r"^export (\w+)=(.*)$", done.stdout, flags=re.MULTILINE))
+    if "PCSCLITE_CSOCK_NAME" not in env:
+        raise SystemExit(f"hwsim up did not report its pcscd socket:\n{done.stdout}\n{done.stderr}")
+    return env
+
+
+def lgo_env(state: Path, hw_env: dict[str, str], workdir: Path, port: int, national_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LGO_")}
+    env.update(hw_env)
+    env.update(
+        LGO_STATE_DIR=str(state),
+        LGO_API__PORT=str(port),
+        LGO_NATIONAL__BASE_URL=f"http://127.0.0.1:{national_port}",
+        LGO_HARDWARE__PKCS11_MODULE=SOFTHSM_MODULE,
+        LGO_HARDWARE__SCANNER_SERIAL_PORTS=f'["{workdir / "scanner-serial"}"]',
+        LGO_LOGGING__JSON="false",
+    )
+    return env
+
+
+def lgo(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "lgo"), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"lgo {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout.strip()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Banc de démonstration lgo + hw-sim")
+    parser.add_argument("--port", type=int, default=8700, help="port de l'API locale (127.0.0.1)")
+    parser.add_argument("--national-port", type=int, default=8765)
+    args = parser.parse_args()
+
+    workdir, state = ROOT / ".state" / "hwsim", ROOT / ".state" / "demo"
+    say("démarrage de hw-sim (pcscd privé, lecteurs virtuels, jetons CPS, services nationaux)…")
+    hw_env = start_hwsim(workdir, args.national_port)
+    env = lgo_env(state, hw_env, workdir, args.port, args.national_port)
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        lgo(env, "migrate")
+        token = lgo(env, "counters", "add", f"demo-{int(time.time())}")
+        server = subprocess.Popen([str(BIN / "lgo"), "serve"], env=env)
+        say(f"page du comptoir : http://127.0.0.1:{args.port}/#token={token}")
+        say(f"jeton du poste   : {token}")
+        say(f"API              : curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{args.port}/v1/health")
+        say(f"banc             : {BIN / 'hwsim'} profiles | insert vitale <profil> --reader 0 | "
+            "insert cps <profil> --reader 1 | scan <texte> | status")  # fmt: skip
+        say("Ctrl-C pour tout arrêter.")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server is not None and server.poll() is None:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        hwsim("down", "--workdir", str(workdir), check=False)
+        say("tout est arrêté.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
