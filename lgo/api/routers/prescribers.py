@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
+from pydantic import BaseModel
 
 from lgo.api.deps import ContainerDep, CounterDep, SessionDep
 from lgo.services.psc_part import prescriber_checker_of
@@ -16,8 +17,36 @@ RppsPath = Annotated[
 ]
 
 
+class RoleOut(BaseModel):
+    profession_code: str | None
+    specialty_code: str | None
+    current: bool
+    organization_name: str | None
+    organization_finess: str | None
+
+
+class PractitionerOut(BaseModel):
+    national_id: str
+    prefix: str | None
+    family_name: str
+    given_name: str
+    active: bool
+    profession_codes: list[str]
+    roles: list[RoleOut]
+
+
+class PrescriberCheckOut(BaseModel):
+    rpps: str
+    status: Literal["active", "inactive", "unknown", "invalid_number", "unverified"]
+    checked_on: str
+    requires_acknowledgement: bool
+    warning: str | None
+    practitioner: PractitionerOut | None
+
+
 @router.get(
     "/{rpps}",
+    response_model=PrescriberCheckOut,
     summary="Vérifier un prescripteur dans l'Annuaire Santé",
     description=(
         "`status` : `active`, `inactive`, `unknown`, `invalid_number` ou `unverified` (annuaire "
@@ -27,7 +56,7 @@ RppsPath = Annotated[
 )
 def check_prescriber(
     rpps: RppsPath, container: ContainerDep, _: CounterDep, session: SessionDep
-) -> dict[str, Any]:
+) -> PrescriberCheckOut:
     author = session.identity.rpps if session is not None else None
     check = prescriber_checker_of(container).check(rpps, author_rpps=author)
-    return check.public()
+    return PrescriberCheckOut.model_validate(check.public())
