@@ -4,14 +4,15 @@ SQLite and PostgreSQL, and `lgo ordonnancier verify` catching an entry altered i
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner, Result
 
+from lgo.cli import app
 from lgo.services import ordonnancier
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.store.db import Database
@@ -58,14 +59,17 @@ def test_update_and_delete_refused_by_the_database(
     assert ordonnancier.query(any_db, ordonnancier.Query())[0]["quantity_units"] == 30
 
 
-def lgo_cli(*args: str, db_path: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def lgo_cli(*args: str, db_path: Path, tmp_path: Path) -> Result:
+    """The real ``lgo`` command (typer app), run in-process on the database file."""
     env = {
         "LGO_DATABASE__URL": f"sqlite:///{db_path}", "LGO_STATE_DIR": str(tmp_path / "state"),
-        "LGO_LOGGING__JSON": "false", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+        "LGO_LOGGING__JSON": "false",
     }  # fmt: skip
-    lgo = str(Path(sys.executable).parent / "lgo")
-    return subprocess.run([lgo, *args], env=env, text=True,
-                          capture_output=True, timeout=60)  # fmt: skip
+    try:
+        return CliRunner().invoke(app, list(args), env=env)
+    finally:
+        # The command configured structlog to print to the runner's (now closed) stderr.
+        structlog.reset_defaults()
 
 
 def alter_bypassing_trigger(db_path: Path, number: int) -> None:
@@ -91,12 +95,12 @@ def test_cli_verify_detects_an_entry_altered_in_the_file(
     db_path = Path(sqlite_db.url.removeprefix("sqlite:///"))
     sqlite_db.dispose()
     ok = lgo_cli("ordonnancier", "verify", db_path=db_path, tmp_path=tmp_path)
-    assert ok.returncode == 0, ok.stderr
-    assert "3 inscription(s)" in ok.stdout
+    assert ok.exit_code == 0, ok.output
+    assert "3 inscription(s)" in ok.output
     alter_bypassing_trigger(db_path, 2)
     broken = lgo_cli("ordonnancier", "verify", db_path=db_path, tmp_path=tmp_path)
-    assert broken.returncode == 1
-    assert "n° 2" in broken.stderr and "content_altered" in broken.stderr
+    assert broken.exit_code == 1
+    assert "n° 2" in broken.output and "content_altered" in broken.output
 
 
 def test_cli_export_writes_csv_and_html(
@@ -107,6 +111,6 @@ def test_cli_export_writes_csv_and_html(
     for name in ("out.csv", "out.html"):
         done = lgo_cli("ordonnancier", "export", str(tmp_path / name), "--order", "patient",
                        db_path=db_path, tmp_path=tmp_path)  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        assert done.exit_code == 0, done.output
     assert len((tmp_path / "out.csv").read_text().splitlines()) == 3
     assert "Pharmacie de démonstration" in (tmp_path / "out.html").read_text()
