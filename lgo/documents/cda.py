@@ -224,8 +224,7 @@ def _vaccination_section(
             _sub(section, "entry"), "substanceAdministration", classCode="SBADM", moodCode="EVN"
         )
         _sub(act, "statusCode", code="completed")
-        when = _sub(act, "effectiveTime")
-        _sub(when, "low", value=hl7_ts(vaccination.administered_at))
+        _sub(act, "effectiveTime", value=hl7_ts(vaccination.administered_at))
         consumable = _sub(act, "consumable")
         _material(
             consumable, vaccination.product_code, vaccination.product_label, vaccination.lot_number
@@ -252,7 +251,7 @@ def _dispensing_section(
     for item in body.items:
         supply = _sub(_sub(section, "entry"), "supply", classCode="SPLY", moodCode="EVN")
         _sub(supply, "statusCode", code="completed")
-        _sub(_sub(supply, "effectiveTime"), "low", value=hl7_ts(body.dispensed_at))
+        _sub(supply, "effectiveTime", value=hl7_ts(body.dispensed_at))
         _sub(supply, "quantity", value=_quantity_text(item.quantity), unit="1")
         _material(_sub(supply, "product"), item.product_code, item.product_label, None)
     return body.dispensed_at, body.dispensed_at

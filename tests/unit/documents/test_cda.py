@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 import pytest
@@ -135,3 +136,16 @@ def test_lunar_birth_date_keeps_known_precision() -> None:
     record = type(patient)(patient.ins, lunar, patient.status)
     root = _root(build_document(make_header(record), make_vaccination_note()).xml)
     assert root.find(".//h:patient/h:birthTime", H).get("value") == "1985"  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("LGO_CDA_NORMATIVE_XSD"),
+    reason="set LGO_CDA_NORMATIVE_XSD to a normative HL7 CDA.xsd (not shipped: see schema/README)",
+)
+@pytest.mark.parametrize("body", [make_vaccination_note(), make_dispensing_summary()])
+def test_documents_validate_against_the_normative_schema(
+    body: VaccinationNote | DispensingSummary,
+) -> None:
+    schema = etree.XMLSchema(etree.parse(os.environ["LGO_CDA_NORMATIVE_XSD"]))
+    root = etree.fromstring(build_document(make_header(), body).xml)
+    assert schema.validate(root), [e.message for e in schema.error_log]  # type: ignore[attr-defined]
