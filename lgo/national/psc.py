@@ -369,6 +369,8 @@ class PscClient:
         if not isinstance(id_token, str) or not isinstance(access_token, str):
             raise MalformedResponse("psc: token answer without id_token/access_token")
         claims = self.verify_id_token(id_token, nonce=nonce, auth_req_id=auth_req_id)
+        if "SubjectRefPro" not in claims:
+            claims = self._with_userinfo(claims, access_token)
         refresh_token = body.get("refresh_token")
         return TokenSet(
             access_token=access_token,
@@ -376,6 +378,27 @@ class PscClient:
             expires_in=int(body.get("expires_in", 0) or 0),
             professional=professional_from_claims(claims),
         )
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        """The professional data of the userinfo endpoint (JSON) for this access token."""
+        endpoint = self.metadata().userinfo_endpoint
+        if endpoint is None:
+            raise PscError("le fournisseur ne publie pas de userinfo")
+        response = self._http.request(
+            "psc_userinfo", "GET", endpoint, author_rpps=None, idempotent=True,
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+        )
+        if response.status_code == 401:
+            raise PscGrantInvalid()
+        return _json_object(response, ok=200)
+
+    def _with_userinfo(self, claims: dict[str, Any], access_token: str) -> dict[str, Any]:
+        """ID token claims completed by userinfo; both must name the same subject
+        (OIDC Core §5.3.2), and the verified ID token wins on any claim both carry."""
+        info = self.userinfo(access_token)
+        if info.get("sub") != claims.get("sub"):
+            raise PscTokenInvalid("userinfo_subject_mismatch")
+        return {**info, **claims}
 
     # -- transport -------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ Mounted under ``/psc``. It serves the discovery document, the JWKS, CIBA in poll
 revocation, userinfo and an end-session endpoint. Tokens are ES256 JWTs signed with a key
 generated when the simulator starts (kept across ``/_sim/reset``). Time is the simulator clock.
 Fixture: ``fixtures/national/psc.json``; ``create_app(psc_ciba_interval=0)`` removes the polling
-interval for fast tests.
+interval for fast tests; ``psc_minimal_id_token=True`` puts only ``sub`` in ID tokens (the
+professional data then comes from ``/userinfo``, as with the real provider).
 
 What a CIBA request does is chosen by the user's fixture (``approve``, ``refuse``,
 ``timeout``: never answered, ``manual``: waits) or by a control call:
@@ -418,6 +419,10 @@ class PscProvider:
                 user, client_id, scope, now + int(self.fixture["refresh_token_ttl"])
             )
         claims = self.professional_claims(user)
+        if self.fixture.get("minimal_id_token"):
+            # Like the real PSC: the ID token names the subject; the professional data comes
+            # from the userinfo endpoint.
+            claims = {"sub": claims["sub"]}
         claims.update(extra)
         claims.update({
             "iss": issuer, "aud": client_id, "iat": now, "auth_time": now,
@@ -489,6 +494,8 @@ def setup(sim: SimState) -> None:
     fixture = json.loads((sim.fixtures_dir / FIXTURE_FILE).read_text(encoding="utf-8"))
     if "psc_ciba_interval" in sim.settings:
         fixture["ciba"]["interval"] = sim.settings["psc_ciba_interval"]
+    if "psc_minimal_id_token" in sim.settings:
+        fixture["minimal_id_token"] = bool(sim.settings["psc_minimal_id_token"])
     previous = sim.stores.get(NAME)
     provider = PscProvider(fixture, clock=lambda: sim.clock.now().timestamp())
     if isinstance(previous, PscProvider):

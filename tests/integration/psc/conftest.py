@@ -54,6 +54,7 @@ def live_sim(national_sim: NationalSim) -> LiveSim:
     """The team's simulator (tests/fixtures/national.py), freshly reset, with no CIBA polling
     pause (the 1 s interval of the fixture only slows tests down)."""
     national_sim.state.settings["psc_ciba_interval"] = 0
+    national_sim.state.settings.pop("psc_minimal_id_token", None)
     national_sim.reset()
     return LiveSim(national_sim.base_url, national_sim.state)
 

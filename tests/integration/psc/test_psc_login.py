@@ -333,3 +333,17 @@ def test_polling_faster_than_the_interval_gets_slow_down(
     assert started.interval == 5
     assert psc_client.poll_ciba(started.auth_req_id) == CibaPending(slow_down=False)
     assert psc_client.poll_ciba(started.auth_req_id) == CibaPending(slow_down=True)
+
+
+def test_minimal_id_token_is_completed_by_userinfo(
+    live_sim: LiveSim, psc_login: PscLogin
+) -> None:
+    from hwsim.national.app import reset_state
+
+    live_sim.sim.settings["psc_minimal_id_token"] = True
+    reset_state(live_sim.sim)
+    session = poll_until_done(psc_login, psc_login.start_ciba(ADJOINT).login_id)
+    assert session.identity.rpps == ADJOINT
+    assert session.identity.profession_code == "21"
+    userinfo_calls = [r for r in live_sim.recorded("psc") if r.path.endswith("/userinfo")]
+    assert len(userinfo_calls) == 1

@@ -44,9 +44,11 @@ class FakeProvider:
             "jwks_uri": f"{ISSUER}/jwks",
             "backchannel_authentication_endpoint": f"{ISSUER}/bc",
             "revocation_endpoint": f"{ISSUER}/revoke",
+            "userinfo_endpoint": f"{ISSUER}/userinfo",
         }
         self.token_answer: tuple[int, dict[str, Any]] = (200, {})
         self.jwks_calls = 0
+        self.userinfo_answer: dict[str, Any] = {}
         self.forms: list[dict[str, list[str]]] = []
 
     def handler(self, request: httpx.Request) -> httpx.Response:
@@ -57,6 +59,8 @@ class FakeProvider:
             self.jwks_calls += 1
             keys = [k.as_dict(private=False) for k in self.published]
             return httpx.Response(200, json={"keys": keys})
+        if path.endswith("/userinfo"):
+            return httpx.Response(200, json=self.userinfo_answer)
         self.forms.append(parse_qs(request.content.decode()))
         status, body = self.token_answer
         return httpx.Response(status, json=body)
@@ -262,3 +266,16 @@ def _b64(value: dict[str, Any]) -> str:
 
     raw = json.dumps(value).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_userinfo_must_name_the_same_subject(client: PscClient, provider: FakeProvider) -> None:
+    token = provider.id_token(SubjectRefPro=None, SubjectNameID=None, **{AUTH_REQ_CLAIM: "r"})
+    provider.token_answer = (200, {"id_token": token, "access_token": "at"})
+    provider.userinfo_answer = {"sub": "f:someone-else", "SubjectNameID": "810999999989"}
+    assert reason(lambda: client.poll_ciba("r")) == "userinfo_subject_mismatch"
+
+    provider.userinfo_answer = {"sub": "f:abc", "SubjectNameID": "810999999989",
+                                "SubjectRefPro": {"exercices": [{"codeProfession": "21"}]}}
+    tokens = client.poll_ciba("r")
+    assert isinstance(tokens, TokenSet)
+    assert tokens.professional.rpps == "10999999989"
