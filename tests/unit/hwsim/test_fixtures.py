@@ -75,3 +75,14 @@ def test_malformed_files_refused(tmp_path: Path, snippet: str, message: str) -> 
     path.write_text(snippet)
     with pytest.raises(FixtureError, match=message):
         load_people(path)
+
+
+def test_people_file_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "people.toml"
+    path.write_text(
+        '[[vitale]]\nid="x"\n[[vitale.beneficiaire]]\nnom="Testa"\nprenom="Bob"\n'
+        'date_naissance="19800000"\nnir_base="1800175000000"\n'
+    )
+    monkeypatch.setenv("LGO_HWSIM_PEOPLE", str(path))
+    people = load_people()
+    assert list(people.vitale) == ["x"] and people.vitale["x"].beneficiaries[0].nom == "TESTA"
