@@ -131,6 +131,17 @@ class HardwareService:
             for s in snapshot
         ]
 
+    def scanners(self) -> list[dict[str, Any]]:
+        return [
+            {"device": getattr(sc, "port", None) or getattr(sc, "path", ""),
+             "connected": sc.connected.is_set()}
+            for sc in self._scanners
+        ]
+
+    def wait_scanners_connected(self, timeout: float) -> bool:
+        """True once every configured scanner has its device open (for start-up checks)."""
+        return all(scanner.connected.wait(timeout) for scanner in list(self._scanners))
+
     def vitale(self, read_id: str) -> VitaleRead:
         with self._lock:
             found = next((r for r in self._reads.values() if r.read_id == read_id), None)

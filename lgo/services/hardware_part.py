@@ -54,7 +54,8 @@ def install(container: Container) -> None:
         reason = hardware.degraded
         if reason == "disabled":
             return ComponentHealth(True, "pcsc disabled")
-        return ComponentHealth(reason is None, reason or "ok", {"readers": len(hardware.readers())})
+        data = {"readers": len(hardware.readers()), "scanners": hardware.scanners()}
+        return ComponentHealth(reason is None, reason or "ok", data)
 
     container.add_health_check("pcsc", health)
     container.add_lifecycle("hardware", hardware.start, hardware.stop)

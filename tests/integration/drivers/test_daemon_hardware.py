@@ -20,6 +20,7 @@ from hwsim.fixtures.people import load_people
 from lgo.api.app import create_app
 from lgo.bootstrap import Container
 from lgo.services.counters import add_counter
+from lgo.services.hardware_part import hardware_of
 from lgo.settings import load_settings
 from lgo.store import migrate
 
@@ -78,6 +79,8 @@ def daemon(hwsim, softhsm_tokens, tmp_path: Path) -> Iterator[Daemon]:  # type: 
         daemon = Daemon(client, container, events, [])
         for name in hwsim.reader_names:
             daemon.wait("reader.added", lambda d, n=name: d["reader"] == n)
+        # pyserial flushes input on open: scans sent before the port is open would be lost.
+        assert hardware_of(container).wait_scanners_connected(5.0)
         yield daemon
 
 
