@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from lgo.domain.controlled import Period
 from lgo.domain.dispensing import (
+    ExecutionDecision,
     InterventionKind,
     LineDecision,
     LineHistory,
@@ -247,16 +248,9 @@ class DispensingService:
         if patient is None:
             raise PatientNotFound()
         prescription = self._prescription_for_commit(session, data, now)
-        requests = [line.request for line in data.lines]
-        histories = _histories(session, prescription)
-        covered = _covered_periods(session, prescription, data.patient_id)
-        decision = evaluate_execution(prescription, requests, histories, now.date(), covered)
+        decision = _evaluate(session, prescription, data, now.date())
         if not decision.allowed:
-            raise DispensingRefused(refusals=[
-                {"code": r.code.value, "line_no": r.line_no, "message": r.message,
-                 "overridable": r.overridable}
-                for r in decision.all_refusals()
-            ])  # fmt: skip
+            raise DispensingRefused(refusals=_refusals(decision))
         dispensation_id = str(uuid.uuid4())
         session.add(DispensationRow(
             id=dispensation_id, created_at=now, business_date=now.date(),
@@ -342,6 +336,28 @@ class DispensingService:
         for row, number in zip(listed, numbers, strict=True):
             row.ordonnancier_number = number
 
+    def check(self, data: DispensationInput) -> dict[str, Any]:
+        """Evaluate the interventions without recording anything (the counter's "check" step)."""
+        with self.db.uow(readonly=True) as uow:
+            if uow.session.get(Patient, data.patient_id) is None:
+                raise PatientNotFound()
+            row = uow.session.get(PrescriptionRow, data.prescription_id)
+            prescription = from_json(row.content) if row is not None else data.paper
+            if prescription is None:
+                raise PrescriptionNotLoaded()
+            decision = _evaluate(uow.session, prescription, data, self.clock().date())
+        return {
+            "allowed": decision.allowed,
+            "refusals": _refusals(decision),
+            "lines": [
+                {"line_no": d.line_no, "intervention": d.kind.value, "days": d.days,
+                 "units": d.units, "completeness": d.completeness.value if d.completeness else None,
+                 "warnings": list(d.warnings), "mentions": list(d.mentions),
+                 "overridden": [o.code.value for o in d.overridden]}
+                for d in decision.lines
+            ],
+        }  # fmt: skip
+
     # ------------------------------------------------------------ reads
 
     def get(self, dispensation_id: str) -> dict[str, Any]:
@@ -364,6 +380,23 @@ class DispensingService:
 
 
 # ---------------------------------------------------------------- helpers (transaction-scoped)
+
+
+def _evaluate(
+    session: Session, prescription: Prescription, data: DispensationInput, today: date
+) -> ExecutionDecision:
+    requests = [line.request for line in data.lines]
+    histories = _histories(session, prescription)
+    covered = _covered_periods(session, prescription, data.patient_id)
+    return evaluate_execution(prescription, requests, histories, today, covered)
+
+
+def _refusals(decision: ExecutionDecision) -> list[dict[str, Any]]:
+    return [
+        {"code": r.code.value, "line_no": r.line_no, "message": r.message,
+         "overridable": r.overridable}
+        for r in decision.all_refusals()
+    ]  # fmt: skip
 
 
 def _upsert_prescription(session: Session, prescription: Prescription, now: datetime) -> None:

@@ -248,6 +248,23 @@ def create_dispensation(
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
 
+@router.post(
+    "/v1/dispensations/check",
+    summary="Vérifier les interventions sans rien enregistrer (refus, alertes, complétude)",
+)
+def check_dispensation(
+    body: DispensationIn, container: ContainerDep, session: PharmacistDep
+) -> dict[str, Any]:
+    part = part_of(container)
+    rpps = session.identity.rpps
+    prescription_id, typed, _ = _resolve(part, body, rpps)
+    data = DispensationInput(
+        patient_id=body.patient_id, prescription_id=prescription_id,
+        lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines), paper=typed,
+    )  # fmt: skip
+    return part.service.check(data)
+
+
 @router.get("/v1/dispensations/{dispensation_id}", summary="Lire une dispensation")
 def read_dispensation(dispensation_id: uuid.UUID, container: ContainerDep) -> dict[str, Any]:
     return part_of(container).service.get(str(dispensation_id))

@@ -145,3 +145,16 @@ def test_read_list_fhir_and_ordonnancier_exports(counter: Any) -> None:
     assert counter.client.get("/v1/ordonnancier/verify").json() == {
         "ok": True, "checked": 1, "first_broken": None, "problem": None}
     assert counter.client.get("/v1/outbox").json() == {"degraded": False, "messages": []}
+
+
+def test_check_evaluates_without_recording(counter: Any) -> None:
+    open_pharmacist_session(counter.container)
+    patient = make_patient(counter.container.db)
+    ok = counter.client.post("/v1/dispensations/check", json=paper_body(patient))
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["allowed"] is True
+    assert ok.json()["lines"][0]["completeness"] == "FFC"
+    refused = counter.client.post("/v1/dispensations/check", json=paper_body(patient, days=45))
+    assert refused.json()["allowed"] is False
+    assert [r["code"] for r in refused.json()["refusals"]] == ["quantity_exceeds_remaining"]
+    assert counter.client.get("/v1/dispensations", params={"patient_id": patient}).json() == []
