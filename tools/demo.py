@@ -27,7 +27,7 @@ SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 
 def say(text: str) -> None:
-    print(f"\033[1m[demo]\033[0m {text}", flush=True)
+    print(f"\033[1m[demo]\033[0m {text}", flush=True)  # noqa: T201 (terminal output)
 
 
 def hwsim(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -45,7 +45,9 @@ def start_hwsim(workdir: Path, national_port: int) -> dict[str, str]:
     return env
 
 
-def lgo_env(state: Path, hw_env: dict[str, str], workdir: Path, port: int, national_port: int) -> dict[str, str]:
+def lgo_env(
+    state: Path, hw_env: dict[str, str], workdir: Path, port: int, national_port: int
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LGO_")}
     env.update(hw_env)
     env.update(
@@ -72,9 +74,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Banc de démonstration lgo + hw-sim")
     parser.add_argument("--port", type=int, default=8700, help="port de l'API locale (127.0.0.1)")
     parser.add_argument("--national-port", type=int, default=8765)
+    parser.add_argument(
+        "--state", type=Path, default=ROOT / ".state", help="dossier d'état du banc"
+    )
     args = parser.parse_args()
 
-    workdir, state = ROOT / ".state" / "hwsim", ROOT / ".state" / "demo"
+    workdir, state = args.state / "hwsim", args.state / "demo"
     say("démarrage de hw-sim (pcscd privé, lecteurs virtuels, jetons CPS, services nationaux)…")
     hw_env = start_hwsim(workdir, args.national_port)
     env = lgo_env(state, hw_env, workdir, args.port, args.national_port)
@@ -85,7 +90,9 @@ def main() -> int:
         server = subprocess.Popen([str(BIN / "lgo"), "serve"], env=env)
         say(f"page du comptoir : http://127.0.0.1:{args.port}/#token={token}")
         say(f"jeton du poste   : {token}")
-        say(f"API              : curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{args.port}/v1/health")
+        say(
+            f"API              : curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{args.port}/v1/health"
+        )
         say(f"banc             : {BIN / 'hwsim'} profiles | insert vitale <profil> --reader 0 | "
             "insert cps <profil> --reader 1 | scan <texte> | status")  # fmt: skip
         say("Ctrl-C pour tout arrêter.")

@@ -1,0 +1,67 @@
+"""``./dev demo`` as a technician uses it: token printed, health answers, Ctrl-C stops everything."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children_alive(state: Path) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(state) in line and "ps -eo" not in line]
+
+
+@pytest.mark.e2e
+@pytest.mark.integration
+def test_demo_serves_health_with_printed_token_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    state = tmp_path / "bench"
+    port, national_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "PCSCLITE", "SOFTHSM"))}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tools" / "demo.py"), "--port", str(port),
+         "--national-port", str(national_port), "--state", str(state)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    token = None
+    try:
+        deadline = time.monotonic() + 90
+        assert proc.stdout is not None
+        while token is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                raise AssertionError("demo exited before printing a token")
+            found = re.search(r"#token=(lgo_[A-Za-z0-9_-]+)", line)
+            token = found.group(1) if found else None
+        assert token, "no token printed"
+        headers = {"Authorization": f"Bearer {token}"}
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/v1/health", headers=headers, timeout=3)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert health is not None and health.status_code == 200
+        assert health.json()["components"]["database"]["ok"] is True
+        readers = httpx.get(f"http://127.0.0.1:{port}/v1/readers", headers=headers, timeout=5)
+        assert len(readers.json()["readers"]) == 2  # the bench's virtual readers, through pcscd
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert _children_alive(state) == []  # daemon, pcscd, card host, simulator: all stopped
