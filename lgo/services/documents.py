@@ -580,6 +580,18 @@ class DeliveryWorker:
             self.events.publish(type_, data)
 
 
+def list_deliveries(
+    db: Database, status: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Deliveries, newest first (``status`` filter): what the counter shows as waiting or failed."""
+    stmt = select(DocumentDelivery).order_by(DocumentDelivery.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(DocumentDelivery.status == status)
+    with db.uow(readonly=True) as uow:
+        rows = uow.session.execute(stmt).scalars().all()
+        return [{**_delivery_view(row), "document_id": row.document_id} for row in rows]
+
+
 def retry_failed(db: Database, delivery_id: int, now: datetime | None = None) -> None:
     """Put a failed delivery back in the queue (the pharmacist fixed the cause)."""
     with db.uow() as uow:

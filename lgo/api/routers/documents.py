@@ -5,6 +5,7 @@
 - ``GET /v1/documents/{id}``: the document and the state of each delivery.
 - ``GET /v1/documents/{id}/html``: the document rendered as sanitised HTML.
 - ``POST /v1/documents/{id}/deliveries``: send it once more (DMP, or MSSanté to a recipient).
+- ``GET /v1/documents/deliveries``: deliveries waiting, delivered or failed (``status`` filter).
 - ``POST /v1/documents/deliveries/{delivery_id}/retry``: re-queue a failed delivery.
 - ``GET /v1/patients/{id}/documents``: documents produced here for the patient.
 - ``GET /v1/patients/{id}/dmp``: the patient's DMP list; ``GET /v1/patients/{id}/dmp/document``
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 from lgo.api.deps import ContainerDep, PharmacistDep, require_counter
 from lgo.documents.models import Vaccination
 from lgo.errors import InvalidInput
-from lgo.services.documents import author_from_session, retry_failed
+from lgo.services.documents import author_from_session, list_deliveries, retry_failed
 from lgo.services.documents_part import part_of
 
 router = APIRouter(tags=["documents"], dependencies=[Depends(require_counter)])
@@ -35,6 +36,9 @@ HTML_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
+
+
+DeliveryStatus = Literal["pending", "processing", "delivered", "failed"]
 
 
 class VaccinationIn(BaseModel):
@@ -80,6 +84,18 @@ def produce(body: DocumentIn, container: ContainerDep, session: PharmacistDep) -
         body.patient_id, vaccinations, author, to_dmp=body.to_dmp,
         mss_recipient=body.mss_recipient,
     )  # fmt: skip
+
+
+@router.get("/v1/documents/deliveries", summary="Envois de documents (DMP, MSSanté)")
+def deliveries(
+    container: ContainerDep,
+    status: DeliveryStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    return {
+        "degraded": part_of(container).worker.degraded,
+        "deliveries": list_deliveries(container.db, status, limit),
+    }
 
 
 @router.get("/v1/documents/{document_id}", summary="Un document et l'état de ses envois")

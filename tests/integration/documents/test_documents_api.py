@@ -103,6 +103,13 @@ def test_produce_deliver_follow_and_consult(
     assert opened.status_code == 200 and "Dispensation médicamenteuse" in opened.text
     mine = client.get(f"/v1/patients/{patient_id}/documents").json()
     assert [d["id"] for d in mine] == [document["id"]]
+    queue = client.get("/v1/documents/deliveries", params={"status": "delivered"}).json()
+    assert queue["degraded"] is False
+    assert sorted(d["kind"] for d in queue["deliveries"]) == ["dmp.provide", "mss.send"]
+    assert (
+        client.get("/v1/documents/deliveries", params={"status": "failed"}).json()["deliveries"]
+        == []
+    )
 
 
 def test_unqualified_patient_is_refused_with_a_problem(
