@@ -168,6 +168,8 @@ def test_pcscd_restart_degrades_then_recovers_health(daemon, hwsim) -> None:  # 
     for name in hwsim.reader_names:
         daemon.wait("reader.added", lambda d, n=name: d["reader"] == n, timeout=15.0)
     assert daemon.client.get("/v1/readers").json()["degraded"] is None
+    pcsc = daemon.client.get("/v1/health").json()["components"]["pcsc"]
+    assert pcsc == {"ok": True, "detail": "ok"}
 
 
 def test_serial_scanner_feeds_scan_events(daemon, hwsim) -> None:  # type: ignore[no-untyped-def]
