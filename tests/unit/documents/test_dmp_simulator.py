@@ -1,0 +1,85 @@
+"""The DMP simulator refuses inconsistent submissions (in-process ASGI, no server)."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from lxml import etree
+
+from hwsim.national.app import create_app
+from lgo.documents.cda import build_document
+from lgo.domain.identity import with_key
+from lgo.national import xds
+from lgo.national.dmp import provide_request
+from tests.fixtures.documents import make_header, make_patient, make_vaccination_note
+
+SOAP = "application/soap+xml; charset=UTF-8"
+
+
+@pytest.fixture(scope="module")
+def sim() -> TestClient:
+    return TestClient(create_app())
+
+
+def _post(sim: TestClient, body: bytes) -> tuple[int, list[str], bytes]:
+    response = sim.post("/dmp/xds", content=body, headers={"Content-Type": SOAP})
+    codes = re.findall(rb'errorCode="([A-Za-z]+)"', response.content)
+    return response.status_code, [c.decode() for c in codes], response.content
+
+
+def _envelope() -> bytes:
+    envelope, _ = provide_request(build_document(make_header(), make_vaccination_note()))
+    return envelope
+
+
+def _edit(envelope: bytes, change: str) -> bytes:
+    root = etree.fromstring(envelope)
+    entry = root.find(".//rim:ExtrinsicObject", xds.NSMAP)
+    assert entry is not None
+    if change == "hash":
+        value = entry.find("rim:Slot[@name='hash']/rim:ValueList/rim:Value", xds.NSMAP)
+        assert value is not None
+        value.text = "0" * 40
+    elif change == "patient":
+        other = make_patient(nir=with_key("1850578006084"))
+        document = build_document(make_header(other), make_vaccination_note())
+        content = root.find(".//xdsb:Document", xds.NSMAP)
+        assert content is not None
+        content.text = base64.b64encode(document.xml).decode()
+    elif change == "no-document":
+        content = root.find(".//xdsb:Document", xds.NSMAP)
+        assert content is not None
+        content.getparent().remove(content)  # type: ignore[union-attr]
+    return etree.tostring(root)
+
+
+def test_a_consistent_submission_is_stored(sim: TestClient) -> None:
+    sim.post("/_sim/reset")
+    status, codes, content = _post(sim, _envelope())
+    assert (status, codes) == (200, [])
+    assert xds.STATUS_SUCCESS.encode() in content
+    assert len(sim.get("/_sim/dmp/documents").json()) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ("hash", "XDSRepositoryMetadataError"),
+        ("patient", "XDSPatientIdDoesNotMatch"),
+        ("no-document", "XDSMissingDocument"),
+    ],
+)
+def test_inconsistent_submissions_are_refused(sim: TestClient, change: str, code: str) -> None:
+    sim.post("/_sim/reset")
+    status, codes, _ = _post(sim, _edit(_envelope(), change))
+    assert (status, codes) == (200, [code])
+    assert sim.get("/_sim/dmp/documents").json() == []
+
+
+def test_doctype_and_garbage_get_a_soap_fault(sim: TestClient) -> None:
+    for body in (b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', b"garbage"):
+        status, _, content = _post(sim, body)
+        assert status == 500 and b"Fault" in content
