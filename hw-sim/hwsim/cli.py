@@ -25,6 +25,7 @@ from hwsim import __version__
 from hwsim.control import Client, ControlError
 from hwsim.fixtures import load_people
 from hwsim.national import psc_cli
+from hwsim.pcscd import die_with_parent
 from hwsim.runtime import SimError, default_workdir, launch
 
 app = typer.Typer(
@@ -92,7 +93,7 @@ def _national_available() -> bool:
         return False
 
 
-def _start_national(workdir: Path, port: int) -> subprocess.Popen[bytes] | None:
+def _start_national(workdir: Path, port: int, detach: bool) -> subprocess.Popen[bytes] | None:
     if not _national_available():
         console.print("[yellow]hwsim.national absent : services nationaux non démarrés.[/yellow]")
         return None
@@ -103,6 +104,7 @@ def _start_national(workdir: Path, port: int) -> subprocess.Popen[bytes] | None:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=None if detach else die_with_parent,
     )
     out.close()
     (workdir / "national.pid").write_text(str(proc.pid))
@@ -134,12 +136,12 @@ def up(
 
         provision(wd, list(load_people().professionals.values()))
     try:
-        launched = launch(wd, readers=readers)
+        launched = launch(wd, readers=readers, detach=detach)
     except SimError as exc:
         console.print(f"[red]Échec du démarrage[/red] : {exc.message}")
         raise typer.Exit(1) from exc
     (wd / "hwsim.pid").write_text(str(launched.proc.pid))
-    national_proc = _start_national(wd, national_port) if national else None
+    national_proc = _start_national(wd, national_port, detach) if national else None
     _print_env(wd, launched.pcsc_socket, tokens, national_proc is not None, national_port)
     if detach:
         return

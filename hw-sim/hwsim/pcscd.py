@@ -113,7 +113,7 @@ def _driver_for(layout: PcscdLayout, entry: int) -> Path:
     return copy
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Child pre-exec hook: SIGTERM the child if the simulator dies (no orphan pcscd)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -152,7 +152,7 @@ class PcscdProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         log.close()
         self.starts += 1

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hwsim.cards import Card, Cps3Card, ErrorCard, MuteCard, Vitale1Card, Vitale2Card
 from hwsim.fixtures import People, load_people
-from hwsim.pcscd import PcscdLayout, PcscdProcess, ReaderSpec
+from hwsim.pcscd import PcscdLayout, PcscdProcess, ReaderSpec, die_with_parent
 from hwsim.scanners import SerialScanner, WedgeScanner, wedge_available
 from hwsim.vpcd import Faults, VpcdLink
 
@@ -395,8 +395,14 @@ class Launched:
                 self.proc.wait(timeout)
 
 
-def launch(workdir: Path, readers: int = 2, timeout: float = 20.0) -> Launched:
-    """Start the simulator process and wait until its control API answers."""
+def launch(
+    workdir: Path, readers: int = 2, timeout: float = 20.0, detach: bool = False
+) -> Launched:
+    """Start the simulator process and wait until its control API answers.
+
+    Unless `detach`, the simulator gets SIGTERM when the launching process dies (a test run
+    killed by a timeout leaves no simulator or pcscd behind).
+    """
     workdir = workdir.absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     sock = PcscdLayout(workdir).socket
@@ -419,7 +425,12 @@ def launch(workdir: Path, readers: int = 2, timeout: float = 20.0) -> Launched:
         cmd = ["unshare", "--user", "--map-root-user", "--mount", "--net", "--", *cmd]
     out = (workdir / "runtime.out").open("ab")
     proc = subprocess.Popen(
-        cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        cmd,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C in a terminal goes to the launcher, which stops us
+        preexec_fn=None if detach else die_with_parent,
     )
     out.close()
     launched = Launched(proc, workdir, isolation)

@@ -337,3 +337,43 @@ def test_vpcd_ports_do_not_reach_the_host_network(hwsim: HwsimBench) -> None:
         pytest.skip("plain fallback: vpcd listens on the host (said in status)")
     vpcd_ports = {int(r["port"]) for r in status["readers"]}
     assert not vpcd_ports & _host_listening_ports()
+
+
+KILLED_LAUNCHER = """
+import os, signal, sys
+from pathlib import Path
+from hwsim.control import Client
+from hwsim.runtime import launch
+launched = launch(Path(sys.argv[1]))
+print(launched.proc.pid, Client(launched.control_socket).status()["pcscd"]["pid"], flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no teardown at all, like a test run killed by a timeout
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_simulator_dies_with_a_killed_launcher() -> None:
+    workdir = Path(f"/tmp/hwsim-kill-{os.getpid()}")
+    env = {k: v for k, v in os.environ.items() if k != "PCSCLITE_CSOCK_NAME"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", KILLED_LAUNCHER, str(workdir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        pids = [int(p) for p in done.stdout.split()]
+        assert len(pids) == 2, done.stderr
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in pids):
+            assert time.monotonic() < deadline, "simulator outlived its launcher"
+            time.sleep(0.05)  # other processes exiting: nothing to await
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
