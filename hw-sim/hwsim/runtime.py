@@ -401,7 +401,8 @@ def launch(
     """Start the simulator process and wait until its control API answers.
 
     Unless `detach`, the simulator gets SIGTERM when the launching process dies (a test run
-    killed by a timeout leaves no simulator or pcscd behind).
+    killed by a timeout leaves no simulator or pcscd behind). PR_SET_PDEATHSIG follows the
+    launching *thread*: call this from the main thread or one that outlives the simulator.
     """
     workdir = workdir.absolute()
     workdir.mkdir(parents=True, exist_ok=True)
