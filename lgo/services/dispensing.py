@@ -35,7 +35,7 @@ from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.national import eprescription as ep
 from lgo.national.errors import ServiceUnavailable
-from lgo.services import ordonnancier
+from lgo.services import narcotics, ordonnancier
 from lgo.services.dispensing_errors import (
     DispensationNotFound,
     DispensingRefused,
@@ -266,6 +266,7 @@ class DispensingService:
         fault_point("dispensation.after_lines")
         self._write_ordonnancier(session, dispensation_id, prescription, patient, data, rows, ctx,
                                  now)  # fmt: skip
+        narcotics.record_withdrawals(session, rows, ctx.rpps, now)
         fault_point("dispensation.after_ordonnancier")
         if _reportable(prescription, data):
             _enqueue_execution(session, dispensation_id, prescription, rows, ctx, now,

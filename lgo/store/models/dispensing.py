@@ -163,3 +163,20 @@ class IdempotencyKey(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[str] = mapped_column(Text())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class NarcoticsRegisterLine(Base):
+    """Registre des stupéfiants: append-only (triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "narcotics_register"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    business_date: Mapped[date] = mapped_column(Date(), index=True)
+    product_code: Mapped[str] = mapped_column(String(13), index=True)
+    designation: Mapped[str] = mapped_column(String(200))
+    movement: Mapped[str] = mapped_column(String(24))
+    units: Mapped[int] = mapped_column(Integer)  # signed dosage units
+    dispensation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    pharmacist_rpps: Mapped[str] = mapped_column(String(11))

@@ -1,0 +1,120 @@
+"""Registre des stupéfiants: withdrawals written with the dispensation (same transaction),
+receipts and destructions, monthly balance, annual inventory with its discrepancy recorded."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lgo.domain.narcotics import (
+    Movement,
+    RegisterLine,
+    inventory,
+    monthly_balance,
+    signed_units,
+)
+from lgo.errors import InvalidInput
+from lgo.store.db import Database
+from lgo.store.models.dispensing import DispensationLineRow, NarcoticsRegisterLine
+
+REGISTERED_LISTS = frozenset({"stupefiant"})
+
+
+def record_withdrawals(
+    session: Session, rows: list[DispensationLineRow], rpps: str, now: datetime
+) -> int:
+    """One withdrawal per stupéfiant line handed over (called inside the dispensation's
+    transaction)."""
+    count = 0
+    for row in rows:
+        if row.regulatory_list not in REGISTERED_LISTS or row.units <= 0:
+            continue
+        session.add(NarcoticsRegisterLine(
+            recorded_at=now, business_date=now.date(),
+            product_code=row.delivered_cip13 or row.molecule or "", designation=row.designation,
+            movement=Movement.DISPENSING.value, units=-row.units,
+            dispensation_id=row.dispensation_id, reference=None, pharmacist_rpps=rpps,
+        ))  # fmt: skip
+        count += 1
+    return count
+
+
+def _lines(session: Session, product_code: str) -> list[RegisterLine]:
+    rows = session.execute(
+        select(NarcoticsRegisterLine).where(NarcoticsRegisterLine.product_code == product_code)
+        .order_by(NarcoticsRegisterLine.id)
+    ).scalars().all()  # fmt: skip
+    return [RegisterLine(r.business_date, r.product_code, Movement(r.movement), r.units)
+            for r in rows]  # fmt: skip
+
+
+def record(
+    db: Database, *, product_code: str, designation: str, movement: Movement, units: int,
+    reference: str | None, rpps: str, now: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """A receipt or a destruction (positive quantity of dosage units)."""
+    if movement not in (Movement.RECEIPT, Movement.DESTRUCTION):
+        raise InvalidInput("mouvement manuel : réception ou destruction")
+    try:
+        signed = signed_units(movement, units)
+    except ValueError:
+        raise InvalidInput("quantité en unités de prise, strictement positive") from None
+    with db.uow() as uow:
+        row = NarcoticsRegisterLine(
+            recorded_at=now, business_date=now.date(), product_code=product_code,
+            designation=designation, movement=movement.value, units=signed,
+            dispensation_id=None, reference=reference, pharmacist_rpps=rpps,
+        )  # fmt: skip
+        uow.session.add(row)
+        uow.commit()
+        return _public(row)
+
+
+def take_inventory(
+    db: Database, *, product_code: str, designation: str, counted: int, note: str, rpps: str,
+    now: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """Count the stock; a discrepancy becomes an adjustment line carrying the note."""
+    with db.uow() as uow:
+        result = inventory(_lines(uow.session, product_code), product_code, counted, now.date())
+        if result.discrepancy:
+            uow.session.add(NarcoticsRegisterLine(
+                recorded_at=now, business_date=now.date(), product_code=product_code,
+                designation=designation, movement=Movement.INVENTORY_ADJUSTMENT.value,
+                units=result.discrepancy, dispensation_id=None,
+                reference=f"inventaire : {note}"[:200], pharmacist_rpps=rpps,
+            ))  # fmt: skip
+        uow.commit()
+    return {"product_code": product_code, "on": result.on.isoformat(),
+            "expected": result.expected, "counted": result.counted,
+            "discrepancy": result.discrepancy}  # fmt: skip
+
+
+def balance(db: Database, product_code: str, year: int, month: int) -> dict[str, Any]:
+    with db.uow(readonly=True) as uow:
+        b = monthly_balance(_lines(uow.session, product_code), product_code, year, month)
+    return {"product_code": product_code, "month": f"{year:04d}-{month:02d}",
+            "opening": b.opening, "received": b.received, "withdrawn": b.withdrawn,
+            "adjusted": b.adjusted, "closing": b.closing}  # fmt: skip
+
+
+def register(db: Database, product_code: str | None = None, day_from: date | None = None,
+             limit: int = 1000) -> list[dict[str, Any]]:  # fmt: skip
+    stmt = select(NarcoticsRegisterLine).order_by(NarcoticsRegisterLine.id).limit(limit)
+    if product_code:
+        stmt = stmt.where(NarcoticsRegisterLine.product_code == product_code)
+    if day_from:
+        stmt = stmt.where(NarcoticsRegisterLine.business_date >= day_from)
+    with db.uow(readonly=True) as uow:
+        return [_public(r) for r in uow.session.execute(stmt).scalars().all()]
+
+
+def _public(row: NarcoticsRegisterLine) -> dict[str, Any]:
+    return {"id": row.id, "recorded_at": row.recorded_at.isoformat(),
+            "business_date": row.business_date.isoformat(), "product_code": row.product_code,
+            "designation": row.designation, "movement": row.movement, "units": row.units,
+            "dispensation_id": row.dispensation_id, "reference": row.reference,
+            "pharmacist_rpps": row.pharmacist_rpps}  # fmt: skip
