@@ -1,6 +1,6 @@
 """hw-sim benchmark: APDU round trip through pcscd and insert/remove event latency.
 
-Run:  .venv/bin/python tests/bench/bench_hwsim.py [--apdus 1000] [--events 20]
+Run:  .venv/bin/python tests/bench/bench_hwsim.py [--apdus 1000] [--events 20] [--no-quickack]
 Prints median / p99 figures; never fails on time. `test_bench_hwsim` runs a short version in pytest.
 """
 
@@ -137,7 +137,14 @@ def main() -> None:
     parser.add_argument("--apdus", type=int, default=1000)
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--sign", type=int, default=200)
+    parser.add_argument(
+        "--no-quickack",
+        action="store_true",
+        help="card without TCP_QUICKACK (shows the 44 ms gotcha)",
+    )
     args = parser.parse_args()
+    if args.no_quickack:
+        os.environ["LGO_HWSIM_NO_QUICKACK"] = "1"  # read by the simulator process
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from hwsim.control import Client
     from hwsim.pcscd import PcscdLayout
