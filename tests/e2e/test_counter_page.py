@@ -1,0 +1,308 @@
+"""The counter page in Debian's Chromium (Playwright) against the real daemon.
+
+One ``python -m lgo serve`` subprocess on a free 127.0.0.1 port (migrated SQLite, a counter token)
+talks to hw-sim's private pcscd (virtual Vitale and CPS cards, serial scanner), SoftHSM (the CPS
+keys) and the national simulator on 127.0.0.1. The page is driven like a pharmacist would: the
+tests only act on the simulator or the page, and wait on what the page shows (Playwright's
+``expect`` waits for the DOM; no sleeps). The tests of this module run in order on one page and one
+daemon, like one working day at the counter: token → patient → CPS session → prescription →
+commit → degraded mode → CPS pulled. Screenshots of the main screens go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hwsim.fixtures.people import load_people
+from hwsim.national.faults import FaultKind, FaultSpec
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+VIEWPORT = {"width": 1366, "height": 768}
+PEOPLE = load_people()
+PHARMACIST = PEOPLE.professionals["pharmacien"]
+LISTED_RX = "01S2TBPZ2JCNZZYGHZ"  # amoxicilline, list I: goes to the ordonnancier
+SIMPLE_RX = "EPTEST0000000000000042"  # paracetamol, not listed
+STARTUP_S = 30.0
+UI_TIMEOUT_MS = 15_000
+
+
+@dataclass
+class Daemon:
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def get(self, path: str) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        response = httpx.get(self.url + path, headers=headers, timeout=5.0)
+        response.raise_for_status()
+        return response.json()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(daemon: Daemon) -> None:
+    # The daemon has no readiness signal on a TCP port: poll /v1/health until it answers.
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if daemon.process.poll() is not None:
+            raise RuntimeError(f"daemon exited: {daemon.log.read_text()[-2000:]}")
+        try:
+            daemon.get("/v1/health")
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise TimeoutError(f"daemon not up: {daemon.log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def daemon(
+    hwsim_bench: Any, softhsm_tokens: Any, national_sim_server: Any, tmp_path_factory: Any
+) -> Iterator[Daemon]:
+    state = tmp_path_factory.mktemp("lgo-e2e")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LGO_STATE_DIR": str(state),
+        "LGO_API__PORT": str(port),
+        "LGO_NATIONAL__BASE_URL": national_sim_server.base_url,
+        "LGO_HARDWARE__PCSC_ENABLED": "true",
+        "LGO_HARDWARE__PKCS11_MODULE": str(softhsm_tokens.module),
+        # SoftHSM keeps no PIN counter: the virtual card does.
+        "LGO_HARDWARE__CPS_VERIFY_ON_CARD": "true",
+        "LGO_HARDWARE__SCANNER_SERIAL_PORTS": json.dumps([str(hwsim_bench.serial_scanner)]),
+    }
+    lgo = [sys.executable, "-m", "lgo"]
+    subprocess.run([*lgo, "migrate"], env=env, check=True, capture_output=True, timeout=60)
+    added = subprocess.run([*lgo, "counters", "add", "comptoir-e2e"], env=env, check=True,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    token = added.stdout.strip().splitlines()[-1]
+    log = state / "daemon.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([*lgo, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    running = Daemon(f"http://127.0.0.1:{port}", token, process, log)
+    try:
+        _wait_healthy(running)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        hwsim_bench.client.reset()
+
+
+@pytest.fixture(scope="module")
+def page(daemon: Daemon) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    home = Path(tempfile.mkdtemp(prefix="lgo-e2e-chromium-"))
+    previous_home = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)  # Chromium writes its crash and config files under HOME
+    try:
+        with playwright_api.sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                str(home / "profile"),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--disable-sync", "--no-first-run",
+                      "--disable-default-apps"],
+                viewport=VIEWPORT,
+                locale="fr-FR",
+                accept_downloads=True,
+            )  # fmt: skip
+            context.set_default_timeout(UI_TIMEOUT_MS)
+            page = context.new_page()
+            requests: list[str] = []
+            errors: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.lgo_requests = requests
+            page.lgo_errors = errors
+            yield page
+            context.close()
+    finally:
+        if previous_home is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = previous_home
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
+def test_token_from_fragment_is_stored_and_stripped(page: Any, daemon: Daemon) -> None:
+    page.goto(f"{daemon.url}/#token={daemon.token}")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+    assert "token" not in page.url
+    assert page.evaluate("localStorage.getItem('lgo.counterToken')") == daemon.token
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    expect(page.locator("#scan-input")).to_be_focused()
+    expect(page.locator("#readers li")).to_have_count(2)
+    # Every request the page made went to the daemon's own origin.
+    assert all(url.startswith(daemon.url + "/") for url in page.lgo_requests)
+
+
+def test_vitale_insert_shows_the_patient_without_reload(
+    page: Any, daemon: Daemon, hwsim_bench: Any
+) -> None:
+    page.evaluate("window.__sameDocument = true")
+    hwsim_bench.client.insert("vitale", "seul", reader=0)
+    card = page.locator("#patient-card")
+    expect(card).to_contain_text("TESTSEUL DOMINIQUE")
+    expect(card).to_contain_text("01/01/1962")
+    expect(page.locator("#identity-status")).to_have_attribute("data-status", "provisional")
+    expect(page.locator("#readers li").first).to_contain_text("Carte Vitale")
+    assert page.evaluate("window.__sameDocument") is True  # no reload happened
+    _shot(page, "counter-patient.png")
+
+
+def test_cps_pin_is_masked_cleared_and_opens_the_session(page: Any, hwsim_bench: Any) -> None:
+    hwsim_bench.client.insert("cps", "pharmacien", reader=1)
+    pin = page.locator("#pin-input")
+    expect(pin).to_be_visible()
+    expect(pin).to_be_focused()  # a CPS card going in takes the keyboard to the PIN
+    assert pin.get_attribute("type") == "password"
+    pin.fill("0000")
+    pin.press("Enter")
+    expect(page.locator("#pin-message")).to_contain_text("Essais restants : 2")
+    assert pin.input_value() == ""
+    pin.fill(PHARMACIST.pin)
+    pin.press("Enter")
+    expect(page.locator("#session-panel")).to_have_attribute("data-session", "open")
+    expect(page.locator("#session-state")).to_contain_text("TESTPHARMA ALEX")
+    stored = page.evaluate("JSON.stringify(Object.assign({}, localStorage))")
+    assert PHARMACIST.pin not in stored.replace(
+        page.evaluate("localStorage.getItem('lgo.counterToken')"), ""
+    )
+    expect(page.locator("#scan-input")).to_be_focused()
+
+
+def test_scanned_eprescription_shows_its_lines(page: Any, hwsim_bench: Any) -> None:
+    hwsim_bench.client.scan(LISTED_RX)  # through the virtual serial scanner → scan.received
+    rows = page.locator("#rx-lines tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("AMOXICILLINE TEST 1 g")
+    expect(rows.first).to_contain_text("liste I")
+    expect(page.locator("#line-1-intervention")).to_have_value("unchanged")
+    expect(page.locator("#commit")).to_be_enabled()
+    _shot(page, "counter-prescription.png")
+
+
+def test_decide_and_commit_gives_a_result_and_an_ordonnancier_entry(
+    page: Any, daemon: Daemon
+) -> None:
+    page.locator("#line-1-days").fill("6")
+    page.locator("#line-1-boxes").fill("2")
+    page.keyboard.press("Control+Enter")
+    result = page.locator("#commit-ok")
+    expect(result).to_contain_text("Dispensation enregistrée")
+    expect(result).to_contain_text("Ordonnancier : n° 1")
+    dispensation_id = result.get_attribute("data-dispensation")
+    entry = page.locator("#ordo li[data-number='1']")
+    expect(entry).to_contain_text("AMOXICILLINE TEST 1 g")
+    expect(page.locator("#outbox li[data-status='delivered']")).to_have_count(1)
+    expect(result).to_contain_text("Exécution transmise au service national")
+    with page.expect_download() as download:
+        page.locator("#ordo-csv").click()
+    assert download.value.suggested_filename == "ordonnancier-chronological.csv"
+    assert "AMOXICILLINE TEST 1 g" in Path(download.value.path()).read_text(encoding="utf-8")
+    stored = daemon.get(f"/v1/dispensations/{dispensation_id}")
+    assert [(ln["intervention"], ln["days"], ln["boxes"]) for ln in stored["lines"]] == [
+        ("unchanged", 6, 2)
+    ]
+    _shot(page, "counter-committed.png")
+
+
+def test_eprescription_service_down_shows_degraded_then_sent(
+    page: Any, daemon: Daemon, national_sim_server: Any
+) -> None:
+    scan = page.locator("#scan-input")
+    scan.fill(SIMPLE_RX)  # typed: POST /v1/scans from the page
+    scan.press("Enter")
+    expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
+    expect(page.locator("#rx-lines")).to_contain_text("PARACETAMOL TEST 1 g")
+    national_sim_server.faults.arm(
+        FaultSpec(service="eprescription", kind=FaultKind.OUTAGE, duration_s=600)
+    )
+    try:
+        page.locator("#commit").click()
+        expect(page.locator("#commit-ok")).to_contain_text("Enregistrée en mode dégradé")
+        banner = page.locator("#banner-degraded")
+        expect(banner).to_be_visible()
+        expect(page.locator("#outbox li[data-status='pending']")).to_have_count(1)
+        _shot(page, "counter-degraded.png")
+    finally:
+        national_sim_server.faults.clear("eprescription")
+    expect(page.locator("#banner-degraded")).to_be_hidden(timeout=30_000)
+    expect(page.locator("#outbox li[data-status='delivered']")).to_have_count(2, timeout=30_000)
+    assert all(m["status"] == "delivered" for m in daemon.get("/v1/outbox")["messages"])
+
+
+def test_pulling_the_cps_card_closes_the_session_on_screen(page: Any, hwsim_bench: Any) -> None:
+    hwsim_bench.client.remove(1)
+    expect(page.locator("#session-panel")).to_have_attribute("data-session", "closed")
+    expect(page.locator("#session-state")).to_contain_text("carte CPS retirée")
+    # Acts reserved to pharmacists are now refused, in French, from the API's problem.
+    scan = page.locator("#scan-input")
+    scan.fill(SIMPLE_RX)
+    scan.press("Enter")
+    expect(page.locator("#rx .problem")).to_contain_text("pharmacien")
+
+
+def test_english_toggle_and_shortcuts(page: Any) -> None:
+    page.locator("#lang-toggle").click()
+    assert page.evaluate("document.documentElement.lang") == "en"
+    expect(page.locator("#outbox-title")).to_have_text("Outbox")
+    expect(page.locator("#session-state")).to_contain_text("No session open")
+    page.keyboard.press("F3")
+    expect(page.locator("#ps-name")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#scan-input")).to_be_focused()
+    page.locator("#lang-toggle").click()
+    expect(page.locator("#outbox-title")).to_have_text("File d'envoi")
+    assert page.lgo_errors == []  # no script error during the whole day
+
+
+def test_a_bad_token_brings_the_token_form(page: Any, daemon: Daemon) -> None:
+    page.evaluate("localStorage.setItem('lgo.counterToken', 'not-a-token')")
+    page.reload()
+    dialog = page.locator("#token-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#token-error")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('lgo.counterToken')") is None
+    page.locator("#token-input").fill(daemon.token)
+    page.locator("#token-input").press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
