@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hwsim.mss import MssServer
 from lgo.api.app import create_app
 from lgo.bootstrap import Container
-from lgo.domain.identity import IdentityStatus
+from lgo.domain.identity import IdentityStatus, InsOid
 from lgo.events import Event
 from lgo.services import dispensing_part
 from lgo.services.counters import add_counter
@@ -30,7 +30,7 @@ from tests.fixtures.dispensing import (
     paper,
     pharmacist,
 )
-from tests.fixtures.documents import MssPki
+from tests.fixtures.documents import FICTIVE_NIR, MssPki, sim_control
 from tests.fixtures.national import NationalSim
 from tests.integration.documents.test_document_flow import add_patient, dispense
 
@@ -184,3 +184,39 @@ def test_auto_feed_skips_an_unqualified_patient(api_documents: ApiHarness) -> No
     event = _wait_for(api_documents, {"document.queued", "document.skipped"})
     assert event.data == {"dispensation_id": dispensation_id, "reason": "ins-not-qualified"}
     assert api_documents.client.get(f"/v1/patients/{patient_id}/documents").json() == []
+
+
+def test_vaccination_note_by_api_blocked_then_retried(
+    api_documents: ApiHarness, national_sim: NationalSim
+) -> None:
+    container, client = api_documents.container, api_documents.client
+    open_pharmacist_session(container)
+    patient_id = add_patient(container.db, IdentityStatus.QUAL)
+    sim_control(national_sim.base_url, "patients",
+                {"ins": FICTIVE_NIR, "oid": InsOid.TEST.value, "blocked": ["1750000000"]})  # fmt: skip
+    vaccination = {
+        "administered_at": "2026-03-15T10:05:00+01:00", "product_code": "3400930000001",
+        "product_label": "VACCIN GRIPPAL FICTIF", "lot_number": "LOT-42A",
+    }  # fmt: skip
+    naive = client.post("/v1/documents", json={
+        "kind": "vaccination-note", "patient_id": patient_id,
+        "vaccinations": [{**vaccination, "administered_at": "2026-03-15T10:05:00"}],
+    })  # fmt: skip
+    assert naive.status_code == 422
+    created = client.post("/v1/documents", json={
+        "kind": "vaccination-note", "patient_id": patient_id, "vaccinations": [vaccination],
+    })  # fmt: skip
+    assert created.status_code == 201, created.text
+    part_of(container).worker.run_once()
+    [failed] = client.get("/v1/documents/deliveries", params={"status": "failed"}).json()[
+        "deliveries"
+    ]
+    assert failed["last_error"] == "dmp-access-refused"
+
+    sim_control(national_sim.base_url, "patients", {"ins": FICTIVE_NIR, "oid": InsOid.TEST.value})
+    assert client.post(f"/v1/documents/deliveries/{failed['id']}/retry").json() == {"queued": True}
+    part_of(container).worker.run_once()
+    state = client.get(f"/v1/documents/{created.json()['id']}").json()
+    assert [d["status"] for d in state["deliveries"]] == ["delivered"]
+    again = client.post(f"/v1/documents/deliveries/{failed['id']}/retry")
+    assert again.status_code == 409
