@@ -113,5 +113,7 @@ def test_serve_answers_health_on_loopback_and_stops_on_sigint(tmp_path: Path) ->
     finally:
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 0
+    # uvicorn re-raises the caught SIGINT after a clean shutdown: 130 is the shell convention.
+    assert proc.returncode in (0, 130)
+    assert "Traceback" not in stderr
     assert token not in stderr  # the token never reaches a log line
