@@ -9,6 +9,7 @@ they run in the background, adds a start/stop hook with ``add_lifecycle``. Healt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from lgo.settings import Settings
 from lgo.store.db import Database
 
 log = get_logger(__name__)
+SESSION_REAP_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Container:
         self._started: list[tuple[str, StopHook]] = []
         self.extras: dict[str, Any] = {}
         self.add_health_check("database", self._database_health)
+        self._reaper: asyncio.Task[None] | None = None
+        self.add_lifecycle("sessions", self._start_reaper, self._stop_reaper)
         for module_name in PARTS:
             importlib.import_module(module_name).install(self)
 
@@ -82,6 +86,21 @@ class Container:
             except Exception as exc:  # a broken probe must not break /v1/health
                 results[name] = ComponentHealth(False, f"{type(exc).__name__}")
         return results
+
+    async def _start_reaper(self) -> None:
+        async def reap() -> None:
+            # An e-CPS session must end at its expiry even when no request comes in.
+            while True:
+                await asyncio.sleep(SESSION_REAP_INTERVAL_S)
+                await asyncio.to_thread(self.sessions.reap)
+
+        self._reaper = asyncio.create_task(reap(), name="session-reaper")
+
+    async def _stop_reaper(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
 
     def _database_health(self) -> ComponentHealth:
         from lgo.store import migrate

@@ -11,6 +11,7 @@ Threading: every method takes the registry's lock; listeners and events run outs
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable
@@ -116,6 +117,23 @@ class SessionRegistry:
             self._current = None
         self._closed(session, reason)
         return session
+
+    def extend(self, session_id: str, expires_at: datetime) -> ProfessionalSession | None:
+        """Move the expiry of the current session (e-CPS refresh); same session id, no event storm."""
+        with self._lock:
+            session = self._current
+            if session is None or session.id != session_id:
+                return None
+            session = dataclasses.replace(session, expires_at=expires_at)
+            self._current = session
+        self._events.publish(
+            "session.extended", {"id": session.id, "expires_at": expires_at.isoformat()}
+        )
+        return session
+
+    def reap(self) -> None:
+        """Close the current session if its expiry has passed (called periodically by the daemon)."""
+        self.current()
 
     def current(self) -> ProfessionalSession | None:
         with self._lock:

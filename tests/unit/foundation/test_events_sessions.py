@@ -84,3 +84,28 @@ def test_close_only_closes_the_named_session() -> None:
     assert registry.close("card_removed", session_id=session.id) == session
     assert registry.current() is None
     assert PHARMACIST.is_pharmacist and not PREPARER.is_pharmacist
+
+
+def test_extend_keeps_the_session_id_and_moves_the_expiry() -> None:
+    now = [datetime(2026, 11, 23, 9, 0, tzinfo=UTC)]
+    registry = SessionRegistry(EventBus(), clock=lambda: now[0])
+    session = registry.open(SessionKind.ECPS, PHARMACIST, ttl=timedelta(minutes=30))
+    assert registry.extend("other", now[0] + timedelta(hours=1)) is None
+    extended = registry.extend(session.id, now[0] + timedelta(hours=1))
+    assert extended is not None and extended.id == session.id
+    now[0] += timedelta(minutes=45)
+    current = registry.current()
+    assert current is not None and current.id == session.id
+
+
+def test_reap_closes_an_expired_session_with_its_reason() -> None:
+    now = [datetime(2026, 11, 23, 9, 0, tzinfo=UTC)]
+    bus = EventBus()
+    registry = SessionRegistry(bus, clock=lambda: now[0])
+    reasons: list[str] = []
+    registry.on_close(lambda _s, reason: reasons.append(reason))
+    registry.open(SessionKind.ECPS, PHARMACIST, ttl=timedelta(minutes=1))
+    now[0] += timedelta(minutes=2)
+    registry.reap()
+    assert reasons == ["expired"]
+    assert bus.recent()[-1].type == "session.closed"
