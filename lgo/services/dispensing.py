@@ -31,6 +31,7 @@ from lgo.domain.dispensing import (
     evaluate_execution,
 )
 from lgo.domain.prescription import Prescription, PrescriptionLine, PrescriptionSource
+from lgo.domain.products import Pack
 from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.national import eprescription as ep
@@ -519,8 +520,7 @@ def _line_row(
     pack = request.pack or (catalog.pack(given.cip13) if given.cip13 else None)
     boxes = given.boxes
     if boxes is None:
-        boxes = math.ceil(decision.units / pack.units) if pack and decision.units else (
-            1 if decision.units else 0)
+        boxes = _boxes(prescription, line, pack, decision.units)
     substitution = request.substitution
     override = decision.overridden[0] if decision.overridden else None
     reason = request.not_dispensed_reason or request.modification_reason
@@ -549,6 +549,18 @@ def _line_row(
         period_end=decision.period.end if decision.period else None,
         molecule=line.product.molecule or line.product.code,
     )  # fmt: skip
+
+
+def _boxes(
+    prescription: Prescription, line: PrescriptionLine, pack: Pack | None, units: int
+) -> int:
+    if units == 0:
+        return 0
+    if pack is not None:
+        return math.ceil(units / pack.units)
+    if prescription.extra.get(f"unit:{line.line_no}") == "box":
+        return units  # e-prescription line without a known pack size: units are boxes
+    return 1
 
 
 def _reportable(prescription: Prescription, data: DispensationInput) -> bool:

@@ -115,6 +115,8 @@ def from_record(
             )
         )
         extra[f"line:{index}"] = dto.line_id
+        if dto.cip13 is None or catalog.pack(dto.cip13) is None:
+            extra[f"unit:{index}"] = "box"  # pack size unknown: the rules count boxes
     return Prescription(
         prescription_id=record.prescription_id,
         source=PrescriptionSource.EPRESCRIPTION,

@@ -177,3 +177,19 @@ def test_worker_thread_delivers_right_after_commit(
     finally:
         worker.stop()
     assert store_of(national_sim.state).executions() == 1
+
+
+def test_eprescription_without_catalogue_counts_boxes(
+    sqlite_db: Database, national_sim: NationalSim, client: EPrescriptionClient, events: EventBus
+) -> None:
+    service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client)
+    view = service.load_prescription("EPTEST0000000000000042", author_rpps=pharmacist().rpps)
+    assert view.prescription.extra["unit:1"] == "box"  # paracetamol: 2 boxes for 5 days
+    data = dispensation_input(make_patient(sqlite_db), view.prescription,
+                              LineInput(LineRequest(1, InterventionKind.UNCHANGED, 5),
+                                        cip13="3400999999991"))  # fmt: skip
+    body = service.dispense("boxes-key-1", data, pharmacist(), degraded=False).body
+    assert (body["lines"][0]["boxes"], body["lines"][0]["completeness"]) == (2, "FFC")
+    assert OutboxWorker(sqlite_db, events, client).run_once() == 1
+    assert statuses(sqlite_db) == ["delivered"]
+    assert store_of(national_sim.state).executions() == 1
