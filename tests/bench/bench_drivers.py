@@ -57,6 +57,69 @@ def measure(client: Any, reader: str, reader_index: int = 0) -> dict[str, float]
     }
 
 
+def measure_monitor(
+    client: Any, reader: str, reader_index: int = 0, n: int = 20
+) -> dict[str, float]:
+    """Insert/remove → monitor event latency, and pcscd restart → card seen again."""
+    import queue
+
+    from drivers.pcsc import CardInserted, CardRemoved, MonitorEvent, ReaderMonitor
+
+    events: queue.Queue[tuple[float, MonitorEvent]] = queue.Queue()
+    monitor = ReaderMonitor(lambda e: events.put((time.perf_counter(), e)))
+    monitor.start()
+    monitor.wait_ready(5)
+
+    def wait(kind: type, since: float) -> float:
+        while True:
+            at, event = events.get(timeout=10)
+            if isinstance(event, kind) and getattr(event, "reader", None) == reader:
+                return at - since
+
+    from tests.fixtures.pcsc import wait_card
+
+    inserts, removes, raw = [], [], []
+    try:
+        for _ in range(n):
+            start = time.perf_counter()
+            client.insert("vitale", "seul", reader=reader_index)
+            wait_card(reader, present=True)  # baseline: a bare SCardGetStatusChange waiter
+            raw.append(time.perf_counter() - start)
+            inserts.append(wait(CardInserted, start))
+            start = time.perf_counter()
+            client.remove(reader_index)
+            removes.append(wait(CardRemoved, start))
+        client.insert("vitale", "seul", reader=reader_index)
+        wait(CardInserted, time.perf_counter())
+        start = time.perf_counter()
+        client.restart_pcscd()
+        recovery = wait(CardInserted, start)
+        client.remove(reader_index)
+    finally:
+        monitor.stop()
+    return {
+        "insert_median_ms": statistics.median(inserts) * 1000,
+        "insert_max_ms": max(inserts) * 1000,
+        "raw_insert_median_ms": statistics.median(raw) * 1000,
+        "raw_insert_max_ms": max(raw) * 1000,
+        "remove_median_ms": statistics.median(removes) * 1000,
+        "remove_max_ms": max(removes) * 1000,
+        "restart_recovery_s": recovery,
+        "n": float(n),
+    }
+
+
+def report_monitor(figures: dict[str, float]) -> None:
+    print(
+        f"monitor insert → CardInserted: median {figures['insert_median_ms']:.0f} ms, "
+        f"max {figures['insert_max_ms']:.0f} ms (bare SCardGetStatusChange waiter: median "
+        f"{figures['raw_insert_median_ms']:.0f} ms, max {figures['raw_insert_max_ms']:.0f} ms); remove → CardRemoved: median "
+        f"{figures['remove_median_ms']:.0f} ms, max {figures['remove_max_ms']:.0f} ms "
+        f"(n={figures['n']:.0f})\n"
+        f"pcscd restart → card seen again: {figures['restart_recovery_s']:.2f} s"
+    )
+
+
 def report(figures: dict[str, float]) -> None:
     print(
         f"raw APDU round trip: median {figures['rtt_median_ms']:.3f} ms, "
@@ -70,6 +133,7 @@ def report(figures: dict[str, float]) -> None:
 
 def test_bench_vitale_read(hwsim) -> None:  # type: ignore[no-untyped-def]
     report(measure(hwsim.client, hwsim.reader_names[0]))
+    report_monitor(measure_monitor(hwsim.client, hwsim.reader_names[0]))
 
 
 def main() -> None:
@@ -86,6 +150,7 @@ def main() -> None:
     try:
         reader = str(client.status()["readers"][0]["name"])
         report(measure(client, reader))
+        report_monitor(measure_monitor(client, reader))
     finally:
         client.close()
         launched.stop()
