@@ -306,3 +306,41 @@ def test_a_bad_token_brings_the_token_form(page: Any, daemon: Daemon) -> None:
     page.locator("#token-input").press("Enter")
     expect(dialog).to_be_hidden()
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+
+
+def test_every_control_has_a_label_and_events_are_announced(page: Any) -> None:
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, button')]
+            .filter((el) => el.offsetParent !== null)
+            .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                            && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+            .map((el) => el.id || el.outerHTML.slice(0, 60))"""
+    )
+    assert unlabelled == []
+    assert page.locator("#events").get_attribute("aria-live") == "polite"
+    assert page.locator("#banner-degraded").get_attribute("role") == "alert"
+
+
+def test_event_stream_reconnects_with_last_event_id(page: Any, daemon: Daemon) -> None:
+    """The stream ends (proxy, daemon restart): the page reconnects and resumes after the last id."""
+    second = page.context.new_page()
+    frames = (
+        ": connected\r\n\r\n"
+        'id: 41\r\nevent: reader.added\r\ndata: {"id":41,"type":"reader.added",'
+        '"at":"2026-01-01T10:00:00+00:00",\r\ndata: "data":{"reader":"LECTEUR TEST 9"}}\r\n\r\n'
+    )
+    second.route(
+        "**/v1/events",
+        lambda route: route.fulfill(
+            status=200, body=frames, headers={"Content-Type": "text/event-stream"}
+        ),
+    )
+    try:
+        with second.expect_request(
+            lambda r: r.url.endswith("/v1/events") and r.headers.get("last-event-id") == "41"
+        ):
+            second.goto(f"{daemon.url}/")
+        # The multi-line data field was joined and dispatched: the event reached the log.
+        expect(second.locator("#events")).to_contain_text("LECTEUR TEST 9")
+    finally:
+        second.close()
