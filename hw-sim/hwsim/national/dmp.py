@@ -29,6 +29,7 @@ import base64
 import binascii
 import hashlib
 import threading
+import tomllib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -78,6 +79,7 @@ SCHEMES: Final = {
     "type_code": "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983",
 }
 REPOSITORY_ID: Final = "1.2.250.1.213.1.1.9"
+FIXTURE_NAME: Final = "dmp.toml"
 MAX_REQUEST_BYTES: Final = 8 * 1024 * 1024
 SOAP_CONTENT_TYPE: Final = "application/soap+xml; charset=UTF-8"
 Element = etree._Element
@@ -186,7 +188,75 @@ control = APIRouter(tags=["dmp simulator control"])
 
 
 def setup(sim: SimState) -> None:
-    sim.stores[SERVICE] = DmpRegistry()
+    registry = DmpRegistry()
+    fixture = sim.fixtures_dir / FIXTURE_NAME
+    if fixture.exists():
+        for item in tomllib.loads(fixture.read_text(encoding="utf-8")).get("document", []):
+            registry.store(_seeded(item))
+    sim.stores[SERVICE] = registry
+
+
+# --- fixture documents (produced "elsewhere") ------------------------------------------------------
+
+
+def _nir(base: str) -> str:
+    digits = base[:5] + {"2A": "19", "2B": "18"}.get(base[5:7], base[5:7]) + base[7:]
+    return f"{base}{97 - int(digits) % 97:02d}"
+
+
+def _seeded_cda(item: dict[str, Any], nir: str) -> bytes:
+    root = etree.Element(f"{{{HL7}}}ClinicalDocument", nsmap={None: HL7})  # type: ignore[dict-item]
+    _sub(root, HL7, "typeId", root="2.16.840.1.113883.1.3", extension="POCD_HD000040")
+    _sub(root, HL7, "id", root=f"2.25.{uuid.uuid4().int}")
+    _sub(root, HL7, "code", code=item["type_code"], codeSystem="2.16.840.1.113883.6.1",
+         displayName=item["type_display"])  # fmt: skip
+    _sub(root, HL7, "title", item["title"])
+    _sub(root, HL7, "effectiveTime", value=item["effective"])
+    _sub(root, HL7, "confidentialityCode", code="N", codeSystem="2.16.840.1.113883.5.25")
+    role = _sub(_sub(root, HL7, "recordTarget"), HL7, "patientRole")
+    _sub(role, HL7, "id", root=item["oid"], extension=nir)
+    author = _sub(_sub(root, HL7, "author"), HL7, "assignedAuthor")
+    _sub(author, HL7, "id", root="1.2.250.1.71.4.2.1", extension=item["author_idnat"])
+    name = _sub(_sub(author, HL7, "assignedPerson"), HL7, "name")
+    _sub(name, HL7, "family", item["author_family"])
+    _sub(name, HL7, "given", item["author_given"])
+    _sub(_sub(author, HL7, "representedOrganization"), HL7, "name", item["organisation"])
+    body = _sub(_sub(root, HL7, "component"), HL7, "structuredBody")
+    section = _sub(_sub(body, HL7, "component"), HL7, "section")
+    _sub(section, HL7, "title", item["title"])
+    text = _sub(section, HL7, "text")
+    for paragraph in item["paragraphs"]:
+        _sub(text, HL7, "paragraph", paragraph)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _seeded(item: dict[str, Any]) -> StoredDocument:
+    nir = _nir(item["nir_base"])
+    content = _seeded_cda(item, nir)
+    unique_id = f"2.25.{uuid.uuid4().int}"
+    cx = f"{nir}^^^&{item['oid']}&ISO^NH"
+    entry = etree.Element(f"{{{RIM}}}ExtrinsicObject", nsmap={"rim": RIM}, mimeType="text/xml",
+                          objectType="urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1")  # fmt: skip
+    for slot_name, value in (
+        ("creationTime", item["effective"][:14]),
+        ("hash", hashlib.sha1(content).hexdigest()),  # noqa: S324 - XDS uses SHA-1
+        ("size", str(len(content))),
+    ):
+        slot = _sub(entry, RIM, "Slot", name=slot_name)
+        _sub(_sub(slot, RIM, "ValueList"), RIM, "Value", value)
+    _sub(_sub(entry, RIM, "Name"), RIM, "LocalizedString", value=item["title"])
+    author = _sub(entry, RIM, "Classification", classificationScheme=DE_AUTHOR)
+    slot = _sub(author, RIM, "Slot", name="authorPerson")
+    _sub(_sub(slot, RIM, "ValueList"), RIM, "Value",
+         f"{item['author_idnat']}^{item['author_family']}^{item['author_given']}")  # fmt: skip
+    type_code = _sub(entry, RIM, "Classification", classificationScheme=SCHEMES["type_code"],
+                     nodeRepresentation=item["type_code"])  # fmt: skip
+    _sub(_sub(type_code, RIM, "Name"), RIM, "LocalizedString", value=item["type_display"])
+    for scheme, value in ((DE_PATIENT_ID, cx), (DE_UNIQUE_ID, unique_id)):
+        _sub(entry, RIM, "ExternalIdentifier", identificationScheme=scheme, value=value)
+    metadata: dict[str, Any] = {"patient_id": cx, "unique_id": unique_id, "mime_type": "text/xml",
+                                "title": item["title"], "seeded": True}  # fmt: skip
+    return StoredDocument(unique_id, patient_key(cx), _stored_entry(entry), content, metadata)
 
 
 def _registry(sim: SimState) -> DmpRegistry:

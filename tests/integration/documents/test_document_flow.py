@@ -17,9 +17,9 @@ import pytest
 from hwsim.mss import MssServer
 from lgo.documents.errors import InsNotQualifiedError
 from lgo.documents.models import Author, Organisation
-from lgo.domain.identity import IdentityStatus, InsOid
+from lgo.domain.identity import IdentityStatus, InsOid, with_key
 from lgo.events import EventBus
-from lgo.national.dmp import DmpClient
+from lgo.national.dmp import DmpClient, DmpDocumentUnknown
 from lgo.national.mss import MssClient
 from lgo.services.documents import (
     DELIVERED,
@@ -46,7 +46,14 @@ from tests.fixtures.dispensing import (
     paper,
     pharmacist,
 )
-from tests.fixtures.documents import FICTIVE_NIR, MssPki, arm_fault, mss_config, sim_control
+from tests.fixtures.documents import (
+    FICTIVE_NIR,
+    MssPki,
+    arm_fault,
+    mss_config,
+    sim_control,
+    sim_documents,
+)
 
 pytestmark = pytest.mark.integration
 OID = InsOid.TEST.value
@@ -128,7 +135,7 @@ def test_dispensing_summary_reaches_the_dmp_and_is_found_by_a_query(
 
     [delivery] = documents.get(view["id"])["deliveries"]
     assert delivery["status"] == DELIVERED and delivery["attempts"] == 1
-    stored = httpx.get(f"{dmp_sim}/_sim/dmp/documents", timeout=5).json()
+    stored = sim_documents(dmp_sim)
     assert [(s["unique_id"], s["patient_id"], s["type_code"]["code"]) for s in stored] == [
         (view["id"], f"{FICTIVE_NIR}^^^&{OID}&ISO^NH", "60593-1")
     ]
@@ -169,7 +176,7 @@ def test_outage_is_retried_with_backoff_then_delivered_once(
     [row] = deliveries(sqlite_db)
     assert (row.status, row.attempts) == (DELIVERED, 2)
     assert not worker.degraded
-    stored = httpx.get(f"{dmp_sim}/_sim/dmp/documents", timeout=5).json()
+    stored = sim_documents(dmp_sim)
     assert [s["unique_id"] for s in stored] == [view["id"]]
 
 
@@ -250,3 +257,32 @@ def test_mssante_with_a_foreign_certificate_fails_permanently(
     [row] = deliveries(sqlite_db)
     assert (row.status, row.last_error) == (FAILED, "mss-tls-refused")
     assert mss_server.mailbox.received() == []
+
+
+def test_documents_produced_elsewhere_are_listed_and_opened(
+    sqlite_db: Database, dmp: DmpClient
+) -> None:
+    # The simulator's fixture DMP (hw-sim/hwsim/fixtures/national/dmp.toml) holds two documents
+    # of another producer for this fictitious patient.
+    patient_id = add_patient(sqlite_db, IdentityStatus.QUAL, nir=with_key("2991275056999"))
+    consultation = DmpConsultation(IdentityService(sqlite_db, insi=None), dmp)  # type: ignore[arg-type]
+    entries = consultation.list(patient_id, author_rpps=PHARMACIST_RPPS)
+    assert sorted(e.title for e in entries) == [
+        "Compte rendu d'examens biologiques",
+        "Lettre de liaison",
+    ]
+    lab = next(e for e in entries if e.type_code == "11502-2")
+    assert lab.author.startswith("810999999997^BIOLOGISTE")
+    html = consultation.open(patient_id, lab.repository_id, lab.unique_id,
+                             author_rpps=PHARMACIST_RPPS)  # fmt: skip
+    assert "<p>Glycémie à jeun : 0,95 g/L" in html
+    assert "Laboratoire fictif de biologie" in html
+
+
+def test_a_document_of_another_patient_is_never_shown(sqlite_db: Database, dmp: DmpClient) -> None:
+    owner = add_patient(sqlite_db, IdentityStatus.QUAL, nir=with_key("2991275056999"))
+    other = add_patient(sqlite_db, IdentityStatus.QUAL)
+    consultation = DmpConsultation(IdentityService(sqlite_db, insi=None), dmp)  # type: ignore[arg-type]
+    [entry, *_] = consultation.list(owner, author_rpps=PHARMACIST_RPPS)
+    with pytest.raises(DmpDocumentUnknown):
+        consultation.open(other, entry.repository_id, entry.unique_id, author_rpps=PHARMACIST_RPPS)
