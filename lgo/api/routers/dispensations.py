@@ -8,14 +8,14 @@ body is a 409 problem; two counters on the same line at once → one dispensatio
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
 from lgo.domain.dispensing import InterventionKind, LineRequest
@@ -103,6 +103,14 @@ class PaperPrescriptionIn(_In):
         False, description="Copie papier d'une ordonnance numérique (mode dégradé)."
     )
     lines: list[PaperLineIn] = Field(min_length=1, max_length=30)
+
+    @field_validator("prescribed_on")
+    @classmethod
+    def _plausible_date(cls, value: date) -> date:
+        # A typed prescription is dated today or in the past (and not before electronic records).
+        if not date(2000, 1, 1) <= value <= date.today() + timedelta(days=1):
+            raise ValueError("date de prescription invraisemblable")
+        return value
 
 
 class DispensationIn(_In):

@@ -158,3 +158,13 @@ def test_check_evaluates_without_recording(counter: Any) -> None:
     assert refused.json()["allowed"] is False
     assert [r["code"] for r in refused.json()["refusals"]] == ["quantity_exceeds_remaining"]
     assert counter.client.get("/v1/dispensations", params={"patient_id": patient}).json() == []
+
+
+def test_implausible_typed_date_is_invalid_input_not_a_crash(counter: Any) -> None:
+    open_pharmacist_session(counter.container)
+    body = paper_body(make_patient(counter.container.db))
+    body["paper"]["prescribed_on"] = "9999-12-01"
+    response = counter.client.post("/v1/dispensations", json=body,
+                                   headers={"Idempotency-Key": "k-0000009"})  # fmt: skip
+    assert response.status_code == 422
+    assert response.json()["type"] == "urn:lgo:problem:invalid-input"
