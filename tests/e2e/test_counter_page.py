@@ -42,6 +42,7 @@ PEOPLE = load_people()
 PHARMACIST = PEOPLE.professionals["pharmacien"]
 LISTED_RX = "01S2TBPZ2JCNZZYGHZ"  # amoxicilline, list I: goes to the ordonnancier
 SIMPLE_RX = "EPTEST0000000000000042"  # paracetamol, not listed
+PSC_PHARMACIST = "10999999997"  # the PSC simulator approves this one's CIBA requests
 STARTUP_S = 30.0
 UI_TIMEOUT_MS = 15_000
 
@@ -64,6 +65,13 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _run(command: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[3:]} exited {done.returncode}: {done.stderr[-2000:]}")
+    return done.stdout
 
 
 def _wait_healthy(daemon: Daemon) -> None:
@@ -98,10 +106,8 @@ def daemon(
         "LGO_HARDWARE__SCANNER_SERIAL_PORTS": json.dumps([str(hwsim_bench.serial_scanner)]),
     }
     lgo = [sys.executable, "-m", "lgo"]
-    subprocess.run([*lgo, "migrate"], env=env, check=True, capture_output=True, timeout=60)
-    added = subprocess.run([*lgo, "counters", "add", "comptoir-e2e"], env=env, check=True,
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
-    token = added.stdout.strip().splitlines()[-1]
+    _run([*lgo, "migrate"], env)
+    token = _run([*lgo, "counters", "add", "comptoir-e2e"], env).strip().splitlines()[-1]
     log = state / "daemon.log"
     with log.open("wb") as out:
         process = subprocess.Popen([*lgo, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -279,6 +285,18 @@ def test_pulling_the_cps_card_closes_the_session_on_screen(page: Any, hwsim_benc
     scan.fill(SIMPLE_RX)
     scan.press("Enter")
     expect(page.locator("#rx .problem")).to_contain_text("pharmacien")
+
+
+def test_ecps_sign_in_then_close(page: Any) -> None:
+    """e-CPS by Pro Santé Connect (CIBA): the simulator's pharmacist approves on the 'phone'."""
+    hint = page.locator("#psc-hint")
+    hint.fill(PSC_PHARMACIST)
+    hint.press("Enter")
+    expect(page.locator("#session-panel")).to_have_attribute("data-session", "open")
+    expect(page.locator("#session-state")).to_contain_text("Session e-CPS ouverte")
+    page.locator("#session-close").click()
+    expect(page.locator("#session-panel")).to_have_attribute("data-session", "closed")
+    expect(page.locator("#session-state")).to_contain_text("déconnexion")
 
 
 def test_english_toggle_and_shortcuts(page: Any) -> None:
