@@ -47,6 +47,7 @@ from lgo.services.dispensing_errors import (
     PrescriptionNotLoaded,
 )
 from lgo.services.faults import fault_point
+from lgo.services.local_time import local_date
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
 from lgo.store.db import Database
 from lgo.store.models import Patient
@@ -249,12 +250,12 @@ class DispensingService:
         if patient is None:
             raise PatientNotFound()
         prescription = self._prescription_for_commit(session, data, now)
-        decision = _evaluate(session, prescription, data, now.date())
+        decision = _evaluate(session, prescription, data, local_date(now))
         if not decision.allowed:
             raise DispensingRefused(refusals=_refusals(decision))
         dispensation_id = str(uuid.uuid4())
         session.add(DispensationRow(
-            id=dispensation_id, created_at=now, business_date=now.date(),
+            id=dispensation_id, created_at=now, business_date=local_date(now),
             patient_id=data.patient_id, prescription_id=prescription.prescription_id,
             prescription_source=prescription.source.value,
             sync_status="pending_sync" if _reportable(prescription, data) else "local_only",
@@ -347,7 +348,7 @@ class DispensingService:
             prescription = from_json(row.content) if row is not None else data.paper
             if prescription is None:
                 raise PrescriptionNotLoaded()
-            decision = _evaluate(uow.session, prescription, data, self.clock().date())
+            decision = _evaluate(uow.session, prescription, data, local_date(self.clock()))
         return {
             "allowed": decision.allowed,
             "refusals": _refusals(decision),

@@ -17,6 +17,7 @@ from lgo.domain.narcotics import (
     signed_units,
 )
 from lgo.errors import InvalidInput
+from lgo.services.local_time import local_date
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationLineRow, NarcoticsRegisterLine
 
@@ -33,7 +34,7 @@ def record_withdrawals(
         if row.regulatory_list not in REGISTERED_LISTS or row.units <= 0:
             continue
         session.add(NarcoticsRegisterLine(
-            recorded_at=now, business_date=now.date(),
+            recorded_at=now, business_date=local_date(now),
             product_code=row.delivered_cip13 or row.molecule or "", designation=row.designation,
             movement=Movement.DISPENSING.value, units=-row.units,
             dispensation_id=row.dispensation_id, reference=None, pharmacist_rpps=rpps,
@@ -64,7 +65,7 @@ def record(
         raise InvalidInput("quantité en unités de prise, strictement positive") from None
     with db.uow() as uow:
         row = NarcoticsRegisterLine(
-            recorded_at=now, business_date=now.date(), product_code=product_code,
+            recorded_at=now, business_date=local_date(now), product_code=product_code,
             designation=designation, movement=movement.value, units=signed,
             dispensation_id=None, reference=reference, pharmacist_rpps=rpps,
         )  # fmt: skip
@@ -79,10 +80,10 @@ def take_inventory(
 ) -> dict[str, Any]:  # fmt: skip
     """Count the stock; a discrepancy becomes an adjustment line carrying the note."""
     with db.uow() as uow:
-        result = inventory(_lines(uow.session, product_code), product_code, counted, now.date())
+        result = inventory(_lines(uow.session, product_code), product_code, counted, local_date(now))
         if result.discrepancy:
             uow.session.add(NarcoticsRegisterLine(
-                recorded_at=now, business_date=now.date(), product_code=product_code,
+                recorded_at=now, business_date=local_date(now), product_code=product_code,
                 designation=designation, movement=Movement.INVENTORY_ADJUSTMENT.value,
                 units=result.discrepancy, dispensation_id=None,
                 reference=f"inventaire : {note}"[:200], pharmacist_rpps=rpps,

@@ -38,8 +38,10 @@ from lgo.services.dispensing import (
 from lgo.services.dispensing_errors import EPrescriptionDown, IdempotencyKeyMissing
 from lgo.services.dispensing_part import DispensingPart, part_of
 from lgo.services.fhir_export import dispensation_bundle
+from lgo.services.local_time import local_date
 from lgo.services.prescriptions import ProductCatalog
 from lgo.sessions import ProfessionalSession
+from lgo.store.types import utcnow
 
 router = APIRouter(tags=["dispensations"], dependencies=[Depends(require_counter)])
 
@@ -297,5 +299,5 @@ def list_dispensations(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     if patient_id is None and day is None:
-        day = date.today()
+        day = local_date(utcnow())
     return part_of(container).service.list(patient_id=patient_id, day=day, limit=limit)

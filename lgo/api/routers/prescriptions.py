@@ -12,6 +12,8 @@ from lgo.domain.dispensing import LineHistory, delivery_cap_days, units_for
 from lgo.domain.prescription import Prescription, PrescriptionLine
 from lgo.domain.products import RegulatoryList, cheapest_pack_set
 from lgo.services.dispensing_part import part_of
+from lgo.services.local_time import local_date
+from lgo.store.types import utcnow
 
 router = APIRouter(tags=["prescriptions"], dependencies=[Depends(require_counter)])
 
@@ -68,7 +70,7 @@ def read_prescription(
         prescription_id.upper(), author_rpps=session.identity.rpps
     )
     rx = view.prescription
-    today = date.today()
+    today = local_date(utcnow())
     return {
         "prescription_id": rx.prescription_id,
         "source": rx.source.value,

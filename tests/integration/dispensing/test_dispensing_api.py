@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from lgo.services import ordonnancier
 from lgo.services.dispensing_part import part_of
+from lgo.services.local_time import pharmacy_today
 from tests.fixtures.dispensing import (
     LIST_I_PRODUCT,
     PHARMACIST_RPPS,
@@ -29,7 +30,7 @@ def paper_body(patient_id: str, **line: Any) -> dict[str, Any]:
         "patient_id": patient_id,
         "patient_address": "1 rue Fictive, 75000 Paris",
         "paper": {
-            "prescribed_on": date.today().isoformat(),
+            "prescribed_on": pharmacy_today().isoformat(),
             "prescriber_rpps": PRESCRIBER_RPPS,
             "prescriber_name": "DOCTEUR FICTIF",
             "lines": [{"designation": "FICTIVOL 10 mg cp", "cip13": CIP_LIST_I,
@@ -98,7 +99,7 @@ def test_late_first_delivery_override_records_reason_and_pharmacist(counter: Any
     open_pharmacist_session(counter.container)
     patient = make_patient(counter.container.db)
     body = paper_body(patient)
-    body["paper"]["prescribed_on"] = (date.today() - timedelta(days=200)).isoformat()
+    body["paper"]["prescribed_on"] = (pharmacy_today() - timedelta(days=200)).isoformat()
     headers = {"Idempotency-Key": "k-0000004"}
     refused = counter.client.post("/v1/dispensations", json=body, headers=headers)
     assert refused.status_code == 422
@@ -124,7 +125,7 @@ def test_read_list_fhir_and_ordonnancier_exports(counter: Any) -> None:
                                   headers={"Idempotency-Key": "k-0000006"}).json()  # fmt: skip
     one = counter.client.get(f"/v1/dispensations/{created['id']}")
     assert one.json() == created
-    today = counter.client.get("/v1/dispensations", params={"day": date.today().isoformat()})
+    today = counter.client.get("/v1/dispensations", params={"day": pharmacy_today().isoformat()})
     assert [d["id"] for d in today.json()] == [created["id"]]
     assert counter.client.get("/v1/dispensations/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12) \
         .status_code == 404

@@ -3,7 +3,6 @@ balance and inventory over the API, UPDATE/DELETE refused on SQLite and PostgreS
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +15,7 @@ from lgo.domain.prescription import PrescriptionLine
 from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.services import narcotics
 from lgo.services.dispensing import LineInput
+from lgo.services.local_time import pharmacy_today
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.store.db import Database
 from tests.fixtures.dispensing import (
@@ -35,7 +35,7 @@ PRODUCT = Product(MORPHINE, "MORPHINE TEST LP 10 mg B/14", RegulatoryList.STUPEF
 
 def dispense_morphine(db: Database, key: str = "stup-key-1") -> dict[str, Any]:
     line = PrescriptionLine(1, PRODUCT, Decimal(2), 14)
-    rx = paper("STUP000000000" + key[-1], line, prescribed_on=date.today())
+    rx = paper("STUP000000000" + key[-1], line, prescribed_on=pharmacy_today())
     data = dispensation_input(make_patient(db), rx,
                               LineInput(LineRequest(1, InterventionKind.UNCHANGED, 14),
                                         cip13=MORPHINE))  # fmt: skip
@@ -65,7 +65,7 @@ def test_receipt_balance_and_inventory_over_the_api(api: Any) -> None:
     receipt = {"product_code": MORPHINE, "designation": "MORPHINE TEST LP 10 mg",
                "movement": "receipt", "units": 140, "reference": "BL 2026-001"}  # fmt: skip
     assert api.client.post("/v1/narcotics/movements", json=receipt).status_code == 201
-    month = date.today().strftime("%Y-%m")
+    month = pharmacy_today().strftime("%Y-%m")
     balance = api.client.get("/v1/narcotics/balance",
                              params={"product_code": MORPHINE, "month": month}).json()
     assert (balance["received"], balance["withdrawn"], balance["closing"]) == (140, 28, 112)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from lgo.national.eprescription import EPrescriptionClient
 from lgo.national.http import RetryPolicy
 from lgo.services.dispensing import DispensingService, LineInput
 from lgo.services.dispensing_errors import EPrescriptionDown
+from lgo.services.local_time import pharmacy_today
 from lgo.services.outbox import OutboxPolicy, OutboxWorker
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.store.db import Database
@@ -57,7 +58,7 @@ def events() -> EventBus:
 def typed_copy() -> Any:
     line = PrescriptionLine(1, Product(AMOXICILLINE, "AMOXICILLINE TEST 1 g",
                                        RegulatoryList.LIST_I), Decimal(2), 6)  # fmt: skip
-    return paper(RX_ID, line, prescribed_on=date.today(), eprescription=True)
+    return paper(RX_ID, line, prescribed_on=pharmacy_today(), eprescription=True)
 
 
 def amox_line() -> LineInput:
