@@ -260,14 +260,14 @@ class DocumentService:
             deliveries.append(
                 self._delivery(document.document_id, "mss", author_rpps, mss_recipient)
             )
-        with self._db.uow() as uow:
-            uow.session.add(row)
-            uow.session.flush()  # the document before its deliveries (foreign key)
-            uow.session.add_all(deliveries)
-            try:
+        try:
+            with self._db.uow() as uow:
+                uow.session.add(row)
+                uow.session.flush()  # the document before its deliveries (foreign key)
+                uow.session.add_all(deliveries)
                 uow.commit()
-            except IntegrityError:
-                raise DocumentAlreadyProduced() from None
+        except IntegrityError:  # UNIQUE(dispensation_id): one summary per dispensation
+            raise DocumentAlreadyProduced() from None
         log.info("document_produced", document_id=document.document_id,
                  kind=document.kind.value, deliveries=len(deliveries))  # fmt: skip
         self._queued(document.document_id)

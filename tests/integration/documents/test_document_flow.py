@@ -30,6 +30,7 @@ from lgo.services.documents import (
     DeliveryPolicy,
     DeliveryWorker,
     DmpConsultation,
+    DocumentAlreadyProduced,
     DocumentService,
     dmp_handler,
     mss_handler,
@@ -286,3 +287,16 @@ def test_a_document_of_another_patient_is_never_shown(sqlite_db: Database, dmp: 
     [entry, *_] = consultation.list(owner, author_rpps=PHARMACIST_RPPS)
     with pytest.raises(DmpDocumentUnknown):
         consultation.open(other, entry.repository_id, entry.unique_id, author_rpps=PHARMACIST_RPPS)
+
+
+def test_one_summary_per_dispensation_whatever_the_retries(
+    sqlite_db: Database, catalog: InMemoryCatalog, events: EventBus
+) -> None:
+    documents, _ = services(sqlite_db, events, {}, Clock())
+    patient_id = add_patient(sqlite_db, IdentityStatus.QUAL)
+    dispensation_id = dispense(sqlite_db, catalog, patient_id)
+    first = documents.dispensing_summary(dispensation_id, AUTHOR)
+    with pytest.raises(DocumentAlreadyProduced):
+        documents.dispensing_summary(dispensation_id, AUTHOR)
+    assert [d["id"] for d in documents.for_patient(patient_id)] == [first["id"]]
+    assert len(deliveries(sqlite_db)) == 1
