@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lgo.domain.controlled import presentation_reduction
 from lgo.domain.ordonnancier import GENESIS_HASH, ChainEntry, entry_hash, verify_chain
@@ -94,3 +97,26 @@ def test_chain_detects_gaps_and_relinking() -> None:
     forged = ChainEntry(2, entries[1].prev_hash, entry_hash(entries[1].prev_hash, fields), fields)
     report = verify_chain([entries[0], forged, entries[2], entries[3]])
     assert (report.first_broken, report.problem) == (3, "broken_link")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sizes=st.lists(
+        st.tuples(st.integers(1, 40), st.integers(0, 2000)),
+        min_size=1,
+        max_size=3,
+        unique_by=lambda t: t[0],
+    ),
+    needed=st.integers(1, 120),
+)
+def test_cheapest_pack_set_matches_brute_force(sizes: list[tuple[int, int]], needed: int) -> None:
+    packs = [Pack(cip13(f"7{i:06d}"), units, price) for i, (units, price) in enumerate(sizes)]
+    proposal = cheapest_pack_set(packs, needed)
+    assert proposal.units >= needed
+    assert proposal.units == sum(ln.pack.units * ln.count for ln in proposal.lines)
+    best = min(
+        sum(c * p.price_cents for c, p in zip(counts, packs, strict=True))
+        for counts in itertools.product(*(range(needed // p.units + 2) for p in packs))
+        if sum(c * p.units for c, p in zip(counts, packs, strict=True)) >= needed
+    )
+    assert proposal.price_cents == best
