@@ -194,6 +194,12 @@ def test_vitale_insert_shows_the_patient_without_reload(
     _shot(page, "counter-patient.png")
 
 
+def test_ins_retrieved_with_insi_from_the_card(page: Any) -> None:
+    page.get_by_role("button", name="Récupérer l'INS (INSi)").click()
+    expect(page.locator("#identity-status")).to_have_attribute("data-status", "recovered")
+    expect(page.locator("#patient-card")).to_contain_text("Téléservice INSi")
+
+
 def test_cps_pin_is_masked_cleared_and_opens_the_session(page: Any, hwsim_bench: Any) -> None:
     hwsim_bench.client.insert("cps", "pharmacien", reader=1)
     pin = page.locator("#pin-input")

@@ -29,6 +29,7 @@
     tokenWaiters: [],
     sseAbort: null,
     pscLogin: null,
+    patientNote: null, // the last INSi outcome for this patient
     sessionNote: null, // why the last session closed, until another opens
     rxLoading: null,
   };
@@ -555,6 +556,7 @@
   }
 
   function setPatient(patient) {
+    if (!state.patient || state.patient.id !== patient.id) state.patientNote = null;
     state.patient = patient;
     state.commitKey = null;
     $("patient-results").replaceChildren();
@@ -571,7 +573,8 @@
     }
   }
 
-  function renderPatient(note) {
+  function renderPatient() {
+    const note = state.patientNote;
     const box = $("patient-current");
     const panel = $("patient-panel");
     const p = state.patient;
@@ -592,7 +595,7 @@
       el("p", { class: "row" },
         el("button", { type: "button", onclick: () => insCall("retrieve"), text: t("patient.ins.retrieve") }),
         p.ins ? el("button", { type: "button", onclick: () => insCall("verify"), text: t("patient.ins.verify") }) : null,
-        el("button", { type: "button", onclick: () => { state.patient = null; state.patientCard = null; renderPatient(); renderCommit(); $("ps-name").focus(); },
+        el("button", { type: "button", onclick: () => { state.patient = null; state.patientCard = null; state.patientNote = null; renderPatient(); renderCommit(); $("ps-name").focus(); },
           text: t("patient.clear") })),
       note ? el("p", { class: "hint", text: note }) : null));
   }
@@ -606,7 +609,8 @@
     try {
       const view = await api("POST", `/v1/patients/${encodeURIComponent(p.id)}/ins`, body);
       state.patient = view.id ? view : state.patient;
-      renderPatient(t("patient.ins.result", { outcome: view.identity_status_label || view.identity_status || "" }));
+      state.patientNote = t("patient.ins.result", { outcome: view.identity_status_label || view.identity_status || "" });
+      renderPatient();
     } catch (error) {
       renderPatient();
       $("patient-current").append(problemNode(error));
