@@ -55,6 +55,8 @@ def lgo_env(
         LGO_API__PORT=str(port),
         LGO_NATIONAL__BASE_URL=f"http://127.0.0.1:{national_port}",
         LGO_HARDWARE__PKCS11_MODULE=SOFTHSM_MODULE,
+        # SoftHSM keeps no PIN try counter: the virtual card checks the PIN (never on real hardware).
+        LGO_HARDWARE__CPS_VERIFY_ON_CARD="true",
         LGO_HARDWARE__SCANNER_SERIAL_PORTS=f'["{workdir / "scanner-serial"}"]',
         LGO_LOGGING__JSON="false",
     )
