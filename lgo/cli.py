@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lgo import __version__
-from lgo.cli_ordonnancier import ordonnancier_app
+from lgo.cli_ordonnancier import dispensations_app, ordonnancier_app
 from lgo.errors import LgoError
 from lgo.logging import configure_logging
 from lgo.settings import Settings, SettingsError, load_settings
@@ -24,6 +24,7 @@ app = typer.Typer(
 counters_app = typer.Typer(help="Postes de comptoir autorisés à appeler l'API (jetons).")
 app.add_typer(counters_app, name="counters")
 app.add_typer(ordonnancier_app, name="ordonnancier")
+app.add_typer(dispensations_app, name="dispensations")
 
 console = Console()
 err_console = Console(stderr=True)

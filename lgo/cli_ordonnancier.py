@@ -67,3 +67,32 @@ def export(
         text = ordonnancier.to_html(entries, pharmacy.name, pharmacy.address, order)
         output.write_text(text, encoding="utf-8")
     console.print(f"{len(entries)} inscription(s) écrite(s) dans {output}")
+
+
+dispensations_app = typer.Typer(help="Dispensations : export de portabilité (FHIR R4).")
+
+
+@dispensations_app.command("export-fhir")
+def export_fhir(
+    output: Annotated[Path, typer.Argument(help="Fichier NDJSON à écrire (un Bundle par ligne).")],
+    patient_id: Annotated[str | None, typer.Option(help="Un seul patient.")] = None,
+) -> None:
+    """Exporter chaque dispensation en Bundle FHIR R4 de MedicationDispense (validé)."""
+    import json
+
+    from lgo.cli import _migrated_db, console, settings_or_exit
+    from lgo.events import EventBus
+    from lgo.services.dispensing import DispensingService
+    from lgo.services.fhir_export import dispensation_bundle
+    from lgo.services.prescriptions import InMemoryCatalog
+
+    db = _migrated_db(settings_or_exit())
+    try:
+        service = DispensingService(db, EventBus(), InMemoryCatalog())
+        bodies = service.list(patient_id=patient_id, limit=10_000_000)
+    finally:
+        db.dispose()
+    with output.open("w", encoding="utf-8") as out:
+        for body in reversed(bodies):  # oldest first
+            out.write(json.dumps(dispensation_bundle(body), ensure_ascii=False) + "\n")
+    console.print(f"{len(bodies)} dispensation(s) exportée(s) dans {output}")

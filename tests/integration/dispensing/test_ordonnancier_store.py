@@ -114,3 +114,18 @@ def test_cli_export_writes_csv_and_html(
         assert done.exit_code == 0, done.output
     assert len((tmp_path / "out.csv").read_text().splitlines()) == 3
     assert "Pharmacie de démonstration" in (tmp_path / "out.html").read_text()
+
+
+def test_cli_fhir_export_one_bundle_per_dispensation(
+    sqlite_db: Database, catalog: InMemoryCatalog, tmp_path: Path
+) -> None:
+    import json
+
+    fill(sqlite_db, catalog, 2)
+    db_path = Path(sqlite_db.url.removeprefix("sqlite:///"))
+    out = tmp_path / "portability.ndjson"
+    done = lgo_cli("dispensations", "export-fhir", str(out), db_path=db_path, tmp_path=tmp_path)
+    assert done.exit_code == 0, done.output
+    bundles = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [b["resourceType"] for b in bundles] == ["Bundle", "Bundle"]
+    assert all(b["entry"][1]["resource"]["resourceType"] == "MedicationDispense" for b in bundles)
