@@ -163,6 +163,36 @@ def page(daemon: Daemon) -> Iterator[Any]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+CONTRAST_JS = """() => {
+  const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const c = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const background = (node) => {
+    for (let el = node; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.offsetParent === null || el.disabled) continue;
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const style = getComputedStyle(el);
+    const fg = lum(rgb(style.color).slice(0, 3));
+    const bg = lum(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) low.push(`${el.id || el.className || el.tagName}: ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+
+
 def _shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / name))
@@ -293,6 +323,21 @@ def test_pulling_the_cps_card_closes_the_session_on_screen(page: Any, hwsim_benc
     expect(page.locator("#rx .problem")).to_contain_text("pharmacien")
 
 
+def test_a_family_card_lets_the_pharmacist_choose_the_beneficiary(
+    page: Any, hwsim_bench: Any
+) -> None:
+    hwsim_bench.client.swap("vitale", "famille-testnom", reader=0)
+    choices = page.locator("#beneficiary-list li")
+    expect(choices).to_have_count(2)
+    expect(choices.nth(1)).to_contain_text("TESTNOM LOU")
+    choices.nth(1).get_by_role("button").click()
+    expect(page.locator("#patient-card")).to_contain_text("TESTNOM LOU")
+    expect(page.locator("#patient-card")).to_contain_text("15/06/2010")
+    hwsim_bench.client.remove(0)
+    expect(page.locator("#beneficiaries")).to_contain_text("Carte Vitale retirée")
+    expect(page.locator("#beneficiary-list")).to_have_count(0)  # the card's contents go with it
+
+
 def test_ecps_sign_in_then_close(page: Any) -> None:
     """e-CPS by Pro Santé Connect (CIBA): the simulator's pharmacist approves on the 'phone'."""
     hint = page.locator("#psc-hint")
@@ -341,6 +386,9 @@ def test_every_control_has_a_label_and_events_are_announced(page: Any) -> None:
             .map((el) => el.id || el.outerHTML.slice(0, 60))"""
     )
     assert unlabelled == []
+    # WCAG AA: every visible text has a contrast ratio of at least 4.5:1 (3:1 when large).
+    low = page.evaluate(CONTRAST_JS)
+    assert low == []
     assert page.locator("#events").get_attribute("aria-live") == "polite"
     assert page.locator("#banner-degraded").get_attribute("role") == "alert"
 
