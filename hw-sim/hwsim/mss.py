@@ -7,13 +7,15 @@
 - Every accepted message is recorded with the client certificate's subject and the TLS version
   (:attr:`MssMailbox.messages`); refusals are counted in :attr:`MssMailbox.refusals`.
 - Faults on demand: :meth:`MssMailbox.fail_next` answers the next ``DATA`` with a given SMTP reply
-  (``451`` temporary, ``554`` permanent).
+  (``451`` temporary, ``554`` permanent); :meth:`MssMailbox.hold_next` holds the next ``DATA``
+  reply for a while (client timeouts), the message being dropped.
 
 Runs in its own thread (:class:`MssServer`), separate from the national HTTP app.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -59,6 +61,11 @@ class MssMailbox:
         with self._lock:
             self._faults.extend([reply] * times)
 
+    def hold_next(self, seconds: float) -> None:
+        """Hold the next DATA reply ``seconds`` (then refuse it: the client has given up)."""
+        with self._lock:
+            self._faults.append(f"hold:{seconds}")
+
     def reset(self) -> None:
         with self._lock:
             self.messages.clear()
@@ -89,6 +96,9 @@ class MssMailbox:
         if fault is not None:
             with self._lock:
                 self.refusals.append(fault)
+            if fault.startswith("hold:"):
+                await asyncio.sleep(float(fault.removeprefix("hold:")))
+                return "451 4.4.2 Delai depasse"
             return fault
         ssl_object = (session.ssl or {}).get("ssl_object")
         if ssl_object is None:  # require_starttls makes this unreachable; fail closed anyway

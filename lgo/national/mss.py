@@ -161,7 +161,9 @@ class MssClient:
                 return 250
         except TimeoutError:
             raise ServiceTimeout("mss: no answer in time") from None
-        except smtplib.SMTPServerDisconnected:
+        except smtplib.SMTPServerDisconnected as exc:
+            if _timed_out(exc):
+                raise ServiceTimeout("mss: no answer in time") from None
             raise ServiceUnavailable("mss: server disconnected") from None
         except smtplib.SMTPResponseException as exc:
             raise _reply_error(exc.smtp_code) from None
@@ -180,7 +182,11 @@ class MssClient:
             # With TLS 1.3 a refused client certificate shows on the first read after the
             # handshake: the second EHLO.
             smtp.ehlo()
-        except (ssl.SSLError, smtplib.SMTPServerDisconnected, ConnectionError):
+        except smtplib.SMTPServerDisconnected as exc:
+            if _timed_out(exc):
+                raise ServiceTimeout("mss: no answer in time") from None
+            raise MssTlsRefused("mss: TLS handshake refused") from None
+        except (ssl.SSLError, ConnectionError):
             raise MssTlsRefused("mss: TLS handshake refused") from None
 
     def _trace(self, message: MssMessage, author_rpps: str, response: str, size: int) -> None:
@@ -195,6 +201,11 @@ class MssClient:
             size=size,
             response=response,
         )
+
+
+def _timed_out(exc: smtplib.SMTPServerDisconnected) -> bool:
+    # smtplib turns a read timeout into "Connection unexpectedly closed: timed out".
+    return isinstance(exc.__context__, TimeoutError) or "timed out" in str(exc)
 
 
 def _reply_error(code: int) -> NationalServiceError:

@@ -9,7 +9,7 @@ from structlog.testing import capture_logs
 
 from hwsim.mss import MssServer
 from lgo.documents.cda import build_document
-from lgo.national.errors import ServiceUnavailable
+from lgo.national.errors import ServiceTimeout, ServiceUnavailable
 from lgo.national.mss import (
     Attachment,
     MssClient,
@@ -110,3 +110,12 @@ def test_trace_has_author_and_ids_never_content(mss_server: MssServer, mss_pki: 
     flat = repr(trace)
     for secret in ("dr.exemple", "Note de vaccination", "ci-joint", "FICTIF", "LOT-42A"):
         assert secret not in flat
+
+
+def test_a_silent_server_is_a_timeout(mss_server: MssServer, mss_pki: MssPki) -> None:
+    mss_server.mailbox.hold_next(3.0)
+    config = mss_config(mss_server, mss_pki)
+    config = type(config)(**{**config.__dict__, "timeout_s": 0.5})
+    with pytest.raises(ServiceTimeout):
+        MssClient(config).send(_message()[0], author_rpps=FICTIVE_RPPS)
+    assert mss_server.mailbox.received() == []
