@@ -392,6 +392,12 @@ class DmpClient:
     def close(self) -> None:
         self._http.close()
 
+    def __enter__(self) -> DmpClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def _call(self, action: str, soap_action: str, envelope: bytes, author_rpps: str) -> Element:
         content_type = f'application/soap+xml; charset=UTF-8; action="{soap_action}"'
         response = self._http.request(

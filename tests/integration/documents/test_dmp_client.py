@@ -11,7 +11,13 @@ from lgo.documents.cda import build_document
 from lgo.documents.models import CdaDocument
 from lgo.domain.identity import with_key
 from lgo.national.dmp import DmpAbsent, DmpAccessRefused, DmpClient, DmpDocumentUnknown
-from lgo.national.errors import MalformedResponse, RequestRejected, ServiceUnavailable
+from lgo.national.errors import (
+    MalformedResponse,
+    RequestRejected,
+    ServiceTimeout,
+    ServiceUnavailable,
+)
+from lgo.national.http import NationalHttpClient, RetryPolicy
 from tests.fixtures.documents import (
     FICTIVE_NIR,
     FICTIVE_RPPS,
@@ -142,3 +148,27 @@ def test_soap_faults_and_garbage_become_typed_errors(
 def test_retrieve_unknown_document(dmp_client: DmpClient) -> None:
     with pytest.raises(DmpDocumentUnknown):
         dmp_client.retrieve("1.2.250.1.213.1.1.9", "2.25.1", author_rpps=FICTIVE_RPPS)
+
+
+def test_timeout_after_the_registry_stored_is_retried_without_duplicate(
+    dmp_sim: str, note: CdaDocument
+) -> None:
+    # The simulator processes the request then holds the answer past the client's timeout: the
+    # worst case (stored remotely, unknown locally). The retry carries the same uniqueId.
+    arm_fault(dmp_sim, kind="timeout", delay_s=1.0, times=1)
+    http = NationalHttpClient("dmp", dmp_sim + "/dmp", timeout_s=0.4, connect_timeout_s=0.4,
+                              retry=RetryPolicy(attempts=3, backoff_s=0.01), sleep=lambda _: None)  # fmt: skip
+    with DmpClient(http, finess="750000000") as client:
+        receipt = client.provide(note, author_rpps=FICTIVE_RPPS)
+    assert receipt.unique_id == note.document_id
+    assert [d["unique_id"] for d in sim_documents(dmp_sim)] == [note.document_id]
+    recorded = httpx.get(f"{dmp_sim}/_sim/recorder", params={"service": "dmp"}, timeout=5).json()
+    assert len(recorded) == 2
+
+
+def test_a_dmp_that_never_answers_is_a_timeout(dmp_sim: str, note: CdaDocument) -> None:
+    arm_fault(dmp_sim, kind="timeout", delay_s=1.0, times=2)
+    http = NationalHttpClient("dmp", dmp_sim + "/dmp", timeout_s=0.3, connect_timeout_s=0.3,
+                              retry=RetryPolicy(attempts=2, backoff_s=0.01), sleep=lambda _: None)  # fmt: skip
+    with DmpClient(http, finess="750000000") as client, pytest.raises(ServiceTimeout):
+        client.provide(note, author_rpps=FICTIVE_RPPS)
