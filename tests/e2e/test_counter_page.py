@@ -92,6 +92,7 @@ def _wait_healthy(daemon: Daemon) -> None:
 def daemon(
     hwsim_bench: Any, softhsm_tokens: Any, national_sim_server: Any, tmp_path_factory: Any
 ) -> Iterator[Daemon]:
+    national_sim_server.reset()  # other modules may have dispensed its prescriptions already
     state = tmp_path_factory.mktemp("lgo-e2e")
     port = _free_port()
     env = {
