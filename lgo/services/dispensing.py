@@ -171,14 +171,19 @@ class DispensingService:
         }}  # fmt: skip
         prescription = replace(prescription, extra=extra)
         self._store_prescription(prescription)
-        return PrescriptionView(prescription, degraded=False, histories=national)
+        with self.db.uow(readonly=True) as uow:
+            histories = _histories(uow.session, prescription)
+        return PrescriptionView(prescription, degraded=False, histories=histories)
 
     def _cached_view(self, prescription_id: str, *, degraded: bool) -> PrescriptionView:
         with self.db.uow(readonly=True) as uow:
             row = uow.session.get(PrescriptionRow, prescription_id)
             if row is None:
                 raise EPrescriptionDown(f"ordonnance {prescription_id} jamais chargée")
-            return PrescriptionView(from_json(row.content), degraded=degraded)
+            prescription = from_json(row.content)
+            # What the counter sees offline: this pharmacy's deliveries and the last national view.
+            histories = _histories(uow.session, prescription)
+            return PrescriptionView(prescription, degraded=degraded, histories=histories)
 
     def _store_prescription(self, prescription: Prescription) -> None:
         with self.db.uow() as uow:

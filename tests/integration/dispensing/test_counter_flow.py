@@ -95,6 +95,9 @@ def test_eprescription_dispensed_and_reported_by_the_worker(
     again = client.post("/v1/dispensations", json=body, headers={"Idempotency-Key": "flow-2-key"})
     assert again.status_code == 422
     assert again.json()["refusals"][0]["code"] == "nothing_left"
+    after = client.get("/v1/prescriptions/01S2TBPZ2JCNZZYGHZ").json()["lines"][0]
+    assert (after["remaining_days"], after["deliveries"], after["warnings"]) == (
+        0, 1, ["nothing_left"])
 
 
 def test_outage_degraded_flagged_then_reported_when_back(
@@ -121,6 +124,8 @@ def test_outage_degraded_flagged_then_reported_when_back(
     created = client.post("/v1/dispensations", json=body, headers={"Idempotency-Key": "out-2-key"})
     assert created.status_code == 201, created.text
     assert created.json()["degraded"] is True
+    offline = client.get("/v1/prescriptions/EPTEST0000000000000042").json()
+    assert offline["degraded"] is True and offline["lines"][0]["deliveries"] == 1
     assert waiter.wait("outbox.degraded")
     health = client.get("/v1/health").json()
     assert health["status"] == "degraded" and health["components"]["outbox"]["ok"] is False
