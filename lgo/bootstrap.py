@@ -121,4 +121,5 @@ PARTS: list[str] = [
     "lgo.services.identity_part",
     "lgo.services.hardware_part",
     "lgo.services.documents_part",
+    "lgo.services.stats_part",
 ]

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from lgo import __version__
 from lgo.cli_ordonnancier import dispensations_app, ordonnancier_app
+from lgo.cli_stats import stats_app
 from lgo.errors import LgoError
 from lgo.logging import configure_logging
 from lgo.settings import Settings, SettingsError, load_settings
@@ -25,6 +26,7 @@ counters_app = typer.Typer(help="Postes de comptoir autorisés à appeler l'API 
 app.add_typer(counters_app, name="counters")
 app.add_typer(ordonnancier_app, name="ordonnancier")
 app.add_typer(dispensations_app, name="dispensations")
+app.add_typer(stats_app, name="stats")
 
 console = Console()
 err_console = Console(stderr=True)

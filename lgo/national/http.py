@@ -40,6 +40,9 @@ log = structlog.get_logger("lgo.national")
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
+# Receivers of every trace line's fields (the stats part keeps them in a table). A sink must be
+# quick and must not raise; one that does is logged and skipped, never breaking the call.
+TRACE_SINKS: list[Callable[[dict[str, Any]], None]] = []
 
 
 @dataclass(frozen=True)
@@ -233,17 +236,22 @@ class NationalHttpClient:
             status: str = str(outcome.response.status_code)
         else:
             status = getattr(outcome.error, "slug", "error")
-        log.info(
-            "national_call",
-            service=self.service,
-            action=action,
-            author_rpps=author_rpps,
-            local_time=datetime.now().astimezone().isoformat(timespec="milliseconds"),
-            request_id=request_id,
-            status=status,
-            attempts=attempts,
-            duration_ms=round((self._monotonic() - started) * 1000),
-        )
+        fields: dict[str, Any] = {
+            "service": self.service,
+            "action": action,
+            "author_rpps": author_rpps,
+            "local_time": datetime.now().astimezone().isoformat(timespec="milliseconds"),
+            "request_id": request_id,
+            "status": status,
+            "attempts": attempts,
+            "duration_ms": round((self._monotonic() - started) * 1000),
+        }
+        log.info("national_call", **fields)
+        for sink in list(TRACE_SINKS):
+            try:
+                sink(fields)
+            except Exception:
+                log.exception("national_trace_sink_failed", service=self.service)
 
 
 def decode_json(response: httpx.Response, service: str) -> Any:

@@ -18,6 +18,7 @@ from lgo.api.routers import (
     psc,
     readers,
     scans,
+    stats,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -36,4 +37,5 @@ ROUTERS: list[APIRouter] = [
     scans.router,
     cps_session.router,
     documents.router,
+    stats.router,
 ]

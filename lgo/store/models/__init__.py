@@ -12,6 +12,7 @@ from lgo.store.models.dispensing import (
 )
 from lgo.store.models.documents import DocumentDelivery, DocumentRow
 from lgo.store.models.patients import IdentityWorkItem, Patient, PatientIdentityCheck
+from lgo.store.models.stats import StatsNationalCall, StatsSession
 
 __all__ = [
     "Counter",
@@ -27,4 +28,6 @@ __all__ = [
     "Patient",
     "PatientIdentityCheck",
     "PrescriptionRow",
+    "StatsNationalCall",
+    "StatsSession",
 ]

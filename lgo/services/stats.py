@@ -1,0 +1,533 @@
+"""Services-socles dashboard: how the pharmacy uses each national service, per day or month.
+
+Every figure is counted from the records the other parts already write, so it cannot drift from
+them: dispensations and the outbox (e-prescriptions), patients (Vitale/apCV), identity checks (INS),
+document deliveries (DMP, MSSanté). Two facts are kept nowhere else and are recorded here, in the
+stats branch's own tables: professional sessions (``lgo.sessions`` keeps them in memory only) and
+national call traces (``lgo.national.http`` writes them to the log only).
+
+Periods are local days of the pharmacy (Europe/Paris): a dispensation at 00:30 local time on the
+2nd counts on the 2nd even though it is the 1st in UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import queue
+import threading
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, and_, func, null, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from lgo.errors import InvalidInput
+from lgo.logging import get_logger
+from lgo.sessions import ProfessionalSession, SessionRegistry
+from lgo.store.db import Database
+from lgo.store.models.dispensing import DispensationRow, OutboxMessage
+from lgo.store.models.documents import DocumentDelivery
+from lgo.store.models.patients import Patient, PatientIdentityCheck
+from lgo.store.models.stats import StatsNationalCall, StatsSession
+from lgo.store.types import utcnow
+
+log = get_logger(__name__)
+
+PARIS = ZoneInfo("Europe/Paris")
+Granularity = Literal["day", "month"]
+MAX_BUCKETS: dict[str, int] = {"day": 400, "month": 120}
+EXECUTION_KIND = "eprescription.execution"  # lgo.services.outbox.EXECUTION_KIND
+LOCAL_ONLY = "local_only"  # dispensations.sync_status of a dispensation nobody is told about
+DOCUMENT_CHANNELS = {"dmp.provide": "dmp", "mss.send": "mss"}
+INSI_KINDS = ("insi_traits", "insi_vitale", "insi_verify")
+PENDING, PROCESSING, DELIVERED, FAILED = "pending", "processing", "delivered", "failed"
+# Rows in a dashboard: (figure, French label). The order is the table's and the CSV's.
+FIGURES: tuple[tuple[str, str], ...] = (
+    ("eprescription.dispensed", "e-prescriptions exécutées"),
+    ("eprescription.degraded", "dont en mode dégradé"),
+    ("paper.dispensed", "ordonnances papier"),
+    ("eprescription.reports_delivered", "exécutions transmises"),
+    ("eprescription.reports_failed", "exécutions en échec définitif"),
+    ("patients.vitale", "patients servis (carte Vitale)"),
+    ("patients.apcv", "patients servis (apCV)"),
+    ("patients.other", "patients servis (saisie)"),
+    ("patients.new_vitale", "nouveaux patients (carte Vitale)"),
+    ("patients.new_apcv", "nouveaux patients (apCV)"),
+    ("apcv.exchanges", "lectures apCV (téléservice)"),
+    ("ins.insi_calls", "appels INSi"),
+    ("ins.found", "INS trouvés"),
+    ("ins.qualified", "identités qualifiées"),
+    ("ins.failed", "appels INSi sans INS (non trouvé, erreur)"),
+    ("dmp.delivered", "documents versés au DMP"),
+    ("dmp.failed", "versements DMP en échec"),
+    ("mss.delivered", "envois MSSanté"),
+    ("mss.failed", "envois MSSanté en échec"),
+    ("signins.cps", "connexions CPS"),
+    ("signins.ecps", "connexions e-CPS"),
+    ("national.calls", "appels aux services nationaux"),
+    ("national.failed", "appels aux services nationaux en échec"),
+)
+FIGURE_NAMES = tuple(name for name, _ in FIGURES)
+
+
+# ---------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date  # first local day, inclusive
+    end: date  # last local day, inclusive
+    by: Granularity
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise InvalidInput("La date de fin précède la date de début.")
+        if len(self.labels()) > MAX_BUCKETS[self.by]:
+            raise InvalidInput(
+                f"Période trop longue : {MAX_BUCKETS[self.by]} {self.by_label} au plus."
+            )
+
+    @property
+    def by_label(self) -> str:
+        return "jours" if self.by == "day" else "mois"
+
+    def key(self, day: date) -> str:
+        return day.isoformat() if self.by == "day" else day.strftime("%Y-%m")
+
+    def labels(self) -> list[str]:
+        if self.by == "day":
+            count = (self.end - self.start).days + 1
+            return [self.key(self.start + timedelta(days=n)) for n in range(count)]
+        months = []
+        year, month = self.start.year, self.start.month
+        while (year, month) <= (self.end.year, self.end.month):
+            months.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return months
+
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        """[first local midnight, the midnight after the last day) in UTC."""
+        first = datetime.combine(self.start, time(), PARIS)
+        after = datetime.combine(self.end + timedelta(days=1), time(), PARIS)
+        return first.astimezone(UTC), after.astimezone(UTC)
+
+
+def local_day(moment: datetime | date) -> date:
+    if isinstance(moment, datetime):
+        return moment.astimezone(PARIS).date()
+    return moment
+
+
+def today_local(now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(PARIS).date()
+
+
+# ---------------------------------------------------------------- figure sources
+
+# A source is a query of rows (when, key, error): ``when`` is an aware datetime or a business date,
+# ``key`` a value to count once per bucket (distinct patients) or None to count rows, ``error`` the
+# typed error of a failure or None. ``timed_by`` says which column the period filters on.
+
+
+@dataclass(frozen=True)
+class Source:
+    figure: str
+    stmt: Select[Any]
+    timed_by: Any  # the column filtered by the period
+    is_date: bool = False  # business date (no time zone) rather than a UTC instant
+    failure_source: str | None = None  # failures by typed error are listed under this name
+
+
+def _rows_of(when: Any, *where: Any, key: Any = None, error: Any = None) -> Select[Any]:
+    """``SELECT when, key, error WHERE ...`` (NULL for a missing key or error)."""
+    key = null() if key is None else key
+    error = null() if error is None else error
+    return select(when, key, error).where(*where)
+
+
+def _sources() -> list[Source]:
+    d, o, p, c, g = DispensationRow, OutboxMessage, Patient, PatientIdentityCheck, DocumentDelivery
+    n, s = StatsNationalCall, StatsSession
+
+    def served(*where: Any) -> Source:
+        stmt = _rows_of(d.business_date, *where, key=d.patient_id).join(p, p.id == d.patient_id)
+        return Source("", stmt, d.business_date, is_date=True)
+
+    def dated(figure: str, *where: Any) -> Source:
+        return Source(figure, _rows_of(d.business_date, *where), d.business_date, is_date=True)
+
+    def timed(figure: str, when: Any, *where: Any, error: Any = None,
+              failure_source: str | None = None) -> Source:  # fmt: skip
+        return Source(figure, _rows_of(when, *where, error=error), when,
+                      failure_source=failure_source)  # fmt: skip
+
+    execution = o.kind == EXECUTION_KIND
+    insi = c.kind.in_(INSI_KINDS)
+    sources = [
+        # An e-prescription typed from its paper copy in degraded mode is stored as "paper" but is
+        # reported to the national base all the same: what it is shows in its sync status.
+        dated("eprescription.dispensed", d.sync_status != LOCAL_ONLY),
+        dated("eprescription.degraded", d.sync_status != LOCAL_ONLY, d.degraded.is_(True)),
+        dated("paper.dispensed", d.sync_status == LOCAL_ONLY),
+        timed("eprescription.reports_delivered", o.delivered_at, execution, o.status == DELIVERED),
+        timed("eprescription.reports_failed", o.created_at, execution, o.status == FAILED,
+              error=o.last_error, failure_source="eprescription.outbox"),
+        _named(served(p.source == "vitale"), "patients.vitale"),
+        _named(served(p.source == "apcv"), "patients.apcv"),
+        _named(served(p.source.not_in(("vitale", "apcv"))), "patients.other"),
+        timed("patients.new_vitale", p.created_at, p.source == "vitale"),
+        timed("patients.new_apcv", p.created_at, p.source == "apcv"),
+        timed("apcv.exchanges", n.at, n.service == "apcv", n.status.like("2%")),
+        timed("ins.insi_calls", c.at, insi),
+        timed("ins.found", c.at, insi, c.outcome == "found"),
+        timed("ins.qualified", c.at, c.status_after == "qualified",
+              c.status_before != "qualified"),
+        timed("ins.failed", c.at, insi, c.error_slug.is_not(None), error=c.error_slug,
+              failure_source="insi"),
+    ]  # fmt: skip
+    for kind, channel in DOCUMENT_CHANNELS.items():
+        sources += [
+            timed(f"{channel}.delivered", g.delivered_at, g.kind == kind, g.status == DELIVERED),
+            timed(f"{channel}.failed", g.created_at, g.kind == kind, g.status == FAILED,
+                  error=g.last_error, failure_source=channel),
+        ]  # fmt: skip
+    sources += [
+        timed("signins.cps", s.opened_at, s.kind == "cps"),
+        timed("signins.ecps", s.opened_at, s.kind == "ecps"),
+        timed("national.calls", n.at),
+        timed("national.failed", n.at, _national_failed(), error=n.service + ":" + n.status,
+              failure_source="national"),
+    ]  # fmt: skip
+    return sources
+
+
+def _named(source: Source, figure: str) -> Source:
+    return Source(figure, source.stmt, source.timed_by, source.is_date, source.failure_source)
+
+
+def _national_failed() -> Any:
+    """A call failed when no answer came (typed error slug) or the answer was 5xx, 429 or 401/403.
+
+    A 404 or 409 is an answer the client turns into a business outcome (prescription unknown,
+    already executed), not a failure of the service.
+    """
+    status = StatsNationalCall.status
+    return ~status.like("2%") & ~status.like("3%") & status.not_in(("400", "404", "409", "410",
+                                                                   "412", "422"))  # fmt: skip
+
+
+# ---------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Failure:
+    source: str  # eprescription.outbox, insi, dmp, mss, national
+    error: str  # typed error slug (or service:status for national calls)
+    count: int
+
+
+@dataclass(frozen=True)
+class Bucket:
+    period: str  # YYYY-MM-DD or YYYY-MM
+    figures: dict[str, int]
+    failures: list[Failure]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    queue: str  # eprescription | dmp | mss
+    pending: int
+    failed: int
+    oldest_pending_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    generated_at: datetime
+    buckets: list[Bucket]
+    totals: dict[str, int]
+    failures: list[Failure]
+    backlog: list[Backlog]
+    open_session: str | None = None  # kind of the session open now, counted in signins.*
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        now = self.generated_at
+        return {
+            "from": self.period.start.isoformat(),
+            "to": self.period.end.isoformat(),
+            "by": self.period.by,
+            "generated_at": now.isoformat(),
+            "figures": [{"name": name, "label": label} for name, label in FIGURES],
+            "buckets": [
+                {"period": b.period, "figures": b.figures,
+                 "failures": [_failure_json(f) for f in b.failures]}
+                for b in self.buckets
+            ],
+            "totals": self.totals,
+            "failures": [_failure_json(f) for f in self.failures],
+            "backlog": [_backlog_json(b, now) for b in self.backlog],
+        }  # fmt: skip
+
+
+def _failure_json(failure: Failure) -> dict[str, Any]:
+    return {"source": failure.source, "error": failure.error, "count": failure.count}
+
+
+def _backlog_json(backlog: Backlog, now: datetime) -> dict[str, Any]:
+    oldest = backlog.oldest_pending_at
+    return {
+        "queue": backlog.queue,
+        "pending": backlog.pending,
+        "failed": backlog.failed,
+        "oldest_pending_at": oldest.isoformat() if oldest else None,
+        "oldest_pending_age_s": round((now - oldest).total_seconds()) if oldest else None,
+    }
+
+
+def report_csv(report: Report) -> str:
+    """One row per period and figure, then one per period and failure: ``period,figure,count``
+    with failures as ``failure:<source>:<error>``; the totals row has period ``total``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["period", "figure", "label", "count"])
+    labels = dict(FIGURES)
+    for bucket in report.buckets:
+        for name in FIGURE_NAMES:
+            writer.writerow([bucket.period, name, labels[name], bucket.figures[name]])
+        for failure in bucket.failures:
+            name = f"failure:{failure.source}:{failure.error}"
+            writer.writerow([bucket.period, name, "échec", failure.count])
+    for name in FIGURE_NAMES:
+        writer.writerow(["total", name, labels[name], report.totals[name]])
+    for failure in report.failures:
+        name = f"failure:{failure.source}:{failure.error}"
+        writer.writerow(["total", name, "échec", failure.count])
+    return out.getvalue()
+
+
+class StatsService:
+    """Reads the figures. ``recorder`` (when given) is flushed first so that nothing recorded by this
+    process is missing; ``sessions`` adds the session open right now to the sign-ins."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        recorder: StatsRecorder | None = None,
+        sessions: SessionRegistry | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._recorder = recorder
+        self._sessions = sessions
+        self._clock = clock
+
+    def report(self, start: date, end: date, by: Granularity = "day") -> Report:
+        period = Period(start, end, by)
+        if self._recorder is not None:
+            self._recorder.flush()
+        figures: dict[str, dict[str, int]] = {k: dict.fromkeys(FIGURE_NAMES, 0)
+                                              for k in period.labels()}  # fmt: skip
+        failures: dict[str, Tally[tuple[str, str]]] = {k: Tally() for k in period.labels()}
+        with self._db.uow(readonly=True) as uow:
+            for source in _sources():
+                for key, counted, error in self._rows(uow.session, source, period):
+                    figures[key][source.figure] += counted
+                    if source.failure_source is not None:
+                        failures[key][(source.failure_source, error or "unknown")] += counted
+        open_kind = self._add_open_session(figures, period)
+        return self._assemble(period, figures, failures, open_kind)
+
+    def _rows(self, session: Any, source: Source, period: Period) -> Iterator[tuple[str, int, Any]]:
+        if source.is_date:
+            bounds: Any = and_(source.timed_by >= period.start, source.timed_by <= period.end)
+        else:
+            lower, upper = period.utc_bounds()
+            bounds = and_(source.timed_by >= lower, source.timed_by < upper)
+        seen: set[tuple[str, Any]] = set()
+        for when, distinct_key, error in session.execute(source.stmt.where(bounds)):
+            key = period.key(local_day(when))
+            if distinct_key is not None:
+                if (key, distinct_key) in seen:
+                    continue
+                seen.add((key, distinct_key))
+            yield key, 1, error
+
+    def _add_open_session(self, figures: dict[str, dict[str, int]], period: Period) -> str | None:
+        """The session open now is not in ``stats_sessions`` yet (written when it closes)."""
+        current = self._sessions.current() if self._sessions is not None else None
+        if current is None:
+            return None
+        key = period.key(local_day(current.opened_at))
+        if key in figures and period.start <= local_day(current.opened_at) <= period.end:
+            figures[key][f"signins.{current.kind.value}"] += 1
+        return current.kind.value
+
+    def _assemble(
+        self,
+        period: Period,
+        figures: dict[str, dict[str, int]],
+        failures: dict[str, Tally[tuple[str, str]]],
+        open_kind: str | None,
+    ) -> Report:
+        totals = dict.fromkeys(FIGURE_NAMES, 0)
+        all_failures: Tally[tuple[str, str]] = Tally()
+        buckets = []
+        for key in period.labels():
+            for name, value in figures[key].items():
+                totals[name] += value
+            all_failures.update(failures[key])
+            buckets.append(Bucket(key, figures[key], _failure_list(failures[key])))
+        return Report(period, self._clock(), buckets, totals, _failure_list(all_failures),
+                      self.backlog(), open_kind)  # fmt: skip
+
+    # ------------------------------------------------------------ live figures
+
+    def backlog(self) -> list[Backlog]:
+        """Queues now: what waits (pending or being sent), what failed for good, the oldest wait."""
+        o, g = OutboxMessage, DocumentDelivery
+        waiting = (PENDING, PROCESSING)
+        with self._db.uow(readonly=True) as uow:
+            rows = [
+                _backlog(uow.session, "eprescription", o.status, o.created_at, o.kind == EXECUTION_KIND,
+                         waiting)
+            ]  # fmt: skip
+            for kind, channel in DOCUMENT_CHANNELS.items():
+                rows.append(_backlog(uow.session, channel, g.status, g.created_at, g.kind == kind,
+                                     waiting))  # fmt: skip
+        return rows
+
+    def totals(self) -> dict[str, int]:
+        """All-time count of each figure (Prometheus counters), counted by the database."""
+        if self._recorder is not None:
+            self._recorder.flush()
+        result = dict.fromkeys(FIGURE_NAMES, 0)
+        with self._db.uow(readonly=True) as uow:
+            for source in _sources():
+                result[source.figure] += self._count(uow.session, source)
+        current = self._sessions.current() if self._sessions is not None else None
+        if current is not None:
+            result[f"signins.{current.kind.value}"] += 1
+        return result
+
+    def national_calls(self) -> dict[tuple[str, str], int]:
+        """All-time national calls by (service, status)."""
+        n = StatsNationalCall
+        if self._recorder is not None:
+            self._recorder.flush()
+        stmt = select(n.service, n.status, func.count()).group_by(n.service, n.status)
+        with self._db.uow(readonly=True) as uow:
+            return {(service, status): int(count)
+                    for service, status, count in uow.session.execute(stmt)}  # fmt: skip
+
+    @staticmethod
+    def _count(session: Any, source: Source) -> int:
+        sub = source.stmt.subquery()
+        columns = list(sub.columns)
+        if source.figure.startswith("patients.") and not source.figure.startswith("patients.new"):
+            # distinct (day, patient): the same patient served twice a day counts once
+            stmt = select(func.count()).select_from(
+                select(columns[0], columns[1]).distinct().subquery()
+            )
+        else:
+            stmt = select(func.count()).select_from(sub)
+        return int(session.scalar(stmt) or 0)
+
+
+def _failure_list(tally: Tally[tuple[str, str]]) -> list[Failure]:
+    return [Failure(source, error, count) for (source, error), count in sorted(tally.items())]
+
+
+def _backlog(
+    session: Any, queue_name: str, status: Any, created: Any, kind_clause: Any,
+    waiting: tuple[str, ...],
+) -> Backlog:  # fmt: skip
+    pending = session.scalar(select(func.count()).where(kind_clause, status.in_(waiting)))
+    failed = session.scalar(select(func.count()).where(kind_clause, status == FAILED))
+    oldest = session.scalar(select(func.min(created)).where(kind_clause, status.in_(waiting)))
+    if isinstance(oldest, datetime) and oldest.tzinfo is None:  # func.min loses the column type
+        oldest = oldest.replace(tzinfo=UTC)
+    elif isinstance(oldest, str):
+        oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
+    return Backlog(queue_name, int(pending or 0), int(failed or 0), oldest)
+
+
+# ---------------------------------------------------------------- recording
+
+
+@dataclass(frozen=True)
+class _Call:
+    at: datetime
+    service: str
+    action: str
+    status: str
+    attempts: int
+    duration_ms: int
+
+
+class StatsRecorder:
+    """Keeps the sessions and national call traces that no other table holds.
+
+    Trace sinks run in the calling thread, maybe while its caller holds a database transaction:
+    they only queue the row; ``flush`` (periodic, at shutdown, and before every read) writes them.
+    Sessions are written when they close (the session listener runs outside the registry's lock).
+    """
+
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = db
+        self._clock = clock
+        self._calls: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self._flush_lock = threading.Lock()
+
+    def national_call(self, fields: dict[str, Any]) -> None:
+        """``lgo.national.http.TRACE_SINKS`` receiver: keeps service, action, status, attempts."""
+        self._calls.put(_Call(
+            at=self._clock(), service=str(fields.get("service", ""))[:32],
+            action=str(fields.get("action", ""))[:64], status=str(fields.get("status", ""))[:64],
+            attempts=int(fields.get("attempts", 1)), duration_ms=int(fields.get("duration_ms", 0)),
+        ))  # fmt: skip
+
+    def session_closed(self, session: ProfessionalSession, reason: str) -> None:
+        """``SessionRegistry.on_close`` listener."""
+        row = StatsSession(id=session.id, kind=session.kind.value, opened_at=session.opened_at,
+                           closed_at=self._clock(), close_reason=reason[:32])  # fmt: skip
+        try:
+            with self._db.uow() as uow:
+                uow.session.merge(row)  # a session closes once; merge keeps a replay harmless
+                uow.commit()
+        except SQLAlchemyError as exc:
+            # Losing a sign-in count must never block the logout itself.
+            log.warning("stats_session_not_recorded", error=type(exc).__name__)
+
+    def flush(self) -> int:
+        """Write the queued call traces; returns how many."""
+        with self._flush_lock:
+            calls = list(_drain(self._calls))
+            if not calls:
+                return 0
+            try:
+                with self._db.uow() as uow:
+                    uow.session.add_all(StatsNationalCall(**c.__dict__) for c in calls)
+                    uow.commit()
+            except SQLAlchemyError as exc:
+                for call in calls:  # keep them for the next flush
+                    self._calls.put(call)
+                log.warning("stats_calls_not_recorded", count=len(calls),
+                            error=type(exc).__name__)  # fmt: skip
+                return 0
+            return len(calls)
+
+
+def _drain(q: queue.SimpleQueue[_Call]) -> Iterable[_Call]:
+    while True:
+        try:
+            yield q.get_nowait()
+        except queue.Empty:
+            return

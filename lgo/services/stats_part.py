@@ -1,0 +1,142 @@
+"""Wiring of the stats part into the daemon's container (listed in ``bootstrap.PARTS``).
+
+``container.extras["stats"]`` holds a :class:`StatsPart`: the recorder (session listener and national
+call trace sink), the read service behind ``/v1/stats`` and ``lgo stats``, and a Prometheus collector
+that the API registers in its registry (``container.extras["metrics_collectors"]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+
+from lgo.logging import get_logger
+from lgo.national import http as national_http
+from lgo.services.stats import FIGURES, StatsRecorder, StatsService
+from lgo.sessions import SessionRegistry
+from lgo.store.types import utcnow
+
+if TYPE_CHECKING:
+    from lgo.bootstrap import Container
+
+log = get_logger(__name__)
+KEY = "stats"
+COLLECTORS_KEY = "metrics_collectors"
+FLUSH_INTERVAL_S = 2.0
+
+
+class StatsCollector(Collector):
+    """Figures computed from the database on each scrape: the same numbers as ``/v1/stats``.
+
+    Counters are all-time counts of records (they only grow while the records are kept); gauges are
+    the queues now and the session open now.
+    """
+
+    def __init__(self, service: StatsService, sessions: SessionRegistry) -> None:
+        self._service = service
+        self._sessions = sessions
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            metrics = self._metrics()
+        except SQLAlchemyError as exc:  # an unreachable database must not break /metrics
+            log.warning("stats_metrics_unavailable", error=type(exc).__name__)
+            return
+        yield from metrics
+
+    def _metrics(self) -> list[Metric]:
+        totals = CounterMetricFamily(
+            "lgo_services_socles", "Uses of the national services (see /v1/stats figures)",
+            labels=["figure"],
+        )  # fmt: skip
+        for name, value in self._service.totals().items():
+            totals.add_metric([name], value)
+        calls = CounterMetricFamily(
+            "lgo_national_calls", "National service calls by outcome (HTTP status or error slug)",
+            labels=["service", "status"],
+        )  # fmt: skip
+        for (service, status), count in sorted(self._service.national_calls().items()):
+            calls.add_metric([service, status], count)
+        return [totals, calls, *self._queue_gauges(), self._session_gauge()]
+
+    def _queue_gauges(self) -> list[Metric]:
+        backlog = GaugeMetricFamily(
+            "lgo_queue_messages", "Messages waiting or failed, per national queue",
+            labels=["queue", "state"],
+        )  # fmt: skip
+        oldest = GaugeMetricFamily(
+            "lgo_queue_oldest_pending_age_seconds",
+            "Age of the oldest message still waiting (0 when none)", labels=["queue"],
+        )  # fmt: skip
+        now = utcnow()
+        for queue in self._service.backlog():
+            backlog.add_metric([queue.queue, "pending"], queue.pending)
+            backlog.add_metric([queue.queue, "failed"], queue.failed)
+            age = (now - queue.oldest_pending_at).total_seconds() if queue.oldest_pending_at else 0
+            oldest.add_metric([queue.queue], max(0.0, age))
+        return [backlog, oldest]
+
+    def _session_gauge(self) -> Metric:
+        gauge = GaugeMetricFamily(
+            "lgo_professional_session_open", "Professional session open now", labels=["kind"]
+        )
+        current = self._sessions.current()
+        for kind in ("cps", "ecps"):
+            gauge.add_metric([kind], 1 if current is not None and current.kind == kind else 0)
+        return gauge
+
+
+@dataclass
+class StatsPart:
+    recorder: StatsRecorder
+    service: StatsService
+    collector: StatsCollector
+
+
+def part_of(container: Container) -> StatsPart:
+    return cast(StatsPart, container.extras[KEY])
+
+
+def install(container: Container) -> None:
+    recorder = StatsRecorder(container.db)
+    service = StatsService(container.db, recorder=recorder, sessions=container.sessions)
+    part = StatsPart(recorder, service, StatsCollector(service, container.sessions))
+    container.extras[KEY] = part
+    container.extras.setdefault(COLLECTORS_KEY, []).append(part.collector)
+    container.sessions.on_close(recorder.session_closed)
+    flusher: asyncio.Task[None] | None = None
+
+    async def start() -> None:
+        nonlocal flusher
+        national_http.TRACE_SINKS.append(recorder.national_call)
+        flusher = asyncio.create_task(_flush_forever(recorder), name="stats-flush")
+
+    async def stop() -> None:
+        with contextlib.suppress(ValueError):
+            national_http.TRACE_SINKS.remove(recorder.national_call)
+        if flusher is not None:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        current = container.sessions.current()
+        if current is not None:  # still open: count it now, it will not close in this process
+            await asyncio.to_thread(recorder.session_closed, current, "daemon_stopped")
+        await asyncio.to_thread(recorder.flush)
+
+    container.add_lifecycle(KEY, start, stop)
+
+
+async def _flush_forever(recorder: StatsRecorder) -> None:
+    while True:
+        await asyncio.sleep(FLUSH_INTERVAL_S)
+        await asyncio.to_thread(recorder.flush)
+
+
+__all__ = ["FIGURES", "StatsCollector", "StatsPart", "install", "part_of"]
