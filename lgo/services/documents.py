@@ -23,6 +23,7 @@ Handlers are registered per message kind (``dmp.provide``, ``mss.send``) with th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import random
 import threading
@@ -298,7 +299,9 @@ class DocumentService:
         if channel == "mss":
             if not recipient or "@" not in recipient:
                 raise RecipientRequired()
-            kind, key = KIND_MSS, f"mss:{document_id}:{recipient.lower()}"
+            # The address is hashed: the key stays short (column size) and carries no name.
+            digest = hashlib.sha256(recipient.strip().lower().encode()).hexdigest()[:32]
+            kind, key = KIND_MSS, f"mss:{document_id}:{digest}"
             payload = {"author_rpps": author_rpps, "recipient": recipient}
         else:
             kind, key = KIND_DMP, f"dmp:{document_id}"
