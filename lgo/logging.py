@@ -2,12 +2,18 @@
 
 The redaction processor is a last line of defence: code must not pass such values at all, but if a
 key that names a secret or an identity trait slips into an event, its value is replaced.
+
+Exceptions are rendered as their stack and type names only: an exception's message may quote the
+data it choked on (a SQL error lists its parameters, a validation error the rejected value). The
+standard library's loggers (uvicorn's "Exception in ASGI application", asyncio, ...) go through the
+same processors, at WARNING and above.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -31,23 +37,88 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
+def format_exception_safely(exc: BaseException) -> str:
+    """The traceback of ``exc`` and of the exceptions it came from, with no exception message."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    parts: list[str] = []
+    for item in reversed(chain):
+        if parts:
+            parts.append("\nwhile handling the above, another exception occurred:\n\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(item.__traceback__))
+        kind = type(item)
+        parts.append(f"{kind.__module__}.{kind.__qualname__} (message withheld)\n")
+    return "".join(parts)
+
+
+def _exception_of(exc_info: Any) -> BaseException | None:
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        return exc_info[1] if isinstance(exc_info[1], BaseException) else None
+    return sys.exc_info()[1] if exc_info else None
+
+
+def render_exc_info(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Replace ``exc_info`` by ``exception``: the stack and type names, never the message."""
+    exc = _exception_of(event_dict.pop("exc_info", None))
+    if exc is not None:
+        event_dict["exception"] = format_exception_safely(exc)
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
     )
+    shared: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+        render_exc_info,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib_logging(shared, renderer)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the ``sys.stderr`` of the moment (a test runner may have swapped it since)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _route_stdlib_logging(shared: list[Any], renderer: Any) -> None:
+    """Send the standard library's records through the same redaction and exception rendering.
+
+    WARNING and above only: libraries log request URLs at INFO (httpx), which may hold a query.
+    """
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+    handler.set_name("lgo")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "lgo"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> Any:

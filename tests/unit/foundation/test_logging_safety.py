@@ -1,0 +1,124 @@
+"""Log lines never carry an exception's message: it may quote the data the code choked on."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+from lgo.api.problems import install_problem_handlers
+from lgo.logging import configure_logging, get_logger
+
+# Built at run time so that the source lines shown in a traceback never contain it.
+SECRET = "-".join(["NIR", "2" + "850275" + "123456", "DUPONT"])
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+def _lines(err: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+
+
+def _fail_with_data() -> None:
+    try:
+        raise KeyError(SECRET)
+    except KeyError as exc:
+        raise ValueError(f"could not store {SECRET}") from exc
+
+
+def test_structlog_exception_keeps_stack_and_types_not_messages(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", json_output=True)
+    try:
+        _fail_with_data()
+    except ValueError:
+        get_logger("test").exception("store_failed")
+    err = capsys.readouterr().err
+    assert SECRET not in err
+    (line,) = _lines(err)
+    trace = str(line["exception"])
+    assert "_fail_with_data" in trace
+    assert "builtins.KeyError" in trace and "builtins.ValueError" in trace
+    assert "message withheld" in trace
+
+
+def test_stdlib_records_are_rendered_the_same_way(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", json_output=True)
+    try:
+        _fail_with_data()
+    except ValueError:
+        logging.getLogger("some.library").error("it broke", exc_info=True)
+    logging.getLogger("httpx").info("HTTP Request: GET /search?name=%s", SECRET)
+    err = capsys.readouterr().err
+    assert SECRET not in err
+    (line,) = _lines(err)  # the INFO line of a library is not printed at all
+    assert line["event"] == "it broke" and line["level"] == "error"
+    assert "builtins.ValueError" in str(line["exception"])
+
+
+def test_configuring_twice_keeps_one_handler() -> None:
+    configure_logging("INFO")
+    configure_logging("DEBUG")
+    ours = [h for h in logging.getLogger().handlers if h.get_name() == "lgo"]
+    assert len(ours) == 1
+
+
+def test_unhandled_api_error_under_uvicorn_leaks_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Both our problem handler and uvicorn ("Exception in ASGI application") log the error."""
+    configure_logging("INFO", json_output=True)
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/boom")
+    def boom() -> None:
+        _fail_with_data()
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        port = _wait_for_port(server)
+        response = httpx.get(f"http://127.0.0.1:{port}/boom", timeout=5)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert response.status_code == 500
+    assert SECRET not in response.text
+    err = capsys.readouterr().err
+    assert SECRET not in err
+    events = [str(line["event"]) for line in _lines(err)]
+    assert "unhandled_error" in events
+    assert any(event.startswith("Exception in ASGI application") for event in events)
+
+
+def _wait_for_port(server: uvicorn.Server) -> int:
+    started = threading.Event()
+    for _ in range(500):  # bounded: 5 s
+        if server.started:
+            started.set()
+            break
+        started.wait(0.01)
+    assert server.started, "uvicorn did not start"
+    (listener,) = server.servers
+    (sock,) = listener.sockets
+    port: int = sock.getsockname()[1]
+    return port
