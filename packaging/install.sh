@@ -96,10 +96,11 @@ render() {  # render SRC DEST MODE
 }
 
 as_service_user() {
+    # Same umask as the unit (UMask=0077): the database files are the service's alone.
     if [ "$SYSTEM" -eq 1 ]; then
-        runuser -u lgo -- env LGO_CONFIG="$ETC/lgo.toml" "$@"
+        (umask 077 && runuser -u lgo -- env LGO_CONFIG="$ETC/lgo.toml" "$@")
     else
-        env LGO_CONFIG="$ETC/lgo.toml" "$@"
+        (umask 077 && env LGO_CONFIG="$ETC/lgo.toml" "$@")
     fi
 }
 
@@ -199,6 +200,7 @@ write_wrapper() {
 #!/bin/sh
 # Admin commands (lgo doctor, lgo counters add ...) run as the service user with its configuration.
 export LGO_CONFIG=$ETC/lgo.toml
+umask 077
 if [ "\$(id -u)" -eq 0 ]; then exec runuser -u lgo -- env LGO_CONFIG="\$LGO_CONFIG" $OPT/bin/lgo "\$@"; fi
 exec $OPT/bin/lgo "\$@"
 EOF
@@ -207,6 +209,7 @@ EOF
 #!/bin/sh
 # Admin commands with the configuration of the installation under $ROOT.
 export LGO_CONFIG=$ETC/lgo.toml
+umask 077
 exec $OPT/bin/lgo "\$@"
 EOF
     fi

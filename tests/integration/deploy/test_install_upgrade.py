@@ -8,6 +8,7 @@ and one more migration, built from a copy of the source tree.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sqlite3
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import lgo
+from lgo.doctor_system import permission_problems
 from tests.integration.deploy.daemon import Daemon, clean_env
 
 pytestmark = pytest.mark.integration
@@ -148,6 +150,15 @@ def test_install_run_upgrade_keeps_data_then_uninstall(
 
     # --- run: a counter, its token, the daemon serving it -------------------------------------
     token = _run(wrapper, "counters", "add", "comptoir-1", env=_env()).stdout.strip()
+    # Files as installed pass the doctor's rights check (config 0640, state 0700, db 0600) ...
+    assert permission_problems(etc / "lgo.toml", state, os.getuid()) == []
+    # ... and the installed doctor runs the installed system's checks.
+    doctor = subprocess.run(
+        [wrapper, "doctor"], capture_output=True, text=True, timeout=TIMEOUT,
+        env={**_env(), "COLUMNS": "200", "LGO_HARDWARE__PCSC_ENABLED": "false"},
+    )  # fmt: skip
+    assert doctor.returncode in (0, 1), doctor.stderr
+    assert "droits des fichiers" in doctor.stdout and "espace disque" in doctor.stdout
     daemon = _daemon(root, tmp_path, running)
     assert daemon.get("/v1/health", token).status_code == 200
     daemon.stop()
