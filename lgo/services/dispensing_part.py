@@ -9,16 +9,19 @@ one, else our own on ``{national.base_url}/eprescription/fhir``.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from lgo.logging import get_logger
 from lgo.national.eprescription import EPrescriptionClient
 from lgo.services.dispensing import DispensingService
 from lgo.services.outbox import OutboxWorker
-from lgo.services.prescriptions import InMemoryCatalog
+from lgo.services.prescriptions import CATALOG_FILE, CatalogError, InMemoryCatalog, load_catalog
 
 if TYPE_CHECKING:
     from lgo.bootstrap import ComponentHealth, Container
 
+log = get_logger(__name__)
 KEY = "dispensing"
 EPRESCRIPTION_PATH = "/eprescription/fhir"
 
@@ -53,7 +56,7 @@ class _LazyEPrescription:
 
 class DispensingPart:
     def __init__(self, container: Container) -> None:
-        self.catalog = InMemoryCatalog()
+        self.catalog, self.catalog_problem = _catalog(container.settings.state_dir / CATALOG_FILE)
         eprescription = _LazyEPrescription(container)
         self.worker = OutboxWorker(container.db, container.events, eprescription)
         self.service = DispensingService(
@@ -64,6 +67,18 @@ class DispensingPart:
             pharmacy_finess=container.settings.pharmacy.finess,
             on_commit=self.worker.notify,
         )
+
+
+def _catalog(path: Path) -> tuple[InMemoryCatalog, str | None]:
+    """The product catalogue from the state folder, if there is one. A broken file must not stop
+    the counter: it is reported on /v1/health and the catalogue stays empty."""
+    if not path.is_file():
+        return InMemoryCatalog(), None
+    try:
+        return load_catalog(path), None
+    except (CatalogError, OSError) as exc:
+        log.error("catalog_unreadable", error=str(exc))
+        return InMemoryCatalog(), str(exc)
 
 
 def part_of(container: Container) -> DispensingPart:
@@ -87,5 +102,10 @@ def install(container: Container) -> None:
         detail = "e-prescription unreachable: executions queued" if degraded else "ok"
         return ComponentHealth(not degraded, detail, {"degraded": degraded})
 
+    def catalog_health() -> ComponentHealth:
+        problem = part.catalog_problem
+        return ComponentHealth(problem is None, problem or f"{part.catalog.size} product(s)")
+
     container.add_lifecycle("outbox", start, stop)
     container.add_health_check("outbox", health)
+    container.add_health_check("catalog", catalog_health)

@@ -12,6 +12,7 @@ import threading
 from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
 from lgo.domain.prescription import (
@@ -50,6 +51,11 @@ class InMemoryCatalog:
         with self._lock:
             found = self._by_cip.get(cip13)
         return found[0] if found else None
+
+    @property
+    def size(self) -> int:
+        with self._lock:
+            return len({id(product) for product, _ in self._by_cip.values()})
 
     def pack(self, cip13: str) -> Pack | None:
         with self._lock:
@@ -144,8 +150,8 @@ def to_json(prescription: Prescription) -> str:
 
 
 def _pack(data: dict[str, Any]) -> Pack:
-    return Pack(data["cip13"], data["units"], data["price_cents"], PackForm(data["form"]),
-                data.get("label", ""))  # fmt: skip
+    form = PackForm(data.get("form", PackForm.BLISTER.value))
+    return Pack(data["cip13"], data["units"], data["price_cents"], form, data.get("label", ""))
 
 
 def _product(data: dict[str, Any]) -> Product:
@@ -179,3 +185,26 @@ def from_json(text: str) -> Prescription:
         ),
         extra=dict(data.get("extra") or {}),
     )
+
+
+# ---------------------------------------------------------------- catalogue file
+
+CATALOG_FILE = "catalog.json"
+MAX_CATALOG_BYTES = 20 * 1024 * 1024
+
+
+class CatalogError(ValueError):
+    """The catalogue file cannot be read; the message says why (no product data in it)."""
+
+
+def load_catalog(path: Path) -> InMemoryCatalog:
+    """Products from a JSON file ``{"products": [...]}`` (fields of :class:`Product`, packs as
+    ``{"cip13", "units", "price_cents", "form"}``), e.g. exported from the drug database."""
+    if path.stat().st_size > MAX_CATALOG_BYTES:
+        raise CatalogError("catalogue file too large")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        products = [_product(item) for item in data["products"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CatalogError(f"catalogue unreadable ({type(exc).__name__})") from None
+    return InMemoryCatalog(products)

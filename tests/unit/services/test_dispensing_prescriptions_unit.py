@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from lgo.domain.prescription import NonSubstitutionReason, PrescriptionSource
 from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.national import eprescription as ep
+from lgo.services.dispensing_part import _catalog
 from lgo.services.fhir_export import dispensation_bundle
-from lgo.services.prescriptions import InMemoryCatalog, from_json, from_record, to_json
+from lgo.services.prescriptions import (
+    CatalogError,
+    InMemoryCatalog,
+    from_json,
+    from_record,
+    load_catalog,
+    to_json,
+)
 
 LEVO = "3400999999021"
 
@@ -78,3 +90,22 @@ def test_fhir_bundle_carries_ins_only_when_qualified() -> None:
     assert dispense["type"]["coding"][0]["code"] == "FFP"
     provisional = dispensation_bundle(body(), Identity(False))
     assert len(provisional["entry"][0]["resource"]["identifier"]) == 1
+
+
+def test_catalogue_file_loads_and_a_broken_one_is_reported(tmp_path: Path) -> None:
+    good = tmp_path / "catalog.json"
+    good.write_text(json.dumps({"products": [
+        {"code": "60000001", "name": "LEVOTHYROXINE TEST", "regulatory_list": "none",
+         "molecule": "levothyroxine", "generic_group": "G-LEVO",
+         "packs": [{"cip13": LEVO, "units": 30, "price_cents": 250}]},
+    ]}))  # fmt: skip
+    catalog = load_catalog(good)
+    assert catalog.size == 1 and catalog.pack(LEVO).units == 30  # type: ignore[union-attr]
+    assert catalog.product(LEVO).generic_group == "G-LEVO"  # type: ignore[union-attr]
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"products": [{"code": "x", "packs": [{"cip13": "123"}]}]}')
+    with pytest.raises(CatalogError):
+        load_catalog(broken)
+    empty, problem = _catalog(broken)
+    assert empty.size == 0 and problem is not None
+    assert _catalog(tmp_path / "absent.json")[1] is None
