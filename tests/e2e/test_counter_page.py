@@ -352,6 +352,15 @@ def test_ecps_sign_in_then_close(page: Any) -> None:
 
 
 def test_english_toggle_and_shortcuts(page: Any) -> None:
+    missing = page.evaluate(
+        """() => {
+          const fr = Object.keys(LGO_I18N.fr), en = Object.keys(LGO_I18N.en);
+          const used = [...document.querySelectorAll('[data-i18n]')].map((e) => e.dataset.i18n);
+          return [...fr.filter((k) => !en.includes(k)), ...en.filter((k) => !fr.includes(k)),
+                  ...used.filter((k) => !fr.includes(k))];
+        }"""
+    )
+    assert missing == []  # every text exists in both languages
     page.locator("#lang-toggle").click()
     assert page.evaluate("document.documentElement.lang") == "en"
     expect(page.locator("#outbox-title")).to_have_text("Outbox")

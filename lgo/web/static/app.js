@@ -917,11 +917,16 @@
     if (!state.outbox.messages.length) list.append(el("li", { class: "hint", text: t("outbox.empty") }));
     for (const m of state.outbox.messages) {
       list.append(el("li", { "data-status": m.status, "data-id": m.id },
-        el("span", { text: t("outbox.item", { id: m.id, kind: m.kind, status: t(`outbox.status.${m.status}`), attempts: m.attempts }) }),
+        el("span", { text: t("outbox.item", { id: m.id, kind: outboxKind(m.kind), status: t(`outbox.status.${m.status}`), attempts: m.attempts }) }),
         m.status === "failed"
           ? el("button", { type: "button", onclick: () => retryMessage(m.id), text: t("outbox.retry") })
           : null));
     }
+  }
+
+  function outboxKind(kind) {
+    const text = t(`outbox.kind.${kind}`);
+    return text.startsWith("outbox.kind.") ? kind : text;
   }
 
   async function retryMessage(id) {
@@ -945,6 +950,12 @@
 
   // ------------------------------------------------------------------ ordonnancier
 
+  function localDay() {
+    const now = new Date();
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+  }
+
   function ordoParams() {
     const params = new URLSearchParams();
     if ($("ordo-from").value) params.set("from", $("ordo-from").value);
@@ -957,7 +968,9 @@
   async function refreshOrdonnancier(event) {
     if (event) event.preventDefault();
     const params = ordoParams();
-    params.set("limit", "50");
+    // Unfiltered, the panel shows today's register, latest entry first.
+    if (!params.has("from") && !params.has("to")) params.set("from", localDay());
+    params.set("limit", "1000");
     const list = $("ordo");
     try {
       const entries = await api("GET", `/v1/ordonnancier?${params}`);
@@ -1048,6 +1061,8 @@
     renderAll();
     $("lang-toggle").addEventListener("click", toggleLanguage);
     $("token-form").addEventListener("submit", onTokenSubmit);
+    // Without a token the page can do nothing: Esc does not dismiss the token form.
+    $("token-dialog").addEventListener("cancel", (event) => { if (!state.token) event.preventDefault(); });
     $("scan-form").addEventListener("submit", onScanSubmit);
     $("pin-form").addEventListener("submit", onPinSubmit);
     $("psc-form").addEventListener("submit", onPscSubmit);
