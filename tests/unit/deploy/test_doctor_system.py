@@ -233,3 +233,31 @@ def test_disk_space_ok_and_short(tmp_path: Path) -> None:
     assert doctor_system.disk_space(missing_child, min_free=1, min_ratio=0).ok
     short = doctor_system.disk_space(tmp_path, min_free=1 << 60)
     assert not short.ok and "insuffisant" in short.detail
+
+
+@pytest.mark.parametrize(
+    ("active", "enabled", "ok"),
+    [("active", "enabled", True), ("failed", "enabled", False), ("active", "disabled", False)],
+)
+def test_units_state_under_systemd(
+    tmp_path: Path,
+    unit_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    active: str,
+    enabled: str,
+    ok: bool,
+) -> None:
+    """With systemd as PID 1 the doctor asks systemctl (a stand-in script here)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "systemctl"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'case "$1 $2" in "is-active lgo.service") echo {active};; '
+        f'"is-enabled lgo.socket") echo {enabled};; *) exit 1;; esac\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    result = doctor_system.units_state(_settings(tmp_path), [unit_dir], with_systemd=True)
+    assert result.ok is ok
+    assert result.detail == f"lgo.service {active}, lgo.socket {enabled}"
