@@ -35,7 +35,7 @@ from lgo.domain.products import Pack
 from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.national import eprescription as ep
-from lgo.national.errors import ServiceUnavailable
+from lgo.national.errors import PrescriptionCancelled, ServiceUnavailable
 from lgo.services import narcotics, ordonnancier
 from lgo.services.dispensing_errors import (
     DispensationNotFound,
@@ -163,6 +163,9 @@ class DispensingService:
         except ServiceUnavailable:
             log.warning("eprescription_fetch_degraded", prescription_id=prescription_id)
             return self._cached_view(prescription_id, degraded=True)
+        if record.state is ep.PrescriptionState.CANCELLED:
+            # Expired or completed ones stay readable: the rules decide (exceptional dispensation).
+            raise PrescriptionCancelled(f"ordonnance {prescription_id}")
         prescription = from_record(record, self.catalog, patient_id)
         national = self._national_histories(prescription, record)
         # Kept with the cached copy: the commit's rules then also see other pharmacies' deliveries.

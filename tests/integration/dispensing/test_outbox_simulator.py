@@ -194,3 +194,23 @@ def test_eprescription_without_catalogue_counts_boxes(
     assert OutboxWorker(sqlite_db, events, client).run_once() == 1
     assert statuses(sqlite_db) == ["delivered"]
     assert store_of(national_sim.state).executions() == 1
+
+
+def test_cancelled_prescription_is_refused_at_the_counter(
+    sqlite_db: Database, client: EPrescriptionClient, events: EventBus
+) -> None:
+    from lgo.national.errors import PrescriptionCancelled
+
+    service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client)
+    with pytest.raises(PrescriptionCancelled):
+        service.load_prescription("EPTEST0000000000000048", author_rpps=pharmacist().rpps)
+
+
+def test_national_history_counts_other_pharmacies_deliveries(
+    sqlite_db: Database, client: EPrescriptionClient, events: EventBus
+) -> None:
+    """EPTEST…044: first dispensation done elsewhere: the line is not new to the rules."""
+    service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client)
+    view = service.load_prescription("EPTEST0000000000000044", author_rpps=pharmacist().rpps)
+    assert view.histories[1].deliveries >= 1
+    assert view.histories[1].days_dispensed > 0
