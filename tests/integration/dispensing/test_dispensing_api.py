@@ -169,3 +169,17 @@ def test_implausible_typed_date_is_invalid_input_not_a_crash(counter: Any) -> No
                                    headers={"Idempotency-Key": "k-0000009"})  # fmt: skip
     assert response.status_code == 422
     assert response.json()["type"] == "urn:lgo:problem:invalid-input"
+
+
+def test_a_non_pharmacist_session_cannot_validate_a_dispensation(counter: Any) -> None:
+    from lgo.sessions import ProfessionalIdentity, SessionKind
+
+    assistant = ProfessionalIdentity(
+        national_id="3750000000/CPE0001", rpps="", family_name="PREPARATEUR", given_name="TEST",
+        profession_code="00", structure_id="750000000",
+    )  # fmt: skip
+    counter.container.sessions.open(SessionKind.CPS, assistant)
+    response = counter.client.post("/v1/dispensations", json=paper_body(
+        make_patient(counter.container.db)), headers={"Idempotency-Key": "k-0000010"})
+    assert response.status_code == 403
+    assert response.json()["type"] == "urn:lgo:problem:pharmacist-session-required"
