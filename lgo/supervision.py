@@ -74,8 +74,10 @@ def _container_probe(app: Any) -> systemd.HealthProbe:
         container = getattr(getattr(app, "state", None), "container", None)
         if container is None:
             return True  # nothing to probe: a running loop is the liveness proof
-        health = container.health()
-        return all(health[name].ok for name in CRITICAL_COMPONENTS if name in health)
+        # Only the critical probes: the others (readers, national services) may be slow and do
+        # not decide a restart.
+        checks = container.health_checks
+        return all(bool(checks[name]().ok) for name in CRITICAL_COMPONENTS if name in checks)
 
     async def probe() -> bool:
         return await asyncio.to_thread(critical_ok)
