@@ -54,7 +54,7 @@ def show(
     finally:
         db.dispose()
     if csv_file is not None:
-        csv_file.write_text(report_csv(report), encoding="utf-8")
+        csv_file.write_bytes(report_csv(report).encode("utf-8"))  # CRLF rows kept as they are
         console.print(f"Export CSV écrit dans {csv_file}")
         return
     for table in (figures_table(report), failures_table(report), backlog_table(report)):
