@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -110,7 +110,7 @@ class ProviderMetadata:
 
 @dataclass(frozen=True)
 class CibaStart:
-    auth_req_id: str
+    auth_req_id: str = field(repr=False)
     expires_in: int
     interval: int
 

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
@@ -96,7 +96,7 @@ class PageLogin:
 
 @dataclass
 class _PendingCiba:
-    auth_req_id: str
+    auth_req_id: str = field(repr=False)  # lets the holder of our client secret fetch tokens
     expires_at: float
     interval: float
     next_poll_at: float
@@ -104,14 +104,14 @@ class _PendingCiba:
 
 @dataclass(frozen=True)
 class _PendingPage:
-    verifier: str
-    nonce: str
+    verifier: str = field(repr=False)  # PKCE secret
+    nonce: str = field(repr=False)
     expires_at: float
 
 
 @dataclass(frozen=True)
 class _Grant:
-    refresh_token: str
+    refresh_token: str = field(repr=False)
     rpps: str
 
 

@@ -59,7 +59,7 @@ class AuthorizeResponse(BaseModel):
 
 
 class CallbackRequest(BaseModel):
-    code: str = Field(min_length=1, max_length=512)
+    code: str = Field(min_length=1, max_length=512, repr=False)  # OAuth authorization code
     state: str = Field(min_length=1, max_length=128)
 
 
