@@ -375,7 +375,7 @@ class PscClient:
         return TokenSet(
             access_token=access_token,
             refresh_token=refresh_token if isinstance(refresh_token, str) else None,
-            expires_in=int(body.get("expires_in", 0) or 0),
+            expires_in=_lifetime(body.get("expires_in")),
             professional=professional_from_claims(claims),
         )
 
@@ -453,6 +453,15 @@ def _oauth_error(response: httpx.Response) -> PscError:
     if error in ("authorization_pending", "slow_down") or error:
         return _OAuthAnswer(error)
     return _OAuthAnswer(f"http_{response.status_code}")
+
+
+def _lifetime(value: Any) -> int:
+    """``expires_in`` of a token answer (RFC 6749 §5.1: seconds, optional): a bad one is malformed."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**31:
+        raise MalformedResponse("psc: token answer with an invalid expires_in")
+    return int(value)
 
 
 def _json_object(response: httpx.Response, *, ok: int) -> dict[str, Any]:

@@ -279,3 +279,14 @@ def test_userinfo_must_name_the_same_subject(client: PscClient, provider: FakePr
     tokens = client.poll_ciba("r")
     assert isinstance(tokens, TokenSet)
     assert tokens.professional.rpps == "10999999989"
+
+
+@pytest.mark.parametrize("expires_in", ["soon", {"s": 60}, [60], -5])
+def test_token_answer_with_a_bad_lifetime_is_malformed(
+    client: PscClient, provider: FakeProvider, expires_in: object
+) -> None:
+    token = provider.id_token(**{AUTH_REQ_CLAIM: "req-1"})
+    provider.token_answer = (200, {"id_token": token, "access_token": "at",
+                                   "expires_in": expires_in})  # fmt: skip
+    with pytest.raises(MalformedResponse):
+        client.poll_ciba("req-1")
