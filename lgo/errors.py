@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 PROBLEM_TYPE_PREFIX = "urn:lgo:problem:"
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance"})
 
 
 class LgoError(Exception):
@@ -26,6 +27,10 @@ class LgoError(Exception):
     title: ClassVar[str] = "Erreur interne du service"
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        clash = RESERVED_MEMBERS.intersection(extra)
+        if clash:
+            # An extension member must never change what the problem says it is (RFC 9457 §3.1).
+            raise TypeError(f"problem extension members clash with reserved ones: {sorted(clash)}")
         super().__init__(detail or self.title)
         self.detail = detail
         self.extra = extra

@@ -402,7 +402,7 @@ class IdentityService:
         if view.on_work_list:
             raise IdentityOnWorkList()
         if view.ins is None or not may_send_ins(view.status):
-            raise IdentityNotQualified(status=view.status.code)
+            raise IdentityNotQualified(identity_status=view.status.code)
         return view.ins
 
     def qualified_ins(self, patient_id: str) -> tuple[str, str] | None:
