@@ -70,7 +70,8 @@
     { name: "Services nationaux", main: "national.calls", failed: "national.failed" },
   ];
 
-  const lang = () => (localStorage.getItem(LANG_KEY) === "en" ? "en" : "fr");
+  const lang = () =>
+    (document.documentElement.lang || localStorage.getItem(LANG_KEY)) === "en" ? "en" : "fr";
   const tr = (key, vars = {}) =>
     TEXT[lang()][key].replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
 
@@ -136,7 +137,10 @@
     return lang() === "en" ? FIGURE_EN[figure.name] || figure.name : figure.label;
   }
 
+  let lastReport = null;
+
   function render(report) {
+    lastReport = report;
     $("dash-charts").replaceChildren(...SERVICES.map((s) => chart(s, report)));
     $("dash-table").replaceChildren(figuresTable(report));
     $("dash-failures").replaceChildren(failuresTable(report), backlogTable(report));
@@ -247,6 +251,11 @@
     $("dash-form").addEventListener("submit", (event) => { event.preventDefault(); load(); });
     $("dash-csv").addEventListener("click", exportCsv);
     root.addEventListener("toggle", () => { if (root.open) { applyTexts(); load(); } });
+    // app.js switches the page language by setting <html lang>: follow it without a reload.
+    new MutationObserver(() => {
+      applyTexts();
+      if (lastReport) render(lastReport);
+    }).observe(document.documentElement, { attributes: true, attributeFilter: ["lang"] });
   }
 
   document.addEventListener("DOMContentLoaded", init);

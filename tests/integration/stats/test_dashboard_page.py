@@ -1,0 +1,141 @@
+"""The dashboard section of the counter page in Debian's Chromium (Playwright) against the daemon's
+app served by uvicorn on 127.0.0.1: the table shows the figures of ``/v1/stats``, one chart per
+service is drawn, the CSV button downloads exactly the API's export, and the section follows the
+page's language switch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from lgo.api.app import create_app
+from lgo.bootstrap import Container
+from lgo.services.counters import add_counter
+from lgo.services.stats import today_local
+from lgo.settings import load_settings
+from lgo.store import migrate
+from lgo.store.models import StatsNationalCall, StatsSession
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+CHROMIUM = Path("/usr/bin/chromium")
+STARTUP_LIMIT_S = 20.0
+
+
+@dataclass
+class Served:
+    url: str
+    token: str
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
+                             api={"port": port})  # fmt: skip
+    container = Container(settings)
+    migrate.upgrade(container.db)
+    _, token = add_counter(container.db, "comptoir-tableau")
+    now = datetime.now(UTC)
+    with container.db.uow() as uow:
+        uow.session.add_all([
+            StatsNationalCall(at=now, service="insi", action="x", status="200", attempts=1,
+                              duration_ms=3),
+            StatsNationalCall(at=now, service="dmp", action="x", status="503", attempts=3,
+                              duration_ms=9),
+            StatsSession(id="s-1", kind="ecps", opened_at=now, closed_at=now,
+                         close_reason="logout"),
+        ])  # fmt: skip
+        uow.commit()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, container), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_LIMIT_S
+    while not server.started:  # uvicorn's documented "listening" flag; no event to wait on
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", token)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    home = Path(tempfile.mkdtemp(prefix="lgo-stats-chromium-"))
+    previous_home = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)  # Chromium writes its crash and config files under HOME
+    try:
+        with playwright_api.sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                str(home / "profile"), executable_path=str(CHROMIUM), headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--disable-sync", "--no-first-run"],
+                viewport={"width": 1366, "height": 768}, locale="fr-FR", accept_downloads=True,
+            )  # fmt: skip
+            context.set_default_timeout(15_000)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.lgo_errors = errors
+            yield page
+            context.close()
+    finally:
+        if previous_home is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = previous_home
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_dashboard_table_charts_csv_and_language(page: Any, served: Served) -> None:
+    page.goto(f"{served.url}/#token={served.token}")
+    page.locator("#dashboard > summary").click()
+    figures = page.get_by_test_id("dash-figures")
+    today = today_local().isoformat()
+    expect(figures.locator("thead th").last).to_have_text("Total")
+    calls = figures.locator('tr[data-figure="national.calls"]')
+    expect(calls.locator("th")).to_have_text("appels aux services nationaux")
+    expect(calls.locator("td.total")).to_have_text("2")
+    expect(figures.locator('tr[data-figure="national.failed"] td.total')).to_have_text("1")
+    expect(figures.locator('tr[data-figure="signins.ecps"] td.total')).to_have_text("1")
+    assert today in figures.locator("thead").inner_text()
+    expect(page.locator("#dash-charts figure.dash-chart")).to_have_count(7)
+    national = page.locator('#dash-charts figure[data-service="Services nationaux"]')
+    expect(national.locator("rect.failed")).to_have_count(1)
+    expect(page.locator("#dash-failures")).to_contain_text("dmp:503")
+
+    with page.expect_download() as download_info:
+        page.locator("#dash-csv").click()
+    downloaded = Path(download_info.value.path()).read_bytes()
+    params = {"from": page.locator("#dash-from").input_value(),
+              "to": page.locator("#dash-to").input_value(), "by": "day"}  # fmt: skip
+    api_csv = httpx.get(f"{served.url}/v1/stats/export.csv", params=params, timeout=5,
+                        headers={"Authorization": f"Bearer {served.token}"})  # fmt: skip
+    assert downloaded == api_csv.content
+
+    page.locator("#lang-toggle").click()
+    expect(calls.locator("th")).to_have_text("national service calls")
+    expect(page.locator("#dashboard > summary h2")).to_have_text("National services dashboard")
+    assert page.lgo_errors == []
