@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from hwsim.fixtures.people import load_people
+from hwsim.national.apcv import issue_token
 from hwsim.national.faults import FaultKind, FaultSpec
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -252,6 +253,21 @@ def test_cps_pin_is_masked_cleared_and_opens_the_session(page: Any, hwsim_bench:
     expect(page.locator("#scan-input")).to_be_focused()
 
 
+def test_apcv_scan_gives_the_beneficiaries_to_choose(
+    page: Any, hwsim_bench: Any, national_sim_server: Any
+) -> None:
+    """The patient shows the app carte Vitale QR code; the daemon exchanges the token."""
+    token, _ = issue_token(national_sim_server.state, "camille")
+    hwsim_bench.client.scan(token)
+    choices = page.locator("#beneficiary-list li")
+    expect(choices).to_have_count(2)
+    expect(page.locator("#beneficiaries")).to_contain_text("apCV lue")
+    choices.first.get_by_role("button").click()
+    expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
+    expect(page.locator("#beneficiary-list")).to_have_count(0)  # single-use: nothing to keep
+    assert token not in page.content()
+
+
 def test_scanned_eprescription_shows_its_lines(page: Any, hwsim_bench: Any) -> None:
     hwsim_bench.client.scan(LISTED_RX)  # through the virtual serial scanner → scan.received
     rows = page.locator("#rx-lines tbody tr")
@@ -328,6 +344,7 @@ def test_a_family_card_lets_the_pharmacist_choose_the_beneficiary(
     page: Any, hwsim_bench: Any
 ) -> None:
     hwsim_bench.client.swap("vitale", "famille-testnom", reader=0)
+    expect(page.locator("#beneficiaries")).to_contain_text("Carte Vitale lue")
     choices = page.locator("#beneficiary-list li")
     expect(choices).to_have_count(2)
     expect(choices.nth(1)).to_contain_text("TESTNOM LOU")

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from lgo.api.routers import (
+    apcv,
     cps_session,
     dispensations,
     documents,
@@ -38,4 +39,5 @@ ROUTERS: list[APIRouter] = [
     cps_session.router,
     documents.router,
     stats.router,
+    apcv.router,
 ]

@@ -516,9 +516,26 @@
   async function loadVitale(readId) {
     try {
       state.vitale = await api("GET", `/v1/readers/vitale/${encodeURIComponent(readId)}`);
+      state.vitale.source = "vitale";
     } catch (error) {
       state.vitale = null;
       renderBeneficiaries(problemText(error));
+      return;
+    }
+    renderBeneficiaries();
+    const people = state.vitale.beneficiaries;
+    if (people.length === 1) await chooseBeneficiary(people[0]);
+  }
+
+  async function loadApcv(scanId) {
+    // The daemon exchanges the single-use token itself: the page only names the scan.
+    renderBeneficiaries(t("scan.kind.apcv"));
+    try {
+      state.vitale = await api("POST", "/v1/apcv/exchange", { scan_id: scanId });
+      state.vitale.source = "apcv";
+    } catch (error) {
+      state.vitale = null;
+      $("beneficiaries").replaceChildren(problemNode(error));
       return;
     }
     renderBeneficiaries();
@@ -531,7 +548,7 @@
     box.replaceChildren();
     if (note) box.append(el("p", { class: "hint", text: note }));
     if (!state.vitale || state.vitale.beneficiaries.length < 2) return;
-    box.append(el("p", { class: "hint", text: t("patient.card") }));
+    box.append(el("p", { class: "hint", text: t(state.vitale.source === "apcv" ? "patient.apcv" : "patient.card") }));
     const list = el("ul", { class: "results", id: "beneficiary-list" });
     for (const person of state.vitale.beneficiaries) {
       list.append(el("li", {},
@@ -546,9 +563,13 @@
     try {
       const patient = await api("POST", "/v1/patients", {
         birth_name: person.family_name, given_names: person.given_name,
-        birth_date: person.birth_date_raw, nir: person.nir, source: "vitale",
+        birth_date: person.birth_date_raw, nir: person.nir, source: state.vitale?.source || "vitale",
       });
       state.patientCard = person;
+      if (state.vitale?.source === "apcv") {
+        state.vitale = null; // an apCV read is single-use: nothing left to choose from
+        renderBeneficiaries();
+      }
       setPatient(patient);
     } catch (error) {
       $("patient-current").replaceChildren(problemNode(error));
@@ -676,7 +697,7 @@
         if (fields.gtin && fields.gtin.startsWith("0")) fillCip(fields.gtin.slice(1));
         break;
       case "apcv":
-        $("beneficiaries").replaceChildren(el("p", { class: "hint", text: t("scan.kind.apcv") }));
+        loadApcv(record.id);
         break;
       default:
         logEvent(t(`scan.kind.${record.kind}`, { reason: record.reason || "" }));
