@@ -54,11 +54,27 @@ class _LazyEPrescription:
         return self._get().record_execution(report)
 
 
+class _LazyIdentity:
+    """The identity part's service (``extras["identity"]``) when installed; else no INS goes out."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def qualified_ins(self, patient_id: str) -> tuple[str, str] | None:
+        identity = self._container.extras.get("identity")
+        if identity is None or not hasattr(identity, "qualified_ins"):
+            return None
+        found: tuple[str, str] | None = identity.qualified_ins(patient_id)
+        return found
+
+
 class DispensingPart:
     def __init__(self, container: Container) -> None:
         self.catalog, self.catalog_problem = _catalog(container.settings.state_dir / CATALOG_FILE)
         eprescription = _LazyEPrescription(container)
-        self.worker = OutboxWorker(container.db, container.events, eprescription)
+        self.worker = OutboxWorker(
+            container.db, container.events, eprescription, identity=_LazyIdentity(container)
+        )
         self.service = DispensingService(
             container.db,
             container.events,

@@ -31,6 +31,7 @@ from lgo.national import eprescription as ep
 from lgo.national.errors import MalformedResponse, ServiceUnavailable
 from lgo.services.dispensing_errors import OutboxMessageNotFound, OutboxRetryRefused
 from lgo.services.faults import fault_point
+from lgo.services.fhir_export import QualifiedInsProvider
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, OutboxMessage
 from lgo.store.types import utcnow
@@ -88,8 +89,10 @@ class OutboxWorker:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         worker_id: str | None = None,
+        identity: QualifiedInsProvider | None = None,
     ) -> None:
         self.db = db
+        self.identity = identity
         self.events = events
         self.sender = sender
         self.policy = policy or OutboxPolicy()
@@ -204,8 +207,21 @@ class OutboxWorker:
             lines = self._resolve_line_ids(payload)
         return ep.ExecutionReport.model_validate({
             **payload,
+            **self._qualified_ins(message.dispensation_id),
             "lines": [{k: v for k, v in line.items() if k != "line_no"} for line in lines],
         })  # fmt: skip
+
+    def _qualified_ins(self, dispensation_id: str | None) -> dict[str, str]:
+        """The patient's INS only if the identity service says it is qualified *now* (asked at
+        each send, never stored in the payload: a later failed check withdraws it)."""
+        if self.identity is None or dispensation_id is None:
+            return {}
+        with self.db.uow(readonly=True) as uow:
+            patient_id = uow.session.execute(
+                select(DispensationRow.patient_id).where(DispensationRow.id == dispensation_id)
+            ).scalar_one_or_none()
+        ins = self.identity.qualified_ins(patient_id) if patient_id else None
+        return {"patient_ins": ins[0], "patient_ins_oid": ins[1]} if ins else {}
 
     def _resolve_line_ids(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
         """Typed in degraded mode: national line ids are learnt once the service is back."""

@@ -32,12 +32,14 @@ class FakeService:
     def __init__(self, *outcomes: Exception | None) -> None:
         self.outcomes = list(outcomes)
         self.keys: list[str] = []
+        self.reports: list[ep.ExecutionReport] = []
 
     def fetch(self, prescription_id: str, *, author_rpps: str) -> ep.PrescriptionRecord:
         raise AssertionError("not used")
 
     def record_execution(self, report: ep.ExecutionReport) -> ep.ExecutionReceipt:
         self.keys.append(report.idempotency_key)
+        self.reports.append(report)
         outcome = self.outcomes.pop(0) if self.outcomes else None
         if outcome is not None:
             raise outcome
@@ -177,3 +179,43 @@ def test_other_kinds_are_left_to_their_own_handlers(db: Database) -> None:
         uow.commit()
     assert worker(db, FakeService(), Clock()).run_once() == 0
     assert only(db)["status"] == "pending"
+
+
+class Identity:
+    def __init__(self) -> None:
+        self.qualified: set[str] = set()
+
+    def qualified_ins(self, patient_id: str) -> tuple[str, str] | None:
+        if patient_id in self.qualified:
+            return ("299127505699943", "1.2.250.1.213.1.4.10")
+        return None
+
+
+def test_ins_goes_out_only_when_qualified_at_send_time(db: Database) -> None:
+    from lgo.services.prescriptions import InMemoryCatalog
+    from tests.fixtures.dispensing import (
+        LIST_I_PRODUCT,
+        dispensation_input,
+        dispensing_service,
+        make_patient,
+        paper,
+        pharmacist,
+    )
+
+    service = dispensing_service(db, InMemoryCatalog([LIST_I_PRODUCT]))
+    identity = Identity()
+    patients = [make_patient(db) for _ in range(2)]
+    for i, patient in enumerate(patients):
+        rx = paper(f"INSCHECK{i:08d}", eprescription=True)
+        service.dispense(f"ins-key-{i}", dispensation_input(patient, rx), pharmacist(),
+                         degraded=False)  # fmt: skip
+    identity.qualified.add(patients[1])
+    fake = FakeService()
+    sender = OutboxWorker(db, EventBus(), fake, identity=identity)
+    sender._resolve_line_ids = lambda payload: [  # type: ignore[method-assign]
+        {**line, "line_id": "L1"} for line in payload["lines"]]
+    assert sender.run_once() == 2
+    assert [r.patient_ins for r in fake.reports] == [None, "299127505699943"]
+    with db.uow(readonly=True) as uow:  # never stored with the message
+        payloads = [m.payload for m in uow.session.query(OutboxMessage).all()]
+    assert not any("299127505699943" in p for p in payloads)
