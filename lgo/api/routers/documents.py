@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -123,7 +123,11 @@ def send(
 
 
 @router.post("/v1/documents/deliveries/{delivery_id}/retry", summary="Relancer un envoi en échec")
-def retry(delivery_id: int, container: ContainerDep, _session: PharmacistDep) -> dict[str, bool]:
+def retry(
+    delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # beyond a 64-bit key: a 422, not a 500
+    container: ContainerDep,
+    _session: PharmacistDep,
+) -> dict[str, bool]:
     retry_failed(container.db, delivery_id)
     part_of(container).worker.notify()
     return {"queued": True}

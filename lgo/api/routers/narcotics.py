@@ -60,7 +60,8 @@ def take_inventory(body: InventoryIn, container: ContainerDep, session: Pharmaci
 def monthly_balance(
     container: ContainerDep,
     product_code: Annotated[str, Query(pattern=r"^\d{13}$")],
-    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    # Years 1900-2099 only: "0000-01" or "9999-12" would overflow the date arithmetic (a 500).
+    month: Annotated[str, Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")],
 ) -> dict[str, Any]:
     year, number = (int(part) for part in month.split("-"))
     return narcotics.balance(container.db, product_code, year, number)

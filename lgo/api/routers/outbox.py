@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from lgo.api.deps import ContainerDep, require_counter
 from lgo.services import outbox
@@ -28,7 +28,10 @@ def list_outbox(
 
 
 @router.post("/v1/outbox/{message_id}/retry", summary="Relancer un message en échec")
-def retry(message_id: int, container: ContainerDep) -> dict[str, Any]:
+def retry(
+    message_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # beyond a 64-bit key: a 422, not a 500
+    container: ContainerDep,
+) -> dict[str, Any]:
     message = outbox.retry(container.db, message_id)
     part_of(container).worker.notify()
     return message

@@ -1,0 +1,500 @@
+"""The measurements of the benchmark runner (tests/bench/run.py), each next to its physical floor.
+
+Every function returns a list of :class:`Figure`: the measured value, the floor measured in the same
+run on the same machine, and their ratio. Nothing here passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    floor_name: str = ""
+    floor: float | None = None
+    note: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.floor is None or self.floor == 0:
+            return None
+        return self.value / self.floor
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def timed(call: Callable[[], object], n: int) -> list[float]:
+    """Durations in ms of ``n`` calls."""
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+# ---------------------------------------------------------------- hardware
+
+
+def vitale_read(client: Any, reader: str, reads: int, round_trips: int) -> list[Figure]:
+    from tests.bench import bench_drivers
+
+    bench_drivers.READS, bench_drivers.ROUND_TRIPS = reads, round_trips
+    f = bench_drivers.measure(client, reader)
+    floor = f["apdus_per_read"] * f["rtt_median_ms"]
+    return [Figure(
+        "Vitale read (connect, transaction, APDUs, LEAVE_CARD)", f["read_median_ms"], "ms",
+        f"{f['apdus_per_read']:.0f} APDUs × raw APDU round trip ({f['rtt_median_ms']:.3f} ms)",
+        floor, f"p99 {f['read_p99_ms']:.2f} ms, n={reads}",
+    )]  # fmt: skip
+
+
+def cps_login_sign(client: Any, reader: str, module: str, rounds: int) -> list[Figure]:
+    """Our login (card counter, VERIFY, C_Login, identity) + sign vs one raw SoftHSM C_Sign."""
+    import pkcs11
+    from pkcs11 import KeyType, Mechanism, ObjectClass
+
+    from drivers.cps import CpsTokens
+    from drivers.cps.login import login
+    from hwsim.fixtures.people import load_people
+    from hwsim.pkcs11 import token_label
+    from tests.fixtures.pcsc import wait_card
+
+    pro = load_people().professionals["pharmacien"]
+    client.insert("cps", "pharmacien", reader=1)
+    wait_card(reader, present=True)
+    tokens = CpsTokens(module)
+    data = b"ordonnancier entry to sign"
+
+    def login_sign() -> None:
+        session = login(tokens, reader, pro.pin, verify_on_card=True)
+        try:
+            session.sign(data)
+        finally:
+            session.close()
+
+    ours = timed(login_sign, rounds)
+    session = login(tokens, reader, pro.pin, verify_on_card=True)
+    try:
+        signs = timed(lambda: session.sign(data), rounds * 4)
+    finally:
+        session.close()
+    lib = pkcs11.lib(module)
+    token = lib.get_token(token_label=token_label(pro))
+    with token.open(user_pin=pro.pin) as raw:
+        key = next(k for k in raw.get_objects({pkcs11.Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+                                               pkcs11.Attribute.KEY_TYPE: KeyType.RSA}))  # fmt: skip
+        raw_signs = timed(lambda: key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS), rounds * 4)
+    client.remove(1)
+    floor = statistics.median(raw_signs)
+    return [
+        Figure("CPS login + sign (card counter, VERIFY, C_Login, identity, C_Sign, logout)",
+               statistics.median(ours), "ms", "raw SoftHSM C_Sign (RSA SHA-256)", floor,
+               f"p99 {pct(ours, 0.99):.2f} ms, n={rounds}"),
+        Figure("CPS sign on an open session (lock, key lookup, C_Sign)",
+               statistics.median(signs), "ms", "raw SoftHSM C_Sign (RSA SHA-256)", floor,
+               f"n={len(signs)}"),
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- database
+
+
+def raw_sqlite_commit_rate(path: Path, commits: int) -> float:
+    """BEGIN IMMEDIATE; INSERT; COMMIT with the daemon's pragmas (WAL, synchronous=FULL)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("busy_timeout=30000", "journal_mode=WAL", "synchronous=FULL",
+                   "foreign_keys=ON"):  # fmt: skip
+        con.execute(f"PRAGMA {pragma}")
+    con.execute("CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, payload TEXT)")
+    start = time.perf_counter()
+    for i in range(commits):
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO raw (payload) VALUES (?)", (f"row {i}",))
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    con.close()
+    return commits / elapsed
+
+
+def dispense_many(db: Any, count: int, tag: str, service: Any = None) -> list[float]:
+    """``count`` sequential dispensations (one commit each) on ``db``; durations in ms."""
+    from lgo.services.prescriptions import InMemoryCatalog
+    from tests.fixtures.dispensing import (
+        LIST_I_PRODUCT,
+        dispensation_input,
+        dispensing_service,
+        make_patient,
+        paper,
+        pharmacist,
+    )
+
+    service = service or dispensing_service(db, InMemoryCatalog([LIST_I_PRODUCT]))
+    patient = make_patient(db)
+    who = pharmacist(f"comptoir-{tag}")
+    inputs = [dispensation_input(patient, paper(f"B{tag}X{i:08d}".upper().ljust(12, "0"),
+                                                eprescription=True)) for i in range(count)]  # fmt: skip
+    durations = []
+    for i, data in enumerate(inputs):
+        start = time.perf_counter()
+        service.dispense(f"bench-{tag}-{i:06d}", data, who, degraded=False)
+        durations.append((time.perf_counter() - start) * 1000)
+    return durations
+
+
+def sqlite_commit_rate(tmp: Path, commits: int) -> list[Figure]:
+    from lgo.store import migrate
+    from lgo.store.db import Database
+
+    db = Database(f"sqlite:///{tmp / 'commit.sqlite3'}")
+    migrate.upgrade(db)
+    try:
+        durations = dispense_many(db, commits, "sq")
+    finally:
+        db.dispose()
+    rate = 1000 * len(durations) / sum(durations)
+    raw = raw_sqlite_commit_rate(tmp / "raw.sqlite3", commits)
+    # A rate: the floor is the ceiling here, so the ratio is floor / ours (≥ 1 means slower).
+    return [Figure(
+        "Dispensation commit time (SQLite WAL, synchronous=FULL)", 1000 / rate, "ms/commit",
+        "raw BEGIN IMMEDIATE + INSERT + COMMIT, same pragmas", 1000 / raw,
+        f"{rate:.0f} dispensations/s vs {raw:.0f} raw commits/s, n={commits}",
+        {"dispensations_per_s": rate, "raw_commits_per_s": raw},
+    )]  # fmt: skip
+
+
+def _raw_pg_commit(url: str) -> Callable[[], tuple[Callable[[], None], Callable[[], None]]]:
+    """A factory of (one raw INSERT + COMMIT, close) on its own psycopg connection."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    params = {"dbname": parsed.database, "user": parsed.username,
+              "host": str(parsed.query["host"])}  # fmt: skip
+    with psycopg.connect(**params, autocommit=True) as con:
+        con.execute("CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, payload text)")
+
+    def factory() -> tuple[Callable[[], None], Callable[[], None]]:
+        con = psycopg.connect(**params)
+
+        def one() -> None:
+            con.execute("INSERT INTO bench_raw (payload) VALUES (%s)", ("row",))
+            con.commit()
+
+        return one, con.close
+
+    return factory
+
+
+def concurrent_latencies(threads: int, per_thread: int,
+                         make_op: Callable[[int], Callable[[int], None]]) -> list[float]:  # fmt: skip
+    """``threads`` counters at once, each running ``per_thread`` operations; durations in ms."""
+    barrier = threading.Barrier(threads)
+    results: list[list[float]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+
+    def counter(index: int) -> None:
+        try:
+            op = make_op(index)
+            barrier.wait()
+            for i in range(per_thread):
+                start = time.perf_counter()
+                op(i)
+                results[index].append((time.perf_counter() - start) * 1000)
+        except BaseException as exc:  # reported after join
+            errors.append(exc)
+            barrier.abort()
+
+    workers = [threading.Thread(target=counter, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return [d for r in results for d in r]
+
+
+def pg_concurrency(url: str, levels: tuple[int, ...], ops_per_level: int) -> list[Figure]:
+    """p50/p99 dispensation latency with N counters (one engine each) on PostgreSQL, fsync on."""
+    from lgo.services.prescriptions import InMemoryCatalog
+    from lgo.store import migrate
+    from lgo.store.db import Database
+    from tests.fixtures.dispensing import (
+        LIST_I_PRODUCT,
+        dispensation_input,
+        dispensing_service,
+        make_patient,
+        paper,
+        pharmacist,
+    )
+
+    setup = Database(url)
+    migrate.upgrade(setup)
+    raw_factory = _raw_pg_commit(url)
+    figures: list[Figure] = []
+    dbs: list[Database] = []
+    for level in levels:
+        run = uuid.uuid4().hex[:6].upper()
+        per_thread = max(1, ops_per_level // level)
+
+        def make_op(index: int, run: str = run) -> Callable[[int], None]:
+            db = Database(url)
+            dbs.append(db)
+            service = dispensing_service(db, InMemoryCatalog([LIST_I_PRODUCT]))
+            patient = make_patient(db)
+            who = pharmacist(f"comptoir-{index}")
+
+            def op(i: int) -> None:
+                rx = paper(f"PG{run}C{index:02d}N{i:06d}", eprescription=True)
+                service.dispense(f"pg-{run}-{index}-{i}", dispensation_input(patient, rx), who,
+                                 degraded=False)  # fmt: skip
+
+            return op
+
+        ours = concurrent_latencies(level, per_thread, make_op)
+        closers: list[Callable[[], None]] = []
+
+        def make_raw(_index: int, closers: list[Callable[[], None]] = closers) -> Callable[[int], None]:
+            one, close = raw_factory()
+            closers.append(close)
+            return lambda _i: one()
+
+        raw = concurrent_latencies(level, per_thread, make_raw)
+        for close in closers:
+            close()
+        figures.append(Figure(
+            f"Dispensation latency p50, {level} concurrent counter(s), PostgreSQL fsync=on",
+            statistics.median(ours), "ms",
+            "raw INSERT + COMMIT p50 at the same concurrency", statistics.median(raw),
+            f"p99 {pct(ours, 0.99):.1f} ms (raw p99 {pct(raw, 0.99):.1f} ms), n={len(ours)}",
+            {"p50_ms": statistics.median(ours), "p99_ms": pct(ours, 0.99),
+             "raw_p50_ms": statistics.median(raw), "raw_p99_ms": pct(raw, 0.99)},
+        ))  # fmt: skip
+        for db in dbs:
+            db.dispose()
+        dbs.clear()
+    setup.dispose()
+    return figures
+
+
+# ---------------------------------------------------------------- API
+
+
+def api_overhead(tmp: Path, requests: int) -> list[Figure]:
+    """A no-op route behind the whole lgo stack (Host/Origin guard, request context, metrics,
+    bearer-token check in the database) vs the same route on a bare FastAPI app, same process."""
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient
+
+    from lgo.api.app import create_app
+    from lgo.api.deps import require_counter
+    from lgo.bootstrap import Container
+    from lgo.services.counters import add_counter
+    from lgo.settings import load_settings
+    from lgo.store import migrate
+
+    settings = load_settings(state_dir=tmp / "api-state", hardware={"pcsc_enabled": False})
+    container = Container(settings)
+    migrate.upgrade(container.db)
+    _, token = add_counter(container.db, "bench")
+    app = create_app(settings, container)
+
+    def noop() -> dict[str, bool]:
+        return {"ok": True}
+
+    app.add_api_route("/v1/bench-noop", noop, dependencies=[Depends(require_counter)])
+    app.router.routes.insert(0, app.router.routes.pop())  # before the counter page's "/" mount
+    bare = FastAPI()
+    bare.add_api_route("/noop", noop)
+    base = f"http://127.0.0.1:{settings.api.port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app, base_url=base, headers=headers) as ours, \
+            TestClient(bare, base_url=base) as plain:  # fmt: skip
+        for client, path in ((ours, "/v1/bench-noop"), (plain, "/noop")):
+            assert client.get(path).status_code == 200
+        ours_ms = timed(lambda: ours.get("/v1/bench-noop"), requests)
+        bare_ms = timed(lambda: plain.get("/noop"), requests)
+        health_ms = timed(lambda: ours.get("/v1/health"), max(20, requests // 10))
+    floor = statistics.median(bare_ms)
+    return [
+        Figure("API request, no-op route behind the lgo stack (guard, auth, metrics)",
+               statistics.median(ours_ms), "ms", "same route on a bare FastAPI app (TestClient)",
+               floor, f"p99 {pct(ours_ms, 0.99):.2f} ms, n={requests}"),
+        Figure("API GET /v1/health (every component probe)", statistics.median(health_ms), "ms",
+               "same bare route", floor, f"n={len(health_ms)}"),
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- outbox
+
+
+def _clone_prescriptions(sim: Any, source: str, count: int, run: str) -> list[str]:
+    import copy
+
+    from hwsim.national.eprescription import store_of
+
+    store = store_of(sim.state)
+    template = store.prescriptions[source]
+    ids = []
+    for i in range(count):
+        pid = f"01{run}{i:08d}"[:18].ljust(18, "0")
+        clone = copy.deepcopy(template)
+        clone.prescription_id = pid
+        for n, line in enumerate(clone.lines, start=1):
+            line.line_id = f"{pid}-{n}"
+        store.prescriptions[pid] = clone
+        ids.append(pid)
+    return ids
+
+
+class _Recording:
+    """The real client, keeping the bundles it sends (to replay them raw)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    def fetch(self, prescription_id: str, *, author_rpps: str) -> Any:
+        return self.client.fetch(prescription_id, author_rpps=author_rpps)
+
+    def record_execution(self, report: Any) -> Any:
+        from lgo.national.eprescription import execution_bundle
+
+        self.sent.append((report.idempotency_key, report.pharmacist_rpps, execution_bundle(report)))
+        return self.client.record_execution(report)
+
+
+def outbox_drain(sim: Any, tmp: Path, messages: int) -> list[Figure]:
+    """Queued execution reports delivered by the outbox worker vs raw POSTs of the same bundles."""
+    import httpx
+
+    from hwsim.national.eprescription import store_of
+    from lgo.domain.dispensing import InterventionKind, LineRequest
+    from lgo.events import EventBus
+    from lgo.national.eprescription import EPrescriptionClient
+    from lgo.services.dispensing import DispensingService, LineInput
+    from lgo.services.outbox import OutboxPolicy, OutboxWorker
+    from lgo.services.prescriptions import InMemoryCatalog
+    from lgo.store import migrate
+    from lgo.store.db import Database
+    from tests.fixtures.dispensing import dispensation_input, make_patient, pharmacist
+
+    sim.reset()
+    run = uuid.uuid4().hex[:6].upper().replace("0", "A")
+    ids = _clone_prescriptions(sim, "01S2TBPZ2JCNZZYGHZ", messages, run)
+    db = Database(f"sqlite:///{tmp / 'outbox.sqlite3'}")
+    migrate.upgrade(db)
+    client = EPrescriptionClient(sim.url("/eprescription/fhir"), timeout_s=5)
+    sender = _Recording(client)
+    service = DispensingService(db, EventBus(), InMemoryCatalog(), eprescription=client)
+    patient = make_patient(db)
+    who = pharmacist()
+    line = LineInput(LineRequest(1, InterventionKind.UNCHANGED, 6), cip13="3400999999014",
+                     boxes=2)  # fmt: skip
+    for i, pid in enumerate(ids):
+        view = service.load_prescription(pid, author_rpps=who.rpps)
+        data = dispensation_input(patient, view.prescription, line)
+        service.dispense(f"outbox-{run}-{i}", data, who, degraded=False)
+    worker = OutboxWorker(db, EventBus(), sender, policy=OutboxPolicy(batch=50))
+    start = time.perf_counter()
+    while worker.run_once():
+        pass
+    drained = time.perf_counter() - start
+    delivered = store_of(sim.state).executions()
+    # Raw floor: the same bundles, fresh store (same ids), plain httpx on one connection.
+    sim.reset()
+    _clone_prescriptions(sim, "01S2TBPZ2JCNZZYGHZ", messages, run)
+    url = sim.url("/eprescription/fhir/")
+    with httpx.Client(timeout=5) as raw:
+        start = time.perf_counter()
+        for key, _rpps, bundle in sender.sent:
+            response = raw.post(url, json=bundle, headers={
+                "Idempotency-Key": key, "Content-Type": "application/fhir+json"})  # fmt: skip
+            response.raise_for_status()
+        raw_s = time.perf_counter() - start
+    client.close()
+    db.dispose()
+    ours_rate, raw_rate = delivered / drained, len(sender.sent) / raw_s
+    return [Figure(
+        "Outbox drain (claim, report, POST, receipt, mark delivered)", 1000 / ours_rate,
+        "ms/message", "raw httpx POST of the same bundles to the simulator", 1000 / raw_rate,
+        f"{ours_rate:.0f} msg/s vs raw {raw_rate:.0f} msg/s; {delivered}/{messages} delivered",
+        {"drain_per_s": ours_rate, "raw_per_s": raw_rate, "delivered": float(delivered)},
+    )]  # fmt: skip
+
+
+# ---------------------------------------------------------------- daemon process
+
+
+def daemon_start(tmp: Path, rounds: int) -> list[Figure]:
+    """``lgo serve`` start to READY=1 (sd_notify), migrated SQLite, PC/SC off."""
+    from tests.integration.deploy.daemon import Daemon, clean_env
+
+    lgo = Path(sys.executable).with_name("lgo")
+    env = {
+        **clean_env(),
+        "LGO_STATE_DIR": str(tmp / "daemon-state"),
+        "LGO_LOGGING__LEVEL": "WARNING",
+    }
+    subprocess.run([str(lgo), "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    starts = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        daemon = Daemon(lgo, tmp, env)
+        daemon.wait_ready()
+        starts.append((time.perf_counter() - start) * 1000)
+        daemon.stop()
+    imports = "import fastapi, uvicorn, sqlalchemy, pydantic, lxml.etree, httpx"
+    floor = timed(lambda: subprocess.run([sys.executable, "-c", imports], check=True), rounds)
+    return [Figure("Daemon start to ready (lgo serve → READY=1)", statistics.median(starts), "ms",
+                   "python start + import of the framework libraries", statistics.median(floor),
+                   f"n={rounds}")]  # fmt: skip
+
+
+def start_memory(tmp: Path, dispensations: int) -> subprocess.Popen[str]:
+    """Start the memory child (a daemon container doing ``dispensations`` commits)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.memory_child", str(tmp / "mem"), str(dispensations)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "LGO_LOGGING__LEVEL": "WARNING"},
+    )  # fmt: skip
+
+
+def memory(child: subprocess.Popen[str], dispensations: int) -> list[Figure]:
+    """RSS of the child at rest, then after its ``dispensations`` commits."""
+    out, err = child.communicate(timeout=900)
+    if child.returncode != 0:
+        raise RuntimeError(f"memory child failed: {err[-2000:]}")
+    values = dict(line.split("=", 1) for line in out.split() if "=" in line)
+    bare, rest, after = (float(values[k]) for k in ("bare_mib", "rest_mib", "after_mib"))
+    return [
+        Figure("Memory at rest (container + API app built, migrated SQLite)", rest, "MiB",
+               "python with the framework libraries imported", bare),
+        Figure(f"Memory after {dispensations} dispensations", after, "MiB", "memory at rest", rest,
+               f"{float(values['rate']):.0f} dispensations/s in the child (ran alongside)"),
+    ]  # fmt: skip

@@ -1,0 +1,206 @@
+"""The lgo benchmark: every figure next to its physical floor, measured in the same run.
+
+    .venv/bin/python -m tests.bench            # full run (< 5 minutes), table + bench-results/*.json
+    .venv/bin/python -m tests.bench --quick    # tiny sizes: proves the runner works (CI smoke test)
+
+It starts its own real stack: hw-sim (private pcscd + vpcd virtual readers/cards), SoftHSM CPS
+tokens, the national simulator on 127.0.0.1, and a PostgreSQL cluster with fsync ON. The machine is
+shared and noisy, so read the ratios (ours / floor), not the absolute figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+HWSIM_DIR = Path(f"/tmp/lgo-bench-hwsim-{os.getpid()}")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    apdu_round_trips: int
+    vitale_reads: int
+    cps_rounds: int
+    commits: int
+    pg_ops_per_level: int
+    api_requests: int
+    outbox_messages: int
+    daemon_starts: int
+    memory_dispensations: int
+
+
+FULL = Sizes(500, 50, 20, 200, 128, 1000, 200, 3, 10_000)
+QUICK = Sizes(20, 3, 2, 20, 16, 50, 5, 1, 50)
+LEVELS = (1, 4, 16)
+
+
+def _prepare_environment() -> None:
+    """Point libpcsclite at the private pcscd before pyscard loads (it reads this once)."""
+    sys.path.insert(0, str(ROOT))
+    from hwsim.pcscd import PcscdLayout
+
+    os.environ["PCSCLITE_CSOCK_NAME"] = str(PcscdLayout(HWSIM_DIR).socket)
+    os.environ.setdefault("LGO_NATIONAL__BASE_URL", "http://127.0.0.1:9")
+    os.environ.setdefault("LGO_LOGGING__LEVEL", "WARNING")
+    import warnings
+
+    from lgo.logging import configure_logging
+
+    configure_logging("WARNING")  # the figures are the output; per-commit info lines cost time
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+
+
+@contextmanager
+def hardware() -> Iterator[tuple[Any, list[str], str]]:
+    """hw-sim with 2 readers and the SoftHSM tokens: (control client, reader names, module)."""
+    from hwsim.control import Client
+    from hwsim.fixtures import load_people
+    from hwsim.pkcs11 import MODULE, provision, softhsm_conf
+    from hwsim.runtime import launch
+
+    shutil.rmtree(HWSIM_DIR, ignore_errors=True)
+    provision(HWSIM_DIR, list(load_people().professionals.values()))
+    os.environ["SOFTHSM2_CONF"] = str(softhsm_conf(HWSIM_DIR))
+    launched = launch(HWSIM_DIR, readers=2)
+    client = Client(launched.control_socket)
+    try:
+        names = [str(r["name"]) for r in client.status()["readers"]]
+        yield client, names, str(MODULE)
+    finally:
+        client.close()
+        launched.stop()
+        shutil.rmtree(HWSIM_DIR, ignore_errors=True)
+
+
+@contextmanager
+def national() -> Iterator[Any]:
+    from hwsim.national.app import create_app
+    from tests.fixtures.national import NationalSim, _ThreadedServer
+
+    app = create_app()
+    server = _ThreadedServer(app)
+    server.start()
+    try:
+        yield NationalSim(f"http://127.0.0.1:{server.port}", app, app.state.sim)
+    finally:
+        server.stop()
+
+
+@contextmanager
+def postgres_fsync_on() -> Iterator[str]:
+    from tests.fixtures.db import start_pg_cluster, stop_pg_cluster
+
+    cluster, root = start_pg_cluster(fsync=True)
+    try:
+        yield cluster.new_database()
+    finally:
+        stop_pg_cluster(cluster, root)
+
+
+def run_all(sizes: Sizes, tmp: Path, only: set[str] | None) -> list[Any]:
+    from tests.bench import measures as m
+
+    figures: list[Any] = []
+    # 10 000 commits take minutes on a busy 2-core machine: the memory child runs alongside the
+    # other steps (its figure is a size, not a time; the other ratios share the same noise).
+    wants_memory = not only or "memory" in only
+    memory_child = m.start_memory(tmp, sizes.memory_dispensations) if wants_memory else None
+
+    def step(name: str, call: Callable[[], list[Any]]) -> None:
+        if only and name not in only:
+            return
+        started = time.perf_counter()
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        figures.extend(call())
+        print(f"[bench] {name} done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+    if not only or only & {"vitale", "cps"}:
+        with hardware() as (client, readers, module):
+            step("vitale", lambda: m.vitale_read(client, readers[0], sizes.vitale_reads,
+                                                 sizes.apdu_round_trips))  # fmt: skip
+            step("cps", lambda: m.cps_login_sign(client, readers[1], module, sizes.cps_rounds))
+    step("sqlite", lambda: m.sqlite_commit_rate(tmp, sizes.commits))
+    step("api", lambda: m.api_overhead(tmp, sizes.api_requests))
+    if not only or "postgres" in only:
+        with postgres_fsync_on() as url:
+            step("postgres", lambda: m.pg_concurrency(url, LEVELS, sizes.pg_ops_per_level))
+    if not only or "outbox" in only:
+        with national() as sim:
+            step("outbox", lambda: m.outbox_drain(sim, tmp, sizes.outbox_messages))
+    step("daemon", lambda: m.daemon_start(tmp, sizes.daemon_starts))
+    if memory_child is not None:
+        step("memory", lambda: m.memory(memory_child, sizes.memory_dispensations))
+    return figures
+
+
+def render(figures: list[Any], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in ("figure", "ours", "floor (same run)", "ratio", "note"):
+        table.add_column(column, overflow="fold")
+    for f in figures:
+        ratio = f"{f.ratio:.2f}×" if f.ratio is not None else "–"
+        floor = f"{f.floor:.3f} {f.unit}" if f.floor is not None else "–"
+        table.add_row(f.name, f"{f.value:.3f} {f.unit}", f"{floor}\n{f.floor_name}", ratio, f.note)
+    Console(width=200).print(table)
+
+
+def write_json(figures: list[Any], out_dir: Path, mode: str, elapsed: float) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"bench-{stamp}-{mode}.json"
+    doc = {
+        "when": stamp, "mode": mode, "elapsed_s": round(elapsed, 1),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "postgresql": "fsync=on, synchronous_commit=on (defaults), Unix socket",
+        "sqlite": "WAL, synchronous=FULL, BEGIN IMMEDIATE",
+        "figures": [f.as_json() for f in figures],
+    }  # fmt: skip
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / "latest.json").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
+    parser.add_argument("--memory-dispensations", type=int, default=None,
+                        help="dispensations before the second memory figure (default 10 000)")
+    parser.add_argument("--only", action="append",
+                        help="vitale, cps, sqlite, api, postgres, outbox, daemon, memory")  # fmt: skip
+    args = parser.parse_args(argv)
+    _prepare_environment()
+    sizes = QUICK if args.quick else FULL
+    if args.memory_dispensations:
+        sizes = replace(sizes, memory_dispensations=args.memory_dispensations)
+    mode = "quick" if args.quick else "full"
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lgo-bench-") as tmp:
+        figures = run_all(sizes, Path(tmp), set(args.only) if args.only else None)
+    elapsed = time.perf_counter() - started
+    render(figures, f"lgo benchmark ({mode}, {elapsed:.0f} s, {os.cpu_count()} CPUs)")
+    path = write_json(figures, args.out, mode, elapsed)
+    print(f"written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
