@@ -30,6 +30,9 @@ log = get_logger(__name__)
 KEY = "stats"
 COLLECTORS_KEY = "metrics_collectors"
 FLUSH_INTERVAL_S = 2.0
+# Messages that failed for good can be retried by hand and leave that state: as counters they would
+# go down, which Prometheus reads as a reset. They are the gauge lgo_queue_messages{state="failed"}.
+NOT_COUNTERS = frozenset({"eprescription.reports_failed", "dmp.failed", "mss.failed"})
 
 
 class StatsCollector(Collector):
@@ -57,7 +60,8 @@ class StatsCollector(Collector):
             labels=["figure"],
         )  # fmt: skip
         for name, value in self._service.totals().items():
-            totals.add_metric([name], value)
+            if name not in NOT_COUNTERS:
+                totals.add_metric([name], value)
         calls = CounterMetricFamily(
             "lgo_national_calls", "National service calls by outcome (HTTP status or error slug)",
             labels=["service", "status"],
