@@ -22,10 +22,15 @@ from lgo.national.errors import (
     ApcvTokenUnknown,
     ApcvTokenUsed,
     MalformedResponse,
-    RequestRejected,
-    ServiceUnavailable,
 )
-from lgo.national.http import NationalHttpClient, RetryPolicy, decode_json
+from lgo.national.http import (
+    NationalHttpClient,
+    RetryPolicy,
+    ServiceClient,
+    decode_json,
+    json_or_none,
+    refusal_error,
+)
 
 SERVICE = "apcv"
 MAX_TOKEN_CHARS = 256
@@ -89,23 +94,14 @@ def identity_from_json(data: Any) -> ApcvIdentity:
 
 
 def _raise_for_refusal(response: httpx.Response) -> None:
-    try:
-        data = decode_json(response, SERVICE)
-    except MalformedResponse:
-        data = None
+    data = json_or_none(response, SERVICE)
     code = data.get("code") if isinstance(data, dict) else None
     error = _REFUSALS.get(code) if isinstance(code, str) else None
     detail = f"HTTP {response.status_code}"
-    if error is not None:
-        raise error(detail)
-    if response.status_code == 404:
-        raise ApcvTokenUnknown(detail)
-    if response.status_code >= 500:
-        raise ServiceUnavailable(detail)
-    raise RequestRejected(detail)
+    raise refusal_error(response, error, detail, not_found=ApcvTokenUnknown)
 
 
-class ApcvClient:
+class ApcvClient(ServiceClient):
     def __init__(
         self,
         base_url: str,
@@ -116,23 +112,17 @@ class ApcvClient:
         transport: httpx.BaseTransport | None = None,
         http: NationalHttpClient | None = None,
     ) -> None:
-        self._http = http or NationalHttpClient(
-            SERVICE,
-            base_url,
-            timeout_s=timeout_s,
-            connect_timeout_s=connect_timeout_s,
-            retry=retry,
-            transport=transport,
+        super().__init__(
+            http
+            or NationalHttpClient(
+                SERVICE,
+                base_url,
+                timeout_s=timeout_s,
+                connect_timeout_s=connect_timeout_s,
+                retry=retry,
+                transport=transport,
+            )
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> ApcvClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def exchange(self, token: str, *, author_rpps: str) -> ApcvIdentity:
         """Exchange a scanned token once. Refusals raise an :class:`ApcvTokenRefused` subclass."""

@@ -35,15 +35,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lgo.national.errors import (
     IdempotencyConflict,
     MalformedResponse,
+    NationalServiceError,
     PatientMismatch,
     PrescriptionAlreadyDispensed,
     PrescriptionCancelled,
     PrescriptionExpired,
     PrescriptionUnknown,
-    RequestRejected,
-    ServiceUnavailable,
 )
-from lgo.national.http import NationalHttpClient, RetryPolicy, decode_json
+from lgo.national.http import (
+    NationalHttpClient,
+    RetryPolicy,
+    ServiceClient,
+    decode_json,
+    json_or_none,
+    refusal_error,
+)
 
 SERVICE = "eprescription"
 PRESCRIPTION_ID_SYSTEM = "urn:oid:1.2.250.1.215.500.1.1"
@@ -574,7 +580,7 @@ def receipt_from_bundle(data: Any, prescription_id: str, replayed: bool) -> Exec
 
 # ---------------------------------------------------------------- errors from OperationOutcome
 
-_OUTCOME_ERRORS: dict[str, type[Exception]] = {
+_OUTCOME_ERRORS: dict[str, type[NationalServiceError]] = {
     "prescription-unknown": PrescriptionUnknown,
     "prescription-completed": PrescriptionAlreadyDispensed,
     "renewal-already-dispensed": PrescriptionAlreadyDispensed,
@@ -602,25 +608,15 @@ def outcome_code(data: Any) -> str | None:
 
 
 def _raise_for_refusal(response: httpx.Response, prescription_id: str) -> None:
-    try:
-        data = decode_json(response, SERVICE)
-    except MalformedResponse:
-        data = None
-    error = _OUTCOME_ERRORS.get(outcome_code(data) or "")
+    error = _OUTCOME_ERRORS.get(outcome_code(json_or_none(response, SERVICE)) or "")
     detail = f"ordonnance {prescription_id} (HTTP {response.status_code})"
-    if error is not None:
-        raise error(detail)
-    if response.status_code == 404:
-        raise PrescriptionUnknown(detail)
-    if response.status_code >= 500:
-        raise ServiceUnavailable(detail)
-    raise RequestRejected(detail)
+    raise refusal_error(response, error, detail, not_found=PrescriptionUnknown)
 
 
 # ---------------------------------------------------------------- the client
 
 
-class EPrescriptionClient:
+class EPrescriptionClient(ServiceClient):
     """FHIR client of the e-prescription service. Thread-safe; close it when done."""
 
     def __init__(
@@ -634,24 +630,18 @@ class EPrescriptionClient:
         transport: httpx.BaseTransport | None = None,
         http: NationalHttpClient | None = None,
     ) -> None:
-        self._http = http or NationalHttpClient(
-            SERVICE,
-            base_url,
-            timeout_s=timeout_s,
-            connect_timeout_s=connect_timeout_s,
-            deadline_s=deadline_s,
-            retry=retry,
-            transport=transport,
+        super().__init__(
+            http
+            or NationalHttpClient(
+                SERVICE,
+                base_url,
+                timeout_s=timeout_s,
+                connect_timeout_s=connect_timeout_s,
+                deadline_s=deadline_s,
+                retry=retry,
+                transport=transport,
+            )
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> EPrescriptionClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def fetch(self, prescription_id: str, *, author_rpps: str) -> PrescriptionRecord:
         """The prescription as the service knows it now, whatever its state.

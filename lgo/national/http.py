@@ -29,12 +29,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import structlog
 
-from lgo.national.errors import MalformedResponse, ServiceTimeout, ServiceUnavailable
+from lgo.errors import LgoError
+from lgo.national.errors import (
+    MalformedResponse,
+    RequestRejected,
+    ServiceTimeout,
+    ServiceUnavailable,
+)
 
 log = structlog.get_logger("lgo.national")
 
@@ -263,3 +269,45 @@ def decode_json(response: httpx.Response, service: str) -> Any:
         return json.loads(response.content)
     except (ValueError, RecursionError) as exc:
         raise MalformedResponse(f"{service}: body is not JSON ({type(exc).__name__})") from None
+
+
+def json_or_none(response: httpx.Response, service: str) -> Any:
+    """The JSON body of an error answer, or ``None`` when it has none (empty, HTML, broken)."""
+    try:
+        return decode_json(response, service)
+    except MalformedResponse:
+        return None
+
+
+def refusal_error(
+    response: httpx.Response,
+    known: type[LgoError] | None,
+    detail: str,
+    *,
+    not_found: type[LgoError],
+) -> LgoError:
+    """The typed error of a non-success answer: the service's own code (``known``) first, then
+    the status (404 → ``not_found``, 5xx → unavailable, anything else → rejected)."""
+    if known is not None:
+        return known(detail)
+    if response.status_code == 404:
+        return not_found(detail)
+    if response.status_code >= 500:
+        return ServiceUnavailable(detail)
+    return RequestRejected(detail)
+
+
+class ServiceClient:
+    """Base of a national-service client: it owns its :class:`NationalHttpClient`."""
+
+    def __init__(self, http: NationalHttpClient) -> None:
+        self._http = http
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -53,7 +53,7 @@ from lgo.domain.identity import (
 )
 from lgo.errors import PharmacistSessionRequired
 from lgo.national.errors import MalformedResponse, NationalServiceError, ServiceUnavailable
-from lgo.national.http import NationalHttpClient
+from lgo.national.http import NationalHttpClient, ServiceClient
 from lgo.xml import XmlRejectedError, parse_xml
 
 SOAP: Final = "http://www.w3.org/2003/05/soap-envelope"
@@ -212,7 +212,7 @@ AssertionSigner = Callable[[bytes], bytes | None]
 ``None`` when no card key is at hand (an e-CPS session): the assertion then goes unsigned."""
 
 
-class InsiClient:
+class InsiClient(ServiceClient):
     def __init__(
         self,
         http: NationalHttpClient,
@@ -220,19 +220,10 @@ class InsiClient:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         signer: AssertionSigner | None = None,
     ) -> None:
-        self._http = http
+        super().__init__(http)
         self._config = config
         self._clock = clock
         self._signer = signer
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> InsiClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def search_by_traits(self, traits: Traits, *, author_rpps: str | None) -> InsiIdentity:
         """Search with each given name alone, then all of them; CR 00 wins, CR 02 stops."""
