@@ -33,7 +33,7 @@ import copy
 import ssl
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
@@ -233,7 +233,7 @@ class InsiClient(ServiceClient):
                 found = self._send(_Call(ACTION_TRAITS, body, author_rpps))
             except InsiNotFound:
                 continue
-            return _replace_first_name(found, first_name)
+            return replace(found, first_name_sent=first_name)
         raise InsiNotFound()
 
     def search_by_vitale(self, query: VitaleQuery, *, author_rpps: str | None) -> InsiIdentity:
@@ -443,19 +443,6 @@ def _identity(individual: etree._Element) -> InsiIdentity:
         birth_date=RawBirthDate.parse(trait("DateNaissance")),
         birthplace=trait("LieuNaissance") or None,
         history=history,
-    )
-
-
-def _replace_first_name(found: InsiIdentity, first_name: str) -> InsiIdentity:
-    return InsiIdentity(
-        ins=found.ins,
-        birth_name=found.birth_name,
-        given_names=found.given_names,
-        sex=found.sex,
-        birth_date=found.birth_date,
-        birthplace=found.birthplace,
-        history=found.history,
-        first_name_sent=first_name,
     )
 
 
