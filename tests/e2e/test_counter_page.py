@@ -153,6 +153,15 @@ def page(daemon: Daemon) -> Iterator[Any]:
             errors: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # Console errors too (CSP refusals...), but not the HTTP errors the tests provoke.
+            page.on(
+                "console",
+                lambda m: (
+                    errors.append(m.text)
+                    if m.type == "error" and "Failed to load resource" not in m.text
+                    else None
+                ),
+            )
             page.lgo_requests = requests
             page.lgo_errors = errors
             yield page
