@@ -296,11 +296,16 @@ def _tokens(workdir: Path) -> list[dict[str, object]]:
 # ------------------------------------------------------------------------------------------
 # inside the namespace
 # ------------------------------------------------------------------------------------------
+SETUP_COMMAND_TIMEOUT_S = 10.0
+
+
 def _setup_namespace(workdir: Path) -> None:
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=SETUP_COMMAND_TIMEOUT_S)
     run = workdir / "run"
     run.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "--bind", str(run), "/run"], check=True)
+    subprocess.run(
+        ["mount", "--bind", str(run), "/run"], check=True, timeout=SETUP_COMMAND_TIMEOUT_S
+    )
 
 
 def serve(workdir: Path, readers: int, isolation: str) -> None:
