@@ -251,6 +251,16 @@ def test_cps_pin_is_masked_cleared_and_opens_the_session(page: Any, hwsim_bench:
     pin.press("Enter")
     expect(page.locator("#pin-message")).to_contain_text("Essais restants : 2")
     assert pin.input_value() == ""
+    pin.fill("0001")
+    pin.press("Enter")
+    expect(page.locator("#pin-message")).to_contain_text("Essais restants : 1")
+    # The last try is never spent without the pharmacist's explicit confirmation.
+    pin.fill(PHARMACIST.pin)
+    pin.press("Enter")
+    expect(page.locator("#pin-confirm-row")).to_be_visible()
+    expect(page.locator("#pin-message")).to_contain_text("Dernier essai")
+    assert pin.input_value() == ""
+    page.locator("#pin-confirm").check()
     pin.fill(PHARMACIST.pin)
     pin.press("Enter")
     expect(page.locator("#session-panel")).to_have_attribute("data-session", "open")
@@ -302,6 +312,10 @@ def test_decide_and_commit_gives_a_result_and_an_ordonnancier_entry(
     expect(entry).to_contain_text("AMOXICILLINE TEST 1 g")
     expect(page.locator("#outbox li[data-status='delivered']")).to_have_count(1)
     expect(result).to_contain_text("Exécution transmise au service national")
+    with page.context.expect_page() as printable:
+        page.locator("#ordo-html").click()
+    expect(printable.value.locator("body")).to_contain_text("AMOXICILLINE TEST 1 g")
+    printable.value.close()
     with page.expect_download() as download:
         page.locator("#ordo-csv").click()
     assert download.value.suggested_filename == "ordonnancier-chronological.csv"
@@ -347,6 +361,19 @@ def test_pulling_the_cps_card_closes_the_session_on_screen(page: Any, hwsim_benc
     scan.fill(SIMPLE_RX)
     scan.press("Enter")
     expect(page.locator("#rx .problem")).to_contain_text("pharmacien")
+
+
+def test_pcscd_restart_shows_then_clears_the_readers_banner(page: Any, hwsim_bench: Any) -> None:
+    # The outage may be short: a MutationObserver notes the banner's appearance as it happens.
+    page.evaluate(
+        """() => { const b = document.getElementById('banner-hardware');
+                  new MutationObserver(() => { if (!b.hidden) window.__hwBanner = true; })
+                    .observe(b, { attributes: true }); }"""
+    )
+    hwsim_bench.client.restart_pcscd()
+    page.wait_for_function("window.__hwBanner === true", timeout=20_000)
+    expect(page.locator("#banner-hardware")).to_be_hidden(timeout=30_000)
+    expect(page.locator("#readers li")).to_have_count(2, timeout=30_000)
 
 
 def test_a_family_card_lets_the_pharmacist_choose_the_beneficiary(
