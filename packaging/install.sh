@@ -25,6 +25,9 @@
 set -euo pipefail
 # Command substitutions (release="$(build_release)") must stop on errors too.
 shopt -s inherit_errexit
+# Whatever the technician's umask, the release must be readable by the service user; the
+# configuration and the state get explicit modes below.
+umask 022
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="/"
@@ -33,7 +36,9 @@ WITH_HWSIM=0
 START=1
 ACTION="install"
 PURGE=0
-PYTHON="${PYTHON:-python3}"
+# The distribution's interpreter: a python3 earlier in root's PATH (pyenv, /root/...) may not be
+# readable by the service user.
+PYTHON="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3 || echo python3)}"
 KEEP_RELEASES=2
 
 log() { printf '[lgo-install] %s\n' "$*" >&2; }
@@ -129,7 +134,9 @@ build_release() {  # prints the new release folder
     mkdir -p "$OPT/releases"
     "$PYTHON" -m venv "$release" >&2
     # Offline: only the wheels of the set, never an index.
-    if ! "$release/bin/python" -m pip install --quiet --no-index --no-cache-dir --no-compile \
+    # Only the wheel set counts: no pip configuration or PIP_* variable of the machine.
+    if ! env $(compgen -e | grep '^PIP_' | sed 's/^/-u /') PIP_CONFIG_FILE=/dev/null \
+            "$release/bin/python" -m pip install --quiet --no-index --no-cache-dir --no-compile \
             --disable-pip-version-check --find-links "$WHEELS" "${packages[@]}" >&2; then
         rm -rf "$release"
         die "installation des paquets impossible (rien n'a été changé)"
@@ -152,7 +159,6 @@ install_files() {
     render "$SRC/systemd/bench/bench.conf" "$OPT/share/systemd/bench/bench.conf" 0644
     render "$SRC/systemd/polkit/50-lgo-pcscd.rules" "$OPT/share/systemd/50-lgo-pcscd.rules" 0644
     render "$(config_template)" "$ETC/lgo.toml.dist" 0640
-    install -m 0644 "$(sysusers_template)" "$SYSUSERS/lgo.conf"
     for doc in "$SRC"/docs/deployment.md; do
         [ -f "$doc" ] && install -m 0644 "$doc" "$OPT/share/doc/"
     done
@@ -218,6 +224,8 @@ EOF
 }
 
 create_user_and_state() {
+    mkdir -p "$SYSUSERS"
+    install -m 0644 "$(sysusers_template)" "$SYSUSERS/lgo.conf"
     if [ "$SYSTEM" -eq 1 ]; then
         if command -v systemd-sysusers >/dev/null; then
             systemd-sysusers "$SYSUSERS/lgo.conf"
@@ -277,6 +285,10 @@ do_install() {
     release="$(build_release)"
     [ -L "$OPT/current" ] && previous="$(realpath "$OPT/current")"
     create_user_and_state
+    if [ "$SYSTEM" -eq 1 ] && ! runuser -u lgo -- "$release/bin/python" -c '' 2>/dev/null; then
+        rm -rf "$release"
+        die "l'utilisateur lgo ne peut pas exécuter $PYTHON (choisir un autre interpréteur : --python)"
+    fi
     install_files
     if systemd_running; then
         systemctl daemon-reload

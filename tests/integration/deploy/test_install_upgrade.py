@@ -21,7 +21,8 @@ import pytest
 
 import lgo
 from lgo.doctor_system import permission_problems
-from tests.integration.deploy.daemon import Daemon, clean_env
+from tests.fixtures.deploy import deploy_env
+from tests.integration.deploy.daemon import Daemon
 
 pytestmark = pytest.mark.integration
 
@@ -60,22 +61,13 @@ def _run(*cmd: str | Path, env: dict[str, str] | None = None) -> subprocess.Comp
 
 
 def _env() -> dict[str, str]:
-    env = clean_env()
-    env["LGO_INSTALL_COMPILE"] = "0"  # byte-code compilation is the slow part and not under test
-    return env
+    return deploy_env()
 
 
 @pytest.fixture(scope="module")
-def wheelset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    built = _run(REPO / "packaging/build.sh", out, env=_env()).stdout.strip().splitlines()[-1]
-    set_dir = Path(built)
-    assert (out / f"{set_dir.name}.tar.gz").is_file()
-    return set_dir
-
-
-@pytest.fixture(scope="module")
-def upgrade_set(wheelset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def upgrade_set(
+    deploy_wheelset: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
     """The same wheel set with lgo at version <current>.post1 carrying one more migration."""
     version = f"{lgo.__version__}.post1"
     src = tmp_path_factory.mktemp("src-upgrade")
@@ -89,8 +81,8 @@ def upgrade_set(wheelset: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     (src / "lgo/store/migrations/versions/deploytest_0001_upgrade_probe.py").write_text(
         UPGRADE_MIGRATION
     )
-    new_set = tmp_path_factory.mktemp("dist-upgrade") / wheelset.name
-    shutil.copytree(wheelset, new_set)
+    new_set = tmp_path_factory.mktemp("dist-upgrade") / deploy_wheelset.name
+    shutil.copytree(deploy_wheelset, new_set)
     for old in new_set.glob("wheels/lgo-[0-9]*.whl"):
         old.unlink()
     _run(
@@ -124,7 +116,7 @@ def _tables(db: Path) -> set[str]:
 # Two offline installs of ~50 wheels and two daemon starts: minutes on a loaded 2-core machine.
 @pytest.mark.timeout(900)
 def test_install_run_upgrade_keeps_data_then_uninstall(
-    tmp_path: Path, wheelset: Path, upgrade_set: tuple[Path, str], running: list[Daemon]
+    tmp_path: Path, deploy_wheelset: Path, upgrade_set: tuple[Path, str], running: list[Daemon]
 ) -> None:
     root = tmp_path / "root"
     opt, etc, state = root / "opt/lgo", root / "etc/lgo", root / "var/lib/lgo"
@@ -132,7 +124,7 @@ def test_install_run_upgrade_keeps_data_then_uninstall(
     wrapper = root / "usr/local/bin/lgo"
 
     # --- install ---------------------------------------------------------------------------
-    _run(wheelset / "install.sh", "--root", root, env=_env())
+    _run(deploy_wheelset / "install.sh", "--root", root, env=_env())
     assert (etc / "lgo.toml").is_file()
     assert f'state_dir = "{state}"' in (etc / "lgo.toml").read_text()
     assert (state.stat().st_mode & 0o777) == 0o700
