@@ -181,7 +181,9 @@ class BadRequestXml(Exception):
 
 
 def _parse(body: bytes) -> etree._Element:
-    if len(body) > MAX_REQUEST_BYTES or b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+    # A NUL byte means UTF-16/32, which would hide a DOCTYPE from the byte scan: UTF-8 only.
+    forbidden = (b"<!DOCTYPE", b"<!ENTITY", b"\x00")
+    if len(body) > MAX_REQUEST_BYTES or any(marker in body for marker in forbidden):
         raise BadRequestXml("request refused")
     parser = etree.XMLParser(
         resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False
