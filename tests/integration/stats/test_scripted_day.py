@@ -2,7 +2,8 @@
 127.0.0.1), with injected failures; then every figure of ``/v1/stats``, its CSV export and the
 Prometheus metrics is checked against what the script did and what the simulator recorded.
 
-The day: three professional sessions (CPS, e-CPS, CPS still open); patients from a carte Vitale (2),
+The day: three professional sessions (CPS; e-CPS signed in through Pro Santé Connect's CIBA after a
+refused attempt; CPS still open); patients from a carte Vitale (2),
 from apCV (1) and typed (1); INSi: one INS found then qualified by an ID document, one not found,
 one service down (siram_40); one apCV token exchanged (and replayed, refused); an e-prescription
 dispensed and reported; another dispensed in degraded mode during an e-prescription outage (its
@@ -62,7 +63,11 @@ PARA = "3400999999991"
 RX_OK = "01S2TBPZ2JCNZZYGHZ"  # simulator fixture e-prescription
 RX_DOWN = "EPTEST0000000000000042"
 PHARMACY_IDNAT = "1750000000"  # the DMP simulator's structure id of the pharmacy
-HTTP_SERVICES = ("eprescription", "apcv", "insi", "dmp")
+HTTP_SERVICES = ("eprescription", "apcv", "insi", "dmp", "psc")
+PSC_PHARMACIST = "10999999997"  # PSC simulator fixture: approves the CIBA request
+PSC_REFUSER = "10999999971"  # PSC simulator fixture: refuses it
+# Answers that are business outcomes, not failures of the service (lgo.services.stats).
+BUSINESS_REFUSALS = {400, 404, 409, 410, 412, 422}
 # Known to the INSi simulator (found); the second one is not.
 CAMILLE = {"birth_name": "Testnom", "given_names": "Camille", "birth_date": "19991231",
            "sex": "F", "nir": with_key("2991275056999"), "source": "vitale"}  # fmt: skip
@@ -103,6 +108,10 @@ def day(
             },
         },
     )  # fmt: skip
+    # No CIBA polling pause (as the PSC tests do); the setting is read when the sim is reset.
+    interval = national_sim.state.settings.get("psc_ciba_interval")
+    national_sim.state.settings["psc_ciba_interval"] = 0
+    national_sim.reset()
     container = Container(settings)
     migrate.upgrade(container.db)
     _, token = add_counter(container.db, "comptoir-stats")
@@ -119,6 +128,10 @@ def day(
         dispensing_part.part_of(container).worker.stop()
         documents_part.part_of(container).worker.stop()
         yield Day(client, container, national_sim)
+    if interval is None:
+        national_sim.state.settings.pop("psc_ciba_interval", None)
+    else:
+        national_sim.state.settings["psc_ciba_interval"] = interval
 
 
 def open_session(container: Container, kind: SessionKind) -> None:
@@ -127,6 +140,18 @@ def open_session(container: Container, kind: SessionKind) -> None:
         given_name="TEST", profession_code="21", structure_id="750000000",
     )  # fmt: skip
     container.sessions.open(kind, identity)
+
+
+def ecps_sign_in(client: TestClient, rpps: str) -> int:
+    """An e-CPS sign-in through the API (CIBA against the PSC simulator); the final HTTP status."""
+    started = client.post("/v1/cps/session/psc/ciba", json={"login_hint": rpps})
+    assert started.status_code == 202, started.text
+    login_id = started.json()["login_id"]
+    for _ in range(20):  # the simulator answers "pending" once, then decides
+        answer = client.post(f"/v1/cps/session/psc/ciba/{login_id}/poll")
+        if answer.status_code != 200 or answer.json()["status"] != "pending":
+            return answer.status_code
+    raise AssertionError("still pending")
 
 
 def create_patient(client: TestClient, traits: dict[str, str]) -> str:
@@ -229,11 +254,15 @@ def run_the_day(day: Day) -> None:
     open_session(day.container, SessionKind.CPS)
     ids = run_identity(day)
     run_apcv(day)
-    open_session(day.container, SessionKind.ECPS)  # closes the first CPS session ("replaced")
+    assert ecps_sign_in(day.client, PSC_REFUSER) == 403  # refused on the phone: no session
+    assert ecps_sign_in(day.client, PSC_PHARMACIST) == 200  # closes the first CPS session
+    current = day.container.sessions.current()
+    assert current is not None and current.kind is SessionKind.ECPS
     docs_patient = add_patient(day.container.db, IdentityStatus.QUAL)  # typed, qualified INS
     run_dispensing(day, ids, docs_patient)
     run_documents(day, docs_patient)
     open_session(day.container, SessionKind.CPS)  # closes the e-CPS one; stays open
+    day.container.extras["psc_login"].wait_revocations()  # the e-CPS tokens revoked at PSC
 
 
 EXPECTED = {
@@ -248,10 +277,11 @@ EXPECTED = {
 
 
 def national_truth(sim: NationalSim) -> tuple[int, Counter[str]]:
-    """Calls the simulator answered, and the failed ones by ``service:status`` (5xx here)."""
+    """Calls the simulator answered, and the failed ones by ``service:status``."""
     entries = [e for s in HTTP_SERVICES for e in sim.recorder.entries(s)]
+    assert all(e.status is not None for e in entries)  # every call was answered in this script
     failed = Counter(f"{e.service}:{e.status}" for e in entries
-                     if e.status is not None and e.status >= 500)  # fmt: skip
+                     if e.status and e.status >= 400 and e.status not in BUSINESS_REFUSALS)  # fmt: skip
     return len(entries), failed
 
 
@@ -326,6 +356,7 @@ def check_metrics(day: Day, expected: dict[str, int], calls: int) -> None:
         assert samples[("lgo_services_socles_total", (("figure", name),))] == value, name
     national = {labels: v for (n, labels), v in samples.items() if n == "lgo_national_calls_total"}
     assert sum(national.values()) == calls
+    assert {dict(labels)["service"] for labels in national} == set(HTTP_SERVICES)
     assert national[(("service", "apcv"), ("status", "200"))] == 1
     assert national[(("service", "apcv"), ("status", "409"))] == 1
     assert samples[("lgo_queue_messages", (("queue", "eprescription"), ("state", "pending")))] == 1
