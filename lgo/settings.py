@@ -52,6 +52,12 @@ class ApiSettings(BaseModel):
         default_factory=list,
         description="Host names accepted besides loopback names (only with allow_non_loopback).",
     )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body accepted (bytes); larger ones get a 413 before reading.",
+    )
 
     @model_validator(mode="after")
     def _loopback_only(self) -> ApiSettings:

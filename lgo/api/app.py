@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from lgo import __version__
+from lgo.api.limits import BodySizeLimit
 from lgo.api.observability import Metrics, RequestContext
 from lgo.api.problems import install_problem_handlers
 from lgo.api.routers import ROUTERS
@@ -57,6 +58,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     _mount_web(app)
     # Outermost first: the Host/Origin guard runs before anything else sees the request.
     app.add_middleware(RequestContext, metrics=app.state.metrics)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)  # tests/hostile
     app.add_middleware(HostOriginGuard, settings=settings.api)
     return app
 

@@ -1,0 +1,72 @@
+"""Request body size cap, applied before any route reads the body.
+
+Starlette buffers a whole body in memory when a route asks for it (every JSON route does), so
+without a cap a single request could make the daemon hold gigabytes. This pure ASGI middleware
+refuses a declared ``Content-Length`` above the cap at once, without reading, and counts the bytes
+of any other body (chunked) as they arrive, refusing as soon as the cap is passed. Bodies under the
+cap are replayed to the app unchanged. Every legitimate body of the API is a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lgo.errors import LgoError
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+class PayloadTooLarge(LgoError):
+    slug: ClassVar[str] = "payload-too-large"
+    status: ClassVar[int] = 413
+    title: ClassVar[str] = "Requête trop volumineuse"
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _refuse(send, scope)
+            return
+        buffered: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await _refuse(send, scope)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            # The buffered body first, then the real channel (a streaming response still
+            # learns of the client's disconnection).
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(send: Send, scope: Scope) -> None:
+    error = PayloadTooLarge("corps de requête limité à la taille d'une requête de comptoir")
+    body = json.dumps(error.problem(scope.get("path"))).encode()
+    headers: list[Any] = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),  # the rest of the body is never read
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
