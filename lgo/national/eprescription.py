@@ -72,6 +72,13 @@ EXT_RENEWAL = EXT + "renewal-number"
 EXT_PHARMACY = EXT + "pharmacy-finess"
 STATUS_REASON_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/prescription-status-reason"
 OUTCOME_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/eprescription-outcome"
+# Motif of a dispensation supplémentaire exceptionnelle (domain.md §1.1, §6.1): intervention
+# "modification", motif "renouvellement", sous-motif "situation particulière de renouvellement
+# exceptionnel". The pharmacist decides alone: no prescriber agreement, and the renewal number runs
+# beyond the prescribed count. Sent as the intervention reason; the simulator knows the same text.
+EXCEPTIONAL_RENEWAL_REASON = (
+    "renouvellement — situation particulière de renouvellement exceptionnel"
+)
 
 
 # ---------------------------------------------------------------- DTOs (stable interface)
@@ -166,7 +173,7 @@ class PrescriptionRecord(_Dto):
 class Intervention(StrEnum):
     UNCHANGED = "unchanged"
     SUBSTITUTED = "substituted"
-    MODIFIED = "modified"  # with the prescriber's agreement
+    MODIFIED = "modified"  # with the prescriber's agreement, or an exceptional renewal
     NOT_DISPENSED = "not-dispensed"
 
 
@@ -190,10 +197,17 @@ class LineExecution(_Dto):
         elif self.cip13 is None or self.quantity == 0:
             raise ValueError("a dispensed line names the delivered CIP13 and a quantity")
         if self.intervention is Intervention.MODIFIED and (
-            self.prescriber_agreement_date is None or not self.reason
+            not self.reason or (self.prescriber_agreement_date is None and not self.exceptional)
         ):
             raise ValueError("a modification needs the prescriber's agreement date and a reason")
         return self
+
+    @property
+    def exceptional(self) -> bool:
+        """An exceptional renewal of an expired prescription (no prescriber agreement)."""
+        return (
+            self.intervention is Intervention.MODIFIED and self.reason == EXCEPTIONAL_RENEWAL_REASON
+        )
 
     @property
     def completeness_code(self) -> str:

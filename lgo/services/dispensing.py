@@ -70,7 +70,7 @@ INTERVENTIONS_TO_NATIONAL = {
     InterventionKind.MODIFIED: ep.Intervention.MODIFIED,
     InterventionKind.NOT_DISPENSED: ep.Intervention.NOT_DISPENSED,
 }
-EXCEPTIONAL_REASON = "renouvellement — situation particulière de renouvellement exceptionnel"
+EXCEPTIONAL_REASON = ep.EXCEPTIONAL_RENEWAL_REASON
 
 
 class PrescriptionFetcher(Protocol):
@@ -599,7 +599,7 @@ def _enqueue_execution(
                 "cip13": r.delivered_cip13,
                 "quantity": r.boxes,
                 "complete": (r.completeness or "").endswith("C"),
-                "renewal_number": max(r.seq, 0),
+                "renewal_number": _renewal_number(session, prescription, r),
                 "reason": r.reason,
                 "prescriber_agreement_date": (
                     r.prescriber_agreement_on.isoformat() if r.prescriber_agreement_on else None
@@ -614,6 +614,22 @@ def _enqueue_execution(
         next_attempt_at=now,
     ))  # fmt: skip
     session.flush()
+
+
+def _renewal_number(session: Session, prescription: Prescription, row: DispensationLineRow) -> int:
+    """This pharmacy's delivery count on the line; an exceptional dispensation is numbered after
+    the prescribed renewals (1st exceptional = renewals + 1), as the national base expects."""
+    if not row.exceptional:
+        return max(row.seq, 0)
+    earlier = session.execute(
+        select(func.count()).select_from(DispensationLineRow).where(
+            DispensationLineRow.prescription_id == prescription.prescription_id,
+            DispensationLineRow.line_no == row.line_no,
+            DispensationLineRow.exceptional.is_(True),
+            DispensationLineRow.seq < row.seq,
+        )
+    ).scalar_one()
+    return prescription.line(row.line_no).renewals + 1 + int(earlier)
 
 
 def _body(session: Session, dispensation_id: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@
 
 Refusals are OperationOutcomes; ``issue[0].details.coding[0]`` (system :data:`OUTCOME_SYSTEM`) holds
 one of: prescription-unknown, prescription-expired, prescription-cancelled, prescription-completed,
-renewal-already-dispensed, renewal-out-of-range, unknown-line, product-unknown, patient-mismatch,
+renewal-already-dispensed, renewal-out-of-range (except for an exceptional renewal), unknown-line, product-unknown, patient-mismatch,
 invalid-resource, idempotency-key-required, idempotency-key-reuse.
 
 Fixtures: ``fixtures/national/eprescriptions.json`` (dates relative to the simulator clock).
@@ -43,6 +43,12 @@ EXT = "https://lgo.invalid/fhir/StructureDefinition/"
 STATUS_REASON_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/prescription-status-reason"
 OUTCOME_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/eprescription-outcome"
 MAX_BODY_BYTES = 1024 * 1024
+# Dispensation supplémentaire exceptionnelle (intervention "modified" with this reason): allowed on
+# an expired or fully served prescription, numbered beyond the prescribed renewals. Same text as
+# lgo.national.eprescription.EXCEPTIONAL_RENEWAL_REASON (hwsim never imports lgo).
+EXCEPTIONAL_RENEWAL_REASON = (
+    "renouvellement — situation particulière de renouvellement exceptionnel"
+)
 
 router = APIRouter(tags=["e-prescription"])
 control = APIRouter(tags=["e-prescription control"])
@@ -435,10 +441,12 @@ def _check_bundle(
         return outcome(404, "prescription-unknown", "Ordonnance inconnue")
     if prescription.cancelled:
         return outcome(409, "prescription-cancelled", "Ordonnance annulée")
-    if all(prescription.line_done(line) for line in prescription.lines):
-        return outcome(409, "prescription-completed", "Ordonnance entièrement délivrée")
-    if prescription.expired(today):
-        return outcome(409, "prescription-expired", "Ordonnance expirée")
+    # An exceptional renewal is made precisely because the prescription is over.
+    if not all(_exceptional(entry.resource) for entry in bundle.entry):
+        if all(prescription.line_done(line) for line in prescription.lines):
+            return outcome(409, "prescription-completed", "Ordonnance entièrement délivrée")
+        if prescription.expired(today):
+            return outcome(409, "prescription-expired", "Ordonnance expirée")
     incoming: list[_Incoming] = []
     for entry, raw_entry in zip(bundle.entry, data["entry"], strict=True):
         item = _check_dispense(prescription, entry.resource, raw_entry.get("resource", {}))
@@ -470,7 +478,7 @@ def _check_dispense(
         return item
     if resource.status != "completed":
         return outcome(400, "invalid-resource", "Statut de délivrance inattendu")
-    if item.renewal > line.renewals:
+    if item.renewal > line.renewals and not _exceptional(resource):
         return outcome(422, "renewal-out-of-range", "Renouvellement au-delà du prescrit")
     if prescription.served(line, item.renewal):
         return outcome(409, "renewal-already-dispensed", "Cette délivrance est déjà enregistrée")
@@ -480,6 +488,24 @@ def _check_dispense(
     if len(cips) != 1 or not _cip13_ok(str(cips[0])):
         return outcome(422, "product-unknown", "Produit inconnu de la base")
     return item
+
+
+def _extension(resource: Any, name: str) -> Any:
+    for ext in resource.extension or ():
+        if ext.url == EXT + name:
+            return ext.valueCode or ext.valueString
+    return None
+
+
+def _exceptional(resource: Any) -> bool:
+    """A dispensed exceptional renewal (intervention modified, exceptional-renewal reason)."""
+    return (
+        resource is not None
+        and resource.get_resource_type() == "MedicationDispense"
+        and resource.status == "completed"
+        and _extension(resource, "intervention") == "modified"
+        and _extension(resource, "intervention-reason") == EXCEPTIONAL_RENEWAL_REASON
+    )
 
 
 def _other_patient(prescription: Prescription, subject: Any) -> bool:

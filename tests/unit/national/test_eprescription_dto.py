@@ -163,3 +163,15 @@ def test_outcome_code_reads_the_simulator_refusals() -> None:
     assert outcome_code(body) == "prescription-expired"
     assert outcome_code({"resourceType": "OperationOutcome", "issue": "x"}) is None
     assert outcome_code([1, 2]) is None
+
+
+def test_exceptional_renewal_needs_no_prescriber_agreement() -> None:
+    from lgo.national.eprescription import EXCEPTIONAL_RENEWAL_REASON
+
+    exceptional = line(intervention=Intervention.MODIFIED, reason=EXCEPTIONAL_RENEWAL_REASON,
+                       renewal_number=12)  # fmt: skip
+    assert exceptional.exceptional and exceptional.prescriber_agreement_date is None
+    with pytest.raises(ValidationError):  # any other modification still needs the agreement
+        line(intervention=Intervention.MODIFIED, reason="posologie")
+    with pytest.raises(ValidationError):  # and the exceptional one still needs its motif
+        line(intervention=Intervention.MODIFIED)
