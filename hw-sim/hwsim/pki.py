@@ -132,7 +132,7 @@ class TestPki:
         cert = (
             self._builder(name, name, key, days=7300)
             .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(_ca_usage(), critical=True)
+            .add_extension(_usage(ca=True), critical=True)
             .sign(key, hashes.SHA256())
         )
         issued = Issued(key, cert)
@@ -144,7 +144,7 @@ class TestPki:
         cert = (
             self._builder(_ca_name(CA_CN), self.root.cert.subject, key, days=5000)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_usage(), critical=True)
+            .add_extension(_usage(ca=True), critical=True)
             .sign(self.root.key, hashes.SHA256())
         )
         issued = Issued(key, cert)
@@ -203,6 +203,7 @@ def _usage(
     digital_signature: bool = False,
     content_commitment: bool = False,
     key_encipherment: bool = False,
+    ca: bool = False,
 ) -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=digital_signature,
@@ -210,22 +211,8 @@ def _usage(
         key_encipherment=key_encipherment,
         data_encipherment=False,
         key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def _ca_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
+        key_cert_sign=ca,
+        crl_sign=ca,
         encipher_only=False,
         decipher_only=False,
     )
