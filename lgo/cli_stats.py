@@ -57,20 +57,39 @@ def show(
         csv_file.write_bytes(report_csv(report).encode("utf-8"))  # CRLF rows kept as they are
         console.print(f"Export CSV écrit dans {csv_file}")
         return
-    for table in (figures_table(report), failures_table(report), backlog_table(report)):
+    for table in figures_tables(report, console.width):
         console.print(table)
+    console.print(failures_table(report))
+    console.print(backlog_table(report))
 
 
-def figures_table(report: Report) -> Table:
-    table = Table(title=f"Services socles du {report.period.start} au {report.period.end}")
-    table.add_column("Indicateur")
-    for bucket in report.buckets:
-        table.add_column(bucket.period, justify="right")
-    table.add_column("Total", justify="right", style="bold")
-    for name, label in FIGURES:
-        values = [str(bucket.figures[name]) for bucket in report.buckets]
-        table.add_row(label, *values, str(report.totals[name]))
-    return table
+def figures_tables(report: Report, width: int) -> list[Table]:
+    """The figures × periods table, cut into as many tables as the terminal needs (the periods
+    that fit its width each time; the total in the last one)."""
+    label_width = max(len(label) for _, label in FIGURES) + 4
+    column_width = max(len(_short(b.period)) for b in report.buckets) + 3
+    per_table = max(1, (width - label_width - column_width) // column_width)
+    chunks = [report.buckets[i : i + per_table] for i in range(0, len(report.buckets), per_table)]
+    title = f"Services socles du {report.period.start} au {report.period.end}"
+    tables = []
+    for index, chunk in enumerate(chunks):
+        last = index == len(chunks) - 1
+        table = Table(title=title if index == 0 else None)
+        table.add_column("Indicateur", no_wrap=True)
+        for bucket in chunk:
+            table.add_column(_short(bucket.period), justify="right", no_wrap=True)
+        if last:
+            table.add_column("Total", justify="right", style="bold", no_wrap=True)
+        for name, label in FIGURES:
+            values = [str(bucket.figures[name]) for bucket in chunk]
+            table.add_row(label, *values, *([str(report.totals[name])] if last else []))
+        tables.append(table)
+    return tables
+
+
+def _short(period: str) -> str:
+    """``DD/MM`` for a day (the year is in the title), ``YYYY-MM`` for a month: narrow columns."""
+    return f"{period[8:10]}/{period[5:7]}" if len(period) == 10 else period
 
 
 def failures_table(report: Report) -> Table:

@@ -228,7 +228,7 @@ def test_cli_table_and_csv(tmp_path: Path) -> None:
     shown = lgo_cli("stats", "--from", "2026-03-29", "--to", "2026-03-29", db_path=db_path,
                     tmp_path=tmp_path)  # fmt: skip
     assert shown.exit_code == 0, shown.output
-    assert "2026-03-29" in shown.output
+    assert "29/03" in shown.output and "2026-03-29" in shown.output  # column, title
     assert "dmp:service-timeout" in shown.output
     line = next(x for x in shown.output.splitlines() if "appels aux services nationaux en" in x)
     assert line.replace("│", " ").split()[-2:] == ["1", "1"]  # that day, and the total
@@ -245,3 +245,25 @@ def test_cli_table_and_csv(tmp_path: Path) -> None:
 
     bad = lgo_cli("stats", "--by", "week", db_path=db_path, tmp_path=tmp_path)
     assert bad.exit_code == 2
+
+
+def test_cli_tables_fit_the_terminal_and_show_every_period(sqlite_db: Database) -> None:
+    from rich.console import Console
+
+    from lgo.cli_stats import figures_tables
+
+    add_call(sqlite_db, AFTER_MIDNIGHT_UTC)
+    report = StatsService(sqlite_db).report(date(2026, 3, 23), date(2026, 3, 29))
+    console = Console(width=80, record=True, file=io.StringIO())
+    tables = figures_tables(report, console.width)
+    for table in tables:
+        console.print(table)
+    text = console.export_text()
+    assert len(tables) > 1
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert [text.count(f"{day}/03") for day in range(23, 30)] == [1] * 7
+    assert text.count("Total") == 1
+    rows = [x.replace("│", " ").split() for x in text.splitlines()
+            if "appels aux services nationaux " in x and "échec" not in x]  # fmt: skip
+    assert [row[-1] for row in rows[:-1]] == ["0"] * (len(tables) - 1)  # 23rd to 28th: none
+    assert rows[-1][-2:] == ["1", "1"]  # the 29th, then the total
