@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lgo.errors import LgoError
 from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.sessions import SessionRegistry
@@ -107,8 +108,10 @@ class Container:
 
         try:
             migrate.check(self.db)
-        except Exception as exc:
-            return ComponentHealth(False, str(exc) or type(exc).__name__)
+        except LgoError as exc:  # e.g. not migrated: its French detail tells what to do
+            return ComponentHealth(False, exc.detail or exc.title)
+        except Exception as exc:  # a driver's text may quote SQL and parameters: type only
+            return ComponentHealth(False, type(exc).__name__)
         return ComponentHealth(True, self.db.dialect)
 
 
