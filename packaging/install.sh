@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install, upgrade or uninstall lgo from a wheel set (built by packaging/build.sh).
 #
-#   install.sh [--root DIR] [--wheels DIR] [--with-hwsim] [--no-start]    install or upgrade
-#   install.sh --uninstall [--purge] [--root DIR]                          remove (data kept)
+#   install.sh [--root DIR] [--wheels DIR] [--with-hwsim] [--no-start] [--python PY]
+#                                                   install or upgrade
+#   install.sh --uninstall [--purge] [--root DIR]   remove (configuration and data kept)
 #
 # Layout (all under --root, "/" by default):
 #   /opt/lgo/releases/<version>-<stamp>/   one venv per installed release (pip, offline wheels)
@@ -45,7 +46,7 @@ log() { printf '[lgo-install] %s\n' "$*" >&2; }
 die() { log "ERREUR : $*"; exit 1; }
 
 usage() {
-    sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
