@@ -91,7 +91,7 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    _route_stdlib_logging(shared, renderer)
+    _route_stdlib_logging(shared, renderer, max(logging.WARNING, logging.getLevelName(level)))
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -102,10 +102,11 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-def _route_stdlib_logging(shared: list[Any], renderer: Any) -> None:
+def _route_stdlib_logging(shared: list[Any], renderer: Any, level: int) -> None:
     """Send the standard library's records through the same redaction and exception rendering.
 
-    WARNING and above only: libraries log request URLs at INFO (httpx), which may hold a query.
+    WARNING and above only (or the configured level if higher): libraries log request URLs at
+    INFO (httpx), which may hold a query.
     """
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -118,7 +119,7 @@ def _route_stdlib_logging(shared: list[Any], renderer: Any) -> None:
     for old in [h for h in root.handlers if h.get_name() == "lgo"]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(logging.WARNING)
+    root.setLevel(level)
 
 
 def get_logger(name: str) -> Any:

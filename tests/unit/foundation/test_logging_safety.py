@@ -77,6 +77,9 @@ def test_configuring_twice_keeps_one_handler() -> None:
     configure_logging("DEBUG")
     ours = [h for h in logging.getLogger().handlers if h.get_name() == "lgo"]
     assert len(ours) == 1
+    assert logging.getLogger().level == logging.WARNING  # never the libraries' INFO lines
+    configure_logging("ERROR")
+    assert logging.getLogger().level == logging.ERROR
 
 
 def test_unhandled_api_error_under_uvicorn_leaks_nothing(
