@@ -186,13 +186,19 @@ def check_pcscd_access(settings: Settings) -> CheckResult:
 # --- certificates --------------------------------------------------------------------------------
 
 
+def _holds_certificates(field_name: str) -> bool:
+    name = field_name.lower()
+    return "cert" in name or name in {"ca_file", "ca_bundle", "cafile"}
+
+
 def certificate_paths(model: BaseModel) -> Iterator[Path]:
-    """Every configured file whose setting name says it holds a certificate (any section)."""
+    """Every configured file whose setting name says it holds certificates (any section):
+    `*cert*` (client certificates, CA certificates) and CA bundles (`ca_file`)."""
     for field_name in type(model).model_fields:
         value = getattr(model, field_name)
         if isinstance(value, BaseModel):
             yield from certificate_paths(value)
-        elif "cert" in field_name.lower():
+        elif _holds_certificates(field_name):
             values = value if isinstance(value, list | tuple) else [value]
             yield from (Path(v) for v in values if isinstance(v, str | Path) and str(v))
 

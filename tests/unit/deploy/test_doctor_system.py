@@ -261,3 +261,35 @@ def test_units_state_under_systemd(
     result = doctor_system.units_state(_settings(tmp_path), [unit_dir], with_systemd=True)
     assert result.ok is ok
     assert result.detail == f"lgo.service {active}, lgo.socket {enabled}"
+
+
+def test_certificates_of_the_real_settings_are_found(tmp_path: Path) -> None:
+    """INSi and MSSanté client certificates and their CA bundles, wherever they are configured."""
+    files = {name: tmp_path / f"{name}.pem" for name in ("insi", "insi-ca", "mss", "mss-ca")}
+    settings = Settings(
+        state_dir=tmp_path,
+        national={  # type: ignore[arg-type]
+            "insi": {
+                "client_cert": files["insi"],
+                "client_key": tmp_path / "insi-key.pem",
+                "ca_file": files["insi-ca"],
+            },
+            "mss": {
+                "cert_file": files["mss"],
+                "key_file": tmp_path / "mss-key.pem",
+                "ca_file": files["mss-ca"],
+            },
+        },
+    )
+    # Exactly the certificates: private keys are never read by this check.
+    assert set(doctor_system.certificate_paths(settings)) == set(files.values())
+
+
+def test_doctor_check_reports_an_expired_configured_certificate(tmp_path: Path) -> None:
+    expired = _cert(tmp_path / "mss.pem", datetime.now(UTC) - timedelta(days=1))
+    settings = Settings(
+        state_dir=tmp_path,
+        national={"mss": {"cert_file": expired}},  # type: ignore[arg-type]
+    )
+    result = doctor_system.check_certificates(settings)
+    assert not result.ok and "mss.pem" in result.detail and "expiré" in result.detail
