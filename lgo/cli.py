@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lgo import __version__
+from lgo.cli_catalog import catalog_app
 from lgo.cli_ordonnancier import dispensations_app, ordonnancier_app
 from lgo.cli_stats import stats_app
 from lgo.errors import LgoError
@@ -27,6 +28,7 @@ app.add_typer(counters_app, name="counters")
 app.add_typer(ordonnancier_app, name="ordonnancier")
 app.add_typer(dispensations_app, name="dispensations")
 app.add_typer(stats_app, name="stats")
+app.add_typer(catalog_app, name="catalog")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -2,7 +2,8 @@
 
 1. ``hwsim up --detach``: private pcscd with virtual readers (in its own namespaces), SoftHSM CPS tokens,
    virtual scanners, and the national-services simulator on 127.0.0.1.
-2. ``lgo migrate`` and ``lgo counters add`` on an SQLite file in ``.state/demo``.
+2. ``lgo migrate``, ``lgo catalog import-bdpm`` (sample BDPM files of the simulator's products) and
+   ``lgo counters add`` on an SQLite file in ``.state/demo``.
 3. ``lgo serve`` wired to all of that; prints the counter page URL (token in the URL fragment, which
    never reaches the server) and the commands that drive the bench.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+BDPM_SAMPLE = ROOT / "hw-sim" / "hwsim" / "fixtures" / "bdpm"
 
 
 def say(text: str) -> None:
@@ -88,6 +90,7 @@ def main() -> int:
     server: subprocess.Popen[bytes] | None = None
     try:
         lgo(env, "migrate")
+        lgo(env, "catalog", "import-bdpm", str(BDPM_SAMPLE))
         token = lgo(env, "counters", "add", f"demo-{int(time.time())}")
         server = subprocess.Popen([str(BIN / "lgo"), "serve"], env=env)
         say(f"page du comptoir : http://127.0.0.1:{args.port}/#token={token}")
