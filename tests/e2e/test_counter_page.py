@@ -301,6 +301,15 @@ def test_scanned_eprescription_shows_its_lines(page: Any, hwsim_bench: Any) -> N
 def test_decide_and_commit_gives_a_result_and_an_ordonnancier_entry(
     page: Any, daemon: Daemon
 ) -> None:
+    # A modification without the prescriber's agreement is refused, in the rules' own words.
+    page.locator("#line-1-intervention").select_option("modified")
+    expect(page.locator("#line-1-agreement")).to_be_visible()
+    page.locator("#commit").click()
+    expect(page.locator("#commit-result .problem")).to_contain_text(
+        "Modification : accord du prescripteur (date) et motif obligatoires"
+    )
+    assert daemon.get("/v1/ordonnancier") == []  # nothing recorded
+    page.locator("#line-1-intervention").select_option("unchanged")
     page.locator("#line-1-days").fill("6")
     page.locator("#line-1-boxes").fill("2")
     page.keyboard.press("Control+Enter")

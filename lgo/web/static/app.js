@@ -752,6 +752,8 @@
       cip13: pack?.cip13 ?? (/^\d{13}$/.test(line.product_code) ? line.product_code : ""),
       boxes: line.proposal ? line.proposal.packs.reduce((sum, p) => sum + p.count, 0) : null,
       reason: nothingLeft ? t("rx.warn.nothing_left") : "",
+      agreement: "",
+      override: null, // {code, reason} once the rules refused something the pharmacist may lift
       sub: { cip13: "", name: "", form: "", units: "" },
     };
   }
@@ -832,6 +834,16 @@
     if (d.intervention === "modified" || d.intervention === "not_dispensed") {
       wrap.append(field(`line-${n}-reason`, "line.reason", el("input", { id: `line-${n}-reason`, class: "wide", maxlength: 200, value: d.reason, oninput: bind("reason") })));
     }
+    if (d.intervention === "modified") {
+      wrap.append(field(`line-${n}-agreement`, "line.agreement", el("input", { id: `line-${n}-agreement`, class: "wide", type: "date", value: d.agreement, oninput: bind("agreement") })));
+    }
+    if (d.override) {
+      const label = el("label", { for: `line-${n}-override`, text: t("line.override", { code: t(`rx.warn.${d.override.code}`) }) });
+      wrap.append(el("div", { class: "override" }, label, el("input", {
+        id: `line-${n}-override`, class: "wide", minlength: 3, maxlength: 200, value: d.override.reason,
+        oninput: (event) => { d.override.reason = event.target.value; state.commitKey = null; },
+      })));
+    }
     return wrap;
   }
 
@@ -844,7 +856,13 @@
     body.days = Number(d.days) || 0;
     if (d.cip13) body.cip13 = d.cip13;
     if (d.boxes !== null && d.boxes !== undefined) body.boxes = d.boxes;
-    if (d.intervention === "modified") body.modification_reason = d.reason || null;
+    if (d.intervention === "modified") {
+      body.modification_reason = d.reason || null;
+      if (d.agreement) body.prescriber_agreement_on = d.agreement;
+    }
+    if (d.override && d.override.reason.trim().length >= 3) {
+      body.override = { code: d.override.code, reason: d.override.reason.trim() };
+    }
     if (d.intervention === "substituted") {
       body.substitution = { cip13: d.sub.cip13, name: d.sub.name, form: d.sub.form, units: Number(d.sub.units) || 0 };
     }
@@ -891,10 +909,25 @@
       refreshOutbox();
       refreshOrdonnancier();
     } catch (error) {
+      offerOverrides(error);
       result.replaceChildren(el("div", { class: "result error" }, problemNode(error)));
     } finally {
       renderCommit();
     }
+  }
+
+  function offerOverrides(error) {
+    // A refusal the pharmacist may lift gets a reason field on its line (recorded with their RPPS).
+    if (error.slug !== "dispensing-refused") return;
+    let added = false;
+    for (const refusal of error.problem.refusals || []) {
+      const decision = state.decisions.find((d) => d.line_no === refusal.line_no);
+      if (refusal.overridable && decision && !decision.override) {
+        decision.override = { code: refusal.code, reason: "" };
+        added = true;
+      }
+    }
+    if (added) renderRx();
   }
 
   function showCommitResult(dispensation, replayed) {
