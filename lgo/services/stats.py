@@ -129,42 +129,77 @@ def today_local(now: datetime | None = None) -> date:
 
 # ---------------------------------------------------------------- figure sources
 
-# A source is a query of rows (when, key, error): ``when`` is an aware datetime or a business date,
-# ``key`` a value to count once per bucket (distinct patients) or None to count rows, ``error`` the
-# typed error of a failure or None. ``timed_by`` says which column the period filters on.
+# A source names the rows that make a figure: a time column (a UTC instant, or a business date), the
+# conditions, optionally a key counted once per period (distinct patients) or the typed error of a
+# failure. Rows are counted by the database per UTC hour (or per business date): Paris is a whole
+# number of hours from UTC, so an hour falls in exactly one local day.
 
 
 @dataclass(frozen=True)
 class Source:
     figure: str
-    stmt: Select[Any]
-    timed_by: Any  # the column filtered by the period
+    when: Any  # the column the period filters and groups on
+    where: tuple[Any, ...]
     is_date: bool = False  # business date (no time zone) rather than a UTC instant
+    key: Any = None  # counted once per period when given
+    error: Any = None  # the typed error of a failure
+    join: tuple[Any, Any] | None = None  # (table, on clause)
     failure_source: str | None = None  # failures by typed error are listed under this name
 
+    def _select(self, *columns: Any) -> Select[Any]:
+        stmt = select(*columns).select_from(self.when.table)
+        if self.join is not None:
+            stmt = stmt.join(*self.join)
+        return stmt.where(*self.where)
 
-def _rows_of(when: Any, *where: Any, key: Any = None, error: Any = None) -> Select[Any]:
-    """``SELECT when, key, error WHERE ...`` (NULL for a missing key or error)."""
-    key = null() if key is None else key
-    error = null() if error is None else error
-    return select(when, key, error).where(*where)
+    def grouped(self, bounds: Any, dialect: str) -> Select[Any]:
+        """``(slot, count, error)`` rows: per hour or date (and error), or per (date, key)."""
+        if self.key is not None:
+            return self._select(self.when, self.key, null()).where(bounds).distinct()
+        # Grouped by label: an expression with bound parameters (date_trunc('hour', …), a
+        # concatenation) repeated in GROUP BY is not recognised as the same by PostgreSQL.
+        slot = (self.when if self.is_date else _hour(self.when, dialect)).label("slot")
+        if self.error is None:
+            return self._select(slot, func.count(), null()).where(bounds).group_by(slot)
+        error = self.error.label("error")
+        return self._select(slot, func.count(), error).where(bounds).group_by(slot, error)
+
+    def total(self) -> Select[Any]:
+        if self.key is not None:  # once per (business date, key), as the days of a report
+            inner = self._select(self.when, self.key).distinct().subquery()
+            return select(func.count()).select_from(inner)
+        return self._select(func.count())
+
+
+def _hour(column: Any, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return func.date_trunc("hour", column)
+    return func.strftime("%Y-%m-%d %H:00:00", column)  # SQLite keeps naive UTC text
+
+
+def _slot_day(slot: Any) -> date:
+    """The local day of a slot: a business date, or a UTC hour (datetime or SQLite text)."""
+    if isinstance(slot, str):
+        slot = datetime.fromisoformat(slot).replace(tzinfo=UTC)
+    elif isinstance(slot, datetime) and slot.tzinfo is None:
+        slot = slot.replace(tzinfo=UTC)
+    return local_day(slot)
 
 
 def _sources() -> list[Source]:
     d, o, p, c, g = DispensationRow, OutboxMessage, Patient, PatientIdentityCheck, DocumentDelivery
     n, s = StatsNationalCall, StatsSession
 
-    def served(*where: Any) -> Source:
-        stmt = _rows_of(d.business_date, *where, key=d.patient_id).join(p, p.id == d.patient_id)
-        return Source("", stmt, d.business_date, is_date=True)
+    def served(figure: str, *where: Any) -> Source:
+        return Source(figure, d.business_date, where, is_date=True, key=d.patient_id,
+                      join=(p, p.id == d.patient_id))  # fmt: skip
 
     def dated(figure: str, *where: Any) -> Source:
-        return Source(figure, _rows_of(d.business_date, *where), d.business_date, is_date=True)
+        return Source(figure, d.business_date, where, is_date=True)
 
     def timed(figure: str, when: Any, *where: Any, error: Any = None,
               failure_source: str | None = None) -> Source:  # fmt: skip
-        return Source(figure, _rows_of(when, *where, error=error), when,
-                      failure_source=failure_source)  # fmt: skip
+        return Source(figure, when, where, error=error, failure_source=failure_source)
 
     execution = o.kind == EXECUTION_KIND
     insi = c.kind.in_(INSI_KINDS)
@@ -177,9 +212,9 @@ def _sources() -> list[Source]:
         timed("eprescription.reports_delivered", o.delivered_at, execution, o.status == DELIVERED),
         timed("eprescription.reports_failed", o.created_at, execution, o.status == FAILED,
               error=o.last_error, failure_source="eprescription.outbox"),
-        _named(served(p.source == "vitale"), "patients.vitale"),
-        _named(served(p.source == "apcv"), "patients.apcv"),
-        _named(served(p.source.not_in(("vitale", "apcv"))), "patients.other"),
+        served("patients.vitale", p.source == "vitale"),
+        served("patients.apcv", p.source == "apcv"),
+        served("patients.other", p.source.not_in(("vitale", "apcv"))),
         timed("patients.new_vitale", p.created_at, p.source == "vitale"),
         timed("patients.new_apcv", p.created_at, p.source == "apcv"),
         timed("apcv.exchanges", n.at, n.service == "apcv", n.status.like("2%")),
@@ -204,10 +239,6 @@ def _sources() -> list[Source]:
               failure_source="national"),
     ]  # fmt: skip
     return sources
-
-
-def _named(source: Source, figure: str) -> Source:
-    return Source(figure, source.stmt, source.timed_by, source.is_date, source.failure_source)
 
 
 def _national_failed() -> Any:
@@ -347,18 +378,19 @@ class StatsService:
 
     def _rows(self, session: Any, source: Source, period: Period) -> Iterator[tuple[str, int, Any]]:
         if source.is_date:
-            bounds: Any = and_(source.timed_by >= period.start, source.timed_by <= period.end)
+            bounds: Any = and_(source.when >= period.start, source.when <= period.end)
         else:
             lower, upper = period.utc_bounds()
-            bounds = and_(source.timed_by >= lower, source.timed_by < upper)
+            bounds = and_(source.when >= lower, source.when < upper)
         seen: set[tuple[str, Any]] = set()
-        for when, distinct_key, error in session.execute(source.stmt.where(bounds)):
-            key = period.key(local_day(when))
-            if distinct_key is not None:
-                if (key, distinct_key) in seen:
+        for slot, counted, error in session.execute(source.grouped(bounds, self._db.dialect)):
+            key = period.key(_slot_day(slot))
+            if source.key is not None:  # (day, key) rows: once per period
+                if (key, counted) in seen:
                     continue
-                seen.add((key, distinct_key))
-            yield key, 1, error
+                seen.add((key, counted))
+                counted = 1
+            yield key, int(counted), error
 
     def _add_open_session(self, figures: dict[str, dict[str, int]], period: Period) -> str | None:
         """The session open now is not in ``stats_sessions`` yet (written when it closes)."""
@@ -429,16 +461,7 @@ class StatsService:
 
     @staticmethod
     def _count(session: Any, source: Source) -> int:
-        sub = source.stmt.subquery()
-        columns = list(sub.columns)
-        if source.figure.startswith("patients.") and not source.figure.startswith("patients.new"):
-            # distinct (day, patient): the same patient served twice a day counts once
-            stmt = select(func.count()).select_from(
-                select(columns[0], columns[1]).distinct().subquery()
-            )
-        else:
-            stmt = select(func.count()).select_from(sub)
-        return int(session.scalar(stmt) or 0)
+        return int(session.scalar(source.total()) or 0)
 
 
 def _failure_list(tally: Tally[tuple[str, str]]) -> list[Failure]:
