@@ -18,7 +18,7 @@ import queue
 import threading
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -46,6 +46,8 @@ LOCAL_ONLY = "local_only"  # dispensations.sync_status of a dispensation nobody 
 DOCUMENT_CHANNELS = {"dmp.provide": "dmp", "mss.send": "mss"}
 INSI_KINDS = ("insi_traits", "insi_vitale", "insi_verify")
 PENDING, PROCESSING, DELIVERED, FAILED = "pending", "processing", "delivered", "failed"
+# Call traces kept in memory while the database refuses them (then the oldest are dropped).
+MAX_QUEUED_CALLS = 10_000
 # Rows in a dashboard: (figure, French label). The order is the table's and the CSV's.
 FIGURES: tuple[tuple[str, str], ...] = (
     ("eprescription.dispensed", "e-prescriptions exécutées"),
@@ -286,7 +288,6 @@ class Report:
     failures: list[Failure]
     backlog: list[Backlog]
     open_session: str | None = None  # kind of the session open now, counted in signins.*
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         now = self.generated_at
@@ -525,8 +526,9 @@ class StatsRecorder:
             with self._db.uow() as uow:
                 uow.session.merge(row)  # a session closes once; merge keeps a replay harmless
                 uow.commit()
-        except SQLAlchemyError as exc:
-            # Losing a sign-in count must never block the logout itself.
+        except Exception as exc:
+            # Whatever happens here, closing the session must go on (and the close listeners
+            # registered after this one, and the session.closed event).
             log.warning("stats_session_not_recorded", error=type(exc).__name__)
 
     def flush(self) -> int:
@@ -540,10 +542,11 @@ class StatsRecorder:
                     uow.session.add_all(StatsNationalCall(**c.__dict__) for c in calls)
                     uow.commit()
             except SQLAlchemyError as exc:
-                for call in calls:  # keep them for the next flush
+                kept = calls[-MAX_QUEUED_CALLS:]  # keep the newest for the next flush, bounded
+                for call in kept:
                     self._calls.put(call)
-                log.warning("stats_calls_not_recorded", count=len(calls),
-                            error=type(exc).__name__)  # fmt: skip
+                log.warning("stats_calls_not_recorded", kept=len(kept),
+                            dropped=len(calls) - len(kept), error=type(exc).__name__)  # fmt: skip
                 return 0
             return len(calls)
 

@@ -267,3 +267,32 @@ def test_cli_tables_fit_the_terminal_and_show_every_period(sqlite_db: Database) 
             if "appels aux services nationaux " in x and "échec" not in x]  # fmt: skip
     assert [row[-1] for row in rows[:-1]] == ["0"] * (len(tables) - 1)  # 23rd to 28th: none
     assert rows[-1][-2:] == ["1", "1"]  # the 29th, then the total
+
+
+def test_recorder_failures_never_reach_the_session_nor_grow_without_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lgo.events import EventBus
+    from lgo.services import stats
+    from lgo.sessions import SessionRegistry
+
+    unmigrated = Database(f"sqlite:///{tmp_path / 'empty.sqlite3'}")  # no stats tables
+    recorder = StatsRecorder(unmigrated)
+    registry = SessionRegistry(EventBus())
+    closed: list[str] = []
+    registry.on_close(recorder.session_closed)
+    registry.on_close(lambda session, reason: closed.append(reason))
+    registry.open(SessionKind.CPS, IDENTITY)
+    assert registry.close("card_removed") is not None
+    assert closed == ["card_removed"]  # the listener after the failing one still ran
+
+    monkeypatch.setattr(stats, "MAX_QUEUED_CALLS", 3)
+    for n in range(5):
+        recorder.national_call({"service": "insi", "action": str(n), "status": "200"})
+    assert recorder.flush() == 0  # refused: kept for later, the newest three only
+    migrate.upgrade(unmigrated)
+    assert recorder.flush() == 3
+    with unmigrated.uow(readonly=True) as uow:
+        kept = uow.session.scalars(select(StatsNationalCall.action)).all()
+    assert sorted(kept) == ["2", "3", "4"]
+    unmigrated.dispose()
