@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import pytest
 
 from hwsim.fixtures.people import load_people
 from hwsim.national.apcv import issue_token
+from hwsim.national.app import reset_state
 from hwsim.national.faults import FaultKind, FaultSpec
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -43,6 +45,7 @@ PEOPLE = load_people()
 PHARMACIST = PEOPLE.professionals["pharmacien"]
 LISTED_RX = "01S2TBPZ2JCNZZYGHZ"  # amoxicilline, list I: goes to the ordonnancier
 SIMPLE_RX = "EPTEST0000000000000042"  # paracetamol, not listed
+LATE_RX = "EPTEST0000000000000043"  # three lines, two on list I
 PSC_PHARMACIST = "10999999997"  # the PSC simulator approves this one's CIBA requests
 STARTUP_S = 30.0
 UI_TIMEOUT_MS = 15_000
@@ -359,6 +362,40 @@ def test_eprescription_service_down_shows_degraded_then_sent(
     expect(page.locator("#banner-degraded")).to_be_hidden(timeout=30_000)
     expect(page.locator("#outbox li[data-status='delivered']")).to_have_count(2, timeout=30_000)
     assert all(m["status"] == "delivered" for m in daemon.get("/v1/outbox")["messages"])
+
+
+def test_late_first_delivery_is_lifted_with_a_recorded_reason(
+    page: Any, daemon: Daemon, national_sim_server: Any
+) -> None:
+    """Prescribed 100 days ago (simulator clock), list I lines never delivered: the rules refuse,
+    the page offers the override, the reason and the pharmacist's RPPS are recorded."""
+    sim = national_sim_server.state
+    sim.clock.freeze(datetime.now(UTC) - timedelta(days=100))
+    reset_state(sim)  # fixtures are dated from the simulator clock
+    try:
+        scan = page.locator("#scan-input")
+        scan.fill(LATE_RX)
+        scan.press("Enter")
+        rows = page.locator("#rx-lines tbody tr")
+        expect(rows).to_have_count(3)
+        expect(rows.first.locator("[data-warning='first_delivery_too_late']")).to_be_visible()
+        page.locator("#commit").click()
+        expect(page.locator("#commit-result .problem")).to_contain_text("ligne 1")
+        late = page.locator("[id^='line-'][id$='-override']")
+        expect(late.first).to_be_visible()
+        for i in range(late.count()):
+            late.nth(i).fill("Traitement chronique, renouvellement vu avec le patient")
+        page.locator("#commit").click()
+        result = page.locator("#commit-ok")
+        expect(result).to_contain_text("Dispensation enregistrée")
+        stored = daemon.get(f"/v1/dispensations/{result.get_attribute('data-dispensation')}")
+        overrides = [ln["override"] for ln in stored["lines"] if ln["override"]]
+        assert overrides and all(
+            o["code"] == "first_delivery_too_late" and o["pharmacist_rpps"] == PHARMACIST.rpps
+            for o in overrides
+        )
+    finally:
+        national_sim_server.reset()
 
 
 def test_pulling_the_cps_card_closes_the_session_on_screen(page: Any, hwsim_bench: Any) -> None:
