@@ -160,11 +160,17 @@ def test_install_run_upgrade_keeps_data_then_uninstall(
     config.write_text(config.read_text().replace('level = "INFO"', 'level = "WARNING"'))
     edited = config.read_text()
 
-    # --- upgrade ---------------------------------------------------------------------------
+    # --- upgrade (this counter also becomes a technician's bench: --with-hwsim) ---------------
     new_set, new_version = upgrade_set
-    _run(new_set / "install.sh", "--root", root, env=_env())
+    _run(new_set / "install.sh", "--root", root, "--with-hwsim", env=_env())
     current = (opt / "current").resolve()
     assert current.name.startswith(new_version + "-")
+    assert _run(opt / "bin/hwsim", "version", env=_env()).stdout.strip()
+    bench = (root / "etc/systemd/system/lgo.service.d/bench.conf").read_text()
+    assert f"PCSCLITE_CSOCK_NAME={root}/var/lib/lgo-hwsim/run/pcscd/pcscd.comm" in bench
+    if shutil.which("systemd-analyze"):
+        verify = _run("systemd-analyze", "verify", units / "lgo-hwsim.service")
+        assert verify.stderr.strip() == ""
     assert first_release.is_dir(), "the previous release is kept for a rollback"
     assert list(current.glob(f"lib/python3*/site-packages/lgo-{new_version}.dist-info"))
     assert config.read_text() == edited
@@ -178,6 +184,8 @@ def test_install_run_upgrade_keeps_data_then_uninstall(
     # --- uninstall keeps data; --purge removes it --------------------------------------------
     _run(new_set / "install.sh", "--uninstall", "--root", root, env=_env())
     assert not opt.exists() and not (units / "lgo.service").exists() and not wrapper.exists()
+    assert not (units / "lgo-hwsim.service").exists()
+    assert not (root / "etc/systemd/system/lgo.service.d/bench.conf").exists()
     assert config.read_text() == edited
     assert "counters" in _tables(state / "lgo.sqlite3")
 
