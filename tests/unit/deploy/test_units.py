@@ -120,6 +120,8 @@ def test_service_contract_directives() -> None:
     service = SYSTEMD / "lgo.service"
     assert _unit_values(service, "Type") == ["notify"]
     assert _unit_values(service, "Restart") == ["on-failure"]
+    # No start limit: the daemon must come back by itself after a long database outage.
+    assert _unit_values(service, "StartLimitIntervalSec") == ["0"]
     assert _unit_values(service, "WatchdogSec")
     assert _unit_values(service, "StateDirectory") == ["lgo"]
     assert _unit_values(service, "CapabilityBoundingSet") == [""]
