@@ -438,6 +438,23 @@ def test_a_family_card_lets_the_pharmacist_choose_the_beneficiary(
     expect(page.locator("#beneficiary-list")).to_have_count(0)  # the card's contents go with it
 
 
+def test_patient_search_from_the_keyboard(page: Any) -> None:
+    page.keyboard.press("F3")
+    name = page.locator("#ps-name")
+    expect(name).to_be_focused()
+    name.fill("testse")  # prefix, case and accents ignored by the API
+    name.press("Enter")
+    found = page.locator("#patient-results li")
+    expect(found).to_have_count(1)
+    expect(found.first).to_contain_text("TESTSEUL DOMINIQUE")
+    found.first.get_by_role("button").click()
+    expect(page.locator("#patient-card")).to_contain_text("TESTSEUL DOMINIQUE")
+    expect(page.locator("#scan-input")).to_be_focused()
+    page.locator("#ps-name").fill("PERSONNEINCONNUE")
+    page.locator("#ps-name").press("Enter")
+    expect(page.locator("#patient-results")).to_contain_text("Aucun patient trouvé")
+
+
 def test_ecps_sign_in_then_close(page: Any) -> None:
     """e-CPS by Pro Santé Connect (CIBA): the simulator's pharmacist approves on the 'phone'."""
     hint = page.locator("#psc-hint")
