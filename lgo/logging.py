@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -30,10 +30,24 @@ SENSITIVE_KEYS = frozenset(
 )  # fmt: skip
 
 
+def _redacted(value: Any) -> Any:
+    """``value`` with the sensitive keys of any nested mapping replaced (lists included)."""
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED if str(key).lower() in SENSITIVE_KEYS else _redacted(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
+
+
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event_dict):
         if key.lower() in SENSITIVE_KEYS:
             event_dict[key] = REDACTED
+        elif isinstance(event_dict[key], Mapping | list | tuple):
+            event_dict[key] = _redacted(event_dict[key])
     return event_dict
 
 

@@ -125,3 +125,19 @@ def _wait_for_port(server: uvicorn.Server) -> int:
     (sock,) = listener.sockets
     port: int = sock.getsockname()[1]
     return port
+
+
+def test_sensitive_keys_are_redacted_at_any_depth(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", json_output=True)
+    get_logger("test").info(
+        "call_done",
+        fields={"service": "insi", "patient": {"NIR": SECRET, "id": "p-1"}},
+        items=[{"token": SECRET}, "plain"],
+        pin=SECRET,
+    )
+    err = capsys.readouterr().err
+    assert SECRET not in err
+    (line,) = _lines(err)
+    assert line["fields"] == {"service": "insi", "patient": {"NIR": "[redacted]", "id": "p-1"}}
+    assert line["items"] == [{"token": "[redacted]"}, "plain"]
+    assert line["pin"] == "[redacted]"
