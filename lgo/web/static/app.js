@@ -519,7 +519,8 @@
       state.vitale.source = "vitale";
     } catch (error) {
       state.vitale = null;
-      renderBeneficiaries(problemText(error));
+      // 404: the card left before we asked (or an old event replayed on reconnect): nothing to show.
+      renderBeneficiaries(error.status === 404 ? "" : problemText(error));
       return;
     }
     renderBeneficiaries();
