@@ -1,0 +1,193 @@
+"""Failure modes 1-7 of anchors.md §(c), as scenarios against the whole daemon (API, EventBus,
+hardware service) on hw-sim's private pcscd with virtual readers and cards, and SoftHSM tokens.
+
+1. pcscd restarts → degraded, then recovered, and a Vitale card is read again without a restart.
+2. reader unplugged and replugged, idle and during a read → the list converges, reads work again.
+3. card pulled mid-read / swapped → no partial read kept; the old read id no longer resolves.
+4. a Vitale read next to a logged-in CPS leaves the CPS session logged in (LEAVE_CARD).
+5. a hung card read runs against its deadline off the event loop: the API keeps answering.
+6. CPS pulled → session closed; reinserted → login works again; two logins at once → no 5xx.
+7. PIN lockout: final try needs confirmation, a locked card is never tried.
+
+The daemon fixture is the drivers part's (tests/integration/drivers/test_daemon_hardware.py):
+waiting is on published events, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+import pytest
+
+from drivers.cps import card as cps_card
+from drivers.pcsc import CardChannel
+from hwsim.control import ControlError
+from hwsim.fixtures.people import load_people
+from tests.integration.drivers.test_daemon_hardware import Daemon, daemon  # noqa: F401
+
+pytestmark = pytest.mark.integration
+PEOPLE = load_people()
+PHARMACIST = PEOPLE.professionals["pharmacien"]
+VITALE, CPS = 0, 1
+
+
+def empty(d: Daemon, hwsim: Any) -> None:
+    """Take the Vitale card out if the fault left one in, and wait until the daemon saw it go
+    (a dropped link reports the removal itself)."""
+    name = hwsim.reader_names[VITALE]
+    with contextlib.suppress(ControlError):  # hw-sim refuses to empty an empty reader
+        hwsim.client.remove(VITALE)
+    if not any(t == "card.removed" and e["reader"] == name for t, e in d.seen):
+        d.wait("card.removed", lambda e: e["reader"] == name, timeout=10.0)
+
+
+def reader_names(d: Daemon) -> set[str]:
+    return {r["name"] for r in d.client.get("/v1/readers").json()["readers"]}
+
+
+def read_vitale(d: Daemon, hwsim: Any, profile: str = "seul") -> dict[str, Any]:
+    reader = hwsim.reader_names[VITALE]
+    hwsim.client.insert("vitale", profile, reader=VITALE)
+    return d.wait("vitale.read", lambda e: e["reader"] == reader, timeout=10.0)
+
+
+def login(d: Daemon, hwsim: Any, **extra: Any) -> Any:
+    return d.client.post("/v1/cps/session", json={"kind": "cps", "pin": PHARMACIST.pin, **extra})
+
+
+def insert_cps(d: Daemon, hwsim: Any) -> None:
+    reader = hwsim.reader_names[CPS]
+    hwsim.client.insert("cps", "pharmacien", reader=CPS)
+    d.wait("card.inserted", lambda e: e["reader"] == reader and e["kind"] == "cps")
+
+
+@pytest.mark.timeout(90)
+def test_1_pcscd_restart_degrades_recovers_and_reads_again(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+    hwsim.client.restart_pcscd()
+    assert daemon.wait("hardware.degraded", timeout=15.0)["reason"] == "pcsc_service_unavailable"
+    daemon.wait("hardware.recovered", timeout=20.0)
+    for name in hwsim.reader_names:
+        daemon.wait("reader.added", lambda e, n=name: e["reader"] == n, timeout=20.0)
+    read = read_vitale(daemon, hwsim)
+    assert daemon.client.get(f"/v1/readers/vitale/{read['read_id']}").status_code == 200
+    health = daemon.client.get("/v1/health").json()
+    assert health["components"]["pcsc"]["ok"] is True
+
+
+@pytest.mark.timeout(90)
+def test_2_reader_unplug_replug_idle_and_during_a_read(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+    name = hwsim.reader_names[VITALE]
+    hwsim.client.unplug(VITALE, hard=True)
+    daemon.wait("reader.removed", lambda e: e["reader"] == name, timeout=15.0)
+    assert name not in reader_names(daemon)
+    hwsim.client.replug(VITALE)
+    daemon.wait("reader.added", lambda e: e["reader"] == name, timeout=15.0)
+    assert name in reader_names(daemon)
+    # During a read: a slow card, and the reader's link drops under it.
+    hwsim.client.set_fault(VITALE, delay_s=0.2)
+    hwsim.client.insert("vitale", "seul", reader=VITALE)
+    daemon.wait("card.inserted", lambda e: e["reader"] == name)
+    hwsim.client.unplug(VITALE)
+    error = daemon.wait("vitale.error", lambda e: e["reader"] == name, timeout=15.0)
+    assert error["code"] in {"card-removed", "card-read-failed", "hardware-timeout"}
+    hwsim.client.replug(VITALE)
+    hwsim.client.clear_faults(VITALE)
+    empty(daemon, hwsim)
+    read = read_vitale(daemon, hwsim)  # no stale handle: the next card reads
+    assert read["beneficiaries"] == 1
+
+
+@pytest.mark.timeout(60)
+def test_3_card_pulled_mid_read_or_swapped_leaves_no_stale_read(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+    name = hwsim.reader_names[VITALE]
+    hwsim.client.set_fault(VITALE, remove_after=3)  # pulled after 3 APDUs
+    hwsim.client.insert("vitale", "seul", reader=VITALE)
+    error = daemon.wait("vitale.error", lambda e: e["reader"] == name, timeout=10.0)
+    assert error["code"] in {"card-removed", "card-read-failed"}
+    entry = next(r for r in daemon.client.get("/v1/readers").json()["readers"] if r["name"] == name)
+    assert entry.get("vitale_read_id") is None  # nothing partial was kept
+    hwsim.client.clear_faults(VITALE)
+    empty(daemon, hwsim)
+    first = read_vitale(daemon, hwsim, "seul")
+    hwsim.client.swap("vitale", "jumeaux-2b", reader=VITALE)  # another card between read and act
+    second = daemon.wait("vitale.read", lambda e: e["read_id"] != first["read_id"], timeout=10.0)
+    assert second["beneficiaries"] == 3
+    assert daemon.client.get(f"/v1/readers/vitale/{first['read_id']}").status_code == 404
+    card = daemon.client.get(f"/v1/readers/vitale/{second['read_id']}").json()
+    expected = [b.nir for b in PEOPLE.vitale["jumeaux-2b"].beneficiaries]
+    assert [b["nir"] for b in card["beneficiaries"]] == expected
+
+
+@pytest.mark.timeout(60)
+def test_4_vitale_read_leaves_the_cps_session_logged_in(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+    insert_cps(daemon, hwsim)
+    assert login(daemon, hwsim).status_code == 201
+    with CardChannel(hwsim.reader_names[CPS]) as channel:
+        assert cps_card.pin_verified(channel)  # precondition: the login verified the card
+    read_vitale(daemon, hwsim, "jumeaux-2b")
+    assert daemon.client.get("/v1/cps/session").json()["session"] is not None
+    assert not any(t == "cps.logged_out" for t, _ in daemon.seen)
+    with CardChannel(hwsim.reader_names[CPS]) as channel:  # never powered off or reset
+        assert cps_card.pin_verified(channel)
+
+
+@pytest.mark.timeout(60)
+def test_5_hung_card_read_keeps_the_api_answering(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+    name = hwsim.reader_names[VITALE]
+    hwsim.client.set_fault(VITALE, delay_s=0.6)  # ~10 APDUs: far past the 2 s read deadline
+    hwsim.client.insert("vitale", "seul", reader=VITALE)
+    daemon.wait("card.inserted", lambda e: e["reader"] == name)
+    # While the read hangs in its worker, the API answers (the event loop is not blocked) ...
+    assert daemon.client.get("/v1/health").status_code == 200
+    assert not any(t == "vitale.error" for t, _ in daemon.seen)  # ... before the read gave up
+    error = daemon.wait("vitale.error", lambda e: e["reader"] == name, timeout=15.0)
+    assert error["code"] == "hardware-timeout"
+
+
+@pytest.mark.timeout(90)
+def test_6_cps_pulled_then_reinserted_and_concurrent_logins(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+    insert_cps(daemon, hwsim)
+    assert login(daemon, hwsim).status_code == 201
+    hwsim.client.remove(CPS)
+    assert daemon.wait("session.closed", timeout=5.0)["reason"] == "card_removed"
+    insert_cps(daemon, hwsim)  # the token is re-discovered: stale handles are not reused
+    again = login(daemon, hwsim)
+    assert again.status_code == 201, again.text
+    assert daemon.client.delete("/v1/cps/session").status_code == 204
+    answers: list[Any] = [None, None]
+    barrier = threading.Barrier(2)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        answers[i] = login(daemon, hwsim)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses in ([201, 201], [201, 409]), [a.text for a in answers]
+    assert daemon.client.get("/v1/cps/session").json()["session"] is not None
+    assert daemon.client.get("/v1/cps/session/card").json()["pin_tries_left"] == 3
+
+
+@pytest.mark.timeout(60)
+def test_7_pin_lockout_is_never_tried_automatically(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+    insert_cps(daemon, hwsim)
+    for left in (2, 1):
+        wrong = daemon.client.post("/v1/cps/session", json={"kind": "cps", "pin": "0000"})
+        assert wrong.json()["tries_left"] == left
+    final = login(daemon, hwsim)
+    assert final.status_code == 409
+    assert final.json()["type"] == "urn:lgo:problem:cps-pin-final-try"
+    assert daemon.client.get("/v1/cps/session/card").json()["pin_tries_left"] == 1  # not spent
+    locked = daemon.client.post("/v1/cps/session",
+                                json={"kind": "cps", "pin": "0000", "confirm_final_try": True})  # fmt: skip
+    assert locked.status_code == 403
+    refused = login(daemon, hwsim, confirm_final_try=True)
+    assert refused.json()["type"] == "urn:lgo:problem:cps-pin-locked", refused.text
+    assert daemon.client.get("/v1/cps/session/card").json()["pin_tries_left"] == 0
+    assert daemon.client.get("/v1/cps/session").json()["session"] is None
