@@ -24,8 +24,6 @@ from lgo.national.errors import (
     MalformedResponse,
 )
 from lgo.national.http import (
-    NationalHttpClient,
-    RetryPolicy,
     ServiceClient,
     decode_json,
     json_or_none,
@@ -102,27 +100,7 @@ def _raise_for_refusal(response: httpx.Response) -> None:
 
 
 class ApcvClient(ServiceClient):
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_s: float = 5.0,
-        connect_timeout_s: float = 2.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-        http: NationalHttpClient | None = None,
-    ) -> None:
-        super().__init__(
-            http
-            or NationalHttpClient(
-                SERVICE,
-                base_url,
-                timeout_s=timeout_s,
-                connect_timeout_s=connect_timeout_s,
-                retry=retry,
-                transport=transport,
-            )
-        )
+    service = SERVICE
 
     def exchange(self, token: str, *, author_rpps: str) -> ApcvIdentity:
         """Exchange a scanned token once. Refusals raise an :class:`ApcvTokenRefused` subclass."""

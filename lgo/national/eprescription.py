@@ -43,8 +43,6 @@ from lgo.national.errors import (
     PrescriptionUnknown,
 )
 from lgo.national.http import (
-    NationalHttpClient,
-    RetryPolicy,
     ServiceClient,
     decode_json,
     json_or_none,
@@ -633,29 +631,7 @@ def _raise_for_refusal(response: httpx.Response, prescription_id: str) -> None:
 class EPrescriptionClient(ServiceClient):
     """FHIR client of the e-prescription service. Thread-safe; close it when done."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_s: float = 5.0,
-        connect_timeout_s: float = 2.0,
-        deadline_s: float | None = None,
-        retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-        http: NationalHttpClient | None = None,
-    ) -> None:
-        super().__init__(
-            http
-            or NationalHttpClient(
-                SERVICE,
-                base_url,
-                timeout_s=timeout_s,
-                connect_timeout_s=connect_timeout_s,
-                deadline_s=deadline_s,
-                retry=retry,
-                transport=transport,
-            )
-        )
+    service = SERVICE
 
     def fetch(self, prescription_id: str, *, author_rpps: str) -> PrescriptionRecord:
         """The prescription as the service knows it now, whatever its state.

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import httpx
 import structlog
@@ -298,10 +298,31 @@ def refusal_error(
 
 
 class ServiceClient:
-    """Base of a national-service client: it owns its :class:`NationalHttpClient`."""
+    """Base of a national-service client: it owns its :class:`NationalHttpClient`, built from
+    the service's URL and timeouts unless one is given (``http``)."""
 
-    def __init__(self, http: NationalHttpClient) -> None:
-        self._http = http
+    service: ClassVar[str]
+
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        timeout_s: float = 5.0,
+        connect_timeout_s: float = 2.0,
+        deadline_s: float | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        http: NationalHttpClient | None = None,
+    ) -> None:
+        self._http = http or NationalHttpClient(
+            self.service,
+            base_url,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            deadline_s=deadline_s,
+            retry=retry,
+            transport=transport,
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -213,6 +213,8 @@ AssertionSigner = Callable[[bytes], bytes | None]
 
 
 class InsiClient(ServiceClient):
+    service = "insi"
+
     def __init__(
         self,
         http: NationalHttpClient,
@@ -220,7 +222,7 @@ class InsiClient(ServiceClient):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         signer: AssertionSigner | None = None,
     ) -> None:
-        super().__init__(http)
+        super().__init__(http=http)
         self._config = config
         self._clock = clock
         self._signer = signer

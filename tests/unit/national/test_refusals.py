@@ -85,3 +85,14 @@ def test_eprescription_client_refusals(status: int, expected: type[NationalServi
     client = EPrescriptionClient("http://sim", transport=transport, retry=no_retry)
     with client, pytest.raises(expected):
         client.fetch("0123456789AB", author_rpps=RPPS)
+
+
+def test_clients_build_their_http_client_from_url_and_timeouts() -> None:
+    with ApcvClient("http://sim/apcv", timeout_s=1.5, connect_timeout_s=0.5) as apcv:
+        assert apcv._http.service == "apcv"
+        assert (apcv._http.timeout_s, apcv._http.connect_timeout_s) == (1.5, 0.5)
+    deadline = EPrescriptionClient("http://sim/fhir", deadline_s=3.0)
+    with deadline:
+        assert deadline._http.service == "eprescription" and deadline._http.deadline_s == 3.0
+    with EPrescriptionClient(http=apcv._http) as shared:
+        assert shared._http is apcv._http
