@@ -191,3 +191,29 @@ def test_7_pin_lockout_is_never_tried_automatically(daemon: Daemon, hwsim: Any) 
     assert refused.json()["type"] == "urn:lgo:problem:cps-pin-locked", refused.text
     assert daemon.client.get("/v1/cps/session/card").json()["pin_tries_left"] == 0
     assert daemon.client.get("/v1/cps/session").json()["session"] is None
+
+
+@pytest.mark.timeout(60)
+def test_4b_reader_held_exclusively_by_another_process(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+    """Another application holds the CPS reader exclusively: the login is refused with a typed
+    problem, no PIN try is spent, and it works once the other application lets go."""
+    from smartcard import scard
+
+    insert_cps(daemon, hwsim)
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    assert hresult == scard.SCARD_S_SUCCESS
+    hresult, handle, _ = scard.SCardConnect(
+        context, hwsim.reader_names[CPS], scard.SCARD_SHARE_EXCLUSIVE,
+        scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)  # fmt: skip
+    assert hresult == scard.SCARD_S_SUCCESS
+    try:
+        refused = login(daemon, hwsim)
+        assert 400 <= refused.status_code < 600 and refused.status_code != 500, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["type"] != "urn:lgo:problem:internal-error"
+        assert daemon.client.get("/v1/cps/session").json()["session"] is None
+    finally:
+        scard.SCardDisconnect(handle, scard.SCARD_LEAVE_CARD)
+        scard.SCardReleaseContext(context)
+    assert daemon.client.get("/v1/cps/session/card").json()["pin_tries_left"] == 3
+    assert login(daemon, hwsim).status_code == 201
