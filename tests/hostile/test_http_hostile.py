@@ -56,6 +56,7 @@ def dispensation(patient_id: str) -> dict[str, Any]:
                              "regulatory_list": "list_i", "units_per_day": "1",
                              "duration_days": 30}]},
         "lines": [{"line_no": 1, "intervention": "unchanged", "days": 30, "cip13": CIP}],
+        "prescriber_acknowledged": True,  # no Annuaire Santé here: the warning is acknowledged
     }  # fmt: skip
 
 

@@ -53,6 +53,7 @@ def body(patient_id: str, counter: int, seq: int) -> dict[str, Any]:
                        "units_per_day": "1", "duration_days": 30}],
         },
         "lines": [{"line_no": 1, "intervention": "unchanged", "days": 30, "cip13": CIP}],
+        "prescriber_acknowledged": True,  # no Annuaire Santé here: the warning is acknowledged
     }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
+from lgo.bootstrap import Container
 from lgo.domain.dispensing import InterventionKind, LineRequest
 from lgo.domain.prescription import (
     NonSubstitutionReason,
@@ -29,6 +30,7 @@ from lgo.domain.products import Product, RegulatoryList
 from lgo.domain.refusals import Override, RefusalCode
 from lgo.domain.substitution import SubstitutionRecord
 from lgo.errors import InvalidInput
+from lgo.logging import get_logger
 from lgo.services.dispensing import (
     DispensationInput,
     LineInput,
@@ -39,11 +41,14 @@ from lgo.services.dispensing_errors import EPrescriptionDown, IdempotencyKeyMiss
 from lgo.services.dispensing_part import DispensingPart, part_of
 from lgo.services.fhir_export import dispensation_bundle
 from lgo.services.local_time import local_date
+from lgo.services.prescriber_check import require_acknowledgement
 from lgo.services.prescriptions import ProductCatalog
+from lgo.services.psc_part import prescriber_checker_of
 from lgo.sessions import ProfessionalSession
 from lgo.store.types import utcnow
 
 router = APIRouter(tags=["dispensations"], dependencies=[Depends(require_counter)])
+log = get_logger(__name__)
 
 CIP13 = Annotated[str, Field(pattern=r"^\d{13}$")]
 RPPS = Annotated[str, Field(pattern=r"^\d{11}$")]
@@ -123,6 +128,11 @@ class DispensationIn(_In):
     patient_address: str = Field("", max_length=300)
     paper: PaperPrescriptionIn | None = None
     lines: list[LineIn] = Field(min_length=1, max_length=30)
+    prescriber_acknowledged: bool = Field(
+        False,
+        description="Le pharmacien a pris connaissance de l'avertissement sur le prescripteur "
+        "(inactif, inconnu de l'Annuaire Santé, RPPS invalide ou non vérifiable).",
+    )
 
 
 class DispensationMode(StrEnum):
@@ -198,14 +208,16 @@ def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
 
 def _resolve(
     part: DispensingPart, body: DispensationIn, rpps: str
-) -> tuple[str, Prescription | None, bool]:
-    """Which prescription the commit uses: (id, typed paper copy or None, degraded)."""
+) -> tuple[str, Prescription | None, bool, str]:
+    """Which prescription the commit uses: (id, typed paper copy or None, degraded, prescriber's
+    RPPS)."""
     if body.prescription_id is None:
         if body.paper is None or body.paper.eprescription:
             raise InvalidInput("numéro d'ordonnance numérique ou ordonnance papier attendu")
         # Paper only: a local id derived from the key-independent body keeps replays stable.
         local = "P" + request_fingerprint(body.model_dump(mode="json"))[:17].upper()
-        return local, _paper(local, body.paper, part.catalog, body.patient_id), False
+        typed = _paper(local, body.paper, part.catalog, body.patient_id)
+        return local, typed, False, typed.prescriber_rpps
     try:
         view = part.service.load_prescription(
             body.prescription_id, author_rpps=rpps, patient_id=body.patient_id
@@ -215,8 +227,22 @@ def _resolve(
             raise
         paper = _paper(body.prescription_id, body.paper, part.catalog, body.patient_id)
         extra = {**paper.extra, "eprescription": "true"}
-        return body.prescription_id, _with_extra(paper, extra), True
-    return body.prescription_id, None, view.degraded
+        return body.prescription_id, _with_extra(paper, extra), True, paper.prescriber_rpps
+    return body.prescription_id, None, view.degraded, view.prescription.prescriber_rpps
+
+
+def _check_prescriber(
+    container: Container, prescriber_rpps: str, rpps: str, acknowledged: bool
+) -> None:
+    """Refuse (409) while a non-active prescriber has not been acknowledged by the pharmacist.
+    An acknowledged request needs no Annuaire call: the answer could not change the outcome, and
+    the counter must not wait on a directory that is down (the page saw the warning on opening)."""
+    if acknowledged:
+        log.info("prescriber_warning_acknowledged", prescriber_rpps=prescriber_rpps,
+                 pharmacist_rpps=rpps)  # fmt: skip
+        return
+    check = prescriber_checker_of(container).check(prescriber_rpps, author_rpps=rpps)
+    require_acknowledgement(check, acknowledged)
 
 
 def _with_extra(prescription: Prescription, extra: dict[str, str]) -> Prescription:
@@ -246,7 +272,8 @@ def create_dispensation(
     part = part_of(container)
     fingerprint = request_fingerprint(body.model_dump(mode="json"))
     rpps = session.identity.rpps
-    prescription_id, typed, degraded = _resolve(part, body, rpps)
+    prescription_id, typed, degraded, prescriber_rpps = _resolve(part, body, rpps)
+    _check_prescriber(container, prescriber_rpps, rpps, body.prescriber_acknowledged)
     data = DispensationInput(
         patient_id=body.patient_id, prescription_id=prescription_id,
         lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines), paper=typed,
@@ -267,7 +294,7 @@ def check_dispensation(
 ) -> dict[str, Any]:
     part = part_of(container)
     rpps = session.identity.rpps
-    prescription_id, typed, _ = _resolve(part, body, rpps)
+    prescription_id, typed, _, _ = _resolve(part, body, rpps)
     data = DispensationInput(
         patient_id=body.patient_id, prescription_id=prescription_id,
         lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines), paper=typed,

@@ -13,6 +13,7 @@ from lgo.domain.prescription import Prescription, PrescriptionLine
 from lgo.domain.products import RegulatoryList, cheapest_pack_set
 from lgo.services.dispensing_part import part_of
 from lgo.services.local_time import local_date
+from lgo.services.psc_part import prescriber_checker_of
 from lgo.store.types import utcnow
 
 router = APIRouter(tags=["prescriptions"], dependencies=[Depends(require_counter)])
@@ -71,11 +72,17 @@ def read_prescription(
     )
     rx = view.prescription
     today = local_date(utcnow())
+    # Annuaire Santé: an inactive, unknown or unverifiable prescriber is a warning the pharmacist
+    # acknowledges at commit (POST /v1/dispensations, prescriber_acknowledged).
+    prescriber = prescriber_checker_of(container).check(
+        rx.prescriber_rpps, author_rpps=session.identity.rpps
+    )
     return {
         "prescription_id": rx.prescription_id,
         "source": rx.source.value,
         "prescribed_on": rx.prescribed_on.isoformat(),
         "prescriber_rpps": rx.prescriber_rpps,
+        "prescriber": prescriber.public(),
         "first_delivery_deadline": rx.first_delivery_deadline.isoformat(),
         "treatment_limit": rx.treatment_limit.isoformat(),
         "degraded": view.degraded,

@@ -37,6 +37,8 @@ def paper_body(patient_id: str, **line: Any) -> dict[str, Any]:
                        "regulatory_list": "list_i", "units_per_day": "1", "duration_days": 30}],
         },
         "lines": [intervention],
+        # No Annuaire Santé here: the prescriber is unverifiable and the pharmacist acknowledges it.
+        "prescriber_acknowledged": True,
     }  # fmt: skip
 
 
