@@ -1,7 +1,8 @@
 """``./dev demo``: a whole counter bench on this machine, stopped by one Ctrl-C.
 
 1. ``hwsim up --detach``: private pcscd with virtual readers (in its own namespaces), SoftHSM CPS tokens,
-   virtual scanners, and the national-services simulator on 127.0.0.1.
+   virtual scanners, the national-services simulator and the MSSanté SMTP simulator on 127.0.0.1
+   (the daemon gets the ``LGO_NATIONAL__MSS__*`` settings ``hwsim up`` prints).
 2. ``lgo migrate``, ``lgo catalog import-bdpm`` (sample BDPM files of the simulator's products) and
    ``lgo counters add`` on an SQLite file in ``.state/demo``.
 3. ``lgo serve`` wired to all of that; prints the counter page URL (token in the URL fragment, which
@@ -40,7 +41,10 @@ def hwsim(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def start_hwsim(workdir: Path, national_port: int) -> dict[str, str]:
     hwsim("down", "--workdir", str(workdir), check=False)
-    done = hwsim("up", "--detach", "--workdir", str(workdir), "--national-port", str(national_port))
+    # The MSSanté SMTP simulator takes any free port: its LGO_NATIONAL__MSS__* settings (port, test
+    # PKI files) come back among the `export` lines and go to the daemon's environment.
+    done = hwsim("up", "--detach", "--workdir", str(workdir), "--national-port", str(national_port),
+                 "--mss-port", "0")  # fmt: skip
     env = dict(re.findall(r"^export (\w+)=(.*)$", done.stdout, flags=re.MULTILINE))
     if "PCSCLITE_CSOCK_NAME" not in env:
         raise SystemExit(f"hwsim up did not report its pcscd socket:\n{done.stdout}\n{done.stderr}")
@@ -100,6 +104,8 @@ def main() -> int:
         )
         say(f"banc             : {BIN / 'hwsim'} profiles | insert vitale <profil> --reader 0 | "
             "insert cps <profil> --reader 1 | scan <texte> | status")  # fmt: skip
+        if "LGO_NATIONAL__MSS__PORT" in env:
+            say(f"MSSanté simulé   : smtp://127.0.0.1:{env['LGO_NATIONAL__MSS__PORT']} (STARTTLS)")
         say("Ctrl-C pour tout arrêter.")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         return server.wait()

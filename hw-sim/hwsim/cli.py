@@ -9,6 +9,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -54,6 +55,8 @@ WorkdirOpt = Annotated[
 ]
 ReaderOpt = Annotated[int, typer.Option("--reader", "-r", help="Numéro du lecteur (0, 1, …).")]
 NATIONAL_PORT = 8765
+MSS_PORT = 2525
+MSS_START_S = 60.0  # provisioning the test PKI generates RSA keys
 
 
 def _workdir(workdir: Path | None) -> Path:
@@ -112,6 +115,33 @@ def _start_national(workdir: Path, port: int, detach: bool) -> subprocess.Popen[
     return proc
 
 
+def _start_mss(wd: Path, port: int, detach: bool) -> dict[str, str] | None:
+    """The MSSanté SMTP simulator (``python -m hwsim.mss``) with its test PKI in ``wd/mss``; the
+    ``LGO_NATIONAL__MSS__*`` settings the daemon needs, read from its ready line (None: failed)."""
+    err = (wd / "mss.out").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hwsim.mss", "--dir", str(wd / "mss"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=err,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=None if detach else die_with_parent,
+    )
+    err.close()
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], MSS_START_S)
+    line = proc.stdout.readline() if ready else b""
+    proc.stdout.close()  # it prints nothing after its ready line
+    try:
+        daemon_env: dict[str, str] = json.loads(line)["daemon_env"]
+    except (ValueError, KeyError, TypeError):
+        proc.terminate()
+        console.print(f"[red]MSSanté simulé non démarré[/red] (voir {wd / 'mss.out'}).")
+        return None
+    (wd / "mss.pid").write_text(str(proc.pid))
+    return daemon_env
+
+
 @app.command()
 def up(
     workdir: WorkdirOpt = None,
@@ -120,12 +150,17 @@ def up(
         int, typer.Option(help="Port des services nationaux (127.0.0.1).")
     ] = NATIONAL_PORT,
     national: Annotated[bool, typer.Option(help="Démarrer les services nationaux.")] = True,
+    mss_port: Annotated[
+        int, typer.Option(help="Port SMTP du MSSanté simulé (127.0.0.1 ; 0 : port libre).")
+    ] = MSS_PORT,
+    mss: Annotated[bool, typer.Option(help="Démarrer le MSSanté simulé (SMTP).")] = True,
     tokens: Annotated[bool, typer.Option(help="Créer les jetons SoftHSM des CPS.")] = True,
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Rendre la main (arrêt : hwsim down).")
     ] = False,
 ) -> None:
-    """Démarrer le simulateur (pcscd privé, lecteurs, scanners, jetons, services nationaux)."""
+    """Démarrer le simulateur (pcscd privé, lecteurs, scanners, jetons, services nationaux,
+    MSSanté SMTP)."""
     wd = _workdir(workdir)
     wd.mkdir(parents=True, exist_ok=True)
     if (wd / "control.sock").exists() and Client(wd / "control.sock").ping():
@@ -142,7 +177,10 @@ def up(
         raise typer.Exit(1) from exc
     (wd / "hwsim.pid").write_text(str(launched.proc.pid))
     national_proc = _start_national(wd, national_port, detach) if national else None
+    mss_env = _start_mss(wd, mss_port, detach) if mss else None
     _print_env(wd, launched.pcsc_socket, tokens, national_proc is not None, national_port)
+    for name, value in (mss_env or {}).items():
+        typer.echo(f"export {name}={value}")  # the daemon's MSSanté settings
     if detach:
         return
     console.print("Ctrl-C pour arrêter.")
@@ -168,7 +206,7 @@ def _print_env(wd: Path, pcsc: Path, tokens: bool, national: bool, port: int) ->
 
 def _stop(wd: Path) -> list[str]:
     stopped = []
-    for name in ("national", "hwsim"):
+    for name in ("mss", "national", "hwsim"):
         pid_file = wd / f"{name}.pid"
         if not pid_file.exists():
             continue

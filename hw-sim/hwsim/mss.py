@@ -225,7 +225,9 @@ def main(argv: list[str] | None = None) -> None:
         "LGO_NATIONAL__MSS__KEY_FILE": paths["key_file"],
         "LGO_NATIONAL__MSS__CA_FILE": paths["ca_file"],
     }
-    print(json.dumps({"listening": f"{server.host}:{server.port}", "daemon_env": settings}))  # noqa: T201
+    # One line, flushed: `hwsim up` waits for it on a pipe to learn the port and the files.
+    ready = {"listening": f"{server.host}:{server.port}", "daemon_env": settings}
+    print(json.dumps(ready), flush=True)  # noqa: T201
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,19 @@ def _free_port() -> int:
 def _children_alive(state: Path) -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if str(state) in line and "ps -eo" not in line]
+
+
+def _mss_offers_starttls(stdout: Any, deadline: float) -> None:
+    """The demo prints the MSSanté simulator's port (hwsim up); it answers EHLO with STARTTLS."""
+    import smtplib
+
+    found = None
+    while found is None and time.monotonic() < deadline:
+        found = re.search(r"smtp://127\.0\.0\.1:(\d+)", stdout.readline())
+    assert found, "no MSSanté simulator printed"
+    with smtplib.SMTP("127.0.0.1", int(found.group(1)), timeout=10) as smtp:
+        smtp.ehlo()
+        assert smtp.has_extn("starttls")
 
 
 @pytest.mark.e2e
@@ -60,6 +74,9 @@ def test_demo_serves_health_with_printed_token_and_stops_on_ctrl_c(tmp_path: Pat
         assert health.json()["components"]["database"]["ok"] is True
         readers = httpx.get(f"http://127.0.0.1:{port}/v1/readers", headers=headers, timeout=5)
         assert len(readers.json()["readers"]) == 2  # the bench's virtual readers, through pcscd
+        # the sample BDPM files were imported before `lgo serve`
+        assert health.json()["components"]["catalog"]["detail"] == "13 product(s)"
+        _mss_offers_starttls(proc.stdout, deadline)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)

@@ -59,6 +59,27 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _smtp_answers_starttls_with_the_printed_settings(stdout: str) -> None:
+    """The MSSanté simulator listens where `hwsim up` says, offers STARTTLS and accepts the
+    pharmacy certificate of the printed LGO_NATIONAL__MSS__* settings."""
+    import re
+    import smtplib
+    import ssl
+
+    env = dict(re.findall(r"^export (LGO_NATIONAL__MSS__\w+)=(.*)$", stdout, re.MULTILINE))
+    assert env["LGO_NATIONAL__MSS__HOST"] == "127.0.0.1"
+    tls = ssl.create_default_context(cafile=env["LGO_NATIONAL__MSS__CA_FILE"])
+    tls.load_cert_chain(env["LGO_NATIONAL__MSS__CERT_FILE"], env["LGO_NATIONAL__MSS__KEY_FILE"])
+    with smtplib.SMTP("127.0.0.1", int(env["LGO_NATIONAL__MSS__PORT"]), timeout=10) as smtp:
+        smtp.ehlo()
+        assert smtp.has_extn("starttls")
+        assert smtp.mail("pharmacie@pharmacie.mssante.fr")[0] == 530  # not before STARTTLS
+        smtp.rset()
+        assert smtp.starttls(context=tls)[0] == 220
+        smtp.ehlo()
+        assert smtp.noop()[0] == 250
+
+
 def test_up_detach_starts_everything_and_down_stops_it() -> None:
     import os
     import shutil
@@ -75,7 +96,17 @@ def test_up_detach_starts_everything_and_down_stops_it() -> None:
     env = {k: v for k, v in os.environ.items() if k != "PCSCLITE_CSOCK_NAME"}
     try:
         up = subprocess.run(
-            [*hwsim, "up", "--detach", "-w", str(workdir), "--national-port", str(port)],
+            [
+                *hwsim,
+                "up",
+                "--detach",
+                "-w",
+                str(workdir),
+                "--national-port",
+                str(port),
+                "--mss-port",
+                "0",
+            ],
             capture_output=True,
             text=True,
             timeout=90,
@@ -95,7 +126,8 @@ def test_up_detach_starts_everything_and_down_stops_it() -> None:
             ).stdout
         )
         assert [t["serial"] for t in status["tokens"]][:1] == ["123456789"]
-        pids = [int((workdir / f"{n}.pid").read_text()) for n in ("hwsim", "national")]
+        pids = [int((workdir / f"{n}.pid").read_text()) for n in ("hwsim", "national", "mss")]
+        _smtp_answers_starttls_with_the_printed_settings(up.stdout)
         deadline = time.monotonic() + 30
         while True:  # the national app is a separate process that binds its port on its own
             try:
