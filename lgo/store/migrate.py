@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from lgo.errors import DatabaseNotMigrated
 from lgo.store.db import Database
@@ -21,9 +22,17 @@ def _config() -> Config:
     return config
 
 
+# Any constant: every lgo daemon sharing a PostgreSQL database takes the same lock.
+MIGRATION_LOCK_ID = 0x6C676F  # "lgo"
+
+
 def upgrade(db: Database, target: str = "heads") -> None:
+    """Apply migrations. Several counters upgrading one PostgreSQL database at once are serialised by
+    a transaction-scoped advisory lock (SQLite is already serialised by BEGIN IMMEDIATE)."""
     config = _config()
     with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         config.attributes["connection"] = connection
         command.upgrade(config, target)
 

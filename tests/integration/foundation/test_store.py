@@ -92,3 +92,31 @@ def test_committed_write_is_in_the_file_for_another_process(
         assert raw.execute("SELECT name FROM counters").fetchall() == [("y",)]
     finally:
         raw.close()
+
+
+@pytest.mark.postgres
+def test_concurrent_upgrades_on_postgresql_are_serialised(pg_url: str) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def counter() -> None:
+        db = Database(pg_url)
+        try:
+            migrate.upgrade(db)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=counter) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []  # without the lock two of them race on CREATE TABLE
+    db = Database(pg_url)
+    try:
+        migrate.check(db)
+    finally:
+        db.dispose()
