@@ -1,9 +1,9 @@
 """Scanned codes: classify every payload (scanner or typed), keep the recent ones, publish events.
 
-``scan.received`` carries the kind and only fields that are not personal data: product codes
-(GTIN/CIP13/batch/serial/expiry) and the e-prescription id. apCV tokens (single-use credentials)
-and INS DataMatrix contents (NIR, names) stay out of events and logs; the counter reads them with
-``GET /v1/scans/{id}``.
+``scan.received`` and every API answer carry the kind and only fields that are not personal data:
+product codes (GTIN/CIP13/batch/serial/expiry) and the e-prescription id. apCV tokens (single-use
+credentials) and INS DataMatrix contents (INS, names, birth date) never leave the daemon: the
+counter names the scan by id (``POST /v1/apcv/exchange {scan_id}``) and the daemon uses the token.
 """
 
 from __future__ import annotations
@@ -53,12 +53,9 @@ class ScanRecord:
             "fields": self.public_fields(),
         }
 
-    def full(self) -> dict[str, Any]:
-        """For the authenticated counter API only."""
-        data = self.event_data()
-        data["at"] = self.at.isoformat()
-        data["fields"] = dict(self.classification.fields)
-        return data
+    def api_data(self) -> dict[str, Any]:
+        """What the counter API shows: the event data and the time, never the private fields."""
+        return {**self.event_data(), "at": self.at.isoformat()}
 
 
 class ScanService:

@@ -29,18 +29,21 @@ class ScanOut(BaseModel):
     kind: str
     aim_id: str | None
     reason: str | None
-    fields: dict[str, Any]
+    fields: dict[str, Any] = Field(
+        description="Champs non personnels seulement (produit, n° d'ordonnance) ; jamais le jeton "
+        "apCV ni le contenu d'un DataMatrix INS, qui restent dans le démon",
+    )
 
 
 @router.post("", status_code=201, response_model=ScanOut, summary="Classer un code saisi ou scanné")
 def submit_scan(body: ScanIn, container: ContainerDep, counter: CounterDep) -> ScanOut:
     source = body.source if body.source != "api" else f"api:{counter.name}"[:64]
-    return ScanOut(**scans_of(container).submit(body.payload, source).full())
+    return ScanOut(**scans_of(container).submit(body.payload, source).api_data())
 
 
 @router.get("", response_model=list[ScanOut], summary="Derniers codes scannés (plus récent d'abord)")
 def recent_scans(container: ContainerDep, _counter: CounterDep) -> list[ScanOut]:
-    return [ScanOut(**record.full()) for record in scans_of(container).recent()]
+    return [ScanOut(**record.api_data()) for record in scans_of(container).recent()]
 
 
 @router.get("/{scan_id}", response_model=ScanOut, summary="Un code scanné")
@@ -48,4 +51,4 @@ def get_scan(scan_id: str, container: ContainerDep, _counter: CounterDep) -> Sca
     record = scans_of(container).get(scan_id)
     if record is None:
         raise NotFound("code scanné inconnu (seuls les 50 derniers sont gardés)")
-    return ScanOut(**record.full())
+    return ScanOut(**record.api_data())

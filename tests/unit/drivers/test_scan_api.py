@@ -26,18 +26,23 @@ def test_post_scan_classifies_and_publishes(api) -> None:  # type: ignore[no-unt
     assert events[-1].data["fields"]["serial"] == "SIMSERIAL0000001"
 
 
-def test_ins_datamatrix_and_apcv_stay_out_of_events(api) -> None:  # type: ignore[no-untyped-def]
-    ins = api.client.post("/v1/scans", json={"payload": INS_DM}).json()
+def test_ins_datamatrix_and_apcv_stay_in_the_daemon(api) -> None:  # type: ignore[no-untyped-def]
+    ins = api.client.post("/v1/scans", json={"payload": INS_DM})
     token = "APCVTEST-3f2a9c0e11d24b6f8a7e5c3d2b1a0f9e"
-    apcv = api.client.post("/v1/scans", json={"payload": token}).json()
-    assert ins["kind"] == "ins_datamatrix" and ins["fields"]["ins"] == "299127505699943"
-    assert apcv["kind"] == "apcv" and apcv["fields"]["token"] == token
+    apcv = api.client.post("/v1/scans", json={"payload": token})
+    assert ins.json()["kind"] == "ins_datamatrix" and ins.json()["fields"] == {}
+    assert apcv.json()["kind"] == "apcv" and apcv.json()["fields"] == {}
+    # The token stays usable inside the daemon (the apCV exchange reads it by scan id).
+    kept = scans_of(api.container).get(apcv.json()["id"])
+    assert kept is not None and kept.classification.fields["token"] == token
+    answers = [ins.text, apcv.text, api.client.get("/v1/scans").text,
+               api.client.get(f"/v1/scans/{ins.json()['id']}").text,
+               api.client.get(f"/v1/scans/{apcv.json()['id']}").text]  # fmt: skip
     published = json.dumps([e.data for e in api.container.events.recent()])
-    for secret in ("299127505699943", "CAMILLE", "TESTNOM", "31-12-1999", token):
+    for secret in ("299127505699943", "CAMILLE", "TESTNOM", "31-12-1999", token, "APCVTEST"):
         assert secret not in published
-    # The counter reads the details through the authenticated API.
-    detail = api.client.get(f"/v1/scans/{ins['id']}").json()
-    assert detail["fields"]["given_names"] == "CAMILLE"
+        for answer in answers:
+            assert secret not in answer
 
 
 def test_unknown_and_recent_and_errors(api) -> None:  # type: ignore[no-untyped-def]
