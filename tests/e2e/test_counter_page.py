@@ -46,6 +46,7 @@ PHARMACIST = PEOPLE.professionals["pharmacien"]
 LISTED_RX = "01S2TBPZ2JCNZZYGHZ"  # amoxicilline, list I: goes to the ordonnancier
 SIMPLE_RX = "EPTEST0000000000000042"  # paracetamol, not listed
 LATE_RX = "EPTEST0000000000000043"  # three lines, two on list I
+CHILD_RX = "EPTEST0000000000000045"  # two non-substitutable lines (EFG, CIF)
 PSC_PHARMACIST = "10999999997"  # the PSC simulator approves this one's CIBA requests
 STARTUP_S = 30.0
 UI_TIMEOUT_MS = 15_000
@@ -109,6 +110,8 @@ def daemon(
         # SoftHSM keeps no PIN counter: the virtual card does.
         "LGO_HARDWARE__CPS_VERIFY_ON_CARD": "true",
         "LGO_HARDWARE__SCANNER_SERIAL_PORTS": json.dumps([str(hwsim_bench.serial_scanner)]),
+        # Every prescription asks the Annuaire again, so an injected directory outage is seen.
+        "LGO_NATIONAL__ANNUAIRE__CACHE_TTL_S": "0",
     }
     lgo = [sys.executable, "-m", "lgo"]
     _run([*lgo, "migrate"], env)
@@ -362,6 +365,32 @@ def test_eprescription_service_down_shows_degraded_then_sent(
     expect(page.locator("#banner-degraded")).to_be_hidden(timeout=30_000)
     expect(page.locator("#outbox li[data-status='delivered']")).to_have_count(2, timeout=30_000)
     assert all(m["status"] == "delivered" for m in daemon.get("/v1/outbox")["messages"])
+
+
+def test_unverified_prescriber_needs_the_pharmacists_acknowledgement(
+    page: Any, daemon: Daemon, national_sim_server: Any
+) -> None:
+    """The Annuaire Santé is down: the prescriber cannot be confirmed, the page says so, the commit is
+    refused until the pharmacist ticks the acknowledgement, and then goes through."""
+    national_sim_server.faults.arm(
+        FaultSpec(service="annuaire", kind=FaultKind.OUTAGE, duration_s=600)
+    )
+    try:
+        scan = page.locator("#scan-input")
+        scan.fill(CHILD_RX)
+        scan.press("Enter")
+        expect(page.locator("#rx-lines tbody tr")).to_have_count(2)
+        warning = page.locator("#prescriber-warning")
+        expect(warning).to_be_visible()
+        before = len(daemon.get("/v1/ordonnancier"))
+        page.locator("#commit").click()
+        expect(page.locator("#commit-result .problem")).to_be_visible()
+        assert len(daemon.get("/v1/ordonnancier")) == before  # nothing recorded
+        page.locator("#prescriber-ack").check()
+        page.locator("#commit").click()
+        expect(page.locator("#commit-ok")).to_contain_text("Dispensation enregistrée")
+    finally:
+        national_sim_server.faults.clear("annuaire")
 
 
 def test_late_first_delivery_is_lifted_with_a_recorded_reason(

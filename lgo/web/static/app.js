@@ -729,6 +729,7 @@
     $("commit-result").replaceChildren();
     state.rx = null;
     state.commitKey = null;
+    state.prescriberAcknowledged = false;
     renderCommit();
     try {
       state.rx = await api("GET", `/v1/prescriptions/${encodeURIComponent(rxId)}`);
@@ -776,7 +777,21 @@
         ` · ${t("rx.prescriber", { rpps: rx.prescriber_rpps })}`),
       el("p", { class: "hint", text: t("rx.deadline", { date: frDate(rx.first_delivery_deadline), limit: frDate(rx.treatment_limit) }) }),
       rx.degraded ? el("p", { class: "banner warn", role: "status", text: t("rx.degraded") }) : "",
+      prescriberWarning(rx),
       table);
+  }
+
+  function prescriberWarning(rx) {
+    // A prescriber the Annuaire Santé does not show as practising needs the pharmacist's explicit
+    // acknowledgement before the commit (the daemon refuses it otherwise).
+    const check = rx.prescriber;
+    if (!check || !check.requires_acknowledgement) return "";
+    const box = el("input", { type: "checkbox", id: "prescriber-ack" });
+    box.checked = Boolean(state.prescriberAcknowledged);
+    box.addEventListener("change", () => { state.prescriberAcknowledged = box.checked; });
+    return el("div", { class: "banner warn", id: "prescriber-warning", role: "alert" },
+      el("p", { text: check.warning || t("rx.prescriber.warning") }),
+      el("label", { for: "prescriber-ack" }, box, " ", t("rx.prescriber.ack")));
   }
 
   function lineRow(line, decision) {
@@ -896,6 +911,7 @@
       prescription_id: state.rx.prescription_id,
       lines: state.decisions.map(lineBody),
     };
+    if (state.prescriberAcknowledged) body.prescriber_acknowledged = true;
     // One key per distinct request: a retried click (lost answer) replays, a changed decision is new.
     const fingerprint = JSON.stringify(body);
     if (!state.commitKey || state.commitKey.fingerprint !== fingerprint) {
@@ -918,6 +934,13 @@
   }
 
   function offerOverrides(error) {
+    if (error.slug === "prescriber-warning-not-acknowledged" && state.rx) {
+      // Shown again with its checkbox, in case the prescription was opened before the check ran.
+      state.rx.prescriber = { ...(state.rx.prescriber || {}), requires_acknowledgement: true,
+        warning: error.problem.detail || error.problem.title };
+      renderRx();
+      return;
+    }
     // A refusal the pharmacist may lift gets a reason field on its line (recorded with their RPPS).
     if (error.slug !== "dispensing-refused") return;
     let added = false;
