@@ -119,20 +119,41 @@ def test_datagram_socket_is_refused(passer: Passer) -> None:
         activated_socket(Settings())
 
 
-def test_wildcard_address_is_refused_unless_allowed(passer: Passer) -> None:
-    # Bound, never connected to: no traffic leaves the machine.
-    sock = _tcp("0.0.0.0")
-    passer.install(("api", sock))
-    port = sock.getsockname()[1]
+class WildcardStub:
+    """A TCP socket as systemd would pass it on 0.0.0.0, without listening anywhere.
+
+    The test must not open a port on every interface, so only what the check reads is real.
+    """
+
+    family = socket.AF_INET
+    type = socket.SOCK_STREAM
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.closed = False
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("0.0.0.0", self.port)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def wildcard(monkeypatch: pytest.MonkeyPatch) -> WildcardStub:
+    stub = WildcardStub(8765)
+    monkeypatch.setattr(systemd, "listen_fds_with_names", lambda: [("api", stub)])
+    return stub
+
+
+def test_wildcard_address_is_refused_unless_allowed(wildcard: WildcardStub) -> None:
     with pytest.raises(SettingsError, match="boucle locale"):
-        activated_socket(_settings(port))
+        activated_socket(_settings(wildcard.port))
+    assert wildcard.closed  # refused: not kept open
 
 
-def test_wildcard_address_accepted_when_explicitly_allowed(passer: Passer) -> None:
-    sock = _tcp("0.0.0.0")
-    passer.install(("api", sock))
-    port = sock.getsockname()[1]
-    allowed = Settings(api={"port": port, "allow_non_loopback": True})  # type: ignore[arg-type]
+def test_wildcard_address_accepted_when_explicitly_allowed(wildcard: WildcardStub) -> None:
+    allowed = Settings(api={"port": wildcard.port, "allow_non_loopback": True})  # type: ignore[arg-type]
     chosen = activated_socket(allowed)
-    assert chosen is not None
-    chosen.detach()
+    assert chosen is not None and chosen.getsockname() == ("0.0.0.0", wildcard.port)
+    assert not wildcard.closed
