@@ -268,7 +268,9 @@ def _registry(sim: SimState) -> DmpRegistry:
 
 
 def _parse(data: bytes) -> Element:
-    if len(data) > MAX_REQUEST_BYTES or b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+    # A NUL byte means UTF-16/32, which would hide a DOCTYPE from the byte scan: UTF-8 only.
+    forbidden = (b"<!DOCTYPE", b"<!ENTITY", b"\x00")
+    if len(data) > MAX_REQUEST_BYTES or any(marker in data for marker in forbidden):
         raise XdsError("XDSRegistryError", "request refused")
     parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True)
     try:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from hwsim.national.app import create_app
+from hwsim.national.dmp import XdsError, _parse
 from lgo.documents.cda import build_document
 from lgo.domain.identity import with_key
 from lgo.national import xds
@@ -87,3 +88,22 @@ def test_doctype_and_garbage_get_a_soap_fault(sim: TestClient) -> None:
     for body in (b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', b"garbage"):
         status, _, content = _post(sim, body)
         assert status == 500 and b"Fault" in content
+
+
+ENTITIES = '<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">'
+WIDE = f'<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [{ENTITIES}]><r>&b;</r>'
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_dtd_hidden_in_a_wide_encoding_is_refused(sim: TestClient, encoding: str) -> None:
+    body = WIDE.replace("UTF-16", encoding.upper()).encode(encoding)
+    assert b"<!DOCTYPE" not in body  # the byte scan alone would miss it
+    with pytest.raises(XdsError) as refused:
+        _parse(body)
+    assert refused.value.context == "request refused"  # not "malformed": refused before parsing
+    status, _, content = _post(sim, body)
+    assert status == 500 and b"Fault" in content and b"aaaa" not in content
+
+
+def test_a_utf8_request_still_parses() -> None:
+    assert _parse('<?xml version="1.0" encoding="UTF-8"?><r>é</r>'.encode()).text == "é"
