@@ -496,5 +496,5 @@ def memory(child: subprocess.Popen[str], dispensations: int) -> list[Figure]:
         Figure("Memory at rest (container + API app built, migrated SQLite)", rest, "MiB",
                "python with the framework libraries imported", bare),
         Figure(f"Memory after {dispensations} dispensations", after, "MiB", "memory at rest", rest,
-               f"{float(values['rate']):.0f} dispensations/s in the child (ran alongside)"),
+               f"{float(values['rate']):.0f} dispensations/s in the child"),
     ]  # fmt: skip
