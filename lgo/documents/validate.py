@@ -29,14 +29,18 @@ def _schema() -> etree.XMLSchema:
 
 
 def schema_errors(xml: bytes) -> list[str]:
-    """Schema violations of ``xml`` as ``line: message`` strings (empty when valid)."""
+    """Schema violations of ``xml`` as ``line: error type`` strings (empty when valid).
+
+    libxml2's messages quote the offending values (names, birth dates, INS): they would reach
+    problem+json answers and logs, so only the line and the libxml2 error type are kept.
+    """
     root = parse_xml(xml, max_bytes=MAX_CDA_BYTES)
     with _lock:
         schema = _schema()
         if schema.validate(root):
             return []
         log: list[Any] = list(schema.error_log)  # type: ignore[call-overload]
-    return [f"{entry.line}: {entry.message}" for entry in log]
+    return [f"{entry.line}: {entry.type_name}" for entry in log]
 
 
 def validate_cda(xml: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 
@@ -123,6 +124,19 @@ def test_schema_rejects_what_the_normative_schema_rejects() -> None:
     text = root.find(".//h:section/h:text", H)
     etree.SubElement(text, f"{{{NS}}}script").text = "x"  # type: ignore[arg-type]
     assert schema_errors(etree.tostring(root))
+
+
+def test_schema_errors_never_echo_patient_values() -> None:
+    root = _root(build_document(make_header(), make_vaccination_note()).xml)
+    birth = root.find(".//h:recordTarget//h:birthTime", H)
+    assert birth is not None
+    birth.set("value", "31-12-1999 TESTNOM")
+    with pytest.raises(CdaInvalidError) as invalid:
+        validate_cda(etree.tostring(root))
+    problem = json.dumps(invalid.value.problem())
+    assert "SCHEMAV_CVC_PATTERN_VALID" in problem  # the error type and line stay
+    for value in ("31-12-1999", "TESTNOM", "birthTime"):
+        assert value not in problem
 
 
 def test_lunar_birth_date_keeps_known_precision() -> None:
