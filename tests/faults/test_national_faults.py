@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +64,32 @@ class Events:
         assert ok, f"{count} × {type_} expected; seen {[t for t, _ in self.seen]}"
 
 
-@pytest.fixture
-def daemon(tmp_path: Path, national_sim: NationalSim) -> Iterator[LiveDaemon]:
+@contextmanager
+def running_daemon(tmp_path: Path, sim: NationalSim, db_url: str | None) -> Iterator[LiveDaemon]:
     settings = load_settings(
         state_dir=tmp_path / "state", hardware={"pcsc_enabled": False}, api={"port": free_port()},
-        national={"base_url": national_sim.base_url, "timeout_s": 1.0, "connect_timeout_s": 1.0},
+        national={"base_url": sim.base_url, "timeout_s": 1.0, "connect_timeout_s": 1.0},
+        database={"url": db_url},
     )  # fmt: skip
     with live_daemon(settings, counters=2) as live:
         part_of(live.container).catalog.add(Product(
             AMOX, "AMOXICILLINE TEST 1 g cp B/6", RegulatoryList.LIST_I, molecule="amoxicilline",
             packs=(Pack(AMOX, 6, 250),)))  # fmt: skip
+        yield live
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, national_sim: NationalSim) -> Iterator[LiveDaemon]:
+    with running_daemon(tmp_path, national_sim, None) as live:
+        yield live
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_daemon(request: pytest.FixtureRequest, tmp_path: Path,
+               national_sim: NationalSim) -> Iterator[LiveDaemon]:  # fmt: skip
+    """The daemon on SQLite (BEGIN IMMEDIATE) and on PostgreSQL (row locks)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    with running_daemon(tmp_path, national_sim, url) as live:
         yield live
 
 
@@ -122,8 +139,9 @@ def counts(daemon: LiveDaemon) -> tuple[int, int]:
 
 
 @pytest.mark.timeout(120)
-def test_same_prescription_from_two_counters_at_once(daemon: LiveDaemon,
+def test_same_prescription_from_two_counters_at_once(any_daemon: LiveDaemon,
                                                      national_sim: NationalSim) -> None:  # fmt: skip
+    daemon = any_daemon
     events = Events(daemon)
     pid = new_prescription(national_sim, "TWO")
     patient = make_patient(daemon.container.db)
@@ -145,7 +163,8 @@ def test_same_prescription_from_two_counters_at_once(daemon: LiveDaemon,
 
 
 @pytest.mark.timeout(120)
-def test_double_click_and_reused_key(daemon: LiveDaemon, national_sim: NationalSim) -> None:
+def test_double_click_and_reused_key(any_daemon: LiveDaemon, national_sim: NationalSim) -> None:
+    daemon = any_daemon
     events = Events(daemon)
     pid = new_prescription(national_sim, "DBL")
     patient = make_patient(daemon.container.db)

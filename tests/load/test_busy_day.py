@@ -38,6 +38,8 @@ from tests.load.harness import LiveDaemon, free_port, live_daemon
 pytestmark = pytest.mark.integration
 
 COUNTERS = 16
+# CI size by default; a longer day (LGO_LOAD_PER_COUNTER) gets a proportionate time limit.
+TIME_LIMIT_S = 240 + COUNTERS * int(os.environ.get("LGO_LOAD_PER_COUNTER", "0")) // 10
 CIP = LIST_I_PRODUCT.packs[0].cip13
 
 
@@ -78,7 +80,7 @@ def run_day(daemon: LiveDaemon, per_counter: int) -> list[Any]:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=300)
+        t.join(timeout=TIME_LIMIT_S)
     assert not any(t.is_alive() for t in threads)
     return outcomes
 
@@ -113,7 +115,7 @@ def per_counter(default: int) -> int:
     return int(os.environ.get("LGO_LOAD_PER_COUNTER", default))
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(TIME_LIMIT_S)
 def test_busy_day_sqlite(tmp_path: Path) -> None:
     settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
                              api={"port": free_port()})  # fmt: skip
@@ -124,7 +126,7 @@ def test_busy_day_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(TIME_LIMIT_S)
 def test_busy_day_postgresql(tmp_path: Path, pg_url: str) -> None:
     settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
                              api={"port": free_port()}, database={"url": pg_url})  # fmt: skip
