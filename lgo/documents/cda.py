@@ -30,7 +30,7 @@ from lgo.documents.models import (
     Organisation,
     VaccinationNote,
 )
-from lgo.documents.validate import validate_cda
+from lgo.documents.validate import validate_cda, validated_root
 from lgo.domain.identity import Ins, may_send_ins
 
 NS: Final = "urn:hl7-org:v3"
@@ -323,8 +323,7 @@ def read_document(xml: bytes) -> CdaDocument:
 
     Used by the delivery worker: the stored document is the single source of its metadata.
     """
-    validate_cda(xml)
-    root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+    root = validated_root(xml)
     code = _attr(root, "h:code", "code")
     kinds = {spec.type_code.code: kind for kind, spec in t.DOCUMENT_TYPES.items()}
     if code not in kinds:

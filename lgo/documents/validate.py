@@ -28,13 +28,12 @@ def _schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "CDA.xsd"), parser))
 
 
-def schema_errors(xml: bytes) -> list[str]:
-    """Schema violations of ``xml`` as ``line: error type`` strings (empty when valid).
+def _violations(root: etree._Element) -> list[str]:
+    """Schema violations as ``line: error type`` strings (empty when valid).
 
     libxml2's messages quote the offending values (names, birth dates, INS): they would reach
     problem+json answers and logs, so only the line and the libxml2 error type are kept.
     """
-    root = parse_xml(xml, max_bytes=MAX_CDA_BYTES)
     with _lock:
         schema = _schema()
         if schema.validate(root):
@@ -43,8 +42,20 @@ def schema_errors(xml: bytes) -> list[str]:
     return [f"{entry.line}: {entry.type_name}" for entry in log]
 
 
-def validate_cda(xml: bytes) -> None:
-    """Raise :class:`CdaInvalidError` (first violations in ``extra``) unless ``xml`` is valid."""
-    errors = schema_errors(xml)
+def schema_errors(xml: bytes) -> list[str]:
+    """Schema violations of ``xml`` (see :func:`_violations`); XML refused by lgo.xml raises."""
+    return _violations(parse_xml(xml, max_bytes=MAX_CDA_BYTES))
+
+
+def validated_root(xml: bytes) -> etree._Element:
+    """``xml`` parsed once by the hardened parser and valid, or :class:`CdaInvalidError`."""
+    root = parse_xml(xml, max_bytes=MAX_CDA_BYTES)
+    errors = _violations(root)
     if errors:
         raise CdaInvalidError(violations=errors[:5])
+    return root
+
+
+def validate_cda(xml: bytes) -> None:
+    """Raise :class:`CdaInvalidError` (first violations in ``extra``) unless ``xml`` is valid."""
+    validated_root(xml)

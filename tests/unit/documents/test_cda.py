@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 from lxml import etree
 
-from lgo.documents.cda import NS, build_document
+from lgo.documents.cda import NS, build_document, read_document
 from lgo.documents.errors import CdaInvalidError, DocumentInputError, InsNotQualifiedError
 from lgo.documents.models import DispensingSummary, VaccinationNote
 from lgo.documents.validate import schema_errors, validate_cda
@@ -137,6 +137,23 @@ def test_schema_errors_never_echo_patient_values() -> None:
     assert "SCHEMAV_CVC_PATTERN_VALID" in problem  # the error type and line stay
     for value in ("31-12-1999", "TESTNOM", "birthTime"):
         assert value not in problem
+
+
+def test_reading_a_document_parses_it_once_with_the_hardened_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    document = build_document(make_header(), make_vaccination_note())
+    made: list[dict[str, object]] = []
+    real_parser = etree.XMLParser
+
+    def recording_parser(**options: object) -> etree.XMLParser:
+        made.append(options)
+        return real_parser(**options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(etree, "XMLParser", recording_parser)
+    facts = read_document(document.xml)
+    assert facts.document_id == document.document_id
+    assert len(made) == 1 and made[0]["load_dtd"] is False and made[0]["huge_tree"] is False
 
 
 def test_lunar_birth_date_keeps_known_precision() -> None:
