@@ -21,10 +21,10 @@ import pytest
 
 from lgo.documents.render import render_html
 from lgo.documents.validate import schema_errors
-from lgo.errors import LgoError
 from lgo.national.dmp import DmpClient
 from lgo.national.errors import NationalServiceError
-from lgo.national.insi import InsiConfig, build_insi_client
+from lgo.national.http import NationalHttpClient
+from lgo.national.insi import InsiClient, InsiConfig
 from lgo.settings import load_settings
 from lgo.xml import XmlRejectedError, parse_xml
 from tests.hostile.test_api_schema import business_rows
@@ -145,13 +145,15 @@ def test_insi_reply_refused_over_http(attack: str, hostile: Hostile) -> None:
     from lgo.domain.identity import Traits
 
     hostile.body = ATTACKS[attack]
-    client = build_insi_client(hostile.url, InsiConfig(idam="TEST"), timeout_s=5)
+    config = InsiConfig(idam="TEST")
+    http = NationalHttpClient("insi", hostile.url, timeout_s=5, max_body_bytes=config.max_reply_bytes)
+    client = InsiClient(http, config)  # what build_insi_client builds, with a handle we can close
     traits = Traits.of("Testseul", "Dominique", "M", "19620101")
     try:
         refused_in_bounded_memory(lambda: client.search_by_traits(traits, author_rpps=None),
                                   (NationalServiceError,))  # fmt: skip
     finally:
-        client._http.close()
+        http.close()
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
@@ -195,4 +197,3 @@ def test_daemon_ins_lookup_with_hostile_insi_changes_nothing(tmp_path: Path,
             assert business_rows(daemon.container.db) == before, attack
         after = http.get(f"/v1/patients/{patient['id']}").json()
         assert {k: after[k] for k in patient} == patient  # no INS, same status, same traits
-    assert issubclass(XmlRejectedError, LgoError)
