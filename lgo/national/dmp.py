@@ -45,7 +45,7 @@ from lgo.national.errors import (
     RequestRejected,
     ServiceUnavailable,
 )
-from lgo.national.http import NationalHttpClient
+from lgo.national.http import NationalHttpClient, ServiceClient, refusal_error
 from lgo.xml import XmlRejectedError, parse_xml
 
 MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
@@ -298,8 +298,10 @@ def _serialise(root: Element) -> bytes:
 
 
 def _soap_body(response: httpx.Response) -> Element:
-    if response.status_code >= 500 and b"Fault" not in response.content:
-        raise ServiceUnavailable(f"dmp: HTTP {response.status_code}")
+    if response.status_code >= 400 and b"Fault" not in response.content:
+        # No SOAP fault to read (a proxy's or server's page): the status alone says what failed.
+        detail = f"dmp: HTTP {response.status_code}"
+        raise refusal_error(response, None, detail, not_found=RequestRejected)
     try:
         root = parse_xml(response.content, max_bytes=MAX_REPLY_BYTES)
     except XmlRejectedError as exc:
@@ -358,11 +360,13 @@ def _entry(extrinsic: Element) -> DmpDocumentEntry:
 # --- client --------------------------------------------------------------------------------------
 
 
-class DmpClient:
+class DmpClient(ServiceClient):
     """XDS.b client of the DMP. Thread-safe (one ``httpx.Client`` underneath)."""
 
+    service = "dmp"
+
     def __init__(self, http: NationalHttpClient, *, finess: str, path: str = "/xds") -> None:
-        self._http = http
+        super().__init__(http=http)
         self._path = path
         self._structure = STRUCT_FINESS_PREFIX + finess
 
@@ -380,7 +384,7 @@ class DmpClient:
         transport: httpx.BaseTransport | None = None,
     ) -> DmpClient:
         http = NationalHttpClient(
-            "dmp",
+            cls.service,
             base_url,
             timeout_s=timeout_s,
             connect_timeout_s=connect_timeout_s,
@@ -388,15 +392,6 @@ class DmpClient:
             max_body_bytes=MAX_REPLY_BYTES,
         )
         return cls(http, finess=finess)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> DmpClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def _call(self, action: str, soap_action: str, envelope: bytes, author_rpps: str) -> Element:
         content_type = f'application/soap+xml; charset=UTF-8; action="{soap_action}"'

@@ -22,7 +22,7 @@ from lgo.national.dmp import (
     query_request,
 )
 from lgo.national.errors import MalformedResponse, RequestRejected, ServiceUnavailable
-from lgo.national.http import NationalHttpClient, RetryPolicy
+from lgo.national.http import NationalHttpClient, RetryPolicy, ServiceClient
 from tests.fixtures.documents import FICTIVE_NIR, FICTIVE_RPPS, make_header, make_vaccination_note
 
 NS = xds.NSMAP
@@ -167,3 +167,26 @@ def test_soap_sender_fault_is_a_rejection_receiver_fault_an_outage(note: CdaDocu
         _client(_answer(fault("soap:Sender"), 500)).provide(note, author_rpps=FICTIVE_RPPS)
     with pytest.raises(ServiceUnavailable):
         _client(_answer(fault("soap:Receiver"), 500)).provide(note, author_rpps=FICTIVE_RPPS)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(403, RequestRejected), (404, RequestRejected), (502, ServiceUnavailable),
+     (503, ServiceUnavailable)],
+)  # fmt: skip
+def test_an_error_page_without_a_soap_fault_is_typed_by_its_status(
+    note: CdaDocument, status: int, error: type[Exception]
+) -> None:
+    page = b"<html><body><h1>Forbidden</h1></body></html>"
+    client = _client(lambda _request: httpx.Response(
+        status, content=page, headers={"Content-Type": "text/html"}))  # fmt: skip
+    with pytest.raises(error) as refused:
+        client.provide(note, author_rpps=FICTIVE_RPPS)
+    assert not isinstance(refused.value, MalformedResponse)
+
+
+def test_the_dmp_client_is_a_service_client() -> None:
+    client = _client(lambda _request: httpx.Response(200))
+    assert isinstance(client, ServiceClient) and client.service == "dmp"
+    with client:
+        pass  # the base's context manager closes the HTTP client
