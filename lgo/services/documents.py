@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import json
 import random
-import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -61,6 +60,7 @@ from lgo.national.dmp import DmpDocumentEntry, DmpDocumentUnknown, DmpGateway
 from lgo.national.errors import MalformedResponse, ServiceUnavailable
 from lgo.national.mss import Attachment, MssGateway, MssMessage
 from lgo.services.identity import IdentityNotQualified
+from lgo.services.worker import BackgroundWorker, backoff_delay
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationLineRow, DispensationRow
 from lgo.store.models.documents import DocumentDelivery, DocumentRow
@@ -400,12 +400,6 @@ class DeliveryPolicy:
     idle_poll_s: float = 5.0
 
 
-def backoff_delay(attempts: int, policy: DeliveryPolicy, rng: random.Random) -> float:
-    """Exponential backoff with equal jitter (half fixed, half random), capped."""
-    ceiling = min(policy.max_delay_s, policy.base_delay_s * 2 ** max(attempts - 1, 0))
-    return float(ceiling / 2 + rng.random() * ceiling / 2)
-
-
 @dataclass(frozen=True)
 class _Claimed:
     id: int
@@ -416,8 +410,10 @@ class _Claimed:
     document_id: str
 
 
-class DeliveryWorker:
+class DeliveryWorker(BackgroundWorker):
     """Delivers ``document_deliveries`` rows through the handler registered for their kind."""
+
+    name = "documents"
 
     def __init__(
         self,
@@ -430,48 +426,17 @@ class DeliveryWorker:
         rng: random.Random | None = None,
         worker_id: str | None = None,
     ) -> None:
+        self.policy = policy or DeliveryPolicy()
+        super().__init__(self.policy.idle_poll_s)
         self.db = db
         self.handlers = dict(handlers)
         self.events = events
-        self.policy = policy or DeliveryPolicy()
         self.clock = clock
         self.rng = rng or random.Random()
         self.worker_id = worker_id or f"documents-{uuid.uuid4().hex[:8]}"
-        self.degraded = False
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def register(self, kind: str, handler: DeliveryHandler) -> None:
         self.handlers[kind] = handler
-
-    # lifecycle ----------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="lgo-documents", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def notify(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                handled = self.run_once()
-            except Exception:  # the worker must survive a database hiccup
-                log.exception("document_delivery_loop_error")
-                handled = 0
-            if handled == 0:
-                self._wake.wait(self.policy.idle_poll_s)
-                self._wake.clear()
 
     # one pass -----------------------------------------------------------------------------------
 

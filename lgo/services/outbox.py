@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from lgo.national.errors import MalformedResponse, ServiceUnavailable
 from lgo.services.dispensing_errors import OutboxMessageNotFound, OutboxRetryRefused
 from lgo.services.faults import fault_point
 from lgo.services.fhir_export import QualifiedInsProvider
+from lgo.services.worker import BackgroundWorker, backoff_delay
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, OutboxMessage
 from lgo.store.types import utcnow
@@ -59,12 +59,6 @@ class OutboxPolicy:
     idle_poll_s: float = 5.0
 
 
-def backoff_delay(attempts: int, policy: OutboxPolicy, rng: random.Random) -> float:
-    """Exponential backoff with "equal jitter": half fixed, half random, capped."""
-    ceiling = min(policy.max_delay_s, policy.base_delay_s * 2 ** max(attempts - 1, 0))
-    return float(ceiling / 2 + rng.random() * ceiling / 2)
-
-
 class PermanentFailure(Exception):
     """The message can never be delivered as it is (poison)."""
 
@@ -78,7 +72,9 @@ class Claimed:
     dispensation_id: str | None
 
 
-class OutboxWorker:
+class OutboxWorker(BackgroundWorker):
+    name = "outbox"
+
     def __init__(
         self,
         db: Database,
@@ -91,49 +87,20 @@ class OutboxWorker:
         worker_id: str | None = None,
         identity: QualifiedInsProvider | None = None,
     ) -> None:
+        self.policy = policy or OutboxPolicy()
+        super().__init__(self.policy.idle_poll_s)
         self.db = db
         self.identity = identity
         self.events = events
         self.sender = sender
-        self.policy = policy or OutboxPolicy()
         self.clock = clock
         self.rng = rng or random.Random()
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
-        self.degraded = False
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="lgo-outbox", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def notify(self) -> None:
-        """Wake the worker now (a dispensation was just committed)."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                handled = self.run_once()
-            except Exception:  # the worker must survive a database hiccup
-                log.exception("outbox_loop_error")
-                handled = 0
-            if handled == 0:
-                self._wake.wait(self._idle_wait())
-                self._wake.clear()
-
-    def _idle_wait(self) -> float:
+    def idle_wait(self) -> float:
+        """Until the next pending message is due, at most ``idle_poll_s``."""
         with self.db.uow(readonly=True) as uow:
             due = uow.session.execute(
                 select(OutboxMessage.next_attempt_at)
