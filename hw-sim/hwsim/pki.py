@@ -16,6 +16,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificatePublicKeyTypes,
+    PrivateKeyTypes,
+)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hwsim.fixtures.people import Professional
@@ -90,14 +94,37 @@ def _new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _write(path: Path, issued: Issued) -> None:
-    key_pem = issued.key.private_bytes(
+def private_key_pem(key: PrivateKeyTypes) -> bytes:
+    """Unencrypted PKCS#8 PEM: these are test keys, written with mode 0600."""
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def certificate_builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: CertificatePublicKeyTypes,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.CertificateBuilder:
+    """Names, key, a random serial and the validity: what every certificate here starts from."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+
+
+def _write(path: Path, issued: Issued) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(key_pem + issued.cert_pem)
+    tmp.write_bytes(private_key_pem(issued.key) + issued.cert_pem)
     tmp.chmod(0o600)
     tmp.replace(path)  # atomic: parallel sessions never read half a file
 
@@ -132,7 +159,7 @@ class TestPki:
         cert = (
             self._builder(name, name, key, days=7300)
             .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(_usage(ca=True), critical=True)
+            .add_extension(key_usage(ca=True), critical=True)
             .sign(key, hashes.SHA256())
         )
         issued = Issued(key, cert)
@@ -144,7 +171,7 @@ class TestPki:
         cert = (
             self._builder(_ca_name(CA_CN), self.root.cert.subject, key, days=5000)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_usage(ca=True), critical=True)
+            .add_extension(key_usage(ca=True), critical=True)
             .sign(self.root.key, hashes.SHA256())
         )
         issued = Issued(key, cert)
@@ -156,16 +183,11 @@ class TestPki:
         subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey, days: int
     ) -> x509.CertificateBuilder:
         now = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        builder = certificate_builder(
+            subject, issuer, key.public_key(), now, now + dt.timedelta(days=days)
         )
+        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        return builder.add_extension(ski, critical=False)
 
     def credentials(self, pro: Professional) -> ProfessionalCredentials:
         """The professional's auth and signature key+cert, from the cache or freshly made."""
@@ -178,10 +200,10 @@ class TestPki:
     def _issue(self, pro: Professional, base: Path, signature: bool) -> Issued:
         key = _new_key()
         if signature:  # non-repudiation only: the document-signing key
-            usage = _usage(content_commitment=True)
+            usage = key_usage(content_commitment=True)
             eku = [ExtendedKeyUsageOID.EMAIL_PROTECTION]
         else:
-            usage = _usage(digital_signature=True, key_encipherment=True)
+            usage = key_usage(digital_signature=True, key_encipherment=True)
             eku = [ExtendedKeyUsageOID.CLIENT_AUTH]
         cert = (
             self._builder(person_subject(pro), self.ca.cert.subject, key, days=1095)
@@ -199,7 +221,7 @@ class TestPki:
         return issued
 
 
-def _usage(
+def key_usage(
     digital_signature: bool = False,
     content_commitment: bool = False,
     key_encipherment: bool = False,

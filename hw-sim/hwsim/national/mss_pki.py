@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hwsim.pki import certificate_builder, key_usage, private_key_pem
+
 VALIDITY = timedelta(days=30)
 
 
@@ -47,13 +49,8 @@ class TestCa:
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + VALIDITY)
+            certificate_builder(subject, self.cert.subject, key.public_key(), start,
+                                start + VALIDITY)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
@@ -73,13 +70,7 @@ def _write(
     folder.mkdir(parents=True, exist_ok=True)
     cert_file, key_file = folder / f"{stem}.crt", folder / f"{stem}.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key_file.write_bytes(private_key_pem(key))
     key_file.chmod(0o600)
     return Issued(cert_file, key_file)
 
@@ -95,28 +86,9 @@ def make_ca(folder: Path, name: str = "AC TEST IGC-SANTE ORGANISATIONS (hwsim)")
     )
     start = datetime.now(UTC) - timedelta(minutes=5)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + VALIDITY)
+        certificate_builder(subject, subject, key.public_key(), start, start + VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(key_usage(ca=True), critical=True)
         .sign(key, hashes.SHA256())
     )
     issued = _write(folder, "ca", cert, key)
