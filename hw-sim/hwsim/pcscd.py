@@ -5,7 +5,8 @@ the private daemon runs in its own user+mount+net namespace (set up by hwsim.run
 `<workdir>/run` bound over /run: its socket appears at `<workdir>/run/pcscd/pcscd.comm` on the
 shared filesystem, and the vpcd ports (bound on 0.0.0.0 by the driver) exist only inside the
 namespace. This module writes the private reader.conf.d and runs pcscd; it assumes it is already
-inside that namespace (or in the plain-root fallback).
+inside that namespace (or in the plain-root fallback, only with `LGO_HWSIM_ISOLATION=plain`:
+vpcd's ports are then open on every interface).
 
 Readers come two per reader.conf entry (vpcd has 2 slots). A second entry must point at a *copy*
 of the driver under another file name, otherwise both entries share the driver's static state.

@@ -6,8 +6,10 @@
 network. The outside world talks to it through two Unix sockets on the shared filesystem: pcscd's
 (`<workdir>/run/pcscd/pcscd.comm`) and the control API (`<workdir>/control.sock`).
 
-If user namespaces are refused, the fallback (root only, and only when no system pcscd socket
-exists) runs pcscd plainly on /run/pcscd with vpcd on ports 36300+; `status` says so.
+If user namespaces are refused, the plain fallback (root only, only when no system pcscd socket
+exists, and only when asked for with `LGO_HWSIM_ISOLATION=plain`) runs pcscd on /run/pcscd with
+vpcd listening on 0.0.0.0, ports 36300+; `status` says so. Never chosen silently: those ports are
+open to the whole network.
 """
 
 from __future__ import annotations
@@ -317,6 +319,8 @@ def serve(workdir: Path, readers: int, isolation: str) -> None:
         level=logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if isolation == "plain" and os.environ.get("LGO_HWSIM_ISOLATION") != "plain":
+        raise SimError(500, PLAIN_REFUSED)  # vpcd would listen on 0.0.0.0: only when asked
     if isolation == "netns":
         _setup_namespace(workdir)
         layout = PcscdLayout(workdir, readers)
@@ -343,13 +347,21 @@ def main(argv: list[str] | None = None) -> None:
 # ------------------------------------------------------------------------------------------
 # outside: launching and stopping the simulator process
 # ------------------------------------------------------------------------------------------
-def detect_isolation() -> str:
-    """'netns' when unprivileged user namespaces work; 'plain' as the root-only fallback.
+PLAIN_REFUSED = (
+    "Espaces de noms utilisateur refusés (unshare --user) : le simulateur ne peut pas isoler ses "
+    "lecteurs virtuels. Le mode de repli « plain » fait écouter vpcd sur toutes les interfaces "
+    "(0.0.0.0, ports 36300+) : le demander explicitement avec LGO_HWSIM_ISOLATION=plain, sur un "
+    "poste sans réseau partagé."
+)
 
-    `LGO_HWSIM_ISOLATION=plain|netns` forces a mode (plain still refuses a live system pcscd).
+
+def detect_isolation() -> str:
+    """'netns' when unprivileged user namespaces work, else an error in French.
+
+    The 'plain' fallback (vpcd on 0.0.0.0) is only used when `LGO_HWSIM_ISOLATION=plain` asks for
+    it, and still refuses a live system pcscd; `LGO_HWSIM_ISOLATION=netns` forbids it too.
     """
-    forced = os.environ.get("LGO_HWSIM_ISOLATION", "")
-    if forced == "plain":
+    if os.environ.get("LGO_HWSIM_ISOLATION", "") == "plain":
         return _plain_or_fail()
     if shutil.which("unshare") and shutil.which("ip"):
         probe = subprocess.run(
@@ -360,17 +372,15 @@ def detect_isolation() -> str:
         )
         if probe.returncode == 0:
             return "netns"
-    if forced == "netns":
-        raise SimError(500, "espaces de noms utilisateur refusés (unshare --user)")
-    return _plain_or_fail()
+    raise SimError(500, PLAIN_REFUSED)
 
 
 def _plain_or_fail() -> str:
-    """Fallback: a plain pcscd on /run/pcscd, only as root and only with no system pcscd."""
+    """The plain fallback: a pcscd on /run/pcscd, only as root and only with no system pcscd."""
     if os.geteuid() == 0 and not SYSTEM_SOCKET.exists():
         return "plain"
     raise SimError(
-        500, "ni espace de noms utilisateur, ni repli root possible (pcscd système actif ?)"
+        500, "Mode « plain » impossible : il faut être root et qu'aucun pcscd système ne tourne."
     )
 
 
