@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 REDACTED = "[redacted]"
+TAKEN_OVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi", "aiosmtpd", "mail.log")
 SENSITIVE_KEYS = frozenset(
     {
         "pin", "user_pin", "so_pin", "password", "token", "access_token", "id_token", "refresh_token",
@@ -134,6 +135,12 @@ def _route_stdlib_logging(shared: list[Any], renderer: Any, level: int) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # A server or library may have given its loggers their own plain-text handlers (uvicorn's default
+    # config does): those would print tracebacks unredacted. Route them through ours instead.
+    for name in TAKEN_OVER_LOGGERS:
+        taken = logging.getLogger(name)
+        taken.handlers.clear()
+        taken.propagate = True
 
 
 def get_logger(name: str) -> Any:

@@ -141,3 +141,18 @@ def test_sensitive_keys_are_redacted_at_any_depth(capsys: pytest.CaptureFixture[
     assert line["fields"] == {"service": "insi", "patient": {"NIR": "[redacted]", "id": "p-1"}}
     assert line["items"] == [{"token": "[redacted]"}, "plain"]
     assert line["pin"] == "[redacted]"
+
+
+def test_loggers_configured_elsewhere_are_taken_over(capsys: pytest.CaptureFixture[str]) -> None:
+    """uvicorn's default config gives its loggers a plain handler that prints raw tracebacks."""
+    import logging.config
+
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
+    configure_logging("INFO", json_output=True)
+    try:
+        raise ValueError(SECRET)
+    except ValueError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    err = capsys.readouterr().err
+    assert SECRET not in err
+    assert any(str(line["event"]).startswith("Exception in ASGI application") for line in _lines(err))
