@@ -6,7 +6,8 @@ keys) and the national simulator on 127.0.0.1. The page is driven like a pharmac
 tests only act on the simulator or the page, and wait on what the page shows (Playwright's
 ``expect`` waits for the DOM; no sleeps). The tests of this module run in order on one page and one
 daemon, like one working day at the counter: token → patient → CPS session → prescription →
-commit → degraded mode → CPS pulled. Screenshots of the main screens go to docs/screenshots/.
+commit → degraded mode → CPS pulled. Screenshots of the main screens go to the test's temporary
+folder, or to docs/screenshots/ with ``LGO_UPDATE_SCREENSHOTS=1`` (tests/e2e/screenshots.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from hwsim.fixtures.people import load_people
 from hwsim.national.apcv import issue_token
 from hwsim.national.app import reset_state
 from hwsim.national.faults import FaultKind, FaultSpec
+from tests.e2e.screenshots import screenshot_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -39,7 +41,6 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORT = {"width": 1366, "height": 768}
 PEOPLE = load_people()
 PHARMACIST = PEOPLE.professionals["pharmacien"]
@@ -210,9 +211,13 @@ CONTRAST_JS = """() => {
 }"""
 
 
-def _shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name))
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
+
+
+def _shot(page: Any, shots: Path, name: str) -> None:
+    page.screenshot(path=str(shots / name))
 
 
 def test_token_from_fragment_is_stored_and_stripped(page: Any, daemon: Daemon) -> None:
@@ -228,7 +233,7 @@ def test_token_from_fragment_is_stored_and_stripped(page: Any, daemon: Daemon) -
 
 
 def test_vitale_insert_shows_the_patient_without_reload(
-    page: Any, daemon: Daemon, hwsim_bench: Any
+    page: Any, daemon: Daemon, hwsim_bench: Any, shots: Path
 ) -> None:
     page.evaluate("window.__sameDocument = true")
     hwsim_bench.client.insert("vitale", "seul", reader=0)
@@ -238,7 +243,7 @@ def test_vitale_insert_shows_the_patient_without_reload(
     expect(page.locator("#identity-status")).to_have_attribute("data-status", "provisional")
     expect(page.locator("#readers li").first).to_contain_text("Carte Vitale")
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
-    _shot(page, "counter-patient.png")
+    _shot(page, shots, "counter-patient.png")
 
 
 def test_ins_retrieved_with_insi_from_the_card(page: Any) -> None:
@@ -293,7 +298,7 @@ def test_apcv_scan_gives_the_beneficiaries_to_choose(
     assert token not in page.content()
 
 
-def test_scanned_eprescription_shows_its_lines(page: Any, hwsim_bench: Any) -> None:
+def test_scanned_eprescription_shows_its_lines(page: Any, hwsim_bench: Any, shots: Path) -> None:
     hwsim_bench.client.scan(LISTED_RX)  # through the virtual serial scanner → scan.received
     rows = page.locator("#rx-lines tbody tr")
     expect(rows).to_have_count(1)
@@ -301,11 +306,11 @@ def test_scanned_eprescription_shows_its_lines(page: Any, hwsim_bench: Any) -> N
     expect(rows.first).to_contain_text("liste I")
     expect(page.locator("#line-1-intervention")).to_have_value("unchanged")
     expect(page.locator("#commit")).to_be_enabled()
-    _shot(page, "counter-prescription.png")
+    _shot(page, shots, "counter-prescription.png")
 
 
 def test_decide_and_commit_gives_a_result_and_an_ordonnancier_entry(
-    page: Any, daemon: Daemon
+    page: Any, daemon: Daemon, shots: Path
 ) -> None:
     # A modification without the prescriber's agreement is refused, in the rules' own words.
     page.locator("#line-1-intervention").select_option("modified")
@@ -339,11 +344,11 @@ def test_decide_and_commit_gives_a_result_and_an_ordonnancier_entry(
     assert [(ln["intervention"], ln["days"], ln["boxes"]) for ln in stored["lines"]] == [
         ("unchanged", 6, 2)
     ]
-    _shot(page, "counter-committed.png")
+    _shot(page, shots, "counter-committed.png")
 
 
 def test_eprescription_service_down_shows_degraded_then_sent(
-    page: Any, daemon: Daemon, national_sim_server: Any
+    page: Any, daemon: Daemon, national_sim_server: Any, shots: Path
 ) -> None:
     scan = page.locator("#scan-input")
     scan.fill(SIMPLE_RX)  # typed: POST /v1/scans from the page
@@ -359,7 +364,7 @@ def test_eprescription_service_down_shows_degraded_then_sent(
         banner = page.locator("#banner-degraded")
         expect(banner).to_be_visible()
         expect(page.locator("#outbox li[data-status='pending']")).to_have_count(1)
-        _shot(page, "counter-degraded.png")
+        _shot(page, shots, "counter-degraded.png")
     finally:
         national_sim_server.faults.clear("eprescription")
     expect(page.locator("#banner-degraded")).to_be_hidden(timeout=30_000)
