@@ -60,7 +60,7 @@ from lgo.national.dmp import DmpDocumentEntry, DmpDocumentUnknown, DmpGateway
 from lgo.national.errors import MalformedResponse, ServiceUnavailable
 from lgo.national.mss import Attachment, MssGateway, MssMessage
 from lgo.services.identity import IdentityNotQualified
-from lgo.services.worker import BackgroundWorker, backoff_delay
+from lgo.services.worker import BackgroundWorker, WorkerPolicy, backoff_delay
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationLineRow, DispensationRow
 from lgo.store.models.documents import DocumentDelivery, DocumentRow
@@ -391,13 +391,12 @@ def mss_handler(mss: MssGateway) -> DeliveryHandler:
 
 
 @dataclass(frozen=True)
-class DeliveryPolicy:
+class DeliveryPolicy(WorkerPolicy):
+    """Documents wait longer between tries and hold a longer lease (uploads of several MB)."""
+
     base_delay_s: float = 5.0
     max_delay_s: float = 600.0
-    max_attempts: int = 50
     lease_s: float = 120.0
-    batch: int = 10
-    idle_poll_s: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from lgo.national.errors import MalformedResponse, ServiceUnavailable
 from lgo.services.dispensing_errors import OutboxMessageNotFound, OutboxRetryRefused
 from lgo.services.faults import fault_point
 from lgo.services.fhir_export import QualifiedInsProvider
-from lgo.services.worker import BackgroundWorker, backoff_delay
+from lgo.services.worker import BackgroundWorker, WorkerPolicy, backoff_delay
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, OutboxMessage
 from lgo.store.types import utcnow
@@ -50,13 +50,8 @@ class ExecutionSender(Protocol):
 
 
 @dataclass(frozen=True)
-class OutboxPolicy:
-    base_delay_s: float = 2.0
-    max_delay_s: float = 300.0
-    max_attempts: int = 50
-    lease_s: float = 60.0
-    batch: int = 10
-    idle_poll_s: float = 5.0
+class OutboxPolicy(WorkerPolicy):
+    """The e-prescription outbox keeps the shared defaults (short reports, retried soon)."""
 
 
 class PermanentFailure(Exception):

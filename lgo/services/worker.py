@@ -11,22 +11,27 @@ from __future__ import annotations
 import random
 import threading
 from abc import ABC, abstractmethod
-from typing import ClassVar, Protocol
+from dataclasses import dataclass
+from typing import ClassVar
 
 from lgo.logging import get_logger
 
 log = get_logger(__name__)
 
 
-class BackoffPolicy(Protocol):
-    @property
-    def base_delay_s(self) -> float: ...
+@dataclass(frozen=True)
+class WorkerPolicy:
+    """Retries (exponential backoff, then ``failed``), lease of a claimed item, batch, idle poll."""
 
-    @property
-    def max_delay_s(self) -> float: ...
+    base_delay_s: float = 2.0
+    max_delay_s: float = 300.0
+    max_attempts: int = 50
+    lease_s: float = 60.0
+    batch: int = 10
+    idle_poll_s: float = 5.0
 
 
-def backoff_delay(attempts: int, policy: BackoffPolicy, rng: random.Random) -> float:
+def backoff_delay(attempts: int, policy: WorkerPolicy, rng: random.Random) -> float:
     """Exponential backoff with "equal jitter" (half fixed, half random), capped."""
     ceiling = min(policy.max_delay_s, policy.base_delay_s * 2 ** max(attempts - 1, 0))
     return float(ceiling / 2 + rng.random() * ceiling / 2)

@@ -10,7 +10,7 @@ from typing import Any
 from lgo.events import EventBus
 from lgo.services.documents import DeliveryPolicy, DeliveryWorker
 from lgo.services.outbox import OutboxPolicy, OutboxWorker
-from lgo.services.worker import BackgroundWorker
+from lgo.services.worker import BackgroundWorker, WorkerPolicy
 
 WAIT_S = 10.0  # generous: only reached when the behaviour is broken
 
@@ -99,3 +99,11 @@ def test_notify_wakes_an_idle_worker_and_stop_ends_it() -> None:
         thread = worker._thread
     assert thread is not None and not thread.is_alive()
     assert thread.name == "lgo-test-queue"
+
+
+def test_each_worker_keeps_its_own_policy_defaults() -> None:
+    outbox, documents = OutboxPolicy(), DeliveryPolicy()
+    assert (outbox.base_delay_s, outbox.max_delay_s, outbox.lease_s) == (2.0, 300.0, 60.0)
+    assert (documents.base_delay_s, documents.max_delay_s, documents.lease_s) == (5.0, 600.0, 120.0)
+    assert outbox.max_attempts == documents.max_attempts == 50
+    assert isinstance(documents, WorkerPolicy) and DeliveryPolicy(batch=3).batch == 3
