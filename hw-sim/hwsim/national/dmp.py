@@ -302,16 +302,20 @@ def _soap(root: Element, status: int = 200) -> Response:
 def _registry_response(parent: Element, error: XdsError | None) -> Element:
     response = _sub(parent, RS, "RegistryResponse", status=FAILURE if error else SUCCESS)
     if error is not None:
-        errors = _sub(response, RS, "RegistryErrorList")
-        _sub(
-            errors,
-            RS,
-            "RegistryError",
-            errorCode=error.code,
-            codeContext=error.context,
-            severity="urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error",
-        )
+        _error_list(response, error)
     return response
+
+
+def _error_list(response: Element, error: XdsError) -> None:
+    errors = _sub(response, RS, "RegistryErrorList")
+    _sub(
+        errors,
+        RS,
+        "RegistryError",
+        errorCode=error.code,
+        codeContext=error.context,
+        severity="urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error",
+    )
 
 
 def _slot(parent: Element, name: str) -> list[str]:
@@ -490,16 +494,7 @@ ACTIONS: Final = {
 
 def _error_body(name: str, body: Element, error: XdsError) -> None:
     if name == "query":
-        response = _sub(body, QUERY, "AdhocQueryResponse", status=FAILURE)
-        errors = _sub(response, RS, "RegistryErrorList")
-        _sub(
-            errors,
-            RS,
-            "RegistryError",
-            errorCode=error.code,
-            codeContext=error.context,
-            severity="urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error",
-        )
+        _error_list(_sub(body, QUERY, "AdhocQueryResponse", status=FAILURE), error)
     elif name == "retrieve":
         _registry_response(_sub(body, XDSB, "RetrieveDocumentSetResponse"), error)
     else:
