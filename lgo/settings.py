@@ -192,6 +192,13 @@ class DmpSettings(BaseModel):
         description="Produce and queue a dispensing summary for the DMP after each dispensation "
         "(qualified INS only; others are skipped with a 'document.skipped' event).",
     )
+    auto_feed_lookback_days: int = Field(
+        7,
+        ge=1,
+        le=90,
+        description="Auto-feed sweep (at start and every 10 minutes): dispensations of the last N "
+        "days without a dispensing summary get one (recovers a crash before the event handler).",
+    )
 
 
 class MssSettings(BaseModel):

@@ -196,6 +196,20 @@ class DocumentService:
                 raise DocumentNotFoundError("Dispensation introuvable.")
             return row.pharmacist_national_id
 
+    def unfed_dispensations(self, since: datetime, limit: int = 500) -> list[tuple[str, str]]:
+        """Dispensations committed since ``since`` that have no document yet, oldest first, as
+        (dispensation id, pharmacist's national id). One anti-join on indexed columns
+        (``dispensations.created_at``, ``UNIQUE documents.dispensation_id``)."""
+        with self._db.uow(readonly=True) as uow:
+            rows = uow.session.execute(
+                select(DispensationRow.id, DispensationRow.pharmacist_national_id)
+                .outerjoin(DocumentRow, DocumentRow.dispensation_id == DispensationRow.id)
+                .where(DispensationRow.created_at >= since, DocumentRow.id.is_(None))
+                .order_by(DispensationRow.created_at)
+                .limit(limit)
+            ).all()  # fmt: skip
+            return [(row[0], row[1]) for row in rows]
+
     def get(self, document_id: str) -> dict[str, Any]:
         with self._db.uow(readonly=True) as uow:
             row = uow.session.get(DocumentRow, document_id)

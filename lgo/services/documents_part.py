@@ -10,18 +10,27 @@ Auto-feed (``national.dmp.auto_feed``, Ségur "alimentation systématique"): a t
 ``dispensation.committed`` events and produces the dispensing summary for the DMP, authored by the
 pharmacist whose session made the dispensation. A patient without a qualified INS is skipped
 (``document.skipped`` event, reason ``ins-not-qualified``): never an error for the counter.
+
+Events live in memory: a crash between a dispensation's commit and its handler would lose the
+summary. :meth:`DocumentsPart.sweep` recovers it: at start and every :data:`SWEEP_INTERVAL_S`, the
+dispensations of the last ``national.dmp.auto_feed_lookback_days`` without a document get one (same
+INS guard). ``UNIQUE(documents.dispensation_id)`` makes event path and sweep race safely: the loser
+gets ``DocumentAlreadyProduced``, counted as skipped. The pharmacist's names are not stored with
+the dispensation: when their session is no longer open, the author is identified by national id
+only (names left empty).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from lgo.documents.errors import InsNotQualifiedError
-from lgo.documents.models import Organisation
+from lgo.documents.models import Author, Organisation
 from lgo.domain.identity import Ins
-from lgo.errors import Unavailable
+from lgo.errors import LgoError, Unavailable
 from lgo.logging import get_logger
 from lgo.national.dmp import DmpClient
 from lgo.national.mss import MssClient, MssConfig
@@ -35,6 +44,7 @@ from lgo.services.documents import (
     author_from_session,
     dmp_handler,
     mss_handler,
+    utcnow,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +54,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 KEY = "documents"
 DMP_PATH = "/dmp"
+SWEEP_INTERVAL_S = 600.0
 
 
 class MssNotConfigured(Unavailable):
@@ -118,6 +129,37 @@ class DocumentsPart:
             return self._skipped(dispensation_id, exc.slug)
         return None
 
+    def sweep(self) -> dict[str, int]:
+        """Produce the missing summaries of the look-back window; counts only are logged."""
+        days = self._container.settings.national.dmp.auto_feed_lookback_days
+        since = utcnow() - timedelta(days=days)
+        counts = {"produced": 0, "skipped": 0, "failed": 0}
+        for dispensation_id, national_id in self.service.unfed_dispensations(since):
+            try:
+                self.service.dispensing_summary(dispensation_id, self._author(national_id))
+                counts["produced"] += 1
+            except (InsNotQualifiedError, DocumentAlreadyProduced):
+                counts["skipped"] += 1  # unqualified stays skipped; a lost race is a no-op
+            except LgoError:  # one bad dispensation must not stop the sweep
+                counts["failed"] += 1
+        log.info("document_auto_feed_sweep", **counts)
+        return counts
+
+    def _author(self, national_id: str) -> Author:
+        session = self._container.sessions.current()
+        if session is not None and session.identity.national_id == national_id:
+            return author_from_session(session.identity)
+        return Author(national_id=national_id, family_name="", given_name="")
+
+    async def sweep_forever(self, interval_s: float = SWEEP_INTERVAL_S) -> None:
+        """The sweep now (daemon start) then periodically, off the event loop (cancelled at stop)."""
+        while True:
+            try:
+                await asyncio.to_thread(self.sweep)
+            except Exception:  # a database hiccup must not end the periodic sweep
+                log.exception("document_auto_feed_sweep_failed")
+            await asyncio.sleep(interval_s)
+
     def _skipped(self, dispensation_id: str, reason: str) -> str:
         log.info("document_skipped", dispensation_id=dispensation_id, reason=reason)
         self._container.events.publish(
@@ -156,6 +198,7 @@ def install(container: Container) -> None:
         part.worker.start()
         if container.settings.national.dmp.auto_feed:
             tasks.append(asyncio.create_task(part.feed(), name="documents-auto-feed"))
+            tasks.append(asyncio.create_task(part.sweep_forever(), name="documents-sweep"))
 
     async def stop() -> None:
         for task in tasks:
