@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -116,6 +117,7 @@ class DocumentsPart:
             events=container.events, on_queued=self.worker.notify,
         )  # fmt: skip
         self.consultation = DmpConsultation(patients, self.dmp)
+        self.stopping = threading.Event()  # ends a sweep between two dispensations
 
     def auto_summary(self, dispensation_id: str) -> str | None:
         """Produce and queue the dispensing summary; the skip reason when it was not produced."""
@@ -135,6 +137,8 @@ class DocumentsPart:
         since = utcnow() - timedelta(days=days)
         counts = {"produced": 0, "skipped": 0, "failed": 0}
         for dispensation_id, national_id in self.service.unfed_dispensations(since):
+            if self.stopping.is_set():
+                break
             try:
                 self.service.dispensing_summary(dispensation_id, self._author(national_id))
                 counts["produced"] += 1
@@ -195,12 +199,14 @@ def install(container: Container) -> None:
     tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
+        part.stopping.clear()
         part.worker.start()
         if container.settings.national.dmp.auto_feed:
             tasks.append(asyncio.create_task(part.feed(), name="documents-auto-feed"))
             tasks.append(asyncio.create_task(part.sweep_forever(), name="documents-sweep"))
 
     async def stop() -> None:
+        part.stopping.set()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

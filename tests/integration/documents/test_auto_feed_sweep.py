@@ -149,3 +149,16 @@ def test_without_a_session_the_author_is_the_dispensing_pharmacist_by_id(
         row = uow.session.get(DocumentRow, document["id"])
         assert row is not None
         assert row.author_rpps == PHARMACIST_RPPS
+
+
+def test_a_stopping_daemon_ends_the_sweep_and_the_next_start_resumes_it(
+    part: DocumentsPart, any_db: Database, catalog: InMemoryCatalog
+) -> None:
+    patient_id = add_patient(any_db, IdentityStatus.QUAL)
+    dispensation_id = dispense(any_db, catalog, patient_id)
+    part.stopping.set()
+    assert part.sweep() == {"produced": 0, "skipped": 0, "failed": 0}
+    assert counts(any_db, dispensation_id) == (0, 0)
+
+    part.stopping.clear()
+    assert part.sweep()["produced"] == 1
