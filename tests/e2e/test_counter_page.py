@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from hwsim.fixtures.people import load_people
 from hwsim.national.apcv import issue_token
 from hwsim.national.app import reset_state
 from hwsim.national.faults import FaultKind, FaultSpec
+from tests.e2e.browser import chromium_context
 from tests.e2e.screenshots import screenshot_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -40,7 +39,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1366, "height": 768}
 PEOPLE = load_people()
 PHARMACIST = PEOPLE.professionals["pharmacien"]
@@ -136,49 +134,26 @@ def daemon(
 
 @pytest.fixture(scope="module")
 def page(daemon: Daemon) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    home = Path(tempfile.mkdtemp(prefix="lgo-e2e-chromium-"))
-    previous_home = os.environ.get("HOME")
-    os.environ["HOME"] = str(home)  # Chromium writes its crash and config files under HOME
-    try:
-        with playwright_api.sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                str(home / "profile"),
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync", "--no-first-run",
-                      "--disable-default-apps"],
-                viewport=VIEWPORT,
-                locale="fr-FR",
-                accept_downloads=True,
-            )  # fmt: skip
-            context.set_default_timeout(UI_TIMEOUT_MS)
-            page = context.new_page()
-            requests: list[str] = []
-            errors: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            # Console errors too (CSP refusals...), but not the HTTP errors the tests provoke.
-            page.on(
-                "console",
-                lambda m: (
-                    errors.append(m.text)
-                    if m.type == "error" and "Failed to load resource" not in m.text
-                    else None
-                ),
-            )
-            page.lgo_requests = requests
-            page.lgo_errors = errors
-            yield page
-            context.close()
-    finally:
-        if previous_home is None:
-            os.environ.pop("HOME", None)
-        else:
-            os.environ["HOME"] = previous_home
-        shutil.rmtree(home, ignore_errors=True)
+    with chromium_context(
+        prefix="lgo-e2e-chromium-", viewport=VIEWPORT, timeout_ms=UI_TIMEOUT_MS
+    ) as context:
+        page = context.new_page()
+        requests: list[str] = []
+        errors: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        # Console errors too (CSP refusals...), but not the HTTP errors the tests provoke.
+        page.on(
+            "console",
+            lambda m: (
+                errors.append(m.text)
+                if m.type == "error" and "Failed to load resource" not in m.text
+                else None
+            ),
+        )
+        page.lgo_requests = requests
+        page.lgo_errors = errors
+        yield page
 
 
 CONTRAST_JS = """() => {

@@ -5,10 +5,7 @@ page's language switch."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,12 +25,12 @@ from lgo.services.stats import today_local
 from lgo.settings import load_settings
 from lgo.store import migrate
 from lgo.store.models import StatsNationalCall, StatsSession
+from tests.e2e.browser import chromium_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
-CHROMIUM = Path("/usr/bin/chromium")
 STARTUP_LIMIT_S = 20.0
 
 
@@ -81,32 +78,14 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed")
-    home = Path(tempfile.mkdtemp(prefix="lgo-stats-chromium-"))
-    previous_home = os.environ.get("HOME")
-    os.environ["HOME"] = str(home)  # Chromium writes its crash and config files under HOME
-    try:
-        with playwright_api.sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                str(home / "profile"), executable_path=str(CHROMIUM), headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync", "--no-first-run"],
-                viewport={"width": 1366, "height": 768}, locale="fr-FR", accept_downloads=True,
-            )  # fmt: skip
-            context.set_default_timeout(15_000)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.lgo_errors = errors
-            yield page
-            context.close()
-    finally:
-        if previous_home is None:
-            os.environ.pop("HOME", None)
-        else:
-            os.environ["HOME"] = previous_home
-        shutil.rmtree(home, ignore_errors=True)
+    with chromium_context(
+        prefix="lgo-stats-chromium-", viewport={"width": 1366, "height": 768}, timeout_ms=15_000
+    ) as context:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.lgo_errors = errors
+        yield page
 
 
 def test_dashboard_table_charts_csv_and_language(page: Any, served: Served) -> None:
