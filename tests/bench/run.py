@@ -87,16 +87,10 @@ def hardware() -> Iterator[tuple[Any, list[str], str]]:
 
 @contextmanager
 def national() -> Iterator[Any]:
-    from hwsim.national.app import create_app
-    from tests.fixtures.national import NationalSim, _ThreadedServer
+    from tests.fixtures.national import running_national_sim
 
-    app = create_app()
-    server = _ThreadedServer(app)
-    server.start()
-    try:
-        yield NationalSim(f"http://127.0.0.1:{server.port}", app, app.state.sim)
-    finally:
-        server.stop()
+    with running_national_sim() as sim:
+        yield sim
 
 
 @contextmanager
