@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -44,8 +45,15 @@ def downgrade(db: Database, target: str = "base") -> None:
         command.downgrade(config, target)
 
 
+@functools.cache
+def _script_heads() -> frozenset[str]:
+    # Parsing every script costs milliseconds and the scripts cannot change under a running process
+    # (an upgrade installs a new release and restarts it); health checks and the watchdog ask often.
+    return frozenset(ScriptDirectory.from_config(_config()).get_heads())
+
+
 def expected_heads() -> set[str]:
-    return set(ScriptDirectory.from_config(_config()).get_heads())
+    return set(_script_heads())
 
 
 def current_heads(db: Database) -> set[str]:
