@@ -20,7 +20,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hwsim.pki import certificate_builder, key_usage, private_key_pem
 
-VALIDITY = timedelta(days=30)
+# Two years: a technician's bench stays green in `lgo doctor` (which warns 30 days before expiry)
+# for at least a year after `hwsim up` issued them.
+VALIDITY = timedelta(days=730)
 
 
 @dataclass(frozen=True)
