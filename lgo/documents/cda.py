@@ -28,6 +28,7 @@ from lgo.documents.models import (
     DocumentHeader,
     DocumentKind,
     Organisation,
+    TrodResult,
     VaccinationNote,
 )
 from lgo.documents.validate import validate_cda, validated_root
@@ -293,6 +294,21 @@ def build_document(header: DocumentHeader, body: DocumentBody) -> CdaDocument:
         service_start=start,
         service_stop=stop,
     )
+
+
+def build_vaccination_note(header: DocumentHeader, note: VaccinationNote) -> CdaDocument:
+    """A VAC-NOTE 2023.01 document (one vaccination), validated."""
+    return build_document(header, note)
+
+
+def build_trod_result(header: DocumentHeader, result: TrodResult) -> CdaDocument:
+    """A BIO-TROD 2024.01 document (one rapid test and its readings), validated."""
+    return build_document(header, result)
+
+
+def build_dispensing_document(header: DocumentHeader, summary: DispensingSummary) -> CdaDocument:
+    """An eDISP-MED 2024.01 document (the products handed out in one dispensation), validated."""
+    return build_document(header, summary)
 
 
 # --- reading our own documents back ---------------------------------------------------------------

@@ -47,6 +47,7 @@ from lgo.documents.models import (
     DocumentHeader,
     Organisation,
     PatientRecord,
+    TrodResult,
     Vaccination,
     VaccinationNote,
 )
@@ -167,6 +168,18 @@ class DocumentService:
     ) -> dict[str, Any]:
         body = VaccinationNote(tuple(vaccinations))
         return self._produce(patient_id, body, author, to_dmp, mss_recipient, None)
+
+    def trod_result(
+        self,
+        patient_id: str,
+        result: TrodResult,
+        author: Author,
+        *,
+        to_dmp: bool = True,
+        mss_recipient: str | None = None,
+    ) -> dict[str, Any]:
+        """The BIO-TROD document of a rapid test done at the counter, queued like the others."""
+        return self._produce(patient_id, result, author, to_dmp, mss_recipient, None)
 
     def send(
         self,
