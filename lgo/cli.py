@@ -87,6 +87,7 @@ def serve(
     from lgo.store.db import Database
 
     settings = settings_or_exit()
+    _refuse_bench_settings_in_production(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms)
     try:
@@ -107,6 +108,17 @@ def serve(
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     run(settings, sock=sock)
+
+
+def _refuse_bench_settings_in_production(settings: Settings) -> None:
+    from lgo.production import production_problems, refusal_message
+
+    if settings.mode != "production":
+        return
+    problems = production_problems(settings)
+    if problems:
+        typer.echo(refusal_message(problems), err=True)  # unwrapped: one setting per line
+        raise typer.Exit(2)
 
 
 @app.command()

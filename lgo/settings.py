@@ -254,6 +254,11 @@ class Settings(BaseSettings):
         env_prefix="LGO_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
     )
 
+    mode: Literal["production", "bench"] = Field(
+        "production",
+        description="production (default): lgo serve refuses the simulator's endpoints, secret and "
+        "example identifiers; bench: a technician's or a developer's bench with hw-sim.",
+    )
     state_dir: Path = Field(default_factory=default_state_dir)
     api: ApiSettings = Field(default_factory=ApiSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

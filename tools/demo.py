@@ -57,6 +57,7 @@ def lgo_env(
     env = {k: v for k, v in os.environ.items() if not k.startswith("LGO_")}
     env.update(hw_env)
     env.update(
+        LGO_MODE="bench",  # hw-sim: production would refuse the simulator's settings
         LGO_STATE_DIR=str(state),
         LGO_API__PORT=str(port),
         LGO_NATIONAL__BASE_URL=f"http://127.0.0.1:{national_port}",

@@ -37,6 +37,7 @@ class Daemon:
         self.notify.bind(str(notify_path))
         full_env = {
             **env,
+            "LGO_MODE": "bench",
             "LGO_API__PORT": str(self.port),
             "LGO_HARDWARE__PCSC_ENABLED": "false",
             "NOTIFY_SOCKET": str(notify_path),

@@ -47,7 +47,7 @@ echo "after-admin $(stat -c '%U' /var/lib/lgo/lgo.sqlite3*| sort -u | tr '\n' ' 
 # The daemon as the unit runs it: user lgo, UMask=0077, the installed configuration.
 # setpriv execs (runuser would stay as a root parent), so $! is the daemon itself.
 (umask 077 && exec setpriv --reuid=lgo --regid=lgo --init-groups -- env LGO_CONFIG=/etc/lgo/lgo.toml \
-    LGO_API__PORT="$port" LGO_HARDWARE__PCSC_ENABLED=false NOTIFY_SOCKET="$shared/notify" \
+    LGO_MODE=bench LGO_API__PORT="$port" LGO_HARDWARE__PCSC_ENABLED=false NOTIFY_SOCKET="$shared/notify" \
     /opt/lgo/bin/lgo serve 2>"$shared/serve.log") &
 echo $! >"$shared/daemon.pid"
 wait || true

@@ -87,6 +87,7 @@ class Supervisor:
 def _base_env(state_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "LISTEN_", "NOTIFY_"))}
     env.update(
+        LGO_MODE="bench",
         LGO_STATE_DIR=str(state_dir),
         LGO_API__PORT=str(port),
         LGO_HARDWARE__PCSC_ENABLED="false",

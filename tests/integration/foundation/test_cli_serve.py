@@ -17,6 +17,7 @@ LGO = [sys.executable, "-m", "lgo"]
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LGO_")}
     env.update(
+        LGO_MODE="bench",
         LGO_STATE_DIR=str(tmp_path / "state"),
         LGO_HARDWARE__PCSC_ENABLED="false",
         LGO_NATIONAL__BASE_URL="http://127.0.0.1:9",
