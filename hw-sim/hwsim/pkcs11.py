@@ -107,7 +107,7 @@ def provision(
     creds = [pki.credentials(p) for p in pros]
     infos = [_info(base, p, c.auth, c.signature) for p, c in zip(pros, creds, strict=True)]
     # SoftHSM takes ~0.1 s per object created: reuse a cached copy of identical tokens
-    key = hashlib.sha256(repr((TOKENS_VERSION, pros, pki.root.cert_der)).encode()).hexdigest()
+    key = hashlib.sha256(repr((TOKENS_VERSION, pros, pki.ca.cert_der)).encode()).hexdigest()
     cached = pki.dir / f"tokens-{key[:16]}"
     if cached.is_dir():
         shutil.copytree(cached, tokens_dir, dirs_exist_ok=True)
