@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from hwsim.national import annuaire as annuaire_sim
 from hwsim.national import apcv, eprescription
+from hwsim.national import crl as crl_sim
 from hwsim.national import dmp as dmp_sim
 from hwsim.national import insi as insi_sim
 from hwsim.national import psc as psc_sim
@@ -41,6 +42,7 @@ SERVICES: list[ServiceMount] = [
     psc_sim.mount,
     annuaire_sim.mount,
     dmp_sim.mount,
+    crl_sim.mount,
 ]  # fmt: skip
 
 control = APIRouter(prefix="/_sim", tags=["simulator control"])
