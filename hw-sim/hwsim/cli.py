@@ -19,15 +19,26 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from hwsim import __version__
+from hwsim.cli_common import (
+    MSS_PORT,
+    NATIONAL_PORT,
+    WorkdirOpt,
+    console,
+    err_console,
+    fail,
+    national_url,
+    recorded_port,
+    workdir_of,
+)
+from hwsim.cli_national import mss_app, national_app
 from hwsim.control import Client, ControlError
 from hwsim.fixtures import load_people
 from hwsim.national import psc_cli
 from hwsim.pcscd import die_with_parent
-from hwsim.runtime import SimError, default_workdir, launch
+from hwsim.runtime import SimError, launch
 
 app = typer.Typer(
     help="Simulateur matériel et services nationaux pour lgo / hardware and national-services "
@@ -38,36 +49,21 @@ fault_app = typer.Typer(help="Pannes à la demande / faults on demand.", no_args
 pkcs11_app = typer.Typer(
     help="Jetons PKCS#11 (SoftHSM) des CPS / CPS tokens.", no_args_is_help=True
 )
-national_app = typer.Typer(
-    help="Services nationaux simulés / national services.", no_args_is_help=True
-)
 app.add_typer(fault_app, name="fault")
 app.add_typer(pkcs11_app, name="pkcs11")
 app.add_typer(national_app, name="national")
+app.add_typer(mss_app, name="mss")
 app.add_typer(psc_cli.app, name="psc")
-console = Console()
 
-WorkdirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workdir", "-w", help="Dossier de travail (défaut : $LGO_HWSIM_DIR ou ./.state/hwsim)."
-    ),
-]
 ReaderOpt = Annotated[int, typer.Option("--reader", "-r", help="Numéro du lecteur (0, 1, …).")]
-NATIONAL_PORT = 8765
-MSS_PORT = 2525
 MSS_START_S = 60.0  # provisioning the test PKI generates RSA keys
-
-
-def _workdir(workdir: Path | None) -> Path:
-    return (workdir or default_workdir()).absolute()
+_workdir = workdir_of
 
 
 def _client(workdir: Path | None) -> Client:
     sock = _workdir(workdir) / "control.sock"
     if not sock.exists():
-        console.print(f"[red]Simulateur non démarré[/red] ({sock} absent) : lancer `hwsim up`.")
-        raise typer.Exit(2)
+        fail(f"Simulateur non démarré ({sock} absent) : lancez `hwsim up`.", 2)
     return Client(sock)
 
 
@@ -76,8 +72,7 @@ def _call(workdir: Path | None, action: str, *args: Any, **kwargs: Any) -> Any:
         try:
             return getattr(client, action)(*args, **kwargs)
         except ControlError as exc:
-            console.print(f"[red]Refusé[/red] : {exc}")
-            raise typer.Exit(1) from exc
+            fail(f"Refusé : {exc}")
 
 
 @app.command()
@@ -139,6 +134,7 @@ def _start_mss(wd: Path, port: int, detach: bool) -> dict[str, str] | None:
         console.print(f"[red]MSSanté simulé non démarré[/red] (voir {wd / 'mss.out'}).")
         return None
     (wd / "mss.pid").write_text(str(proc.pid))
+    (wd / "mss.port").write_text(daemon_env.get("LGO_NATIONAL__MSS__PORT", str(port)))
     return daemon_env
 
 
@@ -230,7 +226,7 @@ def status(
     workdir: WorkdirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON brute.")] = False,
 ) -> None:
-    """État : lecteurs, cartes, jetons, scanners."""
+    """État : lecteurs, cartes, jetons, scanners, simulateurs nationaux et MSSanté."""
     data = _call(workdir, "status")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -262,6 +258,37 @@ def status(
     for s in data["scanners"]:
         scanners.add_row(s["kind"], s["path"], str(s["scans"]))
     console.print(scanners)
+    console.print(_simulators_table(_workdir(workdir)))
+
+
+def _pid_alive(wd: Path, name: str) -> int | None:
+    try:
+        pid = int((wd / f"{name}.pid").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def _simulators_table(wd: Path) -> Table:
+    """The national HTTP simulator and the MSSanté SMTP simulator of this bench."""
+    table = Table("simulateur", "adresse", "processus", "état")
+    port = recorded_port(wd, "national", NATIONAL_PORT)
+    pid = _pid_alive(wd, "national")
+    try:
+        answered = httpx.get(f"{national_url(wd)}/_sim/services", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        answered = False
+    state = "[green]répond[/green]" if answered else "[red]ne répond pas[/red]"
+    table.add_row("services nationaux", f"http://127.0.0.1:{port}", str(pid or "—"), state)
+    mss_port = recorded_port(wd, "mss", MSS_PORT)
+    mss_pid = _pid_alive(wd, "mss")
+    mss_state = "[green]démarré[/green]" if mss_pid else "[red]arrêté[/red]"
+    inbox = len(list((wd / "mss" / "inbox").glob("*.json")))
+    table.add_row(
+        "MSSanté (SMTP)", f"127.0.0.1:{mss_port}", str(mss_pid or "—"),
+        f"{mss_state}, {inbox} message(s) reçu(s)",
+    )  # fmt: skip
+    return table
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,8 +340,9 @@ def scan(
 
 
 @app.command()
-def profiles() -> None:
+def profiles(workdir: WorkdirOpt = None) -> None:
     """Lister les profils de cartes (patients, professionnels)."""
+    del workdir  # the profiles are the package's fixtures, the same for every bench
     people = load_people()
     table = Table("type", "profil", "personnes")
     for v in people.vitale.values():
@@ -335,6 +363,7 @@ def fault_slow(
 ) -> None:
     """Carte lente : délai ajouté à chaque APDU."""
     _call(workdir, "set_fault", reader, delay_s=delay)
+    console.print(f"Lecteur {reader} : {delay:g} s de délai par APDU.")
 
 
 @fault_app.command("remove-after")
@@ -345,6 +374,7 @@ def fault_remove_after(
 ) -> None:
     """Carte arrachée pendant la lecture, après N APDU."""
     _call(workdir, "set_fault", reader, remove_after=apdus)
+    console.print(f"Lecteur {reader} : la carte sera arrachée après {apdus} APDU.")
 
 
 @fault_app.command("sw")
@@ -355,13 +385,20 @@ def fault_sw(
     workdir: WorkdirOpt = None,
 ) -> None:
     """Mauvais mot d'état renvoyé par la carte."""
-    _call(workdir, "set_fault", reader, sw=int(sw, 16), ins=int(ins, 16) if ins else None)
+    try:
+        word, only = int(sw, 16), int(ins, 16) if ins else None
+    except ValueError:
+        fail(f"Valeur hexadécimale illisible : {sw!r} / {ins!r}.", 2)
+    _call(workdir, "set_fault", reader, sw=word, ins=only)
+    scope = f" à l'instruction {ins.upper()}" if ins else ""
+    console.print(f"Lecteur {reader} : la carte répondra {sw.upper()}{scope}.")
 
 
 @fault_app.command("clear")
 def fault_clear(reader: ReaderOpt = 0, workdir: WorkdirOpt = None) -> None:
     """Effacer les pannes d'un lecteur."""
     _call(workdir, "clear_faults", reader)
+    console.print(f"Lecteur {reader} : pannes effacées.")
 
 
 @fault_app.command("unplug")
@@ -374,12 +411,14 @@ def fault_unplug(
 ) -> None:
     """Débrancher un lecteur."""
     _call(workdir, "unplug", reader, hard)
+    console.print(f"Lecteur {reader} débranché{' (retiré de pcscd)' if hard else ''}.")
 
 
 @fault_app.command("replug")
 def fault_replug(reader: ReaderOpt = 0, workdir: WorkdirOpt = None) -> None:
     """Rebrancher un lecteur."""
     _call(workdir, "replug", reader)
+    console.print(f"Lecteur {reader} rebranché.")
 
 
 @fault_app.command("restart-pcscd")
@@ -407,23 +446,22 @@ def pkcs11_provision(workdir: WorkdirOpt = None) -> None:
     typer.echo(f"# module PKCS#11 : {MODULE}")
 
 
-@national_app.command("log")
-def national_log(
-    service: Annotated[str | None, typer.Option(help="Filtrer par service.")] = None,
-    workdir: WorkdirOpt = None,
-) -> None:
-    """Requêtes reçues par les services nationaux simulés (enregistreur)."""
-    port_file = _workdir(workdir) / "national.port"
-    port = int(port_file.read_text()) if port_file.exists() else NATIONAL_PORT
-    params = {"service": service} if service else {}
+def main() -> None:
+    """The `hwsim` command: every failure a technician can meet is one French line on stderr."""
     try:
-        response = httpx.get(f"http://127.0.0.1:{port}/_sim/recorder", params=params, timeout=5)
-        response.raise_for_status()
+        app()
+    except (SimError, ControlError) as exc:
+        _last_words(str(exc))
     except httpx.HTTPError as exc:
-        console.print(f"[red]Services nationaux injoignables[/red] : {exc}")
-        raise typer.Exit(1) from exc
-    typer.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))
+        _last_words(f"simulateur injoignable ({exc}).")
+    except OSError as exc:
+        _last_words(f"erreur système : {exc}.")
+
+
+def _last_words(message: str) -> None:
+    err_console.print(f"[red]hwsim[/red] : {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(1)
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -6,6 +6,9 @@
 - Recipients must be in an MSSanté domain (``*.mssante.fr`` by default), else ``550 5.1.1``.
 - Every accepted message is recorded with the client certificate's subject and the TLS version
   (:attr:`MssMailbox.messages`); refusals are counted in :attr:`MssMailbox.refusals`.
+- With an inbox folder (``--dir``/inbox when run alone), every accepted message is also written
+  there (``NNNNNN.eml`` and its envelope in ``NNNNNN.json``) so that a technician can read the
+  simulated mailbox from another process (``hwsim mss inbox``).
 - Faults on demand: :meth:`MssMailbox.fail_next` answers the next ``DATA`` with a given SMTP reply
   (``451`` temporary, ``554`` permanent); :meth:`MssMailbox.hold_next` holds the next ``DATA``
   reply for a while (client timeouts), the message being dropped.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import socket
 import ssl
 import threading
@@ -51,6 +55,7 @@ class MssMailbox:
     """The aiosmtpd handler: accepts, records, refuses, or fails on demand (thread-safe)."""
 
     domains: tuple[str, ...] = DEFAULT_DOMAINS
+    inbox_dir: Path | None = None
     messages: list[ReceivedMessage] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     _faults: deque[str] = field(default_factory=deque)
@@ -116,7 +121,23 @@ class MssMailbox:
         )
         with self._lock:
             self.messages.append(message)
+            if self.inbox_dir is not None:
+                _write_to_inbox(self.inbox_dir, message)
         return "250 2.0.0 Message accepte"
+
+
+def _write_to_inbox(folder: Path, message: ReceivedMessage) -> None:
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    number = len(list(folder.glob("*.eml"))) + 1
+    envelope = {
+        "mail_from": message.mail_from,
+        "rcpt_tos": list(message.rcpt_tos),
+        "peer_subject": message.peer_subject,
+        "tls_version": message.tls_version,
+    }
+    # The envelope last: a reader lists the .json files, so it never sees a half-written .eml.
+    (folder / f"{number:06d}.eml").write_bytes(message.content)
+    (folder / f"{number:06d}.json").write_text(json.dumps(envelope), encoding="utf-8")
 
 
 def server_tls_context(cert_file: Path, key_file: Path, ca_file: Path) -> ssl.SSLContext:
@@ -205,7 +226,6 @@ def provision(folder: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
-    import json
     import signal
 
     parser = argparse.ArgumentParser(description="Simulateur MSSanté (SMTP + STARTTLS, 127.0.0.1)")
@@ -216,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     tls = server_tls_context(
         Path(paths["server_cert"]), Path(paths["server_key"]), Path(paths["ca_file"])
     )
-    server = MssServer(tls, port=args.port)
+    mailbox = MssMailbox(inbox_dir=args.dir.absolute() / "inbox")
+    server = MssServer(tls, port=args.port, mailbox=mailbox)
     server.start()
     settings = {
         "LGO_NATIONAL__MSS__HOST": server.host,

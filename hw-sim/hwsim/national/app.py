@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, HTTPException, Query
 from pydantic import BaseModel
 
 from hwsim.national import annuaire as annuaire_sim
@@ -81,10 +81,22 @@ async def faults_clear(sim: SimDep, service: str | None = Query(None)) -> dict[s
     return {"cleared": sim.faults.clear(service)}
 
 
+class ClockState(BaseModel):
+    now: datetime
+    frozen: bool
+
+
+@control.get("/clock")
+async def clock_show(sim: SimDep) -> ClockState:
+    return ClockState(now=sim.clock.now(), frozen=sim.clock.frozen)
+
+
 @control.post("/clock")
 async def clock_set(sim: SimDep, request: ClockRequest) -> dict[str, str]:
     if request.advance_s is not None:
         sim.clock.advance(request.advance_s)
+    elif request.now is not None and request.now.tzinfo is None:
+        raise HTTPException(422, "now: heure sans fuseau (ajoutez +01:00 ou Z)")
     else:
         sim.clock.freeze(request.now)
     return {"now": sim.clock.now().isoformat()}

@@ -43,6 +43,11 @@ class SimClock:
         with self._lock:
             self._frozen = at
 
+    @property
+    def frozen(self) -> bool:
+        with self._lock:
+            return self._frozen is not None
+
     def advance(self, seconds: float) -> None:
         with self._lock:
             base = self._frozen if self._frozen is not None else datetime.now(UTC)
