@@ -36,6 +36,7 @@ from drivers.cps.identity import ProfessionalIdentity, identity_from_certificate
 log = logging.getLogger(__name__)
 
 AUTH_CERT_LABEL = "Certificat d'Authentification CPS"
+SIGN_CERT_LABEL = "Certificat de Signature CPS"
 SIGN_KEY_LABEL = "CPS_PRIV_SIG"
 _APP = bytes.fromhex("E828BD080F8025000001FF00")
 AUTH_IDS = (_APP + bytes.fromhex("1002"), _APP + bytes.fromhex("1020"))  # CPS3, CPS4
@@ -143,10 +144,15 @@ class CpsTokens:
 
     def read_identity(self, serial: str) -> ProfessionalIdentity:
         """Identity from the public authentication certificate (no login needed)."""
+        return identity_from_certificate(self.read_auth_certificate(serial))
+
+    def read_auth_certificate(self, serial: str) -> bytes:
+        """The public authentication certificate (DER), read without login (revocation check
+        before the PIN is presented)."""
         token = self.find(serial)
         try:
             with token.open() as session:
-                return identity_from_certificate(_auth_certificate(session))
+                return _auth_certificate(session)
         except _REMOVED as exc:
             raise errors.TokenRemoved("token went away") from exc
 
@@ -223,11 +229,15 @@ class CpsTokens:
 
 
 def _auth_certificate(session: Any) -> bytes:
+    return _certificate(session, AUTH_CERT_LABEL, AUTH_IDS, "authentication")
+
+
+def _certificate(session: Any, label: str, ids: tuple[bytes, ...], what: str) -> bytes:
     certificates = list(session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE}))
     for cert in certificates:
-        if cert[Attribute.LABEL] == AUTH_CERT_LABEL or bytes(cert[Attribute.ID]) in AUTH_IDS:
+        if cert[Attribute.LABEL] == label or bytes(cert[Attribute.ID]) in ids:
             return bytes(cert[Attribute.VALUE])
-    raise errors.CertificateError("no authentication certificate on the token")
+    raise errors.CertificateError(f"no {what} certificate on the token")
 
 
 class CpsSession:
@@ -265,6 +275,15 @@ class CpsSession:
                 raise errors.NotLoggedIn("token is no longer logged in") from exc
             except p11.PKCS11Error as exc:
                 raise errors.SigningError(type(exc).__name__) from exc
+
+    def signature_certificate(self) -> bytes:
+        """The certificate (DER) of the key :meth:`sign` uses, for a verifier (XML-DSig KeyInfo)."""
+        with self._lock:
+            self._check_open()
+            try:
+                return _certificate(self._session, SIGN_CERT_LABEL, SIGN_IDS, "signature")
+            except _REMOVED as exc:
+                raise errors.TokenRemoved("token went away") from exc
 
     def is_logged_in(self) -> bool:
         """Ask the token (C_GetSessionInfo through a cheap object search)."""
