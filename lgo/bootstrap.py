@@ -125,4 +125,5 @@ PARTS: list[str] = [
     "lgo.services.hardware_part",
     "lgo.services.documents_part",
     "lgo.services.stats_part",
+    "lgo.services.missions_part",
 ]

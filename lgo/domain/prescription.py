@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from lgo.domain.patient_match import PatientTraits
 from lgo.domain.products import Product, RegulatoryList
 
 PRESCRIPTION_ID_RE = re.compile(r"^[0-9A-Z]{10,40}$")
@@ -24,6 +25,9 @@ TREATMENT_LIMIT_MONTHS = 12
 class PrescriptionSource(StrEnum):
     EPRESCRIPTION = "eprescription"
     PAPER = "paper"
+    # Dispensed under a national protocol (antibiotic after a positive TROD): the pharmacist is
+    # the prescriber; nothing is reported to the e-prescription base.
+    PROTOCOL = "protocole"
 
 
 class NonSubstitutionReason(StrEnum):
@@ -114,6 +118,9 @@ class Prescription:
     # Planned surgery (décret 2022-972): the 3-day window runs around the intervention instead.
     surgery_window: tuple[date, date] | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Who the prescription was written for (e-prescription); None for a typed paper copy, which
+    # the pharmacist types for the patient at the counter.
+    patient: PatientTraits | None = None
 
     def __post_init__(self) -> None:
         numbers = [line.line_no for line in self.lines]

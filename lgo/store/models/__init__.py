@@ -11,6 +11,7 @@ from lgo.store.models.dispensing import (
     PrescriptionRow,
 )
 from lgo.store.models.documents import DocumentDelivery, DocumentRow
+from lgo.store.models.missions import TrodTestRow, VaccinationRow
 from lgo.store.models.patients import IdentityWorkItem, Patient, PatientIdentityCheck
 from lgo.store.models.stats import StatsNationalCall, StatsSession
 
@@ -30,4 +31,6 @@ __all__ = [
     "PrescriptionRow",
     "StatsNationalCall",
     "StatsSession",
+    "TrodTestRow",
+    "VaccinationRow",
 ]

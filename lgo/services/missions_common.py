@@ -1,0 +1,125 @@
+"""What the vaccination and TROD services share: typed errors, the acting pharmacist, the patient's
+facts the rules need, the request key, the document step and date filters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from lgo.documents.errors import InsNotQualifiedError
+from lgo.documents.models import Author
+from lgo.errors import Conflict, InvalidInput, LgoError, NotFound
+from lgo.events import EventBus
+from lgo.logging import get_logger
+from lgo.services.local_time import PHARMACY_TZ
+from lgo.store.models import Patient
+
+log = get_logger(__name__)
+
+
+class MissionPatientNotFound(NotFound):
+    slug = "patient-not-found"
+    title = "Patient introuvable"
+
+
+class MissionKeyReused(Conflict):
+    slug = "idempotency-key-reused"
+    title = "Cette clé Idempotency-Key a déjà servi pour un autre acte"
+
+
+class ActNotFound(NotFound):
+    slug = "act-not-found"
+    title = "Acte introuvable"
+
+
+class MissionRefused(InvalidInput):
+    """The rules refuse the act; ``refusals`` lists each reason (code, French message)."""
+
+    slug = "mission-refused"
+    title = "Acte refusé"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The pharmacist performing the act (from the open CPS / e-CPS session)."""
+
+    author: Author  # for the documents
+    rpps: str
+    session_id: str
+    counter_name: str | None
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.author.given_name, self.author.family_name) if p)
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """What the rules need about the patient (never logged)."""
+
+    patient_id: str
+    birth_date_raw: str
+    sex: str | None
+    display_name: str
+
+
+def patient_facts(session: Session, patient_id: str) -> PatientFacts:
+    row = session.get(Patient, patient_id)
+    if row is None:
+        raise MissionPatientNotFound()
+    name = " ".join(p for p in (row.used_name or row.birth_name, row.given_names) if p)
+    return PatientFacts(row.id, row.birth_date_raw, row.sex, name)
+
+
+def check_replay(stored_hash: str, fingerprint: str) -> None:
+    if stored_hash != fingerprint:
+        raise MissionKeyReused()
+
+
+class DocumentProducer(Protocol):
+    """The documents part's service, as the missions use it."""
+
+    def vaccination_note(self, patient_id: str, vaccinations: Any, author: Author, *,
+                         to_dmp: bool = True, mss_recipient: str | None = None
+                         ) -> dict[str, Any]: ...  # fmt: skip
+
+    def trod_result(self, patient_id: str, result: Any, author: Author, *, to_dmp: bool = True,
+                    mss_recipient: str | None = None) -> dict[str, Any]: ...  # fmt: skip
+
+
+def produce_document(produce: Callable[[], dict[str, Any]], act_id: str) -> tuple[str | None, str | None]:
+    """Run the documents part's use case: (document id, None) or (None, why it was skipped).
+
+    An unqualified INS is the normal case of a patient without INS (no document, no error for the
+    counter); any other document error is logged and reported, the act itself stays recorded."""
+    try:
+        document = produce()
+    except InsNotQualifiedError as exc:
+        return None, exc.slug
+    except LgoError as exc:
+        log.warning("mission_document_failed", act_id=act_id, error=exc.slug)
+        return None, exc.slug[:64]
+    return str(document["id"]), None
+
+
+def publish(events: EventBus | None, type_: str, data: dict[str, Any]) -> None:
+    if events is not None:
+        events.publish(type_, data)
+
+
+def utc_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """Local days (inclusive) as UTC instants [first midnight, midnight after the last day)."""
+    lower = datetime.combine(start, time(), PHARMACY_TZ) if start else None
+    upper = datetime.combine(end + timedelta(days=1), time(), PHARMACY_TZ) if end else None
+    if lower and upper and upper <= lower:
+        raise InvalidInput("La date de fin précède la date de début.")
+    return lower, upper
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)

@@ -1,0 +1,488 @@
+"""Rapid tests (TROD) at the counter: record the test once, produce its BIO-TROD document, and,
+after a positive angine or cystite test within the national protocol, dispense the antibiotic with
+the pharmacist as prescriber; outside the protocol, a referral letter to a doctor.
+
+The protocol dispensation goes through the dispensing service like any other (one transaction:
+dispensation, lines, ordonnancier entries): a prescription of source ``protocole`` whose prescriber
+is the pharmacist of the session, quantities from the protocol's regimen. Its idempotency key is
+derived from the test (``trod-<id>``) and ``UNIQUE(trod_tests.dispensation_id)``: one antibiotic per
+test, whatever the retries or counters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from lgo.documents.models import (
+    TrodAnalyte,
+    TrodKind,
+    TrodKit,
+    TrodOutcome,
+    TrodReading,
+    TrodResult,
+)
+from lgo.domain.dispensing import InterventionKind, LineRequest
+from lgo.domain.prescription import Prescription, PrescriptionLine, PrescriptionSource
+from lgo.domain.trod import (
+    ANALYTES,
+    Allergy,
+    Exclusion,
+    MacIsaac,
+    ProtocolDecision,
+    ProtocolInput,
+    Reading,
+    Regimen,
+    TrodTest,
+    assess_protocol,
+    conclusive,
+    positive,
+    protocol_applies,
+)
+from lgo.domain.vaccination import age_range
+from lgo.errors import Conflict, InvalidInput
+from lgo.events import EventBus
+from lgo.logging import get_logger
+from lgo.services.dispensing import (
+    DispensationInput,
+    DispensationResult,
+    LineInput,
+    ProfessionalContext,
+    request_fingerprint,
+)
+from lgo.services.dispensing_errors import IdempotencyKeyReused
+from lgo.services.local_time import PHARMACY_TZ, local_date
+from lgo.services.missions_common import (
+    ActNotFound,
+    Actor,
+    DocumentProducer,
+    MissionRefused,
+    check_replay,
+    dumps,
+    patient_facts,
+    produce_document,
+    publish,
+    utc_bounds,
+)
+from lgo.services.prescriptions import ProductCatalog
+from lgo.store.db import Database
+from lgo.store.models.missions import TrodTestRow
+from lgo.store.types import utcnow
+
+log = get_logger(__name__)
+PROTOCOL_TEXT = "arrêté du 17 juin 2024"
+_STRENGTH = re.compile(r"(\d+(?:[.,]\d+)?)\s*(mg|g)\b", re.IGNORECASE)
+
+
+class TrodKitExpired(InvalidInput):
+    slug = "trod-kit-expired"
+    title = "Test périmé : le résultat n'est pas valable"
+
+
+class ProtocolNotApplicable(MissionRefused):
+    slug = "trod-protocol-refused"
+    title = "Délivrance sans ordonnance impossible : hors du protocole"
+
+
+class ProtocolAlreadyDispensed(Conflict):
+    slug = "trod-already-dispensed"
+    title = "Un antibiotique a déjà été délivré pour ce test"
+
+
+class Dispenser(Protocol):
+    """The dispensing service, as the protocol dispensation uses it."""
+
+    def dispense(self, key: str, data: DispensationInput, ctx: ProfessionalContext, *,
+                 degraded: bool) -> DispensationResult: ...  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Kit:
+    manufacturer: str
+    reference: str
+    lot: str
+    expiry: date | None = None
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """The questionnaire before the test (what the protocol's criteria are evaluated on)."""
+
+    temperature_c: Decimal | None = None
+    no_cough: bool = False
+    tender_nodes: bool = False
+    tonsil_swelling: bool = False
+    exclusions: frozenset[Exclusion] = frozenset()
+    previous_episodes_12_months: int = 0
+    allergy: Allergy = Allergy.NONE
+    weight_kg: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class TrodInput:
+    patient_id: str
+    test: TrodTest
+    performed_at: datetime
+    kit: Kit
+    readings: dict[str, Reading]
+    criteria: Criteria = Criteria()
+    to_dmp: bool = True
+    mss_recipient: str | None = None
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class ProtocolDispenseInput:
+    regimen: str
+    cip13: str
+    unit_mg: Decimal | None = None  # strength of one unit; read from the product name otherwise
+
+
+class TrodService:
+    def __init__(
+        self,
+        db: Database,
+        catalog: ProductCatalog,
+        documents: Callable[[], DocumentProducer],
+        dispenser: Callable[[], Dispenser],
+        *,
+        events: EventBus | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        pharmacy: tuple[str, str] = ("", ""),  # name, address: on the referral letter
+    ) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._documents = documents
+        self._dispenser = dispenser
+        self._events = events
+        self._clock = clock
+        self.pharmacy = pharmacy
+
+    # ------------------------------------------------------------ the test
+
+    def record(self, key: str, data: TrodInput, actor: Actor) -> tuple[int, dict[str, Any], bool]:
+        replay = self._replay(key, data.fingerprint)
+        if replay is not None:
+            return 201, replay, True
+        row = self._checked_row(key, data, actor)
+        try:
+            with self._db.uow() as uow:
+                uow.session.add(row)
+                uow.commit()
+        except IntegrityError:
+            replay = self._replay(key, data.fingerprint)
+            if replay is None:
+                raise
+            return 201, replay, True
+        log.info("trod_recorded", trod_id=row.id, test=row.test, within=row.within_protocol)
+        self._document(row, data, actor)
+        body = self.get(row.id)
+        publish(self._events, "trod.recorded", {"id": row.id, "test": row.test,
+                                                "next": body["protocol"]["next"]})  # fmt: skip
+        return 201, body, False
+
+    def _replay(self, key: str, fingerprint: str) -> dict[str, Any] | None:
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.execute(
+                select(TrodTestRow).where(TrodTestRow.idempotency_key == key)
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            check_replay(row.request_hash, fingerprint)
+            return _view(row)
+
+    def _checked_row(self, key: str, data: TrodInput, actor: Actor) -> TrodTestRow:
+        on = local_date(data.performed_at)
+        if data.kit.expiry is not None and data.kit.expiry < on:
+            raise TrodKitExpired(f"Péremption le {data.kit.expiry:%d/%m/%Y}, lot {data.kit.lot}.")
+        expected = set(ANALYTES[data.test])
+        if set(data.readings) != expected:
+            raise InvalidInput(f"Lectures attendues pour ce test : {', '.join(sorted(expected))}.")
+        with self._db.uow(readonly=True) as uow:
+            facts = patient_facts(uow.session, data.patient_id)
+        ages = age_range(facts.birth_date_raw, on)
+        if ages is None:
+            raise InvalidInput("Date de naissance du patient illisible : âge inconnu.")
+        decision = assess_protocol(_protocol_input(data.test, ages, facts.sex, data.criteria))
+        criteria = {**_criteria_json(data.criteria), "age_min": ages[0], "age_max": ages[1],
+                    "sex": facts.sex, "score": decision.score}  # fmt: skip
+        return TrodTestRow(
+            id=str(uuid.uuid4()), idempotency_key=key, request_hash=data.fingerprint,
+            created_at=self._clock(), performed_at=data.performed_at,
+            patient_id=data.patient_id, test=data.test.value,
+            kit_manufacturer=data.kit.manufacturer, kit_reference=data.kit.reference,
+            kit_lot=data.kit.lot, kit_expiry=data.kit.expiry,
+            readings=dumps({k: v.value for k, v in data.readings.items()}),
+            positive=positive(data.test, data.readings), criteria=dumps(criteria),
+            within_protocol=decision.within,
+            refusals=dumps([asdict(c) for c in decision.refusals]),
+            pharmacist_rpps=actor.rpps, pharmacist_national_id=actor.author.national_id,
+            pharmacist_name=actor.name[:200], session_id=actor.session_id,
+            counter_name=actor.counter_name,
+        )  # fmt: skip
+
+    def _document(self, row: TrodTestRow, data: TrodInput, actor: Actor) -> None:
+        if not data.to_dmp and not data.mss_recipient:
+            return
+        result = to_document_result(row, actor)
+        document_id, skipped = produce_document(
+            lambda: self._documents().trod_result(
+                row.patient_id, result, actor.author, to_dmp=data.to_dmp,
+                mss_recipient=data.mss_recipient,
+            ),
+            row.id,
+        )  # fmt: skip
+        with self._db.uow() as uow:
+            uow.session.execute(update(TrodTestRow).where(TrodTestRow.id == row.id)
+                                .values(document_id=document_id, document_skipped=skipped))  # fmt: skip
+            uow.commit()
+
+    # ------------------------------------------------------------ the protocol dispensation
+
+    def dispense(self, trod_id: str, data: ProtocolDispenseInput, actor: Actor,
+                 ctx: ProfessionalContext) -> DispensationResult:  # fmt: skip
+        """The antibiotic under the protocol, once per test (same answer on a retry)."""
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.get(TrodTestRow, trod_id)
+            if row is None:
+                raise ActNotFound("Test introuvable.")
+            stored = _stored_decision(row)
+        regimen = _regimen_for(row, stored, data.regimen)
+        prescription, line = self._prescription(row, regimen, data, actor)
+        request = LineRequest(1, InterventionKind.UNCHANGED, regimen.days,
+                              pack=self._catalog.pack(data.cip13))  # fmt: skip
+        body = {"trod_id": trod_id, "regimen": regimen.code, "cip13": data.cip13,
+                "unit_mg": str(data.unit_mg) if data.unit_mg else None}  # fmt: skip
+        dispensation = DispensationInput(
+            patient_id=row.patient_id, prescription_id=prescription.prescription_id,
+            lines=(LineInput(request, cip13=data.cip13),), paper=prescription,
+            fingerprint=request_fingerprint(body),
+        )  # fmt: skip
+        try:
+            result = self._dispenser().dispense(f"trod-{trod_id}", dispensation, ctx,
+                                                degraded=False)  # fmt: skip
+        except IdempotencyKeyReused:  # another regimen or box already dispensed for this test
+            raise ProtocolAlreadyDispensed() from None
+        self._link(trod_id, str(result.body["id"]))
+        if not result.replayed:
+            log.info("trod_protocol_dispensed", trod_id=trod_id, regimen=regimen.code,
+                     dispensation_id=result.body["id"], units=line.units_per_day)  # fmt: skip
+            publish(self._events, "trod.dispensed", {"id": trod_id,
+                                                     "dispensation_id": result.body["id"]})  # fmt: skip
+        return result
+
+    def _prescription(self, row: TrodTestRow, regimen: Regimen, data: ProtocolDispenseInput,
+                      actor: Actor) -> tuple[Prescription, PrescriptionLine]:  # fmt: skip
+        product = self._catalog.product(data.cip13)
+        if product is None or self._catalog.pack(data.cip13) is None:
+            raise InvalidInput("Antibiotique absent du catalogue : scanner une boîte connue.")
+        substance = _plain(f"{product.molecule or ''} {product.name}")
+        if regimen.molecule not in substance:
+            raise InvalidInput(f"Ce produit n'est pas de la {regimen.molecule} du protocole.")
+        unit_mg = data.unit_mg or strength_mg(product.name)
+        if unit_mg is None or unit_mg <= 0:
+            raise InvalidInput("Dosage par unité illisible : préciser unit_mg (mg par unité).")
+        criteria = json.loads(row.criteria)
+        weight = Decimal(criteria["weight_kg"]) if criteria.get("weight_kg") else None
+        try:
+            dose = regimen.dose_mg(int(criteria["age_min"]), weight)
+        except ValueError:
+            raise InvalidInput("Poids du patient requis pour la dose d'un enfant.") from None
+        per_intake = regimen.units_per_intake(dose, unit_mg)
+        line = PrescriptionLine(1, product, per_intake * regimen.intakes_per_day, regimen.days)
+        prescriber = (f"{actor.name} - pharmacien prescripteur (protocole TROD {row.test}, "
+                      f"{PROTOCOL_TEXT})")  # fmt: skip
+        prescription = Prescription(
+            prescription_id="TROD" + uuid.UUID(row.id).hex[:20].upper(),
+            source=PrescriptionSource.PROTOCOL, prescribed_on=local_date(self._clock()),
+            prescriber_rpps=actor.rpps, lines=(line,), patient_id=row.patient_id,
+            extra={"prescriber_name": prescriber[:200], "protocol": regimen.code,
+                   "trod_id": row.id, "posology": regimen.label},
+        )  # fmt: skip
+        return prescription, line
+
+    def _link(self, trod_id: str, dispensation_id: str) -> None:
+        try:
+            with self._db.uow() as uow:
+                uow.session.execute(
+                    update(TrodTestRow)
+                    .where(TrodTestRow.id == trod_id, TrodTestRow.dispensation_id.is_(None))
+                    .values(dispensation_id=dispensation_id)
+                )  # fmt: skip
+                uow.commit()
+        except IntegrityError:  # pragma: no cover - the key makes the dispensation unique already
+            raise ProtocolAlreadyDispensed() from None
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, trod_id: str) -> dict[str, Any]:
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.get(TrodTestRow, trod_id)
+            if row is None:
+                raise ActNotFound("Test introuvable.")
+            return _view(row)
+
+    def search(self, *, patient_id: str | None = None, start: date | None = None,
+               end: date | None = None, test: TrodTest | None = None,
+               limit: int = 200) -> list[dict[str, Any]]:  # fmt: skip
+        lower, upper = utc_bounds(start, end)
+        stmt = select(TrodTestRow).order_by(TrodTestRow.performed_at.desc()).limit(limit)
+        if patient_id:
+            stmt = stmt.where(TrodTestRow.patient_id == patient_id)
+        if test:
+            stmt = stmt.where(TrodTestRow.test == test.value)
+        if lower:
+            stmt = stmt.where(TrodTestRow.performed_at >= lower)
+        if upper:
+            stmt = stmt.where(TrodTestRow.performed_at < upper)
+        with self._db.uow(readonly=True) as uow:
+            return [_view(row) for row in uow.session.execute(stmt).scalars()]
+
+    def referral_facts(self, trod_id: str) -> tuple[dict[str, Any], str, str]:
+        """The test, the patient's name and birth date (for the letter printed for the patient)."""
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.get(TrodTestRow, trod_id)
+            if row is None:
+                raise ActNotFound("Test introuvable.")
+            facts = patient_facts(uow.session, row.patient_id)
+            return _view(row), facts.display_name, facts.birth_date_raw
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def strength_mg(name: str) -> Decimal | None:
+    """The strength per unit in a product name ("AMOXICILLINE X 1 g, comprimé" → 1000)."""
+    match = _STRENGTH.search(name)
+    if match is None:
+        return None
+    value = Decimal(match.group(1).replace(",", "."))
+    return value * 1000 if match.group(2).lower() == "g" else value
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _protocol_input(test: TrodTest, ages: tuple[int, int], sex: str | None,
+                    criteria: Criteria) -> ProtocolInput:  # fmt: skip
+    return ProtocolInput(
+        test, ages[0], ages[1], sex, criteria.temperature_c,
+        MacIsaac(criteria.no_cough, criteria.tender_nodes, criteria.tonsil_swelling),
+        criteria.exclusions, criteria.previous_episodes_12_months, criteria.allergy,
+        criteria.weight_kg,
+    )  # fmt: skip
+
+
+def _criteria_json(criteria: Criteria) -> dict[str, Any]:
+    return {
+        "temperature_c": str(criteria.temperature_c) if criteria.temperature_c else None,
+        "no_cough": criteria.no_cough, "tender_nodes": criteria.tender_nodes,
+        "tonsil_swelling": criteria.tonsil_swelling,
+        "exclusions": sorted(e.value for e in criteria.exclusions),
+        "previous_episodes_12_months": criteria.previous_episodes_12_months,
+        "allergy": criteria.allergy.value,
+        "weight_kg": str(criteria.weight_kg) if criteria.weight_kg else None,
+    }  # fmt: skip
+
+
+def _criteria_from_json(data: dict[str, Any]) -> Criteria:
+    return Criteria(
+        temperature_c=Decimal(data["temperature_c"]) if data.get("temperature_c") else None,
+        no_cough=data["no_cough"], tender_nodes=data["tender_nodes"],
+        tonsil_swelling=data["tonsil_swelling"],
+        exclusions=frozenset(Exclusion(e) for e in data["exclusions"]),
+        previous_episodes_12_months=data["previous_episodes_12_months"],
+        allergy=Allergy(data["allergy"]),
+        weight_kg=Decimal(data["weight_kg"]) if data.get("weight_kg") else None,
+    )  # fmt: skip
+
+
+def _stored_decision(row: TrodTestRow) -> ProtocolDecision:
+    """The protocol decision as it was at the test (ages and sex of that day)."""
+    data = json.loads(row.criteria)
+    ages = (int(data["age_min"]), int(data["age_max"]))
+    return assess_protocol(_protocol_input(TrodTest(row.test), ages, data.get("sex"),
+                                           _criteria_from_json(data)))  # fmt: skip
+
+
+def _regimen_for(row: TrodTestRow, decision: ProtocolDecision, code: str) -> Regimen:
+    readings = {k: Reading(v) for k, v in json.loads(row.readings).items()}
+    refusals = [{"code": c.code, "message": c.message} for c in decision.refusals]
+    if not protocol_applies(TrodTest(row.test)) or not decision.within:
+        raise ProtocolNotApplicable("Patient hors des critères du protocole : orienter vers un "
+                                    "médecin.", refusals=refusals)  # fmt: skip
+    if not row.positive:
+        raise ProtocolNotApplicable("Test négatif : pas d'antibiotique.", refusals=refusals)
+    if not conclusive(readings):
+        raise ProtocolNotApplicable("Résultat ininterprétable : refaire le test ou orienter.")
+    allowed = {r.code: r for r in decision.regimens}
+    if code not in allowed:
+        raise InvalidInput(f"Traitement hors protocole pour ce patient ; possibles : "
+                           f"{', '.join(allowed)}.")  # fmt: skip
+    return allowed[code]
+
+
+def next_step(row_view: dict[str, Any]) -> str:
+    """What the counter does after the test: dispense, refer, or nothing (advice only)."""
+    test = TrodTest(row_view["test"])
+    if not protocol_applies(test):
+        return "none"
+    if row_view["dispensation_id"]:
+        return "dispensed"
+    if not row_view["protocol"]["within"] or not conclusive(
+        {k: Reading(v) for k, v in row_view["readings"].items()}
+    ):
+        return "refer"
+    return "dispense" if row_view["positive"] else "none"
+
+
+def to_document_result(row: TrodTestRow, actor: Actor) -> TrodResult:
+    """The documents part's input model for one recorded test (the adapter to BIO-TROD)."""
+    readings = tuple(TrodReading(TrodAnalyte(analyte), TrodOutcome(outcome))
+                     for analyte, outcome in sorted(json.loads(row.readings).items()))  # fmt: skip
+    return TrodResult(
+        test=TrodKind(row.test), performed_at=row.performed_at.astimezone(PHARMACY_TZ),
+        readings=readings,
+        kit=TrodKit(row.kit_manufacturer, row.kit_reference, row.kit_lot, row.kit_expiry),
+        performer=actor.author,
+    )  # fmt: skip
+
+
+def _view(row: TrodTestRow) -> dict[str, Any]:
+    criteria = json.loads(row.criteria)
+    refusals = json.loads(row.refusals)
+    regimens: list[dict[str, Any]] = []
+    if row.within_protocol:
+        regimens = [{"code": r.code, "label": r.label, "first_line": r.first_line}
+                    for r in _stored_decision(row).regimens]  # fmt: skip
+    view = {
+        "id": row.id, "patient_id": row.patient_id, "test": row.test,
+        "performed_at": row.performed_at.isoformat(), "created_at": row.created_at.isoformat(),
+        "kit": {"manufacturer": row.kit_manufacturer, "reference": row.kit_reference,
+                "lot": row.kit_lot,
+                "expiry": row.kit_expiry.isoformat() if row.kit_expiry else None},
+        "readings": json.loads(row.readings), "positive": row.positive,
+        "criteria": criteria,
+        "protocol": {"applies": protocol_applies(TrodTest(row.test)),
+                     "within": row.within_protocol, "score": criteria.get("score"),
+                     "refusals": refusals, "regimens": regimens},
+        "professional": {"rpps": row.pharmacist_rpps, "national_id": row.pharmacist_national_id,
+                         "name": row.pharmacist_name, "session_id": row.session_id,
+                         "counter": row.counter_name},
+        "document_id": row.document_id, "document_skipped": row.document_skipped,
+        "dispensation_id": row.dispensation_id,
+    }  # fmt: skip
+    view["protocol"]["next"] = next_step(view)
+    return view

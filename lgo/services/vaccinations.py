@@ -1,0 +1,315 @@
+"""Vaccination at the counter: record the act once, produce its note (VAC-NOTE) for the DMP and, on
+request, the patient's doctor (MSSanté); search the register of acts.
+
+Recording checks, before anything is written: the dose scanned from its GS1 DataMatrix (CIP, lot,
+expiry: an expired dose is refused), the patient's eligibility for pharmacist vaccination
+(:mod:`lgo.domain.vaccination`). The act is committed in its own transaction, once per
+``Idempotency-Key``; the note is produced after it, through the documents part (which refuses an
+unqualified INS: the act then stays recorded with ``document_skipped = "ins-not-qualified"``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from drivers.errors import CodeFormatError
+from drivers.scanners import gs1
+from drivers.scanners.classify import normalise
+from lgo.documents.models import Vaccination, VaccinationAct, VaccinationRoute, VaccinationSite
+from lgo.domain.vaccination import RULES, EligibilityInput, Vaccine, assess
+from lgo.errors import InvalidInput
+from lgo.events import EventBus
+from lgo.logging import get_logger
+from lgo.services.local_time import PHARMACY_TZ, local_date
+from lgo.services.missions_common import (
+    ActNotFound,
+    Actor,
+    DocumentProducer,
+    MissionRefused,
+    check_replay,
+    dumps,
+    patient_facts,
+    produce_document,
+    publish,
+    utc_bounds,
+)
+from lgo.services.prescriptions import ProductCatalog
+from lgo.store.db import Database
+from lgo.store.models.missions import VaccinationRow
+from lgo.store.types import utcnow
+
+log = get_logger(__name__)
+
+
+class VaccineExpired(InvalidInput):
+    slug = "vaccine-expired"
+    title = "Dose périmée : elle ne doit pas être administrée"
+
+
+class VaccineCodeInvalid(InvalidInput):
+    slug = "vaccine-code-invalid"
+    title = "DataMatrix du vaccin illisible ou incomplet"
+
+
+class VaccinationNotEligible(MissionRefused):
+    slug = "vaccination-not-eligible"
+    title = "Vaccination hors du champ du pharmacien"
+
+
+@dataclass(frozen=True)
+class VaccineCode:
+    """What the dose's GS1 DataMatrix says."""
+
+    gtin: str
+    cip13: str
+    expiry: date
+    lot: str
+    serial: str | None = None
+
+
+def vaccine_code(datamatrix: str) -> VaccineCode:
+    """Parse the DataMatrix as scanned (AIM prefix, GS separators); typed error when incomplete."""
+    _, text = normalise(datamatrix)
+    try:
+        data = gs1.parse_gs1(text)
+    except CodeFormatError as exc:
+        raise VaccineCodeInvalid(f"Code non conforme GS1 ({exc}).") from None
+    return _complete(data.gtin, data.cip13, data.expiry, data.batch, data.serial)
+
+
+def vaccine_code_from_scan(fields: Mapping[str, str]) -> VaccineCode:
+    """From the public fields of a GS1 scan kept by the scan service (``/v1/scans``)."""
+    expiry = date.fromisoformat(fields["expiry"]) if "expiry" in fields else None
+    return _complete(fields.get("gtin", ""), fields.get("cip13"), expiry, fields.get("batch"),
+                     fields.get("serial"))  # fmt: skip
+
+
+def _complete(gtin: str, cip13: str | None, expiry: date | None, lot: str | None,
+              serial: str | None) -> VaccineCode:  # fmt: skip
+    if not cip13:
+        raise VaccineCodeInvalid("Le code produit n'est pas un code CIP (GTIN 03400…).")
+    if expiry is None:
+        raise VaccineCodeInvalid("Date de péremption absente du DataMatrix.")
+    if not lot:
+        raise VaccineCodeInvalid("Numéro de lot absent du DataMatrix.")
+    return VaccineCode(gtin, cip13, expiry, lot, serial)
+
+
+@dataclass(frozen=True)
+class VaccinationInput:
+    patient_id: str
+    vaccine: Vaccine
+    code: VaccineCode
+    administered_at: datetime
+    act: VaccinationAct = VaccinationAct.UNSPECIFIED
+    route: VaccinationRoute = VaccinationRoute.INTRAMUSCULAR
+    site: VaccinationSite | None = None
+    dose_number: int | None = None
+    immunocompromised: bool = False
+    severe_reaction_history: bool = False
+    product_label: str | None = None
+    cis_code: str | None = None
+    to_dmp: bool = True
+    mss_recipient: str | None = None
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+class VaccinationService:
+    def __init__(
+        self,
+        db: Database,
+        catalog: ProductCatalog,
+        documents: Callable[[], DocumentProducer],
+        *,
+        events: EventBus | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._documents = documents
+        self._events = events
+        self._clock = clock
+
+    def eligibility(self, patient_id: str, vaccine: Vaccine, on: date, *,
+                    immunocompromised: bool = False, severe_reaction_history: bool = False
+                    ) -> dict[str, Any]:  # fmt: skip
+        """The eligibility checks alone (the counter's step before the injection)."""
+        with self._db.uow(readonly=True) as uow:
+            facts = patient_facts(uow.session, patient_id)
+        result = assess(EligibilityInput(vaccine, facts.birth_date_raw, on, immunocompromised,
+                                         severe_reaction_history))  # fmt: skip
+        return _eligibility_json(vaccine, result)
+
+    def record(self, key: str, data: VaccinationInput, actor: Actor) -> Recorded:
+        replay = self._replay(key, data.fingerprint)
+        if replay is not None:
+            return replay
+        row = self._checked_row(key, data, actor)
+        try:
+            with self._db.uow() as uow:
+                uow.session.add(row)
+                uow.commit()
+        except IntegrityError:  # the same key committed meanwhile by another request
+            replay = self._replay(key, data.fingerprint)
+            if replay is None:
+                raise
+            return replay
+        log.info("vaccination_recorded", vaccination_id=row.id, vaccine=row.vaccine)
+        self._note(row, data, actor)
+        body = self.get(row.id)
+        publish(self._events, "vaccination.recorded", {
+            "id": row.id, "vaccine": row.vaccine, "document_id": body["document_id"],
+        })  # fmt: skip
+        return Recorded(201, body)
+
+    def _replay(self, key: str, fingerprint: str) -> Recorded | None:
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.execute(
+                select(VaccinationRow).where(VaccinationRow.idempotency_key == key)
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            check_replay(row.request_hash, fingerprint)
+            return Recorded(201, _view(row), replayed=True)
+
+    def _checked_row(self, key: str, data: VaccinationInput, actor: Actor) -> VaccinationRow:
+        """Every check before the write: expiry, product, patient, eligibility."""
+        on = local_date(data.administered_at)
+        if data.code.expiry < on:
+            raise VaccineExpired(f"Péremption le {data.code.expiry:%d/%m/%Y}, lot {data.code.lot}.",
+                                 expiry=data.code.expiry.isoformat())  # fmt: skip
+        label, cis = self._product(data)
+        with self._db.uow(readonly=True) as uow:
+            facts = patient_facts(uow.session, data.patient_id)
+        result = assess(EligibilityInput(data.vaccine, facts.birth_date_raw, on,
+                                         data.immunocompromised, data.severe_reaction_history))  # fmt: skip
+        if not result.eligible:
+            raise VaccinationNotEligible(
+                "; ".join(r.message for r in result.refusals),
+                refusals=[{"code": r.code, "message": r.message} for r in result.refusals],
+            )
+        return VaccinationRow(
+            id=str(uuid.uuid4()), idempotency_key=key, request_hash=data.fingerprint,
+            created_at=self._clock(), administered_at=data.administered_at,
+            patient_id=data.patient_id, vaccine=data.vaccine.value, gtin=data.code.gtin,
+            cip13=data.code.cip13, cis_code=cis, product_label=label[:200],
+            lot_number=data.code.lot, expiry=data.code.expiry, serial=data.code.serial,
+            dose_number=data.dose_number, act=data.act.value, route=data.route.value,
+            site=data.site.value if data.site else None, pharmacist_rpps=actor.rpps,
+            pharmacist_national_id=actor.author.national_id, session_id=actor.session_id,
+            counter_name=actor.counter_name,
+            eligibility=dumps(_eligibility_json(data.vaccine, result)),
+        )  # fmt: skip
+
+    def _product(self, data: VaccinationInput) -> tuple[str, str]:
+        """Label and CIS code: the catalogue's (BDPM) first, else what the counter typed."""
+        product = self._catalog.product(data.code.cip13)
+        label = product.name if product else data.product_label
+        cis = product.code if product and product.code.isdigit() else data.cis_code
+        if not label or not cis:
+            raise InvalidInput("Vaccin absent du catalogue : saisir son nom et son code CIS.")
+        return label, cis
+
+    def _note(self, row: VaccinationRow, data: VaccinationInput, actor: Actor) -> None:
+        if not data.to_dmp and not data.mss_recipient:
+            return
+        vaccination = to_document_vaccination(row, actor)
+        document_id, skipped = produce_document(
+            lambda: self._documents().vaccination_note(
+                row.patient_id, [vaccination], actor.author, to_dmp=data.to_dmp,
+                mss_recipient=data.mss_recipient,
+            ),
+            row.id,
+        )  # fmt: skip
+        with self._db.uow() as uow:
+            uow.session.execute(update(VaccinationRow).where(VaccinationRow.id == row.id)
+                                .values(document_id=document_id, document_skipped=skipped))  # fmt: skip
+            uow.commit()
+        row.document_id, row.document_skipped = document_id, skipped
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, vaccination_id: str) -> dict[str, Any]:
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.get(VaccinationRow, vaccination_id)
+            if row is None:
+                raise ActNotFound("Vaccination introuvable.")
+            return _view(row)
+
+    def search(
+        self,
+        *,
+        patient_id: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        vaccine: Vaccine | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        """The register of acts, newest first; dates are local days, inclusive."""
+        lower, upper = utc_bounds(start, end)
+        stmt = select(VaccinationRow).order_by(VaccinationRow.administered_at.desc()).limit(limit)
+        if patient_id:
+            stmt = stmt.where(VaccinationRow.patient_id == patient_id)
+        if vaccine:
+            stmt = stmt.where(VaccinationRow.vaccine == vaccine.value)
+        if lower:
+            stmt = stmt.where(VaccinationRow.administered_at >= lower)
+        if upper:
+            stmt = stmt.where(VaccinationRow.administered_at < upper)
+        with self._db.uow(readonly=True) as uow:
+            return [_view(row) for row in uow.session.execute(stmt).scalars()]
+
+
+def to_document_vaccination(row: VaccinationRow, actor: Actor) -> Vaccination:
+    """The documents part's input model for one recorded act (the adapter to VAC-NOTE)."""
+    rule = RULES[Vaccine(row.vaccine)]
+    dose = f"Dose n° {row.dose_number}" if row.dose_number else ""
+    return Vaccination(
+        administered_at=row.administered_at.astimezone(PHARMACY_TZ), product_code=row.cip13 or "",
+        product_label=row.product_label, lot_number=row.lot_number, dose_label=dose,
+        cis_code=row.cis_code or "", atc_code=rule.atc, atc_label=rule.atc_label,
+        expiry=row.expiry, dose_number=row.dose_number, act=VaccinationAct(row.act),
+        route=VaccinationRoute(row.route),
+        site=VaccinationSite(row.site) if row.site else None, performer=actor.author,
+    )  # fmt: skip
+
+
+def _eligibility_json(vaccine: Vaccine, result: Any) -> dict[str, Any]:
+    return {
+        "vaccine": vaccine.value, "label": RULES[vaccine].label, "eligible": result.eligible,
+        "age_min": result.age_min, "age_max": result.age_max,
+        "refusals": [{"code": r.code, "message": r.message} for r in result.refusals],
+        "warnings": [{"code": r.code, "message": r.message} for r in result.warnings],
+    }  # fmt: skip
+
+
+def _view(row: VaccinationRow) -> dict[str, Any]:
+    return {
+        "id": row.id, "patient_id": row.patient_id, "vaccine": row.vaccine,
+        "vaccine_label": RULES[Vaccine(row.vaccine)].label,
+        "administered_at": row.administered_at.isoformat(),
+        "created_at": row.created_at.isoformat(),
+        "product": {"gtin": row.gtin, "cip13": row.cip13, "cis": row.cis_code,
+                    "label": row.product_label, "lot": row.lot_number,
+                    "expiry": row.expiry.isoformat(), "serial": row.serial},
+        "dose_number": row.dose_number, "act": row.act, "route": row.route, "site": row.site,
+        "professional": {"rpps": row.pharmacist_rpps, "national_id": row.pharmacist_national_id,
+                         "session_id": row.session_id, "counter": row.counter_name},
+        "eligibility": json.loads(row.eligibility),
+        "document_id": row.document_id, "document_skipped": row.document_skipped,
+    }  # fmt: skip
