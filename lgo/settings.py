@@ -117,6 +117,21 @@ class HardwareSettings(BaseModel):
         description="Present the PIN to the CPS card by PC/SC VERIFY before C_Login. Only for the "
         "simulator (SoftHSM keeps no try counter); Cryptolib CPS does it inside C_Login.",
     )
+    cps_ca_file: Path | None = Field(
+        None,
+        description="PEM bundle of the CA certificates trusted for CPS cards (IGC-Santé root and "
+        "issuing CAs). Needed to check a card's revocation at login.",
+    )
+    cps_revocation: Literal["soft-fail", "hard-fail", "off"] = Field(
+        "soft-fail",
+        description="When no usable CRL can be had at login: soft-fail lets the login through "
+        "with a warning, hard-fail refuses it. A card on a valid CRL is always refused "
+        "(docs/cps-revocation.md).",
+    )
+    cps_crl_grace_h: float = Field(
+        72.0, ge=0, le=720, description="A cached CRL still serves this long after its nextUpdate."
+    )
+    cps_crl_max_kb: int = Field(16384, gt=0, description="Largest CRL accepted (kB).")
 
 
 class PscSettings(BaseModel):

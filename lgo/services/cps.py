@@ -25,6 +25,7 @@ from drivers.deadline import call_blocking
 from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.services import hardware_errors as hw
+from lgo.services.cps_revocation import CpsRevocationCheck
 from lgo.sessions import ProfessionalIdentity, ProfessionalSession, SessionKind, SessionRegistry
 from lgo.settings import HardwareSettings
 
@@ -62,9 +63,14 @@ def to_session_identity(who: drv_identity.ProfessionalIdentity) -> ProfessionalI
 
 class CpsService:
     def __init__(
-        self, settings: HardwareSettings, sessions: SessionRegistry, events: EventBus
+        self,
+        settings: HardwareSettings,
+        sessions: SessionRegistry,
+        events: EventBus,
+        revocation: CpsRevocationCheck | None = None,
     ) -> None:
         self._settings = settings
+        self._revocation = revocation
         self._sessions = sessions
         self._events = events
         self._tokens: CpsTokens | None = None
@@ -123,6 +129,7 @@ class CpsService:
             target = self._reader(reader)
             tokens = self._tokens_required()
             self._close_active("replaced")
+            self._check_revocation(tokens, target)  # before the PIN: a revoked card gets none
             try:
                 cps = cps_login(
                     tokens,
@@ -163,8 +170,23 @@ class CpsService:
 
     def close(self) -> None:
         self._close_active("shutdown")
+        if self._revocation is not None:
+            self._revocation.close()
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _check_revocation(self, tokens: CpsTokens, reader: str) -> None:
+        if self._revocation is None:
+            return
+
+        def certificate() -> bytes:
+            try:
+                return tokens.read_auth_certificate(read_card_info(reader).serial)
+            except drv.DriverError as exc:
+                log.info("cps_login_refused", reader=reader, code=exc.code)
+                raise hw.translate(exc) from exc
+
+        self._revocation.check(certificate, reader)
 
     def _open(self, reader: str, cps: CpsSession) -> ProfessionalSession:
         identity = to_session_identity(cps.identity)

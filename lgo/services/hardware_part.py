@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, cast
 
 from drivers.scanners import ClassifierConfig
 from lgo.services.cps import CpsService
+from lgo.services.cps_revocation import revocation_check_from
 from lgo.services.hardware import HardwareService
 from lgo.services.scans import ScanService
 
@@ -44,7 +45,8 @@ def install(container: Container) -> None:
             apcv_pattern=settings.apcv_pattern,
         ),
     )
-    cps = CpsService(settings, container.sessions, container.events)
+    revocation = revocation_check_from(container.settings, container.events)
+    cps = CpsService(settings, container.sessions, container.events, revocation)
     hardware = HardwareService(settings, container.events, scans, cps)
     container.extras[HARDWARE_KEY] = hardware
     container.extras[SCANS_KEY] = scans
