@@ -51,7 +51,13 @@ class Daemon:
 
 
 @pytest.fixture
-def daemon(hwsim, softhsm_tokens, tmp_path: Path) -> Iterator[Daemon]:  # type: ignore[no-untyped-def]
+def daemon_hardware() -> dict[str, Any]:
+    """Extra ``hardware`` settings of the daemon; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def daemon(hwsim, softhsm_tokens, tmp_path: Path, daemon_hardware: dict[str, Any]) -> Iterator[Daemon]:  # type: ignore[no-untyped-def]
     settings = load_settings(
         state_dir=tmp_path / "state",
         hardware={
@@ -60,6 +66,7 @@ def daemon(hwsim, softhsm_tokens, tmp_path: Path) -> Iterator[Daemon]:  # type: 
             "cps_verify_on_card": True,  # SoftHSM keeps no PIN counter: the virtual card does
             "scanner_serial_ports": [str(hwsim.serial_scanner)],
             "card_read_timeout_s": 2.0,
+            **daemon_hardware,
         },
     )
     container = Container(settings)
