@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from stdnum import luhn
 
 from drivers.errors import CertificateError
 
@@ -25,13 +26,7 @@ class ProfessionalIdentity:
 
 
 def luhn_is_valid(digits: str) -> bool:
-    if not digits.isdigit():
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
+    return digits.isascii() and digits.isdigit() and luhn.is_valid(digits)
 
 
 def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str:

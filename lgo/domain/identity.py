@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from stdnum.fr import nir as nir_numbers
+
 
 class IdentityRuleError(ValueError):
     """An identity value or change breaks a rule; nothing was changed."""
@@ -65,9 +67,9 @@ def nir_key(first13: str) -> int:
         raise InvalidNirError("Le NIR doit compter 13 caractères avant la clé.")
     department = first13[5:7]
     digits = first13[:5] + _CORSICA.get(department, department) + first13[7:]
-    if not digits.isdigit():
+    if not digits.isascii() or not digits.isdigit():
         raise InvalidNirError("Le NIR contient des caractères non autorisés.")
-    return 97 - int(digits) % 97
+    return int(nir_numbers.calc_check_digits(first13))
 
 
 def _month_ok(month: int) -> bool:

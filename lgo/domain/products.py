@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from stdnum import ean
+
 MTE_MOLECULES: frozenset[str] = frozenset(
     {
         # Narrow therapeutic margin, closed list (arrêtés du 12 nov. 2019 and 20 juillet 2022).
@@ -61,10 +63,9 @@ class PackForm(StrEnum):
 
 def ean13_check_digit(first12: str) -> int:
     """EAN-13 check digit: weights 1,3,1,3… from the left on 12 digits."""
-    if len(first12) != 12 or not first12.isdigit():
+    if len(first12) != 12 or not first12.isascii() or not first12.isdigit():
         raise ValueError("twelve digits expected")
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
-    return (10 - total % 10) % 10
+    return int(ean.calc_check_digit(first12))
 
 
 def is_valid_cip13(code: str) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from stdnum import luhn
+
 RPPS_LENGTH = 11
 IDNAT_RPPS_PREFIX = "8"
 IDNAT_ADELI_PREFIX = "0"
@@ -36,25 +38,14 @@ class NationalId:
 
 def luhn_valid(digits: str) -> bool:
     """True when ``digits`` (only ASCII digits) ends with a correct Luhn key."""
-    if not digits.isascii() or not digits.isdigit():
-        return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    return digits.isascii() and digits.isdigit() and luhn.is_valid(digits)
 
 
 def luhn_key(body: str) -> str:
     """The Luhn check digit to append to ``body`` (ASCII digits)."""
-    for key in "0123456789":
-        if luhn_valid(body + key):
-            return key
-    raise ValueError("body must be ASCII digits")  # unreachable for digit input
+    if not body.isascii() or not body.isdigit():
+        raise ValueError("body must be ASCII digits")
+    return luhn.calc_check_digit(body)
 
 
 def is_valid_rpps(rpps: str) -> bool:

@@ -38,6 +38,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from lxml import etree
 from pydantic import BaseModel
+from stdnum.fr import nir as nir_numbers
 
 from hwsim.national.context import ServiceMount, SimDep, SimState
 
@@ -200,8 +201,7 @@ def setup(sim: SimState) -> None:
 
 
 def _nir(base: str) -> str:
-    digits = base[:5] + {"2A": "19", "2B": "18"}.get(base[5:7], base[5:7]) + base[7:]
-    return f"{base}{97 - int(digits) % 97:02d}"
+    return base + str(nir_numbers.calc_check_digits(base))
 
 
 def _seeded_cda(item: dict[str, Any], nir: str) -> bytes:
