@@ -67,17 +67,8 @@ def surgery_reduction(window: tuple[date, date], presented: date) -> int | None:
     return 0 if low <= presented <= high else None
 
 
-def deliverable_days(
-    line: PrescriptionLine, reference: date, presented: date, remaining_days: int
-) -> int:
-    """Most days that may be handed over today on a controlled line (never negative)."""
-    days = min(remaining_days, max_duration_days(line))
-    fraction = fraction_days(line)
-    if fraction is not None:
-        days = min(days, fraction)
-    days -= presentation_reduction(reference, presented)
-    return max(days, 0)
-
-
-def overlapping(candidate: Period, covered: Iterable[Period]) -> bool:
-    return any(candidate.overlaps(p) for p in covered)
+def days_before_overlap(start: date, covered: Iterable[Period]) -> int | None:
+    """Days that may be covered from ``start`` before reaching a period already covered for the
+    same patient and substance (0 when ``start`` itself is covered; None when nothing is)."""
+    gaps = [max((period.start - start).days, 0) for period in covered if period.end >= start]
+    return min(gaps) if gaps else None

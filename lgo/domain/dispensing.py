@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 
 from lgo.domain import controlled
@@ -113,8 +114,9 @@ class ExecutionDecision:
 
 
 def units_for(line: PrescriptionLine, days: int) -> int:
-    """Dosage units covering ``days`` of treatment (rounded up: a half tablet is a tablet)."""
-    return math.ceil(line.units_per_day * days)
+    """Dosage units covering ``days`` of treatment (rounded up: a half tablet is a tablet).
+    Rounded to 6 decimals first: 2/7 of a tablet a day for 28 days is 8 tablets, not 9."""
+    return math.ceil((line.units_per_day * days).quantize(Decimal("0.000001")))
 
 
 def pack_days(line: PrescriptionLine, pack: Pack) -> int:
@@ -150,59 +152,110 @@ def _validity_refusals(
     refusals: list[Refusal] = []
     listed = line.regulatory_list in (RegulatoryList.LIST_I, RegulatoryList.LIST_II)
     if listed and history.deliveries == 0 and today > prescription.first_delivery_deadline:
-        refusals.append(Refusal(RefusalCode.FIRST_DELIVERY_TOO_LATE, line.line_no))
+        refusals.append(Refusal(RefusalCode.FIRST_DELIVERY_TOO_LATE, line.line_no, 0))
     if line.regulatory_list.goes_to_ordonnancier and today > prescription.treatment_limit:
-        refusals.append(Refusal(RefusalCode.TREATMENT_LIMIT_PASSED, line.line_no))
+        refusals.append(Refusal(RefusalCode.TREATMENT_LIMIT_PASSED, line.line_no, 0))
     if history.deliveries > 0 and not line.renewable():
-        refusals.append(Refusal(RefusalCode.NOT_RENEWABLE, line.line_no))
+        refusals.append(Refusal(RefusalCode.NOT_RENEWABLE, line.line_no, 0))
     return refusals
 
 
-def _quantity_refusals(
-    line: PrescriptionLine, request: LineRequest, history: LineHistory
-) -> list[Refusal]:
-    remaining = line.treatment_days - history.days_dispensed
-    if remaining <= 0:
-        return [Refusal(RefusalCode.NOTHING_LEFT, line.line_no)]
-    if request.days > remaining:
-        return [Refusal(RefusalCode.QUANTITY_EXCEEDS_REMAINING, line.line_no)]
-    if line.regulatory_list.is_controlled:
-        return []  # controlled drugs have their own duration rules
-    if request.days > delivery_cap_days(line, request.pack):
-        return [Refusal(RefusalCode.PER_DELIVERY_CAP_EXCEEDED, line.line_no)]
-    return []
+@dataclass(frozen=True)
+class Limit:
+    """A rule that caps the days deliverable today on a line."""
+
+    code: RefusalCode
+    days: int
 
 
-def _controlled_refusals(
+@dataclass(frozen=True)
+class Deliverable:
+    """What may be handed over today on one line and why. The prescription view shows it and
+    the commit enforces it (``evaluate_line`` calls :func:`deliverable`): one rule, one place."""
+
+    line_no: int
+    max_days: int
+    blocking: tuple[Refusal, ...]
+    limits: tuple[Limit, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.blocking and self.max_days > 0
+
+    @property
+    def overridable(self) -> bool:
+        return bool(self.blocking) and all(r.overridable for r in self.blocking)
+
+    def binding(self) -> tuple[Limit, ...]:
+        """The limits that set ``max_days`` (the reasons the counter shows on an allowed line)."""
+        return tuple(limit for limit in self.limits if limit.days == self.max_days)
+
+    def refusals_for(self, days: int) -> list[Refusal]:
+        """A request for ``days``: the blocks, else every limit it exceeds, each saying what
+        may still be delivered today."""
+        if self.blocking:
+            return list(self.blocking)
+        return [Refusal(limit.code, self.line_no, self.max_days)
+                for limit in self.limits if days > limit.days]  # fmt: skip
+
+
+def deliverable(
     prescription: Prescription,
     line: PrescriptionLine,
-    request: LineRequest,
+    history: LineHistory,
+    today: date,
+    covered: Sequence[Period] = (),
+    pack: Pack | None = None,
+) -> Deliverable:
+    """The most days deliverable today on ``line`` (outside an exceptional dispensation), with
+    the rules that block it or cap it. ``pack``: the pack handed over (per-delivery cap); None
+    gives the 30-day cap (3 months with a pack lasting more than a month)."""
+    blocking = _validity_refusals(prescription, line, history, today)
+    remaining = line.treatment_days - history.days_dispensed
+    if remaining <= 0:
+        blocking.append(Refusal(RefusalCode.NOTHING_LEFT, line.line_no, 0))
+    limits = [Limit(RefusalCode.QUANTITY_EXCEEDS_REMAINING, max(remaining, 0))]
+    if line.regulatory_list.is_controlled:
+        if line.duration_days > controlled.max_duration_days(line):
+            blocking.append(Refusal(RefusalCode.CONTROLLED_DURATION_EXCEEDED, line.line_no, 0))
+        limits += _controlled_limits(prescription, line, history, today, covered)
+    else:
+        limits.append(Limit(RefusalCode.PER_DELIVERY_CAP_EXCEEDED, delivery_cap_days(line, pack)))
+    exhausted = [limit for limit in limits
+                 if limit.days <= 0 and limit.code is not RefusalCode.QUANTITY_EXCEEDS_REMAINING]
+    blocking += [Refusal(limit.code, line.line_no, 0) for limit in exhausted]  # fmt: skip
+    max_days = 0 if blocking else min(limit.days for limit in limits)
+    return Deliverable(line.line_no, max_days, tuple(dict.fromkeys(blocking)), tuple(limits))
+
+
+def _controlled_limits(
+    prescription: Prescription,
+    line: PrescriptionLine,
     history: LineHistory,
     today: date,
     covered: Sequence[Period],
-) -> list[Refusal]:
-    if not line.regulatory_list.is_controlled:
-        return []
-    refusals: list[Refusal] = []
+) -> list[Limit]:
+    """R.5132-30 (28 days or the drug's own limit, fractions) and R.5132-33 (3-day rule,
+    chevauchement) as caps on today's delivery."""
     limit = controlled.max_duration_days(line)
-    if line.duration_days > limit or request.days > limit:
-        refusals.append(Refusal(RefusalCode.CONTROLLED_DURATION_EXCEEDED, line.line_no))
+    limits = [Limit(RefusalCode.CONTROLLED_DURATION_EXCEEDED, limit)]
     fraction = controlled.fraction_days(line)
-    if fraction is not None and request.days > fraction:
-        refusals.append(Refusal(RefusalCode.FRACTION_EXCEEDED, line.line_no))
+    if fraction is not None:
+        limits.append(Limit(RefusalCode.FRACTION_EXCEEDED, fraction))
     reference = history.last_period.end if history.last_period else prescription.prescribed_on
     reduction = controlled.presentation_reduction(reference, today)
     if prescription.surgery_window is not None and history.last_period is None:
         in_window = controlled.surgery_reduction(prescription.surgery_window, today)
         reduction = in_window if in_window is not None else reduction
-    remaining = line.treatment_days - history.days_dispensed
-    base = min(remaining, limit, fraction if fraction is not None else limit)
-    if reduction and request.days > max(base - reduction, 0):
-        refusals.append(Refusal(RefusalCode.PRESENTED_LATE_REDUCED, line.line_no))
-    candidate = Period.from_days(today, max(request.days, 1))
-    if not line.overlap_mention and controlled.overlapping(candidate, covered):
-        refusals.append(Refusal(RefusalCode.OVERLAP, line.line_no))
-    return refusals
+    if reduction:
+        # Presented late: only what is left to run of the treatment or of the fraction.
+        remaining = line.treatment_days - history.days_dispensed
+        base = min(remaining, limit, fraction if fraction is not None else limit)
+        limits.append(Limit(RefusalCode.PRESENTED_LATE_REDUCED, max(base - reduction, 0)))
+    free = None if line.overlap_mention else controlled.days_before_overlap(today, covered)
+    if free is not None:
+        limits.append(Limit(RefusalCode.OVERLAP, free))
+    return limits
 
 
 def exceptional_refusals(
@@ -286,9 +339,8 @@ def evaluate_line(
             refusals.append(Refusal(RefusalCode.EXCEPTIONAL_NOT_ALLOWED, line.line_no))
         refusals += exceptional_refusals(prescription, line, request, history, today)
     else:
-        refusals += _validity_refusals(prescription, line, history, today)
-        refusals += _quantity_refusals(line, request, history)
-        refusals += _controlled_refusals(prescription, line, request, history, today, covered)
+        allowance = deliverable(prescription, line, history, today, covered, request.pack)
+        refusals += allowance.refusals_for(request.days)
     refusals, overridden = _apply_override(refusals, request.override)
     remaining_after = line.treatment_days - history.days_dispensed - request.days
     warnings = ("mention_non_substituable_non_justifiee",) if unjustified_non_substitution(

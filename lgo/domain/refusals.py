@@ -70,18 +70,72 @@ MESSAGES_FR: dict[RefusalCode, str] = {
     RefusalCode.UNKNOWN_LINE: "Ligne inconnue sur cette ordonnance.",
 }
 
-# Refusals the pharmacist may lift with a recorded reason and their identity (domain.md §9 item 9).
-OVERRIDABLE: frozenset[RefusalCode] = frozenset({RefusalCode.FIRST_DELIVERY_TOO_LATE})
+# Why a line is capped at ``{days}`` days today (the view's reasons when the line is allowed).
+LIMIT_MESSAGES_FR: dict[RefusalCode, str] = {
+    RefusalCode.QUANTITY_EXCEEDS_REMAINING: "Reste à délivrer sur la ligne : {days} jours.",
+    RefusalCode.PER_DELIVERY_CAP_EXCEEDED: (
+        "Au plus {days} jours par délivrance selon le conditionnement (3 mois pour un grand "
+        "conditionnement, 12 semaines pour un contraceptif)."
+    ),
+    RefusalCode.CONTROLLED_DURATION_EXCEEDED: "Stupéfiant ou assimilé : au plus {days} jours.",
+    RefusalCode.FRACTION_EXCEEDED: "Délivrance fractionnée : {days} jours par fraction.",
+    RefusalCode.PRESENTED_LATE_REDUCED: (
+        "Présentée après le délai de 3 jours : délivrable seulement pour la durée restant à "
+        "courir, {days} jours."
+    ),
+    RefusalCode.OVERLAP: "Une période est déjà couverte pour ce patient dans {days} jours.",
+}
+
+# Article of the Code de la santé publique behind each rule (docs/dispensing.md, "Règles appliquées
+# avant la délivrance"). None: a rule of the e-prescription execution report, not of the Code.
+ARTICLES: dict[RefusalCode, str | None] = {
+    RefusalCode.FIRST_DELIVERY_TOO_LATE: "R.5132-22",
+    RefusalCode.TREATMENT_LIMIT_PASSED: "R.5132-21",
+    RefusalCode.NOT_RENEWABLE: "R.5132-22",
+    RefusalCode.NOTHING_LEFT: "R.5123-2",
+    RefusalCode.QUANTITY_EXCEEDS_REMAINING: "R.5123-2",
+    RefusalCode.PER_DELIVERY_CAP_EXCEEDED: "R.5123-2",
+    RefusalCode.CONTROLLED_DURATION_EXCEEDED: "R.5132-30",
+    RefusalCode.PRESENTED_LATE_REDUCED: "R.5132-33",
+    RefusalCode.FRACTION_EXCEEDED: "R.5132-30",
+    RefusalCode.OVERLAP: "R.5132-33",
+    RefusalCode.NON_SUBSTITUTABLE: "L.5125-23",
+    RefusalCode.NOT_SAME_GENERIC_GROUP: "L.5125-23",
+    RefusalCode.SUBSTITUTION_RECORD_INCOMPLETE: "L.5125-23",
+    RefusalCode.MTE_PH_NOT_MTE: "L.5125-23",
+    RefusalCode.EXCEPTIONAL_NOT_ALLOWED: "L.5125-23-1",
+    RefusalCode.UNIT_DISPENSING_NOT_ALLOWED: "L.5123-8",
+    RefusalCode.UNIT_DISPENSING_MIXED_LOTS: "L.5123-8",
+}
+
+# Refusals the pharmacist may lift with a recorded reason and their CPS identity. From the law:
+# only the per-delivery quantity of R.5123-2, a condition of reimbursement that the caisse may
+# waive (prior agreement, e.g. a long stay abroad). The 3-month first delivery and the 12-month
+# limit (R.5132-21/22), renewals, the stupéfiant rules (R.5132-30, R.5132-33) and a justified
+# "non substituable" (L.5125-23) have no exception the pharmacist may apply: never overridable.
+OVERRIDABLE: frozenset[RefusalCode] = frozenset({RefusalCode.PER_DELIVERY_CAP_EXCEEDED})
 
 
 @dataclass(frozen=True)
 class Refusal:
     code: RefusalCode
     line_no: int | None = None
+    # What may still be handed over today on the line (days), when the rule caps a quantity.
+    max_days: int | None = None
 
     @property
     def message(self) -> str:
-        return MESSAGES_FR[self.code]
+        text = MESSAGES_FR[self.code]
+        if self.max_days is None:
+            return text
+        if self.max_days <= 0:
+            return f"{text} Rien n'est délivrable aujourd'hui sur cette ligne."
+        plural = "s" if self.max_days > 1 else ""
+        return f"{text} Délivrable aujourd'hui : {self.max_days} jour{plural} au plus."
+
+    @property
+    def article(self) -> str | None:
+        return ARTICLES.get(self.code)
 
     @property
     def overridable(self) -> bool:

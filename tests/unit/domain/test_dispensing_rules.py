@@ -60,14 +60,24 @@ def test_first_delivery_rule_does_not_apply_to_unlisted_medicines() -> None:
     assert codes(deliver(rx, date(2026, 6, 1))) == set()
 
 
-def test_late_first_delivery_override_needs_reason_and_identity_and_is_recorded() -> None:
+def test_late_first_delivery_is_never_overridable() -> None:
+    # R.5132-22 has no exception: the patient needs a new prescription.
     rx = prescription(line(product(RegulatoryList.LIST_I)))
-    override = Override(RefusalCode.FIRST_DELIVERY_TOO_LATE, "Continuité", "10101010109")
-    decision = deliver(rx, date(2026, 5, 2), override=override)
+    refusal = deliver(rx, date(2026, 5, 2)).refusals[0]  # type: ignore[attr-defined]
+    assert (refusal.code, refusal.overridable) == (RefusalCode.FIRST_DELIVERY_TOO_LATE, False)
+    with pytest.raises(ValueError):
+        Override(RefusalCode.FIRST_DELIVERY_TOO_LATE, "Continuité", "10101010109")
+
+
+def test_per_delivery_cap_override_needs_reason_and_identity_and_is_recorded() -> None:
+    rx = prescription(line(duration_days=90))
+    override = Override(RefusalCode.PER_DELIVERY_CAP_EXCEEDED, "Accord caisse, séjour",
+                        "10101010109")  # fmt: skip
+    decision = deliver(rx, D, days=60, override=override)
     assert codes(decision) == set()
     assert decision.overridden == (override,)  # type: ignore[attr-defined]
     with pytest.raises(ValueError):
-        Override(RefusalCode.FIRST_DELIVERY_TOO_LATE, "  ", "10101010109")
+        Override(RefusalCode.PER_DELIVERY_CAP_EXCEEDED, "  ", "10101010109")
     with pytest.raises(ValueError):
         Override(RefusalCode.OVERLAP, "raison", "10101010109")
 
