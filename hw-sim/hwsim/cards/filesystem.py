@@ -26,6 +26,7 @@ class EF:
     content: bytes
     sfi: int | None = None
     protected: bool = False
+    acl: bytes = b""  # IAS-ECC access rules (A1 {8C …}) appended to the FCP when set
 
     def fcp(self) -> bytes:
         body = (
@@ -33,7 +34,7 @@ class EF:
             + tlv(0x82, b"\x01")
             + tlv(0x83, self.fid.to_bytes(2, "big"))
         )
-        return tlv(0x62, body)
+        return tlv(0x62, body + self.acl)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class DF:
     aid: bytes = b""
     fid: int | None = None
     efs: list[EF] = field(default_factory=list)
+    acl: bytes = b""  # set: SELECT answers an IAS-ECC FCP (62, type 38, access rules)
 
     def by_fid(self, fid: int) -> EF | None:
         return next((ef for ef in self.efs if ef.fid == fid), None)
@@ -52,6 +54,10 @@ class DF:
         return next((ef for ef in self.efs if ef.sfi == sfi), None)
 
     def fci(self) -> bytes:
+        if self.acl:
+            fid = tlv(0x83, self.fid.to_bytes(2, "big")) if self.fid is not None else b""
+            name = tlv(0x84, self.aid) if self.aid else b""
+            return tlv(0x62, tlv(0x82, b"\x38") + fid + name + self.acl)
         ident = tlv(0x84, self.aid) if self.aid else tlv(0x83, (self.fid or 0).to_bytes(2, "big"))
         return tlv(0x6F, ident)
 

@@ -120,8 +120,9 @@ class TestCps3:
     def test_serial_file(self, cps: Cps3Card) -> None:
         assert sn_icc("123456789") == bytes.fromhex("5A0A80250000011234567 89F".replace(" ", ""))
         _, sw = run(cps, "00A4090404 3F00D003")
-        assert sw == 0x610D
-        assert run(cps, "00C000000D")[0][:2] == b"\x62\x0b"
+        assert sw == 0x6114
+        fcp = run(cps, "00C0000014")[0]
+        assert fcp[:2] == b"\x62\x12" and fcp[-7:] == bytes.fromhex("A1058C0303FF00")  # ACL
         assert run(cps, "00B000000C")[0] == sn_icc("123456789")
 
     def test_pin_counter_and_lock(self, cps: Cps3Card) -> None:
