@@ -1,24 +1,39 @@
-"""Build CDA R2 documents with lxml: one shared header, one section builder per document type.
+"""Build CDA R2 documents that follow the ANS CI-SIS volets, and read them back.
+
+One shared header (``_header``) and one body builder per document type (``sections.py``):
+eDISP-MED 2024.01 (IHE Pharm DIS) for a dispensation, VAC-NOTE 2023.01 for a vaccination,
+BIO-TROD 2024.01 for a rapid test. Template ids, codes and value sets are those of the volets
+(``types.py``); the ANS example documents of each volet are the model.
 
 The header carries the patient's INS (only for a qualified identity: checked here too, as a last
-line of defence), the author pharmacist (idNat_PS from the CPS session), the pharmacy as author
-structure and custodian, the dates and the confidentiality. The body is a structured body with one
-coded section: human-readable narrative (``text``) plus machine-readable entries.
+line of defence), the author pharmacist (idNat_PS and profession from the CPS session), the
+pharmacy as author structure and custodian, the service event and its performer, the encounter
+(ambulatory, pharmacy facility type) and the confidentiality.
 
-Every document is validated against the CDA schema before it is returned (``CdaInvalidError``
-otherwise): nothing invalid can reach the outbox.
+Every document is validated against lgo's CDA schema before it is returned (``CdaInvalidError``
+otherwise); the volet schematron runs before sending (``conformance.DocumentChecker``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Final
 
 from lxml import etree
 
 from lgo.documents import types as t
+from lgo.documents.elements import (
+    NS,
+    XSI,
+    Element,
+    assigned_entity,
+    author_block,
+    code,
+    hl7_ts,
+    organisation_id,
+    q,
+    sub,
+)
 from lgo.documents.errors import DocumentInputError, InsNotQualifiedError
 from lgo.documents.models import (
     Author,
@@ -26,44 +41,21 @@ from lgo.documents.models import (
     DispensingSummary,
     DocumentBody,
     DocumentHeader,
-    DocumentKind,
     Organisation,
     TrodResult,
     VaccinationNote,
 )
-from lgo.documents.validate import validate_cda, validated_root
+from lgo.documents.sections import BUILDERS, Service
+from lgo.documents.validate import validate_cda
 from lgo.domain.identity import Ins, may_send_ins
+from lgo.xml import parse_xml
 
-NS: Final = "urn:hl7-org:v3"
-XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
+__all__ = ["NS", "build_document", "hl7_ts", "parse_ts", "read_document"]
+
 _NSMAP: Final = {None: NS, "xsi": XSI}
 TYPE_ID_ROOT: Final = "2.16.840.1.113883.1.3"
 TYPE_ID_EXTENSION: Final = "POCD_HD000040"
-
-Element = etree._Element
-SectionBuilder = Callable[[Element, DocumentHeader, DocumentBody], tuple[datetime, datetime]]
-
-
-def _q(tag: str) -> str:
-    return f"{{{NS}}}{tag}"
-
-
-def _sub(parent: Element, tag: str, text: str | None = None, **attrs: str) -> Element:
-    element = etree.SubElement(parent, _q(tag), attrib=attrs)
-    if text is not None:
-        element.text = text
-    return element
-
-
-def _code(parent: Element, tag: str, code: t.Code) -> Element:
-    return _sub(parent, tag, code=code.code, codeSystem=code.system, displayName=code.display)
-
-
-def hl7_ts(moment: datetime) -> str:
-    """HL7 TS with seconds and UTC offset (``20260315103000+0100``); naive datetimes refused."""
-    if moment.tzinfo is None:
-        raise DocumentInputError("Date sans fuseau horaire.")
-    return moment.strftime("%Y%m%d%H%M%S%z")
+MAX_READ_BYTES: Final = 4 * 1024 * 1024
 
 
 def _birth_ts(raw: str) -> str:
@@ -79,220 +71,114 @@ def _birth_ts(raw: str) -> str:
 # --- header -------------------------------------------------------------------------------------
 
 
-def _header(root: Element, header: DocumentHeader, doc_type: t.DocumentType) -> None:
-    _sub(root, "realmCode", code="FR")
-    _sub(root, "typeId", root=TYPE_ID_ROOT, extension=TYPE_ID_EXTENSION)
-    _sub(root, "templateId", root=t.CISIS_HEADER_TEMPLATE)
-    _sub(root, "templateId", root=doc_type.template_id)
-    _sub(root, "id", root=header.document_id)
-    _code(root, "code", doc_type.type_code)
-    _sub(root, "title", doc_type.title)
-    _sub(root, "effectiveTime", value=hl7_ts(header.effective_time))
-    _code(root, "confidentialityCode", t.NORMAL_CONFIDENTIALITY)
-    _sub(root, "languageCode", code="fr-FR")
-    _sub(root, "setId", root=header.set_id or header.document_id)
-    _sub(root, "versionNumber", value=str(header.version))
+def _header(root: Element, header: DocumentHeader, doc_type: t.DocumentType, service: Service) -> None:
+    sub(root, "realmCode", code="FR")
+    sub(root, "typeId", root=TYPE_ID_ROOT, extension=TYPE_ID_EXTENSION)
+    for template_root, extension in doc_type.template_ids:
+        if extension:
+            sub(root, "templateId", root=template_root, extension=extension)
+        else:
+            sub(root, "templateId", root=template_root)
+    sub(root, "id", root=header.document_id)
+    code(root, "code", doc_type.type_code)
+    sub(root, "title", service.title)
+    sub(root, "effectiveTime", value=hl7_ts(header.effective_time))
+    code(root, "confidentialityCode", t.NORMAL_CONFIDENTIALITY)
+    sub(root, "languageCode", code="fr-FR")
+    sub(root, "setId", root=header.set_id or header.document_id)
+    sub(root, "versionNumber", value=str(header.version))
     _record_target(root, header)
-    _author(root, header)
+    author_block(root, header.effective_time, header.author, header.organisation)
     _custodian(root, header)
-    _legal_authenticator(root, header)
+    _legal_authenticator(root, header, doc_type)
+    _documentation_of(root, header, doc_type, service)
+    _component_of(root, header, service)
 
 
 def _record_target(root: Element, header: DocumentHeader) -> None:
     patient = header.patient
     if not may_send_ins(patient.status, patient.on_work_list):
         raise InsNotQualifiedError()
-    role = _sub(_sub(root, "recordTarget"), "patientRole")
-    _sub(role, "id", root=patient.ins.oid.value, extension=patient.ins.matricule)
-    person = _sub(role, "patient")
-    name = _sub(person, "name")
-    _sub(name, "family", patient.traits.birth_name, qualifier="BR")
-    for given in patient.traits.given_names:
-        _sub(name, "given", given)
-    gender = patient.traits.sex.value
-    _sub(person, "administrativeGenderCode", code=gender, codeSystem=t.ADMIN_GENDER)
-    _sub(person, "birthTime", value=_birth_ts(patient.traits.birth_date.raw))
-
-
-def _assigned_person(parent: Element, header: DocumentHeader) -> None:
-    name = _sub(_sub(parent, "assignedPerson"), "name")
-    _sub(name, "family", header.author.family_name)
-    _sub(name, "given", header.author.given_name)
-
-
-def _organisation_ids(parent: Element, header: DocumentHeader) -> None:
-    struct_id = t.IDNAT_STRUCT_FINESS_PREFIX + header.organisation.finess
-    _sub(parent, "id", root=t.IDNAT_STRUCT, extension=struct_id)
-
-
-def _organisation(parent: Element, tag: str, header: DocumentHeader) -> None:
-    organisation = _sub(parent, tag)
-    _organisation_ids(organisation, header)
-    _sub(organisation, "name", header.organisation.name)
-    if header.organisation.address:
-        _sub(_sub(organisation, "addr"), "streetAddressLine", header.organisation.address)
-
-
-def _author(root: Element, header: DocumentHeader) -> None:
-    author = _sub(root, "author")
-    _sub(author, "time", value=hl7_ts(header.effective_time))
-    assigned = _sub(author, "assignedAuthor")
-    _sub(assigned, "id", root=t.IDNAT_PS, extension=header.author.national_id)
-    profession = t.Code(
-        header.author.profession_code, t.TRE_G15_PROFESSION, header.author.profession_label
-    )
-    _code(assigned, "code", profession)
-    _assigned_person(assigned, header)
-    _organisation(assigned, "representedOrganization", header)
+    role = sub(sub(root, "recordTarget"), "patientRole")
+    sub(role, "id", root=patient.ins.oid.value, extension=patient.ins.matricule)
+    person = sub(role, "patient", classCode="PSN")
+    name = sub(person, "name")
+    traits = patient.traits
+    sub(name, "family", traits.birth_name, qualifier="BR")
+    # INS traits: the list of birth given names, then the first one (qualifier BR)
+    sub(name, "given", " ".join(traits.given_names))
+    if traits.given_names:
+        sub(name, "given", traits.given_names[0], qualifier="BR")
+    gender = traits.sex.value
+    sub(person, "administrativeGenderCode", code=gender, codeSystem=t.ADMIN_GENDER,
+        displayName=t.GENDERS[gender])  # fmt: skip
+    sub(person, "birthTime", value=_birth_ts(traits.birth_date.raw))
+    if traits.birthplace:
+        sub(sub(sub(sub(person, "birthplace"), "place"), "addr"), "county", traits.birthplace)
 
 
 def _custodian(root: Element, header: DocumentHeader) -> None:
-    assigned = _sub(_sub(root, "custodian"), "assignedCustodian")
-    organisation = _sub(assigned, "representedCustodianOrganization")
-    _organisation_ids(organisation, header)
-    _sub(organisation, "name", header.organisation.name)
+    assigned = sub(sub(root, "custodian"), "assignedCustodian")
+    organisation = sub(assigned, "representedCustodianOrganization")
+    organisation_id(organisation, header.organisation)
+    sub(organisation, "name", header.organisation.name)
 
 
-def _legal_authenticator(root: Element, header: DocumentHeader) -> None:
-    legal = _sub(root, "legalAuthenticator")
-    _sub(legal, "time", value=hl7_ts(header.effective_time))
-    _sub(legal, "signatureCode", code="S")
-    entity = _sub(legal, "assignedEntity")
-    _sub(entity, "id", root=t.IDNAT_PS, extension=header.author.national_id)
-    _assigned_person(entity, header)
+def _legal_authenticator(root: Element, header: DocumentHeader, doc_type: t.DocumentType) -> None:
+    legal = sub(root, "legalAuthenticator")
+    sub(legal, "time", value=hl7_ts(header.effective_time))
+    sub(legal, "signatureCode", code="S")
+    assigned_entity(legal, header.author, header.organisation, doc_type.practice_setting)
 
 
 def _documentation_of(
-    root: Element, doc_type: t.DocumentType, start: datetime, stop: datetime
+    root: Element, header: DocumentHeader, doc_type: t.DocumentType, service: Service
 ) -> None:
-    event = _sub(_sub(root, "documentationOf"), "serviceEvent")
-    _code(event, "code", doc_type.type_code)
-    period = _sub(event, "effectiveTime")
-    _sub(period, "low", value=hl7_ts(start))
-    _sub(period, "high", value=hl7_ts(stop))
+    event = sub(sub(root, "documentationOf"), "serviceEvent", classCode="ACT")
+    code(event, "code", service.code)
+    period = sub(event, "effectiveTime")
+    sub(period, "low", value=hl7_ts(service.start))
+    sub(period, "high", value=hl7_ts(service.stop))
+    performer = sub(event, "performer", typeCode="PRF")
+    assigned_entity(performer, service.performer, header.organisation, doc_type.practice_setting)
 
 
-# --- bodies -------------------------------------------------------------------------------------
+def _component_of(root: Element, header: DocumentHeader, service: Service) -> None:
+    encounter = sub(sub(root, "componentOf"), "encompassingEncounter")
+    code(encounter, "code", t.AMBULATORY_ENCOUNTER)
+    period = sub(encounter, "effectiveTime")
+    sub(period, "low", value=hl7_ts(service.start))
+    facility = sub(sub(encounter, "location"), "healthCareFacility")
+    code(facility, "code", t.PHARMACY_FACILITY)
+    place = sub(facility, "location")
+    sub(place, "name", header.organisation.name)
 
 
-def _section(root: Element, doc_type: t.DocumentType) -> Element:
-    body = _sub(_sub(root, "component"), "structuredBody")
-    section = _sub(_sub(body, "component"), "section")
-    _sub(section, "templateId", root=doc_type.template_id)
-    _code(section, "code", doc_type.section_code)
-    _sub(section, "title", doc_type.section_code.display)
-    return section
-
-
-def _table(section: Element, headings: list[str], rows: list[list[str]]) -> None:
-    table = _sub(_sub(section, "text"), "table", border="1")
-    head_row = _sub(_sub(table, "thead"), "tr")
-    for heading in headings:
-        _sub(head_row, "th", heading)
-    body = _sub(table, "tbody")
-    for row in rows:
-        tr = _sub(body, "tr")
-        for cell in row:
-            _sub(tr, "td", cell)
-
-
-def _material(parent: Element, code: str, label: str, lot: str | None) -> None:
-    product = _sub(parent, "manufacturedProduct")
-    material = _sub(product, "manufacturedMaterial")
-    _sub(material, "code", code=code, codeSystem=t.CIP, displayName=label)
-    _sub(material, "name", label)
-    if lot:
-        _sub(material, "lotNumberText", lot)
-
-
-def _local(moment: datetime) -> str:
-    return moment.strftime("%d/%m/%Y %H:%M")
-
-
-def _vaccination_section(
-    section: Element, _header: DocumentHeader, body: DocumentBody
-) -> tuple[datetime, datetime]:
-    assert isinstance(body, VaccinationNote)
-    if not body.vaccinations:
-        raise DocumentInputError("Aucune vaccination à documenter.")
-    rows = [
-        [_local(v.administered_at), v.product_label, v.product_code, v.lot_number, v.dose_label]
-        for v in body.vaccinations
-    ]
-    _table(section, ["Date", "Vaccin", "Code CIP", "Lot", "Dose"], rows)
-    for vaccination in body.vaccinations:
-        act = _sub(
-            _sub(section, "entry"), "substanceAdministration", classCode="SBADM", moodCode="EVN"
-        )
-        _sub(act, "statusCode", code="completed")
-        _sub(act, "effectiveTime", value=hl7_ts(vaccination.administered_at))
-        consumable = _sub(act, "consumable")
-        _material(
-            consumable, vaccination.product_code, vaccination.product_label, vaccination.lot_number
-        )
-    moments = [v.administered_at for v in body.vaccinations]
-    return min(moments), max(moments)
-
-
-def _quantity_text(quantity: Decimal) -> str:
-    return format(quantity.normalize(), "f")
-
-
-def _dispensing_section(
-    section: Element, _header: DocumentHeader, body: DocumentBody
-) -> tuple[datetime, datetime]:
-    assert isinstance(body, DispensingSummary)
-    if not body.items:
-        raise DocumentInputError("Aucun produit délivré à documenter.")
-    rows = [
-        [i.product_label, i.product_code, f"{_quantity_text(i.quantity)} {i.unit}"]
-        for i in body.items
-    ]
-    _table(section, ["Produit", "Code CIP", "Quantité"], rows)
-    for item in body.items:
-        supply = _sub(_sub(section, "entry"), "supply", classCode="SPLY", moodCode="EVN")
-        _sub(supply, "statusCode", code="completed")
-        _sub(supply, "effectiveTime", value=hl7_ts(body.dispensed_at))
-        _sub(supply, "quantity", value=_quantity_text(item.quantity), unit="1")
-        _material(_sub(supply, "product"), item.product_code, item.product_label, None)
-    return body.dispensed_at, body.dispensed_at
-
-
-SECTION_BUILDERS: Final[dict[DocumentKind, SectionBuilder]] = {
-    DocumentKind.VACCINATION_NOTE: _vaccination_section,
-    DocumentKind.DISPENSING_SUMMARY: _dispensing_section,
-}
-
-
-# --- entry point --------------------------------------------------------------------------------
+# --- entry points -------------------------------------------------------------------------------
 
 
 def build_document(header: DocumentHeader, body: DocumentBody) -> CdaDocument:
-    """Build, validate and return the CDA document of ``body`` (any registered type)."""
+    """Build, validate (lgo's CDA schema) and return the CDA document of ``body``."""
     doc_type = t.DOCUMENT_TYPES[body.kind]
-    root = etree.Element(_q("ClinicalDocument"), nsmap=_NSMAP)  # type: ignore[arg-type]
-    _header(root, header, doc_type)
-    # documentationOf precedes component in the schema, but its period comes from the body:
-    # build the body on a scratch element first, then attach it in order.
-    scratch = etree.Element(_q("scratch"))
-    section = _section(scratch, doc_type)
-    start, stop = SECTION_BUILDERS[body.kind](section, header, body)
-    _documentation_of(root, doc_type, start, stop)
-    root.append(scratch[0])
+    service_of, section_builder = BUILDERS[body.kind]
+    service = service_of(header, body)
+    root = etree.Element(q("ClinicalDocument"), nsmap=_NSMAP)  # type: ignore[arg-type]
+    _header(root, header, doc_type, service)
+    section_builder(sub(sub(sub(root, "component"), "structuredBody"), "component"), header, body)
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     validate_cda(xml)
     return CdaDocument(
         kind=body.kind,
         document_id=header.document_id,
         set_id=header.set_id or header.document_id,
-        title=doc_type.title,
+        title=service.title,
         effective_time=header.effective_time.astimezone(UTC),
         ins=header.patient.ins,
         author=header.author,
         organisation=header.organisation,
         xml=xml,
-        service_start=start,
-        service_stop=stop,
+        service_start=service.start,
+        service_stop=service.stop,
     )
 
 
@@ -311,15 +197,21 @@ def build_dispensing_document(header: DocumentHeader, summary: DispensingSummary
     return build_document(header, summary)
 
 
-# --- reading our own documents back ---------------------------------------------------------------
+# --- reading documents back ---------------------------------------------------------------------
+
+_TS_FORMATS: Final = ("%Y%m%d%H%M%S%z", "%Y%m%d%H%M%z", "%Y%m%d%H%M%S", "%Y%m%d%H%M", "%Y%m%d")
 
 
 def parse_ts(value: str) -> datetime:
-    """HL7 TS with seconds and offset (what :func:`hl7_ts` writes) back to an aware datetime."""
-    try:
-        return datetime.strptime(value, "%Y%m%d%H%M%S%z")
-    except ValueError:
-        raise DocumentInputError("Date HL7 illisible.") from None
+    """An HL7 TS (what :func:`hl7_ts` writes, or a shorter precision) as an aware datetime; a
+    value without offset is taken as UTC."""
+    for pattern in _TS_FORMATS:
+        try:
+            moment = datetime.strptime(value, pattern)
+        except ValueError:
+            continue
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    raise DocumentInputError("Date HL7 illisible.")
 
 
 def _attr(root: Element, path: str, name: str) -> str:
@@ -334,46 +226,79 @@ def _text_at(root: Element, path: str) -> str:
     return root.findtext(path, default="", namespaces={"h": NS}).strip()
 
 
-def read_document(xml: bytes) -> CdaDocument:
-    """The :class:`CdaDocument` facts of a document built by :func:`build_document` (validated).
+def _author_of(root: Element) -> Element:
+    """The first author who is a person (a document may also name a device as author)."""
+    authors = root.findall("h:author/h:assignedAuthor", {"h": NS})
+    if not authors:
+        raise DocumentInputError("Élément absent du document : author")
+    people = [a for a in authors if a.find("h:assignedPerson", {"h": NS}) is not None]
+    return (people or authors)[0]
 
-    Used by the delivery worker: the stored document is the single source of its metadata.
+
+def _read_author(assigned: Element) -> Author:
+    found = assigned.find("h:code", {"h": NS})
+    return Author(
+        national_id=_attr(assigned, "h:id", "extension"),
+        family_name=_text_at(assigned, "h:assignedPerson/h:name/h:family"),
+        given_name=_text_at(assigned, "h:assignedPerson/h:name/h:given"),
+        profession_code=found.get("code", "") if found is not None else "",
+        profession_label=found.get("displayName", "") if found is not None else "",
+    )
+
+
+def _read_organisation(assigned: Element) -> Organisation:
+    organisation = assigned.find("h:representedOrganization", {"h": NS})
+    if organisation is None:
+        return Organisation(finess="", name="")
+    struct = organisation.find("h:id", {"h": NS})
+    struct_id = struct.get("extension", "") if struct is not None else ""
+    if len(struct_id) == 10 and struct_id.startswith(t.IDNAT_STRUCT_FINESS_PREFIX):
+        struct_id = struct_id[1:]  # idNat_Struct of a FINESS: 1 + FINESS
+    return Organisation(
+        finess=struct_id,
+        name=_text_at(organisation, "h:name"),
+        address=_text_at(organisation, "h:addr/h:streetAddressLine"),
+    )
+
+
+def _service_period(root: Element, effective: datetime) -> tuple[datetime, datetime]:
+    period = "h:documentationOf/h:serviceEvent/h:effectiveTime"
+    low = root.find(f"{period}/h:low", {"h": NS})
+    high = root.find(f"{period}/h:high", {"h": NS})
+    start = parse_ts(low.get("value", "")) if low is not None and low.get("value") else effective
+    stop = parse_ts(high.get("value", "")) if high is not None and high.get("value") else start
+    return start, stop
+
+
+def read_document(xml: bytes) -> CdaDocument:
+    """The :class:`CdaDocument` facts of a CI-SIS document of a kind lgo produces: ours (the
+    delivery worker reads the stored document: it is the single source of its metadata) or
+    another producer's (the ANS examples read back).
+
+    The XML goes through lgo's hardened parser; conformance is checked elsewhere
+    (``validate`` at build time, ``conformance.DocumentChecker`` before sending).
     """
-    root = validated_root(xml)
-    code = _attr(root, "h:code", "code")
+    root = parse_xml(xml, max_bytes=MAX_READ_BYTES)
+    if etree.QName(root).namespace != NS or etree.QName(root).localname != "ClinicalDocument":
+        raise DocumentInputError("Document CDA attendu (ClinicalDocument).")
+    code_value = _attr(root, "h:code", "code")
     kinds = {spec.type_code.code: kind for kind, spec in t.DOCUMENT_TYPES.items()}
-    if code not in kinds:
+    if code_value not in kinds:
         raise DocumentInputError("Type de document inconnu.")
-    author = "h:author/h:assignedAuthor"
-    organisation = f"{author}/h:representedOrganization"
-    struct_id = _attr(root, f"{organisation}/h:id", "extension")
+    assigned = _author_of(root)
+    effective = parse_ts(_attr(root, "h:effectiveTime", "value")).astimezone(UTC)
+    start, stop = _service_period(root, effective)
+    patient_id = "h:recordTarget/h:patientRole/h:id"
     return CdaDocument(
-        kind=kinds[code],
+        kind=kinds[code_value],
         document_id=_attr(root, "h:id", "root"),
         set_id=_attr(root, "h:setId", "root"),
         title=_text_at(root, "h:title"),
-        effective_time=parse_ts(_attr(root, "h:effectiveTime", "value")).astimezone(UTC),
-        ins=Ins.of(
-            _attr(root, "h:recordTarget/h:patientRole/h:id", "extension"),
-            _attr(root, "h:recordTarget/h:patientRole/h:id", "root"),
-        ),
-        author=Author(
-            national_id=_attr(root, f"{author}/h:id", "extension"),
-            family_name=_text_at(root, f"{author}/h:assignedPerson/h:name/h:family"),
-            given_name=_text_at(root, f"{author}/h:assignedPerson/h:name/h:given"),
-            profession_code=_attr(root, f"{author}/h:code", "code"),
-            profession_label=_attr(root, f"{author}/h:code", "displayName"),
-        ),
-        organisation=Organisation(
-            finess=struct_id.removeprefix(t.IDNAT_STRUCT_FINESS_PREFIX),
-            name=_text_at(root, f"{organisation}/h:name"),
-            address=_text_at(root, f"{organisation}/h:addr/h:streetAddressLine"),
-        ),
+        effective_time=effective,
+        ins=Ins.of(_attr(root, patient_id, "extension"), _attr(root, patient_id, "root")),
+        author=_read_author(assigned),
+        organisation=_read_organisation(assigned),
         xml=xml,
-        service_start=parse_ts(
-            _attr(root, "h:documentationOf/h:serviceEvent/h:effectiveTime/h:low", "value")
-        ),
-        service_stop=parse_ts(
-            _attr(root, "h:documentationOf/h:serviceEvent/h:effectiveTime/h:high", "value")
-        ),
+        service_start=start,
+        service_stop=stop,
     )

@@ -26,6 +26,17 @@ class CdaInvalidError(LgoError):
     title = "Document CDA non conforme au schéma : envoi bloqué"
 
 
+class CdaNonConformantError(LgoError):
+    """A document fails its CI-SIS volet (schematron) or the CDA schema: it is not sent.
+
+    ``failed_rules`` lists the failed rules in French (each starts with the rule id).
+    """
+
+    slug = "cda-non-conformant"
+    status = 422
+    title = "Document non conforme au volet CI-SIS : envoi bloqué"
+
+
 class DocumentInputError(InvalidInput):
     """The data given to build a document is incomplete or inconsistent."""
 

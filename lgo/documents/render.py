@@ -91,7 +91,8 @@ def _patient_line(root: Element) -> str:
     if patient is None:
         return ""
     family = _text(patient, "h:name/h:family")
-    given = " ".join(_all_text(g).strip() for g in patient.findall("h:name/h:given", {"h": NS}))
+    # CI-SIS names: the list of given names, then the first one again (qualifier BR): show the list
+    given = _text(patient, "h:name/h:given")
     birth = _first(patient, "h:birthTime")
     born = birth.get("value", "") if birth is not None else ""
     return f"Patient : {family} {given}".strip() + (f" — né(e) le {_date(born)}" if born else "")

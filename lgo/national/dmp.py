@@ -30,14 +30,10 @@ from typing import Final, Protocol
 import httpx
 from lxml import etree
 
+from lgo.documents.conformance import DocumentChecker
+from lgo.documents.elements import profession
 from lgo.documents.models import CdaDocument
-from lgo.documents.types import (
-    DOCUMENT_TYPES,
-    FORMAT_CODE,
-    NORMAL_CONFIDENTIALITY,
-    PHARMACY_FACILITY,
-    PHARMACY_PRACTICE,
-)
+from lgo.documents.types import DOCUMENT_TYPES, NORMAL_CONFIDENTIALITY, PHARMACY_FACILITY
 from lgo.national import xds
 from lgo.national.errors import (
     MalformedResponse,
@@ -70,6 +66,14 @@ class DmpAbsent(NationalServiceError):
     title = "Le patient n'a pas de DMP (Mon espace santé non ouvert ou clôturé)"
 
 
+class DmpDocumentRejected(RequestRejected):
+    """The DMP refused the document's content (CI-SIS conformance or metadata): never as it is."""
+
+    slug = "dmp-document-rejected"
+    status = 422
+    title = "Document refusé par le DMP : contenu non conforme au volet CI-SIS"
+
+
 class DmpDocumentUnknown(NationalServiceError):
     slug = "dmp-document-unknown"
     status = 404
@@ -85,6 +89,8 @@ ERROR_MAP: Final[dict[str, type[NationalServiceError]]] = {
     "DMPAccessDenied": DmpAccessRefused,
     "DMPAccessDeniedByPatient": DmpAccessRefused,
     "XDSDocumentUniqueIdError": DmpDocumentUnknown,
+    "XDSRegistryMetadataError": DmpDocumentRejected,
+    "XDSRepositoryMetadataError": DmpDocumentRejected,
     "XDSRegistryBusy": ServiceUnavailable,
     "XDSRepositoryBusy": ServiceUnavailable,
     "XDSRegistryNotAvailable": ServiceUnavailable,
@@ -169,12 +175,13 @@ def _document_entry(parent: Element, document: CdaDocument, entry_id: str) -> No
     xds.localized(entry, "Name", document.title)
     author = xds.classification(entry, xds.DE_AUTHOR, entry_id, "", "", "")
     _author_slots(author, document)
+    # The same codes as the CDA header (the DMP checks they agree): JDV_J06/J08/J10/J02/J04/J07
     for scheme, code in (
         (xds.DE_CLASS_CODE, doc_type.class_code),
         (xds.DE_CONFIDENTIALITY, NORMAL_CONFIDENTIALITY),
-        (xds.DE_FORMAT_CODE, FORMAT_CODE),
+        (xds.DE_FORMAT_CODE, doc_type.format_code),
         (xds.DE_FACILITY_TYPE, PHARMACY_FACILITY),
-        (xds.DE_PRACTICE_SETTING, PHARMACY_PRACTICE),
+        (xds.DE_PRACTICE_SETTING, doc_type.practice_setting),
         (xds.DE_TYPE_CODE, doc_type.type_code),
     ):
         xds.classification(entry, scheme, entry_id, code.code, code.system, code.display)
@@ -200,7 +207,10 @@ def _author_slots(classification: Element, document: CdaDocument) -> None:
         f"{document.organisation.name}^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^"
         f"1{document.organisation.finess}",
     )
-    xds.slot(classification, "authorRole", author.profession_label)
+    specialty = profession(author)
+    xds.slot(classification, "authorRole", specialty.display)
+    xds.slot(classification, "authorSpecialty",
+             f"{specialty.code}^{specialty.display}^{specialty.system}")  # fmt: skip
 
 
 def _submission_set(parent: Element, document: CdaDocument, set_id: str, set_uid: str) -> None:
@@ -327,10 +337,15 @@ def _raise_registry_errors(response_element: Element, tolerate: frozenset[str]) 
     codes = [e.get("errorCode", "") for e in errors]
     if codes and all(code in tolerate for code in codes):
         return True
-    for code in codes:
-        error_type = ERROR_MAP.get(code)
+    for error in errors:
+        error_type = ERROR_MAP.get(error.get("errorCode", ""))
+        if error_type is DmpDocumentRejected:
+            # the registry's reasons (rule texts, French) reach the counter; they carry no
+            # identity: they name rules, not values
+            reasons = [e.get("codeContext", "")[:300] for e in errors][:20]
+            raise DmpDocumentRejected(f"dmp: {error.get('errorCode')}", failed_rules=reasons)
         if error_type is not None:
-            raise error_type(f"dmp: {code}")
+            raise error_type(f"dmp: {error.get('errorCode')}")
     if status.endswith(":Failure") or codes:
         raise RequestRejected(f"dmp: registry error ({', '.join(codes) or 'no code'})")
     raise MalformedResponse("dmp: unknown response status")
@@ -365,10 +380,19 @@ class DmpClient(ServiceClient):
 
     service = "dmp"
 
-    def __init__(self, http: NationalHttpClient, *, finess: str, path: str = "/xds") -> None:
+    def __init__(
+        self,
+        http: NationalHttpClient,
+        *,
+        finess: str,
+        path: str = "/xds",
+        checker: DocumentChecker | None = None,
+    ) -> None:
         super().__init__(http=http)
         self._path = path
         self._structure = STRUCT_FINESS_PREFIX + finess
+        # validation before sending, as the DMP requires of sending software
+        self._checker = checker or DocumentChecker()
 
     def _caller(self, author_rpps: str) -> Caller:
         return Caller(author_idnat="8" + author_rpps, structure_idnat=self._structure)
@@ -382,6 +406,7 @@ class DmpClient(ServiceClient):
         timeout_s: float,
         connect_timeout_s: float,
         transport: httpx.BaseTransport | None = None,
+        checker: DocumentChecker | None = None,
     ) -> DmpClient:
         http = NationalHttpClient(
             cls.service,
@@ -391,7 +416,7 @@ class DmpClient(ServiceClient):
             transport=transport,
             max_body_bytes=MAX_REPLY_BYTES,
         )
-        return cls(http, finess=finess)
+        return cls(http, finess=finess, checker=checker)
 
     def _call(self, action: str, soap_action: str, envelope: bytes, author_rpps: str) -> Element:
         content_type = f'application/soap+xml; charset=UTF-8; action="{soap_action}"'
@@ -407,6 +432,9 @@ class DmpClient(ServiceClient):
         return _soap_body(response)
 
     def provide(self, document: CdaDocument, *, author_rpps: str) -> ProvideReceipt:
+        """Send ``document`` (ITI-41). A document that fails the schema or its volet schematron
+        is refused here (``CdaNonConformantError``), before any call."""
+        self._checker.require(document.kind, document.xml)
         envelope, set_uid = provide_request(document)
         reply = self._call("dmp_provide", xds.ACTION_PROVIDE, envelope, author_rpps)
         already = _raise_registry_errors(reply, frozenset({ALREADY_STORED}))

@@ -18,6 +18,7 @@ from lgo.national.dmp import (
     DmpAbsent,
     DmpAccessRefused,
     DmpClient,
+    DmpDocumentRejected,
     provide_request,
     query_request,
 )
@@ -60,7 +61,13 @@ def test_provide_carries_the_metadata_and_the_document(note: CdaDocument) -> Non
     assert xds.find_external_id(entry, xds.DE_UNIQUE_ID) == note.document_id
     assert _code(entry, xds.DE_TYPE_CODE) == "87273-9"
     assert _code(entry, xds.DE_CONFIDENTIALITY) == "N"
-    assert _code(entry, xds.DE_FORMAT_CODE) == "urn:ihe:iti:xds:2017:mimeTypeSufficient"
+    # XDS codes from the CI-SIS value sets, consistent with the VAC-NOTE volet
+    assert _code(entry, xds.DE_FORMAT_CODE) == "urn:asip:ci-sis:vac-note:2021"
+    assert _code(entry, xds.DE_PRACTICE_SETTING) == "AMBULATOIRE"
+    assert _code(entry, xds.DE_FACILITY_TYPE) == "SA33"
+    author = xds.find_classification(entry, xds.DE_AUTHOR)
+    assert author is not None
+    assert xds.slot_values(author, "authorSpecialty") == ["G15_21^Pharmacien^1.2.250.1.213.1.1.4.5"]
     assert xds.slot_values(entry, "hash") == [hashlib.sha1(note.xml).hexdigest()]
     assert xds.slot_values(entry, "size") == [str(len(note.xml))]
     assert xds.slot_values(entry, "creationTime") == ["20260315093000"]
@@ -122,7 +129,7 @@ def _answer(body: bytes, status: int = 200) -> Callable[[httpx.Request], httpx.R
         (("XDSUnknownPatientId",), DmpAbsent),
         (("DMPAccessDeniedByPatient",), DmpAccessRefused),
         (("XDSRegistryBusy",), ServiceUnavailable),
-        (("XDSRegistryMetadataError",), RequestRejected),
+        (("XDSRegistryMetadataError",), DmpDocumentRejected),
     ],
 )
 def test_registry_errors_map_to_typed_errors(

@@ -28,7 +28,7 @@ def test_renders_title_patient_and_table() -> None:
     html = render_html(build_document(make_header(), make_dispensing_summary()).xml)
     assert "<h1>Dispensation médicamenteuse</h1>" in html
     assert "FICTIF ALICE MARIE" in html
-    assert "<td>PARACETAMOL FICTIF 500 mg, comprimé</td>" in html
+    assert "<td><span>PARACETAMOL FICTIF 500 mg, comprimé</span></td>" in html
 
 
 def test_foreign_markup_and_attributes_are_dropped_text_kept() -> None:
