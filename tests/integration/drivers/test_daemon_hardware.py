@@ -94,7 +94,7 @@ def daemon(hwsim, softhsm_tokens, tmp_path: Path, daemon_hardware: dict[str, Any
 def test_vitale_insert_is_read_and_published_with_ids_only(daemon, hwsim) -> None:  # type: ignore[no-untyped-def]
     reader = hwsim.reader_names[0]
     hwsim.client.insert("vitale", "jumeaux-2b", reader=0)
-    inserted = daemon.wait("card.inserted", lambda d: d["reader"] == reader, timeout=2.0)
+    inserted = daemon.wait("card.inserted", lambda d: d["reader"] == reader, timeout=15.0)
     assert inserted["kind"] == "vitale2"
     read = daemon.wait("vitale.read", lambda d: d["reader"] == reader)
     assert read["beneficiaries"] == 3
@@ -144,7 +144,7 @@ def test_cps_login_wrong_pin_then_right_then_card_pulled(daemon, hwsim) -> None:
     assert PHARMACIST.pin not in json.dumps([data for _t, data in daemon.seen])
 
     hwsim.client.remove(1)
-    closed = daemon.wait("session.closed", timeout=2.0)
+    closed = daemon.wait("session.closed", timeout=15.0)
     assert closed["reason"] == "card_removed"
     assert daemon.wait("cps.logged_out")["reason"] == "card_removed"
     assert daemon.client.get("/v1/cps/session").json()["session"] is None

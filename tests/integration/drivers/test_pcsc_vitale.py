@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from drivers import errors
@@ -21,6 +19,7 @@ from hwsim.fixtures.people import load_people
 from tests.fixtures.pcsc import wait_card
 
 pytestmark = pytest.mark.integration
+EVENT_WAIT_S = 15.0  # a generous bound on a loaded machine; the test waits for the event itself
 PEOPLE = load_people()
 
 
@@ -30,18 +29,19 @@ def inserted(reader: str, kind: CardKind | None = None):  # type: ignore[no-unty
     )
 
 
-def test_readers_are_listed_and_insert_remove_are_seen_within_2s(monitor, hwsim) -> None:  # type: ignore[no-untyped-def]
+def test_readers_are_listed_and_insert_remove_are_seen(monitor, hwsim) -> None:  # type: ignore[no-untyped-def]
+    # How fast a card is seen is a benchmark figure (tests/bench), not a pass/fail here.
     mon, log = monitor
     vitale_reader = hwsim.reader_names[0]
     assert {s.name for s in mon.snapshot()} >= set(hwsim.reader_names)
-    start = time.monotonic()
     hwsim.client.insert("vitale", "famille-testnom", reader=0)
-    event = log.wait_for(inserted(vitale_reader), timeout=2.0)
-    assert time.monotonic() - start < 2.0
+    event = log.wait_for(inserted(vitale_reader), timeout=EVENT_WAIT_S)
     assert isinstance(event, CardInserted) and event.kind is CardKind.VITALE_2
     assert event.atr == bytes.fromhex("3B751300004709EA9000")
     hwsim.client.remove(0)
-    log.wait_for(lambda e: isinstance(e, CardRemoved) and e.reader == vitale_reader, timeout=2.0)
+    log.wait_for(
+        lambda e: isinstance(e, CardRemoved) and e.reader == vitale_reader, timeout=EVENT_WAIT_S
+    )
     assert not any(s.card_present for s in mon.snapshot() if s.name == vitale_reader)
 
 
