@@ -64,6 +64,38 @@ class Daemon:
         response.raise_for_status()
         return response.json()
 
+    def post(self, path: str, body: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        response = httpx.post(self.url + path, json=body, headers=headers, timeout=10.0)
+        response.raise_for_status()
+        return response.json()
+
+
+# Patients the pharmacy already knows (typed in an earlier visit): the prescriptions' patients who
+# have no card in hw-sim. Only fictitious people, as in the national simulator's fixtures.
+KNOWN_PATIENTS = {
+    "testpatient": {"birth_name": "TESTPATIENT", "given_names": "DOMINIQUE JEAN",
+                    "birth_date": "19850314", "sex": "M"},
+    "testenfant": {"birth_name": "TESTENFANT", "given_names": "NOA", "birth_date": "20240602",
+                   "sex": "M"},
+}  # fmt: skip
+
+
+def register_known_patients(daemon: Daemon) -> None:
+    for body in KNOWN_PATIENTS.values():
+        daemon.post("/v1/patients", {**body, "source": "manual"})
+
+
+def choose_patient_by_search(page: Any, name: str) -> None:
+    """F3, type the name, take the only answer (the scan field gets the keyboard back)."""
+    page.keyboard.press("F3")
+    page.locator("#ps-name").fill(name)
+    page.locator("#ps-name").press("Enter")
+    found = page.locator("#patient-results li")
+    expect(found).to_have_count(1)
+    found.first.get_by_role("button").click()
+    expect(page.locator("#patient-card")).to_contain_text(name.upper())
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -121,6 +153,7 @@ def daemon(
     running = Daemon(f"http://127.0.0.1:{port}", token, process, log)
     try:
         _wait_healthy(running)
+        register_known_patients(running)
         yield running
     finally:
         process.terminate()
@@ -267,18 +300,51 @@ def test_apcv_scan_gives_the_beneficiaries_to_choose(
     choices = page.locator("#beneficiary-list li")
     expect(choices).to_have_count(2)
     expect(page.locator("#beneficiaries")).to_contain_text("apCV lue")
-    choices.first.get_by_role("button").click()
+    expect(choices.nth(1).locator("kbd")).to_have_text("2")
+    expect(page.locator("#scan-input")).to_be_focused()
+    page.keyboard.press("1")  # the number in front of the beneficiary chooses, no Tab needed
     expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
+    assert page.locator("#scan-input").input_value() == ""  # the key did not go into the field
     expect(page.locator("#beneficiary-list")).to_have_count(0)  # single-use: nothing to keep
     assert token not in page.content()
 
 
-def test_scanned_eprescription_shows_its_lines(page: Any, hwsim_bench: Any, shots: Path) -> None:
+def test_scanned_eprescription_for_another_patient_is_blocked(
+    page: Any, daemon: Daemon, hwsim_bench: Any
+) -> None:
+    """Camille is at the counter; the prescription is Dominique Testpatient's: a blocking warning
+    names both, the commit is off, and the card read has no such beneficiary to switch to."""
     hwsim_bench.client.scan(LISTED_RX)  # through the virtual serial scanner → scan.received
+    warning = page.locator("#rx-patient-mismatch")
+    expect(warning).to_contain_text("TESTPATIENT DOMINIQUE JEAN")
+    expect(warning).to_contain_text("TESTNOM CAMILLE")
+    expect(warning).to_contain_text("14/03/1985")
+    expect(page.locator("#rx-switch-patient")).to_have_count(0)
+    expect(page.locator("#commit")).to_be_disabled()
+    expect(page.locator("#commit-why")).to_contain_text("autre patient")
+    assert daemon.get("/v1/ordonnancier") == []
+
+
+def test_scanned_eprescription_shows_its_people_and_the_prescribers_words(
+    page: Any, shots: Path
+) -> None:
+    choose_patient_by_search(page, "testpatient")
+    expect(page.locator("#rx-patient-mismatch")).to_have_count(0)
     rows = page.locator("#rx-lines tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("AMOXICILLINE TEST 1 g")
     expect(rows.first).to_contain_text("liste I")
+    expect(page.locator("#rx-patient")).to_contain_text("TESTPATIENT DOMINIQUE JEAN")
+    prescriber = page.locator("#rx-prescriber")
+    expect(prescriber).to_contain_text("TESTDENTISTE ALIX")
+    expect(prescriber).to_contain_text("10000000017")
+    expect(prescriber).to_contain_text("dentiste")
+    # The prescriber's text, verbatim, and no per-day figure worked out from the boxes (2 boxes
+    # of 6 for 6 days used to show as "0,33/jour").
+    expect(page.locator("#line-1-posology")).to_have_text(
+        "1 comprimé matin et soir pendant 6 jours"
+    )
+    expect(rows.first).not_to_contain_text("0,33")
     expect(page.locator("#line-1-intervention")).to_have_value("unchanged")
     expect(page.locator("#commit")).to_be_enabled()
     _shot(page, shots, "counter-prescription.png")
@@ -322,12 +388,44 @@ def test_decide_and_commit_gives_a_result_and_an_ordonnancier_entry(
     _shot(page, shots, "counter-committed.png")
 
 
+def test_the_committed_state_fits_the_counter_screen(page: Any) -> None:
+    expect(page.locator("#commit-ok")).to_be_visible()
+    size = page.evaluate(
+        """() => ({ width: document.documentElement.scrollWidth,
+                   height: document.documentElement.scrollHeight })"""
+    )
+    assert size["width"] <= VIEWPORT["width"] and size["height"] <= VIEWPORT["height"], size
+
+
+def test_a_replayed_commit_says_the_same_as_the_first(page: Any, daemon: Daemon) -> None:
+    """The same click again (the answer was lost, say) replays: the same dispensation and
+    number, said the same way, and nothing new in the ordonnancier."""
+    first = page.locator("#commit-ok")
+    dispensation_id = first.get_attribute("data-dispensation")
+    page.locator("#commit").click()
+    expect(first).to_have_attribute("data-replayed", "true")
+    expect(first).to_have_attribute("data-dispensation", dispensation_id or "")
+    expect(first).to_contain_text("Dispensation enregistrée")
+    expect(first).to_contain_text("Ordonnancier : n° 1")
+    expect(page.locator("#commit-replayed")).to_have_text(
+        "Délivrance déjà enregistrée (n° 1) : rien de nouveau n'a été inscrit."
+    )
+    assert [e["number"] for e in daemon.get("/v1/ordonnancier")] == [1]
+
+
 def test_eprescription_service_down_shows_degraded_then_sent(
     page: Any, daemon: Daemon, national_sim_server: Any, shots: Path
 ) -> None:
     scan = page.locator("#scan-input")
     scan.fill(SIMPLE_RX)  # typed: POST /v1/scans from the page
     scan.press("Enter")
+    # Camille's prescription while Dominique is chosen: the apCV read has Camille, the page
+    # offers the switch.
+    switch = page.locator("#rx-switch-patient")
+    expect(switch).to_contain_text("TESTNOM CAMILLE")
+    switch.click()
+    expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
+    expect(page.locator("#rx-patient-mismatch")).to_have_count(0)
     expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
     expect(page.locator("#rx-lines")).to_contain_text("PARACETAMOL TEST 1 g")
     national_sim_server.faults.arm(
@@ -356,6 +454,7 @@ def test_unverified_prescriber_needs_the_pharmacists_acknowledgement(
         FaultSpec(service="annuaire", kind=FaultKind.OUTAGE, duration_s=600)
     )
     try:
+        choose_patient_by_search(page, "testenfant")
         scan = page.locator("#scan-input")
         scan.fill(CHILD_RX)
         scan.press("Enter")
@@ -382,16 +481,18 @@ def test_late_first_delivery_is_lifted_with_a_recorded_reason(
     sim.clock.freeze(datetime.now(UTC) - timedelta(days=100))
     reset_state(sim)  # fixtures are dated from the simulator clock
     try:
+        choose_patient_by_search(page, "testpatient")
         scan = page.locator("#scan-input")
         scan.fill(LATE_RX)
         scan.press("Enter")
         rows = page.locator("#rx-lines tbody tr")
         expect(rows).to_have_count(3)
-        expect(rows.first.locator("[data-warning='first_delivery_too_late']")).to_be_visible()
-        page.locator("#commit").click()
-        expect(page.locator("#commit-result .problem")).to_contain_text("ligne 1")
+        expect(rows.first.locator("[data-refusal='first_delivery_too_late']")).to_be_visible()
+        # The view says it before the commit: the reason field is there, the commit waits for it.
         late = page.locator("[id^='line-'][id$='-override']")
         expect(late.first).to_be_visible()
+        expect(page.locator("#commit")).to_be_disabled()
+        expect(page.locator("#commit-why")).to_contain_text("motif de la dérogation")
         for i in range(late.count()):
             late.nth(i).fill("Traitement chronique, renouvellement vu avec le patient")
         page.locator("#commit").click()
@@ -486,8 +587,24 @@ def test_english_toggle_and_shortcuts(page: Any) -> None:
         }"""
     )
     assert missing == []  # every text exists in both languages
+    # Every key the script writes with t("…") exists in both languages too.
+    unknown = page.evaluate(
+        """async () => {
+          const source = await (await fetch('/app.js')).text();
+          const keys = [...source.matchAll(/\\bt\\("([^"]+)"/g)].map((m) => m[1]);
+          return keys.length > 50 ? keys.filter((k) => !(k in LGO_I18N.fr) || !(k in LGO_I18N.en))
+                                  : ['too few keys found: ' + keys.length];
+        }"""
+    )
+    assert unknown == []
     page.locator("#lang-toggle").click()
     assert page.evaluate("document.documentElement.lang") == "en"
+    untranslated = page.evaluate(
+        """() => [...document.querySelectorAll('[data-i18n]')]
+            .filter((e) => e.textContent !== LGO_I18N.en[e.dataset.i18n])
+            .map((e) => e.dataset.i18n)"""
+    )
+    assert untranslated == []  # every marked text on the page is now the English one
     expect(page.locator("#outbox-title")).to_have_text("Outbox")
     expect(page.locator("#session-state")).to_contain_text("No session open")
     page.keyboard.press("F3")

@@ -32,6 +32,9 @@
     patientNote: null, // the last INSi outcome for this patient
     sessionNote: null, // why the last session closed, until another opens
     rxLoading: null,
+    rxGeneration: 0,
+    paper: null, // the paper prescription being typed (degraded mode or paper only)
+    cardPeople: null, // the beneficiaries of the last card or apCV read, for "switch patient"
   };
 
   // ------------------------------------------------------------------ i18n
@@ -86,18 +89,43 @@
     return node;
   }
 
+  // Dates are always written the French way (dd/mm/yyyy), whatever the browser's locale: the
+  // page never hands a date to toLocale*String or to a native date field, which follow the locale.
+  const pad2 = (n) => String(n).padStart(2, "0");
+
   function frDate(raw) {
-    // "19991231" or "1999-12-31" → "31/12/1999"; lunar dates keep their zeros.
+    // "19991231" or "1999-12-31" (or an ISO timestamp) → "31/12/1999"; lunar dates keep their zeros.
     if (!raw) return "";
-    const digits = String(raw).replaceAll("-", "");
+    const digits = String(raw).slice(0, 10).replaceAll("-", "");
     if (!/^\d{8}$/.test(digits)) return String(raw);
-    const text = `${digits.slice(6, 8)}/${digits.slice(4, 6)}/${digits.slice(0, 4)}`;
-    return state.lang === "fr" ? text : `${digits.slice(0, 4)}-${digits.slice(4, 6)}-${digits.slice(6, 8)}`;
+    return `${digits.slice(6, 8)}/${digits.slice(4, 6)}/${digits.slice(0, 4)}`;
+  }
+
+  function frDay(when) {
+    // A timestamp shown as the counter's local day.
+    const d = new Date(when);
+    return `${pad2(d.getDate())}/${pad2(d.getMonth() + 1)}/${d.getFullYear()}`;
+  }
+
+  function parseFrDate(text) {
+    // "31/12/2026" (or "31122026", "2026-12-31") → "2026-12-31"; anything else → null.
+    const value = String(text || "").trim();
+    let m = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$/.exec(value);
+    if (!m) m = /^(\d{2})(\d{2})(\d{4})$/.exec(value);
+    if (m) return isoDay(Number(m[3]), Number(m[2]), Number(m[1]));
+    m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+    return m ? isoDay(Number(m[1]), Number(m[2]), Number(m[3])) : null;
+  }
+
+  function isoDay(year, month, day) {
+    const d = new Date(Date.UTC(year, month - 1, day));
+    if (d.getUTCFullYear() !== year || d.getUTCMonth() !== month - 1 || d.getUTCDate() !== day) return null;
+    return `${year}-${pad2(month)}-${pad2(day)}`;
   }
 
   function clock(iso) {
     const when = iso ? new Date(iso) : new Date();
-    return when.toLocaleTimeString(state.lang === "fr" ? "fr-FR" : "en-GB");
+    return `${pad2(when.getHours())}:${pad2(when.getMinutes())}:${pad2(when.getSeconds())}`;
   }
 
   function focusScan() {
@@ -125,7 +153,7 @@
     const parts = [p.title || t("error.generic", { status: error.status })];
     if (p.detail) parts.push(p.detail);
     for (const refusal of p.refusals || []) {
-      parts.push(`ligne ${refusal.line_no} : ${refusal.message || refusal.code}`);
+      parts.push(t("problem.line", { n: refusal.line_no, message: refusal.message || refusal.code }));
     }
     for (const item of (p.errors || []).slice(0, 3)) {
       parts.push(`${(item.loc || []).slice(1).join(".")} : ${item.msg}`);
@@ -313,6 +341,7 @@
     "card.inserted": (d, at) => {
       logEvent(t("ev.card.inserted", { card: cardLabel(d.kind), reader: d.reader }), at);
       refreshReaders();
+      if (isVitale(d.kind)) onVitaleChange(d.reader, "patient.card.inserted");
       if (d.kind === "cps") refreshSession().then(() => {
         if (!state.session?.session && !$("pin-form").hidden) $("pin-input").focus();
       });
@@ -321,9 +350,8 @@
       logEvent(t("ev.card.removed", d), at);
       refreshReaders();
       refreshSession();
-      if (state.vitale && state.vitale.reader === d.reader) {
-        state.vitale = null;
-        renderBeneficiaries(t("patient.card.removed"));
+      if (isVitale(d.kind) || (state.vitale && state.vitale.reader === d.reader)) {
+        onVitaleChange(d.reader, "patient.card.removed");
       }
     },
     "vitale.read": (d, at) => { logEvent(t("ev.vitale.read", { n: d.beneficiaries }), at); loadVitale(d.read_id); },
@@ -360,6 +388,46 @@
     },
     "stream.overflow": () => refreshAll(),
   };
+
+  // ------------------------------------------------------------------ the page follows the cards
+
+  function isVitale(kind) {
+    return String(kind || "").startsWith("vitale");
+  }
+
+  function onVitaleChange(reader, noteKey) {
+    // A Vitale card going out or in means another patient may be at the counter: the prescription
+    // and the lines in progress go, and so does a patient chosen from the card that left.
+    if (state.vitale && state.vitale.source === "vitale" && state.vitale.reader === reader) state.vitale = null;
+    if (state.cardPeople && state.cardPeople.reader === reader) state.cardPeople = null;
+    if (state.patientCard && state.patientCard.reader === reader) {
+      state.patient = null;
+      state.patientCard = null;
+      state.patientNote = null;
+      renderPatient();
+    }
+    const hadWork = Boolean(state.rx || state.rxLoading || state.paper);
+    clearPrescription();
+    renderBeneficiaries(t(noteKey));
+    if (hadWork) {
+      $("rx").prepend(el("p", { class: "banner warn", id: "rx-cleared", role: "status", text: t("rx.cleared.card") }));
+      $("rx").querySelector(".hint")?.remove();
+    }
+  }
+
+  function clearPrescription() {
+    state.rxGeneration += 1; // an answer still on its way belongs to the previous patient
+    state.rx = null;
+    state.rxLoading = null;
+    state.decisions = [];
+    state.commitKey = null;
+    state.prescriberAcknowledged = false;
+    state.paper = null;
+    $("commit-result").replaceChildren();
+    $("rx").replaceChildren();
+    renderRx();
+    renderCommit();
+  }
 
   // ------------------------------------------------------------------ readers
 
@@ -523,9 +591,7 @@
       renderBeneficiaries(error.status === 404 ? "" : problemText(error));
       return;
     }
-    renderBeneficiaries();
-    const people = state.vitale.beneficiaries;
-    if (people.length === 1) await chooseBeneficiary(people[0]);
+    offerBeneficiaries();
   }
 
   async function loadApcv(scanId) {
@@ -539,9 +605,17 @@
       $("beneficiaries").replaceChildren(problemNode(error));
       return;
     }
-    renderBeneficiaries();
+    offerBeneficiaries();
+  }
+
+  async function offerBeneficiaries() {
+    // Kept while the card is in (or until the next apCV): the page offers to switch to the
+    // prescription's patient when the card has them.
     const people = state.vitale.beneficiaries;
+    state.cardPeople = { source: state.vitale.source, reader: state.vitale.reader || null, people };
+    renderBeneficiaries();
     if (people.length === 1) await chooseBeneficiary(people[0]);
+    else renderRx();
   }
 
   function renderBeneficiaries(note) {
@@ -551,27 +625,46 @@
     if (!state.vitale || state.vitale.beneficiaries.length < 2) return;
     box.append(el("p", { class: "hint", text: t(state.vitale.source === "apcv" ? "patient.apcv" : "patient.card") }));
     const list = el("ul", { class: "results", id: "beneficiary-list" });
-    for (const person of state.vitale.beneficiaries) {
-      list.append(el("li", {},
-        el("span", {}, el("strong", { text: `${person.family_name} ${person.given_name}` }),
+    state.vitale.beneficiaries.forEach((person, index) => {
+      // Keys 1..9 choose (onKey): the number is shown in front of each beneficiary.
+      list.append(el("li", { "data-key": index < 9 ? index + 1 : null },
+        el("span", {}, index < 9 ? el("kbd", { text: String(index + 1) }) : null, " ",
+          el("strong", { text: `${person.family_name} ${person.given_name}` }),
           ` · ${t("patient.born", { date: frDate(person.birth_date_raw) })} · ${t("patient.rank", { rank: person.rank })}`),
         el("button", { type: "button", onclick: () => chooseBeneficiary(person), text: t("patient.choose") })));
-    }
+    });
     box.append(list);
   }
 
+  function chooseByNumber(event) {
+    // 1..9 picks a beneficiary while the list is shown and nothing is being typed.
+    if (!/^[1-9]$/.test(event.key) || event.ctrlKey || event.altKey || event.metaKey) return false;
+    if (!state.vitale || state.vitale.beneficiaries.length < 2) return false;
+    const target = event.target;
+    const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
+    if (typing && !(target.id === "scan-input" && target.value === "")) return false;
+    const person = state.vitale.beneficiaries[Number(event.key) - 1];
+    if (!person) return false;
+    event.preventDefault();
+    chooseBeneficiary(person);
+    return true;
+  }
+
   async function chooseBeneficiary(person) {
+    const source = state.vitale?.source || state.cardPeople?.source || "vitale";
+    const reader = source === "vitale" ? state.vitale?.reader || state.cardPeople?.reader || null : null;
     try {
       const patient = await api("POST", "/v1/patients", {
         birth_name: person.family_name, given_names: person.given_name,
-        birth_date: person.birth_date_raw, nir: person.nir, source: state.vitale?.source || "vitale",
+        birth_date: person.birth_date_raw, nir: person.nir, source, rank: person.rank || 1,
       });
-      state.patientCard = person;
+      state.patientCard = { ...person, reader };
       if (state.vitale?.source === "apcv") {
         state.vitale = null; // an apCV read is single-use: nothing left to choose from
         renderBeneficiaries();
       }
       setPatient(patient);
+      focusScan();
     } catch (error) {
       $("patient-current").replaceChildren(problemNode(error));
     }
@@ -583,6 +676,7 @@
     state.commitKey = null;
     $("patient-results").replaceChildren();
     renderPatient();
+    renderRx(); // the prescription's patient is checked against the new one
     renderCommit();
   }
 
@@ -617,9 +711,47 @@
       el("p", { class: "row" },
         el("button", { type: "button", onclick: () => insCall("retrieve"), text: t("patient.ins.retrieve") }),
         p.ins ? el("button", { type: "button", onclick: () => insCall("verify"), text: t("patient.ins.verify") }) : null,
-        el("button", { type: "button", onclick: () => { state.patient = null; state.patientCard = null; state.patientNote = null; renderPatient(); renderCommit(); $("ps-name").focus(); },
+        el("button", { type: "button", onclick: () => { state.patient = null; state.patientCard = null; state.patientNote = null; renderPatient(); renderRx(); renderCommit(); $("ps-name").focus(); },
           text: t("patient.clear") })),
+      documentForm(p),
       note ? el("p", { class: "hint", text: note }) : null));
+  }
+
+  const DOCUMENTS = ["cni", "passeport", "titre_sejour", "livret_famille_mineur", "acte_naissance_mineur"];
+
+  function documentForm(p) {
+    // The identity document seen at the counter (a high-trust one qualifies a recovered INS).
+    // The daemon records its kind, the time and the pharmacist's RPPS.
+    const checked = p.document_checked_at
+      ? el("p", { class: "hint", id: "doc-checked", text: t("doc.checked", { date: frDay(p.document_checked_at) }) }) : null;
+    const select = el("select", { id: "doc-kind" },
+      el("option", { value: "", text: t("doc.choose") }),
+      DOCUMENTS.map((kind) => el("option", { value: kind, text: t(`doc.${kind}`) })));
+    const form = el("form", { id: "doc-form", class: "inline", autocomplete: "off", onsubmit: recordDocument },
+      el("div", {}, el("label", { for: "doc-kind", text: t("doc.label") }), select),
+      el("button", { type: "submit", text: t("doc.submit") }));
+    return el("div", { class: "doc" }, form, checked, el("p", { id: "doc-message", role: "status" }));
+  }
+
+  async function recordDocument(event) {
+    event.preventDefault();
+    const p = state.patient;
+    const kind = $("doc-kind").value;
+    if (!p) return;
+    if (!kind) {
+      $("doc-message").replaceChildren(el("span", { class: "error", text: t("doc.need") }));
+      return;
+    }
+    try {
+      const view = await api("POST", `/v1/patients/${encodeURIComponent(p.id)}/identity-documents`, { document: kind });
+      if (view && view.id) state.patient = view;
+      state.patientNote = t("doc.recorded", { document: t(`doc.${kind}`), status: view.identity_status_label || view.identity_status || "" });
+      renderPatient();
+      renderRx();
+      renderCommit();
+    } catch (error) {
+      $("doc-message").replaceChildren(problemNode(error));
+    }
   }
 
   async function insCall(mode) {
@@ -643,7 +775,9 @@
     event.preventDefault();
     const params = new URLSearchParams();
     const name = $("ps-name").value.trim();
-    const birth = $("ps-birth").value.trim();
+    // Typed as dd/mm/yyyy (the field's hint) or as the API's AAAAMMJJ.
+    const typedBirth = $("ps-birth").value.trim();
+    const birth = /^\d{8}$/.test(typedBirth) ? typedBirth : (parseFrDate(typedBirth) || typedBirth).replaceAll("-", "");
     const nir = $("ps-nir").value.trim();
     if (name) params.set("name", name);
     if (birth) params.set("birth_date", birth);
@@ -716,46 +850,69 @@
 
   // ------------------------------------------------------------------ prescription
 
-  function showRxProblem(error) {
-    $("rx").replaceChildren(problemNode(error));
+  function showRxProblem(error, rxId) {
+    const nodes = [problemNode(error), paperButton()];
+    // The e-prescription service is down: the pharmacist types the paper copy (degraded mode).
+    if (rxId && ["eprescription-unavailable", "national-service-unavailable", "national-service-timeout"].includes(error.slug)) {
+      nodes.push(el("button", { type: "button", id: "paper-open-copy", onclick: () => openPaper(rxId), text: t("paper.open.copy") }));
+    }
+    $("rx").replaceChildren(...nodes);
   }
 
   async function openPrescription(id) {
     const rxId = String(id || "").replace(/\s+/g, "").toUpperCase();
     // The page's own scan also comes back as a scan.received event: open each id once at a time.
     if (!rxId || state.rxLoading === rxId) return;
+    clearPrescription();
+    const generation = state.rxGeneration;
     state.rxLoading = rxId;
-    $("rx").replaceChildren(el("p", { class: "hint", text: t("rx.loading") }));
-    $("commit-result").replaceChildren();
-    state.rx = null;
-    state.commitKey = null;
-    state.prescriberAcknowledged = false;
-    renderCommit();
+    $("rx").replaceChildren(el("p", { class: "hint", id: "rx-loading", text: t("rx.loading") }));
+    let rx;
     try {
-      state.rx = await api("GET", `/v1/prescriptions/${encodeURIComponent(rxId)}`);
+      rx = await api("GET", `/v1/prescriptions/${encodeURIComponent(rxId)}`);
     } catch (error) {
-      showRxProblem(error);
+      if (generation === state.rxGeneration) showRxProblem(error, rxId);
       return;
     } finally {
       if (state.rxLoading === rxId) state.rxLoading = null;
     }
-    state.decisions = state.rx.lines.map(defaultDecision);
+    if (generation !== state.rxGeneration) return; // a card went in or out meanwhile
+    state.rx = rx;
+    state.decisions = rx.lines.map(defaultDecision);
     renderRx();
     renderCommit();
   }
 
+  // What the rules allow today for a line (absent from an older daemon: then nothing is blocked).
+  function deliverable(line) {
+    return line.deliverable || { allowed: true, max_days: null, reasons: [], overridable: false };
+  }
+
+  function needsInput(line) {
+    return Boolean(line.posology && line.posology.needs_pharmacist_input);
+  }
+
   function defaultDecision(line) {
-    const pack = line.proposal?.packs?.[0];
+    const rules = deliverable(line);
+    const refused = !rules.allowed;
+    const blocked = refused && !rules.overridable;
     const nothingLeft = line.remaining_days === 0;
+    const proposal = refused ? null : line.proposal;
+    const pack = proposal?.packs?.[0];
+    const cap = rules.max_days ?? Math.min(line.remaining_days, line.duration_days);
+    const firstReason = (rules.reasons || [])[0];
     return {
       line_no: line.line_no,
-      intervention: nothingLeft ? "not_dispensed" : "unchanged",
-      days: line.proposal?.days ?? Math.min(line.remaining_days, line.duration_days),
+      blocked, // the rules refuse it and nobody may lift that: not dispensed, nothing to choose
+      intervention: blocked || nothingLeft ? "not_dispensed" : "unchanged",
+      days: proposal?.days ?? (needsInput(line) ? "" : cap),
       cip13: pack?.cip13 ?? (/^\d{13}$/.test(line.product_code) ? line.product_code : ""),
-      boxes: line.proposal ? line.proposal.packs.reduce((sum, p) => sum + p.count, 0) : null,
-      reason: nothingLeft ? t("rx.warn.nothing_left") : "",
+      boxes: proposal ? proposal.packs.reduce((sum, p) => sum + p.count, 0) : null,
+      reason: blocked ? (firstReason?.message || t("rx.blocked")) : nothingLeft ? t("rx.warn.nothing_left") : "",
       agreement: "",
-      override: null, // {code, reason} once the rules refused something the pharmacist may lift
+      // {code, reason}: a refusal the pharmacist may lift, with a reason recorded with their RPPS.
+      override: refused && rules.overridable ? { code: firstReason?.code || "", reason: "" } : null,
+      input: needsInput(line) ? { unitsPerDay: "", duration: "" } : null,
       sub: { cip13: "", name: "", form: "", units: "" },
     };
   }
@@ -763,8 +920,14 @@
   function renderRx() {
     const rx = state.rx;
     const box = $("rx");
+    if (state.paper) {
+      box.replaceChildren(paperForm());
+      return;
+    }
     if (!rx) {
-      box.replaceChildren(el("p", { class: "hint", text: t("rx.none") }));
+      // A problem, a "cleared" notice or a load in progress stays until something replaces it.
+      if (!box.querySelector(".problem, #rx-cleared, #rx-loading")) box.replaceChildren(el("p", { class: "hint", text: t("rx.none") }));
+      if (!$("paper-open") && !box.querySelector("#rx-loading")) box.append(paperButton());
       return;
     }
     const table = el("table", { class: "lines", id: "rx-lines" },
@@ -774,11 +937,135 @@
       el("tbody", {}, rx.lines.map((line, index) => lineRow(line, state.decisions[index]))));
     box.replaceChildren(
       el("p", {}, el("strong", { text: t("rx.header", { id: rx.prescription_id, date: frDate(rx.prescribed_on) }) }),
-        ` · ${t("rx.prescriber", { rpps: rx.prescriber_rpps })}`),
-      el("p", { class: "hint", text: t("rx.deadline", { date: frDate(rx.first_delivery_deadline), limit: frDate(rx.treatment_limit) }) }),
+        " · ", el("span", { class: "hint", text: t("rx.deadline", { date: frDate(rx.first_delivery_deadline), limit: frDate(rx.treatment_limit) }) })),
+      rxPeople(rx),
       rx.degraded ? el("p", { class: "banner warn", role: "status", text: t("rx.degraded") }) : "",
+      patientMismatch(rx),
       prescriberWarning(rx),
       table);
+  }
+
+  function paperButton() {
+    return el("p", {}, el("button", { type: "button", id: "paper-open", onclick: () => openPaper(null), text: t("paper.open") }));
+  }
+
+  function describePerson(family, given, birth) {
+    return `${family} ${given}`.trim() + (birth ? `, ${t("patient.born", { date: frDate(birth) })}` : "");
+  }
+
+  function rxPeople(rx) {
+    // Who the prescription is for and who wrote it, as the service gives them.
+    const p = rx.patient;
+    const who = p ? describePerson(p.family_name, givenList(p.given_names).join(" "), p.birth_date) : null;
+    const pr = rx.prescriber || {};
+    const practitioner = pr.practitioner || {};
+    const name = pr.name || [practitioner.family_name, practitioner.given_name].filter(Boolean).join(" ");
+    const trade = [label(pr.profession), label(pr.specialty)].filter(Boolean).join(", ");
+    return el("div", { class: "rx-people" },
+      who ? el("p", { id: "rx-patient" }, el("span", { class: "hint", text: `${t("rx.patient")} ` }), el("strong", { text: who }),
+        p.ins ? el("span", { class: "hint", text: ` · INS ${p.ins.nir}` }) : null) : null,
+      el("p", { id: "rx-prescriber" }, el("span", { class: "hint", text: `${t("rx.prescriber.label")} ` }),
+        name ? el("strong", { text: name }) : null,
+        ` · ${t("rx.prescriber", { rpps: pr.rpps || rx.prescriber_rpps })}`,
+        trade ? ` · ${trade}` : ""));
+  }
+
+  function label(value) {
+    if (!value) return "";
+    return typeof value === "object" ? value.label || value.display || value.code || "" : String(value);
+  }
+
+  function givenList(value) {
+    if (Array.isArray(value)) return value;
+    return String(value || "").split(/[,\s]+/).filter(Boolean);
+  }
+
+  // ---- is the patient at the counter the prescription's patient? (the daemon's rule, mirrored:
+  // INS when both sides have one under the same OID, else birth name, first given name, birth
+  // date and sex; the daemon refuses the commit anyway, the page only warns earlier)
+
+  function nameKey(raw) {
+    return String(raw || "").toUpperCase().replaceAll("Œ", "OE").replaceAll("Æ", "AE")
+      .normalize("NFKD").replace(/[\u0300-\u036f]/g, "").replace(/[\s\-'’‘ʼ`]+/g, "");
+  }
+
+  function birthDigits(raw) {
+    const m = /^(\d{4})(?:-?(\d{2})(?:-?(\d{2}))?)?$/.exec(String(raw || "").trim());
+    return m ? `${m[1]}${m[2] || "00"}${m[3] || "00"}` : "00000000";
+  }
+
+  function sameBirthDate(a, b) {
+    if (a === b) return true;
+    if (a.slice(0, 4) !== b.slice(0, 4)) return false;
+    for (const [start, max] of [[4, 12], [6, 31]]) {
+      const x = Number(a.slice(start, start + 2));
+      const y = Number(b.slice(start, start + 2));
+      const knownX = x >= 1 && x <= max;
+      const knownY = y >= 1 && y <= max;
+      if (knownX && knownY ? x !== y : knownX || knownY) return false;
+    }
+    return true;
+  }
+
+  function sexOf(raw) {
+    const s = String(raw || "").toUpperCase();
+    if (s === "F" || s === "FEMALE") return "F";
+    if (s === "M" || s === "MALE") return "M";
+    return "U";
+  }
+
+  function samePatient(prescribed, person) {
+    // prescribed: the view's `patient`; person: {families, given, birth, sex, ins, oid}.
+    if (prescribed.ins?.nir && person.ins && prescribed.ins.oid && prescribed.ins.oid === person.oid) {
+      return prescribed.ins.nir === person.ins;
+    }
+    const families = new Set(person.families.map(nameKey).filter(Boolean));
+    if (!families.has(nameKey(prescribed.family_name))) return false;
+    const first = nameKey(givenList(prescribed.given_names)[0]);
+    if (!first || first !== nameKey(givenList(person.given)[0])) return false;
+    if (!sameBirthDate(birthDigits(prescribed.birth_date), birthDigits(person.birth))) return false;
+    const a = sexOf(prescribed.sex);
+    const b = sexOf(person.sex);
+    return a === "U" || b === "U" || a === b;
+  }
+
+  function counterPatient(p) {
+    const ins = p.ins && !p.on_work_list ? p.ins : null;
+    return { families: [p.birth_name, p.used_name].filter(Boolean), given: p.given_names, birth: p.birth_date,
+      sex: p.sex, ins: ins ? ins.matricule : null, oid: ins ? ins.oid : null };
+  }
+
+  function cardPerson(b) {
+    return { families: [b.family_name], given: b.given_name, birth: b.birth_date_raw, sex: sexFromNir(b.nir),
+      ins: b.ins || null, oid: b.ins ? b.ins_oid : null };
+  }
+
+  function sexFromNir(nir) {
+    const first = String(nir || "")[0];
+    return first === "1" ? "M" : first === "2" ? "F" : "U";
+  }
+
+  function rxMismatch() {
+    const rx = state.rx;
+    if (!rx || !rx.patient || !state.patient) return false;
+    return !samePatient(rx.patient, counterPatient(state.patient));
+  }
+
+  function patientMismatch(rx) {
+    if (!rxMismatch()) return "";
+    const p = rx.patient;
+    const current = state.patient;
+    const rightOne = (state.cardPeople?.people || []).find((b) => samePatient(p, cardPerson(b)));
+    return el("div", { class: "banner error", id: "rx-patient-mismatch", role: "alert" },
+      el("p", {}, el("strong", { text: t("rx.mismatch.title") })),
+      el("p", { text: t("rx.mismatch.detail", {
+        rx: describePerson(p.family_name, givenList(p.given_names).join(" "), p.birth_date),
+        current: describePerson(current.birth_name, current.given_names, current.birth_date),
+      }) }),
+      rightOne
+        ? el("button", { type: "button", id: "rx-switch-patient", class: "primary", onclick: () => chooseBeneficiary(rightOne),
+          text: t("rx.mismatch.switch", { name: `${rightOne.family_name} ${rightOne.given_name}` }) })
+        : el("p", { text: t("rx.mismatch.search") }));
   }
 
   function prescriberWarning(rx) {
@@ -794,26 +1081,66 @@
       el("label", { for: "prescriber-ack" }, box, " ", t("rx.prescriber.ack")));
   }
 
-  function lineRow(line, decision) {
-    const n = line.line_no;
+  function lineChecks(line) {
+    const rules = deliverable(line);
     const checks = el("ul", { class: "warn-list" });
     checks.append(el("li", { class: "hint", text: t("rx.remaining", { n: line.remaining_days, total: line.duration_days }) }));
     if (!line.substitutable) {
       const reason = line.non_substitution_reason ? ` (${line.non_substitution_reason})` : "";
       checks.append(el("li", { text: t("rx.substitutable.no", { reason }) }));
     }
-    for (const warning of line.warnings) checks.append(el("li", { "data-warning": warning, text: t(`rx.warn.${warning}`) }));
-    if (!line.warnings.length) checks.append(el("li", { class: "ok", text: t("rx.ok") }));
-    if (line.proposal) {
-      const packs = line.proposal.packs.map((p) => `${p.count} × ${p.cip13}`).join(", ");
-      checks.append(el("li", { class: "hint", text: t("rx.proposal", { packs, days: line.proposal.days }) }));
+    for (const reason of rules.reasons || []) {
+      // The rules' own French words, and the article of the Code behind them.
+      checks.append(el("li", { class: "refusal", "data-refusal": reason.code },
+        reason.message || t(`rx.warn.${reason.code}`), reason.article ? el("span", { class: "article", text: ` (${reason.article})` }) : null));
     }
-    return el("tr", { "data-line": n },
+    const listed = new Set((rules.reasons || []).map((r) => r.code));
+    for (const warning of line.warnings || []) {
+      if (!listed.has(warning)) checks.append(el("li", { "data-warning": warning, text: t(`rx.warn.${warning}`) }));
+    }
+    if (!rules.allowed) {
+      checks.append(el("li", { class: "blocked", text: t(rules.overridable ? "rx.refused.overridable" : "rx.blocked") }));
+    } else if (rules.max_days !== null && rules.max_days !== undefined && rules.max_days < line.remaining_days) {
+      checks.append(el("li", { "data-max-days": rules.max_days, text: t("rx.max.days", { n: rules.max_days }) }));
+    }
+    if (!(line.warnings || []).length && rules.allowed) checks.append(el("li", { class: "ok", text: t("rx.ok") }));
+    if (line.proposal && rules.allowed) {
+      const packs = line.proposal.packs.map((p) => `${p.count} × ${p.cip13}`).join(", ");
+      checks.append(el("li", { class: "hint proposal", text: t("rx.proposal", { packs, days: line.proposal.days }) }));
+    }
+    return checks;
+  }
+
+  function posologyCell(line) {
+    // The prescriber's words, verbatim; a figure only where the prescription's structured dosage
+    // gives it (never worked out from the quantity of boxes).
+    const cell = el("td", { class: "posology" });
+    cell.append(line.posology_text
+      ? el("q", { class: "posology-text", id: `line-${line.line_no}-posology` }, line.posology_text)
+      : el("span", { class: "hint", text: t("rx.posology.none") }));
+    const p = line.posology;
+    if (p && !p.needs_pharmacist_input && p.units_per_day !== null && p.units_per_day !== undefined) {
+      cell.append(el("br"), el("span", { class: "hint", text: t("rx.posology.read", { units: units(p.units_per_day) }) }));
+    }
+    if (p && p.as_needed) {
+      cell.append(el("br"), el("span", { class: "hint", text: p.max_units_per_day ? t("rx.posology.prn.max", { max: units(p.max_units_per_day) }) : t("rx.posology.prn") }));
+    }
+    if (p && p.needs_pharmacist_input) {
+      cell.append(el("br"), el("span", { class: "ask", text: p.reason || t("rx.posology.ask") }));
+    }
+    cell.append(el("br"), el("span", { class: "hint", text: t("rx.duration", { days: line.duration_days, renewals: line.renewals }) }));
+    return cell;
+  }
+
+  function lineRow(line, decision) {
+    const n = line.line_no;
+    const rules = deliverable(line);
+    return el("tr", { "data-line": n, "data-blocked": decision.blocked ? "true" : null, "data-refused": rules.allowed ? null : "true" },
       el("td", { text: n }),
       el("td", {}, el("strong", { text: line.designation }), el("br"),
         el("span", { class: "hint", text: `${t(`rx.list.${line.regulatory_list}`)} · ${line.product_code}` })),
-      el("td", { text: t("rx.posology", { units: units(line.units_per_day), days: line.duration_days, renewals: line.renewals }) }),
-      el("td", {}, checks),
+      posologyCell(line),
+      el("td", {}, lineChecks(line)),
       el("td", { class: "decision-cell" }, decisionControls(line, decision)));
   }
 
@@ -829,14 +1156,22 @@
 
   function decisionControls(line, d) {
     const n = line.line_no;
-    const bind = (key, parse) => (event) => { d[key] = parse ? parse(event.target.value) : event.target.value; state.commitKey = null; };
-    const select = el("select", { id: `line-${n}-intervention`, onchange: (event) => { d.intervention = event.target.value; state.commitKey = null; renderRx(); document.getElementById(`line-${n}-intervention`).focus(); } },
-      ["unchanged", "substituted", "modified", "not_dispensed"].map((kind) =>
-        el("option", { value: kind, selected: d.intervention === kind, text: t(`iv.${kind}`) })));
+    const rules = deliverable(line);
+    const bind = (key, parse) => (event) => { d[key] = parse ? parse(event.target.value) : event.target.value; state.commitKey = null; renderCommit(); };
+    // A line the rules refuse for good offers "not dispensed" only.
+    const kinds = d.blocked ? ["not_dispensed"] : ["unchanged", "substituted", "modified", "not_dispensed"];
+    const select = el("select", { id: `line-${n}-intervention`, disabled: d.blocked, onchange: (event) => { d.intervention = event.target.value; state.commitKey = null; renderRx(); renderCommit(); document.getElementById(`line-${n}-intervention`).focus(); } },
+      kinds.map((kind) => el("option", { value: kind, selected: d.intervention === kind, text: t(`iv.${kind}`) })));
     const wrap = el("div", { class: "decision" }, field(`line-${n}-intervention`, "rx.col.decision", select));
+    if (d.blocked) {
+      wrap.append(el("p", { class: "blocked", id: `line-${n}-blocked`, text: t("rx.blocked.line") }));
+      return wrap;
+    }
+    if (d.input && d.intervention !== "not_dispensed") wrap.append(...posologyInputs(line, d));
     if (d.intervention !== "not_dispensed") {
+      const maxDays = rules.max_days ?? 366;
       wrap.append(
-        field(`line-${n}-days`, "line.days", el("input", { id: `line-${n}-days`, type: "number", min: 0, max: 366, value: d.days, oninput: bind("days", Number) })),
+        field(`line-${n}-days`, "line.days", el("input", { id: `line-${n}-days`, type: "number", min: 0, max: maxDays, value: d.days, oninput: bind("days", Number) })),
         field(`line-${n}-cip`, "line.cip", el("input", { id: `line-${n}-cip`, class: "wide", inputmode: "numeric", maxlength: 13, pattern: "\\d{13}", value: d.cip13, oninput: bind("cip13") })),
         field(`line-${n}-boxes`, "line.boxes", el("input", { id: `line-${n}-boxes`, type: "number", min: 0, max: 999, value: d.boxes ?? "", oninput: bind("boxes", (v) => (v === "" ? null : Number(v))) })));
     }
@@ -851,16 +1186,46 @@
       wrap.append(field(`line-${n}-reason`, "line.reason", el("input", { id: `line-${n}-reason`, class: "wide", maxlength: 200, value: d.reason, oninput: bind("reason") })));
     }
     if (d.intervention === "modified") {
-      wrap.append(field(`line-${n}-agreement`, "line.agreement", el("input", { id: `line-${n}-agreement`, class: "wide", type: "date", value: d.agreement, oninput: bind("agreement") })));
+      wrap.append(field(`line-${n}-agreement`, "line.agreement", el("input", { id: `line-${n}-agreement`, class: "wide", maxlength: 10, placeholder: t("date.placeholder"), value: d.agreement, oninput: bind("agreement") })));
     }
-    if (d.override) {
-      const label = el("label", { for: `line-${n}-override`, text: t("line.override", { code: t(`rx.warn.${d.override.code}`) }) });
+    if (d.override && d.intervention !== "not_dispensed") {
+      const label = el("label", { for: `line-${n}-override`, text: t("line.override", { code: overrideLabel(line, d.override.code) }) });
       wrap.append(el("div", { class: "override" }, label, el("input", {
-        id: `line-${n}-override`, class: "wide", minlength: 3, maxlength: 200, value: d.override.reason,
-        oninput: (event) => { d.override.reason = event.target.value; state.commitKey = null; },
+        id: `line-${n}-override`, class: "wide", minlength: 3, maxlength: 200, value: d.override.reason, required: true,
+        oninput: (event) => { d.override.reason = event.target.value; state.commitKey = null; renderCommit(); },
       })));
     }
     return wrap;
+  }
+
+  function overrideLabel(line, code) {
+    const known = t(`rx.warn.${code}`);
+    if (known !== `rx.warn.${code}`) return known;
+    const reason = (deliverable(line).reasons || []).find((r) => r.code === code);
+    return reason?.message || code;
+  }
+
+  function posologyInputs(line, d) {
+    // The prescription does not say how much a day or for how long: the pharmacist says it (read
+    // from the prescriber's text, or asked of the prescriber), and the days follow the duration.
+    const n = line.line_no;
+    const cap = deliverable(line).max_days ?? line.remaining_days;
+    return [
+      field(`line-${n}-upd`, "line.units.per.day", el("input", { id: `line-${n}-upd`, type: "number", min: 0.01, step: "any", max: 100, required: true, value: d.input.unitsPerDay,
+        oninput: (e) => { d.input.unitsPerDay = e.target.value; state.commitKey = null; renderCommit(); } })),
+      field(`line-${n}-duration`, "line.duration", el("input", { id: `line-${n}-duration`, type: "number", min: 1, max: 366, required: true, value: d.input.duration,
+        oninput: (e) => {
+          d.input.duration = e.target.value;
+          const days = Number(e.target.value);
+          if (days > 0) {
+            d.days = Math.min(days, cap);
+            const daysField = document.getElementById(`line-${n}-days`);
+            if (daysField) daysField.value = d.days;
+          }
+          state.commitKey = null;
+          renderCommit();
+        } })),
+    ];
   }
 
   function lineBody(d) {
@@ -874,7 +1239,7 @@
     if (d.boxes !== null && d.boxes !== undefined) body.boxes = d.boxes;
     if (d.intervention === "modified") {
       body.modification_reason = d.reason || null;
-      if (d.agreement) body.prescriber_agreement_on = d.agreement;
+      if (d.agreement) body.prescriber_agreement_on = parseFrDate(d.agreement) || d.agreement;
     }
     if (d.override && d.override.reason.trim().length >= 3) {
       body.override = { code: d.override.code, reason: d.override.reason.trim() };
@@ -885,11 +1250,29 @@
     return body;
   }
 
+  function commitBlockers() {
+    // Why the commit button is off (each a French sentence shown next to it).
+    if (state.paper) return [];
+    if (!state.rx) return [];
+    const why = [];
+    if (!state.patient) why.push(t("commit.need.patient"));
+    else if (rxMismatch()) why.push(t("rx.mismatch.title"));
+    const live = state.decisions.filter((d) => d.intervention !== "not_dispensed");
+    if (state.decisions.length && state.decisions.every((d) => d.blocked)) why.push(t("commit.all.blocked"));
+    for (const d of live) {
+      if (d.override && d.override.reason.trim().length < 3) why.push(t("commit.need.override", { n: d.line_no }));
+      if (d.input && !(Number(d.input.unitsPerDay) > 0 && Number(d.input.duration) > 0)) why.push(t("commit.need.posology", { n: d.line_no }));
+    }
+    return why;
+  }
+
   function renderCommit() {
-    $("commit-form").hidden = !state.rx;
+    $("commit-form").hidden = !state.rx && !state.paper;
     const button = $("commit");
-    button.disabled = !state.patient;
-    button.title = state.patient ? "" : t("commit.need.patient");
+    const why = state.paper ? paperBlockers() : commitBlockers();
+    button.disabled = why.length > 0;
+    button.title = why.join(" ");
+    $("commit-why").textContent = why.join(" ");
   }
 
   function newKey() {
@@ -898,38 +1281,59 @@
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  async function onCommit(event) {
-    if (event) event.preventDefault();
-    const result = $("commit-result");
-    if (!state.rx) return;
-    if (!state.patient) {
-      result.replaceChildren(el("p", { class: "problem", role: "alert", text: t("commit.need.patient") }));
-      return;
-    }
+  function commitBody() {
+    if (state.paper) return paperBody();
     const body = {
       patient_id: state.patient.id,
       prescription_id: state.rx.prescription_id,
       lines: state.decisions.map(lineBody),
     };
     if (state.prescriberAcknowledged) body.prescriber_acknowledged = true;
+    return body;
+  }
+
+  async function onCommit(event) {
+    if (event) event.preventDefault();
+    const result = $("commit-result");
+    if (!state.rx && !state.paper) return;
+    if (!state.patient) {
+      result.replaceChildren(el("p", { class: "problem", role: "alert", text: t("commit.need.patient") }));
+      return;
+    }
+    if ($("commit").disabled) return; // Ctrl+Enter while something is missing: the reasons are shown
+    const body = commitBody();
     // One key per distinct request: a retried click (lost answer) replays, a changed decision is new.
     const fingerprint = JSON.stringify(body);
     if (!state.commitKey || state.commitKey.fingerprint !== fingerprint) {
       state.commitKey = { fingerprint, key: newKey() };
     }
+    const generation = state.rxGeneration;
     $("commit").disabled = true;
     try {
       const answer = await request("POST", "/v1/dispensations", {
         body, headers: { "Idempotency-Key": state.commitKey.key },
       });
-      showCommitResult(answer.data, answer.headers.get("Idempotent-Replayed") === "true");
+      if (generation !== state.rxGeneration) return;
+      const replayed = answer.headers.get("Idempotent-Replayed") === "true";
+      // A replay shows the dispensation as it stands now, with the same words as the first answer.
+      const shown = replayed ? await currentDispensation(answer.data) : answer.data;
+      showCommitResult(shown, replayed);
       refreshOutbox();
       refreshOrdonnancier();
     } catch (error) {
+      if (generation !== state.rxGeneration) return;
       offerOverrides(error);
       result.replaceChildren(el("div", { class: "result error" }, problemNode(error)));
     } finally {
       renderCommit();
+    }
+  }
+
+  async function currentDispensation(first) {
+    try {
+      return await api("GET", `/v1/dispensations/${encodeURIComponent(first.id)}`);
+    } catch (_) {
+      return first;
     }
   }
 
@@ -957,14 +1361,123 @@
   function showCommitResult(dispensation, replayed) {
     const numbers = dispensation.lines.map((l) => l.ordonnancier_number).filter((n) => n !== null && n !== undefined);
     const sync = dispensation.sync_status === "synced" ? "commit.ok.sync.synced" : "commit.ok.sync.pending";
-    $("commit-result").replaceChildren(el("div", { class: "result ok", id: "commit-ok", "data-dispensation": dispensation.id },
+    $("commit-result").replaceChildren(el("div", { class: "result ok", id: "commit-ok", "data-dispensation": dispensation.id, "data-replayed": replayed ? "true" : null },
       el("strong", { text: t("commit.ok", { id: dispensation.id.slice(0, 8) }) }), " ",
       t(sync),
       dispensation.degraded ? ` ${t("commit.ok.degraded")}` : "",
       numbers.length ? ` ${t("commit.ok.ordo", { numbers: numbers.join(", ") })}` : "",
-      replayed ? el("p", { text: t("commit.replayed") }) : null));
+      replayed ? el("p", { id: "commit-replayed", text: numbers.length ? t("commit.replayed.ordo", { numbers: numbers.join(", ") }) : t("commit.replayed") }) : null));
     $("commit-ok").scrollIntoView({ block: "nearest" });
     state.lastCommit = { id: dispensation.id, replayed };
+  }
+
+  // ------------------------------------------------------------------ paper prescription (typed)
+
+  function openPaper(prescriptionId) {
+    // prescriptionId: the paper copy of an e-prescription whose service is down (degraded mode,
+    // the execution is sent when it is back); null: a paper-only prescription.
+    clearPrescription();
+    state.paper = { prescriptionId, prescribedOn: "", rpps: "", name: "", lines: [paperLine()] };
+    renderRx();
+    renderCommit();
+    $("paper-date").focus();
+  }
+
+  function paperLine() {
+    return { designation: "", cip13: "", list: "none", upd: "", duration: "", renewals: "0", nsr: "", boxes: "" };
+  }
+
+  function closePaper() {
+    clearPrescription();
+    focusScan();
+  }
+
+  function paperInput(id, labelKey, value, onValue, attrs) {
+    const input = el("input", { id, value, ...(attrs || {}), oninput: (e) => { onValue(e.target.value); state.commitKey = null; renderCommit(); } });
+    return field(id, labelKey, input);
+  }
+
+  function paperSelect(id, labelKey, value, options, onValue) {
+    const select = el("select", { id, onchange: (e) => { onValue(e.target.value); state.commitKey = null; renderCommit(); } },
+      options.map(([v, key]) => el("option", { value: v, selected: v === value, text: t(key) })));
+    return field(id, labelKey, select);
+  }
+
+  function paperForm() {
+    const paper = state.paper;
+    const title = paper.prescriptionId ? t("paper.title.copy", { id: paper.prescriptionId }) : t("paper.title");
+    const head = el("div", { class: "decision paper-head" },
+      paperInput("paper-date", "paper.date", paper.prescribedOn, (v) => { paper.prescribedOn = v; }, { maxlength: 10, placeholder: t("date.placeholder"), class: "wide" }),
+      paperInput("paper-rpps", "paper.rpps", paper.rpps, (v) => { paper.rpps = v.trim(); }, { maxlength: 11, inputmode: "numeric", class: "wide" }),
+      paperInput("paper-prescriber", "paper.prescriber", paper.name, (v) => { paper.name = v; }, { maxlength: 200, class: "wide" }));
+    const lists = [["none", "rx.list.none"], ["list_i", "rx.list.list_i"], ["list_ii", "rx.list.list_ii"], ["stupefiant", "rx.list.stupefiant"], ["assimile", "rx.list.assimile"]];
+    const reasons = [["", "paper.substitutable"], ["MTE", "paper.nsr.MTE"], ["EFG", "paper.nsr.EFG"], ["CIF", "paper.nsr.CIF"]];
+    const lines = paper.lines.map((line, index) => {
+      const n = index + 1;
+      return el("fieldset", { class: "paper-line", "data-paper-line": n },
+        el("legend", { text: t("paper.line", { n }) }),
+        el("div", { class: "decision" },
+          paperInput(`paper-${n}-designation`, "paper.designation", line.designation, (v) => { line.designation = v; }, { maxlength: 200, class: "wider" }),
+          paperInput(`paper-${n}-cip`, "line.cip", line.cip13, (v) => { line.cip13 = v.trim(); }, { maxlength: 13, inputmode: "numeric", class: "wide" }),
+          paperSelect(`paper-${n}-list`, "paper.list", line.list, lists, (v) => { line.list = v; }),
+          paperInput(`paper-${n}-upd`, "line.units.per.day", line.upd, (v) => { line.upd = v; }, { type: "number", min: 0.01, max: 100, step: "any" }),
+          paperInput(`paper-${n}-duration`, "line.duration", line.duration, (v) => { line.duration = v; }, { type: "number", min: 1, max: 366 }),
+          paperInput(`paper-${n}-renewals`, "paper.renewals", line.renewals, (v) => { line.renewals = v; }, { type: "number", min: 0, max: 12 }),
+          paperSelect(`paper-${n}-nsr`, "paper.nsr", line.nsr, reasons, (v) => { line.nsr = v; }),
+          paperInput(`paper-${n}-boxes`, "line.boxes", line.boxes, (v) => { line.boxes = v; }, { type: "number", min: 0, max: 999 }),
+          paper.lines.length > 1 ? el("button", { type: "button", onclick: () => { paper.lines.splice(index, 1); renderRx(); renderCommit(); }, text: t("paper.line.remove") }) : null));
+    });
+    return el("div", { id: "paper-form", class: "paper" },
+      el("h3", { text: title }),
+      el("p", { class: "hint", text: t(paper.prescriptionId ? "paper.help.copy" : "paper.help") }),
+      head, ...lines,
+      el("p", { class: "row" },
+        paper.lines.length < 30 ? el("button", { type: "button", id: "paper-add", onclick: () => { paper.lines.push(paperLine()); renderRx(); renderCommit(); }, text: t("paper.line.add") }) : null,
+        el("button", { type: "button", id: "paper-cancel", onclick: closePaper, text: t("paper.cancel") })));
+  }
+
+  function paperBlockers() {
+    const paper = state.paper;
+    const why = [];
+    if (!state.patient) why.push(t("commit.need.patient"));
+    if (!parseFrDate(paper.prescribedOn)) why.push(t("paper.need.date"));
+    if (!/^\d{11}$/.test(paper.rpps)) why.push(t("paper.need.rpps"));
+    if (!paper.name.trim()) why.push(t("paper.need.prescriber"));
+    paper.lines.forEach((line, index) => {
+      if (!line.designation.trim() || !(Number(line.upd) > 0) || !(Number(line.duration) >= 1)) why.push(t("paper.need.line", { n: index + 1 }));
+      else if (line.cip13 && !/^\d{13}$/.test(line.cip13)) why.push(t("paper.need.cip", { n: index + 1 }));
+    });
+    return why;
+  }
+
+  function paperBody() {
+    const paper = state.paper;
+    return {
+      patient_id: state.patient.id,
+      prescription_id: paper.prescriptionId,
+      paper: {
+        prescribed_on: parseFrDate(paper.prescribedOn),
+        prescriber_rpps: paper.rpps,
+        prescriber_name: paper.name.trim(),
+        eprescription: Boolean(paper.prescriptionId),
+        lines: paper.lines.map((line) => ({
+          designation: line.designation.trim(),
+          cip13: line.cip13 || null,
+          regulatory_list: line.list,
+          units_per_day: Number(line.upd),
+          duration_days: Number(line.duration),
+          renewals: Number(line.renewals) || 0,
+          substitutable: !line.nsr,
+          non_substitution_reason: line.nsr || null,
+        })),
+      },
+      lines: paper.lines.map((line, index) => {
+        const body = { line_no: index + 1, intervention: "unchanged", days: Number(line.duration) };
+        if (line.cip13) body.cip13 = line.cip13;
+        if (line.boxes !== "") body.boxes = Number(line.boxes);
+        return body;
+      }),
+    };
   }
 
   function onDelivered(dispensationId) {
@@ -995,11 +1508,25 @@
     if (!state.outbox.messages.length) list.append(el("li", { class: "hint", text: t("outbox.empty") }));
     for (const m of state.outbox.messages) {
       list.append(el("li", { "data-status": m.status, "data-id": m.id },
-        el("span", { text: t("outbox.item", { id: m.id, kind: outboxKind(m.kind), status: t(`outbox.status.${m.status}`), attempts: m.attempts }) }),
+        el("span", {}, t("outbox.item", { id: m.id, kind: outboxKind(m.kind), status: t(`outbox.status.${m.status}`), attempts: m.attempts }),
+          m.last_error && m.status !== "delivered" ? el("span", { class: "outbox-reason", text: ` — ${outboxReason(m.last_error)}` }) : null),
         m.status === "failed"
           ? el("button", { type: "button", onclick: () => retryMessage(m.id), text: t("outbox.retry") })
           : null));
     }
+  }
+
+  function outboxReason(raw) {
+    // The worker stores a problem code ("prescription-patient-mismatch"), possibly prefixed
+    // ("too_many_attempts:national-service-timeout", "invalid_message:ValidationError").
+    const text = String(raw);
+    const colon = text.indexOf(":");
+    const head = colon < 0 ? text : text.slice(0, colon);
+    const rest = colon < 0 ? "" : text.slice(colon + 1);
+    const known = (code) => { const v = t(`outbox.error.${code}`); return v === `outbox.error.${code}` ? null : v; };
+    if (head === "too_many_attempts") return t("outbox.error.too_many_attempts", { reason: known(rest) || t("outbox.error.unknown") });
+    if (head === "invalid_message") return t("outbox.error.invalid_message");
+    return known(text) || t("outbox.error.unknown");
   }
 
   function outboxKind(kind) {
@@ -1036,8 +1563,11 @@
 
   function ordoParams() {
     const params = new URLSearchParams();
-    if ($("ordo-from").value) params.set("from", $("ordo-from").value);
-    if ($("ordo-to").value) params.set("to", $("ordo-to").value);
+    // Typed as dd/mm/yyyy; a date that does not parse is sent as typed, for the API's own message.
+    for (const [id, name] of [["ordo-from", "from"], ["ordo-to", "to"]]) {
+      const typed = $(id).value.trim();
+      if (typed) params.set(name, parseFrDate(typed) || typed);
+    }
     if ($("ordo-product").value.trim()) params.set("product_code", $("ordo-product").value.trim());
     params.set("order", $("ordo-order").value);
     return params;
@@ -1057,7 +1587,7 @@
       for (const entry of entries.slice(-50).reverse()) {
         list.append(el("li", { "data-number": entry.number },
           el("span", { text: t("ordo.entry", {
-            number: entry.number, date: new Date(entry.recorded_at).toLocaleDateString(state.lang === "fr" ? "fr-FR" : "en-GB"),
+            number: entry.number, date: frDay(entry.recorded_at),
             designation: entry.designation, units: entry.quantity_units,
           }) })));
       }
@@ -1115,6 +1645,7 @@
 
   function onKey(event) {
     if ($("token-dialog").open) return;
+    if (chooseByNumber(event)) return;
     if (event.key === "F2" || (event.key === "Escape" && !event.defaultPrevented)) {
       event.preventDefault();
       focusScan();

@@ -1,0 +1,290 @@
+"""The counter page keeps the record safe (issue #17), in Debian's Chromium against the real daemon.
+
+Same stack as test_counter_page.py (its ``daemon`` and ``page`` fixtures: ``lgo serve``, hw-sim's
+private pcscd with virtual cards, SoftHSM, the national simulator), another daemon and another
+day: the page follows the cards (a Vitale swap clears the prescription in progress), a prescription
+for another patient is a blocking warning with the switch offered, lines the rules refuse are
+blocked before the commit, the paper prescription and the identity document are typed in forms,
+and dates are French whatever the browser's locale. Screenshots as in test_counter_page.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hwsim.national.app import reset_state
+from hwsim.national.faults import FaultKind, FaultSpec
+from tests.e2e.browser import chromium_context
+from tests.e2e.screenshots import screenshot_dir
+from tests.e2e.test_counter_page import (
+    LATE_RX,
+    PHARMACIST,
+    SIMPLE_RX,
+    UI_TIMEOUT_MS,
+    VIEWPORT,
+    Daemon,
+    choose_patient_by_search,
+    daemon,
+    page,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+__all__ = ["daemon", "page"]  # fixtures shared with the counter-page module (one daemon per module)
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+RENEWABLE_RX = (
+    "EPTEST0000000000000044"  # Camille's lamotrigine, list I, never loaded by this daemon
+)
+FRENCH_DATE = re.compile(r"\b\d{2}/\d{2}/\d{4}\b")
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
+
+
+def _shot(page: Any, shots: Path, name: str) -> None:
+    page.screenshot(path=str(shots / name))
+
+
+def test_counter_ready_with_a_pharmacist_session(
+    page: Any, daemon: Daemon, hwsim_bench: Any
+) -> None:
+    page.goto(f"{daemon.url}/#token={daemon.token}")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+    hwsim_bench.client.insert("cps", "pharmacien", reader=1)
+    pin = page.locator("#pin-input")
+    expect(pin).to_be_focused()
+    pin.fill(PHARMACIST.pin)
+    pin.press("Enter")
+    expect(page.locator("#session-panel")).to_have_attribute("data-session", "open")
+
+
+def test_a_vitale_swap_clears_the_prescription_in_progress(page: Any, hwsim_bench: Any) -> None:
+    hwsim_bench.client.insert("vitale", "famille-testnom", reader=0)
+    expect(page.locator("#beneficiary-list li")).to_have_count(2)
+    page.keyboard.press("1")
+    expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
+    scan = page.locator("#scan-input")
+    scan.fill(SIMPLE_RX)
+    scan.press("Enter")
+    expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
+    page.locator("#line-1-days").fill("3")  # a line in progress
+    hwsim_bench.client.swap("vitale", "seul", reader=0)
+    # The next patient's card: nothing of Camille's prescription is left to commit for them.
+    expect(page.locator("#rx-cleared")).to_be_visible()
+    expect(page.locator("#rx-lines")).to_have_count(0)
+    expect(page.locator("#line-1-days")).to_have_count(0)
+    expect(page.locator("#commit-form")).to_be_hidden()
+    expect(page.locator("#patient-card")).to_contain_text("TESTSEUL DOMINIQUE")
+    expect(page.locator("#patient-card")).not_to_contain_text("CAMILLE")
+
+
+def test_removing_the_vitale_card_clears_the_prescription_and_its_patient(
+    page: Any, hwsim_bench: Any
+) -> None:
+    scan = page.locator("#scan-input")
+    scan.fill(SIMPLE_RX)
+    scan.press("Enter")
+    expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
+    hwsim_bench.client.remove(0)
+    expect(page.locator("#rx-cleared")).to_be_visible()
+    expect(page.locator("#rx-lines")).to_have_count(0)
+    expect(page.locator("#patient-card")).to_have_count(0)  # TESTSEUL came from that card
+
+
+def test_a_prescription_for_another_beneficiary_offers_the_switch(
+    page: Any, daemon: Daemon, hwsim_bench: Any, shots: Path
+) -> None:
+    """Lou is chosen from the family card; the prescription is her mother Camille's, who is on
+    the same card: a blocking warning names both and offers Camille; no override exists."""
+    hwsim_bench.client.insert("vitale", "famille-testnom", reader=0)
+    expect(page.locator("#beneficiary-list li")).to_have_count(2)
+    page.keyboard.press("2")
+    expect(page.locator("#patient-card")).to_contain_text("TESTNOM LOU")
+    scan = page.locator("#scan-input")
+    scan.fill(SIMPLE_RX)
+    scan.press("Enter")
+    warning = page.locator("#rx-patient-mismatch")
+    expect(warning).to_contain_text("TESTNOM CAMILLE")
+    expect(warning).to_contain_text("TESTNOM LOU")
+    expect(warning).to_contain_text("31/12/1999")
+    expect(page.locator("#commit")).to_be_disabled()
+    expect(page.locator("[id$='-override']")).to_have_count(0)
+    _shot(page, shots, "counter-wrong-patient.png")
+    assert daemon.get("/v1/ordonnancier") == []
+    page.locator("#rx-switch-patient").click()
+    expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
+    expect(warning).to_have_count(0)
+    expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
+    expect(page.locator("#commit")).to_be_enabled()
+
+
+def test_the_identity_document_form_validates_the_identity(
+    page: Any, daemon: Daemon, shots: Path
+) -> None:
+    card = page.locator("#patient-card")
+    expect(page.locator("#identity-status")).to_have_attribute("data-status", "provisional")
+    page.locator("#doc-form button").click()  # nothing chosen: said, nothing sent
+    expect(page.locator("#doc-message")).to_contain_text("Choisissez la pièce")
+    page.locator("#doc-kind").select_option("passeport")
+    page.locator("#doc-form button").click()
+    expect(page.locator("#identity-status")).to_have_attribute("data-status", "validated")
+    expect(card).to_contain_text("Contrôle enregistré (Passeport)")
+    expect(page.locator("#doc-checked")).to_contain_text(datetime.now().strftime("%d/%m/%Y"))
+    patient_id = page.locator("#patient-panel").get_attribute("data-patient")
+    checks = daemon.get(f"/v1/patients/{patient_id}")["checks"]
+    assert [(c["kind"], c["author_rpps"]) for c in checks if c["kind"] == "document"] == [
+        ("document", PHARMACIST.rpps)
+    ]
+    _shot(page, shots, "counter-identity.png")
+
+
+def test_the_paper_copy_is_typed_when_the_service_is_down(
+    page: Any, daemon: Daemon, national_sim_server: Any, shots: Path
+) -> None:
+    """Degraded mode: the e-prescription cannot be fetched; the pharmacist types the paper copy
+    and commits it; the execution waits in the outbox."""
+    national_sim_server.faults.arm(
+        FaultSpec(service="eprescription", kind=FaultKind.OUTAGE, duration_s=600)
+    )
+    try:
+        scan = page.locator("#scan-input")
+        scan.fill(RENEWABLE_RX)
+        scan.press("Enter")
+        expect(page.locator("#rx .problem")).to_contain_text("indisponible")
+        page.locator("#paper-open-copy").click()
+        form = page.locator("#paper-form")
+        expect(form).to_contain_text(RENEWABLE_RX)
+        expect(page.locator("#commit")).to_be_disabled()  # nothing typed yet
+        page.locator("#paper-date").fill((datetime.now() - timedelta(days=3)).strftime("%d/%m/%Y"))
+        page.locator("#paper-rpps").fill("10000000009")
+        page.locator("#paper-prescriber").fill("TESTMEDECIN DOMINIQUE")
+        page.locator("#paper-1-designation").fill("LAMOTRIGINE TEST 100 mg comprimé B/30")
+        page.locator("#paper-1-cip").fill("3400999999083")
+        page.locator("#paper-1-list").select_option("list_i")
+        page.locator("#paper-1-upd").fill("2")
+        page.locator("#paper-1-duration").fill("30")
+        page.locator("#paper-1-nsr").select_option("MTE")
+        page.locator("#paper-1-boxes").fill("2")
+        expect(page.locator("#commit")).to_be_enabled()
+        _shot(page, shots, "counter-paper.png")
+        page.locator("#commit").click()
+        result = page.locator("#commit-ok")
+        expect(result).to_contain_text("Enregistrée en mode dégradé")
+        stored = daemon.get(f"/v1/dispensations/{result.get_attribute('data-dispensation')}")
+        assert stored["prescription_id"] == RENEWABLE_RX
+        assert [(ln["intervention"], ln["days"]) for ln in stored["lines"]] == [("unchanged", 30)]
+        entries = daemon.get("/v1/ordonnancier")
+        assert len(entries) == 1 and "LAMOTRIGINE" in entries[0]["designation"]
+    finally:
+        national_sim_server.faults.clear("eprescription")
+
+
+def test_a_paper_only_prescription_is_typed_and_recorded(page: Any, daemon: Daemon) -> None:
+    page.locator("#paper-cancel").click()
+    page.locator("#paper-open").click()
+    expect(page.locator("#paper-form h3")).to_have_text("Ordonnance papier")
+    page.locator("#paper-date").fill("31/02/2026")  # not a calendar date
+    page.locator("#paper-rpps").fill("10000000017")
+    page.locator("#paper-prescriber").fill("TESTDENTISTE ALIX")
+    page.locator("#paper-1-designation").fill("AMOXICILLINE TEST 1 g comprimé B/6")
+    page.locator("#paper-1-list").select_option("list_i")
+    page.locator("#paper-1-upd").fill("2")
+    page.locator("#paper-1-duration").fill("6")
+    expect(page.locator("#commit")).to_be_disabled()
+    expect(page.locator("#commit-why")).to_contain_text("Date de prescription")
+    page.locator("#paper-date").fill(datetime.now().strftime("%d/%m/%Y"))
+    page.locator("#commit").click()
+    result = page.locator("#commit-ok")
+    expect(result).to_contain_text("Dispensation enregistrée")
+    expect(result).to_contain_text("Ordonnancier : n° 2")
+    stored = daemon.get(f"/v1/dispensations/{result.get_attribute('data-dispensation')}")
+    assert stored["prescription_id"].startswith("P")  # a local number: no e-prescription
+
+
+def test_lines_the_rules_refuse_are_blocked_before_the_commit(
+    page: Any, daemon: Daemon, national_sim_server: Any, shots: Path
+) -> None:
+    """Prescribed 390 days ago (simulator clock): beyond the 12 months of treatment nobody may
+    deliver the list I lines. The page shows the rules' reasons and article, proposes nothing for
+    them and keeps them out of the commit."""
+    sim = national_sim_server.state
+    sim.clock.freeze(datetime.now(UTC) - timedelta(days=390))
+    reset_state(sim)  # fixtures are dated from the simulator clock
+    try:
+        choose_patient_by_search(page, "testpatient")
+        scan = page.locator("#scan-input")
+        scan.fill(LATE_RX)
+        scan.press("Enter")
+        rows = page.locator("#rx-lines tbody tr")
+        expect(rows).to_have_count(3)
+        view = daemon.get(f"/v1/prescriptions/{LATE_RX}")
+        blocked = [
+            ln for ln in view["lines"]
+            if not ln["deliverable"]["allowed"] and not ln["deliverable"]["overridable"]
+        ]  # fmt: skip
+        assert [ln["line_no"] for ln in blocked][:2] == [1, 2]  # the list I lines at least
+        for line in blocked:
+            row = page.locator(f"#rx-lines tr[data-line='{line['line_no']}']")
+            expect(row).to_have_attribute("data-blocked", "true")
+            reason = line["deliverable"]["reasons"][0]
+            expect(row).to_contain_text(reason["message"])
+            expect(row).to_contain_text(reason["article"])
+            expect(row.locator(".proposal")).to_have_count(0)
+            expect(page.locator(f"#line-{line['line_no']}-intervention")).to_be_disabled()
+            expect(page.locator(f"#line-{line['line_no']}-days")).to_have_count(0)
+        _shot(page, shots, "counter-blocked.png")
+        before = len(daemon.get("/v1/ordonnancier"))
+        if len(blocked) == len(view["lines"]):
+            expect(page.locator("#commit")).to_be_disabled()
+            expect(page.locator("#commit-why")).to_contain_text("Aucune ligne délivrable")
+            return
+        page.locator("#commit").click()
+        result = page.locator("#commit-ok")
+        expect(result).to_contain_text("Dispensation enregistrée")
+        stored = daemon.get(f"/v1/dispensations/{result.get_attribute('data-dispensation')}")
+        refused = {ln["line_no"] for ln in blocked}
+        assert all(
+            ln["intervention"] == "not_dispensed" for ln in stored["lines"]
+            if ln["line_no"] in refused
+        )  # fmt: skip
+        assert len(daemon.get("/v1/ordonnancier")) == before  # no list I line was recorded
+    finally:
+        national_sim_server.reset()
+
+
+@pytest.fixture
+def english_browser(daemon: Daemon) -> Iterator[Any]:
+    """A Chromium whose own language is American English (--lang=en-US, Accept-Language)."""
+    with chromium_context(
+        prefix="lgo-e2e-en-us-", viewport=VIEWPORT, timeout_ms=UI_TIMEOUT_MS, locale="en-US"
+    ) as context:
+        yield context.new_page()
+
+
+def test_dates_are_french_whatever_the_browsers_locale(
+    english_browser: Any, daemon: Daemon, hwsim_bench: Any
+) -> None:
+    page = english_browser
+    page.goto(f"{daemon.url}/#token={daemon.token}")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+    assert page.evaluate("navigator.language") == "en-US"
+    hwsim_bench.client.swap("vitale", "seul", reader=0)
+    expect(page.locator("#patient-card")).to_contain_text("01/01/1962")
+    entries = page.locator("#ordo li[data-number]")
+    expect(entries.first).to_be_visible()
+    assert FRENCH_DATE.search(entries.first.inner_text()), entries.first.inner_text()
+    # No native date field in the counter's own panels (they would show mm/dd/yyyy here).
+    assert page.locator("main input[type='date']").count() == 0
+    expect(page.locator("#ordo-from")).to_have_attribute("placeholder", "jj/mm/aaaa")
+    times = page.locator("#events time")
+    expect(times.first).to_have_text(re.compile(r"^\d{2}:\d{2}:\d{2}$"))  # 24 h, no AM/PM
