@@ -77,7 +77,8 @@ def _value_problem(path: str, value: object) -> str | None:
     if text in SIMULATOR_VALUES.get(path, frozenset()):
         if isinstance(value, SecretStr):  # never print a secret, even the simulator's
             return f"{path} : c'est le secret du simulateur ; mettez celui attribué à l'officine"
-        return f"{path} : {text!r} est une valeur du banc de test ; mettez celle de l'officine"
+        return f"{path} : {text!r} est une valeur d'exemple ou du banc de test ; mettez " \
+            "celle de l'officine"
     if PLACEHOLDER in text:
         return f"{path} : valeur à remplir ({PLACEHOLDER})"
     return None
@@ -94,9 +95,6 @@ def _hwsim_certificate(path: Path) -> bool:
 
 
 def _hardware_problems(settings: Settings) -> Iterator[str]:
-    if settings.hardware.cps_verify_on_card:
-        yield "hardware.cps_verify_on_card : réservé au simulateur ; mettez false (le middleware " \
-            "CPS présente le code lui-même)"
     module = settings.hardware.pkcs11_module
     if module is not None and "softhsm" in module.name.lower():
         yield f"hardware.pkcs11_module : {module} est SoftHSM (le banc de test) ; mettez le " \

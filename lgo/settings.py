@@ -94,7 +94,8 @@ class DatabaseSettings(BaseModel):
 class HardwareSettings(BaseModel):
     pcsc_enabled: bool = Field(True, description="Watch PC/SC readers (carte Vitale, CPS).")
     pkcs11_module: Path | None = Field(
-        None, description="PKCS#11 module of the CPS middleware (Cryptolib CPS, OpenSC or SoftHSM)."
+        None, description="PKCS#11 module of the CPS middleware (Cryptolib CPS, or OpenSC's "
+        "opensc-pkcs11.so, the bench default)."
     )
     scanner_serial_ports: list[str] = Field(default_factory=list)
     scanner_keyboard_devices: list[str] = Field(default_factory=list)
@@ -114,8 +115,8 @@ class HardwareSettings(BaseModel):
     cps_login_timeout_s: float = Field(15.0, gt=0, le=120, description="Deadline of a CPS login.")
     cps_verify_on_card: bool = Field(
         False,
-        description="Present the PIN to the CPS card by PC/SC VERIFY before C_Login. Only for the "
-        "simulator (SoftHSM keeps no try counter); Cryptolib CPS does it inside C_Login.",
+        description="Retired, ignored: the PIN reaches the CPS only through C_Login (the module "
+        "sends the VERIFY). Still accepted so that a configuration file naming it keeps loading.",
     )
     cps_ca_file: Path | None = Field(
         None,
@@ -251,6 +252,18 @@ class PharmacySettings(BaseModel):
     finess: str = Field("750000000", pattern=r"^\d{9}$")
 
 
+class DocumentsSettings(BaseModel):
+    cisis_kit_dir: Path | None = Field(
+        None,
+        description="ANS CI-SIS conformance kit (TestContenuCDA: infrastructure/, schematrons/, "
+        "jeuxDeValeurs/). Set: every CDA is checked against the normative schema and its volet "
+        "schematron before sending. Empty: lgo's own schema subset only.",
+    )
+    cisis_cache_dir: Path | None = Field(
+        None, description="Where the compiled schematrons go. Empty: state_dir/cisis-cache."
+    )
+
+
 class LoggingSettings(BaseModel):
     level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     json_output: bool = Field(True, alias="json")
@@ -280,6 +293,7 @@ class Settings(BaseSettings):
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)
     national: NationalSettings = Field(default_factory=NationalSettings)
     pharmacy: PharmacySettings = Field(default_factory=PharmacySettings)
+    documents: DocumentsSettings = Field(default_factory=DocumentsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     toml_file: ClassVar[Path | None] = None

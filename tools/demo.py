@@ -1,6 +1,7 @@
 """``./dev demo``: a whole counter bench on this machine, stopped by one Ctrl-C.
 
-1. ``hwsim up --detach``: private pcscd with virtual readers (in its own namespaces), SoftHSM CPS tokens,
+1. ``hwsim up --detach``: private pcscd with virtual readers (in its own namespaces), the CPS cards
+   OpenSC's PKCS#11 module drives (the daemon's CPS module),
    virtual scanners, the national-services simulator and the MSSanté SMTP simulator on 127.0.0.1
    (the daemon gets the ``LGO_NATIONAL__MSS__*`` settings ``hwsim up`` prints).
 2. ``lgo migrate``, ``lgo catalog import-bdpm`` (sample BDPM files of the simulator's products) and
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -25,7 +27,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 BDPM_SAMPLE = ROOT / "hw-sim" / "hwsim" / "fixtures" / "bdpm"
 
 
@@ -46,8 +47,9 @@ def start_hwsim(workdir: Path, national_port: int) -> dict[str, str]:
     done = hwsim("up", "--detach", "--workdir", str(workdir), "--national-port", str(national_port),
                  "--mss-port", "0")  # fmt: skip
     env = dict(re.findall(r"^export (\w+)=(.*)$", done.stdout, flags=re.MULTILINE))
-    if "PCSCLITE_CSOCK_NAME" not in env:
-        raise SystemExit(f"hwsim up did not report its pcscd socket:\n{done.stdout}\n{done.stderr}")
+    # LGO_HARDWARE__PKCS11_MODULE: OpenSC's module, which drives the virtual CPS card itself
+    if "PCSCLITE_CSOCK_NAME" not in env or "LGO_HARDWARE__PKCS11_MODULE" not in env:
+        raise SystemExit(f"hwsim up did not report its pcscd socket and CPS module:\n{done.stdout}\n{done.stderr}")
     return env
 
 
@@ -61,13 +63,18 @@ def lgo_env(
         LGO_STATE_DIR=str(state),
         LGO_API__PORT=str(port),
         LGO_NATIONAL__BASE_URL=f"http://127.0.0.1:{national_port}",
-        LGO_HARDWARE__PKCS11_MODULE=SOFTHSM_MODULE,
-        # SoftHSM keeps no PIN try counter: the virtual card checks the PIN (never on real hardware).
-        LGO_HARDWARE__CPS_VERIFY_ON_CARD="true",
         LGO_HARDWARE__SCANNER_SERIAL_PORTS=f'["{workdir / "scanner-serial"}"]',
         LGO_LOGGING__JSON="false",
     )
     return env
+
+
+def write_env_file(env: dict[str, str], path: Path) -> Path:
+    """The bench's lgo settings as a shell file, for `lgo doctor` or another `lgo` command."""
+    wanted = {k: v for k, v in env.items() if k.startswith(("LGO_", "PCSCLITE_", "SOFTHSM2_"))}
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(wanted.items())))
+    return path
 
 
 def lgo(env: dict[str, str], *args: str) -> str:
@@ -97,6 +104,7 @@ def main() -> int:
         lgo(env, "migrate")
         lgo(env, "catalog", "import-bdpm", str(BDPM_SAMPLE))
         token = lgo(env, "counters", "add", f"demo-{int(time.time())}")
+        env_file = write_env_file(env, state / "lgo.env")
         server = subprocess.Popen([str(BIN / "lgo"), "serve"], env=env)
         say(f"page du comptoir : http://127.0.0.1:{args.port}/#token={token}")
         say(f"jeton du poste   : {token}")
@@ -105,6 +113,7 @@ def main() -> int:
         )
         say(f"banc             : {BIN / 'hwsim'} profiles | insert vitale <profil> --reader 0 | "
             "insert cps <profil> --reader 1 | scan <texte> | status")  # fmt: skip
+        say(f"vérification     : (set -a; . {env_file}; {BIN / 'lgo'} doctor)")
         if "LGO_NATIONAL__MSS__PORT" in env:
             say(f"MSSanté simulé   : smtp://127.0.0.1:{env['LGO_NATIONAL__MSS__PORT']} (STARTTLS)")
         say("Ctrl-C pour tout arrêter.")

@@ -1,6 +1,6 @@
 """CPS through PKCS#11 (python-pkcs11) and the CPS card's PC/SC side (serial, PIN counter)."""
 
-from drivers.cps.card import pin_verified, read_pin_tries, read_serial, verify_pin
+from drivers.cps.card import pin_verified, read_pin_tries, read_serial
 from drivers.cps.identity import ProfessionalIdentity, identity_from_certificate, luhn_is_valid
 from drivers.cps.token import (
     CpsSession,
@@ -24,5 +24,4 @@ __all__ = [
     "pin_verified",
     "read_pin_tries",
     "read_serial",
-    "verify_pin",
 ]

@@ -1,4 +1,4 @@
-"""The CPS card seen through PC/SC: serial (EF.SN.ICC), PIN try counter, card-side VERIFY.
+"""The CPS card seen through PC/SC: serial (EF.SN.ICC), PIN try counter, verified-PIN status.
 
 APDUs from formats.md §2.3 / §7.2. The serial pairs the PC/SC card with its PKCS#11 token (the
 Cryptolib token serial is the EF.SN.ICC serial without the issuer prefix ``8025000001``).
@@ -63,22 +63,6 @@ def read_pin_tries(transport: Transport, ref: int = PIN_REF) -> tuple[int, int]:
     if maximum is None or left is None or len(maximum.value) != 1 or len(left.value) != 1:
         raise errors.CardDataError("PIN counter template lacks 9A/9B")
     return maximum.value[0], left.value[0]
-
-
-def verify_pin(transport: Transport, pin: str, ref: int = PIN_REF) -> None:
-    """VERIFY once (``00 20 00 ref 08 <ASCII digits, FF padded>``). Never retried here.
-
-    Raises PinIncorrect(tries_left) on ``63 Cx``, PinLocked on ``69 83``.
-    """
-    block = pin.encode("ascii").ljust(8, b"\xff")
-    response = transport.transmit(bytes([0x00, 0x20, 0x00, ref, 0x08]) + block)
-    if response.ok:
-        return
-    if response.sw & 0xFFF0 == 0x63C0:
-        raise errors.PinIncorrect(response.sw & 0x0F)
-    if response.sw in (0x6983, 0x6984):
-        raise errors.PinLocked("PIN blocked on the card")
-    raise errors.ApduError(response.sw, "VERIFY")
 
 
 def pin_verified(transport: Transport, ref: int = PIN_REF) -> bool:

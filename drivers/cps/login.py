@@ -1,10 +1,8 @@
 """The CPS login path: pair the PC/SC card with its token, check the PIN counter, log in once.
 
-``verify_on_card``: when True the PIN is first presented to the card itself by PC/SC VERIFY
-(formats.md §2.3 [A] format), which spends a try on the card on error, and only then given to
-C_Login. Cryptolib CPS does that VERIFY inside C_Login, so production keeps it False; the
-simulator sets it True because SoftHSM models no try counter (anchors.md §2.5, SoftHSMv2#421).
-Either way the PIN is presented once per call and never retried.
+The PIN goes to the card only through C_Login: the PKCS#11 module (Cryptolib CPS, or OpenSC's
+IAS-ECC driver on the bench) sends the VERIFY and the card counts the tries. It is presented once
+per call and never retried.
 """
 
 from __future__ import annotations
@@ -53,7 +51,6 @@ def login(
     pin: str,
     *,
     confirm_final_try: bool = False,
-    verify_on_card: bool = False,
 ) -> CpsSession:
     """Log the CPS in ``reader`` in with ``pin``: one attempt, typed errors, no retry."""
     check_pin_format(pin)
@@ -63,9 +60,6 @@ def login(
         raise errors.PinLocked("PIN is locked")
     if status.final_try and not confirm_final_try:
         raise errors.PinFinalTry("final PIN try: confirmation required")
-    if verify_on_card:
-        with CardChannel(reader) as channel, channel.transaction():
-            card.verify_pin(channel, pin)
     return tokens.login(
         info.serial,
         pin,

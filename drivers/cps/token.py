@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 AUTH_CERT_LABEL = "Certificat d'Authentification CPS"
 SIGN_CERT_LABEL = "Certificat de Signature CPS"
 SIGN_KEY_LABEL = "CPS_PRIV_SIG"
+AUTH_KEY_LABEL = "CPS_PRIV_AUT"
 _APP = bytes.fromhex("E828BD080F8025000001FF00")
 AUTH_IDS = (_APP + bytes.fromhex("1002"), _APP + bytes.fromhex("1020"))  # CPS3, CPS4
 SIGN_IDS = (_APP + bytes.fromhex("1001"), _APP + bytes.fromhex("1010"))
@@ -84,8 +85,15 @@ def check_pin_format(pin: str) -> None:
 
 
 def _serial_text(raw: bytes | str) -> str:
+    """The token serial as the card serial it stands for.
+
+    Cryptolib CPS gives the EF.SN.ICC serial itself; OpenSC gives the PKCS#15 TokenInfo
+    serialNumber in hex, i.e. the BCD digits with their ``F`` padding (``123456789f``).
+    """
     text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
-    return text.strip().strip("\x00")
+    text = text.strip().strip("\x00")
+    digits = text.upper().rstrip("F")
+    return digits if digits.isdigit() else text
 
 
 class CpsTokens:
@@ -251,7 +259,7 @@ class CpsSession:
         self._closed = threading.Event()
         # Object handles and the mechanism list hold for the life of a PKCS#11 session: looking them
         # up on every signature cost more than the RSA operation itself (bench: 9.6× raw C_Sign).
-        self._sign_key: Any = None
+        self._keys: dict[bool, Any] = {}  # by purpose: True = authentication key
         self._mechanisms: frozenset[Any] | None = None
 
     @property
@@ -264,10 +272,18 @@ class CpsSession:
         RSA: CKM_SHA256_RSA_PKCS, else SHA-256 here + DigestInfo + CKM_RSA_PKCS.
         EC: CKM_ECDSA_SHA256, else SHA-256 here + CKM_ECDSA; the result is DER (r, s).
         """
+        return self._signed(data, allow_combined, authentication=False)
+
+    def sign_authentication(self, data: bytes) -> bytes:
+        """Sign ``data`` (SHA-256) with the **authentication** key (CPS_PRIV_AUT): for proofs of
+        identity such as a signed authentication assertion, never for a document."""
+        return self._signed(data, True, authentication=True)
+
+    def _signed(self, data: bytes, allow_combined: bool, *, authentication: bool) -> bytes:
         with self._lock:
             self._check_open()
             try:
-                return self._sign(data, allow_combined)
+                return self._sign(data, allow_combined, authentication)
             except _REMOVED as exc:
                 # close() (card-removed path) still runs C_Logout/C_CloseSession on this handle.
                 raise errors.TokenRemoved("token went away during signing") from exc
@@ -277,11 +293,18 @@ class CpsSession:
                 raise errors.SigningError(type(exc).__name__) from exc
 
     def signature_certificate(self) -> bytes:
-        """The certificate (DER) of the key :meth:`sign` uses, for a verifier (XML-DSig KeyInfo)."""
+        """The certificate (DER) of the key :meth:`sign` uses, for a verifier."""
+        return self._certificate(SIGN_CERT_LABEL, SIGN_IDS, "signature")
+
+    def authentication_certificate(self) -> bytes:
+        """The certificate (DER) of the key :meth:`sign_authentication` uses (XML-DSig KeyInfo)."""
+        return self._certificate(AUTH_CERT_LABEL, AUTH_IDS, "authentication")
+
+    def _certificate(self, label: str, ids: tuple[bytes, ...], what: str) -> bytes:
         with self._lock:
             self._check_open()
             try:
-                return _certificate(self._session, SIGN_CERT_LABEL, SIGN_IDS, "signature")
+                return _certificate(self._session, label, ids, what)
             except _REMOVED as exc:
                 raise errors.TokenRemoved("token went away") from exc
 
@@ -313,15 +336,21 @@ class CpsSession:
         if self._closed.is_set():
             raise errors.NotLoggedIn("CPS session is closed")
 
-    def _sign(self, data: bytes, allow_combined: bool) -> bytes:
-        if self._sign_key is None:
-            self._sign_key = self._signature_key()
+    def _sign(self, data: bytes, allow_combined: bool, authentication: bool = False) -> bytes:
+        key = self._keys.get(authentication)
+        if key is None:
+            key = self._keys[authentication] = self._private_key(authentication)
         if self._mechanisms is None:
             self._mechanisms = frozenset(self._session.token.slot.get_mechanisms())
-        key, mechanisms = self._sign_key, self._mechanisms
+        mechanisms = self._mechanisms
         if key.key_type == KeyType.RSA:
             if allow_combined and Mechanism.SHA256_RSA_PKCS in mechanisms:
-                return bytes(key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS))
+                try:
+                    return bytes(key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS))
+                except (p11.FunctionNotSupported, p11.MechanismInvalid):
+                    # OpenSC lists it for IAS-ECC cards but cannot do the card-side hash with
+                    # OpenSSL 3 (0.23, Debian 12): hash here, let the card pad and sign.
+                    self._mechanisms = mechanisms - {Mechanism.SHA256_RSA_PKCS}
             digest = SHA256_DIGEST_INFO + hashlib.sha256(data).digest()
             return bytes(key.sign(digest, mechanism=Mechanism.RSA_PKCS))
         if key.key_type == KeyType.EC:
@@ -332,9 +361,10 @@ class CpsSession:
             return bytes(encode_ecdsa_signature(raw))
         raise errors.SigningError(f"unsupported key type {key.key_type}")
 
-    def _signature_key(self) -> Any:
+    def _private_key(self, authentication: bool) -> Any:
+        label, ids = (AUTH_KEY_LABEL, AUTH_IDS) if authentication else (SIGN_KEY_LABEL, SIGN_IDS)
         keys = list(self._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}))
         for key in keys:
-            if key[Attribute.LABEL] == SIGN_KEY_LABEL or bytes(key[Attribute.ID]) in SIGN_IDS:
+            if key[Attribute.LABEL] == label or bytes(key[Attribute.ID]) in ids:
                 return key
-        raise errors.KeyNotFound("no signature key (CPS_PRIV_SIG) on the token")
+        raise errors.KeyNotFound(f"no {label} key on the token")

@@ -1,4 +1,11 @@
-"""SoftHSM tokens provisioned as CPS stand-ins (formats.md §2.4, §7.2).
+"""The bench's PKCS#11 modules: OpenSC's (the CPS card itself) and SoftHSM tokens (no card).
+
+The bench default for the daemon's CPS driver is OpenSC's module (:func:`opensc_module`): it
+drives the virtual CPS through pcscd with its IAS-ECC driver, so login, signature, the PIN counter
+and card removal come from the card (hwsim.cards.cps). SoftHSM stays for what has no card: a
+second, card-less module the PKCS#11 driver is also tested with.
+
+SoftHSM tokens provisioned as CPS stand-ins (formats.md §2.4, §7.2).
 
 `provision(workdir, professionals)` writes a private SOFTHSM2_CONF under `<workdir>/softhsm/` and
 one token per professional that has a card serial:
@@ -11,8 +18,8 @@ one token per professional that has a card serial:
 - public data objects CPS_ID_CARD, CPS_NAME_PS, CPS_LANG_PS, CPS_INFO_PS, CPS_DATA and private
   ones CPS_ACTIVITY_01_PS, CPS_SIT_FACT (their ASN.1 layout is not public: ours is documented in
   cards/README.md).
-Keys and certificates come from the cached test PKI (hwsim.pki). SoftHSM never locks a PIN: the
-3-try counter lives in the virtual CPS card (hwsim.cards.cps).
+Keys and certificates come from the cached test PKI (hwsim.pki), not from the card: SoftHSM tokens
+never lock a PIN and sign with no card in any reader.
 
 Object import runs in a child process so the caller's PKCS#11 library state stays untouched
 (a module may snapshot its slot list at C_Initialize).
@@ -39,6 +46,14 @@ from hwsim.fixtures.people import Professional
 from hwsim.pki import Issued, TestPki
 
 MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+OPENSC_MODULE_NAME = "opensc-pkcs11.so"
+
+
+def opensc_module() -> Path | None:
+    """OpenSC's PKCS#11 module (Debian: /usr/lib/<multiarch>/opensc-pkcs11.so), if installed."""
+    candidates = sorted(Path("/usr/lib").glob(f"*/{OPENSC_MODULE_NAME}"))
+    candidates.append(Path("/usr/lib") / OPENSC_MODULE_NAME)
+    return next((path for path in candidates if path.exists()), None)
 AID = bytes.fromhex("E828BD080F8025000001FF0010")
 SIG_ID = AID + b"\x01"
 AUTH_ID = AID + b"\x02"

@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from lgo.domain.patient_match import PatientTraits
+from lgo.domain.patient_match import PatientTraits
 from lgo.domain.products import Product, RegulatoryList
 
 PRESCRIPTION_ID_RE = re.compile(r"^[0-9A-Z]{10,40}$")
@@ -118,6 +119,9 @@ class Prescription:
     # Planned surgery (décret 2022-972): the 3-day window runs around the intervention instead.
     surgery_window: tuple[date, date] | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Who the prescription was written for (e-prescription); None for a typed paper copy, which
+    # the pharmacist types for the patient at the counter.
+    patient: PatientTraits | None = None
     # Who the prescription was written for (e-prescription); None for a typed paper copy, which
     # the pharmacist types for the patient at the counter.
     patient: PatientTraits | None = None

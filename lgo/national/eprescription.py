@@ -54,6 +54,11 @@ PRESCRIPTION_ID_SYSTEM = "urn:oid:1.2.250.1.215.500.1.1"
 PRESCRIPTION_ID_RE = re.compile(r"^[0-9A-Z]{10,40}$")
 CIP_SYSTEM = "urn:oid:1.2.250.1.213.2.3.2"
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
+# The prescriber's specialty (TRE_R38, as in the Annuaire Santé); any other coding of the
+# qualification is the profession (TRE_G15).
+SPECIALTY_SYSTEM = (
+    "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
+)
 INS_SYSTEMS = frozenset(
     {"urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.9", "urn:oid:1.2.250.1.213.1.4.10"}
 )
@@ -119,6 +124,7 @@ class Prescriber(_Dto):
     family_name: str
     given_name: str
     profession_code: str | None = None
+    specialty_code: str | None = None
 
 
 class PatientIdentity(_Dto):
@@ -128,7 +134,8 @@ class PatientIdentity(_Dto):
     ins_oid: str | None = None
     family_name: str
     given_names: tuple[str, ...] = ()
-    birth_date: date | None = None
+    # As the service gives it: a full ISO date or a partial one (``1980``, ``1980-05``).
+    birth_date: str | None = Field(None, pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")
     sex: str | None = None  # FHIR administrative gender
 
 
@@ -385,7 +392,7 @@ def _patient(resource: Any) -> PatientIdentity:
         ins_oid=ins.system.removeprefix("urn:oid:") if ins else None,
         family_name=name.family,
         given_names=tuple(name.given or ()),
-        birth_date=resource.birthDate,
+        birth_date=_birth_date(resource.birthDate),
         sex=resource.gender,
     )
 
@@ -395,16 +402,23 @@ def _prescriber(resource: Any) -> Prescriber:
     name = (resource.name or [None])[0]
     if rpps is None or name is None:
         raise MalformedResponse(f"{SERVICE}: prescriber without RPPS or name")
-    qualification = (resource.qualification or [None])[0]
-    profession = None
-    if qualification is not None and qualification.code.coding:
-        profession = qualification.code.coding[0].code
+    codings = [c for q in resource.qualification or () for c in q.code.coding or ()]
+    profession = next((c.code for c in codings if c.system != SPECIALTY_SYSTEM), None)
+    specialty = next((c.code for c in codings if c.system == SPECIALTY_SYSTEM), None)
     return Prescriber(
         rpps=rpps.value,
         family_name=name.family or "",
         given_name=" ".join(name.given or ()),
         profession_code=profession,
+        specialty_code=specialty,
     )
+
+
+def _birth_date(value: Any) -> str | None:
+    # fhir.resources gives a full date as a date and a partial one (year, year-month) as text.
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 def _state(lines: tuple[PrescriptionLine, ...]) -> PrescriptionState:

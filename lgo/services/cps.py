@@ -136,7 +136,6 @@ class CpsService:
                     target,
                     pin,
                     confirm_final_try=confirm_final_try,
-                    verify_on_card=self._settings.cps_verify_on_card,
                 )
             except drv.DriverError as exc:
                 log.info("cps_login_refused", reader=target, code=exc.code)

@@ -48,6 +48,7 @@ from lgo.services.dispensing_errors import (
 )
 from lgo.services.faults import fault_point
 from lgo.services.local_time import local_date
+from lgo.services.prescription_patient import ensure_prescription_patient
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
 from lgo.store.db import Database
 from lgo.store.models import Patient
@@ -258,6 +259,7 @@ class DispensingService:
         if patient is None:
             raise PatientNotFound()
         prescription = self._prescription_for_commit(session, data, now)
+        ensure_prescription_patient(prescription, patient)  # before any row is added
         decision = _evaluate(session, prescription, data, local_date(now))
         if not decision.allowed:
             raise DispensingRefused(refusals=_refusals(decision))
@@ -350,12 +352,14 @@ class DispensingService:
     def check(self, data: DispensationInput) -> dict[str, Any]:
         """Evaluate the interventions without recording anything (the counter's "check" step)."""
         with self.db.uow(readonly=True) as uow:
-            if uow.session.get(Patient, data.patient_id) is None:
+            patient = uow.session.get(Patient, data.patient_id)
+            if patient is None:
                 raise PatientNotFound()
             row = uow.session.get(PrescriptionRow, data.prescription_id)
             prescription = from_json(row.content) if row is not None else data.paper
             if prescription is None:
                 raise PrescriptionNotLoaded()
+            ensure_prescription_patient(prescription, patient)
             decision = _evaluate(uow.session, prescription, data, local_date(self.clock()))
         return {
             "allowed": decision.allowed,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from lgo.domain.patient_match import PatientTraits, birth_date_digits
 from lgo.domain.prescription import (
     NonSubstitutionReason,
     Prescription,
@@ -22,6 +23,7 @@ from lgo.domain.prescription import (
     PrescriptionSource,
 )
 from lgo.domain.products import Pack, PackForm, Product, RegulatoryList
+from lgo.domain.professions import profession_label, specialty_label
 from lgo.national import eprescription as ep
 
 DEFAULT_DURATION_DAYS = 30
@@ -106,6 +108,7 @@ def from_record(
     extra: dict[str, str] = {
         "prescriber_name": f"{record.prescriber.family_name} {record.prescriber.given_name}".strip()
     }
+    extra.update(_prescriber_codes(record.prescriber))
     for index, dto in enumerate(record.lines, start=1):
         days = dto.treatment_days or DEFAULT_DURATION_DAYS
         reason = dto.non_substitutable_reason
@@ -131,7 +134,30 @@ def from_record(
         lines=tuple(lines),
         patient_id=patient_id,
         extra=extra,
+        patient=patient_traits(record.patient),
     )
+
+
+_SEXES = {"male": "M", "female": "F"}
+
+
+def patient_traits(patient: ep.PatientIdentity) -> PatientTraits:
+    """The prescription's patient as the matching rule compares it. A missing birth date becomes
+    ``00000000``: such a prescription only matches its patient by INS."""
+    return PatientTraits(
+        family_names=(patient.family_name,),
+        given_names=patient.given_names,
+        birth_date=birth_date_digits(patient.birth_date) if patient.birth_date else "00000000",
+        sex=_SEXES.get(patient.sex or "", "U"),
+        ins=patient.ins,
+        ins_oid=patient.ins_oid,
+    )
+
+
+def _prescriber_codes(prescriber: ep.Prescriber) -> dict[str, str]:
+    codes = {"prescriber_profession": prescriber.profession_code,
+             "prescriber_specialty": prescriber.specialty_code}  # fmt: skip
+    return {key: value for key, value in codes.items() if value}
 
 
 # ---------------------------------------------------------------- JSON codec (cache table)
@@ -184,7 +210,17 @@ def from_json(text: str) -> Prescription:
             (date.fromisoformat(window[0]), date.fromisoformat(window[1])) if window else None
         ),
         extra=dict(data.get("extra") or {}),
+        patient=_patient(data.get("patient")),
     )
+
+
+def _patient(data: dict[str, Any] | None) -> PatientTraits | None:
+    if data is None:
+        return None
+    fields = dict(data)
+    fields["family_names"] = tuple(fields["family_names"])
+    fields["given_names"] = tuple(fields["given_names"])
+    return PatientTraits(**fields)
 
 
 # ---------------------------------------------------------------- catalogue file
@@ -208,3 +244,60 @@ def load_catalog(path: Path) -> InMemoryCatalog:
     except (ValueError, KeyError, TypeError) as exc:
         raise CatalogError(f"catalogue unreadable ({type(exc).__name__})") from None
     return InMemoryCatalog(products)
+
+
+# ---------------------------------------------------------------- views (counter)
+
+
+def iso_birth_date(digits: str) -> str:
+    """``YYYYMMDD`` back to the ISO text a FHIR service gives: full, or partial when the month or
+    day is unknown (``1980``, ``1980-05``). A lunar card form that ISO cannot write stays raw."""
+    year, month, day = digits[:4], digits[4:6], digits[6:]
+    if month == "00" and day == "00":
+        return year
+    if day == "00" and "01" <= month <= "12":
+        return f"{year}-{month}"
+    if "01" <= month <= "12" and "01" <= day <= "31":
+        return f"{year}-{month}-{day}"
+    return digits
+
+
+def patient_view(traits: PatientTraits | None) -> dict[str, Any] | None:
+    """The prescription's patient as the counter shows it (None for a typed paper copy)."""
+    if traits is None:
+        return None
+    return {
+        "family_name": traits.family_names[0],
+        "given_names": list(traits.given_names),
+        "birth_date": iso_birth_date(traits.birth_date) if traits.birth_date != "00000000"
+        else None,
+        "sex": traits.sex,
+        "ins": {"nir": traits.ins, "oid": traits.ins_oid} if traits.ins else None,
+    }  # fmt: skip
+
+
+def prescriber_view(prescription: Prescription, check: dict[str, Any]) -> dict[str, Any]:
+    """The Annuaire check (``check``: status, warning, practitioner…) plus who the prescriber is
+    as the prescription names them: RPPS, display name, profession and specialty (labels and
+    codes; the Annuaire's current role fills what the prescription does not say)."""
+    extra = prescription.extra
+    practitioner = check.get("practitioner") or {}
+    roles = [r for r in practitioner.get("roles", ()) if r.get("current")]
+    profession = extra.get("prescriber_profession") or (
+        roles[0].get("profession_code") if roles else None
+    )
+    specialty = extra.get("prescriber_specialty") or (
+        roles[0].get("specialty_code") if roles else None
+    )
+    name = extra.get("prescriber_name") or " ".join(
+        p for p in (practitioner.get("family_name"), practitioner.get("given_name")) if p
+    )
+    return {
+        **check,
+        "rpps": prescription.prescriber_rpps,
+        "name": name or None,
+        "profession": profession_label(profession),
+        "profession_code": profession,
+        "specialty": specialty_label(specialty),
+        "specialty_code": specialty,
+    }

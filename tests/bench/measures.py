@@ -402,7 +402,7 @@ def outbox_drain(sim: Any, tmp: Path, messages: int) -> list[Figure]:
     from lgo.services.prescriptions import InMemoryCatalog
     from lgo.store import migrate
     from lgo.store.db import Database
-    from tests.fixtures.dispensing import dispensation_input, make_patient, pharmacist
+    from tests.fixtures.dispensing import dispensation_input, make_patient_for, pharmacist
 
     sim.reset()
     run = uuid.uuid4().hex[:6].upper().replace("0", "A")
@@ -412,7 +412,7 @@ def outbox_drain(sim: Any, tmp: Path, messages: int) -> list[Figure]:
     client = EPrescriptionClient(sim.url("/eprescription/fhir"), timeout_s=5)
     sender = _Recording(client)
     service = DispensingService(db, EventBus(), InMemoryCatalog(), eprescription=client)
-    patient = make_patient(db)
+    patient = make_patient_for(db, "01S2TBPZ2JCNZZYGHZ")  # the clones' patient
     who = pharmacist()
     line = LineInput(LineRequest(1, InterventionKind.UNCHANGED, 6), cip13="3400999999014",
                      boxes=2)  # fmt: skip

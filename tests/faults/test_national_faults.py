@@ -29,7 +29,7 @@ from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.services.dispensing_part import part_of
 from lgo.settings import load_settings
 from lgo.store.models.dispensing import DispensationRow, OutboxMessage
-from tests.fixtures.dispensing import make_patient
+from tests.fixtures.dispensing import make_patient_for
 from tests.fixtures.national import NationalSim
 from tests.load.harness import LiveDaemon, free_port, live_daemon
 
@@ -144,7 +144,7 @@ def test_same_prescription_from_two_counters_at_once(any_daemon: LiveDaemon,
     daemon = any_daemon
     events = Events(daemon)
     pid = new_prescription(national_sim, "TWO")
-    patient = make_patient(daemon.container.db)
+    patient = make_patient_for(daemon.container.db, TEMPLATE_RX)
     for counter in (0, 1):  # both counters show the prescription
         loaded = httpx.get(f"{daemon.url}/v1/prescriptions/{pid}", headers=daemon.headers(counter))
         assert loaded.status_code == 200, loaded.text
@@ -167,7 +167,7 @@ def test_double_click_and_reused_key(any_daemon: LiveDaemon, national_sim: Natio
     daemon = any_daemon
     events = Events(daemon)
     pid = new_prescription(national_sim, "DBL")
-    patient = make_patient(daemon.container.db)
+    patient = make_patient_for(daemon.container.db, TEMPLATE_RX)
     assert httpx.get(f"{daemon.url}/v1/prescriptions/{pid}",
                      headers=daemon.headers()).status_code == 200  # fmt: skip
     answers = at_once([lambda: post(daemon, 0, body(patient, pid), "double-click-1")] * 2)
@@ -201,7 +201,7 @@ def test_execution_reported_exactly_once_through_faults(daemon: LiveDaemon,
                                                         fault: str) -> None:  # fmt: skip
     events = Events(daemon)
     pid = new_prescription(national_sim, fault.upper().replace("_", "")[:8])
-    patient = make_patient(daemon.container.db)
+    patient = make_patient_for(daemon.container.db, TEMPLATE_RX)
     assert httpx.get(f"{daemon.url}/v1/prescriptions/{pid}",
                      headers=daemon.headers()).status_code == 200  # fmt: skip
     national_sim.faults.arm(FAULTS[fault])

@@ -38,9 +38,15 @@ PRESCRIPTION_ID_SYSTEM = "urn:oid:1.2.250.1.215.500.1.1"
 ACCEPTED_ID = re.compile(r"^[0-9A-Z]{10,40}$")
 CIP_SYSTEM = "urn:oid:1.2.250.1.213.2.3.2"
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
+SPECIALTY_SYSTEM = (
+    "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
+)
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 EXT = "https://lgo.invalid/fhir/StructureDefinition/"
 STATUS_REASON_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/prescription-status-reason"
+RENDERED_DOSAGE = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.renderedDosageInstruction"
+)
 OUTCOME_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/eprescription-outcome"
 MAX_BODY_BYTES = 1024 * 1024
 # Dispensation supplémentaire exceptionnelle (intervention "modified" with this reason): allowed on
@@ -70,6 +76,8 @@ class Line:
     non_substitutable: str | None = None
     controlled: bool = False
     regulatory_list: str | None = None
+    # FHIR R4 Dosage list in the French ePrescription modelling (None: the text only).
+    structured: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -164,6 +172,7 @@ def _load(item: dict[str, Any], data: dict[str, Any], now: datetime) -> Prescrip
                 non_substitutable=spec.get("non_substitutable"),
                 controlled=spec.get("controlled", False),
                 regulatory_list=spec.get("list"),
+                structured=spec.get("structured"),
             )
         )
     prescription = Prescription(
@@ -226,6 +235,11 @@ def _medication_request(prescription: Prescription, line: Line, today: date) -> 
         extensions.append({"url": EXT + "controlled-drug", "valueBoolean": True})
     if line.regulatory_list:
         extensions.append({"url": EXT + "regulatory-list", "valueCode": line.regulatory_list})
+    dosage: list[dict[str, Any]] = [{"text": line.dosage}]
+    if line.structured:
+        # As the French ePrescription IG: the structure, and the prescriber's text beside it.
+        dosage = line.structured
+        extensions.append({"url": RENDERED_DOSAGE, "valueMarkdown": line.dosage})
     substitution: dict[str, Any] = {"allowedBoolean": line.substitutable}
     if line.non_substitutable:
         substitution["extension"] = [
@@ -260,7 +274,7 @@ def _medication_request(prescription: Prescription, line: Line, today: date) -> 
         "subject": {"reference": f"Patient/{prescription.patient_key}"},
         "requester": {"reference": f"Practitioner/{prescription.prescriber['rpps']}"},
         "authoredOn": prescription.authored.isoformat(),
-        "dosageInstruction": [{"text": line.dosage}],
+        "dosageInstruction": dosage,
         "dispenseRequest": dispense_request,
         "substitution": substitution,
     }
@@ -284,20 +298,15 @@ def _patient(key: str, patient: dict[str, Any]) -> dict[str, Any]:
 
 
 def _practitioner(prescriber: dict[str, Any]) -> dict[str, Any]:
+    codings = [{"system": "urn:oid:1.2.250.1.71.1.2.7", "code": prescriber["profession"]}]
+    if prescriber.get("specialty"):
+        codings.append({"system": SPECIALTY_SYSTEM, "code": prescriber["specialty"]})
     return {
         "resourceType": "Practitioner",
         "id": prescriber["rpps"],
         "identifier": [{"system": RPPS_SYSTEM, "value": prescriber["rpps"]}],
         "name": [{"family": prescriber["family"], "given": [prescriber["given"]]}],
-        "qualification": [
-            {
-                "code": {
-                    "coding": [
-                        {"system": "urn:oid:1.2.250.1.71.1.2.7", "code": prescriber["profession"]}
-                    ]
-                }
-            }
-        ],
+        "qualification": [{"code": {"coding": [c]}} for c in codings],
     }
 
 

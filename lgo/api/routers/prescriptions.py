@@ -13,6 +13,7 @@ from lgo.domain.prescription import Prescription, PrescriptionLine
 from lgo.domain.products import RegulatoryList, cheapest_pack_set
 from lgo.services.dispensing_part import part_of
 from lgo.services.local_time import local_date
+from lgo.services.prescriptions import patient_view, prescriber_view
 from lgo.services.psc_part import prescriber_checker_of
 from lgo.store.types import utcnow
 
@@ -82,7 +83,8 @@ def read_prescription(
         "source": rx.source.value,
         "prescribed_on": rx.prescribed_on.isoformat(),
         "prescriber_rpps": rx.prescriber_rpps,
-        "prescriber": prescriber.public(),
+        "prescriber": prescriber_view(rx, prescriber.public()),
+        "patient": patient_view(rx.patient),
         "first_delivery_deadline": rx.first_delivery_deadline.isoformat(),
         "treatment_limit": rx.treatment_limit.isoformat(),
         "degraded": view.degraded,

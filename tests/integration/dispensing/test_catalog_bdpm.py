@@ -23,7 +23,7 @@ from lgo.services.counters import add_counter
 from lgo.services.prescriptions import CATALOG_FILE, load_catalog
 from lgo.settings import load_settings
 from lgo.store import migrate
-from tests.fixtures.dispensing import make_patient, open_pharmacist_session
+from tests.fixtures.dispensing import make_patient_for, open_pharmacist_session
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration
@@ -131,7 +131,7 @@ def test_substitution_in_a_generic_group_needs_the_catalogue(
     with counter(tmp_path / "bare", national_sim) as (client, container):
         open_pharmacist_session(container)
         client.get(f"/v1/prescriptions/{RX_ID}").raise_for_status()
-        body = substitution(make_patient(container.db))
+        body = substitution(make_patient_for(container.db, RX_ID))
         refused = client.post("/v1/dispensations/check", json=body).json()
         assert [(r["line_no"], r["code"]) for r in refused["refusals"]] == [
             (2, "not_same_generic_group")
@@ -144,7 +144,7 @@ def test_substitution_in_a_generic_group_needs_the_catalogue(
         assert client.get("/v1/health").json()["components"]["catalog"]["ok"] is True
         open_pharmacist_session(container)
         client.get(f"/v1/prescriptions/{RX_ID}").raise_for_status()
-        created = client.post("/v1/dispensations", json=substitution(make_patient(container.db)),
+        created = client.post("/v1/dispensations", json=substitution(make_patient_for(container.db, RX_ID)),
                               headers={"Idempotency-Key": "bdpm-subst-1"})  # fmt: skip
         assert created.status_code == 201, created.text
         line = created.json()["lines"][1]

@@ -21,7 +21,7 @@ from lgo.services.counters import add_counter
 from lgo.services.dispensing_part import part_of
 from lgo.settings import load_settings
 from lgo.store import migrate
-from tests.fixtures.dispensing import make_patient, open_pharmacist_session
+from tests.fixtures.dispensing import make_patient_for, open_pharmacist_session
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,7 @@ def test_eprescription_dispensed_and_reported_by_the_worker(
     client, container = daemon
     waiter = EventWaiter(container)
     open_pharmacist_session(container)
-    patient = make_patient(container.db)
+    patient = make_patient_for(container.db, "01S2TBPZ2JCNZZYGHZ")
     rx = client.get("/v1/prescriptions/01S2TBPZ2JCNZZYGHZ")
     assert rx.status_code == 200, rx.text
     line = rx.json()["lines"][0]
@@ -106,7 +106,7 @@ def test_outage_degraded_flagged_then_reported_when_back(
     client, container = daemon
     waiter = EventWaiter(container)
     open_pharmacist_session(container)
-    patient = make_patient(container.db)
+    patient = make_patient_for(container.db, "EPTEST0000000000000042")
     national_sim.faults.arm(FaultSpec(service="eprescription", kind=FaultKind.OUTAGE,
                                       duration_s=600))  # fmt: skip
     body = {

@@ -27,7 +27,7 @@ from lgo.services.outbox import OutboxWorker
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.store.db import Database
 from lgo.store.models.dispensing import OutboxMessage
-from tests.fixtures.dispensing import dispensation_input, make_patient, pharmacist
+from tests.fixtures.dispensing import dispensation_input, make_patient_for, pharmacist
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,8 @@ def test_exceptional_dispensation_is_reported_and_recorded_once(
     service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client,
                                 clock=lambda: counter_now)  # fmt: skip
     view = service.load_prescription(EXPIRED_RX, author_rpps=pharmacist().rpps)
-    data = dispensation_input(make_patient(sqlite_db), view.prescription, exceptional_line())
+    data = dispensation_input(make_patient_for(sqlite_db, EXPIRED_RX), view.prescription,
+                              exceptional_line())
     body = service.dispense("exceptional-key-1", data, pharmacist(), degraded=False).body
     assert body["lines"][0]["exceptional"] is True
     assert body["lines"][0]["reason"] == EXCEPTIONAL_RENEWAL_REASON

@@ -27,7 +27,13 @@ from lgo.services.outbox import OutboxPolicy, OutboxWorker
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, OutboxMessage
-from tests.fixtures.dispensing import dispensation_input, make_patient, paper, pharmacist
+from tests.fixtures.dispensing import (
+    dispensation_input,
+    make_patient,
+    make_patient_for,
+    paper,
+    pharmacist,
+)
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration
@@ -81,7 +87,7 @@ def test_outage_degraded_commit_then_recorded_once(
                                       duration_s=600))  # fmt: skip
     with pytest.raises(EPrescriptionDown):  # never loaded and the service is down
         service.load_prescription(RX_ID, author_rpps=pharmacist().rpps)
-    patient = make_patient(sqlite_db)
+    patient = make_patient_for(sqlite_db, RX_ID)
     data = dispensation_input(patient, typed_copy(), amox_line())
     result = service.dispense("outage-key-1", data, pharmacist(), degraded=True)
     assert result.body["degraded"] is True and result.body["sync_status"] == "pending_sync"
@@ -114,7 +120,7 @@ def test_timeout_after_remote_work_is_resent_with_the_same_key(
     service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client,
                                 clock=clock)  # fmt: skip
     service.load_prescription(RX_ID, author_rpps=pharmacist().rpps)
-    patient = make_patient(sqlite_db)
+    patient = make_patient_for(sqlite_db, RX_ID)
     data = dispensation_input(patient, typed_copy(), amox_line())
     service.dispense("timeout-key-1", data, pharmacist(), degraded=False)
     national_sim.faults.arm(FaultSpec(service="eprescription", kind=FaultKind.TIMEOUT,
@@ -171,7 +177,7 @@ def test_worker_thread_delivers_right_after_commit(
     service.load_prescription(RX_ID, author_rpps=pharmacist().rpps)
     worker.start()
     try:
-        patient = make_patient(sqlite_db)
+        patient = make_patient_for(sqlite_db, RX_ID)
         data = dispensation_input(patient, typed_copy(), amox_line())
         service.dispense("thread-key-1", data, pharmacist(), degraded=False)
         assert delivered.wait(20), "the worker was not woken by the commit"
@@ -186,8 +192,8 @@ def test_eprescription_without_catalogue_counts_boxes(
     service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client)
     view = service.load_prescription("EPTEST0000000000000042", author_rpps=pharmacist().rpps)
     assert view.prescription.extra["unit:1"] == "box"  # paracetamol: 2 boxes for 5 days
-    data = dispensation_input(make_patient(sqlite_db), view.prescription,
-                              LineInput(LineRequest(1, InterventionKind.UNCHANGED, 5),
+    data = dispensation_input(make_patient_for(sqlite_db, "EPTEST0000000000000042"),
+                              view.prescription, LineInput(LineRequest(1, InterventionKind.UNCHANGED, 5),
                                         cip13="3400999999991"))  # fmt: skip
     body = service.dispense("boxes-key-1", data, pharmacist(), degraded=False).body
     assert (body["lines"][0]["boxes"], body["lines"][0]["completeness"]) == (2, "FFC")

@@ -18,7 +18,7 @@ from lgo.services.counters import add_counter
 from lgo.services.local_time import pharmacy_today
 from lgo.settings import load_settings
 from lgo.store import migrate
-from tests.fixtures.dispensing import make_patient, open_pharmacist_session
+from tests.fixtures.dispensing import make_patient_for, open_pharmacist_session
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def counter(tmp_path: Path, national_sim: NationalSim) -> Iterator[tuple[TestCli
                     base_url=f"http://127.0.0.1:{settings.api.port}",
                     headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
         open_pharmacist_session(container)
-        yield client, make_patient(container.db)
+        yield client, make_patient_for(container.db, ACTIVE_RX)
 
 
 def eprescription_body(patient: str, rx: str, cip13: str, days: int) -> dict[str, Any]:
@@ -69,8 +69,12 @@ def test_inactive_prescriber_blocks_until_acknowledged(
     counter: tuple[TestClient, str], national_sim: NationalSim
 ) -> None:
     client, patient = counter
-    prescription = store_of(national_sim.state).prescriptions[OTHER_RX]
+    prescriptions = store_of(national_sim.state).prescriptions
+    prescription = prescriptions[OTHER_RX]
     prescription.prescriber = {**prescription.prescriber, "rpps": INACTIVE}
+    # written for the counter's patient (the patient check is not what this test is about)
+    prescription.patient = prescriptions[ACTIVE_RX].patient
+    prescription.patient_key = prescriptions[ACTIVE_RX].patient_key
     opened = client.get(f"/v1/prescriptions/{OTHER_RX}").json()
     assert (opened["prescriber"]["status"], opened["prescriber"]["requires_acknowledgement"]) == (
         "inactive", True)  # fmt: skip

@@ -70,11 +70,11 @@ PSC_PHARMACIST = "10999999997"  # PSC simulator fixture: approves the CIBA reque
 PSC_REFUSER = "10999999971"  # PSC simulator fixture: refuses it
 # Answers that are business outcomes, not failures of the service (lgo.services.stats).
 BUSINESS_REFUSALS = {400, 404, 409, 410, 412, 422}
-# Known to the INSi simulator (found); the second one is not.
+# Known to the INSi simulator (found); the second one is not (and is the patient of RX_OK).
 CAMILLE = {"birth_name": "Testnom", "given_names": "Camille", "birth_date": "19991231",
            "sex": "F", "nir": with_key("2991275056999"), "source": "vitale"}  # fmt: skip
-NOBODY = {"birth_name": "Inconnuedesfichiers", "given_names": "Zoe", "birth_date": "19770707",
-          "sex": "F", "nir": with_key("2770775056123"), "source": "vitale"}  # fmt: skip
+NOBODY = {"birth_name": "Testpatient", "given_names": "Dominique Jean", "birth_date": "19850314",
+          "sex": "M", "nir": with_key("1850369123456"), "source": "vitale"}  # fmt: skip
 APCV_PATIENT = {"birth_name": "Apcvnom", "given_names": "Louis", "birth_date": "19880202",
                 "sex": "M", "nir": with_key("1880275056456"), "source": "apcv"}  # fmt: skip
 
@@ -194,8 +194,7 @@ def run_dispensing(day: Day, ids: dict[str, str], docs_patient: str) -> None:
     client, worker = day.client, dispensing_part.part_of(day.container).worker
     assert client.get(f"/v1/prescriptions/{RX_OK}").status_code == 200
     ok = client.post("/v1/dispensations", headers={"Idempotency-Key": "stats-day-1"}, json={
-        # Not Camille: her qualified INS would go with the execution and is not this
-        # prescription's patient (the service refuses with patient-mismatch).
+        # The prescription's patient (Camille is another patient: refused before writing).
         "patient_id": ids["nobody"], "prescription_id": RX_OK,
         "lines": [{"line_no": 1, "intervention": "unchanged", "days": 6, "cip13": AMOX}],
     })  # fmt: skip

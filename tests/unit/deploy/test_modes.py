@@ -62,7 +62,6 @@ def test_real_looking_settings_pass() -> None:
          "national.base_url"),
         ({"national": {**REAL["national"], "psc": {"client_secret": "A-REMPLIR"}}},
          "national.psc.client_secret"),
-        ({"hardware": {"cps_verify_on_card": True}}, "hardware.cps_verify_on_card"),
         ({"hardware": {"pkcs11_module": "/usr/lib/softhsm/libsofthsm2.so"}},
          "hardware.pkcs11_module"),
     ],

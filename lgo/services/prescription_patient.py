@@ -1,0 +1,78 @@
+"""The dispensation's patient must be the prescription's patient (checked before anything is written).
+
+The rule itself is pure (:mod:`lgo.domain.patient_match`); this module maps the stored patient to
+it and raises the problem the pharmacist reads. The problem names both patients: it is shown at the
+counter so the pharmacist can switch to the right one. It is never logged (only its slug).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lgo.domain.patient_match import (
+    TRAIT_LABELS_FR,
+    PatientMatch,
+    PatientTraits,
+    birth_date_digits,
+    display_birth_date,
+    match_patient,
+)
+from lgo.domain.prescription import Prescription
+from lgo.errors import Conflict
+from lgo.store.models import Patient
+
+
+class PrescriptionPatientMismatch(Conflict):
+    slug = "prescription-patient-mismatch"
+    status = 409
+    title = "Cette ordonnance est au nom d'un autre patient"
+
+
+def traits_of(patient: Patient) -> PatientTraits:
+    """The stored patient as the rule compares it. The INS counts only when it came from INSi
+    (``ins_matricule``) and no failed re-verification put the identity on the work list."""
+    families = tuple(n for n in (patient.birth_name, patient.used_name) if n)
+    try:
+        birth = birth_date_digits(patient.birth_date_raw)
+    except ValueError:
+        birth = "00000000"  # unreadable: matches nothing but by INS
+    usable_ins = patient.ins_matricule if not patient.on_work_list else None
+    return PatientTraits(
+        family_names=families or ("",),
+        given_names=tuple(p for p in re.split(r"[,\s]+", patient.given_names or "") if p),
+        birth_date=birth,
+        sex=patient.sex if patient.sex in ("M", "F") else "U",
+        ins=usable_ins,
+        ins_oid=patient.ins_oid if usable_ins else None,
+    )
+
+
+def _described(traits: PatientTraits) -> str:
+    born = {"F": "née", "M": "né"}.get(traits.sex, "né(e)")
+    return f"{traits.display_name}, {born} le {display_birth_date(traits.birth_date)}"
+
+
+def public_patient(traits: PatientTraits) -> dict[str, Any]:
+    return {"name": traits.display_name, "birth_date": display_birth_date(traits.birth_date)}
+
+
+def ensure_prescription_patient(prescription: Prescription, patient: Patient) -> None:
+    """Raise :class:`PrescriptionPatientMismatch` unless ``patient`` is the prescription's patient.
+    A typed paper copy names no patient: it is typed for the patient at the counter."""
+    prescribed = prescription.patient
+    if prescribed is None:
+        return
+    mine = traits_of(patient)
+    result: PatientMatch = match_patient(prescribed, mine)
+    if result.same:
+        return
+    differing = ", ".join(TRAIT_LABELS_FR[t] for t in result.differing)
+    raise PrescriptionPatientMismatch(
+        f"L'ordonnance {prescription.prescription_id} est au nom de {_described(prescribed)} ; "
+        f"le patient sélectionné est {_described(mine)} (différence : {differing}). "
+        "Rien n'a été enregistré : sélectionner le patient de l'ordonnance.",
+        prescription_patient=public_patient(prescribed),
+        selected_patient=public_patient(mine),
+        differing=[t.value for t in result.differing],
+    )

@@ -1,0 +1,159 @@
+"""The right patient, before anything is written (issue #17 item 1), through the daemon's API with
+the national simulator on 127.0.0.1: the prescription view names its patient and prescriber; a
+dispensation for another patient is refused (409 ``prescription-patient-mismatch``) and writes
+nothing (ordonnancier, dispensations, lines, outbox, idempotency keys, stupéfiants register)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from lgo.api.app import create_app
+from lgo.bootstrap import Container
+from lgo.domain.identity import with_key
+from lgo.domain.products import Pack, Product, RegulatoryList
+from lgo.services.counters import add_counter
+from lgo.services.dispensing_part import part_of
+from lgo.settings import load_settings
+from lgo.store import migrate
+from lgo.store.models.dispensing import (
+    DispensationLineRow,
+    DispensationRow,
+    IdempotencyKey,
+    NarcoticsRegisterLine,
+    OrdonnancierEntry,
+    OutboxMessage,
+)
+from tests.fixtures.dispensing import open_pharmacist_session
+from tests.fixtures.national import NationalSim
+
+pytestmark = pytest.mark.integration
+LISTED_RX = "01S2TBPZ2JCNZZYGHZ"  # TESTPATIENT DOMINIQUE JEAN, 14/03/1985; amoxicilline, list I
+SIMPLE_RX = "EPTEST0000000000000042"  # TESTNOM CAMILLE, 31/12/1999; paracetamol
+AMOX = "3400999999014"
+MISMATCH = "urn:lgo:problem:prescription-patient-mismatch"
+# As a carte Vitale gives them: the prescription's patient, and a twin-like neighbour (same birth
+# name and date, another first given name).
+DOMINIQUE = {"birth_name": "TESTPATIENT", "given_names": "DOMINIQUE JEAN", "birth_date": "19850314",
+             "sex": "M", "source": "vitale", "nir": with_key("1850369123456")}  # fmt: skip
+TWIN = {**DOMINIQUE, "given_names": "CLAUDE", "rank": 2, "nir": with_key("1850369123499")}
+LOU = {"birth_name": "TESTNOM", "given_names": "LOU", "birth_date": "20100615", "sex": "F",
+       "source": "vitale", "nir": with_key("2100675056321")}  # fmt: skip
+TABLES = (OrdonnancierEntry, DispensationRow, DispensationLineRow, OutboxMessage, IdempotencyKey,
+          NarcoticsRegisterLine)  # fmt: skip
+
+
+@pytest.fixture
+def counter(tmp_path: Path, national_sim: NationalSim) -> Iterator[tuple[TestClient, Container]]:
+    settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
+                             national={"base_url": national_sim.base_url})  # fmt: skip
+    container = Container(settings)
+    migrate.upgrade(container.db)
+    _, token = add_counter(container.db, "comptoir-1")
+    part_of(container).catalog.add(
+        Product(AMOX, "AMOXICILLINE TEST 1 g cp B/6", RegulatoryList.LIST_I,
+                molecule="amoxicilline", packs=(Pack(AMOX, 6, 250),))
+    )  # fmt: skip
+    with TestClient(create_app(settings, container),
+                    base_url=f"http://127.0.0.1:{settings.api.port}",
+                    headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
+        open_pharmacist_session(container)
+        yield client, container
+
+
+def create_patient(client: TestClient, traits: dict[str, Any]) -> str:
+    created = client.post("/v1/patients", json=traits)
+    assert created.status_code == 201, created.text
+    patient_id: str = created.json()["id"]
+    return patient_id
+
+
+def counts(container: Container) -> dict[str, int]:
+    with container.db.uow(readonly=True) as uow:
+        return {t.__tablename__: uow.session.execute(select(func.count()).select_from(t))
+                .scalar_one() for t in TABLES}  # fmt: skip
+
+
+def amox_body(patient: str) -> dict[str, Any]:
+    return {"patient_id": patient, "prescription_id": LISTED_RX, "prescriber_acknowledged": True,
+            "lines": [{"line_no": 1, "intervention": "unchanged", "days": 6, "cip13": AMOX}]}  # fmt: skip
+
+
+def test_prescription_view_names_its_patient_and_prescriber(
+    counter: tuple[TestClient, Container],
+) -> None:
+    client, _ = counter
+    view = client.get(f"/v1/prescriptions/{SIMPLE_RX}")
+    assert view.status_code == 200, view.text
+    assert view.json()["patient"] == {
+        "family_name": "TESTNOM", "given_names": ["CAMILLE"], "birth_date": "1999-12-31",
+        "sex": "F", "ins": {"nir": "299127505699943", "oid": "1.2.250.1.213.1.4.10"},
+    }  # fmt: skip
+    prescriber = view.json()["prescriber"]
+    assert (prescriber["rpps"], prescriber["name"], prescriber["profession"],
+            prescriber["specialty"]) == (
+        "10000000009", "TESTMEDECIN DOMINIQUE", "Médecin", "Médecine générale")  # fmt: skip
+    assert {"status", "warning", "requires_acknowledgement", "practitioner"} <= set(prescriber)
+    dentist = client.get(f"/v1/prescriptions/{LISTED_RX}").json()
+    assert dentist["patient"]["given_names"] == ["DOMINIQUE", "JEAN"]
+    assert (dentist["prescriber"]["profession"], dentist["prescriber"]["specialty"]) == (
+        "Chirurgien-dentiste", None)  # fmt: skip
+
+
+def test_another_patients_prescription_is_refused_and_writes_nothing(
+    counter: tuple[TestClient, Container], capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client, container = counter
+    twin, lou = create_patient(client, TWIN), create_patient(client, LOU)
+    client.get(f"/v1/prescriptions/{LISTED_RX}").raise_for_status()
+    before = counts(container)
+    caplog.set_level(logging.DEBUG)
+    for patient in (twin, lou):
+        refused = client.post("/v1/dispensations", json=amox_body(patient),
+                              headers={"Idempotency-Key": "wrong-patient-1"})  # fmt: skip
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert problem["type"] == MISMATCH
+        assert problem["title"] == "Cette ordonnance est au nom d'un autre patient"
+        assert "TESTPATIENT DOMINIQUE JEAN, né le 14/03/1985" in problem["detail"]
+        assert problem["prescription_patient"] == {"name": "TESTPATIENT DOMINIQUE JEAN",
+                                                   "birth_date": "14/03/1985"}  # fmt: skip
+        checked = client.post("/v1/dispensations/check", json=amox_body(patient))
+        assert checked.status_code == 409 and checked.json()["type"] == MISMATCH
+    assert "TESTNOM LOU, née le 15/06/2010" in problem["detail"]
+    assert problem["differing"] == ["family_name", "given_name", "birth_date", "sex"]
+    assert counts(container) == before  # nothing written anywhere
+    assert client.get("/v1/dispensations", params={"patient_id": lou}).json() == []
+    logged = caplog.text + capfd.readouterr().out  # the daemon's log lines (stdout)
+    assert "prescription-patient-mismatch" in logged or "status=409" in logged
+    assert "TESTNOM" not in logged and "TESTPATIENT" not in logged and "1985" not in logged
+    # The refusal claimed nothing: the same key serves the right patient's dispensation.
+    right = create_patient(client, DOMINIQUE)
+    created = client.post("/v1/dispensations", json=amox_body(right),
+                          headers={"Idempotency-Key": "wrong-patient-1"})  # fmt: skip
+    assert created.status_code == 201, created.text
+    assert created.json()["lines"][0]["ordonnancier_number"] is not None
+    after = counts(container)
+    assert after["ordonnancier_entries"] == before["ordonnancier_entries"] + 1
+    assert after["outbox_messages"] == before["outbox_messages"] + 1
+
+
+def test_twin_refusal_names_both_twins(counter: tuple[TestClient, Container]) -> None:
+    client, _ = counter
+    twin = create_patient(client, TWIN)
+    client.get(f"/v1/prescriptions/{LISTED_RX}").raise_for_status()
+    refused = client.post("/v1/dispensations", json=amox_body(twin),
+                          headers={"Idempotency-Key": "twin-key-01"})  # fmt: skip
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert "TESTPATIENT DOMINIQUE JEAN, né le 14/03/1985" in detail
+    assert "TESTPATIENT CLAUDE, né le 14/03/1985" in detail
+    assert "premier prénom" in detail
+    assert refused.json()["differing"] == ["given_name"]
