@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from lxml import etree
 
-from lgo.documents.errors import CdaNonConformantError
+from lgo.documents.errors import CdaNonConformantError, CisisKitUnusable
 from lgo.documents.models import DocumentKind
 from lgo.documents.validate import MAX_CDA_BYTES, schema_errors
 from lgo.xml import parse_xml
@@ -179,6 +179,14 @@ def _failed(report: bytes) -> list[FailedRule]:
     return failed
 
 
+def rule_id(message: str) -> str:
+    """The id of a failed rule (``Entete_VAC-NOTE`` …) from its message, without the text: what
+    may go into an event or a log (a rule text can quote a coded value of the document)."""
+    if message.startswith("["):
+        return message[1:].split("]", 1)[0]
+    return "schéma CDA" if message.startswith("Schéma CDA") else "règle"
+
+
 @dataclass(frozen=True)
 class ConformanceReport:
     """What a check found: schema violations (lgo's schema, and the kit's when configured) and
@@ -201,10 +209,33 @@ class ConformanceReport:
 
 
 class DocumentChecker:
-    """Validation before sending: the schema always, the volet schematron when a kit is set."""
+    """Validation before sending: the schema always, the volet schematron when a kit is set.
 
-    def __init__(self, kit: CisisKit | None = None) -> None:
+    ``kit_problem`` says why a configured kit cannot be used: then nothing is sent
+    (:class:`CisisKitUnusable`) rather than sent unchecked.
+    """
+
+    def __init__(self, kit: CisisKit | None = None, kit_problem: str | None = None) -> None:
         self.kit = kit
+        self.kit_problem = kit_problem
+
+    @classmethod
+    def configured(cls, kit_dir: Path | None, cache_dir: Path) -> DocumentChecker:
+        """The checker of the settings: lgo's schema only without a kit."""
+        if kit_dir is None:
+            return cls()
+        try:
+            return cls(CisisKit(kit_dir, cache_dir))
+        except KitUnavailable as exc:
+            return cls(kit_problem=str(exc))
+
+    def describe(self) -> str:
+        """One French line for ``lgo doctor``."""
+        if self.kit is not None:
+            return f"kit CI-SIS configuré ({self.kit.kit_dir}) : schéma normatif et schématrons"
+        if self.kit_problem:
+            return f"kit CI-SIS configuré mais inutilisable : {self.kit_problem}"
+        return "kit CI-SIS non configuré : schéma de lgo seulement (documents.cisis_kit_dir)"
 
     def check(self, kind: DocumentKind, xml: bytes) -> ConformanceReport:
         errors = schema_errors(xml)
@@ -217,6 +248,8 @@ class DocumentChecker:
     def require(self, kind: DocumentKind, xml: bytes) -> ConformanceReport:
         """The report of a conformant document, or :class:`CdaNonConformantError` listing the
         failed rules in French."""
+        if self.kit_problem:
+            raise CisisKitUnusable(self.kit_problem)
         report = self.check(kind, xml)
         if not report.ok:
             raise CdaNonConformantError(

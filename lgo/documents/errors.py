@@ -5,7 +5,7 @@ Titles are French (the pharmacist reads them); details never carry identities or
 
 from __future__ import annotations
 
-from lgo.errors import Conflict, InvalidInput, LgoError, NotFound
+from lgo.errors import Conflict, InvalidInput, LgoError, NotFound, Unavailable
 
 
 class InsNotQualifiedError(Conflict):
@@ -35,6 +35,13 @@ class CdaNonConformantError(LgoError):
     slug = "cda-non-conformant"
     status = 422
     title = "Document non conforme au volet CI-SIS : envoi bloqué"
+
+
+class CisisKitUnusable(Unavailable):
+    """The CI-SIS kit is configured but cannot run: documents are not sent unchecked."""
+
+    slug = "cisis-kit-unusable"
+    title = "Kit de conformité CI-SIS configuré mais inutilisable : envoi suspendu"
 
 
 class DocumentInputError(InvalidInput):

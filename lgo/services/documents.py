@@ -37,7 +37,13 @@ from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lgo.documents.cda import NS, build_document, read_document
-from lgo.documents.errors import DocumentInputError, DocumentNotFoundError, InsNotQualifiedError
+from lgo.documents.conformance import DocumentChecker, rule_id
+from lgo.documents.errors import (
+    CdaNonConformantError,
+    DocumentInputError,
+    DocumentNotFoundError,
+    InsNotQualifiedError,
+)
 from lgo.documents.models import (
     Author,
     CdaDocument,
@@ -136,8 +142,10 @@ class DocumentService:
         events: EventBus | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] | None = None,
+        checker: DocumentChecker | None = None,
     ) -> None:
         self._db = db
+        self._checker = checker or DocumentChecker()
         self._patients = patients
         self._organisation = organisation
         self._events = events
@@ -275,6 +283,7 @@ class DocumentService:
         record = self._record(patient_id, ins)
         header = DocumentHeader(record, author, self._organisation, self._clock())
         document = build_document(header, body)
+        self._require_conformant(document, patient_id)
         author_rpps = author.national_id[1:]
         row = DocumentRow(
             id=document.document_id, kind=document.kind.value, title=document.title,
@@ -300,6 +309,22 @@ class DocumentService:
                  kind=document.kind.value, deliveries=len(deliveries))  # fmt: skip
         self._queued(document.document_id)
         return self.get(document.document_id)
+
+    def _require_conformant(self, document: CdaDocument, patient_id: str) -> None:
+        """Validation before sending (schema, and the volet schematron when the kit is set):
+        a document that fails is neither stored nor queued; the counter gets the failed rules
+        (problem+json) and a ``document.rejected`` event (rule ids only, no document content)."""
+        try:
+            self._checker.require(document.kind, document.xml)
+        except CdaNonConformantError as exc:
+            rules = [rule_id(str(m)) for m in exc.extra.get("failed_rules", [])]
+            log.warning("document_not_conformant", kind=document.kind.value, rules=rules)
+            if self._events is not None:
+                self._events.publish("document.rejected", {
+                    "kind": document.kind.value, "patient_id": patient_id,
+                    "volet": exc.extra.get("volet"), "rules": rules,
+                })  # fmt: skip
+            raise
 
     def _guard(self, patient_id: str) -> Ins:
         """The identity guard, first: an unqualified identity stops here, before anything is

@@ -28,6 +28,7 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+from lgo.documents.conformance import DocumentChecker
 from lgo.documents.errors import InsNotQualifiedError
 from lgo.documents.models import Author, Organisation
 from lgo.domain.identity import Ins
@@ -80,13 +81,21 @@ class _LazyPatients:
         return ins
 
 
-def dmp_client_from(settings: Settings) -> DmpClient:
+def checker_from(settings: Settings) -> DocumentChecker:
+    """Validation before sending: lgo's schema, plus the CI-SIS kit when configured."""
+    documents = settings.documents
+    cache = documents.cisis_cache_dir or settings.state_dir / "cisis-cache"
+    return DocumentChecker.configured(documents.cisis_kit_dir, cache)
+
+
+def dmp_client_from(settings: Settings, checker: DocumentChecker | None = None) -> DmpClient:
     national = settings.national
     return DmpClient.over_http(
         national.dmp.url or national.base_url.rstrip("/") + DMP_PATH,
         finess=settings.pharmacy.finess,
         timeout_s=national.timeout_s,
         connect_timeout_s=national.connect_timeout_s,
+        checker=checker,
     )
 
 
@@ -105,7 +114,8 @@ class DocumentsPart:
         self._container = container
         settings = container.settings
         patients = _LazyPatients(container)
-        self.dmp = dmp_client_from(settings)
+        self.checker = checker_from(settings)
+        self.dmp = dmp_client_from(settings, self.checker)
         self.mss = mss_client_from(settings)
         handlers = {KIND_DMP: dmp_handler(self.dmp)}
         if self.mss is not None:
@@ -114,7 +124,7 @@ class DocumentsPart:
         pharmacy = settings.pharmacy
         self.service = DocumentService(
             container.db, patients, Organisation(pharmacy.finess, pharmacy.name, pharmacy.address),
-            events=container.events, on_queued=self.worker.notify,
+            events=container.events, on_queued=self.worker.notify, checker=self.checker,
         )  # fmt: skip
         self.consultation = DmpConsultation(patients, self.dmp)
         self.stopping = threading.Event()  # ends a sweep between two dispensations

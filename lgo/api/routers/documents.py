@@ -3,7 +3,9 @@
 - ``POST /v1/documents``: a dispensing summary (from a dispensation) or a vaccination note, queued
   for the DMP and/or an MSSanté recipient. Pharmacist session required (the author).
 - ``GET /v1/documents/{id}``: the document and the state of each delivery.
-- ``GET /v1/documents/{id}/html``: the document rendered as sanitised HTML.
+- ``GET /v1/documents/{id}/cda``: the CDA itself, the exact bytes stored and sent
+  (``application/xml``), for an integrator.
+- ``GET /v1/documents/{id}/html``: the document rendered as sanitised HTML (from those bytes).
 - ``POST /v1/documents/{id}/deliveries``: send it once more (DMP, or MSSanté to a recipient).
 - ``GET /v1/documents/deliveries``: deliveries waiting, delivered or failed (``status`` filter).
 - ``POST /v1/documents/deliveries/{delivery_id}/retry``: re-queue a failed delivery.
@@ -14,15 +16,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from lgo.api.deps import ContainerDep, PharmacistDep, require_counter
-from lgo.documents.models import Vaccination
+from lgo.documents.models import Vaccination, VaccinationAct, VaccinationRoute, VaccinationSite
 from lgo.errors import InvalidInput
 from lgo.services.documents import author_from_session, list_deliveries, retry_failed
 from lgo.services.documents_part import part_of
@@ -47,13 +49,24 @@ class VaccinationIn(BaseModel):
     product_label: str = Field(min_length=1, max_length=200)
     lot_number: str = Field(min_length=1, max_length=40)
     dose_label: str = Field("", max_length=80)
+    cis_code: str = Field(pattern=r"^\d{8}$", description="Code CIS du vaccin (VAC-NOTE)")
+    atc_code: str = Field(pattern=r"^J07[A-Z0-9]{1,4}$", description="Classe ATC du vaccin")
+    atc_label: str = Field("", max_length=200)
+    expiry: date | None = None
+    dose_number: int | None = Field(None, ge=1, le=20, description="Rang de la vaccination")
+    act: VaccinationAct = VaccinationAct.UNSPECIFIED
+    route: VaccinationRoute = VaccinationRoute.INTRAMUSCULAR
+    site: VaccinationSite | None = None
+    comment: str = Field("", max_length=500)
 
 
 class DocumentIn(BaseModel):
     kind: Literal["dispensing-summary", "vaccination-note"]
     dispensation_id: str | None = Field(None, description="Pour un résumé de dispensation")
     patient_id: str | None = Field(None, description="Pour une note de vaccination")
-    vaccinations: list[VaccinationIn] = Field(default_factory=list, max_length=20)
+    vaccinations: list[VaccinationIn] = Field(
+        default_factory=list, max_length=1, description="Une note documente une vaccination"
+    )
     to_dmp: bool = True
     mss_recipient: str | None = Field(None, max_length=254)
 
@@ -101,6 +114,18 @@ def deliveries(
 @router.get("/v1/documents/{document_id}", summary="Un document et l'état de ses envois")
 def read(document_id: str, container: ContainerDep) -> dict[str, Any]:
     return part_of(container).service.get(document_id)
+
+
+@router.get(
+    "/v1/documents/{document_id}/cda",
+    response_class=Response,
+    summary="Le document CDA tel qu'envoyé",
+    responses={200: {"content": {"application/xml": {}}}},
+)
+def cda(document_id: str, container: ContainerDep) -> Response:
+    content = part_of(container).service.content(document_id)
+    return Response(content, media_type="application/xml",
+                    headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})  # fmt: skip
 
 
 @router.get(
