@@ -48,9 +48,8 @@ def monitor(hwsim) -> Iterator[tuple[ReaderMonitor, EventLog]]:  # type: ignore[
 
 
 @pytest.fixture(scope="session")
-def cps_tokens(softhsm_tokens):  # type: ignore[no-untyped-def]
-    """hw-sim's SoftHSM tokens (SOFTHSM2_CONF set before the module loads) and the module."""
+def cps_tokens(opensc_module):  # type: ignore[no-untyped-def]
+    """OpenSC's PKCS#11 module over hw-sim's pcscd: the virtual CPS cards are its tokens."""
     from drivers.cps import CpsTokens
 
-    tokens = CpsTokens(str(softhsm_tokens.module))
-    return tokens, {info.profile: info for info in softhsm_tokens.tokens}
+    return CpsTokens(str(opensc_module)), opensc_module

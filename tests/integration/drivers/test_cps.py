@@ -1,12 +1,11 @@
 """CPS login, signing and removal with the real stack: the virtual CPS card in hw-sim's pcscd
-(serial, PIN counter, VERIFY) paired with its SoftHSM token (keys and certificates)."""
+driven by OpenSC's PKCS#11 module (the card checks the PIN, holds the keys and signs)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -17,6 +16,7 @@ from drivers.cps.login import login, read_card_info
 from drivers.pcsc import CardChannel, CardInserted, CardRemoved
 from drivers.vitale import read_vitale_from_reader
 from hwsim.fixtures.people import load_people
+from tests.fixtures.opensc import card_certificate
 from tests.fixtures.pcsc import wait_card
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def test_card_pairs_with_its_token_and_login_gives_identity(hwsim, cps_tokens) -
     reader = insert_cps(hwsim)
     info = read_card_info(reader)
     assert info.serial == PHARMACIST.card_serial and info.tries_left == 3
-    session = login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+    session = login(tokens, reader, PHARMACIST.pin)
     try:
         who = session.identity
         assert (who.rpps, who.family_name, who.given_name) == (
@@ -52,20 +52,17 @@ def test_card_pairs_with_its_token_and_login_gives_identity(hwsim, cps_tokens) -
 def test_signature_uses_the_signature_key_and_verifies(  # type: ignore[no-untyped-def]
     hwsim, cps_tokens, allow_combined: bool
 ) -> None:
-    tokens, infos = cps_tokens
+    tokens, module = cps_tokens
     reader = insert_cps(hwsim)
-    session = login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+    session = login(tokens, reader, PHARMACIST.pin)
     try:
         signature = session.sign(b"document to sign", allow_combined=allow_combined)
     finally:
         session.close()
-    with open(infos["pharmacien"].sig_cert, "rb") as handle:
-        sig_cert = x509.load_pem_x509_certificate(handle.read())
-    public = sig_cert.public_key()
+    public = card_certificate(module, PHARMACIST.card_serial, signature=True).public_key()
     assert isinstance(public, rsa.RSAPublicKey)
     public.verify(signature, b"document to sign", padding.PKCS1v15(), hashes.SHA256())
-    with open(infos["pharmacien"].auth_cert, "rb") as handle:
-        auth_public = x509.load_pem_x509_certificate(handle.read()).public_key()
+    auth_public = card_certificate(module, PHARMACIST.card_serial, signature=False).public_key()
     assert isinstance(auth_public, rsa.RSAPublicKey)
     with pytest.raises(InvalidSignature):  # never signed with the authentication key
         auth_public.verify(signature, b"document to sign", padding.PKCS1v15(), hashes.SHA256())
@@ -75,17 +72,17 @@ def test_wrong_pin_reports_tries_left_and_is_not_retried(hwsim, cps_tokens) -> N
     tokens, _ = cps_tokens
     reader = insert_cps(hwsim)
     with pytest.raises(errors.PinIncorrect) as info:
-        login(tokens, reader, "0000", verify_on_card=True)
+        login(tokens, reader, "0000")
     assert info.value.tries_left == 2
     # One wrong PIN spent exactly one try: the card's counter says 2, not less.
     assert read_card_info(reader).tries_left == 2
     with pytest.raises(errors.PinIncorrect) as info:
-        login(tokens, reader, "0000", verify_on_card=True)
+        login(tokens, reader, "0000")
     assert info.value.tries_left == 1
     with pytest.raises(errors.PinFinalTry):
-        login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+        login(tokens, reader, PHARMACIST.pin)
     assert read_card_info(reader).tries_left == 1  # refused before any try
-    session = login(tokens, reader, PHARMACIST.pin, confirm_final_try=True, verify_on_card=True)
+    session = login(tokens, reader, PHARMACIST.pin, confirm_final_try=True)
     session.close()
     assert read_card_info(reader).tries_left == 3
 
@@ -93,7 +90,7 @@ def test_wrong_pin_reports_tries_left_and_is_not_retried(hwsim, cps_tokens) -> N
 def test_vitale_read_leaves_the_cps_logged_in(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]
     tokens, _ = cps_tokens
     reader = insert_cps(hwsim)
-    session = login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+    session = login(tokens, reader, PHARMACIST.pin)
     try:
         vitale_reader = hwsim.reader_names[0]
         hwsim.client.insert("vitale", "famille-testnom", reader=0)
@@ -115,7 +112,7 @@ def test_cps_pulled_gives_removal_event_and_logout(hwsim, cps_tokens, monitor) -
     tokens, _ = cps_tokens
     _mon, log = monitor
     reader = insert_cps(hwsim)
-    session = login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
+    session = login(tokens, reader, PHARMACIST.pin)
 
     def on_event(event):  # type: ignore[no-untyped-def]
         if isinstance(event, CardRemoved) and event.reader == reader:
@@ -132,11 +129,10 @@ def test_cps_pulled_gives_removal_event_and_logout(hwsim, cps_tokens, monitor) -
 
 
 def test_one_session_shared_by_threads_signs_consistently(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]
-    tokens, infos = cps_tokens
+    tokens, module = cps_tokens
     reader = insert_cps(hwsim)
-    session = login(tokens, reader, PHARMACIST.pin, verify_on_card=True)
-    with open(infos["pharmacien"].sig_cert, "rb") as handle:
-        public = x509.load_pem_x509_certificate(handle.read()).public_key()
+    session = login(tokens, reader, PHARMACIST.pin)
+    public = card_certificate(module, PHARMACIST.card_serial, signature=True).public_key()
     assert isinstance(public, rsa.RSAPublicKey)
 
     def sign_many(worker: int) -> list[tuple[bytes, bytes]]:
