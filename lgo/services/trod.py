@@ -76,6 +76,7 @@ from lgo.services.missions_common import (
 )
 from lgo.services.prescriptions import ProductCatalog
 from lgo.store.db import Database
+from lgo.store.models.dispensing import DispensationRow, IdempotencyKey
 from lgo.store.models.missions import TrodTestRow
 from lgo.store.types import utcnow
 
@@ -256,30 +257,50 @@ class TrodService:
             row = uow.session.get(TrodTestRow, trod_id)
             if row is None:
                 raise ActNotFound("Test introuvable.")
-            stored = _stored_decision(row)
-        regimen = _regimen_for(row, stored, data.regimen)
+            uow.session.expunge(row)  # keeps its loaded values after the read transaction
+        body = {"trod_id": trod_id, "regimen": data.regimen, "cip13": data.cip13,
+                "unit_mg": str(data.unit_mg) if data.unit_mg else None}  # fmt: skip
+        key, fingerprint = f"trod-{trod_id}", request_fingerprint(body)
+        earlier = self._earlier(prescription_id_of(trod_id), fingerprint)
+        if earlier is not None:
+            return earlier
+        regimen = _regimen_for(row, _stored_decision(row), data.regimen)
         prescription, line = self._prescription(row, regimen, data, actor)
         request = LineRequest(1, InterventionKind.UNCHANGED, regimen.days,
                               pack=self._catalog.pack(data.cip13))  # fmt: skip
-        body = {"trod_id": trod_id, "regimen": regimen.code, "cip13": data.cip13,
-                "unit_mg": str(data.unit_mg) if data.unit_mg else None}  # fmt: skip
         dispensation = DispensationInput(
             patient_id=row.patient_id, prescription_id=prescription.prescription_id,
             lines=(LineInput(request, cip13=data.cip13),), paper=prescription,
-            fingerprint=request_fingerprint(body),
+            fingerprint=fingerprint,
         )  # fmt: skip
         try:
-            result = self._dispenser().dispense(f"trod-{trod_id}", dispensation, ctx,
+            result = self._dispenser().dispense(key, dispensation, ctx,
                                                 degraded=False)  # fmt: skip
         except IdempotencyKeyReused:  # another regimen or box already dispensed for this test
             raise ProtocolAlreadyDispensed() from None
         self._link(trod_id, str(result.body["id"]))
         if not result.replayed:
             log.info("trod_protocol_dispensed", trod_id=trod_id, regimen=regimen.code,
-                     dispensation_id=result.body["id"], units=line.units_per_day)  # fmt: skip
+                     dispensation_id=result.body["id"], units_per_day=str(line.units_per_day))  # fmt: skip
             publish(self._events, "trod.dispensed", {"id": trod_id,
                                                      "dispensation_id": result.body["id"]})  # fmt: skip
         return result
+
+    def _earlier(self, prescription_id: str, fingerprint: str) -> DispensationResult | None:
+        """The answer of the test's protocol dispensation when there is one (whatever counter
+        made it): the same request gets it again; another one (regimen, box) is refused."""
+        with self._db.uow(readonly=True) as uow:
+            key = uow.session.execute(
+                select(DispensationRow.idempotency_key)
+                .where(DispensationRow.prescription_id == prescription_id)
+            ).scalar_one_or_none()  # fmt: skip
+            claimed = uow.session.get(IdempotencyKey, key) if key else None
+            if claimed is None:
+                return None
+            if claimed.request_hash != fingerprint:
+                raise ProtocolAlreadyDispensed()
+            return DispensationResult(claimed.status_code, json.loads(claimed.response),
+                                      replayed=True)  # fmt: skip
 
     def _prescription(self, row: TrodTestRow, regimen: Regimen, data: ProtocolDispenseInput,
                       actor: Actor) -> tuple[Prescription, PrescriptionLine]:  # fmt: skip
@@ -303,7 +324,7 @@ class TrodService:
         prescriber = (f"{actor.name} - pharmacien prescripteur (protocole TROD {row.test}, "
                       f"{PROTOCOL_TEXT})")  # fmt: skip
         prescription = Prescription(
-            prescription_id="TROD" + uuid.UUID(row.id).hex[:20].upper(),
+            prescription_id=prescription_id_of(row.id),
             source=PrescriptionSource.PROTOCOL, prescribed_on=local_date(self._clock()),
             prescriber_rpps=actor.rpps, lines=(line,), patient_id=row.patient_id,
             extra={"prescriber_name": prescriber[:200], "protocol": regimen.code,
@@ -359,6 +380,12 @@ class TrodService:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def prescription_id_of(trod_id: str) -> str:
+    """The protocol prescription's id: one per test, so a second dispensation of the same test
+    finds the first (and its rules see the treatment as already delivered)."""
+    return "TROD" + uuid.UUID(trod_id).hex[:20].upper()
 
 
 def strength_mg(name: str) -> Decimal | None:

@@ -20,6 +20,8 @@ from lgo.api.routers import (
     readers,
     scans,
     stats,
+    trod,
+    vaccinations,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -40,4 +42,6 @@ ROUTERS: list[APIRouter] = [
     documents.router,
     stats.router,
     apcv.router,
+    vaccinations.router,
+    trod.router,
 ]

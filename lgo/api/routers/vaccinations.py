@@ -1,0 +1,171 @@
+"""``/v1/vaccinations``: record a vaccination given at the counter, check eligibility, search the
+register of acts.
+
+``POST`` needs an open pharmacist session (the vaccinating pharmacist) and an ``Idempotency-Key``:
+the same key with the same body answers the first answer again (``Idempotent-Replayed: true``).
+The dose is given by its GS1 DataMatrix, typed or scanned (``datamatrix``), or by the id of a scan
+the daemon received (``scan_id``). An expired dose, an ineligible patient or an unreadable code is
+a 422 problem and nothing is written. The note (VAC-NOTE) goes to the DMP when the patient's INS is
+qualified, and to ``mss_recipient`` (the patient's doctor) when given.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
+from lgo.bootstrap import Container
+from lgo.documents.models import VaccinationAct, VaccinationRoute, VaccinationSite
+from lgo.domain.vaccination import RULES, Vaccine
+from lgo.services.dispensing import request_fingerprint
+from lgo.services.dispensing_errors import IdempotencyKeyMissing
+from lgo.services.documents import author_from_session
+from lgo.services.documents_part import part_of as documents_of
+from lgo.services.hardware_part import scans_of
+from lgo.services.local_time import local_date
+from lgo.services.missions_common import Actor
+from lgo.services.missions_part import part_of
+from lgo.services.vaccinations import (
+    VaccinationInput,
+    VaccineCode,
+    VaccineCodeInvalid,
+    vaccine_code,
+    vaccine_code_from_scan,
+)
+from lgo.sessions import ProfessionalSession
+from lgo.store.types import utcnow
+
+router = APIRouter(tags=["vaccinations"], dependencies=[Depends(require_counter)])
+
+IdempotencyHeader = Annotated[
+    str | None, Header(alias="Idempotency-Key", max_length=128, pattern=r"^[\x21-\x7e]{8,128}$")
+]
+
+
+class VaccinationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patient_id: str = Field(min_length=1, max_length=36, description="Patient vacciné")
+    vaccine: Vaccine = Field(description="Valence : grippe, covid-19, hpv, dtcap …")
+    datamatrix: str | None = Field(
+        None, min_length=16, max_length=200,
+        description="DataMatrix GS1 de la dose tel que lu (GTIN, péremption, lot)",
+    )  # fmt: skip
+    scan_id: str | None = Field(None, max_length=36, description="Ou l'id d'un scan reçu")
+    administered_at: datetime | None = Field(None, description="Heure de l'injection (maintenant)")
+    dose_number: int | None = Field(None, ge=1, le=10, description="Rang de la dose")
+    act: VaccinationAct = VaccinationAct.UNSPECIFIED
+    route: VaccinationRoute = VaccinationRoute.INTRAMUSCULAR
+    site: VaccinationSite | None = None
+    immunocompromised: bool = Field(False, description="Personne immunodéprimée (questionnaire)")
+    severe_reaction_history: bool = Field(
+        False, description="Antécédent de réaction allergique sévère à une vaccination"
+    )
+    product_label: str | None = Field(None, max_length=200, description="Si hors catalogue")
+    cis_code: str | None = Field(None, pattern=r"^\d{8}$", description="Si hors catalogue")
+    to_dmp: bool = Field(True, description="Verser la note au DMP (INS qualifiée seulement)")
+    mss_recipient: str | None = Field(
+        None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
+        description="Adresse MSSanté du médecin du patient, si le pharmacien l'envoie",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_code(self) -> VaccinationIn:
+        if (self.datamatrix is None) == (self.scan_id is None):
+            raise ValueError("donner le DataMatrix de la dose ou l'id de son scan (un seul)")
+        if self.administered_at is not None and self.administered_at.tzinfo is None:
+            raise ValueError("heure de l'injection avec fuseau horaire attendue")
+        return self
+
+
+def actor_of(session: ProfessionalSession, counter: str) -> Actor:
+    """The acting pharmacist, from the open session (shared with the TROD router)."""
+    return Actor(author_from_session(session.identity), session.identity.rpps, session.id,
+                 counter)  # fmt: skip
+
+
+def _code(container: Container, body: VaccinationIn) -> VaccineCode:
+    if body.datamatrix is not None:
+        return vaccine_code(body.datamatrix)
+    record = scans_of(container).get(body.scan_id or "")
+    if record is None:
+        raise VaccineCodeInvalid("Scan inconnu (seuls les 50 derniers sont gardés).")
+    if record.classification.kind.value != "gs1_datamatrix":
+        raise VaccineCodeInvalid("Ce scan n'est pas un DataMatrix de médicament.")
+    return vaccine_code_from_scan(record.classification.fields)
+
+
+@router.post("/v1/vaccinations", status_code=201,
+             summary="Enregistrer une vaccination (une fois par Idempotency-Key)")  # fmt: skip
+def record_vaccination(
+    body: VaccinationIn,
+    container: ContainerDep,
+    counter: CounterDep,
+    session: PharmacistDep,
+    idempotency_key: IdempotencyHeader = None,
+) -> JSONResponse:
+    if not idempotency_key:
+        raise IdempotencyKeyMissing()
+    if body.mss_recipient:
+        documents_of(container).require_mss()  # before anything is written
+    data = VaccinationInput(
+        patient_id=body.patient_id, vaccine=body.vaccine, code=_code(container, body),
+        administered_at=body.administered_at or utcnow(), act=body.act, route=body.route,
+        site=body.site, dose_number=body.dose_number, immunocompromised=body.immunocompromised,
+        severe_reaction_history=body.severe_reaction_history, product_label=body.product_label,
+        cis_code=body.cis_code, to_dmp=body.to_dmp, mss_recipient=body.mss_recipient,
+        fingerprint=request_fingerprint(body.model_dump(mode="json")),
+    )  # fmt: skip
+    result = part_of(container).vaccinations.record(idempotency_key, data,
+                                                    actor_of(session, counter.name))  # fmt: skip
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+@router.get("/v1/vaccinations/vaccines", summary="Vaccins que le pharmacien peut administrer")
+def vaccines() -> list[dict[str, Any]]:
+    return [
+        {"code": rule.vaccine.value, "label": rule.label, "atc": rule.atc, "live": rule.live,
+         "min_age": rule.min_age, "max_age": rule.max_age}
+        for rule in RULES.values()
+    ]  # fmt: skip
+
+
+@router.get("/v1/vaccinations/eligibility",
+            summary="Le patient peut-il être vacciné par le pharmacien ? (rien n'est enregistré)")  # fmt: skip
+def eligibility(
+    container: ContainerDep,
+    patient: Annotated[str, Query(min_length=1, max_length=36)],
+    vaccine: Vaccine,
+    immunocompromised: bool = False,
+    severe_reaction_history: bool = False,
+) -> dict[str, Any]:
+    return part_of(container).vaccinations.eligibility(
+        patient, vaccine, local_date(utcnow()), immunocompromised=immunocompromised,
+        severe_reaction_history=severe_reaction_history,
+    )  # fmt: skip
+
+
+@router.get("/v1/vaccinations", summary="Registre des vaccinations (recherche)")
+def search_vaccinations(
+    container: ContainerDep,
+    patient: Annotated[str | None, Query(max_length=36)] = None,
+    start: Annotated[date | None, Query(alias="from", description="Premier jour (inclus)")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Dernier jour (inclus)")] = None,
+    vaccine: Vaccine | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    return part_of(container).vaccinations.search(patient_id=patient, start=start, end=end,
+                                                  vaccine=vaccine, limit=limit)  # fmt: skip
+
+
+@router.get("/v1/vaccinations/{vaccination_id}", summary="Une vaccination")
+def read_vaccination(vaccination_id: uuid.UUID, container: ContainerDep) -> dict[str, Any]:
+    return part_of(container).vaccinations.get(str(vaccination_id))
+

@@ -1,0 +1,290 @@
+"""Vaccination and TROD through the daemon's API on the real stack: the national simulator (DMP over
+HTTP, MSSanté over SMTP), SQLite (and PostgreSQL for storage), a pharmacist session open."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hwsim.mss import MssServer
+from lgo.domain.identity import IdentityStatus
+from lgo.services.counters import add_counter
+from lgo.store.models.missions import TrodTestRow, VaccinationRow
+from tests.fixtures.documents import MssPki, sim_documents
+from tests.fixtures.missions import (
+    AMOXICILLIN,
+    FOSFOMYCIN,
+    MSS_RECIPIENT,
+    VACCINE,
+    MissionsApi,
+    add_patient,
+    datamatrix,
+    missions_api,
+)
+from tests.fixtures.national import NationalSim
+
+pytestmark = pytest.mark.integration
+NEXT_YEAR = date.today() + timedelta(days=365)
+
+
+def _key() -> dict[str, str]:
+    return {"Idempotency-Key": f"test-{uuid.uuid4()}"}
+
+
+def _vaccination(patient_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "patient_id": patient_id, "vaccine": "grippe", "dose_number": 1, "act": "rappel",
+        "route": "intramusculaire", "site": "deltoide-gauche",
+        "datamatrix": datamatrix(VACCINE.packs[0].cip13, NEXT_YEAR),
+    }  # fmt: skip
+    body.update(overrides)
+    return body
+
+
+def _count(api: MissionsApi, table: type[Any]) -> int:
+    with api.container.db.uow(readonly=True) as uow:
+        return len(uow.session.query(table).all())
+
+
+# ---------------------------------------------------------------- vaccination
+
+
+def test_vaccination_recorded_and_its_note_queued_for_the_dmp_and_the_doctor(
+    missions: MissionsApi, mss_server: MssServer
+) -> None:
+    client = missions.client
+    patient = add_patient(missions.container.db, IdentityStatus.QUAL)
+    headers = _key()
+    body = _vaccination(patient, mss_recipient=MSS_RECIPIENT)
+    created = client.post("/v1/vaccinations", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    act = created.json()
+    assert act["product"]["cip13"] == VACCINE.packs[0].cip13
+    assert act["product"]["lot"] == "LOTV42" and act["product"]["cis"] == VACCINE.code
+    assert act["professional"]["rpps"] == "10000000009"
+    assert act["eligibility"]["eligible"] and act["eligibility"]["age_min"] >= 40
+    assert act["document_id"] and act["document_skipped"] is None
+
+    document = client.get(f"/v1/documents/{act['document_id']}").json()
+    assert document["kind"] == "vaccination-note"
+    assert sorted(d["kind"] for d in document["deliveries"]) == ["dmp.provide", "mss.send"]
+    assert missions.deliver_documents() == 2
+    delivered = client.get(f"/v1/documents/{act['document_id']}").json()
+    assert {d["status"] for d in delivered["deliveries"]} == {"delivered"}
+    assert [d["unique_id"] for d in sim_documents(missions.sim.base_url)] == [act["document_id"]]
+    assert len(mss_server.mailbox.received()) == 1
+
+    # Same key and body: the first answer, nothing more written.
+    again = client.post("/v1/vaccinations", json=body, headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == act["id"] and _count(missions, VaccinationRow) == 1
+    other = client.post("/v1/vaccinations", json=_vaccination(patient, dose_number=2),
+                        headers=headers)  # fmt: skip
+    assert other.status_code == 409
+
+    found = client.get("/v1/vaccinations", params={
+        "patient": patient, "from": date.today().isoformat(), "to": date.today().isoformat(),
+        "vaccine": "grippe",
+    }).json()  # fmt: skip
+    assert [v["id"] for v in found] == [act["id"]]
+    assert client.get("/v1/vaccinations", params={"vaccine": "hpv"}).json() == []
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    assert client.get("/v1/vaccinations", params={"to": yesterday}).json() == []
+
+
+def test_unqualified_ins_records_the_act_without_a_note(missions: MissionsApi) -> None:
+    patient = add_patient(missions.container.db, IdentityStatus.PROV)
+    created = missions.client.post("/v1/vaccinations", json=_vaccination(patient), headers=_key())
+    assert created.status_code == 201, created.text
+    act = created.json()
+    assert act["document_id"] is None and act["document_skipped"] == "ins-not-qualified"
+    assert missions.client.get(f"/v1/patients/{patient}/documents").json() == []
+    assert missions.deliver_documents() == 0
+    assert sim_documents(missions.sim.base_url) == []
+
+
+def test_expired_dose_is_refused_and_nothing_written(missions: MissionsApi) -> None:
+    patient = add_patient(missions.container.db, IdentityStatus.QUAL)
+    yesterday = date.today() - timedelta(days=1)
+    body = _vaccination(patient, datamatrix=datamatrix(VACCINE.packs[0].cip13, yesterday))
+    refused = missions.client.post("/v1/vaccinations", json=body, headers=_key())
+    assert refused.status_code == 422
+    problem = refused.json()
+    assert problem["type"] == "urn:lgo:problem:vaccine-expired"
+    assert "périmée" in problem["title"]
+    assert _count(missions, VaccinationRow) == 0
+    assert missions.client.get(f"/v1/patients/{patient}/documents").json() == []
+
+
+def test_ineligible_patient_and_bad_code_are_refused(missions: MissionsApi) -> None:
+    child = add_patient(missions.container.db, IdentityStatus.QUAL,
+                        birth=f"{date.today().year - 9}0101")  # fmt: skip
+    refused = missions.client.post("/v1/vaccinations", json=_vaccination(child), headers=_key())
+    assert refused.status_code == 422
+    assert refused.json()["type"] == "urn:lgo:problem:vaccination-not-eligible"
+    assert [r["code"] for r in refused.json()["refusals"]] == ["too-young"]
+    adult = add_patient(missions.container.db, IdentityStatus.QUAL, nir=None)
+    no_lot = f"]d2010{VACCINE.packs[0].cip13}17{NEXT_YEAR:%y%m%d}"
+    bad = missions.client.post("/v1/vaccinations", json=_vaccination(adult, datamatrix=no_lot),
+                               headers=_key())  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["type"] == "urn:lgo:problem:vaccine-code-invalid"
+    assert _count(missions, VaccinationRow) == 0
+
+
+def test_vaccination_needs_a_pharmacist_session_and_a_key(missions: MissionsApi) -> None:
+    patient = add_patient(missions.container.db, IdentityStatus.QUAL)
+    assert missions.client.post("/v1/vaccinations", json=_vaccination(patient)).status_code == 400
+    missions.container.sessions.close("test")
+    closed = missions.client.post("/v1/vaccinations", json=_vaccination(patient), headers=_key())
+    assert closed.status_code == 403
+
+
+# ---------------------------------------------------------------- TROD
+
+
+def _angine(patient: str, **criteria: Any) -> dict[str, Any]:
+    return {
+        "patient_id": patient, "test": "angine",
+        "kit": {"manufacturer": "FICTILAB", "reference": "STREP-A-10", "lot": "K2026A",
+                "expiry": NEXT_YEAR.isoformat()},
+        "readings": {"streptocoque-a": "positif"},
+        "criteria": {"temperature_c": "38.6", "no_cough": True, "tender_nodes": True,
+                     **criteria},
+    }  # fmt: skip
+
+
+def test_positive_angine_within_protocol_dispensed_with_the_pharmacist_as_prescriber(
+    missions: MissionsApi,
+) -> None:
+    client = missions.client
+    patient = add_patient(missions.container.db, IdentityStatus.QUAL)
+    created = client.post("/v1/trod", json=_angine(patient), headers=_key())
+    assert created.status_code == 201, created.text
+    test = created.json()
+    assert test["positive"] and test["protocol"]["within"] and test["protocol"]["score"] == 3
+    assert test["protocol"]["next"] == "dispense"
+    assert [r["code"] for r in test["protocol"]["regimens"]] == ["amoxicilline"]
+    assert test["document_id"]  # BIO-TROD produced for a qualified INS
+    assert client.get(f"/v1/documents/{test['document_id']}").json()["kind"] == "trod-result"
+
+    box = AMOXICILLIN.packs[0].cip13
+    dispensed = client.post(f"/v1/trod/{test['id']}/dispensation",
+                            json={"regimen": "amoxicilline", "cip13": box})  # fmt: skip
+    assert dispensed.status_code == 201, dispensed.text
+    body = dispensed.json()
+    assert body["prescription_source"] == "protocole" and body["sync_status"] == "local_only"
+    [line] = body["lines"]
+    assert line["units"] == 12 and line["boxes"] == 1  # 1 g x 2 x 6 days, boxes of 14
+    assert line["ordonnancier_number"] is not None
+
+    [entry] = client.get("/v1/ordonnancier", params={"patient_id": patient}).json()
+    assert entry["prescriber_rpps"] == "10000000009" == entry["pharmacist_rpps"]
+    assert "pharmacien prescripteur" in entry["prescriber_name"]
+    assert "protocole TROD angine" in entry["prescriber_name"]
+    assert entry["quantity_units"] == 12
+
+    # Exactly once: the same request again replays; another regimen is refused; one entry.
+    again = client.post(f"/v1/trod/{test['id']}/dispensation",
+                        json={"regimen": "amoxicilline", "cip13": box})  # fmt: skip
+    assert again.status_code == 201 and again.json()["id"] == body["id"]
+    assert client.get(f"/v1/trod/{test['id']}").json()["dispensation_id"] == body["id"]
+    assert len(client.get("/v1/ordonnancier", params={"patient_id": patient}).json()) == 1
+    assert client.get(f"/v1/trod/{test['id']}").json()["protocol"]["next"] == "dispensed"
+    # Another counter cannot dispense the same test again either.
+    _, token = add_counter(missions.container.db, "comptoir-2")
+    other = client.post(f"/v1/trod/{test['id']}/dispensation", json={
+        "regimen": "amoxicilline", "cip13": box, "unit_mg": "500",
+    }, headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert other.status_code == 409 and other.json()["type"] == "urn:lgo:problem:trod-already-dispensed"
+    assert len(client.get("/v1/ordonnancier", params={"patient_id": patient}).json()) == 1
+
+
+def test_outside_criteria_gives_a_referral_and_no_antibiotic(missions: MissionsApi) -> None:
+    client = missions.client
+    patient = add_patient(missions.container.db, IdentityStatus.QUAL)
+    created = client.post("/v1/trod", json=_angine(patient, temperature_c="39.8",
+                                                   exclusions=["grossesse"]), headers=_key())  # fmt: skip
+    assert created.status_code == 201, created.text
+    test = created.json()
+    assert not test["protocol"]["within"] and test["protocol"]["next"] == "refer"
+    assert {r["code"] for r in test["protocol"]["refusals"]} == {"fever", "exclusion:grossesse"}
+    refused = client.post(f"/v1/trod/{test['id']}/dispensation",
+                          json={"regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13})  # fmt: skip
+    assert refused.status_code == 422
+    assert refused.json()["type"] == "urn:lgo:problem:trod-protocol-refused"
+    assert client.get("/v1/ordonnancier", params={"patient_id": patient}).json() == []
+
+    letter = client.get(f"/v1/trod/{test['id']}/referral")
+    assert letter.status_code == 200 and letter.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in letter.headers["content-security-policy"]
+    assert "Lettre d'orientation vers un médecin" in letter.text
+    assert "Fièvre supérieure à 39,5 °C" in letter.text and "grossesse" in letter.text
+    assert "FICTIF ALICE" in letter.text and "<script" not in letter.text
+
+
+def test_positive_cystite_fosfomycin_single_dose(missions: MissionsApi) -> None:
+    client = missions.client
+    patient = add_patient(missions.container.db, IdentityStatus.PROV)
+    created = client.post("/v1/trod", headers=_key(), json={
+        "patient_id": patient, "test": "cystite",
+        "kit": {"manufacturer": "FICTILAB", "reference": "BU-10", "lot": "U77"},
+        "readings": {"leucocytes": "positif", "nitrites": "negatif"},
+        "criteria": {"temperature_c": "37.2"},
+    })  # fmt: skip
+    assert created.status_code == 201, created.text
+    test = created.json()
+    assert test["protocol"]["next"] == "dispense" and test["document_skipped"] == "ins-not-qualified"
+    dispensed = client.post(f"/v1/trod/{test['id']}/dispensation",
+                            json={"regimen": "fosfomycine", "cip13": FOSFOMYCIN.packs[0].cip13})  # fmt: skip
+    assert dispensed.status_code == 201, dispensed.text
+    assert dispensed.json()["lines"][0]["units"] == 1
+    wrong = client.post(f"/v1/trod/{test['id']}/dispensation",
+                        json={"regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13})  # fmt: skip
+    assert wrong.status_code == 409, wrong.text  # one antibiotic per test
+
+
+def test_expired_kit_is_refused(missions: MissionsApi) -> None:
+    patient = add_patient(missions.container.db, IdentityStatus.QUAL)
+    body = _angine(patient)
+    body["kit"]["expiry"] = (date.today() - timedelta(days=1)).isoformat()
+    refused = missions.client.post("/v1/trod", json=body, headers=_key())
+    assert refused.status_code == 422
+    assert refused.json()["type"] == "urn:lgo:problem:trod-kit-expired"
+    assert _count(missions, TrodTestRow) == 0
+
+
+# ---------------------------------------------------------------- PostgreSQL storage
+
+
+@pytest.fixture
+def missions_pg(
+    tmp_path: Path, national_sim: NationalSim, mss_server: MssServer, mss_pki: MssPki,
+    pg_cluster: Any,
+) -> Iterator[MissionsApi]:  # fmt: skip
+    yield from missions_api(tmp_path, national_sim, mss_server, mss_pki,
+                            pg_cluster.new_database())  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_storage_on_postgresql(missions_pg: MissionsApi) -> None:
+    client = missions_pg.client
+    patient = add_patient(missions_pg.container.db, IdentityStatus.QUAL)
+    headers = _key()
+    created = client.post("/v1/vaccinations", json=_vaccination(patient), headers=headers)
+    assert created.status_code == 201, created.text
+    assert client.post("/v1/vaccinations", json=_vaccination(patient),
+                       headers=headers).json()["id"] == created.json()["id"]  # fmt: skip
+    test = client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
+    box = AMOXICILLIN.packs[0].cip13
+    first = client.post(f"/v1/trod/{test['id']}/dispensation",
+                        json={"regimen": "amoxicilline", "cip13": box})  # fmt: skip
+    assert first.status_code == 201, first.text
+    assert client.get("/v1/vaccinations", params={"patient": patient}).json()[0]["id"] == \
+        created.json()["id"]  # fmt: skip
+    assert [t["id"] for t in client.get("/v1/trod", params={"test": "angine"}).json()] == \
+        [test["id"]]  # fmt: skip
