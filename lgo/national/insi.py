@@ -19,8 +19,9 @@ Contract (reference domain.md §3.1, from the public WSDL ``DESIR_ICIR_EXP_1.5.0
 
 Authentication: the organisation certificate (mutual TLS, certificates ``INSI-AUTO``/``INSI-MANU``)
 is set on the HTTP transport by :func:`build_insi_client`; the CPS mode needs the RPPS of the open
-session for every call. The assertion is not signed here: signing with the CPS key belongs to the
-CPS driver and is not wired yet (the simulator does not check signatures).
+session for every call, and the ``AssertionPS`` is an XML-DSig (enveloped, exclusive C14N) made by the
+CPS card's authentication key (:mod:`lgo.national.xmldsig`); without a card key (e-CPS session) nothing
+is sent: INSi cannot authenticate an unsigned assertion.
 
 Every call goes through :class:`lgo.national.http.NationalHttpClient` (timeouts, retries for this
 read-only search, one trace line without payload). No identity trait is ever logged.
@@ -28,8 +29,6 @@ read-only search, one trace line without payload). No identity trait is ever log
 
 from __future__ import annotations
 
-import base64
-import copy
 import ssl
 import uuid
 from collections.abc import Callable
@@ -207,9 +206,9 @@ class _Call:
 # --- the client -----------------------------------------------------------------------------
 
 
-AssertionSigner = Callable[[bytes], bytes | None]
-"""Signs the canonical bytes of the ``AssertionPS`` with the open CPS card's signature key;
-``None`` when no card key is at hand (an e-CPS session): the assertion then goes unsigned."""
+AssertionSigner = Callable[[etree._Element], etree._Element | None]
+"""Returns the ``AssertionPS`` given, XML-DSig signed by the open CPS card's authentication key
+(:func:`lgo.national.xmldsig.sign_enveloped`); ``None`` when no card key is at hand (e-CPS)."""
 
 
 class InsiClient(ServiceClient):
@@ -269,7 +268,7 @@ class InsiClient(ServiceClient):
         _sub(header, WSA, "Action", call.action)
         _sub(header, WSA, "MessageID", f"uuid:{call.message_id}")
         if self._config.auth == "cps" and call.author_rpps:
-            _assertion(header, call.author_rpps, now, self._signer)
+            _assertion(header, call, now, self._signer)
         etree.SubElement(envelope, _q(SOAP, "Body")).append(call.body)
         return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
@@ -301,27 +300,26 @@ def _sub(parent: etree._Element, namespace: str, tag: str, text: str | None) -> 
     return element
 
 
-def _assertion(header: etree._Element, rpps: str, now: str, signer: AssertionSigner | None) -> None:
-    """The professional's assertion. Simplified: the real AssertionPS is an XML-DSig signed
-    SAML-like token; here the exclusive C14N of the element is signed and the value added as
-    ``ps:SignatureValue`` (base64), which the simulator records but does not check."""
+def _assertion(
+    header: etree._Element, call: _Call, now: str, signer: AssertionSigner | None
+) -> None:
+    """The professional's ``AssertionPS``, signed by the card (XML-DSig enveloped, reference to its
+    ``Id``). It names the message it authenticates (``ps:MessageID``) so it cannot be replayed on
+    another request."""
     security = etree.SubElement(header, _q(WSSE, "Security"), nsmap={"wsse": WSSE})
-    assertion = etree.SubElement(
-        security, _q(ASSERTION_PS, "AssertionPS"), nsmap={"ps": ASSERTION_PS}
+    assertion = etree.Element(
+        _q(ASSERTION_PS, "AssertionPS"), nsmap={"ps": ASSERTION_PS}, Id=f"ps-{call.message_id}"
     )
-    _sub(assertion, ASSERTION_PS, "IdNat", f"8{rpps}")
+    _sub(assertion, ASSERTION_PS, "IdNat", f"8{call.author_rpps}")
     _sub(assertion, ASSERTION_PS, "Emission", now)
-    signature = signer(signed_bytes(assertion)) if signer is not None else None
-    if signature is not None:
-        _sub(assertion, ASSERTION_PS, "SignatureValue", base64.b64encode(signature).decode())
-
-
-def signed_bytes(assertion: etree._Element) -> bytes:
-    """What the CPS signs: the exclusive canonical form of the assertion without its signature."""
-    unsigned = copy.deepcopy(assertion)
-    for old in unsigned.findall(f"{{{ASSERTION_PS}}}SignatureValue"):
-        unsigned.remove(old)
-    return bytes(etree.tostring(unsigned, method="c14n", exclusive=True))
+    _sub(assertion, ASSERTION_PS, "MessageID", f"uuid:{call.message_id}")
+    signed = signer(assertion) if signer is not None else None
+    if signed is None:
+        raise PharmacistSessionRequired(
+            "INSi en mode CPS : la carte CPS doit être insérée et connectée (l'assertion est "
+            "signée par la carte ; une session e-CPS ne suffit pas)."
+        )
+    security.append(signed)
 
 
 def _recsansvitale(traits: Traits, first_name: str) -> etree._Element:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from lxml import etree
+
 from drivers.errors import DriverError
 from lgo.domain.identity import Traits
-from lgo.errors import PharmacistSessionRequired
 from lgo.national.insi import (
     AssertionSigner,
     InsiClient,
@@ -21,7 +22,9 @@ from lgo.national.insi import (
     VitaleQuery,
     build_insi_client,
 )
+from lgo.national.xmldsig import sign_enveloped
 from lgo.services.identity import IdentityService
+from lgo.services.signing import card_signature_error
 
 if TYPE_CHECKING:
     from lgo.bootstrap import Container
@@ -81,20 +84,17 @@ class LazyInsi:
 
 
 def cps_assertion_signer(container: Container) -> AssertionSigner:
-    """Signs with the CPS card of the open session (hardware part's ``extras["cps"]``), if any."""
+    """XML-DSig with the CPS card of the open session (hardware part's ``extras["cps"]``), if any."""
 
-    def sign(data: bytes) -> bytes | None:
+    def sign(assertion: etree._Element) -> etree._Element | None:
         cps = container.extras.get("cps")
         card = cps.signer() if cps is not None else None
         if card is None:
             return None
         try:
-            signature: bytes = card.sign(data)
+            return sign_enveloped(assertion, card)
         except DriverError as exc:
-            raise PharmacistSessionRequired(
-                "Signature CPS impossible (carte retirée ou session fermée)."
-            ) from exc
-        return signature
+            raise card_signature_error(exc) from exc
 
     return sign
 

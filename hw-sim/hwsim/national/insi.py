@@ -17,7 +17,9 @@ Identities come from ``fixtures/national/insi.toml`` (fictitious, keys computed 
 
 ``GET /_sim/insi/requests`` lists what was asked (action, traits or matricules, auth mode) for
 tests; ``POST /_sim/insi/reset`` clears queue and record. Authentication: a ``wsse:Security``
-header carrying an ``AssertionPS`` means "CPS"; its absence means the organisation certificate
+header means "CPS": it must carry an ``AssertionPS`` XML-DSig signed by the card of the professional
+it names, for this ``MessageID`` (:mod:`hwsim.national.assertion`), else the fault ``siram_33`` /
+``desir_34`` (codes chosen by the simulator); its absence means the organisation certificate
 (mutual TLS is terminated by the server in front; this app does not see the certificate).
 """
 
@@ -38,6 +40,7 @@ from lxml import etree
 from pydantic import BaseModel, Field
 
 from hwsim.fixtures.people import with_nir_key
+from hwsim.national.assertion import AssertionRefused, verify_assertion
 from hwsim.national.context import ServiceMount, SimDep, SimState
 
 SERVICE: Final = "insi"
@@ -48,6 +51,7 @@ SOAP: Final = "http://www.w3.org/2003/05/soap-envelope"
 WSA: Final = "http://www.w3.org/2005/08/addressing"
 CTXLPS: Final = "urn:siram:lps:ctxlps"
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+ASSERTION_PS: Final = "urn:lgo:insi:assertion-ps"
 REC_SANS: Final = "http://www.cnamts.fr/INSiRecSans"
 REC_VIT: Final = "http://www.cnamts.fr/INSiRecVit"
 RESULT: Final = "http://www.cnamts.fr/INSiResultat"
@@ -262,6 +266,13 @@ FAULTS: Final[dict[str, tuple[bool, str, str, str, str]]] = {
         "desir_33",
         "Certificat d'authentification expiré.",
     ),
+    "assertion_refused": (
+        True,
+        "siram_33",
+        "L'authentification a échoué : AssertionPS non signée ou signature invalide.",
+        "desir_34",
+        "Signature XML de l'AssertionPS absente ou invalide.",
+    ),
 }
 
 
@@ -404,12 +415,12 @@ def _answer(store: InsiState, root: etree._Element) -> Response:
     ns = {"wsa": WSA, "lps": CTXLPS, "wsse": WSSE}
     action = _text(root, ".//wsa:Action", ns) or ""
     idam = _text(root, ".//lps:LPS/lps:IDAM", ns)
-    assertion = root.find(".//wsse:Security", ns)
+    security = root.find(".//wsse:Security", ns)
     entry: dict[str, Any] = {
         "action": action,
         "idam": idam,
-        "auth": "cps" if assertion is not None else "certificate",
-        "signed": assertion is not None and b"SignatureValue>" in etree.tostring(assertion),
+        "auth": "cps" if security is not None else "certificate",
+        "signed": False,
         "message_id": _text(root, ".//wsa:MessageID", ns),
     }
     if action not in (ACTION_TRAITS, ACTION_VITALE):
@@ -418,6 +429,11 @@ def _answer(store: InsiState, root: etree._Element) -> Response:
     if idam not in store.authorised_idams:
         store.record(entry)
         return _fault_response("siram_100")
+    if security is not None:
+        refused = _check_assertion(security, entry)
+        if refused is not None:
+            store.record(entry)
+            return refused
     try:
         found = _search(store, root, action, entry)
     except BadRequestXml:
@@ -430,6 +446,21 @@ def _answer(store: InsiState, root: etree._Element) -> Response:
     code = "00" if len(found) == 1 else ("01" if not found else "02")
     payload = _result(code, found[0] if code == "00" else None)
     return Response(payload, media_type=SOAP_CONTENT_TYPE)
+
+
+def _check_assertion(security: etree._Element, entry: dict[str, Any]) -> Response | None:
+    """CPS mode: the ``AssertionPS`` must be XML-DSig signed by the card of the professional it
+    names, for this message; else the authentication fault (``siram_33``)."""
+    assertion = security.find(f"{{{ASSERTION_PS}}}AssertionPS")
+    try:
+        if assertion is None:
+            raise AssertionRefused("assertion_missing")
+        verified = verify_assertion(assertion, ASSERTION_PS, entry["message_id"])
+    except AssertionRefused as exc:
+        entry["signature_refused"] = str(exc)
+        return _fault_response("assertion_refused")
+    entry.update(signed=True, idnat=verified.idnat)
+    return None
 
 
 class NextFaults(BaseModel):

@@ -6,44 +6,51 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from lxml import etree
 
-from drivers.errors import DriverError
-from lgo.errors import PharmacistSessionRequired
+from drivers.errors import NotLoggedIn, TokenRemoved
+from lgo.errors import LgoError, PharmacistSessionRequired
+from lgo.national.xmldsig import DSIG
 from lgo.services.identity_part import cps_assertion_signer
+from tests.fixtures.signing import SoftwareCard
 
 
-class Card:
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
+class FailingCard(SoftwareCard):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
 
-    def sign(self, data: bytes) -> bytes:
-        if self.fail:
-            raise DriverError("token went away during signing")
-        return b"sig:" + data
+    def sign_authentication(self, data: bytes) -> bytes:
+        raise self.error
 
 
 class Cps:
-    def __init__(self, card: Card | None) -> None:
+    def __init__(self, card: SoftwareCard | None) -> None:
         self.card = card
 
-    def signer(self) -> Card | None:
+    def signer(self) -> SoftwareCard | None:
         return self.card
 
 
-def _sign(extras: dict[str, Any], data: bytes = b"x") -> bytes | None:
+def _sign(extras: dict[str, Any]) -> etree._Element | None:
     container: Any = SimpleNamespace(extras=extras)
-    return cps_assertion_signer(container)(data)
+    assertion = etree.Element("{urn:x}AssertionPS", Id="a-1")
+    return cps_assertion_signer(container)(assertion)
 
 
 def test_signs_with_the_open_card() -> None:
-    assert _sign({"cps": Cps(Card())}, b"abc") == b"sig:abc"
+    signed = _sign({"cps": Cps(SoftwareCard())})
+    assert signed is not None and signed[-1].tag == f"{{{DSIG}}}Signature"
 
 
-def test_no_hardware_or_no_card_means_unsigned() -> None:
+def test_no_hardware_or_no_card_means_no_signature() -> None:
     assert _sign({}) is None
     assert _sign({"cps": Cps(None)}) is None
 
 
-def test_card_gone_while_signing_is_a_typed_error() -> None:
+def test_card_pulled_while_signing_is_card_removed() -> None:
+    with pytest.raises(LgoError) as pulled:
+        _sign({"cps": Cps(FailingCard(TokenRemoved("token went away during signing")))})
+    assert pulled.value.slug == "card-removed" and "signature" in pulled.value.title
     with pytest.raises(PharmacistSessionRequired):
-        _sign({"cps": Cps(Card(fail=True))})
+        _sign({"cps": Cps(FailingCard(NotLoggedIn("closed")))})

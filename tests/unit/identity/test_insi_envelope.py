@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography import x509
 from lxml import etree
+from signxml.verifier import XMLVerifier
 
 from lgo.domain.identity import InsOid, Traits, with_key
+from lgo.errors import PharmacistSessionRequired
 from lgo.national.errors import MalformedResponse
 from lgo.national.http import NationalHttpClient, RetryPolicy
 from lgo.national.insi import (
@@ -22,8 +24,9 @@ from lgo.national.insi import (
     InsiConfig,
     InsiFault,
     InsiSoftwareNotAuthorised,
-    signed_bytes,
 )
+from lgo.national.xmldsig import DSIG, sign_enveloped
+from tests.fixtures.signing import SoftwareCard
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
 NS = {
@@ -55,13 +58,16 @@ Numéro d'autorisation du logiciel inconnu.</siram:Erreur></soap:Detail></soap:F
 TRAITS = Traits.of("d’Arteste", "Jean-Luc Cœur", "M", "19870125")
 
 
-def _client(handler: Callable[[httpx.Request], httpx.Response], **config: object) -> InsiClient:
+def _client(
+    handler: Callable[[httpx.Request], httpx.Response], signer: Any = None, **config: object
+) -> InsiClient:
     http = NationalHttpClient(
         "insi", "http://insi.test", transport=httpx.MockTransport(handler),
         retry=RetryPolicy(attempts=1), sleep=lambda _: None,
     )  # fmt: skip
     settings = InsiConfig(idam="IDAM-X", **config)  # type: ignore[arg-type]
-    return InsiClient(http, settings, clock=lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    return InsiClient(http, settings, clock=lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                      signer=signer)  # fmt: skip
 
 
 def _reply(
@@ -107,12 +113,13 @@ def test_envelope_headers_and_body() -> None:
 
 def test_cps_mode_adds_the_professional_assertion() -> None:
     handler = _reply(FOUND)
-    with _client(handler, auth="cps") as client:
-        client.search_by_traits(TRAITS, author_rpps="10999999998")
+    card = SoftwareCard()
+    with _client(handler, auth="cps", signer=partial(sign_enveloped, card=card)) as client:
+        client.search_by_traits(TRAITS, author_rpps=card.rpps)
     root = etree.fromstring(handler.sent[0].content)  # type: ignore[attr-defined]
     security = root.find("s:Header/wsse:Security", NS)
     assert security is not None
-    assert "810999999998" in etree.tostring(security).decode()
+    assert f">8{card.rpps}<" in etree.tostring(security).decode()
 
 
 def test_fault_detail_is_kept() -> None:
@@ -146,37 +153,41 @@ def test_html_error_page_is_not_parsed() -> None:
         client.search_by_traits(TRAITS, author_rpps=None)
 
 
-def test_cps_assertion_signed_by_the_card_key_when_one_is_at_hand() -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    signed: list[bytes] = []
-
-    def card_sign(data: bytes) -> bytes:
-        signed.append(data)
-        return key.sign(data, ec.ECDSA(hashes.SHA256()))
-
+def test_cps_assertion_is_an_xml_dsig_by_the_card_for_this_message() -> None:
+    card = SoftwareCard()
     handler = _reply(FOUND)
     http = NationalHttpClient(
         "insi", "http://insi.test", transport=httpx.MockTransport(handler),
         retry=RetryPolicy(attempts=1), sleep=lambda _: None,
     )  # fmt: skip
-    with InsiClient(http, InsiConfig(idam="IDAM-X", auth="cps"), signer=card_sign) as client:
-        client.search_by_traits(TRAITS, author_rpps="10999999998")
+    signer = partial(sign_enveloped, card=card)
+    with InsiClient(http, InsiConfig(idam="IDAM-X", auth="cps"), signer=signer) as client:
+        client.search_by_traits(TRAITS, author_rpps=card.rpps)
     root = etree.fromstring(handler.sent[0].content)  # type: ignore[attr-defined]
     assertion = root.find("s:Header/wsse:Security/ps:AssertionPS", {**NS, "ps": ASSERTION_PS})
     assert assertion is not None
-    value = assertion.findtext(f"{{{ASSERTION_PS}}}SignatureValue")
-    assert value is not None
-    # What travelled verifies against the card's public key (and is what the card was given).
-    assert signed_bytes(assertion) == signed[0]
-    key.public_key().verify(base64.b64decode(value), signed[0], ec.ECDSA(hashes.SHA256()))
+    message_id = root.findtext("s:Header/wsa:MessageID", namespaces=NS)
+    assert assertion.findtext(f"{{{ASSERTION_PS}}}MessageID") == message_id
+    signature = assertion.find(f"{{{DSIG}}}Signature")
+    assert signature is not None and assertion[-1] is signature  # enveloped, last child
+    reference = signature.find(f"{{{DSIG}}}SignedInfo/{{{DSIG}}}Reference")
+    assert reference is not None and reference.get("URI") == "#" + assertion.get("Id", "")
+    # What travelled verifies against the card's certificate (what the card was given: SignedInfo).
+    certificate = x509.load_der_x509_certificate(card.authentication_certificate())
+    result = XMLVerifier().verify(etree.tostring(assertion), x509_cert=certificate)
+    assert not isinstance(result, list)
+    assert result.signed_xml is not None
+    assert result.signed_xml.findtext(f"{{{ASSERTION_PS}}}IdNat") == "8" + card.rpps
+    assert len(card.signed) == 1 and card.signed[0].startswith(b"<ds:SignedInfo")
 
 
-def test_no_card_key_means_an_unsigned_assertion() -> None:
+def test_no_card_key_means_nothing_is_sent() -> None:
     handler = _reply(FOUND)
     http = NationalHttpClient(
         "insi", "http://insi.test", transport=httpx.MockTransport(handler),
         retry=RetryPolicy(attempts=1), sleep=lambda _: None,
     )  # fmt: skip
-    with InsiClient(http, InsiConfig(idam="IDAM-X", auth="cps"), signer=lambda _: None) as client:
+    client = InsiClient(http, InsiConfig(idam="IDAM-X", auth="cps"), signer=lambda _: None)
+    with client, pytest.raises(PharmacistSessionRequired):
         client.search_by_traits(TRAITS, author_rpps="10999999998")
-    assert b"SignatureValue" not in handler.sent[0].content  # type: ignore[attr-defined]
+    assert handler.sent == []  # type: ignore[attr-defined]
