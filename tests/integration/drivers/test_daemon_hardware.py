@@ -1,4 +1,5 @@
-"""The daemon's hardware wiring end to end: hw-sim's pcscd + SoftHSM + the real API and EventBus.
+"""The daemon's hardware wiring end to end: hw-sim's pcscd + OpenSC's PKCS#11 module over the virtual
+CPS card + the real API and EventBus.
 
 Waiting is done on published events (a spy on the real bus), never on sleeps.
 """
@@ -57,13 +58,13 @@ def daemon_hardware() -> dict[str, Any]:
 
 
 @pytest.fixture
-def daemon(hwsim, softhsm_tokens, tmp_path: Path, daemon_hardware: dict[str, Any]) -> Iterator[Daemon]:  # type: ignore[no-untyped-def]
+def daemon(hwsim, opensc_module, tmp_path: Path, daemon_hardware: dict[str, Any]) -> Iterator[Daemon]:  # type: ignore[no-untyped-def]
     settings = load_settings(
         state_dir=tmp_path / "state",
         hardware={
             "pcsc_enabled": True,
-            "pkcs11_module": str(softhsm_tokens.module),
-            "cps_verify_on_card": True,  # SoftHSM keeps no PIN counter: the virtual card does
+            # OpenSC's module drives the virtual CPS: the card checks the PIN and counts the tries
+            "pkcs11_module": str(opensc_module),
             "scanner_serial_ports": [str(hwsim.serial_scanner)],
             "card_read_timeout_s": 2.0,
             **daemon_hardware,
