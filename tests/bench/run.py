@@ -3,9 +3,9 @@
     .venv/bin/python -m tests.bench            # full run (< 5 minutes), table + bench-results/*.json
     .venv/bin/python -m tests.bench --quick    # tiny sizes: proves the runner works (CI smoke test)
 
-It starts its own real stack: hw-sim (private pcscd + vpcd virtual readers/cards), SoftHSM CPS
-tokens, the national simulator on 127.0.0.1, and a PostgreSQL cluster with fsync ON. The machine is
-shared and noisy, so read the ratios (ours / floor), not the absolute figures.
+It starts its own real stack: hw-sim (private pcscd + vpcd virtual readers/cards, the CPS driven by
+OpenSC's PKCS#11 module), the national simulator on 127.0.0.1, and a PostgreSQL cluster with fsync
+ON. The machine is shared and noisy, so read the ratios (ours / floor), not the absolute figures.
 """
 
 from __future__ import annotations
@@ -65,20 +65,21 @@ def _prepare_environment() -> None:
 
 @contextmanager
 def hardware() -> Iterator[tuple[Any, list[str], str]]:
-    """hw-sim with 2 readers and the SoftHSM tokens: (control client, reader names, module)."""
+    """hw-sim with 2 readers and OpenSC's PKCS#11 module, which drives its virtual CPS cards:
+    (control client, reader names, module)."""
     from hwsim.control import Client
-    from hwsim.fixtures import load_people
-    from hwsim.pkcs11 import MODULE, provision, softhsm_conf
+    from hwsim.pkcs11 import opensc_module
     from hwsim.runtime import launch
 
+    module = opensc_module()
+    if module is None:
+        raise SystemExit("OpenSC's PKCS#11 module is missing (apt install opensc)")
     shutil.rmtree(HWSIM_DIR, ignore_errors=True)
-    provision(HWSIM_DIR, list(load_people().professionals.values()))
-    os.environ["SOFTHSM2_CONF"] = str(softhsm_conf(HWSIM_DIR))
     launched = launch(HWSIM_DIR, readers=2)
     client = Client(launched.control_socket)
     try:
         names = [str(r["name"]) for r in client.status()["readers"]]
-        yield client, names, str(MODULE)
+        yield client, names, str(module)
     finally:
         client.close()
         launched.stop()
