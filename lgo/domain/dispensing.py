@@ -195,8 +195,10 @@ class Deliverable:
         may still be delivered today."""
         if self.blocking:
             return list(self.blocking)
-        return [Refusal(limit.code, self.line_no, self.max_days)
-                for limit in self.limits if days > limit.days]  # fmt: skip
+        exceeded = [limit for limit in self.limits if days > limit.days]
+        if exceeded and exceeded[0].code is RefusalCode.QUANTITY_EXCEEDS_REMAINING:
+            exceeded = exceeded[:1]  # more than prescribed: the other caps add nothing
+        return [Refusal(limit.code, self.line_no, self.max_days) for limit in exceeded]
 
 
 def deliverable(

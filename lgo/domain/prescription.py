@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from lgo.domain.patient_match import PatientTraits
-from lgo.domain.patient_match import PatientTraits
+from lgo.domain.posology import Posology
 from lgo.domain.products import Product, RegulatoryList
 
 PRESCRIPTION_ID_RE = re.compile(r"^[0-9A-Z]{10,40}$")
@@ -83,6 +83,12 @@ class PrescriptionLine:
     fraction_days: int | None = None
     # Controlled drugs: express mention allowing an overlap with a covered period.
     overlap_mention: bool = False
+    # The prescriber's posology text, verbatim, and what its structured dosage defines (None: no
+    # structured dosage, e.g. a typed paper line). ``units_per_day`` above comes from it when
+    # defined; otherwise it is the prescribed quantity spread over the duration (for counting
+    # units at commit), never a posology to show.
+    posology_text: str = ""
+    posology: Posology | None = None
 
     def __post_init__(self) -> None:
         if self.line_no < 1 or self.duration_days < 1 or self.renewals < 0:
@@ -119,9 +125,6 @@ class Prescription:
     # Planned surgery (décret 2022-972): the 3-day window runs around the intervention instead.
     surgery_window: tuple[date, date] | None = None
     extra: dict[str, str] = field(default_factory=dict)
-    # Who the prescription was written for (e-prescription); None for a typed paper copy, which
-    # the pharmacist types for the patient at the counter.
-    patient: PatientTraits | None = None
     # Who the prescription was written for (e-prescription); None for a typed paper copy, which
     # the pharmacist types for the patient at the counter.
     patient: PatientTraits | None = None

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lgo.domain.posology import Posology, parse_dosages, read_posology
 from lgo.national.errors import (
     IdempotencyConflict,
     MalformedResponse,
@@ -73,6 +74,10 @@ EXT_INTERVENTION_REASON = EXT + "intervention-reason"
 EXT_PRESCRIBER_AGREEMENT = EXT + "prescriber-agreement-date"
 EXT_RENEWAL = EXT + "renewal-number"
 EXT_PHARMACY = EXT + "pharmacy-finess"
+# The prescriber's posology text next to a structured dosage (French ePrescription IG, R5 backport).
+EXT_RENDERED_DOSAGE = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.renderedDosageInstruction"
+)
 STATUS_REASON_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/prescription-status-reason"
 OUTCOME_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/eprescription-outcome"
 # Motif of a dispensation supplémentaire exceptionnelle (domain.md §1.1, §6.1): intervention
@@ -153,6 +158,8 @@ class PrescriptionLine(_Dto):
     cip13: str | None = Field(None, pattern=r"^\d{13}$")
     product_label: str
     dosage_text: str
+    # What the structured dosage (FHIR Dosage) defines; None when the line has only the text.
+    posology: Posology | None = None
     quantity: int = Field(ge=0, description="Boxes per dispensation.")
     treatment_days: int | None = Field(None, ge=0)
     renewals_allowed: int = Field(ge=0, description="0 = not renewable.")
@@ -299,7 +306,8 @@ def _fhir() -> Any:
 def _ext(resource: Any, url: str) -> Any:
     for ext in resource.extension or ():
         if ext.url == url:
-            for name in ("valueBoolean", "valueCode", "valueInteger", "valueDate", "valueString"):
+            for name in ("valueBoolean", "valueCode", "valueInteger", "valueDate", "valueString",
+                         "valueMarkdown"):
                 value = getattr(ext, name, None)
                 if value is not None:
                     return value
@@ -363,13 +371,16 @@ def _line(request: Any, dispenses: list[PastDispense]) -> PrescriptionLine:
     status = _line_status(request)
     if status is LineStatus.OPEN and dispenses:
         status = LineStatus.PARTIAL
-    dosage = " ; ".join(d.text for d in request.dosageInstruction or () if d.text)
+    dosage = _ext(request, EXT_RENDERED_DOSAGE) or " ; ".join(
+        d.text for d in request.dosageInstruction or () if d.text
+    )
     regulatory = _ext(request, EXT_LIST)
     return PrescriptionLine(
         line_id=request.id,
         cip13=cip13,
         product_label=label,
         dosage_text=dosage,
+        posology=_posology(request.dosageInstruction),
         quantity=int(quantity or 0),
         treatment_days=int(supply.value) if supply and supply.value is not None else None,
         renewals_allowed=(dispense_request.numberOfRepeatsAllowed or 0) if dispense_request else 0,
@@ -380,6 +391,15 @@ def _line(request: Any, dispenses: list[PastDispense]) -> PrescriptionLine:
         status=status,
         dispensed=tuple(dispenses),
     )
+
+
+def _posology(dosages: Any) -> Posology | None:
+    """The structured dosage read into figures (lgo.domain.posology); None for text only."""
+    raw = [d.model_dump(mode="json", exclude_none=True, by_alias=True) for d in dosages or ()]
+    parsed = parse_dosages(raw)
+    if not any(d.structured for d in parsed):
+        return None
+    return read_posology(parsed)
 
 
 def _patient(resource: Any) -> PatientIdentity:

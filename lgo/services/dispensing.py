@@ -208,6 +208,16 @@ class DispensingService:
             )
         return histories
 
+    def covered_periods(
+        self, prescription: Prescription, patient_id: str | None
+    ) -> dict[int, list[Period]]:
+        """Controlled lines: periods the patient already has covered by other prescriptions
+        (the same query as the commit's, for the view's "deliverable today")."""
+        if patient_id is None:
+            return {}
+        with self.db.uow(readonly=True) as uow:
+            return _covered_periods(uow.session, prescription, patient_id)
+
     # ------------------------------------------------------------ commit
 
     def dispense(
@@ -409,7 +419,7 @@ def _evaluate(
 def _refusals(decision: ExecutionDecision) -> list[dict[str, Any]]:
     return [
         {"code": r.code.value, "line_no": r.line_no, "message": r.message,
-         "overridable": r.overridable}
+         "overridable": r.overridable, "article": r.article, "max_days": r.max_days}
         for r in decision.all_refusals()
     ]  # fmt: skip
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lgo.domain.patient_match import PatientTraits, birth_date_digits
+from lgo.domain.posology import Posology, with_stated_duration
 from lgo.domain.prescription import (
     NonSubstitutionReason,
     Prescription,
@@ -110,14 +111,18 @@ def from_record(
     }
     extra.update(_prescriber_codes(record.prescriber))
     for index, dto in enumerate(record.lines, start=1):
-        days = dto.treatment_days or DEFAULT_DURATION_DAYS
+        # Text only: Posology() says so (no figure, the pharmacist gives it).
+        posology = with_stated_duration(dto.posology or Posology(), dto.treatment_days)
+        days = dto.treatment_days or posology.duration_days or DEFAULT_DURATION_DAYS
         reason = dto.non_substitutable_reason
         lines.append(
             PrescriptionLine(
                 line_no=index,
                 product=_product_for(dto, catalog),
-                units_per_day=_units_per_day(dto, catalog, days),
+                units_per_day=posology.units_per_day or _units_per_day(dto, catalog, days),
                 duration_days=days,
+                posology_text=dto.dosage_text,
+                posology=posology,
                 renewals=dto.renewals_allowed,
                 substitutable=dto.substitutable,
                 non_substitution_reason=NonSubstitutionReason(reason.value) if reason else None,
@@ -193,7 +198,17 @@ def _line(data: dict[str, Any]) -> PrescriptionLine:
     fields["units_per_day"] = Decimal(fields["units_per_day"])
     reason = fields.get("non_substitution_reason")
     fields["non_substitution_reason"] = NonSubstitutionReason(reason) if reason else None
+    fields["posology"] = _posology(fields.get("posology"))
     return PrescriptionLine(**fields)
+
+
+def _posology(data: dict[str, Any] | None) -> Posology | None:
+    if data is None:
+        return None
+    fields = dict(data)
+    for name in ("units_per_day", "max_units_per_day"):
+        fields[name] = Decimal(fields[name]) if fields.get(name) is not None else None
+    return Posology(**fields)
 
 
 def from_json(text: str) -> Prescription:

@@ -92,30 +92,53 @@ def test_refusal_is_a_typed_problem_and_changes_nothing(counter: Any) -> None:
     assert response.status_code == 422
     problem = response.json()
     assert problem["type"] == "urn:lgo:problem:dispensing-refused"
-    assert [r["code"] for r in problem["refusals"]] == ["quantity_exceeds_remaining"]
+    # 31 days on a 30-day line: the refusal says what may be delivered today
+    assert [(r["code"], r["max_days"]) for r in problem["refusals"]] == [
+        ("quantity_exceeds_remaining", 30)]
+    assert "Délivrable aujourd'hui : 30 jours au plus." in problem["refusals"][0]["message"]
     assert counter.client.get("/v1/dispensations", params={"patient_id": patient}).json() == []
     assert ordonnancier.query(counter.container.db, ordonnancier.Query()) == []
 
 
-def test_late_first_delivery_override_records_reason_and_pharmacist(counter: Any) -> None:
+def test_late_first_delivery_is_refused_with_no_override(counter: Any) -> None:
     open_pharmacist_session(counter.container)
     patient = make_patient(counter.container.db)
     body = paper_body(patient)
     body["paper"]["prescribed_on"] = (pharmacy_today() - timedelta(days=200)).isoformat()
-    headers = {"Idempotency-Key": "k-0000004"}
-    refused = counter.client.post("/v1/dispensations", json=body, headers=headers)
+    refused = counter.client.post("/v1/dispensations", json=body,
+                                  headers={"Idempotency-Key": "k-0000004"})  # fmt: skip
     assert refused.status_code == 422
     assert refused.json()["refusals"][0] == {
-        "code": "first_delivery_too_late", "line_no": 1, "overridable": True,
-        "message": "Première délivrance impossible : ordonnance de plus de 3 mois (liste I/II).",
+        "code": "first_delivery_too_late", "line_no": 1, "overridable": False,
+        "article": "R.5132-22", "max_days": 0,
+        "message": "Première délivrance impossible : ordonnance de plus de 3 mois (liste I/II). "
+                   "Rien n'est délivrable aujourd'hui sur cette ligne.",
     }  # fmt: skip
     body["lines"][0]["override"] = {"code": "first_delivery_too_late",
                                     "reason": "Continuité du traitement"}  # fmt: skip
+    attempt = counter.client.post("/v1/dispensations", json=body,
+                                  headers={"Idempotency-Key": "k-0000005"})  # fmt: skip
+    assert attempt.status_code == 422
+    assert counter.client.get("/v1/dispensations", params={"patient_id": patient}).json() == []
+
+
+def test_per_delivery_cap_override_records_reason_and_pharmacist(counter: Any) -> None:
+    open_pharmacist_session(counter.container)
+    patient = make_patient(counter.container.db)
+    body = paper_body(patient, days=60)
+    body["paper"]["lines"][0]["duration_days"] = 60
+    refused = counter.client.post("/v1/dispensations", json=body,
+                                  headers={"Idempotency-Key": "k-0000014"})  # fmt: skip
+    assert refused.status_code == 422
+    assert [(r["code"], r["overridable"], r["max_days"]) for r in refused.json()["refusals"]] == [
+        ("per_delivery_cap_exceeded", True, 30)]
+    body["lines"][0]["override"] = {"code": "per_delivery_cap_exceeded",
+                                    "reason": "Séjour à l'étranger, accord de la caisse"}  # fmt: skip
     accepted = counter.client.post("/v1/dispensations", json=body,
-                                   headers={"Idempotency-Key": "k-0000005"})  # fmt: skip
+                                   headers={"Idempotency-Key": "k-0000015"})  # fmt: skip
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["lines"][0]["override"] == {
-        "code": "first_delivery_too_late", "reason": "Continuité du traitement",
+        "code": "per_delivery_cap_exceeded", "reason": "Séjour à l'étranger, accord de la caisse",
         "pharmacist_rpps": PHARMACIST_RPPS,
     }  # fmt: skip
 

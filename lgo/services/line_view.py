@@ -1,0 +1,104 @@
+"""One prescription line as the counter sees it: the prescriber's posology text, what the
+structured dosage defines, what may be delivered today and why, and the pack proposal.
+
+``deliverable`` is :func:`lgo.domain.dispensing.deliverable`, the same rule the commit enforces
+(``evaluate_line``); the proposal follows its ``max_days`` and is absent when the line is blocked or
+when the dosage does not give a daily quantity (the pharmacist gives the figure instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from lgo.domain.controlled import Period
+from lgo.domain.dispensing import Deliverable, LineHistory, deliverable, units_for
+from lgo.domain.posology import Posology, display_decimal
+from lgo.domain.prescription import Prescription, PrescriptionLine, PrescriptionSource
+from lgo.domain.products import cheapest_pack_set
+from lgo.domain.refusals import ARTICLES, LIMIT_MESSAGES_FR
+
+
+def posology_view(prescription: Prescription, line: PrescriptionLine) -> dict[str, Any]:
+    """The figures the dosage defines; a typed paper line carries the pharmacist's own figures."""
+    posology = line.posology
+    if posology is None and prescription.source is PrescriptionSource.PAPER:
+        posology = Posology(units_per_day=line.units_per_day, duration_days=line.duration_days,
+                            reason=None)  # fmt: skip
+    posology = posology or Posology()
+    return {
+        "units_per_day": display_decimal(posology.units_per_day),
+        "duration_days": posology.duration_days,
+        "as_needed": posology.as_needed,
+        "max_units_per_day": display_decimal(posology.max_units_per_day),
+        "needs_pharmacist_input": posology.needs_pharmacist_input,
+        "reason": posology.reason,
+    }
+
+
+def deliverable_view(allowance: Deliverable) -> dict[str, Any]:
+    if allowance.blocking:
+        reasons = [{"code": r.code.value, "message": r.message, "article": r.article}
+                   for r in allowance.blocking]  # fmt: skip
+    else:
+        reasons = [
+            {"code": limit.code.value, "article": ARTICLES.get(limit.code),
+             "message": LIMIT_MESSAGES_FR[limit.code].format(days=allowance.max_days)}
+            for limit in allowance.binding()
+        ]  # fmt: skip
+    return {
+        "allowed": allowance.allowed,
+        "max_days": allowance.max_days,
+        "reasons": reasons,
+        "overridable": allowance.overridable,
+    }
+
+
+def _proposal(
+    line: PrescriptionLine, allowance: Deliverable, posology: dict[str, Any]
+) -> dict[str, Any] | None:
+    if not allowance.allowed or posology["needs_pharmacist_input"] or not line.product.packs:
+        return None
+    days = allowance.max_days
+    packs = cheapest_pack_set(line.product.packs, units_for(line, days))
+    return {
+        "days": days,
+        "price_cents": packs.price_cents,
+        "packs": [{"cip13": p.pack.cip13, "units": p.pack.units, "count": p.count}
+                  for p in packs.lines],
+    }  # fmt: skip
+
+
+def line_view(
+    prescription: Prescription,
+    line: PrescriptionLine,
+    history: LineHistory,
+    today: date,
+    covered: Sequence[Period] = (),
+) -> dict[str, Any]:
+    allowance = deliverable(prescription, line, history, today, covered)
+    posology = posology_view(prescription, line)
+    return {
+        "line_no": line.line_no,
+        "designation": line.product.name,
+        "product_code": line.product.code,
+        "regulatory_list": line.regulatory_list.value,
+        # Only what the dosage defines (or the pharmacist typed): never a figure computed from
+        # the number of boxes.
+        "units_per_day": posology["units_per_day"],
+        "duration_days": line.duration_days,
+        "renewals": line.renewals,
+        "substitutable": line.substitutable,
+        "non_substitution_reason": (
+            line.non_substitution_reason.value if line.non_substitution_reason else None
+        ),
+        "days_dispensed": history.days_dispensed,
+        "deliveries": history.deliveries,
+        "remaining_days": max(line.treatment_days - history.days_dispensed, 0),
+        "posology_text": line.posology_text,
+        "posology": posology,
+        "deliverable": deliverable_view(allowance),
+        "warnings": [r.code.value for r in allowance.blocking],
+        "proposal": _proposal(line, allowance, posology),
+    }
