@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -88,7 +89,10 @@ def serve(
 
     settings = settings_or_exit()
     _refuse_bench_settings_in_production(settings)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    # Whatever the daemon writes (database, exports, logs) is the service user's alone, also
+    # when started from a terminal with umask 022 (the unit sets UMask=0077 too).
+    os.umask(0o077)
+    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = Database(settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms)
     try:
         if migrate_first:
@@ -128,7 +132,7 @@ def migrate() -> None:
     from lgo.store.db import Database
 
     settings = settings_or_exit()
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = Database(settings.database_url)
     try:
         migrations.upgrade(db)
@@ -203,11 +207,17 @@ def doctor() -> None:
     results = run_checks(settings)
     table = Table("", "contrôle", "détail")
     for result in results:
-        mark = "[green]OK[/green]" if result.ok else "[red]KO[/red]"
+        if result.info:
+            mark = "[blue]INFO[/blue]"
+        else:
+            mark = "[green]OK[/green]" if result.ok else "[red]KO[/red]"
         table.add_row(mark, result.name, result.detail)
     console.print(table)
-    if not all(r.ok for r in results):
+    failed = sum(not r.ok for r in results)
+    if failed:
+        err_console.print(f"[red]{failed} contrôle(s) en rouge[/red] : chaque ligne dit quoi faire.")
         raise typer.Exit(1)
+    console.print("[green]Tout est en ordre.[/green]")
 
 
 def _migrated_db(settings: Settings) -> Database:

@@ -54,7 +54,7 @@ def _systemctl(*args: str) -> str:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"erreur ({type(exc).__name__})"
+        return f"systemctl sans réponse ({'délai dépassé' if isinstance(exc, subprocess.TimeoutExpired) else 'absent'})"
     return result.stdout.strip() or result.stderr.strip()
 
 
@@ -78,19 +78,29 @@ def units_state(
     name = "unités systemd"
     service, sock = find_unit("lgo.service", dirs), find_unit("lgo.socket", dirs)
     if service is None or sock is None:
-        return CheckResult(name, False, "lgo.service / lgo.socket non installés (install.sh)")
+        if settings.mode == "bench":  # `./dev demo` or a test: lgo runs in a terminal
+            return CheckResult(name, True, "non installées : normal sur un banc lancé à la main "
+                               "(`./dev demo`)", info=True)  # fmt: skip
+        return CheckResult(name, False, "lgo.service / lgo.socket non installés : installez le "
+                           "paquet (`apt install ./lgo_<version>_amd64.deb`)")  # fmt: skip
     ports = socket_ports(sock)
     if ports and settings.api.port not in ports:
         return CheckResult(
-            name, False, f"lgo.socket écoute sur {ports} mais api.port vaut {settings.api.port}"
+            name, False, f"lgo.socket écoute sur {ports} mais api.port vaut {settings.api.port} : "
+            f"mettez api.port = {ports[0]} dans lgo.toml (ou corrigez lgo.socket par "
+            "`systemctl edit lgo.socket`)",
         )
     running = systemd_is_running() if with_systemd is None else with_systemd
     if not running:
-        return CheckResult(name, True, f"{service.parent} ; systemd n'est pas PID 1 ici")
+        return CheckResult(name, True, f"{service.parent} ; systemd n'est pas PID 1 ici",
+                           info=True)  # fmt: skip
     active = _systemctl("is-active", "lgo.service")
     enabled = _systemctl("is-enabled", "lgo.socket")
     detail = f"lgo.service {active}, lgo.socket {enabled}"
-    return CheckResult(name, active == "active" and enabled == "enabled", detail)
+    if active == "active" and enabled == "enabled":
+        return CheckResult(name, True, detail)
+    return CheckResult(name, False, f"{detail} : lancez `systemctl enable --now lgo.socket "
+                       "lgo.service`, puis `journalctl -u lgo` si le service s'arrête")  # fmt: skip
 
 
 @register
@@ -111,20 +121,22 @@ def permission_problems(config: Path | None, state_dir: Path, uid: int) -> list[
     if config is not None and config.exists():
         # It may hold a database password: readable by the service group, writable by its owner.
         if _mode(config) & 0o007:
-            problems.append(f"{config} accessible à tous (chmod 0640)")
+            problems.append(f"{config} accessible à tous : `chmod 0640 {config}`")
         if _mode(config) & 0o020:
-            problems.append(f"{config} modifiable par le groupe (chmod 0640)")
+            problems.append(f"{config} modifiable par le groupe : `chmod 0640 {config}`")
     if not state_dir.exists():
         return problems
     if state_dir.stat().st_uid != uid:
-        problems.append(f"{state_dir} n'appartient pas à l'utilisateur du service (uid {uid})")
+        problems.append(f"{state_dir} n'appartient pas à l'utilisateur du service (uid {uid}) : "
+                        f"`chown -R lgo:lgo {state_dir}`")
     if _mode(state_dir) & 0o077:
-        problems.append(f"{state_dir} accessible à d'autres utilisateurs (chmod 0700)")
+        problems.append(f"{state_dir} accessible à d'autres utilisateurs : `chmod 0700 {state_dir}`")
     for db_file in sorted(state_dir.glob("*.sqlite3*")):
         if db_file.stat().st_uid != uid:
-            problems.append(f"{db_file.name} n'appartient pas à l'utilisateur du service")
+            problems.append(f"{db_file.name} n'appartient pas à l'utilisateur du service : "
+                            f"`chown lgo:lgo {db_file}`")
         if _mode(db_file) & 0o077:
-            problems.append(f"{db_file.name} accessible à d'autres utilisateurs (chmod 0600)")
+            problems.append(f"{db_file.name} accessible à d'autres utilisateurs : `chmod 0600 {db_file}`")
     return problems
 
 
@@ -161,16 +173,19 @@ def pcscd_access(
     name = "accès à pcscd"
     if polkit and not any((d / POLKIT_RULE_NAME).is_file() for d in rule_dirs):
         return CheckResult(
-            name, False, f"pcscd utilise polkit mais la règle {POLKIT_RULE_NAME} est absente"
+            name, False, f"pcscd utilise polkit mais la règle {POLKIT_RULE_NAME} est absente : "
+            "réinstallez le paquet lgo (il la pose dans /etc/polkit-1/rules.d)"
         )
     if not sock_path.exists():
-        return CheckResult(name, False, f"{sock_path} absent (pcscd.socket arrêté ?)")
+        return CheckResult(name, False, f"{sock_path} absent : lancez `systemctl start "
+                           "pcscd.socket` (sur un banc : `hwsim up`)")  # fmt: skip
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(COMMAND_TIMEOUT_S)
         try:
             sock.connect(str(sock_path))
         except OSError as exc:
-            return CheckResult(name, False, f"{sock_path} refuse la connexion ({exc.strerror})")
+            return CheckResult(name, False, f"{sock_path} refuse la connexion ({exc.strerror}) : "
+                               "lancez `systemctl restart pcscd.socket`")  # fmt: skip
     policy = "polkit : règle lgo présente" if polkit else "sans polkit"
     return CheckResult(name, True, f"{sock_path} joignable ({policy})")
 
@@ -216,7 +231,9 @@ def certificate_expiry(paths: Sequence[Path], now: datetime) -> CheckResult:
         try:
             certs = x509.load_pem_x509_certificates(path.read_bytes())
         except (OSError, ValueError) as exc:
-            problems.append(f"{path} illisible ({type(exc).__name__})")
+            reason = "absent" if isinstance(exc, FileNotFoundError) else "format PEM invalide"
+            problems.append(f"{path} illisible ({reason}) : vérifiez le chemin dans "
+                            "lgo.toml et les droits (root:lgo 0640)")
             continue
         for cert in certs:
             cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -226,9 +243,11 @@ def certificate_expiry(paths: Sequence[Path], now: datetime) -> CheckResult:
             label = f"{path.name} ({subject})"
             expires = cert.not_valid_after_utc
             if expires <= now:
-                problems.append(f"{label} expiré le {expires:%d/%m/%Y}")
+                problems.append(f"{label} expiré le {expires:%d/%m/%Y} : installez le certificat "
+                                "renouvelé")
             elif expires - now <= CERT_WARNING:
-                problems.append(f"{label} expire le {expires:%d/%m/%Y}")
+                problems.append(f"{label} expire le {expires:%d/%m/%Y} : commandez son "
+                                "renouvellement")
             if soonest is None or expires < soonest[0]:
                 soonest = (expires, label)
     if problems:
@@ -256,7 +275,10 @@ def disk_space(
     free_mib = usage.free // (1 << 20)
     detail = f"{free_mib} Mio libres sur {usage.total // (1 << 20)} Mio ({target})"
     ok = usage.free >= min_free and usage.free >= usage.total * min_ratio
-    return CheckResult(name, ok, detail if ok else f"espace insuffisant : {detail}")
+    if ok:
+        return CheckResult(name, True, detail)
+    return CheckResult(name, False, f"espace insuffisant : {detail} ; libérez de la place (anciennes "
+                       "sauvegardes dans /var/lib/lgo/backups, journaux : `journalctl --vacuum-size`)")
 
 
 @register

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
@@ -100,6 +101,9 @@ class SupervisedServer(uvicorn.Server):
         # Migrations were checked before the server was built and the lifespan (container start)
         # has completed: this is the moment the daemon can do its job.
         systemd.ready(f"En service (lgo, {_describe(self.servers)})")
+        # For whoever started it from a terminal (or reads the journal): where the counters connect.
+        sys.stderr.write(f"lgo écoute sur {_addresses(self.servers)}\n")
+        sys.stderr.flush()
         probe = self._health or _container_probe(self.config.app)
         self._watchdog = systemd.Watchdog(probe)
         if self._watchdog.start() is not None:
@@ -114,6 +118,19 @@ class SupervisedServer(uvicorn.Server):
         if not self.should_exit:
             systemd.stopping("Arrêt en cours")
         super().handle_exit(sig, frame)
+
+
+def _addresses(servers: Sequence[asyncio.base_events.Server]) -> str:
+    urls: list[str] = []
+    for server in servers:
+        for sock in server.sockets:
+            address = sock.getsockname()
+            if isinstance(address, str):
+                urls.append(f"unix:{address}")
+            else:
+                host = f"[{address[0]}]" if ":" in address[0] else address[0]
+                urls.append(f"http://{host}:{address[1]}/")
+    return ", ".join(urls) or "aucun socket"
 
 
 def _describe(servers: Sequence[asyncio.base_events.Server]) -> str:

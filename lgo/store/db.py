@@ -12,6 +12,7 @@ they read-modify-write, and rely on constraints for exactly-once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,15 @@ def _sqlite_engine(url: str, *, immediate: bool, busy_timeout_ms: int) -> Engine
     return engine
 
 
+def _create_private(path: Path) -> None:
+    """Create the SQLite file 0600 in a 0700 folder before SQLite does: its -wal and -shm files
+    take the database file's mode, so they stay private whatever the caller's umask."""
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 class Database:
     def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False) -> None:
         self.url = normalise_url(url)
@@ -59,7 +69,7 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(parsed.database))
             self.engine = _sqlite_engine(self.url, immediate=True, busy_timeout_ms=busy_timeout_ms)
             self.read_engine = _sqlite_engine(
                 self.url, immediate=False, busy_timeout_ms=busy_timeout_ms

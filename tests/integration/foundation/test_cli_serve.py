@@ -66,7 +66,7 @@ def test_doctor_reports_each_check_and_fails_when_one_is_red(tmp_path: Path) -> 
     out = run(tmp_path, "doctor")
     assert out.returncode == 1  # national endpoint unreachable, no PKCS#11 module
     assert "base de données" in out.stdout and "OK" in out.stdout
-    assert "services nationaux" in out.stdout and "KO" in out.stdout
+    assert "service national" in out.stdout and "KO" in out.stdout
 
 
 def _free_port() -> int:

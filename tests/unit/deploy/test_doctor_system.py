@@ -61,9 +61,16 @@ def test_units_installed_and_port_consistent(tmp_path: Path, unit_dir: Path) -> 
 
 
 def test_units_missing(tmp_path: Path) -> None:
-    result = doctor_system.units_state(_settings(tmp_path), [tmp_path], with_systemd=False)
+    production = _settings(tmp_path).model_copy(update={"mode": "production"})
+    result = doctor_system.units_state(production, [tmp_path], with_systemd=False)
     assert not result.ok
-    assert "non installés" in result.detail
+    assert "non installés" in result.detail and "apt install" in result.detail
+
+
+def test_units_missing_on_a_bench_is_information(tmp_path: Path) -> None:
+    bench = _settings(tmp_path).model_copy(update={"mode": "bench"})
+    result = doctor_system.units_state(bench, [tmp_path], with_systemd=False)
+    assert result.ok and result.info
 
 
 def test_units_port_mismatch_is_reported(tmp_path: Path, unit_dir: Path) -> None:
@@ -260,7 +267,8 @@ def test_units_state_under_systemd(
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     result = doctor_system.units_state(_settings(tmp_path), [unit_dir], with_systemd=True)
     assert result.ok is ok
-    assert result.detail == f"lgo.service {active}, lgo.socket {enabled}"
+    assert result.detail.startswith(f"lgo.service {active}, lgo.socket {enabled}")
+    assert ok or "lancez `systemctl enable --now lgo.socket lgo.service`" in result.detail
 
 
 def test_certificates_of_the_real_settings_are_found(tmp_path: Path) -> None:
