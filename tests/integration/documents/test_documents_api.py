@@ -197,6 +197,7 @@ def test_vaccination_note_by_api_blocked_then_retried(
     vaccination = {
         "administered_at": "2026-03-15T10:05:00+01:00", "product_code": "3400930000001",
         "product_label": "VACCIN GRIPPAL FICTIF", "lot_number": "LOT-42A",
+        "cis_code": "60000001", "atc_code": "J07BB02",
     }  # fmt: skip
     naive = client.post("/v1/documents", json={
         "kind": "vaccination-note", "patient_id": patient_id,
