@@ -4,7 +4,7 @@
 points at the bench: a national endpoint on the loopback (the hw-sim simulator) or on a reserved
 example host (``*.invalid``, ``example.org``: the placeholders of the documented example file), the
 simulator's client secret, an example identifier (IDAM, FINESS, pharmacy name), the simulator-only
-PIN check or SoftHSM as the CPS middleware, or a certificate of hw-sim's test PKI. Each problem
+SoftHSM as the CPS middleware, or a certificate of hw-sim's test PKI. Each problem
 names its setting and says what to put there, in French, for the technician. ``mode = "bench"``
 (``./dev demo``, the bench units, the tests) skips all of it.
 """
