@@ -31,7 +31,8 @@ from lgo.logging import get_logger
 from lgo.sessions import ProfessionalSession, SessionRegistry
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, OutboxMessage
-from lgo.store.models.documents import DocumentDelivery
+from lgo.store.models.documents import DocumentDelivery, DocumentRow
+from lgo.store.models.missions import TrodTestRow, VaccinationRow
 from lgo.store.models.patients import Patient, PatientIdentityCheck
 from lgo.store.models.stats import StatsNationalCall, StatsSession
 from lgo.store.types import utcnow
@@ -44,6 +45,8 @@ MAX_BUCKETS: dict[str, int] = {"day": 400, "month": 120}
 EXECUTION_KIND = "eprescription.execution"  # lgo.services.outbox.EXECUTION_KIND
 LOCAL_ONLY = "local_only"  # dispensations.sync_status of a dispensation nobody is told about
 DOCUMENT_CHANNELS = {"dmp.provide": "dmp", "mss.send": "mss"}
+# Documents of the missions part counted on their own (figure prefix → documents.kind).
+MISSION_DOCUMENTS = {"vaccination_notes": "vaccination-note", "trod_results": "trod-result"}
 INSI_KINDS = ("insi_traits", "insi_vitale", "insi_verify")
 PENDING, PROCESSING, DELIVERED, FAILED = "pending", "processing", "delivered", "failed"
 # Call traces kept in memory while the database refuses them (then the oldest are dropped).
@@ -71,6 +74,13 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("mss.failed", "envois MSSanté en échec"),
     ("signins.cps", "connexions CPS"),
     ("signins.ecps", "connexions e-CPS"),
+    ("vaccinations.recorded", "vaccinations réalisées"),
+    ("vaccination_notes.delivered", "notes de vaccination versées au DMP"),
+    ("vaccination_notes.failed", "notes de vaccination en échec (DMP)"),
+    ("trod.recorded", "tests rapides (TROD) réalisés"),
+    ("trod.protocol_dispensed", "antibiotiques délivrés sous protocole (TROD)"),
+    ("trod_results.delivered", "résultats de TROD versés au DMP"),
+    ("trod_results.failed", "résultats de TROD en échec (DMP)"),
     ("national.calls", "appels aux services nationaux"),
     ("national.failed", "appels aux services nationaux en échec"),
 )
@@ -233,6 +243,7 @@ def _sources() -> list[Source]:
             timed(f"{channel}.failed", g.created_at, g.kind == kind, g.status == FAILED,
                   error=g.last_error, failure_source=channel),
         ]  # fmt: skip
+    sources += _mission_sources(timed)
     sources += [
         timed("signins.cps", s.opened_at, s.kind == "cps"),
         timed("signins.ecps", s.opened_at, s.kind == "ecps"),
@@ -240,6 +251,26 @@ def _sources() -> list[Source]:
         timed("national.failed", n.at, _national_failed(), error=n.service + ":" + n.status,
               failure_source="national"),
     ]  # fmt: skip
+    return sources
+
+
+def _mission_sources(timed: Callable[..., Source]) -> list[Source]:
+    """Vaccinations and rapid tests (missions part), and the DMP deliveries of their documents."""
+    v, t, g, r = VaccinationRow, TrodTestRow, DocumentDelivery, DocumentRow
+    sources = [
+        timed("vaccinations.recorded", v.administered_at),
+        timed("trod.recorded", t.performed_at),
+        timed("trod.protocol_dispensed", t.performed_at, t.dispensation_id.is_not(None)),
+    ]
+    dmp = g.kind == "dmp.provide"
+    for figure, kind in MISSION_DOCUMENTS.items():
+        on_kind = (r, and_(r.id == g.document_id, r.kind == kind))
+        sources += [
+            Source(f"{figure}.delivered", g.delivered_at, (dmp, g.status == DELIVERED),
+                   join=on_kind),
+            Source(f"{figure}.failed", g.created_at, (dmp, g.status == FAILED), error=g.last_error,
+                   join=on_kind, failure_source=figure),
+        ]  # fmt: skip
     return sources
 
 

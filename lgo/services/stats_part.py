@@ -32,7 +32,8 @@ COLLECTORS_KEY = "metrics_collectors"
 FLUSH_INTERVAL_S = 2.0
 # Messages that failed for good can be retried by hand and leave that state: as counters they would
 # go down, which Prometheus reads as a reset. They are the gauge lgo_queue_messages{state="failed"}.
-NOT_COUNTERS = frozenset({"eprescription.reports_failed", "dmp.failed", "mss.failed"})
+NOT_COUNTERS = frozenset({"eprescription.reports_failed", "dmp.failed", "mss.failed",
+                          "vaccination_notes.failed", "trod_results.failed"})
 
 
 class StatsCollector(Collector):

@@ -56,6 +56,13 @@
     "mss.failed": "MSSanté messages failed",
     "signins.cps": "CPS sign-ins",
     "signins.ecps": "e-CPS sign-ins",
+    "vaccinations.recorded": "vaccinations given",
+    "vaccination_notes.delivered": "vaccination notes sent to the DMP",
+    "vaccination_notes.failed": "vaccination notes failed (DMP)",
+    "trod.recorded": "rapid tests (TROD) done",
+    "trod.protocol_dispensed": "antibiotics dispensed under protocol (TROD)",
+    "trod_results.delivered": "TROD results sent to the DMP",
+    "trod_results.failed": "TROD results failed (DMP)",
     "national.calls": "national service calls",
     "national.failed": "national service calls failed",
   };
@@ -67,6 +74,8 @@
     { name: "DMP", main: "dmp.delivered", failed: "dmp.failed" },
     { name: "MSSanté", main: "mss.delivered", failed: "mss.failed" },
     { name: "CPS / e-CPS", main: "signins.cps", failed: null, second: "signins.ecps" },
+    { name: "Vaccination", main: "vaccination_notes.delivered", failed: "vaccination_notes.failed" },
+    { name: "TROD", main: "trod_results.delivered", failed: "trod_results.failed" },
     { name: "Services nationaux", main: "national.calls", failed: "national.failed" },
   ];
 

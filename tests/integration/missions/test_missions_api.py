@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+from typer.testing import CliRunner
 
 from hwsim.mss import MssServer
-from lgo.domain.identity import IdentityStatus
+from lgo.cli import app as cli_app
+from lgo.domain.identity import IdentityStatus, InsOid
 from lgo.services.counters import add_counter
+from lgo.services.stats import today_local
 from lgo.store.models.missions import TrodTestRow, VaccinationRow
-from tests.fixtures.documents import MssPki, sim_documents
+from tests.fixtures.documents import FICTIVE_NIR, MssPki, sim_control, sim_documents
 from tests.fixtures.missions import (
     AMOXICILLIN,
     FOSFOMYCIN,
@@ -29,6 +33,7 @@ from tests.fixtures.missions import (
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration
+PHARMACY_IDNAT = "1750000000"  # the DMP simulator's structure id of the pharmacy
 NEXT_YEAR = date.today() + timedelta(days=365)
 
 
@@ -288,3 +293,48 @@ def test_storage_on_postgresql(missions_pg: MissionsApi) -> None:
         created.json()["id"]  # fmt: skip
     assert [t["id"] for t in client.get("/v1/trod", params={"test": "angine"}).json()] == \
         [test["id"]]  # fmt: skip
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+def test_dashboard_counts_acts_and_their_documents(missions: MissionsApi, tmp_path: Path) -> None:
+    client = missions.client
+    patient = add_patient(missions.container.db, IdentityStatus.QUAL)
+    assert client.post("/v1/vaccinations", json=_vaccination(patient),
+                       headers=_key()).status_code == 201  # fmt: skip
+    assert missions.deliver_documents() == 1  # the note reaches the DMP
+    # Then the patient blocks the pharmacy in the DMP: the TROD result is refused for good.
+    sim_control(missions.sim.base_url, "patients",
+                {"ins": FICTIVE_NIR, "oid": InsOid.TEST.value, "blocked": [PHARMACY_IDNAT]})  # fmt: skip
+    test = client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
+    assert missions.deliver_documents() == 1
+    assert client.post(f"/v1/trod/{test['id']}/dispensation", json={
+        "regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13,
+    }).status_code == 201  # fmt: skip
+
+    today = today_local().isoformat()
+    body = client.get("/v1/stats", params={"from": today, "to": today}).json()
+    mine = {k: v for k, v in body["totals"].items() if k.split(".")[0] in {
+        "vaccinations", "vaccination_notes", "trod", "trod_results"}}  # fmt: skip
+    assert mine == {
+        "vaccinations.recorded": 1, "vaccination_notes.delivered": 1,
+        "vaccination_notes.failed": 0, "trod.recorded": 1, "trod.protocol_dispensed": 1,
+        "trod_results.delivered": 0, "trod_results.failed": 1,
+    }  # fmt: skip
+    assert {"source": "trod_results", "error": "dmp-access-refused", "count": 1} in body["failures"]
+    exported = client.get("/v1/stats/export.csv", params={"from": today, "to": today}).text
+    assert "total,vaccinations.recorded,vaccinations réalisées,1\r\n" in exported
+    assert "total,failure:trod_results:dmp-access-refused,échec,1\r\n" in exported
+
+    env = {"LGO_DATABASE__URL": missions.container.settings.database_url,
+           "LGO_STATE_DIR": str(tmp_path / "cli-state"), "LGO_LOGGING__JSON": "false",
+           "COLUMNS": "200"}  # fmt: skip
+    try:
+        shown = CliRunner().invoke(cli_app, ["stats", "--from", today, "--to", today], env=env)
+    finally:
+        structlog.reset_defaults()  # the command logged to the runner's closed stderr
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.output.splitlines() if "antibiotiques délivrés sous" in x)
+    assert line.replace("│", " ").split()[-2:] == ["1", "1"]  # that day, and the total
+    assert "trod_results" in shown.output and "dmp-access-refused" in shown.output

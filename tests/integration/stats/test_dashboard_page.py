@@ -100,7 +100,7 @@ def test_dashboard_table_charts_csv_and_language(page: Any, served: Served) -> N
     expect(figures.locator('tr[data-figure="national.failed"] td.total')).to_have_text("1")
     expect(figures.locator('tr[data-figure="signins.ecps"] td.total')).to_have_text("1")
     assert today in figures.locator("thead").inner_text()
-    expect(page.locator("#dash-charts figure.dash-chart")).to_have_count(7)
+    expect(page.locator("#dash-charts figure.dash-chart")).to_have_count(9)
     national = page.locator('#dash-charts figure[data-service="Services nationaux"]')
     expect(national.locator("rect.failed")).to_have_count(1)
     expect(page.locator("#dash-failures")).to_contain_text("dmp:503")

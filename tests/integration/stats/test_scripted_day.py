@@ -235,7 +235,8 @@ def run_documents(day: Day, docs_patient: str) -> None:
         "mss_recipient": "quelquun@exemple.org",
         "vaccinations": [{"administered_at": "2026-03-15T10:05:00+01:00",
                           "product_code": "3400930000001", "product_label": "VACCIN FICTIF",
-                          "lot_number": "LOT-42A"}],
+                          "lot_number": "LOT-42A", "cis_code": "60000001",
+                          "atc_code": "J07BB02"}],
     })  # fmt: skip
     assert note.status_code == 201, note.text
     assert worker.run_once() == 2
@@ -274,6 +275,11 @@ EXPECTED = {
     "ins.insi_calls": 3, "ins.found": 1, "ins.qualified": 1, "ins.failed": 2,
     "dmp.delivered": 1, "dmp.failed": 1, "mss.delivered": 1, "mss.failed": 1,
     "signins.cps": 2, "signins.ecps": 1,
+    # The day's vaccination note is posted to /v1/documents (no act recorded): its DMP delivery
+    # fails (the patient blocked the pharmacy).
+    "vaccinations.recorded": 0, "vaccination_notes.delivered": 0, "vaccination_notes.failed": 1,
+    "trod.recorded": 0, "trod.protocol_dispensed": 0, "trod_results.delivered": 0,
+    "trod_results.failed": 0,
 }  # fmt: skip
 
 
@@ -305,6 +311,7 @@ def test_scripted_day_figures_csv_and_metrics(day: Day) -> None:
     assert failures == {
         ("insi", "insi-not-found"): 1, ("insi", "insi-unavailable"): 1,
         ("dmp", "dmp-access-refused"): 1, ("mss", failures_key(failures, "mss")): 1,
+        ("vaccination_notes", "dmp-access-refused"): 1,
         **{("national", key): count for key, count in national_failed.items()},
     }  # fmt: skip
     backlog = {q["queue"]: q for q in body["backlog"]}
