@@ -35,6 +35,7 @@ from lgo.documents.elements import profession
 from lgo.documents.models import CdaDocument
 from lgo.documents.types import DOCUMENT_TYPES, NORMAL_CONFIDENTIALITY, PHARMACY_FACILITY
 from lgo.national import xds
+from lgo.national.dmp_auth import DmpAuthenticator, with_assertion
 from lgo.national.errors import (
     MalformedResponse,
     NationalServiceError,
@@ -72,6 +73,12 @@ class DmpDocumentRejected(RequestRejected):
     slug = "dmp-document-rejected"
     status = 422
     title = "Document refusé par le DMP : contenu non conforme au volet CI-SIS"
+
+
+class DmpAuthenticationFailed(NationalServiceError):
+    slug = "dmp-authentication-failed"
+    status = 403
+    title = "Le DMP a refusé l'authentification (assertion signée par la carte CPS invalide)"
 
 
 class DmpDocumentUnknown(NationalServiceError):
@@ -324,6 +331,10 @@ def _soap_body(response: httpx.Response) -> Element:
         code = fault.findtext("soap:Code/soap:Value", default="", namespaces=xds.NSMAP)
         if code.endswith("Receiver"):
             raise ServiceUnavailable("dmp: SOAP fault (Receiver)")
+        subcode = fault.findtext("soap:Code/soap:Subcode/soap:Value", default="",
+                                 namespaces=xds.NSMAP)  # fmt: skip
+        if subcode.endswith((":FailedCheck", ":FailedAuthentication")):  # WS-Security faults
+            raise DmpAuthenticationFailed(f"dmp: SOAP fault ({subcode.rsplit(':', 1)[-1]})")
         raise RequestRejected(f"dmp: SOAP fault ({code.rsplit(':', 1)[-1] or 'unknown'})")
     return body[0]
 
@@ -387,9 +398,11 @@ class DmpClient(ServiceClient):
         finess: str,
         path: str = "/xds",
         checker: DocumentChecker | None = None,
+        authenticator: DmpAuthenticator | None = None,
     ) -> None:
         super().__init__(http=http)
         self._path = path
+        self._authenticator = authenticator  # signed caller assertion when a card is at hand
         self._structure = STRUCT_FINESS_PREFIX + finess
         # validation before sending, as the DMP requires of sending software
         self._checker = checker or DocumentChecker()
@@ -407,6 +420,7 @@ class DmpClient(ServiceClient):
         connect_timeout_s: float,
         transport: httpx.BaseTransport | None = None,
         checker: DocumentChecker | None = None,
+        authenticator: DmpAuthenticator | None = None,
     ) -> DmpClient:
         http = NationalHttpClient(
             cls.service,
@@ -416,10 +430,12 @@ class DmpClient(ServiceClient):
             transport=transport,
             max_body_bytes=MAX_REPLY_BYTES,
         )
-        return cls(http, finess=finess, checker=checker)
+        return cls(http, finess=finess, checker=checker, authenticator=authenticator)
 
     def _call(self, action: str, soap_action: str, envelope: bytes, author_rpps: str) -> Element:
         content_type = f'application/soap+xml; charset=UTF-8; action="{soap_action}"'
+        if self._authenticator is not None:
+            envelope = with_assertion(envelope, self._authenticator)
         response = self._http.request(
             action,
             "POST",

@@ -34,7 +34,8 @@ from lgo.documents.models import Author, Organisation
 from lgo.domain.identity import Ins
 from lgo.errors import LgoError, Unavailable
 from lgo.logging import get_logger
-from lgo.national.dmp import DmpClient
+from lgo.national.dmp import STRUCT_FINESS_PREFIX, DmpClient
+from lgo.national.dmp_auth import DmpAuthenticator, card_authenticator
 from lgo.national.mss import MssClient, MssConfig
 from lgo.services.documents import (
     KIND_DMP,
@@ -88,7 +89,11 @@ def checker_from(settings: Settings) -> DocumentChecker:
     return DocumentChecker.configured(documents.cisis_kit_dir, cache)
 
 
-def dmp_client_from(settings: Settings, checker: DocumentChecker | None = None) -> DmpClient:
+def dmp_client_from(
+    settings: Settings,
+    checker: DocumentChecker | None = None,
+    authenticator: DmpAuthenticator | None = None,
+) -> DmpClient:
     national = settings.national
     return DmpClient.over_http(
         national.dmp.url or national.base_url.rstrip("/") + DMP_PATH,
@@ -96,7 +101,14 @@ def dmp_client_from(settings: Settings, checker: DocumentChecker | None = None) 
         timeout_s=national.timeout_s,
         connect_timeout_s=national.connect_timeout_s,
         checker=checker,
+        authenticator=authenticator,
     )
+
+
+def card_of(container: Container) -> Any:
+    """The logged-in CPS card (hardware part's ``extras["cps"]``), or ``None``."""
+    cps = container.extras.get("cps")
+    return cps.signer() if cps is not None else None
 
 
 def mss_client_from(settings: Settings) -> MssClient | None:
@@ -115,7 +127,9 @@ class DocumentsPart:
         settings = container.settings
         patients = _LazyPatients(container)
         self.checker = checker_from(settings)
-        self.dmp = dmp_client_from(settings, self.checker)
+        structure = STRUCT_FINESS_PREFIX + settings.pharmacy.finess
+        authenticator = card_authenticator(lambda: card_of(container), structure)
+        self.dmp = dmp_client_from(settings, self.checker, authenticator)
         self.mss = mss_client_from(settings)
         handlers = {KIND_DMP: dmp_handler(self.dmp)}
         if self.mss is not None:
