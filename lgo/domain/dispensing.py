@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -80,6 +80,9 @@ class LineRequest:
     lots: tuple[str, ...] = ()
     mte_ph: bool = False
     override: Override | None = None
+    # The pharmacist's daily quantity for a line whose structured dosage gives none (as needed,
+    # per kg, text only…). Ignored when the dosage defines one: the prescribed posology counts.
+    units_per_day: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -320,6 +323,15 @@ def _apply_override(
     return kept, used
 
 
+def _counted(line: PrescriptionLine, request: LineRequest) -> PrescriptionLine:
+    """The line whose units per day count the units handed over: the pharmacist's figure where
+    the dosage defines none, else the prescribed one."""
+    undefined = line.posology is not None and line.posology.units_per_day is None
+    if undefined and request.units_per_day is not None and request.units_per_day > 0:
+        return replace(line, units_per_day=request.units_per_day)
+    return line
+
+
 def evaluate_line(
     prescription: Prescription,
     request: LineRequest,
@@ -353,7 +365,7 @@ def evaluate_line(
         line_no=line.line_no,
         kind=request.kind,
         days=request.days,
-        units=units_for(line, request.days),
+        units=units_for(_counted(line, request), request.days),
         refusals=tuple(dict.fromkeys(refusals)),
         overridden=overridden,
         completeness=completeness(history, remaining_after),

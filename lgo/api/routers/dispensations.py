@@ -85,6 +85,11 @@ class LineIn(_In):
     lot: str | None = Field(None, max_length=40)
     mte_ph: bool = False
     override: OverrideIn | None = None
+    units_per_day: Decimal | None = Field(
+        None, gt=0, le=100,
+        description="Quantité par jour retenue par le pharmacien quand la posologie structurée "
+        "n'en donne pas (si besoin, au poids, texte libre) ; ignorée sinon.",
+    )
 
 
 class PaperLineIn(_In):
@@ -193,7 +198,7 @@ def _line_input(line: LineIn, catalog: ProductCatalog, rpps: str) -> LineInput:
         prescriber_agreement_on=line.prescriber_agreement_on,
         not_dispensed_reason=line.not_dispensed_reason, exceptional=line.exceptional,
         unit_dispensing=line.unit_dispensing, lots=(line.lot,) if line.lot else (),
-        mte_ph=line.mte_ph, override=override,
+        mte_ph=line.mte_ph, override=override, units_per_day=line.units_per_day,
     )  # fmt: skip
     return LineInput(request, cip13=line.cip13, boxes=line.boxes)
 

@@ -7,6 +7,7 @@ one rule."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -19,6 +20,7 @@ from lgo.domain.dispensing import (
     deliverable,
     evaluate_line,
 )
+from lgo.domain.posology import Posology
 from lgo.domain.prescription import Prescription
 from lgo.domain.products import RegulatoryList
 from lgo.domain.refusals import RefusalCode
@@ -227,3 +229,18 @@ def test_every_blocking_rule_names_its_article() -> None:
                                                              "R.5132-22")]  # fmt: skip
     overlap = allowance(stup(), D, covered=(Period(D, D),))
     assert [r.article for r in overlap.blocking] == ["R.5132-33"]
+
+
+# --- the pharmacist's daily figure where the dosage defines none ----------------------------
+
+def test_pharmacist_figure_counts_units_only_where_the_dosage_gives_none() -> None:
+    as_needed = Posology(as_needed=True, reason="si besoin")
+    prn = prescription(line(units_per_day=Decimal(2), posology=as_needed))
+    given = LineRequest(line_no=1, kind=InterventionKind.UNCHANGED, days=5,
+                        units_per_day=Decimal("3.5"))  # fmt: skip
+    assert evaluate_line(prn, given, LineHistory(), D).units == 18  # 17.5 rounded up
+    silent = LineRequest(line_no=1, kind=InterventionKind.UNCHANGED, days=5)
+    assert evaluate_line(prn, silent, LineHistory(), D).units == 10  # the prescribed quantity
+    structured = prescription(line(units_per_day=Decimal(2), posology=Posology(
+        units_per_day=Decimal(2), duration_days=30, reason=None)))  # fmt: skip
+    assert evaluate_line(structured, given, LineHistory(), D).units == 10

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lgo.domain.posology import NO_DURATION, TEXT_ONLY, Posology
 from lgo.domain.prescription import NonSubstitutionReason, PrescriptionSource
 from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.national import eprescription as ep
@@ -53,6 +54,22 @@ def test_record_maps_to_domain_with_catalogue_packs() -> None:
     assert line.non_substitution_reason is NonSubstitutionReason.MTE
     assert line.product.generic_group == "G-LEVO"
     assert rx.extra["line:1"] == "L-1"
+    assert from_json(to_json(rx)) == rx
+
+
+def test_structured_posology_sets_the_units_and_survives_the_cache() -> None:
+    # 1 tablet every other day from the dosage: not the 1/30 of a box the quantity would give.
+    posology = Posology(units_per_day=Decimal("0.5"), duration_days=None, reason=NO_DURATION)
+    dto = record()
+    structured = dto.model_copy(update={"lines": (dto.lines[0].model_copy(
+        update={"posology": posology, "dosage_text": "1 comprimé un jour sur deux"}),)})
+    line = from_record(structured, InMemoryCatalog(), None).lines[0]
+    assert (line.units_per_day, line.posology_text) == (Decimal("0.5"), "1 comprimé un jour sur deux")
+    assert line.posology == Posology(Decimal("0.5"), 30, reason=None)  # the stated 30 days
+    text_only = from_record(record(), InMemoryCatalog(), None).lines[0]
+    assert text_only.posology == Posology(duration_days=30)  # no figure, text-only reason
+    assert text_only.posology.units_per_day is None and text_only.posology.reason == TEXT_ONLY
+    rx = from_record(structured, InMemoryCatalog(), None)
     assert from_json(to_json(rx)) == rx
 
 
