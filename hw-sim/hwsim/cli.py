@@ -193,6 +193,12 @@ def up(
 def _print_env(wd: Path, pcsc: Path, tokens: bool, national: bool, port: int) -> None:
     console.print(f"[green]hwsim prêt[/green] ({wd})")
     typer.echo(f"export PCSCLITE_CSOCK_NAME={pcsc}")
+    from hwsim.pkcs11 import opensc_module, write_opensc_conf
+
+    module = opensc_module()  # the daemon's CPS module: OpenSC drives the virtual CPS card
+    if module is not None:
+        typer.echo(f"export LGO_HARDWARE__PKCS11_MODULE={module}")
+        typer.echo(f"export OPENSC_CONF={write_opensc_conf(wd)}")  # CPS4 ATR for OpenSC 0.23
     if tokens:
         typer.echo(f"export SOFTHSM2_CONF={wd / 'softhsm' / 'softhsm2.conf'}")
     typer.echo(f"# scanner série : {wd / 'scanner-serial'}")

@@ -49,6 +49,32 @@ MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 OPENSC_MODULE_NAME = "opensc-pkcs11.so"
 
 
+# OpenSC 0.23 knows the CPS3 ATR (card-iasecc.c "IAS/ECC CPx") but not the CPS4 one: the bench's
+# opensc.conf maps it to the same driver and card type (SC_CARD_TYPE_IASECC_CPX = 25007), as a
+# technician would for a CPS4 on OpenSC. Point OPENSC_CONF at it (hwsim up prints the export line).
+OPENSC_CONF_NAME = "opensc.conf"
+OPENSC_CONF_TEXT = """\
+# hw-sim: OpenSC configuration of the bench (written by hwsim; see hwsim/pkcs11.py)
+app default {
+\tframework pkcs15 {
+\t}
+\tcard_atr 3b:9b:18:80:01:00:12:25:00:64:80:04:01:00:00:90:44 {
+\t\tdriver = "iasecc";
+\t\ttype = 25007;
+\t\tname = "IAS/ECC CPx (CPS4)";
+\t}
+}
+"""
+
+
+def write_opensc_conf(directory: Path) -> Path:
+    """Write the bench's opensc.conf (CPS4 ATR mapping) into ``directory``; returns its path."""
+    path = directory / OPENSC_CONF_NAME
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(OPENSC_CONF_TEXT)
+    return path
+
+
 def opensc_module() -> Path | None:
     """OpenSC's PKCS#11 module (Debian: /usr/lib/<multiarch>/opensc-pkcs11.so), if installed."""
     candidates = sorted(Path("/usr/lib").glob(f"*/{OPENSC_MODULE_NAME}"))

@@ -80,3 +80,21 @@ def test_three_wrong_pins_lock_the_card(hwsim, cps_in_reader, opensc_module) -> 
     assert "user PIN locked" in p11(opensc_module, "--list-token-slots").stdout
     card = next(r["card"] for r in hwsim.client.status()["readers"] if r["index"] == CPS_READER)
     assert card["tries_left"] == 0  # the counter is the card's own
+
+
+def test_cps4_is_driven_through_the_bench_opensc_conf(hwsim, opensc_module, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """OpenSC 0.23 has no CPS4 ATR: the bench's opensc.conf (OPENSC_CONF) maps it to its CPx type."""
+    if shutil.which("pkcs11-tool") is None:
+        pytest.skip("pkcs11-tool (opensc) is not installed")
+    prescriber = load_people().professionals["medecin"]
+    reader = hwsim.reader_names[CPS_READER]
+    hwsim.client.insert("cps", prescriber.id, reader=CPS_READER, cps4=True)
+    wait_card(reader, present=True)
+    listed = p11(opensc_module, "--list-token-slots")
+    assert f"serial num         : {prescriber.card_serial}" in listed.stdout, listed.stdout
+    without_conf = subprocess.run(
+        ["pkcs11-tool", "--module", str(opensc_module), "--list-slots"], capture_output=True,
+        text=True, timeout=60, check=False,
+        env={**os.environ, "OPENSC_CONF": str(tmp_path / "absent.conf")},
+    )  # fmt: skip
+    assert "token not recognized" in without_conf.stdout
