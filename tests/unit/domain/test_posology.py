@@ -1,7 +1,7 @@
 """The structured posology reader on every example of the French ePrescription IG (HAS cases).
 
-The examples are external material: ``$LGO_CONFORMANCE_DIR/fhir-eprescription-posology/examples``
-(``./dev test`` sets the variable when the conformance folder exists). Each expected row was worked
+The examples are external material (the example Bundles of the ePrescription FHIR IG), found through
+``LGO_POSOLOGY_EXAMPLES_DIR`` (``./dev test`` sets it when the conformance folder exists). Each expected row was worked
 out by hand from the example's dosageInstruction (and checked against its rendered text):
 units per day of a unit of presentation, treatment days, as-needed flag, the prescriber's daily
 maximum, and why no figure is given where the structure does not define one.
@@ -27,13 +27,11 @@ from lgo.domain.posology import (
     with_stated_duration,
 )
 
-EXAMPLES = Path(os.environ.get("LGO_CONFORMANCE_DIR", "/nonexistent")) / (
-    "fhir-eprescription-posology/examples"
-)
+EXAMPLES = Path(os.environ.get("LGO_POSOLOGY_EXAMPLES_DIR", "/nonexistent"))
 needs_examples = pytest.mark.skipif(
     not EXAMPLES.is_dir(),
-    reason="HAS posology examples absent: set LGO_CONFORMANCE_DIR to the conformance folder "
-    "(./dev test does it when the folder exists)",
+    reason="HAS posology examples absent: set LGO_POSOLOGY_EXAMPLES_DIR to the IG's example "
+    "Bundles folder (./dev test does it when the conformance folder exists)",
 )
 MG = p._uncountable("mg")
 G = p._uncountable("g")
