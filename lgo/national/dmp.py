@@ -68,11 +68,12 @@ class DmpAbsent(NationalServiceError):
 
 
 class DmpDocumentRejected(RequestRejected):
-    """The DMP refused the document's content (CI-SIS conformance or metadata): never as it is."""
+    """The DMP refused the document (its metadata, or its content against the CI-SIS volet): it
+    will never be accepted as it is. ``failed_rules``: the registry's reasons."""
 
     slug = "dmp-document-rejected"
     status = 422
-    title = "Document refusé par le DMP : contenu non conforme au volet CI-SIS"
+    title = "Document refusé par le DMP : métadonnées ou contenu non conformes au volet CI-SIS"
 
 
 class DmpAuthenticationFailed(NationalServiceError):

@@ -3,8 +3,11 @@
 Mounted under ``/dmp``; the XDS endpoint is ``POST /dmp/xds`` and dispatches on the body:
 
 - ``ProvideAndRegisterDocumentSetRequest`` (ITI-41): checks the metadata (patient id in the entry,
-  the submission set and the CDA agree; hash and size match the inline document), stores the entry
-  and the document. Same ``uniqueId`` again: success if the bytes are identical (an outbox retry),
+  the submission set and the CDA agree; hash and size match the inline document) and, when a CI-SIS
+  kit is configured (``HWSIM_CISIS_KIT_DIR`` or ``POST /_sim/dmp/conformance``), the document
+  against the kit's schema and the schematron of its volet (from the ``formatCode``), as the real
+  DMP does: a non-conformant document gets ``XDSRegistryMetadataError``, one ``RegistryError``
+  per failed rule (its text in ``codeContext``). Then it stores the entry and the document. Same ``uniqueId`` again: success if the bytes are identical (an outbox retry),
   ``XDSNonIdenticalHash`` otherwise.
 - ``AdhocQueryRequest`` FindDocuments (ITI-18): the patient's approved entries (LeafClass).
 - ``RetrieveDocumentSetRequest`` (ITI-43): the document bytes, inline base64.
@@ -19,7 +22,7 @@ an indirect call by the structure, named by the small ``ctx:DmpContext`` header.
 
 Mounted in the national app (``mount``): the app's recorder and generic faults (latency, timeout,
 error, malformed, duplicate, outage) apply to ``/dmp``. Controls under ``/_sim/dmp``: ``patients``
-(absent / blocks), ``faults`` (SOAP-level faults the generic ones cannot express: ``soap_receiver``
+(absent / blocks), ``conformance`` (the CI-SIS kit to check documents with, or none), ``faults`` (SOAP-level faults the generic ones cannot express: ``soap_receiver``
 SOAP Fault, ``http503``, ``malformed``, ``delay`` before processing), ``documents`` (what was
 stored, with its metadata), ``calls`` (XDS action and outcome per call; never content), ``reset``.
 """
@@ -34,15 +37,17 @@ import threading
 import tomllib
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from lxml import etree
 from pydantic import BaseModel
 from stdnum.fr import nir as nir_numbers
 
 from hwsim.national.assertion import AssertionRefused, verify_assertion
+from hwsim.national.cda_check import CdaChecker, KitError, from_environment
 from hwsim.national.context import ServiceMount, SimDep, SimState
 
 SOAP: Final = "http://www.w3.org/2003/05/soap-envelope"
@@ -92,10 +97,11 @@ Element = etree._Element
 
 
 class XdsError(Exception):
-    def __init__(self, code: str, context: str = "") -> None:
+    def __init__(self, code: str, context: str = "", details: list[str] | None = None) -> None:
         super().__init__(code)
         self.code = code
         self.context = context
+        self.details = details or []  # one RegistryError each (e.g. the failed rules)
 
 
 @dataclass
@@ -129,6 +135,7 @@ class DmpRegistry:
 
     def reset(self) -> None:
         with self._lock:
+            self.checker: CdaChecker | None = None  # the CI-SIS kit's check, when configured
             self.documents: dict[str, StoredDocument] = {}
             self.patients: dict[str, PatientState] = {}
             self.faults: list[Fault] = []
@@ -193,8 +200,21 @@ router = APIRouter(tags=["dmp"])
 control = APIRouter(tags=["dmp simulator control"])
 
 
+def _checker(sim: SimState, kit_dir: str | None) -> CdaChecker | None:
+    """One checker per kit folder for the simulator's life (compiling costs ~0.2 s a volet)."""
+    if kit_dir is None:
+        return None
+    checkers: dict[str, CdaChecker] = sim.settings.setdefault("dmp_cda_checkers", {})
+    if kit_dir not in checkers:
+        checkers[kit_dir] = CdaChecker(Path(kit_dir))
+    return checkers[kit_dir]
+
+
 def setup(sim: SimState) -> None:
     registry = DmpRegistry()
+    if "dmp_cda_default" not in sim.settings:
+        sim.settings["dmp_cda_default"] = from_environment()
+    registry.checker = sim.settings["dmp_cda_default"]
     fixture = sim.fixtures_dir / FIXTURE_NAME
     if fixture.exists():
         for item in tomllib.loads(fixture.read_text(encoding="utf-8")).get("document", []):
@@ -313,14 +333,15 @@ def _registry_response(parent: Element, error: XdsError | None) -> Element:
 
 def _error_list(response: Element, error: XdsError) -> None:
     errors = _sub(response, RS, "RegistryErrorList")
-    _sub(
-        errors,
-        RS,
-        "RegistryError",
-        errorCode=error.code,
-        codeContext=error.context,
-        severity="urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error",
-    )
+    for context in error.details or [error.context]:
+        _sub(
+            errors,
+            RS,
+            "RegistryError",
+            errorCode=error.code,
+            codeContext=context,
+            severity="urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error",
+        )
 
 
 def _slot(parent: Element, name: str) -> list[str]:
@@ -427,11 +448,21 @@ def _provide(registry: DmpRegistry, request: Element, callers: set[str]) -> None
         raise XdsError("XDSPatientIdDoesNotMatch", "entry, submission set and CDA disagree")
     _check_access(registry, key, callers)
     metadata = _metadata(entry, content)
+    _check_content(registry, content, metadata["format_code"]["code"])
     metadata["submission_set_id"] = _external_id(
         package, "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
     )
     stored_entry = _stored_entry(entry)
     registry.store(StoredDocument(metadata["unique_id"], key, stored_entry, content, metadata))
+
+
+def _check_content(registry: DmpRegistry, content: bytes, format_code: str) -> None:
+    if registry.checker is None:
+        return
+    problems = registry.checker.problems(_parse(content), format_code)
+    if problems:
+        raise XdsError("XDSRegistryMetadataError", "document non conforme au volet CI-SIS",
+                       details=problems[:20])  # fmt: skip
 
 
 def _stored_entry(entry: Element) -> bytes:
@@ -611,6 +642,10 @@ class PatientControl(BaseModel):
     blocked: list[str] = []
 
 
+class ConformanceControl(BaseModel):
+    kit_dir: str | None = None  # a CI-SIS kit folder; None: no content check
+
+
 class FaultControl(BaseModel):
     mode: str  # http503 | soap_receiver | malformed | delay
     count: int = 1
@@ -630,6 +665,17 @@ def sim_fault(order: FaultControl, sim: SimDep) -> dict[str, bool]:
     return {"ok": True}
 
 
+@control.post("/conformance")
+def sim_conformance(order: ConformanceControl, sim: SimDep) -> dict[str, bool]:
+    """Check provided documents with this CI-SIS kit (until the next reset) or not at all."""
+    try:
+        checker = _checker(sim, order.kit_dir)
+    except KitError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    _registry(sim).checker = checker
+    return {"ok": True, "checking": checker is not None}
+
+
 @control.get("/documents")
 def sim_documents(sim: SimDep) -> list[dict[str, Any]]:
     return [dict(d.metadata) for d in _registry(sim).all_documents()]
@@ -642,7 +688,9 @@ def sim_calls(sim: SimDep) -> list[dict[str, str]]:
 
 @control.post("/reset")
 def sim_reset(sim: SimDep) -> dict[str, bool]:
-    _registry(sim).reset()
+    registry = _registry(sim)
+    registry.reset()
+    registry.checker = sim.settings.get("dmp_cda_default")
     return {"ok": True}
 
 

@@ -22,7 +22,7 @@ from lgo.documents.conformance import VOLETS, CisisKit, DocumentChecker
 from lgo.documents.errors import CdaNonConformantError
 from lgo.documents.models import DocumentKind
 from lgo.domain.identity import IdentityStatus, InsOid
-from lgo.national.dmp import DmpClient
+from lgo.national.dmp import DmpClient, DmpDocumentRejected
 from lgo.services.counters import add_counter
 from lgo.services.documents_part import part_of
 from lgo.services.prescriptions import InMemoryCatalog
@@ -173,3 +173,32 @@ def test_the_dmp_client_refuses_to_send_a_non_conformant_document(
         assert len(httpx.get(f"{dmp_sim}/_sim/dmp/calls", timeout=5).json()) == 1
     finally:
         client.close()
+
+
+def test_the_dmp_simulator_refuses_a_non_conformant_document_with_an_xds_error(
+    dmp_sim: str, cisis_kit: CisisKit
+) -> None:
+    """The simulator checks with the same kit (its own runner) and answers as the DMP does; the
+    client here checks lgo's schema only, so the broken document reaches the DMP."""
+    turned_on = httpx.post(f"{dmp_sim}/_sim/dmp/conformance",
+                           json={"kit_dir": str(cisis_kit.kit_dir)}, timeout=30)  # fmt: skip
+    assert turned_on.json() == {"ok": True, "checking": True}
+    document = build_document(make_header(), make_vaccination_note())
+    broken = replace(document, xml=document.xml.replace(
+        b'root="1.2.250.1.213.1.1.1.46"', b'root="1.2.3.4"'))  # fmt: skip
+    client = DmpClient.over_http(dmp_sim + "/dmp", finess="750000000", timeout_s=10.0,
+                                 connect_timeout_s=1.0, checker=DocumentChecker())  # fmt: skip
+    try:
+        with pytest.raises(DmpDocumentRejected) as rejected:
+            client.provide(broken, author_rpps=FICTIVE_RPPS)
+        rules = rejected.value.extra["failed_rules"]
+        assert any(r.startswith("[Entete_VAC-NOTE]") and "1.2.250.1.213.1.1.1.46" in r
+                   for r in rules)  # fmt: skip
+        assert sim_documents(dmp_sim) == []
+        calls = httpx.get(f"{dmp_sim}/_sim/dmp/calls", timeout=5).json()
+        assert calls == [{"action": "provide", "outcome": "XDSRegistryMetadataError"}]
+        client.provide(document, author_rpps=FICTIVE_RPPS)  # conformant: stored
+        assert [d["unique_id"] for d in sim_documents(dmp_sim)] == [document.document_id]
+    finally:
+        client.close()
+        httpx.post(f"{dmp_sim}/_sim/dmp/conformance", json={"kit_dir": None}, timeout=5)
