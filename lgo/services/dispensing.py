@@ -125,6 +125,12 @@ class PrescriptionView:
     histories: dict[int, LineHistory] = field(default_factory=dict)
 
 
+def scoped_key(counter_name: str | None, key: str) -> str:
+    """The stored form of an Idempotency-Key: ``<counter name>:<key>`` (counter names are unique
+    and at most 64 characters, keys at most 128: the columns hold 200)."""
+    return f"{counter_name or ''}:{key}"
+
+
 def request_fingerprint(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -223,7 +229,9 @@ class DispensingService:
     def dispense(
         self, key: str, data: DispensationInput, ctx: ProfessionalContext, *, degraded: bool
     ) -> DispensationResult:
-        """Commit once per key: same key and body → the first answer; other body → 409."""
+        """Commit once per key: same key and body → the first answer; other body → 409. A key
+        belongs to the counter that sent it: another counter's same key is another request."""
+        key = scoped_key(ctx.counter_name, key)
         try:
             with self.db.uow() as uow:
                 replay = _claim_key(uow.session, key, data.fingerprint, self.clock())

@@ -60,7 +60,8 @@ class DispensationRow(Base):
     session_kind: Mapped[str] = mapped_column(String(8))
     session_id: Mapped[str] = mapped_column(String(36))
     counter_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    # "<counter name>:<Idempotency-Key>": a key is scoped to its counter (idemscope_0001).
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
 
 
 class DispensationLineRow(Base):
@@ -157,7 +158,8 @@ class IdempotencyKey(Base):
 
     __tablename__ = "idempotency_keys"
 
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # "<counter name>:<Idempotency-Key>": a key is scoped to its counter (idemscope_0001).
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
     scope: Mapped[str] = mapped_column(String(40))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
