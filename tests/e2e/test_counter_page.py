@@ -1,8 +1,8 @@
 """The counter page in Debian's Chromium (Playwright) against the real daemon.
 
 One ``python -m lgo serve`` subprocess on a free 127.0.0.1 port (migrated SQLite, a counter token)
-talks to hw-sim's private pcscd (virtual Vitale and CPS cards, serial scanner), SoftHSM (the CPS
-keys) and the national simulator on 127.0.0.1. The page is driven like a pharmacist would: the
+talks to hw-sim's private pcscd (virtual Vitale and CPS cards, serial scanner), OpenSC's PKCS#11
+module (driving the virtual CPS) and the national simulator on 127.0.0.1. The page is driven like a pharmacist would: the
 tests only act on the simulator or the page, and wait on what the page shows (Playwright's
 ``expect`` waits for the DOM; no sleeps). The tests of this module run in order on one page and one
 daemon, like one working day at the counter: token → patient → CPS session → prescription →
@@ -20,7 +20,6 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ import pytest
 
 from hwsim.fixtures.people import load_people
 from hwsim.national.apcv import issue_token
-from hwsim.national.app import reset_state
 from hwsim.national.faults import FaultKind, FaultSpec
 from tests.e2e.browser import chromium_context
 from tests.e2e.screenshots import screenshot_dir
@@ -126,7 +124,7 @@ def _wait_healthy(daemon: Daemon) -> None:
 
 @pytest.fixture(scope="module")
 def daemon(
-    hwsim_bench: Any, softhsm_tokens: Any, national_sim_server: Any, tmp_path_factory: Any
+    hwsim_bench: Any, opensc_module: Any, national_sim_server: Any, tmp_path_factory: Any
 ) -> Iterator[Daemon]:
     national_sim_server.reset()  # other modules may have dispensed its prescriptions already
     state = tmp_path_factory.mktemp("lgo-e2e")
@@ -137,9 +135,8 @@ def daemon(
         "LGO_API__PORT": str(port),
         "LGO_NATIONAL__BASE_URL": national_sim_server.base_url,
         "LGO_HARDWARE__PCSC_ENABLED": "true",
-        "LGO_HARDWARE__PKCS11_MODULE": str(softhsm_tokens.module),
-        # SoftHSM keeps no PIN counter: the virtual card does.
-        "LGO_HARDWARE__CPS_VERIFY_ON_CARD": "true",
+        # OpenSC's module drives the virtual CPS card (PIN counter, keys, signature on the card).
+        "LGO_HARDWARE__PKCS11_MODULE": str(opensc_module),
         "LGO_HARDWARE__SCANNER_SERIAL_PORTS": json.dumps([str(hwsim_bench.serial_scanner)]),
         # Every prescription asks the Annuaire again, so an injected directory outage is seen.
         "LGO_NATIONAL__ANNUAIRE__CACHE_TTL_S": "0",
@@ -459,6 +456,11 @@ def test_unverified_prescriber_needs_the_pharmacists_acknowledgement(
         scan.fill(CHILD_RX)
         scan.press("Enter")
         expect(page.locator("#rx-lines tbody tr")).to_have_count(2)
+        # "selon le poids, si fièvre": no figure in the prescription, the pharmacist gives it.
+        expect(page.locator("#line-2-posology")).to_have_text("selon le poids, si fièvre")
+        expect(page.locator("#commit")).to_be_disabled()
+        page.locator("#line-2-upd").fill("3")
+        page.locator("#line-2-duration").fill("5")
         warning = page.locator("#prescriber-warning")
         expect(warning).to_be_visible()
         before = len(daemon.get("/v1/ordonnancier"))
@@ -472,40 +474,33 @@ def test_unverified_prescriber_needs_the_pharmacists_acknowledgement(
         national_sim_server.faults.clear("annuaire")
 
 
-def test_late_first_delivery_is_lifted_with_a_recorded_reason(
-    page: Any, daemon: Daemon, national_sim_server: Any
-) -> None:
-    """Prescribed 100 days ago (simulator clock), list I lines never delivered: the rules refuse,
-    the page offers the override, the reason and the pharmacist's RPPS are recorded."""
-    sim = national_sim_server.state
-    sim.clock.freeze(datetime.now(UTC) - timedelta(days=100))
-    reset_state(sim)  # fixtures are dated from the simulator clock
-    try:
-        choose_patient_by_search(page, "testpatient")
-        scan = page.locator("#scan-input")
-        scan.fill(LATE_RX)
-        scan.press("Enter")
-        rows = page.locator("#rx-lines tbody tr")
-        expect(rows).to_have_count(3)
-        expect(rows.first.locator("[data-refusal='first_delivery_too_late']")).to_be_visible()
-        # The view says it before the commit: the reason field is there, the commit waits for it.
-        late = page.locator("[id^='line-'][id$='-override']")
-        expect(late.first).to_be_visible()
-        expect(page.locator("#commit")).to_be_disabled()
-        expect(page.locator("#commit-why")).to_contain_text("motif de la dérogation")
-        for i in range(late.count()):
-            late.nth(i).fill("Traitement chronique, renouvellement vu avec le patient")
-        page.locator("#commit").click()
-        result = page.locator("#commit-ok")
-        expect(result).to_contain_text("Dispensation enregistrée")
-        stored = daemon.get(f"/v1/dispensations/{result.get_attribute('data-dispensation')}")
-        overrides = [ln["override"] for ln in stored["lines"] if ln["override"]]
-        assert overrides and all(
-            o["code"] == "first_delivery_too_late" and o["pharmacist_rpps"] == PHARMACIST.rpps
-            for o in overrides
-        )
-    finally:
-        national_sim_server.reset()
+def test_a_longer_delivery_is_lifted_with_a_recorded_reason(page: Any, daemon: Daemon) -> None:
+    """Three months of levothyroxine at once: beyond the one-month cap of a delivery the rules
+    refuse, the page asks for the reason (the commit waits for it), and the reason and the
+    pharmacist's RPPS are recorded with the line."""
+    choose_patient_by_search(page, "testpatient")
+    scan = page.locator("#scan-input")
+    scan.fill(LATE_RX)
+    scan.press("Enter")
+    expect(page.locator("#rx-lines tbody tr")).to_have_count(3)
+    expect(page.locator("#line-1-posology")).to_have_text("1 comprimé le matin à jeun")
+    page.locator("#line-1-days").fill("90")
+    page.locator("#line-1-boxes").fill("3")
+    page.locator("#commit").click()
+    expect(page.locator("#commit-result .problem")).to_contain_text("ligne 1")
+    reason = page.locator("#line-1-override")
+    expect(reason).to_be_visible()
+    expect(page.locator("#commit")).to_be_disabled()
+    expect(page.locator("#commit-why")).to_contain_text("motif de la dérogation")
+    reason.fill("Traitement chronique stable, départ à l'étranger trois mois")
+    page.locator("#commit").click()
+    result = page.locator("#commit-ok")
+    expect(result).to_contain_text("Dispensation enregistrée")
+    stored = daemon.get(f"/v1/dispensations/{result.get_attribute('data-dispensation')}")
+    overrides = [ln["override"] for ln in stored["lines"] if ln["override"]]
+    assert [(o["code"], o["pharmacist_rpps"]) for o in overrides] == [
+        ("per_delivery_cap_exceeded", PHARMACIST.rpps)
+    ]
 
 
 def test_pulling_the_cps_card_closes_the_session_on_screen(page: Any, hwsim_bench: Any) -> None:

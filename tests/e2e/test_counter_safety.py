@@ -1,6 +1,6 @@
 """The counter page keeps the record safe (issue #17), in Debian's Chromium against the real daemon.
 
-Same stack as test_counter_page.py (its ``daemon`` and ``page`` fixtures: ``lgo serve``, hw-sim's
+Same stack as test_counter_page.py (its ``daemon`` fixture: ``lgo serve``, hw-sim's
 private pcscd with virtual cards, SoftHSM, the national simulator), another daemon and another
 day: the page follows the cards (a Vitale swap clears the prescription in progress), a prescription
 for another patient is a blocking warning with the switch offered, lines the rules refuse are
@@ -31,11 +31,10 @@ from tests.e2e.test_counter_page import (
     Daemon,
     choose_patient_by_search,
     daemon,
-    page,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-__all__ = ["daemon", "page"]  # fixtures shared with the counter-page module (one daemon per module)
+__all__ = ["daemon"]  # fixture shared with the counter-page module (one daemon per module)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -44,6 +43,21 @@ RENEWABLE_RX = (
     "EPTEST0000000000000044"  # Camille's lamotrigine, list I, never loaded by this daemon
 )
 FRENCH_DATE = re.compile(r"\b\d{2}/\d{2}/\d{4}\b")
+
+
+@pytest.fixture(scope="module")
+def page(daemon: Daemon) -> Iterator[Any]:
+    """This day's Chromium speaks American English (--lang=en-US, Accept-Language): the page
+    stays French, its dates too (test_dates_are_french_whatever_the_browsers_locale)."""
+    with chromium_context(
+        prefix="lgo-e2e-en-us-", viewport=VIEWPORT, timeout_ms=UI_TIMEOUT_MS, locale="en-US"
+    ) as context:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.lgo_errors = errors
+        yield page
+    assert errors == []  # no script error during the whole day
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +190,7 @@ def test_the_paper_copy_is_typed_when_the_service_is_down(
         page.locator("#paper-1-nsr").select_option("MTE")
         page.locator("#paper-1-boxes").fill("2")
         expect(page.locator("#commit")).to_be_enabled()
+        page.locator("#paper-form").scroll_into_view_if_needed()
         _shot(page, shots, "counter-paper.png")
         page.locator("#commit").click()
         result = page.locator("#commit-ok")
@@ -211,6 +226,31 @@ def test_a_paper_only_prescription_is_typed_and_recorded(page: Any, daemon: Daem
     assert stored["prescription_id"].startswith("P")  # a local number: no e-prescription
 
 
+def test_an_outbox_failure_gives_its_reason_in_french(
+    page: Any, daemon: Daemon, national_sim_server: Any
+) -> None:
+    """The national service refuses the execution report (HTTP 400): the message fails for good
+    and the outbox says why, in French, with the retry button."""
+    national_sim_server.faults.arm(
+        FaultSpec(service="eprescription", kind=FaultKind.ERROR, method="POST", status=400)
+    )
+    try:
+        page.locator("#paper-cancel").click()
+        scan = page.locator("#scan-input")
+        scan.fill(SIMPLE_RX)  # Camille's, and Camille is at the counter
+        scan.press("Enter")
+        expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
+        page.locator("#commit").click()
+        expect(page.locator("#commit-ok")).to_contain_text("Dispensation enregistrée")
+        failed = page.locator("#outbox li[data-status='failed']")
+        expect(failed.first).to_contain_text("le service national a refusé l'envoi")
+        expect(failed.first.get_by_role("button", name="Relancer")).to_be_visible()
+        reasons = [m["last_error"] for m in daemon.get("/v1/outbox")["messages"]]
+        assert "national-service-request-rejected" in reasons
+    finally:
+        national_sim_server.faults.clear("eprescription")
+
+
 def test_lines_the_rules_refuse_are_blocked_before_the_commit(
     page: Any, daemon: Daemon, national_sim_server: Any, shots: Path
 ) -> None:
@@ -242,17 +282,22 @@ def test_lines_the_rules_refuse_are_blocked_before_the_commit(
             expect(row.locator(".proposal")).to_have_count(0)
             expect(page.locator(f"#line-{line['line_no']}-intervention")).to_be_disabled()
             expect(page.locator(f"#line-{line['line_no']}-days")).to_have_count(0)
+        page.locator("#rx-lines").scroll_into_view_if_needed()
         _shot(page, shots, "counter-blocked.png")
         before = len(daemon.get("/v1/ordonnancier"))
         if len(blocked) == len(view["lines"]):
             expect(page.locator("#commit")).to_be_disabled()
             expect(page.locator("#commit-why")).to_contain_text("Aucune ligne délivrable")
             return
+        refused = {ln["line_no"] for ln in blocked}
+        for line in view["lines"]:  # "si besoin": the pharmacist says how much, for how long
+            if line["line_no"] not in refused and line["posology"]["needs_pharmacist_input"]:
+                page.locator(f"#line-{line['line_no']}-upd").fill("1")
+                page.locator(f"#line-{line['line_no']}-duration").fill("15")
         page.locator("#commit").click()
         result = page.locator("#commit-ok")
         expect(result).to_contain_text("Dispensation enregistrée")
         stored = daemon.get(f"/v1/dispensations/{result.get_attribute('data-dispensation')}")
-        refused = {ln["line_no"] for ln in blocked}
         assert all(
             ln["intervention"] == "not_dispensed" for ln in stored["lines"]
             if ln["line_no"] in refused
@@ -262,21 +307,8 @@ def test_lines_the_rules_refuse_are_blocked_before_the_commit(
         national_sim_server.reset()
 
 
-@pytest.fixture
-def english_browser(daemon: Daemon) -> Iterator[Any]:
-    """A Chromium whose own language is American English (--lang=en-US, Accept-Language)."""
-    with chromium_context(
-        prefix="lgo-e2e-en-us-", viewport=VIEWPORT, timeout_ms=UI_TIMEOUT_MS, locale="en-US"
-    ) as context:
-        yield context.new_page()
-
-
-def test_dates_are_french_whatever_the_browsers_locale(
-    english_browser: Any, daemon: Daemon, hwsim_bench: Any
-) -> None:
-    page = english_browser
-    page.goto(f"{daemon.url}/#token={daemon.token}")
-    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+def test_dates_are_french_whatever_the_browsers_locale(page: Any, hwsim_bench: Any) -> None:
+    """This module's Chromium runs in American English (see ``page``): the dates stay French."""
     assert page.evaluate("navigator.language") == "en-US"
     hwsim_bench.client.swap("vitale", "seul", reader=0)
     expect(page.locator("#patient-card")).to_contain_text("01/01/1962")

@@ -623,6 +623,12 @@
     box.replaceChildren();
     if (note) box.append(el("p", { class: "hint", text: note }));
     if (!state.vitale || state.vitale.beneficiaries.length < 2) return;
+    if (state.vitale.chosen) {
+      // Chosen: the list folds away (the counter screen is small); it comes back on demand.
+      box.append(el("p", { class: "row" }, el("button", { type: "button", id: "beneficiaries-again",
+        onclick: () => { state.vitale.chosen = false; renderBeneficiaries(); }, text: t("patient.card.again") })));
+      return;
+    }
     box.append(el("p", { class: "hint", text: t(state.vitale.source === "apcv" ? "patient.apcv" : "patient.card") }));
     const list = el("ul", { class: "results", id: "beneficiary-list" });
     state.vitale.beneficiaries.forEach((person, index) => {
@@ -639,7 +645,7 @@
   function chooseByNumber(event) {
     // 1..9 picks a beneficiary while the list is shown and nothing is being typed.
     if (!/^[1-9]$/.test(event.key) || event.ctrlKey || event.altKey || event.metaKey) return false;
-    if (!state.vitale || state.vitale.beneficiaries.length < 2) return false;
+    if (!state.vitale || state.vitale.chosen || state.vitale.beneficiaries.length < 2) return false;
     const target = event.target;
     const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
     if (typing && !(target.id === "scan-input" && target.value === "")) return false;
@@ -661,8 +667,10 @@
       state.patientCard = { ...person, reader };
       if (state.vitale?.source === "apcv") {
         state.vitale = null; // an apCV read is single-use: nothing left to choose from
-        renderBeneficiaries();
+      } else if (state.vitale) {
+        state.vitale.chosen = true;
       }
+      renderBeneficiaries();
       setPatient(patient);
       focusScan();
     } catch (error) {
@@ -701,8 +709,8 @@
     }
     const name = `${p.used_name && p.used_name !== p.birth_name ? `${p.used_name} (${p.birth_name})` : p.birth_name} ${p.given_names}`;
     box.replaceChildren(el("div", { class: "patient-card", id: "patient-card" },
-      el("div", { class: "name", text: name }),
-      el("div", { text: `${t("patient.born", { date: frDate(p.birth_date) })}${p.nir ? ` · NIR ${p.nir}` : ""}` }),
+      el("div", {}, el("span", { class: "name", text: name }),
+        ` · ${t("patient.born", { date: frDate(p.birth_date) })}${p.nir ? ` · NIR ${p.nir}` : ""}`),
       el("div", {},
         el("span", { class: "badge", id: "identity-status", "data-status": p.identity_status,
           text: t("patient.status", { label: p.identity_status_label || p.identity_status }) }), " ",
@@ -727,8 +735,8 @@
     const select = el("select", { id: "doc-kind" },
       el("option", { value: "", text: t("doc.choose") }),
       DOCUMENTS.map((kind) => el("option", { value: kind, text: t(`doc.${kind}`) })));
-    const form = el("form", { id: "doc-form", class: "inline", autocomplete: "off", onsubmit: recordDocument },
-      el("div", {}, el("label", { for: "doc-kind", text: t("doc.label") }), select),
+    const form = el("form", { id: "doc-form", class: "row", autocomplete: "off", onsubmit: recordDocument },
+      el("label", { for: "doc-kind", class: "inline-label", text: t("doc.label") }), select,
       el("button", { type: "submit", text: t("doc.submit") }));
     return el("div", { class: "doc" }, form, checked, el("p", { id: "doc-message", role: "status" }));
   }
@@ -869,7 +877,9 @@
     $("rx").replaceChildren(el("p", { class: "hint", id: "rx-loading", text: t("rx.loading") }));
     let rx;
     try {
-      rx = await api("GET", `/v1/prescriptions/${encodeURIComponent(rxId)}`);
+      // With the patient at the counter, the view counts what is already covered for them.
+      const who = state.patient ? `?patient_id=${encodeURIComponent(state.patient.id)}` : "";
+      rx = await api("GET", `/v1/prescriptions/${encodeURIComponent(rxId)}${who}`);
     } catch (error) {
       if (generation === state.rxGeneration) showRxProblem(error, rxId);
       return;
@@ -1089,18 +1099,11 @@
       const reason = line.non_substitution_reason ? ` (${line.non_substitution_reason})` : "";
       checks.append(el("li", { text: t("rx.substitutable.no", { reason }) }));
     }
-    for (const reason of rules.reasons || []) {
-      // The rules' own French words, and the article of the Code behind them.
-      checks.append(el("li", { class: "refusal", "data-refusal": reason.code },
-        reason.message || t(`rx.warn.${reason.code}`), reason.article ? el("span", { class: "article", text: ` (${reason.article})` }) : null));
-    }
     const listed = new Set((rules.reasons || []).map((r) => r.code));
     for (const warning of line.warnings || []) {
       if (!listed.has(warning)) checks.append(el("li", { "data-warning": warning, text: t(`rx.warn.${warning}`) }));
     }
-    if (!rules.allowed) {
-      checks.append(el("li", { class: "blocked", text: t(rules.overridable ? "rx.refused.overridable" : "rx.blocked") }));
-    } else if (rules.max_days !== null && rules.max_days !== undefined && rules.max_days < line.remaining_days) {
+    if (rules.allowed && rules.max_days !== null && rules.max_days !== undefined && rules.max_days < line.remaining_days) {
       checks.append(el("li", { "data-max-days": rules.max_days, text: t("rx.max.days", { n: rules.max_days }) }));
     }
     if (!(line.warnings || []).length && rules.allowed) checks.append(el("li", { class: "ok", text: t("rx.ok") }));
@@ -1109,6 +1112,21 @@
       checks.append(el("li", { class: "hint proposal", text: t("rx.proposal", { packs, days: line.proposal.days }) }));
     }
     return checks;
+  }
+
+  function rulesBox(line) {
+    // The rules' own French words, and the article of the Code behind them: why the line is
+    // refused, or (allowed line) what caps today's delivery. Shown where the decision is made.
+    const rules = deliverable(line);
+    const reasons = rules.reasons || [];
+    if (rules.allowed && !reasons.length) return null;
+    const list = el("ul", { class: `rules ${rules.allowed ? "capped" : "refused"}`, id: `line-${line.line_no}-rules` });
+    if (!rules.allowed) list.append(el("li", { class: "blocked", text: t(rules.overridable ? "rx.refused.overridable" : "rx.blocked") }));
+    for (const reason of reasons) {
+      list.append(el("li", { "data-refusal": rules.allowed ? null : reason.code, "data-limit": rules.allowed ? reason.code : null },
+        reason.message || t(`rx.warn.${reason.code}`), reason.article ? el("span", { class: "article", text: ` (${reason.article})` }) : null));
+    }
+    return list;
   }
 
   function posologyCell(line) {
@@ -1141,7 +1159,7 @@
         el("span", { class: "hint", text: `${t(`rx.list.${line.regulatory_list}`)} · ${line.product_code}` })),
       posologyCell(line),
       el("td", {}, lineChecks(line)),
-      el("td", { class: "decision-cell" }, decisionControls(line, decision)));
+      el("td", { class: "decision-cell" }, rulesBox(line), decisionControls(line, decision)));
   }
 
   function units(value) {
@@ -1163,10 +1181,7 @@
     const select = el("select", { id: `line-${n}-intervention`, disabled: d.blocked, onchange: (event) => { d.intervention = event.target.value; state.commitKey = null; renderRx(); renderCommit(); document.getElementById(`line-${n}-intervention`).focus(); } },
       kinds.map((kind) => el("option", { value: kind, selected: d.intervention === kind, text: t(`iv.${kind}`) })));
     const wrap = el("div", { class: "decision" }, field(`line-${n}-intervention`, "rx.col.decision", select));
-    if (d.blocked) {
-      wrap.append(el("p", { class: "blocked", id: `line-${n}-blocked`, text: t("rx.blocked.line") }));
-      return wrap;
-    }
+    if (d.blocked) return wrap;
     if (d.input && d.intervention !== "not_dispensed") wrap.append(...posologyInputs(line, d));
     if (d.intervention !== "not_dispensed") {
       const maxDays = rules.max_days ?? 366;
