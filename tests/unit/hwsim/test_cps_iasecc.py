@@ -152,3 +152,16 @@ def test_certificates_are_issued_for_the_keys_generated_in_the_card(cps: Cps3Car
     assert sig.extensions.get_extension_for_class(x509.KeyUsage).value.content_commitment
     other = Cps3Card(PHARMACIST)
     assert other.keys[1].key.public_key() != cps.keys[1].key.public_key()  # each card its keys
+
+
+def test_any_digest_info_is_padded_and_signed_by_the_card_key(card: Cps3Card) -> None:
+    from hwsim.cards.iasecc import rsa_pkcs1_sign
+
+    sha1_info = bytes.fromhex("3021300906052b0e03021a05000414") + hashlib.sha1(b"x").digest()
+    key = card.keys[2].key
+    signature = rsa_pkcs1_sign(key, sha1_info)
+    public = key.public_key()
+    public.verify(signature, b"x", padding.PKCS1v15(), hashes.SHA1())  # raises if not
+    numbers = public.public_numbers()
+    block = pow(int.from_bytes(signature, "big"), numbers.e, numbers.n).to_bytes(256, "big")
+    assert block.startswith(b"\x00\x01\xff") and block.endswith(b"\x00" + sha1_info)
