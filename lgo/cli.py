@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lgo import __version__
+from lgo import __version__, cli_french  # noqa: F401 (Click's and Typer's texts in French)
 from lgo.cli_catalog import catalog_app
 from lgo.cli_ordonnancier import dispensations_app, ordonnancier_app
 from lgo.cli_stats import stats_app
