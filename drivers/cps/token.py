@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ AUTH_IDS = (_APP + bytes.fromhex("1002"), _APP + bytes.fromhex("1020"))  # CPS3,
 SIGN_IDS = (_APP + bytes.fromhex("1001"), _APP + bytes.fromhex("1010"))
 # DER DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1), for raw RSA_PKCS signing.
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+REMOVAL_SETTLE_S = 1.5  # how long a failed operation waits to learn whether the card was pulled
 _REMOVED = (p11.TokenNotPresent, p11.DeviceRemoved, p11.SessionHandleInvalid, p11.SessionClosed)
 _LIBS: dict[str, Any] = {}
 _LIBS_LOCK = threading.Lock()
@@ -257,6 +259,7 @@ class CpsSession:
         self._session = session
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        self._card_removed = False
         # Object handles and the mechanism list hold for the life of a PKCS#11 session: looking them
         # up on every signature cost more than the RSA operation itself (bench: 9.6× raw C_Sign).
         self._keys: dict[bool, Any] = {}  # by purpose: True = authentication key
@@ -290,7 +293,28 @@ class CpsSession:
             except p11.UserNotLoggedIn as exc:
                 raise errors.NotLoggedIn("token is no longer logged in") from exc
             except p11.PKCS11Error as exc:
+                # A card pulled between two APDUs of the signature may come back as a general
+                # error (OpenSC: CKR_GENERAL_ERROR): ask the slot whether the card is still there.
+                if self._removed_within(REMOVAL_SETTLE_S):
+                    raise errors.TokenRemoved("card removed during signing") from exc
                 raise errors.SigningError(type(exc).__name__) from exc
+
+    def _removed_within(self, seconds: float) -> bool:
+        """After a failed operation: did the card go? PC/SC reports a removal a moment after the
+        APDU that failed, so look (slot, or the removal closing this session) for a short while."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._closed.is_set() and self._card_removed:
+                return True
+            try:
+                self._session.token.slot.get_token()  # C_GetTokenInfo
+            except _REMOVED:
+                return True
+            except p11.PKCS11Error:
+                pass  # another failure: not a proof the card went away
+            if time.monotonic() >= deadline:
+                return False
+            self._closed.wait(0.05)
 
     def signature_certificate(self) -> bytes:
         """The certificate (DER) of the key :meth:`sign` uses, for a verifier."""
@@ -319,10 +343,12 @@ class CpsSession:
                 return False
             return True
 
-    def close(self) -> None:
-        """Log out and close; safe to call twice and from any thread."""
+    def close(self, *, card_removed: bool = False) -> None:
+        """Log out and close; safe to call twice and from any thread. ``card_removed``: the card
+        was pulled, so a later call says so (:class:`TokenRemoved`) rather than "not logged in"."""
         if self._closed.is_set():
             return
+        self._card_removed = card_removed
         self._closed.set()
         with self._lock:
             try:
@@ -334,6 +360,8 @@ class CpsSession:
 
     def _check_open(self) -> None:
         if self._closed.is_set():
+            if self._card_removed:
+                raise errors.TokenRemoved("card removed: CPS session closed")
             raise errors.NotLoggedIn("CPS session is closed")
 
     def _sign(self, data: bytes, allow_combined: bool, authentication: bool = False) -> bytes:

@@ -93,7 +93,7 @@ class CpsService:
             if active is not None:
                 self._active = None
         if active is not None:
-            active.cps.close()  # C_Logout before anyone can act in this name again
+            active.cps.close(card_removed=True)  # C_Logout before anyone can act in this name
             self._sessions.close("card_removed", session_id=active.session_id)
             self._events.publish("cps.logged_out", {"reader": reader, "reason": "card_removed"})
             log.info("cps_card_removed_logout", reader=reader)

@@ -52,12 +52,6 @@ class Daemon:
 
 
 @pytest.fixture
-def daemon_hardware() -> dict[str, Any]:
-    """Extra ``hardware`` settings of the daemon; a test module overrides this fixture."""
-    return {}
-
-
-@pytest.fixture
 def daemon(hwsim, opensc_module, tmp_path: Path, daemon_hardware: dict[str, Any]) -> Iterator[Daemon]:  # type: ignore[no-untyped-def]
     settings = load_settings(
         state_dir=tmp_path / "state",

@@ -37,8 +37,9 @@ class FakeCps:
     def open(self) -> bool:
         return self.closed == 0
 
-    def close(self) -> None:
+    def close(self, *, card_removed: bool = False) -> None:
         self.closed += 1
+        self.card_removed = card_removed
 
 
 @pytest.fixture
