@@ -22,6 +22,10 @@ READING_LABELS = {
     "positif": "positif", "negatif": "négatif", "indetermine": "indéterminé",
     "echantillon-insatisfaisant": "échantillon insatisfaisant",
 }  # fmt: skip
+ANALYTE_LABELS = {
+    "streptocoque-a": "streptocoque A", "leucocytes": "leucocytes", "nitrites": "nitrites",
+    "sars-cov-2": "SARS-CoV-2", "grippe-a": "grippe A", "grippe-b": "grippe B",
+}  # fmt: skip
 _STYLE = (
     "body{font-family:sans-serif;max-width:42rem;margin:2rem auto;color:#111}"
     "h1{font-size:1.3rem}table{border-collapse:collapse}td,th{padding:.2rem .6rem;"
@@ -48,7 +52,7 @@ def render_referral(view: dict[str, Any], patient_name: str, birth_raw: str,
     """The letter: pharmacy, patient, test and result, the reasons for the referral, signature."""
     performed = datetime.fromisoformat(view["performed_at"]).astimezone(PHARMACY_TZ)
     criteria = view["criteria"]
-    readings = ", ".join(f"{escape(k)} : {escape(READING_LABELS.get(v, v))}"
+    readings = ", ".join(f"{escape(ANALYTE_LABELS.get(k, k))} : {escape(READING_LABELS.get(v, v))}"
                          for k, v in sorted(view["readings"].items()))  # fmt: skip
     reasons = "".join(f"<li>{escape(r['message'])}</li>" for r in view["protocol"]["refusals"])
     if not reasons:
@@ -63,7 +67,8 @@ def render_referral(view: dict[str, Any], patient_name: str, birth_raw: str,
         _row("Kit", escape(_kit(view["kit"]))),
     ]
     if criteria.get("temperature_c"):
-        rows.append(_row("Température", escape(f"{criteria['temperature_c']} °C")))
+        celsius = str(criteria["temperature_c"]).replace(".", ",")
+        rows.append(_row("Température", escape(f"{celsius} °C")))
     if view["protocol"]["score"] is not None:
         rows.append(_row("Score de Mac Isaac", str(view["protocol"]["score"])))
     if exclusions:

@@ -1,0 +1,185 @@
+"""The vaccination and TROD forms of the counter page in Debian's Chromium (Playwright), against the
+daemon's app served by uvicorn on 127.0.0.1, the national simulator (DMP) and SQLite. The patient is
+found with the page's search and chosen like a pharmacist would; the pharmacist's CPS session is open.
+Screenshots go to the test's temporary folder, or to docs/screenshots/ with LGO_UPDATE_SCREENSHOTS=1.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from lgo.api.app import create_app
+from lgo.bootstrap import Container
+from lgo.domain.identity import IdentityStatus
+from lgo.services.counters import add_counter
+from lgo.services.dispensing_part import part_of as dispensing_of
+from lgo.services.documents_part import part_of as documents_of
+from lgo.settings import load_settings
+from lgo.store import migrate
+from lgo.store.models.missions import TrodTestRow, VaccinationRow
+from tests.e2e.browser import chromium_context
+from tests.e2e.screenshots import screenshot_dir
+from tests.fixtures.dispensing import open_pharmacist_session
+from tests.fixtures.missions import AMOXICILLIN, FOSFOMYCIN, VACCINE, add_patient, datamatrix
+from tests.fixtures.national import NationalSim
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+STARTUP_LIMIT_S = 20.0
+NEXT_YEAR = date.today() + timedelta(days=365)
+
+
+@dataclass
+class Served:
+    url: str
+    token: str
+    container: Container
+    patient_id: str
+
+
+@pytest.fixture
+def served(tmp_path: Path, national_sim: NationalSim) -> Iterator[Served]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = load_settings(
+        mode="bench", state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
+        api={"port": port},
+        national={"base_url": national_sim.base_url, "timeout_s": 2.0, "dmp": {"auto_feed": False}},
+    )  # fmt: skip
+    container = Container(settings)
+    migrate.upgrade(container.db)
+    _, token = add_counter(container.db, "comptoir-missions")
+    for product in (VACCINE, AMOXICILLIN, FOSFOMYCIN):
+        dispensing_of(container).catalog.add(product)
+    patient_id = add_patient(container.db, IdentityStatus.QUAL)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, container), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_LIMIT_S
+    while not server.started:  # uvicorn's documented "listening" flag; no event to wait on
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    open_pharmacist_session(container)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", token, container, patient_id)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def page(served: Served) -> Iterator[Any]:
+    with chromium_context(
+        prefix="lgo-missions-chromium-", viewport={"width": 1366, "height": 768}, timeout_ms=15_000
+    ) as context:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.lgo_errors = errors
+        page.goto(f"{served.url}/#token={served.token}")
+        # The pharmacist finds the patient with the page's search and chooses her.
+        page.locator("#ps-name").fill("FICTIF")
+        page.locator("#patient-search button[type=submit]").click()
+        page.locator("#patient-results button").first.click()
+        expect(page.locator("#patient-panel")).to_have_attribute("data-patient", served.patient_id)
+        page.locator("#missions > summary").click()
+        yield page
+
+
+def _count(served: Served, table: type[Any]) -> int:
+    with served.container.db.uow(readonly=True) as uow:
+        return len(uow.session.query(table).all())
+
+
+def test_vaccination_form(page: Any, served: Served, tmp_path: Path) -> None:
+    shots = screenshot_dir(tmp_path)
+    expect(page.locator("#vacc-vaccine option")).not_to_have_count(0)
+    page.locator("#vacc-vaccine").select_option("grippe")
+    page.locator("#vacc-check").click()
+    expect(page.locator("#vacc-result")).to_contain_text("Éligible à la vaccination")
+
+    # An expired dose: refused with the API's French problem, nothing written.
+    expired = datamatrix(VACCINE.packs[0].cip13, date.today() - timedelta(days=3))
+    page.locator("#vacc-dm").fill(expired)
+    page.locator("#vacc-record").click()
+    expect(page.get_by_test_id("m-error-title")).to_have_text(
+        "Dose périmée : elle ne doit pas être administrée"
+    )
+    assert _count(served, VaccinationRow) == 0
+
+    page.locator("#vacc-dm").fill(datamatrix(VACCINE.packs[0].cip13, NEXT_YEAR))
+    page.locator("#vacc-site").select_option("deltoide-gauche")
+    page.locator("#vacc-record").click()
+    expect(page.get_by_test_id("vacc-recorded")).to_contain_text("lot LOTV42")
+    expect(page.locator("#vacc-result")).to_contain_text("Note de vaccination mise en file pour le DMP")
+    page.locator("#missions").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "missions-vaccination.png"))
+    [act] = served.container.extras["missions"].vaccinations.search(patient_id=served.patient_id)
+    assert act["site"] == "deltoide-gauche" and act["document_id"]
+    assert documents_of(served.container).service.get(act["document_id"])["kind"] == (
+        "vaccination-note"
+    )
+
+    page.locator("#lang-toggle").click()
+    expect(page.locator("#missions > summary h2")).to_have_text("Vaccination and rapid tests (TROD)")
+    assert page.lgo_errors == []
+
+
+def _fill_angine(page: Any, *, temperature: str) -> None:
+    page.locator("#missions-tab-trod").click()
+    page.locator("#trod-test").select_option("angine")
+    page.locator("#trod-maker").fill("FICTILAB")
+    page.locator("#trod-ref").fill("STREP-A-10")
+    page.locator("#trod-lot").fill("K2026A")
+    page.locator("#trod-expiry").fill(NEXT_YEAR.isoformat())
+    page.locator("#trod-r-streptocoque-a").select_option("positif")
+    page.locator("#trod-temp").fill(temperature)
+    page.locator("#trod-no-cough").check()
+    page.locator("#trod-nodes").check()
+
+
+def test_trod_positive_angine_dispensed_then_outside_criteria_referred(
+    page: Any, served: Served, tmp_path: Path
+) -> None:
+    shots = screenshot_dir(tmp_path)
+    _fill_angine(page, temperature="38.6")
+    page.locator("#trod-record").click()
+    expect(page.get_by_test_id("trod-next")).to_have_attribute("data-next", "dispense")
+    expect(page.locator("#trod-result")).to_contain_text("Score de Mac Isaac : 3")
+    page.locator("#trod-box").fill(AMOXICILLIN.packs[0].cip13)
+    page.locator("#trod-dispense-submit").click()
+    expect(page.get_by_test_id("trod-dispensed")).to_contain_text("12 unité(s), 1 boîte(s)")
+    page.locator("#missions").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "missions-trod-dispensed.png"))
+    [test] = served.container.extras["missions"].trod.search(patient_id=served.patient_id)
+    assert test["dispensation_id"]
+
+    # Same patient with a fever above 39.5 °C: outside the protocol, the referral letter.
+    page.locator("#trod-temp").fill("39.8")
+    page.locator("#trod-record").click()
+    expect(page.get_by_test_id("trod-next")).to_have_attribute("data-next", "refer")
+    expect(page.locator("#trod-result")).to_contain_text("Fièvre supérieure à 39,5 °C")
+    page.screenshot(path=str(shots / "missions-trod-referral.png"))
+    with page.context.expect_page() as letter_info:
+        page.locator("#trod-referral").click()
+    letter = letter_info.value
+    expect(letter.locator("h1")).to_have_text("Lettre d'orientation vers un médecin")
+    expect(letter.locator("body")).to_contain_text("Aucun antibiotique n'a été délivré")
+    letter.set_viewport_size({"width": 900, "height": 700})
+    letter.screenshot(path=str(shots / "missions-referral-letter.png"))
+    assert _count(served, TrodTestRow) == 2
+    assert page.lgo_errors == []
