@@ -323,12 +323,17 @@ def _apply_override(
     return kept, used
 
 
-def _counted(line: PrescriptionLine, request: LineRequest) -> PrescriptionLine:
+def _counted(
+    prescription: Prescription, line: PrescriptionLine, request: LineRequest
+) -> PrescriptionLine:
     """The line whose units per day count the units handed over: the pharmacist's figure where
-    the dosage defines none, else the prescribed one."""
+    the dosage defines none, else the prescribed one. A line counted in boxes (pack size unknown,
+    ``unit:<n>`` = ``box``) keeps its boxes: a figure in tablets would not fit it."""
     undefined = line.posology is not None and line.posology.units_per_day is None
-    if undefined and request.units_per_day is not None and request.units_per_day > 0:
-        return replace(line, units_per_day=request.units_per_day)
+    in_boxes = prescription.extra.get(f"unit:{line.line_no}") == "box"
+    given = request.units_per_day
+    if undefined and not in_boxes and given is not None and given > 0:
+        return replace(line, units_per_day=given)
     return line
 
 
@@ -365,7 +370,7 @@ def evaluate_line(
         line_no=line.line_no,
         kind=request.kind,
         days=request.days,
-        units=units_for(_counted(line, request), request.days),
+        units=units_for(_counted(prescription, line, request), request.days),
         refusals=tuple(dict.fromkeys(refusals)),
         overridden=overridden,
         completeness=completeness(history, remaining_after),

@@ -100,6 +100,18 @@ def _units_per_day(line: ep.PrescriptionLine, catalog: ProductCatalog, days: int
     return Decimal(units) / Decimal(days)
 
 
+def _counted_units_per_day(
+    line: ep.PrescriptionLine, posology: Posology, catalog: ProductCatalog, days: int
+) -> Decimal:
+    """What the rules count per day: the dosage's units when it defines them and the pack size is
+    known; otherwise the prescribed quantity spread over the duration (boxes when the pack size
+    is unknown, see ``unit:<n>``)."""
+    known_pack = line.cip13 is not None and catalog.pack(line.cip13) is not None
+    if known_pack and posology.units_per_day is not None:
+        return posology.units_per_day
+    return _units_per_day(line, catalog, days)
+
+
 def from_record(
     record: ep.PrescriptionRecord, catalog: ProductCatalog, patient_id: str | None
 ) -> Prescription:
@@ -119,7 +131,7 @@ def from_record(
             PrescriptionLine(
                 line_no=index,
                 product=_product_for(dto, catalog),
-                units_per_day=posology.units_per_day or _units_per_day(dto, catalog, days),
+                units_per_day=_counted_units_per_day(dto, posology, catalog, days),
                 duration_days=days,
                 posology_text=dto.dosage_text,
                 posology=posology,

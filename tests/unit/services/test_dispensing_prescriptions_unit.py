@@ -63,13 +63,17 @@ def test_structured_posology_sets_the_units_and_survives_the_cache() -> None:
     dto = record()
     structured = dto.model_copy(update={"lines": (dto.lines[0].model_copy(
         update={"posology": posology, "dosage_text": "1 comprimé un jour sur deux"}),)})
-    line = from_record(structured, InMemoryCatalog(), None).lines[0]
+    catalog = InMemoryCatalog([Product(LEVO, "LEVOTHYROXINE", packs=(Pack(LEVO, 30, 250),))])
+    line = from_record(structured, catalog, None).lines[0]
     assert (line.units_per_day, line.posology_text) == (Decimal("0.5"), "1 comprimé un jour sur deux")
     assert line.posology == Posology(Decimal("0.5"), 30, reason=None)  # the stated 30 days
+    # pack size unknown: the rules count boxes (1 box over 30 days), the figure is only shown
+    boxes = from_record(structured, InMemoryCatalog(), None).lines[0]
+    assert (boxes.units_per_day, boxes.posology) == (Decimal(1) / 30, line.posology)
     text_only = from_record(record(), InMemoryCatalog(), None).lines[0]
     assert text_only.posology == Posology(duration_days=30)  # no figure, text-only reason
     assert text_only.posology.units_per_day is None and text_only.posology.reason == TEXT_ONLY
-    rx = from_record(structured, InMemoryCatalog(), None)
+    rx = from_record(structured, catalog, None)
     assert from_json(to_json(rx)) == rx
 
 
