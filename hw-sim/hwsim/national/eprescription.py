@@ -13,7 +13,11 @@ one of: prescription-unknown, prescription-expired, prescription-cancelled, pres
 renewal-already-dispensed, renewal-out-of-range (except for an exceptional renewal), unknown-line, product-unknown, patient-mismatch,
 invalid-resource, idempotency-key-required, idempotency-key-reuse.
 
-Fixtures: ``fixtures/national/eprescriptions.json`` (dates relative to the simulator clock).
+Fixtures: ``fixtures/national/eprescriptions.json`` (dates relative to the simulator clock). A line's
+``structured`` is its FHIR R4 Dosage list in the French ePrescription modelling (timing, dose in
+EDQM units of presentation, as-needed with a maximum); it is sent as ``dosageInstruction`` with the
+prescriber's text in the ``renderedDosageInstruction`` extension. Without it the line carries the
+text only (``dosageInstruction[0].text``).
 """
 
 from __future__ import annotations
