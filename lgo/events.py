@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+STREAM_END = "stream.end"  # internal: ends a subscription, never sent to a client
+
 
 @dataclass(frozen=True)
 class Event:
@@ -74,18 +76,73 @@ class EventBus:
                 queue.put_nowait(Event(event.id, "stream.overflow", {"lost": lost}))
             queue.put_nowait(event)
 
-    async def subscribe(self, last_event_id: int | None = None) -> AsyncIterator[Event]:
+    def open(self, last_event_id: int | None = None) -> Subscription:
+        """A subscription read with a timeout (:meth:`Subscription.next`); close it when done.
+        With ``last_event_id``, the kept events after it come first."""
         queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
         self._subscribers.add(queue)
+        backlog = self.recent(last_event_id) if last_event_id is not None else []
+        return Subscription(self, queue, backlog)
+
+    def _close(self, queue: asyncio.Queue[Event]) -> None:
+        self._subscribers.discard(queue)
+
+    def end_streams(self) -> None:
+        """Tell every open subscription to end (the daemon is stopping: the streams close
+        cleanly instead of holding the graceful shutdown). Call it on the event loop."""
+        for queue in list(self._subscribers):
+            while queue.full():
+                queue.get_nowait()  # the stream ends: its backlog no longer matters
+            queue.put_nowait(Event(0, STREAM_END, {}))
+
+    async def subscribe(self, last_event_id: int | None = None) -> AsyncIterator[Event]:
+        subscription = self.open(last_event_id)
         try:
-            if last_event_id is not None:
-                for event in self.recent(last_event_id):
+            while not subscription.ended:
+                event = await subscription.next(None)
+                if event is not None:
                     yield event
-            while True:
-                yield await queue.get()
         finally:
-            self._subscribers.discard(queue)
+            subscription.close()
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+
+class Subscription:
+    """One subscriber's queue. :meth:`next` waits with a timeout by cancelling only the queue read
+    (an asyncio.Queue read cancels cleanly), never an async generator: cancelling ``anext()`` of a
+    generator closes it, and the next read then fails with StopAsyncIteration."""
+
+    def __init__(self, bus: EventBus, queue: asyncio.Queue[Event], backlog: list[Event]) -> None:
+        self._bus = bus
+        self._queue = queue
+        self._backlog = deque(backlog)
+        # Events both replayed from the history and queued since subscribing are sent once.
+        self._last_id = backlog[-1].id if backlog else 0
+        self.ended = False  # the bus ended the stream (daemon stopping)
+
+    async def next(self, timeout: float | None) -> Event | None:
+        """The next event, or None when ``timeout`` seconds pass without one or when the stream
+        has ended (:attr:`ended`)."""
+        while not self.ended:
+            if self._backlog:
+                return self._backlog.popleft()
+            try:
+                async with asyncio.timeout(timeout):
+                    event = await self._queue.get()
+            except TimeoutError:
+                return None
+            if event.type == STREAM_END:
+                self.ended = True
+                return None
+            if event.type == "stream.overflow":
+                return event  # carries the id of the event that follows it
+            if event.id > self._last_id:
+                self._last_id = event.id
+                return event
+        return None
+
+    def close(self) -> None:
+        self._bus._close(self._queue)

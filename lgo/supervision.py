@@ -112,6 +112,11 @@ class SupervisedServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self._watchdog is not None:
             await self._watchdog.stop()
+        # Open /v1/events streams never end by themselves: end them so that the connections close
+        # now rather than at the graceful-shutdown timeout (which cancels them with an error).
+        container = getattr(getattr(self.config.app, "state", None), "container", None)
+        if container is not None:
+            container.events.end_streams()
         await super().shutdown(sockets=sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:

@@ -1,13 +1,14 @@
 """``GET /v1/events``: the live event stream (server-sent events).
 
 Browsers' ``EventSource`` cannot send an Authorization header, so the counter page reads this stream
-with ``fetch`` and a ReadableStream instead; any SSE client that can set headers works. A comment line
-is sent every 15 s to keep proxies and idle timeouts from closing the stream.
+with ``fetch`` and a ReadableStream instead; any SSE client that can set headers works. The stream
+stays open indefinitely: while idle, the comment line ``: keep-alive`` is sent every 15 s (proxies
+and idle timeouts do not close it; SSE clients ignore comments). ``Last-Event-ID`` resumes after
+that id from the last 500 events kept in memory.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -19,6 +20,7 @@ from lgo.events import Event
 
 router = APIRouter(tags=["events"])
 HEARTBEAT_S = 15.0
+KEEP_ALIVE = b": keep-alive\n\n"  # an SSE comment: clients ignore it
 
 
 def _frame(event: Event) -> bytes:
@@ -42,21 +44,20 @@ async def events(
 
     async def stream() -> AsyncIterator[bytes]:
         metrics.sse_clients.inc()
-        subscription = container.events.subscribe(resume)
+        subscription = container.events.open(resume)
         try:
             yield b": connected\n\n"
             while True:
-                try:
-                    event = await asyncio.wait_for(anext(subscription), HEARTBEAT_S)
-                except TimeoutError:
-                    if await request.is_disconnected():
-                        return
-                    yield b": keep-alive\n\n"
-                    continue
-                yield _frame(event)
+                event = await subscription.next(HEARTBEAT_S)
+                if event is not None:
+                    yield _frame(event)
+                elif subscription.ended or await request.is_disconnected():
+                    return  # daemon stopping (the client reconnects with Last-Event-ID) or gone
+                else:
+                    yield KEEP_ALIVE
         finally:
             metrics.sse_clients.dec()
-            await subscription.aclose()  # type: ignore[attr-defined]
+            subscription.close()
 
     return StreamingResponse(
         stream(),
