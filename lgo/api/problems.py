@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lgo.api.validation_fr import french_message
 from lgo.errors import PROBLEM_TYPE_PREFIX, InvalidInput, LgoError
 from lgo.logging import get_logger
 
@@ -53,7 +54,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = [
         {
             "loc": [str(p) for p in e.get("loc", ())],
-            "msg": str(e.get("msg", "")),
+            "msg": french_message(e),
             "type": e.get("type"),
         }
         for e in exc.errors()

@@ -141,6 +141,26 @@ def test_ineligible_patient_and_bad_code_are_refused(missions: MissionsApi) -> N
     assert _count(missions, VaccinationRow) == 0
 
 
+def test_invalid_requests_get_french_messages_per_field(missions: MissionsApi) -> None:
+    refused = missions.client.post("/v1/vaccinations", headers=_key(), json={
+        "patient_id": "", "vaccine": "variole", "dose_number": 0,
+    })  # fmt: skip
+    assert refused.status_code == 422
+    messages = {e["loc"][-1]: e["msg"] for e in refused.json()["errors"]}
+    assert messages["patient_id"] == "trop court : au moins 1 caractère(s)"
+    assert messages["vaccine"].startswith("valeur non reconnue ; valeurs possibles : 'grippe'")
+    assert messages["dose_number"] == "doit être supérieur ou égal à 1"
+    both = missions.client.post("/v1/trod", headers=_key(), json={
+        "patient_id": "p", "test": "angine", "readings": {"streptocoque-a": "positif"},
+        "kit": {"manufacturer": "X", "reference": "Y", "lot": "Z"},
+        "performed_at": "2026-03-15T10:00:00",
+    })  # fmt: skip
+    assert [e["msg"] for e in both.json()["errors"]] == [
+        "heure du test avec fuseau horaire attendue"
+    ]
+    assert _count(missions, VaccinationRow) == 0 and _count(missions, TrodTestRow) == 0
+
+
 def test_vaccination_needs_a_pharmacist_session_and_a_key(missions: MissionsApi) -> None:
     patient = add_patient(missions.container.db, IdentityStatus.QUAL)
     assert missions.client.post("/v1/vaccinations", json=_vaccination(patient)).status_code == 400
