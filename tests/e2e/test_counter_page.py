@@ -84,6 +84,15 @@ def register_known_patients(daemon: Daemon) -> None:
         daemon.post("/v1/patients", {**body, "source": "manual"})
 
 
+def give_asked_posologies(page: Any, units_per_day: str, days: str) -> None:
+    """Lines whose dosage gives no figure ("si besoin", "selon le poids"): the pharmacist says
+    how much a day and for how long."""
+    for field in page.locator("[id$='-upd']").all():
+        field.fill(units_per_day)
+    for field in page.locator("[id^='line-'][id$='-duration']").all():
+        field.fill(days)
+
+
 def choose_patient_by_search(page: Any, name: str) -> None:
     """F3, type the name, take the only answer (the scan field gets the keyboard back)."""
     page.keyboard.press("F3")
@@ -459,8 +468,8 @@ def test_unverified_prescriber_needs_the_pharmacists_acknowledgement(
         # "selon le poids, si fièvre": no figure in the prescription, the pharmacist gives it.
         expect(page.locator("#line-2-posology")).to_have_text("selon le poids, si fièvre")
         expect(page.locator("#commit")).to_be_disabled()
-        page.locator("#line-2-upd").fill("3")
-        page.locator("#line-2-duration").fill("5")
+        expect(page.locator("#commit-why")).to_contain_text("Ligne 2 : unités par jour et durée")
+        give_asked_posologies(page, "3", "5")
         warning = page.locator("#prescriber-warning")
         expect(warning).to_be_visible()
         before = len(daemon.get("/v1/ordonnancier"))
@@ -484,6 +493,7 @@ def test_a_longer_delivery_is_lifted_with_a_recorded_reason(page: Any, daemon: D
     scan.press("Enter")
     expect(page.locator("#rx-lines tbody tr")).to_have_count(3)
     expect(page.locator("#line-1-posology")).to_have_text("1 comprimé le matin à jeun")
+    give_asked_posologies(page, "1", "15")  # line 3, "si besoin"
     page.locator("#line-1-days").fill("90")
     page.locator("#line-1-boxes").fill("3")
     page.locator("#commit").click()

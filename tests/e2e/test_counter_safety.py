@@ -31,6 +31,7 @@ from tests.e2e.test_counter_page import (
     Daemon,
     choose_patient_by_search,
     daemon,
+    give_asked_posologies,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -290,10 +291,7 @@ def test_lines_the_rules_refuse_are_blocked_before_the_commit(
             expect(page.locator("#commit-why")).to_contain_text("Aucune ligne délivrable")
             return
         refused = {ln["line_no"] for ln in blocked}
-        for line in view["lines"]:  # "si besoin": the pharmacist says how much, for how long
-            if line["line_no"] not in refused and line["posology"]["needs_pharmacist_input"]:
-                page.locator(f"#line-{line['line_no']}-upd").fill("1")
-                page.locator(f"#line-{line['line_no']}-duration").fill("15")
+        give_asked_posologies(page, "1", "15")  # "si besoin": how much, for how long
         page.locator("#commit").click()
         result = page.locator("#commit-ok")
         expect(result).to_contain_text("Dispensation enregistrée")

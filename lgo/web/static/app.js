@@ -1119,7 +1119,8 @@
     // refused, or (allowed line) what caps today's delivery. Shown where the decision is made.
     const rules = deliverable(line);
     const reasons = rules.reasons || [];
-    if (rules.allowed && !reasons.length) return null;
+    // An allowed line whose cap is simply what is left needs no box.
+    if (rules.allowed && (!reasons.length || !(rules.max_days < line.remaining_days))) return null;
     const list = el("ul", { class: `rules ${rules.allowed ? "capped" : "refused"}`, id: `line-${line.line_no}-rules` });
     if (!rules.allowed) list.append(el("li", { class: "blocked", text: t(rules.overridable ? "rx.refused.overridable" : "rx.blocked") }));
     for (const reason of reasons) {
