@@ -13,7 +13,16 @@ from datetime import date
 from typing import Any
 
 from lgo.domain.controlled import Period
-from lgo.domain.dispensing import Deliverable, LineHistory, deliverable, units_for
+from lgo.domain.dispensing import (
+    EXCEPTIONAL_DELIVERY_DAYS,
+    Deliverable,
+    InterventionKind,
+    LineHistory,
+    LineRequest,
+    deliverable,
+    exceptional_refusals,
+    units_for,
+)
 from lgo.domain.posology import Posology, display_decimal
 from lgo.domain.prescription import Prescription, PrescriptionLine, PrescriptionSource
 from lgo.domain.products import cheapest_pack_set
@@ -37,10 +46,12 @@ def posology_view(prescription: Prescription, line: PrescriptionLine) -> dict[st
     }
 
 
-def deliverable_view(allowance: Deliverable) -> dict[str, Any]:
+def deliverable_view(allowance: Deliverable, exceptional: bool = False) -> dict[str, Any]:
     if allowance.blocking:
         reasons = [{"code": r.code.value, "message": r.message, "article": r.article}
                    for r in allowance.blocking]  # fmt: skip
+        if exceptional:
+            reasons.append(EXCEPTIONAL_REASON)
     else:
         reasons = [
             {"code": limit.code.value, "article": ARTICLES.get(limit.code),
@@ -53,6 +64,23 @@ def deliverable_view(allowance: Deliverable) -> dict[str, Any]:
         "reasons": reasons,
         "overridable": allowance.overridable,
     }
+
+
+EXCEPTIONAL_REASON: dict[str, str | None] = {
+    "code": "exceptional_dispensation_possible",
+    "message": f"Dispensation supplémentaire exceptionnelle possible : {EXCEPTIONAL_DELIVERY_DAYS} "
+    "jours au plus (intervention « modification », exceptionnelle), prescripteur à informer.",
+    "article": "L.5125-23-1",
+}
+
+
+def _exceptional_possible(
+    prescription: Prescription, line: PrescriptionLine, history: LineHistory, today: date
+) -> bool:
+    """A blocked line of an expired renewable chronic treatment may still get a month (the same
+    rule the commit applies to an ``exceptional`` line)."""
+    request = LineRequest(line.line_no, InterventionKind.MODIFIED, days=1, exceptional=True)
+    return not exceptional_refusals(prescription, line, request, history, today)
 
 
 def _proposal(
@@ -98,7 +126,11 @@ def line_view(
         "remaining_days": max(line.treatment_days - history.days_dispensed, 0),
         "posology_text": line.posology_text,
         "posology": posology,
-        "deliverable": deliverable_view(allowance),
+        "deliverable": deliverable_view(
+            allowance,
+            exceptional=bool(allowance.blocking)
+            and _exceptional_possible(prescription, line, history, today),
+        ),
         "warnings": [r.code.value for r in allowance.blocking],
         "proposal": _proposal(line, allowance, posology),
     }

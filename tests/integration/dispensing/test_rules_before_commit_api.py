@@ -166,3 +166,20 @@ def test_blocked_line_has_no_proposal_and_is_refused_at_commit_with_the_same_rea
                                       "reason": "Continuité du traitement"}}])  # fmt: skip
     assert overridden.status_code == 422
     assert counter.client.get("/v1/dispensations", params={"patient_id": patient}).json() == []
+
+
+def test_expired_renewable_line_is_blocked_and_offers_the_exceptional_dispensation(
+    counter: Any, national_sim: NationalSim
+) -> None:
+    # EPTEST…047: atorvastatine, 30 days × 12, written 400 days before the simulator's today;
+    # moved 30 days on, the 12 months ended about 5 days ago: within the month of the exception.
+    written_days_ago(national_sim, -30)
+    line = view(counter, "EPTEST0000000000000047")["lines"][0]
+    deliverable = line["deliverable"]
+    assert (deliverable["allowed"], deliverable["max_days"], deliverable["overridable"]) == (
+        False, 0, False)
+    assert [(r["code"], r["article"]) for r in deliverable["reasons"]] == [
+        ("treatment_limit_passed", "R.5132-21"),
+        ("exceptional_dispensation_possible", "L.5125-23-1"),
+    ]
+    assert line["proposal"] is None
