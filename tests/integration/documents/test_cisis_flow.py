@@ -11,11 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from lxml import etree
 
-from lgo.api.app import create_app
-from lgo.bootstrap import Container
 from lgo.documents import types as t
 from lgo.documents.cda import NS, build_document
 from lgo.documents.conformance import VOLETS, CisisKit, DocumentChecker
@@ -23,12 +20,10 @@ from lgo.documents.errors import CdaNonConformantError
 from lgo.documents.models import DocumentKind
 from lgo.domain.identity import IdentityStatus, InsOid
 from lgo.national.dmp import DmpClient, DmpDocumentRejected
-from lgo.services.counters import add_counter
 from lgo.services.documents_part import part_of
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.settings import load_settings
-from lgo.store import migrate
-from tests.fixtures.api import ApiHarness
+from tests.fixtures.api import ApiHarness, running_api
 from tests.fixtures.dispensing import open_pharmacist_session
 from tests.fixtures.documents import (
     FICTIVE_NIR,
@@ -61,14 +56,9 @@ def api_kit(
         documents={"cisis_kit_dir": str(cisis_kit.kit_dir),
                    "cisis_cache_dir": str(tmp_path / "cisis")},
     )  # fmt: skip
-    container = Container(settings)
-    migrate.upgrade(container.db)
-    _, token = add_counter(container.db, "comptoir-cisis")
-    app = create_app(settings, container)
-    base = f"http://127.0.0.1:{settings.api.port}"
-    with TestClient(app, base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
-        part_of(container).worker.stop()  # deliveries driven by the test (run_once)
-        yield ApiHarness(client, token, container, settings)
+    with running_api(settings, "comptoir-cisis") as harness:
+        part_of(harness.container).worker.stop()  # deliveries driven by the test (run_once)
+        yield harness
 
 
 def _sent_bytes(national_sim: NationalSim, unique_id: str) -> bytes:

@@ -8,20 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from hwsim.mss import MssServer
-from lgo.api.app import create_app
-from lgo.bootstrap import Container
 from lgo.domain.identity import IdentityStatus, InsOid
 from lgo.events import Event
 from lgo.services import dispensing_part
-from lgo.services.counters import add_counter
 from lgo.services.documents_part import part_of
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.settings import load_settings
-from lgo.store import migrate
-from tests.fixtures.api import ApiHarness
+from tests.fixtures.api import ApiHarness, running_api
 from tests.fixtures.dispensing import (
     LIST_I_PRODUCT,
     PLAIN_PRODUCT,
@@ -54,15 +49,10 @@ def api_documents(
             },
         },
     )  # fmt: skip
-    container = Container(settings)
-    migrate.upgrade(container.db)
-    _, token = add_counter(container.db, "comptoir-documents")
-    app = create_app(settings, container)
-    base = f"http://127.0.0.1:{settings.api.port}"
-    with TestClient(app, base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
+    with running_api(settings, "comptoir-documents") as harness:
         # Deliveries are driven by the test (run_once), not by the background thread.
-        part_of(container).worker.stop()
-        yield ApiHarness(client, token, container, settings)
+        part_of(harness.container).worker.stop()
+        yield harness
 
 
 def test_produce_deliver_follow_and_consult(
