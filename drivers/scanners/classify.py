@@ -5,6 +5,14 @@ stripped. Then, in order: INS DataMatrix (``IS01``), 2D-Doc (``DC02..04``), apCV
 string, EAN-13 (CIP13 when it starts with ``340``), prescriber Code 128, e-prescription id (spaces
 removed, upper-cased, configurable pattern), else unknown with a reason code.
 
+Nothing is guessed: a GS1 element string is recognised by its symbology (``]d2``, ``]Q3``, ``]C1``,
+``]e0``), a leading FNC1 (GS) or its content (AI ``01`` and 14 digits), and a broken one is refused
+(``gs1_invalid:…``) whatever the prefix, never read as something else. An e-prescription id is
+taken only from a well-formed number (the configured pattern) that came without a prefix (typed) or
+from a QR code / plain DataMatrix (``]Q0``-``]Q2``, ``]d1``), and never from the shape of another
+code: digits only of a product code length (12 to 14: UPC, EAN-13, GTIN-14 without AI) or an RPPS
+(11 digits).
+
 :func:`classify` never raises: malformed input becomes ``ScanKind.UNKNOWN`` with a reason.
 """
 
@@ -24,6 +32,9 @@ DEFAULT_EPRESCRIPTION_PATTERN = r"^[A-Z0-9]{10,40}$"
 DEFAULT_APCV_PATTERN = r"^APCV[A-Za-z0-9._:-]{8,250}$"
 _AIM = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
 _GS1_AIMS = {"]d2", "]Q3", "]C1", "]e0"}
+# Symbologies an e-prescription number may come in (printed QR code, or a plain DataMatrix).
+_PRESCRIPTION_AIMS = {"]Q0", "]Q1", "]Q2", "]d1"}
+_PRODUCT_CODE_LENGTHS = {12, 13, 14}
 _CODE128_AIMS = {"]C0"}
 _INS_HEADER = "IS01" + "0" * 22
 _INS_MATRICULE = re.compile(r"^[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{8}$")
@@ -93,19 +104,26 @@ class Classifier:
         if self._apcv.match(text):
             return Classification(ScanKind.APCV, aim, {"token": text})
         if aim in _GS1_AIMS or text.startswith(gs1.GS) or _looks_gs1(text):
-            return _gs1(aim, text, today)
+            return _gs1(aim, text, today)  # a broken one is refused here, never read otherwise
         if any(not ch.isprintable() for ch in text):
             return _unknown(aim, "control_characters")
         if len(text) == 13 and text.isdigit():
             return _ean13(aim, text)
         if aim in _CODE128_AIMS and text.isdigit():
             return _unknown(aim, "prescriber_code128")
-        if len(text) == 11 and text.isdigit() and _luhn_ok(text):
-            return _unknown(aim, "rpps_number")
+        if len(text) == 11 and text.isdigit():
+            return _unknown(aim, "rpps_number" if _luhn_ok(text) else "rpps_bad_key")
+        return self._eprescription_id(aim, text)
+
+    def _eprescription_id(self, aim: str | None, text: str) -> Classification:
         compact = text.replace(" ", "").upper()
-        if self._eprescription.match(compact):
-            return Classification(ScanKind.EPRESCRIPTION, aim, {"prescription_id": compact})
-        return _unknown(aim, "unrecognised")
+        if not self._eprescription.match(compact):
+            return _unknown(aim, "unrecognised")
+        if aim is not None and aim not in _PRESCRIPTION_AIMS:
+            return _unknown(aim, "eprescription_wrong_symbology")
+        if compact.isdigit() and len(compact) in _PRODUCT_CODE_LENGTHS:
+            return _unknown(aim, "product_code_without_ai")
+        return Classification(ScanKind.EPRESCRIPTION, aim, {"prescription_id": compact})
 
 
 def _unknown(aim: str | None, reason: str) -> Classification:
@@ -113,8 +131,10 @@ def _unknown(aim: str | None, reason: str) -> Classification:
 
 
 def _looks_gs1(text: str) -> bool:
-    """An element string sent without AIM prefix: AI 01 and a GTIN whose check digit holds."""
-    return len(text) > 16 and text.startswith("01") and gs1.ean_is_valid(text[2:16])
+    """An element string sent without a GS1 AIM prefix: AI 01 then 14 digits and more data. The
+    GTIN's check digit is not required here: a broken one must be refused as GS1, not be taken
+    for an e-prescription number."""
+    return len(text) >= 16 and text.startswith("01") and text[2:16].isdigit()
 
 
 def _gs1(aim: str | None, text: str, today: dt.date) -> Classification:
