@@ -7,8 +7,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lgo.documents.errors import InsNotQualifiedError
@@ -17,6 +19,7 @@ from lgo.errors import Conflict, InvalidInput, LgoError, NotFound
 from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.services.local_time import PHARMACY_TZ
+from lgo.store.db import Database
 from lgo.store.models import Patient
 
 log = get_logger(__name__)
@@ -76,9 +79,93 @@ def patient_facts(session: Session, patient_id: str) -> PatientFacts:
     return PatientFacts(row.id, row.birth_date_raw, row.sex, name)
 
 
-def check_replay(stored_hash: str, fingerprint: str) -> None:
-    if stored_hash != fingerprint:
-        raise MissionKeyReused()
+class ActRow(Protocol):
+    """What the two act tables share (``vaccinations``, ``trod_tests``)."""
+
+    id: Any
+    idempotency_key: Any
+    request_hash: Any
+    patient_id: Any
+    document_id: Any
+    document_skipped: Any
+
+
+Row = TypeVar("Row", bound=ActRow)
+
+
+class ActStore(Generic[Row]):
+    """One act table: insert once per request key, replay, link the document, read, search.
+
+    ``when`` is the act's time column (searched on local days); ``kind`` the column filtered by the
+    search's ``kind`` (vaccine, test); ``view`` renders a row for the API."""
+
+    def __init__(self, db: Database, table: type[Row], when: Any, kind: Any,
+                 view: Callable[[Row], dict[str, Any]], not_found: str) -> None:  # fmt: skip
+        self._db = db
+        self._table = table
+        self._when = when
+        self._kind = kind
+        self._view = view
+        self._not_found = not_found
+
+    def replay(self, key: str, fingerprint: str) -> dict[str, Any] | None:
+        """The first answer for this key (same body), a 409 for another body, None when new."""
+        table: Any = self._table
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.execute(
+                select(table).where(table.idempotency_key == key)
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            if row.request_hash != fingerprint:
+                raise MissionKeyReused()
+            return self._view(row)
+
+    def insert(self, row: Row) -> dict[str, Any] | None:
+        """Commit the new act; on a lost race for the same key, the winner's answer."""
+        try:
+            with self._db.uow() as uow:
+                uow.session.add(row)
+                uow.commit()
+        except IntegrityError:
+            replay = self.replay(row.idempotency_key, row.request_hash)
+            if replay is None:
+                raise
+            return replay
+        return None
+
+    def link_document(self, act_id: str, produce: Callable[[], dict[str, Any]]) -> None:
+        """Produce the act's document through the documents part and note the outcome."""
+        document_id, skipped = produce_document(produce, act_id)
+        table: Any = self._table
+        with self._db.uow() as uow:
+            uow.session.execute(update(table).where(table.id == act_id)
+                                .values(document_id=document_id, document_skipped=skipped))  # fmt: skip
+            uow.commit()
+
+    def get(self, act_id: str) -> dict[str, Any]:
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.get(self._table, act_id)
+            if row is None:
+                raise ActNotFound(self._not_found)
+            return self._view(row)
+
+    def search(self, *, patient_id: str | None, start: date | None, end: date | None,
+               kind: str | None, limit: int) -> list[dict[str, Any]]:  # fmt: skip
+        """Newest first; dates are local days, inclusive."""
+        table: Any = self._table
+        lower, upper = utc_bounds(start, end)
+        stmt = select(table).order_by(self._when.desc()).limit(limit)
+        if patient_id:
+            stmt = stmt.where(table.patient_id == patient_id)
+        if kind:
+            stmt = stmt.where(self._kind == kind)
+        if lower:
+            stmt = stmt.where(self._when >= lower)
+        if upper:
+            stmt = stmt.where(self._when < upper)
+        with self._db.uow(readonly=True) as uow:
+            return [self._view(row) for row in uow.session.execute(stmt).scalars()]
 
 
 class DocumentProducer(Protocol):
@@ -92,7 +179,9 @@ class DocumentProducer(Protocol):
                     mss_recipient: str | None = None) -> dict[str, Any]: ...  # fmt: skip
 
 
-def produce_document(produce: Callable[[], dict[str, Any]], act_id: str) -> tuple[str | None, str | None]:
+def produce_document(
+    produce: Callable[[], dict[str, Any]], act_id: str
+) -> tuple[str | None, str | None]:
     """Run the documents part's use case: (document id, None) or (None, why it was skipped).
 
     An unqualified INS is the normal case of a patient without INS (no document, no error for the

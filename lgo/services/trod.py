@@ -22,7 +22,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from lgo.documents.models import (
     TrodAnalyte,
@@ -65,14 +64,12 @@ from lgo.services.local_time import PHARMACY_TZ, local_date
 from lgo.services.missions_common import (
     ActNotFound,
     Actor,
+    ActStore,
     DocumentProducer,
     MissionRefused,
-    check_replay,
     dumps,
     patient_facts,
-    produce_document,
     publish,
-    utc_bounds,
 )
 from lgo.services.prescriptions import ProductCatalog
 from lgo.store.db import Database
@@ -168,39 +165,30 @@ class TrodService:
         self._events = events
         self._clock = clock
         self.pharmacy = pharmacy
+        self._store = ActStore(db, TrodTestRow, TrodTestRow.performed_at, TrodTestRow.test, _view,
+                               "Test introuvable.")  # fmt: skip
 
     # ------------------------------------------------------------ the test
 
     def record(self, key: str, data: TrodInput, actor: Actor) -> tuple[int, dict[str, Any], bool]:
-        replay = self._replay(key, data.fingerprint)
+        replay = self._store.replay(key, data.fingerprint)
         if replay is not None:
             return 201, replay, True
         row = self._checked_row(key, data, actor)
-        try:
-            with self._db.uow() as uow:
-                uow.session.add(row)
-                uow.commit()
-        except IntegrityError:
-            replay = self._replay(key, data.fingerprint)
-            if replay is None:
-                raise
+        replay = self._store.insert(row)
+        if replay is not None:  # the same key committed meanwhile by another request
             return 201, replay, True
         log.info("trod_recorded", trod_id=row.id, test=row.test, within=row.within_protocol)
-        self._document(row, data, actor)
+        if data.to_dmp or data.mss_recipient:
+            result = to_document_result(row, actor)
+            self._store.link_document(row.id, lambda: self._documents().trod_result(
+                row.patient_id, result, actor.author, to_dmp=data.to_dmp,
+                mss_recipient=data.mss_recipient,
+            ))  # fmt: skip
         body = self.get(row.id)
         publish(self._events, "trod.recorded", {"id": row.id, "test": row.test,
                                                 "next": body["protocol"]["next"]})  # fmt: skip
         return 201, body, False
-
-    def _replay(self, key: str, fingerprint: str) -> dict[str, Any] | None:
-        with self._db.uow(readonly=True) as uow:
-            row = uow.session.execute(
-                select(TrodTestRow).where(TrodTestRow.idempotency_key == key)
-            ).scalar_one_or_none()
-            if row is None:
-                return None
-            check_replay(row.request_hash, fingerprint)
-            return _view(row)
 
     def _checked_row(self, key: str, data: TrodInput, actor: Actor) -> TrodTestRow:
         on = local_date(data.performed_at)
@@ -231,22 +219,6 @@ class TrodService:
             pharmacist_name=actor.name[:200], session_id=actor.session_id,
             counter_name=actor.counter_name,
         )  # fmt: skip
-
-    def _document(self, row: TrodTestRow, data: TrodInput, actor: Actor) -> None:
-        if not data.to_dmp and not data.mss_recipient:
-            return
-        result = to_document_result(row, actor)
-        document_id, skipped = produce_document(
-            lambda: self._documents().trod_result(
-                row.patient_id, result, actor.author, to_dmp=data.to_dmp,
-                mss_recipient=data.mss_recipient,
-            ),
-            row.id,
-        )  # fmt: skip
-        with self._db.uow() as uow:
-            uow.session.execute(update(TrodTestRow).where(TrodTestRow.id == row.id)
-                                .values(document_id=document_id, document_skipped=skipped))  # fmt: skip
-            uow.commit()
 
     # ------------------------------------------------------------ the protocol dispensation
 
@@ -333,41 +305,25 @@ class TrodService:
         return prescription, line
 
     def _link(self, trod_id: str, dispensation_id: str) -> None:
-        try:
-            with self._db.uow() as uow:
-                uow.session.execute(
-                    update(TrodTestRow)
-                    .where(TrodTestRow.id == trod_id, TrodTestRow.dispensation_id.is_(None))
-                    .values(dispensation_id=dispensation_id)
-                )  # fmt: skip
-                uow.commit()
-        except IntegrityError:  # pragma: no cover - the key makes the dispensation unique already
-            raise ProtocolAlreadyDispensed() from None
+        """Note the dispensation on the test (first one only: a replay changes nothing)."""
+        with self._db.uow() as uow:
+            uow.session.execute(
+                update(TrodTestRow)
+                .where(TrodTestRow.id == trod_id, TrodTestRow.dispensation_id.is_(None))
+                .values(dispensation_id=dispensation_id)
+            )  # fmt: skip
+            uow.commit()
 
     # ------------------------------------------------------------ reads
 
     def get(self, trod_id: str) -> dict[str, Any]:
-        with self._db.uow(readonly=True) as uow:
-            row = uow.session.get(TrodTestRow, trod_id)
-            if row is None:
-                raise ActNotFound("Test introuvable.")
-            return _view(row)
+        return self._store.get(trod_id)
 
     def search(self, *, patient_id: str | None = None, start: date | None = None,
                end: date | None = None, test: TrodTest | None = None,
                limit: int = 200) -> list[dict[str, Any]]:  # fmt: skip
-        lower, upper = utc_bounds(start, end)
-        stmt = select(TrodTestRow).order_by(TrodTestRow.performed_at.desc()).limit(limit)
-        if patient_id:
-            stmt = stmt.where(TrodTestRow.patient_id == patient_id)
-        if test:
-            stmt = stmt.where(TrodTestRow.test == test.value)
-        if lower:
-            stmt = stmt.where(TrodTestRow.performed_at >= lower)
-        if upper:
-            stmt = stmt.where(TrodTestRow.performed_at < upper)
-        with self._db.uow(readonly=True) as uow:
-            return [_view(row) for row in uow.session.execute(stmt).scalars()]
+        return self._store.search(patient_id=patient_id, start=start, end=end,
+                                  kind=test.value if test else None, limit=limit)  # fmt: skip
 
     def referral_facts(self, trod_id: str) -> tuple[dict[str, Any], str, str]:
         """The test, the patient's name and birth date (for the letter printed for the patient)."""

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-
 from drivers.errors import CodeFormatError
 from drivers.scanners import gs1
 from drivers.scanners.classify import normalise
@@ -30,16 +27,13 @@ from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.services.local_time import PHARMACY_TZ, local_date
 from lgo.services.missions_common import (
-    ActNotFound,
     Actor,
+    ActStore,
     DocumentProducer,
     MissionRefused,
-    check_replay,
     dumps,
     patient_facts,
-    produce_document,
     publish,
-    utc_bounds,
 )
 from lgo.services.prescriptions import ProductCatalog
 from lgo.store.db import Database
@@ -144,6 +138,8 @@ class VaccinationService:
         self._documents = documents
         self._events = events
         self._clock = clock
+        self._store = ActStore(db, VaccinationRow, VaccinationRow.administered_at,
+                               VaccinationRow.vaccine, _view, "Vaccination introuvable.")  # fmt: skip
 
     def eligibility(self, patient_id: str, vaccine: Vaccine, on: date, *,
                     immunocompromised: bool = False, severe_reaction_history: bool = False
@@ -156,36 +152,25 @@ class VaccinationService:
         return _eligibility_json(vaccine, result)
 
     def record(self, key: str, data: VaccinationInput, actor: Actor) -> Recorded:
-        replay = self._replay(key, data.fingerprint)
+        replay = self._store.replay(key, data.fingerprint)
         if replay is not None:
-            return replay
+            return Recorded(201, replay, replayed=True)
         row = self._checked_row(key, data, actor)
-        try:
-            with self._db.uow() as uow:
-                uow.session.add(row)
-                uow.commit()
-        except IntegrityError:  # the same key committed meanwhile by another request
-            replay = self._replay(key, data.fingerprint)
-            if replay is None:
-                raise
-            return replay
+        replay = self._store.insert(row)
+        if replay is not None:  # the same key committed meanwhile by another request
+            return Recorded(201, replay, replayed=True)
         log.info("vaccination_recorded", vaccination_id=row.id, vaccine=row.vaccine)
-        self._note(row, data, actor)
+        if data.to_dmp or data.mss_recipient:
+            vaccination = to_document_vaccination(row, actor)
+            self._store.link_document(row.id, lambda: self._documents().vaccination_note(
+                row.patient_id, [vaccination], actor.author, to_dmp=data.to_dmp,
+                mss_recipient=data.mss_recipient,
+            ))  # fmt: skip
         body = self.get(row.id)
         publish(self._events, "vaccination.recorded", {
             "id": row.id, "vaccine": row.vaccine, "document_id": body["document_id"],
         })  # fmt: skip
         return Recorded(201, body)
-
-    def _replay(self, key: str, fingerprint: str) -> Recorded | None:
-        with self._db.uow(readonly=True) as uow:
-            row = uow.session.execute(
-                select(VaccinationRow).where(VaccinationRow.idempotency_key == key)
-            ).scalar_one_or_none()
-            if row is None:
-                return None
-            check_replay(row.request_hash, fingerprint)
-            return Recorded(201, _view(row), replayed=True)
 
     def _checked_row(self, key: str, data: VaccinationInput, actor: Actor) -> VaccinationRow:
         """Every check before the write: expiry, product, patient, eligibility."""
@@ -225,54 +210,17 @@ class VaccinationService:
             raise InvalidInput("Vaccin absent du catalogue : saisir son nom et son code CIS.")
         return label, cis
 
-    def _note(self, row: VaccinationRow, data: VaccinationInput, actor: Actor) -> None:
-        if not data.to_dmp and not data.mss_recipient:
-            return
-        vaccination = to_document_vaccination(row, actor)
-        document_id, skipped = produce_document(
-            lambda: self._documents().vaccination_note(
-                row.patient_id, [vaccination], actor.author, to_dmp=data.to_dmp,
-                mss_recipient=data.mss_recipient,
-            ),
-            row.id,
-        )  # fmt: skip
-        with self._db.uow() as uow:
-            uow.session.execute(update(VaccinationRow).where(VaccinationRow.id == row.id)
-                                .values(document_id=document_id, document_skipped=skipped))  # fmt: skip
-            uow.commit()
-        row.document_id, row.document_skipped = document_id, skipped
-
     # ------------------------------------------------------------ reads
 
     def get(self, vaccination_id: str) -> dict[str, Any]:
-        with self._db.uow(readonly=True) as uow:
-            row = uow.session.get(VaccinationRow, vaccination_id)
-            if row is None:
-                raise ActNotFound("Vaccination introuvable.")
-            return _view(row)
+        return self._store.get(vaccination_id)
 
-    def search(
-        self,
-        *,
-        patient_id: str | None = None,
-        start: date | None = None,
-        end: date | None = None,
-        vaccine: Vaccine | None = None,
-        limit: int = 200,
-    ) -> list[dict[str, Any]]:
+    def search(self, *, patient_id: str | None = None, start: date | None = None,
+               end: date | None = None, vaccine: Vaccine | None = None,
+               limit: int = 200) -> list[dict[str, Any]]:  # fmt: skip
         """The register of acts, newest first; dates are local days, inclusive."""
-        lower, upper = utc_bounds(start, end)
-        stmt = select(VaccinationRow).order_by(VaccinationRow.administered_at.desc()).limit(limit)
-        if patient_id:
-            stmt = stmt.where(VaccinationRow.patient_id == patient_id)
-        if vaccine:
-            stmt = stmt.where(VaccinationRow.vaccine == vaccine.value)
-        if lower:
-            stmt = stmt.where(VaccinationRow.administered_at >= lower)
-        if upper:
-            stmt = stmt.where(VaccinationRow.administered_at < upper)
-        with self._db.uow(readonly=True) as uow:
-            return [_view(row) for row in uow.session.execute(stmt).scalars()]
+        return self._store.search(patient_id=patient_id, start=start, end=end,
+                                  kind=vaccine.value if vaccine else None, limit=limit)  # fmt: skip
 
 
 def to_document_vaccination(row: VaccinationRow, actor: Actor) -> Vaccination:
