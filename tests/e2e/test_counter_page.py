@@ -443,6 +443,7 @@ def test_eprescription_service_down_shows_degraded_then_sent(
         banner = page.locator("#banner-degraded")
         expect(banner).to_be_visible()
         expect(page.locator("#outbox li[data-status='pending']")).to_have_count(1)
+        page.locator("#commit-ok").scroll_into_view_if_needed()  # the banner pushed it down
         _shot(page, shots, "counter-degraded.png")
     finally:
         national_sim_server.faults.clear("eprescription")
@@ -477,8 +478,11 @@ def test_unverified_prescriber_needs_the_pharmacists_acknowledgement(
         expect(page.locator("#commit-result .problem")).to_be_visible()
         assert len(daemon.get("/v1/ordonnancier")) == before  # nothing recorded
         page.locator("#prescriber-ack").check()
-        page.locator("#commit").click()
+        with page.expect_request(lambda r: r.url.endswith("/v1/dispensations")) as sent:
+            page.locator("#commit").click()
         expect(page.locator("#commit-ok")).to_contain_text("Dispensation enregistrée")
+        lines = json.loads(sent.value.post_data or "{}")["lines"]
+        assert [(ln.get("units_per_day"), ln["days"]) for ln in lines][1] == (3, 5)
     finally:
         national_sim_server.faults.clear("annuaire")
 

@@ -679,12 +679,16 @@
   }
 
   function setPatient(patient) {
-    if (!state.patient || state.patient.id !== patient.id) state.patientNote = null;
+    const changed = !state.patient || state.patient.id !== patient.id;
+    if (changed) state.patientNote = null;
     state.patient = patient;
     state.commitKey = null;
     $("patient-results").replaceChildren();
     renderPatient();
-    renderRx(); // the prescription's patient is checked against the new one
+    // Another patient: the prescription is read again for them (what is already covered for this
+    // patient counts in what may be delivered today), and checked against them.
+    if (changed && state.rx && !state.rx.degraded) openPrescription(state.rx.prescription_id);
+    else renderRx();
     renderCommit();
   }
 
@@ -1251,6 +1255,8 @@
       return body;
     }
     body.days = Number(d.days) || 0;
+    // The pharmacist's daily quantity where the dosage gives none (counts the units delivered).
+    if (d.input && Number(d.input.unitsPerDay) > 0) body.units_per_day = Number(d.input.unitsPerDay);
     if (d.cip13) body.cip13 = d.cip13;
     if (d.boxes !== null && d.boxes !== undefined) body.boxes = d.boxes;
     if (d.intervention === "modified") {
