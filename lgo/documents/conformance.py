@@ -22,6 +22,7 @@ import hashlib
 import importlib
 import importlib.util
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,11 +180,20 @@ def _failed(report: bytes) -> list[FailedRule]:
     return failed
 
 
+_LEADING_BRACKETS: Final = re.compile(r"(?:\s*\[+[^\[\]]*\]+)+")
+_BRACKET: Final = re.compile(r"\[+([^\[\]]*)\]")
+
+
 def rule_id(message: str) -> str:
     """The id of a failed rule (``Entete_VAC-NOTE`` …) from its message, without the text: what
     may go into an event or a log (a rule text can quote a coded value of the document)."""
-    if message.startswith("["):
-        return message[1:].split("]", 1)[0]
+    # "[Entete_VAC-NOTE] …", "[1] [S_dispensationMedicaments.sch] …": the first named bracket
+    # of the leading ones (later brackets may quote the document's values)
+    leading = _LEADING_BRACKETS.match(message)
+    names: list[str] = _BRACKET.findall(leading.group(0) if leading else "")
+    for name in names:
+        if not name.isdigit():
+            return name.removesuffix(".sch")
     return "schéma CDA" if message.startswith("Schéma CDA") else "règle"
 
 

@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from lgo.documents.conformance import DocumentChecker
-from lgo.documents.errors import InsNotQualifiedError
+from lgo.documents.errors import CdaNonConformantError, CisisKitUnusable, InsNotQualifiedError
 from lgo.documents.models import Author, Organisation
 from lgo.domain.identity import Ins
 from lgo.errors import LgoError, Unavailable
@@ -152,6 +152,9 @@ class DocumentsPart:
         try:
             self.service.dispensing_summary(dispensation_id, author_from_session(session.identity))
         except (InsNotQualifiedError, DocumentAlreadyProduced) as exc:
+            return self._skipped(dispensation_id, exc.slug)
+        except (CdaNonConformantError, CisisKitUnusable) as exc:
+            # not sent: the counter sees document.rejected (the rules) and this skip
             return self._skipped(dispensation_id, exc.slug)
         return None
 

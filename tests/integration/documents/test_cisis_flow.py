@@ -34,6 +34,7 @@ from tests.fixtures.documents import (
 )
 from tests.fixtures.national import NationalSim
 from tests.integration.documents.test_document_flow import add_patient, dispense
+from tests.integration.documents.test_documents_api import _dispense_through_the_daemon, _wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -192,3 +193,20 @@ def test_the_dmp_simulator_refuses_a_non_conformant_document_with_an_xds_error(
     finally:
         client.close()
         httpx.post(f"{dmp_sim}/_sim/dmp/conformance", json={"kit_dir": None}, timeout=5)
+
+
+def test_auto_feed_does_not_send_a_non_conformant_summary(
+    api_kit: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DMP auto-feed after a dispensation: a summary that fails its volet is skipped, with the
+    reason and the rule ids as events for the counter, nothing stored."""
+    open_pharmacist_session(api_kit.container)
+    patient_id = add_patient(api_kit.container.db, IdentityStatus.QUAL)
+    monkeypatch.setattr(t, "DISPENSED_SECTION", t.Code("11111-1", t.LOINC, "Autre"))
+    dispensation_id = _dispense_through_the_daemon(api_kit, patient_id)
+    event = _wait_for(api_kit, {"document.queued", "document.skipped"})
+    assert event.data == {"dispensation_id": dispensation_id, "reason": "cda-non-conformant"}
+    [rejected] = [e for e in api_kit.container.events.recent() if e.type == "document.rejected"]
+    assert rejected.data["volet"] == "eDISP-MED_2024.01"
+    assert rejected.data["rules"] == ["S_dispensationMedicaments"]
+    assert api_kit.client.get(f"/v1/patients/{patient_id}/documents").json() == []

@@ -159,3 +159,18 @@ def test_a_configured_but_unusable_kit_blocks_sending(tmp_path: Path) -> None:
         checker.require(DocumentKind.DISPENSING_SUMMARY, xml)
     # without a kit: lgo's schema only, the document passes
     DocumentChecker.configured(None, tmp_path).require(DocumentKind.DISPENSING_SUMMARY, xml)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("[Entete_VAC-NOTE] Erreur de conformité : …", "Entete_VAC-NOTE"),
+        ("[1] [S_dispensationMedicaments.sch] Erreur de conformité CI-SIS : …", "S_dispensationMedicaments"),
+        ("[[E_FR-Resultat-examens] Erreur de conformité", "E_FR-Resultat-examens"),
+        ("[dansJeuDeValeurs] L'élément … [99999999:positif:2.16.840.1.113883.6.96] doit …", "dansJeuDeValeurs"),
+        ("Schéma CDA, ligne 2: SCHEMAV_ELEMENT_CONTENT", "schéma CDA"),
+        ("texte sans identifiant [positif]", "règle"),
+    ],
+)
+def test_rule_ids_never_carry_the_rule_text(message: str, expected: str) -> None:
+    assert rule_id(message) == expected
