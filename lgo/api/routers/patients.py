@@ -12,12 +12,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from lgo.api.deps import ContainerDep, SessionDep, require_counter
+from lgo.domain.birth_dates import check_birth_date
 from lgo.domain.identity import IdentityRuleError, RawBirthDate, check_nir
 from lgo.services.identity import IdentityInvalid, NewPatient, VitaleQuery
 from lgo.services.identity_part import identity_service_of
+from lgo.services.local_time import pharmacy_today
 
 router = APIRouter(
     prefix="/v1/patients", tags=["patients"], dependencies=[Depends(require_counter)]
@@ -31,17 +33,26 @@ class _In(BaseModel):
 
 
 class PatientIn(_In):
+    # Before birth_date: its validator needs to know whether a card gave the date.
+    source: Literal["manual", "vitale", "apcv"] = "manual"
     birth_name: str = Field(min_length=1, max_length=100)
     given_names: str = Field(min_length=1, max_length=200, description="Prénoms de naissance")
     birth_date: str = Field(
-        pattern=r"^\d{4}-?\d{2}-?\d{2}$", description="AAAAMMJJ ; jour/mois 00 acceptés (lunaire)"
+        pattern=r"^\d{4}-?\d{2}-?\d{2}$",
+        description="AAAAMMJJ : une date réelle, pas dans le futur ; jour/mois 00 (lunaire) "
+        "seulement tel que lu sur une carte (source vitale ou apcv)",
     )
     sex: Literal["F", "M"] | None = None
     birthplace: str | None = Field(None, pattern=r"^(\d{5}|2[ABab]\d{3})$", description="COG")
     used_name: str | None = Field(None, max_length=100)
     nir: NIR | None = None
-    source: Literal["manual", "vitale", "apcv"] = "manual"
     rank: int = Field(1, ge=1, le=9, description="Rang de naissance lu sur la carte (jumeaux)")
+
+    @field_validator("birth_date")
+    @classmethod
+    def _real_birth_date(cls, value: str, info: ValidationInfo) -> str:
+        lunar = info.data.get("source", "manual") != "manual"
+        return check_birth_date(value, pharmacy_today(), lunar_allowed=lunar)
 
 
 class VitaleIn(_In):
