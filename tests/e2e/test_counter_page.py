@@ -84,6 +84,20 @@ def register_known_patients(daemon: Daemon) -> None:
         daemon.post("/v1/patients", {**body, "source": "manual"})
 
 
+def type_code(page: Any, code: str) -> None:
+    """Typed in the scan field and sent with Enter (POST /v1/scans from the page)."""
+    scan = page.locator("#scan-input")
+    scan.fill(code)
+    scan.press("Enter")
+
+
+def read_family_card(page: Any, hwsim_bench: Any, key: str) -> None:
+    """The family card goes in; the number key chooses among its two beneficiaries."""
+    hwsim_bench.client.insert("vitale", "famille-testnom", reader=0)
+    expect(page.locator("#beneficiary-list li")).to_have_count(2)
+    page.keyboard.press(key)
+
+
 def give_asked_posologies(page: Any, units_per_day: str, days: str) -> None:
     """Lines whose dosage gives no figure ("si besoin", "selon le poids"): the pharmacist says
     how much a day and for how long."""
@@ -422,9 +436,7 @@ def test_a_replayed_commit_says_the_same_as_the_first(page: Any, daemon: Daemon)
 def test_eprescription_service_down_shows_degraded_then_sent(
     page: Any, daemon: Daemon, national_sim_server: Any, shots: Path
 ) -> None:
-    scan = page.locator("#scan-input")
-    scan.fill(SIMPLE_RX)  # typed: POST /v1/scans from the page
-    scan.press("Enter")
+    type_code(page, SIMPLE_RX)  # typed: POST /v1/scans from the page
     # Camille's prescription while Dominique is chosen: the apCV read has Camille, the page
     # offers the switch.
     switch = page.locator("#rx-switch-patient")
@@ -462,9 +474,7 @@ def test_unverified_prescriber_needs_the_pharmacists_acknowledgement(
     )
     try:
         choose_patient_by_search(page, "testenfant")
-        scan = page.locator("#scan-input")
-        scan.fill(CHILD_RX)
-        scan.press("Enter")
+        type_code(page, CHILD_RX)
         expect(page.locator("#rx-lines tbody tr")).to_have_count(2)
         # "selon le poids, si fièvre": no figure in the prescription, the pharmacist gives it.
         expect(page.locator("#line-2-posology")).to_have_text("selon le poids, si fièvre")
@@ -492,9 +502,7 @@ def test_a_longer_delivery_is_lifted_with_a_recorded_reason(page: Any, daemon: D
     refuse, the page asks for the reason (the commit waits for it), and the reason and the
     pharmacist's RPPS are recorded with the line."""
     choose_patient_by_search(page, "testpatient")
-    scan = page.locator("#scan-input")
-    scan.fill(LATE_RX)
-    scan.press("Enter")
+    type_code(page, LATE_RX)
     expect(page.locator("#rx-lines tbody tr")).to_have_count(3)
     expect(page.locator("#line-1-posology")).to_have_text("1 comprimé le matin à jeun")
     give_asked_posologies(page, "1", "15")  # line 3, "si besoin"
@@ -522,9 +530,7 @@ def test_pulling_the_cps_card_closes_the_session_on_screen(page: Any, hwsim_benc
     expect(page.locator("#session-panel")).to_have_attribute("data-session", "closed")
     expect(page.locator("#session-state")).to_contain_text("carte CPS retirée")
     # Acts reserved to pharmacists are now refused, in French, from the API's problem.
-    scan = page.locator("#scan-input")
-    scan.fill(SIMPLE_RX)
-    scan.press("Enter")
+    type_code(page, SIMPLE_RX)
     expect(page.locator("#rx .problem")).to_contain_text("pharmacien")
 
 

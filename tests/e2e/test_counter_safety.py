@@ -32,6 +32,8 @@ from tests.e2e.test_counter_page import (
     choose_patient_by_search,
     daemon,
     give_asked_posologies,
+    read_family_card,
+    type_code,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -84,13 +86,9 @@ def test_counter_ready_with_a_pharmacist_session(
 
 
 def test_a_vitale_swap_clears_the_prescription_in_progress(page: Any, hwsim_bench: Any) -> None:
-    hwsim_bench.client.insert("vitale", "famille-testnom", reader=0)
-    expect(page.locator("#beneficiary-list li")).to_have_count(2)
-    page.keyboard.press("1")
+    read_family_card(page, hwsim_bench, "1")
     expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
-    scan = page.locator("#scan-input")
-    scan.fill(SIMPLE_RX)
-    scan.press("Enter")
+    type_code(page, SIMPLE_RX)
     expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
     page.locator("#line-1-days").fill("3")  # a line in progress
     hwsim_bench.client.swap("vitale", "seul", reader=0)
@@ -106,9 +104,7 @@ def test_a_vitale_swap_clears_the_prescription_in_progress(page: Any, hwsim_benc
 def test_removing_the_vitale_card_clears_the_prescription_and_its_patient(
     page: Any, hwsim_bench: Any
 ) -> None:
-    scan = page.locator("#scan-input")
-    scan.fill(SIMPLE_RX)
-    scan.press("Enter")
+    type_code(page, SIMPLE_RX)
     expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
     hwsim_bench.client.remove(0)
     expect(page.locator("#rx-cleared")).to_be_visible()
@@ -121,13 +117,9 @@ def test_a_prescription_for_another_beneficiary_offers_the_switch(
 ) -> None:
     """Lou is chosen from the family card; the prescription is her mother Camille's, who is on
     the same card: a blocking warning names both and offers Camille; no override exists."""
-    hwsim_bench.client.insert("vitale", "famille-testnom", reader=0)
-    expect(page.locator("#beneficiary-list li")).to_have_count(2)
-    page.keyboard.press("2")
+    read_family_card(page, hwsim_bench, "2")
     expect(page.locator("#patient-card")).to_contain_text("TESTNOM LOU")
-    scan = page.locator("#scan-input")
-    scan.fill(SIMPLE_RX)
-    scan.press("Enter")
+    type_code(page, SIMPLE_RX)
     warning = page.locator("#rx-patient-mismatch")
     expect(warning).to_contain_text("TESTNOM CAMILLE")
     expect(warning).to_contain_text("TESTNOM LOU")
@@ -172,9 +164,7 @@ def test_the_paper_copy_is_typed_when_the_service_is_down(
         FaultSpec(service="eprescription", kind=FaultKind.OUTAGE, duration_s=600)
     )
     try:
-        scan = page.locator("#scan-input")
-        scan.fill(RENEWABLE_RX)
-        scan.press("Enter")
+        type_code(page, RENEWABLE_RX)
         expect(page.locator("#rx .problem")).to_contain_text("indisponible")
         page.locator("#paper-open-copy").click()
         form = page.locator("#paper-form")
@@ -237,9 +227,7 @@ def test_an_outbox_failure_gives_its_reason_in_french(
     )
     try:
         page.locator("#paper-cancel").click()
-        scan = page.locator("#scan-input")
-        scan.fill(SIMPLE_RX)  # Camille's, and Camille is at the counter
-        scan.press("Enter")
+        type_code(page, SIMPLE_RX)  # Camille's, and Camille is at the counter
         expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
         page.locator("#commit").click()
         expect(page.locator("#commit-ok")).to_contain_text("Dispensation enregistrée")
@@ -263,9 +251,7 @@ def test_lines_the_rules_refuse_are_blocked_before_the_commit(
     reset_state(sim)  # fixtures are dated from the simulator clock
     try:
         choose_patient_by_search(page, "testpatient")
-        scan = page.locator("#scan-input")
-        scan.fill(LATE_RX)
-        scan.press("Enter")
+        type_code(page, LATE_RX)
         rows = page.locator("#rx-lines tbody tr")
         expect(rows).to_have_count(3)
         view = daemon.get(f"/v1/prescriptions/{LATE_RX}")
