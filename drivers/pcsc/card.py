@@ -11,6 +11,7 @@ Rules (anchors.md §2.1, hw-feasibility.md §3):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ SW_OK = 0x9000
 _MAX_CHAINED = 64  # GET RESPONSE rounds before we call the card broken
 _MAX_RESPONSE = 64 * 1024
 _STATUS_PRESENT = 0x0004  # pcsc-lite SCardStatus dwState bit SCARD_PRESENT (not in pyscard)
+_GONE = (scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD)
+REMOVAL_SETTLE_S = 1.0  # how long a failed exchange waits to learn whether the card was pulled
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,21 +108,32 @@ class CardChannel:
         if self._handle is None:
             raise errors.NoCard(scard.SCARD_E_INVALID_HANDLE, "SCardTransmit", "channel closed")
         hresult, raw = scard.SCardTransmit(self._handle, self.protocol, list(apdu))
-        check(hresult, "SCardTransmit")
+        try:
+            check(hresult, "SCardTransmit")
+        except (errors.UnresponsiveCard, errors.TransactionFailed) as exc:
+            self._raise_if_card_left()
+            raise exc from None
         self.apdu_count += 1
         if len(raw) < 2:
-            self._raise_silent_card()
+            self._raise_if_card_left()
+            raise errors.UnresponsiveCard(
+                scard.SCARD_W_UNRESPONSIVE_CARD, "SCardTransmit", "empty response"
+            )
         return split_response(list(raw))
 
-    def _raise_silent_card(self) -> None:
-        """An empty answer: the card left (vpcd and some readers report success with no bytes)."""
-        hresult, _reader, state, _protocol, _atr = scard.SCardStatus(self._handle)
-        check(hresult, "SCardStatus")
-        if not state & _STATUS_PRESENT:
-            raise errors.CardRemoved(scard.SCARD_W_REMOVED_CARD, "SCardTransmit", "card left")
-        raise errors.UnresponsiveCard(
-            scard.SCARD_W_UNRESPONSIVE_CARD, "SCardTransmit", "empty response"
-        )
+    def _raise_if_card_left(self) -> None:
+        """After an empty or failed answer: ``CardRemoved`` if the card left. vpcd and some readers
+        answer a pulled card with no bytes, and pcsc-lite reports the removal a moment after the
+        failed exchange, so the reader's state is watched for :data:`REMOVAL_SETTLE_S`."""
+        deadline = time.monotonic() + REMOVAL_SETTLE_S
+        while True:
+            hresult, _reader, state, _protocol, _atr = scard.SCardStatus(self._handle)
+            if hresult in _GONE or (hresult == scard.SCARD_S_SUCCESS and not state & _STATUS_PRESENT):
+                raise errors.CardRemoved(scard.SCARD_W_REMOVED_CARD, "SCardTransmit", "card left")
+            check(hresult, "SCardStatus")
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
 
     def transmit(self, apdu: bytes) -> Response:
         """Send ``apdu``; resolve ``6C xx`` and ``61 xx`` so the caller sees data + final SW."""

@@ -91,7 +91,7 @@ def test_2_reader_unplug_replug_idle_and_during_a_read(daemon: Daemon, hwsim: An
     daemon.wait("card.inserted", lambda e: e["reader"] == name)
     hwsim.client.unplug(VITALE)
     error = daemon.wait("vitale.error", lambda e: e["reader"] == name, timeout=15.0)
-    assert error["code"] in {"card-removed", "card-read-failed", "hardware-timeout"}
+    assert error["code"] == "card-removed", error  # the card went with the reader's link
     hwsim.client.replug(VITALE)
     hwsim.client.clear_faults(VITALE)
     empty(daemon, hwsim)
@@ -105,7 +105,7 @@ def test_3_card_pulled_mid_read_or_swapped_leaves_no_stale_read(daemon: Daemon, 
     hwsim.client.set_fault(VITALE, remove_after=3)  # pulled after 3 APDUs
     hwsim.client.insert("vitale", "seul", reader=VITALE)
     error = daemon.wait("vitale.error", lambda e: e["reader"] == name, timeout=10.0)
-    assert error["code"] in {"card-removed", "card-read-failed"}
+    assert error["code"] == "card-removed", error
     entry = next(r for r in daemon.client.get("/v1/readers").json()["readers"] if r["name"] == name)
     assert entry.get("vitale_read_id") is None  # nothing partial was kept
     hwsim.client.clear_faults(VITALE)
