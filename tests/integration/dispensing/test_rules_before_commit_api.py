@@ -183,3 +183,34 @@ def test_expired_renewable_line_is_blocked_and_offers_the_exceptional_dispensati
         ("exceptional_dispensation_possible", "L.5125-23-1"),
     ]
     assert line["proposal"] is None
+
+
+def test_period_already_covered_blocks_the_view_and_the_commit_alike(
+    counter: Any, national_sim: NationalSim
+) -> None:
+    """Morphine handed over this morning on a typed paper prescription covers today: the
+    e-prescription's morphine line is blocked (chevauchement) in the view and at the commit."""
+    patient = make_patient_for(counter.container.db, NARCOTIC_RX)
+    paper = {"prescribed_on": pharmacy_today().isoformat(), "prescriber_rpps": "10000000009",
+             "prescriber_name": "TESTMEDECIN DOMINIQUE",
+             "lines": [{"designation": "MORPHINE TEST LP 10 mg", "cip13": MORPHINE,
+                        "regulatory_list": "stupefiant", "molecule": "morphine",
+                        "units_per_day": "2", "duration_days": 7}]}  # fmt: skip
+    first = counter.client.post("/v1/dispensations", headers={"Idempotency-Key": "paper-morphine"},
+                                json={"patient_id": patient, "paper": paper,
+                                      "prescriber_acknowledged": True,
+                                      "lines": [{"line_no": 1, "intervention": "unchanged",
+                                                 "days": 7, "cip13": MORPHINE}]})  # fmt: skip
+    assert first.status_code == 201, first.text
+    without_patient = view(counter, NARCOTIC_RX)["lines"][0]["deliverable"]
+    assert without_patient["allowed"] is True  # the view cannot know whose periods to count
+    morphine = view(counter, NARCOTIC_RX, patient)["lines"][0]
+    assert (morphine["deliverable"]["allowed"], morphine["proposal"]) == (False, None)
+    [reason] = morphine["deliverable"]["reasons"]
+    assert (reason["code"], reason["article"]) == ("overlap", "R.5132-33")
+    refused = commit(counter, "overlap-1", patient, NARCOTIC_RX, [
+        {"line_no": 1, "intervention": "unchanged", "days": 7, "cip13": MORPHINE},
+        {"line_no": 2, "intervention": "not_dispensed", "not_dispensed_reason": "Non demandé"}])
+    assert refused.status_code == 422, refused.text
+    assert [(r["code"], r["message"]) for r in refused.json()["refusals"]] == [
+        (reason["code"], reason["message"])]
