@@ -219,3 +219,31 @@ def test_lunar_birth_date_keeps_known_precision() -> None:
     record = type(patient)(patient.ins, lunar, patient.status)
     root = _root(build_document(make_header(record), make_vaccination_note()).xml)
     assert root.find(".//h:patient/h:birthTime", H).get("value") == "1985"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("body", "volet_template", "code"),
+    [
+        (make_dispensing_summary(), ("1.2.250.1.213.1.1.1.54", "2024.01"), "60593-1"),
+        (make_vaccination_note(), ("1.2.250.1.213.1.1.1.46", "2023.01"), "87273-9"),
+        (make_trod_result(), ("1.2.250.1.213.1.1.1.59", "2024.01"), "96173-0"),
+    ],
+    ids=["dispensing", "vaccination", "trod"],
+)
+def test_header_declares_the_cisis_volet_and_the_author_profession(
+    body: DocumentBody, volet_template: tuple[str, str], code: str
+) -> None:
+    """What the volets check first (the documents of 61a262e failed here): the CI-SIS header
+    templateIds with the volet's version, the document code, the profession with its label."""
+    root = _root(build_document(make_header(), body).xml)
+    templates = [(t.get("root"), t.get("extension")) for t in root.findall("h:templateId", H)]
+    assert ("2.16.840.1.113883.2.8.2.1", None) in templates
+    assert ("1.2.250.1.213.1.1.1.1", None) in templates
+    assert volet_template in templates
+    assert root.find("h:code", H).get("code") == code  # type: ignore[union-attr]
+    profession = root.find("h:author/h:assignedAuthor/h:code", H)
+    assert profession is not None
+    assert (profession.get("code"), profession.get("displayName")) == ("G15_21", "Pharmacien")
+    facility = root.find("h:componentOf/h:encompassingEncounter/h:location/"
+                         "h:healthCareFacility/h:code", H)  # fmt: skip
+    assert facility is not None and facility.get("code") == "SA33"
