@@ -81,6 +81,11 @@ def serve(
     migrate_first: Annotated[
         bool, typer.Option("--migrate", help="Appliquer les migrations avant de démarrer.")
     ] = False,
+    check_only: Annotated[
+        bool,
+        typer.Option("--check", help="Vérifier la configuration et la base, puis quitter sans "
+                     "servir (code 0 : le service démarrera)."),
+    ] = False,
 ) -> None:
     """Démarrer le service (API locale, lecteurs, file d'envoi)."""
     from lgo.api.server import serve as run
@@ -103,6 +108,9 @@ def serve(
         raise typer.Exit(3) from None
     finally:
         db.dispose()
+    if check_only:
+        console.print("Configuration et base prêtes : le service peut démarrer.")
+        return
     # deploy (issue 12): serve the API socket passed by systemd (lgo.socket), if any.
     from lgo.supervision import activated_socket
 

@@ -4,6 +4,9 @@
 #   install.sh [--root DIR] [--wheels DIR] [--with-hwsim] [--no-start] [--python PY]
 #                                                   install or upgrade
 #   install.sh --uninstall [--purge] [--root DIR]   remove (configuration and data kept)
+#   install.sh --deb --wheels /opt/lgo/wheels       the .deb's postinst: the package manager has
+#                                                   installed the units, configuration and wrapper;
+#                                                   build the release venv, migrate, switch
 #
 # Layout (all under --root, "/" by default):
 #   /opt/lgo/releases/<version>-<stamp>/   one venv per installed release (pip, offline wheels)
@@ -41,6 +44,9 @@ PURGE=0
 # readable by the service user.
 PYTHON="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3 || echo python3)}"
 KEEP_RELEASES=2
+# SQLite copies taken before each migration (lgo-<stamp>.sqlite3): the newest ones are kept.
+KEEP_BACKUPS="${LGO_KEEP_BACKUPS:-5}"
+DEB=0
 
 log() { printf '[lgo-install] %s\n' "$*" >&2; }
 die() { log "ERREUR : $*"; exit 1; }
@@ -60,6 +66,7 @@ parse_args() {
             --uninstall) ACTION="uninstall"; shift ;;
             --purge) PURGE=1; shift ;;
             --python) PYTHON="${2:?--python needs an interpreter}"; shift 2 ;;
+            --deb) DEB=1; shift ;;
             -h|--help) usage ;;
             *) log "option inconnue : $1"; usage ;;
         esac
@@ -176,6 +183,10 @@ install_files() {
     write_wrapper
 }
 
+packaging_file() {  # a file of packaging/, from the repository or from a wheel set
+    if [ -f "$SRC/packaging/$1" ]; then echo "$SRC/packaging/$1"; else echo "$SRC/$1"; fi
+}
+
 config_template() {
     if [ -f "$SRC/packaging/lgo.toml" ]; then echo "$SRC/packaging/lgo.toml"; else echo "$SRC/lgo.toml"; fi
 }
@@ -199,18 +210,17 @@ install_config() {
     fi
 }
 
+deb_config_rights() {  # dpkg unpacked /etc/lgo as root:root before the lgo group existed
+    chown root:lgo "$ETC" "$ETC/lgo.toml"
+    chmod 0750 "$ETC"
+    chmod 0640 "$ETC/lgo.toml"
+}
+
 write_wrapper() {
     local tmp
     tmp="$(mktemp "$(dirname "$WRAPPER")/.lgo-wrapper.XXXXXX")"
     if [ "$SYSTEM" -eq 1 ]; then
-        cat > "$tmp" <<EOF
-#!/bin/sh
-# Admin commands (lgo doctor, lgo counters add ...) run as the service user with its configuration.
-export LGO_CONFIG=$ETC/lgo.toml
-umask 077
-if [ "\$(id -u)" -eq 0 ]; then exec runuser -u lgo -- env LGO_CONFIG="\$LGO_CONFIG" $OPT/bin/lgo "\$@"; fi
-exec $OPT/bin/lgo "\$@"
-EOF
+        cp "$(packaging_file lgo-admin.sh)" "$tmp"
     else
         cat > "$tmp" <<EOF
 #!/bin/sh
@@ -225,9 +235,19 @@ EOF
 }
 
 create_user_and_state() {
-    mkdir -p "$SYSUSERS"
-    install -m 0644 "$(sysusers_template)" "$SYSUSERS/lgo.conf"
-    if [ "$SYSTEM" -eq 1 ]; then
+    if [ "$DEB" -eq 1 ]; then
+        # Debian's way for a package's system user (adduser is a dependency of the package).
+        if ! id lgo >/dev/null 2>&1; then
+            adduser --system --group --home /var/lib/lgo --no-create-home --shell /usr/sbin/nologin \
+                --gecos "lgo pharmacy dispensing daemon" lgo >&2
+        fi
+    else
+        mkdir -p "$SYSUSERS"
+        install -m 0644 "$(sysusers_template)" "$SYSUSERS/lgo.conf"
+    fi
+    if [ "$DEB" -eq 1 ]; then
+        :
+    elif [ "$SYSTEM" -eq 1 ]; then
         if command -v systemd-sysusers >/dev/null; then
             systemd-sysusers "$SYSUSERS/lgo.conf"
         elif ! id lgo >/dev/null 2>&1; then
@@ -256,8 +276,16 @@ dst.close()
 src.close()
 EOF
     chmod 0600 "$dest"
+    chmod 0700 "$STATE/backups"
     if [ "$SYSTEM" -eq 1 ]; then chown lgo:lgo "$STATE/backups" "$dest"; fi
     log "sauvegarde de la base avant migration : $dest"
+    rotate_backups
+}
+
+rotate_backups() {  # keep the KEEP_BACKUPS newest copies (names sort by their UTC stamp)
+    local old
+    ls -1 "$STATE/backups"/lgo-*.sqlite3 2>/dev/null | sort -r | tail -n +"$((KEEP_BACKUPS + 1))" |
+        while read -r old; do rm -f "$old"; log "ancienne sauvegarde supprimée : $(basename "$old")"; done
 }
 
 switch_to() {  # atomically point current (and bin/lgo, bin/hwsim) at a release
@@ -268,15 +296,29 @@ switch_to() {  # atomically point current (and bin/lgo, bin/hwsim) at a release
 }
 
 prune_releases() {
-    local keep current
+    # A release is good once it has run its migrations (INSTALLED_AT): one without it failed or was
+    # interrupted and goes. Of the good ones, the current and the KEEP_RELEASES-1 most recently
+    # installed stay (rollback targets), whatever their folder dates.
+    local current dir keep="$KEEP_RELEASES"
     current="$(readlink "$OPT/current" || true)"
-    keep="$KEEP_RELEASES"
-    # Newest first; keep the current one whatever its age.
-    ls -1dt "$OPT/releases"/* 2>/dev/null | while read -r dir; do
+    for dir in "$OPT/releases"/*; do
+        [ -d "$dir" ] || continue
+        if [ "releases/$(basename "$dir")" != "$current" ] && [ ! -f "$dir/INSTALLED_AT" ]; then
+            rm -rf "$dir"; log "version inachevée supprimée : $(basename "$dir")"
+        fi
+    done
+    for dir in $(good_releases_newest_first); do
         if [ "releases/$(basename "$dir")" = "$current" ]; then continue; fi
         keep=$((keep - 1))
         if [ "$keep" -le 0 ]; then rm -rf "$dir"; log "ancienne version supprimée : $(basename "$dir")"; fi
     done
+}
+
+good_releases_newest_first() {
+    local marker
+    for marker in "$OPT/releases"/*/INSTALLED_AT; do
+        [ -f "$marker" ] && printf '%s %s\n' "$(cat "$marker")" "$(dirname "$marker")"
+    done | sort -r | cut -d' ' -f2-
 }
 
 do_install() {
@@ -286,11 +328,12 @@ do_install() {
     release="$(build_release)"
     [ -L "$OPT/current" ] && previous="$(realpath "$OPT/current")"
     create_user_and_state
+    if [ "$DEB" -eq 1 ]; then deb_config_rights; fi
     if [ "$SYSTEM" -eq 1 ] && ! runuser -u lgo -- "$release/bin/python" -c '' 2>/dev/null; then
         rm -rf "$release"
         die "l'utilisateur lgo ne peut pas exécuter $PYTHON (choisir un autre interpréteur : --python)"
     fi
-    install_files
+    if [ "$DEB" -eq 0 ]; then install_files; else mkdir -p "$OPT/bin"; fi
     if systemd_running; then
         systemctl daemon-reload
         systemctl stop lgo.service 2>/dev/null || true
@@ -304,17 +347,27 @@ do_install() {
             log "retour à la version précédente $(basename "$previous")"
             if systemd_running && [ "$START" -eq 1 ]; then systemctl start lgo.socket lgo.service || true; fi
         fi
+        # The failed release is never kept (a rerun must not take it for a rollback target).
+        rm -rf "$release"
         die "les migrations ont échoué (sauvegarde SQLite dans $STATE/backups)"
     fi
-    date -u +%Y-%m-%dT%H:%M:%SZ > "$OPT/current/INSTALLED_AT"
-    if systemd_running && [ "$START" -eq 1 ]; then
-        systemctl enable lgo.socket lgo.service
-        if [ "$WITH_HWSIM" -eq 1 ]; then systemctl enable --now lgo-hwsim.service; fi
-        systemctl start lgo.socket
-        systemctl restart lgo.service
-    fi
+    date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$OPT/current/INSTALLED_AT"
+    if systemd_running && [ "$START" -eq 1 ]; then start_units; fi
     prune_releases
     log "lgo $(basename "$release" | cut -d- -f1) installé dans $OPT"
+}
+
+start_units() {
+    systemctl enable lgo.socket lgo.service
+    if [ "$WITH_HWSIM" -eq 1 ]; then systemctl enable --now lgo-hwsim.service; fi
+    systemctl start lgo.socket
+    # A production configuration still holding placeholders would be refused (exit 2): say what
+    # to do instead of starting a service that stops at once.
+    if [ "$DEB" -eq 1 ] && ! as_service_user "$OPT/bin/lgo" serve --check >/dev/null 2>&1; then
+        log "lgo installé ; configurez $ETC/lgo.toml (lgo doctor dit quoi), puis : systemctl restart lgo"
+        return 0
+    fi
+    systemctl restart lgo.service
 }
 
 do_uninstall() {
