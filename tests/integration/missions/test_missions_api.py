@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from hwsim.mss import MssServer
 from lgo.cli import app as cli_app
+from lgo.documents.conformance import VOLETS, CisisKit
+from lgo.documents.models import DocumentKind
 from lgo.domain.identity import IdentityStatus, InsOid
 from lgo.services.counters import add_counter
 from lgo.services.stats import today_local
@@ -358,3 +360,38 @@ def test_dashboard_counts_acts_and_their_documents(missions: MissionsApi, tmp_pa
     line = next(x for x in shown.output.splitlines() if "antibiotiques délivrés sous" in x)
     assert line.replace("│", " ").split()[-2:] == ["1", "1"]  # that day, and the total
     assert "trod_results" in shown.output and "dmp-access-refused" in shown.output
+
+
+# ---------------------------------------------------------------- CI-SIS conformance
+
+
+@pytest.fixture
+def missions_kit(
+    tmp_path: Path, national_sim: NationalSim, mss_server: MssServer, mss_pki: MssPki,
+    cisis_kit: CisisKit,
+) -> Iterator[MissionsApi]:  # fmt: skip
+    yield from missions_api(tmp_path, national_sim, mss_server, mss_pki, documents={
+        "cisis_kit_dir": str(cisis_kit.kit_dir), "cisis_cache_dir": str(tmp_path / "cisis"),
+    })  # fmt: skip
+
+
+def test_documents_of_the_acts_pass_the_cisis_kit(missions_kit: MissionsApi,
+                                                  cisis_kit: CisisKit) -> None:  # fmt: skip
+    client = missions_kit.client
+    patient = add_patient(missions_kit.container.db, IdentityStatus.QUAL)
+    act = client.post("/v1/vaccinations", json=_vaccination(patient), headers=_key()).json()
+    test = client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
+    cystite = client.post("/v1/trod", headers=_key(), json={
+        "patient_id": patient, "test": "cystite",
+        "kit": {"manufacturer": "FICTILAB", "reference": "BU-10", "lot": "U77"},
+        "readings": {"leucocytes": "positif", "nitrites": "positif"},
+    }).json()  # fmt: skip
+    for document_id, kind in ((act["document_id"], DocumentKind.VACCINATION_NOTE),
+                              (test["document_id"], DocumentKind.TROD_RESULT),
+                              (cystite["document_id"], DocumentKind.TROD_RESULT)):  # fmt: skip
+        assert document_id, (act, test, cystite)
+        cda = client.get(f"/v1/documents/{document_id}/cda").content
+        assert cisis_kit.schema_errors(cda) == []
+        assert cisis_kit.failed_asserts(VOLETS[kind], cda) == []
+    assert missions_kit.deliver_documents() == 3
+    assert len(sim_documents(missions_kit.sim.base_url)) == 3
