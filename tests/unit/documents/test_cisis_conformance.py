@@ -25,6 +25,7 @@ from lgo.documents.models import (
     VaccinationNote,
     VaccinationRoute,
 )
+from lgo.documents.render import render_html
 from tests.fixtures.documents import (
     make_dispensing_summary,
     make_header,
@@ -124,6 +125,7 @@ def test_official_examples_pass_the_kit_and_read_back(
     assert facts.ins.matricule == root.find(".//h:patientRole/h:id", H).get("extension")  # type: ignore[union-attr]
     assert facts.author.national_id.startswith("8")  # a person (idNat_PS), not the DP device
     assert facts.service_start <= facts.service_stop
+    assert f"<h1>{facts.title}</h1>" in render_html(xml)  # the counter can open it too
 
 
 def test_checker_refuses_a_broken_document_with_the_rules_in_french(cisis_kit: CisisKit) -> None:
