@@ -239,6 +239,13 @@ CONTRAST_JS = """() => {
 }"""
 
 
+UNLABELLED_JS = """() => [...document.querySelectorAll('input, select, button')]
+    .filter((el) => el.offsetParent !== null)
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                    && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+    .map((el) => el.id || el.outerHTML.slice(0, 60))"""
+
+
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
@@ -645,13 +652,7 @@ def test_a_bad_token_brings_the_token_form(page: Any, daemon: Daemon) -> None:
 
 
 def test_every_control_has_a_label_and_events_are_announced(page: Any) -> None:
-    unlabelled = page.evaluate(
-        """() => [...document.querySelectorAll('input, select, button')]
-            .filter((el) => el.offsetParent !== null)
-            .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
-                            && !(el.tagName === 'BUTTON' && el.textContent.trim()))
-            .map((el) => el.id || el.outerHTML.slice(0, 60))"""
-    )
+    unlabelled = page.evaluate(UNLABELLED_JS)
     assert unlabelled == []
     # WCAG AA: every visible text has a contrast ratio of at least 4.5:1 (3:1 when large).
     low = page.evaluate(CONTRAST_JS)

@@ -23,10 +23,12 @@ from hwsim.national.faults import FaultKind, FaultSpec
 from tests.e2e.browser import chromium_context
 from tests.e2e.screenshots import screenshot_dir
 from tests.e2e.test_counter_page import (
+    CONTRAST_JS,
     LATE_RX,
     PHARMACIST,
     SIMPLE_RX,
     UI_TIMEOUT_MS,
+    UNLABELLED_JS,
     VIEWPORT,
     Daemon,
     choose_patient_by_search,
@@ -69,6 +71,9 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _shot(page: Any, shots: Path, name: str) -> None:
+    # Every screen shown is also one a pharmacist can read: labelled controls, WCAG AA contrast.
+    assert page.evaluate(UNLABELLED_JS) == []
+    assert page.evaluate(CONTRAST_JS) == []
     page.screenshot(path=str(shots / name))
 
 
