@@ -49,13 +49,17 @@ MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 OPENSC_MODULE_NAME = "opensc-pkcs11.so"
 
 
-# OpenSC 0.23 knows the CPS3 ATR (card-iasecc.c "IAS/ECC CPx") but not the CPS4 one: the bench's
-# opensc.conf maps it to the same driver and card type (SC_CARD_TYPE_IASECC_CPX = 25007), as a
-# technician would for a CPS4 on OpenSC. Point OPENSC_CONF at it (hwsim up prints the export line).
+# The bench's opensc.conf (point OPENSC_CONF at it; hwsim up prints the export line):
+# - card_drivers = iasecc: OpenSC probes the card of every reader at each C_GetSlotList, with the
+#   APDUs of each driver it tries; limited to the IAS-ECC driver (the CPS) it matches by ATR only
+#   and never sends an APDU to the carte Vitale (nor waits on a card that does not answer);
+# - OpenSC 0.23 knows the CPS3 ATR (card-iasecc.c "IAS/ECC CPx") but not the CPS4 one: map it to
+#   the same driver and card type (SC_CARD_TYPE_IASECC_CPX = 25007), as a technician would.
 OPENSC_CONF_NAME = "opensc.conf"
 OPENSC_CONF_TEXT = """\
 # hw-sim: OpenSC configuration of the bench (written by hwsim; see hwsim/pkcs11.py)
 app default {
+\tcard_drivers = iasecc;
 \tframework pkcs15 {
 \t}
 \tcard_atr 3b:9b:18:80:01:00:12:25:00:64:80:04:01:00:00:90:44 {

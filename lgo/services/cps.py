@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers import errors as drv
-from drivers.cps import CpsSession, CpsTokens
+from drivers.cps import CpsSession, CpsTokens, pin_status_from_flags
 from drivers.cps import identity as drv_identity
 from drivers.cps.login import login as cps_login
 from drivers.cps.login import read_card_info
@@ -113,6 +113,12 @@ class CpsService:
             raise hw.translate(exc) from exc
         status: dict[str, Any] = {"reader": target, "serial": info.serial,
                                   "pin_tries_left": info.tries_left, "pin_tries_max": info.max_tries}
+        if info.tries_left is not None:
+            # The card's own counter says it all: no PKCS#11 call, whose slot listing (OpenSC)
+            # waits on every reader, even one whose card hangs.
+            pin = pin_status_from_flags(0, info.tries_left)
+            status.update(pin_locked=pin.locked, pin_final_try=pin.final_try)
+            return status
         tokens = self._tokens_or_none()
         if tokens is not None:
             try:
