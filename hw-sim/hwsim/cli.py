@@ -326,10 +326,14 @@ def remove(reader: ReaderOpt = 0, workdir: WorkdirOpt = None) -> None:
 
 @app.command()
 def swap(
-    kind: KindArg, profile: ProfileArg = "", reader: ReaderOpt = 0, workdir: WorkdirOpt = None
+    kind: KindArg,
+    profile: ProfileArg = "",
+    reader: ReaderOpt = 0,
+    cps4: Annotated[bool, typer.Option(help="ATR CPS4 (T=1).")] = False,
+    workdir: WorkdirOpt = None,
 ) -> None:
     """Remplacer la carte d'un lecteur par une autre."""
-    slot = _call(workdir, "swap", kind, profile, reader)
+    slot = _call(workdir, "swap", kind, profile, reader, cps4)
     console.print(f"Carte {slot['card']['kind']} dans {slot['name']}")
 
 

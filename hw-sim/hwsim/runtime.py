@@ -89,7 +89,8 @@ class Simulator:
         self.people = people or load_people()
         self.pcscd = PcscdProcess(layout, pcsc_socket)
         self.slots = [Slot(spec) for spec in layout.reader_specs()]
-        self.cps_cards: dict[str, Cps3Card] = {}
+        # A professional's CPS3 and CPS4 are two cards (own ATR, keys and PIN counter).
+        self.cps_cards: dict[tuple[str, bool], Cps3Card] = {}
         self.lock = threading.RLock()
         self.scanners: dict[str, SerialScanner | WedgeScanner] = {}
         self.stopped = threading.Event()
@@ -140,9 +141,9 @@ class Simulator:
         pro = self.people.professionals.get(profile)
         if pro is None:
             raise SimError(404, f"professionnel inconnu : {profile}")
-        card = self.cps_cards.get(profile)
+        card = self.cps_cards.get((profile, cps4))
         if card is None:  # the PIN counter survives removal, like a real card
-            card = self.cps_cards[profile] = Cps3Card(pro, cps4=cps4)
+            card = self.cps_cards[(profile, cps4)] = Cps3Card(pro, cps4=cps4)
         return card
 
     def insert(self, kind: str, profile: str, reader: int, cps4: bool = False) -> dict[str, object]:

@@ -157,3 +157,44 @@ def test_up_detach_starts_everything_and_down_stops_it() -> None:
             [*hwsim, "down", "-w", str(workdir)], capture_output=True, timeout=30, env=env
         )
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_cps4_is_honoured_on_every_insert_and_on_swap(hwsim: HwsimBench) -> None:
+    import contextlib
+    import time
+
+    from drivers.errors import DriverError
+    from drivers.pcsc import CardChannel
+    from hwsim.cards.cps import CPS3_ATR, CPS4_ATR
+
+    wd = ["--workdir", str(hwsim.workdir)]
+    reader = hwsim.reader_names[1]
+
+    def atr_seen(expected: bytes) -> bytes:
+        """The ATR pcscd (and so OpenSC) reports, once it shows ``expected`` (a swap is seen a
+        moment later), or the last one read after 10 s."""
+        wait_card(reader, present=True)
+        deadline = time.monotonic() + 10.0
+        while True:
+            with contextlib.suppress(DriverError), CardChannel(reader) as channel:
+                atr = channel.atr
+                if atr == expected or time.monotonic() > deadline:
+                    return atr
+            time.sleep(0.1)
+
+    def atr_inserted() -> str:
+        return str(hwsim.client.status()["readers"][1]["card"]["atr"]).replace(" ", "")
+
+    for flags, expected in (([], CPS3_ATR), (["--cps4"], CPS4_ATR), ([], CPS3_ATR)):
+        result = runner.invoke(app, ["insert", "cps", "pharmacien", "-r", "1", *flags, *wd])
+        assert result.exit_code == 0, result.output
+        assert atr_inserted() == expected.hex().upper(), flags
+        assert atr_seen(expected) == expected, flags
+        assert runner.invoke(app, ["remove", "-r", "1", *wd]).exit_code == 0
+        wait_card(reader, present=False)
+    assert runner.invoke(app, ["insert", "cps", "pharmacien", "-r", "1", *wd]).exit_code == 0
+    assert atr_seen(CPS3_ATR) == CPS3_ATR
+    swapped = runner.invoke(app, ["swap", "cps", "pharmacien", "--cps4", "-r", "1", *wd])
+    assert swapped.exit_code == 0, swapped.output
+    assert atr_inserted() == CPS4_ATR.hex().upper()
+    assert atr_seen(CPS4_ATR) == CPS4_ATR
