@@ -80,7 +80,11 @@ class CpsPinFinalTry(Conflict):
 
 class CpsPinLocked(Forbidden):
     slug = "cps-pin-locked"
-    title = "Carte CPS bloquée : débloquez-la avec le code de déblocage"
+    title = (
+        "Carte CPS bloquée (code porteur faux trois fois) : débloquez-la avec son code de "
+        "déblocage (reçu avec la carte) dans l'outil de gestion de la carte CPS, ou demandez "
+        "une nouvelle carte à l'ANS. En attendant, connectez-vous avec e-CPS"
+    )
 
 
 class CpsLoginFailed(Unavailable):

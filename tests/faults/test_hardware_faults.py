@@ -25,6 +25,7 @@ from drivers.cps import card as cps_card
 from drivers.pcsc import CardChannel
 from hwsim.control import ControlError
 from hwsim.fixtures.people import load_people
+from tests.fixtures.opensc import forget_pulled_cards
 from tests.integration.drivers.test_daemon_hardware import Daemon, daemon  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -191,16 +192,22 @@ def test_7_pin_lockout_is_never_tried_automatically(daemon: Daemon, hwsim: Any) 
     assert locked.status_code == 403
     refused = login(daemon, hwsim, confirm_final_try=True)
     assert refused.json()["type"] == "urn:lgo:problem:cps-pin-locked", refused.text
+    title = refused.json()["title"]  # what the counter page shows: what happened, what to do
+    assert title.startswith("Carte CPS bloquée") and "code de déblocage" in title
+    assert "e-CPS" in title
     assert daemon.client.get("/v1/cps/session/card").json()["pin_tries_left"] == 0
     assert daemon.client.get("/v1/cps/session").json()["session"] is None
 
 
 @pytest.mark.timeout(60)
-def test_4b_reader_held_exclusively_by_another_process(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_4b_reader_held_exclusively_by_another_process(daemon: Daemon, hwsim: Any, opensc_module: Any) -> None:  # noqa: F811
     """Another application holds the CPS reader exclusively: the login is refused with a typed
     problem, no PIN try is spent, and it works once the other application lets go."""
     from smartcard import scard
 
+    # OpenSC (the daemon's module, in this process) still holds a handle on the previous test's
+    # card until it looks again: let it go, so the other application gets there first.
+    forget_pulled_cards(opensc_module)
     insert_cps(daemon, hwsim)
     hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     assert hresult == scard.SCARD_S_SUCCESS
