@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +14,7 @@ from lxml import etree
 from hwsim.national.app import create_app
 from hwsim.national.dmp import XdsError, _parse
 from lgo.documents.cda import build_document
+from lgo.documents.conformance import CisisKit
 from lgo.domain.identity import with_key
 from lgo.national import xds
 from lgo.national.dmp import provide_request
@@ -107,3 +110,23 @@ def test_dtd_hidden_in_a_wide_encoding_is_refused(sim: TestClient, encoding: str
 
 def test_a_utf8_request_still_parses() -> None:
     assert _parse('<?xml version="1.0" encoding="UTF-8"?><r>é</r>'.encode()).text == "é"
+
+
+def test_content_check_follows_the_conformance_control_and_reset(
+    sim: TestClient, cisis_kit: CisisKit, tmp_path: Path
+) -> None:
+    """With a kit the simulator refuses a non-conformant CDA (one error per failed rule); a reset
+    goes back to the start-up setting (no kit here); a folder that is not a kit is refused."""
+    assert sim.post("/_sim/dmp/conformance", json={"kit_dir": str(tmp_path)}).status_code == 422
+    on = sim.post("/_sim/dmp/conformance", json={"kit_dir": str(cisis_kit.kit_dir)})
+    assert on.json() == {"ok": True, "checking": True}
+    document = build_document(make_header(), make_vaccination_note())
+    broken = replace(document, xml=document.xml.replace(b'extension="2023.01"', b""))
+    status, codes, body = _post(sim, provide_request(broken)[0])
+    assert status == 200 and codes and set(codes) == {"XDSRegistryMetadataError"}
+    assert "Entete_VAC-NOTE" in body.decode()
+    status, codes, _ = _post(sim, provide_request(document)[0])
+    assert codes == []
+    sim.post("/_sim/dmp/reset")
+    status, codes, _ = _post(sim, provide_request(broken)[0])  # no kit any more: stored
+    assert codes == []
