@@ -97,6 +97,13 @@ class CisisKit:
         self._compiled: dict[str, Any] = {}
         self._schema: etree.XMLSchema | None = None
 
+    def warm(self) -> None:
+        """Load the schema and compile every volet now (daemon start), not on the first document."""
+        with self._lock:
+            self._load_schema()
+            for schematron in VOLETS.values():
+                self._executable(schematron)
+
     # --- schema -----------------------------------------------------------------------------
 
     def schema_errors(self, xml: bytes) -> list[str]:

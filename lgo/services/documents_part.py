@@ -208,6 +208,16 @@ class DocumentsPart:
             except Exception:  # one bad dispensation must not stop the feed
                 log.exception("document_auto_feed_failed", dispensation_id=event.data.get("id"))
 
+    async def warm_kit(self) -> None:
+        kit = self.checker.kit
+        if kit is None:
+            return
+        try:
+            await asyncio.to_thread(kit.warm)
+            log.info("cisis_kit_ready")
+        except Exception:  # a broken kit shows at the first document (nothing is sent unchecked)
+            log.exception("cisis_kit_warm_failed")
+
     def require_mss(self) -> None:
         if self.mss is None:
             raise MssNotConfigured()
@@ -228,6 +238,8 @@ def install(container: Container) -> None:
     async def start() -> None:
         part.stopping.clear()
         part.worker.start()
+        if part.checker.kit is not None:  # compile the volets off the loop, before the first use
+            tasks.append(asyncio.create_task(part.warm_kit(), name="documents-cisis-warm"))
         if container.settings.national.dmp.auto_feed:
             tasks.append(asyncio.create_task(part.feed(), name="documents-auto-feed"))
             tasks.append(asyncio.create_task(part.sweep_forever(), name="documents-sweep"))

@@ -176,3 +176,10 @@ def test_a_configured_but_unusable_kit_blocks_sending(tmp_path: Path) -> None:
 )
 def test_rule_ids_never_carry_the_rule_text(message: str, expected: str) -> None:
     assert rule_id(message) == expected
+
+
+def test_warm_compiles_every_volet_into_the_cache(cisis_kit: CisisKit, tmp_path: Path) -> None:
+    kit = CisisKit(cisis_kit.kit_dir, tmp_path)
+    kit.warm()
+    compiled = sorted(p.name for p in tmp_path.rglob("*.xsl"))
+    assert compiled == sorted(v.replace(".sch", ".xsl") for v in VOLETS.values())
