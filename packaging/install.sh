@@ -264,7 +264,7 @@ backup_sqlite() {  # backup_sqlite PYTHON
     local db="$STATE/lgo.sqlite3" dest
     [ -f "$db" ] || return 0
     mkdir -p "$STATE/backups"
-    dest="$STATE/backups/lgo-$(date -u +%Y%m%dT%H%M%SZ).sqlite3"
+    dest="$STATE/backups/lgo-$(date -u +%Y%m%dT%H%M%S.%NZ).sqlite3"
     # sqlite3's online backup: consistent even if a writer were active.
     "$1" - "$db" "$dest" <<'EOF'
 import sqlite3, sys
