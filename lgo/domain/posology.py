@@ -59,6 +59,9 @@ STEPS = "Paliers de doses sans durée pour chacun : la quantité est à fixer pa
 NO_DURATION = "Durée de traitement non précisée : le pharmacien la fixe."
 
 
+UNREADABLE = "Posologie structurée illisible : la quantité par jour est à fixer par le pharmacien."
+
+
 def _uncountable(unit: str) -> str:
     return f"Dose exprimée en « {unit} » : le nombre d'unités à délivrer est à fixer par le pharmacien."
 
@@ -225,6 +228,9 @@ def _repeat(value: Any) -> Repeat | None:
     bounds = _obj(data.get("boundsPeriod"), "timing.repeat.boundsPeriod")
     period = data.get("period")
     period_max = data.get("periodMax")
+    for name, value in (("period", period), ("periodMax", period_max)):
+        if value is not None and _number(value, name) == 0:
+            raise PosologyFormatError(f"{name}: durée nulle")
     return Repeat(
         frequency=_int(data.get("frequency"), "frequency"),
         frequency_max=_int(data.get("frequencyMax"), "frequencyMax"),
@@ -519,6 +525,8 @@ def read_posology(dosages: Sequence[Dosage]) -> Posology:
         for _, group in sorted(groups.items())
     ]
     whole = _sequential(phases)
+    if whole.per_day is not None and whole.per_day <= 0:
+        whole = replace(whole, per_day=None, reason=NO_DOSE)  # a zero dose is no posology
     reason = whole.reason
     if reason is None and whole.days is None:
         reason = NO_DURATION

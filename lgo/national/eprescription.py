@@ -32,7 +32,13 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lgo.domain.posology import Posology, parse_dosages, read_posology
+from lgo.domain.posology import (
+    UNREADABLE,
+    Posology,
+    PosologyFormatError,
+    parse_dosages,
+    read_posology,
+)
 from lgo.national.errors import (
     IdempotencyConflict,
     MalformedResponse,
@@ -396,10 +402,12 @@ def _line(request: Any, dispenses: list[PastDispense]) -> PrescriptionLine:
 def _posology(dosages: Any) -> Posology | None:
     """The structured dosage read into figures (lgo.domain.posology); None for text only."""
     raw = [d.model_dump(mode="json", exclude_none=True, by_alias=True) for d in dosages or ()]
-    parsed = parse_dosages(raw)
-    if not any(d.structured for d in parsed):
-        return None
-    return read_posology(parsed)
+    try:
+        parsed = parse_dosages(raw)
+        return read_posology(parsed) if any(d.structured for d in parsed) else None
+    except PosologyFormatError:
+        # The text still stands; the pharmacist gives the figure rather than losing the line.
+        return Posology(reason=UNREADABLE)
 
 
 def _patient(resource: Any) -> PatientIdentity:

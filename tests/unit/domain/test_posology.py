@@ -268,3 +268,11 @@ def test_malformed_dosage_is_a_typed_error(bad: dict[str, Any]) -> None:
         read_posology(parse_dosages([bad]))
     with pytest.raises(PosologyFormatError):
         parse_dosages({"not": "a list"})
+
+
+def test_a_zero_period_is_malformed_and_a_zero_dose_gives_no_figure() -> None:
+    with pytest.raises(PosologyFormatError):
+        parse_dosages([{"timing": {"repeat": {"frequency": 1, "period": 0, "periodUnit": "h"}}}])
+    zero = _one(timing={"repeat": {"when": ["EVE"]}},
+                doseAndRate=[{"doseQuantity": {**TABLET, "value": 0}}])  # fmt: skip
+    assert (zero.units_per_day, zero.reason) == (None, p.NO_DOSE)

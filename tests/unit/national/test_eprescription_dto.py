@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from hwsim.national.context import SimClock, SimState
 from hwsim.national.eprescription import outcome, search_bundle, setup
+from lgo.domain.posology import UNREADABLE
 from lgo.national.eprescription import (
     ExecutionReport,
     Intervention,
@@ -52,6 +53,32 @@ def test_every_fixture_maps_to_a_record() -> None:
         record = record_from_bundle(bundle_for(sim, pid), pid)
         assert record.prescription_id == pid and record.lines
         assert all(len(item.cip13 or "") == 13 for item in record.lines)
+
+
+def test_structured_dosages_are_read_and_the_text_kept_verbatim() -> None:
+    sim = sim_at(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+    pid = "EPTEST0000000000000046"
+    morphine, tramadol = record_from_bundle(bundle_for(sim, pid), pid).lines
+    assert morphine.dosage_text == "une gélule matin et soir (deux gélules par jour)"
+    assert morphine.posology is not None
+    assert (morphine.posology.units_per_day, morphine.posology.duration_days) == (2, 28)
+    assert tramadol.posology is not None and tramadol.posology.as_needed
+    assert (tramadol.posology.units_per_day, tramadol.posology.max_units_per_day) == (None, 4)
+    text_only = record_from_bundle(bundle_for(sim, "EPTEST0000000000000045"),
+                                   "EPTEST0000000000000045").lines[1]  # fmt: skip
+    assert (text_only.dosage_text, text_only.posology) == ("selon le poids, si fièvre", None)
+
+
+def test_an_unreadable_structured_dosage_keeps_the_line_without_a_figure() -> None:
+    sim = sim_at(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+    pid = "EPTEST0000000000000042"
+    bundle = bundle_for(sim, pid)
+    request = bundle["entry"][0]["resource"]
+    request["dosageInstruction"][0]["timing"]["repeat"]["period"] = 0
+    [read] = record_from_bundle(bundle, pid).lines
+    assert read.dosage_text == "1 comprimé 3 fois par jour pendant 5 jours"
+    assert read.posology is not None
+    assert (read.posology.units_per_day, read.posology.reason) == (None, UNREADABLE)
 
 
 def test_expiry_follows_the_simulator_clock() -> None:
