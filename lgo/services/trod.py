@@ -144,6 +144,7 @@ class ProtocolDispenseInput:
     regimen: str
     cip13: str
     unit_mg: Decimal | None = None  # strength of one unit; read from the product name otherwise
+    patient_address: str = ""  # for the ordonnancier (R.5132-10)
 
 
 class TrodService:
@@ -231,7 +232,8 @@ class TrodService:
                 raise ActNotFound("Test introuvable.")
             uow.session.expunge(row)  # keeps its loaded values after the read transaction
         body = {"trod_id": trod_id, "regimen": data.regimen, "cip13": data.cip13,
-                "unit_mg": str(data.unit_mg) if data.unit_mg else None}  # fmt: skip
+                "unit_mg": str(data.unit_mg) if data.unit_mg else None,
+                "patient_address": data.patient_address}  # fmt: skip
         key, fingerprint = f"trod-{trod_id}", request_fingerprint(body)
         earlier = self._earlier(prescription_id_of(trod_id), fingerprint)
         if earlier is not None:
@@ -243,7 +245,7 @@ class TrodService:
         dispensation = DispensationInput(
             patient_id=row.patient_id, prescription_id=prescription.prescription_id,
             lines=(LineInput(request, cip13=data.cip13),), paper=prescription,
-            fingerprint=fingerprint,
+            patient_address=data.patient_address.strip(), fingerprint=fingerprint,
         )  # fmt: skip
         try:
             result = self._dispenser().dispense(key, dispensation, ctx,
@@ -299,7 +301,9 @@ class TrodService:
             prescription_id=prescription_id_of(row.id),
             source=PrescriptionSource.PROTOCOL, prescribed_on=local_date(self._clock()),
             prescriber_rpps=actor.rpps, lines=(line,), patient_id=row.patient_id,
+            # The pharmacist prescribes at the pharmacy: its address is the prescriber's.
             extra={"prescriber_name": prescriber[:200], "protocol": regimen.code,
+                   "prescriber_address": ", ".join(p for p in self.pharmacy if p)[:300],
                    "trod_id": row.id, "posology": regimen.label},
         )  # fmt: skip
         return prescription, line

@@ -161,6 +161,7 @@ def test_trod_positive_angine_dispensed_then_outside_criteria_referred(
     expect(page.get_by_test_id("trod-next")).to_have_attribute("data-next", "dispense")
     expect(page.locator("#trod-result")).to_contain_text("Score de Mac Isaac : 3")
     page.locator("#trod-box").fill(AMOXICILLIN.packs[0].cip13)
+    page.locator("#trod-address").fill("3 rue de l'Exemple, 75011 Paris")
     page.locator("#trod-dispense-submit").click()
     expect(page.get_by_test_id("trod-dispensed")).to_contain_text("12 unité(s), 1 boîte(s)")
     page.locator("#missions").scroll_into_view_if_needed()

@@ -88,6 +88,8 @@ class ProtocolDispensationIn(_In):
     cip13: str = Field(pattern=r"^\d{13}$", description="CIP13 de la boîte délivrée")
     unit_mg: Decimal | None = Field(None, gt=0, le=5000,
                                     description="Dosage d'une unité (mg), si le nom ne le dit pas")  # fmt: skip
+    patient_address: str = Field("", max_length=300,
+                                 description="Adresse du patient (ordonnancier, art. R.5132-10)")  # fmt: skip
 
 
 def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
@@ -137,7 +139,7 @@ def dispense_under_protocol(
     counter: CounterDep,
     session: PharmacistDep,
 ) -> JSONResponse:
-    data = ProtocolDispenseInput(body.regimen, body.cip13, body.unit_mg)
+    data = ProtocolDispenseInput(body.regimen, body.cip13, body.unit_mg, body.patient_address)
     result = part_of(container).trod.dispense(str(trod_id), data, actor_of(session, counter.name),
                                               _context(session, counter.name))  # fmt: skip
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}

@@ -44,7 +44,7 @@
       next_none: "Pas d'antibiotique : conseils au patient.",
       next_dispensed: "Antibiotique délivré.",
       regimen: "Traitement", box: "Boîte délivrée (CIP13, scanner ici)", unit_mg: "Dosage d'une unité (mg, si besoin)",
-      dispense: "Délivrer sous protocole", referral: "Imprimer la lettre d'orientation",
+      dispense: "Délivrer sous protocole", address: "Adresse du patient (ordonnancier)", referral: "Imprimer la lettre d'orientation",
       dispensed: "Antibiotique délivré : {units} unité(s), {boxes} boîte(s), ordonnancier n° {number}.",
       result_trod: "Résultat du test",
       error: "Erreur",
@@ -84,7 +84,7 @@
       next_none: "No antibiotic: advice to the patient.",
       next_dispensed: "Antibiotic dispensed.",
       regimen: "Regimen", box: "Box dispensed (CIP13, scan here)", unit_mg: "Unit strength (mg, if needed)",
-      dispense: "Dispense under protocol", referral: "Print the referral letter",
+      dispense: "Dispense under protocol", address: "Patient's address (ordonnancier)", referral: "Print the referral letter",
       dispensed: "Antibiotic dispensed: {units} unit(s), {boxes} box(es), ordonnancier no. {number}.",
       result_trod: "Test result",
       error: "Error",
@@ -396,6 +396,8 @@
           ...protocol.regimens.map((r) => el("option", { value: r.code, text: r.label })))),
         field("trod-box", "box", el("input", { id: "trod-box", type: "text", inputmode: "numeric", pattern: "[0-9]{13}", maxlength: "13", required: true })),
         field("trod-unit", "unit_mg", el("input", { id: "trod-unit", type: "number", min: "1", max: "5000" })),
+        el("div", { class: "m-field wide" }, el("label", { for: "trod-address", text: tr("address") }),
+          el("input", { id: "trod-address", type: "text", maxlength: "300", required: true })),
         el("p", { class: "row" }, el("button", { type: "submit", id: "trod-dispense-submit", class: "primary", text: tr("dispense") }))));
     } else if (next === "refer") {
       area.replaceChildren(el("p", { class: "row" },
@@ -409,10 +411,12 @@
     event.preventDefault();
     const body = { regimen: $("trod-regimen").value, cip13: $("trod-box").value.trim() };
     if ($("trod-unit").value) body.unit_mg = $("trod-unit").value;
+    body.patient_address = $("trod-address").value.trim();
     try {
       const result = await call("POST", `/v1/trod/${encodeURIComponent(state.trod.id)}/dispensation`, body);
       const line = result.lines[0];
-      $("trod-next").replaceChildren(el("p", { class: "m-result ok", "data-testid": "trod-dispensed",
+      $("trod-dispense-submit").disabled = true;  // one antibiotic per test
+      $("trod-dispense").append(el("p", { class: "m-result ok", "data-testid": "trod-dispensed",
         text: tr("dispensed", { units: line.units, boxes: line.boxes, number: line.ordonnancier_number ?? "—" }) }));
     } catch (error) {
       showError("trod-result", error);

@@ -35,6 +35,7 @@ from tests.fixtures.missions import (
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration
+ADDRESS = "3 rue de l'Exemple, 75011 Paris"  # fictitious
 PHARMACY_IDNAT = "1750000000"  # the DMP simulator's structure id of the pharmacy
 NEXT_YEAR = date.today() + timedelta(days=365)
 
@@ -76,6 +77,8 @@ def test_vaccination_recorded_and_its_note_queued_for_the_dmp_and_the_doctor(
     assert act["professional"]["rpps"] == "10000000009"
     assert act["eligibility"]["eligible"] and act["eligibility"]["age_min"] >= 40
     assert act["document_id"] and act["document_skipped"] is None
+    [event] = [e for e in missions.container.events.recent() if e.type == "vaccination.recorded"]
+    assert event.data == {"id": act["id"], "vaccine": "grippe", "document_id": act["document_id"]}
 
     document = client.get(f"/v1/documents/{act['document_id']}").json()
     assert document["kind"] == "vaccination-note"
@@ -163,6 +166,23 @@ def test_invalid_requests_get_french_messages_per_field(missions: MissionsApi) -
     assert _count(missions, VaccinationRow) == 0 and _count(missions, TrodTestRow) == 0
 
 
+def test_vaccination_from_a_scan_received_by_the_daemon(missions: MissionsApi) -> None:
+    patient = add_patient(missions.container.db, IdentityStatus.PROV)
+    scan = missions.client.post("/v1/scans", json={
+        "payload": datamatrix(VACCINE.packs[0].cip13, NEXT_YEAR, lot="LOTSCAN")}).json()  # fmt: skip
+    assert scan["kind"] == "gs1_datamatrix"
+    body = {k: v for k, v in _vaccination(patient).items() if k != "datamatrix"}
+    created = missions.client.post("/v1/vaccinations", json={**body, "scan_id": scan["id"]},
+                                   headers=_key())  # fmt: skip
+    assert created.status_code == 201, created.text
+    assert created.json()["product"]["lot"] == "LOTSCAN"
+    not_a_dose = missions.client.post("/v1/scans", json={"payload": "EPTEST0000000000000042"}).json()
+    refused = missions.client.post("/v1/vaccinations", json={**body, "scan_id": not_a_dose["id"]},
+                                   headers=_key())  # fmt: skip
+    assert refused.status_code == 422
+    assert refused.json()["type"] == "urn:lgo:problem:vaccine-code-invalid"
+
+
 def test_vaccination_needs_a_pharmacist_session_and_a_key(missions: MissionsApi) -> None:
     patient = add_patient(missions.container.db, IdentityStatus.QUAL)
     assert missions.client.post("/v1/vaccinations", json=_vaccination(patient)).status_code == 400
@@ -200,8 +220,12 @@ def test_positive_angine_within_protocol_dispensed_with_the_pharmacist_as_prescr
     assert client.get(f"/v1/documents/{test['document_id']}").json()["kind"] == "trod-result"
 
     box = AMOXICILLIN.packs[0].cip13
+    no_address = client.post(f"/v1/trod/{test['id']}/dispensation",
+                             json={"regimen": "amoxicilline", "cip13": box})  # fmt: skip
+    assert no_address.status_code == 422
+    assert [m["datum"] for m in no_address.json()["missing"]] == ["patient_address"]
     dispensed = client.post(f"/v1/trod/{test['id']}/dispensation",
-                            json={"regimen": "amoxicilline", "cip13": box})  # fmt: skip
+                            json={"regimen": "amoxicilline", "cip13": box, "patient_address": ADDRESS})  # fmt: skip
     assert dispensed.status_code == 201, dispensed.text
     body = dispensed.json()
     assert body["prescription_source"] == "protocole" and body["sync_status"] == "local_only"
@@ -213,19 +237,25 @@ def test_positive_angine_within_protocol_dispensed_with_the_pharmacist_as_prescr
     assert entry["prescriber_rpps"] == "10000000009" == entry["pharmacist_rpps"]
     assert "pharmacien prescripteur" in entry["prescriber_name"]
     assert "protocole TROD angine" in entry["prescriber_name"]
+    settings = missions.container.settings.pharmacy
+    assert entry["prescriber_address"] == f"{settings.name}, {settings.address}"
+    assert entry["patient_address"] == ADDRESS
     assert entry["quantity_units"] == 12
 
     # Exactly once: the same request again replays; another regimen is refused; one entry.
     again = client.post(f"/v1/trod/{test['id']}/dispensation",
-                        json={"regimen": "amoxicilline", "cip13": box})  # fmt: skip
+                        json={"regimen": "amoxicilline", "cip13": box, "patient_address": ADDRESS})  # fmt: skip
     assert again.status_code == 201 and again.json()["id"] == body["id"]
     assert client.get(f"/v1/trod/{test['id']}").json()["dispensation_id"] == body["id"]
+    types = [e.type for e in missions.container.events.recent()]
+    assert types.count("trod.recorded") == 1 and types.count("trod.dispensed") == 1
+    assert types.count("dispensation.committed") == 1
     assert len(client.get("/v1/ordonnancier", params={"patient_id": patient}).json()) == 1
     assert client.get(f"/v1/trod/{test['id']}").json()["protocol"]["next"] == "dispensed"
     # Another counter cannot dispense the same test again either.
     _, token = add_counter(missions.container.db, "comptoir-2")
     other = client.post(f"/v1/trod/{test['id']}/dispensation", json={
-        "regimen": "amoxicilline", "cip13": box, "unit_mg": "500",
+        "regimen": "amoxicilline", "cip13": box, "unit_mg": "500", "patient_address": ADDRESS,
     }, headers={"Authorization": f"Bearer {token}"})  # fmt: skip
     assert other.status_code == 409 and other.json()["type"] == "urn:lgo:problem:trod-already-dispensed"
     assert len(client.get("/v1/ordonnancier", params={"patient_id": patient}).json()) == 1
@@ -241,7 +271,8 @@ def test_outside_criteria_gives_a_referral_and_no_antibiotic(missions: MissionsA
     assert not test["protocol"]["within"] and test["protocol"]["next"] == "refer"
     assert {r["code"] for r in test["protocol"]["refusals"]} == {"fever", "exclusion:grossesse"}
     refused = client.post(f"/v1/trod/{test['id']}/dispensation",
-                          json={"regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13})  # fmt: skip
+                          json={"regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13,
+                                "patient_address": ADDRESS})  # fmt: skip
     assert refused.status_code == 422
     assert refused.json()["type"] == "urn:lgo:problem:trod-protocol-refused"
     assert client.get("/v1/ordonnancier", params={"patient_id": patient}).json() == []
@@ -267,11 +298,13 @@ def test_positive_cystite_fosfomycin_single_dose(missions: MissionsApi) -> None:
     test = created.json()
     assert test["protocol"]["next"] == "dispense" and test["document_skipped"] == "ins-not-qualified"
     dispensed = client.post(f"/v1/trod/{test['id']}/dispensation",
-                            json={"regimen": "fosfomycine", "cip13": FOSFOMYCIN.packs[0].cip13})  # fmt: skip
+                            json={"regimen": "fosfomycine", "cip13": FOSFOMYCIN.packs[0].cip13,
+                                  "patient_address": ADDRESS})  # fmt: skip
     assert dispensed.status_code == 201, dispensed.text
     assert dispensed.json()["lines"][0]["units"] == 1
     wrong = client.post(f"/v1/trod/{test['id']}/dispensation",
-                        json={"regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13})  # fmt: skip
+                        json={"regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13,
+                                "patient_address": ADDRESS})  # fmt: skip
     assert wrong.status_code == 409, wrong.text  # one antibiotic per test
 
 
@@ -309,7 +342,7 @@ def test_storage_on_postgresql(missions_pg: MissionsApi) -> None:
     test = client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
     box = AMOXICILLIN.packs[0].cip13
     first = client.post(f"/v1/trod/{test['id']}/dispensation",
-                        json={"regimen": "amoxicilline", "cip13": box})  # fmt: skip
+                        json={"regimen": "amoxicilline", "cip13": box, "patient_address": ADDRESS})  # fmt: skip
     assert first.status_code == 201, first.text
     assert client.get("/v1/vaccinations", params={"patient": patient}).json()[0]["id"] == \
         created.json()["id"]  # fmt: skip
@@ -332,7 +365,7 @@ def test_dashboard_counts_acts_and_their_documents(missions: MissionsApi, tmp_pa
     test = client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
     assert missions.deliver_documents() == 1
     assert client.post(f"/v1/trod/{test['id']}/dispensation", json={
-        "regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13,
+        "regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13, "patient_address": ADDRESS,
     }).status_code == 201  # fmt: skip
 
     today = today_local().isoformat()
