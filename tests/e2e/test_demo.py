@@ -40,6 +40,27 @@ def _mss_offers_starttls(stdout: Any, deadline: float) -> None:
         assert smtp.has_extn("starttls")
 
 
+def _doctor_is_green_on_the_bench(state: Path) -> None:
+    """`lgo doctor` with the bench's settings (the env file the demo writes and prints): no red
+    line; what a bench cannot have (systemd units) is information."""
+    import shlex
+
+    settings = dict(
+        line.split("=", 1) for line in (state / "demo" / "lgo.env").read_text().splitlines()
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "PCSCLITE", "SOFTHSM"))}
+    env.update({k: shlex.split(v)[0] for k, v in settings.items()}, COLUMNS="250")
+    done = subprocess.run([sys.executable, "-m", "lgo", "doctor"], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
+    assert not [row for row in rows if "KO" in row.split("│")[1]], done.stdout
+    units = next(row for row in rows if "unités systemd" in row)
+    assert "INFO" in units
+    for name in ("e-prescription", "INSi", "DMP", "Pro Santé Connect", "MSSanté"):
+        assert any(name in row and "OK" in row for row in rows), (name, done.stdout)
+
+
 @pytest.mark.e2e
 @pytest.mark.integration
 def test_demo_serves_health_with_printed_token_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -77,6 +98,7 @@ def test_demo_serves_health_with_printed_token_and_stops_on_ctrl_c(tmp_path: Pat
         # the sample BDPM files were imported before `lgo serve`
         assert health.json()["components"]["catalog"]["detail"] == "13 product(s)"
         _mss_offers_starttls(proc.stdout, deadline)
+        _doctor_is_green_on_the_bench(state)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
