@@ -1,5 +1,6 @@
-"""Failure modes 1-7 of anchors.md §(c), as scenarios against the whole daemon (API, EventBus,
-hardware service) on hw-sim's private pcscd with virtual readers and cards, and SoftHSM tokens.
+"""Failure modes of the card hardware, as scenarios against the whole daemon (API, EventBus,
+hardware service) on hw-sim's private pcscd with virtual readers and cards, and OpenSC's PKCS#11
+module driving the virtual CPS.
 
 1. pcscd restarts → degraded, then recovered, and a Vitale card is read again without a restart.
 2. reader unplugged and replugged, idle and during a read → the list converges, reads work again.
@@ -7,7 +8,11 @@ hardware service) on hw-sim's private pcscd with virtual readers and cards, and 
 4. a Vitale read next to a logged-in CPS leaves the CPS session logged in (LEAVE_CARD).
 5. a hung card read runs against its deadline off the event loop: the API keeps answering.
 6. CPS pulled → session closed; reinserted → login works again; two logins at once → no 5xx.
-7. PIN lockout: final try needs confirmation, a locked card is never tried.
+7. PIN lockout: final try needs confirmation, a locked card is never tried; the problem says what
+   to do.
+8. the CPS reader unplugged under a logged-in card → session closed, login refused until replugged.
+9. another process logs in and signs on the same card → both sign, the daemon keeps its session.
+(A CPS pulled before or during a signature: tests/integration/drivers/test_cps_signed_assertions.py.)
 
 The daemon fixture is the drivers part's (tests/integration/drivers/test_daemon_hardware.py):
 waiting is on published events, never on sleeps.
@@ -226,3 +231,61 @@ def test_4b_reader_held_exclusively_by_another_process(daemon: Daemon, hwsim: An
         scard.SCardReleaseContext(context)
     assert daemon.client.get("/v1/cps/session/card").json()["pin_tries_left"] == 3
     assert login(daemon, hwsim).status_code == 201
+
+
+@pytest.mark.timeout(90)
+def test_8_cps_reader_unplugged_closes_the_session_until_replugged(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+    name = hwsim.reader_names[CPS]
+    insert_cps(daemon, hwsim)
+    assert login(daemon, hwsim).status_code == 201
+    hwsim.client.unplug(CPS, hard=True)  # the USB reader goes, with the card in it
+    assert daemon.wait("session.closed", timeout=15.0)["reason"] == "card_removed"
+    daemon.wait("reader.removed", lambda e: e["reader"] == name, timeout=15.0)
+    refused = login(daemon, hwsim)
+    assert refused.json()["type"] == "urn:lgo:problem:cps-card-missing", refused.text
+    hwsim.client.replug(CPS)
+    daemon.wait("reader.added", lambda e: e["reader"] == name, timeout=15.0)
+    empty_cps = contextlib.suppress(ControlError)
+    with empty_cps:
+        hwsim.client.remove(CPS)
+    insert_cps(daemon, hwsim)
+    assert login(daemon, hwsim).status_code == 201
+
+
+_OTHER_PROCESS = """
+import sys, pkcs11
+from pkcs11 import Attribute, Mechanism, ObjectClass
+lib = pkcs11.lib(sys.argv[1])
+token = next(s.get_token() for s in lib.get_slots(token_present=True)
+             if sys.argv[2] in s.get_token().serial.decode())  # the CPS card (its serial)
+with token.open(user_pin=sys.argv[3]) as session:
+    keys = list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}))
+    digest_info = bytes.fromhex("3031300d060960864801650304020105000420") + bytes(32)
+    signature = keys[0].sign(digest_info, mechanism=Mechanism.RSA_PKCS)
+print(len(signature))
+"""
+
+
+@pytest.mark.timeout(90)
+def test_9_two_processes_using_the_card(daemon: Daemon, hwsim: Any, opensc_module: Any) -> None:  # noqa: F811
+    """Another application logs in, signs and logs out on the same card while the daemon holds
+    its session: both get a signature, and the daemon's session stays usable."""
+    import subprocess
+    import sys
+
+    from lxml import etree
+
+    from lgo.services.identity_part import cps_assertion_signer
+
+    insert_cps(daemon, hwsim)
+    assert login(daemon, hwsim).status_code == 201
+    sign = cps_assertion_signer(daemon.container)
+    assert sign(etree.Element("{urn:x}A", Id="a-1")) is not None
+    other = subprocess.run(
+        [sys.executable, "-c", _OTHER_PROCESS, str(opensc_module), PHARMACIST.card_serial,
+         PHARMACIST.pin], capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert other.returncode == 0 and other.stdout.strip() == "256", other.stderr[-2000:]
+    # The other application's C_Logout does not cost the daemon its session: it still signs.
+    assert sign(etree.Element("{urn:x}A", Id="a-2")) is not None
+    assert daemon.client.get("/v1/cps/session").json()["session"] is not None
+    assert daemon.client.get("/v1/cps/session/card").json()["pin_tries_left"] == 3
