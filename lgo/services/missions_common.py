@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,8 +21,11 @@ from lgo.logging import get_logger
 from lgo.services.local_time import PHARMACY_TZ
 from lgo.store.db import Database
 from lgo.store.models import Patient
+from lgo.store.types import utcnow
 
 log = get_logger(__name__)
+# How long a document production may hold an act before another producer takes over (a crash).
+DOCUMENT_LEASE = timedelta(minutes=5)
 
 
 class MissionPatientNotFound(NotFound):
@@ -33,6 +36,19 @@ class MissionPatientNotFound(NotFound):
 class MissionKeyReused(Conflict):
     slug = "idempotency-key-reused"
     title = "Cette clé Idempotency-Key a déjà servi pour un autre acte"
+
+
+class DocumentAlreadyProduced(Conflict):
+    slug = "act-document-already-produced"
+    title = "Le document de cet acte a déjà été produit"
+
+
+def performer(actor: Actor, national_id: str) -> Author:
+    """Who performed the act: the acting pharmacist, or (a later document by another one) the
+    performer known by national id only (names are not kept with the act)."""
+    if actor.author.national_id == national_id:
+        return actor.author
+    return Author(national_id=national_id, family_name="", given_name="")
 
 
 class ActNotFound(NotFound):
@@ -134,14 +150,52 @@ class ActStore(Generic[Row]):
             return replay
         return None
 
-    def link_document(self, act_id: str, produce: Callable[[], dict[str, Any]]) -> None:
-        """Produce the act's document through the documents part and note the outcome."""
+    def link_document(self, act_id: str, produce: Callable[[], dict[str, Any]]) -> bool:
+        """Produce the act's document through the documents part and note the outcome.
+
+        One producer at a time: the act is claimed first (``document_claimed_at``, a lease that
+        another producer may take over once :data:`DOCUMENT_LEASE` has passed, after a crash).
+        False when the act already has its document or another producer holds it."""
+        if not self._claim(act_id):
+            return False
         document_id, skipped = produce_document(produce, act_id)
         table: Any = self._table
         with self._db.uow() as uow:
-            uow.session.execute(update(table).where(table.id == act_id)
-                                .values(document_id=document_id, document_skipped=skipped))  # fmt: skip
+            uow.session.execute(update(table).where(table.id == act_id).values(
+                document_id=document_id, document_skipped=skipped, document_claimed_at=None,
+            ))  # fmt: skip
             uow.commit()
+        return True
+
+    def _claim(self, act_id: str) -> bool:
+        table: Any = self._table
+        now = utcnow()
+        free = or_(table.document_claimed_at.is_(None),
+                   table.document_claimed_at < now - DOCUMENT_LEASE)  # fmt: skip
+        with self._db.uow() as uow:
+            result = uow.session.execute(
+                update(table).where(table.id == act_id, table.document_id.is_(None), free)
+                .values(document_claimed_at=now)
+            )  # fmt: skip
+            uow.commit()
+        return int(cast(CursorResult[Any], result).rowcount) == 1
+
+    def row(self, act_id: str) -> Row:
+        """The act's row, detached with its values (for a later step outside the read)."""
+        with self._db.uow(readonly=True) as uow:
+            row = uow.session.get(self._table, act_id)
+            if row is None:
+                raise ActNotFound(self._not_found)
+            uow.session.expunge(row)
+            return row
+
+    def produce_later(self, act_id: str, produce: Callable[[Row], dict[str, Any]]) -> None:
+        """The act's document after the act (INS qualified since, or a crash before it): once."""
+        row = self.row(act_id)
+        if row.document_id is not None:
+            raise DocumentAlreadyProduced()
+        if not self.link_document(act_id, lambda: produce(row)):
+            raise DocumentAlreadyProduced("Production du document déjà en cours.")
 
     def get(self, act_id: str) -> dict[str, Any]:
         with self._db.uow(readonly=True) as uow:

@@ -69,6 +69,7 @@ from lgo.services.missions_common import (
     MissionRefused,
     dumps,
     patient_facts,
+    performer,
     publish,
 )
 from lgo.services.prescriptions import ProductCatalog
@@ -220,6 +221,15 @@ class TrodService:
             pharmacist_name=actor.name[:200], session_id=actor.session_id,
             counter_name=actor.counter_name,
         )  # fmt: skip
+
+    def document(self, trod_id: str, actor: Actor, *, to_dmp: bool = True,
+                 mss_recipient: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """The BIO-TROD document of a test recorded without one (INS qualified since, a crash)."""
+        self._store.produce_later(trod_id, lambda row: self._documents().trod_result(
+            row.patient_id, to_document_result(row, actor), actor.author, to_dmp=to_dmp,
+            mss_recipient=mss_recipient,
+        ))  # fmt: skip
+        return self.get(trod_id)
 
     # ------------------------------------------------------------ the protocol dispensation
 
@@ -443,7 +453,7 @@ def to_document_result(row: TrodTestRow, actor: Actor) -> TrodResult:
         test=TrodKind(row.test), performed_at=row.performed_at.astimezone(PHARMACY_TZ),
         readings=readings,
         kit=TrodKit(row.kit_manufacturer, row.kit_reference, row.kit_lot, row.kit_expiry),
-        performer=actor.author,
+        performer=performer(actor, row.pharmacist_national_id),
     )  # fmt: skip
 
 

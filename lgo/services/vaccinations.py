@@ -33,6 +33,7 @@ from lgo.services.missions_common import (
     MissionRefused,
     dumps,
     patient_facts,
+    performer,
     publish,
 )
 from lgo.services.prescriptions import ProductCatalog
@@ -210,6 +211,15 @@ class VaccinationService:
             raise InvalidInput("Vaccin absent du catalogue : saisir son nom et son code CIS.")
         return label, cis
 
+    def note(self, vaccination_id: str, actor: Actor, *, to_dmp: bool = True,
+             mss_recipient: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """The note of an act recorded without one (INS qualified since, or a crash)."""
+        self._store.produce_later(vaccination_id, lambda row: self._documents().vaccination_note(
+            row.patient_id, [to_document_vaccination(row, actor)], actor.author, to_dmp=to_dmp,
+            mss_recipient=mss_recipient,
+        ))  # fmt: skip
+        return self.get(vaccination_id)
+
     # ------------------------------------------------------------ reads
 
     def get(self, vaccination_id: str) -> dict[str, Any]:
@@ -233,7 +243,8 @@ def to_document_vaccination(row: VaccinationRow, actor: Actor) -> Vaccination:
         cis_code=row.cis_code or "", atc_code=rule.atc, atc_label=rule.atc_label,
         expiry=row.expiry, dose_number=row.dose_number, act=VaccinationAct(row.act),
         route=VaccinationRoute(row.route),
-        site=VaccinationSite(row.site) if row.site else None, performer=actor.author,
+        site=VaccinationSite(row.site) if row.site else None,
+        performer=performer(actor, row.pharmacist_national_id),
     )  # fmt: skip
 
 

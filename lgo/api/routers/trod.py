@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
 from lgo.api.routers.documents import HTML_HEADERS
-from lgo.api.routers.vaccinations import IdempotencyHeader, actor_of
+from lgo.api.routers.vaccinations import DocumentRequestIn, IdempotencyHeader, actor_of
 from lgo.domain.trod import Allergy, Exclusion, Reading, TrodTest
 from lgo.services.dispensing import ProfessionalContext, request_fingerprint
 from lgo.services.dispensing_errors import IdempotencyKeyMissing
@@ -144,6 +144,23 @@ def dispense_under_protocol(
                                               _context(session, counter.name))  # fmt: skip
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+@router.post("/v1/trod/{trod_id}/document", status_code=201,
+             summary="Produire le document BIO-TROD d'un test enregistré sans document")  # fmt: skip
+def produce_document(
+    trod_id: uuid.UUID,
+    body: DocumentRequestIn,
+    container: ContainerDep,
+    counter: CounterDep,
+    session: PharmacistDep,
+) -> dict[str, Any]:
+    if body.mss_recipient:
+        documents_of(container).require_mss()
+    return part_of(container).trod.document(
+        str(trod_id), actor_of(session, counter.name), to_dmp=body.to_dmp,
+        mss_recipient=body.mss_recipient,
+    )  # fmt: skip
 
 
 @router.get("/v1/trod/{trod_id}/referral", response_class=HTMLResponse,

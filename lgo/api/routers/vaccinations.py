@@ -128,6 +128,33 @@ def record_vaccination(
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
 
+class DocumentRequestIn(BaseModel):
+    """A document produced after the act (the patient's INS was qualified since, or a crash)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to_dmp: bool = Field(True, description="Verser au DMP (INS qualifiée seulement)")
+    mss_recipient: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
+                                      description="Adresse MSSanté du médecin du patient")  # fmt: skip
+
+
+@router.post("/v1/vaccinations/{vaccination_id}/note", status_code=201,
+             summary="Produire la note d'une vaccination enregistrée sans note")  # fmt: skip
+def produce_note(
+    vaccination_id: uuid.UUID,
+    body: DocumentRequestIn,
+    container: ContainerDep,
+    counter: CounterDep,
+    session: PharmacistDep,
+) -> dict[str, Any]:
+    if body.mss_recipient:
+        documents_of(container).require_mss()
+    return part_of(container).vaccinations.note(
+        str(vaccination_id), actor_of(session, counter.name), to_dmp=body.to_dmp,
+        mss_recipient=body.mss_recipient,
+    )  # fmt: skip
+
+
 @router.get("/v1/vaccinations/vaccines", summary="Vaccins que le pharmacien peut administrer")
 def vaccines() -> list[dict[str, Any]]:
     return [

@@ -53,6 +53,8 @@ class VaccinationRow(Base):
     document_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Why no note was produced ("ins-not-qualified", a document error slug), when none was.
     document_skipped: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Set while a document is being produced (a lease: one producer at a time, retaken after a crash).
+    document_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class TrodTestRow(Base):
@@ -86,4 +88,5 @@ class TrodTestRow(Base):
     counter_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
     document_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     document_skipped: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    document_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     dispensation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from hwsim.mss import MssServer
@@ -19,7 +20,10 @@ from lgo.documents.conformance import VOLETS, CisisKit
 from lgo.documents.models import DocumentKind
 from lgo.domain.identity import IdentityStatus, InsOid
 from lgo.services.counters import add_counter
+from lgo.services.missions_common import DOCUMENT_LEASE, ActStore
 from lgo.services.stats import today_local
+from lgo.store.db import Database
+from lgo.store.models import Patient
 from lgo.store.models.missions import TrodTestRow, VaccinationRow
 from tests.fixtures.documents import FICTIVE_NIR, MssPki, sim_control, sim_documents
 from tests.fixtures.missions import (
@@ -116,6 +120,24 @@ def test_unqualified_ins_records_the_act_without_a_note(missions: MissionsApi) -
     assert missions.client.get(f"/v1/patients/{patient}/documents").json() == []
     assert missions.deliver_documents() == 0
     assert sim_documents(missions.sim.base_url) == []
+
+    # The INS is qualified later (INSi + ID document): the note is produced then, once.
+    with missions.container.db.uow() as uow:
+        row = uow.session.get(Patient, patient)
+        assert row is not None
+        row.identity_status, row.nir = IdentityStatus.QUAL.value, FICTIVE_NIR
+        row.ins_matricule, row.ins_oid = FICTIVE_NIR, InsOid.TEST.value
+        uow.commit()
+    later = missions.client.post(f"/v1/vaccinations/{act['id']}/note", json={})
+    assert later.status_code == 201, later.text
+    assert later.json()["document_id"] and later.json()["document_skipped"] is None
+    assert missions.deliver_documents() == 1
+    assert [d["unique_id"] for d in sim_documents(missions.sim.base_url)] == [
+        later.json()["document_id"]
+    ]
+    again = missions.client.post(f"/v1/vaccinations/{act['id']}/note", json={})
+    assert again.status_code == 409
+    assert again.json()["type"] == "urn:lgo:problem:act-document-already-produced"
 
 
 def test_expired_dose_is_refused_and_nothing_written(missions: MissionsApi) -> None:
@@ -297,6 +319,8 @@ def test_positive_cystite_fosfomycin_single_dose(missions: MissionsApi) -> None:
     assert created.status_code == 201, created.text
     test = created.json()
     assert test["protocol"]["next"] == "dispense" and test["document_skipped"] == "ins-not-qualified"
+    still = client.post(f"/v1/trod/{test['id']}/document", json={})
+    assert still.status_code == 201 and still.json()["document_skipped"] == "ins-not-qualified"
     dispensed = client.post(f"/v1/trod/{test['id']}/dispensation",
                             json={"regimen": "fosfomycine", "cip13": FOSFOMYCIN.packs[0].cip13,
                                   "patient_address": ADDRESS})  # fmt: skip
@@ -428,3 +452,38 @@ def test_documents_of_the_acts_pass_the_cisis_kit(missions_kit: MissionsApi,
         assert cisis_kit.failed_asserts(VOLETS[kind], cda) == []
     assert missions_kit.deliver_documents() == 3
     assert len(sim_documents(missions_kit.sim.base_url)) == 3
+
+
+# ---------------------------------------------------------------- one document per act
+
+
+def _stored_act(db: Database) -> str:
+    patient = add_patient(db, IdentityStatus.QUAL)
+    act_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    with db.uow() as uow:
+        uow.session.add(VaccinationRow(
+            id=act_id, idempotency_key=act_id, request_hash="h", created_at=now,
+            administered_at=now, patient_id=patient, vaccine="grippe", gtin="0" + "3" * 13,
+            cip13="3" * 13, cis_code="60000001", product_label="VACCIN", lot_number="L",
+            expiry=NEXT_YEAR, act="rappel", route="intramusculaire", pharmacist_rpps="1" * 11,
+            pharmacist_national_id="8" + "1" * 11, session_id="s", eligibility="{}",
+        ))  # fmt: skip
+        uow.commit()
+    return act_id
+
+
+def test_document_production_is_claimed_once_and_retaken_after_the_lease(any_db: Database) -> None:
+    store = ActStore(any_db, VaccinationRow, VaccinationRow.administered_at, VaccinationRow.vaccine,
+                     lambda row: {"id": row.id, "document_id": row.document_id}, "absent")  # fmt: skip
+    act_id = _stored_act(any_db)
+    assert store._claim(act_id) is True
+    assert store._claim(act_id) is False  # another producer holds it
+    with any_db.uow() as uow:  # the first producer died: its lease runs out
+        uow.session.execute(update(VaccinationRow).where(VaccinationRow.id == act_id).values(
+            document_claimed_at=datetime.now(UTC) - DOCUMENT_LEASE - timedelta(seconds=1)))
+        uow.commit()
+    assert store.link_document(act_id, lambda: {"id": "2.25.42"}) is True
+    assert store.get(act_id)["document_id"] == "2.25.42"
+    assert store.link_document(act_id, lambda: {"id": "2.25.43"}) is False  # it has its document
+    assert store.get(act_id)["document_id"] == "2.25.42"

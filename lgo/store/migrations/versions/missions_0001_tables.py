@@ -31,6 +31,7 @@ def _act_columns() -> list[sa.Column[object]]:
         sa.Column("counter_name", sa.String(64), nullable=True),
         sa.Column("document_id", sa.String(64), nullable=True),
         sa.Column("document_skipped", sa.String(64), nullable=True),
+        sa.Column("document_claimed_at", UTCDateTime(), nullable=True),
     ]
 
 
