@@ -38,6 +38,7 @@ from hwsim.control import Client, ControlError
 from hwsim.fixtures import load_people
 from hwsim.national import psc_cli
 from hwsim.pcscd import die_with_parent
+from hwsim.pki import BASE_URL_ENV, TestPki
 from hwsim.runtime import SimError, launch
 
 app = typer.Typer(
@@ -162,6 +163,8 @@ def up(
     if (wd / "control.sock").exists() and Client(wd / "control.sock").ping():
         console.print(f"[yellow]Déjà démarré[/yellow] dans {wd}")
         raise typer.Exit(1)
+    # The cards' certificates point to this bench's simulator for their CRL and CA certificate.
+    os.environ.setdefault(BASE_URL_ENV, f"http://127.0.0.1:{national_port}")
     if tokens:
         from hwsim.pkcs11 import provision
 
@@ -201,6 +204,10 @@ def _print_env(wd: Path, pcsc: Path, tokens: bool, national: bool, port: int) ->
         typer.echo(f"export OPENSC_CONF={write_opensc_conf(wd)}")  # CPS4 ATR for OpenSC 0.23
     if tokens:
         typer.echo(f"export SOFTHSM2_CONF={wd / 'softhsm' / 'softhsm2.conf'}")
+    ca_file = wd / "cps-ca.pem"  # the test CAs, trusted by the daemon's CPS revocation check
+    pki = TestPki()
+    ca_file.write_bytes(pki.root.cert_pem + pki.ca.cert_pem)
+    typer.echo(f"export LGO_HARDWARE__CPS_CA_FILE={ca_file}")
     typer.echo(f"# scanner série : {wd / 'scanner-serial'}")
     if national:
         typer.echo(f"# services nationaux : http://127.0.0.1:{port}")

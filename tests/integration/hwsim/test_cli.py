@@ -80,6 +80,23 @@ def _smtp_answers_starttls_with_the_printed_settings(stdout: str) -> None:
         assert smtp.noop()[0] == 250
 
 
+def _crl_published_for_the_printed_cas(stdout: str, port: int) -> None:
+    """The daemon's trusted CPS CAs (printed by hwsim up) sign the CRL this bench publishes."""
+    import re
+    from pathlib import Path
+
+    import httpx
+    from cryptography import x509
+
+    found = re.search(r"^export LGO_HARDWARE__CPS_CA_FILE=(.+)$", stdout, flags=re.MULTILINE)
+    assert found is not None, stdout
+    root, ca = x509.load_pem_x509_certificates(Path(found.group(1)).read_bytes())
+    crl = httpx.get(f"http://127.0.0.1:{port}/pki/ac-personnes-test.crl", timeout=10)
+    assert crl.headers["content-type"] == "application/pkix-crl"
+    assert x509.load_der_x509_crl(crl.content).is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+    assert ca.issuer == root.subject
+
+
 def test_up_detach_starts_everything_and_down_stops_it() -> None:
     import os
     import shutil
@@ -139,6 +156,7 @@ def test_up_detach_starts_everything_and_down_stops_it() -> None:
             except httpx.TransportError:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
+        _crl_published_for_the_printed_cas(up.stdout, port)
         down = subprocess.run(
             [*hwsim, "down", "-w", str(workdir)],
             capture_output=True,
