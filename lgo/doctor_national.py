@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from lgo.doctor import CHECK_TIMEOUT_S, CheckResult, register
-from lgo.production import RESERVED_DOMAINS, RESERVED_SUFFIXES
+from lgo.production import is_example_host
 from lgo.settings import NationalSettings, Settings
 
 CONNECT_TIMEOUT_S = 2.0
@@ -101,13 +101,6 @@ def _annuaire(n: NationalSettings) -> Probe:
     )  # fmt: skip
 
 
-def _example_host(host: str) -> bool:
-    host = host.lower().rstrip(".")
-    return host.endswith(RESERVED_SUFFIXES) or any(
-        host == d or host.endswith("." + d) for d in RESERVED_DOMAINS
-    )
-
-
 def why(exc: BaseException) -> str:
     """A network failure in a technician's words (never an exception class name)."""
     text = str(exc).upper()
@@ -134,7 +127,7 @@ def _tls_context(probe: Probe) -> ssl.SSLContext | bool:
 def probe_result(probe: Probe) -> CheckResult:
     name = f"service national : {probe.label}"
     url = probe.base + probe.path
-    if _example_host(urlsplit(probe.base).hostname or ""):
+    if is_example_host(urlsplit(probe.base).hostname or ""):
         return CheckResult(name, False, f"adresse d'exemple {probe.base} : mettez celle du "
                            f"service dans {probe.setting} (lgo.toml)")  # fmt: skip
     try:
@@ -167,7 +160,7 @@ def mss_result(settings: Settings) -> CheckResult:
     if not (mss.cert_file and mss.key_file and mss.ca_file):
         return CheckResult(name, True, "non configurée : envoi désactivé (national.mss.cert_file, "
                            "key_file, ca_file pour l'activer)", info=True)  # fmt: skip
-    if _example_host(mss.host):
+    if is_example_host(mss.host):
         return CheckResult(name, False, f"adresse d'exemple {mss.host} : mettez le serveur SMTP "
                            "de l'opérateur dans national.mss.host")  # fmt: skip
     where = f"{mss.host}:{mss.port}"

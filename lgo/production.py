@@ -50,14 +50,19 @@ def _leaves(model: BaseModel, prefix: str) -> Iterator[tuple[str, Any]]:
             yield path, value
 
 
-def _host_problem(path: str, host: str) -> str | None:
+def is_example_host(host: str) -> bool:
+    """A reserved name (RFC 2606/6761) that never reaches a real service: a placeholder."""
     name = host.strip("[]").lower().rstrip(".")
-    if path not in LOOPBACK_ALLOWED and is_loopback(name):
+    return name.endswith(RESERVED_SUFFIXES) or any(
+        name == d or name.endswith("." + d) for d in RESERVED_DOMAINS
+    )
+
+
+def _host_problem(path: str, host: str) -> str | None:
+    if path not in LOOPBACK_ALLOWED and is_loopback(host.strip("[]").lower().rstrip(".")):
         return f"{path} : {host} est une adresse locale (le simulateur hw-sim) ; mettez l'adresse " \
             "du service national (guide de déploiement, deployment.md)"
-    if name.endswith(RESERVED_SUFFIXES) or any(
-        name == d or name.endswith("." + d) for d in RESERVED_DOMAINS
-    ):
+    if is_example_host(host):
         return f"{path} : {host} est une adresse d'exemple ; mettez l'adresse réelle du service"
     return None
 
