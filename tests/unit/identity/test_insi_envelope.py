@@ -156,12 +156,7 @@ def test_html_error_page_is_not_parsed() -> None:
 def test_cps_assertion_is_an_xml_dsig_by_the_card_for_this_message() -> None:
     card = SoftwareCard()
     handler = _reply(FOUND)
-    http = NationalHttpClient(
-        "insi", "http://insi.test", transport=httpx.MockTransport(handler),
-        retry=RetryPolicy(attempts=1), sleep=lambda _: None,
-    )  # fmt: skip
-    signer = partial(sign_enveloped, card=card)
-    with InsiClient(http, InsiConfig(idam="IDAM-X", auth="cps"), signer=signer) as client:
+    with _client(handler, auth="cps", signer=partial(sign_enveloped, card=card)) as client:
         client.search_by_traits(TRAITS, author_rpps=card.rpps)
     root = etree.fromstring(handler.sent[0].content)  # type: ignore[attr-defined]
     assertion = root.find("s:Header/wsse:Security/ps:AssertionPS", {**NS, "ps": ASSERTION_PS})
@@ -183,11 +178,7 @@ def test_cps_assertion_is_an_xml_dsig_by_the_card_for_this_message() -> None:
 
 def test_no_card_key_means_nothing_is_sent() -> None:
     handler = _reply(FOUND)
-    http = NationalHttpClient(
-        "insi", "http://insi.test", transport=httpx.MockTransport(handler),
-        retry=RetryPolicy(attempts=1), sleep=lambda _: None,
-    )  # fmt: skip
-    client = InsiClient(http, InsiConfig(idam="IDAM-X", auth="cps"), signer=lambda _: None)
+    client = _client(handler, auth="cps", signer=lambda _: None)
     with client, pytest.raises(PharmacistSessionRequired):
         client.search_by_traits(TRAITS, author_rpps="10999999998")
     assert handler.sent == []  # type: ignore[attr-defined]
