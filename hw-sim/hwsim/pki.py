@@ -239,11 +239,12 @@ def _validity(days: int) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=days)
 
 
-def _key_ids(
+def with_key_ids(
     builder: x509.CertificateBuilder,
     public_key: CertificatePublicKeyTypes,
     issuer_key: CertificateIssuerPrivateKeyTypes,
 ) -> x509.CertificateBuilder:
+    """Subject and Authority Key Identifiers (the issuer's key gives the AKI)."""
     return builder.add_extension(
         x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
     ).add_extension(
@@ -303,7 +304,7 @@ class TestPki:
         if cert is None:
             name = _ca_name(ROOT_CN)
             cert = (
-                _key_ids(certificate_builder(name, name, key.public_key(), *_validity(ROOT_DAYS)),
+                with_key_ids(certificate_builder(name, name, key.public_key(), *_validity(ROOT_DAYS)),
                          key.public_key(), key)
                 .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
                 .add_extension(key_usage(ca=True), critical=True)
@@ -321,7 +322,7 @@ class TestPki:
                 _ca_name(CA_CN), self.root.cert.subject, key.public_key(), *_validity(CA_DAYS)
             )
             cert = (
-                _where_to_check(_key_ids(builder, key.public_key(), self.root.key),
+                _where_to_check(with_key_ids(builder, key.public_key(), self.root.key),
                                 self.base_url, "root")
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                 .add_extension(key_usage(ca=True), critical=True)
@@ -399,7 +400,7 @@ class TestPki:
             serial=cert_serial(pro, signature),
         )  # fmt: skip
         return (
-            _where_to_check(_key_ids(builder, public_key, self.ca.key), self.base_url, "ca")
+            _where_to_check(with_key_ids(builder, public_key, self.ca.key), self.base_url, "ca")
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(usage, critical=True)
             .add_extension(x509.ExtendedKeyUsage(eku), critical=False)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hwsim.pki import certificate_builder, key_usage, private_key_pem
+from hwsim.pki import certificate_builder, key_usage, private_key_pem, with_key_ids
 
 # Two years: a technician's bench stays green in `lgo doctor` (which warns 30 days before expiry)
 # for at least a year after `hwsim up` issued them.
@@ -51,8 +51,8 @@ class TestCa:
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
-            certificate_builder(subject, self.cert.subject, key.public_key(), start,
-                                start + VALIDITY)
+            with_key_ids(certificate_builder(subject, self.cert.subject, key.public_key(), start,
+                                             start + VALIDITY), key.public_key(), self.key)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
@@ -88,7 +88,8 @@ def make_ca(folder: Path, name: str = "AC TEST IGC-SANTE ORGANISATIONS (hwsim)")
     )
     start = datetime.now(UTC) - timedelta(minutes=5)
     cert = (
-        certificate_builder(subject, subject, key.public_key(), start, start + VALIDITY)
+        with_key_ids(certificate_builder(subject, subject, key.public_key(), start,
+                                         start + VALIDITY), key.public_key(), key)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(key_usage(ca=True), critical=True)
         .sign(key, hashes.SHA256())

@@ -42,3 +42,6 @@ def test_mss_test_pki_uses_the_same_helpers(tmp_path: Path) -> None:
     cert = x509.load_pem_x509_certificate(issued.cert_file.read_bytes())
     assert cert.issuer == ca.cert.subject
     cert.verify_directly_issued_by(ca.cert)
+    aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert aki.key_identifier == ski.digest  # key identifiers on the MSSanté test PKI too
