@@ -15,13 +15,13 @@ from typing import Any, Protocol, cast
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
-from signxml.signer import XMLSigner
 from signxml.algorithms import (
     CanonicalizationMethod,
     DigestAlgorithm,
     SignatureConstructionMethod,
     SignatureMethod,
 )
+from signxml.signer import XMLSigner
 
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
 
