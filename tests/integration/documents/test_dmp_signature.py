@@ -5,20 +5,17 @@ valid accepted, tampered or unsigned refused (WS-Security FailedCheck), no card 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from lxml import etree
 
-from drivers.cps import CpsTokens
 from lgo.national.dmp import DmpAccessRefused, DmpAuthenticationFailed, DmpClient
 from lgo.national.dmp_auth import VIHF, DmpAuthenticator, card_authenticator
 from lgo.national.http import NationalHttpClient, RetryPolicy
 from tests.fixtures.documents import FICTIVE_NIR, FICTIVE_RPPS, sim_control
 from tests.fixtures.signing import SoftwareCard
-from tests.fixtures.softhsm import SoftHsmTokens
 
 pytestmark = pytest.mark.integration
 OID = "1.2.250.1.213.1.4.10"
@@ -92,19 +89,5 @@ def test_a_bad_or_missing_signature_is_refused(
 
 def test_without_a_card_the_call_is_indirect(dmp_sim: str) -> None:
     with _client(dmp_sim, card_authenticator(lambda: None, STRUCTURE)) as client:
-        assert client.find_documents(FICTIVE_NIR, OID, author_rpps=FICTIVE_RPPS) == []
-    assert _calls(dmp_sim)[-1]["outcome"] == "Success"
-
-
-@pytest.fixture
-def pkcs11_card(softhsm_tokens: SoftHsmTokens) -> Iterator[Any]:
-    token = softhsm_tokens.by_profile("pharmacien")
-    session = CpsTokens(str(softhsm_tokens.module)).login(token.serial, token.pin)
-    yield session
-    session.close()
-
-
-def test_the_pkcs11_card_key_signs_a_call_the_dmp_accepts(dmp_sim: str, pkcs11_card: Any) -> None:
-    with _client(dmp_sim, card_authenticator(lambda: pkcs11_card, STRUCTURE)) as client:
         assert client.find_documents(FICTIVE_NIR, OID, author_rpps=FICTIVE_RPPS) == []
     assert _calls(dmp_sim)[-1]["outcome"] == "Success"

@@ -1,6 +1,7 @@
 """The INSi ``AssertionPS`` is an XML-DSig made with the CPS card's authentication key, and the INSi
 simulator verifies it (signxml, test CA) over real HTTP: valid accepted; tampered, unsigned, another
-card's, a revoked card's or a replayed one refused with the authentication fault."""
+card's, a revoked card's or a replayed one refused with the authentication fault. (The signature by
+the virtual card through OpenSC: tests/integration/drivers/test_cps_signed_assertions.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from collections.abc import Callable
 import pytest
 from lxml import etree
 
-from drivers.cps import CpsTokens
 from lgo.domain.identity import Traits
 from lgo.errors import PharmacistSessionRequired
 from lgo.national.insi import (
@@ -22,7 +22,6 @@ from lgo.national.insi import (
 )
 from lgo.national.xmldsig import sign_enveloped
 from tests.fixtures.signing import SoftwareCard
-from tests.fixtures.softhsm import SoftHsmTokens
 
 from .conftest import SIM_IDAM, InsiSim
 
@@ -109,16 +108,3 @@ def test_another_cards_revoked_cards_and_replayed_assertions_are_refused(
 
     _search(insi_sim, replay, card.rpps)
     assert _refused(insi_sim, replay, card.rpps) == "assertion_for_another_message"
-
-
-def test_the_pkcs11_card_key_signs_an_assertion_the_simulator_accepts(
-    insi_sim: InsiSim, softhsm_tokens: SoftHsmTokens
-) -> None:
-    token = softhsm_tokens.by_profile("pharmacien")
-    session = CpsTokens(str(softhsm_tokens.module)).login(token.serial, token.pin)
-    try:
-        _search(insi_sim, lambda a: sign_enveloped(a, session), session.identity.rpps or "")
-    finally:
-        session.close()
-    [request] = insi_sim.requests()
-    assert request["signed"] is True and request["idnat"] == token.idnat
