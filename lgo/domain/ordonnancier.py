@@ -31,10 +31,15 @@ CHAINED_FIELDS: tuple[str, ...] = (
     "quantity_units",
     "pharmacist_rpps",
 )
+# Added by the legal-record migration (R.5132-10 prescriber address, R.5132-35 bearer): covered
+# when present, so entries written before them keep their hash.
+OPTIONAL_CHAINED_FIELDS: tuple[str, ...] = ("prescriber_address", "bearer_name", "bearer_address")
 
 
 def canonical(fields: Mapping[str, object]) -> bytes:
     payload = {name: fields.get(name) for name in CHAINED_FIELDS}
+    payload.update({name: fields[name] for name in OPTIONAL_CHAINED_FIELDS
+                    if fields.get(name) is not None})  # fmt: skip
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 

@@ -136,6 +136,7 @@ class Prescriber(_Dto):
     given_name: str
     profession_code: str | None = None
     specialty_code: str | None = None
+    address: str | None = None  # one line: "12 rue des Essais, 75010 PARIS"
 
 
 class PatientIdentity(_Dto):
@@ -439,7 +440,19 @@ def _prescriber(resource: Any) -> Prescriber:
         given_name=" ".join(name.given or ()),
         profession_code=profession,
         specialty_code=specialty,
+        address=_address(resource.address),
     )
+
+
+def _address(addresses: Any) -> str | None:
+    """The first address as one line (lines, then postal code and city), or its text."""
+    for address in addresses or ():
+        city = " ".join(p for p in (address.postalCode, address.city) if p)
+        parts = [*(address.line or ()), city] if (address.line or city) else [address.text or ""]
+        text = ", ".join(p for p in parts if p)
+        if text:
+            return text
+    return None
 
 
 def _birth_date(value: Any) -> str | None:

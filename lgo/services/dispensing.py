@@ -30,8 +30,9 @@ from lgo.domain.dispensing import (
     LineRequest,
     evaluate_execution,
 )
+from lgo.domain.legal_record import Bearer
 from lgo.domain.prescription import Prescription, PrescriptionLine, PrescriptionSource
-from lgo.domain.products import Pack
+from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.national import eprescription as ep
@@ -47,6 +48,7 @@ from lgo.services.dispensing_errors import (
     PrescriptionNotLoaded,
 )
 from lgo.services.faults import fault_point
+from lgo.services.legal_record import ensure_complete, prescriber_address, recorded_lines
 from lgo.services.local_time import local_date
 from lgo.services.prescription_patient import ensure_prescription_patient
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
@@ -109,6 +111,10 @@ class DispensationInput:
     paper: Prescription | None = None
     patient_address: str = ""
     fingerprint: str = ""  # canonical hash of the request body (idempotency)
+    # Typed at the counter when the prescription does not give it (R.5132-10).
+    prescriber_address: str = ""
+    # Who brought the prescription (R.5132-35, stupéfiants): None when the request does not say.
+    bearer: Bearer | None = None
 
 
 @dataclass(frozen=True)
@@ -281,6 +287,7 @@ class DispensingService:
         decision = _evaluate(session, prescription, data, local_date(now))
         if not decision.allowed:
             raise DispensingRefused(refusals=_refusals(decision))
+        _ensure_legal_record(prescription, patient, data, decision.lines)  # before any row
         dispensation_id = str(uuid.uuid4())
         session.add(DispensationRow(
             id=dispensation_id, created_at=now, business_date=local_date(now),
@@ -355,11 +362,13 @@ class DispensingService:
                 "line_no": r.line_no, "prescription_id": prescription.prescription_id,
                 "prescriber_rpps": prescription.prescriber_rpps,
                 "prescriber_name": prescription.extra.get("prescriber_name", ""),
+                "prescriber_address": prescriber_address(prescription, data.prescriber_address),
                 "patient_id": patient.id, "patient_name": name,
                 "patient_address": data.patient_address,
                 "product_code": r.delivered_cip13 or prescription.line(r.line_no).product.code,
                 "designation": r.designation, "regulatory_list": r.regulatory_list,
                 "quantity_units": r.units, "pharmacist_rpps": ctx.rpps,
+                **_bearer_fields(data.bearer, r.regulatory_list),
             }
             for r in listed
         ]  # fmt: skip
@@ -422,6 +431,35 @@ def _evaluate(
     histories = _histories(session, prescription)
     covered = _covered_periods(session, prescription, data.patient_id)
     return evaluate_execution(prescription, requests, histories, today, covered)
+
+
+def _designation(given: LineInput, delivered: Product) -> str:
+    substitution = given.request.substitution
+    return substitution.delivered_name if substitution else given.designation or delivered.name
+
+
+def _ensure_legal_record(
+    prescription: Prescription, patient: Patient, data: DispensationInput,
+    decisions: Sequence[LineDecision],
+) -> None:  # fmt: skip
+    inputs = {line.request.line_no: line for line in data.lines}
+    designations = {
+        n: _designation(given, given.request.delivered_product or prescription.line(n).product)
+        for n, given in inputs.items()
+    }
+    ensure_complete(
+        prescription, patient, patient_address=data.patient_address,
+        typed_prescriber=data.prescriber_address, bearer=data.bearer,
+        lines=recorded_lines(prescription, decisions, designations),
+    )  # fmt: skip
+
+
+def _bearer_fields(bearer: Bearer | None, regulatory_list: str) -> dict[str, str | None]:
+    """The bearer's identity goes to a stupéfiant's entry when it is not the patient."""
+    named = bearer is not None and not bearer.is_patient
+    if regulatory_list != RegulatoryList.STUPEFIANT.value or not named or bearer is None:
+        return {"bearer_name": None, "bearer_address": None}
+    return {"bearer_name": bearer.name.strip(), "bearer_address": bearer.address.strip()}
 
 
 def _refusals(decision: ExecutionDecision) -> list[dict[str, Any]]:
@@ -563,8 +601,7 @@ def _line_row(
         intervention=request.kind.value, days=decision.days, units=decision.units, boxes=boxes,
         delivered_cip13=(substitution.delivered_cip13 if substitution else given.cip13)
         if decision.units else None,
-        designation=(substitution.delivered_name if substitution else
-                     given.designation or delivered.name)[:200],
+        designation=_designation(given, delivered)[:200],
         regulatory_list=line.regulatory_list.value,
         completeness=decision.completeness.value if decision.completeness and decision.units
         else None,

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from lgo.domain.ordonnancier import (
     CHAINED_FIELDS,
+    OPTIONAL_CHAINED_FIELDS,
     ChainEntry,
     ChainReport,
     entry_hash,
@@ -37,12 +38,15 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "patient_name",
     "patient_address",
     "prescriber_name",
+    "prescriber_address",
     "prescriber_rpps",
     "prescription_id",
     "product_code",
     "designation",
     "regulatory_list",
     "quantity_units",
+    "bearer_name",
+    "bearer_address",
     "pharmacist_rpps",
 )
 HEADERS_FR = {
@@ -51,12 +55,15 @@ HEADERS_FR = {
     "patient_name": "Patient",
     "patient_address": "Adresse du patient",
     "prescriber_name": "Prescripteur",
+    "prescriber_address": "Adresse du prescripteur",
     "prescriber_rpps": "RPPS prescripteur",
     "prescription_id": "Ordonnance",
     "product_code": "Code produit",
     "designation": "Désignation",
     "regulatory_list": "Liste",
     "quantity_units": "Quantité (unités)",
+    "bearer_name": "Porteur (si autre que le patient)",
+    "bearer_address": "Adresse du porteur",
     "pharmacist_rpps": "RPPS pharmacien",
 }
 
@@ -80,6 +87,7 @@ def append(session: Session, entries: Sequence[Mapping[str, Any]]) -> list[int]:
         values = {**fields, "number": number}
         digest = entry_hash(head.last_hash, values)
         chained = {name: values[name] for name in CHAINED_FIELDS}
+        chained.update({name: values.get(name) for name in OPTIONAL_CHAINED_FIELDS})
         session.add(OrdonnancierEntry(**chained, prev_hash=head.last_hash, hash=digest))
         head.last_number, head.last_hash = number, digest
         numbers.append(number)
@@ -88,7 +96,7 @@ def append(session: Session, entries: Sequence[Mapping[str, Any]]) -> list[int]:
 
 
 def _fields(row: OrdonnancierEntry) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in CHAINED_FIELDS}
+    return {name: getattr(row, name) for name in (*CHAINED_FIELDS, *OPTIONAL_CHAINED_FIELDS)}
 
 
 def _chain(session: Session, batch: int = 500) -> Iterator[ChainEntry]:
@@ -168,7 +176,7 @@ def to_csv(entries: Sequence[Mapping[str, Any]]) -> str:
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow([HEADERS_FR[c] for c in EXPORT_COLUMNS])
     for entry in entries:
-        writer.writerow([entry[c] for c in EXPORT_COLUMNS])
+        writer.writerow([entry.get(c) for c in EXPORT_COLUMNS])  # None: an empty cell
     return out.getvalue()
 
 
@@ -203,7 +211,8 @@ def to_html(
         "<tr>" + "".join(f"<th>{esc(HEADERS_FR[c])}</th>" for c in EXPORT_COLUMNS) + "</tr>"
     )
     body = "".join(
-        "<tr>" + "".join(f"<td>{esc(str(e[c]))}</td>" for c in EXPORT_COLUMNS) + "</tr>"
+        "<tr>" + "".join(f"<td>{esc('' if e.get(c) is None else str(e[c]))}</td>"
+                         for c in EXPORT_COLUMNS) + "</tr>"
         for e in entries
     )
     return (

@@ -121,7 +121,7 @@ def from_record(
     extra: dict[str, str] = {
         "prescriber_name": f"{record.prescriber.family_name} {record.prescriber.given_name}".strip()
     }
-    extra.update(_prescriber_codes(record.prescriber))
+    extra.update(_prescriber_extra(record.prescriber))
     for index, dto in enumerate(record.lines, start=1):
         # Text only: Posology() says so (no figure, the pharmacist gives it).
         posology = with_stated_duration(dto.posology or Posology(), dto.treatment_days)
@@ -171,9 +171,10 @@ def patient_traits(patient: ep.PatientIdentity) -> PatientTraits:
     )
 
 
-def _prescriber_codes(prescriber: ep.Prescriber) -> dict[str, str]:
+def _prescriber_extra(prescriber: ep.Prescriber) -> dict[str, str]:
     codes = {"prescriber_profession": prescriber.profession_code,
-             "prescriber_specialty": prescriber.specialty_code}  # fmt: skip
+             "prescriber_specialty": prescriber.specialty_code,
+             "prescriber_address": prescriber.address}  # fmt: skip
     return {key: value for key, value in codes.items() if value}
 
 
@@ -327,4 +328,5 @@ def prescriber_view(prescription: Prescription, check: dict[str, Any]) -> dict[s
         "profession_code": profession,
         "specialty": specialty_label(specialty),
         "specialty_code": specialty,
+        "address": extra.get("prescriber_address"),
     }

@@ -107,6 +107,7 @@ def new_prescription(sim: NationalSim, suffix: str) -> str:
 
 def body(patient: str, pid: str, days: int = 6) -> dict[str, Any]:
     return {"patient_id": patient, "prescription_id": pid,
+            "patient_address": "1 rue Fictive, 75000 Paris",
             "lines": [{"line_no": 1, "intervention": "unchanged", "days": days, "cip13": AMOX}]}  # fmt: skip
 
 

@@ -50,7 +50,7 @@ def body(patient_id: str, counter: int, seq: int) -> dict[str, Any]:
         "patient_address": f"{seq} rue Fictive, comptoir {counter}, 75000 Paris",
         "paper": {
             "prescribed_on": date.today().isoformat(), "prescriber_rpps": PRESCRIBER_RPPS,
-            "prescriber_name": "DOCTEUR FICTIF",
+            "prescriber_name": "DOCTEUR FICTIF", "prescriber_address": "2 avenue du Test, Paris",
             "lines": [{"designation": "FICTIVOL 10 mg cp", "cip13": CIP, "regulatory_list": "list_i",
                        "units_per_day": "1", "duration_days": 30}],
         },

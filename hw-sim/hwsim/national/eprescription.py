@@ -305,13 +305,16 @@ def _practitioner(prescriber: dict[str, Any]) -> dict[str, Any]:
     codings = [{"system": "urn:oid:1.2.250.1.71.1.2.7", "code": prescriber["profession"]}]
     if prescriber.get("specialty"):
         codings.append({"system": SPECIALTY_SYSTEM, "code": prescriber["specialty"]})
-    return {
+    resource: dict[str, Any] = {
         "resourceType": "Practitioner",
         "id": prescriber["rpps"],
         "identifier": [{"system": RPPS_SYSTEM, "value": prescriber["rpps"]}],
         "name": [{"family": prescriber["family"], "given": [prescriber["given"]]}],
         "qualification": [{"code": {"coding": [c]}} for c in codings],
     }
+    if prescriber.get("address"):  # the practice address printed on the prescription
+        resource["address"] = [{"use": "work", **prescriber["address"]}]
+    return resource
 
 
 def search_bundle(prescription: Prescription | None, today: date) -> dict[str, Any]:

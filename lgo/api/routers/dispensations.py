@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
 from lgo.bootstrap import Container
 from lgo.domain.dispensing import InterventionKind, LineRequest
+from lgo.domain.legal_record import Bearer
 from lgo.domain.prescription import (
     NonSubstitutionReason,
     Prescription,
@@ -111,6 +112,9 @@ class PaperPrescriptionIn(_In):
     prescribed_on: date
     prescriber_rpps: RPPS
     prescriber_name: str = Field(min_length=1, max_length=200)
+    prescriber_address: str = Field(
+        "", max_length=300, description="Adresse du prescripteur (ordonnancier, R.5132-10)."
+    )
     eprescription: bool = Field(
         False, description="Copie papier d'une ordonnance numérique (mode dégradé)."
     )
@@ -125,12 +129,29 @@ class PaperPrescriptionIn(_In):
         return value
 
 
+class BearerIn(_In):
+    is_patient: bool = Field(description="Le patient apporte lui-même l'ordonnance.")
+    name: str = Field("", max_length=200, description="Nom et prénom du porteur (sinon).")
+    address: str = Field("", max_length=300, description="Adresse du porteur (sinon).")
+
+
 class DispensationIn(_In):
     patient_id: str = Field(min_length=1, max_length=36)
     prescription_id: str | None = Field(
         None, pattern=r"^[0-9A-Z]{10,40}$", description="Absent pour une ordonnance papier."
     )
-    patient_address: str = Field("", max_length=300)
+    patient_address: str = Field(
+        "", max_length=300,
+        description="Adresse du patient : obligatoire dès qu'une ligne va à l'ordonnancier "
+        "(listes I et II, stupéfiants ; R.5132-10).",
+    )
+    prescriber_address: str = Field(
+        "", max_length=300,
+        description="Adresse du prescripteur quand l'ordonnance ne la donne pas (R.5132-10).",
+    )
+    bearer: BearerIn | None = Field(
+        None, description="Porteur de l'ordonnance : obligatoire pour un stupéfiant (R.5132-35).",
+    )
     paper: PaperPrescriptionIn | None = None
     lines: list[LineIn] = Field(min_length=1, max_length=30)
     prescriber_acknowledged: bool = Field(
@@ -169,6 +190,8 @@ def _paper(prescription_id: str, body: PaperPrescriptionIn, catalog: ProductCata
         for i, ln in enumerate(body.lines, start=1)
     )  # fmt: skip
     extra = {"prescriber_name": body.prescriber_name}
+    if body.prescriber_address.strip():
+        extra["prescriber_address"] = body.prescriber_address.strip()
     if body.eprescription:
         extra["eprescription"] = "true"
     return Prescription(
@@ -201,6 +224,10 @@ def _line_input(line: LineIn, catalog: ProductCatalog, rpps: str) -> LineInput:
         mte_ph=line.mte_ph, override=override, units_per_day=line.units_per_day,
     )  # fmt: skip
     return LineInput(request, cip13=line.cip13, boxes=line.boxes)
+
+
+def _bearer(bearer: BearerIn | None) -> Bearer | None:
+    return Bearer(bearer.is_patient, bearer.name, bearer.address) if bearer else None
 
 
 def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
@@ -283,6 +310,7 @@ def create_dispensation(
         patient_id=body.patient_id, prescription_id=prescription_id,
         lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines), paper=typed,
         patient_address=body.patient_address, fingerprint=fingerprint,
+        prescriber_address=body.prescriber_address, bearer=_bearer(body.bearer),
     )  # fmt: skip
     result = part.service.dispense(idempotency_key, data, _context(session, counter.name),
                                    degraded=degraded)  # fmt: skip

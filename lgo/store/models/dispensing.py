@@ -129,6 +129,11 @@ class OrdonnancierEntry(Base):
     regulatory_list: Mapped[str] = mapped_column(String(16))
     quantity_units: Mapped[int] = mapped_column(Integer)
     pharmacist_rpps: Mapped[str] = mapped_column(String(11))
+    # legalrec_0001 (NULL on older entries): R.5132-10 prescriber address; R.5132-35 the bearer of a
+    # stupéfiant prescription when not the patient.
+    prescriber_address: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    bearer_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    bearer_address: Mapped[str | None] = mapped_column(String(300), nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 

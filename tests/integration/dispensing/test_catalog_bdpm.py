@@ -114,7 +114,7 @@ def counter(state: Path, national_sim: NationalSim) -> Iterator[tuple[TestClient
 
 def substitution(patient: str) -> dict[str, Any]:
     return {
-        "patient_id": patient, "prescription_id": RX_ID,
+        "patient_id": patient, "prescription_id": RX_ID, "patient_address": "1 rue Fictive, 75000 Paris",
         "lines": [{"line_no": 1, "intervention": "unchanged", "days": 30, "cip13": LEVOTHYROXINE},
                   {"line_no": 3, "intervention": "unchanged", "days": 15, "cip13": CETIRIZINE},
                   {"line_no": 2, "intervention": "substituted", "days": 30,

@@ -83,6 +83,7 @@ def test_eprescription_dispensed_and_reported_by_the_worker(
     assert (line["regulatory_list"], line["remaining_days"], line["warnings"]) == ("list_i", 6, [])
     assert line["proposal"]["packs"] == [{"cip13": AMOX, "units": 6, "count": 2}]
     body = {"patient_id": patient, "prescription_id": "01S2TBPZ2JCNZZYGHZ",
+            "patient_address": "1 rue Fictive, 75000 Paris",
             "lines": [{"line_no": 1, "intervention": "unchanged", "days": 6, "cip13": AMOX}]}
     created = client.post("/v1/dispensations", json=body, headers={"Idempotency-Key": "flow-1-key"})
     assert created.status_code == 201, created.text

@@ -33,6 +33,7 @@ def paper_body(patient_id: str, **line: Any) -> dict[str, Any]:
             "prescribed_on": pharmacy_today().isoformat(),
             "prescriber_rpps": PRESCRIBER_RPPS,
             "prescriber_name": "DOCTEUR FICTIF",
+            "prescriber_address": "2 avenue du Test, 75011 Paris",
             "lines": [{"designation": "FICTIVOL 10 mg cp", "cip13": CIP_LIST_I,
                        "regulatory_list": "list_i", "units_per_day": "1", "duration_days": 30}],
         },

@@ -38,6 +38,7 @@ def body(patient: str, address: str) -> dict[str, Any]:
         "patient_id": patient, "patient_address": address, "prescriber_acknowledged": True,
         "paper": {"prescribed_on": datetime.now(UTC).date().isoformat(),
                   "prescriber_rpps": PRESCRIBER_RPPS, "prescriber_name": "DOCTEUR FICTIF",
+                  "prescriber_address": "2 avenue du Test, 75011 Paris",
                   "lines": [{"designation": "FICTIVOL 10 mg cp", "cip13": CIP,
                              "regulatory_list": "list_i", "units_per_day": "1",
                              "duration_days": 30}]},

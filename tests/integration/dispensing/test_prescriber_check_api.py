@@ -46,7 +46,7 @@ def counter(tmp_path: Path, national_sim: NationalSim) -> Iterator[tuple[TestCli
 
 
 def eprescription_body(patient: str, rx: str, cip13: str, days: int) -> dict[str, Any]:
-    return {"patient_id": patient, "prescription_id": rx,
+    return {"patient_id": patient, "prescription_id": rx, "patient_address": "1 rue Fictive, 75000 Paris",
             "lines": [{"line_no": 1, "intervention": "unchanged", "days": days, "cip13": cip13,
                        "boxes": 2}]}  # fmt: skip
 

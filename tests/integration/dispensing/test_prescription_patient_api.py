@@ -82,6 +82,7 @@ def counts(container: Container) -> dict[str, int]:
 
 def amox_body(patient: str) -> dict[str, Any]:
     return {"patient_id": patient, "prescription_id": LISTED_RX, "prescriber_acknowledged": True,
+            "patient_address": "1 rue Fictive, 75000 Paris",
             "lines": [{"line_no": 1, "intervention": "unchanged", "days": 6, "cip13": AMOX}]}  # fmt: skip
 
 

@@ -63,7 +63,8 @@ def view(counter: Any, prescription_id: str, patient: str | None = None) -> dict
 def commit(counter: Any, key: str, patient: str, prescription_id: str,
            lines: list[dict[str, Any]]) -> Any:  # fmt: skip
     body = {"patient_id": patient, "prescription_id": prescription_id, "lines": lines,
-            "prescriber_acknowledged": True}  # fmt: skip
+            "prescriber_acknowledged": True, "patient_address": "1 rue Fictive, 75000 Paris",
+            "bearer": {"is_patient": True}}  # legal record (R.5132-10, R.5132-35)
     return counter.client.post("/v1/dispensations", json=body, headers={"Idempotency-Key": key})
 
 
@@ -193,12 +194,15 @@ def test_period_already_covered_blocks_the_view_and_the_commit_alike(
     patient = make_patient_for(counter.container.db, NARCOTIC_RX)
     paper = {"prescribed_on": pharmacy_today().isoformat(), "prescriber_rpps": "10000000009",
              "prescriber_name": "TESTMEDECIN DOMINIQUE",
+             "prescriber_address": "12 rue des Essais, 75010 PARIS",
              "lines": [{"designation": "MORPHINE TEST LP 10 mg", "cip13": MORPHINE,
                         "regulatory_list": "stupefiant", "molecule": "morphine",
                         "units_per_day": "2", "duration_days": 7}]}  # fmt: skip
     first = counter.client.post("/v1/dispensations", headers={"Idempotency-Key": "paper-morphine"},
                                 json={"patient_id": patient, "paper": paper,
                                       "prescriber_acknowledged": True,
+                                      "patient_address": "1 rue Fictive, 75000 Paris",
+                                      "bearer": {"is_patient": True},
                                       "lines": [{"line_no": 1, "intervention": "unchanged",
                                                  "days": 7, "cip13": MORPHINE}]})  # fmt: skip
     assert first.status_code == 201, first.text

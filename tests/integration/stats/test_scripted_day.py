@@ -196,6 +196,7 @@ def run_dispensing(day: Day, ids: dict[str, str], docs_patient: str) -> None:
     ok = client.post("/v1/dispensations", headers={"Idempotency-Key": "stats-day-1"}, json={
         # The prescription's patient (Camille is another patient: refused before writing).
         "patient_id": ids["nobody"], "prescription_id": RX_OK,
+        "patient_address": "1 rue Fictive, 75000 Paris",  # list I: in the ordonnancier
         "lines": [{"line_no": 1, "intervention": "unchanged", "days": 6, "cip13": AMOX}],
     })  # fmt: skip
     assert ok.status_code == 201, ok.text
