@@ -26,6 +26,7 @@ from lgo.store.types import utcnow
 log = get_logger(__name__)
 # How long a document production may hold an act before another producer takes over (a crash).
 DOCUMENT_LEASE = timedelta(minutes=5)
+CLOCK_DRIFT = timedelta(minutes=5)
 
 
 class MissionPatientNotFound(NotFound):
@@ -253,6 +254,13 @@ def produce_document(
 def publish(events: EventBus | None, type_: str, data: dict[str, Any]) -> None:
     if events is not None:
         events.publish(type_, data)
+
+
+def not_future(moment: datetime, now: datetime) -> None:
+    """An act is recorded when done or after: not later than now (a few minutes of clock drift
+    between the counter and the daemon allowed)."""
+    if moment > now + CLOCK_DRIFT:
+        raise InvalidInput("Heure de l'acte dans le futur : vérifier la date et l'heure.")
 
 
 def utc_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:

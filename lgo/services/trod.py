@@ -68,6 +68,7 @@ from lgo.services.missions_common import (
     DocumentProducer,
     MissionRefused,
     dumps,
+    not_future,
     patient_facts,
     performer,
     publish,
@@ -193,6 +194,7 @@ class TrodService:
         return 201, body, False
 
     def _checked_row(self, key: str, data: TrodInput, actor: Actor) -> TrodTestRow:
+        not_future(data.performed_at, self._clock())
         on = local_date(data.performed_at)
         if data.kit.expiry is not None and data.kit.expiry < on:
             raise TrodKitExpired(f"Péremption le {data.kit.expiry:%d/%m/%Y}, lot {data.kit.lot}.")

@@ -32,6 +32,7 @@ from lgo.services.missions_common import (
     DocumentProducer,
     MissionRefused,
     dumps,
+    not_future,
     patient_facts,
     performer,
     publish,
@@ -175,6 +176,7 @@ class VaccinationService:
 
     def _checked_row(self, key: str, data: VaccinationInput, actor: Actor) -> VaccinationRow:
         """Every check before the write: expiry, product, patient, eligibility."""
+        not_future(data.administered_at, self._clock())
         on = local_date(data.administered_at)
         if data.code.expiry < on:
             raise VaccineExpired(f"Péremption le {data.code.expiry:%d/%m/%Y}, lot {data.code.lot}.",

@@ -22,6 +22,7 @@ from lgo.domain.identity import IdentityStatus, InsOid
 from lgo.services.counters import add_counter
 from lgo.services.missions_common import DOCUMENT_LEASE, ActStore
 from lgo.services.stats import today_local
+from lgo.services.trod import TrodService
 from lgo.store.db import Database
 from lgo.store.models import Patient
 from lgo.store.models.missions import TrodTestRow, VaccinationRow
@@ -160,6 +161,10 @@ def test_ineligible_patient_and_bad_code_are_refused(missions: MissionsApi) -> N
     assert refused.status_code == 422
     assert refused.json()["type"] == "urn:lgo:problem:vaccination-not-eligible"
     assert [r["code"] for r in refused.json()["refusals"]] == ["too-young"]
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    future = missions.client.post("/v1/vaccinations", headers=_key(),
+                                  json=_vaccination(child, administered_at=tomorrow))  # fmt: skip
+    assert future.status_code == 422 and "futur" in future.json()["detail"]
     adult = add_patient(missions.container.db, IdentityStatus.QUAL, nir=None)
     no_lot = f"]d2010{VACCINE.packs[0].cip13}17{NEXT_YEAR:%y%m%d}"
     bad = missions.client.post("/v1/vaccinations", json=_vaccination(adult, datamatrix=no_lot),
@@ -487,3 +492,23 @@ def test_document_production_is_claimed_once_and_retaken_after_the_lease(any_db:
     assert store.get(act_id)["document_id"] == "2.25.42"
     assert store.link_document(act_id, lambda: {"id": "2.25.43"}) is False  # it has its document
     assert store.get(act_id)["document_id"] == "2.25.42"
+
+
+def test_two_counters_racing_on_one_test_get_one_dispensation(
+    missions: MissionsApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should both pass the check for an earlier dispensation at the same moment, the second
+    commit meets the first on the protocol prescription (one per test): nothing left to deliver."""
+    client = missions.client
+    patient = add_patient(missions.container.db, IdentityStatus.QUAL)
+    test = client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
+    body = {"regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13,
+            "patient_address": ADDRESS}  # fmt: skip
+    assert client.post(f"/v1/trod/{test['id']}/dispensation", json=body).status_code == 201
+    monkeypatch.setattr(TrodService, "_earlier", lambda *_: None)  # the race: check passed
+    _, token = add_counter(missions.container.db, "comptoir-2")
+    second = client.post(f"/v1/trod/{test['id']}/dispensation", json=body,
+                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert second.status_code == 422
+    assert [r["code"] for r in second.json()["refusals"]] == ["nothing_left"]
+    assert len(client.get("/v1/ordonnancier", params={"patient_id": patient}).json()) == 1
