@@ -8,6 +8,7 @@ import datetime as dt
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,8 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from hwsim.fixtures.people import load_people
 from hwsim.pki import TEST_OID_ARC, TestPki
 from tests.fixtures.national import NationalSim
+from tests.fixtures.opensc import card_certificate, forget_pulled_cards
+from tests.fixtures.pcsc import wait_card
 
 pytestmark = [
     pytest.mark.integration,
@@ -130,3 +133,27 @@ def test_every_certificate_has_key_ids_test_policies_and_a_long_life(tmp_path: P
     assert creds.auth.cert.serial_number != creds.signature.cert.serial_number
     again = TestPki(tmp_path, base_url="http://127.0.0.1:1").credentials(PEOPLE["pharmacien"])
     assert again.auth.cert == creds.auth.cert  # cached, not re-issued
+
+
+def test_the_virtual_cards_own_certificates_verify_strictly(
+    hwsim: Any, opensc_module: Path, national_sim: NationalSim, tmp_path: Path
+) -> None:
+    """The certificates the virtual CPS cards hold (read through OpenSC), with the CRLs the
+    simulator publishes: the good card passes ``openssl verify``, the revoked one fails."""
+    pki = TestPki()  # the bench's cards are certified by it (its CA key signs every CRL)
+    ca_file, crl_file = tmp_path / "chain.pem", tmp_path / "crls.pem"
+    ca_file.write_bytes(pki.root.cert_pem + pki.ca.cert_pem)
+    crls = [_fetch(national_sim.url(f"/pki/{name}.crl"), "application/pkix-crl")
+            for name in ("ac-personnes-test", "ac-racine-test")]  # fmt: skip
+    crl_file.write_bytes(b"".join(_pem_of_der_crl(der) for der in crls))
+    reader = hwsim.reader_names[1]
+    for profile, verdict in (("pharmacien", ": OK rc=0"), ("pharmacien-revoque", "revoked")):
+        pro = PEOPLE[profile]
+        hwsim.client.insert("cps", profile, reader=1)
+        wait_card(reader, present=True)
+        for signature in (False, True):
+            leaf = card_certificate(opensc_module, pro.card_serial, signature)
+            assert verdict in _openssl_verify(ca_file, crl_file, leaf, tmp_path), profile
+        hwsim.client.remove(1)
+        wait_card(reader, present=False)
+        forget_pulled_cards(opensc_module)
