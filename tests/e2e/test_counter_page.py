@@ -98,6 +98,14 @@ def read_family_card(page: Any, hwsim_bench: Any, key: str) -> None:
     page.keyboard.press(key)
 
 
+def give_record_mentions(page: Any) -> None:
+    """What the ordonnancier needs and the prescription does not give (R.5132-10): the patient's
+    address, and the prescriber's when the prescription has none."""
+    page.locator("#patient-address").fill("3 rue des Essais, 75001 Paris")
+    if page.locator("#prescriber-address").count():
+        page.locator("#prescriber-address").fill("1 place du Cabinet, 75002 Paris")
+
+
 def give_asked_posologies(page: Any, units_per_day: str, days: str) -> None:
     """Lines whose dosage gives no figure ("si besoin", "selon le poids"): the pharmacist says
     how much a day and for how long."""
@@ -373,13 +381,17 @@ def test_scanned_eprescription_shows_its_people_and_the_prescribers_words(
     )
     expect(rows.first).not_to_contain_text("0,33")
     expect(page.locator("#line-1-intervention")).to_have_value("unchanged")
-    expect(page.locator("#commit")).to_be_enabled()
+    # A list I line goes to the ordonnancier: its mentions are asked before the commit.
+    expect(page.locator("#patient-address")).to_be_visible()
+    expect(page.locator("#commit")).to_be_disabled()
+    expect(page.locator("#commit-why")).to_contain_text("Adresse du patient")
     _shot(page, shots, "counter-prescription.png")
 
 
 def test_decide_and_commit_gives_a_result_and_an_ordonnancier_entry(
     page: Any, daemon: Daemon, shots: Path
 ) -> None:
+    give_record_mentions(page)  # a list I line: the ordonnancier needs the addresses
     # A modification without the prescriber's agreement is refused, in the rules' own words.
     page.locator("#line-1-intervention").select_option("modified")
     expect(page.locator("#line-1-agreement")).to_be_visible()
@@ -488,6 +500,7 @@ def test_unverified_prescriber_needs_the_pharmacists_acknowledgement(
         expect(page.locator("#commit")).to_be_disabled()
         expect(page.locator("#commit-why")).to_contain_text("Ligne 2 : unités par jour et durée")
         give_asked_posologies(page, "3", "5")
+        give_record_mentions(page)
         warning = page.locator("#prescriber-warning")
         expect(warning).to_be_visible()
         before = len(daemon.get("/v1/ordonnancier"))
@@ -513,6 +526,7 @@ def test_a_longer_delivery_is_lifted_with_a_recorded_reason(page: Any, daemon: D
     expect(page.locator("#rx-lines tbody tr")).to_have_count(3)
     expect(page.locator("#line-1-posology")).to_have_text("1 comprimé le matin à jeun")
     give_asked_posologies(page, "1", "15")  # line 3, "si besoin"
+    give_record_mentions(page)
     page.locator("#line-1-days").fill("90")
     page.locator("#line-1-boxes").fill("3")
     page.locator("#commit").click()

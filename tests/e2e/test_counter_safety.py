@@ -117,6 +117,22 @@ def test_removing_the_vitale_card_clears_the_prescription_and_its_patient(
     expect(page.locator("#patient-card")).to_have_count(0)  # TESTSEUL came from that card
 
 
+def test_with_nobody_chosen_the_card_offers_the_prescriptions_patient(
+    page: Any, hwsim_bench: Any
+) -> None:
+    hwsim_bench.client.insert("vitale", "famille-testnom", reader=0)
+    expect(page.locator("#beneficiary-list li")).to_have_count(2)
+    type_code(page, SIMPLE_RX)
+    expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
+    expect(page.locator("#commit")).to_be_disabled()
+    expect(page.locator("#commit-why")).to_contain_text("Choisissez d'abord le patient")
+    page.locator("#rx-choose-patient").click()
+    expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
+    expect(page.locator("#commit")).to_be_enabled()
+    hwsim_bench.client.remove(0)  # the next patient comes with the same card
+    expect(page.locator("#patient-card")).to_have_count(0)
+
+
 def test_a_prescription_for_another_beneficiary_offers_the_switch(
     page: Any, daemon: Daemon, hwsim_bench: Any, shots: Path
 ) -> None:
@@ -178,6 +194,7 @@ def test_the_paper_copy_is_typed_when_the_service_is_down(
         page.locator("#paper-date").fill((datetime.now() - timedelta(days=3)).strftime("%d/%m/%Y"))
         page.locator("#paper-rpps").fill("10000000009")
         page.locator("#paper-prescriber").fill("TESTMEDECIN DOMINIQUE")
+        page.locator("#paper-prescriber-address").fill("1 place du Cabinet, 75002 Paris")
         page.locator("#paper-1-designation").fill("LAMOTRIGINE TEST 100 mg comprimé B/30")
         page.locator("#paper-1-cip").fill("3400999999083")
         page.locator("#paper-1-list").select_option("list_i")
@@ -185,6 +202,9 @@ def test_the_paper_copy_is_typed_when_the_service_is_down(
         page.locator("#paper-1-duration").fill("30")
         page.locator("#paper-1-nsr").select_option("MTE")
         page.locator("#paper-1-boxes").fill("2")
+        expect(page.locator("#commit")).to_be_disabled()
+        expect(page.locator("#commit-why")).to_contain_text("Adresse du patient")
+        page.locator("#patient-address").fill("3 rue des Essais, 75001 Paris")
         expect(page.locator("#commit")).to_be_enabled()
         page.locator("#paper-form").scroll_into_view_if_needed()
         _shot(page, shots, "counter-paper.png")
@@ -207,6 +227,7 @@ def test_a_paper_only_prescription_is_typed_and_recorded(page: Any, daemon: Daem
     page.locator("#paper-date").fill("31/02/2026")  # not a calendar date
     page.locator("#paper-rpps").fill("10000000017")
     page.locator("#paper-prescriber").fill("TESTDENTISTE ALIX")
+    page.locator("#paper-prescriber-address").fill("2 avenue du Sourire, 75003 Paris")
     page.locator("#paper-1-designation").fill("AMOXICILLINE TEST 1 g comprimé B/6")
     page.locator("#paper-1-list").select_option("list_i")
     page.locator("#paper-1-upd").fill("2")

@@ -406,8 +406,9 @@
       state.patientNote = null;
       renderPatient();
     }
+    // A swap is a removal then an insertion: the second one finds nothing left and keeps the notice.
     const hadWork = Boolean(state.rx || state.rxLoading || state.paper);
-    clearPrescription();
+    if (hadWork) clearPrescription();
     renderBeneficiaries(t(noteKey));
     if (hadWork) {
       $("rx").prepend(el("p", { class: "banner warn", id: "rx-cleared", role: "status", text: t("rx.cleared.card") }));
@@ -1066,6 +1067,7 @@
   }
 
   function patientMismatch(rx) {
+    if (!state.patient && rx.patient) return chooseRxPatient(rx);
     if (!rxMismatch()) return "";
     const p = rx.patient;
     const current = state.patient;
@@ -1080,6 +1082,14 @@
         ? el("button", { type: "button", id: "rx-switch-patient", class: "primary", onclick: () => chooseBeneficiary(rightOne),
           text: t("rx.mismatch.switch", { name: `${rightOne.family_name} ${rightOne.given_name}` }) })
         : el("p", { text: t("rx.mismatch.search") }));
+  }
+
+  function chooseRxPatient(rx) {
+    // No patient chosen yet and the card read has the prescription's patient: one click.
+    const rightOne = (state.cardPeople?.people || []).find((b) => samePatient(rx.patient, cardPerson(b)));
+    if (!rightOne) return "";
+    return el("p", {}, el("button", { type: "button", id: "rx-choose-patient", onclick: () => chooseBeneficiary(rightOne),
+      text: t("rx.choose.patient", { name: `${rightOne.family_name} ${rightOne.given_name}` }) }));
   }
 
   function prescriberWarning(rx) {
@@ -1291,7 +1301,8 @@
   function renderCommit() {
     $("commit-form").hidden = !state.rx && !state.paper;
     const button = $("commit");
-    const why = state.paper ? paperBlockers() : commitBlockers();
+    renderRecordFields();
+    const why = [...(state.paper ? paperBlockers() : commitBlockers()), ...((state.rx || state.paper) ? recordBlockers() : [])];
     button.disabled = why.length > 0;
     button.title = why.join(" ");
     $("commit-why").textContent = why.join(" ");
@@ -1304,14 +1315,14 @@
   }
 
   function commitBody() {
-    if (state.paper) return paperBody();
+    if (state.paper) return withRecord(paperBody());
     const body = {
       patient_id: state.patient.id,
       prescription_id: state.rx.prescription_id,
       lines: state.decisions.map(lineBody),
     };
     if (state.prescriberAcknowledged) body.prescriber_acknowledged = true;
-    return body;
+    return withRecord(body);
   }
 
   async function onCommit(event) {
@@ -1393,13 +1404,92 @@
     state.lastCommit = { id: dispensation.id, replayed };
   }
 
+  // ------------------------------------------------------------------ ordonnancier mentions
+
+  // What the ordonnancier entry needs and the prescription may not give (R.5132-10, and the bearer
+  // of a narcotic prescription, R.5132-35): asked only when a line goes to the ordonnancier.
+  function recordNeeds() {
+    const lists = state.paper
+      ? state.paper.lines.map((line) => line.list)
+      : (state.rx?.lines || []).filter((line, i) => state.decisions[i]?.intervention !== "not_dispensed").map((line) => line.regulatory_list);
+    const listed = lists.some((list) => list && list !== "none");
+    const typedPrescriber = state.paper ? null : state.rx?.prescriber?.address;
+    return {
+      listed,
+      prescriberAddress: listed && !state.paper && !typedPrescriber,
+      bearer: lists.includes("stupefiant"),
+    };
+  }
+
+  function recordState() {
+    // Kept per patient: typing the address again after a re-render would be a trap.
+    const id = state.patient?.id || "";
+    if (!state.record || state.record.patientId !== id) {
+      state.record = { patientId: id, patientAddress: "", prescriberAddress: "", bearer: "", bearerName: "", bearerAddress: "" };
+    }
+    return state.record;
+  }
+
+  function renderRecordFields(force) {
+    // Re-drawn only when what is asked changes: never under the pharmacist's typing.
+    const box = $("record-fields");
+    const needs = recordNeeds();
+    const shown = needs.listed && state.patient;
+    const signature = shown ? JSON.stringify([needs, recordState().patientId, recordState().bearer, state.lang]) : "";
+    if (!force && signature === state.recordSignature) return;
+    state.recordSignature = signature;
+    if (!shown) {
+      box.replaceChildren();
+      return;
+    }
+    const r = recordState();
+    const input = (id, key, labelKey) => field(id, labelKey, el("input", { id, class: "wider", maxlength: 300, value: r[key],
+      oninput: (e) => { r[key] = e.target.value; state.commitKey = null; renderCommit(); } }));
+    const parts = [input("patient-address", "patientAddress", "record.patient.address")];
+    if (needs.prescriberAddress) parts.push(input("prescriber-address", "prescriberAddress", "record.prescriber.address"));
+    if (needs.bearer) {
+      parts.push(field("bearer-kind", "record.bearer", el("select", { id: "bearer-kind", onchange: (e) => { r.bearer = e.target.value; state.commitKey = null; renderRecordFields(); renderCommit(); } },
+        [["", "record.bearer.choose"], ["patient", "record.bearer.patient"], ["other", "record.bearer.other"]]
+          .map(([v, key]) => el("option", { value: v, selected: r.bearer === v, text: t(key) })))));
+      if (r.bearer === "other") {
+        parts.push(input("bearer-name", "bearerName", "record.bearer.name"), input("bearer-address", "bearerAddress", "record.bearer.address"));
+      }
+    }
+    box.replaceChildren(el("fieldset", { class: "record" }, el("legend", { text: t("record.title") }), el("div", { class: "decision" }, ...parts)));
+  }
+
+  function recordBlockers() {
+    const needs = recordNeeds();
+    if (!needs.listed || !state.patient) return [];
+    const r = recordState();
+    const why = [];
+    if (!r.patientAddress.trim()) why.push(t("record.need.patient"));
+    if (needs.prescriberAddress && !r.prescriberAddress.trim()) why.push(t("record.need.prescriber"));
+    if (needs.bearer && (!r.bearer || (r.bearer === "other" && !(r.bearerName.trim() && r.bearerAddress.trim())))) why.push(t("record.need.bearer"));
+    return why;
+  }
+
+  function withRecord(body) {
+    // Sent only when asked: an older daemon does not know these fields.
+    const needs = recordNeeds();
+    if (!needs.listed) return body;
+    const r = recordState();
+    if (r.patientAddress.trim()) body.patient_address = r.patientAddress.trim();
+    if (needs.prescriberAddress && r.prescriberAddress.trim()) body.prescriber_address = r.prescriberAddress.trim();
+    if (needs.bearer && r.bearer) {
+      body.bearer = r.bearer === "patient" ? { is_patient: true }
+        : { is_patient: false, name: r.bearerName.trim(), address: r.bearerAddress.trim() };
+    }
+    return body;
+  }
+
   // ------------------------------------------------------------------ paper prescription (typed)
 
   function openPaper(prescriptionId) {
     // prescriptionId: the paper copy of an e-prescription whose service is down (degraded mode,
     // the execution is sent when it is back); null: a paper-only prescription.
     clearPrescription();
-    state.paper = { prescriptionId, prescribedOn: "", rpps: "", name: "", lines: [paperLine()] };
+    state.paper = { prescriptionId, prescribedOn: "", rpps: "", name: "", address: "", lines: [paperLine()] };
     renderRx();
     renderCommit();
     $("paper-date").focus();
@@ -1431,7 +1521,8 @@
     const head = el("div", { class: "decision paper-head" },
       paperInput("paper-date", "paper.date", paper.prescribedOn, (v) => { paper.prescribedOn = v; }, { maxlength: 10, placeholder: t("date.placeholder"), class: "wide" }),
       paperInput("paper-rpps", "paper.rpps", paper.rpps, (v) => { paper.rpps = v.trim(); }, { maxlength: 11, inputmode: "numeric", class: "wide" }),
-      paperInput("paper-prescriber", "paper.prescriber", paper.name, (v) => { paper.name = v; }, { maxlength: 200, class: "wide" }));
+      paperInput("paper-prescriber", "paper.prescriber", paper.name, (v) => { paper.name = v; }, { maxlength: 200, class: "wide" }),
+      paperInput("paper-prescriber-address", "record.prescriber.address", paper.address, (v) => { paper.address = v; }, { maxlength: 300, class: "wider" }));
     const lists = [["none", "rx.list.none"], ["list_i", "rx.list.list_i"], ["list_ii", "rx.list.list_ii"], ["stupefiant", "rx.list.stupefiant"], ["assimile", "rx.list.assimile"]];
     const reasons = [["", "paper.substitutable"], ["MTE", "paper.nsr.MTE"], ["EFG", "paper.nsr.EFG"], ["CIF", "paper.nsr.CIF"]];
     const lines = paper.lines.map((line, index) => {
@@ -1481,6 +1572,7 @@
         prescribed_on: parseFrDate(paper.prescribedOn),
         prescriber_rpps: paper.rpps,
         prescriber_name: paper.name.trim(),
+        ...(paper.address.trim() ? { prescriber_address: paper.address.trim() } : {}),
         eprescription: Boolean(paper.prescriptionId),
         lines: paper.lines.map((line) => ({
           designation: line.designation.trim(),
