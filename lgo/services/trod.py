@@ -181,7 +181,7 @@ class TrodService:
         replay = self._store.insert(row)
         if replay is not None:  # the same key committed meanwhile by another request
             return 201, replay, True
-        log.info("trod_recorded", trod_id=row.id, test=row.test, within=row.within_protocol)
+        log.info("trod_recorded", trod_id=row.id)
         if data.to_dmp or data.mss_recipient:
             result = to_document_result(row, actor)
             self._store.link_document(row.id, lambda: self._documents().trod_result(
@@ -189,8 +189,8 @@ class TrodService:
                 mss_recipient=data.mss_recipient,
             ))  # fmt: skip
         body = self.get(row.id)
-        publish(self._events, "trod.recorded", {"id": row.id, "test": row.test,
-                                                "next": body["protocol"]["next"]})  # fmt: skip
+        # Ids only on the bus: a test and its result are health data.
+        publish(self._events, "trod.recorded", {"id": row.id, "document_id": body["document_id"]})
         return 201, body, False
 
     def _checked_row(self, key: str, data: TrodInput, actor: Actor) -> TrodTestRow:
@@ -251,7 +251,7 @@ class TrodService:
         if earlier is not None:
             return earlier
         regimen = _regimen_for(row, _stored_decision(row), data.regimen)
-        prescription, line = self._prescription(row, regimen, data, actor)
+        prescription = self._prescription(row, regimen, data, actor)
         request = LineRequest(1, InterventionKind.UNCHANGED, regimen.days,
                               pack=self._catalog.pack(data.cip13))  # fmt: skip
         dispensation = DispensationInput(
@@ -266,8 +266,8 @@ class TrodService:
             raise ProtocolAlreadyDispensed() from None
         self._link(trod_id, str(result.body["id"]))
         if not result.replayed:
-            log.info("trod_protocol_dispensed", trod_id=trod_id, regimen=regimen.code,
-                     dispensation_id=result.body["id"], units_per_day=str(line.units_per_day))  # fmt: skip
+            log.info("trod_protocol_dispensed", trod_id=trod_id,
+                     dispensation_id=result.body["id"])  # fmt: skip
             publish(self._events, "trod.dispensed", {"id": trod_id,
                                                      "dispensation_id": result.body["id"]})  # fmt: skip
         return result
@@ -289,7 +289,7 @@ class TrodService:
                                       replayed=True)  # fmt: skip
 
     def _prescription(self, row: TrodTestRow, regimen: Regimen, data: ProtocolDispenseInput,
-                      actor: Actor) -> tuple[Prescription, PrescriptionLine]:  # fmt: skip
+                      actor: Actor) -> Prescription:  # fmt: skip
         product = self._catalog.product(data.cip13)
         if product is None or self._catalog.pack(data.cip13) is None:
             raise InvalidInput("Antibiotique absent du catalogue : scanner une boîte connue.")
@@ -318,7 +318,7 @@ class TrodService:
                    "prescriber_address": ", ".join(p for p in self.pharmacy if p)[:300],
                    "trod_id": row.id, "posology": regimen.label},
         )  # fmt: skip
-        return prescription, line
+        return prescription
 
     def _link(self, trod_id: str, dispensation_id: str) -> None:
         """Note the dispensation on the test (first one only: a replay changes nothing)."""

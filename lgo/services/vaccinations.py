@@ -161,7 +161,7 @@ class VaccinationService:
         replay = self._store.insert(row)
         if replay is not None:  # the same key committed meanwhile by another request
             return Recorded(201, replay, replayed=True)
-        log.info("vaccination_recorded", vaccination_id=row.id, vaccine=row.vaccine)
+        log.info("vaccination_recorded", vaccination_id=row.id)
         if data.to_dmp or data.mss_recipient:
             vaccination = to_document_vaccination(row, actor)
             self._store.link_document(row.id, lambda: self._documents().vaccination_note(
@@ -169,9 +169,9 @@ class VaccinationService:
                 mss_recipient=data.mss_recipient,
             ))  # fmt: skip
         body = self.get(row.id)
-        publish(self._events, "vaccination.recorded", {
-            "id": row.id, "vaccine": row.vaccine, "document_id": body["document_id"],
-        })  # fmt: skip
+        # Ids only on the bus: which vaccine a patient received is health data.
+        publish(self._events, "vaccination.recorded",
+                {"id": row.id, "document_id": body["document_id"]})  # fmt: skip
         return Recorded(201, body)
 
     def _checked_row(self, key: str, data: VaccinationInput, actor: Actor) -> VaccinationRow:
