@@ -30,7 +30,7 @@ from lgo.domain.dispensing import (
     LineRequest,
     evaluate_execution,
 )
-from lgo.domain.legal_record import Bearer
+from lgo.domain.legal_record import Bearer, Datum
 from lgo.domain.prescription import Prescription, PrescriptionLine, PrescriptionSource
 from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.events import EventBus
@@ -48,7 +48,13 @@ from lgo.services.dispensing_errors import (
     PrescriptionNotLoaded,
 )
 from lgo.services.faults import fault_point
-from lgo.services.legal_record import ensure_complete, prescriber_address, recorded_lines
+from lgo.services.legal_record import (
+    ensure_complete,
+    missing_record_data,
+    prescriber_address,
+    public_missing,
+    recorded_lines,
+)
 from lgo.services.local_time import local_date
 from lgo.services.prescription_patient import ensure_prescription_patient
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
@@ -287,7 +293,7 @@ class DispensingService:
         decision = _evaluate(session, prescription, data, local_date(now))
         if not decision.allowed:
             raise DispensingRefused(refusals=_refusals(decision))
-        _ensure_legal_record(prescription, patient, data, decision.lines)  # before any row
+        ensure_complete(_missing_record(prescription, patient, data, decision.lines))  # no row yet
         dispensation_id = str(uuid.uuid4())
         session.add(DispensationRow(
             id=dispensation_id, created_at=now, business_date=local_date(now),
@@ -388,9 +394,12 @@ class DispensingService:
                 raise PrescriptionNotLoaded()
             ensure_prescription_patient(prescription, patient)
             decision = _evaluate(uow.session, prescription, data, local_date(self.clock()))
+            missing = _missing_record(prescription, patient, data, decision.lines)
         return {
             "allowed": decision.allowed,
             "refusals": _refusals(decision),
+            # What the ordonnancier entries would lack: the commit is refused until it is given.
+            "record_missing": public_missing(missing),
             "lines": [
                 {"line_no": d.line_no, "intervention": d.kind.value, "days": d.days,
                  "units": d.units, "completeness": d.completeness.value if d.completeness else None,
@@ -438,16 +447,16 @@ def _designation(given: LineInput, delivered: Product) -> str:
     return substitution.delivered_name if substitution else given.designation or delivered.name
 
 
-def _ensure_legal_record(
+def _missing_record(
     prescription: Prescription, patient: Patient, data: DispensationInput,
     decisions: Sequence[LineDecision],
-) -> None:  # fmt: skip
+) -> list[Datum]:  # fmt: skip
     inputs = {line.request.line_no: line for line in data.lines}
     designations = {
         n: _designation(given, given.request.delivered_product or prescription.line(n).product)
         for n, given in inputs.items()
     }
-    ensure_complete(
+    return missing_record_data(
         prescription, patient, patient_address=data.patient_address,
         typed_prescriber=data.prescriber_address, bearer=data.bearer,
         lines=recorded_lines(prescription, decisions, designations),

@@ -11,6 +11,7 @@ from lgo.domain.legal_record import (
     ARTICLES,
     LABELS_FR,
     Bearer,
+    Datum,
     RecordData,
     RecordedLine,
     describe_fr,
@@ -49,21 +50,27 @@ def recorded_lines(
     return lines
 
 
-def ensure_complete(
+def missing_record_data(
     prescription: Prescription, patient: Patient, *, patient_address: str, typed_prescriber: str,
     bearer: Bearer | None, lines: Sequence[RecordedLine],
-) -> None:  # fmt: skip
-    """Raise :class:`LegalRecordIncomplete` naming each missing datum and its article."""
-    data = RecordData(
+) -> list[Datum]:  # fmt: skip
+    """What the ordonnancier entries would lack (empty: complete)."""
+    return missing_data(RecordData(
         prescriber_name=prescription.extra.get("prescriber_name", ""),
         prescriber_address=prescriber_address(prescription, typed_prescriber),
         patient_name=patient_name(patient), patient_address=patient_address,
         bearer=bearer, lines=lines,
-    )  # fmt: skip
-    missing = missing_data(data)
+    ))  # fmt: skip
+
+
+def public_missing(missing: Sequence[Datum]) -> list[dict[str, str]]:
+    return [{"datum": d.value, "label": LABELS_FR[d], "article": ARTICLES[d]} for d in missing]
+
+
+def ensure_complete(missing: Sequence[Datum]) -> None:
+    """Raise :class:`LegalRecordIncomplete` naming each missing datum and its article."""
     if missing:
         raise LegalRecordIncomplete(
             f"À compléter avant de délivrer : {describe_fr(missing)}.",
-            missing=[{"datum": d.value, "label": LABELS_FR[d], "article": ARTICLES[d]}
-                     for d in missing],
-        )  # fmt: skip
+            missing=public_missing(missing),
+        )

@@ -331,6 +331,8 @@ def check_dispensation(
     data = DispensationInput(
         patient_id=body.patient_id, prescription_id=prescription_id,
         lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines), paper=typed,
+        patient_address=body.patient_address, prescriber_address=body.prescriber_address,
+        bearer=_bearer(body.bearer),
     )  # fmt: skip
     return part.service.check(data)
 

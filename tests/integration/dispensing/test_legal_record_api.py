@@ -144,3 +144,16 @@ def test_migration_round_trip_keeps_older_entries_verifiable(any_db: Database) -
     migrate.upgrade(any_db)
     migrate.check(any_db)
     assert ordonnancier.verify(any_db).ok
+
+
+def test_check_says_what_the_record_still_needs(counter: Any) -> None:
+    patient = make_patient(counter.container.db)
+    data = body(patient, narcotic=True, patient_address="", bearer=None)
+    data["paper"]["prescribed_on"] = counter.today
+    checked = counter.client.post("/v1/dispensations/check", json=data)
+    assert checked.status_code == 200, checked.text
+    assert [m["datum"] for m in checked.json()["record_missing"]] == ["patient_address", "bearer"]
+    complete = counter.client.post("/v1/dispensations/check", json=body(patient, narcotic=True) | {
+        "paper": data["paper"]})  # fmt: skip
+    assert complete.json()["record_missing"] == []
+    assert written(counter) == (0, 0)
