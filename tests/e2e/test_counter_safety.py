@@ -10,6 +10,7 @@ and dates are French whatever the browser's locale. Screenshots as in test_count
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,7 @@ from tests.e2e.test_counter_page import (
     choose_patient_by_search,
     daemon,
     give_asked_posologies,
+    give_record_mentions,
     read_family_card,
     type_code,
 )
@@ -44,6 +46,7 @@ __all__ = ["daemon"]  # fixture shared with the counter-page module (one daemon 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
+NARCOTIC_RX = "EPTEST0000000000000046"  # morphine (stupéfiant) and tramadol, Dominique Testpatient
 RENEWABLE_RX = (
     "EPTEST0000000000000044"  # Camille's lamotrigine, list I, never loaded by this daemon
 )
@@ -264,6 +267,33 @@ def test_an_outbox_failure_gives_its_reason_in_french(
         assert "national-service-request-rejected" in reasons
     finally:
         national_sim_server.faults.clear("eprescription")
+
+
+def test_a_narcotic_asks_who_brings_the_prescription(page: Any, daemon: Daemon) -> None:
+    """Morphine (stupéfiant): the ordonnancier records the bearer (R.5132-35); the page asks
+    before the commit, and the answer goes with it."""
+    choose_patient_by_search(page, "testpatient")
+    type_code(page, NARCOTIC_RX)
+    expect(page.locator("#rx-lines tbody tr")).to_have_count(2)
+    give_asked_posologies(page, "4", "7")  # tramadol "si douleur, maximum quatre par jour"
+    give_record_mentions(page)
+    bearer = page.locator("#bearer-kind")
+    expect(bearer).to_be_visible()
+    expect(page.locator("#commit")).to_be_disabled()
+    expect(page.locator("#commit-why")).to_contain_text("Porteur de l'ordonnance")
+    bearer.select_option("other")
+    page.locator("#bearer-name").fill("TESTPORTEUR CLAUDE")
+    expect(page.locator("#commit")).to_be_disabled()  # the bearer's address is still missing
+    page.locator("#bearer-address").fill("5 impasse du Relais, 75004 Paris")
+    with page.expect_request(lambda r: r.url.endswith("/v1/dispensations")) as sent:
+        page.locator("#commit").click()
+    body = json.loads(sent.value.post_data or "{}")
+    assert body["bearer"] == {
+        "is_patient": False, "name": "TESTPORTEUR CLAUDE",
+        "address": "5 impasse du Relais, 75004 Paris",
+    }  # fmt: skip
+    assert body["patient_address"] == "3 rue des Essais, 75001 Paris"
+    expect(page.locator("#commit-ok")).to_contain_text("Dispensation enregistrée")
 
 
 def test_lines_the_rules_refuse_are_blocked_before_the_commit(
