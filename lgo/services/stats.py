@@ -43,6 +43,7 @@ PARIS = ZoneInfo("Europe/Paris")
 Granularity = Literal["day", "month"]
 MAX_BUCKETS: dict[str, int] = {"day": 400, "month": 120}
 EXECUTION_KIND = "eprescription.execution"  # lgo.services.outbox.EXECUTION_KIND
+PROTOCOL = "protocole"  # dispensations.prescription_source of a protocol dispensation
 LOCAL_ONLY = "local_only"  # dispensations.sync_status of a dispensation nobody is told about
 DOCUMENT_CHANNELS = {"dmp.provide": "dmp", "mss.send": "mss"}
 # Documents of the missions part counted on their own (figure prefix → documents.kind).
@@ -220,7 +221,8 @@ def _sources() -> list[Source]:
         # reported to the national base all the same: what it is shows in its sync status.
         dated("eprescription.dispensed", d.sync_status != LOCAL_ONLY),
         dated("eprescription.degraded", d.sync_status != LOCAL_ONLY, d.degraded.is_(True)),
-        dated("paper.dispensed", d.sync_status == LOCAL_ONLY),
+        # Dispensed under a protocol (antibiotic after a TROD): no prescription, counted apart.
+        dated("paper.dispensed", d.sync_status == LOCAL_ONLY, d.prescription_source != PROTOCOL),
         timed("eprescription.reports_delivered", o.delivered_at, execution, o.status == DELIVERED),
         timed("eprescription.reports_failed", o.created_at, execution, o.status == FAILED,
               error=o.last_error, failure_source="eprescription.outbox"),

@@ -406,6 +406,7 @@ def test_dashboard_counts_acts_and_their_documents(missions: MissionsApi, tmp_pa
         "vaccination_notes.failed": 0, "trod.recorded": 1, "trod.protocol_dispensed": 1,
         "trod_results.delivered": 0, "trod_results.failed": 1,
     }  # fmt: skip
+    assert body["totals"]["paper.dispensed"] == 0  # the protocol's is not a paper prescription
     assert {"source": "trod_results", "error": "dmp-access-refused", "count": 1} in body["failures"]
     exported = client.get("/v1/stats/export.csv", params={"from": today, "to": today}).text
     assert "total,vaccinations.recorded,vaccinations réalisées,1\r\n" in exported
