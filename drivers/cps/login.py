@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 from drivers import errors
 from drivers.cps import card
-from drivers.cps.token import CpsSession, CpsTokens, PinStatus, check_pin_format
+from drivers.cps.token import (
+    CpsSession,
+    CpsTokens,
+    PinStatus,
+    check_pin_format,
+    pin_status_from_flags,
+)
 from drivers.pcsc.card import CardChannel
 
 
@@ -55,7 +61,12 @@ def login(
     """Log the CPS in ``reader`` in with ``pin``: one attempt, typed errors, no retry."""
     check_pin_format(pin)
     info = read_card_info(reader)
-    status = tokens.pin_status(info.serial, info.tries_left)
+    # The card's own counter when it gives one: one PKCS#11 slot listing less (OpenSC's probes
+    # every reader's card); C_Login below checks the token's flags again anyway.
+    if info.tries_left is not None:
+        status = pin_status_from_flags(0, info.tries_left)
+    else:
+        status = tokens.pin_status(info.serial)
     if status.locked:
         raise errors.PinLocked("PIN is locked")
     if status.final_try and not confirm_final_try:
