@@ -385,6 +385,7 @@ def test_scanned_eprescription_shows_its_people_and_the_prescribers_words(
     expect(page.locator("#patient-address")).to_be_visible()
     expect(page.locator("#commit")).to_be_disabled()
     expect(page.locator("#commit-why")).to_contain_text("Adresse du patient")
+    page.locator("#commit-form").scroll_into_view_if_needed()
     _shot(page, shots, "counter-prescription.png")
 
 
