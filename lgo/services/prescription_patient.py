@@ -18,7 +18,7 @@ from lgo.domain.patient_match import (
     display_birth_date,
     match_patient,
 )
-from lgo.domain.prescription import Prescription
+from lgo.domain.prescription import Prescription, PrescriptionSource
 from lgo.errors import Conflict
 from lgo.store.models import Patient
 
@@ -27,6 +27,18 @@ class PrescriptionPatientMismatch(Conflict):
     slug = "prescription-patient-mismatch"
     status = 409
     title = "Cette ordonnance est au nom d'un autre patient"
+
+
+class PrescriptionPatientUnknown(Conflict):
+    """An e-prescription copy cached before the patient was kept with it (an upgrade in degraded
+    mode): the patient cannot be checked, so nothing is dispensed on it (fail closed)."""
+
+    slug = "prescription-patient-unknown"
+    status = 409
+    title = (
+        "Patient de l'ordonnance inconnu (copie enregistrée avant la mise à jour) : recharger "
+        "l'ordonnance quand le service de l'ordonnance numérique répond"
+    )
 
 
 def traits_of(patient: Patient) -> PatientTraits:
@@ -62,6 +74,8 @@ def ensure_prescription_patient(prescription: Prescription, patient: Patient) ->
     A typed paper copy names no patient: it is typed for the patient at the counter."""
     prescribed = prescription.patient
     if prescribed is None:
+        if prescription.source is PrescriptionSource.EPRESCRIPTION:
+            raise PrescriptionPatientUnknown(f"ordonnance {prescription.prescription_id}")
         return
     mine = traits_of(patient)
     result: PatientMatch = match_patient(prescribed, mine)
