@@ -96,7 +96,9 @@ def _hwsim_certificate(path: Path) -> bool:
         certs = x509.load_pem_x509_certificates(path.read_bytes())
     except (OSError, ValueError):
         return False  # unreadable files are lgo doctor's business
-    return any("hwsim" in c.issuer.rfc4514_string().lower() for c in certs)
+    # hwsim's MSSanté CA names itself; its IGC-Santé-like PKI carries OU=IGC-SANTE TEST
+    return any("hwsim" in c.issuer.rfc4514_string().lower()
+               or "IGC-SANTE TEST" in c.issuer.rfc4514_string() for c in certs)  # fmt: skip
 
 
 def _hardware_problems(settings: Settings) -> Iterator[str]:
@@ -104,6 +106,19 @@ def _hardware_problems(settings: Settings) -> Iterator[str]:
     if module is not None and "softhsm" in module.name.lower():
         yield f"hardware.pkcs11_module : {module} est SoftHSM (le banc de test) ; mettez le " \
             "module Cryptolib CPS"
+    yield from _cps_trust_problems(settings)
+
+
+def _cps_trust_problems(settings: Settings) -> Iterator[str]:
+    """The CPS revocation check (docs/cps-revocation.md) must run against the real IGC-Santé CAs."""
+    hardware = settings.hardware
+    if hardware.cps_revocation == "off":
+        yield "hardware.cps_revocation : off ne vérifie pas si la carte CPS est révoquée ; " \
+            "mettez soft-fail ou hard-fail"
+    ca_file = hardware.cps_ca_file
+    if ca_file is not None and _hwsim_certificate(ca_file):
+        yield f"hardware.cps_ca_file : {ca_file} contient les AC de test du banc (hwsim) ; " \
+            "mettez les AC IGC-Santé"
 
 
 def production_problems(settings: Settings) -> list[str]:
