@@ -7,8 +7,6 @@ Screenshots go to the test's temporary folder, or to docs/screenshots/ with LGO_
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from lgo.api.app import create_app
 from lgo.bootstrap import Container
 from lgo.domain.identity import IdentityStatus
 from lgo.services.counters import add_counter
@@ -29,6 +25,7 @@ from lgo.store import migrate
 from lgo.store.models.missions import TrodTestRow, VaccinationRow
 from tests.e2e.browser import chromium_context
 from tests.e2e.screenshots import screenshot_dir
+from tests.fixtures.api import served_on_socket
 from tests.fixtures.dispensing import open_pharmacist_session
 from tests.fixtures.missions import AMOXICILLIN, FOSFOMYCIN, VACCINE, add_patient, datamatrix
 from tests.fixtures.national import NationalSim
@@ -37,7 +34,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
-STARTUP_LIMIT_S = 20.0
 NEXT_YEAR = date.today() + timedelta(days=365)
 
 
@@ -65,20 +61,9 @@ def served(tmp_path: Path, national_sim: NationalSim) -> Iterator[Served]:
     for product in (VACCINE, AMOXICILLIN, FOSFOMYCIN):
         dispensing_of(container).catalog.add(product)
     patient_id = add_patient(container.db, IdentityStatus.QUAL)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, container), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_LIMIT_S
-    while not server.started:  # uvicorn's documented "listening" flag; no event to wait on
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    open_pharmacist_session(container)
-    try:
+    with served_on_socket(container, sock):
+        open_pharmacist_session(container)
         yield Served(f"http://127.0.0.1:{port}", token, container, patient_id)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture

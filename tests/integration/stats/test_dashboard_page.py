@@ -6,8 +6,6 @@ page's language switch."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,9 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from lgo.api.app import create_app
 from lgo.bootstrap import Container
 from lgo.services.counters import add_counter
 from lgo.services.stats import today_local
@@ -26,12 +22,12 @@ from lgo.settings import load_settings
 from lgo.store import migrate
 from lgo.store.models import StatsNationalCall, StatsSession
 from tests.e2e.browser import chromium_context
+from tests.fixtures.api import served_on_socket
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
-STARTUP_LIMIT_S = 20.0
 
 
 @dataclass
@@ -61,19 +57,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
                          close_reason="logout"),
         ])  # fmt: skip
         uow.commit()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, container), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_LIMIT_S
-    while not server.started:  # uvicorn's documented "listening" flag; no event to wait on
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
+    with served_on_socket(container, sock):
         yield Served(f"http://127.0.0.1:{port}", token)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture
