@@ -37,7 +37,6 @@ from drivers.cps.identity import ProfessionalIdentity, identity_from_certificate
 log = logging.getLogger(__name__)
 
 AUTH_CERT_LABEL = "Certificat d'Authentification CPS"
-SIGN_CERT_LABEL = "Certificat de Signature CPS"
 SIGN_KEY_LABEL = "CPS_PRIV_SIG"
 AUTH_KEY_LABEL = "CPS_PRIV_AUT"
 _APP = bytes.fromhex("E828BD080F8025000001FF00")
@@ -315,10 +314,6 @@ class CpsSession:
             if time.monotonic() >= deadline:
                 return False
             self._closed.wait(0.05)
-
-    def signature_certificate(self) -> bytes:
-        """The certificate (DER) of the key :meth:`sign` uses, for a verifier."""
-        return self._certificate(SIGN_CERT_LABEL, SIGN_IDS, "signature")
 
     def authentication_certificate(self) -> bytes:
         """The certificate (DER) of the key :meth:`sign_authentication` uses (XML-DSig KeyInfo)."""
