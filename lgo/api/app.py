@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from lgo import __version__
+from lgo.api.contract import install_contract
 from lgo.api.limits import BodySizeLimit
 from lgo.api.observability import Metrics, RequestContext
 from lgo.api.problems import install_problem_handlers
@@ -55,6 +56,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_contract(app, ROUTERS)  # docs/api.md: Problem and the problems of each operation
     _mount_web(app)
     # Outermost first: the Host/Origin guard runs before anything else sees the request.
     app.add_middleware(RequestContext, metrics=app.state.metrics)
