@@ -43,7 +43,7 @@ HTML_HEADERS = {
 DeliveryStatus = Literal["pending", "processing", "delivered", "failed"]
 
 
-class VaccinationIn(BaseModel):
+class NoteVaccinationIn(BaseModel):
     administered_at: datetime
     product_code: str = Field(pattern=r"^\d{13}$", description="CIP 13 du vaccin")
     product_label: str = Field(min_length=1, max_length=200)
@@ -60,11 +60,11 @@ class VaccinationIn(BaseModel):
     comment: str = Field("", max_length=500)
 
 
-class DocumentIn(BaseModel):
+class DocumentRequest(BaseModel):
     kind: Literal["dispensing-summary", "vaccination-note"]
     dispensation_id: str | None = Field(None, description="Pour un résumé de dispensation")
     patient_id: str | None = Field(None, description="Pour une note de vaccination")
-    vaccinations: list[VaccinationIn] = Field(
+    vaccinations: list[NoteVaccinationIn] = Field(
         default_factory=list, max_length=1, description="Une note documente une vaccination"
     )
     to_dmp: bool = True
@@ -77,7 +77,7 @@ class DeliveryIn(BaseModel):
 
 
 @router.post("/v1/documents", status_code=201, summary="Produire un document et l'envoyer")
-def produce(body: DocumentIn, container: ContainerDep, session: PharmacistDep) -> dict[str, Any]:
+def produce(body: DocumentRequest, container: ContainerDep, session: PharmacistDep) -> dict[str, Any]:
     part = part_of(container)
     if body.mss_recipient:
         part.require_mss()

@@ -66,7 +66,7 @@ class InsRequest(_In):
     vitale: VitaleIn | None = Field(None, description="Recherche par les données de la carte")
 
 
-class DocumentIn(_In):
+class IdentityDocumentIn(_In):
     document: str = Field(description="cni, passeport, titre_sejour, ...")
 
 
@@ -174,7 +174,7 @@ def _vitale_query(birth_name: str, birth_date: str, body: InsRequest) -> VitaleQ
     "/{patient_id}/identity-documents", summary="Enregistrer le contrôle d'une pièce d'identité"
 )
 def document_checked(
-    patient_id: str, body: DocumentIn, container: ContainerDep, session: SessionDep
+    patient_id: str, body: IdentityDocumentIn, container: ContainerDep, session: SessionDep
 ) -> dict[str, Any]:
     service = identity_service_of(container)
     return service.record_document_check(
