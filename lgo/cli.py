@@ -123,8 +123,13 @@ def serve(
 
 
 def _refuse_bench_settings_in_production(settings: Settings) -> None:
-    from lgo.production import production_problems, refusal_message
+    from lgo.production import missing_files, production_problems, refusal_message
 
+    missing = missing_files(settings)
+    if missing:
+        lines = "\n".join(f"  - {line}" for line in missing)
+        typer.echo(f"Fichiers de la configuration absents :\n{lines}", err=True)
+        raise typer.Exit(2)
     if settings.mode != "production":
         return
     problems = production_problems(settings)

@@ -101,6 +101,24 @@ def _hwsim_certificate(path: Path) -> bool:
                or "IGC-SANTE TEST" in c.issuer.rfc4514_string() for c in certs)  # fmt: skip
 
 
+def _insi_problems(settings: Settings) -> Iterator[str]:
+    insi = settings.national.insi
+    if insi.auth == "certificate" and not (insi.client_cert and insi.client_key):
+        yield "national.insi.client_cert : manquant avec auth = \"certificate\" ; déposez le " \
+            "certificat INSI-AUTO et sa clé (client_cert, client_key), ou mettez auth = \"cps\""
+
+
+def missing_files(settings: Settings) -> list[str]:
+    """Configured national certificate and key files that are not there (any mode): lgo says so
+    instead of failing later in a TLS call or at start."""
+    problems = []
+    for path, value in _leaves(settings.national, "national."):
+        if isinstance(value, Path) and not value.is_file():
+            problems.append(f"{path} : {value} introuvable ; déposez le fichier ou retirez le "
+                            "réglage de lgo.toml")  # fmt: skip
+    return problems
+
+
 def _hardware_problems(settings: Settings) -> Iterator[str]:
     module = settings.hardware.pkcs11_module
     if module is not None and "softhsm" in module.name.lower():
@@ -130,6 +148,7 @@ def production_problems(settings: Settings) -> list[str]:
             problem = _national_endpoint_problem(path, value) or _certificate_problem(path, value)
         if problem is not None:
             problems.append(problem)
+    problems.extend(_insi_problems(settings))
     problems.extend(_hardware_problems(settings))
     return problems
 

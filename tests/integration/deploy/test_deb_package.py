@@ -27,17 +27,22 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
 
-# Runs as root in the namespace; $1: shared folder, then the three .deb files. Prints key=value.
-LIFECYCLE = r"""
+# Runs as root in the namespace, $1 being the shared folder: private /usr, /etc, /var and /opt.
+PRELUDE = r"""
 set -uo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-shared=$1 v1=$2 v2_bad=$3 v3=$4
+shared=$1
 for dir in /usr /etc /var; do
     mkdir -p "$shared/overlay$dir/up" "$shared/overlay$dir/work"
     mount -t overlay overlay -o "lowerdir=$dir,upperdir=$shared/overlay$dir/up,workdir=$shared/overlay$dir/work" "$dir"
 done
 mount -t tmpfs tmpfs /opt
-state() { dpkg-query -W -f='${Status} ${Version}' lgo 2>/dev/null || echo absent; }
+state() { dpkg-query -W -f='${Status} ${Version}' "${1:-lgo}" 2>/dev/null || echo absent; }
+"""
+
+# Then the three .deb files. Prints key=value lines.
+LIFECYCLE = PRELUDE + r"""
+v1=$2 v2_bad=$3 v3=$4
 release() { basename "$(readlink -f /opt/lgo/current)" | cut -d- -f1; }
 
 dpkg -i "$v1" >"$shared/dpkg.log" 2>&1; echo "install_rc=$?"
@@ -155,6 +160,55 @@ def _control(deb: Path) -> dict[str, str]:
             key, _, value = line.partition(":")
             fields[key] = value.strip()
     return fields
+
+
+# The real packages, $2 and $3: installed as a technician's bench would, then purged.
+REAL_INSTALL = PRELUDE + r"""
+lgo_deb=$2 hwsim_deb=$3
+dpkg -i "$lgo_deb" >"$shared/dpkg.log" 2>&1; echo "install_rc=$?"
+echo "status=$(state lgo)"
+echo "version=$(lgo --version)"
+lgo serve --check >"$shared/check.log" 2>&1; echo "production_check_rc=$?"
+LGO_MODE=bench runuser -u lgo -- env LGO_MODE=bench LGO_CONFIG=/etc/lgo/lgo.toml \
+    /opt/lgo/bin/lgo serve --check >>"$shared/check.log" 2>&1; echo "bench_check_rc=$?"
+echo "db=$(stat -c '%U:%G %a' /var/lib/lgo/lgo.sqlite3)"
+dpkg -i "$hwsim_deb" >>"$shared/dpkg.log" 2>&1; echo "hwsim_install_rc=$?"
+echo "hwsim=$(/opt/lgo-hwsim/venv/bin/hwsim version >"$shared/hwsim.log" 2>&1 && echo runs || echo broken)"
+dpkg -P lgo-hwsim lgo >>"$shared/dpkg.log" 2>&1; echo "purge_rc=$?"
+echo "after_purge opt=$(ls -A /opt | tr '\n' ' ')"
+"""
+
+
+@pytest.mark.timeout(1200)
+def test_the_real_packages_install_refuse_production_placeholders_and_purge(
+    deploy_wheelset: Path, shared: Path
+) -> None:
+    if not _namespace_works():
+        pytest.skip("needs root, dpkg and unshare --mount to install into a private namespace")
+    version = deploy_wheelset.name.removeprefix("lgo-")
+    out = deploy_wheelset.parent
+    env = {**clean_env(), "LGO_INSTALL_COMPILE": "0", "DEBIAN_FRONTEND": "noninteractive"}
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "bash", "-c", REAL_INSTALL, "real",
+         str(shared), str(out / f"lgo_{version}_amd64.deb"),
+         str(out / f"lgo-hwsim_{version}_amd64.deb")],
+        capture_output=True, text=True, timeout=1100, env=env,
+    )  # fmt: skip
+    logs = "".join(p.read_text()[-3000:] for p in (shared / "dpkg.log", shared / "check.log", shared / "hwsim.log")
+                   if p.exists())  # fmt: skip
+    lines = done.stdout.splitlines()
+    context = f"{done.stdout}\n{done.stderr}\n{logs}"
+    assert "install_rc=0" in lines, context
+    assert f"status=install ok installed {version}" in lines, context
+    assert f"version=lgo {version}" in lines, context
+    # The shipped lgo.toml is the production example: refused until filled in, naming settings.
+    assert "production_check_rc=2" in lines, context
+    check = (shared / "check.log").read_text()
+    assert "Mode production" in check and "national.insi.idam" in check
+    assert "bench_check_rc=0" in lines, context  # migrated by postinst, ready in bench mode
+    assert "db=lgo:lgo 600" in lines, context
+    assert "hwsim_install_rc=0" in lines and "hwsim=runs" in lines, context
+    assert "purge_rc=0" in lines and "after_purge opt=" in lines, context
 
 
 def _contents(deb: Path) -> list[str]:

@@ -18,7 +18,7 @@ REAL = {
     "national": {
         "base_url": "https://services.sante.fr",
         "psc": {"client_secret": "s3cr3t-de-l-officine"},
-        "insi": {"idam": "LPS-123456"},
+        "insi": {"idam": "LPS-123456", "auth": "cps"},
         "mss": {"host": "mss.operateur.fr", "sender": "pharmacie.durand@pharmacien.mssante.fr"},
     },
     "pharmacy": {"name": "Pharmacie Durand", "address": "3 rue Haute, 69001 Lyon",
@@ -54,8 +54,10 @@ def test_real_looking_settings_pass() -> None:
     [
         ({"national": {**REAL["national"], "dmp": {"url": "http://localhost:8765/dmp"}}},
          "national.dmp.url"),
-        ({"national": {**REAL["national"], "insi": {"idam": "LGO-DEMO-0001"}}},
+        ({"national": {**REAL["national"], "insi": {"idam": "LGO-DEMO-0001", "auth": "cps"}}},
          "national.insi.idam"),
+        ({"national": {**REAL["national"], "insi": {"idam": "LPS-1", "auth": "certificate"}}},
+         "national.insi.client_cert"),
         ({"national": {**REAL["national"], "base_url": "https://insi.example.invalid"}},
          "national.base_url"),
         ({"national": {**REAL["national"], "base_url": "https://api.example.org"}},
@@ -108,3 +110,13 @@ def test_bench_mode_lets_the_same_settings_through(tmp_path: Path) -> None:
                           text=True, timeout=60)  # fmt: skip
     # Past the mode check: it stops at the next one, the database not migrated yet.
     assert done.returncode == 3 and "lgo migrate" in done.stderr
+
+
+def test_serve_names_a_configured_file_that_is_missing(tmp_path: Path) -> None:
+    env = {**_clean_env(), "LGO_STATE_DIR": str(tmp_path / "state"), "LGO_MODE": "bench",
+           "LGO_NATIONAL__MSS__CERT_FILE": str(tmp_path / "absent.crt")}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "lgo", "serve"], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "national.mss.cert_file" in done.stderr and "introuvable" in done.stderr
+    assert "Traceback" not in done.stderr

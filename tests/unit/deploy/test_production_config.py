@@ -52,6 +52,7 @@ def test_the_example_filled_in_is_accepted(tmp_path: Path) -> None:
     text = text.replace("a-remplir.invalid", "officine-services.fr")
     text = text.replace('finess = "000000000"', 'finess = "690123456"')
     text = text.replace("A-REMPLIR", "pharmacie-durand")
+    text = text.replace("# client_cert =", "client_cert =").replace("# client_key =", "client_key =")
     (tmp_path / "lgo.toml").write_text(text)
     filled = load_settings(tmp_path / "lgo.toml")
     assert production_problems(filled) == []
