@@ -7,6 +7,12 @@ Bundle. The answer is parsed with small pydantic models of the few FHIR elements
 ``fhir.resources`` tree, whose validation of a whole directory Bundle costs more than the check it
 serves.
 
+The shapes are those of the ANS FHIR package ``ans.fhir.fr.annuaire`` (profiles ``as-dr-*`` /
+``as-dp-*``): the profession (TRE_G15, slice ``exercicePro``) and the ordinal specialty (TRE_R38,
+slice ``savoirFaire``) are qualifications of the *practitioner*, not codes of a situation
+d'exercice (PractitionerRole.specialty is forbidden there); each role record carries them.
+See docs/contracts.md.
+
 :class:`CachedAnnuaire` keeps answers in memory for a bounded time: found practitioners for
 ``ttl``, unknown ones for ``negative_ttl`` (shorter: a newly registered prescriber must not stay
 "unknown" for a day). An expired entry is never served; when the directory is down the caller
@@ -32,9 +38,10 @@ from lgo.domain.professionals import idnat_from_rpps
 from lgo.national.errors import MalformedResponse, RequestRejected
 from lgo.national.http import NationalHttpClient, decode_json
 
+# identifier systems of the public FHIR package (slices idNatPs, rpps and finess)
 IDNAT_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
-RPPS_SYSTEM = "http://rpps.fr"
-FINESS_SYSTEM = "http://finess.sante.gouv.fr"
+RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
+FINESS_SYSTEM = "https://finess.esante.gouv.fr"
 PROFESSION_SYSTEM_MARK = "TRE_G15"
 SPECIALTY_SYSTEM_MARK = "TRE_R38"
 
@@ -75,12 +82,17 @@ class _HumanName(_Model):
     prefix: list[str] = []
 
 
+class _Qualification(_Model):
+    code: _Concept | None = None
+
+
 class _Practitioner(_Model):
     resourceType: Literal["Practitioner"]
     id: str
     identifier: list[_Identifier] = []
     active: bool | None = None
     name: list[_HumanName] = []
+    qualification: list[_Qualification] = []
 
 
 class _PractitionerRole(_Model):
@@ -89,8 +101,6 @@ class _PractitionerRole(_Model):
     active: bool | None = None
     practitioner: _Reference | None = None
     organization: _Reference | None = None
-    code: list[_Concept] = []
-    specialty: list[_Concept] = []
     period: _Period | None = None
 
 
@@ -239,6 +249,9 @@ def _record(
     organizations: dict[str, _Organization],
 ) -> PractitionerRecord:
     name = practitioner.name[0] if practitioner.name else _HumanName()
+    concepts = [q.code for q in practitioner.qualification if q.code is not None]
+    profession = _code(concepts, PROFESSION_SYSTEM_MARK)
+    specialty = _code(concepts, SPECIALTY_SYSTEM_MARK)
     return PractitionerRecord(
         rpps=rpps,
         national_id="8" + rpps,
@@ -246,12 +259,15 @@ def _record(
         family_name=name.family or "",
         given_name=" ".join(name.given),
         prefix=name.prefix[0] if name.prefix else None,
-        roles=tuple(_role(r, organizations) for r in roles),
+        roles=tuple(_role(r, organizations, profession, specialty) for r in roles),
     )
 
 
 def _role(
-    role: _PractitionerRole, organizations: dict[str, _Organization]
+    role: _PractitionerRole,
+    organizations: dict[str, _Organization],
+    profession: str | None,
+    specialty: str | None,
 ) -> PractitionerRoleRecord:
     reference = role.organization.reference if role.organization else None
     org = organizations.get((reference or "").removeprefix("Organization/"))
@@ -259,8 +275,8 @@ def _role(
     if org is not None:
         finess = next((i.value for i in org.identifier if i.system == FINESS_SYSTEM), None)
     return PractitionerRoleRecord(
-        profession_code=_code(role.code, PROFESSION_SYSTEM_MARK),
-        specialty_code=_code(role.specialty, SPECIALTY_SYSTEM_MARK),
+        profession_code=profession,
+        specialty_code=specialty,
         active=role.active is not False,
         start=role.period.start if role.period else None,
         end=role.period.end if role.period else None,

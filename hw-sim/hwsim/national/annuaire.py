@@ -2,11 +2,16 @@
 
 Mounted under ``/annuaire``; the FHIR base is ``/annuaire/fhir``. Search a practitioner by
 national identifier (``identifier=urn:oid:1.2.250.1.71.4.2.1|8<RPPS>`` or
-``identifier=http://rpps.fr|<RPPS>``),
+``identifier=https://rpps.esante.gouv.fr|<RPPS>``),
 with ``_revinclude=PractitionerRole:practitioner`` to get the roles and
 ``_include:iterate=PractitionerRole:organization`` to get the organisations in the same Bundle,
 as the ANS FHIR Annuaire does. Fixture practitioners are active, inactive, or active without any
 current activity; an RPPS absent from the fixture gives an empty searchset (unknown).
+Resources follow the "données restreintes" profiles of the public ANS FHIR package
+(``as-dr-practitioner``, ``as-dr-practitionerrole``, ``as-dr-organization``): ``meta.profile``,
+typed identifiers, the profession and specialty as practitioner qualifications (``exercicePro``,
+``savoirFaire``), the situation d'exercice coded by its activity genre; the directory's own
+examples are the reference (tests check the shapes against the package when it is available).
 Fixture: ``fixtures/national/annuaire.json``. Calls are counted by the simulator's recorder
 (``GET /_sim/recorder?service=annuaire``), which is how tests see the daemon's cache at work.
 """
@@ -22,11 +27,27 @@ from fastapi.responses import JSONResponse
 from hwsim.national.context import ServiceMount, SimDep, SimState
 
 IDNAT_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
-RPPS_SYSTEM = "http://rpps.fr"
+RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
+FINESS_SYSTEM = "https://finess.esante.gouv.fr"
 NOS = "https://mos.esante.gouv.fr/NOS"
 PROFESSION_SYSTEM = f"{NOS}/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+CATEGORY_SYSTEM = f"{NOS}/TRE_R09-CategorieProfessionnelle/FHIR/TRE-R09-CategorieProfessionnelle"
 SPECIALTY_SYSTEM = f"{NOS}/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
-FINESS_SYSTEM = "http://finess.sante.gouv.fr"
+SKILL_TYPE_SYSTEM = f"{NOS}/TRE_R04-TypeSavoirFaire/FHIR/TRE-R04-TypeSavoirFaire"
+GENRE_SYSTEM = f"{NOS}/TRE_R22-GenreActivite/FHIR/TRE-R22-GenreActivite"
+ID_TYPE_SYSTEM = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
+FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
+AS_SD = "https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition"
+PACKAGE_VERSION = "1.2.0-snapshot-2"
+PROFILES = {
+    "Practitioner": [f"{FR_CORE}/fr-core-practitioner|2.2.0",
+                     f"{AS_SD}/as-dr-practitioner|{PACKAGE_VERSION}"],
+    "PractitionerRole": [f"{FR_CORE}/fr-core-practitioner-role|2.2.0",
+                         f"{AS_SD}/as-dr-practitionerrole|{PACKAGE_VERSION}"],
+    "Organization": [f"{FR_CORE}/fr-core-organization|2.2.0",
+                     f"{AS_SD}/as-dr-organization|{PACKAGE_VERSION}"],
+}  # fmt: skip
+SOURCE = "https://annuaire.esante.gouv.fr"
 FHIR_JSON = "application/fhir+json"
 
 
@@ -70,43 +91,69 @@ class Directory:
 
 
 def practitioner_resource(p: dict[str, Any]) -> dict[str, Any]:
-    name: dict[str, Any] = {"family": p["family_name"], "given": [p["given_name"]]}
+    name: dict[str, Any] = {
+        "use": "usual", "family": p["family_name"], "given": [p["given_name"]]
+    }
     if p.get("prefix"):
         name["prefix"] = [p["prefix"]]
     return {
         "resourceType": "Practitioner",
         "id": p["id"],
+        "meta": _meta("Practitioner"),
         "identifier": [
-            {"system": IDNAT_SYSTEM, "value": "8" + p["rpps"]},
-            {"system": RPPS_SYSTEM, "value": p["rpps"]},
+            _identifier("IDNPS", IDNAT_SYSTEM, "8" + p["rpps"]),
+            _identifier("RPPS", RPPS_SYSTEM, p["rpps"]),
         ],
         "active": p["active"],
         "name": [name],
+        "qualification": _qualifications(p["roles"]),
     }
+
+
+def _meta(resource_type: str) -> dict[str, Any]:
+    return {"source": SOURCE, "profile": PROFILES[resource_type]}
+
+
+def _identifier(type_code: str, system: str, value: str) -> dict[str, Any]:
+    kind = {"coding": [{"system": ID_TYPE_SYSTEM, "code": type_code}]}
+    return {"use": "official", "type": kind, "system": system, "value": value}
+
+
+def _qualifications(roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Slices exercicePro (profession, civil category) and savoirFaire (ordinal specialty)."""
+    found: list[dict[str, Any]] = []
+    for profession in dict.fromkeys(r["profession"] for r in roles):
+        codings = [{"system": PROFESSION_SYSTEM, "code": profession},
+                   {"system": CATEGORY_SYSTEM, "code": "C"}]  # fmt: skip
+        found.append({"code": {"coding": codings}})
+    for specialty in dict.fromkeys(r["specialty"] for r in roles if r.get("specialty")):
+        codings = [{"system": SKILL_TYPE_SYSTEM, "code": "S"},
+                   {"system": SPECIALTY_SYSTEM, "code": specialty}]  # fmt: skip
+        found.append({"code": {"coding": codings}})
+    return found
 
 
 def role_resource(p: dict[str, Any], index: int, role: dict[str, Any]) -> dict[str, Any]:
-    codes = [{"coding": [{"system": PROFESSION_SYSTEM, "code": role["profession"]}]}]
-    resource: dict[str, Any] = {
+    role_id = f"{p['id']}-role-{index}"
+    return {
         "resourceType": "PractitionerRole",
-        "id": f"{p['id']}-role-{index}",
+        "id": role_id,
+        "meta": _meta("PractitionerRole"),
+        "identifier": [{"system": RPPS_SYSTEM, "value": role_id}],  # idSituationExercice
         "active": role["active"],
+        "period": {"start": role["start"], **({"end": role["end"]} if role.get("end") else {})},
         "practitioner": {"reference": f"Practitioner/{p['id']}"},
         "organization": {"reference": f"Organization/{role['organization']}"},
-        "code": codes,
-        "period": {"start": role["start"], **({"end": role["end"]} if role.get("end") else {})},
+        "code": [{"coding": [{"system": GENRE_SYSTEM, "code": "GENR01"}]}],  # soins, pharmacie
     }
-    if role.get("specialty"):
-        coding = {"system": SPECIALTY_SYSTEM, "code": role["specialty"]}
-        resource["specialty"] = [{"coding": [coding]}]
-    return resource
 
 
 def organization_resource(o: dict[str, Any]) -> dict[str, Any]:
     return {
         "resourceType": "Organization",
         "id": o["id"],
-        "identifier": [{"system": FINESS_SYSTEM, "value": o["finess"]}],
+        "meta": _meta("Organization"),
+        "identifier": [_identifier("FINEG", FINESS_SYSTEM, o["finess"])],
         "active": o["active"],
         "name": o["name"],
     }

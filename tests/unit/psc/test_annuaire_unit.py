@@ -30,6 +30,10 @@ def practitioner(pid: str = "p1", rpps: str = RPPS, **extra: Any) -> dict[str, A
         "resourceType": "Practitioner", "id": pid,
         "identifier": [{"system": IDNAT_SYSTEM, "value": "8" + rpps}],
         "name": [{"family": "TEST", "given": ["JEAN", "PAUL"], "prefix": ["DR"]}],
+        # the directory states the profession on the practitioner (slice exercicePro)
+        "qualification": [
+            {"code": {"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_G15-X", "code": "10"}]}}
+        ],
         **extra,
     }
 
@@ -38,7 +42,6 @@ def role(pid: str = "p1", **extra: Any) -> dict[str, Any]:
     return {
         "resourceType": "PractitionerRole",
         "practitioner": {"reference": f"Practitioner/{pid}"},
-        "code": [{"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_G15-X", "code": "10"}]}],
         **extra,
     }
 
