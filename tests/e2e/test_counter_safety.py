@@ -80,6 +80,16 @@ def _shot(page: Any, shots: Path, name: str) -> None:
     page.screenshot(path=str(shots / name))
 
 
+def _type_paper(page: Any, fields: dict[str, str]) -> None:
+    """The paper form filled as the pharmacist would: fields typed, lists chosen."""
+    for field_id, value in fields.items():
+        target = page.locator(f"#{field_id}")
+        if target.evaluate("(e) => e.tagName") == "SELECT":
+            target.select_option(value)
+        else:
+            target.fill(value)
+
+
 def test_counter_ready_with_a_pharmacist_session(
     page: Any, daemon: Daemon, hwsim_bench: Any
 ) -> None:
@@ -194,17 +204,14 @@ def test_the_paper_copy_is_typed_when_the_service_is_down(
         form = page.locator("#paper-form")
         expect(form).to_contain_text(RENEWABLE_RX)
         expect(page.locator("#commit")).to_be_disabled()  # nothing typed yet
-        page.locator("#paper-date").fill((datetime.now() - timedelta(days=3)).strftime("%d/%m/%Y"))
-        page.locator("#paper-rpps").fill("10000000009")
-        page.locator("#paper-prescriber").fill("TESTMEDECIN DOMINIQUE")
-        page.locator("#paper-prescriber-address").fill("1 place du Cabinet, 75002 Paris")
-        page.locator("#paper-1-designation").fill("LAMOTRIGINE TEST 100 mg comprimé B/30")
-        page.locator("#paper-1-cip").fill("3400999999083")
-        page.locator("#paper-1-list").select_option("list_i")
-        page.locator("#paper-1-upd").fill("2")
-        page.locator("#paper-1-duration").fill("30")
-        page.locator("#paper-1-nsr").select_option("MTE")
-        page.locator("#paper-1-boxes").fill("2")
+        _type_paper(page, {
+            "paper-date": (datetime.now() - timedelta(days=3)).strftime("%d/%m/%Y"),
+            "paper-rpps": "10000000009", "paper-prescriber": "TESTMEDECIN DOMINIQUE",
+            "paper-prescriber-address": "1 place du Cabinet, 75002 Paris",
+            "paper-1-designation": "LAMOTRIGINE TEST 100 mg comprimé B/30",
+            "paper-1-cip": "3400999999083", "paper-1-list": "list_i", "paper-1-upd": "2",
+            "paper-1-duration": "30", "paper-1-nsr": "MTE", "paper-1-boxes": "2",
+        })  # fmt: skip
         expect(page.locator("#commit")).to_be_disabled()
         expect(page.locator("#commit-why")).to_contain_text("Adresse du patient")
         page.locator("#patient-address").fill("3 rue des Essais, 75001 Paris")
@@ -227,14 +234,13 @@ def test_a_paper_only_prescription_is_typed_and_recorded(page: Any, daemon: Daem
     page.locator("#paper-cancel").click()
     page.locator("#paper-open").click()
     expect(page.locator("#paper-form h3")).to_have_text("Ordonnance papier")
-    page.locator("#paper-date").fill("31/02/2026")  # not a calendar date
-    page.locator("#paper-rpps").fill("10000000017")
-    page.locator("#paper-prescriber").fill("TESTDENTISTE ALIX")
-    page.locator("#paper-prescriber-address").fill("2 avenue du Sourire, 75003 Paris")
-    page.locator("#paper-1-designation").fill("AMOXICILLINE TEST 1 g comprimé B/6")
-    page.locator("#paper-1-list").select_option("list_i")
-    page.locator("#paper-1-upd").fill("2")
-    page.locator("#paper-1-duration").fill("6")
+    _type_paper(page, {
+        "paper-date": "31/02/2026",  # not a calendar date
+        "paper-rpps": "10000000017", "paper-prescriber": "TESTDENTISTE ALIX",
+        "paper-prescriber-address": "2 avenue du Sourire, 75003 Paris",
+        "paper-1-designation": "AMOXICILLINE TEST 1 g comprimé B/6", "paper-1-list": "list_i",
+        "paper-1-upd": "2", "paper-1-duration": "6",
+    })  # fmt: skip
     expect(page.locator("#commit")).to_be_disabled()
     expect(page.locator("#commit-why")).to_contain_text("Date de prescription")
     page.locator("#paper-date").fill(datetime.now().strftime("%d/%m/%Y"))
