@@ -14,6 +14,7 @@ What is read afterwards comes from the signed copy signxml returns ("see what is
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,7 @@ def trust_file() -> Path:
         if found is None:
             pki = TestPki()
             found = pki.dir / "trust-anchors.pem"
-            tmp = found.with_name(f"{found.name}.{threading.get_ident()}.tmp")
+            tmp = found.with_name(f"{found.name}.{os.getpid()}.tmp")  # other processes too
             tmp.write_bytes(pki.root.cert_pem + pki.ca.cert_pem)
             tmp.replace(found)
             _TRUST["file"] = found
