@@ -10,6 +10,9 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
 
 GENESIS_HASH = "0" * 64
 
@@ -36,11 +39,20 @@ CHAINED_FIELDS: tuple[str, ...] = (
 OPTIONAL_CHAINED_FIELDS: tuple[str, ...] = ("prescriber_address", "bearer_name", "bearer_address")
 
 
+def _text_of(value: object) -> str:
+    """How a non-JSON value enters the canonical form: ``str()`` of it, as the first entries were
+    hashed (a datetime as ``2026-12-03 08:00:00.123456+00:00``). Only the types a row can hold:
+    a new type must not silently change the form of the chain (pinned by a known-answer test)."""
+    if isinstance(value, datetime | date | Decimal | UUID):
+        return str(value)
+    raise TypeError(f"ordonnancier field of type {type(value).__name__} has no canonical form")
+
+
 def canonical(fields: Mapping[str, object]) -> bytes:
     payload = {name: fields.get(name) for name in CHAINED_FIELDS}
     payload.update({name: fields[name] for name in OPTIONAL_CHAINED_FIELDS
                     if fields.get(name) is not None})  # fmt: skip
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=_text_of).encode()
 
 
 def entry_hash(prev_hash: str, fields: Mapping[str, object]) -> str:
