@@ -38,16 +38,16 @@ CANONICAL = (
     '"quantity_units":30,"recorded_at":"2026-12-03T08:15:30.123456+00:00","regulatory_list":"I"}'
 )
 
+# printf '%s\n%s' "$GENESIS" "$CANONICAL" | sha256sum, computed outside lgo.
+EXPECTED_FIRST_HASH = "83b416d15a52356c27b7a2c0ca05295e8749d1f5bc35395017b65ed2e7092c39"
+
 
 def test_canonical_form_is_pinned() -> None:
     assert canonical(ENTRY).decode() == CANONICAL
 
 
 def test_hash_of_a_first_entry_is_pinned() -> None:
-    # printf "%s\n%s" "$GENESIS" "$CANONICAL" | sha256sum, computed outside lgo
-    assert entry_hash(GENESIS_HASH, ENTRY) == (
-        "83b416d15a52356c27b7a2c0ca05295e8749d1f5bc35395017b65ed2e7092c39"  # sha256sum of the text above
-    )
+    assert entry_hash(GENESIS_HASH, ENTRY) == EXPECTED_FIRST_HASH
 
 
 def test_optional_legal_fields_are_covered_only_when_present() -> None:
