@@ -29,8 +29,21 @@ from lgo.errors import (
     PharmacistSessionRequired,
     Unauthorized,
 )
+from lgo.national.errors import (
+    MalformedResponse,
+    RequestRejected,
+    ServiceTimeout,
+    ServiceUnavailable,
+)
 
 PROBLEM_REF = "#/components/schemas/Problem"
+# What any call to a national service may end in (lgo/national/errors.py).
+NATIONAL_ERRORS: tuple[type[LgoError], ...] = (
+    MalformedResponse,
+    RequestRejected,
+    ServiceUnavailable,
+    ServiceTimeout,
+)
 Responses = dict[int | str, dict[str, Any]]
 
 
@@ -187,3 +200,16 @@ def _with_problems(
     components.update(problem.pop("$defs", {}))
     components["Problem"] = problem
     return schema
+
+
+def answers(model: Any, *errors: type[LgoError]) -> dict[str, Any]:
+    """Decorator arguments of an operation: its typed answer and the problems its services raise.
+
+    ``response_model_exclude_unset``: a key a service leaves out stays out (the model documents the
+    answer, it does not add members to it).
+    """
+    return {
+        "response_model": model,
+        "response_model_exclude_unset": True,
+        "responses": problem_responses(*errors),
+    }

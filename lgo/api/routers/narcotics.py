@@ -8,8 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from lgo.api.contract import answers
 from lgo.api.deps import ContainerDep, PharmacistDep, require_counter
+from lgo.api.schemas.narcotics import InventoryResult, MonthlyBalance, RegisterLine
 from lgo.domain.narcotics import Movement
+from lgo.errors import InvalidInput
 from lgo.services import narcotics
 from lgo.store.types import utcnow
 
@@ -35,7 +38,12 @@ class InventoryIn(BaseModel):
     note: str = Field(min_length=1, max_length=150)
 
 
-@router.post("/v1/narcotics/movements", status_code=201, summary="Entrée ou destruction")
+@router.post(
+    "/v1/narcotics/movements",
+    status_code=201,
+    summary="Entrée ou destruction",
+    **answers(RegisterLine, InvalidInput),
+)
 def add_movement(body: MovementIn, container: ContainerDep, session: PharmacistDep) -> dict[
     str, Any
 ]:
@@ -46,7 +54,11 @@ def add_movement(body: MovementIn, container: ContainerDep, session: PharmacistD
     )  # fmt: skip
 
 
-@router.post("/v1/narcotics/inventory", summary="Inventaire (écart enregistré)")
+@router.post(
+    "/v1/narcotics/inventory",
+    summary="Inventaire (écart enregistré)",
+    **answers(InventoryResult),
+)
 def take_inventory(body: InventoryIn, container: ContainerDep, session: PharmacistDep) -> dict[
     str, Any
 ]:
@@ -56,7 +68,11 @@ def take_inventory(body: InventoryIn, container: ContainerDep, session: Pharmaci
     )  # fmt: skip
 
 
-@router.get("/v1/narcotics/balance", summary="Balance mensuelle d'un produit")
+@router.get(
+    "/v1/narcotics/balance",
+    summary="Balance mensuelle d'un produit",
+    **answers(MonthlyBalance),
+)
 def monthly_balance(
     container: ContainerDep,
     product_code: Annotated[str, Query(pattern=r"^\d{13}$")],
@@ -67,7 +83,9 @@ def monthly_balance(
     return narcotics.balance(container.db, product_code, year, number)
 
 
-@router.get("/v1/narcotics/register", summary="Lignes du registre")
+@router.get(
+    "/v1/narcotics/register", summary="Lignes du registre", **answers(list[RegisterLine])
+)
 def read_register(
     container: ContainerDep,
     product_code: Annotated[str | None, Query(pattern=r"^\d{13}$")] = None,

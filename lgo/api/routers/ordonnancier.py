@@ -9,7 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
+from lgo.api.contract import answers
 from lgo.api.deps import ContainerDep, require_counter
+from lgo.api.schemas.ordonnancier import ChainVerification, OrdonnancierLine
 from lgo.services import ordonnancier
 from lgo.services.ordonnancier import ExportOrder
 
@@ -34,14 +36,22 @@ def _query(
 QueryDep = Annotated[ordonnancier.Query, Depends(_query)]
 
 
-@router.get("/v1/ordonnancier", summary="Rechercher dans l'ordonnancier")
+@router.get(
+    "/v1/ordonnancier",
+    summary="Rechercher dans l'ordonnancier",
+    **answers(list[OrdonnancierLine]),
+)
 def search(
     container: ContainerDep, q: QueryDep, order: ExportOrder = ExportOrder.CHRONOLOGICAL
 ) -> list[dict[str, Any]]:
     return ordonnancier.query(container.db, q, order)
 
 
-@router.get("/v1/ordonnancier/verify", summary="Vérifier la chaîne d'intégrité")
+@router.get(
+    "/v1/ordonnancier/verify",
+    summary="Vérifier la chaîne d'intégrité",
+    **answers(ChainVerification),
+)
 def verify(container: ContainerDep) -> dict[str, Any]:
     report = ordonnancier.verify(container.db)
     return {"ok": report.ok, "checked": report.checked, "first_broken": report.first_broken,

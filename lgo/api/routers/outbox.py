@@ -6,8 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from lgo.api.contract import answers
 from lgo.api.deps import ContainerDep, require_counter
+from lgo.api.schemas.outbox import OutboxList, OutboxMessage
 from lgo.services import outbox
+from lgo.services.dispensing_errors import OutboxMessageNotFound, OutboxRetryRefused
 from lgo.services.dispensing_part import part_of
 
 router = APIRouter(tags=["outbox"], dependencies=[Depends(require_counter)])
@@ -15,7 +18,9 @@ router = APIRouter(tags=["outbox"], dependencies=[Depends(require_counter)])
 Status = Literal["pending", "processing", "delivered", "failed"]
 
 
-@router.get("/v1/outbox", summary="Messages en attente, en échec ou livrés")
+@router.get(
+    "/v1/outbox", summary="Messages en attente, en échec ou livrés", **answers(OutboxList)
+)
 def list_outbox(
     container: ContainerDep,
     status: Status | None = None,
@@ -27,7 +32,11 @@ def list_outbox(
     }
 
 
-@router.post("/v1/outbox/{message_id}/retry", summary="Relancer un message en échec")
+@router.post(
+    "/v1/outbox/{message_id}/retry",
+    summary="Relancer un message en échec",
+    **answers(OutboxMessage, OutboxMessageNotFound, OutboxRetryRefused),
+)
 def retry(
     message_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # beyond a 64-bit key: a 422, not a 500
     container: ContainerDep,

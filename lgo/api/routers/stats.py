@@ -12,7 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from lgo.api.contract import answers
 from lgo.api.deps import ContainerDep, require_counter
+from lgo.api.schemas.stats import StatsReport
+from lgo.errors import InvalidInput
 from lgo.services.stats import Granularity, Report, StatsService, report_csv, today_local
 from lgo.services.stats_part import part_of
 
@@ -29,7 +32,11 @@ def _report(service: StatsService, start: date | None, end: date | None, by: Gra
     return service.report(first, last, by)
 
 
-@router.get("", summary="Tableau de bord des services socles (par jour ou par mois)")
+@router.get(
+    "",
+    summary="Tableau de bord des services socles (par jour ou par mois)",
+    **answers(StatsReport, InvalidInput),
+)
 def stats(
     container: ContainerDep, start: FromQuery = None, end: ToQuery = None, by: ByQuery = "day"
 ) -> dict[str, Any]:

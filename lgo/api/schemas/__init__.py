@@ -1,0 +1,13 @@
+"""Response models of the API, one module per resource (named schemas of /v1/openapi.json).
+
+Routes still get dicts from most services and declare these models with ``answers(...)``
+(lgo/api/contract.py): FastAPI validates the dict against the model and serialises it.
+"""
+
+from pydantic import BaseModel, ConfigDict
+
+
+class View(BaseModel):
+    """Base of every response model."""
+
+    model_config = ConfigDict(extra="forbid")
