@@ -17,7 +17,9 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lgo.api.contract import NATIONAL_ERRORS, answers
 from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
+from lgo.api.schemas.dispensations import Dispensation, DispensationCheck, FhirBundle
 from lgo.bootstrap import Container
 from lgo.domain.dispensing import InterventionKind, LineRequest
 from lgo.domain.legal_record import Bearer
@@ -30,19 +32,34 @@ from lgo.domain.prescription import (
 from lgo.domain.products import Product, RegulatoryList
 from lgo.domain.refusals import Override, RefusalCode
 from lgo.domain.substitution import SubstitutionRecord
-from lgo.errors import InvalidInput
+from lgo.errors import InvalidInput, LgoError
 from lgo.logging import get_logger
+from lgo.national.errors import PrescriptionCancelled, PrescriptionUnknown
 from lgo.services.dispensing import (
     DispensationInput,
     LineInput,
     ProfessionalContext,
     request_fingerprint,
 )
-from lgo.services.dispensing_errors import EPrescriptionDown, IdempotencyKeyMissing
+from lgo.services.dispensing_errors import (
+    DispensationNotFound,
+    DispensingRefused,
+    EPrescriptionDown,
+    IdempotencyKeyMissing,
+    IdempotencyKeyReused,
+    LineAlreadyDispensed,
+    PatientNotFound,
+    PrescriptionNotLoaded,
+)
 from lgo.services.dispensing_part import DispensingPart, part_of
 from lgo.services.fhir_export import dispensation_bundle
+from lgo.services.legal_record import LegalRecordIncomplete
 from lgo.services.local_time import local_date
-from lgo.services.prescriber_check import require_acknowledgement
+from lgo.services.prescriber_check import PrescriberNotAcknowledged, require_acknowledgement
+from lgo.services.prescription_patient import (
+    PrescriptionPatientMismatch,
+    PrescriptionPatientUnknown,
+)
 from lgo.services.prescriptions import ProductCatalog
 from lgo.services.psc_part import prescriber_checker_of
 from lgo.sessions import ProfessionalSession
@@ -285,10 +302,24 @@ def _with_extra(prescription: Prescription, extra: dict[str, str]) -> Prescripti
     )  # fmt: skip
 
 
+# What resolving the prescription and evaluating the interventions may refuse.
+_COMMIT_ERRORS: tuple[type[LgoError], ...] = (
+    InvalidInput, DispensingRefused, LegalRecordIncomplete, PatientNotFound, PrescriptionNotLoaded,
+    PrescriptionPatientMismatch, PrescriptionPatientUnknown, PrescriptionUnknown,
+    PrescriptionCancelled, EPrescriptionDown, *NATIONAL_ERRORS,
+)  # fmt: skip
+
+
+class FhirJSONResponse(JSONResponse):
+    media_type = "application/fhir+json"
+
+
 @router.post(
     "/v1/dispensations",
     status_code=201,
     summary="Enregistrer une dispensation (une fois par Idempotency-Key)",
+    **answers(Dispensation, IdempotencyKeyMissing, IdempotencyKeyReused, LineAlreadyDispensed,
+              PrescriberNotAcknowledged, *_COMMIT_ERRORS),
 )
 def create_dispensation(
     body: DispensationIn,
@@ -321,6 +352,7 @@ def create_dispensation(
 @router.post(
     "/v1/dispensations/check",
     summary="Vérifier les interventions sans rien enregistrer (refus, alertes, complétude)",
+    **answers(DispensationCheck, *_COMMIT_ERRORS),
 )
 def check_dispensation(
     body: DispensationIn, container: ContainerDep, session: PharmacistDep
@@ -337,7 +369,11 @@ def check_dispensation(
     return part.service.check(data)
 
 
-@router.get("/v1/dispensations/{dispensation_id}", summary="Lire une dispensation")
+@router.get(
+    "/v1/dispensations/{dispensation_id}",
+    summary="Lire une dispensation",
+    **answers(Dispensation, DispensationNotFound),
+)
 def read_dispensation(dispensation_id: uuid.UUID, container: ContainerDep) -> dict[str, Any]:
     return part_of(container).service.get(str(dispensation_id))
 
@@ -345,15 +381,21 @@ def read_dispensation(dispensation_id: uuid.UUID, container: ContainerDep) -> di
 @router.get(
     "/v1/dispensations/{dispensation_id}/fhir",
     summary="Dispensation au format FHIR R4 (Bundle de MedicationDispense)",
+    response_class=FhirJSONResponse,
+    **answers(FhirBundle, DispensationNotFound),
 )
 def dispensation_fhir(dispensation_id: uuid.UUID, container: ContainerDep) -> JSONResponse:
     body = part_of(container).service.get(str(dispensation_id))
     identity = container.extras.get("identity")
     bundle = dispensation_bundle(body, identity if hasattr(identity, "qualified_ins") else None)
-    return JSONResponse(bundle, media_type="application/fhir+json")
+    return FhirJSONResponse(bundle)
 
 
-@router.get("/v1/dispensations", summary="Dispensations d'un patient ou d'un jour")
+@router.get(
+    "/v1/dispensations",
+    summary="Dispensations d'un patient ou d'un jour",
+    **answers(list[Dispensation]),
+)
 def list_dispensations(
     container: ContainerDep,
     patient_id: Annotated[str | None, Query(max_length=36)] = None,

@@ -6,8 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from lgo.api.contract import NATIONAL_ERRORS, answers
 from lgo.api.deps import ContainerDep, PharmacistDep, require_counter
+from lgo.api.schemas.prescriptions import PrescriptionView
 from lgo.domain.dispensing import LineHistory
+from lgo.national.errors import PrescriptionCancelled, PrescriptionUnknown
+from lgo.services.dispensing_errors import EPrescriptionDown
 from lgo.services.dispensing_part import part_of
 from lgo.services.line_view import line_view
 from lgo.services.local_time import local_date
@@ -18,7 +22,17 @@ from lgo.store.types import utcnow
 router = APIRouter(tags=["prescriptions"], dependencies=[Depends(require_counter)])
 
 
-@router.get("/v1/prescriptions/{prescription_id}", summary="Lire et vérifier une ordonnance")
+@router.get(
+    "/v1/prescriptions/{prescription_id}",
+    summary="Lire et vérifier une ordonnance",
+    **answers(
+        PrescriptionView,
+        PrescriptionUnknown,
+        PrescriptionCancelled,
+        EPrescriptionDown,
+        *NATIONAL_ERRORS,
+    ),
+)
 def read_prescription(
     container: ContainerDep,
     session: PharmacistDep,
