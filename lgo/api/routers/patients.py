@@ -14,10 +14,22 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from lgo.api.contract import NATIONAL_ERRORS, answers
 from lgo.api.deps import ContainerDep, SessionDep, require_counter
+from lgo.api.schemas.patients import PatientDetail, PatientSearch, PatientView, WorkList
 from lgo.domain.birth_dates import check_birth_date
 from lgo.domain.identity import IdentityRuleError, RawBirthDate, check_nir
-from lgo.services.identity import IdentityInvalid, NewPatient, VitaleQuery
+from lgo.national.insi import InsiError
+from lgo.services.identity import (
+    DuplicateIns,
+    IdentityConcurrentChange,
+    IdentityInvalid,
+    IdentityTransitionRefused,
+    InsMissing,
+    NewPatient,
+    PatientUnknown,
+    VitaleQuery,
+)
 from lgo.services.identity_part import identity_service_of
 from lgo.services.local_time import pharmacy_today
 
@@ -74,7 +86,7 @@ def _author(session: Any) -> str | None:
     return session.identity.rpps if session is not None else None
 
 
-@router.get("", summary="Rechercher des patients")
+@router.get("", summary="Rechercher des patients", **answers(PatientSearch, IdentityInvalid))
 def search_patients(
     container: ContainerDep,
     name: Annotated[str | None, Query(max_length=100)] = None,
@@ -89,7 +101,9 @@ def search_patients(
     return {"patients": [p.public() for p in found]}
 
 
-@router.get("/work-list", summary="Identités à résoudre (liste de travail)")
+@router.get(
+    "/work-list", summary="Identités à résoudre (liste de travail)", **answers(WorkList)
+)
 def work_list(container: ContainerDep) -> dict[str, Any]:
     items = identity_service_of(container).work_list()
     return {
@@ -101,7 +115,12 @@ def work_list(container: ContainerDep) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.post("", status_code=201, summary="Créer un patient (saisie, carte Vitale ou apCV)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Créer un patient (saisie, carte Vitale ou apCV)",
+    **answers(PatientView, IdentityInvalid, DuplicateIns),
+)
 def create_patient(body: PatientIn, container: ContainerDep) -> JSONResponse:
     service = identity_service_of(container)
     data = NewPatient(
@@ -116,7 +135,11 @@ def create_patient(body: PatientIn, container: ContainerDep) -> JSONResponse:
     return JSONResponse(view.public(), status_code=201)
 
 
-@router.get("/{patient_id}", summary="Lire un patient et l'historique de ses contrôles d'identité")
+@router.get(
+    "/{patient_id}",
+    summary="Lire un patient et l'historique de ses contrôles d'identité",
+    **answers(PatientDetail, PatientUnknown),
+)
 def read_patient(patient_id: str, container: ContainerDep) -> dict[str, Any]:
     service = identity_service_of(container)
     view = service.get(patient_id)
@@ -129,6 +152,13 @@ def read_patient(patient_id: str, container: ContainerDep) -> dict[str, Any]:
     return {**view.public(), "checks": checks}
 
 
+# What a change of identity status may refuse.
+_INS_ERRORS = (
+    PatientUnknown, IdentityInvalid, IdentityTransitionRefused, IdentityConcurrentChange,
+    DuplicateIns, InsMissing,
+)  # fmt: skip
+
+
 @router.post(
     "/{patient_id}/ins",
     summary="Récupérer (retrieve) ou vérifier (verify) l'INS avec le téléservice INSi",
@@ -137,6 +167,7 @@ def read_patient(patient_id: str, container: ContainerDep) -> dict[str, Any]:
         "carte Vitale (`vitale`). `verify` : nouvelle recherche avec les traits enregistrés ; un "
         "échec met l'identité en liste de travail et bloque l'INS."
     ),
+    **answers(PatientView, *_INS_ERRORS, InsiError, *NATIONAL_ERRORS),
 )
 def ins(
     patient_id: str, body: InsRequest, container: ContainerDep, session: SessionDep
@@ -171,7 +202,9 @@ def _vitale_query(birth_name: str, birth_date: str, body: InsRequest) -> VitaleQ
 
 
 @router.post(
-    "/{patient_id}/identity-documents", summary="Enregistrer le contrôle d'une pièce d'identité"
+    "/{patient_id}/identity-documents",
+    summary="Enregistrer le contrôle d'une pièce d'identité",
+    **answers(PatientView, *_INS_ERRORS),
 )
 def document_checked(
     patient_id: str, body: IdentityDocumentIn, container: ContainerDep, session: SessionDep
