@@ -23,11 +23,33 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
+from lgo.api.contract import NATIONAL_ERRORS, answers, problem_responses
 from lgo.api.deps import ContainerDep, PharmacistDep, require_counter
+from lgo.api.schemas.documents import DeliveryList, DmpDocumentEntry, DocumentView, RetryQueued
+from lgo.documents.errors import (
+    CdaInvalidError,
+    CdaNonConformantError,
+    CisisKitUnusable,
+    DocumentInputError,
+    DocumentNotFoundError,
+    InsNotQualifiedError,
+)
 from lgo.documents.models import Vaccination, VaccinationAct, VaccinationRoute, VaccinationSite
-from lgo.errors import InvalidInput
-from lgo.services.documents import author_from_session, list_deliveries, retry_failed
-from lgo.services.documents_part import part_of
+from lgo.errors import Conflict, InvalidInput, LgoError
+from lgo.national.dmp import (
+    DmpAbsent,
+    DmpAccessRefused,
+    DmpAuthenticationFailed,
+    DmpDocumentUnknown,
+)
+from lgo.services.documents import (
+    DocumentAlreadyProduced,
+    author_from_session,
+    list_deliveries,
+    retry_failed,
+)
+from lgo.services.documents_part import MssNotConfigured, part_of
+from lgo.services.identity import PatientUnknown
 
 router = APIRouter(tags=["documents"], dependencies=[Depends(require_counter)])
 
@@ -76,7 +98,23 @@ class DeliveryIn(BaseModel):
     recipient: str | None = Field(None, max_length=254)
 
 
-@router.post("/v1/documents", status_code=201, summary="Produire un document et l'envoyer")
+# Reading the patient's DMP (consultation) may end in these.
+_DMP_ERRORS: tuple[type[LgoError], ...] = (
+    DmpAbsent, DmpAccessRefused, DmpAuthenticationFailed, InsNotQualifiedError, PatientUnknown,
+    *NATIONAL_ERRORS,
+)  # fmt: skip
+
+
+@router.post(
+    "/v1/documents",
+    status_code=201,
+    summary="Produire un document et l'envoyer",
+    **answers(
+        DocumentView, InvalidInput, DocumentInputError, DocumentNotFoundError, PatientUnknown,
+        DocumentAlreadyProduced, InsNotQualifiedError, CdaInvalidError, CdaNonConformantError,
+        CisisKitUnusable, MssNotConfigured,
+    ),
+)
 def produce(body: DocumentRequest, container: ContainerDep, session: PharmacistDep) -> dict[str, Any]:
     part = part_of(container)
     if body.mss_recipient:
@@ -99,7 +137,11 @@ def produce(body: DocumentRequest, container: ContainerDep, session: PharmacistD
     )  # fmt: skip
 
 
-@router.get("/v1/documents/deliveries", summary="Envois de documents (DMP, MSSanté)")
+@router.get(
+    "/v1/documents/deliveries",
+    summary="Envois de documents (DMP, MSSanté)",
+    **answers(DeliveryList),
+)
 def deliveries(
     container: ContainerDep,
     status: DeliveryStatus | None = None,
@@ -111,7 +153,11 @@ def deliveries(
     }
 
 
-@router.get("/v1/documents/{document_id}", summary="Un document et l'état de ses envois")
+@router.get(
+    "/v1/documents/{document_id}",
+    summary="Un document et l'état de ses envois",
+    **answers(DocumentView, DocumentNotFoundError),
+)
 def read(document_id: str, container: ContainerDep) -> dict[str, Any]:
     return part_of(container).service.get(document_id)
 
@@ -120,7 +166,7 @@ def read(document_id: str, container: ContainerDep) -> dict[str, Any]:
     "/v1/documents/{document_id}/cda",
     response_class=Response,
     summary="Le document CDA tel qu'envoyé",
-    responses={200: {"content": {"application/xml": {}}}},
+    responses={200: {"content": {"application/xml": {}}}, **problem_responses(DocumentNotFoundError)},
 )
 def cda(document_id: str, container: ContainerDep) -> Response:
     content = part_of(container).service.content(document_id)
@@ -129,13 +175,20 @@ def cda(document_id: str, container: ContainerDep) -> Response:
 
 
 @router.get(
-    "/v1/documents/{document_id}/html", response_class=HTMLResponse, summary="Afficher un document"
+    "/v1/documents/{document_id}/html",
+    response_class=HTMLResponse,
+    summary="Afficher un document",
+    responses=problem_responses(DocumentNotFoundError),
 )
 def html(document_id: str, container: ContainerDep) -> HTMLResponse:
     return HTMLResponse(part_of(container).service.html(document_id), headers=HTML_HEADERS)
 
 
-@router.post("/v1/documents/{document_id}/deliveries", summary="Envoyer un document")
+@router.post(
+    "/v1/documents/{document_id}/deliveries",
+    summary="Envoyer un document",
+    **answers(DocumentView, DocumentNotFoundError, MssNotConfigured),
+)
 def send(
     document_id: str, body: DeliveryIn, container: ContainerDep, session: PharmacistDep
 ) -> dict[str, Any]:
@@ -147,7 +200,11 @@ def send(
     )
 
 
-@router.post("/v1/documents/deliveries/{delivery_id}/retry", summary="Relancer un envoi en échec")
+@router.post(
+    "/v1/documents/deliveries/{delivery_id}/retry",
+    summary="Relancer un envoi en échec",
+    **answers(RetryQueued, DocumentNotFoundError, Conflict),
+)
 def retry(
     delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # beyond a 64-bit key: a 422, not a 500
     container: ContainerDep,
@@ -158,12 +215,20 @@ def retry(
     return {"queued": True}
 
 
-@router.get("/v1/patients/{patient_id}/documents", summary="Documents produits pour le patient")
+@router.get(
+    "/v1/patients/{patient_id}/documents",
+    summary="Documents produits pour le patient",
+    **answers(list[DocumentView]),
+)
 def patient_documents(patient_id: str, container: ContainerDep) -> list[dict[str, Any]]:
     return part_of(container).service.for_patient(patient_id)
 
 
-@router.get("/v1/patients/{patient_id}/dmp", summary="Documents du DMP du patient")
+@router.get(
+    "/v1/patients/{patient_id}/dmp",
+    summary="Documents du DMP du patient",
+    **answers(list[DmpDocumentEntry], *_DMP_ERRORS),
+)
 def dmp_list(
     patient_id: str, container: ContainerDep, session: PharmacistDep
 ) -> list[dict[str, Any]]:
@@ -174,6 +239,7 @@ def dmp_list(
 @router.get(
     "/v1/patients/{patient_id}/dmp/document", response_class=HTMLResponse,
     summary="Ouvrir un document du DMP",
+    responses=problem_responses(DmpDocumentUnknown, *_DMP_ERRORS),
 )  # fmt: skip
 def dmp_open(
     patient_id: str,
