@@ -151,15 +151,19 @@ class ActStore(Generic[Row]):
             return replay
         return None
 
-    def link_document(self, act_id: str, produce: Callable[[], dict[str, Any]]) -> bool:
+    def link_document(self, act_id: str, produce: Callable[[], dict[str, Any]],
+                      problems: list[dict[str, Any]] | None = None) -> bool:  # fmt: skip
         """Produce the act's document through the documents part and note the outcome.
 
         One producer at a time: the act is claimed first (``document_claimed_at``, a lease that
         another producer may take over once :data:`DOCUMENT_LEASE` has passed, after a crash).
-        False when the act already has its document or another producer holds it."""
+        False when the act already has its document or another producer holds it. Why the
+        document was not produced (French problem, failed rules) goes to ``problems``."""
         if not self._claim(act_id):
             return False
-        document_id, skipped = produce_document(produce, act_id)
+        document_id, skipped, problem = produce_document(produce, act_id)
+        if problem is not None and problems is not None:
+            problems.append(problem)
         table: Any = self._table
         with self._db.uow() as uow:
             uow.session.execute(update(table).where(table.id == act_id).values(
@@ -190,12 +194,13 @@ class ActStore(Generic[Row]):
             uow.session.expunge(row)
             return row
 
-    def produce_later(self, act_id: str, produce: Callable[[Row], dict[str, Any]]) -> None:
+    def produce_later(self, act_id: str, produce: Callable[[Row], dict[str, Any]],
+                      problems: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
         """The act's document after the act (INS qualified since, or a crash before it): once."""
         row = self.row(act_id)
         if row.document_id is not None:
             raise DocumentAlreadyProduced()
-        if not self.link_document(act_id, lambda: produce(row)):
+        if not self.link_document(act_id, lambda: produce(row), problems):
             raise DocumentAlreadyProduced("Production du document déjà en cours.")
 
     def get(self, act_id: str) -> dict[str, Any]:
@@ -236,19 +241,35 @@ class DocumentProducer(Protocol):
 
 def produce_document(
     produce: Callable[[], dict[str, Any]], act_id: str
-) -> tuple[str | None, str | None]:
-    """Run the documents part's use case: (document id, None) or (None, why it was skipped).
+) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    """Run the documents part's use case: (document id, None, None) or (None, why it was skipped,
+    the French problem the counter shows: title, detail and, for a document the CI-SIS kit
+    refused, its ``failed_rules``).
 
     An unqualified INS is the normal case of a patient without INS (no document, no error for the
     counter); any other document error is logged and reported, the act itself stays recorded."""
     try:
         document = produce()
     except InsNotQualifiedError as exc:
-        return None, exc.slug
+        return None, exc.slug, _counter_problem(exc)
     except LgoError as exc:
         log.warning("mission_document_failed", act_id=act_id, error=exc.slug)
-        return None, exc.slug[:64]
-    return str(document["id"]), None
+        return None, exc.slug[:64], _counter_problem(exc)
+    return str(document["id"]), None, None
+
+
+def with_document_problem(body: dict[str, Any], problems: list[dict[str, Any]]) -> dict[str, Any]:
+    """The act's answer, with why its document was not produced when it was not (this answer
+    only: the act keeps the reason's slug in ``document_skipped``)."""
+    return {**body, "document_problem": problems[0]} if problems else body
+
+
+def _counter_problem(exc: LgoError) -> dict[str, Any]:
+    """The error as problem+json members, without the HTTP status (the act itself was recorded)."""
+    problem = exc.problem()
+    problem.pop("status", None)
+    problem.pop("instance", None)
+    return problem
 
 
 def publish(events: EventBus | None, type_: str, data: dict[str, Any]) -> None:

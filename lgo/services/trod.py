@@ -72,6 +72,7 @@ from lgo.services.missions_common import (
     patient_facts,
     performer,
     publish,
+    with_document_problem,
 )
 from lgo.services.prescriptions import ProductCatalog
 from lgo.store.db import Database
@@ -182,13 +183,14 @@ class TrodService:
         if replay is not None:  # the same key committed meanwhile by another request
             return 201, replay, True
         log.info("trod_recorded", trod_id=row.id)
+        problems: list[dict[str, Any]] = []
         if data.to_dmp or data.mss_recipient:
             result = to_document_result(row, actor)
             self._store.link_document(row.id, lambda: self._documents().trod_result(
                 row.patient_id, result, actor.author, to_dmp=data.to_dmp,
                 mss_recipient=data.mss_recipient,
-            ))  # fmt: skip
-        body = self.get(row.id)
+            ), problems)  # fmt: skip
+        body = with_document_problem(self.get(row.id), problems)
         # Ids only on the bus: a test and its result are health data.
         publish(self._events, "trod.recorded", {"id": row.id, "document_id": body["document_id"]})
         return 201, body, False
@@ -227,11 +229,12 @@ class TrodService:
     def document(self, trod_id: str, actor: Actor, *, to_dmp: bool = True,
                  mss_recipient: str | None = None) -> dict[str, Any]:  # fmt: skip
         """The BIO-TROD document of a test recorded without one (INS qualified since, a crash)."""
+        problems: list[dict[str, Any]] = []
         self._store.produce_later(trod_id, lambda row: self._documents().trod_result(
             row.patient_id, to_document_result(row, actor), actor.author, to_dmp=to_dmp,
             mss_recipient=mss_recipient,
-        ))  # fmt: skip
-        return self.get(trod_id)
+        ), problems)  # fmt: skip
+        return with_document_problem(self.get(trod_id), problems)
 
     # ------------------------------------------------------------ the protocol dispensation
 

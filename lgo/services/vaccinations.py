@@ -36,6 +36,7 @@ from lgo.services.missions_common import (
     patient_facts,
     performer,
     publish,
+    with_document_problem,
 )
 from lgo.services.prescriptions import ProductCatalog
 from lgo.store.db import Database
@@ -162,13 +163,14 @@ class VaccinationService:
         if replay is not None:  # the same key committed meanwhile by another request
             return Recorded(201, replay, replayed=True)
         log.info("vaccination_recorded", vaccination_id=row.id)
+        problems: list[dict[str, Any]] = []
         if data.to_dmp or data.mss_recipient:
             vaccination = to_document_vaccination(row, actor)
             self._store.link_document(row.id, lambda: self._documents().vaccination_note(
                 row.patient_id, [vaccination], actor.author, to_dmp=data.to_dmp,
                 mss_recipient=data.mss_recipient,
-            ))  # fmt: skip
-        body = self.get(row.id)
+            ), problems)  # fmt: skip
+        body = with_document_problem(self.get(row.id), problems)
         # Ids only on the bus: which vaccine a patient received is health data.
         publish(self._events, "vaccination.recorded",
                 {"id": row.id, "document_id": body["document_id"]})  # fmt: skip
@@ -216,11 +218,12 @@ class VaccinationService:
     def note(self, vaccination_id: str, actor: Actor, *, to_dmp: bool = True,
              mss_recipient: str | None = None) -> dict[str, Any]:  # fmt: skip
         """The note of an act recorded without one (INS qualified since, or a crash)."""
+        problems: list[dict[str, Any]] = []
         self._store.produce_later(vaccination_id, lambda row: self._documents().vaccination_note(
             row.patient_id, [to_document_vaccination(row, actor)], actor.author, to_dmp=to_dmp,
             mss_recipient=mss_recipient,
-        ))  # fmt: skip
-        return self.get(vaccination_id)
+        ), problems)  # fmt: skip
+        return with_document_problem(self.get(vaccination_id), problems)
 
     # ------------------------------------------------------------ reads
 

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from lgo.bootstrap import Container
+from lgo.documents.errors import CdaNonConformantError
 from lgo.domain.identity import IdentityStatus
 from lgo.services.counters import add_counter
 from lgo.services.dispensing_part import part_of as dispensing_of
+from lgo.services.documents import DocumentService
 from lgo.services.documents_part import part_of as documents_of
 from lgo.settings import load_settings
 from lgo.store import migrate
@@ -168,4 +170,28 @@ def test_trod_positive_angine_dispensed_then_outside_criteria_referred(
     letter.set_viewport_size({"width": 900, "height": 700})
     letter.screenshot(path=str(shots / "missions-referral-letter.png"))
     assert _count(served, TrodTestRow) == 2
+    assert page.lgo_errors == []
+
+
+def test_a_note_the_kit_refuses_shows_its_failed_rules(
+    page: Any, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vaccination is recorded (it was given); its note is neither stored nor sent, and the
+    counter reads why: the API's French problem and each failed CI-SIS rule."""
+    rule = "[E_Vaccination_VAC-Note] Erreur de conformité : le code ATC du vaccin est obligatoire."
+
+    def refused(*_args: Any, **_kwargs: Any) -> dict[str, Any]:
+        raise CdaNonConformantError(volet="VAC-NOTE_2023.01", failed_rules=[rule], failed_count=1)
+
+    monkeypatch.setattr(DocumentService, "vaccination_note", refused)
+    page.locator("#vacc-vaccine").select_option("grippe")
+    page.locator("#vacc-dm").fill(datamatrix(VACCINE.packs[0].cip13, NEXT_YEAR))
+    page.locator("#vacc-record").click()
+    expect(page.get_by_test_id("vacc-recorded")).to_contain_text("lot LOTV42")
+    expect(page.locator("#vacc-result")).to_contain_text(
+        "Pas de note de vaccination : Document non conforme au volet CI-SIS : envoi bloqué."
+    )
+    expect(page.get_by_test_id("m-failed-rules")).to_have_text(rule)
+    [act] = served.container.extras["missions"].vaccinations.search(patient_id=served.patient_id)
+    assert act["document_id"] is None and act["document_skipped"] == "cda-non-conformant"
     assert page.lgo_errors == []

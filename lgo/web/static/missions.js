@@ -27,6 +27,7 @@
       recorded: "Vaccination enregistrée : {vaccine}, lot {lot} (péremption {expiry}).",
       note_queued: "Note de vaccination mise en file pour le DMP.",
       note_skipped: "Pas de note de vaccination : {reason}.",
+      trod_doc_skipped: "Pas de document du résultat (BIO-TROD) : {reason}.",
       "ins-not-qualified": "INS du patient non qualifiée",
       test: "Test", kit_maker: "Fabricant du kit", kit_ref: "Référence", kit_lot: "Lot du kit",
       kit_expiry: "Péremption du kit", readings: "Résultat",
@@ -67,6 +68,7 @@
       recorded: "Vaccination recorded: {vaccine}, lot {lot} (expiry {expiry}).",
       note_queued: "Vaccination note queued for the DMP.",
       note_skipped: "No vaccination note: {reason}.",
+      trod_doc_skipped: "No result document (BIO-TROD): {reason}.",
       "ins-not-qualified": "patient's INS not qualified",
       test: "Test", kit_maker: "Kit maker", kit_ref: "Reference", kit_lot: "Kit lot",
       kit_expiry: "Kit expiry", readings: "Result",
@@ -195,6 +197,18 @@
     ]);
   }
 
+  // Why an act's document was not produced: the INS (translated here) or the API's French problem.
+  function skippedReason(act) {
+    const slug = act.document_skipped || "error";
+    return slug === "ins-not-qualified" || !act.document_problem ? tr(slug) : act.document_problem.title;
+  }
+
+  // The CI-SIS rules a refused document failed, as the kit words them (French).
+  function failedRules(act) {
+    const rules = (act.document_problem && act.document_problem.failed_rules) || [];
+    return rules.length ? [el("ul", { "data-testid": "m-failed-rules" }, ...rules.map((r) => el("li", { text: r })))] : [];
+  }
+
   function requirePatient(target) {
     const id = patientId();
     if (!id) show(target, "error", [tr("no_patient")]);
@@ -302,7 +316,8 @@
       delete dm.dataset.scanId;
       show("vacc-result", "ok", [
         el("p", { "data-testid": "vacc-recorded", text: tr("recorded", { vaccine: act.vaccine_label, lot: act.product.lot, expiry: act.product.expiry }) }),
-        act.document_id ? tr("note_queued") : tr("note_skipped", { reason: tr(act.document_skipped || "error") }),
+        act.document_id ? tr("note_queued") : tr("note_skipped", { reason: skippedReason(act) }),
+        ...failedRules(act),
         ...act.eligibility.warnings.map((w) => `${tr("warning")} ${w.message}`),
       ]);
     } catch (error) {
@@ -388,6 +403,8 @@
       protocol.score !== null && protocol.score !== undefined ? tr("score", { score: protocol.score }) : null,
       el("p", { "data-testid": "trod-next", "data-next": next, text: tr(`next_${next}`) }),
       ...protocol.refusals.map((r) => `• ${r.message}`),
+      t.document_skipped ? tr("trod_doc_skipped", { reason: skippedReason(t) }) : null,
+      ...failedRules(t),
     ]);
     const area = $("trod-next");
     if (next === "dispense") {

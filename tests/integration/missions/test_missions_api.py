@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from hwsim.mss import MssServer
 from lgo.cli import app as cli_app
+from lgo.documents import types as document_types
 from lgo.documents.conformance import VOLETS, CisisKit
 from lgo.documents.models import DocumentKind
 from lgo.domain.identity import IdentityStatus, InsOid
@@ -458,6 +459,35 @@ def test_documents_of_the_acts_pass_the_cisis_kit(missions_kit: MissionsApi,
         assert cisis_kit.failed_asserts(VOLETS[kind], cda) == []
     assert missions_kit.deliver_documents() == 3
     assert len(sim_documents(missions_kit.sim.base_url)) == 3
+
+
+def test_a_rejected_note_is_not_sent_and_the_counter_reads_the_failed_rules(
+    missions_kit: MissionsApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The act happened, so it stays recorded; its note fails the kit (a builder defect: the ATC
+    class under a wrong code system), so nothing is stored nor sent, and the answer says why in
+    French, rule by rule."""
+    monkeypatch.setattr(document_types, "ATC", "1.2.3.4")
+    patient = add_patient(missions_kit.container.db, IdentityStatus.QUAL)
+    created = missions_kit.client.post("/v1/vaccinations", json=_vaccination(patient),
+                                       headers=_key())  # fmt: skip
+    assert created.status_code == 201, created.text
+    act = created.json()
+    assert act["document_id"] is None and act["document_skipped"] == "cda-non-conformant"
+    problem = act["document_problem"]
+    assert problem["type"] == "urn:lgo:problem:cda-non-conformant"
+    assert problem["title"] == "Document non conforme au volet CI-SIS : envoi bloqué"
+    assert any("le code ATC du vaccin est obligatoire" in rule for rule in problem["failed_rules"])
+    assert missions_kit.client.get(f"/v1/patients/{patient}/documents").json() == []
+    assert missions_kit.deliver_documents() == 0 and sim_documents(missions_kit.sim.base_url) == []
+
+
+def test_an_unqualified_ins_is_explained_in_french(missions: MissionsApi) -> None:
+    patient = add_patient(missions.container.db, IdentityStatus.PROV)
+    act = missions.client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
+    assert act["document_skipped"] == "ins-not-qualified"
+    assert act["document_problem"]["type"] == "urn:lgo:problem:ins-not-qualified"
+    assert "INS" in act["document_problem"]["title"]
 
 
 # ---------------------------------------------------------------- one document per act
