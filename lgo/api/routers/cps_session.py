@@ -15,7 +15,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, SecretStr
 
+from lgo.api.contract import answers, problem_responses
 from lgo.api.deps import ContainerDep, CounterDep
+from lgo.api.schemas.sessions import CardStatus, SessionInfo
+from lgo.services import hardware_errors as hw
+from lgo.services.cps_revocation import CpsCertificateUntrusted, CpsRevocationUnknown
 from lgo.services.hardware_part import cps_of
 
 router = APIRouter(prefix="/v1/cps/session", tags=["session professionnelle"])
@@ -30,7 +34,7 @@ class CpsLoginRequest(BaseModel):
 
 class SessionOut(BaseModel):
     kind: Literal["cps", "ecps"] | None
-    session: dict[str, Any] | None
+    session: SessionInfo | None
     cps_readers: list[str]
 
 
@@ -48,15 +52,35 @@ def read_session(container: ContainerDep, _counter: CounterDep) -> SessionOut:
     return _out(container)
 
 
-@router.get("/card", summary="Carte CPS insérée : numéro de série et essais de code restants")
+# Reading the CPS card (PC/SC) may end in these.
+_CARD_ERRORS = (
+    hw.CpsCardMissing, hw.ReaderNotFound, hw.CpsReaderAmbiguous, hw.CardReadFailed,
+    hw.CardRemovedDuringRead, hw.HardwareUnavailable, hw.HardwareTimeout,
+)  # fmt: skip
+
+
+@router.get(
+    "/card",
+    summary="Carte CPS insérée : numéro de série et essais de code restants",
+    **answers(CardStatus, *_CARD_ERRORS),
+)
 async def card_status(
     container: ContainerDep, _counter: CounterDep, reader: str | None = None
 ) -> dict[str, Any]:
     return await cps_of(container).card_status_with_deadline(reader)
 
 
-@router.post("", status_code=201, response_model=SessionOut,
-             summary="Ouvrir la session avec la carte CPS et son code porteur")
+@router.post(
+    "",
+    status_code=201,
+    response_model=SessionOut,
+    summary="Ouvrir la session avec la carte CPS et son code porteur",
+    responses=problem_responses(
+        hw.CpsPinFormat, hw.CpsPinIncorrect, hw.CpsPinFinalTry, hw.CpsPinLocked,
+        hw.CpsLoginFailed, hw.CpsMiddlewareUnavailable, CpsCertificateUntrusted,
+        CpsRevocationUnknown, *_CARD_ERRORS,
+    ),
+)
 async def open_session(
     body: CpsLoginRequest, container: ContainerDep, _counter: CounterDep
 ) -> SessionOut:
