@@ -11,11 +11,12 @@ unqualified INS: the act then stays recorded with ``document_skipped = "ins-not-
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 
 from drivers.errors import CodeFormatError
 from drivers.scanners import gs1
@@ -78,8 +79,33 @@ def vaccine_code(datamatrix: str) -> VaccineCode:
     try:
         data = gs1.parse_gs1(text)
     except CodeFormatError as exc:
-        raise VaccineCodeInvalid(f"Code non conforme GS1 ({exc}).") from None
+        raise VaccineCodeInvalid(f"Code GS1 non conforme : {_gs1_french(str(exc))}.") from None
     return _complete(data.gtin, data.cip13, data.expiry, data.batch, data.serial)
+
+
+# The GS1 parser's (English, fixed) reasons, as the pharmacist reads them.
+_GS1_REASONS: Final = {
+    "expiry is not YYMMDD": "date de péremption (AI 17) pas au format AAMMJJ",
+    "expiry month out of range": "mois de péremption invalide",
+    "expiry day out of range": "jour de péremption invalide",
+    "unknown application identifier": "identifiant d'application (AI) inconnu",
+    "empty element string": "code vide",
+    "control characters in element string": "caractères de contrôle dans le code",
+    "repeated application identifier": "identifiant d'application (AI) répété",
+    "no GTIN (AI 01)": "pas de code produit (GTIN, AI 01)",
+    "GTIN check digit is wrong": "clé de contrôle du code produit (GTIN) fausse",
+}
+_GS1_AI_REASON: Final = re.compile(r"AI (\d+) (is too short|has a bad length)")
+
+
+def _gs1_french(reason: str) -> str:
+    if reason in _GS1_REASONS:
+        return _GS1_REASONS[reason]
+    match = _GS1_AI_REASON.fullmatch(reason)
+    if match:
+        return f"champ AI {match[1]} " + (
+            "trop court" if match[2] == "is too short" else "de longueur invalide")
+    return "code illisible"
 
 
 def vaccine_code_from_scan(fields: Mapping[str, str]) -> VaccineCode:

@@ -20,6 +20,7 @@ from lgo.domain.trod import (
     positive,
 )
 from lgo.domain.vaccination import EligibilityInput, Vaccine, age_range, assess
+from lgo.services.vaccinations import VaccineCodeInvalid, vaccine_code
 
 DAY = date(2026, 3, 15)
 
@@ -174,3 +175,16 @@ def test_positive_readings() -> None:
 def test_tests_without_protocol() -> None:
     decision = assess_protocol(ProtocolInput(TrodTest.COVID_19, 30, 30, "F"))
     assert not decision.within and [c.code for c in decision.refusals] == ["no-protocol"]
+
+
+@pytest.mark.parametrize(("code", "french"), [
+    ("]d2010340093000001217271231" + "10L1", "clé de contrôle du code produit (GTIN) fausse"),
+    ("]d2010340093000001417271331" + "10L1", "mois de péremption invalide"),
+    ("]d2010340093000001417271299" + "10L1", "jour de péremption invalide"),
+    ("]d20103400930000014" + "99XYZ", "identifiant d'application (AI) inconnu"),
+    ("]d20103400930000014" + "17271", "champ AI 17 trop court"),
+])  # fmt: skip
+def test_a_malformed_vaccine_code_is_explained_in_french(code: str, french: str) -> None:
+    with pytest.raises(VaccineCodeInvalid) as refused:
+        vaccine_code(code)
+    assert refused.value.detail == f"Code GS1 non conforme : {french}."
