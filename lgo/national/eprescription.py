@@ -14,8 +14,9 @@ Contract (mirrored by ``hwsim.national.eprescription``; see its README):
   is refused (``idempotency-key-reuse``). Refusals are OperationOutcomes whose first issue carries
   a code of :data:`OUTCOME_SYSTEM`.
 
-Codes the Cnam keeps restricted (interventions, motifs) use the placeholder systems below under
-``https://lgo.invalid/``; a real adapter maps them.
+Codes the Cnam keeps restricted (interventions, motifs) use placeholder systems under
+``https://lgo.invalid/``, all in :mod:`lgo.national.profiles.eprescription` (the contract:
+``contracts/eprescription/``); a real adapter maps them.
 
 The dispensing service maps :class:`PrescriptionRecord` to its domain and builds
 :class:`ExecutionReport`; these DTOs are the stable interface.
@@ -55,6 +56,19 @@ from lgo.national.http import (
     json_or_none,
     refusal_error,
 )
+from lgo.national.profiles.eprescription import (
+    EXCEPTIONAL_RENEWAL_REASON,
+    EXT_CONTROLLED,
+    EXT_INTERVENTION,
+    EXT_INTERVENTION_REASON,
+    EXT_LIST,
+    EXT_NON_SUBSTITUTABLE,
+    EXT_PHARMACY,
+    EXT_PRESCRIBER_AGREEMENT,
+    EXT_RENEWAL,
+    OUTCOME_SYSTEM,
+    STATUS_REASON_SYSTEM,
+)
 
 SERVICE = "eprescription"
 PRESCRIPTION_ID_SYSTEM = "urn:oid:1.2.250.1.215.500.1.1"
@@ -71,27 +85,9 @@ INS_SYSTEMS = frozenset(
 )
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 SUBSTITUTION_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-substanceAdminSubstitution"
-EXT = "https://lgo.invalid/fhir/StructureDefinition/"
-EXT_CONTROLLED = EXT + "controlled-drug"
-EXT_LIST = EXT + "regulatory-list"
-EXT_NON_SUBSTITUTABLE = EXT + "non-substitutable-reason"
-EXT_INTERVENTION = EXT + "intervention"
-EXT_INTERVENTION_REASON = EXT + "intervention-reason"
-EXT_PRESCRIBER_AGREEMENT = EXT + "prescriber-agreement-date"
-EXT_RENEWAL = EXT + "renewal-number"
-EXT_PHARMACY = EXT + "pharmacy-finess"
 # The prescriber's posology text next to a structured dosage (French ePrescription IG, R5 backport).
 EXT_RENDERED_DOSAGE = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.renderedDosageInstruction"
-)
-STATUS_REASON_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/prescription-status-reason"
-OUTCOME_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/eprescription-outcome"
-# Motif of a dispensation supplémentaire exceptionnelle (domain.md §1.1, §6.1): intervention
-# "modification", motif "renouvellement", sous-motif "situation particulière de renouvellement
-# exceptionnel". The pharmacist decides alone: no prescriber agreement, and the renewal number runs
-# beyond the prescribed count. Sent as the intervention reason; the simulator knows the same text.
-EXCEPTIONAL_RENEWAL_REASON = (
-    "renouvellement — situation particulière de renouvellement exceptionnel"
 )
 
 

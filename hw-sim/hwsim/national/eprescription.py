@@ -54,8 +54,9 @@ RENDERED_DOSAGE = (
 OUTCOME_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/eprescription-outcome"
 MAX_BODY_BYTES = 1024 * 1024
 # Dispensation supplémentaire exceptionnelle (intervention "modified" with this reason): allowed on
-# an expired or fully served prescription, numbered beyond the prescribed renewals. Same text as
-# lgo.national.eprescription.EXCEPTIONAL_RENEWAL_REASON (hwsim never imports lgo).
+# an expired or fully served prescription, numbered beyond the prescribed renewals. Placeholders of
+# the restricted Cnam lists: the contract is contracts/eprescription/profile.json (a test holds this
+# module and lgo's profile module to it; hwsim never imports lgo).
 EXCEPTIONAL_RENEWAL_REASON = (
     "renouvellement — situation particulière de renouvellement exceptionnel"
 )

@@ -1,0 +1,201 @@
+"""Both sides of the wire against the canonical exchanges of ``contracts/<service>/examples/``.
+
+The client is tested against the files alone (its requests must equal the canonical requests, the
+canonical answers must parse into its typed results); the simulator is tested against the files
+alone (it accepts the canonical requests and answers in the canonical shape). Neither side is the
+other's oracle. See docs/contracts.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from hwsim.national.app import create_app
+from lgo.national import apcv, eprescription
+from lgo.national.errors import ApcvTokenUsed, PrescriptionCancelled, PrescriptionUnknown
+from lgo.national.http import NationalHttpClient, RetryPolicy
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+RPPS = "10999999997"
+PRESCRIPTION = "EPTEST0000000000000042"
+CANCELLED = "EPTEST0000000000000048"
+
+
+def example(service: str, name: str) -> Any:
+    return json.loads((CONTRACTS / service / "examples" / name).read_text(encoding="utf-8"))
+
+
+def shape(value: object) -> object:
+    """The structure of a JSON value: keys, list lengths and scalar types, not the values."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(item) for item in value]
+    return type(value).__name__
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def http(service: str, handler: Handler) -> NationalHttpClient:
+    return NationalHttpClient(
+        service, "http://contract.test", transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(attempts=1),
+    )  # fmt: skip
+
+
+def answering(
+    status: int, body: object, sent: list[httpx.Request], content_type: str = "application/fhir+json"
+) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(status, json=body, headers={"content-type": content_type})
+
+    return handler
+
+
+@pytest.fixture
+def sim() -> Iterator[TestClient]:
+    with TestClient(create_app()) as client:
+        yield client
+
+
+# -- e-prescription: the client -------------------------------------------------------------------
+
+
+def canonical_report() -> eprescription.ExecutionReport:
+    """The report whose execution Bundle is ``execution-request.json``."""
+    return eprescription.ExecutionReport(
+        prescription_id=PRESCRIPTION, idempotency_key="exec-canonical-0001",
+        dispensed_at=datetime(2026, 1, 15, 10, 30, tzinfo=UTC), pharmacist_rpps=RPPS,
+        pharmacy_finess="750000000",
+        lines=(eprescription.LineExecution(
+            line_id=f"{PRESCRIPTION}-1", intervention=eprescription.Intervention.UNCHANGED,
+            cip13="3400999999991", quantity=2, complete=True, renewal_number=0,
+        ),),
+    )  # fmt: skip
+
+
+def test_the_client_reads_a_prescription_as_the_contract_says() -> None:
+    sent: list[httpx.Request] = []
+    response = example("eprescription", "read-response.json")
+    client = eprescription.EPrescriptionClient(http=http("eprescription", answering(200, response, sent)))
+    record = client.fetch(PRESCRIPTION, author_rpps=RPPS)
+    canonical = example("eprescription", "read-request.json")
+    (request,) = sent
+    assert request.method == canonical["method"]
+    assert request.url.path.endswith(canonical["path"])
+    assert dict(request.url.params) == canonical["params"]
+    requests = [e["resource"] for e in response["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
+    assert record.prescription_id == PRESCRIPTION
+    assert [line.cip13 for line in record.lines] == [
+        r["medicationCodeableConcept"]["coding"][0]["code"] for r in requests
+    ]
+    patient = next(e["resource"] for e in response["entry"] if e["resource"]["resourceType"] == "Patient")
+    assert record.patient.family_name == patient["name"][0]["family"]
+
+
+def test_an_empty_searchset_is_an_unknown_prescription() -> None:
+    unknown = example("eprescription", "read-response-unknown.json")
+    handler = answering(unknown["status"], unknown["body"], [])
+    client = eprescription.EPrescriptionClient(http=http("eprescription", handler))
+    with pytest.raises(PrescriptionUnknown):
+        client.fetch("EPTEST0000000000000099", author_rpps=RPPS)
+
+
+def test_the_client_builds_the_canonical_execution_and_reads_its_receipt() -> None:
+    sent: list[httpx.Request] = []
+    handler = answering(200, example("eprescription", "execution-response.json"), sent)
+    client = eprescription.EPrescriptionClient(http=http("eprescription", handler))
+    receipt = client.record_execution(canonical_report())
+    (request,) = sent
+    assert json.loads(request.content) == example("eprescription", "execution-request.json")
+    assert request.headers["Idempotency-Key"] == "exec-canonical-0001"
+    assert receipt.prescription_id == PRESCRIPTION and not receipt.replayed
+
+
+def test_a_canonical_refusal_is_the_clients_typed_error() -> None:
+    refusal = example("eprescription", "refusal-prescription-cancelled.json")
+    client = eprescription.EPrescriptionClient(
+        http=http("eprescription", answering(refusal["status"], refusal["body"], []))
+    )
+    with pytest.raises(PrescriptionCancelled):
+        client.record_execution(canonical_report())
+
+
+# -- e-prescription: the simulator ----------------------------------------------------------------
+
+
+def test_the_simulator_answers_the_canonical_read(sim: TestClient) -> None:
+    canonical = example("eprescription", "read-request.json")
+    answer = sim.get("/eprescription/fhir" + canonical["path"], params=canonical["params"])
+    assert answer.status_code == 200
+    expected = example("eprescription", "read-response.json")
+    assert shape(answer.json()) == shape(expected)
+    served = [e["resource"].get("id") for e in answer.json()["entry"]]
+    assert served == [e["resource"].get("id") for e in expected["entry"]]
+    params = {**canonical["params"], "group-identifier": canonical["params"]["group-identifier"][:-2] + "99"}
+    unknown = sim.get("/eprescription/fhir" + canonical["path"], params=params)
+    assert shape(unknown.json()) == shape(example("eprescription", "read-response-unknown.json")["body"])
+
+
+def test_the_simulator_accepts_the_canonical_execution(sim: TestClient) -> None:
+    body = json.dumps(example("eprescription", "execution-request.json"))
+    headers = {"Idempotency-Key": "exec-canonical-0001", "Content-Type": "application/fhir+json"}
+    answer = sim.post("/eprescription/fhir/", content=body, headers=headers)
+    assert answer.status_code in (200, 201)
+    assert shape(answer.json()) == shape(example("eprescription", "execution-response.json"))
+    refused = sim.post(
+        "/eprescription/fhir/", content=body.replace(PRESCRIPTION, CANCELLED),
+        headers={**headers, "Idempotency-Key": "exec-canonical-0002"},
+    )  # fmt: skip
+    assert {"status": refused.status_code, "body": refused.json()} == example(
+        "eprescription", "refusal-prescription-cancelled.json"
+    )
+
+
+# -- apCV ----------------------------------------------------------------------------------------
+
+
+def test_the_apcv_client_sends_the_canonical_exchange_and_reads_the_identity() -> None:
+    sent: list[httpx.Request] = []
+    response = example("apcv", "exchange-response.json")
+    client = apcv.ApcvClient(http=http("apcv", answering(200, response, sent, "application/json")))
+    token = example("apcv", "exchange-request.json")["token"]
+    identity = client.exchange(token, author_rpps=RPPS)
+    (request,) = sent
+    assert request.url.path == "/v1/exchange"
+    assert json.loads(request.content) == example("apcv", "exchange-request.json")
+    assert [(b.family_name, b.given_name, b.nir, b.birth_date) for b in identity.beneficiaries] == [
+        (b["family_name"], b["given_name"], b["nir"], b["birth_date"]) for b in response["beneficiaries"]
+    ]
+    assert identity.coverage.caisse == response["coverage"]["caisse"]
+
+
+def test_the_apcv_client_turns_the_canonical_refusal_into_its_error() -> None:
+    refusal = example("apcv", "refusal-token-used.json")
+    handler = answering(refusal["status"], refusal["body"], [], "application/problem+json")
+    client = apcv.ApcvClient(http=http("apcv", handler))
+    with pytest.raises(ApcvTokenUsed):
+        client.exchange(example("apcv", "exchange-request.json")["token"], author_rpps=RPPS)
+
+
+def test_the_apcv_simulator_answers_the_canonical_exchange(sim: TestClient) -> None:
+    token = sim.post("/_sim/apcv/tokens", json={"identity": "camille"}).json()["token"]
+    canonical = example("apcv", "exchange-request.json")
+    assert set(canonical) == {"token"} and token.startswith("APCVTEST-")
+    answer = sim.post("/apcv/v1/exchange", json={**canonical, "token": token})
+    assert answer.status_code == 200
+    expected = example("apcv", "exchange-response.json")
+    assert shape(answer.json()) == shape(expected)
+    assert {**answer.json(), "context_id": None} == {**expected, "context_id": None}
+    again = sim.post("/apcv/v1/exchange", json={"token": token})
+    assert {"status": again.status_code, "body": again.json()} == example("apcv", "refusal-token-used.json")
