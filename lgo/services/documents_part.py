@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from lgo.documents.conformance import DocumentChecker
 from lgo.documents.errors import CdaNonConformantError, CisisKitUnusable, InsNotQualifiedError
 from lgo.documents.models import Author, Organisation
 from lgo.domain.identity import Ins
-from lgo.errors import LgoError, Unavailable
+from lgo.errors import InvalidInput, LgoError, Unavailable
 from lgo.logging import get_logger
 from lgo.national.dmp import STRUCT_FINESS_PREFIX, DmpClient
 from lgo.national.dmp_auth import DmpAuthenticator, card_authenticator
@@ -63,6 +64,15 @@ SWEEP_INTERVAL_S = 600.0
 class MssNotConfigured(Unavailable):
     slug = "mss-not-configured"
     title = "MSSanté non configurée : certificat de la pharmacie absent"
+
+
+class MssRecipientInvalid(InvalidInput):
+    slug = "mss-recipient-invalid"
+    title = "Adresse hors de la messagerie sécurisée de santé (MSSanté)"
+
+
+# MSSanté carries mail inside its trust space only: every operator's domain is under mssante.fr.
+_MSS_ADDRESS: Final = re.compile(r"[^@\s]+@([a-z0-9-]+\.)+mssante\.fr", re.IGNORECASE)
 
 
 class _LazyPatients:
@@ -218,9 +228,15 @@ class DocumentsPart:
         except Exception:  # a broken kit shows at the first document (nothing is sent unchecked)
             log.exception("cisis_kit_warm_failed")
 
-    def require_mss(self) -> None:
+    def require_mss(self, recipient: str | None = None) -> None:
+        """Before anything is written: MSSanté configured, and the recipient inside it."""
         if self.mss is None:
             raise MssNotConfigured()
+        if recipient is not None and not _MSS_ADDRESS.fullmatch(recipient.strip()):
+            raise MssRecipientInvalid(
+                "Une adresse MSSanté se termine par « .mssante.fr » (ex. : "
+                "prenom.nom@medecin.mssante.fr) : vérifier l'adresse du destinataire."
+            )
 
 
 def part_of(container: Container) -> DocumentsPart:

@@ -118,7 +118,7 @@ _DMP_ERRORS: tuple[type[LgoError], ...] = (
 def produce(body: DocumentRequest, container: ContainerDep, session: PharmacistDep) -> dict[str, Any]:
     part = part_of(container)
     if body.mss_recipient:
-        part.require_mss()
+        part.require_mss(body.mss_recipient)
     author = author_from_session(session.identity)
     if body.kind == "dispensing-summary":
         if not body.dispensation_id:
@@ -194,7 +194,7 @@ def send(
 ) -> dict[str, Any]:
     part = part_of(container)
     if body.channel == "mss":
-        part.require_mss()
+        part.require_mss(body.recipient)
     return part.service.send(
         document_id, body.channel, author_rpps=session.identity.rpps, recipient=body.recipient
     )

@@ -22,15 +22,35 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lgo.api.contract import answers, problem_responses
 from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
 from lgo.api.routers.documents import HTML_HEADERS
 from lgo.api.routers.vaccinations import DocumentRequestIn, IdempotencyHeader, actor_of
+from lgo.api.schemas.dispensations import Dispensation
+from lgo.api.schemas.trod import TrodView
 from lgo.domain.trod import Allergy, Exclusion, Reading, TrodTest
+from lgo.errors import InvalidInput
 from lgo.services.dispensing import ProfessionalContext, request_fingerprint
-from lgo.services.dispensing_errors import IdempotencyKeyMissing
+from lgo.services.dispensing_errors import DispensingRefused, IdempotencyKeyMissing, PatientNotFound
+from lgo.services.documents_part import MssNotConfigured
 from lgo.services.documents_part import part_of as documents_of
+from lgo.services.legal_record import LegalRecordIncomplete
+from lgo.services.missions_common import (
+    ActNotFound,
+    DocumentAlreadyProduced,
+    MissionKeyReused,
+    MissionPatientNotFound,
+)
 from lgo.services.missions_part import part_of
-from lgo.services.trod import Criteria, Kit, ProtocolDispenseInput, TrodInput
+from lgo.services.trod import (
+    Criteria,
+    Kit,
+    ProtocolAlreadyDispensed,
+    ProtocolDispenseInput,
+    ProtocolNotApplicable,
+    TrodInput,
+    TrodKitExpired,
+)
 from lgo.services.trod_referral import render_referral
 from lgo.sessions import ProfessionalSession
 from lgo.store.types import utcnow
@@ -101,7 +121,15 @@ def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
     )  # fmt: skip
 
 
-@router.post("/v1/trod", status_code=201, summary="Enregistrer un test rapide (TROD)")
+@router.post(
+    "/v1/trod",
+    status_code=201,
+    summary="Enregistrer un test rapide (TROD)",
+    **answers(
+        TrodView, IdempotencyKeyMissing, MissionKeyReused, MissionPatientNotFound, InvalidInput,
+        TrodKitExpired, MssNotConfigured,
+    ),
+)
 def record_trod(
     body: TrodIn,
     container: ContainerDep,
@@ -112,7 +140,7 @@ def record_trod(
     if not idempotency_key:
         raise IdempotencyKeyMissing()
     if body.mss_recipient:
-        documents_of(container).require_mss()
+        documents_of(container).require_mss(body.mss_recipient)
     c = body.criteria
     data = TrodInput(
         patient_id=body.patient_id, test=body.test, performed_at=body.performed_at or utcnow(),
@@ -130,8 +158,15 @@ def record_trod(
     return JSONResponse(view, status_code=status, headers=headers)
 
 
-@router.post("/v1/trod/{trod_id}/dispensation", status_code=201,
-             summary="Délivrer l'antibiotique du protocole (pharmacien prescripteur)")  # fmt: skip
+@router.post(
+    "/v1/trod/{trod_id}/dispensation",
+    status_code=201,
+    summary="Délivrer l'antibiotique du protocole (pharmacien prescripteur)",
+    **answers(
+        Dispensation, ActNotFound, ProtocolNotApplicable, ProtocolAlreadyDispensed, InvalidInput,
+        DispensingRefused, LegalRecordIncomplete, PatientNotFound,
+    ),
+)
 def dispense_under_protocol(
     trod_id: uuid.UUID,
     body: ProtocolDispensationIn,
@@ -146,8 +181,12 @@ def dispense_under_protocol(
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
 
-@router.post("/v1/trod/{trod_id}/document", status_code=201,
-             summary="Produire le document BIO-TROD d'un test enregistré sans document")  # fmt: skip
+@router.post(
+    "/v1/trod/{trod_id}/document",
+    status_code=201,
+    summary="Produire le document BIO-TROD d'un test enregistré sans document",
+    **answers(TrodView, ActNotFound, DocumentAlreadyProduced, MssNotConfigured),
+)
 def produce_document(
     trod_id: uuid.UUID,
     body: DocumentRequestIn,
@@ -156,22 +195,28 @@ def produce_document(
     session: PharmacistDep,
 ) -> dict[str, Any]:
     if body.mss_recipient:
-        documents_of(container).require_mss()
+        documents_of(container).require_mss(body.mss_recipient)
     return part_of(container).trod.document(
         str(trod_id), actor_of(session, counter.name), to_dmp=body.to_dmp,
         mss_recipient=body.mss_recipient,
     )  # fmt: skip
 
 
-@router.get("/v1/trod/{trod_id}/referral", response_class=HTMLResponse,
-            summary="Lettre d'orientation vers un médecin (à imprimer)")  # fmt: skip
+@router.get(
+    "/v1/trod/{trod_id}/referral",
+    response_class=HTMLResponse,
+    summary="Lettre d'orientation vers un médecin (à imprimer)",
+    responses=problem_responses(ActNotFound),
+)
 def referral(trod_id: uuid.UUID, container: ContainerDep) -> HTMLResponse:
     service = part_of(container).trod
     view, name, birth = service.referral_facts(str(trod_id))
     return HTMLResponse(render_referral(view, name, birth, service.pharmacy), headers=HTML_HEADERS)
 
 
-@router.get("/v1/trod", summary="Tests rapides réalisés (recherche)")
+@router.get(
+    "/v1/trod", summary="Tests rapides réalisés (recherche)", **answers(list[TrodView])
+)
 def search_trod(
     container: ContainerDep,
     patient: Annotated[str | None, Query(max_length=36)] = None,
@@ -184,6 +229,6 @@ def search_trod(
                                           limit=limit)  # fmt: skip
 
 
-@router.get("/v1/trod/{trod_id}", summary="Un test rapide")
+@router.get("/v1/trod/{trod_id}", summary="Un test rapide", **answers(TrodView, ActNotFound))
 def read_trod(trod_id: uuid.UUID, container: ContainerDep) -> dict[str, Any]:
     return part_of(container).trod.get(str(trod_id))

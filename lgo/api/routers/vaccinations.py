@@ -19,22 +19,33 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lgo.api.contract import answers
 from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
+from lgo.api.schemas.vaccinations import VaccinationEligibility, VaccinationView, VaccineInfo
 from lgo.bootstrap import Container
 from lgo.documents.models import VaccinationAct, VaccinationRoute, VaccinationSite
 from lgo.domain.vaccination import RULES, Vaccine
 from lgo.services.dispensing import request_fingerprint
 from lgo.services.dispensing_errors import IdempotencyKeyMissing
 from lgo.services.documents import author_from_session
+from lgo.services.documents_part import MssNotConfigured
 from lgo.services.documents_part import part_of as documents_of
 from lgo.services.hardware_part import scans_of
 from lgo.services.local_time import local_date
-from lgo.services.missions_common import Actor
+from lgo.services.missions_common import (
+    ActNotFound,
+    Actor,
+    DocumentAlreadyProduced,
+    MissionKeyReused,
+    MissionPatientNotFound,
+)
 from lgo.services.missions_part import part_of
 from lgo.services.vaccinations import (
     VaccinationInput,
+    VaccinationNotEligible,
     VaccineCode,
     VaccineCodeInvalid,
+    VaccineExpired,
     vaccine_code,
     vaccine_code_from_scan,
 )
@@ -101,8 +112,15 @@ def _code(container: Container, body: VaccinationIn) -> VaccineCode:
     return vaccine_code_from_scan(record.classification.fields)
 
 
-@router.post("/v1/vaccinations", status_code=201,
-             summary="Enregistrer une vaccination (une fois par Idempotency-Key)")  # fmt: skip
+@router.post(
+    "/v1/vaccinations",
+    status_code=201,
+    summary="Enregistrer une vaccination (une fois par Idempotency-Key)",
+    **answers(
+        VaccinationView, IdempotencyKeyMissing, MissionKeyReused, MissionPatientNotFound,
+        VaccineCodeInvalid, VaccineExpired, VaccinationNotEligible, MssNotConfigured,
+    ),
+)
 def record_vaccination(
     body: VaccinationIn,
     container: ContainerDep,
@@ -113,7 +131,7 @@ def record_vaccination(
     if not idempotency_key:
         raise IdempotencyKeyMissing()
     if body.mss_recipient:
-        documents_of(container).require_mss()  # before anything is written
+        documents_of(container).require_mss(body.mss_recipient)  # before anything is written
     data = VaccinationInput(
         patient_id=body.patient_id, vaccine=body.vaccine, code=_code(container, body),
         administered_at=body.administered_at or utcnow(), act=body.act, route=body.route,
@@ -138,8 +156,12 @@ class DocumentRequestIn(BaseModel):
                                       description="Adresse MSSanté du médecin du patient")  # fmt: skip
 
 
-@router.post("/v1/vaccinations/{vaccination_id}/note", status_code=201,
-             summary="Produire la note d'une vaccination enregistrée sans note")  # fmt: skip
+@router.post(
+    "/v1/vaccinations/{vaccination_id}/note",
+    status_code=201,
+    summary="Produire la note d'une vaccination enregistrée sans note",
+    **answers(VaccinationView, ActNotFound, DocumentAlreadyProduced, MssNotConfigured),
+)
 def produce_note(
     vaccination_id: uuid.UUID,
     body: DocumentRequestIn,
@@ -148,14 +170,18 @@ def produce_note(
     session: PharmacistDep,
 ) -> dict[str, Any]:
     if body.mss_recipient:
-        documents_of(container).require_mss()
+        documents_of(container).require_mss(body.mss_recipient)
     return part_of(container).vaccinations.note(
         str(vaccination_id), actor_of(session, counter.name), to_dmp=body.to_dmp,
         mss_recipient=body.mss_recipient,
     )  # fmt: skip
 
 
-@router.get("/v1/vaccinations/vaccines", summary="Vaccins que le pharmacien peut administrer")
+@router.get(
+    "/v1/vaccinations/vaccines",
+    summary="Vaccins que le pharmacien peut administrer",
+    **answers(list[VaccineInfo]),
+)
 def vaccines() -> list[dict[str, Any]]:
     return [
         {"code": rule.vaccine.value, "label": rule.label, "atc": rule.atc, "live": rule.live,
@@ -164,8 +190,11 @@ def vaccines() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-@router.get("/v1/vaccinations/eligibility",
-            summary="Le patient peut-il être vacciné par le pharmacien ? (rien n'est enregistré)")  # fmt: skip
+@router.get(
+    "/v1/vaccinations/eligibility",
+    summary="Le patient peut-il être vacciné par le pharmacien ? (rien n'est enregistré)",
+    **answers(VaccinationEligibility, MissionPatientNotFound),
+)
 def eligibility(
     container: ContainerDep,
     patient: Annotated[str, Query(min_length=1, max_length=36)],
@@ -179,7 +208,11 @@ def eligibility(
     )  # fmt: skip
 
 
-@router.get("/v1/vaccinations", summary="Registre des vaccinations (recherche)")
+@router.get(
+    "/v1/vaccinations",
+    summary="Registre des vaccinations (recherche)",
+    **answers(list[VaccinationView]),
+)
 def search_vaccinations(
     container: ContainerDep,
     patient: Annotated[str | None, Query(max_length=36)] = None,
@@ -192,7 +225,11 @@ def search_vaccinations(
                                                   vaccine=vaccine, limit=limit)  # fmt: skip
 
 
-@router.get("/v1/vaccinations/{vaccination_id}", summary="Une vaccination")
+@router.get(
+    "/v1/vaccinations/{vaccination_id}",
+    summary="Une vaccination",
+    **answers(VaccinationView, ActNotFound),
+)
 def read_vaccination(vaccination_id: uuid.UUID, container: ContainerDep) -> dict[str, Any]:
     return part_of(container).vaccinations.get(str(vaccination_id))
 

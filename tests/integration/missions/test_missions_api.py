@@ -543,3 +543,20 @@ def test_two_counters_racing_on_one_test_get_one_dispensation(
     assert second.status_code == 422
     assert [r["code"] for r in second.json()["refusals"]] == ["nothing_left"]
     assert len(client.get("/v1/ordonnancier", params={"patient_id": patient}).json()) == 1
+
+
+def test_a_recipient_outside_mssante_is_refused_before_anything_is_written(
+    missions: MissionsApi,
+) -> None:
+    """MSSanté carries mail inside its trust space only (addresses in *.mssante.fr): an ordinary
+    address would only fail later, after the act, so it is refused with the act."""
+    patient = add_patient(missions.container.db, IdentityStatus.QUAL)
+    for path, body in (
+        ("/v1/vaccinations", _vaccination(patient, mss_recipient="dr.exemple@exemple.fr")),
+        ("/v1/trod", {**_angine(patient), "mss_recipient": "dr.exemple@mssante.fr.exemple.com"}),
+    ):
+        refused = missions.client.post(path, json=body, headers=_key())
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"] == "urn:lgo:problem:mss-recipient-invalid"
+        assert "MSSanté" in refused.json()["title"]
+    assert _count(missions, VaccinationRow) == 0 and _count(missions, TrodTestRow) == 0
