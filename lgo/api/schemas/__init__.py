@@ -11,3 +11,14 @@ class View(BaseModel):
     """Base of every response model."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class DocumentProblem(View):
+    """Why the act's document was not produced (the act itself was recorded): a problem's
+    members without ``status`` and ``instance``; ``type`` is ``urn:lgo:problem:<code>``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    detail: str | None = None
