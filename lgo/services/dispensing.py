@@ -31,6 +31,7 @@ from lgo.domain.dispensing import (
     evaluate_execution,
 )
 from lgo.domain.legal_record import Bearer, Datum
+from lgo.domain.patient_match import PatientTraits
 from lgo.domain.prescription import Prescription, PrescriptionLine, PrescriptionSource
 from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.events import EventBus
@@ -56,7 +57,11 @@ from lgo.services.legal_record import (
     recorded_lines,
 )
 from lgo.services.local_time import local_date
-from lgo.services.prescription_patient import ensure_prescription_patient
+from lgo.services.prescription_patient import (
+    candidate_match,
+    ensure_prescription_patient,
+    match_view,
+)
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
 from lgo.store.db import Database
 from lgo.store.models import Patient
@@ -235,6 +240,26 @@ class DispensingService:
             return {}
         with self.db.uow(readonly=True) as uow:
             return _covered_periods(uow.session, prescription, patient_id)
+
+    def patient_match(self, prescription: Prescription, patient_id: str) -> dict[str, Any]:
+        """Is ``patient_id`` the prescription's patient, by the commit's rule (for the view)."""
+        with self.db.uow(readonly=True) as uow:
+            patient = uow.session.get(Patient, patient_id)
+            if patient is None:
+                raise PatientNotFound()
+            return match_view(prescription, patient)
+
+    def candidates_match(
+        self, prescription_id: str, candidates: Sequence[PatientTraits]
+    ) -> list[dict[str, Any]]:
+        """The same rule for people not stored yet (a card's beneficiaries), against the copy the
+        commit checks (the one the last ``GET /v1/prescriptions/{id}`` stored)."""
+        with self.db.uow(readonly=True) as uow:
+            row = uow.session.get(PrescriptionRow, ep.normalise_prescription_id(prescription_id))
+            if row is None:
+                raise PrescriptionNotLoaded()
+            prescription = from_json(row.content)
+        return [candidate_match(prescription, c) for c in candidates]
 
     # ------------------------------------------------------------ commit
 

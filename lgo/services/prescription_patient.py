@@ -41,6 +41,21 @@ class PrescriptionPatientUnknown(Conflict):
     )
 
 
+def _given(raw: str | None) -> tuple[str, ...]:
+    return tuple(p for p in re.split(r"[,\s]+", raw or "") if p)
+
+
+def card_traits(
+    family_name: str, given_names: str, birth_date: str, sex: str = "U",
+    ins: str | None = None, ins_oid: str | None = None,
+) -> PatientTraits:  # fmt: skip
+    """A beneficiary as a card or apCV gives it (not stored yet), for the switch the page offers.
+    ``ValueError`` for a birth date that is not 8 digits or an ISO date."""
+    return PatientTraits(family_names=(family_name,), given_names=_given(given_names),
+                         birth_date=birth_date_digits(birth_date), sex=sex, ins=ins,
+                         ins_oid=ins_oid if ins else None)  # fmt: skip
+
+
 def traits_of(patient: Patient) -> PatientTraits:
     """The stored patient as the rule compares it. The INS counts only when it came from INSi
     (``ins_matricule``) and no failed re-verification put the identity on the work list."""
@@ -52,7 +67,7 @@ def traits_of(patient: Patient) -> PatientTraits:
     usable_ins = patient.ins_matricule if not patient.on_work_list else None
     return PatientTraits(
         family_names=families or ("",),
-        given_names=tuple(p for p in re.split(r"[,\s]+", patient.given_names or "") if p),
+        given_names=_given(patient.given_names),
         birth_date=birth,
         sex=patient.sex if patient.sex in ("M", "F") else "U",
         ins=usable_ins,
@@ -90,3 +105,21 @@ def ensure_prescription_patient(prescription: Prescription, patient: Patient) ->
         selected_patient=public_patient(mine),
         differing=[t.value for t in result.differing],
     )
+
+
+def match_view(prescription: Prescription, patient: Patient) -> dict[str, Any]:
+    """The rule's answer for the counter (the page warns with it before the commit, which runs
+    :func:`ensure_prescription_patient` on the same rule): ``rule`` is ``ins``, ``traits``, or
+    ``unknown`` for an e-prescription copy without its patient (refused at commit)."""
+    return candidate_match(prescription, traits_of(patient))
+
+
+def candidate_match(prescription: Prescription, candidate: PatientTraits) -> dict[str, Any]:
+    """As :func:`match_view` for identity traits not stored yet (a card's beneficiary)."""
+    prescribed = prescription.patient
+    if prescribed is None:
+        paper = prescription.source is not PrescriptionSource.EPRESCRIPTION
+        return {"matches": paper, "rule": "paper" if paper else "unknown", "differing": []}
+    result = match_patient(prescribed, candidate)
+    return {"matches": result.same, "rule": result.basis.value,
+            "differing": [t.value for t in result.differing]}  # fmt: skip

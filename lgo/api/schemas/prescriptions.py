@@ -83,6 +83,21 @@ class PrescriptionPatient(View):
     ins: PatientIns | None
 
 
+class PatientMatchView(View):
+    """The commit's patient rule applied to the patient at the counter (docs/dispensing.md)."""
+
+    matches: bool = Field(description="Faux : la dispensation sera refusée (409).")
+    rule: Literal["ins", "traits", "paper", "unknown"] = Field(
+        description="ins, traits d'identité stricts, ordonnance papier (sans patient), ou "
+        "unknown (copie sans son patient : refusée)."
+    )
+    differing: list[Literal["ins", "family_name", "given_name", "birth_date", "sex"]]
+
+
+class CandidatesMatch(View):
+    matches: list[PatientMatchView] = Field(description="Dans l'ordre des candidats.")
+
+
 class PrescriptionPrescriber(View):
     """The Annuaire Santé check plus who the prescription names."""
 
@@ -107,6 +122,9 @@ class PrescriptionView(View):
     prescriber_rpps: str
     prescriber: PrescriptionPrescriber
     patient: PrescriptionPatient | None = Field(description="Absent d'une ordonnance papier.")
+    patient_match: PatientMatchView | None = Field(
+        None, description="Avec ?patient_id= : ce patient est-il celui de l'ordonnance ?"
+    )
     first_delivery_deadline: str
     treatment_limit: str
     degraded: bool = Field(description="Copie locale : service national injoignable.")

@@ -158,3 +158,52 @@ def test_twin_refusal_names_both_twins(counter: tuple[TestClient, Container]) ->
     assert "TESTPATIENT CLAUDE, né le 14/03/1985" in detail
     assert "premier prénom" in detail
     assert refused.json()["differing"] == ["given_name"]
+
+
+def test_the_view_says_whether_the_patient_is_the_prescriptions(
+    counter: tuple[TestClient, Container],
+) -> None:
+    """``patient_match`` is the commit's rule: the page warns with it (no copy of the rule)."""
+    client, _ = counter
+    right, twin, lou = (create_patient(client, p) for p in (DOMINIQUE, TWIN, LOU))
+    answers = {
+        who: client.get(f"/v1/prescriptions/{LISTED_RX}", params={"patient_id": who}).json()
+        for who in (right, twin, lou)
+    }
+    assert answers[right]["patient_match"] == {"matches": True, "rule": "traits", "differing": []}
+    assert answers[twin]["patient_match"] == {
+        "matches": False, "rule": "traits", "differing": ["given_name"]}  # fmt: skip
+    assert answers[lou]["patient_match"]["differing"] == [
+        "family_name", "given_name", "birth_date", "sex"]  # fmt: skip
+    assert client.get(f"/v1/prescriptions/{LISTED_RX}").json()["patient_match"] is None
+    unknown = client.get(f"/v1/prescriptions/{LISTED_RX}", params={"patient_id": "nobody"})
+    assert unknown.status_code == 404
+    # The view and the commit agree: the twin's dispensation is refused.
+    refused = client.post("/v1/dispensations", json=amox_body(twin),
+                          headers={"Idempotency-Key": "view-agrees-1"})  # fmt: skip
+    assert refused.json()["differing"] == answers[twin]["patient_match"]["differing"]
+
+
+def test_card_beneficiaries_are_matched_by_the_same_rule(
+    counter: tuple[TestClient, Container],
+) -> None:
+    """The family card's beneficiaries, not stored yet: which one is the prescription's patient
+    (lunar date of a card: an unknown day never matches a known one)."""
+    client, _ = counter
+    client.get(f"/v1/prescriptions/{LISTED_RX}").raise_for_status()
+    card = [
+        {"family_name": "TESTPATIENT", "given_names": "CLAUDE", "birth_date": "19850314"},
+        {"family_name": "Testpatient", "given_names": "Dominique Jean", "birth_date": "19850314"},
+        {"family_name": "TESTPATIENT", "given_names": "DOMINIQUE", "birth_date": "19850300"},
+    ]
+    answer = client.post(f"/v1/prescriptions/{LISTED_RX}/patient-match",
+                         json={"candidates": card})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert [m["matches"] for m in answer.json()["matches"]] == [False, True, False]
+    assert answer.json()["matches"][2]["differing"] == ["birth_date"]
+    bad = client.post(f"/v1/prescriptions/{LISTED_RX}/patient-match",
+                      json={"candidates": [{**card[0], "birth_date": "14/03/1985"}]})  # fmt: skip
+    assert bad.status_code == 422
+    not_read = client.post("/v1/prescriptions/EPTEST0000000000000099/patient-match",
+                           json={"candidates": card})  # fmt: skip
+    assert not_read.status_code == 404
