@@ -13,15 +13,32 @@ closing an e-CPS session revokes its provider grant. Here:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from lgo.api.contract import NATIONAL_ERRORS, problem_responses
 from lgo.api.deps import ContainerDep, CounterDep
+from lgo.api.schemas.sessions import SessionInfo
+from lgo.national.psc import (
+    PscGrantInvalid,
+    PscLoginExpired,
+    PscLoginRefused,
+    PscTokenInvalid,
+    PscUnknownProfessional,
+)
+from lgo.services.psc_login import EcpsSessionRequired, PscLoginUnknown
 from lgo.services.psc_part import psc_login_of
 
-router = APIRouter(prefix="/v1/cps/session/psc", tags=["session professionnelle"])
+# What a Pro Santé Connect sign-in may end in (the national service, the pending login).
+_PSC_RESPONSES = problem_responses(
+    PscLoginUnknown, EcpsSessionRequired, PscLoginRefused, PscLoginExpired,
+    PscUnknownProfessional, PscGrantInvalid, PscTokenInvalid, *NATIONAL_ERRORS,
+)  # fmt: skip
+router = APIRouter(
+    prefix="/v1/cps/session/psc", tags=["session professionnelle"], responses=_PSC_RESPONSES
+)
 
 LOGIN_HINT = Field(
     min_length=9,
@@ -46,7 +63,7 @@ class CibaStartResponse(BaseModel):
 
 class LoginOutcome(BaseModel):
     status: Literal["pending", "approved"]
-    session: dict[str, Any] | None = None
+    session: SessionInfo | None = None
 
 
 class AuthorizeRequest(BaseModel):
