@@ -8,9 +8,11 @@ from pydantic import BaseModel, ConfigDict
 
 
 class View(BaseModel):
-    """Base of every response model."""
+    """Base of every response model.
 
-    model_config = ConfigDict(extra="forbid")
+    Members a model does not name are left out of the answer (pydantic's default), and the schema
+    does not forbid them: a later version may add members without breaking generated clients.
+    """
 
 
 class DocumentProblem(View):
