@@ -53,20 +53,22 @@ from lgo.domain.identity import (
 from lgo.errors import PharmacistSessionRequired
 from lgo.national.errors import MalformedResponse, NationalServiceError, ServiceUnavailable
 from lgo.national.http import NationalHttpClient, ServiceClient
+from lgo.national.profiles.insi import (  # restricted and invented: contracts/insi/profile.json
+    ACTION_TRAITS,
+    ACTION_VITALE,
+    ASSERTION_PS,
+    CTXBAM,
+    CTXLPS,
+    REC_SANS,
+    REC_VIT,
+    RESULT,
+    SIRAM,
+)
 from lgo.xml import XmlRejectedError, parse_xml
 
 SOAP: Final = "http://www.w3.org/2003/05/soap-envelope"
 WSA: Final = "http://www.w3.org/2005/08/addressing"
-CTXBAM: Final = "urn:siram:bam:ctxbam"
-CTXLPS: Final = "urn:siram:lps:ctxlps"
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-ASSERTION_PS: Final = "urn:lgo:insi:assertion-ps"
-REC_SANS: Final = "http://www.cnamts.fr/INSiRecSans"
-REC_VIT: Final = "http://www.cnamts.fr/INSiRecVit"
-RESULT: Final = "http://www.cnamts.fr/INSiResultat"
-SIRAM: Final = "urn:siram"
-ACTION_TRAITS: Final = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecTraitsIdentite"
-ACTION_VITALE: Final = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecCarteVitale"
 DEFAULT_MAX_REPLY_BYTES: Final = 256 * 1024
 
 AuthMode = Literal["certificate", "cps"]

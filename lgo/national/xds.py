@@ -10,6 +10,8 @@ from typing import Final
 
 from lxml import etree
 
+from lgo.national.profiles import dmp as profile
+
 SOAP: Final = "http://www.w3.org/2003/05/soap-envelope"
 WSA: Final = "http://www.w3.org/2005/08/addressing"
 XDSB: Final = "urn:ihe:iti:xds-b:2007"
@@ -19,7 +21,8 @@ RS: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
 QUERY: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
 # Caller context header (author idNat_PS, structure idNat_Struct): lgo's stand-in for the DMP's VIHF
 # SAML assertion, which needs the CPS signature chain that a simulator cannot check meaningfully.
-CTX: Final = "urn:lgo:hwsim:dmp-context"
+# Invented, so it lives in the profile module (contracts/dmp/profile.json).
+CTX: Final = profile.CTX
 NSMAP: Final = {
     "soap": SOAP,
     "wsa": WSA,

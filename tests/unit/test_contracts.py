@@ -90,12 +90,16 @@ def test_no_invented_identifier_lives_outside_the_contract() -> None:
     assert unregistered == []
 
 
-def test_invented_urls_of_lgo_sit_in_profile_modules_or_are_checked() -> None:
-    """In lgo, an invented URL is written in a profile module, or its constant is held to the contract."""
-    held = {e["lgo"].partition(":")[0] for s in SERVICES for e in entries(s) if "lgo" in e}
-    for path, _value in _literals(ROOT / "lgo" / "national"):
-        module = path.removesuffix(".py").replace("/", ".")
-        assert module.startswith("lgo.national.profiles.") or module in held, path
+def test_lgo_writes_invented_identifiers_only_in_its_profile_modules() -> None:
+    outside = [
+        (path, value) for path, value in _literals(ROOT / "lgo" / "national")
+        if not path.startswith("lgo/national/profiles/")
+    ]  # fmt: skip
+    assert outside == []
+    for service in SERVICES:
+        for entry in profile(service)["placeholders"]:
+            if "lgo" in entry and isinstance(entry["value"], str) and entry["kind"] == "invented":
+                assert entry["lgo"].startswith("lgo.national.profiles."), entry["name"]
 
 
 def test_the_docs_list_every_placeholder() -> None:
