@@ -195,3 +195,22 @@ def test_a_note_the_kit_refuses_shows_its_failed_rules(
     [act] = served.container.extras["missions"].vaccinations.search(patient_id=served.patient_id)
     assert act["document_id"] is None and act["document_skipped"] == "cda-non-conformant"
     assert page.lgo_errors == []
+
+
+def test_a_vaccine_outside_the_catalogue_is_typed_at_the_counter(
+    page: Any, served: Served
+) -> None:
+    """A dose whose CIP is not in the imported BDPM: the pharmacist types its name and CIS code."""
+    page.locator("#vacc-vaccine").select_option("grippe")
+    page.locator("#vacc-dm").fill(datamatrix("3400930000014", NEXT_YEAR, lot="LOTHORS"))
+    page.locator("#vacc-record").click()
+    expect(page.locator("#vacc-result")).to_contain_text("saisir son nom et son code CIS")
+    assert _count(served, VaccinationRow) == 0
+    page.locator("#vacc-label").fill("VACCIN GRIPPAL HORS CATALOGUE FICTIF")
+    page.locator("#vacc-cis").fill("60990099")
+    page.locator("#vacc-record").click()
+    expect(page.get_by_test_id("vacc-recorded")).to_contain_text("lot LOTHORS")
+    [act] = served.container.extras["missions"].vaccinations.search(patient_id=served.patient_id)
+    assert act["product"]["cis"] == "60990099"
+    assert act["product"]["label"] == "VACCIN GRIPPAL HORS CATALOGUE FICTIF"
+    assert page.lgo_errors == []

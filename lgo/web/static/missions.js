@@ -21,6 +21,7 @@
       "primo-vaccination": "primo-vaccination", rappel: "rappel", vaccination: "vaccination",
       immuno: "Personne immunodéprimée", severe: "Antécédent de réaction allergique sévère à un vaccin",
       mss: "Envoyer la note au médecin (adresse MSSanté, facultatif)",
+      product_label: "Nom du vaccin (s'il n'est pas au catalogue)", cis_code: "Code CIS (s'il n'est pas au catalogue)",
       check: "Vérifier l'éligibilité", record: "Enregistrer la vaccination",
       eligible: "Éligible à la vaccination par le pharmacien ({age}).",
       not_eligible: "Non éligible :", warning: "Attention :",
@@ -62,6 +63,7 @@
       "primo-vaccination": "first series", rappel: "booster", vaccination: "vaccination",
       immuno: "Immunocompromised person", severe: "History of severe allergic reaction to a vaccine",
       mss: "Send the note to the doctor (MSSanté address, optional)",
+      product_label: "Vaccine name (when not in the catalogue)", cis_code: "CIS code (when not in the catalogue)",
       check: "Check eligibility", record: "Record the vaccination",
       eligible: "Eligible for vaccination by the pharmacist ({age}).",
       not_eligible: "Not eligible:", warning: "Warning:",
@@ -231,6 +233,8 @@
       field("vacc-act", "act", el("select", { id: "vacc-act" })),
       field("vacc-route", "route", el("select", { id: "vacc-route" })),
       field("vacc-site", "site", el("select", { id: "vacc-site" })),
+      field("vacc-label", "product_label", el("input", { id: "vacc-label", type: "text", maxlength: "200" })),
+      field("vacc-cis", "cis_code", el("input", { id: "vacc-cis", type: "text", inputmode: "numeric", pattern: "[0-9]{8}", maxlength: "8" })),
       check("vacc-immuno", "immuno"), check("vacc-severe", "severe"),
       field("vacc-mss", "mss", el("input", { id: "vacc-mss", type: "email", maxlength: "254" })),
       el("p", { class: "row" },
@@ -310,6 +314,9 @@
     else body.datamatrix = "";
     if ($("vacc-site").value) body.site = $("vacc-site").value;
     if ($("vacc-mss").value.trim()) body.mss_recipient = $("vacc-mss").value.trim();
+    // Used by the daemon only when the scanned CIP is not in the catalogue (BDPM import).
+    if ($("vacc-label").value.trim()) body.product_label = $("vacc-label").value.trim();
+    if ($("vacc-cis").value.trim()) body.cis_code = $("vacc-cis").value.trim();
     try {
       const act = await call("POST", "/v1/vaccinations", body, { "Idempotency-Key": newKey() });
       dm.value = "";
