@@ -1,10 +1,11 @@
-"""The typed contract of ``/v1/openapi.json``: one ``Problem`` schema and the problems of each operation.
+"""The typed contract of ``/v1/openapi.json``: one ``Problem`` schema, the problems of each route.
 
-Front-end developers generate their clients from the schema (docs/api.md), so every error an operation
-can answer is documented there: a router lists the ``LgoError`` classes its services raise with
-``responses=problem_responses(NotFound, ...)``; ``install_contract`` adds, to every operation, what the
-layers in front of the routes answer (Host/Origin guard, bearer token, pharmacist session, request
-validation, body size cap) and puts ``Problem`` in the components.
+Front-end developers generate their clients from the schema (docs/api.md), so every error an
+operation can answer is documented there: a router lists the ``LgoError`` classes its services
+raise with ``answers(Model, NotFound, ...)`` or ``responses=problem_responses(NotFound, ...)``;
+``install_contract`` adds, to every operation, what the layers in front of the routes answer
+(Host/Origin guard, bearer token, pharmacist session, request validation, body size cap) and puts
+``Problem`` in the components.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Problem(BaseModel):
 
 
 def problem_responses(*errors: type[LgoError]) -> Responses:
-    """``responses=`` for the problems of ``errors``, grouped by HTTP status, each type in an example."""
+    """``responses=`` for the problems of ``errors``, grouped by status, one example per type."""
     responses: Responses = {}
     for error in errors:
         entry = responses.setdefault(

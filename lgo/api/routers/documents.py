@@ -48,7 +48,7 @@ from lgo.services.documents import (
     list_deliveries,
     retry_failed,
 )
-from lgo.services.documents_part import MssNotConfigured, part_of
+from lgo.services.documents_part import MssNotConfigured, MssRecipientInvalid, part_of
 from lgo.services.identity import PatientUnknown
 
 router = APIRouter(tags=["documents"], dependencies=[Depends(require_counter)])
@@ -112,7 +112,7 @@ _DMP_ERRORS: tuple[type[LgoError], ...] = (
     **answers(
         DocumentView, InvalidInput, DocumentInputError, DocumentNotFoundError, PatientUnknown,
         DocumentAlreadyProduced, InsNotQualifiedError, CdaInvalidError, CdaNonConformantError,
-        CisisKitUnusable, MssNotConfigured,
+        CisisKitUnusable, MssNotConfigured, MssRecipientInvalid,
     ),
 )
 def produce(body: DocumentRequest, container: ContainerDep, session: PharmacistDep) -> dict[str, Any]:
@@ -166,7 +166,10 @@ def read(document_id: str, container: ContainerDep) -> dict[str, Any]:
     "/v1/documents/{document_id}/cda",
     response_class=Response,
     summary="Le document CDA tel qu'envoyé",
-    responses={200: {"content": {"application/xml": {}}}, **problem_responses(DocumentNotFoundError)},
+    responses={
+        200: {"content": {"application/xml": {}}},
+        **problem_responses(DocumentNotFoundError),
+    },
 )
 def cda(document_id: str, container: ContainerDep) -> Response:
     content = part_of(container).service.content(document_id)
@@ -187,7 +190,7 @@ def html(document_id: str, container: ContainerDep) -> HTMLResponse:
 @router.post(
     "/v1/documents/{document_id}/deliveries",
     summary="Envoyer un document",
-    **answers(DocumentView, DocumentNotFoundError, MssNotConfigured),
+    **answers(DocumentView, DocumentNotFoundError, MssNotConfigured, MssRecipientInvalid),
 )
 def send(
     document_id: str, body: DeliveryIn, container: ContainerDep, session: PharmacistDep

@@ -32,7 +32,7 @@ from lgo.domain.trod import Allergy, Exclusion, Reading, TrodTest
 from lgo.errors import InvalidInput
 from lgo.services.dispensing import ProfessionalContext, request_fingerprint
 from lgo.services.dispensing_errors import DispensingRefused, IdempotencyKeyMissing, PatientNotFound
-from lgo.services.documents_part import MssNotConfigured
+from lgo.services.documents_part import MssNotConfigured, MssRecipientInvalid
 from lgo.services.documents_part import part_of as documents_of
 from lgo.services.legal_record import LegalRecordIncomplete
 from lgo.services.missions_common import (
@@ -127,7 +127,7 @@ def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
     summary="Enregistrer un test rapide (TROD)",
     **answers(
         TrodView, IdempotencyKeyMissing, MissionKeyReused, MissionPatientNotFound, InvalidInput,
-        TrodKitExpired, MssNotConfigured,
+        TrodKitExpired, MssNotConfigured, MssRecipientInvalid,
     ),
 )
 def record_trod(
@@ -185,7 +185,9 @@ def dispense_under_protocol(
     "/v1/trod/{trod_id}/document",
     status_code=201,
     summary="Produire le document BIO-TROD d'un test enregistré sans document",
-    **answers(TrodView, ActNotFound, DocumentAlreadyProduced, MssNotConfigured),
+    **answers(
+        TrodView, ActNotFound, DocumentAlreadyProduced, MssNotConfigured, MssRecipientInvalid
+    ),
 )
 def produce_document(
     trod_id: uuid.UUID,

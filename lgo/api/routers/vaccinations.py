@@ -28,7 +28,7 @@ from lgo.domain.vaccination import RULES, Vaccine
 from lgo.services.dispensing import request_fingerprint
 from lgo.services.dispensing_errors import IdempotencyKeyMissing
 from lgo.services.documents import author_from_session
-from lgo.services.documents_part import MssNotConfigured
+from lgo.services.documents_part import MssNotConfigured, MssRecipientInvalid
 from lgo.services.documents_part import part_of as documents_of
 from lgo.services.hardware_part import scans_of
 from lgo.services.local_time import local_date
@@ -119,6 +119,7 @@ def _code(container: Container, body: VaccinationIn) -> VaccineCode:
     **answers(
         VaccinationView, IdempotencyKeyMissing, MissionKeyReused, MissionPatientNotFound,
         VaccineCodeInvalid, VaccineExpired, VaccinationNotEligible, MssNotConfigured,
+        MssRecipientInvalid,
     ),
 )
 def record_vaccination(
@@ -160,7 +161,10 @@ class DocumentRequestIn(BaseModel):
     "/v1/vaccinations/{vaccination_id}/note",
     status_code=201,
     summary="Produire la note d'une vaccination enregistrée sans note",
-    **answers(VaccinationView, ActNotFound, DocumentAlreadyProduced, MssNotConfigured),
+    **answers(
+        VaccinationView, ActNotFound, DocumentAlreadyProduced, MssNotConfigured,
+        MssRecipientInvalid,
+    ),
 )
 def produce_note(
     vaccination_id: uuid.UUID,

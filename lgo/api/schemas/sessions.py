@@ -35,7 +35,7 @@ class CardStatus(View):
 
     reader: str
     serial: str
-    pin_tries_left: int | None = Field(description="Essais de code restants (compteur de la carte).")
+    pin_tries_left: int | None = Field(description="Essais de code restants (compteur carte).")
     pin_tries_max: int | None
     pin_locked: bool | None = Field(None, description="Présent quand l'état du code est connu.")
     pin_final_try: bool | None = Field(None, description="Dernier essai : à confirmer.")

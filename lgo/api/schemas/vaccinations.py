@@ -25,7 +25,7 @@ class VaccinationEligibility(View):
     vaccine: str
     label: str
     eligible: bool
-    age_min: int | None = Field(description="Âge le plus jeune possible ce jour (None : illisible).")
+    age_min: int | None = Field(description="Âge minimal possible ce jour (None : illisible).")
     age_max: int | None
     refusals: list[CodedReason]
     warnings: list[CodedReason]
@@ -65,5 +65,5 @@ class VaccinationView(View):
     document_id: str | None = Field(description="Note de vaccination (VAC-NOTE) produite.")
     document_skipped: str | None = Field(description="Pourquoi la note n'a pas été produite.")
     document_problem: DocumentProblem | None = Field(
-        None, description="Présent quand la note n'a pas pu être produite (cette réponse seulement)."
+        None, description="Présent quand la note n'a pas été produite (cette réponse seulement)."
     )

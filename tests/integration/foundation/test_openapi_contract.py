@@ -129,7 +129,8 @@ def test_problem_schema_is_rfc_9457_with_lgo_members(spec: dict[str, Any]) -> No
 
 
 def _codegen() -> str:
-    tool = shutil.which("datamodel-codegen") or str(Path(sys.executable).with_name("datamodel-codegen"))
+    beside_python = Path(sys.executable).with_name("datamodel-codegen")
+    tool = shutil.which("datamodel-codegen") or str(beside_python)
     if not Path(tool).is_file():
         pytest.skip("datamodel-code-generator is not installed (pip install -e '.[dev]')")
     return tool
