@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from lxml import etree
 
 from hwsim.national.app import create_app
-from lgo.national import apcv, eprescription
+from lgo.domain.identity import Traits, with_key
+from lgo.national import apcv, eprescription, insi
 from lgo.national.errors import ApcvTokenUsed, PrescriptionCancelled, PrescriptionUnknown
 from lgo.national.http import NationalHttpClient, RetryPolicy
 
@@ -31,6 +33,10 @@ CANCELLED = "EPTEST0000000000000048"
 
 def example(service: str, name: str) -> Any:
     return json.loads((CONTRACTS / service / "examples" / name).read_text(encoding="utf-8"))
+
+
+def xml_example(service: str, name: str) -> bytes:
+    return (CONTRACTS / service / "examples" / name).read_bytes()
 
 
 def shape(value: object) -> object:
@@ -199,3 +205,67 @@ def test_the_apcv_simulator_answers_the_canonical_exchange(sim: TestClient) -> N
     assert {**answer.json(), "context_id": None} == {**expected, "context_id": None}
     again = sim.post("/apcv/v1/exchange", json={"token": token})
     assert {"status": again.status_code, "body": again.json()} == example("apcv", "refusal-token-used.json")
+
+
+# -- INSi (SOAP) ---------------------------------------------------------------------------------
+
+SOAP_TYPE = "application/soap+xml; charset=utf-8"
+VOLATILE = {"Id", "Temps", "MessageID"}  # per-call ids and times: compared by presence, not value
+TESTSEUL = Traits.of("Testseul", "Dominique", "M", "19620101")
+
+
+def xml_tree(data: bytes) -> object:
+    """Tags, attributes and texts of a SOAP message, in order, without per-call values."""
+    parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+
+    def walk(element: etree._Element) -> object:
+        local = etree.QName(element).localname
+        text = None if local in VOLATILE else (element.text or "").strip()
+        attributes = {k: v for k, v in element.attrib.items() if k != "messageID"}
+        return (element.tag, attributes, text, [walk(child) for child in element])
+
+    return walk(etree.fromstring(data, parser))
+
+
+def insi_client(handler: Handler) -> insi.InsiClient:
+    return insi.InsiClient(
+        http("insi", handler), insi.InsiConfig(idam="LGO-SIM-0001"),
+        clock=lambda: datetime(2026, 1, 15, 10, 30, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def soap_answer(status: int, body: bytes, sent: list[httpx.Request]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(status, content=body, headers={"content-type": SOAP_TYPE})
+
+    return handler
+
+
+def test_the_insi_client_sends_the_canonical_search_and_reads_the_identity() -> None:
+    sent: list[httpx.Request] = []
+    client = insi_client(soap_answer(200, xml_example("insi", "traits-response.xml"), sent))
+    found = client.search_by_traits(TESTSEUL, author_rpps=None)
+    (request,) = sent
+    assert xml_tree(request.content) == xml_tree(xml_example("insi", "traits-request.xml"))
+    assert request.headers["content-type"].endswith(f'action="{insi.ACTION_TRAITS}"')
+    assert found.ins.matricule == with_key("1620175112034")
+    assert (found.birth_name, found.given_names, found.birthplace) == ("TESTSEUL", ("DOMINIQUE",), "75112")
+
+
+def test_the_insi_client_turns_the_canonical_fault_into_its_error() -> None:
+    client = insi_client(soap_answer(500, xml_example("insi", "fault-siram_40.xml"), []))
+    with pytest.raises(insi.InsiUnavailable):
+        client.search_by_traits(TESTSEUL, author_rpps=None)
+
+
+def test_the_insi_simulator_answers_the_canonical_search(sim: TestClient) -> None:
+    action = f'{SOAP_TYPE}; action="{insi.ACTION_TRAITS}"'
+    request = xml_example("insi", "traits-request.xml")
+    answer = sim.post("/insi/lps", content=request, headers={"content-type": action})
+    assert answer.status_code == 200
+    assert xml_tree(answer.content) == xml_tree(xml_example("insi", "traits-response.xml"))
+    sim.post("/_sim/insi/next", json={"fault": "siram_40", "count": 1, "delay_s": 0})
+    fault = sim.post("/insi/lps", content=request, headers={"content-type": action})
+    assert fault.status_code == 500
+    assert xml_tree(fault.content) == xml_tree(xml_example("insi", "fault-siram_40.xml"))
