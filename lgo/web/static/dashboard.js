@@ -19,6 +19,7 @@
       source: "Source", error: "Erreur", count: "Nombre",
       loading: "Chargement…", no_token: "Jeton du poste absent : enregistrez-le d'abord.",
       failed_load: "Tableau de bord indisponible ({status}).",
+      bad_date: "Date « {value} » invalide : saisir une date réelle au format jj/mm/aaaa.",
       chart: "{service} : {main} (barres) et échecs (rouge) par période",
     },
     en: {
@@ -30,6 +31,7 @@
       source: "Source", error: "Error", count: "Count",
       loading: "Loading…", no_token: "No counter token: save it first.",
       failed_load: "Dashboard unavailable ({status}).",
+      bad_date: "Date “{value}” is not valid: type a real date as dd/mm/yyyy.",
       chart: "{service}: {main} (bars) and failures (red) per period",
     },
   };
@@ -91,15 +93,40 @@
     return node;
   }
 
-  function localDate(d) {
-    const pad = (n) => String(n).padStart(2, "0");
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  // Dates are typed and shown dd/mm/yyyy whatever the browser's locale (a native date field shows
+  // mm/dd/yyyy in an en-US browser); the API takes ISO days.
+  const pad = (n) => String(n).padStart(2, "0");
+
+  function frDay(d) {
+    return `${pad(d.getDate())}/${pad(d.getMonth() + 1)}/${d.getFullYear()}`;
+  }
+
+  function frPeriod(period) {
+    // "2026-12-03" → "03/12/2026", "2026-12" → "12/2026".
+    const [year, month, day] = String(period).split("-");
+    return day ? `${day}/${month}/${year}` : month ? `${month}/${year}` : String(period);
+  }
+
+  function frDateTime(iso) {
+    const d = new Date(iso);
+    return `${frDay(d)} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  }
+
+  function isoOf(id) {
+    // The typed day as ISO, "" when empty; an invalid date throws the French message.
+    const typed = $(id).value.trim();
+    if (!typed) return "";
+    const iso = window.LGO_DATES.parseFrDate(typed);
+    if (!iso) throw new Error(tr("bad_date", { value: typed }));
+    return iso;
   }
 
   function query() {
     const params = new URLSearchParams({ by: $("dash-by").value });
-    if ($("dash-from").value) params.set("from", $("dash-from").value);
-    if ($("dash-to").value) params.set("to", $("dash-to").value);
+    const from = isoOf("dash-from");
+    const to = isoOf("dash-to");
+    if (from) params.set("from", from);
+    if (to) params.set("to", to);
     return params.toString();
   }
 
@@ -132,7 +159,7 @@
     try {
       const response = await get(`/v1/stats/export.csv?${query()}`);
       const url = URL.createObjectURL(await response.blob());
-      const link = el("a", null, { href: url, download: `lgo-stats-${$("dash-from").value || "mois"}.csv` });
+      const link = el("a", null, { href: url, download: `lgo-stats-${isoOf("dash-from") || "mois"}.csv` });
       document.body.append(link);
       link.click();
       link.remove();
@@ -159,7 +186,7 @@
     const table = el("table", null, { class: "dash-table", "data-testid": "dash-figures" });
     const head = el("tr");
     head.append(el("th", tr("figure"), { scope: "col" }));
-    for (const bucket of report.buckets) head.append(el("th", bucket.period, { scope: "col" }));
+    for (const bucket of report.buckets) head.append(el("th", frPeriod(bucket.period), { scope: "col" }));
     head.append(el("th", tr("total"), { scope: "col" }));
     const thead = el("thead");
     thead.append(head);
@@ -198,7 +225,7 @@
   function backlogTable(report) {
     const rows = report.backlog.map((q) => [
       q.queue, q.pending, q.failed,
-      q.oldest_pending_at ? new Date(q.oldest_pending_at).toLocaleString(lang()) : "—",
+      q.oldest_pending_at ? frDateTime(q.oldest_pending_at) : "—",
     ]);
     return simpleTable(tr("backlog"), [tr("queue"), tr("pending"), tr("failed"), tr("oldest")], rows);
   }
@@ -223,11 +250,11 @@
         const h = (value(b, name) / max) * (height - 2);
         if (h > 0) {
           top -= h;
-          svg.append(rect(i * slot, top, bar, h, cls, `${b.period}: ${value(b, name)}`));
+          svg.append(rect(i * slot, top, bar, h, cls, `${frPeriod(b.period)}: ${value(b, name)}`));
         }
       }
       const f = (value(b, service.failed) / max) * (height - 2);
-      if (f > 0) svg.append(rect(i * slot + bar, height - f, bar, f, "failed", `${b.period}: ${value(b, service.failed)}`));
+      if (f > 0) svg.append(rect(i * slot + bar, height - f, bar, f, "failed", `${frPeriod(b.period)}: ${value(b, service.failed)}`));
     });
     const total = report.totals[service.main] + (service.second ? report.totals[service.second] : 0);
     const failed = service.failed ? report.totals[service.failed] : 0;
@@ -254,8 +281,8 @@
     const root = $("dashboard");
     if (!root) return;
     const today = new Date();
-    $("dash-from").value = localDate(new Date(today.getFullYear(), today.getMonth(), 1));
-    $("dash-to").value = localDate(today);
+    $("dash-from").value = frDay(new Date(today.getFullYear(), today.getMonth(), 1));
+    $("dash-to").value = frDay(today);
     applyTexts();
     $("dash-form").addEventListener("submit", (event) => { event.preventDefault(); load(); });
     $("dash-csv").addEventListener("click", exportCsv);

@@ -63,8 +63,10 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 @pytest.fixture
 def page() -> Iterator[Any]:
+    # An en-US browser: a native date field would show mm/dd/yyyy; the page stays French.
     with chromium_context(
-        prefix="lgo-stats-chromium-", viewport={"width": 1366, "height": 768}, timeout_ms=15_000
+        prefix="lgo-stats-chromium-", viewport={"width": 1366, "height": 768}, timeout_ms=15_000,
+        locale="en-US",
     ) as context:
         page = context.new_page()
         errors: list[str] = []
@@ -77,14 +79,16 @@ def test_dashboard_table_charts_csv_and_language(page: Any, served: Served) -> N
     page.goto(f"{served.url}/#token={served.token}")
     page.locator("#dashboard > summary").click()
     figures = page.get_by_test_id("dash-figures")
-    today = today_local().isoformat()
+    today = today_local()
+    expect(page.locator("#dash-to")).to_have_value(today.strftime("%d/%m/%Y"))
+    expect(page.locator("#dash-from")).to_have_value(today.replace(day=1).strftime("%d/%m/%Y"))
     expect(figures.locator("thead th").last).to_have_text("Total")
     calls = figures.locator('tr[data-figure="national.calls"]')
     expect(calls.locator("th")).to_have_text("appels aux services nationaux")
     expect(calls.locator("td.total")).to_have_text("2")
     expect(figures.locator('tr[data-figure="national.failed"] td.total')).to_have_text("1")
     expect(figures.locator('tr[data-figure="signins.ecps"] td.total')).to_have_text("1")
-    assert today in figures.locator("thead").inner_text()
+    assert today.strftime("%d/%m/%Y") in figures.locator("thead").inner_text()
     expect(page.locator("#dash-charts figure.dash-chart")).to_have_count(9)
     national = page.locator('#dash-charts figure[data-service="Services nationaux"]')
     expect(national.locator("rect.failed")).to_have_count(1)
@@ -93,11 +97,16 @@ def test_dashboard_table_charts_csv_and_language(page: Any, served: Served) -> N
     with page.expect_download() as download_info:
         page.locator("#dash-csv").click()
     downloaded = Path(download_info.value.path()).read_bytes()
-    params = {"from": page.locator("#dash-from").input_value(),
-              "to": page.locator("#dash-to").input_value(), "by": "day"}  # fmt: skip
+    params = {"from": today.replace(day=1).isoformat(), "to": today.isoformat(), "by": "day"}
     api_csv = httpx.get(f"{served.url}/v1/stats/export.csv", params=params, timeout=5,
                         headers={"Authorization": f"Bearer {served.token}"})  # fmt: skip
     assert downloaded == api_csv.content
+
+    page.locator("#dash-from").fill("31/02/2026")  # no such day: said in French, nothing loaded
+    page.locator("#dashboard button[type=submit]").click()
+    expect(page.locator("#dash-status")).to_have_text(
+        "Date « 31/02/2026 » invalide : saisir une date réelle au format jj/mm/aaaa."
+    )
 
     page.locator("#lang-toggle").click()
     expect(calls.locator("th")).to_have_text("national service calls")
