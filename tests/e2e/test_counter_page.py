@@ -336,8 +336,17 @@ def test_apcv_scan_gives_the_beneficiaries_to_choose(
     expect(choices).to_have_count(2)
     expect(page.locator("#beneficiaries")).to_contain_text("apCV lue")
     expect(choices.nth(1).locator("kbd")).to_have_text("2")
+    expect(choices.nth(0).locator("button")).to_be_focused()  # the list takes the keys at once
+    # A digit typed in the scan field is the start of a prescription number, never a choice.
+    page.keyboard.press("F2")
     expect(page.locator("#scan-input")).to_be_focused()
-    page.keyboard.press("1")  # the number in front of the beneficiary chooses, no Tab needed
+    page.keyboard.press("1")
+    expect(page.locator("#scan-input")).to_have_value("1")
+    expect(choices).to_have_count(2)
+    page.locator("#scan-input").fill("")
+    # Out of the text field, the number in front of the beneficiary chooses, no Tab needed.
+    choices.nth(0).locator("button").focus()
+    page.keyboard.press("1")
     expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
     assert page.locator("#scan-input").input_value() == ""  # the key did not go into the field
     expect(page.locator("#beneficiary-list")).to_have_count(0)  # single-use: nothing to keep

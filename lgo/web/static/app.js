@@ -123,6 +123,9 @@
     return `${year}-${pad2(month)}-${pad2(day)}`;
   }
 
+  // Shared with dashboard.js (loaded after this file): one reading of a typed French date.
+  window.LGO_DATES = Object.freeze({ frDate, parseFrDate });
+
   function clock(iso) {
     const when = iso ? new Date(iso) : new Date();
     return `${pad2(when.getHours())}:${pad2(when.getMinutes())}:${pad2(when.getSeconds())}`;
@@ -641,15 +644,23 @@
         el("button", { type: "button", onclick: () => chooseBeneficiary(person), text: t("patient.choose") })));
     });
     box.append(list);
+    // The focus goes to the list, out of the scan field, so the number keys choose at once (not
+    // when the pharmacist is typing elsewhere, e.g. a patient search).
+    const active = document.activeElement;
+    if (!active || active === document.body || active.id === "scan-input" || box.contains(active)) {
+      list.querySelector("button")?.focus();
+    }
   }
 
   function chooseByNumber(event) {
-    // 1..9 picks a beneficiary while the list is shown and nothing is being typed.
+    // 1..9 picks a beneficiary while the list is shown, never from a text field: a digit typed
+    // in the scan field is the start of a prescription number (F2 goes back to the field).
     if (!/^[1-9]$/.test(event.key) || event.ctrlKey || event.altKey || event.metaKey) return false;
     if (!state.vitale || state.vitale.chosen || state.vitale.beneficiaries.length < 2) return false;
     const target = event.target;
-    const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
-    if (typing && !(target.id === "scan-input" && target.value === "")) return false;
+    const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement
+      || target instanceof HTMLSelectElement || (target instanceof HTMLElement && target.isContentEditable);
+    if (typing) return false;
     const person = state.vitale.beneficiaries[Number(event.key) - 1];
     if (!person) return false;
     event.preventDefault();
@@ -1301,6 +1312,7 @@
   function renderCommit() {
     $("commit-form").hidden = !state.rx && !state.paper;
     const button = $("commit");
+    checkRecord();
     renderRecordFields();
     const why = [...(state.paper ? paperBlockers() : commitBlockers()), ...((state.rx || state.paper) ? recordBlockers() : [])];
     button.disabled = why.length > 0;
@@ -1334,6 +1346,10 @@
       return;
     }
     if ($("commit").disabled) return; // Ctrl+Enter while something is missing: the reasons are shown
+    if (state.recordAsked?.pending) {
+      await runRecordCheck(); // the mentions to ask for what is about to be sent
+      if ($("commit").disabled) return; // now asked: the fields are shown
+    }
     const body = commitBody();
     // One key per distinct request: a retried click (lost answer) replays, a changed decision is new.
     const fingerprint = JSON.stringify(body);
@@ -1356,6 +1372,7 @@
     } catch (error) {
       if (generation !== state.rxGeneration) return;
       offerOverrides(error);
+      askRecordFrom(error);
       result.replaceChildren(el("div", { class: "result error" }, problemNode(error)));
     } finally {
       renderCommit();
@@ -1406,19 +1423,63 @@
 
   // ------------------------------------------------------------------ ordonnancier mentions
 
-  // What the ordonnancier entry needs and the prescription may not give (R.5132-10, and the bearer
-  // of a narcotic prescription, R.5132-35): asked only when a line goes to the ordonnancier.
+  // What the ordonnancier entry needs and the prescription does not give (R.5132-10, and the
+  // bearer of a narcotic prescription, R.5132-35) is the daemon's answer, never a guess: the page
+  // sends the dispensation as it stands, without these mentions, to POST /v1/dispensations/check
+  // and asks exactly what `record_missing` lists (the commit requires the same).
   function recordNeeds() {
-    const lists = state.paper
-      ? state.paper.lines.map((line) => line.list)
-      : (state.rx?.lines || []).filter((line, i) => state.decisions[i]?.intervention !== "not_dispensed").map((line) => line.regulatory_list);
-    const listed = lists.some((list) => list && list !== "none");
-    const typedPrescriber = state.paper ? null : state.rx?.prescriber?.address;
+    const asked = new Set(state.recordAsked?.data || []);
     return {
-      listed,
-      prescriberAddress: listed && !state.paper && !typedPrescriber,
-      bearer: lists.includes("stupefiant"),
+      listed: asked.size > 0,
+      patientAddress: asked.has("patient_address"),
+      prescriberAddress: asked.has("prescriber_address"),
+      bearer: asked.has("bearer") || asked.has("bearer_name") || asked.has("bearer_address"),
     };
+  }
+
+  function bareBody() {
+    // The dispensation without the ordonnancier mentions (null when there is nothing to check).
+    if (!state.patient || (!state.rx && !state.paper)) return null;
+    if (state.paper) return paperBody();
+    return { patient_id: state.patient.id, prescription_id: state.rx.prescription_id, lines: state.decisions.map(lineBody) };
+  }
+
+  function checkRecord() {
+    // Re-asked when the dispensation changes (debounced: not on every key typed).
+    const body = bareBody();
+    const signature = body ? JSON.stringify(body) : "";
+    if (signature === (state.recordAsked?.signature ?? "")) return;
+    if (!body) {
+      state.recordAsked = null;
+      return;
+    }
+    state.recordAsked = { signature, data: state.recordAsked?.data || [], pending: true };
+    clearTimeout(state.recordTimer);
+    state.recordTimer = setTimeout(runRecordCheck, 250);
+  }
+
+  async function runRecordCheck() {
+    // Also run at once by a commit that comes before the debounce is over.
+    clearTimeout(state.recordTimer);
+    const asked = state.recordAsked;
+    const body = bareBody();
+    if (!asked?.pending || !body || JSON.stringify(body) !== asked.signature) return;
+    let data = asked.data;
+    try {
+      data = (await api("POST", "/v1/dispensations/check", body)).record_missing.map((m) => m.datum);
+    } catch (_) {
+      // Not checkable as it stands (a mismatch, a field still empty...): the commit says why.
+    }
+    if (state.recordAsked !== asked) return; // changed meanwhile
+    state.recordAsked = { signature: asked.signature, data, pending: false };
+    renderCommit();
+  }
+
+  function askRecordFrom(error) {
+    // A commit refused for a missing mention (asked too late, e.g. a check that failed): ask it.
+    if (error.slug !== "legal-record-incomplete") return;
+    const data = new Set([...(state.recordAsked?.data || []), ...(error.problem.missing || []).map((m) => m.datum)]);
+    state.recordAsked = { ...(state.recordAsked || { signature: "" }), data: [...data], pending: false };
   }
 
   function recordState() {
@@ -1445,7 +1506,8 @@
     const r = recordState();
     const input = (id, key, labelKey) => field(id, labelKey, el("input", { id, class: "wider", maxlength: 300, value: r[key],
       oninput: (e) => { r[key] = e.target.value; state.commitKey = null; renderCommit(); } }));
-    const parts = [input("patient-address", "patientAddress", "record.patient.address")];
+    const parts = [];
+    if (needs.patientAddress) parts.push(input("patient-address", "patientAddress", "record.patient.address"));
     if (needs.prescriberAddress) parts.push(input("prescriber-address", "prescriberAddress", "record.prescriber.address"));
     if (needs.bearer) {
       parts.push(field("bearer-kind", "record.bearer", el("select", { id: "bearer-kind", onchange: (e) => { r.bearer = e.target.value; state.commitKey = null; renderRecordFields(); renderCommit(); } },
@@ -1463,7 +1525,7 @@
     if (!needs.listed || !state.patient) return [];
     const r = recordState();
     const why = [];
-    if (!r.patientAddress.trim()) why.push(t("record.need.patient"));
+    if (needs.patientAddress && !r.patientAddress.trim()) why.push(t("record.need.patient"));
     if (needs.prescriberAddress && !r.prescriberAddress.trim()) why.push(t("record.need.prescriber"));
     if (needs.bearer && (!r.bearer || (r.bearer === "other" && !(r.bearerName.trim() && r.bearerAddress.trim())))) why.push(t("record.need.bearer"));
     return why;
@@ -1474,7 +1536,7 @@
     const needs = recordNeeds();
     if (!needs.listed) return body;
     const r = recordState();
-    if (r.patientAddress.trim()) body.patient_address = r.patientAddress.trim();
+    if (needs.patientAddress && r.patientAddress.trim()) body.patient_address = r.patientAddress.trim();
     if (needs.prescriberAddress && r.prescriberAddress.trim()) body.prescriber_address = r.prescriberAddress.trim();
     if (needs.bearer && r.bearer) {
       body.bearer = r.bearer === "patient" ? { is_patient: true }
