@@ -21,7 +21,8 @@ from lxml import etree
 
 from hwsim.national.app import create_app
 from lgo.domain.identity import Traits, with_key
-from lgo.national import apcv, eprescription, insi
+from lgo.national import apcv, eprescription, insi, xds
+from lgo.national.dmp import DmpClient
 from lgo.national.errors import ApcvTokenUsed, PrescriptionCancelled, PrescriptionUnknown
 from lgo.national.http import NationalHttpClient, RetryPolicy
 
@@ -214,17 +215,32 @@ VOLATILE = {"Id", "Temps", "MessageID"}  # per-call ids and times: compared by p
 TESTSEUL = Traits.of("Testseul", "Dominique", "M", "19620101")
 
 
-def xml_tree(data: bytes) -> object:
-    """Tags, attributes and texts of a SOAP message, in order, without per-call values."""
+VOLATILE_XDS = {"RelatesTo"}
+# attributes that name the metadata (kept when only the shape of an XDS answer is compared)
+NAMING = {"name", "classificationScheme", "identificationScheme", "objectType", "status",
+          "mimeType", "nodeRepresentation"}  # fmt: skip
+
+
+def parse(data: bytes) -> etree._Element:
     parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+    return etree.fromstring(data, parser)
+
+
+def xml_tree(data: bytes, *, values: bool = True) -> object:
+    """Tags, attributes and texts of a SOAP message, in order, without per-call values; with
+    ``values=False`` only the tags and the naming attributes (ids, hashes and sizes vary)."""
 
     def walk(element: etree._Element) -> object:
         local = etree.QName(element).localname
-        text = None if local in VOLATILE else (element.text or "").strip()
-        attributes = {k: v for k, v in element.attrib.items() if k != "messageID"}
+        keep = values and local not in VOLATILE | VOLATILE_XDS
+        text = (element.text or "").strip() if keep else None
+        attributes = {
+            k: v for k, v in element.attrib.items()
+            if k != "messageID" and (values or k in NAMING)
+        }  # fmt: skip
         return (element.tag, attributes, text, [walk(child) for child in element])
 
-    return walk(etree.fromstring(data, parser))
+    return walk(parse(data))
 
 
 def insi_client(handler: Handler) -> insi.InsiClient:
@@ -269,3 +285,42 @@ def test_the_insi_simulator_answers_the_canonical_search(sim: TestClient) -> Non
     fault = sim.post("/insi/lps", content=request, headers={"content-type": action})
     assert fault.status_code == 500
     assert xml_tree(fault.content) == xml_tree(xml_example("insi", "fault-siram_40.xml"))
+
+
+# -- DMP (XDS.b stored query) ----------------------------------------------------------------------
+
+CAMILLE_NIR = "299127505699943"
+TEST_OID = "1.2.250.1.213.1.4.10"
+
+
+def listed_documents(data: bytes) -> list[tuple[str, str]]:
+    """(title, type code) of each DocumentEntry of an AdhocQueryResponse."""
+    found = []
+    for entry in parse(data).iterfind(".//rim:ExtrinsicObject", xds.NSMAP):
+        title = entry.find("rim:Name/rim:LocalizedString", xds.NSMAP)
+        kind = entry.find(f"rim:Classification[@classificationScheme='{xds.DE_TYPE_CODE}']", xds.NSMAP)
+        assert title is not None and kind is not None
+        found.append((title.get("value", ""), kind.get("nodeRepresentation", "")))
+    return found
+
+
+def test_the_dmp_client_sends_the_canonical_query_and_reads_the_entries() -> None:
+    sent: list[httpx.Request] = []
+    response = xml_example("dmp", "find-documents-response.xml")
+    client = DmpClient(http("dmp", soap_answer(200, response, sent)), finess="750000000")
+    entries = client.find_documents(CAMILLE_NIR, TEST_OID, author_rpps=RPPS)
+    (request,) = sent
+    assert xml_tree(request.content) == xml_tree(xml_example("dmp", "find-documents-request.xml"))
+    assert request.headers["content-type"].endswith(f'action="{xds.ACTION_QUERY}"')
+    assert [(e.title, e.type_code) for e in entries] == listed_documents(response)
+    assert all(e.repository_id == "1.2.250.1.213.1.1.9" for e in entries)
+
+
+def test_the_dmp_simulator_answers_the_canonical_query(sim: TestClient) -> None:
+    action = f'application/soap+xml; charset=UTF-8; action="{xds.ACTION_QUERY}"'
+    answer = sim.post("/dmp/xds", content=xml_example("dmp", "find-documents-request.xml"),
+                      headers={"content-type": action})  # fmt: skip
+    assert answer.status_code == 200
+    expected = xml_example("dmp", "find-documents-response.xml")
+    assert xml_tree(answer.content, values=False) == xml_tree(expected, values=False)
+    assert listed_documents(answer.content) == listed_documents(expected)
