@@ -111,11 +111,13 @@ def test_vaccination_form(page: Any, served: Served, tmp_path: Path) -> None:
     page.locator("#vacc-dm").fill(datamatrix(VACCINE.packs[0].cip13, NEXT_YEAR))
     page.locator("#vacc-site").select_option("deltoide-gauche")
     page.locator("#vacc-record").click()
-    expect(page.get_by_test_id("vacc-recorded")).to_contain_text("lot LOTV42")
+    expect(page.get_by_test_id("vacc-recorded")).to_contain_text(
+        f"lot LOTV42 (péremption {NEXT_YEAR:%d/%m/%Y})"
+    )
     expect(page.locator("#vacc-result")).to_contain_text("Note de vaccination mise en file pour le DMP")
     page.locator("#missions").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "missions-vaccination.png"))
-    [act] = served.container.extras["missions"].vaccinations.search(patient_id=served.patient_id)
+    [act] = served.container.missions.vaccinations.search(patient_id=served.patient_id)
     assert act["site"] == "deltoide-gauche" and act["document_id"]
     assert documents_of(served.container).service.get(act["document_id"])["kind"] == (
         "vaccination-note"
@@ -132,7 +134,7 @@ def _fill_angine(page: Any, *, temperature: str) -> None:
     page.locator("#trod-maker").fill("FICTILAB")
     page.locator("#trod-ref").fill("STREP-A-10")
     page.locator("#trod-lot").fill("K2026A")
-    page.locator("#trod-expiry").fill(NEXT_YEAR.isoformat())
+    page.locator("#trod-expiry").fill(f"{NEXT_YEAR:%d/%m/%Y}")  # typed the French way
     page.locator("#trod-r-streptocoque-a").select_option("positif")
     page.locator("#trod-temp").fill(temperature)
     page.locator("#trod-no-cough").check()
@@ -153,8 +155,9 @@ def test_trod_positive_angine_dispensed_then_outside_criteria_referred(
     expect(page.get_by_test_id("trod-dispensed")).to_contain_text("12 unité(s), 1 boîte(s)")
     page.locator("#missions").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "missions-trod-dispensed.png"))
-    [test] = served.container.extras["missions"].trod.search(patient_id=served.patient_id)
+    [test] = served.container.missions.trod.search(patient_id=served.patient_id)
     assert test["dispensation_id"]
+    assert test["kit"]["expiry"] == NEXT_YEAR.isoformat()
 
     # Same patient with a fever above 39.5 °C: outside the protocol, the referral letter.
     page.locator("#trod-temp").fill("39.8")
@@ -192,7 +195,7 @@ def test_a_note_the_kit_refuses_shows_its_failed_rules(
         "Pas de note de vaccination : Document non conforme au volet CI-SIS : envoi bloqué."
     )
     expect(page.get_by_test_id("m-failed-rules")).to_have_text(rule)
-    [act] = served.container.extras["missions"].vaccinations.search(patient_id=served.patient_id)
+    [act] = served.container.missions.vaccinations.search(patient_id=served.patient_id)
     assert act["document_id"] is None and act["document_skipped"] == "cda-non-conformant"
     assert page.lgo_errors == []
 
@@ -210,7 +213,7 @@ def test_a_vaccine_outside_the_catalogue_is_typed_at_the_counter(
     page.locator("#vacc-cis").fill("60990099")
     page.locator("#vacc-record").click()
     expect(page.get_by_test_id("vacc-recorded")).to_contain_text("lot LOTHORS")
-    [act] = served.container.extras["missions"].vaccinations.search(patient_id=served.patient_id)
+    [act] = served.container.missions.vaccinations.search(patient_id=served.patient_id)
     assert act["product"]["cis"] == "60990099"
     assert act["product"]["label"] == "VACCIN GRIPPAL HORS CATALOGUE FICTIF"
     assert page.lgo_errors == []

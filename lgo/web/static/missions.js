@@ -7,6 +7,8 @@
 (() => {
   const TOKEN_KEY = "lgo.counterToken";
   const $ = (id) => document.getElementById(id);
+  // Dates as dd/mm/yyyy whatever the browser's locale (app.js's reading, loaded first).
+  const frDate = (raw) => window.LGO_DATES.frDate(raw);
 
   const TEXT = {
     fr: {
@@ -32,6 +34,7 @@
       "ins-not-qualified": "INS du patient non qualifiée",
       test: "Test", kit_maker: "Fabricant du kit", kit_ref: "Référence", kit_lot: "Lot du kit",
       kit_expiry: "Péremption du kit", readings: "Résultat",
+      bad_expiry: "Péremption du kit : date attendue au format jj/mm/aaaa.",
       positif: "positif", negatif: "négatif", indetermine: "indéterminé",
       "echantillon-insatisfaisant": "échantillon insatisfaisant",
       temperature: "Température (°C)", no_cough: "Absence de toux", nodes: "Adénopathies cervicales sensibles",
@@ -74,6 +77,7 @@
       "ins-not-qualified": "patient's INS not qualified",
       test: "Test", kit_maker: "Kit maker", kit_ref: "Reference", kit_lot: "Kit lot",
       kit_expiry: "Kit expiry", readings: "Result",
+      bad_expiry: "Kit expiry: a date as dd/mm/yyyy is expected.",
       positif: "positive", negatif: "negative", indetermine: "indeterminate",
       "echantillon-insatisfaisant": "unsatisfactory sample",
       temperature: "Temperature (°C)", no_cough: "No cough", nodes: "Tender cervical nodes",
@@ -274,7 +278,7 @@
       if (!scan) { show("vacc-result", "error", [tr("no_scan")]); return; }
       $("vacc-dm").value = "";
       $("vacc-dm").dataset.scanId = scan.id;
-      show("vacc-result", "info", [tr("scan_used", { at: new Date(scan.at).toLocaleTimeString(), lot: scan.fields.batch || "?", expiry: scan.fields.expiry || "?" })]);
+      show("vacc-result", "info", [tr("scan_used", { at: new Date(scan.at).toLocaleTimeString(), lot: scan.fields.batch || "?", expiry: scan.fields.expiry ? frDate(scan.fields.expiry) : "?" })]);
     } catch (error) {
       showError("vacc-result", error);
     }
@@ -322,7 +326,7 @@
       dm.value = "";
       delete dm.dataset.scanId;
       show("vacc-result", "ok", [
-        el("p", { "data-testid": "vacc-recorded", text: tr("recorded", { vaccine: act.vaccine_label, lot: act.product.lot, expiry: act.product.expiry }) }),
+        el("p", { "data-testid": "vacc-recorded", text: tr("recorded", { vaccine: act.vaccine_label, lot: act.product.lot, expiry: frDate(act.product.expiry) }) }),
         act.document_id ? tr("note_queued") : tr("note_skipped", { reason: skippedReason(act) }),
         ...failedRules(act),
         ...act.eligibility.warnings.map((w) => `${tr("warning")} ${w.message}`),
@@ -341,7 +345,7 @@
       field("trod-maker", "kit_maker", el("input", { id: "trod-maker", type: "text", maxlength: "100", required: true })),
       field("trod-ref", "kit_ref", el("input", { id: "trod-ref", type: "text", maxlength: "64", required: true })),
       field("trod-lot", "kit_lot", el("input", { id: "trod-lot", type: "text", maxlength: "20", required: true })),
-      field("trod-expiry", "kit_expiry", el("input", { id: "trod-expiry", type: "date" })),
+      field("trod-expiry", "kit_expiry", el("input", { id: "trod-expiry", type: "text", inputmode: "numeric", placeholder: "jj/mm/aaaa", maxlength: "10" })),
       el("fieldset", { id: "trod-readings", class: "m-group" }),
       field("trod-temp", "temperature", el("input", { id: "trod-temp", type: "number", step: "0.1", min: "34", max: "43" })),
       el("fieldset", { id: "trod-signs", class: "m-group" },
@@ -390,7 +394,11 @@
     if ($("trod-temp").value) criteria.temperature_c = $("trod-temp").value;
     if ($("trod-weight").value) criteria.weight_kg = $("trod-weight").value;
     const kit = { manufacturer: $("trod-maker").value, reference: $("trod-ref").value, lot: $("trod-lot").value };
-    if ($("trod-expiry").value) kit.expiry = $("trod-expiry").value;
+    const expiry = $("trod-expiry").value.trim();
+    if (expiry) {
+      kit.expiry = window.LGO_DATES.parseFrDate(expiry);
+      if (!kit.expiry) return show("trod-result", "error", [tr("bad_expiry")]);
+    }
     $("trod-next").replaceChildren();
     try {
       state.trod = await call("POST", "/v1/trod", { patient_id: patient, test, kit, readings, criteria },
