@@ -134,6 +134,9 @@ def _cps_trust_problems(settings: Settings) -> Iterator[str]:
         yield "hardware.cps_revocation : off ne vérifie pas si la carte CPS est révoquée ; " \
             "mettez soft-fail ou hard-fail"
     ca_file = hardware.cps_ca_file
+    if ca_file is None and hardware.cps_revocation != "off":
+        yield "hardware.cps_ca_file : manquant ; sans les AC IGC-Santé, la révocation des cartes " \
+            "CPS n'est jamais vérifiée (docs/cps-revocation.md) ; déposez-les et mettez le chemin"
     if ca_file is not None and _hwsim_certificate(ca_file):
         yield f"hardware.cps_ca_file : {ca_file} contient les AC de test du banc (hwsim) ; " \
             "mettez les AC IGC-Santé"

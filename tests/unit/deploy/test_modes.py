@@ -23,6 +23,7 @@ REAL = {
     },
     "pharmacy": {"name": "Pharmacie Durand", "address": "3 rue Haute, 69001 Lyon",
                  "finess": "690123456"},
+    "hardware": {"cps_ca_file": "/etc/lgo/certs/igc-sante-ca.pem"},
 }  # fmt: skip
 
 
@@ -64,7 +65,7 @@ def test_real_looking_settings_pass() -> None:
          "national.base_url"),
         ({"national": {**REAL["national"], "psc": {"client_secret": "A-REMPLIR"}}},
          "national.psc.client_secret"),
-        ({"hardware": {"pkcs11_module": "/usr/lib/softhsm/libsofthsm2.so"}},
+        ({"hardware": {**REAL["hardware"], "pkcs11_module": "/usr/lib/softhsm/libsofthsm2.so"}},
          "hardware.pkcs11_module"),
     ],
 )  # fmt: skip

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -47,13 +50,39 @@ def test_production_refuses_the_example_until_every_placeholder_is_replaced() ->
             "pharmacy.finess"} <= named  # fmt: skip
 
 
-def test_the_example_filled_in_is_accepted(tmp_path: Path) -> None:
+def test_production_needs_the_cps_ca_file_for_the_revocation_check() -> None:
+    # Without the IGC-Santé CAs every CPS login would be "revocation unknown" (cps-revocation.md).
+    problems = production_problems(load_settings(EXAMPLE))
+    lines = [line for line in problems if line.startswith("hardware.cps_ca_file ")]
+    assert len(lines) == 1 and "révocation" in lines[0] and "IGC-Santé" in lines[0]
+    assert "# cps_ca_file = " in EXAMPLE.read_text()  # shown to the technician, to uncomment
+
+
+def _filled_in(with_cps_ca_file: bool) -> str:
     text = EXAMPLE.read_text()
     text = text.replace("a-remplir.invalid", "officine-services.fr")
     text = text.replace('finess = "000000000"', 'finess = "690123456"')
     text = text.replace("A-REMPLIR", "pharmacie-durand")
     text = text.replace("# client_cert =", "client_cert =").replace("# client_key =", "client_key =")
-    (tmp_path / "lgo.toml").write_text(text)
+    return text.replace("# cps_ca_file =", "cps_ca_file =") if with_cps_ca_file else text
+
+
+def test_the_example_filled_in_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "lgo.toml").write_text(_filled_in(with_cps_ca_file=True))
     filled = load_settings(tmp_path / "lgo.toml")
     assert production_problems(filled) == []
+
+
+def test_serve_refuses_to_start_without_the_cps_ca_file(tmp_path: Path) -> None:
+    config = tmp_path / "lgo.toml"
+    for name in ("insi-auto.crt", "insi-auto.key"):  # the files the example names, present
+        (tmp_path / name).write_text("")
+    config.write_text(_filled_in(with_cps_ca_file=False).replace("/etc/lgo/certs/", f"{tmp_path}/"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LGO_")}
+    env.update(LGO_CONFIG=str(config), LGO_STATE_DIR=str(tmp_path / "state"))
+    done = subprocess.run([sys.executable, "-m", "lgo", "serve"], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    refused = [line for line in done.stderr.splitlines() if line.startswith("  - ")]
+    assert len(refused) == 1 and "hardware.cps_ca_file : manquant" in refused[0]
 

@@ -20,4 +20,6 @@ def test_revocation_off_and_the_test_cas_are_named(tmp_path: Path) -> None:
     settings = load_settings(hardware={"cps_revocation": "off", "cps_ca_file": str(bench_cas)})
     lines = _cps_lines(production_problems(settings))
     assert len(lines) == 2 and "soft-fail ou hard-fail" in lines[0] and "AC IGC-Santé" in lines[1]
-    assert _cps_lines(production_problems(load_settings())) == []  # the defaults are fine
+    # The defaults name the one thing production lacks: the CAs the revocation check needs.
+    (missing,) = _cps_lines(production_problems(load_settings()))
+    assert missing.startswith("hardware.cps_ca_file : manquant")
