@@ -20,8 +20,9 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from hwsim.national.app import create_app
+from hwsim.national.psc import provider_of
 from lgo.domain.identity import Traits, with_key
-from lgo.national import apcv, eprescription, insi, xds
+from lgo.national import apcv, eprescription, insi, psc, xds
 from lgo.national.dmp import DmpClient
 from lgo.national.errors import ApcvTokenUsed, PrescriptionCancelled, PrescriptionUnknown
 from lgo.national.http import NationalHttpClient, RetryPolicy
@@ -324,3 +325,28 @@ def test_the_dmp_simulator_answers_the_canonical_query(sim: TestClient) -> None:
     expected = xml_example("dmp", "find-documents-response.xml")
     assert xml_tree(answer.content, values=False) == xml_tree(expected, values=False)
     assert listed_documents(answer.content) == listed_documents(expected)
+
+
+# -- Pro Santé Connect (userinfo) -----------------------------------------------------------------
+
+
+def test_the_psc_client_reads_the_canonical_userinfo() -> None:
+    claims = example("psc", "userinfo-response.json")
+    professional = psc.professional_from_claims(claims)
+    exercise = claims["SubjectRefPro"]["exercices"][0]
+    assert professional.national_id == claims["SubjectNameID"] == "8" + professional.rpps
+    assert (professional.family_name, professional.given_name) == (
+        exercise["nomDexercice"], exercise["prenomDexercice"],
+    )  # fmt: skip
+    assert professional.profession_code == exercise["codeProfession"]
+    assert professional.structure_id == exercise["activities"][0]["numeroFinessSite"]
+
+
+def test_the_psc_simulator_answers_the_canonical_userinfo(sim: TestClient) -> None:
+    """The token is planted in the simulator's state: the login flows are the integration tests'."""
+    claims = example("psc", "userinfo-response.json")
+    provider = provider_of(sim.app.state.sim)
+    provider.state.access["canonical-access-token"] = provider.users[claims["SubjectNameID"]]
+    answer = sim.get("/psc/userinfo", headers={"Authorization": "Bearer canonical-access-token"})
+    assert answer.status_code == 200
+    assert answer.json() == claims
