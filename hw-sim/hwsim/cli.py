@@ -345,6 +345,15 @@ def swap(
 
 
 @app.command()
+def reset(workdir: WorkdirOpt = None) -> None:
+    """Tout retirer, effacer les pannes, oublier les cartes CPS (code bloqué compris)."""
+    # A blocked CPS stays blocked out and back in (its counter is on the card): this is how a
+    # technician gets a fresh one, with new keys certified by the test PKI.
+    _call(workdir, "reset")
+    console.print("Lecteurs vidés, pannes effacées ; les cartes CPS seront neuves (3 essais).")
+
+
+@app.command()
 def scan(
     text: Annotated[str, typer.Argument(help="Contenu lu ; <GS> devient le caractère 0x1D.")],
     aim: Annotated[str | None, typer.Option(help="Préfixe AIM, ex. ]Q1, ]d2, ]E0.")] = None,

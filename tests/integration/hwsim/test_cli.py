@@ -216,3 +216,32 @@ def test_cps4_is_honoured_on_every_insert_and_on_swap(hwsim: HwsimBench) -> None
     assert swapped.exit_code == 0, swapped.output
     assert atr_inserted() == CPS4_ATR.hex().upper()
     assert atr_seen(CPS4_ATR) == CPS4_ATR
+
+
+def test_reset_gives_a_fresh_cps_when_its_pin_is_blocked(hwsim: HwsimBench) -> None:
+    from drivers.pcsc import CardChannel
+
+    wd = ["--workdir", str(hwsim.workdir)]
+    reader = hwsim.reader_names[1]
+    verify_wrong = bytes.fromhex("0020000108") + b"0000" + b"\xff" * 4
+    ask_tries = bytes.fromhex("00200001")  # VERIFY without data: the tries left, none spent
+    assert runner.invoke(app, ["insert", "cps", "medecin", "-r", "1", *wd]).exit_code == 0
+    wait_card(reader, present=True)
+    with CardChannel(reader) as channel:
+        answers = [channel.transmit(verify_wrong).sw for _ in range(3)]
+    assert answers == [0x63C2, 0x63C1, 0x6983]
+    # Out and back in, the card is still blocked: only `hwsim reset` gives a fresh one.
+    assert runner.invoke(app, ["remove", "-r", "1", *wd]).exit_code == 0
+    wait_card(reader, present=False)
+    assert runner.invoke(app, ["insert", "cps", "medecin", "-r", "1", *wd]).exit_code == 0
+    wait_card(reader, present=True)
+    with CardChannel(reader) as channel:
+        assert channel.transmit(ask_tries).sw == 0x6983
+    reset = runner.invoke(app, ["reset", *wd])
+    assert reset.exit_code == 0 and "3 essais" in reset.output, reset.output
+    wait_card(reader, present=False)
+    assert hwsim.client.status()["readers"][1]["card"] is None
+    assert runner.invoke(app, ["insert", "cps", "medecin", "-r", "1", *wd]).exit_code == 0
+    wait_card(reader, present=True)
+    with CardChannel(reader) as channel:
+        assert channel.transmit(ask_tries).sw == 0x63C3
