@@ -12,8 +12,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from lgo.api.contract import NATIONAL_ERRORS, problem_responses
 from lgo.api.deps import ContainerDep, CounterDep, SessionDep
 from lgo.errors import InvalidInput, NotFound, PharmacistSessionRequired
+from lgo.national.errors import ApcvTokenExpired, ApcvTokenUnknown, ApcvTokenUsed
 from lgo.services.hardware_part import scans_of
 from lgo.services.national_part import apcv_of
 
@@ -39,7 +41,15 @@ class ExchangeOut(BaseModel):
     beneficiaries: list[ApcvBeneficiaryOut]
 
 
-@router.post("/exchange", response_model=ExchangeOut, summary="Lire l'identité d'une apCV scannée")
+@router.post(
+    "/exchange",
+    response_model=ExchangeOut,
+    summary="Lire l'identité d'une apCV scannée",
+    responses=problem_responses(
+        PharmacistSessionRequired, NotFound, InvalidInput, ApcvTokenUnknown, ApcvTokenUsed,
+        ApcvTokenExpired, *NATIONAL_ERRORS,
+    ),
+)
 def exchange(
     body: ExchangeIn, container: ContainerDep, _counter: CounterDep, session: SessionDep
 ) -> ExchangeOut:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from lgo.api.contract import problem_responses
 from lgo.api.deps import ContainerDep, CounterDep
+from lgo.services.hardware_errors import ReaderNotFound
 from lgo.services.hardware_part import hardware_of
 
 router = APIRouter(prefix="/v1/readers", tags=["lecteurs"])
@@ -52,6 +54,7 @@ def list_readers(container: ContainerDep, _counter: CounterDep) -> ReadersOut:
 @router.get(
     "/vitale/{read_id}", response_model=VitaleOut,
     summary="Contenu de la carte Vitale lue (tant qu'elle reste insérée)",
+    responses=problem_responses(ReaderNotFound),
 )
 def vitale_read(read_id: str, container: ContainerDep, _counter: CounterDep) -> VitaleOut:
     read = hardware_of(container).vitale(read_id)

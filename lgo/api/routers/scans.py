@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from lgo.api.contract import problem_responses
 from lgo.api.deps import ContainerDep, CounterDep
 from lgo.errors import NotFound
 from lgo.services.hardware_part import scans_of
@@ -46,7 +47,12 @@ def recent_scans(container: ContainerDep, _counter: CounterDep) -> list[ScanOut]
     return [ScanOut(**record.api_data()) for record in scans_of(container).recent()]
 
 
-@router.get("/{scan_id}", response_model=ScanOut, summary="Un code scanné")
+@router.get(
+    "/{scan_id}",
+    response_model=ScanOut,
+    summary="Un code scanné",
+    responses=problem_responses(NotFound),
+)
 def get_scan(scan_id: str, container: ContainerDep, _counter: CounterDep) -> ScanOut:
     record = scans_of(container).get(scan_id)
     if record is None:
