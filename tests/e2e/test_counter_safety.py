@@ -361,8 +361,68 @@ def test_dates_are_french_whatever_the_browsers_locale(page: Any, hwsim_bench: A
     entries = page.locator("#ordo li[data-number]")
     expect(entries.first).to_be_visible()
     assert FRENCH_DATE.search(entries.first.inner_text()), entries.first.inner_text()
-    # No native date field in the counter's own panels (they would show mm/dd/yyyy here).
-    assert page.locator("main input[type='date']").count() == 0
+    # No native date field anywhere, dashboard included (it would show mm/dd/yyyy here).
+    assert page.locator("input[type='date']").count() == 0
     expect(page.locator("#ordo-from")).to_have_attribute("placeholder", "jj/mm/aaaa")
     times = page.locator("#events time")
     expect(times.first).to_have_text(re.compile(r"^\d{2}:\d{2}:\d{2}$"))  # 24 h, no AM/PM
+
+
+def test_the_warning_is_the_daemons_answer(page: Any, hwsim_bench: Any) -> None:
+    """The page has no copy of the patient rule: it warns when the view's ``patient_match`` (the
+    commit's rule) says so. Camille's own prescription, answered here as if the daemon found a
+    difference, is a blocking warning; the real answer is none."""
+    hwsim_bench.client.swap("vitale", "famille-testnom", reader=0)
+    expect(page.locator("#beneficiary-list li")).to_have_count(2)
+    page.keyboard.press("1")  # the list has the focus: the key chooses
+    expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
+
+    def flipped(route: Any) -> None:
+        if route.request.method != "GET" or "patient_id=" not in route.request.url:
+            route.continue_()
+            return
+        answer = route.fetch()
+        view = answer.json()
+        assert view["patient_match"]["matches"] is True  # the daemon's real answer
+        view["patient_match"] = {"matches": False, "rule": "traits", "differing": ["birth_date"]}
+        route.fulfill(response=answer, json=view)
+
+    page.route("**/v1/prescriptions/**", flipped)
+    try:
+        type_code(page, SIMPLE_RX)
+        expect(page.locator("#rx-patient-mismatch")).to_be_visible()
+        expect(page.locator("#commit-why")).to_contain_text("autre patient")
+    finally:
+        page.unroute("**/v1/prescriptions/**")
+    type_code(page, SIMPLE_RX)
+    expect(page.locator("#rx-lines tbody tr")).to_have_count(1)
+    expect(page.locator("#rx-patient-mismatch")).to_have_count(0)
+    expect(page.locator("#commit-why")).not_to_contain_text("autre patient")
+
+
+def test_the_mentions_asked_are_the_daemons_record_missing(page: Any) -> None:
+    """What the page asks for the ordonnancier is what POST /v1/dispensations/check says the
+    commit lacks, never the page's guess: for Camille's lamotrigine (liste I) the fields are the
+    daemon's ``record_missing``; answered here as if nothing lacked, the page asks nothing."""
+    expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
+    fields = {"patient_address": "#patient-address", "prescriber_address": "#prescriber-address",
+              "bearer": "#bearer-kind"}  # fmt: skip
+    with page.expect_response(lambda r: r.url.endswith("/v1/dispensations/check")) as checked:
+        type_code(page, RENEWABLE_RX)
+    asked = {m["datum"] for m in checked.value.json()["record_missing"]}
+    assert "patient_address" in asked  # a liste I line: R.5132-10
+    for datum, selector in fields.items():
+        expect(page.locator(selector)).to_have_count(1 if datum in asked else 0)
+
+    def nothing_lacks(route: Any) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "record_missing": []})
+
+    page.route("**/v1/dispensations/check", nothing_lacks)
+    try:
+        page.locator("#line-1-days").fill("1")  # the dispensation changed: checked again
+        page.locator("#line-1-days").fill("2")
+        expect(page.locator("#patient-address")).to_have_count(0)
+        expect(page.locator("#commit-why")).not_to_contain_text("Adresse du patient")
+    finally:
+        page.unroute("**/v1/dispensations/check")

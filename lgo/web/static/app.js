@@ -617,6 +617,7 @@
     // prescription's patient when the card has them.
     const people = state.vitale.beneficiaries;
     state.cardPeople = { source: state.vitale.source, reader: state.vitale.reader || null, people };
+    refreshCardMatch();
     renderBeneficiaries();
     if (people.length === 1) await chooseBeneficiary(people[0]);
     else renderRx();
@@ -700,7 +701,10 @@
     // Another patient: the prescription is read again for them (what is already covered for this
     // patient counts in what may be delivered today), and checked against them.
     if (changed && state.rx && !state.rx.degraded) openPrescription(state.rx.prescription_id);
-    else renderRx();
+    else {
+      if (changed && state.rx) refreshMatch();
+      renderRx();
+    }
     renderCommit();
   }
 
@@ -892,9 +896,11 @@
     state.rxLoading = rxId;
     $("rx").replaceChildren(el("p", { class: "hint", id: "rx-loading", text: t("rx.loading") }));
     let rx;
+    let matchedFor = null;
     try {
       // With the patient at the counter, the view counts what is already covered for them.
-      const who = state.patient ? `?patient_id=${encodeURIComponent(state.patient.id)}` : "";
+      matchedFor = state.patient?.id || null;
+      const who = matchedFor ? `?patient_id=${encodeURIComponent(matchedFor)}` : "";
       rx = await api("GET", `/v1/prescriptions/${encodeURIComponent(rxId)}${who}`);
     } catch (error) {
       if (generation === state.rxGeneration) showRxProblem(error, rxId);
@@ -903,10 +909,13 @@
       if (state.rxLoading === rxId) state.rxLoading = null;
     }
     if (generation !== state.rxGeneration) return; // a card went in or out meanwhile
+    rx.matchedFor = matchedFor;
     state.rx = rx;
     state.decisions = rx.lines.map(defaultDecision);
     renderRx();
     renderCommit();
+    refreshCardMatch();
+    if (state.patient && state.patient.id !== matchedFor) refreshMatch(); // chosen meanwhile
   }
 
   // What the rules allow today for a line (absent from an older daemon: then nothing is blocked).
@@ -1006,75 +1015,59 @@
     return String(value || "").split(/[,\s]+/).filter(Boolean);
   }
 
-  // ---- is the patient at the counter the prescription's patient? (the daemon's rule, mirrored:
-  // INS when both sides have one under the same OID, else birth name, first given name, birth
-  // date and sex; the daemon refuses the commit anyway, the page only warns earlier)
-
-  function nameKey(raw) {
-    return String(raw || "").toUpperCase().replaceAll("Œ", "OE").replaceAll("Æ", "AE")
-      .normalize("NFKD").replace(/[\u0300-\u036f]/g, "").replace(/[\s\-'’‘ʼ`]+/g, "");
-  }
-
-  function birthDigits(raw) {
-    const m = /^(\d{4})(?:-?(\d{2})(?:-?(\d{2}))?)?$/.exec(String(raw || "").trim());
-    return m ? `${m[1]}${m[2] || "00"}${m[3] || "00"}` : "00000000";
-  }
-
-  function sameBirthDate(a, b) {
-    if (a === b) return true;
-    if (a.slice(0, 4) !== b.slice(0, 4)) return false;
-    for (const [start, max] of [[4, 12], [6, 31]]) {
-      const x = Number(a.slice(start, start + 2));
-      const y = Number(b.slice(start, start + 2));
-      const knownX = x >= 1 && x <= max;
-      const knownY = y >= 1 && y <= max;
-      if (knownX && knownY ? x !== y : knownX || knownY) return false;
-    }
-    return true;
-  }
-
-  function sexOf(raw) {
-    const s = String(raw || "").toUpperCase();
-    if (s === "F" || s === "FEMALE") return "F";
-    if (s === "M" || s === "MALE") return "M";
-    return "U";
-  }
-
-  function samePatient(prescribed, person) {
-    // prescribed: the view's `patient`; person: {families, given, birth, sex, ins, oid}.
-    if (prescribed.ins?.nir && person.ins && prescribed.ins.oid && prescribed.ins.oid === person.oid) {
-      return prescribed.ins.nir === person.ins;
-    }
-    const families = new Set(person.families.map(nameKey).filter(Boolean));
-    if (!families.has(nameKey(prescribed.family_name))) return false;
-    const first = nameKey(givenList(prescribed.given_names)[0]);
-    if (!first || first !== nameKey(givenList(person.given)[0])) return false;
-    if (!sameBirthDate(birthDigits(prescribed.birth_date), birthDigits(person.birth))) return false;
-    const a = sexOf(prescribed.sex);
-    const b = sexOf(person.sex);
-    return a === "U" || b === "U" || a === b;
-  }
-
-  function counterPatient(p) {
-    const ins = p.ins && !p.on_work_list ? p.ins : null;
-    return { families: [p.birth_name, p.used_name].filter(Boolean), given: p.given_names, birth: p.birth_date,
-      sex: p.sex, ins: ins ? ins.matricule : null, oid: ins ? ins.oid : null };
-  }
-
-  function cardPerson(b) {
-    return { families: [b.family_name], given: b.given_name, birth: b.birth_date_raw, sex: sexFromNir(b.nir),
-      ins: b.ins || null, oid: b.ins ? b.ins_oid : null };
-  }
-
-  function sexFromNir(nir) {
-    const first = String(nir || "")[0];
-    return first === "1" ? "M" : first === "2" ? "F" : "U";
-  }
+  // ---- is the patient at the counter the prescription's patient? The daemon says, by the rule the
+  // commit applies (`patient_match` of the view, POST .../patient-match for a card's beneficiaries):
+  // the page never decides it itself, it only warns earlier than the commit's refusal.
 
   function rxMismatch() {
     const rx = state.rx;
     if (!rx || !rx.patient || !state.patient) return false;
-    return !samePatient(rx.patient, counterPatient(state.patient));
+    const match = rx.patient_match;
+    // Known only for the patient the view was read for (read again when the patient changes).
+    return Boolean(match && rx.matchedFor === state.patient.id && !match.matches);
+  }
+
+  function cardRightOne(rx) {
+    // The card's (or apCV's) beneficiary who is the prescription's patient, as the daemon said.
+    const found = state.cardMatch;
+    const people = state.cardPeople?.people;
+    if (!found || !people || found.people !== people || found.rxId !== rx.prescription_id) return undefined;
+    return people[found.index];
+  }
+
+  async function refreshCardMatch() {
+    const rx = state.rx;
+    const people = state.cardPeople?.people;
+    if (!rx || !rx.patient || !people?.length) return;
+    if (state.cardMatch?.people === people && state.cardMatch.rxId === rx.prescription_id) return;
+    const candidates = people.map((b) => ({ family_name: b.family_name, given_names: b.given_name || "", birth_date: b.birth_date_raw }));
+    let index = -1;
+    try {
+      const answer = await api("POST", `/v1/prescriptions/${encodeURIComponent(rx.prescription_id)}/patient-match`, { candidates });
+      index = answer.matches.findIndex((m) => m.matches);
+    } catch (_) {
+      // No switch offered: the pharmacist searches the patient (F3) instead.
+    }
+    if (state.rx !== rx || state.cardPeople?.people !== people) return; // changed meanwhile
+    state.cardMatch = { rxId: rx.prescription_id, people, index };
+    renderRx();
+  }
+
+  async function refreshMatch() {
+    // The patient changed on a degraded copy (not read again, lines kept): only the match is asked.
+    const rx = state.rx;
+    const who = state.patient?.id;
+    if (!rx || !who) return;
+    try {
+      const view = await api("GET", `/v1/prescriptions/${encodeURIComponent(rx.prescription_id)}?patient_id=${encodeURIComponent(who)}`);
+      if (state.rx !== rx || state.patient?.id !== who) return;
+      rx.patient_match = view.patient_match;
+      rx.matchedFor = who;
+    } catch (_) {
+      return; // unknown: the commit checks it anyway
+    }
+    renderRx();
+    renderCommit();
   }
 
   function patientMismatch(rx) {
@@ -1082,7 +1075,7 @@
     if (!rxMismatch()) return "";
     const p = rx.patient;
     const current = state.patient;
-    const rightOne = (state.cardPeople?.people || []).find((b) => samePatient(p, cardPerson(b)));
+    const rightOne = cardRightOne(rx);
     return el("div", { class: "banner error", id: "rx-patient-mismatch", role: "alert" },
       el("p", {}, el("strong", { text: t("rx.mismatch.title") })),
       el("p", { text: t("rx.mismatch.detail", {
@@ -1097,7 +1090,7 @@
 
   function chooseRxPatient(rx) {
     // No patient chosen yet and the card read has the prescription's patient: one click.
-    const rightOne = (state.cardPeople?.people || []).find((b) => samePatient(rx.patient, cardPerson(b)));
+    const rightOne = cardRightOne(rx);
     if (!rightOne) return "";
     return el("p", {}, el("button", { type: "button", id: "rx-choose-patient", onclick: () => chooseBeneficiary(rightOne),
       text: t("rx.choose.patient", { name: `${rightOne.family_name} ${rightOne.given_name}` }) }));
