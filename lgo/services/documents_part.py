@@ -72,7 +72,7 @@ class MssRecipientInvalid(InvalidInput):
 
 
 # MSSanté carries mail inside its trust space only: every operator's domain is under mssante.fr.
-_MSS_ADDRESS: Final = re.compile(r"[^@\s]+@([a-z0-9-]+\.)+mssante\.fr", re.IGNORECASE)
+_MSS_ADDRESS: Final = re.compile(r"[^@\s]+@([a-z0-9-]+\.)*mssante\.fr", re.IGNORECASE)
 
 
 class _LazyPatients:
