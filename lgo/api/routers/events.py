@@ -32,6 +32,7 @@ def _frame(event: Event) -> bytes:
     "/v1/events",
     summary="Flux d'événements en direct (text/event-stream)",
     response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
 async def events(
     request: Request,

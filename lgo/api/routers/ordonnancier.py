@@ -62,6 +62,12 @@ def verify(container: ContainerDep) -> dict[str, Any]:
     "/v1/ordonnancier/export",
     summary="Éditer l'ordonnancier (par patient, par médicament, chronologique)",
     response_class=Response,
+    responses={
+        200: {
+            "description": "HTML prêt à imprimer, ou CSV (format=csv)",
+            "content": {"text/html": {"schema": {"type": "string"}}, "text/csv": {}},
+        }
+    },
 )
 def export(
     container: ContainerDep,
