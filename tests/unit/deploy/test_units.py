@@ -155,3 +155,17 @@ def test_default_config_is_valid_for_the_current_settings(tmp_path: Path) -> Non
     settings = load_settings(config)
     assert settings.state_dir == tmp_path / "var/lib/lgo"
     assert settings.api.host == "127.0.0.1"
+
+
+def test_bench_drop_in_gives_lgo_the_cps_path_hwsim_up_prints() -> None:
+    # On the packaged bench, as with `hwsim up` in a shell: OpenSC's module drives the virtual CPS
+    # (the production lgo.toml names the Cryptolib, absent from a bench), with hwsim's opensc.conf
+    # (CPS4 ATR) and its test CAs for the revocation check.
+    hwsim_dir = dict(
+        v.split("=", 1) for v in _unit_values(SYSTEMD / "bench/lgo-hwsim.service", "Environment")
+    )["LGO_HWSIM_DIR"]
+    env = dict(v.split("=", 1) for v in _unit_values(SYSTEMD / "bench/bench.conf", "Environment"))
+    assert env["LGO_HARDWARE__PKCS11_MODULE"].endswith("/opensc-pkcs11.so")
+    assert env["OPENSC_CONF"] == f"{hwsim_dir}/opensc.conf"
+    assert env["LGO_HARDWARE__CPS_CA_FILE"] == f"{hwsim_dir}/cps-ca.pem"
+    assert env["PCSCLITE_CSOCK_NAME"].startswith(f"{hwsim_dir}/")
