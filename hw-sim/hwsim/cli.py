@@ -42,13 +42,12 @@ from hwsim.pki import BASE_URL_ENV, TestPki
 from hwsim.runtime import SimError, launch
 
 app = typer.Typer(
-    help="Simulateur matériel et services nationaux pour lgo / hardware and national-services "
-    "simulator for lgo.",
+    help="Simulateur matériel (lecteurs, cartes, scanners) et services nationaux pour lgo.",
     no_args_is_help=True,
 )
-fault_app = typer.Typer(help="Pannes à la demande / faults on demand.", no_args_is_help=True)
+fault_app = typer.Typer(help="Pannes des lecteurs et des cartes à la demande.", no_args_is_help=True)
 pkcs11_app = typer.Typer(
-    help="Jetons PKCS#11 (SoftHSM) des CPS / CPS tokens.", no_args_is_help=True
+    help="Jetons PKCS#11 (SoftHSM) des professionnels.", no_args_is_help=True
 )
 app.add_typer(fault_app, name="fault")
 app.add_typer(pkcs11_app, name="pkcs11")
@@ -78,7 +77,7 @@ def _call(workdir: Path | None, action: str, *args: Any, **kwargs: Any) -> Any:
 
 @app.command()
 def version() -> None:
-    """Version / print the version."""
+    """Afficher la version."""
     typer.echo(__version__)
 
 
@@ -195,6 +194,7 @@ def up(
 
 def _print_env(wd: Path, pcsc: Path, tokens: bool, national: bool, port: int) -> None:
     console.print(f"[green]hwsim prêt[/green] ({wd})")
+    typer.echo("export LGO_MODE=bench")  # a production daemon refuses the simulator's settings
     typer.echo(f"export PCSCLITE_CSOCK_NAME={pcsc}")
     from hwsim.pkcs11 import opensc_module, write_opensc_conf
 
@@ -210,7 +210,7 @@ def _print_env(wd: Path, pcsc: Path, tokens: bool, national: bool, port: int) ->
     typer.echo(f"export LGO_HARDWARE__CPS_CA_FILE={ca_file}")
     typer.echo(f"# scanner série : {wd / 'scanner-serial'}")
     if national:
-        typer.echo(f"# services nationaux : http://127.0.0.1:{port}")
+        typer.echo(f"export LGO_NATIONAL__BASE_URL=http://127.0.0.1:{port}")
 
 
 def _stop(wd: Path) -> list[str]:

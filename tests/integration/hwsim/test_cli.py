@@ -132,6 +132,10 @@ def test_up_detach_starts_everything_and_down_stops_it() -> None:
         )
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"PCSCLITE_CSOCK_NAME={workdir}/run/pcscd/pcscd.comm" in up.stdout
+        # What the daemon needs to talk to this bench, not to another one or to production:
+        assert "export LGO_MODE=bench" in up.stdout
+        assert f"export LGO_NATIONAL__BASE_URL=http://127.0.0.1:{port}" in up.stdout
+        assert (workdir / "national.port").read_text() == str(port)
         status = json.loads(
             subprocess.run(
                 [*hwsim, "status", "--json", "-w", str(workdir)],
