@@ -528,7 +528,7 @@ class DeliveryWorker(BackgroundWorker):
             self._transient(claimed, exc.slug)
             return
         except LgoError as exc:
-            self._failed(claimed, exc.slug)
+            self._failed(claimed, failure_reason(exc))
             return
         except (ValueError, KeyError) as exc:
             self._failed(claimed, f"invalid_message:{type(exc).__name__}")
@@ -648,3 +648,12 @@ class DmpConsultation:
             # Never show a document of another patient, whatever the DMP returned.
             raise DmpDocumentUnknown("dmp: document of another patient")
         return render_html(content)
+
+
+def failure_reason(exc: LgoError) -> str:
+    """A delivery's failure as stored and shown: the slug and, for a document refused for its
+    content (CI-SIS kit or the DMP), the ids of the failed rules; never their texts, which may
+    quote a coded value of the document (the reason is logged too)."""
+    rules = exc.extra.get("failed_rules") or []
+    ids = list(dict.fromkeys(rule_id(str(rule)) for rule in rules))
+    return f"{exc.slug} (règles : {', '.join(ids)})" if ids else exc.slug

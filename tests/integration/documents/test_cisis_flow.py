@@ -210,3 +210,37 @@ def test_auto_feed_does_not_send_a_non_conformant_summary(
     assert rejected.data["volet"] == "eDISP-MED_2024.01"
     assert rejected.data["rules"] == ["S_dispensationMedicaments"]
     assert api_kit.client.get(f"/v1/patients/{patient_id}/documents").json() == []
+
+
+def test_a_document_the_dmp_rejects_names_the_failed_rules_on_its_delivery(
+    tmp_path: Path, national_sim: NationalSim, cisis_kit: CisisKit,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """lgo without the kit, the DMP (simulator) with it: the delivery fails for good, and the
+    counter reads which rules the DMP named (ids only: a rule text may quote a coded value)."""
+    settings = load_settings(
+        state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
+        national={"base_url": national_sim.base_url, "timeout_s": 10.0},
+    )  # fmt: skip
+    httpx.post(f"{national_sim.base_url}/_sim/dmp/conformance",
+               json={"kit_dir": str(cisis_kit.kit_dir)}, timeout=60)  # fmt: skip
+    monkeypatch.setattr(t, "ATC", "1.2.3.4")  # lgo's schema accepts it, the volet does not
+    try:
+        with running_api(settings, "comptoir-dmp-rejet") as harness:
+            part_of(harness.container).worker.stop()
+            open_pharmacist_session(harness.container)
+            patient_id = add_patient(harness.container.db, IdentityStatus.QUAL)
+            created = harness.client.post("/v1/documents", json={
+                "kind": "vaccination-note", "patient_id": patient_id,
+                "vaccinations": [VACCINATION],
+            })  # fmt: skip
+            assert created.status_code == 201, created.text
+            assert part_of(harness.container).worker.run_once() == 1
+            [delivery] = harness.client.get(f"/v1/documents/{created.json()['id']}").json()[
+                "deliveries"
+            ]
+    finally:
+        httpx.post(f"{national_sim.base_url}/_sim/dmp/conformance", json={"kit_dir": None},
+                   timeout=5)  # fmt: skip
+    assert delivery["status"] == "failed"
+    assert delivery["last_error"] == "dmp-document-rejected (règles : E_Vaccination_VAC-Note)"
