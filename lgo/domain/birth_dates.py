@@ -38,6 +38,9 @@ def check_birth_date(raw: str, today: date, *, lunar_allowed: bool) -> str:
     if year < today.year - MAX_AGE_YEARS:
         raise BirthDateError(f"date de naissance de plus de {MAX_AGE_YEARS} ans")
     if not _is_calendar_form(month, day):
+        if not lunar_allowed and month and day:
+            # Typed month 13 or day 32: a typo, not an unknown part.
+            raise BirthDateError(f"le {day:02d}/{month:02d}/{year} n'existe pas")
         if not lunar_allowed:
             raise BirthDateError(
                 "jour ou mois inconnu (00) accepté seulement tel que lu sur la carte Vitale ou "

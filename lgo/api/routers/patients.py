@@ -60,9 +60,12 @@ class PatientIn(_In):
     nir: NIR | None = None
     rank: int = Field(1, ge=1, le=9, description="Rang de naissance lu sur la carte (jumeaux)")
 
-    @field_validator("birth_date")
+    # Before the pattern: "31/12/1999" gets the expected format named, not "format invalide".
+    @field_validator("birth_date", mode="before")
     @classmethod
-    def _real_birth_date(cls, value: str, info: ValidationInfo) -> str:
+    def _real_birth_date(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value  # pydantic's own "texte attendu"
         lunar = info.data.get("source", "manual") != "manual"
         return check_birth_date(value, pharmacy_today(), lunar_allowed=lunar)
 

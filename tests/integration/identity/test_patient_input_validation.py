@@ -31,10 +31,11 @@ def count(api: Any) -> int:
     ("birth_date", "message"),
     [
         ("20230229", "le 29/02/2023 n'existe pas"),
-        ("19801315", "jour ou mois inconnu (00) accepté seulement tel que lu sur la carte Vitale"),
+        ("19801315", "le 15/13/1980 n'existe pas"),
         ("19800000", "jour ou mois inconnu (00) accepté seulement tel que lu sur la carte Vitale"),
         ((pharmacy_today() + timedelta(days=1)).strftime("%Y%m%d"), "date de naissance dans le futur"),
-        ("31/12/1999", "format invalide"),
+        ("31/12/1999", "date de naissance attendue au format AAAAMMJJ ou AAAA-MM-JJ"),
+        ("1999-12-311", "date de naissance attendue au format AAAAMMJJ ou AAAA-MM-JJ"),
     ],
 )
 def test_typed_birth_date_refused_with_a_french_message_on_the_field(

@@ -30,7 +30,10 @@ def test_real_dates_pass(raw: str, expected: str) -> None:
         ("18700101", "date de naissance de plus de 150 ans"),
         ("1999/12/31", "date de naissance attendue au format AAAAMMJJ ou AAAA-MM-JJ"),
         ("19800000", "jour ou mois inconnu (00) accepté seulement tel que lu sur la carte"),
-        ("19801332", "jour ou mois inconnu (00) accepté seulement tel que lu sur la carte"),
+        ("19800015", "jour ou mois inconnu (00) accepté seulement tel que lu sur la carte"),
+        # A typed month 13 or day 32 is a typo, not an unknown part: said as such.
+        ("19801332", "le 32/13/1980 n'existe pas"),
+        ("19801315", "le 15/13/1980 n'existe pas"),
     ],
 )
 def test_typed_dates_must_be_real(raw: str, message: str) -> None:
