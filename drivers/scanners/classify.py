@@ -10,8 +10,8 @@ Nothing is guessed: a GS1 element string is recognised by its symbology (``]d2``
 (``gs1_invalid:…``) whatever the prefix, never read as something else. An e-prescription id is
 taken only from a well-formed number (the configured pattern) that came without a prefix (typed) or
 from a QR code / plain DataMatrix (``]Q0``-``]Q2``, ``]d1``), and never from the shape of another
-code: digits only of a product code length (12 to 14: UPC, EAN-13, GTIN-14 without AI) or an RPPS
-(11 digits).
+code: digits only of a product code length (12 to 14: UPC, EAN-13, GTIN-14 without AI), AI 01 and
+13 digits (a GTIN cut short, refused as GS1) or an RPPS (11 digits).
 
 :func:`classify` never raises: malformed input becomes ``ScanKind.UNKNOWN`` with a reason.
 """
@@ -131,10 +131,12 @@ def _unknown(aim: str | None, reason: str) -> Classification:
 
 
 def _looks_gs1(text: str) -> bool:
-    """An element string sent without a GS1 AIM prefix: AI 01 then 14 digits and more data. The
-    GTIN's check digit is not required here: a broken one must be refused as GS1, not be taken
-    for an e-prescription number."""
-    return len(text) >= 16 and text.startswith("01") and text[2:16].isdigit()
+    """An element string sent without a GS1 AIM prefix: AI 01 then 14 digits and more data, or
+    AI 01 then 13 digits (a GTIN cut short). The GTIN's check digit is not required here: a broken
+    one must be refused as GS1, not be taken for an e-prescription number."""
+    if not text.startswith("01"):
+        return False
+    return (len(text) >= 16 and text[2:16].isdigit()) or (len(text) == 15 and text.isdigit())
 
 
 def _gs1(aim: str | None, text: str, today: dt.date) -> Classification:

@@ -42,6 +42,14 @@ def test_other_broken_element_strings_are_refused(aim: str) -> None:
     assert classifier.classify(aim + truncated, TODAY).reason == "gs1_invalid:AI 17 is too short"
 
 
+@pytest.mark.parametrize("aim", AIMS)
+def test_a_gtin_cut_short_is_refused_whatever_the_prefix(aim: str) -> None:
+    """AI 01 and 13 digits (one digit lost): a broken GS1 code, not a 15-digit prescription."""
+    result = classifier.classify(f"{aim}01{'0340099999999'}", TODAY)
+    assert result.kind is ScanKind.UNKNOWN
+    assert result.reason is not None and result.reason.startswith("gs1_invalid"), result.reason
+
+
 @given(body=st.from_regex(r"\A[0-9]{13}\Z"), tail=st.text("0123456789ABCLOT", max_size=30),
        aim=st.sampled_from(AIMS))  # fmt: skip
 def test_no_broken_gtin_becomes_an_eprescription(body: str, tail: str, aim: str) -> None:
