@@ -11,6 +11,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -110,6 +111,24 @@ def _start_national(workdir: Path, port: int, detach: bool) -> subprocess.Popen[
     return proc
 
 
+def _refuse_busy_ports(ports: dict[str, int]) -> None:
+    """Stop before starting anything when a simulator's port is taken (another bench, most
+    often): the daemon would otherwise be told to talk to that other bench's simulator."""
+    for option, port in ports.items():
+        if port == 0:
+            continue  # a free port chosen by the simulator itself
+        with socket.socket() as probe:
+            # As the simulators bind: a closed connection's TIME_WAIT does not make it busy.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                fail(
+                    f"Port 127.0.0.1:{port} déjà utilisé (un autre banc ?) : "
+                    f"relancez avec {option} <port libre>."
+                )
+
+
 def _start_mss(wd: Path, port: int, detach: bool) -> dict[str, str] | None:
     """The MSSanté SMTP simulator (``python -m hwsim.mss``) with its test PKI in ``wd/mss``; the
     ``LGO_NATIONAL__MSS__*`` settings the daemon needs, read from its ready line (None: failed)."""
@@ -162,6 +181,9 @@ def up(
     if (wd / "control.sock").exists() and Client(wd / "control.sock").ping():
         console.print(f"[yellow]Déjà démarré[/yellow] dans {wd}")
         raise typer.Exit(1)
+    _refuse_busy_ports(
+        {"--national-port": national_port if national else 0, "--mss-port": mss_port if mss else 0}
+    )
     # The cards' certificates point to this bench's simulator for their CRL and CA certificate.
     os.environ.setdefault(BASE_URL_ENV, f"http://127.0.0.1:{national_port}")
     if tokens:

@@ -249,3 +249,29 @@ def test_reset_gives_a_fresh_cps_when_its_pin_is_blocked(hwsim: HwsimBench) -> N
     wait_card(reader, present=True)
     with CardChannel(reader) as channel:
         assert channel.transmit(ask_tries).sw == 0x63C3
+
+
+@pytest.mark.parametrize("option", ["--national-port", "--mss-port"])
+def test_up_refuses_a_port_another_bench_holds_and_starts_nothing(option: str) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    workdir = Path(f"/tmp/hwsim-busy-{os.getpid()}")
+    other = {"--national-port": "--mss-port", "--mss-port": "--national-port"}[option]
+    with socket.socket() as held:  # another bench's simulator on that port
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        up = subprocess.run(
+            [sys.executable, "-m", "hwsim.cli", "up", "--detach", "-w", str(workdir),
+             option, str(port), other, str(_free_port() if other == "--national-port" else 0)],
+            capture_output=True, text=True, timeout=90, check=False,
+        )  # fmt: skip
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert f"127.0.0.1:{port} déjà utilisé" in up.stderr and option in up.stderr
+    assert len(up.stderr.strip().splitlines()) == 1 and "Traceback" not in up.stderr
+    assert "hwsim prêt" not in up.stdout and "export" not in up.stdout
+    assert not (workdir / "control.sock").exists() and not (workdir / "hwsim.pid").exists()
