@@ -1,23 +1,41 @@
-"""The container: every long-lived object of the daemon, built once from the settings.
+"""The composition root: every long-lived object of lgo, built once from the settings.
 
-Parts wire themselves in through ``PARTS`` (bottom of this file): each named module has an
-``install(container)`` that stores its services in ``container.extras`` (or typed attributes) and, when
-they run in the background, adds a start/stop hook with ``add_lifecycle``. Health providers registered with
-``add_health_check`` feed ``GET /v1/health``.
+:class:`Container` builds the parts in plain code, in dependency order (national clients, hardware,
+identity, Pro Santé Connect, dispensing, documents, stats, missions), each into one typed attribute.
+A part that needs another receives it as a constructor argument typed by a Protocol. The daemon
+(``lgo.api.app``) and the CLI use this same root; the CLI never calls :meth:`Container.start`, so no
+background worker runs in a command. Tests hand their own adapters through :class:`Adapters`.
+
+Background components share one :class:`Lifecycle` protocol and are listed once, in
+:attr:`Container.components` (started in that order, stopped in reverse). Health providers in
+:attr:`Container.health_checks` feed ``GET /v1/health``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from prometheus_client.registry import Collector
 
 from lgo.errors import LgoError
 from lgo.events import EventBus
 from lgo.logging import get_logger
+from lgo.national.apcv import ApcvClient
+from lgo.national.eprescription import EPrescriptionClient
+from lgo.services import (
+    dispensing_part,
+    documents_part,
+    hardware_part,
+    identity_part,
+    missions_part,
+    national_part,
+    psc_part,
+    stats_part,
+)
 from lgo.sessions import SessionRegistry
 from lgo.settings import Settings
 from lgo.store.db import Database
@@ -34,46 +52,105 @@ class ComponentHealth:
 
 
 HealthCheck = Callable[[], ComponentHealth]
-StartHook = Callable[[], Awaitable[None]]
-StopHook = Callable[[], Awaitable[None]]
+
+
+class Lifecycle(Protocol):
+    """A component that runs in the background while the daemon runs."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Adapters:
+    """Outside-world clients a test replaces (a fake, or one aimed at the simulator)."""
+
+    eprescription: EPrescriptionClient | None = None
+    apcv: ApcvClient | None = None
+
+
+class SessionReaper:
+    """Ends an e-CPS session at its expiry even when no request comes in."""
+
+    def __init__(self, sessions: SessionRegistry) -> None:
+        self._sessions = sessions
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._reap(), name="session-reaper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(SESSION_REAP_INTERVAL_S)
+            await asyncio.to_thread(self._sessions.reap)
 
 
 class Container:
-    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+    def __init__(
+        self, settings: Settings, db: Database | None = None, adapters: Adapters | None = None
+    ) -> None:
+        adapters = adapters or Adapters()
         self.settings = settings
         self.db = db or Database(
             settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms
         )
         self.events = EventBus()
         self.sessions = SessionRegistry(self.events)
-        self.health_checks: dict[str, HealthCheck] = {}
-        self._lifecycle: list[tuple[str, StartHook, StopHook]] = []
-        self._started: list[tuple[str, StopHook]] = []
-        self.extras: dict[str, Any] = {}
-        self.add_health_check("database", self._database_health)
-        self._reaper: asyncio.Task[None] | None = None
-        self.add_lifecycle("sessions", self._start_reaper, self._stop_reaper)
-        for module_name in PARTS:
-            importlib.import_module(module_name).install(self)
-
-    def add_health_check(self, name: str, check: HealthCheck) -> None:
-        self.health_checks[name] = check
-
-    def add_lifecycle(self, name: str, start: StartHook, stop: StopHook) -> None:
-        self._lifecycle.append((name, start, stop))
+        self.national = national_part.build(settings, adapters.eprescription, adapters.apcv)
+        self.hardware = hardware_part.build(settings, self.events, self.sessions)
+        cps = self.hardware.cps
+        self.identity = identity_part.build(settings, self.db, self.events, cps.signer)
+        self.psc = psc_part.PscPart(settings, self.sessions)
+        self.dispensing = dispensing_part.DispensingPart(
+            settings, self.db, self.events, self.national.eprescription, self.identity.service
+        )
+        self.documents = documents_part.DocumentsPart(
+            settings, self.db, self.events, self.sessions, self.identity.service, cps.signer
+        )
+        self.stats = stats_part.build(self.db, self.sessions)
+        self.missions = missions_part.MissionsPart(
+            settings, self.db, self.events, self.dispensing.catalog,
+            self.documents.service, self.dispensing.service,
+        )  # fmt: skip
+        self.metrics_collectors: list[Collector] = [self.stats.collector]
+        self.components: list[tuple[str, Lifecycle]] = [
+            ("sessions", SessionReaper(self.sessions)),
+            ("national", self.national),
+            ("outbox", self.dispensing),
+            ("psc", self.psc),
+            ("identity", self.identity),
+            ("hardware", self.hardware),
+            ("documents", self.documents),
+            ("stats", self.stats),
+        ]
+        self.health_checks: dict[str, HealthCheck] = {
+            "database": self._database_health,
+            "outbox": self.dispensing.health,
+            "catalog": self.dispensing.catalog_health,
+            "pcsc": self.hardware.health,
+            "documents": self.documents.health,
+        }
+        self._started: list[tuple[str, Lifecycle]] = []
 
     async def start(self) -> None:
         self.events.bind_loop(asyncio.get_running_loop())
-        for name, start, stop in self._lifecycle:
-            await start()
-            self._started.append((name, stop))
+        for name, component in self.components:
+            await component.start()
+            self._started.append((name, component))
             log.info("component_started", component=name)
 
     async def stop(self) -> None:
         while self._started:
-            name, stop = self._started.pop()
+            name, component = self._started.pop()
             try:
-                await stop()
+                await component.stop()
             except Exception:
                 log.exception("component_stop_failed", component=name)
         self.events.bind_loop(None)
@@ -88,21 +165,6 @@ class Container:
                 results[name] = ComponentHealth(False, f"{type(exc).__name__}")
         return results
 
-    async def _start_reaper(self) -> None:
-        async def reap() -> None:
-            # An e-CPS session must end at its expiry even when no request comes in.
-            while True:
-                await asyncio.sleep(SESSION_REAP_INTERVAL_S)
-                await asyncio.to_thread(self.sessions.reap)
-
-        self._reaper = asyncio.create_task(reap(), name="session-reaper")
-
-    async def _stop_reaper(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-
     def _database_health(self) -> ComponentHealth:
         from lgo.store import migrate
 
@@ -115,15 +177,3 @@ class Container:
         return ComponentHealth(True, self.db.dialect)
 
 
-# Each part that runs inside the daemon names its wiring module here. That module defines
-# ``install(container: Container) -> None``, which sets attributes, health checks and lifecycle hooks.
-PARTS: list[str] = [
-    "lgo.services.national_part",
-    "lgo.services.dispensing_part",
-    "lgo.services.psc_part",
-    "lgo.services.identity_part",
-    "lgo.services.hardware_part",
-    "lgo.services.documents_part",
-    "lgo.services.stats_part",
-    "lgo.services.missions_part",
-]

@@ -51,7 +51,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.state.container = container
     app.state.metrics = Metrics()
     # Parts' Prometheus collectors (e.g. the stats part's figures), read on each scrape.
-    for collector in container.extras.get("metrics_collectors", []):
+    for collector in container.metrics_collectors:
         app.state.metrics.registry.register(collector)
     install_problem_handlers(app)
     for router in ROUTERS:

@@ -1,10 +1,9 @@
-"""Wiring of the documents part into the daemon's container (listed in ``bootstrap.PARTS``).
+"""The documents part, built by the composition root (``lgo.bootstrap``).
 
-``container.extras["documents"]`` holds a :class:`DocumentsPart`: the document service, the DMP
-client and consultation, the MSSanté client (only when its certificate, key and CA are configured)
-and the delivery worker (a background thread started and stopped with the daemon). The patient
-directory is the identity part's service, looked up on first use so that the order of PARTS does
-not matter.
+``container.documents`` is a :class:`DocumentsPart`: the document service, the DMP client and
+consultation, the MSSanté client (only when its certificate, key and CA are configured) and the
+delivery worker (a background thread started and stopped with the daemon). The patient directory is
+the identity part's service, the signing card the hardware part's open CPS session.
 
 Auto-feed (``national.dmp.auto_feed``, Ségur "alimentation systématique"): a task listens to
 ``dispensation.committed`` events and produces the dispensing summary for the DMP, authored by the
@@ -26,17 +25,18 @@ import asyncio
 import contextlib
 import re
 import threading
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Final
 
 from lgo.documents.conformance import DocumentChecker
 from lgo.documents.errors import CdaNonConformantError, CisisKitUnusable, InsNotQualifiedError
 from lgo.documents.models import Author, Organisation
-from lgo.domain.identity import Ins
 from lgo.errors import InvalidInput, LgoError, Unavailable
+from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.national.dmp import STRUCT_FINESS_PREFIX, DmpClient
-from lgo.national.dmp_auth import DmpAuthenticator, card_authenticator
+from lgo.national.dmp_auth import DmpAuthenticator, IdentifiedCard, card_authenticator
 from lgo.national.mss import MssClient, MssConfig
 from lgo.services.documents import (
     KIND_DMP,
@@ -45,18 +45,20 @@ from lgo.services.documents import (
     DmpConsultation,
     DocumentAlreadyProduced,
     DocumentService,
+    PatientDirectory,
     author_from_session,
     dmp_handler,
     mss_handler,
     utcnow,
 )
+from lgo.sessions import SessionRegistry
+from lgo.settings import Settings
+from lgo.store.db import Database
 
 if TYPE_CHECKING:
     from lgo.bootstrap import ComponentHealth, Container
-    from lgo.settings import Settings
 
 log = get_logger(__name__)
-KEY = "documents"
 DMP_PATH = "/dmp"
 SWEEP_INTERVAL_S = 600.0
 
@@ -73,23 +75,6 @@ class MssRecipientInvalid(InvalidInput):
 
 # MSSanté carries mail inside its trust space only: every operator's domain is under mssante.fr.
 _MSS_ADDRESS: Final = re.compile(r"[^@\s]+@([a-z0-9-]+\.)*mssante\.fr", re.IGNORECASE)
-
-
-class _LazyPatients:
-    """The identity part's service, resolved on first call."""
-
-    def __init__(self, container: Container) -> None:
-        self._container = container
-
-    def _service(self) -> Any:
-        return self._container.extras["identity"]
-
-    def get(self, patient_id: str) -> Any:
-        return self._service().get(patient_id)
-
-    def require_qualified_ins(self, patient_id: str) -> Ins:
-        ins: Ins = self._service().require_qualified_ins(patient_id)
-        return ins
 
 
 def checker_from(settings: Settings) -> DocumentChecker:
@@ -115,10 +100,9 @@ def dmp_client_from(
     )
 
 
-def card_of(container: Container) -> Any:
-    """The logged-in CPS card (hardware part's ``extras["cps"]``), or ``None``."""
-    cps = container.extras.get("cps")
-    return cps.signer() if cps is not None else None
+def card_of(container: Container) -> IdentifiedCard | None:
+    """The logged-in CPS card (the hardware part's CPS service), or ``None``."""
+    return container.hardware.cps.signer()
 
 
 def mss_client_from(settings: Settings) -> MssClient | None:
@@ -132,30 +116,39 @@ def mss_client_from(settings: Settings) -> MssClient | None:
 
 
 class DocumentsPart:
-    def __init__(self, container: Container) -> None:
-        self._container = container
-        settings = container.settings
-        patients = _LazyPatients(container)
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        events: EventBus,
+        sessions: SessionRegistry,
+        patients: PatientDirectory,
+        card: Callable[[], IdentifiedCard | None],
+    ) -> None:
+        self._settings = settings
+        self._events = events
+        self._sessions = sessions
         self.checker = checker_from(settings)
         structure = STRUCT_FINESS_PREFIX + settings.pharmacy.finess
-        authenticator = card_authenticator(lambda: card_of(container), structure)
+        authenticator = card_authenticator(card, structure)
         self.dmp = dmp_client_from(settings, self.checker, authenticator)
         self.mss = mss_client_from(settings)
         handlers = {KIND_DMP: dmp_handler(self.dmp)}
         if self.mss is not None:
             handlers[KIND_MSS] = mss_handler(self.mss)
-        self.worker = DeliveryWorker(container.db, handlers, events=container.events)
+        self.worker = DeliveryWorker(db, handlers, events=events)
         pharmacy = settings.pharmacy
         self.service = DocumentService(
-            container.db, patients, Organisation(pharmacy.finess, pharmacy.name, pharmacy.address),
-            events=container.events, on_queued=self.worker.notify, checker=self.checker,
+            db, patients, Organisation(pharmacy.finess, pharmacy.name, pharmacy.address),
+            events=events, on_queued=self.worker.notify, checker=self.checker,
         )  # fmt: skip
         self.consultation = DmpConsultation(patients, self.dmp)
         self.stopping = threading.Event()  # ends a sweep between two dispensations
+        self._tasks: list[asyncio.Task[None]] = []
 
     def auto_summary(self, dispensation_id: str) -> str | None:
         """Produce and queue the dispensing summary; the skip reason when it was not produced."""
-        session = self._container.sessions.current()
+        session = self._sessions.current()
         national_id = self.service.dispensation_author(dispensation_id)
         if session is None or session.identity.national_id != national_id:
             return self._skipped(dispensation_id, "author-session-closed")
@@ -170,7 +163,7 @@ class DocumentsPart:
 
     def sweep(self) -> dict[str, int]:
         """Produce the missing summaries of the look-back window; counts only are logged."""
-        days = self._container.settings.national.dmp.auto_feed_lookback_days
+        days = self._settings.national.dmp.auto_feed_lookback_days
         since = utcnow() - timedelta(days=days)
         counts = {"produced": 0, "skipped": 0, "failed": 0}
         for dispensation_id, national_id in self.service.unfed_dispensations(since):
@@ -187,7 +180,7 @@ class DocumentsPart:
         return counts
 
     def _author(self, national_id: str) -> Author:
-        session = self._container.sessions.current()
+        session = self._sessions.current()
         if session is not None and session.identity.national_id == national_id:
             return author_from_session(session.identity)
         return Author(national_id=national_id, family_name="", given_name="")
@@ -203,14 +196,14 @@ class DocumentsPart:
 
     def _skipped(self, dispensation_id: str, reason: str) -> str:
         log.info("document_skipped", dispensation_id=dispensation_id, reason=reason)
-        self._container.events.publish(
+        self._events.publish(
             "document.skipped", {"dispensation_id": dispensation_id, "reason": reason}
         )
         return reason
 
     async def feed(self) -> None:
         """Listen to committed dispensations for ever (cancelled at stop)."""
-        async for event in self._container.events.subscribe():
+        async for event in self._events.subscribe():
             if event.type != "dispensation.committed":
                 continue
             try:
@@ -238,44 +231,34 @@ class DocumentsPart:
                 "prenom.nom@medecin.mssante.fr) : vérifier l'adresse du destinataire."
             )
 
+    async def start(self) -> None:
+        self.stopping.clear()
+        self.worker.start()
+        if self.checker.kit is not None:  # compile the volets off the loop, before the first use
+            self._tasks.append(asyncio.create_task(self.warm_kit(), name="documents-cisis-warm"))
+        if self._settings.national.dmp.auto_feed:
+            self._tasks.append(asyncio.create_task(self.feed(), name="documents-auto-feed"))
+            self._tasks.append(asyncio.create_task(self.sweep_forever(), name="documents-sweep"))
 
-def part_of(container: Container) -> DocumentsPart:
-    return cast(DocumentsPart, container.extras[KEY])
-
-
-def install(container: Container) -> None:
-    from lgo.bootstrap import ComponentHealth
-
-    part = DocumentsPart(container)
-    container.extras[KEY] = part
-
-    tasks: list[asyncio.Task[None]] = []
-
-    async def start() -> None:
-        part.stopping.clear()
-        part.worker.start()
-        if part.checker.kit is not None:  # compile the volets off the loop, before the first use
-            tasks.append(asyncio.create_task(part.warm_kit(), name="documents-cisis-warm"))
-        if container.settings.national.dmp.auto_feed:
-            tasks.append(asyncio.create_task(part.feed(), name="documents-auto-feed"))
-            tasks.append(asyncio.create_task(part.sweep_forever(), name="documents-sweep"))
-
-    async def stop() -> None:
-        part.stopping.set()
-        for task in tasks:
+    async def stop(self) -> None:
+        self.stopping.set()
+        for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        tasks.clear()
-        await asyncio.to_thread(part.worker.stop)
-        part.dmp.close()
+        self._tasks.clear()
+        await asyncio.to_thread(self.worker.stop)
+        self.dmp.close()
 
-    def health() -> ComponentHealth:
-        degraded = part.worker.degraded
+    def health(self) -> ComponentHealth:
+        from lgo.bootstrap import ComponentHealth
+
+        degraded = self.worker.degraded
         detail = "DMP/MSSanté unreachable: documents queued" if degraded else "ok"
         return ComponentHealth(not degraded, detail, {
-            "degraded": degraded, "mss_configured": part.mss is not None,
+            "degraded": degraded, "mss_configured": self.mss is not None,
         })  # fmt: skip
 
-    container.add_lifecycle("documents", start, stop)
-    container.add_health_check("documents", health)
+
+def part_of(container: Container) -> DocumentsPart:
+    return container.documents

@@ -1,63 +1,70 @@
-"""Wiring of the hardware part into the container (``bootstrap.PARTS``).
+"""The hardware part, built by the composition root (``lgo.bootstrap``).
 
-``container.extras["hardware"]`` (:class:`HardwareService`), ``["scans"]`` (:class:`ScanService`),
-``["cps"]`` (:class:`CpsService`). The monitor and scanners start in ``Container.start``.
+``container.hardware`` holds the :class:`HardwareService`, the :class:`ScanService` and the
+:class:`CpsService`. The monitor and scanners start in ``Container.start``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from drivers.scanners import ClassifierConfig
+from lgo.events import EventBus
 from lgo.services.cps import CpsService
 from lgo.services.cps_revocation import revocation_check_from
 from lgo.services.hardware import HardwareService
 from lgo.services.scans import ScanService
+from lgo.sessions import SessionRegistry
+from lgo.settings import Settings
 
 if TYPE_CHECKING:
     from lgo.bootstrap import ComponentHealth, Container
 
-HARDWARE_KEY = "hardware"
-SCANS_KEY = "scans"
-CPS_KEY = "cps"
+
+@dataclass
+class HardwarePart:
+    hardware: HardwareService
+    scans: ScanService
+    cps: CpsService
+
+    async def start(self) -> None:
+        await self.hardware.start()
+
+    async def stop(self) -> None:
+        await self.hardware.stop()
+
+    def health(self) -> ComponentHealth:
+        from lgo.bootstrap import ComponentHealth
+
+        reason = self.hardware.degraded
+        if reason == "disabled":
+            return ComponentHealth(True, "pcsc disabled")
+        data = {"readers": len(self.hardware.readers()), "scanners": self.hardware.scanners()}
+        return ComponentHealth(reason is None, reason or "ok", data)
+
+
+def build(settings: Settings, events: EventBus, sessions: SessionRegistry) -> HardwarePart:
+    config = settings.hardware
+    scans = ScanService(
+        events,
+        ClassifierConfig(
+            eprescription_pattern=config.eprescription_pattern,
+            apcv_pattern=config.apcv_pattern,
+        ),
+    )
+    revocation = revocation_check_from(settings, events)
+    cps = CpsService(config, sessions, events, revocation)
+    return HardwarePart(HardwareService(config, events, scans, cps), scans, cps)
 
 
 def hardware_of(container: Container) -> HardwareService:
-    return cast(HardwareService, container.extras[HARDWARE_KEY])
+    return container.hardware.hardware
 
 
 def scans_of(container: Container) -> ScanService:
-    return cast(ScanService, container.extras[SCANS_KEY])
+    return container.hardware.scans
 
 
 def cps_of(container: Container) -> CpsService:
-    return cast(CpsService, container.extras[CPS_KEY])
-
-
-def install(container: Container) -> None:
-    from lgo.bootstrap import ComponentHealth
-
-    settings = container.settings.hardware
-    scans = ScanService(
-        container.events,
-        ClassifierConfig(
-            eprescription_pattern=settings.eprescription_pattern,
-            apcv_pattern=settings.apcv_pattern,
-        ),
-    )
-    revocation = revocation_check_from(container.settings, container.events)
-    cps = CpsService(settings, container.sessions, container.events, revocation)
-    hardware = HardwareService(settings, container.events, scans, cps)
-    container.extras[HARDWARE_KEY] = hardware
-    container.extras[SCANS_KEY] = scans
-    container.extras[CPS_KEY] = cps
-
-    def health() -> ComponentHealth:
-        reason = hardware.degraded
-        if reason == "disabled":
-            return ComponentHealth(True, "pcsc disabled")
-        data = {"readers": len(hardware.readers()), "scanners": hardware.scanners()}
-        return ComponentHealth(reason is None, reason or "ok", data)
-
-    container.add_health_check("pcsc", health)
-    container.add_lifecycle("hardware", hardware.start, hardware.stop)
+    return container.hardware.cps

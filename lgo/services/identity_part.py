@@ -1,19 +1,23 @@
-"""Wiring of the identity part into the daemon's container (listed in ``bootstrap.PARTS``).
+"""The identity part, built by the composition root (``lgo.bootstrap``).
 
-``container.extras["identity"]`` is the :class:`IdentityService` (also the ``QualifiedInsProvider``
+``container.identity.service`` is the :class:`IdentityService` (also the ``QualifiedInsProvider``
 that dispensing and the FHIR export use). Its INSi client is built on first use from
-``settings.national.insi`` (endpoint, IDAM, certificate or CPS authentication).
+``settings.national.insi`` (endpoint, IDAM, certificate or CPS authentication): reading a
+certificate or a key must not happen at start-up, nor in a CLI command that never calls INSi.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from drivers.errors import DriverError
 from lgo.domain.identity import Traits
+from lgo.events import EventBus
 from lgo.national.insi import (
     AssertionSigner,
     InsiClient,
@@ -22,15 +26,15 @@ from lgo.national.insi import (
     VitaleQuery,
     build_insi_client,
 )
-from lgo.national.xmldsig import sign_enveloped
+from lgo.national.xmldsig import CardKey, sign_enveloped
 from lgo.services.identity import IdentityService
 from lgo.services.signing import card_signature_error
+from lgo.settings import Settings
+from lgo.store.db import Database
 
 if TYPE_CHECKING:
     from lgo.bootstrap import Container
-    from lgo.settings import Settings
 
-KEY = "identity"
 INSI_PATH = "/insi"
 
 
@@ -83,36 +87,39 @@ class LazyInsi:
                 self._client = None
 
 
-def cps_assertion_signer(container: Container) -> AssertionSigner:
-    """XML-DSig with the CPS card of the open session (hardware part's ``extras["cps"]``), if any."""
+def cps_assertion_signer(card: Callable[[], CardKey | None]) -> AssertionSigner:
+    """XML-DSig with the card ``card()`` returns at call time (the open CPS session), if any."""
 
     def sign(assertion: etree._Element) -> etree._Element | None:
-        cps = container.extras.get("cps")
-        card = cps.signer() if cps is not None else None
-        if card is None:
+        held = card()
+        if held is None:
             return None
         try:
-            return sign_enveloped(assertion, card)
+            return sign_enveloped(assertion, held)
         except DriverError as exc:
             raise card_signature_error(exc) from exc
 
     return sign
 
 
-def install(container: Container) -> None:
-    insi = LazyInsi(container.settings, cps_assertion_signer(container))
-    service = IdentityService(container.db, insi, events=container.events)
-    container.extras[KEY] = service
+@dataclass
+class IdentityPart:
+    service: IdentityService
+    insi: LazyInsi
 
-    async def start() -> None:
+    async def start(self) -> None:
         return None
 
-    async def stop() -> None:
-        insi.close()
+    async def stop(self) -> None:
+        self.insi.close()
 
-    container.add_lifecycle(KEY, start, stop)
+
+def build(
+    settings: Settings, db: Database, events: EventBus, card: Callable[[], CardKey | None]
+) -> IdentityPart:
+    insi = LazyInsi(settings, cps_assertion_signer(card))
+    return IdentityPart(IdentityService(db, insi, events=events), insi)
 
 
 def identity_service_of(container: Container) -> IdentityService:
-    service: IdentityService = container.extras[KEY]
-    return service
+    return container.identity.service

@@ -1,13 +1,15 @@
-"""Wires the e-prescription and apCV clients into the container.
+"""The e-prescription and apCV clients, built once by the composition root (``lgo.bootstrap``).
 
-``container.extras["eprescription"]`` is an :class:`EPrescriptionClient` (the dispensing part and
-its outbox worker use it), ``container.extras["apcv"]`` an :class:`ApcvClient`. URLs default to
-``national.base_url`` + the simulator's prefixes; timeouts come from ``national``.
+``container.national.eprescription`` is the one :class:`EPrescriptionClient` (the dispensing part
+and its outbox worker use it), ``container.national.apcv`` the :class:`ApcvClient`. URLs default to
+``national.base_url`` + the simulator's prefixes; timeouts, deadline and attempts come from
+``national``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lgo.national.apcv import ApcvClient
 from lgo.national.eprescription import EPrescriptionClient
@@ -16,9 +18,6 @@ from lgo.settings import Settings
 
 if TYPE_CHECKING:
     from lgo.bootstrap import Container
-
-EPRESCRIPTION_KEY = "eprescription"
-APCV_KEY = "apcv"
 
 
 def eprescription_client(settings: Settings) -> EPrescriptionClient:
@@ -41,22 +40,28 @@ def apcv_client(settings: Settings) -> ApcvClient:
     )
 
 
-def apcv_of(container: Container) -> ApcvClient:
-    return cast(ApcvClient, container.extras[APCV_KEY])
+@dataclass
+class NationalPart:
+    eprescription: EPrescriptionClient
+    apcv: ApcvClient
 
-
-def install(container: Container) -> None:
-    eprescription = container.extras.setdefault(
-        EPRESCRIPTION_KEY, eprescription_client(container.settings)
-    )
-    apcv = apcv_client(container.settings)
-    container.extras[APCV_KEY] = apcv
-
-    async def start() -> None:
+    async def start(self) -> None:
         return None
 
-    async def stop() -> None:
-        eprescription.close()
-        apcv.close()
+    async def stop(self) -> None:
+        self.eprescription.close()
+        self.apcv.close()
 
-    container.add_lifecycle("national", start, stop)
+
+def build(
+    settings: Settings,
+    eprescription: EPrescriptionClient | None = None,
+    apcv: ApcvClient | None = None,
+) -> NationalPart:
+    return NationalPart(
+        eprescription or eprescription_client(settings), apcv or apcv_client(settings)
+    )
+
+
+def apcv_of(container: Container) -> ApcvClient:
+    return container.national.apcv

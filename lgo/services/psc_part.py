@@ -1,34 +1,30 @@
-"""Wiring of Pro Santé Connect and the Annuaire Santé into the container (``bootstrap.PARTS``).
+"""Pro Santé Connect and the Annuaire Santé, built by the composition root (``lgo.bootstrap``).
 
-``container.extras["psc_login"]`` is the :class:`PscLogin` service (e-CPS sessions);
-``container.extras["prescriber_check"]`` is the :class:`PrescriberChecker` the dispensing part
-calls for the prescriber of every prescription; ``container.extras["annuaire"]`` its cache. Nothing here touches the network at start:
-the provider's discovery document is fetched at the first sign-in.
+``container.psc.login`` is the :class:`PscLogin` service (e-CPS sessions);
+``container.psc.prescribers`` is the :class:`PrescriberChecker` the dispensing part calls for the
+prescriber of every prescription; ``container.psc.annuaire`` its cache. Nothing here touches the
+network at start: the provider's discovery document is fetched at the first sign-in.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from lgo.national.annuaire import AnnuaireClient, CachedAnnuaire
 from lgo.national.http import NationalHttpClient
 from lgo.national.psc import PscClient
 from lgo.services.prescriber_check import PrescriberChecker
 from lgo.services.psc_login import PscLogin
+from lgo.sessions import SessionRegistry
+from lgo.settings import Settings
 
 if TYPE_CHECKING:
     from lgo.bootstrap import Container
-    from lgo.settings import Settings
-
-LOGIN_KEY = "psc_login"
-PRESCRIBERS_KEY = "prescriber_check"
-ANNUAIRE_KEY = "annuaire"
 
 
 class PscPart:
-    def __init__(self, container: Container) -> None:
-        settings = container.settings
+    def __init__(self, settings: Settings, sessions: SessionRegistry) -> None:
         national = settings.national
         root = national.base_url.rstrip("/")
         self._psc_http = _http("psc", national.psc.issuer_url or root + "/psc", settings)
@@ -44,7 +40,7 @@ class PscPart:
         )
         self.login = PscLogin(
             client,
-            container.sessions,
+            sessions,
             session_ttl=timedelta(minutes=national.psc.ecps_session_minutes),
             redirect_uri=national.psc.redirect_uri or f"http://127.0.0.1:{settings.api.port}/",
         )
@@ -55,6 +51,12 @@ class PscPart:
             max_entries=national.annuaire.cache_max_entries,
         )
         self.prescribers = PrescriberChecker(self.annuaire)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self.close()  # waits for pending token revocations (each bounded by the HTTP timeout)
 
     def close(self) -> None:
         self.login.close()
@@ -72,23 +74,8 @@ def _http(service: str, base_url: str, settings: Settings) -> NationalHttpClient
 
 
 def psc_login_of(container: Container) -> PscLogin:
-    return cast(PscLogin, container.extras[LOGIN_KEY])
+    return container.psc.login
 
 
 def prescriber_checker_of(container: Container) -> PrescriberChecker:
-    return cast(PrescriberChecker, container.extras[PRESCRIBERS_KEY])
-
-
-def install(container: Container) -> None:
-    part = PscPart(container)
-    container.extras[LOGIN_KEY] = part.login
-    container.extras[PRESCRIBERS_KEY] = part.prescribers
-    container.extras[ANNUAIRE_KEY] = part.annuaire  # the cache: `forget()` after a fixture change
-
-    async def start() -> None:
-        return None
-
-    async def stop() -> None:
-        part.close()  # waits for pending token revocations (each bounded by the HTTP timeout)
-
-    container.add_lifecycle("psc", start, stop)
+    return container.psc.prescribers

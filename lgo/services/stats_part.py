@@ -1,8 +1,8 @@
-"""Wiring of the stats part into the daemon's container (listed in ``bootstrap.PARTS``).
+"""The stats part, built by the composition root (``lgo.bootstrap``).
 
-``container.extras["stats"]`` holds a :class:`StatsPart`: the recorder (session listener and national
-call trace sink), the read service behind ``/v1/stats`` and ``lgo stats``, and a Prometheus collector
-that the API registers in its registry (``container.extras["metrics_collectors"]``).
+``container.stats`` is a :class:`StatsPart`: the recorder (session listener and national call trace
+sink), the read service behind ``/v1/stats`` and ``lgo stats``, and a Prometheus collector that the
+API registers in its registry (``Container.metrics_collectors``).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -21,14 +21,13 @@ from lgo.logging import get_logger
 from lgo.national import http as national_http
 from lgo.services.stats import FIGURES, StatsRecorder, StatsService
 from lgo.sessions import SessionRegistry
+from lgo.store.db import Database
 from lgo.store.types import utcnow
 
 if TYPE_CHECKING:
     from lgo.bootstrap import Container
 
 log = get_logger(__name__)
-KEY = "stats"
-COLLECTORS_KEY = "metrics_collectors"
 FLUSH_INTERVAL_S = 2.0
 # Messages that failed for good can be retried by hand and leave that state: as counters they would
 # go down, which Prometheus reads as a reset. They are the gauge lgo_queue_messages{state="failed"}.
@@ -103,39 +102,35 @@ class StatsPart:
     recorder: StatsRecorder
     service: StatsService
     collector: StatsCollector
+    sessions: SessionRegistry
+    _flusher: asyncio.Task[None] | None = field(default=None, init=False)
+
+    async def start(self) -> None:
+        national_http.TRACE_SINKS.append(self.recorder.national_call)
+        self._flusher = asyncio.create_task(_flush_forever(self.recorder), name="stats-flush")
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            national_http.TRACE_SINKS.remove(self.recorder.national_call)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        current = self.sessions.current()
+        if current is not None:  # still open: count it now, it will not close in this process
+            await asyncio.to_thread(self.recorder.session_closed, current, "daemon_stopped")
+        await asyncio.to_thread(self.recorder.flush)
+
+
+def build(db: Database, sessions: SessionRegistry) -> StatsPart:
+    recorder = StatsRecorder(db)
+    service = StatsService(db, recorder=recorder, sessions=sessions)
+    sessions.on_close(recorder.session_closed)
+    return StatsPart(recorder, service, StatsCollector(service, sessions), sessions)
 
 
 def part_of(container: Container) -> StatsPart:
-    return cast(StatsPart, container.extras[KEY])
-
-
-def install(container: Container) -> None:
-    recorder = StatsRecorder(container.db)
-    service = StatsService(container.db, recorder=recorder, sessions=container.sessions)
-    part = StatsPart(recorder, service, StatsCollector(service, container.sessions))
-    container.extras[KEY] = part
-    container.extras.setdefault(COLLECTORS_KEY, []).append(part.collector)
-    container.sessions.on_close(recorder.session_closed)
-    flusher: asyncio.Task[None] | None = None
-
-    async def start() -> None:
-        nonlocal flusher
-        national_http.TRACE_SINKS.append(recorder.national_call)
-        flusher = asyncio.create_task(_flush_forever(recorder), name="stats-flush")
-
-    async def stop() -> None:
-        with contextlib.suppress(ValueError):
-            national_http.TRACE_SINKS.remove(recorder.national_call)
-        if flusher is not None:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
-        current = container.sessions.current()
-        if current is not None:  # still open: count it now, it will not close in this process
-            await asyncio.to_thread(recorder.session_closed, current, "daemon_stopped")
-        await asyncio.to_thread(recorder.flush)
-
-    container.add_lifecycle(KEY, start, stop)
+    return container.stats
 
 
 async def _flush_forever(recorder: StatsRecorder) -> None:
@@ -144,4 +139,4 @@ async def _flush_forever(recorder: StatsRecorder) -> None:
         await asyncio.to_thread(recorder.flush)
 
 
-__all__ = ["FIGURES", "StatsCollector", "StatsPart", "install", "part_of"]
+__all__ = ["FIGURES", "StatsCollector", "StatsPart", "build", "part_of"]

@@ -275,11 +275,12 @@ def test_9_two_processes_using_the_card(daemon: Daemon, hwsim: Any, opensc_modul
 
     from lxml import etree
 
+    from lgo.services.hardware_part import cps_of
     from lgo.services.identity_part import cps_assertion_signer
 
     insert_cps(daemon, hwsim)
     assert login(daemon, hwsim).status_code == 201
-    sign = cps_assertion_signer(daemon.container)
+    sign = cps_assertion_signer(cps_of(daemon.container).signer)
     assert sign(etree.Element("{urn:x}A", Id="a-1")) is not None
     other = subprocess.run(
         [sys.executable, "-c", _OTHER_PROCESS, str(opensc_module), PHARMACIST.card_serial,

@@ -386,8 +386,7 @@ def read_dispensation(dispensation_id: uuid.UUID, container: ContainerDep) -> di
 )
 def dispensation_fhir(dispensation_id: uuid.UUID, container: ContainerDep) -> JSONResponse:
     body = part_of(container).service.get(str(dispensation_id))
-    identity = container.extras.get("identity")
-    bundle = dispensation_bundle(body, identity if hasattr(identity, "qualified_ins") else None)
+    bundle = dispensation_bundle(body, container.identity.service)
     return FhirJSONResponse(bundle)
 
 

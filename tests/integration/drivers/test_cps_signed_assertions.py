@@ -46,7 +46,7 @@ def test_insi_and_dmp_assertions_are_signed_by_the_card_and_verified(
 ) -> None:
     _logged_in(daemon, hwsim)
     config = InsiConfig(idam="LGO-SIM-0001", auth="cps")
-    signer = cps_assertion_signer(daemon.container)
+    signer = cps_assertion_signer(cps_of(daemon.container).signer)
     with build_insi_client(national_sim.url("/insi"), config, timeout_s=10.0,
                            signer=signer) as insi:  # fmt: skip
         assert insi.search_by_traits(TESTSEUL, author_rpps=PHARMACIST.rpps).birth_name == "TESTSEUL"
@@ -84,5 +84,5 @@ def test_card_pulled_during_the_signature_is_card_removed(daemon: Daemon, hwsim:
     _logged_in(daemon, hwsim)
     hwsim.client.set_fault(CPS, remove_after=1)  # the card goes in the middle of the APDUs
     with pytest.raises(LgoError) as pulled:
-        cps_assertion_signer(daemon.container)(_assertion())
+        cps_assertion_signer(cps_of(daemon.container).signer)(_assertion())
     assert pulled.value.slug == "card-removed", pulled.value

@@ -131,7 +131,7 @@ def api_psc(api_psc_module: ApiHarness, live_sim: LiveSim) -> ApiHarness:
     """Per test: no open session, no pending revocation, an empty prescriber cache."""
     container = api_psc_module.container
     container.sessions.close("test_reset")
-    container.extras["psc_login"].wait_revocations()
-    container.extras["annuaire"].forget()
+    container.psc.login.wait_revocations()
+    container.psc.annuaire.forget()
     live_sim.sim.recorder.clear()
     return api_psc_module

@@ -110,7 +110,7 @@ def test_refresh_then_close_revokes_the_grant(api_psc: ApiHarness, live_sim: Liv
     assert live_sim.psc.state.refresh  # one live grant at the provider
 
     api_psc.container.sessions.close("logout")
-    api_psc.container.extras["psc_login"].wait_revocations()
+    api_psc.container.psc.login.wait_revocations()
     assert live_sim.psc.state.refresh == {}
 
 
@@ -158,7 +158,7 @@ def test_cps_session_route_shows_and_closes_the_ecps_session(
     assert read.json()["session"]["id"] == opened["id"]
 
     assert api_psc.client.delete("/v1/cps/session").status_code == 204
-    api_psc.container.extras["psc_login"].wait_revocations()
+    api_psc.container.psc.login.wait_revocations()
     assert api_psc.client.get("/v1/cps/session").json()["kind"] is None
     assert live_sim.psc.state.refresh == {}  # logout revoked the grant at the provider
     closed = [e for e in api_psc.container.events.recent() if e.type == "session.closed"]

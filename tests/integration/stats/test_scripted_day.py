@@ -265,7 +265,7 @@ def run_the_day(day: Day) -> None:
     run_dispensing(day, ids, docs_patient)
     run_documents(day, docs_patient)
     open_session(day.container, SessionKind.CPS)  # closes the e-CPS one; stays open
-    day.container.extras["psc_login"].wait_revocations()  # the e-CPS tokens revoked at PSC
+    day.container.psc.login.wait_revocations()  # the e-CPS tokens revoked at PSC
 
 
 EXPECTED = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,9 +32,9 @@ class Cps:
 
 
 def _sign(extras: dict[str, Any]) -> etree._Element | None:
-    container: Any = SimpleNamespace(extras=extras)
+    cps = extras.get("cps")
     assertion = etree.Element("{urn:x}AssertionPS", Id="a-1")
-    return cps_assertion_signer(container)(assertion)
+    return cps_assertion_signer(cps.signer if cps is not None else lambda: None)(assertion)
 
 
 def test_signs_with_the_open_card() -> None:
