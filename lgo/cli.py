@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +20,9 @@ from lgo.errors import LgoError
 from lgo.logging import configure_logging
 from lgo.settings import Settings, SettingsError, load_settings
 from lgo.store.db import Database
+
+if TYPE_CHECKING:
+    from lgo.bootstrap import Container
 
 app = typer.Typer(
     help="lgo — service de dispensation au comptoir (officine, Ségur numérique).",
@@ -231,6 +236,18 @@ def doctor() -> None:
         err_console.print(f"[red]{failed} contrôle(s) en rouge[/red] : chaque ligne dit quoi faire.")
         raise typer.Exit(1)
     console.print("[green]Tout est en ordre.[/green]")
+
+
+@contextlib.contextmanager
+def built_container(settings: Settings) -> Iterator[Container]:
+    """The daemon's composition root on a migrated database, for a command: no worker starts."""
+    from lgo.bootstrap import Container
+
+    container = Container(settings, _migrated_db(settings))
+    try:
+        yield container
+    finally:
+        container.db.dispose()
 
 
 def _migrated_db(settings: Settings) -> Database:

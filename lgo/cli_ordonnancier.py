@@ -80,19 +80,12 @@ def export_fhir(
     """Exporter chaque dispensation en Bundle FHIR R4 de MedicationDispense (validé)."""
     import json
 
-    from lgo.cli import _migrated_db, console, settings_or_exit
-    from lgo.events import EventBus
-    from lgo.services.dispensing import DispensingService
+    from lgo.cli import built_container, console, settings_or_exit
     from lgo.services.fhir_export import dispensation_bundle
-    from lgo.services.prescriptions import InMemoryCatalog
 
-    db = _migrated_db(settings_or_exit())
-    try:
-        service = DispensingService(db, EventBus(), InMemoryCatalog())
-        bodies = service.list(patient_id=patient_id, limit=10_000_000)
-    finally:
-        db.dispose()
-    with output.open("w", encoding="utf-8") as out:
+    with built_container(settings_or_exit()) as container, output.open("w", encoding="utf-8") as out:
+        bodies = container.dispensing.service.list(patient_id=patient_id, limit=10_000_000)
+        identity = container.identity.service  # the patient's qualified INS, as the API adds it
         for body in reversed(bodies):  # oldest first
-            out.write(json.dumps(dispensation_bundle(body), ensure_ascii=False) + "\n")
+            out.write(json.dumps(dispensation_bundle(body, identity), ensure_ascii=False) + "\n")
     console.print(f"{len(bodies)} dispensation(s) exportée(s) dans {output}")

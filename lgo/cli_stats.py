@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from lgo.errors import LgoError
-from lgo.services.stats import FIGURES, Granularity, Report, StatsService, report_csv, today_local
+from lgo.services.stats import FIGURES, Granularity, Report, report_csv, today_local
 
 stats_app = typer.Typer(help="Tableau de bord des services socles (par jour ou par mois).")
 DEFAULT_DAYS = 7
@@ -33,7 +33,7 @@ def show(
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Écrire l'export CSV ici.")] = None,
 ) -> None:
     """Afficher les chiffres d'usage des services nationaux et leurs échecs."""
-    from lgo.cli import _migrated_db, console, err_console, settings_or_exit
+    from lgo.cli import built_container, console, err_console, settings_or_exit
 
     if by not in ("day", "month"):
         err_console.print("[red]--by attend day ou month[/red]")
@@ -44,15 +44,13 @@ def show(
     except ValueError:
         err_console.print("[red]Date attendue au format AAAA-MM-JJ[/red]")
         raise typer.Exit(2) from None
-    db = _migrated_db(settings_or_exit())
-    try:
-        granularity: Granularity = "day" if by == "day" else "month"
-        report = StatsService(db).report(first, last, granularity)
-    except LgoError as exc:
-        err_console.print(f"[red]{exc.title}[/red] {exc.detail or ''}")
-        raise typer.Exit(2) from None
-    finally:
-        db.dispose()
+    granularity: Granularity = "day" if by == "day" else "month"
+    with built_container(settings_or_exit()) as container:
+        try:
+            report = container.stats.service.report(first, last, granularity)
+        except LgoError as exc:
+            err_console.print(f"[red]{exc.title}[/red] {exc.detail or ''}")
+            raise typer.Exit(2) from None
     if csv_file is not None:
         csv_file.write_bytes(report_csv(report).encode("utf-8"))  # CRLF rows kept as they are
         console.print(f"Export CSV écrit dans {csv_file}")

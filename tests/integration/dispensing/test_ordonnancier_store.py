@@ -129,3 +129,27 @@ def test_cli_fhir_export_one_bundle_per_dispensation(
     bundles = [json.loads(line) for line in out.read_text().splitlines()]
     assert [b["resourceType"] for b in bundles] == ["Bundle", "Bundle"]
     assert all(b["entry"][1]["resource"]["resourceType"] == "MedicationDispense" for b in bundles)
+
+
+def test_cli_fhir_export_carries_the_qualified_ins_like_the_api(
+    sqlite_db: Database, catalog: InMemoryCatalog, tmp_path: Path
+) -> None:
+    """The CLI builds the daemon's composition root: the identity part adds the INS."""
+    import json
+
+    from lgo.domain.identity import IdentityStatus, InsOid
+    from tests.fixtures.documents import FICTIVE_NIR
+    from tests.fixtures.missions import add_patient
+
+    patient = add_patient(sqlite_db, IdentityStatus.QUAL)
+    dispensing_service(sqlite_db, catalog).dispense(
+        "ins-export-1", dispensation_input(patient, paper("INSEXPORT0001")), pharmacist(),
+        degraded=False,
+    )  # fmt: skip
+    db_path = Path(sqlite_db.url.removeprefix("sqlite:///"))
+    out = tmp_path / "portability.ndjson"
+    done = lgo_cli("dispensations", "export-fhir", str(out), db_path=db_path, tmp_path=tmp_path)
+    assert done.exit_code == 0, done.output
+    [bundle] = [json.loads(line) for line in out.read_text().splitlines()]
+    identifiers = bundle["entry"][0]["resource"]["identifier"]
+    assert {"system": f"urn:oid:{InsOid.TEST.value}", "value": FICTIVE_NIR} in identifiers
