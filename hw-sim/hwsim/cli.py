@@ -76,6 +76,42 @@ def _call(workdir: Path | None, action: str, *args: Any, **kwargs: Any) -> Any:
             fail(f"Refusé : {exc}")
 
 
+PCSCD_SEES_CARD_S = 3.0  # pcscd polls vpcd readers every 400 ms
+
+
+def _wait_pcscd(workdir: Path | None, reader_name: str, present: bool) -> None:
+    """Return once the bench's pcscd reports the card in (or out of) ``reader_name``: the link is
+    up before pcscd's next poll, and a tool run right after (pkcs11-tool -L) would find no token."""
+    sock = _workdir(workdir) / "run" / "pcscd" / "pcscd.comm"
+    try:
+        from smartcard import scard
+    except ImportError:  # pyscard comes with lgo; a bare hwsim install does not wait
+        return
+    if not sock.exists():  # plain isolation: the system pcscd socket, already the default
+        return
+    os.environ["PCSCLITE_CSOCK_NAME"] = str(sock)  # read by libpcsclite at the first context
+    hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        return
+    try:
+        deadline = time.monotonic() + PCSCD_SEES_CARD_S
+        states = [(reader_name, scard.SCARD_STATE_UNAWARE)]
+        wait_ms = 0
+        while True:
+            hresult, new = scard.SCardGetStatusChange(ctx, wait_ms, states)
+            if hresult == scard.SCARD_S_SUCCESS:
+                states = [(name, state & ~scard.SCARD_STATE_CHANGED) for name, state, _ in new]
+                if bool(states[0][1] & scard.SCARD_STATE_PRESENT) == present:
+                    return
+            elif hresult != scard.SCARD_E_TIMEOUT:
+                return
+            wait_ms = int((deadline - time.monotonic()) * 1000)
+            if wait_ms <= 0:
+                return
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
 @app.command()
 def version() -> None:
     """Afficher la version."""
@@ -343,6 +379,7 @@ def insert(
 ) -> None:
     """Insérer une carte dans un lecteur."""
     slot = _call(workdir, "insert", kind, profile, reader, cps4)
+    _wait_pcscd(workdir, slot["name"], present=True)
     console.print(f"Carte {slot['card']['kind']} insérée dans {slot['name']}")
 
 
@@ -350,6 +387,7 @@ def insert(
 def remove(reader: ReaderOpt = 0, workdir: WorkdirOpt = None) -> None:
     """Retirer la carte d'un lecteur."""
     slot = _call(workdir, "remove", reader)
+    _wait_pcscd(workdir, slot["name"], present=False)
     console.print(f"Carte retirée de {slot['name']}")
 
 
@@ -363,6 +401,7 @@ def swap(
 ) -> None:
     """Remplacer la carte d'un lecteur par une autre."""
     slot = _call(workdir, "swap", kind, profile, reader, cps4)
+    _wait_pcscd(workdir, slot["name"], present=True)
     console.print(f"Carte {slot['card']['kind']} dans {slot['name']}")
 
 

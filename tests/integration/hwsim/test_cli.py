@@ -275,3 +275,30 @@ def test_up_refuses_a_port_another_bench_holds_and_starts_nothing(option: str) -
     assert len(up.stderr.strip().splitlines()) == 1 and "Traceback" not in up.stderr
     assert "hwsim prêt" not in up.stdout and "export" not in up.stdout
     assert not (workdir / "control.sock").exists() and not (workdir / "hwsim.pid").exists()
+
+
+def test_insert_and_remove_return_once_pcscd_sees_it(hwsim: HwsimBench) -> None:
+    """A technician's `hwsim insert cps …; pkcs11-tool -L` must find the token: the command returns
+    when pcscd reports the card (and `remove` when it reports none), not when the link is up."""
+    from smartcard import scard
+
+    wd = ["--workdir", str(hwsim.workdir)]
+    reader = hwsim.reader_names[1]
+    hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    assert hresult == scard.SCARD_S_SUCCESS
+
+    def present_now() -> bool:
+        hresult, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
+        assert hresult == scard.SCARD_S_SUCCESS, scard.SCardGetErrorMessage(hresult)
+        return bool(states[0][1] & scard.SCARD_STATE_PRESENT)
+
+    try:
+        for _ in range(3):  # the race was lost most of the time: three rounds make it certain
+            assert runner.invoke(app, ["insert", "cps", "pharmacien", "-r", "1", *wd]).exit_code == 0
+            assert present_now()
+            assert runner.invoke(app, ["remove", "-r", "1", *wd]).exit_code == 0
+            assert not present_now()
+        assert runner.invoke(app, ["swap", "cps", "medecin", "-r", "1", *wd]).exit_code == 0
+        assert present_now()
+    finally:
+        scard.SCardReleaseContext(ctx)
