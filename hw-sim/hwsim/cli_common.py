@@ -51,7 +51,15 @@ def national_url(workdir: Path | None, url: str | None = None) -> str:
     """An explicit ``--url`` wins; otherwise the national simulator of this work folder."""
     if url:
         return url.rstrip("/")
-    return f"http://127.0.0.1:{recorded_port(workdir, 'national', NATIONAL_PORT)}"
+    wd = workdir_of(workdir)
+    if not (wd / "national.port").exists():
+        # Never guess the default port: it may be another bench's simulator.
+        fail(
+            f"Pas de simulateur national dans {wd} (national.port absent) : lancez "
+            "`hwsim up`, ou donnez le dossier du banc (-w) ou --url.",
+            exit_code=2,
+        )
+    return f"http://127.0.0.1:{recorded_port(wd, 'national', NATIONAL_PORT)}"
 
 
 def fail(message: str, exit_code: int = 1) -> NoReturn:

@@ -107,6 +107,19 @@ def test_a_stopped_simulator_is_one_french_line_without_traceback(tmp_path: Path
         assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "hwsim up" in lines[0]
 
 
+def test_a_work_folder_without_a_bench_never_falls_back_to_another_benchs_simulator(
+    tmp_path: Path,
+) -> None:
+    # No national.port here: the default port may be another bench's simulator (it answers).
+    for args in (["national", "services"], ["national", "fault", "list"], ["psc", "pending"],
+                 ["national", "clock", "show"]):  # fmt: skip
+        done = _run(*args, "-w", str(tmp_path))
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr and done.stdout == ""
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and str(tmp_path) in lines[0] and "hwsim up" in lines[0]
+
+
 def test_reader_commands_without_a_bench_say_so(tmp_path: Path) -> None:
     done = _run("fault", "clear", "-w", str(tmp_path))
     assert done.returncode == 2 and "Traceback" not in done.stderr
