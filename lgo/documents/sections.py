@@ -75,6 +75,14 @@ def _quantity_text(quantity: Decimal) -> str:
     return format(quantity.normalize(), "f")
 
 
+def quantity_with_unit(quantity: Decimal, unit: str) -> str:
+    """``2 boîtes``, ``1 boîte``, ``1.5 comprimé``: French takes the plural from 2 on. A unit of
+    several words is left as written (its agreement is not a suffix rule)."""
+    if quantity >= 2 and " " not in unit and not unit.endswith(("s", "x", "z")):
+        unit += "s"
+    return f"{_quantity_text(quantity)} {unit}"
+
+
 def dispensing_service(header: DocumentHeader, body: DocumentBody) -> Service:
     assert isinstance(body, DispensingSummary)
     if not body.items:
@@ -94,7 +102,7 @@ def dispensing_section(component: Element, _header: DocumentHeader, body: Docume
     sub(section, "title", t.DISPENSED_SECTION.display)
     rows = [
         [(i.product_label, f"med-{n}"), (i.product_code, None),
-         (f"{_quantity_text(i.quantity)} {i.unit}", None)]
+         (quantity_with_unit(i.quantity, i.unit), None)]
         for n, i in enumerate(body.items, 1)
     ]  # fmt: skip
     table(sub(section, "text"), ["Médicament", "Code CIP", "Quantité délivrée"], rows)

@@ -247,3 +247,15 @@ def test_header_declares_the_cisis_volet_and_the_author_profession(
     facility = root.find("h:componentOf/h:encompassingEncounter/h:location/"
                          "h:healthCareFacility/h:code", H)  # fmt: skip
     assert facility is not None and facility.get("code") == "SA33"
+
+
+def test_dispensed_quantities_take_the_french_plural() -> None:
+    from decimal import Decimal
+
+    from lgo.documents.sections import quantity_with_unit
+
+    assert quantity_with_unit(Decimal("1"), "boîte") == "1 boîte"
+    assert quantity_with_unit(Decimal("2"), "boîte") == "2 boîtes"
+    assert quantity_with_unit(Decimal("1.5"), "comprimé") == "1.5 comprimé"
+    assert quantity_with_unit(Decimal("30"), "comprimé pelliculé") == "30 comprimé pelliculé"
+    assert quantity_with_unit(Decimal("3"), "unités") == "3 unités"
