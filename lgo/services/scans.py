@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from drivers.scanners import Classification, Classifier, ClassifierConfig, ScanKind
 from lgo.events import EventBus
 from lgo.logging import get_logger
+from lgo.services.scan_reasons import reason_fr
 
 log = get_logger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
@@ -50,6 +51,7 @@ class ScanRecord:
             "kind": self.classification.kind.value,
             "aim_id": self.classification.aim_id,
             "reason": self.classification.reason,
+            "reason_label": reason_fr(self.classification.reason),
             "fields": self.public_fields(),
         }
 

@@ -426,3 +426,18 @@ def test_the_mentions_asked_are_the_daemons_record_missing(page: Any) -> None:
         expect(page.locator("#commit-why")).not_to_contain_text("Adresse du patient")
     finally:
         page.unroute("**/v1/dispensations/check")
+
+
+def test_an_unrecognised_code_is_explained_in_french(page: Any) -> None:
+    """A CIP13 with a wrong key and a broken GS1 DataMatrix (typed, no AIM prefix): the events
+    panel says why in French, and nothing is opened."""
+    type_code(page, "3400935955839")
+    events = page.locator("#events")
+    expect(events).to_contain_text(
+        "Code non reconnu (code-barres EAN-13 à la clé de contrôle fausse (boîte non reconnue))"
+    )
+    type_code(page, "01034009999999921727123110TESTLOT1")
+    expect(events).to_contain_text(
+        "Code non reconnu (DataMatrix GS1 invalide : clé de contrôle du GTIN fausse)"
+    )
+    expect(page.locator("#rx-loading")).to_have_count(0)

@@ -29,7 +29,8 @@ class ScanOut(BaseModel):
     source: str
     kind: str
     aim_id: str | None
-    reason: str | None
+    reason: str | None = Field(description="Code stable du refus (non reconnu).")
+    reason_label: str | None = Field(description="Pourquoi le code n'est pas reconnu, en français.")
     fields: dict[str, Any] = Field(
         description="Champs non personnels seulement (produit, n° d'ordonnance) ; jamais le jeton "
         "apCV ni le contenu d'un DataMatrix INS, qui restent dans le démon",

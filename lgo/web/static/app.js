@@ -863,7 +863,8 @@
         loadApcv(record.id);
         break;
       default:
-        logEvent(t(`scan.kind.${record.kind}`, { reason: record.reason || "" }));
+        // The daemon says why in French (reason_label); the code itself is for machines.
+        logEvent(t(`scan.kind.${record.kind}`, { reason: record.reason_label || record.reason || "" }));
     }
   }
 

@@ -71,3 +71,26 @@ def test_readers_and_session_without_hardware(api) -> None:  # type: ignore[no-u
     assert login.status_code == 404
     assert login.json()["type"] == "urn:lgo:problem:cps-card-missing"
     assert "1234" not in login.text
+
+
+def test_an_unrecognised_code_says_why_in_french(api) -> None:  # type: ignore[no-untyped-def]
+    """The pharmacist reads ``reason_label`` (the page shows it); ``reason`` stays the stable code."""
+    wrong_key = "01034009999999921727123110TESTLOT1"  # GTIN check digit wrong
+    for payload in (wrong_key, "]d2" + wrong_key):  # with or without the AIM prefix
+        body = api.client.post("/v1/scans", json={"payload": payload}).json()
+        assert body["reason"] == "gs1_invalid:GTIN check digit is wrong"
+        assert body["reason_label"] == "DataMatrix GS1 invalide : clé de contrôle du GTIN fausse"
+    cases = {
+        "3400935955839": "code-barres EAN-13 à la clé de contrôle fausse",
+        "01034009999999911727": "DataMatrix GS1 invalide : AI 17 tronqué",
+        "010340099999999117271301": "DataMatrix GS1 invalide : mois de péremption impossible",
+        "340099999999": "code produit sans identifiant GS1",
+        "]C1ABC": "DataMatrix GS1 invalide",
+    }
+    for payload, label in cases.items():
+        body = api.client.post("/v1/scans", json={"payload": payload}).json()
+        assert body["kind"] == "unknown" and body["reason_label"].startswith(label), body
+    events = [e for e in api.container.events.recent() if e.type == "scan.received"]
+    assert events[-1].data["reason_label"] == body["reason_label"]
+    good = api.client.post("/v1/scans", json={"payload": "3400999999991"}).json()
+    assert good["reason_label"] is None
