@@ -36,6 +36,7 @@ from lgo.services import (
     psc_part,
     stats_part,
 )
+from lgo.services.prescription_reading import PrescriptionReader
 from lgo.sessions import SessionRegistry
 from lgo.settings import Settings
 from lgo.store.db import Database
@@ -111,6 +112,7 @@ class Container:
         self.dispensing = dispensing_part.DispensingPart(
             settings, self.db, self.events, self.national.eprescription, self.identity.service
         )
+        self.prescriptions = PrescriptionReader(self.dispensing.service, self.psc.prescribers)
         self.documents = documents_part.DocumentsPart(
             settings, self.db, self.events, self.sessions, self.identity.service, cps.signer
         )

@@ -8,7 +8,20 @@ from fastapi import Depends, Request
 
 from lgo.bootstrap import Container
 from lgo.errors import PharmacistSessionRequired, Unauthorized
+from lgo.national.apcv import ApcvClient
 from lgo.services.counters import CounterInfo, authenticate
+from lgo.services.cps import CpsService
+from lgo.services.dispensing import DispensingService
+from lgo.services.dispensing_part import DispensingPart
+from lgo.services.documents_part import DocumentsPart
+from lgo.services.hardware import HardwareService
+from lgo.services.identity import IdentityService
+from lgo.services.missions_part import MissionsPart
+from lgo.services.prescriber_check import PrescriberChecker
+from lgo.services.prescription_reading import PrescriptionReader
+from lgo.services.psc_login import PscLogin
+from lgo.services.scans import ScanService
+from lgo.services.stats import StatsService
 from lgo.sessions import ProfessionalSession
 from lgo.settings import Settings
 from lgo.store.db import Database
@@ -32,6 +45,74 @@ def get_db(container: ContainerDep) -> Database:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
+
+
+# One alias per service of the composition root (lgo/bootstrap.py): a router names what it uses.
+def get_dispensing_part(container: ContainerDep) -> DispensingPart:
+    return container.dispensing
+
+
+def get_dispensing(container: ContainerDep) -> DispensingService:
+    return container.dispensing.service
+
+
+def get_prescriber_check(container: ContainerDep) -> PrescriberChecker:
+    return container.psc.prescribers
+
+
+def get_prescriptions(container: ContainerDep) -> PrescriptionReader:
+    return container.prescriptions
+
+
+def get_psc_login(container: ContainerDep) -> PscLogin:
+    return container.psc.login
+
+
+def get_identity(container: ContainerDep) -> IdentityService:
+    return container.identity.service
+
+
+def get_documents(container: ContainerDep) -> DocumentsPart:
+    return container.documents
+
+
+def get_missions(container: ContainerDep) -> MissionsPart:
+    return container.missions
+
+
+def get_hardware(container: ContainerDep) -> HardwareService:
+    return container.hardware.hardware
+
+
+def get_scans(container: ContainerDep) -> ScanService:
+    return container.hardware.scans
+
+
+def get_cps(container: ContainerDep) -> CpsService:
+    return container.hardware.cps
+
+
+def get_apcv(container: ContainerDep) -> ApcvClient:
+    return container.national.apcv
+
+
+def get_stats(container: ContainerDep) -> StatsService:
+    return container.stats.service
+
+
+DispensingPartDep = Annotated[DispensingPart, Depends(get_dispensing_part)]
+DispensingDep = Annotated[DispensingService, Depends(get_dispensing)]
+PrescriberCheckDep = Annotated[PrescriberChecker, Depends(get_prescriber_check)]
+PrescriptionsDep = Annotated[PrescriptionReader, Depends(get_prescriptions)]
+PscLoginDep = Annotated[PscLogin, Depends(get_psc_login)]
+IdentityDep = Annotated[IdentityService, Depends(get_identity)]
+DocumentsDep = Annotated[DocumentsPart, Depends(get_documents)]
+MissionsDep = Annotated[MissionsPart, Depends(get_missions)]
+HardwareDep = Annotated[HardwareService, Depends(get_hardware)]
+ScansDep = Annotated[ScanService, Depends(get_scans)]
+CpsDep = Annotated[CpsService, Depends(get_cps)]
+ApcvDep = Annotated[ApcvClient, Depends(get_apcv)]
+StatsDep = Annotated[StatsService, Depends(get_stats)]
 
 
 def require_counter(request: Request, container: ContainerDep) -> CounterInfo:
