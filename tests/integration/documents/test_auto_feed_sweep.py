@@ -31,12 +31,16 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def part(tmp_path: Path, any_db: Database) -> Iterator[DocumentsPart]:
+def container(tmp_path: Path, any_db: Database) -> Iterator[Container]:
     settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False})
     container = Container(settings, db=any_db)  # never started: no event reaches the feed
-    part = part_of(container)
-    yield part
-    part.dmp.close()
+    yield container
+    part_of(container).dmp.close()
+
+
+@pytest.fixture
+def part(container: Container) -> DocumentsPart:
+    return part_of(container)
 
 
 def counts(db: Database, dispensation_id: str) -> tuple[int, int]:
@@ -71,9 +75,9 @@ def test_lost_event_is_recovered_once_by_the_sweep(
 
 
 def test_event_path_and_sweep_racing_produce_one_document(
-    part: DocumentsPart, any_db: Database, catalog: InMemoryCatalog
+    part: DocumentsPart, container: Container, any_db: Database, catalog: InMemoryCatalog
 ) -> None:
-    open_pharmacist_session(part._container)
+    open_pharmacist_session(container)
     patient_id = add_patient(any_db, IdentityStatus.QUAL)
     dispensation_id = dispense(any_db, catalog, patient_id)
     barrier = threading.Barrier(2)
@@ -119,12 +123,12 @@ def test_unqualified_patient_gets_nothing_and_no_error(
 
 
 def test_dispensation_outside_the_look_back_is_ignored(
-    part: DocumentsPart, any_db: Database, catalog: InMemoryCatalog
+    part: DocumentsPart, container: Container, any_db: Database, catalog: InMemoryCatalog
 ) -> None:
     patient_id = add_patient(any_db, IdentityStatus.QUAL)
     old = dispense(any_db, catalog, patient_id)
     recent = dispense(any_db, catalog, patient_id)
-    days = part._container.settings.national.dmp.auto_feed_lookback_days
+    days = container.settings.national.dmp.auto_feed_lookback_days
     with any_db.uow() as uow:
         uow.session.execute(
             update(DispensationRow).where(DispensationRow.id == old)
