@@ -83,6 +83,6 @@ def test_serve_refuses_to_start_without_the_cps_ca_file(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "lgo", "serve"], env=env, capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2, done.stderr
-    refused = [line for line in done.stderr.splitlines() if line.startswith("  - ")]
-    assert len(refused) == 1 and "hardware.cps_ca_file : manquant" in refused[0]
+    refused = [line for line in done.stderr.splitlines() if line.startswith("  - hardware.")]
+    assert len(refused) == 1 and "hardware.cps_ca_file : manquant" in refused[0], done.stderr
 
