@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from lgo.doctor import CHECK_TIMEOUT_S, CheckResult, register
+from lgo.national.annuaire import API_KEY_HEADER
 from lgo.production import is_example_host
 from lgo.settings import NationalSettings, Settings
 
@@ -37,6 +38,8 @@ class Probe:
     client_cert: Path | None = None
     client_key: Path | None = None
     ca_file: Path | None = None
+    headers: dict[str, str] | None = None  # e.g. the Annuaire Santé API key (never printed)
+    access_hint: str = "le certificat et les identifiants de lgo pour ce service"
 
 
 def _json_has(response: httpx.Response, key: str, value: str | None = None) -> bool:
@@ -93,11 +96,14 @@ def _psc(n: NationalSettings) -> Probe:
 
 
 def _annuaire(n: NationalSettings) -> Probe:
+    key = n.annuaire.api_key.get_secret_value()
     return Probe(
         "Annuaire Santé", "national.annuaire.url", _root(n, n.annuaire.url, "/annuaire"),
         "/fhir/Practitioner",
         # Without a search parameter a FHIR server answers a Bundle or an OperationOutcome.
         lambda r: r.status_code in (200, 400) and _json_has(r, "resourceType"),
+        headers={API_KEY_HEADER: key} if key else None,
+        access_hint="la clé national.annuaire.api_key (ESANTE-API-KEY)",
     )  # fmt: skip
 
 
@@ -138,7 +144,7 @@ def probe_result(probe: Probe) -> CheckResult:
                            "vérifiez leurs chemins dans lgo.toml")  # fmt: skip
     try:
         response = httpx.get(
-            url, verify=verify, follow_redirects=False,
+            url, verify=verify, follow_redirects=False, headers=probe.headers,
             timeout=httpx.Timeout(CHECK_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
         )  # fmt: skip
     except (httpx.HTTPError, OSError) as exc:
@@ -149,7 +155,7 @@ def probe_result(probe: Probe) -> CheckResult:
         return CheckResult(name, True, f"{probe.base} répond (HTTP {code})")
     if code in (401, 403):
         return CheckResult(name, False, f"{probe.base} refuse l'accès (HTTP {code}) : vérifiez "
-                           "le certificat et les identifiants de lgo pour ce service")  # fmt: skip
+                           f"{probe.access_hint}")  # fmt: skip
     return CheckResult(name, False, f"{url} répond HTTP {code}, ce n'est pas le service attendu :"
                        f" corrigez {probe.setting}")  # fmt: skip
 

@@ -108,6 +108,12 @@ def _insi_problems(settings: Settings) -> Iterator[str]:
             "certificat INSI-AUTO et sa clé (client_cert, client_key), ou mettez auth = \"cps\""
 
 
+def _annuaire_problems(settings: Settings) -> Iterator[str]:
+    if not settings.national.annuaire.api_key.get_secret_value().strip():
+        yield "national.annuaire.api_key : manquante ; l'API FHIR de l'Annuaire Santé refuse " \
+            "tout appel sans la clé ESANTE-API-KEY de l'officine (portail de l'ANS) ; mettez-la"
+
+
 def missing_files(settings: Settings) -> list[str]:
     """Configured national certificate and key files that are not there (any mode): lgo says so
     instead of failing later in a TLS call or at start."""
@@ -152,6 +158,7 @@ def production_problems(settings: Settings) -> list[str]:
         if problem is not None:
             problems.append(problem)
     problems.extend(_insi_problems(settings))
+    problems.extend(_annuaire_problems(settings))
     problems.extend(_hardware_problems(settings))
     return problems
 

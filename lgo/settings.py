@@ -161,6 +161,11 @@ class AnnuaireSettings(BaseModel):
     url: str | None = Field(
         None, description="Annuaire Santé root. Empty: national.base_url + '/annuaire'."
     )
+    api_key: SecretStr = Field(
+        SecretStr(""),
+        description="The pharmacy's key to the Annuaire Santé FHIR API, sent as the ESANTE-API-KEY "
+        "header (never logged). Empty: no header (the simulator without a key).",
+    )
     cache_ttl_s: float = Field(86_400, ge=0, description="How long a found practitioner is kept.")
     negative_cache_ttl_s: float = Field(3_600, ge=0, description="How long 'unknown' is trusted.")
     cache_max_entries: int = Field(5_000, ge=1)

@@ -44,6 +44,8 @@ RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
 FINESS_SYSTEM = "https://finess.esante.gouv.fr"
 PROFESSION_SYSTEM_MARK = "TRE_G15"
 SPECIALTY_SYSTEM_MARK = "TRE_R38"
+# The Annuaire Santé FHIR API gateway (Gravitee) reads the pharmacy's key from this header.
+API_KEY_HEADER = "ESANTE-API-KEY"
 
 
 # -- the FHIR subset we read ------------------------------------------------------------------
@@ -177,8 +179,11 @@ class PractitionerDirectory(Protocol):
 class AnnuaireClient:
     """FHIR client of the Annuaire Santé (reads only: every call is idempotent)."""
 
-    def __init__(self, http: NationalHttpClient) -> None:
+    def __init__(self, http: NationalHttpClient, api_key: str = "") -> None:
         self._http = http
+        self._headers = {"Accept": "application/fhir+json"}
+        if api_key:  # the FHIR API's gateway refuses a call without the pharmacy's key
+            self._headers[API_KEY_HEADER] = api_key
 
     def practitioner(
         self, rpps: str, *, author_rpps: str | None = None
@@ -195,7 +200,7 @@ class AnnuaireClient:
             author_rpps=author_rpps,
             idempotent=True,
             params=params,
-            headers={"Accept": "application/fhir+json"},
+            headers=self._headers,
         )
         if response.status_code != 200:
             raise RequestRejected(f"annuaire: HTTP {response.status_code}")

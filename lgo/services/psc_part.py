@@ -45,7 +45,9 @@ class PscPart:
             redirect_uri=national.psc.redirect_uri or f"http://127.0.0.1:{settings.api.port}/",
         )
         self.annuaire = CachedAnnuaire(
-            AnnuaireClient(self._annuaire_http),
+            AnnuaireClient(
+                self._annuaire_http, api_key=national.annuaire.api_key.get_secret_value()
+            ),
             ttl_s=national.annuaire.cache_ttl_s,
             negative_ttl_s=national.annuaire.negative_cache_ttl_s,
             max_entries=national.annuaire.cache_max_entries,

@@ -18,7 +18,9 @@ Fixture: ``fixtures/national/annuaire.json``. Calls are counted by the simulator
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -177,6 +179,11 @@ def _outcome(status: int, code: str, text: str) -> JSONResponse:
 
 NAME = "annuaire"
 FIXTURE_FILE = "annuaire.json"
+# The real FHIR API sits behind a gateway that wants the pharmacy's key in this header. The
+# simulator checks it only when given one (sim setting, or this variable for `hwsim up`).
+API_KEY_HEADER = "ESANTE-API-KEY"
+API_KEY_SETTING = "annuaire_api_key"
+API_KEY_ENV = "LGO_HWSIM_ANNUAIRE_API_KEY"
 
 router = APIRouter(tags=["Annuaire Santé"])
 
@@ -186,6 +193,15 @@ def setup(sim: SimState) -> None:
     sim.stores[NAME] = Directory(fixture)
 
 
+def _key_refused(sim: SimState, request: Request) -> JSONResponse | None:
+    expected = sim.settings.get(API_KEY_SETTING) or os.environ.get(API_KEY_ENV, "")
+    given = request.headers.get(API_KEY_HEADER, "")
+    if not expected or hmac.compare_digest(given.encode(), str(expected).encode()):
+        return None
+    # As the gateway: 401 and a short JSON body, before the FHIR server is reached.
+    return JSONResponse({"httpCode": 401, "message": "Unauthorized"}, status_code=401)
+
+
 def directory_of(sim: SimState) -> Directory:
     directory: Directory = sim.stores[NAME]
     return directory
@@ -193,6 +209,8 @@ def directory_of(sim: SimState) -> Directory:
 
 @router.get("/fhir/Practitioner", name="annuaire_search")
 def search_practitioner(sim: SimDep, request: Request) -> JSONResponse:
+    if refused := _key_refused(sim, request):
+        return refused
     params = request.query_params
     identifier = params.get("identifier")
     if not identifier:
@@ -210,7 +228,9 @@ def search_practitioner(sim: SimDep, request: Request) -> JSONResponse:
 
 
 @router.get("/fhir/Practitioner/{practitioner_id}")
-def read_practitioner(sim: SimDep, practitioner_id: str) -> JSONResponse:
+def read_practitioner(sim: SimDep, request: Request, practitioner_id: str) -> JSONResponse:
+    if refused := _key_refused(sim, request):
+        return refused
     for p in directory_of(sim).practitioners.values():
         if p["id"] == practitioner_id:
             return JSONResponse(practitioner_resource(p), media_type=FHIR_JSON)

@@ -19,6 +19,7 @@ REAL = {
         "base_url": "https://services.sante.fr",
         "psc": {"client_secret": "s3cr3t-de-l-officine"},
         "insi": {"idam": "LPS-123456", "auth": "cps"},
+        "annuaire": {"api_key": "cle-de-l-officine"},
         "mss": {"host": "mss.operateur.fr", "sender": "pharmacie.durand@pharmacien.mssante.fr"},
     },
     "pharmacy": {"name": "Pharmacie Durand", "address": "3 rue Haute, 69001 Lyon",
@@ -41,7 +42,7 @@ def test_simulator_defaults_are_each_named(monkeypatch: pytest.MonkeyPatch) -> N
     problems = "\n".join(production_problems(load_settings()))
     for setting in ("national.base_url", "national.psc.client_secret", "national.insi.idam",
                     "national.mss.host", "national.mss.sender", "pharmacy.finess",
-                    "pharmacy.name"):  # fmt: skip
+                    "pharmacy.name", "national.annuaire.api_key"):  # fmt: skip
         assert setting in problems
     assert "lgo-officine-sim-secret" not in problems  # a secret is never printed
 
