@@ -8,10 +8,13 @@ datamodel-code-generator and validates real answers of the running API with it.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import inspect
 import shutil
 import subprocess
 import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 
+from lgo.api.routers import ROUTERS
+from lgo.errors import LgoError
 from tests.fixtures.api import ApiHarness
 
 PROBLEM = "application/problem+json"
@@ -110,6 +116,33 @@ def test_routes_document_the_problems_their_services_raise(spec: dict[str, Any])
     )
     # A route without a body nor parameters cannot answer invalid-input.
     assert types("/v1/patients/work-list", "get", "422") == set()
+
+
+def _raised_in(endpoint: Any) -> Iterator[type[LgoError]]:
+    """The ``LgoError`` classes a route function raises itself (``raise X(...)``)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(endpoint)))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            func = node.exc.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            error = endpoint.__globals__.get(name)
+            if isinstance(error, type) and issubclass(error, LgoError):
+                yield error
+
+
+def test_each_route_documents_the_problems_it_raises_itself(spec: dict[str, Any]) -> None:
+    undocumented = []
+    for router in ROUTERS:
+        for route in router.routes:
+            if not isinstance(route, APIRoute) or not route.include_in_schema:
+                continue
+            for method in route.methods:
+                responses = spec["paths"][route.path][method.lower()]["responses"]
+                for error in _raised_in(route.endpoint):
+                    content = responses.get(str(error.status), {}).get("content", {})
+                    if error.slug not in content.get(PROBLEM, {}).get("examples", {}):
+                        undocumented.append(f"{method} {route.path} {error.slug}")
+    assert undocumented == []
 
 
 def test_schema_names_carry_no_module_path(spec: dict[str, Any]) -> None:
