@@ -271,8 +271,23 @@ def _print_env(wd: Path, pcsc: Path, tokens: bool, national: bool, port: int) ->
         typer.echo(f"export LGO_NATIONAL__BASE_URL=http://127.0.0.1:{port}")
 
 
+STOP_WAIT_S = 20.0  # the runtime stops pcscd, the card host and the scanners before it exits
+
+
+def _gone(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it when it is ours (foreground `up`)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def _stop(wd: Path) -> list[str]:
-    stopped = []
+    """Stop this bench's processes and return once they have exited (bounded): a `hwsim up`
+    right after must find the ports and the work folder free."""
+    stopped: dict[int, str] = {}
     for name in ("mss", "national", "hwsim"):
         pid_file = wd / f"{name}.pid"
         if not pid_file.exists():
@@ -280,9 +295,15 @@ def _stop(wd: Path) -> list[str]:
         pid = int(pid_file.read_text())
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)  # our own child, recorded by `up`
-            stopped.append(f"{name} ({pid})")
+            stopped[pid] = f"{name} ({pid})"
         pid_file.unlink()
-    return stopped
+    deadline = time.monotonic() + STOP_WAIT_S
+    while not all(_gone(pid) for pid in stopped) and time.monotonic() < deadline:
+        time.sleep(0.1)  # no portable way to wait for a process that is not our child
+    alive = [label for pid, label in stopped.items() if not _gone(pid)]
+    if alive:
+        fail(f"Toujours actif après {STOP_WAIT_S:.0f} s : {', '.join(alive)} ; relancez `hwsim down`.")
+    return list(stopped.values())
 
 
 @app.command()
