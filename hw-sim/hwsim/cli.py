@@ -30,7 +30,6 @@ from hwsim.cli_common import (
     console,
     err_console,
     fail,
-    national_url,
     recorded_port,
     workdir_of,
 )
@@ -364,14 +363,18 @@ def _pid_alive(wd: Path, name: str) -> int | None:
 def _simulators_table(wd: Path) -> Table:
     """The national HTTP simulator and the MSSanté SMTP simulator of this bench."""
     table = Table("simulateur", "adresse", "processus", "état")
-    port = recorded_port(wd, "national", NATIONAL_PORT)
-    pid = _pid_alive(wd, "national")
-    try:
-        answered = httpx.get(f"{national_url(wd)}/_sim/services", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        answered = False
-    state = "[green]répond[/green]" if answered else "[red]ne répond pas[/red]"
-    table.add_row("services nationaux", f"http://127.0.0.1:{port}", str(pid or "—"), state)
+    if (wd / "national.port").exists():
+        port = recorded_port(wd, "national", NATIONAL_PORT)
+        pid = _pid_alive(wd, "national")
+        try:
+            url = f"http://127.0.0.1:{port}/_sim/services"
+            answered = httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            answered = False
+        state = "[green]répond[/green]" if answered else "[red]ne répond pas[/red]"
+        table.add_row("services nationaux", f"http://127.0.0.1:{port}", str(pid or "—"), state)
+    else:  # `hwsim up --no-national`, or a bench started by the tests' fixtures
+        table.add_row("services nationaux", "—", "—", "non démarrés par ce banc")
     mss_port = recorded_port(wd, "mss", MSS_PORT)
     mss_pid = _pid_alive(wd, "mss")
     mss_state = "[green]démarré[/green]" if mss_pid else "[red]arrêté[/red]"
