@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from lgo.api.deps import ContainerDep, CounterDep, SessionDep
-from lgo.services.psc_part import prescriber_checker_of
+from lgo.api.deps import CounterDep, PrescriberCheckDep, SessionDep
 
 router = APIRouter(prefix="/v1/prescribers", tags=["prescripteurs"])
 
@@ -55,8 +54,8 @@ class PrescriberCheckOut(BaseModel):
     ),
 )
 def check_prescriber(
-    rpps: RppsPath, container: ContainerDep, _: CounterDep, session: SessionDep
+    rpps: RppsPath, prescribers: PrescriberCheckDep, _: CounterDep, session: SessionDep
 ) -> PrescriberCheckOut:
     author = session.identity.rpps if session is not None else None
-    check = prescriber_checker_of(container).check(rpps, author_rpps=author)
+    check = prescribers.check(rpps, author_rpps=author)
     return PrescriberCheckOut.model_validate(check.public())

@@ -6,9 +6,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from lgo.api.contract import problem_responses
-from lgo.api.deps import ContainerDep, CounterDep
+from lgo.api.deps import CounterDep, HardwareDep
 from lgo.services.hardware_errors import ReaderNotFound
-from lgo.services.hardware_part import hardware_of
 
 router = APIRouter(prefix="/v1/readers", tags=["lecteurs"])
 
@@ -43,8 +42,7 @@ class VitaleOut(BaseModel):
 
 
 @router.get("", response_model=ReadersOut, summary="Lecteurs de cartes et cartes insérées")
-def list_readers(container: ContainerDep, _counter: CounterDep) -> ReadersOut:
-    hardware = hardware_of(container)
+def list_readers(hardware: HardwareDep, _counter: CounterDep) -> ReadersOut:
     return ReadersOut(
         degraded=hardware.degraded,
         readers=[ReaderOut(**reader) for reader in hardware.readers()],
@@ -56,8 +54,8 @@ def list_readers(container: ContainerDep, _counter: CounterDep) -> ReadersOut:
     summary="Contenu de la carte Vitale lue (tant qu'elle reste insérée)",
     responses=problem_responses(ReaderNotFound),
 )
-def vitale_read(read_id: str, container: ContainerDep, _counter: CounterDep) -> VitaleOut:
-    read = hardware_of(container).vitale(read_id)
+def vitale_read(read_id: str, hardware: HardwareDep, _counter: CounterDep) -> VitaleOut:
+    read = hardware.vitale(read_id)
     return VitaleOut(
         read_id=read.read_id,
         reader=read.reader,

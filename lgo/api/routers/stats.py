@@ -13,11 +13,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from lgo.api.contract import answers
-from lgo.api.deps import ContainerDep, require_counter
+from lgo.api.deps import StatsDep, require_counter
 from lgo.api.schemas.stats import StatsReport
 from lgo.errors import InvalidInput
 from lgo.services.stats import Granularity, Report, StatsService, report_csv, today_local
-from lgo.services.stats_part import part_of
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"], dependencies=[Depends(require_counter)])
 
@@ -38,9 +37,9 @@ def _report(service: StatsService, start: date | None, end: date | None, by: Gra
     **answers(StatsReport, InvalidInput),
 )
 def stats(
-    container: ContainerDep, start: FromQuery = None, end: ToQuery = None, by: ByQuery = "day"
+    stats: StatsDep, start: FromQuery = None, end: ToQuery = None, by: ByQuery = "day"
 ) -> dict[str, Any]:
-    return _report(part_of(container).service, start, end, by).as_json()
+    return _report(stats, start, end, by).as_json()
 
 
 @router.get(
@@ -50,9 +49,9 @@ def stats(
     responses={200: {"content": {"text/csv": {}}}},
 )
 def stats_csv(
-    container: ContainerDep, start: FromQuery = None, end: ToQuery = None, by: ByQuery = "day"
+    stats: StatsDep, start: FromQuery = None, end: ToQuery = None, by: ByQuery = "day"
 ) -> Response:
-    report = _report(part_of(container).service, start, end, by)
+    report = _report(stats, start, end, by)
     filename = f"lgo-stats-{report.period.start}-{report.period.end}-{by}.csv"
     return Response(
         report_csv(report),
