@@ -164,6 +164,9 @@ def production_problems(settings: Settings) -> list[str]:
 
 
 def _certificate_problem(path: str, value: object) -> str | None:
+    if path.endswith(".ca_file") and isinstance(value, Path) and _hwsim_certificate(value):
+        return f"{path} : {value} contient les AC de test de hw-sim ; mettez les AC du service " \
+            "national (celles de son opérateur)"
     if "cert" in path and isinstance(value, Path) and _hwsim_certificate(value):
         return f"{path} : {value} est un certificat de test de hw-sim ; mettez le certificat " \
             "IGC-Santé de l'officine"

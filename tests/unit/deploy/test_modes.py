@@ -92,6 +92,19 @@ def test_hwsim_test_certificates_are_refused(tmp_path: Path) -> None:
     assert [p.split(" ")[0] for p in problems] == ["national.mss.cert_file"]
 
 
+def test_hwsim_test_cas_as_trust_anchors_are_refused(tmp_path: Path) -> None:
+    # `hwsim up` exports its MSSanté CA as national.mss.ca_file: a production daemon trusting it
+    # would accept a server certified by the bench's PKI.
+    from hwsim.national.mss_pki import make_ca
+
+    ca = make_ca(tmp_path)
+    national = {**REAL["national"], "mss": {**REAL["national"]["mss"],  # type: ignore[dict-item]
+                                            "ca_file": str(ca.cert_file)}}  # fmt: skip
+    problems = production_problems(load_settings(**{**REAL, "national": national}))
+    assert [p.split(" ")[0] for p in problems] == ["national.mss.ca_file"]
+    assert "AC" in problems[0]
+
+
 def test_serve_in_production_with_simulator_settings_exits_naming_them(tmp_path: Path) -> None:
     env = {**_clean_env(), "LGO_STATE_DIR": str(tmp_path / "state"),
            "LGO_HARDWARE__PCSC_ENABLED": "false"}  # fmt: skip
