@@ -710,10 +710,11 @@ def _enqueue_execution(
 
 
 def _renewal_number(session: Session, prescription: Prescription, row: DispensationLineRow) -> int:
-    """This pharmacy's delivery count on the line; an exceptional dispensation is numbered after
-    the prescribed renewals (1st exceptional = renewals + 1), as the national base expects."""
+    """Which dispensation of the line this is for the national base (0 = the first, n = the n-th
+    renewal); an exceptional dispensation is numbered after the prescribed renewals (1st
+    exceptional = renewals + 1), as the national base expects."""
     if not row.exceptional:
-        return max(row.seq, 0)
+        return _cycle_number(session, prescription, row)
     earlier = session.execute(
         select(func.count()).select_from(DispensationLineRow).where(
             DispensationLineRow.prescription_id == prescription.prescription_id,
@@ -723,6 +724,25 @@ def _renewal_number(session: Session, prescription: Prescription, row: Dispensat
         )
     ).scalar_one()
     return prescription.line(row.line_no).renewals + 1 + int(earlier)
+
+
+def _cycle_number(session: Session, prescription: Prescription, row: DispensationLineRow) -> int:
+    """The treatment periods already handed over on the line before this row (here, or elsewhere
+    as the national base said at loading): partial deliveries of one period share its number, and
+    a line not dispensed hands over nothing (counting rows would call the next delivery a
+    renewal, which the national base refuses)."""
+    duration = prescription.line(row.line_no).duration_days
+    local = session.execute(
+        select(func.coalesce(func.sum(DispensationLineRow.days), 0)).where(
+            DispensationLineRow.prescription_id == prescription.prescription_id,
+            DispensationLineRow.line_no == row.line_no,
+            DispensationLineRow.exceptional.is_(False),
+            DispensationLineRow.units > 0,
+            DispensationLineRow.seq < row.seq,
+        )
+    ).scalar_one()
+    before = max(int(local), _national_history(prescription, row.line_no).days_dispensed)
+    return before // duration if duration > 0 else 0
 
 
 def _body(session: Session, dispensation_id: str) -> dict[str, Any]:

@@ -220,3 +220,26 @@ def test_national_history_counts_other_pharmacies_deliveries(
     view = service.load_prescription("EPTEST0000000000000044", author_rpps=pharmacist().rpps)
     assert view.histories[1].deliveries >= 1
     assert view.histories[1].days_dispensed > 0
+
+
+def test_partial_deliveries_of_one_renewal_carry_its_number(
+    sqlite_db: Database, national_sim: NationalSim, client: EPrescriptionClient, events: EventBus
+) -> None:
+    """Amoxicilline, 2 boxes, no renewal: one box, then the other (a partial delivery completed
+    later) is the same dispensation number 0 for the national base, which accepts both; a line
+    not dispensed first does not count as a delivery either."""
+    service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client)
+    rx = service.load_prescription(RX_ID, author_rpps=pharmacist().rpps).prescription
+    patient = make_patient_for(sqlite_db, RX_ID)
+    worker = OutboxWorker(sqlite_db, events, client)
+    skipped = LineInput(LineRequest(1, InterventionKind.NOT_DISPENSED, 0,
+                                    not_dispensed_reason="rupture"))  # fmt: skip
+    half = LineInput(LineRequest(1, InterventionKind.UNCHANGED, 3), cip13=AMOXICILLINE, boxes=1)
+    for key, line in (("skip-1", skipped), ("half-1", half), ("half-2", half)):
+        data = dispensation_input(patient, rx, line, tag=key)
+        assert service.dispense(key, data, pharmacist(), degraded=False).status_code == 201
+        assert worker.run_once() == 1
+    assert statuses(sqlite_db) == ["delivered"] * 3
+    sent = [d.renewal for d in store_of(national_sim.state).prescriptions[RX_ID].dispenses
+            if d.status == "completed"]  # fmt: skip
+    assert sent == [0, 0]
