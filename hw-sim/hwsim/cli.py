@@ -9,6 +9,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -16,11 +17,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
 from rich.table import Table
+from typer._click.exceptions import UsageError
+from typer.exceptions import Abort
 
 from hwsim import __version__
 from hwsim.cli_common import (
@@ -557,16 +560,46 @@ def pkcs11_provision(workdir: WorkdirOpt = None) -> None:
     typer.echo(f"# module PKCS#11 : {MODULE}")
 
 
+# Click's usage errors, said in French (the English detail is dropped: the hint is the help).
+USAGE_ERRORS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^No such command '(.+)'\.$"), r"commande inconnue : \1"),
+    (re.compile(r"^Missing argument '(.+)'\.$"), r"argument manquant : \1"),
+    (re.compile(r"^Missing option '(.+)'\.$"), r"option manquante : \1"),
+    (re.compile(r"^No such option: (\S+).*$", re.DOTALL), r"option inconnue : \1"),
+    (re.compile(r"^Invalid value for '(.+?)'.*$", re.DOTALL), r"valeur invalide pour \1"),
+    (re.compile(r"^Option '(.+)' requires an argument\.$"), r"l'option \1 demande une valeur"),
+    (re.compile(r"^Got unexpected extra argument(?:\(s\)|s)? \((.+)\)$"), r"argument(s) en trop : \1"),
+]
+
+
+def _usage_error(exc: UsageError) -> NoReturn:
+    message = exc.format_message()
+    for pattern, french in USAGE_ERRORS:
+        if pattern.match(message):
+            message = pattern.sub(french, message)
+            break
+    where = exc.ctx.command_path if exc.ctx is not None else "hwsim"
+    err_console.print(f"[red]hwsim[/red] : {message} (aide : `{where} --help`).",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+    raise SystemExit(2)
+
+
 def main() -> None:
     """The `hwsim` command: every failure a technician can meet is one French line on stderr."""
     try:
-        app()
+        # Not standalone: Click's usage errors come here instead of its English box.
+        code = app(standalone_mode=False)
+    except UsageError as exc:
+        _usage_error(exc)
+    except Abort:
+        _last_words("interrompu.")
     except (SimError, ControlError) as exc:
         _last_words(str(exc))
     except httpx.HTTPError as exc:
         _last_words(f"simulateur injoignable ({exc}).")
     except OSError as exc:
         _last_words(f"erreur système : {exc}.")
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 def _last_words(message: str) -> None:

@@ -120,6 +120,24 @@ def test_a_work_folder_without_a_bench_never_falls_back_to_another_benchs_simula
         assert len(lines) == 1 and str(tmp_path) in lines[0] and "hwsim up" in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["frobnicate"], "commande inconnue : frobnicate"),
+        (["national", "fault", "add", "insi", "error", "--status", "abc"],
+         "valeur invalide pour --status"),
+        (["insert"], "argument manquant : kind"),
+        (["status", "--bogus"], "option inconnue : --bogus"),
+        (["scan", "a", "b", "c"], "argument(s) en trop : b c"),
+    ],
+)  # fmt: skip
+def test_a_wrong_argument_is_one_french_line(tmp_path: Path, args: list[str], said: str) -> None:
+    done = _run(*args, "-w", str(tmp_path)) if args[0] != "frobnicate" else _run(*args)
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and said in lines[0] and "--help" in lines[0], done.stderr
+
+
 def test_reader_commands_without_a_bench_say_so(tmp_path: Path) -> None:
     done = _run("fault", "clear", "-w", str(tmp_path))
     assert done.returncode == 2 and "Traceback" not in done.stderr
