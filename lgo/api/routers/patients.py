@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from lgo.api.contract import NATIONAL_ERRORS, answers
-from lgo.api.deps import ContainerDep, SessionDep, require_counter
+from lgo.api.deps import IdentityDep, SessionDep, require_counter
 from lgo.api.schemas.patients import PatientDetail, PatientSearch, PatientView, WorkList
 from lgo.domain.birth_dates import check_birth_date
 from lgo.domain.identity import IdentityRuleError, RawBirthDate, check_nir
@@ -30,7 +30,6 @@ from lgo.services.identity import (
     PatientUnknown,
     VitaleQuery,
 )
-from lgo.services.identity_part import identity_service_of
 from lgo.services.local_time import pharmacy_today
 
 router = APIRouter(
@@ -91,14 +90,14 @@ def _author(session: Any) -> str | None:
 
 @router.get("", summary="Rechercher des patients", **answers(PatientSearch, IdentityInvalid))
 def search_patients(
-    container: ContainerDep,
+    service: IdentityDep,
     name: Annotated[str | None, Query(max_length=100)] = None,
     birth_date: Annotated[str | None, Query(max_length=10)] = None,
     nir: Annotated[str | None, Query(max_length=21)] = None,
     ins: Annotated[str | None, Query(max_length=21)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    found = identity_service_of(container).search(
+    found = service.search(
         name=name, birth_date=birth_date, nir=nir, ins=ins, limit=limit
     )
     return {"patients": [p.public() for p in found]}
@@ -107,8 +106,8 @@ def search_patients(
 @router.get(
     "/work-list", summary="Identités à résoudre (liste de travail)", **answers(WorkList)
 )
-def work_list(container: ContainerDep) -> dict[str, Any]:
-    items = identity_service_of(container).work_list()
+def work_list(service: IdentityDep) -> dict[str, Any]:
+    items = service.work_list()
     return {
         "items": [
             {"id": i.id, "patient_id": i.patient_id, "reason": i.reason,
@@ -124,8 +123,7 @@ def work_list(container: ContainerDep) -> dict[str, Any]:
     summary="Créer un patient (saisie, carte Vitale ou apCV)",
     **answers(PatientView, IdentityInvalid, DuplicateIns),
 )
-def create_patient(body: PatientIn, container: ContainerDep) -> JSONResponse:
-    service = identity_service_of(container)
+def create_patient(body: PatientIn, service: IdentityDep) -> JSONResponse:
     data = NewPatient(
         birth_name=body.birth_name, given_names=body.given_names, birth_date=body.birth_date,
         sex=body.sex, birthplace=body.birthplace, used_name=body.used_name, nir=body.nir,
@@ -143,8 +141,7 @@ def create_patient(body: PatientIn, container: ContainerDep) -> JSONResponse:
     summary="Lire un patient et l'historique de ses contrôles d'identité",
     **answers(PatientDetail, PatientUnknown),
 )
-def read_patient(patient_id: str, container: ContainerDep) -> dict[str, Any]:
-    service = identity_service_of(container)
+def read_patient(patient_id: str, service: IdentityDep) -> dict[str, Any]:
     view = service.get(patient_id)
     checks = [
         {"at": c.at.isoformat(), "kind": c.kind, "outcome": c.outcome,
@@ -173,9 +170,8 @@ _INS_ERRORS = (
     **answers(PatientView, *_INS_ERRORS, InsiError, *NATIONAL_ERRORS),
 )
 def ins(
-    patient_id: str, body: InsRequest, container: ContainerDep, session: SessionDep
+    patient_id: str, body: InsRequest, service: IdentityDep, session: SessionDep
 ) -> dict[str, Any]:
-    service = identity_service_of(container)
     author = _author(session)
     if body.mode == "verify":
         return service.verify_ins(patient_id, author_rpps=author).public()
@@ -210,9 +206,8 @@ def _vitale_query(birth_name: str, birth_date: str, body: InsRequest) -> VitaleQ
     **answers(PatientView, *_INS_ERRORS),
 )
 def document_checked(
-    patient_id: str, body: IdentityDocumentIn, container: ContainerDep, session: SessionDep
+    patient_id: str, body: IdentityDocumentIn, service: IdentityDep, session: SessionDep
 ) -> dict[str, Any]:
-    service = identity_service_of(container)
     return service.record_document_check(
         patient_id, body.document, author_rpps=_author(session)
     ).public()

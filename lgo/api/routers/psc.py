@@ -19,7 +19,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from lgo.api.contract import NATIONAL_ERRORS, problem_responses
-from lgo.api.deps import ContainerDep, CounterDep
+from lgo.api.deps import CounterDep, PscLoginDep
 from lgo.api.schemas.sessions import SessionInfo
 from lgo.national.psc import (
     PscGrantInvalid,
@@ -29,7 +29,6 @@ from lgo.national.psc import (
     PscUnknownProfessional,
 )
 from lgo.services.psc_login import EcpsSessionRequired, PscLoginUnknown
-from lgo.services.psc_part import psc_login_of
 
 # What a Pro Santé Connect sign-in may end in (the national service, the pending login).
 _PSC_RESPONSES = problem_responses(
@@ -87,9 +86,9 @@ class CallbackRequest(BaseModel):
     summary="Demander la connexion e-CPS sur le téléphone du professionnel (CIBA)",
 )
 def start_ciba(
-    body: CibaStartRequest, container: ContainerDep, counter: CounterDep
+    body: CibaStartRequest, login: PscLoginDep, counter: CounterDep
 ) -> CibaStartResponse:
-    started = psc_login_of(container).start_ciba(
+    started = login.start_ciba(
         body.login_hint, binding_message=body.binding_message or counter.name
     )
     return CibaStartResponse(
@@ -102,16 +101,16 @@ def start_ciba(
     response_model=LoginOutcome,
     summary="Où en est la connexion e-CPS ? (à appeler à l'intervalle donné)",
 )
-def poll_ciba(login_id: str, container: ContainerDep, _: CounterDep) -> LoginOutcome:
-    session = psc_login_of(container).poll(login_id)
+def poll_ciba(login_id: str, login: PscLoginDep, _: CounterDep) -> LoginOutcome:
+    session = login.poll(login_id)
     if session is None:
         return LoginOutcome(status="pending")
     return LoginOutcome(status="approved", session=session.public())
 
 
 @router.delete("/ciba/{login_id}", status_code=204, summary="Abandonner la connexion e-CPS")
-def cancel_ciba(login_id: str, container: ContainerDep, _: CounterDep) -> Response:
-    psc_login_of(container).cancel(login_id)
+def cancel_ciba(login_id: str, login: PscLoginDep, _: CounterDep) -> Response:
+    login.cancel(login_id)
     return Response(status_code=204)
 
 
@@ -120,8 +119,8 @@ def cancel_ciba(login_id: str, container: ContainerDep, _: CounterDep) -> Respon
     response_model=AuthorizeResponse,
     summary="Adresse de connexion Pro Santé Connect pour la page (code d'autorisation + PKCE)",
 )
-def authorize(body: AuthorizeRequest, container: ContainerDep, _: CounterDep) -> AuthorizeResponse:
-    page = psc_login_of(container).start_page_login(body.login_hint)
+def authorize(body: AuthorizeRequest, login: PscLoginDep, _: CounterDep) -> AuthorizeResponse:
+    page = login.start_page_login(body.login_hint)
     return AuthorizeResponse(authorization_url=page.authorization_url, state=page.state)
 
 
@@ -130,12 +129,12 @@ def authorize(body: AuthorizeRequest, container: ContainerDep, _: CounterDep) ->
     response_model=LoginOutcome,
     summary="Retour de Pro Santé Connect vers la page : ouvre la session e-CPS",
 )
-def callback(body: CallbackRequest, container: ContainerDep, _: CounterDep) -> LoginOutcome:
-    session = psc_login_of(container).finish_page_login(body.code, body.state)
+def callback(body: CallbackRequest, login: PscLoginDep, _: CounterDep) -> LoginOutcome:
+    session = login.finish_page_login(body.code, body.state)
     return LoginOutcome(status="approved", session=session.public())
 
 
 @router.post("/refresh", response_model=LoginOutcome, summary="Prolonger la session e-CPS en cours")
-def refresh(container: ContainerDep, _: CounterDep) -> LoginOutcome:
-    session = psc_login_of(container).refresh()
+def refresh(login: PscLoginDep, _: CounterDep) -> LoginOutcome:
+    session = login.refresh()
     return LoginOutcome(status="approved", session=session.public())
