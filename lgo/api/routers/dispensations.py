@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from lgo.api.contract import NATIONAL_ERRORS, answers
 from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
@@ -29,7 +29,7 @@ from lgo.domain.prescription import (
     PrescriptionLine,
     PrescriptionSource,
 )
-from lgo.domain.products import Product, RegulatoryList
+from lgo.domain.products import Product, RegulatoryList, is_valid_cip13
 from lgo.domain.refusals import Override, RefusalCode
 from lgo.domain.substitution import SubstitutionRecord
 from lgo.errors import InvalidInput, LgoError
@@ -68,7 +68,21 @@ from lgo.store.types import utcnow
 router = APIRouter(tags=["dispensations"], dependencies=[Depends(require_counter)])
 log = get_logger(__name__)
 
-CIP13 = Annotated[str, Field(pattern=r"^\d{13}$")]
+
+
+def _cip13(value: object) -> object:
+    """A box code as the pharmacist can fix it: the length, then the EAN-13 check key (a wrong key
+    is a misread or a typo, never another product)."""
+    if not isinstance(value, str):
+        return value  # pydantic's own "texte attendu"
+    if len(value) != 13 or not value.isdigit() or not value.startswith("3400"):
+        raise ValueError("CIP13 attendu : 13 chiffres commençant par 3400")
+    if not is_valid_cip13(value):
+        raise ValueError("clé de contrôle du CIP13 fausse")
+    return value
+
+
+CIP13 = Annotated[str, BeforeValidator(_cip13), Field(pattern=r"^\d{13}$")]
 RPPS = Annotated[str, Field(pattern=r"^\d{11}$")]
 
 

@@ -209,3 +209,19 @@ def test_a_non_pharmacist_session_cannot_validate_a_dispensation(counter: Any) -
         make_patient(counter.container.db)), headers={"Idempotency-Key": "k-0000010"})
     assert response.status_code == 403
     assert response.json()["type"] == "urn:lgo:problem:pharmacist-session-required"
+
+
+def test_a_malformed_cip13_is_refused_on_its_field_in_french(counter: Any) -> None:
+    """A box code with a wrong check key or the wrong length is refused before anything is
+    evaluated, with a French message on the field (never taken for another product)."""
+    open_pharmacist_session(counter.container)
+    patient = make_patient(counter.container.db)
+    wrong_key = CIP_LIST_I[:12] + str((int(CIP_LIST_I[12]) + 1) % 10)
+    cases = {wrong_key: "clé de contrôle du CIP13 fausse",
+             CIP_LIST_I[:12]: "CIP13 attendu : 13 chiffres commençant par 3400"}  # fmt: skip
+    for code, message in cases.items():
+        refused = counter.client.post("/v1/dispensations/check", json=paper_body(patient, cip13=code))
+        assert refused.status_code == 422, refused.text
+        by_field = {tuple(e["loc"][1:]): e["msg"] for e in refused.json()["errors"]}
+        assert by_field[("lines", "0", "cip13")] == message, by_field
+    assert counter.client.get("/v1/dispensations", params={"patient_id": patient}).json() == []
