@@ -13,11 +13,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from lgo.api.contract import NATIONAL_ERRORS, problem_responses
-from lgo.api.deps import ContainerDep, CounterDep, SessionDep
+from lgo.api.deps import ApcvDep, CounterDep, ScansDep, SessionDep
 from lgo.errors import InvalidInput, NotFound, PharmacistSessionRequired
 from lgo.national.errors import ApcvTokenExpired, ApcvTokenUnknown, ApcvTokenUsed
-from lgo.services.hardware_part import scans_of
-from lgo.services.national_part import apcv_of
 
 router = APIRouter(prefix="/v1/apcv", tags=["patients"])
 
@@ -51,17 +49,17 @@ class ExchangeOut(BaseModel):
     ),
 )
 def exchange(
-    body: ExchangeIn, container: ContainerDep, _counter: CounterDep, session: SessionDep
+    body: ExchangeIn, scans: ScansDep, apcv: ApcvDep, _counter: CounterDep, session: SessionDep
 ) -> ExchangeOut:
     if session is None:
         raise PharmacistSessionRequired("ouvrez la session CPS ou e-CPS pour lire une apCV")
-    record = scans_of(container).get(body.scan_id)
+    record = scans.get(body.scan_id)
     if record is None:
         raise NotFound("code scanné inconnu (seuls les 50 derniers sont gardés)")
     token = record.classification.fields.get("token")
     if record.classification.kind.value != "apcv" or not token:
         raise InvalidInput("ce code scanné n'est pas une apCV")
-    identity = apcv_of(container).exchange(token, author_rpps=session.identity.rpps)
+    identity = apcv.exchange(token, author_rpps=session.identity.rpps)
     return ExchangeOut(
         context_id=identity.context_id,
         beneficiaries=[

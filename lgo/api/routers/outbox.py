@@ -7,11 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 
 from lgo.api.contract import answers
-from lgo.api.deps import ContainerDep, require_counter
+from lgo.api.deps import DatabaseDep, DispensingPartDep, require_counter
 from lgo.api.schemas.outbox import OutboxList, OutboxMessage
 from lgo.services import outbox
 from lgo.services.dispensing_errors import OutboxMessageNotFound, OutboxRetryRefused
-from lgo.services.dispensing_part import part_of
 
 router = APIRouter(tags=["outbox"], dependencies=[Depends(require_counter)])
 
@@ -22,13 +21,14 @@ Status = Literal["pending", "processing", "delivered", "failed"]
     "/v1/outbox", summary="Messages en attente, en échec ou livrés", **answers(OutboxList)
 )
 def list_outbox(
-    container: ContainerDep,
+    db: DatabaseDep,
+    dispensing: DispensingPartDep,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     return {
-        "degraded": part_of(container).worker.degraded,
-        "messages": outbox.list_messages(container.db, status, limit),
+        "degraded": dispensing.worker.degraded,
+        "messages": outbox.list_messages(db, status, limit),
     }
 
 
@@ -39,8 +39,9 @@ def list_outbox(
 )
 def retry(
     message_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # beyond a 64-bit key: a 422, not a 500
-    container: ContainerDep,
+    db: DatabaseDep,
+    dispensing: DispensingPartDep,
 ) -> dict[str, Any]:
-    message = outbox.retry(container.db, message_id)
-    part_of(container).worker.notify()
+    message = outbox.retry(db, message_id)
+    dispensing.worker.notify()
     return message
