@@ -450,7 +450,7 @@ def scan(
 ) -> None:
     """Simuler une lecture de code (QR, DataMatrix, EAN-13…)."""
     _call(workdir, "scan", text.replace("<GS>", "\x1d"), aim, scanner)
-    console.print("Lu.")
+    console.print(f"Scanner {scanner} : {aim or ''}{text} lu.", highlight=False, markup=False)
 
 
 @app.command()

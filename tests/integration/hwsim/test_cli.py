@@ -302,3 +302,10 @@ def test_insert_and_remove_return_once_pcscd_sees_it(hwsim: HwsimBench) -> None:
         assert present_now()
     finally:
         scard.SCardReleaseContext(ctx)
+
+
+def test_scan_says_what_was_read(hwsim: HwsimBench) -> None:
+    wd = ["--workdir", str(hwsim.workdir)]
+    done = runner.invoke(app, ["scan", "EPTEST0000000000000042", "--aim", "]Q1", *wd])
+    assert done.exit_code == 0, done.output
+    assert "Scanner serial : ]Q1EPTEST0000000000000042 lu." in done.output
