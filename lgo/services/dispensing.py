@@ -38,6 +38,7 @@ from lgo.events import EventBus
 from lgo.logging import get_logger
 from lgo.national import eprescription as ep
 from lgo.national.errors import PrescriptionCancelled, ServiceUnavailable
+from lgo.national.profiles import eprescription as eprescription_profile
 from lgo.services import narcotics, ordonnancier
 from lgo.services.dispensing_errors import (
     DispensationNotFound,
@@ -84,7 +85,7 @@ INTERVENTIONS_TO_NATIONAL = {
     InterventionKind.MODIFIED: ep.Intervention.MODIFIED,
     InterventionKind.NOT_DISPENSED: ep.Intervention.NOT_DISPENSED,
 }
-EXCEPTIONAL_REASON = ep.EXCEPTIONAL_RENEWAL_REASON
+EXCEPTIONAL_REASON = eprescription_profile.EXCEPTIONAL_RENEWAL_REASON
 
 
 class PrescriptionFetcher(Protocol):
