@@ -84,6 +84,7 @@ class Day:
     client: TestClient
     container: Container
     sim: NationalSim
+    mss: MssServer
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -129,7 +130,7 @@ def day(
         # The queues are driven by the script (run_once), not by their background threads.
         dispensing_part.part_of(container).worker.stop()
         documents_part.part_of(container).worker.stop()
-        yield Day(client, container, national_sim)
+        yield Day(client, container, national_sim, mss_server)
     if interval is None:
         national_sim.state.settings.pop("psc_ciba_interval", None)
     else:
@@ -231,9 +232,12 @@ def run_documents(day: Day, docs_patient: str) -> None:
     assert worker.run_once() == 2
     sim_control(day.sim.base_url, "patients",
                 {"ins": FICTIVE_NIR, "oid": InsOid.TEST.value, "blocked": [PHARMACY_IDNAT]})  # fmt: skip
+    # An MSSanté address the directory does not know: the counter refuses an address outside
+    # MSSanté up front, so the unknown mailbox is the server's permanent refusal.
+    day.mss.mailbox.fail_next("550 5.1.1 Destinataire inconnu de l'annuaire MSSante")
     note = client.post("/v1/documents", json={
         "kind": "vaccination-note", "patient_id": docs_patient,
-        "mss_recipient": "quelquun@exemple.org",
+        "mss_recipient": "inconnu@medecin.mssante.fr",
         "vaccinations": [{"administered_at": "2026-03-15T10:05:00+01:00",
                           "product_code": "3400930000001", "product_label": "VACCIN FICTIF",
                           "lot_number": "LOT-42A", "cis_code": "60000001",
