@@ -372,7 +372,9 @@ def test_the_warning_is_the_daemons_answer(page: Any, hwsim_bench: Any) -> None:
     """The page has no copy of the patient rule: it warns when the view's ``patient_match`` (the
     commit's rule) says so. Camille's own prescription, answered here as if the daemon found a
     difference, is a blocking warning; the real answer is none."""
-    hwsim_bench.client.swap("vitale", "famille-testnom", reader=0)
+    hwsim_bench.client.remove(0)  # the previous patient's card goes out, the family's goes in
+    expect(page.locator("#patient-card")).to_have_count(0)
+    hwsim_bench.client.insert("vitale", "famille-testnom", reader=0)
     expect(page.locator("#beneficiary-list li")).to_have_count(2)
     page.keyboard.press("1")  # the list has the focus: the key chooses
     expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
