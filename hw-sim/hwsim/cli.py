@@ -40,6 +40,7 @@ from hwsim.cli_national import mss_app, national_app
 from hwsim.control import Client, ControlError
 from hwsim.fixtures import load_people
 from hwsim.national import psc_cli
+from hwsim.pcsc_wait import wait_card_state
 from hwsim.pcscd import die_with_parent
 from hwsim.pki import BASE_URL_ENV, TestPki
 from hwsim.runtime import SimError, launch
@@ -85,33 +86,10 @@ def _wait_pcscd(workdir: Path | None, reader_name: str, present: bool) -> None:
     """Return once the bench's pcscd reports the card in (or out of) ``reader_name``: the link is
     up before pcscd's next poll, and a tool run right after (pkcs11-tool -L) would find no token."""
     sock = _workdir(workdir) / "run" / "pcscd" / "pcscd.comm"
-    try:
-        from smartcard import scard
-    except ImportError:  # pyscard comes with lgo; a bare hwsim install does not wait
-        return
     if not sock.exists():  # plain isolation: the system pcscd socket, already the default
         return
     os.environ["PCSCLITE_CSOCK_NAME"] = str(sock)  # read by libpcsclite at the first context
-    hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-    if hresult != scard.SCARD_S_SUCCESS:
-        return
-    try:
-        deadline = time.monotonic() + PCSCD_SEES_CARD_S
-        states = [(reader_name, scard.SCARD_STATE_UNAWARE)]
-        wait_ms = 0
-        while True:
-            hresult, new = scard.SCardGetStatusChange(ctx, wait_ms, states)
-            if hresult == scard.SCARD_S_SUCCESS:
-                states = [(name, state & ~scard.SCARD_STATE_CHANGED) for name, state, _ in new]
-                if bool(states[0][1] & scard.SCARD_STATE_PRESENT) == present:
-                    return
-            elif hresult != scard.SCARD_E_TIMEOUT:
-                return
-            wait_ms = int((deadline - time.monotonic()) * 1000)
-            if wait_ms <= 0:
-                return
-    finally:
-        scard.SCardReleaseContext(ctx)
+    wait_card_state(reader_name, present, PCSCD_SEES_CARD_S)
 
 
 @app.command()

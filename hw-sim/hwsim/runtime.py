@@ -28,6 +28,7 @@ from pathlib import Path
 
 from hwsim.cards import Card, Cps3Card, ErrorCard, MuteCard, Vitale1Card, Vitale2Card
 from hwsim.fixtures import People, load_people
+from hwsim.pcsc_wait import wait_card_state
 from hwsim.pcscd import PcscdLayout, PcscdProcess, ReaderSpec, die_with_parent
 from hwsim.scanners import SerialScanner, WedgeScanner, wedge_available
 from hwsim.vpcd import Faults, VpcdLink
@@ -175,6 +176,9 @@ class Simulator:
             slot = self._slot(reader)
             if slot.link is not None:
                 self._unlink(slot, "removed")
+                # A person's hands take seconds: the new card goes in only once pcscd has seen
+                # the old one out, or the daemon would never learn that the card changed.
+                wait_card_state(slot.spec.name, present=False)
             return self.insert(kind, profile, reader, cps4)
 
     def _unlink(self, slot: Slot, event: str) -> None:
