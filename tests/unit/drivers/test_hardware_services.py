@@ -26,6 +26,7 @@ from lgo.settings import HardwareSettings
 
 CPS_ATR = bytes.fromhex("3BAC00402A00122500648000031000" + "9000")
 WHO = CardIdentity("810999999997", "10999999997", "TESTPHARMA", "ALEX", "Pharmacien")
+SECRET_PIN = "975310864202"  # long enough that no random session id (hex) contains it by chance
 
 
 class FakeCps:
@@ -80,7 +81,7 @@ def test_login_opens_a_cps_session_and_removal_logs_out_at_once(wired, monkeypat
     monkeypatch.setattr(cps_module, "cps_login", fake_login)
     monkeypatch.setattr(CpsService, "_tokens_required", lambda self: object())
     hardware.on_monitor_event(CardInserted("R1", CPS_ATR, CardKind.CPS))
-    session = cps.login("1234")
+    session = cps.login(SECRET_PIN)
     assert session.kind is SessionKind.CPS and session.identity.profession_code == "21"
     assert calls == [{"reader": "R1", "confirm_final_try": False}]
     assert cps.signer() is fake
@@ -88,7 +89,7 @@ def test_login_opens_a_cps_session_and_removal_logs_out_at_once(wired, monkeypat
     assert fake.closed == 1 and sessions.current() is None
     closed = next(e for e in events.recent() if e.type == "session.closed")
     assert closed.data["reason"] == "card_removed"
-    assert "1234" not in str([e.data for e in events.recent()])
+    assert SECRET_PIN not in str([e.data for e in events.recent()])
 
 
 def test_card_pulled_during_login_leaves_no_session(wired, monkeypatch) -> None:  # type: ignore[no-untyped-def]
