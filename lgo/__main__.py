@@ -1,3 +1,3 @@
-from lgo.cli import app
+from lgo.cli.main import app
 
 app(prog_name="lgo")

@@ -2,7 +2,7 @@
 
 from drivers.cps.card import pin_verified, read_pin_tries, read_serial
 from drivers.cps.identity import ProfessionalIdentity, identity_from_certificate, luhn_is_valid
-from drivers.cps.token import (
+from drivers.cps.pkcs11_token import (
     CpsSession,
     CpsTokens,
     PinStatus,

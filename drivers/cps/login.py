@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from drivers import errors
 from drivers.cps import card
-from drivers.cps.token import (
+from drivers.cps.pkcs11_token import (
     CpsSession,
     CpsTokens,
     PinStatus,

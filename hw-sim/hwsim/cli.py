@@ -38,12 +38,13 @@ from hwsim.cli_common import (
 )
 from hwsim.cli_national import mss_app, national_app
 from hwsim.control import Client, ControlError
+from hwsim.errors import SimError
 from hwsim.fixtures import load_people
 from hwsim.national import psc_cli
 from hwsim.pcsc_wait import wait_card_state
 from hwsim.pcscd import die_with_parent
 from hwsim.pki import BASE_URL_ENV, TestPki
-from hwsim.runtime import SimError, launch
+from hwsim.runtime import launch
 
 app = typer.Typer(
     help="Simulateur matériel (lecteurs, cartes, scanners) et services nationaux pour lgo.",

@@ -15,13 +15,28 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from hwsim.runtime import Simulator
+from hwsim.errors import SimError
+
+
+class Simulator(Protocol):
+    """What the control API drives: the running simulator (``hwsim.runtime.Simulator``)."""
+
+    def stop(self) -> None: ...
+    def status(self) -> dict[str, object]: ...
+    def insert(self, kind: str, profile: str, reader: int, cps4: bool = False) -> dict[str, object]: ...
+    def swap(self, kind: str, profile: str, reader: int, cps4: bool = False) -> dict[str, object]: ...
+    def remove(self, reader: int) -> dict[str, object]: ...
+    def reset(self) -> None: ...
+    def clear_faults(self, reader: int | None = None) -> None: ...
+    def set_fault(self, reader: int, **changes: object) -> dict[str, object]: ...
+    def set_plugged(self, reader: int, plugged: bool, hard: bool = False) -> dict[str, object]: ...
+    def restart_pcscd(self) -> dict[str, object]: ...
+    def scan(self, text: str, scanner: str = "serial", aim: str | None = None) -> dict[str, object]: ...
 
 
 class ControlError(RuntimeError):
@@ -68,7 +83,6 @@ def create_app(sim: Simulator) -> Any:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
 
-    from hwsim.runtime import SimError
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwsim.cards import Card, Cps3Card, ErrorCard, MuteCard, Vitale1Card, Vitale2Card
+from hwsim.errors import SimError
 from hwsim.fixtures import People, load_people
 from hwsim.pcsc_wait import wait_card_state
 from hwsim.pcscd import PcscdLayout, PcscdProcess, ReaderSpec, die_with_parent
@@ -38,15 +39,6 @@ log = logging.getLogger("hwsim.runtime")
 SYSTEM_SOCKET = Path("/run/pcscd/pcscd.comm")
 FALLBACK_BASE_PORT = 36300
 CARD_KINDS = ("vitale", "vitale1", "cps", "mute", "error")
-
-
-class SimError(Exception):
-    """A control request that cannot be honoured (French message for the technician)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def default_workdir() -> Path:

@@ -15,8 +15,8 @@ from lgo.api.observability import Metrics, RequestContext
 from lgo.api.problems import install_problem_handlers
 from lgo.api.routers import ROUTERS
 from lgo.api.security import HostOriginGuard
-from lgo.bootstrap import Container
-from lgo.settings import Settings
+from lgo.bootstrap.container import Container
+from lgo.core.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lgo.api.deps import require_counter, require_pharmacist
 from lgo.api.limits import PayloadTooLarge
 from lgo.api.problems import PROBLEM_JSON
-from lgo.errors import (
+from lgo.core.errors import (
     PROBLEM_TYPE_PREFIX,
     ForbiddenHost,
     ForbiddenOrigin,

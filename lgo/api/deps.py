@@ -6,24 +6,24 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from lgo.bootstrap import Container
-from lgo.errors import PharmacistSessionRequired, Unauthorized
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.dispensing import DispensingPart
+from lgo.bootstrap.documents import DocumentsPart
+from lgo.bootstrap.missions import MissionsPart
+from lgo.core.errors import PharmacistSessionRequired, Unauthorized
+from lgo.core.settings import Settings
 from lgo.national.apcv import ApcvClient
 from lgo.services.counters import CounterInfo, authenticate
 from lgo.services.cps import CpsService
 from lgo.services.dispensing import DispensingService
-from lgo.services.dispensing_part import DispensingPart
-from lgo.services.documents_part import DocumentsPart
 from lgo.services.hardware import HardwareService
 from lgo.services.identity import IdentityService
-from lgo.services.missions_part import MissionsPart
 from lgo.services.prescriber_check import PrescriberChecker
 from lgo.services.prescription_reading import PrescriptionReader
 from lgo.services.psc_login import PscLogin
 from lgo.services.scans import ScanService
+from lgo.services.sessions import ProfessionalSession
 from lgo.services.stats import StatsService
-from lgo.sessions import ProfessionalSession
-from lgo.settings import Settings
 from lgo.store.db import Database
 
 
@@ -47,7 +47,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
 
 
-# One alias per service of the composition root (lgo/bootstrap.py): a router names what it uses.
+# One alias per service of the composition root (lgo/bootstrap/container.py): a router names what it uses.
 def get_dispensing_part(container: ContainerDep) -> DispensingPart:
     return container.dispensing
 

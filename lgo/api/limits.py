@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lgo.errors import LgoError
+from lgo.core.errors import LgoError
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 

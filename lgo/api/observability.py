@@ -10,7 +10,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lgo.logging import get_logger
+from lgo.core.logs import get_logger
 
 log = get_logger("lgo.access")
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lgo.api.validation_fr import french_message
-from lgo.errors import PROBLEM_TYPE_PREFIX, InvalidInput, LgoError
-from lgo.logging import get_logger
+from lgo.core.errors import PROBLEM_TYPE_PREFIX, InvalidInput, LgoError
+from lgo.core.logs import get_logger
 
 log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"

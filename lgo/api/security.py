@@ -16,8 +16,8 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lgo.errors import ForbiddenHost, ForbiddenOrigin, LgoError
-from lgo.settings import LOOPBACK_NAMES, ApiSettings
+from lgo.core.errors import ForbiddenHost, ForbiddenOrigin, LgoError
+from lgo.core.settings import LOOPBACK_NAMES, ApiSettings
 
 LOOPBACK_HOSTS = frozenset({*LOOPBACK_NAMES, "[::1]"})
 

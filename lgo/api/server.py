@@ -7,9 +7,9 @@ import socket
 import uvicorn
 
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
-from lgo.settings import Settings
-from lgo.supervision import SupervisedServer
+from lgo.bootstrap.container import Container
+from lgo.core.settings import Settings
+from lgo.runtime.supervision import SupervisedServer
 
 
 def build_server(

@@ -21,7 +21,8 @@ from typing import Final
 
 from lxml import etree
 
-from lgo.documents import types as t
+from lgo.core.safe_xml import parse_xml
+from lgo.documents import doctypes as t
 from lgo.documents.elements import (
     NS,
     XSI,
@@ -48,7 +49,6 @@ from lgo.documents.models import (
 from lgo.documents.sections import BUILDERS, Service
 from lgo.documents.validate import validate_cda
 from lgo.domain.identity import Ins, may_send_ins
-from lgo.xml import parse_xml
 
 __all__ = ["NS", "build_document", "hl7_ts", "parse_ts", "read_document"]
 

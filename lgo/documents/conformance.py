@@ -30,10 +30,10 @@ from typing import Any, Final
 
 from lxml import etree
 
+from lgo.core.safe_xml import parse_xml
 from lgo.documents.errors import CdaNonConformantError, CisisKitUnusable
 from lgo.documents.models import DocumentKind
 from lgo.documents.validate import MAX_CDA_BYTES, schema_errors
-from lgo.xml import parse_xml
 
 SVRL: Final = "http://purl.oclc.org/dsdl/svrl"
 SCHEMA_PATH: Final = Path("infrastructure/cda/CDA_extended.xsd")

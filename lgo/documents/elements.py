@@ -11,7 +11,7 @@ from typing import Final
 
 from lxml import etree
 
-from lgo.documents import types as t
+from lgo.documents import doctypes as t
 from lgo.documents.errors import DocumentInputError
 from lgo.documents.models import Author, Organisation
 

@@ -5,7 +5,7 @@ Titles are French (the pharmacist reads them); details never carry identities or
 
 from __future__ import annotations
 
-from lgo.errors import Conflict, InvalidInput, LgoError, NotFound, Unavailable
+from lgo.core.errors import Conflict, InvalidInput, LgoError, NotFound, Unavailable
 
 
 class InsNotQualifiedError(Conflict):

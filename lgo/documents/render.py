@@ -13,9 +13,9 @@ from typing import Final
 
 from lxml import etree, html
 
+from lgo.core.safe_xml import parse_xml
 from lgo.documents.cda import NS
 from lgo.documents.validate import MAX_CDA_BYTES
-from lgo.xml import parse_xml
 
 Element = etree._Element
 

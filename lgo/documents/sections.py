@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
-from lgo.documents import types as t
+from lgo.documents import doctypes as t
 from lgo.documents.elements import (
     XSI_TYPE,
     Element,

@@ -13,8 +13,8 @@ from typing import Any, Final
 
 from lxml import etree
 
+from lgo.core.safe_xml import parse_xml
 from lgo.documents.errors import CdaInvalidError
-from lgo.xml import parse_xml
 
 SCHEMA_DIR: Final = Path(__file__).parent / "schema"
 MAX_CDA_BYTES: Final = 4 * 1024 * 1024
@@ -43,7 +43,7 @@ def _violations(root: etree._Element) -> list[str]:
 
 
 def schema_errors(xml: bytes) -> list[str]:
-    """Schema violations of ``xml`` (see :func:`_violations`); XML refused by lgo.xml raises."""
+    """Schema violations of ``xml`` (see :func:`_violations`); XML refused by lgo.core.safe_xml raises."""
     return _violations(parse_xml(xml, max_bytes=MAX_CDA_BYTES))
 
 

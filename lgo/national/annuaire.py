@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lgo.domain.professionals import idnat_from_rpps
 from lgo.national.errors import MalformedResponse, RequestRejected
-from lgo.national.http import NationalHttpClient, decode_json
+from lgo.national.transport import NationalHttpClient, decode_json
 
 # identifier systems of the public FHIR package (slices idNatPs, rpps and finess)
 IDNAT_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"

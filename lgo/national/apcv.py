@@ -23,7 +23,7 @@ from lgo.national.errors import (
     ApcvTokenUsed,
     MalformedResponse,
 )
-from lgo.national.http import (
+from lgo.national.transport import (
     ServiceClient,
     decode_json,
     json_or_none,

@@ -6,7 +6,7 @@ certificates lgo trusts (``anchors``):
 1. the issuer is found among the anchors by name (and key identifier) and the certificate's
    signature and dates are checked, else the verdict is ``untrusted``;
 2. the CRL is taken from the certificate's CRL distribution point (``http``/``https`` URLs only),
-   through :class:`lgo.national.http.NationalHttpClient` (timeouts, size cap, one trace line);
+   through :class:`lgo.national.transport.NationalHttpClient` (timeouts, size cap, one trace line);
 3. a CRL is used only if its issuer is the certificate's issuer and its signature verifies with
    the issuer's key; it is kept in memory and on disk (``<cache_dir>/<sha256(url)>.crl``, 0600)
    and reused without network until its ``nextUpdate``;
@@ -33,8 +33,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from lgo.errors import LgoError
-from lgo.national.http import NationalHttpClient
+from lgo.core.errors import LgoError
+from lgo.national.transport import NationalHttpClient
 
 log = structlog.get_logger("lgo.national.crl")
 

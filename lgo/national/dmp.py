@@ -7,7 +7,7 @@
 - ITI-18 registry stored query ``FindDocuments`` (LeafClass) on the patient's INS.
 - ITI-43 retrieve by repository and document unique ids.
 
-Replies are parsed with :func:`lgo.xml.parse_xml` (size cap, no DTD/entities). Registry errors map
+Replies are parsed with :func:`lgo.core.safe_xml.parse_xml` (size cap, no DTD/entities). Registry errors map
 to typed errors a counter can show: :class:`DmpAccessRefused` (the patient blocked this
 professional or structure), :class:`DmpAbsent` (no DMP, or closed), and the shared
 :class:`ServiceUnavailable` / :class:`ServiceTimeout` for outages. Provide is safe to retry: the
@@ -30,10 +30,11 @@ from typing import Final, Protocol
 import httpx
 from lxml import etree
 
+from lgo.core.safe_xml import XmlRejectedError, parse_xml
 from lgo.documents.conformance import DocumentChecker
+from lgo.documents.doctypes import DOCUMENT_TYPES, NORMAL_CONFIDENTIALITY, PHARMACY_FACILITY
 from lgo.documents.elements import profession
 from lgo.documents.models import CdaDocument
-from lgo.documents.types import DOCUMENT_TYPES, NORMAL_CONFIDENTIALITY, PHARMACY_FACILITY
 from lgo.national import xds
 from lgo.national.dmp_auth import DmpAuthenticator, with_assertion
 from lgo.national.errors import (
@@ -42,8 +43,7 @@ from lgo.national.errors import (
     RequestRejected,
     ServiceUnavailable,
 )
-from lgo.national.http import NationalHttpClient, ServiceClient, refusal_error
-from lgo.xml import XmlRejectedError, parse_xml
+from lgo.national.transport import NationalHttpClient, ServiceClient, refusal_error
 
 MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
 SOURCE_ID: Final = "1.2.250.1.213.4.1.1.1"  # submission-set sourceId (the software's own)

@@ -19,10 +19,10 @@ from typing import Final, Protocol
 
 from lxml import etree
 
+from lgo.core.safe_xml import parse_xml
 from lgo.national import xds
 from lgo.national.profiles import dmp as profile
 from lgo.national.xmldsig import CardKey, sign_enveloped
-from lgo.xml import parse_xml
 
 VIHF: Final = profile.VIHF  # invented: contracts/dmp/profile.json
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"

@@ -50,12 +50,6 @@ from lgo.national.errors import (
     PrescriptionExpired,
     PrescriptionUnknown,
 )
-from lgo.national.http import (
-    ServiceClient,
-    decode_json,
-    json_or_none,
-    refusal_error,
-)
 from lgo.national.profiles.eprescription import (
     EXCEPTIONAL_RENEWAL_REASON,
     EXT_CONTROLLED,
@@ -68,6 +62,12 @@ from lgo.national.profiles.eprescription import (
     EXT_RENEWAL,
     OUTCOME_SYSTEM,
     STATUS_REASON_SYSTEM,
+)
+from lgo.national.transport import (
+    ServiceClient,
+    decode_json,
+    json_or_none,
+    refusal_error,
 )
 
 SERVICE = "eprescription"

@@ -1,6 +1,6 @@
 """Typed errors of the national-service clients (e-prescription, apCV, and the others' clients).
 
-Every error a counter may show is an :class:`lgo.errors.LgoError` with a stable slug and a French
+Every error a counter may show is an :class:`lgo.core.errors.LgoError` with a stable slug and a French
 title. The tree::
 
     NationalServiceError (502)
@@ -22,7 +22,7 @@ Details never carry health data, tokens or identities: only ids and statuses.
 
 from __future__ import annotations
 
-from lgo.errors import LgoError
+from lgo.core.errors import LgoError
 
 
 class NationalServiceError(LgoError):

@@ -14,7 +14,7 @@ Contract (reference domain.md §3.1, from the public WSDL ``DESIR_ICIR_EXP_1.5.0
   ``AssertionPS`` of the professional whose session is open;
 - answers ``RESULTAT/CR/CodeCR``: 00 → :class:`InsiIdentity`; 01 → :class:`InsiNotFound`;
   02 → :class:`InsiSeveralFound`; SOAP faults (``siram_NNN`` subcode, ``desir_NNN`` detail) →
-  :class:`InsiFault` and subclasses. Replies are parsed with :func:`lgo.xml.parse_xml` (size cap,
+  :class:`InsiFault` and subclasses. Replies are parsed with :func:`lgo.core.safe_xml.parse_xml` (size cap,
   no DTD, no entities); a hostile or broken reply is :class:`InsiMalformedResponse`.
 
 Authentication: the organisation certificate (mutual TLS, certificates ``INSI-AUTO``/``INSI-MANU``)
@@ -23,7 +23,7 @@ session for every call, and the ``AssertionPS`` is an XML-DSig (enveloped, exclu
 CPS card's authentication key (:mod:`lgo.national.xmldsig`); without a card key (e-CPS session) nothing
 is sent: INSi cannot authenticate an unsigned assertion.
 
-Every call goes through :class:`lgo.national.http.NationalHttpClient` (timeouts, retries for this
+Every call goes through :class:`lgo.national.transport.NationalHttpClient` (timeouts, retries for this
 read-only search, one trace line without payload). No identity trait is ever logged.
 """
 
@@ -40,6 +40,8 @@ from typing import Final, Literal
 import httpx
 from lxml import etree
 
+from lgo.core.errors import PharmacistSessionRequired
+from lgo.core.safe_xml import XmlRejectedError, parse_xml
 from lgo.domain.identity import (
     IdentityRuleError,
     Ins,
@@ -50,9 +52,7 @@ from lgo.domain.identity import (
     first_name_attempts,
     normalise_name,
 )
-from lgo.errors import PharmacistSessionRequired
 from lgo.national.errors import MalformedResponse, NationalServiceError, ServiceUnavailable
-from lgo.national.http import NationalHttpClient, ServiceClient
 from lgo.national.profiles.insi import (  # restricted and invented: contracts/insi/profile.json
     ACTION_TRAITS,
     ACTION_VITALE,
@@ -64,7 +64,7 @@ from lgo.national.profiles.insi import (  # restricted and invented: contracts/i
     RESULT,
     SIRAM,
 )
-from lgo.xml import XmlRejectedError, parse_xml
+from lgo.national.transport import NationalHttpClient, ServiceClient
 
 SOAP: Final = "http://www.w3.org/2003/05/soap-envelope"
 WSA: Final = "http://www.w3.org/2005/08/addressing"

@@ -39,7 +39,7 @@ from joserfc.jwk import KeySet
 
 from lgo.domain.professionals import parse_idnat
 from lgo.national.errors import MalformedResponse, NationalServiceError, RequestRejected
-from lgo.national.http import NationalHttpClient, decode_json
+from lgo.national.transport import NationalHttpClient, decode_json
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 AUTH_REQ_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"

@@ -37,8 +37,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from lgo.core.errors import LgoError
 from lgo.domain.products import Pack, PackForm, Product, RegulatoryList, is_valid_cip13
-from lgo.errors import LgoError
 from lgo.services.prescriptions import CATALOG_FILE, MAX_CATALOG_BYTES
 
 MAX_FILE_BYTES = 64 * 1024 * 1024  # the full CIS_CIP_bdpm.txt is about 4 MB

@@ -15,10 +15,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from lgo.errors import Conflict, InvalidInput, NotFound
+from lgo.core.errors import Conflict, InvalidInput, NotFound
+from lgo.store.columns import utcnow
 from lgo.store.db import Database
 from lgo.store.models import Counter
-from lgo.store.types import utcnow
 
 TOKEN_PREFIX = "lgo_"  # noqa: S105 (a marker, not a secret)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

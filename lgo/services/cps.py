@@ -22,12 +22,17 @@ from drivers.cps import identity as drv_identity
 from drivers.cps.login import login as cps_login
 from drivers.cps.login import read_card_info
 from drivers.deadline import call_blocking
-from lgo.events import EventBus
-from lgo.logging import get_logger
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
+from lgo.core.settings import HardwareSettings
 from lgo.services import hardware_errors as hw
 from lgo.services.cps_revocation import CpsRevocationCheck
-from lgo.sessions import ProfessionalIdentity, ProfessionalSession, SessionKind, SessionRegistry
-from lgo.settings import HardwareSettings
+from lgo.services.sessions import (
+    ProfessionalIdentity,
+    ProfessionalSession,
+    SessionKind,
+    SessionRegistry,
+)
 
 log = get_logger(__name__)
 

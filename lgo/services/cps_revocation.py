@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from lgo.errors import Forbidden, Unavailable
-from lgo.events import EventBus
-from lgo.logging import get_logger
+from lgo.core.errors import Forbidden, Unavailable
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
 from lgo.national.crl import CrlStore, Verdict, load_anchors
-from lgo.national.http import NationalHttpClient, RetryPolicy
+from lgo.national.transport import NationalHttpClient, RetryPolicy
 
 if TYPE_CHECKING:
-    from lgo.settings import Settings
+    from lgo.core.settings import Settings
 
 log = get_logger(__name__)
 CRL_FOLDER = "crl"

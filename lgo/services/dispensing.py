@@ -21,6 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
 from lgo.domain.controlled import Period
 from lgo.domain.dispensing import (
     ExecutionDecision,
@@ -34,8 +36,6 @@ from lgo.domain.legal_record import Bearer, Datum
 from lgo.domain.patient_match import PatientTraits
 from lgo.domain.prescription import Prescription, PrescriptionLine, PrescriptionSource
 from lgo.domain.products import Pack, Product, RegulatoryList
-from lgo.events import EventBus
-from lgo.logging import get_logger
 from lgo.national import eprescription as ep
 from lgo.national.errors import PrescriptionCancelled, ServiceUnavailable
 from lgo.national.profiles import eprescription as eprescription_profile
@@ -64,6 +64,7 @@ from lgo.services.prescription_patient import (
     match_view,
 )
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
+from lgo.store.columns import utcnow
 from lgo.store.db import Database
 from lgo.store.models import Patient
 from lgo.store.models.dispensing import (
@@ -73,7 +74,6 @@ from lgo.store.models.dispensing import (
     OutboxMessage,
     PrescriptionRow,
 )
-from lgo.store.types import utcnow
 
 log = get_logger(__name__)
 

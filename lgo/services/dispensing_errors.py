@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lgo.errors import BadRequest, Conflict, InvalidInput, NotFound, Unavailable
+from lgo.core.errors import BadRequest, Conflict, InvalidInput, NotFound, Unavailable
 
 
 class DispensingRefused(InvalidInput):

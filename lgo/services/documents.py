@@ -36,6 +36,10 @@ from typing import Any, Final, Literal, Protocol, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from lgo.core.errors import Conflict, LgoError
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
+from lgo.core.safe_xml import parse_xml
 from lgo.documents.cda import NS, build_document, read_document
 from lgo.documents.conformance import DocumentChecker, rule_id
 from lgo.documents.errors import (
@@ -60,9 +64,6 @@ from lgo.documents.models import (
 from lgo.documents.render import render_html
 from lgo.documents.validate import MAX_CDA_BYTES
 from lgo.domain.identity import IdentityRuleError, Ins, Traits
-from lgo.errors import Conflict, LgoError
-from lgo.events import EventBus
-from lgo.logging import get_logger
 from lgo.national.dmp import DmpDocumentEntry, DmpDocumentUnknown, DmpGateway
 from lgo.national.errors import MalformedResponse, ServiceUnavailable
 from lgo.national.mss import Attachment, MssGateway, MssMessage
@@ -71,7 +72,6 @@ from lgo.services.worker import BackgroundWorker, WorkerPolicy, backoff_delay
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationLineRow, DispensationRow
 from lgo.store.models.documents import DocumentDelivery, DocumentRow
-from lgo.xml import parse_xml
 
 log = get_logger(__name__)
 
@@ -122,7 +122,7 @@ def utcnow() -> datetime:
 
 
 def author_from_session(identity: Any) -> Author:
-    """An :class:`Author` from a ``lgo.sessions.ProfessionalIdentity``."""
+    """An :class:`Author` from a ``lgo.services.sessions.ProfessionalIdentity``."""
     return Author(
         national_id=identity.national_id,
         family_name=identity.family_name,

@@ -36,12 +36,12 @@ from drivers.pcsc import (
 )
 from drivers.scanners import SerialScanner, WedgeScanner
 from drivers.vitale import VitaleCard, read_vitale_from_reader
-from lgo.events import EventBus
-from lgo.logging import get_logger
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
+from lgo.core.settings import HardwareSettings
 from lgo.services import hardware_errors as hw
 from lgo.services.cps import CpsService
 from lgo.services.scans import ScanService
-from lgo.settings import HardwareSettings
 
 log = get_logger(__name__)
 

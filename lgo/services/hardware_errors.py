@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from drivers import errors as drv
-from lgo.errors import (
+from lgo.core.errors import (
     BadRequest,
     Conflict,
     Forbidden,

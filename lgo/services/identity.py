@@ -35,6 +35,9 @@ from typing import Any, Final, Literal, Protocol
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from lgo.core.errors import Conflict, InvalidInput, LgoError, NotFound
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
 from lgo.domain.identity import (
     IdentityEvent,
     IdentityRuleError,
@@ -51,9 +54,6 @@ from lgo.domain.identity import (
     normalise_name,
     split_given_names,
 )
-from lgo.errors import Conflict, InvalidInput, LgoError, NotFound
-from lgo.events import EventBus
-from lgo.logging import get_logger
 from lgo.national.insi import InsiError, InsiIdentity, InsiNotFound, InsiSeveralFound, VitaleQuery
 from lgo.store.db import Database
 from lgo.store.models import IdentityWorkItem, Patient, PatientIdentityCheck

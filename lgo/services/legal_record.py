@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from lgo.core.errors import InvalidInput
 from lgo.domain.dispensing import LineDecision
 from lgo.domain.legal_record import (
     ARTICLES,
@@ -19,7 +20,6 @@ from lgo.domain.legal_record import (
 )
 from lgo.domain.prescription import Prescription
 from lgo.domain.products import RegulatoryList
-from lgo.errors import InvalidInput
 from lgo.store.models import Patient
 
 

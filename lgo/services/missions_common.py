@@ -13,15 +13,15 @@ from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lgo.core.errors import Conflict, InvalidInput, LgoError, NotFound
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
 from lgo.documents.errors import InsNotQualifiedError
 from lgo.documents.models import Author
-from lgo.errors import Conflict, InvalidInput, LgoError, NotFound
-from lgo.events import EventBus
-from lgo.logging import get_logger
 from lgo.services.local_time import PHARMACY_TZ
+from lgo.store.columns import utcnow
 from lgo.store.db import Database
 from lgo.store.models import Patient
-from lgo.store.types import utcnow
 
 log = get_logger(__name__)
 # How long a document production may hold an act before another producer takes over (a crash).

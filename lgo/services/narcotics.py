@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lgo.core.errors import InvalidInput
 from lgo.domain.narcotics import (
     Movement,
     RegisterLine,
@@ -16,7 +17,6 @@ from lgo.domain.narcotics import (
     monthly_balance,
     signed_units,
 )
-from lgo.errors import InvalidInput
 from lgo.services.local_time import local_date
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationLineRow, NarcoticsRegisterLine

@@ -23,18 +23,18 @@ from typing import Any, Protocol, cast
 from pydantic import ValidationError
 from sqlalchemy import CursorResult, or_, select, update
 
-from lgo.errors import LgoError
-from lgo.events import EventBus
-from lgo.logging import get_logger
+from lgo.core.errors import LgoError
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
 from lgo.national import eprescription as ep
 from lgo.national.errors import MalformedResponse, ServiceUnavailable
 from lgo.services.dispensing_errors import OutboxMessageNotFound, OutboxRetryRefused
 from lgo.services.faults import fault_point
 from lgo.services.fhir_export import QualifiedInsProvider
 from lgo.services.worker import BackgroundWorker, WorkerPolicy, backoff_delay
+from lgo.store.columns import utcnow
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, OutboxMessage
-from lgo.store.types import utcnow
 
 log = get_logger(__name__)
 

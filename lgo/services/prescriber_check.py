@@ -16,9 +16,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from lgo.core.errors import Conflict
+from lgo.core.logs import get_logger
 from lgo.domain.professionals import is_valid_rpps
-from lgo.errors import Conflict
-from lgo.logging import get_logger
 from lgo.national.annuaire import PractitionerDirectory, PractitionerRecord
 from lgo.national.errors import NationalServiceError
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lgo.core.errors import Conflict
 from lgo.domain.patient_match import (
     TRAIT_LABELS_FR,
     PatientMatch,
@@ -19,7 +20,6 @@ from lgo.domain.patient_match import (
     match_patient,
 )
 from lgo.domain.prescription import Prescription, PrescriptionSource
-from lgo.errors import Conflict
 from lgo.store.models import Patient
 
 

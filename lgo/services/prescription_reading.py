@@ -12,7 +12,7 @@ from lgo.services.line_view import line_view
 from lgo.services.local_time import local_date
 from lgo.services.prescriber_check import PrescriberCheck
 from lgo.services.prescriptions import patient_view, prescriber_view
-from lgo.store.types import utcnow
+from lgo.store.columns import utcnow
 
 
 class PrescriberCheckPort(Protocol):

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+from lgo.core.errors import Conflict, InvalidInput, NotFound
+from lgo.core.logs import get_logger
 from lgo.domain.professionals import idnat_from_rpps, is_valid_rpps, parse_idnat
-from lgo.errors import Conflict, InvalidInput, NotFound
-from lgo.logging import get_logger
 from lgo.national.errors import NationalServiceError, ServiceUnavailable
 from lgo.national.psc import CibaPending, CibaStart, PkcePair, PscTokenInvalid, TokenSet
-from lgo.sessions import (
+from lgo.services.sessions import (
     PHARMACIST_PROFESSION_CODE,
     ProfessionalIdentity,
     ProfessionalSession,

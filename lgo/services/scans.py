@@ -18,8 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from drivers.scanners import Classification, Classifier, ClassifierConfig, ScanKind
-from lgo.events import EventBus
-from lgo.logging import get_logger
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
 from lgo.services.scan_reasons import reason_fr
 
 log = get_logger(__name__)

@@ -8,7 +8,7 @@ translation.
 from __future__ import annotations
 
 from drivers import errors as drv
-from lgo.errors import LgoError, PharmacistSessionRequired
+from lgo.core.errors import LgoError, PharmacistSessionRequired
 from lgo.services import hardware_errors as hw
 
 

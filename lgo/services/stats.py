@@ -3,8 +3,8 @@
 Every figure is counted from the records the other parts already write, so it cannot drift from
 them: dispensations and the outbox (e-prescriptions), patients (Vitale/apCV), identity checks (INS),
 document deliveries (DMP, MSSanté). Two facts are kept nowhere else and are recorded here, in the
-stats branch's own tables: professional sessions (``lgo.sessions`` keeps them in memory only) and
-national call traces (``lgo.national.http`` writes them to the log only).
+stats branch's own tables: professional sessions (``lgo.services.sessions`` keeps them in memory only) and
+national call traces (``lgo.national.transport`` writes them to the log only).
 
 Periods are local days of the pharmacy (Europe/Paris): a dispensation at 00:30 local time on the
 2nd counts on the 2nd even though it is the 1st in UTC.
@@ -26,16 +26,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, func, null, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from lgo.errors import InvalidInput
-from lgo.logging import get_logger
-from lgo.sessions import ProfessionalSession, SessionRegistry
+from lgo.core.errors import InvalidInput
+from lgo.core.logs import get_logger
+from lgo.services.sessions import ProfessionalSession, SessionRegistry
+from lgo.store.columns import utcnow
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, OutboxMessage
 from lgo.store.models.documents import DocumentDelivery, DocumentRow
 from lgo.store.models.missions import TrodTestRow, VaccinationRow
 from lgo.store.models.patients import Patient, PatientIdentityCheck
 from lgo.store.models.stats import StatsNationalCall, StatsSession
-from lgo.store.types import utcnow
 
 log = get_logger(__name__)
 
@@ -544,7 +544,7 @@ class StatsRecorder:
         self._flush_lock = threading.Lock()
 
     def national_call(self, fields: dict[str, Any]) -> None:
-        """``lgo.national.http.TRACE_SINKS`` receiver: keeps service, action, status, attempts."""
+        """``lgo.national.transport.TRACE_SINKS`` receiver: keeps service, action, status, attempts."""
         self._calls.put(_Call(
             at=self._clock(), service=str(fields.get("service", ""))[:32],
             action=str(fields.get("action", ""))[:64], status=str(fields.get("status", ""))[:64],

@@ -23,6 +23,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
+from lgo.core.errors import Conflict, InvalidInput
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
 from lgo.documents.models import (
     TrodAnalyte,
     TrodKind,
@@ -49,9 +52,6 @@ from lgo.domain.trod import (
     protocol_applies,
 )
 from lgo.domain.vaccination import age_range
-from lgo.errors import Conflict, InvalidInput
-from lgo.events import EventBus
-from lgo.logging import get_logger
 from lgo.services.dispensing import (
     DispensationInput,
     DispensationResult,
@@ -75,10 +75,10 @@ from lgo.services.missions_common import (
     with_document_problem,
 )
 from lgo.services.prescriptions import ProductCatalog
+from lgo.store.columns import utcnow
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, IdempotencyKey
 from lgo.store.models.missions import TrodTestRow
-from lgo.store.types import utcnow
 
 log = get_logger(__name__)
 PROTOCOL_TEXT = "arrêté du 17 juin 2024"

@@ -21,11 +21,11 @@ from typing import Any, Final
 from drivers.errors import CodeFormatError
 from drivers.scanners import gs1
 from drivers.scanners.classify import normalise
+from lgo.core.errors import InvalidInput
+from lgo.core.events import EventBus
+from lgo.core.logs import get_logger
 from lgo.documents.models import Vaccination, VaccinationAct, VaccinationRoute, VaccinationSite
 from lgo.domain.vaccination import RULES, EligibilityInput, Vaccine, assess
-from lgo.errors import InvalidInput
-from lgo.events import EventBus
-from lgo.logging import get_logger
 from lgo.services.local_time import PHARMACY_TZ, local_date
 from lgo.services.missions_common import (
     Actor,
@@ -40,9 +40,9 @@ from lgo.services.missions_common import (
     with_document_problem,
 )
 from lgo.services.prescriptions import ProductCatalog
+from lgo.store.columns import utcnow
 from lgo.store.db import Database
 from lgo.store.models.missions import VaccinationRow
-from lgo.store.types import utcnow
 
 log = get_logger(__name__)
 

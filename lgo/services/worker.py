@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
-from lgo.logging import get_logger
+from lgo.core.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from lgo.errors import DatabaseNotMigrated
+from lgo.core.errors import DatabaseNotMigrated
 from lgo.store.db import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

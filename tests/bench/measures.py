@@ -345,9 +345,9 @@ def api_overhead(tmp: Path, requests: int) -> list[Figure]:
 
     from lgo.api.app import create_app
     from lgo.api.deps import require_counter
-    from lgo.bootstrap import Container
+    from lgo.bootstrap.container import Container
+    from lgo.core.settings import load_settings
     from lgo.services.counters import add_counter
-    from lgo.settings import load_settings
     from lgo.store import migrate
 
     settings = load_settings(state_dir=tmp / "api-state", hardware={"pcsc_enabled": False})
@@ -426,8 +426,8 @@ def outbox_drain(sim: Any, tmp: Path, messages: int) -> list[Figure]:
     import httpx
 
     from hwsim.national.eprescription import store_of
+    from lgo.core.events import EventBus
     from lgo.domain.dispensing import InterventionKind, LineRequest
-    from lgo.events import EventBus
     from lgo.national.eprescription import EPrescriptionClient
     from lgo.services.dispensing import DispensingService, LineInput
     from lgo.services.outbox import OutboxPolicy, OutboxWorker

@@ -30,10 +30,10 @@ def main() -> None:
 
     bare = rss_mib()
     from lgo.api.app import create_app
-    from lgo.bootstrap import Container
-    from lgo.logging import configure_logging
-    from lgo.services.dispensing_part import part_of
-    from lgo.settings import load_settings
+    from lgo.bootstrap.container import Container
+    from lgo.bootstrap.dispensing import part_of
+    from lgo.core.logs import configure_logging
+    from lgo.core.settings import load_settings
     from lgo.store import migrate
     from tests.bench.measures import dispense_many
     from tests.fixtures.dispensing import LIST_I_PRODUCT

@@ -57,7 +57,7 @@ def _prepare_environment() -> None:
     os.environ.setdefault("LGO_LOGGING__LEVEL", "WARNING")
     import warnings
 
-    from lgo.logging import configure_logging
+    from lgo.core.logs import configure_logging
 
     configure_logging("WARNING")  # the figures are the output; per-commit info lines cost time
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
+from lgo.core.safe_xml import XmlRejectedError, parse_xml
 from lgo.domain.identity import Traits
 from lgo.national.insi import InsiConfig, InsiNotFound, build_insi_client
-from lgo.xml import XmlRejectedError, parse_xml
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration

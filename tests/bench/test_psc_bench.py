@@ -12,12 +12,12 @@ from datetime import timedelta
 
 import pytest
 
-from lgo.events import EventBus
+from lgo.core.events import EventBus
 from lgo.national.annuaire import AnnuaireClient, CachedAnnuaire
-from lgo.national.http import NationalHttpClient
 from lgo.national.psc import PscClient
+from lgo.national.transport import NationalHttpClient
 from lgo.services.psc_login import PscLogin
-from lgo.sessions import SessionRegistry
+from lgo.services.sessions import SessionRegistry
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.dispensing import part_of as dispensing_of
+from lgo.bootstrap.documents import part_of as documents_of
+from lgo.core.settings import load_settings
 from lgo.documents.errors import CdaNonConformantError
 from lgo.domain.identity import IdentityStatus
 from lgo.services.counters import add_counter
-from lgo.services.dispensing_part import part_of as dispensing_of
 from lgo.services.documents import DocumentService
-from lgo.services.documents_part import part_of as documents_of
-from lgo.settings import load_settings
 from lgo.store import migrate
 from lgo.store.models.missions import TrodTestRow, VaccinationRow
 from tests.e2e.browser import chromium_context

@@ -275,8 +275,8 @@ def test_9_two_processes_using_the_card(daemon: Daemon, hwsim: Any, opensc_modul
 
     from lxml import etree
 
-    from lgo.services.hardware_part import cps_of
-    from lgo.services.identity_part import cps_assertion_signer
+    from lgo.bootstrap.hardware import cps_of
+    from lgo.bootstrap.identity import cps_assertion_signer
 
     insert_cps(daemon, hwsim)
     assert login(daemon, hwsim).status_code == 201

@@ -25,9 +25,9 @@ from sqlalchemy import func, select
 
 from hwsim.national.eprescription import store_of
 from hwsim.national.faults import FaultKind, FaultSpec
+from lgo.bootstrap.dispensing import part_of
+from lgo.core.settings import load_settings
 from lgo.domain.products import Pack, Product, RegulatoryList
-from lgo.services.dispensing_part import part_of
-from lgo.settings import load_settings
 from lgo.store.models.dispensing import DispensationRow, OutboxMessage
 from tests.fixtures.dispensing import make_patient_for
 from tests.fixtures.national import NationalSim

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, Phase, settings
 from sqlalchemy import func, select
 
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
-from lgo.settings import load_settings
+from lgo.bootstrap.container import Container
+from lgo.core.settings import load_settings
 from lgo.store.base import Base
 from lgo.store.db import Database
 from tests.fixtures.dispensing import make_patient

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lgo.settings import load_settings
+from lgo.core.settings import load_settings
 from tests.fixtures.dispensing import LIST_I_PRODUCT, PRESCRIBER_RPPS, make_patient
 from tests.hostile.test_api_schema import business_rows
 from tests.load.harness import LiveDaemon, free_port, live_daemon

@@ -25,13 +25,13 @@ from drivers.errors import CodeFormatError, TlvError
 from drivers.scanners import gs1
 from drivers.scanners.classify import MAX_PAYLOAD, Classifier, ScanKind
 from drivers.vitale import tlv
+from lgo.core.safe_xml import XmlRejectedError
 from lgo.documents.render import render_html
 from lgo.documents.validate import schema_errors
 from lgo.national import dmp, insi
 from lgo.national.apcv import identity_from_json
 from lgo.national.eprescription import record_from_bundle
 from lgo.national.errors import NationalServiceError
-from lgo.xml import XmlRejectedError
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
+from lgo.core.safe_xml import XmlRejectedError, parse_xml
+from lgo.core.settings import load_settings
 from lgo.documents.render import render_html
 from lgo.documents.validate import schema_errors
 from lgo.national.dmp import DmpClient
 from lgo.national.errors import NationalServiceError
-from lgo.national.http import NationalHttpClient
 from lgo.national.insi import InsiClient, InsiConfig
-from lgo.settings import load_settings
-from lgo.xml import XmlRejectedError, parse_xml
+from lgo.national.transport import NationalHttpClient
 from tests.hostile.test_api_schema import business_rows
 from tests.load.harness import free_port, live_daemon
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import uvicorn
 
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.dispensing import part_of
+from lgo.core.settings import Settings
 from lgo.services.counters import add_counter
-from lgo.services.dispensing_part import part_of
-from lgo.settings import Settings
 from lgo.store import migrate
 from tests.fixtures.dispensing import LIST_I_PRODUCT, PLAIN_PRODUCT, open_pharmacist_session
 

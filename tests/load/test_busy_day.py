@@ -23,8 +23,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from lgo.core.settings import load_settings
 from lgo.services import ordonnancier
-from lgo.settings import load_settings
 from lgo.store.db import Database
 from lgo.store.models.dispensing import (
     DispensationLineRow,

@@ -25,7 +25,7 @@ from lgo.domain.identity import Traits, with_key
 from lgo.national import apcv, eprescription, insi, psc, xds
 from lgo.national.dmp import DmpClient
 from lgo.national.errors import ApcvTokenUsed, PrescriptionCancelled, PrescriptionUnknown
-from lgo.national.http import NationalHttpClient, RetryPolicy
+from lgo.national.transport import NationalHttpClient, RetryPolicy
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 RPPS = "10999999997"

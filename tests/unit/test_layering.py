@@ -37,8 +37,17 @@ def _violations(
          ("lgo.domain",)),
         ("drivers", ("lgo", "hwsim"), ()),
         ("hw-sim/hwsim", ("lgo", "drivers"), ()),
-        ("lgo/store", ("lgo.api", "lgo.national", "drivers", "hwsim"), ()),
-        ("lgo/national", ("lgo.api", "lgo.services", "lgo.store", "drivers", "hwsim"), ()),
+        ("lgo/core", ("lgo", "drivers", "hwsim"), ("lgo.core",)),
+        ("lgo/runtime", ("lgo", "drivers", "hwsim"), ("lgo.core", "lgo.runtime")),
+        ("lgo/store", ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.services", "lgo.national", "drivers",
+                       "hwsim"), ()),
+        ("lgo/national", ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.services", "lgo.store", "drivers",
+                          "hwsim"), ()),
+        ("lgo/documents", ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.services", "drivers", "hwsim"),
+         ()),
+        ("lgo/services", ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.bootstrap.container", "hwsim"), ()),
+        ("lgo/api", ("lgo.cli", "lgo.doctor", "hwsim"), ()),
+        ("lgo/doctor", ("lgo.api", "lgo.cli", "lgo.services", "hwsim"), ()),
     ],
 )  # fmt: skip
 def test_imports_go_one_way(
@@ -88,7 +97,7 @@ def test_no_dynamic_imports_in_lgo() -> None:
 
 def test_parts_are_linked_by_typed_attributes_not_string_keys() -> None:
     """No ``.extras`` registry, no ``PARTS`` list of modules, no ``hasattr`` probing: the
-    composition root (lgo/bootstrap.py) passes each part what it needs."""
+    composition root (lgo/bootstrap/container.py) passes each part what it needs."""
     found = []
     for path in sorted((ROOT / "lgo").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -110,3 +119,100 @@ def test_the_dynamic_import_check_sees_the_usual_spellings(tmp_path: Path) -> No
         "from importlib import import_module", "import_module(lgo.services.x_part)",
         "__import__(<computed>)",
     ]  # fmt: skip
+
+
+# -- cycles -----------------------------------------------------------------------------------
+
+PACKAGES = {"lgo": ROOT / "lgo", "drivers": ROOT / "drivers", "hwsim": ROOT / "hw-sim" / "hwsim"}
+
+
+def _module_name(package: str, folder: Path, path: Path) -> str:
+    parts = [package, *path.relative_to(folder).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _all_imports(path: Path, known: set[str]) -> set[str]:
+    """Every import of the file, at any depth (a function-level import still makes a cycle);
+    ``from a import b`` counts as ``a.b`` when b is a module. TYPE_CHECKING imports are left out:
+    they bind no module at run time."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only.update(id(n) for child in node.body for n in ast.walk(child))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                names.add(sub if sub in known else node.module)
+    return {name for name in names if name in known}
+
+
+def _import_graph() -> dict[str, set[str]]:
+    files = {
+        _module_name(package, folder, path): path
+        for package, folder in PACKAGES.items()
+        for path in folder.rglob("*.py")
+        if "build" not in path.relative_to(folder).parts
+    }
+    known = set(files)
+    return {name: _all_imports(path, known) - {name} for name, path in files.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    assert _cycles(_import_graph()) == []
+
+
+def test_the_cycle_check_sees_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+
+
+def test_no_module_shadows_the_standard_library() -> None:
+    import sys
+
+    shadowing = [
+        name for name in _import_graph()
+        if name.rsplit(".", 1)[-1] in sys.stdlib_module_names and name.count(".") >= 1
+    ]  # fmt: skip
+    assert shadowing == []

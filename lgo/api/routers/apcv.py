@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lgo.api.contract import NATIONAL_ERRORS, problem_responses
 from lgo.api.deps import ApcvDep, CounterDep, ScansDep, SessionDep
-from lgo.errors import InvalidInput, NotFound, PharmacistSessionRequired
+from lgo.core.errors import InvalidInput, NotFound, PharmacistSessionRequired
 from lgo.national.errors import ApcvTokenExpired, ApcvTokenUnknown, ApcvTokenUsed
 
 router = APIRouter(prefix="/v1/apcv", tags=["patients"])

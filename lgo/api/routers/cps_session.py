@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field, SecretStr
 from lgo.api.contract import answers, problem_responses
 from lgo.api.deps import ContainerDep, CounterDep
 from lgo.api.schemas.sessions import CardStatus, SessionInfo
+from lgo.bootstrap.hardware import cps_of
 from lgo.services import hardware_errors as hw
 from lgo.services.cps_revocation import CpsCertificateUntrusted, CpsRevocationUnknown
-from lgo.services.hardware_part import cps_of
 
 router = APIRouter(prefix="/v1/cps/session", tags=["session professionnelle"])
 

@@ -20,7 +20,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from lgo.api.contract import NATIONAL_ERRORS, answers
 from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
 from lgo.api.schemas.dispensations import Dispensation, DispensationCheck, FhirBundle
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.dispensing import DispensingPart, part_of
+from lgo.bootstrap.psc import prescriber_checker_of
+from lgo.core.errors import InvalidInput, LgoError
+from lgo.core.logs import get_logger
 from lgo.domain.dispensing import InterventionKind, LineRequest
 from lgo.domain.legal_record import Bearer
 from lgo.domain.prescription import (
@@ -32,8 +36,6 @@ from lgo.domain.prescription import (
 from lgo.domain.products import Product, RegulatoryList, is_valid_cip13
 from lgo.domain.refusals import Override, RefusalCode
 from lgo.domain.substitution import SubstitutionRecord
-from lgo.errors import InvalidInput, LgoError
-from lgo.logging import get_logger
 from lgo.national.errors import PrescriptionCancelled, PrescriptionUnknown
 from lgo.services.dispensing import (
     DispensationInput,
@@ -51,7 +53,6 @@ from lgo.services.dispensing_errors import (
     PatientNotFound,
     PrescriptionNotLoaded,
 )
-from lgo.services.dispensing_part import DispensingPart, part_of
 from lgo.services.fhir_export import dispensation_bundle
 from lgo.services.legal_record import LegalRecordIncomplete
 from lgo.services.local_time import local_date
@@ -61,9 +62,8 @@ from lgo.services.prescription_patient import (
     PrescriptionPatientUnknown,
 )
 from lgo.services.prescriptions import ProductCatalog
-from lgo.services.psc_part import prescriber_checker_of
-from lgo.sessions import ProfessionalSession
-from lgo.store.types import utcnow
+from lgo.services.sessions import ProfessionalSession
+from lgo.store.columns import utcnow
 
 router = APIRouter(tags=["dispensations"], dependencies=[Depends(require_counter)])
 log = get_logger(__name__)

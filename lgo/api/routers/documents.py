@@ -26,6 +26,8 @@ from pydantic import BaseModel, Field
 from lgo.api.contract import NATIONAL_ERRORS, answers, problem_responses
 from lgo.api.deps import ContainerDep, PharmacistDep, require_counter
 from lgo.api.schemas.documents import DeliveryList, DmpDocumentEntry, DocumentView, RetryQueued
+from lgo.bootstrap.documents import MssNotConfigured, MssRecipientInvalid, part_of
+from lgo.core.errors import Conflict, InvalidInput, LgoError
 from lgo.documents.errors import (
     CdaInvalidError,
     CdaNonConformantError,
@@ -35,7 +37,6 @@ from lgo.documents.errors import (
     InsNotQualifiedError,
 )
 from lgo.documents.models import Vaccination, VaccinationAct, VaccinationRoute, VaccinationSite
-from lgo.errors import Conflict, InvalidInput, LgoError
 from lgo.national.dmp import (
     DmpAbsent,
     DmpAccessRefused,
@@ -48,7 +49,6 @@ from lgo.services.documents import (
     list_deliveries,
     retry_failed,
 )
-from lgo.services.documents_part import MssNotConfigured, MssRecipientInvalid, part_of
 from lgo.services.identity import PatientUnknown
 
 router = APIRouter(tags=["documents"], dependencies=[Depends(require_counter)])

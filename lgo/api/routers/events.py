@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
 from lgo.api.deps import ContainerDep, CounterDep
-from lgo.events import Event
+from lgo.core.events import Event
 
 router = APIRouter(tags=["events"])
 HEARTBEAT_S = 15.0

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from lgo.api.contract import problem_responses
 from lgo.api.deps import ContainerDep, CounterDep
-from lgo.errors import NotFound
-from lgo.services.hardware_part import scans_of
+from lgo.bootstrap.hardware import scans_of
+from lgo.core.errors import NotFound
 
 router = APIRouter(prefix="/v1/scans", tags=["codes scannés"])
 

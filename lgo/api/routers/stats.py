@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from lgo.api.contract import answers
 from lgo.api.deps import StatsDep, require_counter
 from lgo.api.schemas.stats import StatsReport
-from lgo.errors import InvalidInput
+from lgo.core.errors import InvalidInput
 from lgo.services.stats import Granularity, Report, StatsService, report_csv, today_local
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"], dependencies=[Depends(require_counter)])

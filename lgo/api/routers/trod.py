@@ -28,12 +28,13 @@ from lgo.api.routers.documents import HTML_HEADERS
 from lgo.api.routers.vaccinations import DocumentRequestIn, IdempotencyHeader, actor_of
 from lgo.api.schemas.dispensations import Dispensation
 from lgo.api.schemas.trod import TrodView
+from lgo.bootstrap.documents import MssNotConfigured, MssRecipientInvalid
+from lgo.bootstrap.documents import part_of as documents_of
+from lgo.bootstrap.missions import part_of
+from lgo.core.errors import InvalidInput
 from lgo.domain.trod import Allergy, Exclusion, Reading, TrodTest
-from lgo.errors import InvalidInput
 from lgo.services.dispensing import ProfessionalContext, request_fingerprint
 from lgo.services.dispensing_errors import DispensingRefused, IdempotencyKeyMissing, PatientNotFound
-from lgo.services.documents_part import MssNotConfigured, MssRecipientInvalid
-from lgo.services.documents_part import part_of as documents_of
 from lgo.services.legal_record import LegalRecordIncomplete
 from lgo.services.missions_common import (
     ActNotFound,
@@ -41,7 +42,7 @@ from lgo.services.missions_common import (
     MissionKeyReused,
     MissionPatientNotFound,
 )
-from lgo.services.missions_part import part_of
+from lgo.services.sessions import ProfessionalSession
 from lgo.services.trod import (
     Criteria,
     Kit,
@@ -52,8 +53,7 @@ from lgo.services.trod import (
     TrodKitExpired,
 )
 from lgo.services.trod_referral import render_referral
-from lgo.sessions import ProfessionalSession
-from lgo.store.types import utcnow
+from lgo.store.columns import utcnow
 
 router = APIRouter(tags=["TROD"], dependencies=[Depends(require_counter)])
 

@@ -22,15 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from lgo.api.contract import answers
 from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
 from lgo.api.schemas.vaccinations import VaccinationEligibility, VaccinationView, VaccineInfo
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.documents import MssNotConfigured, MssRecipientInvalid
+from lgo.bootstrap.documents import part_of as documents_of
+from lgo.bootstrap.hardware import scans_of
+from lgo.bootstrap.missions import part_of
 from lgo.documents.models import VaccinationAct, VaccinationRoute, VaccinationSite
 from lgo.domain.vaccination import RULES, Vaccine
 from lgo.services.dispensing import request_fingerprint
 from lgo.services.dispensing_errors import IdempotencyKeyMissing
 from lgo.services.documents import author_from_session
-from lgo.services.documents_part import MssNotConfigured, MssRecipientInvalid
-from lgo.services.documents_part import part_of as documents_of
-from lgo.services.hardware_part import scans_of
 from lgo.services.local_time import local_date
 from lgo.services.missions_common import (
     ActNotFound,
@@ -39,7 +40,7 @@ from lgo.services.missions_common import (
     MissionKeyReused,
     MissionPatientNotFound,
 )
-from lgo.services.missions_part import part_of
+from lgo.services.sessions import ProfessionalSession
 from lgo.services.vaccinations import (
     VaccinationInput,
     VaccinationNotEligible,
@@ -49,8 +50,7 @@ from lgo.services.vaccinations import (
     vaccine_code,
     vaccine_code_from_scan,
 )
-from lgo.sessions import ProfessionalSession
-from lgo.store.types import utcnow
+from lgo.store.columns import utcnow
 
 router = APIRouter(tags=["vaccinations"], dependencies=[Depends(require_counter)])
 

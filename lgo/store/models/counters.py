@@ -6,7 +6,7 @@ from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lgo.store.base import Base
-from lgo.store.types import UTCDateTime
+from lgo.store.columns import UTCDateTime
 
 
 class Counter(Base):

@@ -14,7 +14,7 @@ from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lgo.store.base import Base
-from lgo.store.types import UTCDateTime
+from lgo.store.columns import UTCDateTime
 
 
 class DocumentRow(Base):

@@ -17,7 +17,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lgo.store.base import Base
-from lgo.store.types import UTCDateTime
+from lgo.store.columns import UTCDateTime
 
 
 class VaccinationRow(Base):

@@ -6,7 +6,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lgo.store.base import Base
-from lgo.store.types import UTCDateTime
+from lgo.store.columns import UTCDateTime
 
 
 class Patient(Base):

@@ -1,8 +1,8 @@
 """Stats part: the two records the dashboard needs that no other part keeps.
 
 - ``stats_sessions``: one row per professional session (CPS or e-CPS), written when it closes.
-  Sessions live in memory (``lgo.sessions``); without this table, sign-ins of past days are lost.
-- ``stats_national_calls``: one row per national call trace line (``lgo.national.http``): service,
+  Sessions live in memory (``lgo.services.sessions``); without this table, sign-ins of past days are lost.
+- ``stats_national_calls``: one row per national call trace line (``lgo.national.transport``): service,
   action, status (HTTP code or typed error slug), attempts. Never a payload, a token or an identity.
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lgo.store.base import Base
-from lgo.store.types import UTCDateTime
+from lgo.store.columns import UTCDateTime
 
 
 class StatsSession(Base):

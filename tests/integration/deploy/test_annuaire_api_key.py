@@ -10,12 +10,12 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from hwsim.national.annuaire import API_KEY_SETTING
-from lgo.doctor_national import _annuaire, probe_result
+from lgo.core.production import production_problems
+from lgo.core.settings import Settings
+from lgo.doctor.national import _annuaire, probe_result
 from lgo.national.annuaire import AnnuaireClient
 from lgo.national.errors import RequestRejected
-from lgo.national.http import NationalHttpClient
-from lgo.production import production_problems
-from lgo.settings import Settings
+from lgo.national.transport import NationalHttpClient
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from lgo import doctor_national
+from lgo.core.settings import load_settings
 from lgo.doctor import CheckResult, run_checks
-from lgo.settings import load_settings
+from lgo.doctor import national as doctor_national
 from lgo.store.db import Database
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import lgo
-from lgo.doctor_system import permission_problems
+from lgo.doctor.system import permission_problems
 from tests.fixtures.deploy import deploy_env
 from tests.integration.deploy.daemon import Daemon
 

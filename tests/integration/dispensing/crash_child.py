@@ -16,10 +16,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from lgo.core.events import EventBus
 from lgo.domain.dispensing import InterventionKind, LineRequest
 from lgo.domain.prescription import PrescriptionLine
 from lgo.domain.products import Product, RegulatoryList
-from lgo.events import EventBus
 from lgo.services.dispensing import DispensingService, LineInput
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.store.db import Database
@@ -51,7 +51,7 @@ def dispense(db_url: str, key: str) -> None:
 
 def deliver(db_url: str, sim_url: str, offset_s: float) -> None:
     from lgo.national.eprescription import EPrescriptionClient
-    from lgo.national.http import RetryPolicy
+    from lgo.national.transport import RetryPolicy
     from lgo.services.outbox import OutboxWorker
 
     client = EPrescriptionClient(sim_url, timeout_s=5, retry=RetryPolicy(attempts=1))

@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
-from lgo.cli import app as cli_app
+from lgo.bootstrap.container import Container
+from lgo.cli.main import app as cli_app
+from lgo.core.settings import load_settings
 from lgo.domain.products import PackForm, RegulatoryList, is_mte
 from lgo.services.bdpm import BdpmError, import_bdpm, pack_units, price_cents
 from lgo.services.counters import add_counter
 from lgo.services.prescriptions import CATALOG_FILE, load_catalog
-from lgo.settings import load_settings
 from lgo.store import migrate
 from tests.fixtures.dispensing import make_patient_for, open_pharmacist_session
 from tests.fixtures.national import NationalSim

@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from hwsim.national.eprescription import store_of
 from hwsim.national.faults import FaultKind, FaultSpec
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.dispensing import part_of
+from lgo.core.settings import load_settings
 from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.services.counters import add_counter
-from lgo.services.dispensing_part import part_of
-from lgo.settings import load_settings
 from lgo.store import migrate
 from tests.fixtures.dispensing import make_patient_for, open_pharmacist_session
 from tests.fixtures.national import NationalSim

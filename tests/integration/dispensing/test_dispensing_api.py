@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from lgo.bootstrap.dispensing import part_of
 from lgo.services import ordonnancier
-from lgo.services.dispensing_part import part_of
 from lgo.services.local_time import pharmacy_today
 from tests.fixtures.dispensing import (
     LIST_I_PRODUCT,
@@ -198,7 +198,7 @@ def test_implausible_typed_date_is_invalid_input_not_a_crash(counter: Any) -> No
 
 
 def test_a_non_pharmacist_session_cannot_validate_a_dispensation(counter: Any) -> None:
-    from lgo.sessions import ProfessionalIdentity, SessionKind
+    from lgo.services.sessions import ProfessionalIdentity, SessionKind
 
     assistant = ProfessionalIdentity(
         national_id="3750000000/CPE0001", rpps="", family_name="PREPARATEUR", given_name="TEST",

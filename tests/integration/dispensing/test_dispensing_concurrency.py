@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from lgo.errors import LgoError
+from lgo.core.errors import LgoError
 from lgo.services.dispensing import DispensingService
 from lgo.services.dispensing_errors import DispensingRefused, LineAlreadyDispensed
 from lgo.services.prescriptions import InMemoryCatalog
@@ -106,7 +106,7 @@ def test_same_key_twice_at_once_one_row_same_answer(
 def test_two_outbox_workers_never_claim_the_same_message(any_db: Database) -> None:
     from datetime import UTC, datetime
 
-    from lgo.events import EventBus
+    from lgo.core.events import EventBus
     from lgo.services.outbox import OutboxPolicy, OutboxWorker
 
     now = datetime.now(UTC)

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from hwsim.national.eprescription import store_of
+from lgo.core.events import EventBus
 from lgo.domain.dispensing import InterventionKind, LineRequest
-from lgo.events import EventBus
 from lgo.national.eprescription import (
     EXCEPTIONAL_RENEWAL_REASON,
     EPrescriptionClient,
@@ -21,7 +21,7 @@ from lgo.national.eprescription import (
     LineExecution,
 )
 from lgo.national.errors import NationalServiceError, PrescriptionExpired
-from lgo.national.http import RetryPolicy
+from lgo.national.transport import RetryPolicy
 from lgo.services.dispensing import DispensingService, LineInput
 from lgo.services.outbox import OutboxWorker
 from lgo.services.prescriptions import InMemoryCatalog

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.dispensing import part_of
+from lgo.core.settings import Settings
 from lgo.services.counters import add_counter
-from lgo.services.dispensing_part import part_of
-from lgo.settings import Settings
 from lgo.store import migrate
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, IdempotencyKey

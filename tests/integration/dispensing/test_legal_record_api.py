@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, inspect, select
 
+from lgo.bootstrap.dispensing import part_of
 from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.services import ordonnancier
-from lgo.services.dispensing_part import part_of
 from lgo.store import migrate
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, OrdonnancierEntry

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner, Result
 
-from lgo.cli import app
+from lgo.cli.main import app
 from lgo.services import ordonnancier
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.store.db import Database

@@ -14,12 +14,12 @@ from sqlalchemy import select
 
 from hwsim.national.eprescription import store_of
 from hwsim.national.faults import FaultKind, FaultSpec
+from lgo.core.events import EventBus
 from lgo.domain.dispensing import InterventionKind, LineRequest
 from lgo.domain.prescription import PrescriptionLine
 from lgo.domain.products import Product, RegulatoryList
-from lgo.events import EventBus
 from lgo.national.eprescription import EPrescriptionClient
-from lgo.national.http import RetryPolicy
+from lgo.national.transport import RetryPolicy
 from lgo.services.dispensing import DispensingService, LineInput
 from lgo.services.dispensing_errors import EPrescriptionDown
 from lgo.services.local_time import pharmacy_today

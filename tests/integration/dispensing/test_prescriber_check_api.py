@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 
 from hwsim.national.eprescription import store_of
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.core.settings import load_settings
 from lgo.services.counters import add_counter
 from lgo.services.local_time import pharmacy_today
-from lgo.settings import load_settings
 from lgo.store import migrate
 from tests.fixtures.dispensing import make_patient_for, open_pharmacist_session
 from tests.fixtures.national import NationalSim

@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.dispensing import part_of
+from lgo.core.settings import load_settings
 from lgo.domain.identity import with_key
 from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.services.counters import add_counter
-from lgo.services.dispensing_part import part_of
-from lgo.settings import load_settings
 from lgo.store import migrate
 from lgo.store.models.dispensing import (
     DispensationLineRow,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from hwsim.national.app import reset_state
+from lgo.bootstrap.dispensing import part_of
+from lgo.core.settings import Settings, load_settings
 from lgo.domain.products import Pack, Product, RegulatoryList
-from lgo.services.dispensing_part import part_of
 from lgo.services.local_time import pharmacy_today
-from lgo.settings import Settings, load_settings
 from tests.fixtures.dispensing import make_patient_for, open_pharmacist_session
 from tests.fixtures.national import NationalSim
 

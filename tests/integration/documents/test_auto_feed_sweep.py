@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.documents import DocumentsPart, part_of
+from lgo.core.settings import load_settings
 from lgo.domain.identity import IdentityStatus
 from lgo.services.documents import DocumentAlreadyProduced
-from lgo.services.documents_part import DocumentsPart, part_of
 from lgo.services.prescriptions import InMemoryCatalog
-from lgo.settings import load_settings
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow
 from lgo.store.models.documents import DocumentDelivery, DocumentRow

@@ -13,16 +13,16 @@ import httpx
 import pytest
 from lxml import etree
 
-from lgo.documents import types as t
+from lgo.bootstrap.documents import part_of
+from lgo.core.settings import load_settings
+from lgo.documents import doctypes as t
 from lgo.documents.cda import NS, build_document
 from lgo.documents.conformance import VOLETS, CisisKit, DocumentChecker
 from lgo.documents.errors import CdaNonConformantError
 from lgo.documents.models import DocumentKind
 from lgo.domain.identity import IdentityStatus, InsOid
 from lgo.national.dmp import DmpClient, DmpDocumentRejected
-from lgo.services.documents_part import part_of
 from lgo.services.prescriptions import InMemoryCatalog
-from lgo.settings import load_settings
 from tests.fixtures.api import ApiHarness, running_api
 from tests.fixtures.dispensing import open_pharmacist_session
 from tests.fixtures.documents import (

@@ -17,7 +17,7 @@ from lgo.national.errors import (
     ServiceTimeout,
     ServiceUnavailable,
 )
-from lgo.national.http import NationalHttpClient, RetryPolicy
+from lgo.national.transport import NationalHttpClient, RetryPolicy
 from tests.fixtures.documents import (
     FICTIVE_NIR,
     FICTIVE_RPPS,

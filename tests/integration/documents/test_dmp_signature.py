@@ -13,7 +13,7 @@ from lxml import etree
 
 from lgo.national.dmp import DmpAccessRefused, DmpAuthenticationFailed, DmpClient
 from lgo.national.dmp_auth import VIHF, DmpAuthenticator, card_authenticator
-from lgo.national.http import NationalHttpClient, RetryPolicy
+from lgo.national.transport import NationalHttpClient, RetryPolicy
 from tests.fixtures.documents import FICTIVE_NIR, FICTIVE_RPPS, sim_control
 from tests.fixtures.signing import SoftwareCard
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from hwsim.mss import MssServer
+from lgo.core.events import EventBus
 from lgo.documents.errors import InsNotQualifiedError
 from lgo.documents.models import Author, Organisation
 from lgo.domain.identity import IdentityStatus, InsOid, with_key
-from lgo.events import EventBus
 from lgo.national.dmp import DmpClient, DmpDocumentUnknown
 from lgo.national.mss import MssClient
 from lgo.services.documents import (

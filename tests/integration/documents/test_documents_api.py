@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from hwsim.mss import MssServer
+from lgo.bootstrap.documents import part_of
+from lgo.core.events import Event
+from lgo.core.settings import load_settings
 from lgo.domain.identity import IdentityStatus, InsOid
-from lgo.events import Event
 from lgo.services import dispensing_part
-from lgo.services.documents_part import part_of
 from lgo.services.prescriptions import InMemoryCatalog
-from lgo.settings import load_settings
 from tests.fixtures.api import ApiHarness, running_api
 from tests.fixtures.dispensing import (
     LIST_I_PRODUCT,

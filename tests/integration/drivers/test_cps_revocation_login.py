@@ -74,9 +74,9 @@ import json, sys, time
 from fastapi.testclient import TestClient
 from hwsim.control import Client
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
 from lgo.services.counters import add_counter
-from lgo.settings import load_settings
+from lgo.core.settings import load_settings
 from lgo.store import migrate
 
 workdir, state, port = sys.argv[1], sys.argv[2], sys.argv[3]

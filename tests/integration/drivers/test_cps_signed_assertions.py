@@ -12,16 +12,16 @@ from lxml import etree
 
 from drivers.errors import DriverError
 from hwsim.fixtures.people import load_people
+from lgo.bootstrap.documents import card_of
+from lgo.bootstrap.hardware import cps_of
+from lgo.bootstrap.identity import cps_assertion_signer
+from lgo.core.errors import LgoError
 from lgo.domain.identity import Traits
-from lgo.errors import LgoError
 from lgo.national.dmp import DmpClient
 from lgo.national.dmp_auth import card_authenticator
-from lgo.national.http import NationalHttpClient, RetryPolicy
 from lgo.national.insi import InsiConfig, build_insi_client
+from lgo.national.transport import NationalHttpClient, RetryPolicy
 from lgo.national.xmldsig import sign_enveloped
-from lgo.services.documents_part import card_of
-from lgo.services.hardware_part import cps_of
-from lgo.services.identity_part import cps_assertion_signer
 from lgo.services.signing import card_signature_error
 from tests.fixtures.national import NationalSim
 from tests.integration.drivers.test_daemon_hardware import Daemon, daemon  # noqa: F401

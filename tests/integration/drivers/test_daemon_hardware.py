@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 
 from hwsim.fixtures.people import load_people
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.hardware import hardware_of
+from lgo.core.settings import load_settings
 from lgo.services.counters import add_counter
-from lgo.services.hardware_part import hardware_of
-from lgo.settings import load_settings
 from lgo.store import migrate
 from tests.fixtures.secrets import without_random_ids
 

@@ -25,7 +25,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from lgo.api.routers import ROUTERS
-from lgo.errors import LgoError
+from lgo.core.errors import LgoError
 from tests.fixtures.api import ApiHarness
 
 PROBLEM = "application/problem+json"

@@ -90,7 +90,7 @@ ENGLISH = ("Show this message", "Usage:", "Commands", "Missing argument", "[defa
 def _all_command_paths() -> list[list[str]]:
     import typer.main
 
-    from lgo.cli import app
+    from lgo.cli.main import app
 
     paths: list[list[str]] = []
 
@@ -106,7 +106,7 @@ def _all_command_paths() -> list[list[str]]:
 def test_help_and_usage_errors_are_in_french() -> None:
     from typer.testing import CliRunner
 
-    from lgo.cli import app
+    from lgo.cli.main import app
 
     runner = CliRunner()
     paths = _all_command_paths()

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError
 
-from lgo.errors import DatabaseNotMigrated
+from lgo.core.errors import DatabaseNotMigrated
 from lgo.store import migrate
 from lgo.store.db import Database
 

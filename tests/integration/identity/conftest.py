@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.core.settings import load_settings
 from lgo.national.insi import InsiClient, InsiConfig, build_insi_client
 from lgo.services.counters import add_counter
-from lgo.settings import load_settings
 from lgo.store import migrate
 from tests.fixtures.api import ApiHarness
 from tests.fixtures.national import NationalSim

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, update
 
+from lgo.core.events import EventBus
 from lgo.domain.identity import IdentityStatus, Ins, InsOid, RawBirthDate, Traits, with_key
-from lgo.events import EventBus
 from lgo.national.insi import InsiIdentity, InsiNotFound, InsiUnavailable, VitaleQuery
 from lgo.services.identity import (
     DuplicateIns,

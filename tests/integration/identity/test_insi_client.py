@@ -7,8 +7,8 @@ import tracemalloc
 import pytest
 
 from hwsim.national.faults import FaultKind, FaultSpec
+from lgo.core.errors import PharmacistSessionRequired
 from lgo.domain.identity import InsOid, RawBirthDate, Traits, with_key
-from lgo.errors import PharmacistSessionRequired
 from lgo.national.errors import MalformedResponse, ServiceTimeout, ServiceUnavailable
 from lgo.national.insi import (
     InsiAuthenticationFailed,

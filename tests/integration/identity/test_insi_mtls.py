@@ -15,11 +15,11 @@ import uvicorn
 
 from hwsim.national.app import create_app
 from hwsim.national.mss_pki import Issued, make_ca, organisation_name, server_name
+from lgo.bootstrap.identity import insi_client_from
+from lgo.core.settings import load_settings
 from lgo.domain.identity import Traits, with_key
 from lgo.national.errors import NationalServiceError
 from lgo.national.insi import InsiClient
-from lgo.services.identity_part import insi_client_from
-from lgo.settings import load_settings
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 from lxml import etree
 
+from lgo.core.errors import PharmacistSessionRequired
 from lgo.domain.identity import Traits
-from lgo.errors import PharmacistSessionRequired
 from lgo.national.insi import (
     ASSERTION_PS,
     InsiAuthenticationFailed,

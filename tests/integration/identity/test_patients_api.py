@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from lgo.bootstrap.identity import identity_service_of
 from lgo.domain.identity import with_key
-from lgo.services.identity_part import identity_service_of
 from tests.fixtures.api import ApiHarness
 
 from .conftest import InsiSim

@@ -15,8 +15,8 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from hwsim.mss import MssServer
-from lgo.cli import app as cli_app
-from lgo.documents import types as document_types
+from lgo.cli.main import app as cli_app
+from lgo.documents import doctypes as document_types
 from lgo.documents.conformance import VOLETS, CisisKit
 from lgo.documents.models import DocumentKind
 from lgo.domain.identity import IdentityStatus, InsOid

@@ -12,9 +12,9 @@ from cryptography import x509
 from hwsim.fixtures.people import load_people
 from hwsim.national.faults import FaultKind, FaultSpec
 from hwsim.pki import TestPki
-from lgo.events import EventBus
+from lgo.core.events import EventBus
 from lgo.national.crl import CrlStore, cache_path, crl_urls
-from lgo.national.http import NationalHttpClient, RetryPolicy
+from lgo.national.transport import NationalHttpClient, RetryPolicy
 from lgo.services.cps_revocation import (
     CpsCertificateUntrusted,
     CpsRevocationCheck,

@@ -32,7 +32,7 @@ from lgo.national.errors import (
     RequestRejected,
     ServiceTimeout,
 )
-from lgo.national.http import RetryPolicy
+from lgo.national.transport import RetryPolicy
 from tests.fixtures.national import NationalSim
 
 pytestmark = pytest.mark.integration

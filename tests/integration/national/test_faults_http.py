@@ -25,7 +25,7 @@ from lgo.national.errors import (
     ServiceTimeout,
     ServiceUnavailable,
 )
-from lgo.national.http import RetryPolicy
+from lgo.national.transport import RetryPolicy
 from tests.fixtures.national import NationalSim
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -14,14 +14,14 @@ from hwsim.national import psc as sim_psc
 from hwsim.national.context import SimState
 from hwsim.national.recorder import RecordedRequest
 from lgo.api.app import create_app as create_api
-from lgo.bootstrap import Container
-from lgo.events import EventBus
-from lgo.national.http import NationalHttpClient
+from lgo.bootstrap.container import Container
+from lgo.core.events import EventBus
+from lgo.core.settings import load_settings
 from lgo.national.psc import PscClient
+from lgo.national.transport import NationalHttpClient
 from lgo.services.counters import add_counter
 from lgo.services.psc_login import PscLogin
-from lgo.sessions import SessionRegistry
-from lgo.settings import load_settings
+from lgo.services.sessions import SessionRegistry
 from lgo.store import migrate
 from tests.fixtures.api import ApiHarness
 from tests.fixtures.national import NationalSim

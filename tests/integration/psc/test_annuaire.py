@@ -10,7 +10,7 @@ import pytest
 from hwsim.national.faults import FaultKind, FaultSpec
 from lgo.national.annuaire import AnnuaireClient, CachedAnnuaire
 from lgo.national.errors import ServiceUnavailable
-from lgo.national.http import NationalHttpClient, RetryPolicy
+from lgo.national.transport import NationalHttpClient, RetryPolicy
 from lgo.services.prescriber_check import (
     PrescriberChecker,
     PrescriberNotAcknowledged,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from joserfc.jwk import ECKey
 
-from lgo.events import EventBus
+from lgo.core.events import EventBus
 from lgo.national.psc import (
     CibaPending,
     PscClient,
@@ -21,7 +21,7 @@ from lgo.national.psc import (
     PscUnknownProfessional,
 )
 from lgo.services.psc_login import PscLogin, PscLoginUnknown
-from lgo.sessions import ProfessionalSession, SessionKind, SessionRegistry
+from lgo.services.sessions import ProfessionalSession, SessionKind, SessionRegistry
 from tests.integration.psc.conftest import (
     ADJOINT,
     CLIENT_ID,
@@ -304,7 +304,7 @@ def test_provider_outage_during_polling_leaves_the_login_pending(
 def test_a_provider_that_holds_its_answer_is_cut_by_the_timeout(live_sim: LiveSim) -> None:
     from hwsim.national.faults import FaultKind, FaultSpec
     from lgo.national.errors import ServiceTimeout
-    from lgo.national.http import NationalHttpClient
+    from lgo.national.transport import NationalHttpClient
 
     http = NationalHttpClient("psc", live_sim.base_url + "/psc", timeout_s=0.3)
     client = PscClient(http, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)

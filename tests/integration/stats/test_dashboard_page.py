@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.core.settings import load_settings
 from lgo.services.counters import add_counter
 from lgo.services.stats import today_local
-from lgo.settings import load_settings
 from lgo.store import migrate
 from lgo.store.models import StatsNationalCall, StatsSession
 from tests.e2e.browser import chromium_context

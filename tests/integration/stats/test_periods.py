@@ -19,16 +19,16 @@ from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
-from lgo.cli import app as cli_app
-from lgo.errors import InvalidInput
-from lgo.national import http as national_http
-from lgo.national.http import NationalHttpClient, RetryPolicy
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.stats import part_of
+from lgo.cli.main import app as cli_app
+from lgo.core.errors import InvalidInput
+from lgo.core.settings import Settings
+from lgo.national import transport as national_http
+from lgo.national.transport import NationalHttpClient, RetryPolicy
 from lgo.services.counters import add_counter
+from lgo.services.sessions import ProfessionalIdentity, ProfessionalSession, SessionKind
 from lgo.services.stats import StatsRecorder, StatsService, report_csv
-from lgo.services.stats_part import part_of
-from lgo.sessions import ProfessionalIdentity, ProfessionalSession, SessionKind
-from lgo.settings import Settings
 from lgo.store import migrate
 from lgo.store.db import Database
 from lgo.store.models import DispensationRow, Patient, StatsNationalCall, StatsSession
@@ -250,7 +250,7 @@ def test_cli_table_and_csv(tmp_path: Path) -> None:
 def test_cli_tables_fit_the_terminal_and_show_every_period(sqlite_db: Database) -> None:
     from rich.console import Console
 
-    from lgo.cli_stats import figures_tables
+    from lgo.cli.stats import figures_tables
 
     add_call(sqlite_db, AFTER_MIDNIGHT_UTC)
     report = StatsService(sqlite_db).report(date(2026, 3, 23), date(2026, 3, 29))
@@ -272,9 +272,9 @@ def test_cli_tables_fit_the_terminal_and_show_every_period(sqlite_db: Database) 
 def test_recorder_failures_never_reach_the_session_nor_grow_without_bound(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lgo.events import EventBus
+    from lgo.core.events import EventBus
     from lgo.services import stats
-    from lgo.sessions import SessionRegistry
+    from lgo.services.sessions import SessionRegistry
 
     unmigrated = Database(f"sqlite:///{tmp_path / 'empty.sqlite3'}")  # no stats tables
     recorder = StatsRecorder(unmigrated)

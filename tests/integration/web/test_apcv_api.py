@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from hwsim.national.apcv import issue_token
 from lgo.api.app import create_app
-from lgo.bootstrap import Container
+from lgo.bootstrap.container import Container
+from lgo.core.settings import load_settings
 from lgo.services.counters import add_counter
-from lgo.settings import load_settings
 from lgo.store import migrate
 from tests.fixtures.dispensing import PHARMACIST_RPPS, open_pharmacist_session
 from tests.fixtures.national import NationalSim

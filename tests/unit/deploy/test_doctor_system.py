@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import BaseModel
 
-from lgo import doctor_system
-from lgo.settings import Settings
+from lgo.core.settings import Settings
+from lgo.doctor import system as doctor_system
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[3]
@@ -29,7 +29,7 @@ def _settings(tmp_path: Path, **api: object) -> Settings:
 
 
 def test_checks_are_registered_by_the_doctor_itself() -> None:
-    """Importing lgo.doctor alone (as `lgo doctor` does) brings these checks in."""
+    """Importing lgo.doctor.local alone (as `lgo doctor` does) brings these checks in."""
     code = "import lgo.doctor as d; print(' '.join(c.__name__ for c in d.CHECKS))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lgo.production import production_problems
-from lgo.settings import load_settings
+from lgo.core.production import production_problems
+from lgo.core.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[3]
 # What a real pharmacy could configure: nothing here belongs to the simulator or an example.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lgo import systemd
-from lgo.settings import Settings, SettingsError
-from lgo.supervision import activated_socket
+from lgo.core.settings import Settings, SettingsError
+from lgo.runtime import systemd
+from lgo.runtime.supervision import activated_socket
 
 
 class Passer:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lgo import systemd
+from lgo.runtime import systemd
 
 
 @pytest.fixture

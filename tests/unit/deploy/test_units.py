@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lgo.settings import Settings, load_settings
+from lgo.core.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[3]
 SYSTEMD = REPO / "systemd"

@@ -23,7 +23,7 @@ from lgo.national.dmp import (
     query_request,
 )
 from lgo.national.errors import MalformedResponse, RequestRejected, ServiceUnavailable
-from lgo.national.http import NationalHttpClient, RetryPolicy, ServiceClient
+from lgo.national.transport import NationalHttpClient, RetryPolicy, ServiceClient
 from tests.fixtures.documents import FICTIVE_NIR, FICTIVE_RPPS, make_header, make_vaccination_note
 
 NS = xds.NSMAP

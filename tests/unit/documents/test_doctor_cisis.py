@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lgo.doctor import check_cisis_kit
+from lgo.core.settings import load_settings
+from lgo.doctor.local import check_cisis_kit
 from lgo.documents.conformance import CisisKit
-from lgo.settings import load_settings
 
 
 def test_without_a_kit_the_line_is_information(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from pkcs11 import exceptions as p11
 
 from drivers import errors
 from drivers.cps import card, identity_from_certificate, luhn_is_valid, pin_status_from_flags
-from drivers.cps.token import CpsTokens, check_pin_format
+from drivers.cps.pkcs11_token import CpsTokens, check_pin_format
 from drivers.pcsc.card import Response, resolve_t0
 from hwsim.cards.cps import Cps3Card
 from hwsim.fixtures.people import load_people

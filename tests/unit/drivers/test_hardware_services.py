@@ -15,14 +15,14 @@ from drivers.pcsc import (
     MonitorDegraded,
     ReaderAdded,
 )
-from lgo.events import EventBus
+from lgo.core.events import EventBus
+from lgo.core.settings import HardwareSettings
 from lgo.services import cps as cps_module
 from lgo.services import hardware_errors as hw
 from lgo.services.cps import CpsService
 from lgo.services.hardware import HardwareService
 from lgo.services.scans import ScanService
-from lgo.sessions import SessionKind, SessionRegistry
-from lgo.settings import HardwareSettings
+from lgo.services.sessions import SessionKind, SessionRegistry
 
 CPS_ATR = bytes.fromhex("3BAC00402A00122500648000031000" + "9000")
 WHO = CardIdentity("810999999997", "10999999997", "TESTPHARMA", "ALEX", "Pharmacien")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from lgo.services.hardware_part import scans_of
+from lgo.bootstrap.hardware import scans_of
 from tests.fixtures.secrets import without_random_ids
 
 GS = "\x1d"

@@ -1,13 +1,13 @@
-"""The composition root (lgo/bootstrap.py): one object per service, linked by constructor
+"""The composition root (lgo/bootstrap/container.py): one object per service, linked by constructor
 arguments, and a test's own adapters used everywhere the part is needed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lgo.bootstrap import Adapters, Container
+from lgo.bootstrap.container import Adapters, Container
+from lgo.core.settings import load_settings
 from lgo.national.eprescription import EPrescriptionClient
-from lgo.settings import load_settings
 
 
 def test_one_eprescription_client_with_the_deadline_and_attempts_settings(tmp_path: Path) -> None:

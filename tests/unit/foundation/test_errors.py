@@ -1,6 +1,6 @@
 import pytest
 
-from lgo.errors import Conflict, LgoError
+from lgo.core.errors import Conflict, LgoError
 
 
 class _Sample(Conflict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from lgo.events import EventBus
+from lgo.core.events import EventBus
 
 
 def test_timeouts_leave_the_subscription_usable() -> None:

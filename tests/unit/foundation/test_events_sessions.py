@@ -2,8 +2,8 @@ import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 
-from lgo.events import EventBus
-from lgo.sessions import ProfessionalIdentity, SessionKind, SessionRegistry
+from lgo.core.events import EventBus
+from lgo.services.sessions import ProfessionalIdentity, SessionKind, SessionRegistry
 
 PHARMACIST = ProfessionalIdentity("899700000019", "99700000019", "TESTEUR", "ANNE", "21")
 PREPARER = ProfessionalIdentity("899700000027", "99700000027", "AIDE", "PAUL", "10")

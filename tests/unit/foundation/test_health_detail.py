@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lgo.bootstrap import Container
-from lgo.settings import Settings, load_settings
+from lgo.bootstrap.container import Container
+from lgo.core.settings import Settings, load_settings
 
 
 def test_unmigrated_database_says_which_revisions_are_missing(settings: Settings) -> None:

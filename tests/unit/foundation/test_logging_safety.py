@@ -14,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from lgo.api.problems import install_problem_handlers
-from lgo.logging import configure_logging, get_logger
+from lgo.core.logs import configure_logging, get_logger
 
 # Built at run time so that the source lines shown in a traceback never contain it.
 SECRET = "-".join(["NIR", "2" + "850275" + "123456", "DUPONT"])

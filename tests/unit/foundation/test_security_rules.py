@@ -1,7 +1,7 @@
 import pytest
 
 from lgo.api.security import HostOriginGuard, split_host
-from lgo.settings import ApiSettings
+from lgo.core.settings import ApiSettings
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from lgo.settings import SettingsError, is_loopback, load_settings
+from lgo.core.settings import SettingsError, is_loopback, load_settings
 
 
 def test_defaults_are_loopback_and_sqlite_in_state_dir(tmp_path: Path) -> None:

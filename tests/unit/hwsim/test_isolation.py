@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from hwsim import runtime
-from hwsim.runtime import SimError, detect_isolation
+from hwsim.errors import SimError
+from hwsim.runtime import detect_isolation
 
 
 def _unshare(monkeypatch: pytest.MonkeyPatch, works: bool) -> list[list[str]]:

@@ -8,9 +8,9 @@ import pytest
 from lxml import etree
 
 from drivers.errors import NotLoggedIn, TokenRemoved
-from lgo.errors import LgoError, PharmacistSessionRequired
+from lgo.bootstrap.identity import cps_assertion_signer
+from lgo.core.errors import LgoError, PharmacistSessionRequired
 from lgo.national.xmldsig import DSIG
-from lgo.services.identity_part import cps_assertion_signer
 from tests.fixtures.signing import SoftwareCard
 
 

@@ -13,10 +13,9 @@ from cryptography import x509
 from lxml import etree
 from signxml.verifier import XMLVerifier
 
+from lgo.core.errors import PharmacistSessionRequired
 from lgo.domain.identity import InsOid, Traits, with_key
-from lgo.errors import PharmacistSessionRequired
 from lgo.national.errors import MalformedResponse
-from lgo.national.http import NationalHttpClient, RetryPolicy
 from lgo.national.insi import (
     ACTION_TRAITS,
     ASSERTION_PS,
@@ -25,6 +24,7 @@ from lgo.national.insi import (
     InsiFault,
     InsiSoftwareNotAuthorised,
 )
+from lgo.national.transport import NationalHttpClient, RetryPolicy
 from lgo.national.xmldsig import DSIG, sign_enveloped
 from tests.fixtures.signing import SoftwareCard
 

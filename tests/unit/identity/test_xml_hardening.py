@@ -1,4 +1,4 @@
-"""lgo.xml: untrusted XML is refused early and cheaply; ordinary SOAP parses."""
+"""lgo.core.safe_xml: untrusted XML is refused early and cheaply; ordinary SOAP parses."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from lgo.errors import LgoError
-from lgo.xml import XmlRejectedError, aread_capped, parse_xml, read_capped
+from lgo.core.errors import LgoError
+from lgo.core.safe_xml import XmlRejectedError, aread_capped, parse_xml, read_capped
 
 SOAP = (
     b'<?xml version="1.0" encoding="UTF-8"?>'

@@ -25,7 +25,7 @@ import pytest
 from hwsim.national import annuaire as sim
 from hwsim.national.context import DEFAULT_FIXTURES
 from lgo.national import annuaire as client
-from lgo.national.http import NationalHttpClient
+from lgo.national.transport import NationalHttpClient
 
 PACKAGE = Path(os.environ.get("LGO_ANNUAIRE_FHIR_PACKAGE", "/nonexistent"))
 pytestmark = pytest.mark.skipif(

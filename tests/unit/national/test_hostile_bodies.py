@@ -28,7 +28,7 @@ from lgo.national.eprescription import (
     record_from_bundle,
 )
 from lgo.national.errors import NationalServiceError
-from lgo.national.http import RetryPolicy
+from lgo.national.transport import RetryPolicy
 from tests.fixtures.national import DEFAULT_FIXTURES_DIR
 
 PID = "EPTEST0000000000000043"

@@ -7,7 +7,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from lgo.national.errors import MalformedResponse, ServiceTimeout, ServiceUnavailable
-from lgo.national.http import NationalHttpClient, RetryPolicy, decode_json
+from lgo.national.transport import NationalHttpClient, RetryPolicy, decode_json
 
 
 class Script:

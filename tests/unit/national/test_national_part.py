@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lgo.services.national_part import apcv_client, eprescription_client
-from lgo.settings import Settings
+from lgo.bootstrap.national import apcv_client, eprescription_client
+from lgo.core.settings import Settings
 
 
 def test_clients_default_to_the_simulator_prefixes() -> None:

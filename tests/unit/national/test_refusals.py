@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lgo.errors import LgoError
+from lgo.core.errors import LgoError
 from lgo.national.apcv import ApcvClient
 from lgo.national.eprescription import EPrescriptionClient
 from lgo.national.errors import (
@@ -20,7 +20,7 @@ from lgo.national.errors import (
     RequestRejected,
     ServiceUnavailable,
 )
-from lgo.national.http import RetryPolicy, json_or_none, refusal_error
+from lgo.national.transport import RetryPolicy, json_or_none, refusal_error
 
 RPPS = "10999999997"
 

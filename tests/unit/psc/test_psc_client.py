@@ -13,7 +13,6 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from lgo.national.errors import MalformedResponse
-from lgo.national.http import NationalHttpClient, RetryPolicy
 from lgo.national.psc import (
     AUTH_REQ_CLAIM,
     CibaPending,
@@ -25,6 +24,7 @@ from lgo.national.psc import (
     TokenSet,
     professional_from_claims,
 )
+from lgo.national.transport import NationalHttpClient, RetryPolicy
 
 ISSUER = "https://psc.test/auth"
 CLIENT_ID = "lgo-officine"

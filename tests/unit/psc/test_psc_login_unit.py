@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from lgo.errors import InvalidInput
-from lgo.events import EventBus
+from lgo.core.errors import InvalidInput
+from lgo.core.events import EventBus
 from lgo.national.errors import ServiceUnavailable
 from lgo.national.psc import (
     CibaPending,
@@ -25,7 +25,7 @@ from lgo.services.psc_login import (
     PscLoginUnknown,
     normalise_login_hint,
 )
-from lgo.sessions import ProfessionalIdentity, SessionKind, SessionRegistry
+from lgo.services.sessions import ProfessionalIdentity, SessionKind, SessionRegistry
 
 
 def tokens(national_id: str = "810999999997", refresh: str = "rt-1") -> TokenSet:

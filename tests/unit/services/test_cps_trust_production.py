@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwsim.pki import TestPki
-from lgo.production import production_problems
-from lgo.settings import load_settings
+from lgo.core.production import production_problems
+from lgo.core.settings import load_settings
 
 
 def _cps_lines(problems: list[str]) -> list[str]:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from lgo.core.events import EventBus
 from lgo.domain.dispensing import InterventionKind, LineRequest
 from lgo.domain.prescription import PrescriptionLine
 from lgo.domain.products import Product, RegulatoryList
-from lgo.events import EventBus
 from lgo.services.dispensing import DispensingService, LineInput
 from lgo.services.dispensing_errors import DispensingRefused
 from lgo.services.local_time import local_date

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lgo.events import EventBus
+from lgo.core.events import EventBus
 from lgo.national import eprescription as ep
 from lgo.national.errors import (
     MalformedResponse,

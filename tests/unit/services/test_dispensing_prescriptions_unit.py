@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from lgo.bootstrap.dispensing import _catalog
 from lgo.domain.posology import NO_DURATION, TEXT_ONLY, Posology
 from lgo.domain.prescription import NonSubstitutionReason, PrescriptionSource
 from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.national import eprescription as ep
-from lgo.services.dispensing_part import _catalog
 from lgo.services.fhir_export import dispensation_bundle
 from lgo.services.prescriptions import (
     CatalogError,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from lgo.events import EventBus
+from lgo.core.events import EventBus
 from lgo.services.documents import DeliveryPolicy, DeliveryWorker
 from lgo.services.outbox import OutboxPolicy, OutboxWorker
 from lgo.services.worker import BackgroundWorker, WorkerPolicy

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from lgo.store.types import UTCDateTime
+from lgo.store.columns import UTCDateTime
 
 revision: str = "identity_0001"
 down_revision: str | Sequence[str] | None = "0001_foundation"

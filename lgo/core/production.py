@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
-from lgo.settings import Settings, is_loopback
+from lgo.core.settings import Settings, is_loopback
 
 # Values that only make sense against hw-sim (its fixtures and lgo's bench defaults).
 SIMULATOR_VALUES: dict[str, frozenset[str]] = {

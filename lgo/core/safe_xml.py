@@ -17,7 +17,7 @@ A DOCTYPE appearing inside a CDATA section is also refused: we fail closed.
 
 Usage::
 
-    from lgo.xml import parse_xml, aread_capped
+    from lgo.core.safe_xml import parse_xml, aread_capped
     body = await aread_capped(response.aiter_bytes(), max_bytes=2_000_000)
     root = parse_xml(body, max_bytes=2_000_000)
 """
@@ -29,7 +29,7 @@ from typing import Final, Literal
 
 from lxml import etree
 
-from lgo.errors import LgoError
+from lgo.core.errors import LgoError
 
 DEFAULT_MAX_BYTES: Final = 2 * 1024 * 1024
 DEFAULT_MAX_DEPTH: Final = 64

@@ -3,7 +3,7 @@
 Typer marks some of its texts for gettext (``from gettext import gettext as _``) but ships no French
 catalogue, and gettext would follow the machine's locale (often C on a counter PC); the Click it
 vendors (``typer._click``) writes its texts in plain f-strings. lgo always answers in French, so
-this module, imported once by ``lgo.cli``, gives Typer a fixed French catalogue (its ``_`` looks
+this module, imported once by ``lgo.cli.main``, gives Typer a fixed French catalogue (its ``_`` looks
 the message up here and falls back to the original), sets its panel titles (computed at import
 time), and wraps the three places where the vendored Click writes English: the help option's
 text, the "Usage:" prefix and the usage errors.

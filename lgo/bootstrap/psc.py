@@ -1,4 +1,4 @@
-"""Pro Santé Connect and the Annuaire Santé, built by the composition root (``lgo.bootstrap``).
+"""Pro Santé Connect and the Annuaire Santé, built by the composition root (``lgo.bootstrap.container``).
 
 ``container.psc.login`` is the :class:`PscLogin` service (e-CPS sessions);
 ``container.psc.prescribers`` is the :class:`PrescriberChecker` the dispensing part calls for the
@@ -11,16 +11,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from lgo.core.settings import Settings
 from lgo.national.annuaire import AnnuaireClient, CachedAnnuaire
-from lgo.national.http import NationalHttpClient
 from lgo.national.psc import PscClient
+from lgo.national.transport import NationalHttpClient
 from lgo.services.prescriber_check import PrescriberChecker
 from lgo.services.psc_login import PscLogin
-from lgo.sessions import SessionRegistry
-from lgo.settings import Settings
+from lgo.services.sessions import SessionRegistry
 
 if TYPE_CHECKING:
-    from lgo.bootstrap import Container
+    from lgo.bootstrap.container import Container
 
 
 class PscPart:

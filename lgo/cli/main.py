@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from lgo import __version__, cli_french  # noqa: F401 (Click's and Typer's texts in French)
-from lgo.cli_catalog import catalog_app
-from lgo.cli_ordonnancier import dispensations_app, ordonnancier_app
-from lgo.cli_stats import stats_app
-from lgo.errors import LgoError
-from lgo.logging import configure_logging
-from lgo.settings import Settings, SettingsError, load_settings
+from lgo import __version__
+from lgo.cli import french  # noqa: F401 (Click's and Typer's texts in French)
+from lgo.cli.catalog import catalog_app
+from lgo.cli.common import (
+    ConfigOption,
+    State,
+    console,
+    err_console,
+    migrated_db,
+    settings_or_exit,
+)
+from lgo.cli.ordonnancier import dispensations_app, ordonnancier_app
+from lgo.cli.stats import stats_app
+from lgo.core.errors import LgoError
+from lgo.core.settings import Settings, SettingsError
 from lgo.store.db import Database
 
 if TYPE_CHECKING:
-    from lgo.bootstrap import Container
+    pass
 
 app = typer.Typer(
     help="lgo — service de dispensation au comptoir (officine, Ségur numérique).",
@@ -35,34 +39,6 @@ app.add_typer(ordonnancier_app, name="ordonnancier")
 app.add_typer(dispensations_app, name="dispensations")
 app.add_typer(stats_app, name="stats")
 app.add_typer(catalog_app, name="catalog")
-
-console = Console()
-err_console = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Fichier TOML de configuration (sinon LGO_CONFIG).",
-        show_default=False,
-    ),
-]
-
-
-class State:
-    config: Path | None = None
-
-
-def settings_or_exit() -> Settings:
-    try:
-        settings = load_settings(State.config)
-    except SettingsError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    configure_logging(settings.logging.level, settings.logging.json_output)
-    return settings
-
 
 def _version(value: bool) -> None:
     if value:
@@ -95,7 +71,6 @@ def serve(
     """Démarrer le service (API locale, lecteurs, file d'envoi)."""
     from lgo.api.server import serve as run
     from lgo.store import migrate
-    from lgo.store.db import Database
 
     settings = settings_or_exit()
     _refuse_bench_settings_in_production(settings)
@@ -117,7 +92,7 @@ def serve(
         console.print("Configuration et base prêtes : le service peut démarrer.")
         return
     # deploy (issue 12): serve the API socket passed by systemd (lgo.socket), if any.
-    from lgo.supervision import activated_socket
+    from lgo.runtime.supervision import activated_socket
 
     try:
         sock = activated_socket(settings)
@@ -128,7 +103,7 @@ def serve(
 
 
 def _refuse_bench_settings_in_production(settings: Settings) -> None:
-    from lgo.production import missing_files, production_problems, refusal_message
+    from lgo.core.production import missing_files, production_problems, refusal_message
 
     missing = missing_files(settings)
     if missing:
@@ -147,7 +122,6 @@ def _refuse_bench_settings_in_production(settings: Settings) -> None:
 def migrate() -> None:
     """Créer ou mettre à jour le schéma de la base de données."""
     from lgo.store import migrate as migrations
-    from lgo.store.db import Database
 
     settings = settings_or_exit()
     settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -168,7 +142,7 @@ def counters_add(
     from lgo.services.counters import add_counter
 
     settings = settings_or_exit()
-    db = _migrated_db(settings)
+    db = migrated_db(settings)
     try:
         info, token = add_counter(db, name)
     except LgoError as exc:
@@ -186,7 +160,7 @@ def counters_list() -> None:
     from lgo.services.counters import list_counters
 
     settings = settings_or_exit()
-    db = _migrated_db(settings)
+    db = migrated_db(settings)
     try:
         rows = list_counters(db)
     finally:
@@ -205,7 +179,7 @@ def counters_revoke(name: str) -> None:
     from lgo.services.counters import revoke_counter
 
     settings = settings_or_exit()
-    db = _migrated_db(settings)
+    db = migrated_db(settings)
     try:
         info = revoke_counter(db, name)
     except LgoError as exc:
@@ -236,28 +210,3 @@ def doctor() -> None:
         err_console.print(f"[red]{failed} contrôle(s) en rouge[/red] : chaque ligne dit quoi faire.")
         raise typer.Exit(1)
     console.print("[green]Tout est en ordre.[/green]")
-
-
-@contextlib.contextmanager
-def built_container(settings: Settings) -> Iterator[Container]:
-    """The daemon's composition root on a migrated database, for a command: no worker starts."""
-    from lgo.bootstrap import Container
-
-    container = Container(settings, _migrated_db(settings))
-    try:
-        yield container
-    finally:
-        container.db.dispose()
-
-
-def _migrated_db(settings: Settings) -> Database:
-    from lgo.store import migrate as migrations
-
-    db = Database(settings.database_url)
-    try:
-        migrations.check(db)
-    except LgoError as exc:
-        db.dispose()
-        err_console.print(f"[red]{exc.title}[/red] ({exc.detail})")
-        raise typer.Exit(3) from None
-    return db

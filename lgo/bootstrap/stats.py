@@ -1,4 +1,4 @@
-"""The stats part, built by the composition root (``lgo.bootstrap``).
+"""The stats part, built by the composition root (``lgo.bootstrap.container``).
 
 ``container.stats`` is a :class:`StatsPart`: the recorder (session listener and national call trace
 sink), the read service behind ``/v1/stats`` and ``lgo stats``, and a Prometheus collector that the
@@ -17,15 +17,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from lgo.logging import get_logger
-from lgo.national import http as national_http
+from lgo.core.logs import get_logger
+from lgo.national import transport as national_http
+from lgo.services.sessions import SessionRegistry
 from lgo.services.stats import FIGURES, StatsRecorder, StatsService
-from lgo.sessions import SessionRegistry
+from lgo.store.columns import utcnow
 from lgo.store.db import Database
-from lgo.store.types import utcnow
 
 if TYPE_CHECKING:
-    from lgo.bootstrap import Container
+    from lgo.bootstrap.container import Container
 
 log = get_logger(__name__)
 FLUSH_INTERVAL_S = 2.0

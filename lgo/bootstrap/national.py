@@ -1,4 +1,4 @@
-"""The e-prescription and apCV clients, built once by the composition root (``lgo.bootstrap``).
+"""The e-prescription and apCV clients, built once by the composition root (``lgo.bootstrap.container``).
 
 ``container.national.eprescription`` is the one :class:`EPrescriptionClient` (the dispensing part
 and its outbox worker use it), ``container.national.apcv`` the :class:`ApcvClient`. URLs default to
@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lgo.core.settings import Settings
 from lgo.national.apcv import ApcvClient
 from lgo.national.eprescription import EPrescriptionClient
-from lgo.national.http import RetryPolicy
-from lgo.settings import Settings
+from lgo.national.transport import RetryPolicy
 
 if TYPE_CHECKING:
-    from lgo.bootstrap import Container
+    from lgo.bootstrap.container import Container
 
 
 def eprescription_client(settings: Settings) -> EPrescriptionClient:

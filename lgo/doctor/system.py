@@ -19,8 +19,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from lgo.doctor import CheckResult, register
-from lgo.settings import Settings
+from lgo.core.settings import Settings
+from lgo.doctor.checks import CheckList, CheckResult
+
+CHECKS = CheckList()
 
 COMMAND_TIMEOUT_S = 3.0
 UNIT_DIRS = (
@@ -103,7 +105,7 @@ def units_state(
                        "lgo.service`, puis `journalctl -u lgo` si le service s'arrête")  # fmt: skip
 
 
-@register
+@CHECKS.add
 def check_units(settings: Settings) -> CheckResult:
     return units_state(settings)
 
@@ -140,7 +142,7 @@ def permission_problems(config: Path | None, state_dir: Path, uid: int) -> list[
     return problems
 
 
-@register
+@CHECKS.add
 def check_permissions(settings: Settings) -> CheckResult:
     name = "droits des fichiers"
     config = Path(os.environ["LGO_CONFIG"]) if os.environ.get("LGO_CONFIG") else None
@@ -190,7 +192,7 @@ def pcscd_access(
     return CheckResult(name, True, f"{sock_path} joignable ({policy})")
 
 
-@register
+@CHECKS.add
 def check_pcscd_access(settings: Settings) -> CheckResult:
     if not settings.hardware.pcsc_enabled:
         return CheckResult("accès à pcscd", True, "PC/SC désactivé par la configuration")
@@ -256,7 +258,7 @@ def certificate_expiry(paths: Sequence[Path], now: datetime) -> CheckResult:
     return CheckResult(name, True, f"première échéance : {soonest[1]} le {soonest[0]:%d/%m/%Y}")
 
 
-@register
+@CHECKS.add
 def check_certificates(settings: Settings) -> CheckResult:
     return certificate_expiry(sorted(set(certificate_paths(settings))), datetime.now(UTC))
 
@@ -281,6 +283,6 @@ def disk_space(
                        "sauvegardes dans /var/lib/lgo/backups, journaux : `journalctl --vacuum-size`)")
 
 
-@register
+@CHECKS.add
 def check_disk_space(settings: Settings) -> CheckResult:
     return disk_space(settings.state_dir)

@@ -17,9 +17,9 @@ from typing import Any
 
 import uvicorn
 
-from lgo import systemd
-from lgo.logging import get_logger
-from lgo.settings import Settings, SettingsError, is_loopback
+from lgo.core.logs import get_logger
+from lgo.core.settings import Settings, SettingsError, is_loopback
+from lgo.runtime import systemd
 
 log = get_logger(__name__)
 

@@ -15,52 +15,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
 
 from prometheus_client.registry import Collector
 
-from lgo.errors import LgoError
-from lgo.events import EventBus
-from lgo.logging import get_logger
+from lgo.bootstrap import dispensing as dispensing_part
+from lgo.bootstrap import documents as documents_part
+from lgo.bootstrap import hardware as hardware_part
+from lgo.bootstrap import identity as identity_part
+from lgo.bootstrap import missions as missions_part
+from lgo.bootstrap import national as national_part
+from lgo.bootstrap import psc as psc_part
+from lgo.bootstrap import stats as stats_part
+from lgo.core.errors import LgoError
+from lgo.core.events import EventBus
+from lgo.core.lifecycle import ComponentHealth, HealthCheck, Lifecycle
+from lgo.core.logs import get_logger
+from lgo.core.settings import Settings
 from lgo.national.apcv import ApcvClient
 from lgo.national.eprescription import EPrescriptionClient
-from lgo.services import (
-    dispensing_part,
-    documents_part,
-    hardware_part,
-    identity_part,
-    missions_part,
-    national_part,
-    psc_part,
-    stats_part,
-)
 from lgo.services.prescription_reading import PrescriptionReader
-from lgo.sessions import SessionRegistry
-from lgo.settings import Settings
+from lgo.services.sessions import SessionRegistry
 from lgo.store.db import Database
 
 log = get_logger(__name__)
 SESSION_REAP_INTERVAL_S = 5.0
-
-
-@dataclass
-class ComponentHealth:
-    ok: bool
-    detail: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-HealthCheck = Callable[[], ComponentHealth]
-
-
-class Lifecycle(Protocol):
-    """A component that runs in the background while the daemon runs."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 @dataclass

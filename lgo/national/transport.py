@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Self
 import httpx
 import structlog
 
-from lgo.errors import LgoError
+from lgo.core.errors import LgoError
 from lgo.national.errors import (
     MalformedResponse,
     RequestRejected,

@@ -1,4 +1,4 @@
-"""The identity part, built by the composition root (``lgo.bootstrap``).
+"""The identity part, built by the composition root (``lgo.bootstrap.container``).
 
 ``container.identity.service`` is the :class:`IdentityService` (also the ``QualifiedInsProvider``
 that dispensing and the FHIR export use). Its INSi client is built on first use from
@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from drivers.errors import DriverError
+from lgo.core.events import EventBus
+from lgo.core.settings import Settings
 from lgo.domain.identity import Traits
-from lgo.events import EventBus
 from lgo.national.insi import (
     AssertionSigner,
     InsiClient,
@@ -29,11 +30,10 @@ from lgo.national.insi import (
 from lgo.national.xmldsig import CardKey, sign_enveloped
 from lgo.services.identity import IdentityService
 from lgo.services.signing import card_signature_error
-from lgo.settings import Settings
 from lgo.store.db import Database
 
 if TYPE_CHECKING:
-    from lgo.bootstrap import Container
+    from lgo.bootstrap.container import Container
 
 INSI_PATH = "/insi"
 

@@ -1,4 +1,4 @@
-"""The documents part, built by the composition root (``lgo.bootstrap``).
+"""The documents part, built by the composition root (``lgo.bootstrap.container``).
 
 ``container.documents`` is a :class:`DocumentsPart`: the document service, the DMP client and
 consultation, the MSSanté client (only when its certificate, key and CA are configured) and the
@@ -29,12 +29,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
+from lgo.core.errors import InvalidInput, LgoError, Unavailable
+from lgo.core.events import EventBus
+from lgo.core.lifecycle import ComponentHealth
+from lgo.core.logs import get_logger
+from lgo.core.settings import Settings
 from lgo.documents.conformance import DocumentChecker
 from lgo.documents.errors import CdaNonConformantError, CisisKitUnusable, InsNotQualifiedError
 from lgo.documents.models import Author, Organisation
-from lgo.errors import InvalidInput, LgoError, Unavailable
-from lgo.events import EventBus
-from lgo.logging import get_logger
 from lgo.national.dmp import STRUCT_FINESS_PREFIX, DmpClient
 from lgo.national.dmp_auth import DmpAuthenticator, IdentifiedCard, card_authenticator
 from lgo.national.mss import MssClient, MssConfig
@@ -51,12 +53,11 @@ from lgo.services.documents import (
     mss_handler,
     utcnow,
 )
-from lgo.sessions import SessionRegistry
-from lgo.settings import Settings
+from lgo.services.sessions import SessionRegistry
 from lgo.store.db import Database
 
 if TYPE_CHECKING:
-    from lgo.bootstrap import ComponentHealth, Container
+    from lgo.bootstrap.container import Container
 
 log = get_logger(__name__)
 DMP_PATH = "/dmp"
@@ -251,8 +252,6 @@ class DocumentsPart:
         self.dmp.close()
 
     def health(self) -> ComponentHealth:
-        from lgo.bootstrap import ComponentHealth
-
         degraded = self.worker.degraded
         detail = "DMP/MSSanté unreachable: documents queued" if degraded else "ok"
         return ComponentHealth(not degraded, detail, {

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lgo.errors import LgoError
+from lgo.core.errors import LgoError
 from lgo.services.stats import FIGURES, Granularity, Report, report_csv, today_local
 
 stats_app = typer.Typer(help="Tableau de bord des services socles (par jour ou par mois).")
@@ -33,7 +33,7 @@ def show(
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Écrire l'export CSV ici.")] = None,
 ) -> None:
     """Afficher les chiffres d'usage des services nationaux et leurs échecs."""
-    from lgo.cli import built_container, console, err_console, settings_or_exit
+    from lgo.cli.common import built_container, console, err_console, settings_or_exit
 
     if by not in ("day", "month"):
         err_console.print("[red]--by attend day ou month[/red]")

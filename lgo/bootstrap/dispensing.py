@@ -1,4 +1,4 @@
-"""The dispensing part, built by the composition root (``lgo.bootstrap``).
+"""The dispensing part, built by the composition root (``lgo.bootstrap.container``).
 
 ``container.dispensing`` is a :class:`DispensingPart`: the dispensing service, the outbox worker (a
 background thread started and stopped with the daemon) and the product catalogue. The
@@ -12,17 +12,18 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from lgo.events import EventBus
-from lgo.logging import get_logger
+from lgo.core.events import EventBus
+from lgo.core.lifecycle import ComponentHealth
+from lgo.core.logs import get_logger
+from lgo.core.settings import Settings
 from lgo.services.dispensing import DispensingService, PrescriptionFetcher
 from lgo.services.fhir_export import QualifiedInsProvider
 from lgo.services.outbox import ExecutionSender, OutboxWorker
 from lgo.services.prescriptions import CATALOG_FILE, CatalogError, InMemoryCatalog, load_catalog
-from lgo.settings import Settings
 from lgo.store.db import Database
 
 if TYPE_CHECKING:
-    from lgo.bootstrap import ComponentHealth, Container
+    from lgo.bootstrap.container import Container
 
 log = get_logger(__name__)
 
@@ -58,15 +59,11 @@ class DispensingPart:
         await asyncio.to_thread(self.worker.stop)
 
     def health(self) -> ComponentHealth:
-        from lgo.bootstrap import ComponentHealth
-
         degraded = self.worker.degraded
         detail = "e-prescription unreachable: executions queued" if degraded else "ok"
         return ComponentHealth(not degraded, detail, {"degraded": degraded})
 
     def catalog_health(self) -> ComponentHealth:
-        from lgo.bootstrap import ComponentHealth
-
         problem = self.catalog_problem
         return ComponentHealth(problem is None, problem or f"{self.catalog.size} product(s)")
 

@@ -22,7 +22,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 
-from lgo.logging import get_logger
+from lgo.core.logs import get_logger
 
 SD_LISTEN_FDS_START = 3
 

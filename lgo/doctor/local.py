@@ -1,4 +1,5 @@
-"""``lgo doctor``: every check a technician needs, each green or red with what to do about it.
+"""``lgo doctor``: the checks of this installation itself (mode, database, readers, PKCS#11, clock,
+state folder, CI-SIS kit).
 
 Checks are small functions registered in ``CHECKS``; each returns a ``CheckResult`` and must finish
 quickly (every network or device call has its own short timeout). Parts add their checks with
@@ -9,44 +10,23 @@ cannot have (systemd units) is shown as information, not as a failure.
 
 from __future__ import annotations
 
-import concurrent.futures
 import ctypes
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import make_url
 
-from lgo.errors import DatabaseNotMigrated
-from lgo.settings import Settings
+from lgo.core.errors import DatabaseNotMigrated
+from lgo.core.settings import Settings
+from lgo.doctor.checks import CheckList, CheckResult
 from lgo.store import migrate
 from lgo.store.db import Database
 
-CHECK_TIMEOUT_S = 5.0
+CHECKS = CheckList()
 
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    ok: bool
-    detail: str
-    # Shown as information: neither a success nor a failure (e.g. no systemd units on a bench).
-    info: bool = False
-
-
-Check = Callable[[Settings], CheckResult]
-CHECKS: list[Check] = []
-
-
-def register(check: Check) -> Check:
-    CHECKS.append(check)
-    return check
-
-
-@register
+@CHECKS.add
 def check_mode(settings: Settings) -> CheckResult:
-    from lgo.production import production_problems
+    from lgo.core.production import production_problems
 
     name = "mode"
     if settings.mode == "bench":
@@ -67,7 +47,7 @@ def _sqlite_file(settings: Settings) -> str | None:
     return url.database
 
 
-@register
+@CHECKS.add
 def check_database(settings: Settings) -> CheckResult:
     name = "base de données"
     sqlite_file = _sqlite_file(settings)
@@ -95,7 +75,7 @@ def check_database(settings: Settings) -> CheckResult:
     return CheckResult(name, True, f"{db.dialect}, migrations à jour")
 
 
-@register
+@CHECKS.add
 def check_pcscd(settings: Settings) -> CheckResult:
     name = "pcscd et lecteurs"
     if not settings.hardware.pcsc_enabled:
@@ -126,7 +106,7 @@ def check_pcscd(settings: Settings) -> CheckResult:
     return CheckResult(name, True, f"{len(readers)} lecteur(s) : " + ", ".join(readers))
 
 
-@register
+@CHECKS.add
 def check_pkcs11(settings: Settings) -> CheckResult:
     name = "module PKCS#11 (CPS)"
     module = settings.hardware.pkcs11_module
@@ -149,7 +129,7 @@ def check_pkcs11(settings: Settings) -> CheckResult:
     return CheckResult(name, True, str(module))
 
 
-@register
+@CHECKS.add
 def check_clock(settings: Settings) -> CheckResult:  # noqa: ARG001
     name = "horloge système"
     now = datetime.now(UTC)
@@ -161,7 +141,7 @@ def check_clock(settings: Settings) -> CheckResult:  # noqa: ARG001
     return CheckResult(name, True, now.astimezone().isoformat(timespec="seconds"))
 
 
-@register
+@CHECKS.add
 def check_state_dir(settings: Settings) -> CheckResult:
     name = "dossier d'état"
     path = settings.state_dir
@@ -175,7 +155,7 @@ def check_state_dir(settings: Settings) -> CheckResult:
     return CheckResult(name, True, str(path))
 
 
-@register
+@CHECKS.add
 def check_cisis_kit(settings: Settings) -> CheckResult:
     from lgo.documents.conformance import kit_problem
 
@@ -191,29 +171,3 @@ def check_cisis_kit(settings: Settings) -> CheckResult:
         return CheckResult(name, False, f"{problem} : aucun document n'est envoyé tant que "
                            "documents.cisis_kit_dir est invalide (corrigez lgo.toml)")  # fmt: skip
     return CheckResult(name, True, f"{kit_dir} : schéma normatif et schématrons des volets")
-
-
-def _label(check: Check) -> str:
-    return check.__name__.removeprefix("check_").replace("_", " ")
-
-
-def run_checks(settings: Settings) -> list[CheckResult]:
-    """Run every check in parallel threads, each bounded by a timeout."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [(check, pool.submit(check, settings)) for check in CHECKS]
-        results = []
-        for check, future in futures:
-            try:
-                results.append(future.result(timeout=CHECK_TIMEOUT_S * 2))
-            except concurrent.futures.TimeoutError:
-                results.append(CheckResult(_label(check), False, "délai dépassé : relancez "
-                                           "`lgo doctor` ; si cela persiste, le service vérifié "
-                                           "ne répond pas"))
-            except Exception as exc:
-                results.append(CheckResult(_label(check), False, f"erreur inattendue "
-                                           f"({type(exc).__name__}) : signalez-la"))
-        return results
-
-
-# The national services' probes, then the installed system's checks, register themselves on import.
-from lgo import doctor_national, doctor_system  # noqa: E402, F401

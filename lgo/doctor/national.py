@@ -18,10 +18,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from lgo.doctor import CHECK_TIMEOUT_S, CheckResult, register
+from lgo.core.production import is_example_host
+from lgo.core.settings import NationalSettings, Settings
+from lgo.doctor.checks import CHECK_TIMEOUT_S, CheckList, CheckResult
 from lgo.national.annuaire import API_KEY_HEADER
-from lgo.production import is_example_host
-from lgo.settings import NationalSettings, Settings
+
+CHECKS = CheckList()
 
 CONNECT_TIMEOUT_S = 2.0
 BENCH_HINT = "sur un banc : `hwsim status`"
@@ -188,7 +190,7 @@ def _register(build: Callable[[NationalSettings], Probe], key: str) -> None:
         return probe_result(build(settings.national))
 
     check.__name__ = f"check_national_{key}"
-    register(check)
+    CHECKS.add(check)
 
 
 for _key, _build in (("eprescription", _eprescription), ("apcv", _apcv), ("insi", _insi),
@@ -196,6 +198,6 @@ for _key, _build in (("eprescription", _eprescription), ("apcv", _apcv), ("insi"
     _register(_build, _key)
 
 
-@register
+@CHECKS.add
 def check_national_mss(settings: Settings) -> CheckResult:
     return mss_result(settings)

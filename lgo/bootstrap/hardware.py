@@ -1,4 +1,4 @@
-"""The hardware part, built by the composition root (``lgo.bootstrap``).
+"""The hardware part, built by the composition root (``lgo.bootstrap.container``).
 
 ``container.hardware`` holds the :class:`HardwareService`, the :class:`ScanService` and the
 :class:`CpsService`. The monitor and scanners start in ``Container.start``.
@@ -10,16 +10,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from drivers.scanners import ClassifierConfig
-from lgo.events import EventBus
+from lgo.core.events import EventBus
+from lgo.core.lifecycle import ComponentHealth
+from lgo.core.settings import Settings
 from lgo.services.cps import CpsService
 from lgo.services.cps_revocation import revocation_check_from
 from lgo.services.hardware import HardwareService
 from lgo.services.scans import ScanService
-from lgo.sessions import SessionRegistry
-from lgo.settings import Settings
+from lgo.services.sessions import SessionRegistry
 
 if TYPE_CHECKING:
-    from lgo.bootstrap import ComponentHealth, Container
+    from lgo.bootstrap.container import Container
 
 
 @dataclass
@@ -35,8 +36,6 @@ class HardwarePart:
         await self.hardware.stop()
 
     def health(self) -> ComponentHealth:
-        from lgo.bootstrap import ComponentHealth
-
         reason = self.hardware.degraded
         if reason == "disabled":
             return ComponentHealth(True, "pcsc disabled")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from lgo.events import EventBus
+from lgo.core.events import EventBus
 
 # RPPS "code profession" of a pharmacist (nomenclature TRE_G15-ProfessionSante).
 PHARMACIST_PROFESSION_CODE = "21"

@@ -1,4 +1,4 @@
-"""The missions part (vaccination, rapid tests), built by the composition root (``lgo.bootstrap``).
+"""The missions part (vaccination, rapid tests), built by the composition root (``lgo.bootstrap.container``).
 
 ``container.missions`` is a :class:`MissionsPart`: the vaccination and TROD services. They use the
 dispensing part's catalogue and service (protocol dispensations) and the documents part's service
@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lgo.events import EventBus
+from lgo.core.events import EventBus
+from lgo.core.settings import Settings
 from lgo.services.missions_common import DocumentProducer
 from lgo.services.prescriptions import ProductCatalog
 from lgo.services.trod import Dispenser, TrodService
 from lgo.services.vaccinations import VaccinationService
-from lgo.settings import Settings
 from lgo.store.db import Database
 
 if TYPE_CHECKING:
-    from lgo.bootstrap import Container
+    from lgo.bootstrap.container import Container
 
 
 class MissionsPart:

@@ -16,10 +16,10 @@ ordonnancier_app = typer.Typer(help="Ordonnancier : vérification de la chaîne 
 @ordonnancier_app.command("verify")
 def verify() -> None:
     """Vérifier la chaîne d'intégrité (code 1 et première inscription altérée sinon)."""
-    from lgo.cli import _migrated_db, console, err_console, settings_or_exit
+    from lgo.cli.common import console, err_console, migrated_db, settings_or_exit
     from lgo.services import ordonnancier
 
-    db = _migrated_db(settings_or_exit())
+    db = migrated_db(settings_or_exit())
     try:
         report = ordonnancier.verify(db)
     finally:
@@ -46,11 +46,11 @@ def export(
     day_to: Annotated[str | None, typer.Option("--to", help="AAAA-MM-JJ")] = None,
 ) -> None:
     """Éditer l'ordonnancier en CSV ou en HTML imprimable (nom et adresse sur chaque page)."""
-    from lgo.cli import _migrated_db, console, settings_or_exit
+    from lgo.cli.common import console, migrated_db, settings_or_exit
     from lgo.services import ordonnancier
 
     settings = settings_or_exit()
-    db = _migrated_db(settings)
+    db = migrated_db(settings)
     try:
         q = ordonnancier.Query(
             patient_id, product_code,
@@ -80,7 +80,7 @@ def export_fhir(
     """Exporter chaque dispensation en Bundle FHIR R4 de MedicationDispense (validé)."""
     import json
 
-    from lgo.cli import built_container, console, settings_or_exit
+    from lgo.cli.common import built_container, console, settings_or_exit
     from lgo.services.fhir_export import dispensation_bundle
 
     with built_container(settings_or_exit()) as container, output.open("w", encoding="utf-8") as out:

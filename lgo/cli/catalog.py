@@ -24,7 +24,7 @@ def import_bdpm(
     ],
 ) -> None:
     """Remplacer le catalogue par celui des fichiers BDPM (inchangé en cas d'erreur)."""
-    from lgo.cli import console, err_console, settings_or_exit
+    from lgo.cli.common import console, err_console, settings_or_exit
     from lgo.services.bdpm import BdpmError
     from lgo.services.bdpm import import_bdpm as run_import
 
@@ -44,7 +44,7 @@ def import_bdpm(
 @catalog_app.command("show")
 def show(cip13: Annotated[str, typer.Argument(help="Code CIP13 de la présentation.")]) -> None:
     """Afficher la fiche d'une présentation du catalogue (code 1 si inconnue)."""
-    from lgo.cli import console, err_console, settings_or_exit
+    from lgo.cli.common import console, err_console, settings_or_exit
     from lgo.services.bdpm import find_pack
     from lgo.services.prescriptions import CatalogError
 

@@ -1,0 +1,1 @@
+"""The ``lgo`` command: ``main`` assembles the subcommands of the other modules."""

@@ -1,0 +1,1 @@
+"""Running the daemon as a service: systemd notification, socket activation, supervision."""
