@@ -44,12 +44,22 @@ def start_hwsim(workdir: Path, national_port: int) -> dict[str, str]:
     hwsim("down", "--workdir", str(workdir), check=False)
     # The MSSanté SMTP simulator takes any free port: its LGO_NATIONAL__MSS__* settings (port, test
     # PKI files) come back among the `export` lines and go to the daemon's environment.
-    done = hwsim("up", "--detach", "--workdir", str(workdir), "--national-port", str(national_port),
-                 "--mss-port", "0")  # fmt: skip
+    done = hwsim(
+        "up",
+        "--detach",
+        "--workdir",
+        str(workdir),
+        "--national-port",
+        str(national_port),
+        "--mss-port",
+        "0",
+    )
     env = dict(re.findall(r"^export (\w+)=(.*)$", done.stdout, flags=re.MULTILINE))
     # LGO_HARDWARE__PKCS11_MODULE: OpenSC's module, which drives the virtual CPS card itself
     if "PCSCLITE_CSOCK_NAME" not in env or "LGO_HARDWARE__PKCS11_MODULE" not in env:
-        raise SystemExit(f"hwsim up did not report its pcscd socket and CPS module:\n{done.stdout}\n{done.stderr}")
+        raise SystemExit(
+            f"hwsim up did not report its pcscd socket and CPS module:\n{done.stdout}\n{done.stderr}"
+        )
     return env
 
 
@@ -111,8 +121,10 @@ def main() -> int:
         say(
             f"API              : curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{args.port}/v1/health"
         )
-        say(f"banc             : {BIN / 'hwsim'} profiles | insert vitale <profil> --reader 0 | "
-            "insert cps <profil> --reader 1 | scan <texte> | status")  # fmt: skip
+        say(
+            f"banc             : {BIN / 'hwsim'} profiles | insert vitale <profil> --reader 0 | "
+            "insert cps <profil> --reader 1 | scan <texte> | status"
+        )
         say(f"vérification     : (set -a; . {env_file}; {BIN / 'lgo'} doctor)")
         if "LGO_NATIONAL__MSS__PORT" in env:
             say(f"MSSanté simulé   : smtp://127.0.0.1:{env['LGO_NATIONAL__MSS__PORT']} (STARTTLS)")

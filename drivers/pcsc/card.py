@@ -128,7 +128,9 @@ class CardChannel:
         deadline = time.monotonic() + REMOVAL_SETTLE_S
         while True:
             hresult, _reader, state, _protocol, _atr = scard.SCardStatus(self._handle)
-            if hresult in _GONE or (hresult == scard.SCARD_S_SUCCESS and not state & _STATUS_PRESENT):
+            if hresult in _GONE or (
+                hresult == scard.SCARD_S_SUCCESS and not state & _STATUS_PRESENT
+            ):
                 raise errors.CardRemoved(scard.SCARD_W_REMOVED_CARD, "SCardTransmit", "card left")
             check(hresult, "SCardStatus")
             if time.monotonic() >= deadline:

@@ -205,4 +205,3 @@ class WedgeScanner(_ThreadedDevice):
             self._report(PayloadTooLong(f"code longer than {MAX_PAYLOAD} keys dropped"))
         elif text is not None:
             self._deliver(text.encode("latin-1", "replace"))
-

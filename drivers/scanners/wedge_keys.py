@@ -16,8 +16,23 @@ KEY_LEFTSHIFT, KEY_RIGHTSHIFT, KEY_CAPSLOCK = 42, 54, 58
 KEY_LEFTCTRL, KEY_RIGHTCTRL, KEY_RIGHTALT = 29, 97, 100
 _TERMINATORS = {KEY_ENTER, KEY_KPENTER, KEY_TAB}
 _LETTER_ROWS = {16: "qwertyuiop", 30: "asdfghjkl", 44: "zxcvbnm"}
-_KEYPAD = {71: "7", 72: "8", 73: "9", 75: "4", 76: "5", 77: "6", 79: "1", 80: "2", 81: "3",
-           82: "0", 83: ".", 55: "*", 74: "-", 78: "+", 98: "/"}  # fmt: skip
+_KEYPAD = {
+    71: "7",
+    72: "8",
+    73: "9",
+    75: "4",
+    76: "5",
+    77: "6",
+    79: "1",
+    80: "2",
+    81: "3",
+    82: "0",
+    83: ".",
+    55: "*",
+    74: "-",
+    78: "+",
+    98: "/",
+}
 
 
 def _us() -> dict[int, tuple[str, str, str]]:
@@ -27,8 +42,18 @@ def _us() -> dict[int, tuple[str, str, str]]:
     for start, row in _LETTER_ROWS.items():
         for offset, letter in enumerate(row):
             keys[start + offset] = (letter, letter.upper(), "")
-    extra = {26: "[{", 27: "]}", 39: ";:", 40: "'\"", 41: "`~", 43: "\\|", 51: ",<", 52: ".>",
-             53: "/?", 57: "  "}  # fmt: skip
+    extra = {
+        26: "[{",
+        27: "]}",
+        39: ";:",
+        40: "'\"",
+        41: "`~",
+        43: "\\|",
+        51: ",<",
+        52: ".>",
+        53: "/?",
+        57: "  ",
+    }
     for code, pair in extra.items():
         keys[code] = (pair[0], pair[1], "")
     return keys
@@ -44,8 +69,19 @@ def _fr() -> dict[int, tuple[str, str, str]]:
     for start, row in azerty.items():
         for offset, letter in enumerate(row):
             keys[start + offset] = (letter, letter.upper(), "")
-    extra = {26: "^¨", 27: "$£", 40: "ù%", 41: "²³", 43: "*µ", 50: ",?", 51: ";.", 52: ":/",
-             53: "!§", 86: "<>", 57: "  "}  # fmt: skip
+    extra = {
+        26: "^¨",
+        27: "$£",
+        40: "ù%",
+        41: "²³",
+        43: "*µ",
+        50: ",?",
+        51: ";.",
+        52: ":/",
+        53: "!§",
+        86: "<>",
+        57: "  ",
+    }
     for code, pair in extra.items():
         keys[code] = (pair[0], pair[1], "")
     keys[18] = ("e", "E", "€")

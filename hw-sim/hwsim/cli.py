@@ -50,10 +50,10 @@ app = typer.Typer(
     help="Simulateur matériel (lecteurs, cartes, scanners) et services nationaux pour lgo.",
     no_args_is_help=True,
 )
-fault_app = typer.Typer(help="Pannes des lecteurs et des cartes à la demande.", no_args_is_help=True)
-pkcs11_app = typer.Typer(
-    help="Jetons PKCS#11 (SoftHSM) des professionnels.", no_args_is_help=True
+fault_app = typer.Typer(
+    help="Pannes des lecteurs et des cartes à la demande.", no_args_is_help=True
 )
+pkcs11_app = typer.Typer(help="Jetons PKCS#11 (SoftHSM) des professionnels.", no_args_is_help=True)
 app.add_typer(fault_app, name="fault")
 app.add_typer(pkcs11_app, name="pkcs11")
 app.add_typer(national_app, name="national")
@@ -283,7 +283,9 @@ def _stop(wd: Path) -> list[str]:
         time.sleep(0.1)  # no portable way to wait for a process that is not our child
     alive = [label for pid, label in stopped.items() if not _gone(pid)]
     if alive:
-        fail(f"Toujours actif après {STOP_WAIT_S:.0f} s : {', '.join(alive)} ; relancez `hwsim down`.")
+        fail(
+            f"Toujours actif après {STOP_WAIT_S:.0f} s : {', '.join(alive)} ; relancez `hwsim down`."
+        )
     return list(stopped.values())
 
 
@@ -362,9 +364,11 @@ def _simulators_table(wd: Path) -> Table:
     mss_state = "[green]démarré[/green]" if mss_pid else "[red]arrêté[/red]"
     inbox = len(list((wd / "mss" / "inbox").glob("*.json")))
     table.add_row(
-        "MSSanté (SMTP)", f"127.0.0.1:{mss_port}", str(mss_pid or "—"),
+        "MSSanté (SMTP)",
+        f"127.0.0.1:{mss_port}",
+        str(mss_pid or "—"),
         f"{mss_state}, {inbox} message(s) reçu(s)",
-    )  # fmt: skip
+    )
     return table
 
 
@@ -547,7 +551,10 @@ USAGE_ERRORS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^No such option: (\S+).*$", re.DOTALL), r"option inconnue : \1"),
     (re.compile(r"^Invalid value for '(.+?)'.*$", re.DOTALL), r"valeur invalide pour \1"),
     (re.compile(r"^Option '(.+)' requires an argument\.$"), r"l'option \1 demande une valeur"),
-    (re.compile(r"^Got unexpected extra argument(?:\(s\)|s)? \((.+)\)$"), r"argument(s) en trop : \1"),
+    (
+        re.compile(r"^Got unexpected extra argument(?:\(s\)|s)? \((.+)\)$"),
+        r"argument(s) en trop : \1",
+    ),
 ]
 
 
@@ -558,8 +565,9 @@ def _usage_error(exc: UsageError) -> NoReturn:
             message = pattern.sub(french, message)
             break
     where = exc.ctx.command_path if exc.ctx is not None else "hwsim"
-    err_console.print(f"[red]hwsim[/red] : {message} (aide : `{where} --help`).",
-                      highlight=False, soft_wrap=True)  # fmt: skip
+    err_console.print(
+        f"[red]hwsim[/red] : {message} (aide : `{where} --help`).", highlight=False, soft_wrap=True
+    )
     raise SystemExit(2)
 
 

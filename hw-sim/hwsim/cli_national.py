@@ -82,9 +82,15 @@ def fault_add(
 ) -> None:
     """Armer une panne sur un service national simulé."""
     spec: dict[str, Any] = {
-        "service": service, "kind": kind, "method": method, "path_contains": path_contains,
-        "times": times or None, "delay_s": delay, "status": status, "duration_s": duration,
-    }  # fmt: skip
+        "service": service,
+        "kind": kind,
+        "method": method,
+        "path_contains": path_contains,
+        "times": times or None,
+        "delay_s": delay,
+        "status": status,
+        "duration_s": duration,
+    }
     _known_service(service, workdir, url)
     fault = sim_request("POST", national_url(workdir, url), "/_sim/faults", json_body=spec)
     console.print(f"Panne n° {fault['id']} armée : {_describe(fault)}")
@@ -229,9 +235,12 @@ def mss_inbox(
     table = Table("n°", "de", "à", "objet", "pièces jointes")
     for row in rows:
         table.add_row(
-            str(row["number"]), row["from"], ", ".join(row["to"]), row["subject"],
+            str(row["number"]),
+            row["from"],
+            ", ".join(row["to"]),
+            row["subject"],
             ", ".join(row["attachments"]),
-        )  # fmt: skip
+        )
     console.print(table)
 
 

@@ -84,6 +84,8 @@ def opensc_module() -> Path | None:
     candidates = sorted(Path("/usr/lib").glob(f"*/{OPENSC_MODULE_NAME}"))
     candidates.append(Path("/usr/lib") / OPENSC_MODULE_NAME)
     return next((path for path in candidates if path.exists()), None)
+
+
 AID = bytes.fromhex("E828BD080F8025000001FF0010")
 SIG_ID = AID + b"\x01"
 AUTH_ID = AID + b"\x02"

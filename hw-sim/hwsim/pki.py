@@ -267,9 +267,9 @@ def _where_to_check(
         AuthorityInformationAccessOID.CA_ISSUERS,
         x509.UniformResourceIdentifier(pki_url(base_url, issuer, "cer")),
     )
-    return builder.add_extension(
-        x509.CRLDistributionPoints([crl]), critical=False
-    ).add_extension(x509.AuthorityInformationAccess([aia]), critical=False)
+    return builder.add_extension(x509.CRLDistributionPoints([crl]), critical=False).add_extension(
+        x509.AuthorityInformationAccess([aia]), critical=False
+    )
 
 
 def _policies(*oids: x509.ObjectIdentifier) -> x509.CertificatePolicies:
@@ -304,12 +304,15 @@ class TestPki:
         if cert is None:
             name = _ca_name(ROOT_CN)
             cert = (
-                with_key_ids(certificate_builder(name, name, key.public_key(), *_validity(ROOT_DAYS)),
-                         key.public_key(), key)
+                with_key_ids(
+                    certificate_builder(name, name, key.public_key(), *_validity(ROOT_DAYS)),
+                    key.public_key(),
+                    key,
+                )
                 .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
                 .add_extension(key_usage(ca=True), critical=True)
                 .sign(key, hashes.SHA256())
-            )  # fmt: skip
+            )
             _atomic_write(path, cert.public_bytes(serialization.Encoding.PEM))
         return Issued(key, cert)
 
@@ -322,13 +325,14 @@ class TestPki:
                 _ca_name(CA_CN), self.root.cert.subject, key.public_key(), *_validity(CA_DAYS)
             )
             cert = (
-                _where_to_check(with_key_ids(builder, key.public_key(), self.root.key),
-                                self.base_url, "root")
+                _where_to_check(
+                    with_key_ids(builder, key.public_key(), self.root.key), self.base_url, "root"
+                )
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                 .add_extension(key_usage(ca=True), critical=True)
                 .add_extension(_policies(POLICY_CPS_AUTH, POLICY_CPS_SIGN), critical=False)
                 .sign(self.root.key, hashes.SHA256())
-            )  # fmt: skip
+            )
             _atomic_write(path, cert.public_bytes(serialization.Encoding.PEM))
         return Issued(key, cert)
 
@@ -396,9 +400,13 @@ class TestPki:
             eku, policy = [ExtendedKeyUsageOID.CLIENT_AUTH], POLICY_CPS_AUTH
         start, end = _validity(END_ENTITY_DAYS)
         builder = certificate_builder(
-            person_subject(pro), self.ca.cert.subject, public_key, start, end,
+            person_subject(pro),
+            self.ca.cert.subject,
+            public_key,
+            start,
+            end,
             serial=cert_serial(pro, signature),
-        )  # fmt: skip
+        )
         return (
             _where_to_check(with_key_ids(builder, public_key, self.ca.key), self.base_url, "ca")
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -26,9 +26,11 @@ class Metrics:
             registry=self.registry,
         )
         self.latency = Histogram(
-            "lgo_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+            "lgo_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.sse_clients = Gauge(
             "lgo_sse_clients", "Connected event-stream clients", registry=self.registry
         )
@@ -68,7 +70,10 @@ class RequestContext:
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)
             log.info(
-                "http_request", method=method, route=route, status=status,
+                "http_request",
+                method=method,
+                route=route,
+                status=status,
                 duration_ms=round(elapsed * 1000, 2),
-            )  # fmt: skip
+            )
             structlog.contextvars.unbind_contextvars("request_id")

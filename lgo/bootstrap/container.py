@@ -97,9 +97,13 @@ class Container:
         )
         self.stats = stats_part.build(self.db, self.sessions)
         self.missions = missions_part.MissionsPart(
-            settings, self.db, self.events, self.dispensing.catalog,
-            self.documents.service, self.dispensing.service,
-        )  # fmt: skip
+            settings,
+            self.db,
+            self.events,
+            self.dispensing.catalog,
+            self.documents.service,
+            self.dispensing.service,
+        )
         self.metrics_collectors: list[Collector] = [self.stats.collector]
         self.components: list[tuple[str, Lifecycle]] = [
             ("sessions", SessionReaper(self.sessions)),
@@ -156,5 +160,3 @@ class Container:
         except Exception as exc:  # a driver's text may quote SQL and parameters: type only
             return ComponentHealth(False, type(exc).__name__)
         return ComponentHealth(True, self.db.dialect)
-
-

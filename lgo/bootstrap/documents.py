@@ -110,10 +110,17 @@ def mss_client_from(settings: Settings) -> MssClient | None:
     mss = settings.national.mss
     if not (mss.cert_file and mss.key_file and mss.ca_file):
         return None
-    return MssClient(MssConfig(
-        host=mss.host, port=mss.port, sender=mss.sender, cert_file=mss.cert_file,
-        key_file=mss.key_file, ca_file=mss.ca_file, timeout_s=mss.timeout_s,
-    ))  # fmt: skip
+    return MssClient(
+        MssConfig(
+            host=mss.host,
+            port=mss.port,
+            sender=mss.sender,
+            cert_file=mss.cert_file,
+            key_file=mss.key_file,
+            ca_file=mss.ca_file,
+            timeout_s=mss.timeout_s,
+        )
+    )
 
 
 class DocumentsPart:
@@ -140,9 +147,13 @@ class DocumentsPart:
         self.worker = DeliveryWorker(db, handlers, events=events)
         pharmacy = settings.pharmacy
         self.service = DocumentService(
-            db, patients, Organisation(pharmacy.finess, pharmacy.name, pharmacy.address),
-            events=events, on_queued=self.worker.notify, checker=self.checker,
-        )  # fmt: skip
+            db,
+            patients,
+            Organisation(pharmacy.finess, pharmacy.name, pharmacy.address),
+            events=events,
+            on_queued=self.worker.notify,
+            checker=self.checker,
+        )
         self.consultation = DmpConsultation(patients, self.dmp)
         self.stopping = threading.Event()  # ends a sweep between two dispensations
         self._tasks: list[asyncio.Task[None]] = []
@@ -254,9 +265,14 @@ class DocumentsPart:
     def health(self) -> ComponentHealth:
         degraded = self.worker.degraded
         detail = "DMP/MSSanté unreachable: documents queued" if degraded else "ok"
-        return ComponentHealth(not degraded, detail, {
-            "degraded": degraded, "mss_configured": self.mss is not None,
-        })  # fmt: skip
+        return ComponentHealth(
+            not degraded,
+            detail,
+            {
+                "degraded": degraded,
+                "mss_configured": self.mss is not None,
+            },
+        )
 
 
 def part_of(container: Container) -> DocumentsPart:

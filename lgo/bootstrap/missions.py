@@ -33,8 +33,14 @@ class MissionsPart:
     ) -> None:
         pharmacy = settings.pharmacy
         self.vaccinations = VaccinationService(db, catalog, lambda: documents, events=events)
-        self.trod = TrodService(db, catalog, lambda: documents, lambda: dispenser, events=events,
-                                pharmacy=(pharmacy.name, pharmacy.address))  # fmt: skip
+        self.trod = TrodService(
+            db,
+            catalog,
+            lambda: documents,
+            lambda: dispenser,
+            events=events,
+            pharmacy=(pharmacy.name, pharmacy.address),
+        )
 
 
 def part_of(container: Container) -> MissionsPart:

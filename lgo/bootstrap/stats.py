@@ -31,8 +31,15 @@ log = get_logger(__name__)
 FLUSH_INTERVAL_S = 2.0
 # Messages that failed for good can be retried by hand and leave that state: as counters they would
 # go down, which Prometheus reads as a reset. They are the gauge lgo_queue_messages{state="failed"}.
-NOT_COUNTERS = frozenset({"eprescription.reports_failed", "dmp.failed", "mss.failed",
-                          "vaccination_notes.failed", "trod_results.failed"})
+NOT_COUNTERS = frozenset(
+    {
+        "eprescription.reports_failed",
+        "dmp.failed",
+        "mss.failed",
+        "vaccination_notes.failed",
+        "trod_results.failed",
+    }
+)
 
 
 class StatsCollector(Collector):
@@ -56,29 +63,33 @@ class StatsCollector(Collector):
 
     def _metrics(self) -> list[Metric]:
         totals = CounterMetricFamily(
-            "lgo_services_socles", "Uses of the national services (see /v1/stats figures)",
+            "lgo_services_socles",
+            "Uses of the national services (see /v1/stats figures)",
             labels=["figure"],
-        )  # fmt: skip
+        )
         for name, value in self._service.totals().items():
             if name not in NOT_COUNTERS:
                 totals.add_metric([name], value)
         calls = CounterMetricFamily(
-            "lgo_national_calls", "National service calls by outcome (HTTP status or error slug)",
+            "lgo_national_calls",
+            "National service calls by outcome (HTTP status or error slug)",
             labels=["service", "status"],
-        )  # fmt: skip
+        )
         for (service, status), count in sorted(self._service.national_calls().items()):
             calls.add_metric([service, status], count)
         return [totals, calls, *self._queue_gauges(), self._session_gauge()]
 
     def _queue_gauges(self) -> list[Metric]:
         backlog = GaugeMetricFamily(
-            "lgo_queue_messages", "Messages waiting or failed, per national queue",
+            "lgo_queue_messages",
+            "Messages waiting or failed, per national queue",
             labels=["queue", "state"],
-        )  # fmt: skip
+        )
         oldest = GaugeMetricFamily(
             "lgo_queue_oldest_pending_age_seconds",
-            "Age of the oldest message still waiting (0 when none)", labels=["queue"],
-        )  # fmt: skip
+            "Age of the oldest message still waiting (0 when none)",
+            labels=["queue"],
+        )
         now = utcnow()
         for queue in self._service.backlog():
             backlog.add_metric([queue.queue, "pending"], queue.pending)

@@ -40,6 +40,7 @@ app.add_typer(dispensations_app, name="dispensations")
 app.add_typer(stats_app, name="stats")
 app.add_typer(catalog_app, name="catalog")
 
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"lgo {__version__}")
@@ -64,8 +65,11 @@ def serve(
     ] = False,
     check_only: Annotated[
         bool,
-        typer.Option("--check", help="Vérifier la configuration et la base, puis quitter sans "
-                     "servir (code 0 : le service démarrera)."),
+        typer.Option(
+            "--check",
+            help="Vérifier la configuration et la base, puis quitter sans "
+            "servir (code 0 : le service démarrera).",
+        ),
     ] = False,
 ) -> None:
     """Démarrer le service (API locale, lecteurs, file d'envoi)."""
@@ -168,8 +172,13 @@ def counters_list() -> None:
     table = Table("id", "nom", "début du jeton", "créé le", "révoqué le")
     for row in rows:
         revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
-        table.add_row(str(row.id), row.name, row.token_prefix + "…",
-                      row.created_at.isoformat(timespec="seconds"), revoked)  # fmt: skip
+        table.add_row(
+            str(row.id),
+            row.name,
+            row.token_prefix + "…",
+            row.created_at.isoformat(timespec="seconds"),
+            revoked,
+        )
     console.print(table)
 
 
@@ -207,6 +216,8 @@ def doctor() -> None:
     console.print(table)
     failed = sum(not r.ok for r in results)
     if failed:
-        err_console.print(f"[red]{failed} contrôle(s) en rouge[/red] : chaque ligne dit quoi faire.")
+        err_console.print(
+            f"[red]{failed} contrôle(s) en rouge[/red] : chaque ligne dit quoi faire."
+        )
         raise typer.Exit(1)
     console.print("[green]Tout est en ordre.[/green]")

@@ -53,10 +53,12 @@ def export(
     db = migrated_db(settings)
     try:
         q = ordonnancier.Query(
-            patient_id, product_code,
+            patient_id,
+            product_code,
             date.fromisoformat(day_from) if day_from else None,
-            date.fromisoformat(day_to) if day_to else None, limit=10_000_000,
-        )  # fmt: skip
+            date.fromisoformat(day_to) if day_to else None,
+            limit=10_000_000,
+        )
         entries = ordonnancier.query(db, q, order)
     finally:
         db.dispose()
@@ -83,7 +85,10 @@ def export_fhir(
     from lgo.cli.common import built_container, console, settings_or_exit
     from lgo.services.fhir_export import dispensation_bundle
 
-    with built_container(settings_or_exit()) as container, output.open("w", encoding="utf-8") as out:
+    with (
+        built_container(settings_or_exit()) as container,
+        output.open("w", encoding="utf-8") as out,
+    ):
         bodies = container.dispensing.service.list(patient_id=patient_id, limit=10_000_000)
         identity = container.identity.service  # the patient's qualified INS, as the API adds it
         for body in reversed(bodies):  # oldest first

@@ -106,7 +106,10 @@ def backlog_table(report: Report) -> Table:
     for column in ("File", "En attente", "En échec", "Plus ancien en attente"):
         table.add_column(column)
     for queue in report.backlog:
-        oldest = queue.oldest_pending_at.isoformat(timespec="seconds") if queue.oldest_pending_at \
-            else "—"  # fmt: skip
+        oldest = (
+            queue.oldest_pending_at.isoformat(timespec="seconds")
+            if queue.oldest_pending_at
+            else "—"
+        )
         table.add_row(queue.queue, str(queue.pending), str(queue.failed), oldest)
     return table

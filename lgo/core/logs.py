@@ -20,15 +20,41 @@ from typing import Any
 import structlog
 
 REDACTED = "[redacted]"
-TAKEN_OVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi", "aiosmtpd", "mail.log")
+TAKEN_OVER_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "fastapi",
+    "aiosmtpd",
+    "mail.log",
+)
 SENSITIVE_KEYS = frozenset(
     {
-        "pin", "user_pin", "so_pin", "password", "token", "access_token", "id_token", "refresh_token",
-        "authorization", "secret", "nir", "ins", "matricule", "family_name", "given_name",
-        "given_names", "birth_date", "birth_name", "first_name", "last_name", "name_patient",
-        "body", "payload",
+        "pin",
+        "user_pin",
+        "so_pin",
+        "password",
+        "token",
+        "access_token",
+        "id_token",
+        "refresh_token",
+        "authorization",
+        "secret",
+        "nir",
+        "ins",
+        "matricule",
+        "family_name",
+        "given_name",
+        "given_names",
+        "birth_date",
+        "birth_name",
+        "first_name",
+        "last_name",
+        "name_patient",
+        "body",
+        "payload",
     }
-)  # fmt: skip
+)
 
 
 def _redacted(value: Any) -> Any:

@@ -60,8 +60,10 @@ def is_example_host(host: str) -> bool:
 
 def _host_problem(path: str, host: str) -> str | None:
     if path not in LOOPBACK_ALLOWED and is_loopback(host.strip("[]").lower().rstrip(".")):
-        return f"{path} : {host} est une adresse locale (le simulateur hw-sim) ; mettez l'adresse " \
+        return (
+            f"{path} : {host} est une adresse locale (le simulateur hw-sim) ; mettez l'adresse "
             "du service national (guide de déploiement, deployment.md)"
+        )
     if is_example_host(host):
         return f"{path} : {host} est une adresse d'exemple ; mettez l'adresse réelle du service"
     return None
@@ -82,8 +84,10 @@ def _value_problem(path: str, value: object) -> str | None:
     if text in SIMULATOR_VALUES.get(path, frozenset()):
         if isinstance(value, SecretStr):  # never print a secret, even the simulator's
             return f"{path} : c'est le secret du simulateur ; mettez celui attribué à l'officine"
-        return f"{path} : {text!r} est une valeur d'exemple ou du banc de test ; mettez " \
+        return (
+            f"{path} : {text!r} est une valeur d'exemple ou du banc de test ; mettez "
             "celle de l'officine"
+        )
     if PLACEHOLDER in text:
         return f"{path} : valeur à remplir ({PLACEHOLDER})"
     return None
@@ -97,21 +101,28 @@ def _hwsim_certificate(path: Path) -> bool:
     except (OSError, ValueError):
         return False  # unreadable files are lgo doctor's business
     # hwsim's MSSanté CA names itself; its IGC-Santé-like PKI carries OU=IGC-SANTE TEST
-    return any("hwsim" in c.issuer.rfc4514_string().lower()
-               or "IGC-SANTE TEST" in c.issuer.rfc4514_string() for c in certs)  # fmt: skip
+    return any(
+        "hwsim" in c.issuer.rfc4514_string().lower()
+        or "IGC-SANTE TEST" in c.issuer.rfc4514_string()
+        for c in certs
+    )
 
 
 def _insi_problems(settings: Settings) -> Iterator[str]:
     insi = settings.national.insi
     if insi.auth == "certificate" and not (insi.client_cert and insi.client_key):
-        yield "national.insi.client_cert : manquant avec auth = \"certificate\" ; déposez le " \
-            "certificat INSI-AUTO et sa clé (client_cert, client_key), ou mettez auth = \"cps\""
+        yield (
+            'national.insi.client_cert : manquant avec auth = "certificate" ; déposez le '
+            'certificat INSI-AUTO et sa clé (client_cert, client_key), ou mettez auth = "cps"'
+        )
 
 
 def _annuaire_problems(settings: Settings) -> Iterator[str]:
     if not settings.national.annuaire.api_key.get_secret_value().strip():
-        yield "national.annuaire.api_key : manquante ; l'API FHIR de l'Annuaire Santé refuse " \
+        yield (
+            "national.annuaire.api_key : manquante ; l'API FHIR de l'Annuaire Santé refuse "
             "tout appel sans la clé ESANTE-API-KEY de l'officine (portail de l'ANS) ; mettez-la"
+        )
 
 
 def missing_files(settings: Settings) -> list[str]:
@@ -120,16 +131,20 @@ def missing_files(settings: Settings) -> list[str]:
     problems = []
     for path, value in _leaves(settings.national, "national."):
         if isinstance(value, Path) and not value.is_file():
-            problems.append(f"{path} : {value} introuvable ; déposez le fichier ou retirez le "
-                            "réglage de lgo.toml")  # fmt: skip
+            problems.append(
+                f"{path} : {value} introuvable ; déposez le fichier ou retirez le "
+                "réglage de lgo.toml"
+            )
     return problems
 
 
 def _hardware_problems(settings: Settings) -> Iterator[str]:
     module = settings.hardware.pkcs11_module
     if module is not None and "softhsm" in module.name.lower():
-        yield f"hardware.pkcs11_module : {module} est SoftHSM (le banc de test) ; mettez le " \
+        yield (
+            f"hardware.pkcs11_module : {module} est SoftHSM (le banc de test) ; mettez le "
             "module Cryptolib CPS"
+        )
     yield from _cps_trust_problems(settings)
 
 
@@ -137,15 +152,21 @@ def _cps_trust_problems(settings: Settings) -> Iterator[str]:
     """The CPS revocation check (docs/cps-revocation.md) must run against the real IGC-Santé CAs."""
     hardware = settings.hardware
     if hardware.cps_revocation == "off":
-        yield "hardware.cps_revocation : off ne vérifie pas si la carte CPS est révoquée ; " \
+        yield (
+            "hardware.cps_revocation : off ne vérifie pas si la carte CPS est révoquée ; "
             "mettez soft-fail ou hard-fail"
+        )
     ca_file = hardware.cps_ca_file
     if ca_file is None and hardware.cps_revocation != "off":
-        yield "hardware.cps_ca_file : manquant ; sans les AC IGC-Santé, la révocation des cartes " \
+        yield (
+            "hardware.cps_ca_file : manquant ; sans les AC IGC-Santé, la révocation des cartes "
             "CPS n'est jamais vérifiée (docs/cps-revocation.md) ; déposez-les et mettez le chemin"
+        )
     if ca_file is not None and _hwsim_certificate(ca_file):
-        yield f"hardware.cps_ca_file : {ca_file} contient les AC de test du banc (hwsim) ; " \
+        yield (
+            f"hardware.cps_ca_file : {ca_file} contient les AC de test du banc (hwsim) ; "
             "mettez les AC IGC-Santé"
+        )
 
 
 def production_problems(settings: Settings) -> list[str]:
@@ -165,11 +186,15 @@ def production_problems(settings: Settings) -> list[str]:
 
 def _certificate_problem(path: str, value: object) -> str | None:
     if path.endswith(".ca_file") and isinstance(value, Path) and _hwsim_certificate(value):
-        return f"{path} : {value} contient les AC de test de hw-sim ; mettez les AC du service " \
+        return (
+            f"{path} : {value} contient les AC de test de hw-sim ; mettez les AC du service "
             "national (celles de son opérateur)"
+        )
     if "cert" in path and isinstance(value, Path) and _hwsim_certificate(value):
-        return f"{path} : {value} est un certificat de test de hw-sim ; mettez le certificat " \
+        return (
+            f"{path} : {value} est un certificat de test de hw-sim ; mettez le certificat "
             "IGC-Santé de l'officine"
+        )
     return None
 
 

@@ -94,8 +94,9 @@ class DatabaseSettings(BaseModel):
 class HardwareSettings(BaseModel):
     pcsc_enabled: bool = Field(True, description="Watch PC/SC readers (carte Vitale, CPS).")
     pkcs11_module: Path | None = Field(
-        None, description="PKCS#11 module of the CPS middleware (Cryptolib CPS, or OpenSC's "
-        "opensc-pkcs11.so, the bench default)."
+        None,
+        description="PKCS#11 module of the CPS middleware (Cryptolib CPS, or OpenSC's "
+        "opensc-pkcs11.so, the bench default).",
     )
     scanner_serial_ports: list[str] = Field(default_factory=list)
     scanner_keyboard_devices: list[str] = Field(default_factory=list)

@@ -35,12 +35,21 @@ def run_checks(settings: Settings) -> list[CheckResult]:
             try:
                 results.append(future.result(timeout=CHECK_TIMEOUT_S * 2))
             except concurrent.futures.TimeoutError:
-                results.append(CheckResult(_label(check), False, "délai dépassé : relancez "
-                                           "`lgo doctor` ; si cela persiste, le service vérifié "
-                                           "ne répond pas"))
+                results.append(
+                    CheckResult(
+                        _label(check),
+                        False,
+                        "délai dépassé : relancez "
+                        "`lgo doctor` ; si cela persiste, le service vérifié "
+                        "ne répond pas",
+                    )
+                )
             except Exception as exc:
-                results.append(CheckResult(_label(check), False, f"erreur inattendue "
-                                           f"({type(exc).__name__}) : signalez-la"))
+                results.append(
+                    CheckResult(
+                        _label(check),
+                        False,
+                        f"erreur inattendue ({type(exc).__name__}) : signalez-la",
+                    )
+                )
         return results
-
-

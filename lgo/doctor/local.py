@@ -24,6 +24,7 @@ from lgo.store.db import Database
 
 CHECKS = CheckList()
 
+
 @CHECKS.add
 def check_mode(settings: Settings) -> CheckResult:
     from lgo.core.production import production_problems
@@ -34,8 +35,11 @@ def check_mode(settings: Settings) -> CheckResult:
     problems = production_problems(settings)
     if problems:
         return CheckResult(
-            name, False, "production, mais lgo serve refusera ces réglages du banc de test : "
-            + " ; ".join(problems) + " (corrigez lgo.toml)",
+            name,
+            False,
+            "production, mais lgo serve refusera ces réglages du banc de test : "
+            + " ; ".join(problems)
+            + " (corrigez lgo.toml)",
         )
     return CheckResult(name, True, "production")
 
@@ -61,13 +65,16 @@ def check_database(settings: Settings) -> CheckResult:
     except DatabaseNotMigrated as exc:
         if (exc.detail or "").endswith(": -"):  # nothing missing: the schema is newer than lgo
             return CheckResult(
-                name, False, "la base est plus récente que ce lgo : installez la version des "
-                "autres postes",
+                name,
+                False,
+                "la base est plus récente que ce lgo : installez la version des autres postes",
             )
         return CheckResult(name, False, f"{exc.detail} : lancez `lgo migrate`")
     except Exception:
         return CheckResult(
-            name, False, f"{db.dialect} injoignable (connexion impossible) : vérifiez "
+            name,
+            False,
+            f"{db.dialect} injoignable (connexion impossible) : vérifiez "
             "database.url et que le serveur de base de données tourne",
         )
     finally:
@@ -91,7 +98,9 @@ def check_pcscd(settings: Settings) -> CheckResult:
     rc, context = SCardEstablishContext(SCARD_SCOPE_USER)
     if rc != SCARD_S_SUCCESS:
         return CheckResult(
-            name, False, f"pcscd injoignable (code {rc:#x}) : lancez `systemctl start pcscd.socket` "
+            name,
+            False,
+            f"pcscd injoignable (code {rc:#x}) : lancez `systemctl start pcscd.socket` "
             "(sur un banc : `hwsim up`)",
         )
     try:
@@ -100,7 +109,9 @@ def check_pcscd(settings: Settings) -> CheckResult:
         SCardReleaseContext(context)
     if rc != SCARD_S_SUCCESS or not readers:
         return CheckResult(
-            name, False, "pcscd répond mais aucun lecteur n'est branché : branchez les lecteurs "
+            name,
+            False,
+            "pcscd répond mais aucun lecteur n'est branché : branchez les lecteurs "
             "(sur un banc : `hwsim status`)",
         )
     return CheckResult(name, True, f"{len(readers)} lecteur(s) : " + ", ".join(readers))
@@ -112,12 +123,15 @@ def check_pkcs11(settings: Settings) -> CheckResult:
     module = settings.hardware.pkcs11_module
     if module is None:
         return CheckResult(
-            name, False, "aucun module : mettez hardware.pkcs11_module (module Cryptolib CPS) "
-            "dans lgo.toml",
+            name,
+            False,
+            "aucun module : mettez hardware.pkcs11_module (module Cryptolib CPS) dans lgo.toml",
         )
     if not module.is_file():
         return CheckResult(
-            name, False, f"{module} absent : installez le middleware Cryptolib CPS ou corrigez "
+            name,
+            False,
+            f"{module} absent : installez le middleware Cryptolib CPS ou corrigez "
             "hardware.pkcs11_module",
         )
     try:
@@ -135,8 +149,9 @@ def check_clock(settings: Settings) -> CheckResult:  # noqa: ARG001
     now = datetime.now(UTC)
     if not 2024 <= now.year <= 2100:
         return CheckResult(
-            name, False, f"date improbable ({now.isoformat()}) : réglez l'horloge "
-            "(`timedatectl set-ntp true`)",
+            name,
+            False,
+            f"date improbable ({now.isoformat()}) : réglez l'horloge (`timedatectl set-ntp true`)",
         )
     return CheckResult(name, True, now.astimezone().isoformat(timespec="seconds"))
 
@@ -149,7 +164,9 @@ def check_state_dir(settings: Settings) -> CheckResult:
         return CheckResult(name, False, f"{path} n'existe pas : lancez `lgo migrate`")
     if not os.access(path, os.W_OK):
         return CheckResult(
-            name, False, f"{path} n'est pas accessible en écriture : `chown lgo:lgo {path}` ou "
+            name,
+            False,
+            f"{path} n'est pas accessible en écriture : `chown lgo:lgo {path}` ou "
             "lancez lgo en tant qu'utilisateur du service (`sudo lgo …`)",
         )
     return CheckResult(name, True, str(path))
@@ -163,11 +180,18 @@ def check_cisis_kit(settings: Settings) -> CheckResult:
     kit_dir = settings.documents.cisis_kit_dir
     if kit_dir is None:
         return CheckResult(
-            name, True, "non configuré : documents vérifiés par le schéma de lgo seulement "
-            "(réglez documents.cisis_kit_dir pour les schématrons des volets)", info=True,
+            name,
+            True,
+            "non configuré : documents vérifiés par le schéma de lgo seulement "
+            "(réglez documents.cisis_kit_dir pour les schématrons des volets)",
+            info=True,
         )
     problem = kit_problem(kit_dir)
     if problem:
-        return CheckResult(name, False, f"{problem} : aucun document n'est envoyé tant que "
-                           "documents.cisis_kit_dir est invalide (corrigez lgo.toml)")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            f"{problem} : aucun document n'est envoyé tant que "
+            "documents.cisis_kit_dir est invalide (corrigez lgo.toml)",
+        )
     return CheckResult(name, True, f"{kit_dir} : schéma normatif et schématrons des volets")

@@ -63,26 +63,33 @@ def _root(national: NationalSettings, own: str | None, path: str) -> str:
 
 def _eprescription(n: NationalSettings) -> Probe:
     return Probe(
-        "e-prescription", "national.eprescription.url",
+        "e-prescription",
+        "national.eprescription.url",
         _root(n, n.eprescription.url, "/eprescription/fhir"),
         "/MedicationRequest?group-identifier=LGODOCTORSONDE",
         lambda r: r.status_code == 200 and _json_has(r, "resourceType", "Bundle"),
-    )  # fmt: skip
+    )
 
 
 def _apcv(n: NationalSettings) -> Probe:
-    return Probe("apCV", "national.apcv.url", _root(n, n.apcv.url, "/apcv"), "/v1/exchange",
-                 _is_405)  # fmt: skip
+    return Probe(
+        "apCV", "national.apcv.url", _root(n, n.apcv.url, "/apcv"), "/v1/exchange", _is_405
+    )
 
 
 def _insi(n: NationalSettings) -> Probe:
     insi = n.insi
     with_cert = insi.auth == "certificate"
     return Probe(
-        "INSi", "national.insi.url", _root(n, insi.url, "/insi"), "/lps", _is_405,
+        "INSi",
+        "national.insi.url",
+        _root(n, insi.url, "/insi"),
+        "/lps",
+        _is_405,
         client_cert=insi.client_cert if with_cert else None,
-        client_key=insi.client_key if with_cert else None, ca_file=insi.ca_file,
-    )  # fmt: skip
+        client_key=insi.client_key if with_cert else None,
+        ca_file=insi.ca_file,
+    )
 
 
 def _dmp(n: NationalSettings) -> Probe:
@@ -91,22 +98,26 @@ def _dmp(n: NationalSettings) -> Probe:
 
 def _psc(n: NationalSettings) -> Probe:
     return Probe(
-        "Pro Santé Connect", "national.psc.issuer_url", _root(n, n.psc.issuer_url, "/psc"),
+        "Pro Santé Connect",
+        "national.psc.issuer_url",
+        _root(n, n.psc.issuer_url, "/psc"),
         "/.well-known/openid-configuration",
         lambda r: r.status_code == 200 and _json_has(r, "issuer"),
-    )  # fmt: skip
+    )
 
 
 def _annuaire(n: NationalSettings) -> Probe:
     key = n.annuaire.api_key.get_secret_value()
     return Probe(
-        "Annuaire Santé", "national.annuaire.url", _root(n, n.annuaire.url, "/annuaire"),
+        "Annuaire Santé",
+        "national.annuaire.url",
+        _root(n, n.annuaire.url, "/annuaire"),
         "/fhir/Practitioner",
         # Without a search parameter a FHIR server answers a Bundle or an OperationOutcome.
         lambda r: r.status_code in (200, 400) and _json_has(r, "resourceType"),
         headers={API_KEY_HEADER: key} if key else None,
         access_hint="la clé national.annuaire.api_key (ESANTE-API-KEY)",
-    )  # fmt: skip
+    )
 
 
 def why(exc: BaseException) -> str:
@@ -136,52 +147,84 @@ def probe_result(probe: Probe) -> CheckResult:
     name = f"service national : {probe.label}"
     url = probe.base + probe.path
     if is_example_host(urlsplit(probe.base).hostname or ""):
-        return CheckResult(name, False, f"adresse d'exemple {probe.base} : mettez celle du "
-                           f"service dans {probe.setting} (lgo.toml)")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            f"adresse d'exemple {probe.base} : mettez celle du "
+            f"service dans {probe.setting} (lgo.toml)",
+        )
     try:
         verify = _tls_context(probe)
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror or "format invalide"
-        return CheckResult(name, False, f"certificats de {probe.label} illisibles ({reason}) : "
-                           "vérifiez leurs chemins dans lgo.toml")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            f"certificats de {probe.label} illisibles ({reason}) : "
+            "vérifiez leurs chemins dans lgo.toml",
+        )
     try:
         response = httpx.get(
-            url, verify=verify, follow_redirects=False, headers=probe.headers,
+            url,
+            verify=verify,
+            follow_redirects=False,
+            headers=probe.headers,
             timeout=httpx.Timeout(CHECK_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-        )  # fmt: skip
+        )
     except (httpx.HTTPError, OSError) as exc:
-        return CheckResult(name, False, f"{probe.base} injoignable ({why(exc)}) : "
-                           f"vérifiez {probe.setting}, le réseau et les certificats ({BENCH_HINT})")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            f"{probe.base} injoignable ({why(exc)}) : "
+            f"vérifiez {probe.setting}, le réseau et les certificats ({BENCH_HINT})",
+        )
     code = response.status_code
     if probe.proves(response):
         return CheckResult(name, True, f"{probe.base} répond (HTTP {code})")
     if code in (401, 403):
-        return CheckResult(name, False, f"{probe.base} refuse l'accès (HTTP {code}) : vérifiez "
-                           f"{probe.access_hint}")  # fmt: skip
-    return CheckResult(name, False, f"{url} répond HTTP {code}, ce n'est pas le service attendu :"
-                       f" corrigez {probe.setting}")  # fmt: skip
+        return CheckResult(
+            name, False, f"{probe.base} refuse l'accès (HTTP {code}) : vérifiez {probe.access_hint}"
+        )
+    return CheckResult(
+        name,
+        False,
+        f"{url} répond HTTP {code}, ce n'est pas le service attendu : corrigez {probe.setting}",
+    )
 
 
 def mss_result(settings: Settings) -> CheckResult:
     name = "service national : MSSanté"
     mss = settings.national.mss
     if not (mss.cert_file and mss.key_file and mss.ca_file):
-        return CheckResult(name, True, "non configurée : envoi désactivé (national.mss.cert_file, "
-                           "key_file, ca_file pour l'activer)", info=True)  # fmt: skip
+        return CheckResult(
+            name,
+            True,
+            "non configurée : envoi désactivé (national.mss.cert_file, "
+            "key_file, ca_file pour l'activer)",
+            info=True,
+        )
     if is_example_host(mss.host):
-        return CheckResult(name, False, f"adresse d'exemple {mss.host} : mettez le serveur SMTP "
-                           "de l'opérateur dans national.mss.host")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            f"adresse d'exemple {mss.host} : mettez le serveur SMTP "
+            "de l'opérateur dans national.mss.host",
+        )
     where = f"{mss.host}:{mss.port}"
     try:
         with socket.create_connection((mss.host, mss.port), timeout=CONNECT_TIMEOUT_S) as conn:
             conn.settimeout(CHECK_TIMEOUT_S)
             banner = conn.recv(512).decode("ascii", "replace")
     except OSError as exc:
-        return CheckResult(name, False, f"{where} injoignable ({why(exc)}) : vérifiez "
-                           f"national.mss.host et port ({BENCH_HINT})")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            f"{where} injoignable ({why(exc)}) : vérifiez national.mss.host et port ({BENCH_HINT})",
+        )
     if not banner.startswith("220"):
-        return CheckResult(name, False, f"{where} n'est pas un serveur SMTP : corrigez "
-                           "national.mss.host et port")  # fmt: skip
+        return CheckResult(
+            name, False, f"{where} n'est pas un serveur SMTP : corrigez national.mss.host et port"
+        )
     return CheckResult(name, True, f"{where} répond (SMTP)")
 
 
@@ -193,8 +236,14 @@ def _register(build: Callable[[NationalSettings], Probe], key: str) -> None:
     CHECKS.add(check)
 
 
-for _key, _build in (("eprescription", _eprescription), ("apcv", _apcv), ("insi", _insi),
-                     ("dmp", _dmp), ("psc", _psc), ("annuaire", _annuaire)):  # fmt: skip
+for _key, _build in (
+    ("eprescription", _eprescription),
+    ("apcv", _apcv),
+    ("insi", _insi),
+    ("dmp", _dmp),
+    ("psc", _psc),
+    ("annuaire", _annuaire),
+):
     _register(_build, _key)
 
 

@@ -81,28 +81,41 @@ def units_state(
     service, sock = find_unit("lgo.service", dirs), find_unit("lgo.socket", dirs)
     if service is None or sock is None:
         if settings.mode == "bench":  # `./dev demo` or a test: lgo runs in a terminal
-            return CheckResult(name, True, "non installées : normal sur un banc lancé à la main "
-                               "(`./dev demo`)", info=True)  # fmt: skip
-        return CheckResult(name, False, "lgo.service / lgo.socket non installés : installez le "
-                           "paquet (`apt install ./lgo_<version>_amd64.deb`)")  # fmt: skip
+            return CheckResult(
+                name,
+                True,
+                "non installées : normal sur un banc lancé à la main (`./dev demo`)",
+                info=True,
+            )
+        return CheckResult(
+            name,
+            False,
+            "lgo.service / lgo.socket non installés : installez le "
+            "paquet (`apt install ./lgo_<version>_amd64.deb`)",
+        )
     ports = socket_ports(sock)
     if ports and settings.api.port not in ports:
         return CheckResult(
-            name, False, f"lgo.socket écoute sur {ports} mais api.port vaut {settings.api.port} : "
+            name,
+            False,
+            f"lgo.socket écoute sur {ports} mais api.port vaut {settings.api.port} : "
             f"mettez api.port = {ports[0]} dans lgo.toml (ou corrigez lgo.socket par "
             "`systemctl edit lgo.socket`)",
         )
     running = systemd_is_running() if with_systemd is None else with_systemd
     if not running:
-        return CheckResult(name, True, f"{service.parent} ; systemd n'est pas PID 1 ici",
-                           info=True)  # fmt: skip
+        return CheckResult(name, True, f"{service.parent} ; systemd n'est pas PID 1 ici", info=True)
     active = _systemctl("is-active", "lgo.service")
     enabled = _systemctl("is-enabled", "lgo.socket")
     detail = f"lgo.service {active}, lgo.socket {enabled}"
     if active == "active" and enabled == "enabled":
         return CheckResult(name, True, detail)
-    return CheckResult(name, False, f"{detail} : lancez `systemctl enable --now lgo.socket "
-                       "lgo.service`, puis `journalctl -u lgo` si le service s'arrête")  # fmt: skip
+    return CheckResult(
+        name,
+        False,
+        f"{detail} : lancez `systemctl enable --now lgo.socket "
+        "lgo.service`, puis `journalctl -u lgo` si le service s'arrête",
+    )
 
 
 @CHECKS.add
@@ -129,16 +142,24 @@ def permission_problems(config: Path | None, state_dir: Path, uid: int) -> list[
     if not state_dir.exists():
         return problems
     if state_dir.stat().st_uid != uid:
-        problems.append(f"{state_dir} n'appartient pas à l'utilisateur du service (uid {uid}) : "
-                        f"`chown -R lgo:lgo {state_dir}`")
+        problems.append(
+            f"{state_dir} n'appartient pas à l'utilisateur du service (uid {uid}) : "
+            f"`chown -R lgo:lgo {state_dir}`"
+        )
     if _mode(state_dir) & 0o077:
-        problems.append(f"{state_dir} accessible à d'autres utilisateurs : `chmod 0700 {state_dir}`")
+        problems.append(
+            f"{state_dir} accessible à d'autres utilisateurs : `chmod 0700 {state_dir}`"
+        )
     for db_file in sorted(state_dir.glob("*.sqlite3*")):
         if db_file.stat().st_uid != uid:
-            problems.append(f"{db_file.name} n'appartient pas à l'utilisateur du service : "
-                            f"`chown lgo:lgo {db_file}`")
+            problems.append(
+                f"{db_file.name} n'appartient pas à l'utilisateur du service : "
+                f"`chown lgo:lgo {db_file}`"
+            )
         if _mode(db_file) & 0o077:
-            problems.append(f"{db_file.name} accessible à d'autres utilisateurs : `chmod 0600 {db_file}`")
+            problems.append(
+                f"{db_file.name} accessible à d'autres utilisateurs : `chmod 0600 {db_file}`"
+            )
     return problems
 
 
@@ -175,19 +196,29 @@ def pcscd_access(
     name = "accès à pcscd"
     if polkit and not any((d / POLKIT_RULE_NAME).is_file() for d in rule_dirs):
         return CheckResult(
-            name, False, f"pcscd utilise polkit mais la règle {POLKIT_RULE_NAME} est absente : "
-            "réinstallez le paquet lgo (il la pose dans /etc/polkit-1/rules.d)"
+            name,
+            False,
+            f"pcscd utilise polkit mais la règle {POLKIT_RULE_NAME} est absente : "
+            "réinstallez le paquet lgo (il la pose dans /etc/polkit-1/rules.d)",
         )
     if not sock_path.exists():
-        return CheckResult(name, False, f"{sock_path} absent : lancez `systemctl start "
-                           "pcscd.socket` (sur un banc : `hwsim up`)")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            f"{sock_path} absent : lancez `systemctl start "
+            "pcscd.socket` (sur un banc : `hwsim up`)",
+        )
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(COMMAND_TIMEOUT_S)
         try:
             sock.connect(str(sock_path))
         except OSError as exc:
-            return CheckResult(name, False, f"{sock_path} refuse la connexion ({exc.strerror}) : "
-                               "lancez `systemctl restart pcscd.socket`")  # fmt: skip
+            return CheckResult(
+                name,
+                False,
+                f"{sock_path} refuse la connexion ({exc.strerror}) : "
+                "lancez `systemctl restart pcscd.socket`",
+            )
     policy = "polkit : règle lgo présente" if polkit else "sans polkit"
     return CheckResult(name, True, f"{sock_path} joignable ({policy})")
 
@@ -234,8 +265,10 @@ def certificate_expiry(paths: Sequence[Path], now: datetime) -> CheckResult:
             certs = x509.load_pem_x509_certificates(path.read_bytes())
         except (OSError, ValueError) as exc:
             reason = "absent" if isinstance(exc, FileNotFoundError) else "format PEM invalide"
-            problems.append(f"{path} illisible ({reason}) : vérifiez le chemin dans "
-                            "lgo.toml et les droits (root:lgo 0640)")
+            problems.append(
+                f"{path} illisible ({reason}) : vérifiez le chemin dans "
+                "lgo.toml et les droits (root:lgo 0640)"
+            )
             continue
         for cert in certs:
             cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -245,11 +278,13 @@ def certificate_expiry(paths: Sequence[Path], now: datetime) -> CheckResult:
             label = f"{path.name} ({subject})"
             expires = cert.not_valid_after_utc
             if expires <= now:
-                problems.append(f"{label} expiré le {expires:%d/%m/%Y} : installez le certificat "
-                                "renouvelé")
+                problems.append(
+                    f"{label} expiré le {expires:%d/%m/%Y} : installez le certificat renouvelé"
+                )
             elif expires - now <= CERT_WARNING:
-                problems.append(f"{label} expire le {expires:%d/%m/%Y} : commandez son "
-                                "renouvellement")
+                problems.append(
+                    f"{label} expire le {expires:%d/%m/%Y} : commandez son renouvellement"
+                )
             if soonest is None or expires < soonest[0]:
                 soonest = (expires, label)
     if problems:
@@ -279,8 +314,12 @@ def disk_space(
     ok = usage.free >= min_free and usage.free >= usage.total * min_ratio
     if ok:
         return CheckResult(name, True, detail)
-    return CheckResult(name, False, f"espace insuffisant : {detail} ; libérez de la place (anciennes "
-                       "sauvegardes dans /var/lib/lgo/backups, journaux : `journalctl --vacuum-size`)")
+    return CheckResult(
+        name,
+        False,
+        f"espace insuffisant : {detail} ; libérez de la place (anciennes "
+        "sauvegardes dans /var/lib/lgo/backups, journaux : `journalctl --vacuum-size`)",
+    )
 
 
 @CHECKS.add

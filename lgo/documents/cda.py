@@ -71,7 +71,9 @@ def _birth_ts(raw: str) -> str:
 # --- header -------------------------------------------------------------------------------------
 
 
-def _header(root: Element, header: DocumentHeader, doc_type: t.DocumentType, service: Service) -> None:
+def _header(
+    root: Element, header: DocumentHeader, doc_type: t.DocumentType, service: Service
+) -> None:
     sub(root, "realmCode", code="FR")
     sub(root, "typeId", root=TYPE_ID_ROOT, extension=TYPE_ID_EXTENSION)
     for template_root, extension in doc_type.template_ids:
@@ -110,8 +112,13 @@ def _record_target(root: Element, header: DocumentHeader) -> None:
     if traits.given_names:
         sub(name, "given", traits.given_names[0], qualifier="BR")
     gender = traits.sex.value
-    sub(person, "administrativeGenderCode", code=gender, codeSystem=t.ADMIN_GENDER,
-        displayName=t.GENDERS[gender])  # fmt: skip
+    sub(
+        person,
+        "administrativeGenderCode",
+        code=gender,
+        codeSystem=t.ADMIN_GENDER,
+        displayName=t.GENDERS[gender],
+    )
     sub(person, "birthTime", value=_birth_ts(traits.birth_date.raw))
     if traits.birthplace:
         sub(sub(sub(sub(person, "birthplace"), "place"), "addr"), "county", traits.birthplace)

@@ -97,7 +97,9 @@ DOCUMENT_TYPES: Final[dict[DocumentKind, DocumentType]] = {
             ("1.2.250.1.213.1.1.1.54", "2024.01"),
         ),
         practice_setting=AMBULATORY,
-        format_code=Code("urn:ihe:pharm:dis:2010", IHE_FORMAT_SYSTEM, "Dispensation médicamenteuse"),
+        format_code=Code(
+            "urn:ihe:pharm:dis:2010", IHE_FORMAT_SYSTEM, "Dispensation médicamenteuse"
+        ),
         class_code=REPORT_CLASS,
     ),
     DocumentKind.VACCINATION_NOTE: DocumentType(
@@ -130,7 +132,9 @@ DOCUMENT_TYPES: Final[dict[DocumentKind, DocumentType]] = {
         ),
         practice_setting=SCREENING,
         format_code=Code(
-            "urn:ans:ci-sis:trod:2024", CISIS_FORMAT_SYSTEM, "Test rapide d'orientation diagnostique"
+            "urn:ans:ci-sis:trod:2024",
+            CISIS_FORMAT_SYSTEM,
+            "Test rapide d'orientation diagnostique",
         ),
         class_code=REPORT_CLASS,
     ),

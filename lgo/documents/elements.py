@@ -120,10 +120,15 @@ def author_block(
 
 def comment_entry(parent: Element, target: str, text: str) -> None:
     """FR-Commentaire-ER, as an ``entryRelationship`` of ``parent``."""
-    act = sub(sub(parent, "entryRelationship", typeCode="SUBJ"), "act",
-              classCode="ACT", moodCode="EVN")  # fmt: skip
-    template_ids(act, "2.16.840.1.113883.10.20.1.40", "1.3.6.1.4.1.19376.1.5.3.1.4.2",
-                 "1.2.250.1.213.1.1.3.32")  # fmt: skip
+    act = sub(
+        sub(parent, "entryRelationship", typeCode="SUBJ"), "act", classCode="ACT", moodCode="EVN"
+    )
+    template_ids(
+        act,
+        "2.16.840.1.113883.10.20.1.40",
+        "1.3.6.1.4.1.19376.1.5.3.1.4.2",
+        "1.2.250.1.213.1.1.3.32",
+    )
     code(act, "code", t.COMMENT)
     body = sub(act, "text")
     reference(body, target)

@@ -88,35 +88,52 @@ def dispensing_service(header: DocumentHeader, body: DocumentBody) -> Service:
     if not body.items:
         raise DocumentInputError("Aucun produit délivré à documenter.")
     doc_type = t.DOCUMENT_TYPES[body.kind]
-    return Service(doc_type.type_code, body.dispensed_at, body.dispensed_at, header.author,
-                   doc_type.title)  # fmt: skip
+    return Service(
+        doc_type.type_code, body.dispensed_at, body.dispensed_at, header.author, doc_type.title
+    )
 
 
 def dispensing_section(component: Element, _header: DocumentHeader, body: DocumentBody) -> None:
     assert isinstance(body, DispensingSummary)
     section = sub(component, "section", classCode="DOCSECT", moodCode="EVN")
-    template_ids(section, "1.3.6.1.4.1.19376.1.9.1.2.3", "2.16.840.1.113883.10.20.1.8",
-                 "1.2.250.1.213.1.1.2.236")  # fmt: skip
+    template_ids(
+        section,
+        "1.3.6.1.4.1.19376.1.9.1.2.3",
+        "2.16.840.1.113883.10.20.1.8",
+        "1.2.250.1.213.1.1.2.236",
+    )
     sub(section, "id", root=_uuid())
     code(section, "code", t.DISPENSED_SECTION)
     sub(section, "title", t.DISPENSED_SECTION.display)
     rows = [
-        [(i.product_label, f"med-{n}"), (i.product_code, None),
-         (quantity_with_unit(i.quantity, i.unit), None)]
+        [
+            (i.product_label, f"med-{n}"),
+            (i.product_code, None),
+            (quantity_with_unit(i.quantity, i.unit), None),
+        ]
         for n, i in enumerate(body.items, 1)
-    ]  # fmt: skip
+    ]
     table(sub(section, "text"), ["Médicament", "Code CIP", "Quantité délivrée"], rows)
     for n, item in enumerate(body.items, 1):
         supply = sub(sub(section, "entry"), "supply", classCode="SPLY", moodCode="EVN")
-        template_ids(supply, "2.16.840.1.113883.10.20.1.34", "1.3.6.1.4.1.19376.1.5.3.1.4.7.3",
-                     "1.3.6.1.4.1.19376.1.9.1.3.4", "1.2.250.1.213.1.1.3.204")  # fmt: skip
+        template_ids(
+            supply,
+            "2.16.840.1.113883.10.20.1.34",
+            "1.3.6.1.4.1.19376.1.5.3.1.4.7.3",
+            "1.3.6.1.4.1.19376.1.9.1.3.4",
+            "1.2.250.1.213.1.1.3.204",
+        )
         sub(supply, "id", root=_uuid())
         reference(sub(supply, "text"), f"med-{n}")
         sub(supply, "effectiveTime", value=hl7_ts(body.dispensed_at))
         sub(supply, "quantity", value=_quantity_text(item.quantity), unit=t.BOX)
         product = sub(sub(supply, "product"), "manufacturedProduct", classCode="MANU")
-        template_ids(product, "2.16.840.1.113883.10.20.1.53", "1.3.6.1.4.1.19376.1.5.3.1.4.7.2",
-                     "1.2.250.1.213.1.1.3.43")  # fmt: skip
+        template_ids(
+            product,
+            "2.16.840.1.113883.10.20.1.53",
+            "1.3.6.1.4.1.19376.1.5.3.1.4.7.2",
+            "1.2.250.1.213.1.1.3.43",
+        )
         material = sub(product, "manufacturedMaterial", classCode="MMAT", determinerCode="KIND")
         template_ids(material, "1.3.6.1.4.1.19376.1.9.1.3.1")
         material_code = sub(material, "code")
@@ -148,30 +165,46 @@ def vaccination_service(header: DocumentHeader, body: DocumentBody) -> Service:
     vaccination = _the_vaccination(body)
     doc_type = t.DOCUMENT_TYPES[DocumentKind.VACCINATION_NOTE]
     moment = vaccination.administered_at
-    return Service(doc_type.type_code, moment, moment, vaccination.performer or header.author,
-                   doc_type.title)  # fmt: skip
+    return Service(
+        doc_type.type_code, moment, moment, vaccination.performer or header.author, doc_type.title
+    )
 
 
 def vaccination_section(component: Element, header: DocumentHeader, body: DocumentBody) -> None:
     vaccination = _the_vaccination(body)
     performer = vaccination.performer or header.author
     section = sub(component, "section")
-    template_ids(section, "2.16.840.1.113883.10.20.1.6", "1.3.6.1.4.1.19376.1.5.3.1.3.23",
-                 "1.2.250.1.213.1.1.2.147")  # fmt: skip
+    template_ids(
+        section,
+        "2.16.840.1.113883.10.20.1.6",
+        "1.3.6.1.4.1.19376.1.5.3.1.3.23",
+        "1.2.250.1.213.1.1.2.147",
+    )
     sub(section, "id", root=_uuid())
     code(section, "code", t.IMMUNIZATIONS_SECTION)
     sub(section, "title", "Note de vaccination")
     route = t.VACCINATION_ROUTES[vaccination.route]
     site = t.VACCINATION_SITES[vaccination.site] if vaccination.site else None
     row = [
-        (_local(vaccination.administered_at), None), (vaccination.product_label, "vac-1"),
-        (vaccination.lot_number, None), (str(vaccination.dose_number or ""), None),
-        (route.display, None), (site.display if site else "", "vac-1-site" if site else None),
+        (_local(vaccination.administered_at), None),
+        (vaccination.product_label, "vac-1"),
+        (vaccination.lot_number, None),
+        (str(vaccination.dose_number or ""), None),
+        (route.display, None),
+        (site.display if site else "", "vac-1-site" if site else None),
         (vaccination.comment, "vac-1-comment" if vaccination.comment else None),
         (f"{performer.given_name} {performer.family_name}".strip(), None),
-    ]  # fmt: skip
-    headings = ["Date", "Vaccin", "Lot n°", "Rang", "Voie d'administration",
-                "Région d'administration", "Commentaire", "Vaccinateur"]  # fmt: skip
+    ]
+    headings = [
+        "Date",
+        "Vaccin",
+        "Lot n°",
+        "Rang",
+        "Voie d'administration",
+        "Région d'administration",
+        "Commentaire",
+        "Vaccinateur",
+    ]
     table(sub(section, "text"), headings, [row])
     _vaccination_entry(sub(section, "entry"), header, vaccination, route, site)
 
@@ -183,10 +216,15 @@ def _vaccination_entry(
     route: t.Code,
     site: t.Code | None,
 ) -> None:
-    act = sub(entry, "substanceAdministration", classCode="SBADM", moodCode="EVN",
-              negationInd="false")  # fmt: skip
-    template_ids(act, "2.16.840.1.113883.10.20.1.24", "1.3.6.1.4.1.19376.1.5.3.1.4.12",
-                 "1.2.250.1.213.1.1.3.45")  # fmt: skip
+    act = sub(
+        entry, "substanceAdministration", classCode="SBADM", moodCode="EVN", negationInd="false"
+    )
+    template_ids(
+        act,
+        "2.16.840.1.113883.10.20.1.24",
+        "1.3.6.1.4.1.19376.1.5.3.1.4.12",
+        "1.2.250.1.213.1.1.3.45",
+    )
     sub(act, "id", root=_uuid())
     code(act, "code", t.VACCINATION_ACTS[vaccination.act])
     reference(sub(act, "text"), "vac-1")
@@ -198,8 +236,9 @@ def _vaccination_entry(
         reference(sub(code(act, "approachSiteCode", site), "originalText"), "vac-1-site")
     _vaccine(act, vaccination)
     performer = vaccination.performer or header.author
-    assigned_entity(sub(act, "performer", typeCode="PRF"), performer, header.organisation,
-                    t.AMBULATORY)  # fmt: skip
+    assigned_entity(
+        sub(act, "performer", typeCode="PRF"), performer, header.organisation, t.AMBULATORY
+    )
     author_block(act, header.effective_time, header.author, header.organisation)
     if vaccination.dose_number is not None:
         _rank(act, vaccination.dose_number)
@@ -209,8 +248,12 @@ def _vaccination_entry(
 
 def _vaccine(act: Element, vaccination: Vaccination) -> None:
     product = sub(sub(act, "consumable", typeCode="CSM"), "manufacturedProduct")
-    template_ids(product, "2.16.840.1.113883.10.20.1.53", "1.3.6.1.4.1.19376.1.5.3.1.4.7.2",
-                 "1.2.250.1.213.1.1.3.43")  # fmt: skip
+    template_ids(
+        product,
+        "2.16.840.1.113883.10.20.1.53",
+        "1.3.6.1.4.1.19376.1.5.3.1.4.7.2",
+        "1.2.250.1.213.1.1.3.43",
+    )
     material = sub(product, "manufacturedMaterial")
     cis = code(material, "code", t.Code(vaccination.cis_code, t.CIS, vaccination.product_label))
     reference(sub(cis, "originalText"), "vac-1")
@@ -222,8 +265,12 @@ def _vaccine(act: Element, vaccination: Vaccination) -> None:
 
 
 def _rank(act: Element, rank: int) -> None:
-    observation = sub(sub(act, "entryRelationship", typeCode="SUBJ"), "observation",
-                      classCode="OBS", moodCode="EVN")  # fmt: skip
+    observation = sub(
+        sub(act, "entryRelationship", typeCode="SUBJ"),
+        "observation",
+        classCode="OBS",
+        moodCode="EVN",
+    )
     template_ids(observation, "2.16.840.1.113883.10.20.1.46", "1.2.250.1.213.1.1.3.82")
     code(observation, "code", t.VACCINATION_RANK)
     sub(observation, "statusCode", code="completed")
@@ -248,13 +295,20 @@ def trod_service(header: DocumentHeader, body: DocumentBody) -> Service:
     result = _checked_trod(body)
     spec = t.TROD_SPECS[result.test]
     doc_type = t.DOCUMENT_TYPES[DocumentKind.TROD_RESULT]
-    return Service(spec.disease, result.performed_at, result.performed_at,
-                   result.performer or header.author, f"{doc_type.title} : {spec.label}")  # fmt: skip
+    return Service(
+        spec.disease,
+        result.performed_at,
+        result.performed_at,
+        result.performer or header.author,
+        f"{doc_type.title} : {spec.label}",
+    )
 
 
 def _device_text(result: TrodResult) -> str:
     expiry = result.kit.expiry.strftime("%d/%m/%Y") if result.kit.expiry else ""
-    return " | ".join((result.kit.manufacturer, result.kit.reference, result.kit.lot_number, expiry))
+    return " | ".join(
+        (result.kit.manufacturer, result.kit.reference, result.kit.lot_number, expiry)
+    )
 
 
 def trod_section(component: Element, _header: DocumentHeader, body: DocumentBody) -> None:
@@ -274,8 +328,14 @@ def trod_section(component: Element, _header: DocumentHeader, body: DocumentBody
     device: list[list[tuple[str, str | None]]] = [
         [(result.kit.udi, None), (_device_text(result), "dispositif")]
     ]
-    table(text, ["Code UDI du dispositif utilisé",
-                 "Fabricant | Référence | N° de lot | Date de péremption"], device)  # fmt: skip
+    table(
+        text,
+        [
+            "Code UDI du dispositif utilisé",
+            "Fabricant | Référence | N° de lot | Date de péremption",
+        ],
+        device,
+    )
     if result.comment:
         sub(sub(text, "paragraph"), "content", result.comment, ID="commentaire")
     _trod_entry(section, result, spec)
@@ -293,16 +353,25 @@ def _trod_entry(section: Element, result: TrodResult, spec: t.TrodSpec) -> None:
     device = sub(role, "playingDevice", classCode="DEV", determinerCode="INSTANCE")
     reference(sub(sub(device, "code"), "originalText"), "dispositif")
     for n, reading in enumerate(result.readings, 1):
-        observation = sub(sub(act, "entryRelationship", typeCode="COMP"), "observation",
-                          classCode="OBS", moodCode="EVN")  # fmt: skip
+        observation = sub(
+            sub(act, "entryRelationship", typeCode="COMP"),
+            "observation",
+            classCode="OBS",
+            moodCode="EVN",
+        )
         template_ids(observation, "1.3.6.1.4.1.19376.1.3.1.6", "1.2.250.1.213.1.1.3.80")
         analyte = code(observation, "code", t.TROD_ANALYTE_CODES[reading.analyte][0])
         reference(sub(analyte, "originalText"), f"examen-{n}")
         sub(observation, "statusCode", code="completed")
         sub(observation, "effectiveTime", value=hl7_ts(result.performed_at))
         outcome = t.TROD_OUTCOMES[reading.outcome]
-        value = sub(observation, "value", code=outcome.code, codeSystem=outcome.system,
-                    displayName=outcome.display)  # fmt: skip
+        value = sub(
+            observation,
+            "value",
+            code=outcome.code,
+            codeSystem=outcome.system,
+            displayName=outcome.display,
+        )
         value.set(XSI_TYPE, "CD")
         reference(sub(value, "originalText"), f"resultat-{n}")
         if result.comment and n == 1:

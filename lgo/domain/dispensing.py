@@ -226,9 +226,12 @@ def deliverable(
         limits += _controlled_limits(prescription, line, history, today, covered)
     else:
         limits.append(Limit(RefusalCode.PER_DELIVERY_CAP_EXCEEDED, delivery_cap_days(line, pack)))
-    exhausted = [limit for limit in limits
-                 if limit.days <= 0 and limit.code is not RefusalCode.QUANTITY_EXCEEDS_REMAINING]
-    blocking += [Refusal(limit.code, line.line_no, 0) for limit in exhausted]  # fmt: skip
+    exhausted = [
+        limit
+        for limit in limits
+        if limit.days <= 0 and limit.code is not RefusalCode.QUANTITY_EXCEEDS_REMAINING
+    ]
+    blocking += [Refusal(limit.code, line.line_no, 0) for limit in exhausted]
     max_days = 0 if blocking else min(limit.days for limit in limits)
     return Deliverable(line.line_no, max_days, tuple(dict.fromkeys(blocking)), tuple(limits))
 
@@ -348,9 +351,11 @@ def evaluate_line(
     substance by other prescriptions (controlled-drug overlap rule)."""
     line = prescription.line(request.line_no)
     if request.kind is InterventionKind.NOT_DISPENSED:
-        refusals = [] if (request.not_dispensed_reason or "").strip() else [
-            Refusal(RefusalCode.NOT_DISPENSED_NEEDS_REASON, line.line_no)
-        ]
+        refusals = (
+            []
+            if (request.not_dispensed_reason or "").strip()
+            else [Refusal(RefusalCode.NOT_DISPENSED_NEEDS_REASON, line.line_no)]
+        )
         return LineDecision(line.line_no, request.kind, 0, 0, tuple(refusals))
     refusals = _kind_refusals(line, request) + _unit_dispensing_refusals(line, request)
     if request.exceptional:
@@ -362,9 +367,9 @@ def evaluate_line(
         refusals += allowance.refusals_for(request.days)
     refusals, overridden = _apply_override(refusals, request.override)
     remaining_after = line.treatment_days - history.days_dispensed - request.days
-    warnings = ("mention_non_substituable_non_justifiee",) if unjustified_non_substitution(
-        line
-    ) else ()
+    warnings = (
+        ("mention_non_substituable_non_justifiee",) if unjustified_non_substitution(line) else ()
+    )
     mentions = (MTE_PH_MENTION,) if request.mte_ph else ()
     return LineDecision(
         line_no=line.line_no,

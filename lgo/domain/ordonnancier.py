@@ -50,8 +50,9 @@ def _text_of(value: object) -> str:
 
 def canonical(fields: Mapping[str, object]) -> bytes:
     payload = {name: fields.get(name) for name in CHAINED_FIELDS}
-    payload.update({name: fields[name] for name in OPTIONAL_CHAINED_FIELDS
-                    if fields.get(name) is not None})  # fmt: skip
+    payload.update(
+        {name: fields[name] for name in OPTIONAL_CHAINED_FIELDS if fields.get(name) is not None}
+    )
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=_text_of).encode()
 
 

@@ -30,31 +30,72 @@ UNIT_OF_PRESENTATION_PREFIX = "15"  # EDQM "unit of presentation" codes: 1505400
 ORDERED = "ordered"  # doseAndRate.type when a calculated and an ordered dose are both given
 
 DAYS_PER_UNIT: dict[str, Fraction] = {
-    "s": Fraction(1, 86400), "min": Fraction(1, 1440), "h": Fraction(1, 24), "d": Fraction(1),
-    "wk": Fraction(7), "mo": Fraction(30), "a": Fraction(365),
-}  # fmt: skip
+    "s": Fraction(1, 86400),
+    "min": Fraction(1, 1440),
+    "h": Fraction(1, 24),
+    "d": Fraction(1),
+    "wk": Fraction(7),
+    "mo": Fraction(30),
+    "a": Fraction(365),
+}
 # Events that happen once a day (FHIR EventTiming); C/AC/PC ("at/before/after meals") do not say
 # how many meals, so they give no count on their own.
-DAILY_EVENTS = frozenset({
-    "MORN", "MORN.early", "MORN.late", "NOON", "AFT", "AFT.early", "AFT.late", "EVE",
-    "EVE.early", "EVE.late", "NIGHT", "PHS", "HS", "WAKE", "CM", "CD", "CV", "ACM", "ACD", "ACV",
-    "PCM", "PCD", "PCV",
-})  # fmt: skip
+DAILY_EVENTS = frozenset(
+    {
+        "MORN",
+        "MORN.early",
+        "MORN.late",
+        "NOON",
+        "AFT",
+        "AFT.early",
+        "AFT.late",
+        "EVE",
+        "EVE.early",
+        "EVE.late",
+        "NIGHT",
+        "PHS",
+        "HS",
+        "WAKE",
+        "CM",
+        "CD",
+        "CV",
+        "ACM",
+        "ACD",
+        "ACV",
+        "PCM",
+        "PCD",
+        "PCV",
+    }
+)
 MEAL_EVENTS = frozenset({"C", "AC", "PC"})
 CONDITION_STARTS = ("si ", "en cas", "selon", "en fonction")
 
 TEXT_ONLY = "Posologie en texte libre : indiquer la quantité par jour."
 AS_NEEDED = "Prise si besoin : la quantité par jour est à fixer par le pharmacien."
-VARIABLE_FREQUENCY = "Nombre de prises variable : la quantité par jour est à fixer par le pharmacien."
+VARIABLE_FREQUENCY = (
+    "Nombre de prises variable : la quantité par jour est à fixer par le pharmacien."
+)
 DOSE_RANGE = "Dose variable (fourchette) : la quantité par jour est à fixer par le pharmacien."
-PER_WEIGHT = "Dose au poids ou à la surface corporelle : la quantité est à calculer par le pharmacien."
+PER_WEIGHT = (
+    "Dose au poids ou à la surface corporelle : la quantité est à calculer par le pharmacien."
+)
 NO_TIMING = "Rythme des prises non structuré : la quantité par jour est à fixer par le pharmacien."
-CODED_TIMING = "Rythme des prises codé hors norme : la quantité par jour est à fixer par le pharmacien."
-MEALS = "Prises aux repas sans nombre de repas : la quantité par jour est à fixer par le pharmacien."
-TIMES_CONFLICT = "Horaires et moments de prise différents : la quantité par jour est à fixer par le pharmacien."
+CODED_TIMING = (
+    "Rythme des prises codé hors norme : la quantité par jour est à fixer par le pharmacien."
+)
+MEALS = (
+    "Prises aux repas sans nombre de repas : la quantité par jour est à fixer par le pharmacien."
+)
+TIMES_CONFLICT = (
+    "Horaires et moments de prise différents : la quantité par jour est à fixer par le pharmacien."
+)
 NO_DOSE = "Dose non structurée : la quantité par jour est à fixer par le pharmacien."
-ALTERNATIVES = "Doses différentes selon une condition : la quantité par jour est à fixer par le pharmacien."
-MIXED_UNITS = "Unités différentes selon les prises : la quantité par jour est à fixer par le pharmacien."
+ALTERNATIVES = (
+    "Doses différentes selon une condition : la quantité par jour est à fixer par le pharmacien."
+)
+MIXED_UNITS = (
+    "Unités différentes selon les prises : la quantité par jour est à fixer par le pharmacien."
+)
 STEPS = "Paliers de doses sans durée pour chacun : la quantité est à fixer par le pharmacien."
 NO_DURATION = "Durée de traitement non précisée : le pharmacien la fixe."
 
@@ -98,8 +139,9 @@ class Quantity:
 
     def same_unit(self, other: Quantity) -> bool:
         return (self.system, self.code or self.unit.lower()) == (
-            other.system, other.code or other.unit.lower()
-        )  # fmt: skip
+            other.system,
+            other.code or other.unit.lower(),
+        )
 
 
 @dataclass(frozen=True)
@@ -136,8 +178,18 @@ class Dosage:
     @property
     def structured(self) -> bool:
         """Anything beyond the text: a rhythm, a dose, a rate, an as-needed flag or a maximum."""
-        return any((self.repeat, self.timing_coded, self.as_needed, self.dose, self.dose_low,
-                    self.dose_high, self.rate, self.max_per_period))  # fmt: skip
+        return any(
+            (
+                self.repeat,
+                self.timing_coded,
+                self.as_needed,
+                self.dose,
+                self.dose_low,
+                self.dose_high,
+                self.rate,
+                self.max_per_period,
+            )
+        )
 
     @property
     def conditional(self) -> bool:
@@ -149,8 +201,18 @@ class Dosage:
 
 
 def _time_unit(text: str) -> str:
-    words = {"jour": "d", "jours": "d", "semaine": "wk", "semaines": "wk", "mois": "mo",
-             "an": "a", "ans": "a", "heure": "h", "heures": "h", "minute": "min"}  # fmt: skip
+    words = {
+        "jour": "d",
+        "jours": "d",
+        "semaine": "wk",
+        "semaines": "wk",
+        "mois": "mo",
+        "an": "a",
+        "ans": "a",
+        "heure": "h",
+        "heures": "h",
+        "minute": "min",
+    }
     return words.get(text.strip().lower(), text.strip())
 
 
@@ -207,9 +269,11 @@ def _quantity(value: Any, where: str) -> Quantity | None:
     if "value" not in data:
         return None
     return Quantity(
-        _number(data["value"], f"{where}.value"), _text(data.get("unit"), f"{where}.unit"),
-        _text(data.get("system"), f"{where}.system"), _text(data.get("code"), f"{where}.code"),
-    )  # fmt: skip
+        _number(data["value"], f"{where}.value"),
+        _text(data.get("unit"), f"{where}.unit"),
+        _text(data.get("system"), f"{where}.system"),
+        _text(data.get("code"), f"{where}.code"),
+    )
 
 
 def _ratio(value: Any, where: str) -> tuple[Quantity, Quantity] | None:
@@ -347,8 +411,17 @@ def _intakes(dosage: Dosage) -> tuple[Fraction | None, Fraction | None, str | No
 
 
 def _has_rhythm(repeat: Repeat) -> bool:
-    return any((repeat.frequency, repeat.frequency_max, repeat.period, repeat.period_max,
-                repeat.when, repeat.time_of_day, repeat.day_of_week))  # fmt: skip
+    return any(
+        (
+            repeat.frequency,
+            repeat.frequency_max,
+            repeat.period,
+            repeat.period_max,
+            repeat.when,
+            repeat.time_of_day,
+            repeat.day_of_week,
+        )
+    )
 
 
 def _by_frequency(repeat: Repeat) -> tuple[Fraction | None, Fraction | None, str | None]:
@@ -393,8 +466,9 @@ def _rate(dosage: Dosage) -> _Reading | None:
     return _Reading(per_day, _duration(dosage, per_day), dosage.as_needed, None, numerator, None)
 
 
-def _max_per_day(dosage: Dosage, most_intakes: Fraction | None, high: Quantity | None
-                 ) -> Fraction | None:  # fmt: skip
+def _max_per_day(
+    dosage: Dosage, most_intakes: Fraction | None, high: Quantity | None
+) -> Fraction | None:
     """The prescriber's ceiling: maxDosePerPeriod, else the most intakes times the highest dose
     of a variable dosage (as needed, frequencyMax, dose range)."""
     if dosage.max_per_period is not None:
@@ -419,8 +493,9 @@ def _read_one(dosage: Dosage) -> _Reading:
         reason = AS_NEEDED
     per_day = None if reason or intakes is None or dose is None else intakes * dose.value
     ceiling = _max_per_day(dosage, most if per_day is None else None, high)
-    return _Reading(per_day, _duration(dosage, intakes), dosage.as_needed, ceiling,
-                    dose or high, reason)  # fmt: skip
+    return _Reading(
+        per_day, _duration(dosage, intakes), dosage.as_needed, ceiling, dose or high, reason
+    )
 
 
 def _duration(dosage: Dosage, intakes_per_day: Fraction | None) -> int | None:
@@ -487,9 +562,10 @@ def _sequential(phases: Sequence[_Reading]) -> _Reading:
         if len(rates) == 1:
             per_day = rates.pop()
         elif total_days:
-            per_day = sum(
-                ((p.per_day or Fraction(0)) * (p.days or 0) for p in phases), Fraction(0)
-            ) / total_days  # fmt: skip
+            per_day = (
+                sum(((p.per_day or Fraction(0)) * (p.days or 0) for p in phases), Fraction(0))
+                / total_days
+            )
         else:
             reason = STEPS
     return _Reading(per_day, total_days, as_needed, ceiling, unit, reason)
@@ -521,8 +597,7 @@ def read_posology(dosages: Sequence[Dosage]) -> Posology:
     for dosage in dosages:
         groups.setdefault(dosage.sequence or 0, []).append(dosage)
     phases = [
-        _concurrent([_read_one(d) for d in group], group)
-        for _, group in sorted(groups.items())
+        _concurrent([_read_one(d) for d in group], group) for _, group in sorted(groups.items())
     ]
     whole = _sequential(phases)
     if whole.per_day is not None and whole.per_day <= 0:

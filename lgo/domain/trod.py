@@ -20,7 +20,9 @@ from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 
 ANGINE_MIN_AGE = 10
-MAC_ISAAC_FROM_AGE = 15  # below, the score is not required (HAS: the score is for 15 years and over)
+MAC_ISAAC_FROM_AGE = (
+    15  # below, the score is not required (HAS: the score is for 15 years and over)
+)
 MAC_ISAAC_MIN_SCORE = 2
 ANGINE_MAX_TEMPERATURE = Decimal("39.5")
 MAC_ISAAC_FEVER = Decimal("38")
@@ -90,17 +92,30 @@ EXCLUSION_LABELS: dict[Exclusion, str] = {
 }
 
 EXCLUSIONS: dict[TrodTest, frozenset[Exclusion]] = {
-    TrodTest.ANGINE: frozenset({
-        Exclusion.PREGNANCY, Exclusion.IMMUNODEPRESSION, Exclusion.ONGOING_ANTIBIOTIC,
-        Exclusion.RECENT_EPISODE, Exclusion.COMPLICATION_SIGNS, Exclusion.TROPICAL_TRAVEL,
-        Exclusion.CHILD_DIGESTIVE_TROUBLES, Exclusion.SYMPTOMS_OVER_8_DAYS,
-    }),
-    TrodTest.CYSTITE: frozenset({
-        Exclusion.PREGNANCY, Exclusion.IMMUNODEPRESSION, Exclusion.ONGOING_ANTIBIOTIC,
-        Exclusion.LUMBAR_PAIN, Exclusion.URINARY_ABNORMALITY, Exclusion.URINARY_CATHETER,
-        Exclusion.SEVERE_RENAL_FAILURE,
-    }),
-}  # fmt: skip
+    TrodTest.ANGINE: frozenset(
+        {
+            Exclusion.PREGNANCY,
+            Exclusion.IMMUNODEPRESSION,
+            Exclusion.ONGOING_ANTIBIOTIC,
+            Exclusion.RECENT_EPISODE,
+            Exclusion.COMPLICATION_SIGNS,
+            Exclusion.TROPICAL_TRAVEL,
+            Exclusion.CHILD_DIGESTIVE_TROUBLES,
+            Exclusion.SYMPTOMS_OVER_8_DAYS,
+        }
+    ),
+    TrodTest.CYSTITE: frozenset(
+        {
+            Exclusion.PREGNANCY,
+            Exclusion.IMMUNODEPRESSION,
+            Exclusion.ONGOING_ANTIBIOTIC,
+            Exclusion.LUMBAR_PAIN,
+            Exclusion.URINARY_ABNORMALITY,
+            Exclusion.URINARY_CATHETER,
+            Exclusion.SEVERE_RENAL_FAILURE,
+        }
+    ),
+}
 
 
 class Allergy(StrEnum):
@@ -150,29 +165,94 @@ _BL = frozenset({Allergy.BETALACTAMS})
 REGIMENS: dict[str, Regimen] = {
     r.code: r
     for r in (
-        Regimen("amoxicilline", TrodTest.ANGINE, "amoxicilline",
-                "Amoxicilline 1 g matin et soir pendant 6 jours (enfant : 50 mg/kg/j en 2 prises, "
-                "2 g/j au plus)", 2, 6, 1000, 50, 2000),
-        Regimen("cefpodoxime", TrodTest.ANGINE, "cefpodoxime",
-                "Cefpodoxime 100 mg matin et soir pendant 5 jours (enfant : 8 mg/kg/j en 2 prises)",
-                2, 5, 100, 8, 200, _PEN, False),
-        Regimen("cefuroxime", TrodTest.ANGINE, "cefuroxime",
-                "Céfuroxime-axétil 250 mg matin et soir pendant 4 jours (adulte)", 2, 4, 250,
-                None, None, _PEN, False),
-        Regimen("azithromycine", TrodTest.ANGINE, "azithromycine",
-                "Azithromycine 500 mg une fois par jour pendant 3 jours (enfant : 20 mg/kg/j)",
-                1, 3, 500, 20, 500, _BL, False),
-        Regimen("clarithromycine", TrodTest.ANGINE, "clarithromycine",
-                "Clarithromycine 250 mg matin et soir pendant 5 jours (enfant : 15 mg/kg/j en 2 "
-                "prises)", 2, 5, 250, 15, 500, _BL, False),
-        Regimen("fosfomycine", TrodTest.CYSTITE, "fosfomycine",
-                "Fosfomycine-trométamol 3 g en prise unique", 1, 1, 3000,
-                allergies=frozenset(Allergy)),
-        Regimen("pivmecillinam", TrodTest.CYSTITE, "pivmecillinam",
-                "Pivmécillinam 400 mg matin et soir pendant 3 jours (2e intention)", 2, 3, 400,
-                allergies=frozenset({Allergy.NONE}), first_line=False),
+        Regimen(
+            "amoxicilline",
+            TrodTest.ANGINE,
+            "amoxicilline",
+            "Amoxicilline 1 g matin et soir pendant 6 jours (enfant : 50 mg/kg/j en 2 prises, "
+            "2 g/j au plus)",
+            2,
+            6,
+            1000,
+            50,
+            2000,
+        ),
+        Regimen(
+            "cefpodoxime",
+            TrodTest.ANGINE,
+            "cefpodoxime",
+            "Cefpodoxime 100 mg matin et soir pendant 5 jours (enfant : 8 mg/kg/j en 2 prises)",
+            2,
+            5,
+            100,
+            8,
+            200,
+            _PEN,
+            False,
+        ),
+        Regimen(
+            "cefuroxime",
+            TrodTest.ANGINE,
+            "cefuroxime",
+            "Céfuroxime-axétil 250 mg matin et soir pendant 4 jours (adulte)",
+            2,
+            4,
+            250,
+            None,
+            None,
+            _PEN,
+            False,
+        ),
+        Regimen(
+            "azithromycine",
+            TrodTest.ANGINE,
+            "azithromycine",
+            "Azithromycine 500 mg une fois par jour pendant 3 jours (enfant : 20 mg/kg/j)",
+            1,
+            3,
+            500,
+            20,
+            500,
+            _BL,
+            False,
+        ),
+        Regimen(
+            "clarithromycine",
+            TrodTest.ANGINE,
+            "clarithromycine",
+            "Clarithromycine 250 mg matin et soir pendant 5 jours (enfant : 15 mg/kg/j en 2 "
+            "prises)",
+            2,
+            5,
+            250,
+            15,
+            500,
+            _BL,
+            False,
+        ),
+        Regimen(
+            "fosfomycine",
+            TrodTest.CYSTITE,
+            "fosfomycine",
+            "Fosfomycine-trométamol 3 g en prise unique",
+            1,
+            1,
+            3000,
+            allergies=frozenset(Allergy),
+        ),
+        Regimen(
+            "pivmecillinam",
+            TrodTest.CYSTITE,
+            "pivmecillinam",
+            "Pivmécillinam 400 mg matin et soir pendant 3 jours (2e intention)",
+            2,
+            3,
+            400,
+            allergies=frozenset({Allergy.NONE}),
+            first_line=False,
+        ),
     )
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -186,10 +266,14 @@ class MacIsaac:
 
 def mac_isaac_score(age: int, temperature_c: Decimal | None, signs: MacIsaac) -> int:
     """Fever > 38 °C, no cough, tender nodes, tonsils: 1 point each; age 3-14 +1, 45 and over -1."""
-    score = sum((
-        temperature_c is not None and temperature_c > MAC_ISAAC_FEVER,
-        signs.no_cough, signs.tender_nodes, signs.tonsil_swelling,
-    ))  # fmt: skip
+    score = sum(
+        (
+            temperature_c is not None and temperature_c > MAC_ISAAC_FEVER,
+            signs.no_cough,
+            signs.tender_nodes,
+            signs.tonsil_swelling,
+        )
+    )
     if 3 <= age <= 14:
         score += 1
     elif age >= 45:
@@ -233,9 +317,17 @@ def protocol_applies(test: TrodTest) -> bool:
 
 def assess_protocol(data: ProtocolInput) -> ProtocolDecision:
     if not protocol_applies(data.test):
-        return ProtocolDecision(False, (Criterion(
-            "no-protocol", "Aucun protocole de délivrance sans ordonnance pour ce test.",
-        ),), None, ())  # fmt: skip
+        return ProtocolDecision(
+            False,
+            (
+                Criterion(
+                    "no-protocol",
+                    "Aucun protocole de délivrance sans ordonnance pour ce test.",
+                ),
+            ),
+            None,
+            (),
+        )
     refusals: list[Criterion] = []
     score: int | None = None
     if data.test is TrodTest.ANGINE:
@@ -243,26 +335,34 @@ def assess_protocol(data: ProtocolInput) -> ProtocolDecision:
     else:
         _cystite(data, refusals)
     for exclusion in sorted(data.exclusions & EXCLUSIONS[data.test]):
-        refusals.append(Criterion(f"exclusion:{exclusion.value}",
-                                  f"Critère d'exclusion : {EXCLUSION_LABELS[exclusion]}."))  # fmt: skip
+        refusals.append(
+            Criterion(
+                f"exclusion:{exclusion.value}",
+                f"Critère d'exclusion : {EXCLUSION_LABELS[exclusion]}.",
+            )
+        )
     regimens = _regimens(data, refusals) if not refusals else ()
     return ProtocolDecision(not refusals, tuple(refusals), score, regimens)
 
 
 def _angine(data: ProtocolInput, refusals: list[Criterion]) -> int | None:
     if data.age_min < ANGINE_MIN_AGE:
-        refusals.append(Criterion("too-young", f"Angine : protocole à partir de {ANGINE_MIN_AGE} "
-                                  "ans."))  # fmt: skip
+        refusals.append(
+            Criterion("too-young", f"Angine : protocole à partir de {ANGINE_MIN_AGE} ans.")
+        )
     if data.temperature_c is not None and data.temperature_c > ANGINE_MAX_TEMPERATURE:
         refusals.append(Criterion("fever", "Fièvre supérieure à 39,5 °C."))
     if data.age_max < MAC_ISAAC_FROM_AGE:
         return None
     score = mac_isaac_score(data.age_min, data.temperature_c, data.mac_isaac)
     if score < MAC_ISAAC_MIN_SCORE:
-        refusals.append(Criterion(
-            "mac-isaac", f"Score de Mac Isaac {score} : inférieur à {MAC_ISAAC_MIN_SCORE}, test "
-            "non indiqué (origine virale probable).",
-        ))  # fmt: skip
+        refusals.append(
+            Criterion(
+                "mac-isaac",
+                f"Score de Mac Isaac {score} : inférieur à {MAC_ISAAC_MIN_SCORE}, test "
+                "non indiqué (origine virale probable).",
+            )
+        )
     return score
 
 
@@ -270,14 +370,22 @@ def _cystite(data: ProtocolInput, refusals: list[Criterion]) -> None:
     if data.sex != "F":
         refusals.append(Criterion("not-a-woman", "Cystite : protocole réservé aux femmes."))
     if data.age_min < CYSTITE_MIN_AGE or data.age_max > CYSTITE_MAX_AGE:
-        refusals.append(Criterion("age", f"Cystite : protocole pour les femmes de "
-                                  f"{CYSTITE_MIN_AGE} à {CYSTITE_MAX_AGE} ans."))  # fmt: skip
+        refusals.append(
+            Criterion(
+                "age",
+                f"Cystite : protocole pour les femmes de "
+                f"{CYSTITE_MIN_AGE} à {CYSTITE_MAX_AGE} ans.",
+            )
+        )
     if data.temperature_c is not None and data.temperature_c > CYSTITE_MAX_TEMPERATURE:
         refusals.append(Criterion("fever", "Fièvre : cystite à risque de complication."))
     if data.previous_episodes_12_months > CYSTITE_MAX_PREVIOUS_EPISODES:
-        refusals.append(Criterion(
-            "recurrent", "Cystite récidivante (au moins 4 épisodes en 12 mois).",
-        ))  # fmt: skip
+        refusals.append(
+            Criterion(
+                "recurrent",
+                "Cystite récidivante (au moins 4 épisodes en 12 mois).",
+            )
+        )
 
 
 def _regimens(data: ProtocolInput, refusals: list[Criterion]) -> tuple[Regimen, ...]:
@@ -285,13 +393,21 @@ def _regimens(data: ProtocolInput, refusals: list[Criterion]) -> tuple[Regimen, 
     for regimen in REGIMENS.values():
         if regimen.test is not data.test or data.allergy not in regimen.allergies:
             continue
-        if data.age_min < ADULT_AGE and regimen.child_mg_per_kg_day is None \
-                and regimen.test is TrodTest.ANGINE:  # fmt: skip
+        if (
+            data.age_min < ADULT_AGE
+            and regimen.child_mg_per_kg_day is None
+            and regimen.test is TrodTest.ANGINE
+        ):
             continue
         chosen.append(regimen)
     if not chosen:
-        refusals.append(Criterion("no-regimen", "Aucun antibiotique du protocole ne convient "
-                                  "(allergies) : orienter vers le médecin."))  # fmt: skip
+        refusals.append(
+            Criterion(
+                "no-regimen",
+                "Aucun antibiotique du protocole ne convient "
+                "(allergies) : orienter vers le médecin.",
+            )
+        )
     return tuple(chosen)
 
 

@@ -56,35 +56,71 @@ class VaccineRule:
 RULES: dict[Vaccine, VaccineRule] = {
     rule.vaccine: rule
     for rule in (
-        VaccineRule(Vaccine.GRIPPE, "Grippe saisonnière", "J07BB02",
-                    "vaccin grippal inactivé, antigène purifié"),
+        VaccineRule(
+            Vaccine.GRIPPE,
+            "Grippe saisonnière",
+            "J07BB02",
+            "vaccin grippal inactivé, antigène purifié",
+        ),
         VaccineRule(Vaccine.COVID_19, "Covid-19", "J07BN01", "vaccin covid-19 à ARN"),
         # Calendrier: 11-14 years, catch-up to 19; to 26 for men who have sex with men.
-        VaccineRule(Vaccine.HPV, "Papillomavirus humains (HPV)", "J07BM03",
-                    "vaccin papillomavirus (types 6, 11, 16, 18, 31, 33, 45, 52, 58)",
-                    max_age=26, warn_above=19,
-                    warning="Au-delà de 19 ans, rattrapage recommandé seulement pour les hommes "
-                    "ayant des relations sexuelles avec des hommes (jusqu'à 26 ans)."),
-        VaccineRule(Vaccine.DTCAP, "Diphtérie, tétanos, coqueluche, poliomyélite", "J07CA02",
-                    "vaccin diphtérie-coqueluche-poliomyélite-tétanos"),
-        VaccineRule(Vaccine.DTP, "Diphtérie, tétanos, poliomyélite", "J07CA01",
-                    "vaccin diphtérie-poliomyélite-tétanos"),
-        VaccineRule(Vaccine.PNEUMOCOQUE, "Infections invasives à pneumocoque", "J07AL02",
-                    "vaccin pneumococcique conjugué"),
+        VaccineRule(
+            Vaccine.HPV,
+            "Papillomavirus humains (HPV)",
+            "J07BM03",
+            "vaccin papillomavirus (types 6, 11, 16, 18, 31, 33, 45, 52, 58)",
+            max_age=26,
+            warn_above=19,
+            warning="Au-delà de 19 ans, rattrapage recommandé seulement pour les hommes "
+            "ayant des relations sexuelles avec des hommes (jusqu'à 26 ans).",
+        ),
+        VaccineRule(
+            Vaccine.DTCAP,
+            "Diphtérie, tétanos, coqueluche, poliomyélite",
+            "J07CA02",
+            "vaccin diphtérie-coqueluche-poliomyélite-tétanos",
+        ),
+        VaccineRule(
+            Vaccine.DTP,
+            "Diphtérie, tétanos, poliomyélite",
+            "J07CA01",
+            "vaccin diphtérie-poliomyélite-tétanos",
+        ),
+        VaccineRule(
+            Vaccine.PNEUMOCOQUE,
+            "Infections invasives à pneumocoque",
+            "J07AL02",
+            "vaccin pneumococcique conjugué",
+        ),
         VaccineRule(Vaccine.HEPATITE_A, "Hépatite A", "J07BC02", "vaccin hépatite A inactivé"),
-        VaccineRule(Vaccine.HEPATITE_B, "Hépatite B", "J07BC01",
-                    "vaccin hépatite B, antigène purifié"),
-        VaccineRule(Vaccine.MENINGOCOQUE_ACWY, "Méningocoques A, C, W, Y", "J07AH08",
-                    "vaccin méningococcique tétravalent conjugué"),
-        VaccineRule(Vaccine.MENINGOCOQUE_B, "Méningocoque B", "J07AH09",
-                    "vaccin méningococcique B multicomposant"),
-        VaccineRule(Vaccine.MENINGOCOQUE_C, "Méningocoque C", "J07AH07",
-                    "vaccin méningococcique C conjugué"),
+        VaccineRule(
+            Vaccine.HEPATITE_B, "Hépatite B", "J07BC01", "vaccin hépatite B, antigène purifié"
+        ),
+        VaccineRule(
+            Vaccine.MENINGOCOQUE_ACWY,
+            "Méningocoques A, C, W, Y",
+            "J07AH08",
+            "vaccin méningococcique tétravalent conjugué",
+        ),
+        VaccineRule(
+            Vaccine.MENINGOCOQUE_B,
+            "Méningocoque B",
+            "J07AH09",
+            "vaccin méningococcique B multicomposant",
+        ),
+        VaccineRule(
+            Vaccine.MENINGOCOQUE_C, "Méningocoque C", "J07AH07", "vaccin méningococcique C conjugué"
+        ),
         VaccineRule(Vaccine.RAGE, "Rage", "J07BG01", "vaccin rabique inactivé"),
-        VaccineRule(Vaccine.ROR, "Rougeole, oreillons, rubéole", "J07BD52",
-                    "vaccin rougeole-oreillons-rubéole vivant atténué", live=True),
+        VaccineRule(
+            Vaccine.ROR,
+            "Rougeole, oreillons, rubéole",
+            "J07BD52",
+            "vaccin rougeole-oreillons-rubéole vivant atténué",
+            live=True,
+        ),
     )
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -148,36 +184,45 @@ def assess(data: EligibilityInput) -> Eligibility:
     refusals: list[Reason] = []
     warnings: list[Reason] = []
     if ages is None:
-        refusals.append(Reason("birth-date-unknown",
-                               "Date de naissance illisible : âge impossible à vérifier."))  # fmt: skip
+        refusals.append(
+            Reason("birth-date-unknown", "Date de naissance illisible : âge impossible à vérifier.")
+        )
         return Eligibility(False, None, None, tuple(refusals))
     youngest, oldest = ages
     if youngest < rule.min_age:
-        refusals.append(Reason(
-            "too-young",
-            f"Le pharmacien vaccine à partir de {rule.min_age} ans (âge du patient : "
-            f"{_age_text(ages)}).",
-        ))  # fmt: skip
+        refusals.append(
+            Reason(
+                "too-young",
+                f"Le pharmacien vaccine à partir de {rule.min_age} ans (âge du patient : "
+                f"{_age_text(ages)}).",
+            )
+        )
     if rule.max_age is not None and oldest > rule.max_age:
-        refusals.append(Reason(
-            "too-old",
-            f"{rule.label} : vaccination recommandée jusqu'à {rule.max_age} ans (âge du patient : "
-            f"{_age_text(ages)}).",
-        ))  # fmt: skip
+        refusals.append(
+            Reason(
+                "too-old",
+                f"{rule.label} : vaccination recommandée jusqu'à {rule.max_age} ans (âge du patient : "
+                f"{_age_text(ages)}).",
+            )
+        )
     elif rule.warn_above is not None and oldest > rule.warn_above:
         warnings.append(Reason("catch-up-only", rule.warning))
     if rule.live and data.immunocompromised:
-        refusals.append(Reason(
-            "live-vaccine-immunocompromised",
-            "Vaccin vivant atténué : exclu chez une personne immunodéprimée (orienter vers le "
-            "médecin).",
-        ))  # fmt: skip
+        refusals.append(
+            Reason(
+                "live-vaccine-immunocompromised",
+                "Vaccin vivant atténué : exclu chez une personne immunodéprimée (orienter vers le "
+                "médecin).",
+            )
+        )
     if data.severe_reaction_history:
-        refusals.append(Reason(
-            "severe-reaction-history",
-            "Antécédent de réaction allergique sévère à une vaccination : orienter vers le "
-            "médecin.",
-        ))  # fmt: skip
+        refusals.append(
+            Reason(
+                "severe-reaction-history",
+                "Antécédent de réaction allergique sévère à une vaccination : orienter vers le "
+                "médecin.",
+            )
+        )
     return Eligibility(not refusals, youngest, oldest, tuple(refusals), tuple(warnings))
 
 

@@ -142,7 +142,10 @@ class CrlStore:
         for anchor in self._anchors:
             if anchor.subject != cert.issuer:
                 continue
-            if wanted is not None and _key_id(anchor, x509.SubjectKeyIdentifier) not in (None, wanted):
+            if wanted is not None and _key_id(anchor, x509.SubjectKeyIdentifier) not in (
+                None,
+                wanted,
+            ):
                 continue
             try:
                 cert.verify_directly_issued_by(anchor)
@@ -154,9 +157,7 @@ class CrlStore:
 
     # --- CRLs ----------------------------------------------------------------------------------
 
-    def _crl(
-        self, url: str, issuer: x509.Certificate, now: datetime
-    ) -> tuple[_Crl | None, str]:
+    def _crl(self, url: str, issuer: x509.Certificate, now: datetime) -> tuple[_Crl | None, str]:
         with self._lock:
             held = self._memory.get(url) or self._from_disk(url, issuer)
             if held is not None and now < held.next_update:
@@ -194,8 +195,11 @@ class CrlStore:
     def _verified(data: bytes, issuer: x509.Certificate) -> _Crl | None:
         """The CRL in ``data`` (DER, or PEM) if ``issuer`` signed it and it says when it expires."""
         try:
-            crl = (x509.load_pem_x509_crl(data) if data.lstrip().startswith(b"-----")
-                   else x509.load_der_x509_crl(data))  # fmt: skip
+            crl = (
+                x509.load_pem_x509_crl(data)
+                if data.lstrip().startswith(b"-----")
+                else x509.load_der_x509_crl(data)
+            )
         except ValueError:
             return None
         if crl.issuer != issuer.subject or crl.next_update_utc is None:

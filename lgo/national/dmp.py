@@ -217,8 +217,11 @@ def _author_slots(classification: Element, document: CdaDocument) -> None:
     )
     specialty = profession(author)
     xds.slot(classification, "authorRole", specialty.display)
-    xds.slot(classification, "authorSpecialty",
-             f"{specialty.code}^{specialty.display}^{specialty.system}")  # fmt: skip
+    xds.slot(
+        classification,
+        "authorSpecialty",
+        f"{specialty.code}^{specialty.display}^{specialty.system}",
+    )
 
 
 def _submission_set(parent: Element, document: CdaDocument, set_id: str, set_uid: str) -> None:
@@ -332,8 +335,9 @@ def _soap_body(response: httpx.Response) -> Element:
         code = fault.findtext("soap:Code/soap:Value", default="", namespaces=xds.NSMAP)
         if code.endswith("Receiver"):
             raise ServiceUnavailable("dmp: SOAP fault (Receiver)")
-        subcode = fault.findtext("soap:Code/soap:Subcode/soap:Value", default="",
-                                 namespaces=xds.NSMAP)  # fmt: skip
+        subcode = fault.findtext(
+            "soap:Code/soap:Subcode/soap:Value", default="", namespaces=xds.NSMAP
+        )
         if subcode.endswith((":FailedCheck", ":FailedAuthentication")):  # WS-Security faults
             raise DmpAuthenticationFailed(f"dmp: SOAP fault ({subcode.rsplit(':', 1)[-1]})")
         raise RequestRejected(f"dmp: SOAP fault ({code.rsplit(':', 1)[-1] or 'unknown'})")

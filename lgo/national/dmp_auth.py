@@ -43,8 +43,9 @@ class _Identity(Protocol):
 
 
 def assertion(idnat: str, structure_idnat: str, message_id: str, now: datetime) -> etree._Element:
-    element = etree.Element(xds.q(VIHF, "Assertion"), nsmap={"vihf": VIHF},
-                            Id=f"vihf-{uuid.uuid4()}")  # fmt: skip
+    element = etree.Element(
+        xds.q(VIHF, "Assertion"), nsmap={"vihf": VIHF}, Id=f"vihf-{uuid.uuid4()}"
+    )
     for tag, text in (
         ("IdNat", idnat),
         ("Structure", structure_idnat),
@@ -64,8 +65,9 @@ def card_authenticator(
         held = card()
         if held is None:
             return None
-        unsigned = assertion(held.identity.national_id, structure_idnat, message_id,
-                             datetime.now(UTC))  # fmt: skip
+        unsigned = assertion(
+            held.identity.national_id, structure_idnat, message_id, datetime.now(UTC)
+        )
         return sign_enveloped(unsigned, held)
 
     return authenticate

@@ -86,9 +86,7 @@ INS_SYSTEMS = frozenset(
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 SUBSTITUTION_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-substanceAdminSubstitution"
 # The prescriber's posology text next to a structured dosage (French ePrescription IG, R5 backport).
-EXT_RENDERED_DOSAGE = (
-    "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.renderedDosageInstruction"
-)
+EXT_RENDERED_DOSAGE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.renderedDosageInstruction"
 
 
 # ---------------------------------------------------------------- DTOs (stable interface)
@@ -309,8 +307,14 @@ def _fhir() -> Any:
 def _ext(resource: Any, url: str) -> Any:
     for ext in resource.extension or ():
         if ext.url == url:
-            for name in ("valueBoolean", "valueCode", "valueInteger", "valueDate", "valueString",
-                         "valueMarkdown"):
+            for name in (
+                "valueBoolean",
+                "valueCode",
+                "valueInteger",
+                "valueDate",
+                "valueString",
+                "valueMarkdown",
+            ):
                 value = getattr(ext, name, None)
                 if value is not None:
                     return value
@@ -510,9 +514,10 @@ def _record_from_bundle(data: Any, prescription_id: str) -> PrescriptionRecord:
         raise MalformedResponse(f"{SERVICE}: not a searchset")
     found = _by_type(bundle)
     requests = [
-        r for r in found.get("MedicationRequest", ())
+        r
+        for r in found.get("MedicationRequest", ())
         if r.groupIdentifier is not None and r.groupIdentifier.value == prescription_id
-    ]  # fmt: skip
+    ]
     if not requests:
         raise PrescriptionUnknown(f"ordonnance {prescription_id}")
     dispenses: dict[str, list[PastDispense]] = {}
@@ -697,10 +702,14 @@ class EPrescriptionClient(ServiceClient):
             "_revinclude": "MedicationDispense:prescription",
         }
         response = self._http.request(
-            "eprescription.read", "GET", "/MedicationRequest",
-            author_rpps=author_rpps, idempotent=True, params=params,
+            "eprescription.read",
+            "GET",
+            "/MedicationRequest",
+            author_rpps=author_rpps,
+            idempotent=True,
+            params=params,
             headers={"Accept": "application/fhir+json"},
-        )  # fmt: skip
+        )
         if response.status_code != 200:
             _raise_for_refusal(response, prescription_id)
         return record_from_bundle(decode_json(response, SERVICE), prescription_id)
@@ -708,7 +717,9 @@ class EPrescriptionClient(ServiceClient):
     def record_execution(self, report: ExecutionReport) -> ExecutionReceipt:
         """Record the execution; safe to repeat with the same ``idempotency_key``."""
         response = self._http.request(
-            "eprescription.execute", "POST", "/",
+            "eprescription.execute",
+            "POST",
+            "/",
             author_rpps=report.pharmacist_rpps,
             idempotent=True,  # the Idempotency-Key makes a repeat harmless
             json_body=execution_bundle(report),
@@ -717,7 +728,7 @@ class EPrescriptionClient(ServiceClient):
                 "Content-Type": "application/fhir+json",
                 "Accept": "application/fhir+json",
             },
-        )  # fmt: skip
+        )
         if response.status_code not in (200, 201):
             _raise_for_refusal(response, report.prescription_id)
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"

@@ -201,8 +201,11 @@ class PscClient:
         if cached is not None:
             return cached
         response = self._http.request(
-            "psc_discovery", "GET", "/.well-known/openid-configuration",
-            author_rpps=None, idempotent=True,
+            "psc_discovery",
+            "GET",
+            "/.well-known/openid-configuration",
+            author_rpps=None,
+            idempotent=True,
         )
         body = _json_object(response, ok=200)
         metadata = _parse_metadata(body)
@@ -228,7 +231,10 @@ class PscClient:
     # -- CIBA ---------------------------------------------------------------------------
 
     def start_ciba(
-        self, login_hint: str, *, binding_message: str | None = None,
+        self,
+        login_hint: str,
+        *,
+        binding_message: str | None = None,
         requested_expiry: int | None = None,
     ) -> CibaStart:
         endpoint = self.metadata().backchannel_authentication_endpoint
@@ -265,7 +271,12 @@ class PscClient:
     # -- authorization code + PKCE ---------------------------------------------------------
 
     def authorization_url(
-        self, *, redirect_uri: str, state: str, nonce: str, code_challenge: str,
+        self,
+        *,
+        redirect_uri: str,
+        state: str,
+        nonce: str,
+        code_challenge: str,
         login_hint: str | None = None,
     ) -> str:
         params = {
@@ -385,7 +396,11 @@ class PscClient:
         if endpoint is None:
             raise PscError("le fournisseur ne publie pas de userinfo")
         response = self._http.request(
-            "psc_userinfo", "GET", endpoint, author_rpps=None, idempotent=True,
+            "psc_userinfo",
+            "GET",
+            endpoint,
+            author_rpps=None,
+            idempotent=True,
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
         )
         if response.status_code == 401:
@@ -403,12 +418,20 @@ class PscClient:
     # -- transport -------------------------------------------------------------------------
 
     def _post_form(
-        self, action: str, url: str, form: Mapping[str, str], author_rpps: str | None,
-        *, expect_json: bool = True,
+        self,
+        action: str,
+        url: str,
+        form: Mapping[str, str],
+        author_rpps: str | None,
+        *,
+        expect_json: bool = True,
     ) -> dict[str, Any]:
         credentials = base64.b64encode(f"{self.client_id}:{self._secret}".encode()).decode()
         response = self._http.request(
-            action, "POST", url, author_rpps=author_rpps,
+            action,
+            "POST",
+            url,
+            author_rpps=author_rpps,
             idempotent=False,  # token grants are single use: never replay them
             content=urlencode(form).encode("ascii"),
             headers={
@@ -503,9 +526,13 @@ def _same_origin(metadata: ProviderMetadata) -> None:
     or tokens elsewhere."""
     origin = urlsplit(metadata.issuer)[:2]
     for url in (
-        metadata.authorization_endpoint, metadata.token_endpoint, metadata.jwks_uri,
-        metadata.backchannel_authentication_endpoint, metadata.revocation_endpoint,
-        metadata.end_session_endpoint, metadata.userinfo_endpoint,
+        metadata.authorization_endpoint,
+        metadata.token_endpoint,
+        metadata.jwks_uri,
+        metadata.backchannel_authentication_endpoint,
+        metadata.revocation_endpoint,
+        metadata.end_session_endpoint,
+        metadata.userinfo_endpoint,
     ):
         if url is not None and urlsplit(url)[:2] != origin:
             raise MalformedResponse("psc: discovery endpoint outside the issuer's origin")

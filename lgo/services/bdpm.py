@@ -239,9 +239,13 @@ def read_bdpm(folder: Path) -> tuple[list[_Draft], int]:
 
 def _product(draft: _Draft) -> Product:
     return Product(
-        code=draft.cis, name=draft.name, regulatory_list=draft.regulatory_list,
-        molecule=draft.molecule, generic_group=draft.generic_group, packs=tuple(draft.packs),
-    )  # fmt: skip
+        code=draft.cis,
+        name=draft.name,
+        regulatory_list=draft.regulatory_list,
+        molecule=draft.molecule,
+        generic_group=draft.generic_group,
+        packs=tuple(draft.packs),
+    )
 
 
 def _product_json(product: Product) -> dict[str, Any]:

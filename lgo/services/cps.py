@@ -116,8 +116,12 @@ class CpsService:
             info = read_card_info(target)
         except drv.DriverError as exc:
             raise hw.translate(exc) from exc
-        status: dict[str, Any] = {"reader": target, "serial": info.serial,
-                                  "pin_tries_left": info.tries_left, "pin_tries_max": info.max_tries}
+        status: dict[str, Any] = {
+            "reader": target,
+            "serial": info.serial,
+            "pin_tries_left": info.tries_left,
+            "pin_tries_max": info.max_tries,
+        }
         if info.tries_left is not None:
             # The card's own counter says it all: no PKCS#11 call, whose slot listing (OpenSC)
             # waits on every reader, even one whose card hangs.
@@ -223,7 +227,9 @@ class CpsService:
         if session.kind is not SessionKind.CPS:
             return
         with self._lock:
-            active = self._active if self._active and self._active.session_id == session.id else None
+            active = (
+                self._active if self._active and self._active.session_id == session.id else None
+            )
             if active is not None:
                 self._active = None
         if active is not None:

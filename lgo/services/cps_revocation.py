@@ -56,9 +56,7 @@ class CpsRevocationUnknown(Unavailable):
 class CpsRevocationCheck:
     """``check`` blocks (HTTP): call it where the login already runs off the event loop."""
 
-    def __init__(
-        self, store: CrlStore | None, policy: str, events: EventBus | None = None
-    ) -> None:
+    def __init__(self, store: CrlStore | None, policy: str, events: EventBus | None = None) -> None:
         self._store = store
         self._policy = policy
         self._events = events
@@ -76,8 +74,9 @@ class CpsRevocationCheck:
             log.info("cps_certificate_unreadable", reader=reader)
             raise CpsCertificateUntrusted("certificat illisible") from None
         verdict = self._store.check(cert)
-        log.info("cps_revocation_checked", reader=reader, status=verdict.status,
-                 reason=verdict.reason)  # fmt: skip
+        log.info(
+            "cps_revocation_checked", reader=reader, status=verdict.status, reason=verdict.reason
+        )
         if verdict.status == "revoked":
             raise CpsRevoked()
         if verdict.status == "untrusted":
@@ -87,13 +86,15 @@ class CpsRevocationCheck:
         return verdict
 
     def _unknown(self, verdict: Verdict, reader: str) -> Verdict:
-        log.warning("cps_revocation_unknown", reader=reader, reason=verdict.reason,
-                    policy=self._policy)  # fmt: skip
+        log.warning(
+            "cps_revocation_unknown", reader=reader, reason=verdict.reason, policy=self._policy
+        )
         if self._policy == "hard-fail":
             raise CpsRevocationUnknown(reason=verdict.reason)
         if self._events is not None:
-            self._events.publish("cps.revocation_unknown", {"reader": reader,
-                                                            "reason": verdict.reason})  # fmt: skip
+            self._events.publish(
+                "cps.revocation_unknown", {"reader": reader, "reason": verdict.reason}
+            )
         return verdict
 
     def close(self) -> None:

@@ -194,9 +194,10 @@ class DispensingService:
         prescription = from_record(record, self.catalog, patient_id)
         national = self._national_histories(prescription, record)
         # Kept with the cached copy: the commit's rules then also see other pharmacies' deliveries.
-        extra = {**prescription.extra, **{
-            f"national:{n}": f"{h.days_dispensed}:{h.deliveries}" for n, h in national.items()
-        }}  # fmt: skip
+        extra = {
+            **prescription.extra,
+            **{f"national:{n}": f"{h.days_dispensed}:{h.deliveries}" for n, h in national.items()},
+        }
         prescription = replace(prescription, extra=extra)
         self._store_prescription(prescription)
         with self.db.uow(readonly=True) as uow:
@@ -300,16 +301,24 @@ class DispensingService:
         log.info("dispensation_committed", dispensation_id=body["id"], degraded=body["degraded"])
         self.events.publish(
             "dispensation.committed",
-            {"id": body["id"], "prescription_id": body["prescription_id"],
-             "degraded": body["degraded"], "sync_status": body["sync_status"]},
-        )  # fmt: skip
+            {
+                "id": body["id"],
+                "prescription_id": body["prescription_id"],
+                "degraded": body["degraded"],
+                "sync_status": body["sync_status"],
+            },
+        )
         if self.on_commit is not None:
             self.on_commit()
 
     def _write(
-        self, session: Session, key: str, data: DispensationInput, ctx: ProfessionalContext,
+        self,
+        session: Session,
+        key: str,
+        data: DispensationInput,
+        ctx: ProfessionalContext,
         degraded: bool,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         now = self.clock()
         patient = session.get(Patient, data.patient_id)
         if patient is None:
@@ -321,25 +330,37 @@ class DispensingService:
             raise DispensingRefused(refusals=_refusals(decision))
         ensure_complete(_missing_record(prescription, patient, data, decision.lines))  # no row yet
         dispensation_id = str(uuid.uuid4())
-        session.add(DispensationRow(
-            id=dispensation_id, created_at=now, business_date=local_date(now),
-            patient_id=data.patient_id, prescription_id=prescription.prescription_id,
-            prescription_source=prescription.source.value,
-            sync_status="pending_sync" if _reportable(prescription, data) else "local_only",
-            degraded=degraded, pharmacist_national_id=ctx.national_id, pharmacist_rpps=ctx.rpps,
-            structure_id=ctx.structure_id, session_kind=ctx.session_kind,
-            session_id=ctx.session_id, counter_name=ctx.counter_name, idempotency_key=key,
-        ))  # fmt: skip
+        session.add(
+            DispensationRow(
+                id=dispensation_id,
+                created_at=now,
+                business_date=local_date(now),
+                patient_id=data.patient_id,
+                prescription_id=prescription.prescription_id,
+                prescription_source=prescription.source.value,
+                sync_status="pending_sync" if _reportable(prescription, data) else "local_only",
+                degraded=degraded,
+                pharmacist_national_id=ctx.national_id,
+                pharmacist_rpps=ctx.rpps,
+                structure_id=ctx.structure_id,
+                session_kind=ctx.session_kind,
+                session_id=ctx.session_id,
+                counter_name=ctx.counter_name,
+                idempotency_key=key,
+            )
+        )
         session.flush()
         rows = self._write_lines(session, dispensation_id, prescription, data, decision.lines)
         fault_point("dispensation.after_lines")
-        self._write_ordonnancier(session, dispensation_id, prescription, patient, data, rows, ctx,
-                                 now)  # fmt: skip
+        self._write_ordonnancier(
+            session, dispensation_id, prescription, patient, data, rows, ctx, now
+        )
         narcotics.record_withdrawals(session, rows, ctx.rpps, now)
         fault_point("dispensation.after_ordonnancier")
         if _reportable(prescription, data):
-            _enqueue_execution(session, dispensation_id, prescription, rows, ctx, now,
-                               self.pharmacy_finess)  # fmt: skip
+            _enqueue_execution(
+                session, dispensation_id, prescription, rows, ctx, now, self.pharmacy_finess
+            )
         body = _body(session, dispensation_id)
         key_row = session.get(IdempotencyKey, key)
         assert key_row is not None
@@ -352,9 +373,10 @@ class DispensingService:
     ) -> Prescription:
         # Lock the cached prescription row (PostgreSQL): one commit per prescription at a time.
         row = session.execute(
-            select(PrescriptionRow).where(PrescriptionRow.id == data.prescription_id)
+            select(PrescriptionRow)
+            .where(PrescriptionRow.id == data.prescription_id)
             .with_for_update()
-        ).scalar_one_or_none()  # fmt: skip
+        ).scalar_one_or_none()
         if row is not None:
             return from_json(row.content)
         if data.paper is None:
@@ -364,46 +386,61 @@ class DispensingService:
         return data.paper
 
     def _write_lines(
-        self, session: Session, dispensation_id: str, prescription: Prescription,
-        data: DispensationInput, decisions: Sequence[LineDecision],
-    ) -> list[DispensationLineRow]:  # fmt: skip
+        self,
+        session: Session,
+        dispensation_id: str,
+        prescription: Prescription,
+        data: DispensationInput,
+        decisions: Sequence[LineDecision],
+    ) -> list[DispensationLineRow]:
         inputs = {line.request.line_no: line for line in data.lines}
         rows: list[DispensationLineRow] = []
         for decision in decisions:
             line = prescription.line(decision.line_no)
             given = inputs[decision.line_no]
             seq = _seq(session, prescription.prescription_id, line.line_no)
-            row = _line_row(dispensation_id, prescription, line, given, decision, seq,
-                            self.catalog)  # fmt: skip
+            row = _line_row(dispensation_id, prescription, line, given, decision, seq, self.catalog)
             session.add(row)
             rows.append(row)
         session.flush()
         return rows
 
     def _write_ordonnancier(
-        self, session: Session, dispensation_id: str, prescription: Prescription,
-        patient: Patient, data: DispensationInput, rows: list[DispensationLineRow],
-        ctx: ProfessionalContext, now: datetime,
-    ) -> None:  # fmt: skip
+        self,
+        session: Session,
+        dispensation_id: str,
+        prescription: Prescription,
+        patient: Patient,
+        data: DispensationInput,
+        rows: list[DispensationLineRow],
+        ctx: ProfessionalContext,
+        now: datetime,
+    ) -> None:
         listed = [r for r in rows if r.units > 0 and r.regulatory_list != "none"]
-        name = " ".join(p for p in (patient.used_name or patient.birth_name, patient.given_names)
-                        if p)  # fmt: skip
+        name = " ".join(
+            p for p in (patient.used_name or patient.birth_name, patient.given_names) if p
+        )
         entries = [
             {
-                "recorded_at": now.isoformat(), "dispensation_id": dispensation_id,
-                "line_no": r.line_no, "prescription_id": prescription.prescription_id,
+                "recorded_at": now.isoformat(),
+                "dispensation_id": dispensation_id,
+                "line_no": r.line_no,
+                "prescription_id": prescription.prescription_id,
                 "prescriber_rpps": prescription.prescriber_rpps,
                 "prescriber_name": prescription.extra.get("prescriber_name", ""),
                 "prescriber_address": prescriber_address(prescription, data.prescriber_address),
-                "patient_id": patient.id, "patient_name": name,
+                "patient_id": patient.id,
+                "patient_name": name,
                 "patient_address": data.patient_address,
                 "product_code": r.delivered_cip13 or prescription.line(r.line_no).product.code,
-                "designation": r.designation, "regulatory_list": r.regulatory_list,
-                "quantity_units": r.units, "pharmacist_rpps": ctx.rpps,
+                "designation": r.designation,
+                "regulatory_list": r.regulatory_list,
+                "quantity_units": r.units,
+                "pharmacist_rpps": ctx.rpps,
                 **_bearer_fields(data.bearer, r.regulatory_list),
             }
             for r in listed
-        ]  # fmt: skip
+        ]
         numbers = ordonnancier.append(session, entries)
         for row, number in zip(listed, numbers, strict=True):
             row.ordonnancier_number = number
@@ -427,13 +464,19 @@ class DispensingService:
             # What the ordonnancier entries would lack: the commit is refused until it is given.
             "record_missing": public_missing(missing),
             "lines": [
-                {"line_no": d.line_no, "intervention": d.kind.value, "days": d.days,
-                 "units": d.units, "completeness": d.completeness.value if d.completeness else None,
-                 "warnings": list(d.warnings), "mentions": list(d.mentions),
-                 "overridden": [o.code.value for o in d.overridden]}
+                {
+                    "line_no": d.line_no,
+                    "intervention": d.kind.value,
+                    "days": d.days,
+                    "units": d.units,
+                    "completeness": d.completeness.value if d.completeness else None,
+                    "warnings": list(d.warnings),
+                    "mentions": list(d.mentions),
+                    "overridden": [o.code.value for o in d.overridden],
+                }
                 for d in decision.lines
             ],
-        }  # fmt: skip
+        }
 
     # ------------------------------------------------------------ reads
 
@@ -474,19 +517,24 @@ def _designation(given: LineInput, delivered: Product) -> str:
 
 
 def _missing_record(
-    prescription: Prescription, patient: Patient, data: DispensationInput,
+    prescription: Prescription,
+    patient: Patient,
+    data: DispensationInput,
     decisions: Sequence[LineDecision],
-) -> list[Datum]:  # fmt: skip
+) -> list[Datum]:
     inputs = {line.request.line_no: line for line in data.lines}
     designations = {
         n: _designation(given, given.request.delivered_product or prescription.line(n).product)
         for n, given in inputs.items()
     }
     return missing_record_data(
-        prescription, patient, patient_address=data.patient_address,
-        typed_prescriber=data.prescriber_address, bearer=data.bearer,
+        prescription,
+        patient,
+        patient_address=data.patient_address,
+        typed_prescriber=data.prescriber_address,
+        bearer=data.bearer,
         lines=recorded_lines(prescription, decisions, designations),
-    )  # fmt: skip
+    )
 
 
 def _bearer_fields(bearer: Bearer | None, regulatory_list: str) -> dict[str, str | None]:
@@ -499,22 +547,34 @@ def _bearer_fields(bearer: Bearer | None, regulatory_list: str) -> dict[str, str
 
 def _refusals(decision: ExecutionDecision) -> list[dict[str, Any]]:
     return [
-        {"code": r.code.value, "line_no": r.line_no, "message": r.message,
-         "overridable": r.overridable, "article": r.article, "max_days": r.max_days}
+        {
+            "code": r.code.value,
+            "line_no": r.line_no,
+            "message": r.message,
+            "overridable": r.overridable,
+            "article": r.article,
+            "max_days": r.max_days,
+        }
         for r in decision.all_refusals()
-    ]  # fmt: skip
+    ]
 
 
 def _upsert_prescription(session: Session, prescription: Prescription, now: datetime) -> None:
     row = session.get(PrescriptionRow, prescription.prescription_id)
     content = to_json(prescription)
     if row is None:
-        session.add(PrescriptionRow(
-            id=prescription.prescription_id, source=prescription.source.value,
-            patient_id=prescription.patient_id, prescribed_on=prescription.prescribed_on,
-            prescriber_rpps=prescription.prescriber_rpps, content=content, fetched_at=now,
-            version=1,
-        ))  # fmt: skip
+        session.add(
+            PrescriptionRow(
+                id=prescription.prescription_id,
+                source=prescription.source.value,
+                patient_id=prescription.patient_id,
+                prescribed_on=prescription.prescribed_on,
+                prescriber_rpps=prescription.prescriber_rpps,
+                content=content,
+                fetched_at=now,
+                version=1,
+            )
+        )
     elif row.content != content:
         row.content, row.fetched_at, row.version = content, now, row.version + 1
 
@@ -527,8 +587,16 @@ def _claim_key(
     existing = session.get(IdempotencyKey, key)
     if existing is not None:
         return _replayed(existing, fingerprint)
-    session.add(IdempotencyKey(key=key, scope=SCOPE, request_hash=fingerprint, status_code=0,
-                               response="{}", created_at=now))  # fmt: skip
+    session.add(
+        IdempotencyKey(
+            key=key,
+            scope=SCOPE,
+            request_hash=fingerprint,
+            status_code=0,
+            response="{}",
+            created_at=now,
+        )
+    )
     session.flush()
     return None
 
@@ -560,18 +628,23 @@ def _histories(session: Session, prescription: Prescription) -> dict[int, LineHi
 
 
 def _local_histories(session: Session, prescription: Prescription) -> dict[int, LineHistory]:
-    rows = session.execute(
-        select(DispensationLineRow)
-        .where(DispensationLineRow.prescription_id == prescription.prescription_id)
-        .order_by(DispensationLineRow.line_no, DispensationLineRow.seq)
-    ).scalars().all()
+    rows = (
+        session.execute(
+            select(DispensationLineRow)
+            .where(DispensationLineRow.prescription_id == prescription.prescription_id)
+            .order_by(DispensationLineRow.line_no, DispensationLineRow.seq)
+        )
+        .scalars()
+        .all()
+    )
     histories: dict[int, LineHistory] = {}
     for row in rows:
         before = histories.get(row.line_no, LineHistory())
         period = (
             Period(row.period_start, row.period_end)
-            if row.period_start and row.period_end else before.last_period
-        )  # fmt: skip
+            if row.period_start and row.period_end
+            else before.last_period
+        )
         histories[row.line_no] = LineHistory(
             days_dispensed=before.days_dispensed + row.days,
             deliveries=before.deliveries + (1 if row.days > 0 else 0),
@@ -583,7 +656,9 @@ def _local_histories(session: Session, prescription: Prescription) -> dict[int, 
 
 def _seq(session: Session, prescription_id: str, line_no: int) -> int:
     count = session.execute(
-        select(func.count()).select_from(DispensationLineRow).where(
+        select(func.count())
+        .select_from(DispensationLineRow)
+        .where(
             DispensationLineRow.prescription_id == prescription_id,
             DispensationLineRow.line_no == line_no,
         )
@@ -616,9 +691,14 @@ def _covered_periods(
 
 
 def _line_row(
-    dispensation_id: str, prescription: Prescription, line: PrescriptionLine, given: LineInput,
-    decision: LineDecision, seq: int, catalog: ProductCatalog,
-) -> DispensationLineRow:  # fmt: skip
+    dispensation_id: str,
+    prescription: Prescription,
+    line: PrescriptionLine,
+    given: LineInput,
+    decision: LineDecision,
+    seq: int,
+    catalog: ProductCatalog,
+) -> DispensationLineRow:
     request = given.request
     delivered = request.delivered_product or line.product
     pack = request.pack or (catalog.pack(given.cip13) if given.cip13 else None)
@@ -631,19 +711,28 @@ def _line_row(
     if request.exceptional:
         reason = EXCEPTIONAL_REASON
     return DispensationLineRow(
-        dispensation_id=dispensation_id, prescription_id=prescription.prescription_id,
-        line_no=line.line_no, seq=seq,
-        intervention=request.kind.value, days=decision.days, units=decision.units, boxes=boxes,
+        dispensation_id=dispensation_id,
+        prescription_id=prescription.prescription_id,
+        line_no=line.line_no,
+        seq=seq,
+        intervention=request.kind.value,
+        days=decision.days,
+        units=decision.units,
+        boxes=boxes,
         delivered_cip13=(substitution.delivered_cip13 if substitution else given.cip13)
-        if decision.units else None,
+        if decision.units
+        else None,
         designation=_designation(given, delivered)[:200],
         regulatory_list=line.regulatory_list.value,
-        completeness=decision.completeness.value if decision.completeness and decision.units
+        completeness=decision.completeness.value
+        if decision.completeness and decision.units
         else None,
-        exceptional=request.exceptional, unit_dispensing=request.unit_dispensing,
+        exceptional=request.exceptional,
+        unit_dispensing=request.unit_dispensing,
         lot=request.lots[0] if request.lots else None,
         substituted_form=substitution.delivered_form if substitution else None,
-        reason=reason, prescriber_agreement_on=request.prescriber_agreement_on,
+        reason=reason,
+        prescriber_agreement_on=request.prescriber_agreement_on,
         override_code=override.code.value if override else None,
         override_reason=override.reason if override else None,
         override_rpps=override.pharmacist_rpps if override else None,
@@ -651,7 +740,7 @@ def _line_row(
         period_start=decision.period.start if decision.period else None,
         period_end=decision.period.end if decision.period else None,
         molecule=line.product.molecule or line.product.code,
-    )  # fmt: skip
+    )
 
 
 def _boxes(
@@ -674,10 +763,14 @@ def _reportable(prescription: Prescription, data: DispensationInput) -> bool:
 
 
 def _enqueue_execution(
-    session: Session, dispensation_id: str, prescription: Prescription,
-    rows: list[DispensationLineRow], ctx: ProfessionalContext, now: datetime,
+    session: Session,
+    dispensation_id: str,
+    prescription: Prescription,
+    rows: list[DispensationLineRow],
+    ctx: ProfessionalContext,
+    now: datetime,
     finess: str | None,
-) -> None:  # fmt: skip
+) -> None:
     key = f"lgo-exec-{dispensation_id}"
     payload = {
         "prescription_id": prescription.prescription_id,
@@ -702,11 +795,18 @@ def _enqueue_execution(
             for r in rows
         ],
     }
-    session.add(OutboxMessage(
-        created_at=now, kind=OUTBOX_EXECUTION, dispensation_id=dispensation_id,
-        idempotency_key=key, payload=json.dumps(payload), status="pending", attempts=0,
-        next_attempt_at=now,
-    ))  # fmt: skip
+    session.add(
+        OutboxMessage(
+            created_at=now,
+            kind=OUTBOX_EXECUTION,
+            dispensation_id=dispensation_id,
+            idempotency_key=key,
+            payload=json.dumps(payload),
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+        )
+    )
     session.flush()
 
 
@@ -717,7 +817,9 @@ def _renewal_number(session: Session, prescription: Prescription, row: Dispensat
     if not row.exceptional:
         return _cycle_number(session, prescription, row)
     earlier = session.execute(
-        select(func.count()).select_from(DispensationLineRow).where(
+        select(func.count())
+        .select_from(DispensationLineRow)
+        .where(
             DispensationLineRow.prescription_id == prescription.prescription_id,
             DispensationLineRow.line_no == row.line_no,
             DispensationLineRow.exceptional.is_(True),
@@ -749,14 +851,20 @@ def _cycle_number(session: Session, prescription: Prescription, row: Dispensatio
 def _body(session: Session, dispensation_id: str) -> dict[str, Any]:
     row = session.get(DispensationRow, dispensation_id)
     assert row is not None
-    lines = session.execute(
-        select(DispensationLineRow).where(DispensationLineRow.dispensation_id == dispensation_id)
-        .order_by(DispensationLineRow.line_no)
-    ).scalars().all()  # fmt: skip
+    lines = (
+        session.execute(
+            select(DispensationLineRow)
+            .where(DispensationLineRow.dispensation_id == dispensation_id)
+            .order_by(DispensationLineRow.line_no)
+        )
+        .scalars()
+        .all()
+    )
     outbox = session.execute(
-        select(OutboxMessage.id, OutboxMessage.status)
-        .where(OutboxMessage.dispensation_id == dispensation_id)
-    ).all()  # fmt: skip
+        select(OutboxMessage.id, OutboxMessage.status).where(
+            OutboxMessage.dispensation_id == dispensation_id
+        )
+    ).all()
     return {
         "id": row.id,
         "created_at": row.created_at.isoformat(),
@@ -767,21 +875,37 @@ def _body(session: Session, dispensation_id: str) -> dict[str, Any]:
         "sync_status": row.sync_status,
         "degraded": row.degraded,
         "professional": {
-            "national_id": row.pharmacist_national_id, "rpps": row.pharmacist_rpps,
-            "structure_id": row.structure_id, "session_kind": row.session_kind,
-            "session_id": row.session_id, "counter": row.counter_name,
+            "national_id": row.pharmacist_national_id,
+            "rpps": row.pharmacist_rpps,
+            "structure_id": row.structure_id,
+            "session_kind": row.session_kind,
+            "session_id": row.session_id,
+            "counter": row.counter_name,
         },
         "lines": [
             {
-                "line_no": ln.line_no, "intervention": ln.intervention, "days": ln.days,
-                "units": ln.units, "boxes": ln.boxes, "delivered_cip13": ln.delivered_cip13,
-                "designation": ln.designation, "regulatory_list": ln.regulatory_list,
-                "completeness": ln.completeness, "exceptional": ln.exceptional,
-                "unit_dispensing": ln.unit_dispensing, "lot": ln.lot,
-                "substituted_form": ln.substituted_form, "reason": ln.reason,
+                "line_no": ln.line_no,
+                "intervention": ln.intervention,
+                "days": ln.days,
+                "units": ln.units,
+                "boxes": ln.boxes,
+                "delivered_cip13": ln.delivered_cip13,
+                "designation": ln.designation,
+                "regulatory_list": ln.regulatory_list,
+                "completeness": ln.completeness,
+                "exceptional": ln.exceptional,
+                "unit_dispensing": ln.unit_dispensing,
+                "lot": ln.lot,
+                "substituted_form": ln.substituted_form,
+                "reason": ln.reason,
                 "override": (
-                    {"code": ln.override_code, "reason": ln.override_reason,
-                     "pharmacist_rpps": ln.override_rpps} if ln.override_code else None
+                    {
+                        "code": ln.override_code,
+                        "reason": ln.override_reason,
+                        "pharmacist_rpps": ln.override_rpps,
+                    }
+                    if ln.override_code
+                    else None
                 ),
                 "mentions": ln.mentions.split(";") if ln.mentions else [],
                 "period_start": ln.period_start.isoformat() if ln.period_start else None,
@@ -791,4 +915,4 @@ def _body(session: Session, dispensation_id: str) -> dict[str, Any]:
             for ln in lines
         ],
         "outbox": [{"id": i, "status": s} for i, s in outbox],
-    }  # fmt: skip
+    }

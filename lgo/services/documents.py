@@ -228,7 +228,7 @@ class DocumentService:
                 .where(DispensationRow.created_at >= since, DocumentRow.id.is_(None))
                 .order_by(DispensationRow.created_at)
                 .limit(limit)
-            ).all()  # fmt: skip
+            ).all()
             return [(row[0], row[1]) for row in rows]
 
     def get(self, document_id: str) -> dict[str, Any]:
@@ -236,23 +236,40 @@ class DocumentService:
             row = uow.session.get(DocumentRow, document_id)
             if row is None:
                 raise DocumentNotFoundError()
-            deliveries = uow.session.execute(
-                select(DocumentDelivery).where(DocumentDelivery.document_id == document_id)
-                .order_by(DocumentDelivery.id)
-            ).scalars().all()  # fmt: skip
+            deliveries = (
+                uow.session.execute(
+                    select(DocumentDelivery)
+                    .where(DocumentDelivery.document_id == document_id)
+                    .order_by(DocumentDelivery.id)
+                )
+                .scalars()
+                .all()
+            )
             return _document_view(row, deliveries)
 
     def for_patient(self, patient_id: str) -> list[dict[str, Any]]:
         with self._db.uow(readonly=True) as uow:
-            rows = uow.session.execute(
-                select(DocumentRow).where(DocumentRow.patient_id == patient_id)
-                .order_by(DocumentRow.created_at.desc())
-            ).scalars().all()  # fmt: skip
+            rows = (
+                uow.session.execute(
+                    select(DocumentRow)
+                    .where(DocumentRow.patient_id == patient_id)
+                    .order_by(DocumentRow.created_at.desc())
+                )
+                .scalars()
+                .all()
+            )
             ids = [row.id for row in rows]
-            deliveries = uow.session.execute(
-                select(DocumentDelivery).where(DocumentDelivery.document_id.in_(ids))
-                .order_by(DocumentDelivery.id)
-            ).scalars().all() if ids else []  # fmt: skip
+            deliveries = (
+                uow.session.execute(
+                    select(DocumentDelivery)
+                    .where(DocumentDelivery.document_id.in_(ids))
+                    .order_by(DocumentDelivery.id)
+                )
+                .scalars()
+                .all()
+                if ids
+                else []
+            )
             by_document: dict[str, list[DocumentDelivery]] = {}
             for delivery in deliveries:
                 by_document.setdefault(delivery.document_id, []).append(delivery)
@@ -286,10 +303,15 @@ class DocumentService:
         self._require_conformant(document, patient_id)
         author_rpps = author.national_id[1:]
         row = DocumentRow(
-            id=document.document_id, kind=document.kind.value, title=document.title,
-            patient_id=patient_id, dispensation_id=dispensation_id, author_rpps=author_rpps,
-            created_at=document.effective_time, content=document.xml,
-        )  # fmt: skip
+            id=document.document_id,
+            kind=document.kind.value,
+            title=document.title,
+            patient_id=patient_id,
+            dispensation_id=dispensation_id,
+            author_rpps=author_rpps,
+            created_at=document.effective_time,
+            content=document.xml,
+        )
         deliveries = []
         if to_dmp:
             deliveries.append(self._delivery(document.document_id, "dmp", author_rpps, None))
@@ -305,8 +327,12 @@ class DocumentService:
                 uow.commit()
         except IntegrityError:  # UNIQUE(dispensation_id): one summary per dispensation
             raise DocumentAlreadyProduced() from None
-        log.info("document_produced", document_id=document.document_id,
-                 kind=document.kind.value, deliveries=len(deliveries))  # fmt: skip
+        log.info(
+            "document_produced",
+            document_id=document.document_id,
+            kind=document.kind.value,
+            deliveries=len(deliveries),
+        )
         self._queued(document.document_id)
         return self.get(document.document_id)
 
@@ -320,10 +346,15 @@ class DocumentService:
             rules = [rule_id(str(m)) for m in exc.extra.get("failed_rules", [])]
             log.warning("document_not_conformant", kind=document.kind.value, rules=rules)
             if self._events is not None:
-                self._events.publish("document.rejected", {
-                    "kind": document.kind.value, "patient_id": patient_id,
-                    "volet": exc.extra.get("volet"), "rules": rules,
-                })  # fmt: skip
+                self._events.publish(
+                    "document.rejected",
+                    {
+                        "kind": document.kind.value,
+                        "patient_id": patient_id,
+                        "volet": exc.extra.get("volet"),
+                        "rules": rules,
+                    },
+                )
             raise
 
     def _guard(self, patient_id: str) -> Ins:
@@ -337,12 +368,14 @@ class DocumentService:
     def _record(self, patient_id: str, ins: Ins) -> PatientRecord:
         view = self._patients.get(patient_id)
         try:
-            traits = Traits.of(view.birth_name, view.given_names, view.sex or "", view.birth_date,
-                               view.birthplace)  # fmt: skip
+            traits = Traits.of(
+                view.birth_name, view.given_names, view.sex or "", view.birth_date, view.birthplace
+            )
         except IdentityRuleError as exc:
             raise DocumentInputError(str(exc)) from None
-        return PatientRecord(ins=ins, traits=traits, status=view.status,
-                             on_work_list=view.on_work_list)  # fmt: skip
+        return PatientRecord(
+            ins=ins, traits=traits, status=view.status, on_work_list=view.on_work_list
+        )
 
     def _delivery(
         self, document_id: str, channel: Channel, author_rpps: str, recipient: str | None
@@ -359,20 +392,30 @@ class DocumentService:
             kind, key = KIND_DMP, f"dmp:{document_id}"
             payload = {"author_rpps": author_rpps}
         return DocumentDelivery(
-            document_id=document_id, kind=kind, idempotency_key=key, payload=json.dumps(payload),
-            status=PENDING, attempts=0, created_at=now, next_attempt_at=now,
-        )  # fmt: skip
+            document_id=document_id,
+            kind=kind,
+            idempotency_key=key,
+            payload=json.dumps(payload),
+            status=PENDING,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
 
     def _load_dispensation(self, dispensation_id: str) -> tuple[str, DispensingSummary]:
         with self._db.uow(readonly=True) as uow:
             row = uow.session.get(DispensationRow, dispensation_id)
             if row is None:
                 raise DocumentNotFoundError("Dispensation introuvable.")
-            lines = uow.session.execute(
-                select(DispensationLineRow)
-                .where(DispensationLineRow.dispensation_id == dispensation_id)
-                .order_by(DispensationLineRow.line_no)
-            ).scalars().all()  # fmt: skip
+            lines = (
+                uow.session.execute(
+                    select(DispensationLineRow)
+                    .where(DispensationLineRow.dispensation_id == dispensation_id)
+                    .order_by(DispensationLineRow.line_no)
+                )
+                .scalars()
+                .all()
+            )
             items = tuple(
                 DispensedItem(line.delivered_cip13 or "", line.designation, Decimal(line.boxes))
                 for line in lines
@@ -390,21 +433,30 @@ class DocumentService:
 
 def _document_view(row: DocumentRow, deliveries: Iterable[DocumentDelivery]) -> dict[str, Any]:
     return {
-        "id": row.id, "kind": row.kind, "title": row.title, "patient_id": row.patient_id,
-        "dispensation_id": row.dispensation_id, "author_rpps": row.author_rpps,
-        "created_at": row.created_at.isoformat(), "size": len(row.content),
+        "id": row.id,
+        "kind": row.kind,
+        "title": row.title,
+        "patient_id": row.patient_id,
+        "dispensation_id": row.dispensation_id,
+        "author_rpps": row.author_rpps,
+        "created_at": row.created_at.isoformat(),
+        "size": len(row.content),
         "deliveries": [_delivery_view(d) for d in deliveries],
-    }  # fmt: skip
+    }
 
 
 def _delivery_view(row: DocumentDelivery) -> dict[str, Any]:
     payload = json.loads(row.payload)
     return {
-        "id": row.id, "kind": row.kind, "status": row.status, "attempts": row.attempts,
-        "recipient": payload.get("recipient"), "last_error": row.last_error,
+        "id": row.id,
+        "kind": row.kind,
+        "status": row.status,
+        "attempts": row.attempts,
+        "recipient": payload.get("recipient"),
+        "last_error": row.last_error,
         "next_attempt_at": row.next_attempt_at.isoformat(),
         "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
-    }  # fmt: skip
+    }
 
 
 # --- handlers -------------------------------------------------------------------------------------
@@ -413,8 +465,11 @@ def _delivery_view(row: DocumentDelivery) -> dict[str, Any]:
 def dmp_handler(dmp: DmpGateway) -> DeliveryHandler:
     def deliver(job: DeliveryJob) -> dict[str, Any]:
         receipt = dmp.provide(job.document, author_rpps=job.payload["author_rpps"])
-        return {"unique_id": receipt.unique_id, "submission_set_id": receipt.submission_set_id,
-                "already_stored": receipt.already_stored}  # fmt: skip
+        return {
+            "unique_id": receipt.unique_id,
+            "submission_set_id": receipt.submission_set_id,
+            "already_stored": receipt.already_stored,
+        }
 
     return deliver
 
@@ -504,19 +559,32 @@ class DeliveryWorker(BackgroundWorker):
             (DocumentDelivery.status == PROCESSING) & (DocumentDelivery.claimed_until < now),
         )
         with self.db.uow() as uow:
-            rows = uow.session.execute(
-                select(DocumentDelivery)
-                .where(due, DocumentDelivery.kind.in_(list(self.handlers)))
-                .order_by(DocumentDelivery.id).limit(self.policy.batch)
-                .with_for_update(skip_locked=True)
-            ).scalars().all()  # fmt: skip
+            rows = (
+                uow.session.execute(
+                    select(DocumentDelivery)
+                    .where(due, DocumentDelivery.kind.in_(list(self.handlers)))
+                    .order_by(DocumentDelivery.id)
+                    .limit(self.policy.batch)
+                    .with_for_update(skip_locked=True)
+                )
+                .scalars()
+                .all()
+            )
             claimed = []
             for row in rows:
                 row.status, row.claimed_by = PROCESSING, self.worker_id
                 row.claimed_until = now + timedelta(seconds=self.policy.lease_s)
                 row.attempts += 1
-                claimed.append(_Claimed(row.id, row.kind, row.idempotency_key, row.payload,
-                                        row.attempts, row.document_id))  # fmt: skip
+                claimed.append(
+                    _Claimed(
+                        row.id,
+                        row.kind,
+                        row.idempotency_key,
+                        row.payload,
+                        row.attempts,
+                        row.document_id,
+                    )
+                )
             uow.commit()
         return claimed
 
@@ -541,22 +609,42 @@ class DeliveryWorker(BackgroundWorker):
             if row is None:
                 raise DocumentNotFoundError()
             content = bytes(row.content)
-        return DeliveryJob(claimed.id, claimed.kind, claimed.key, claimed.attempts,
-                           read_document(content), json.loads(claimed.payload))  # fmt: skip
+        return DeliveryJob(
+            claimed.id,
+            claimed.kind,
+            claimed.key,
+            claimed.attempts,
+            read_document(content),
+            json.loads(claimed.payload),
+        )
 
     # outcomes -----------------------------------------------------------------------------------
 
     def _delivered(self, claimed: _Claimed, receipt: dict[str, Any]) -> None:
-        done = self._set(claimed, status=DELIVERED, delivered_at=self.clock(), last_error=None,
-                         receipt=json.dumps(receipt))  # fmt: skip
+        done = self._set(
+            claimed,
+            status=DELIVERED,
+            delivered_at=self.clock(),
+            last_error=None,
+            receipt=json.dumps(receipt),
+        )
         if not done:
             return  # lease lost to another worker, which delivers the same key
-        log.info("document_delivered", delivery_id=claimed.id, kind=claimed.kind,
-                 attempts=claimed.attempts)  # fmt: skip
-        self._publish("document.delivered", {
-            "id": claimed.document_id, "delivery_id": claimed.id, "kind": claimed.kind,
-            "attempts": claimed.attempts,
-        })  # fmt: skip
+        log.info(
+            "document_delivered",
+            delivery_id=claimed.id,
+            kind=claimed.kind,
+            attempts=claimed.attempts,
+        )
+        self._publish(
+            "document.delivered",
+            {
+                "id": claimed.document_id,
+                "delivery_id": claimed.id,
+                "kind": claimed.kind,
+                "attempts": claimed.attempts,
+            },
+        )
         if self.degraded:
             self.degraded = False
             self._publish("documents.degraded", {"active": False})
@@ -566,31 +654,50 @@ class DeliveryWorker(BackgroundWorker):
             self._failed(claimed, f"too_many_attempts:{reason}")
             return
         delay = backoff_delay(claimed.attempts, self.policy, self.rng)
-        self._set(claimed, status=PENDING, last_error=reason,
-                  next_attempt_at=self.clock() + timedelta(seconds=delay))  # fmt: skip
-        log.warning("document_delivery_retry", delivery_id=claimed.id, kind=claimed.kind,
-                    attempts=claimed.attempts, reason=reason, delay_s=round(delay, 2))  # fmt: skip
+        self._set(
+            claimed,
+            status=PENDING,
+            last_error=reason,
+            next_attempt_at=self.clock() + timedelta(seconds=delay),
+        )
+        log.warning(
+            "document_delivery_retry",
+            delivery_id=claimed.id,
+            kind=claimed.kind,
+            attempts=claimed.attempts,
+            reason=reason,
+            delay_s=round(delay, 2),
+        )
         if not self.degraded:
             self.degraded = True
             self._publish("documents.degraded", {"active": True, "reason": reason})
 
     def _failed(self, claimed: _Claimed, reason: str) -> None:
         self._set(claimed, status=FAILED, last_error=reason[:300])
-        log.warning("document_delivery_failed", delivery_id=claimed.id, kind=claimed.kind,
-                    reason=reason)  # fmt: skip
-        self._publish("document.delivery_failed", {
-            "id": claimed.document_id, "delivery_id": claimed.id, "kind": claimed.kind,
-            "reason": reason,
-        })  # fmt: skip
+        log.warning(
+            "document_delivery_failed", delivery_id=claimed.id, kind=claimed.kind, reason=reason
+        )
+        self._publish(
+            "document.delivery_failed",
+            {
+                "id": claimed.document_id,
+                "delivery_id": claimed.id,
+                "kind": claimed.kind,
+                "reason": reason,
+            },
+        )
 
     def _set(self, claimed: _Claimed, **values: Any) -> int:
         with self.db.uow() as uow:
             result = uow.session.execute(
                 update(DocumentDelivery)
-                .where(DocumentDelivery.id == claimed.id, DocumentDelivery.status == PROCESSING,
-                       DocumentDelivery.claimed_by == self.worker_id)
+                .where(
+                    DocumentDelivery.id == claimed.id,
+                    DocumentDelivery.status == PROCESSING,
+                    DocumentDelivery.claimed_by == self.worker_id,
+                )
                 .values(claimed_until=None, **values)
-            )  # fmt: skip
+            )
             uow.commit()
         return int(cast(CursorResult[Any], result).rowcount)
 

@@ -40,18 +40,25 @@ def _dispense(body: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "MedicationDispense",
         "id": f"line-{line['line_no']}",
-        "identifier": [{"system": LOCAL_DISPENSATION_SYSTEM,
-                        "value": f"{body['id']}/{line['line_no']}"}],
+        "identifier": [
+            {"system": LOCAL_DISPENSATION_SYSTEM, "value": f"{body['id']}/{line['line_no']}"}
+        ],
         "status": "completed" if dispensed else "declined",
         "subject": {"reference": "Patient/patient"},
-        "performer": [{"actor": {"identifier": {"system": RPPS_SYSTEM,
-                                                "value": body["professional"]["rpps"]}}}],
-        "authorizingPrescription": [{"identifier": {"system": PRESCRIPTION_ID_SYSTEM,
-                                                    "value": body["prescription_id"]}}],
+        "performer": [
+            {
+                "actor": {
+                    "identifier": {"system": RPPS_SYSTEM, "value": body["professional"]["rpps"]}
+                }
+            }
+        ],
+        "authorizingPrescription": [
+            {"identifier": {"system": PRESCRIPTION_ID_SYSTEM, "value": body["prescription_id"]}}
+        ],
         "quantity": {"value": line["boxes"], "unit": "boîte"},
         "whenHandedOver": body["created_at"],
         "substitution": {"wasSubstituted": line["intervention"] == "substituted"},
-    }  # fmt: skip
+    }
     if line["delivered_cip13"]:
         resource["medicationCodeableConcept"] = {
             "coding": [{"system": CIP_SYSTEM, "code": line["delivered_cip13"]}],
@@ -84,8 +91,7 @@ def dispensation_bundle(
         "identifier": {"system": LOCAL_DISPENSATION_SYSTEM, "value": body["id"]},
         "timestamp": body["created_at"],
         "entry": [
-            {"fullUrl": f"urn:lgo:{r['resourceType']}/{r['id']}", "resource": r}
-            for r in resources
+            {"fullUrl": f"urn:lgo:{r['resourceType']}/{r['id']}", "resource": r} for r in resources
         ],
     }
     validated = Bundle.model_validate(bundle)

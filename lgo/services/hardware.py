@@ -82,16 +82,24 @@ class HardwareService:
             self._monitor = ReaderMonitor(self.on_monitor_event)
             self._monitor.start()
         for port in self._settings.scanner_serial_ports:
-            self._add_scanner(SerialScanner(
-                port, self._payload(f"serial:{port}"), self._scanner_error,
-                idle_timeout=self._settings.scanner_idle_timeout_s,
-            ))
+            self._add_scanner(
+                SerialScanner(
+                    port,
+                    self._payload(f"serial:{port}"),
+                    self._scanner_error,
+                    idle_timeout=self._settings.scanner_idle_timeout_s,
+                )
+            )
         for device in self._settings.scanner_keyboard_devices:
-            self._add_scanner(WedgeScanner(
-                device, self._payload(f"wedge:{device}"), self._scanner_error,
-                layout=self._settings.scanner_keyboard_layout,
-                idle_timeout=self._settings.scanner_idle_timeout_s,
-            ))
+            self._add_scanner(
+                WedgeScanner(
+                    device,
+                    self._payload(f"wedge:{device}"),
+                    self._scanner_error,
+                    layout=self._settings.scanner_keyboard_layout,
+                    idle_timeout=self._settings.scanner_idle_timeout_s,
+                )
+            )
 
     async def stop(self) -> None:
         monitor, self._monitor = self._monitor, None
@@ -133,8 +141,10 @@ class HardwareService:
 
     def scanners(self) -> list[dict[str, Any]]:
         return [
-            {"device": getattr(sc, "port", None) or getattr(sc, "path", ""),
-             "connected": sc.connected.is_set()}
+            {
+                "device": getattr(sc, "port", None) or getattr(sc, "path", ""),
+                "connected": sc.connected.is_set(),
+            }
             for sc in self._scanners
         ]
 
@@ -206,12 +216,22 @@ class HardwareService:
             if reader not in self._kinds:  # removed while we were reading
                 return
             self._reads[reader] = read
-        log.info("vitale_read", reader=reader, read_id=read.read_id,
-                 beneficiaries=len(card.beneficiaries), apdus=card.apdu_count)
-        self._events.publish("vitale.read", {
-            "reader": reader, "read_id": read.read_id,
-            "beneficiaries": len(card.beneficiaries), "apdu_count": card.apdu_count,
-        })
+        log.info(
+            "vitale_read",
+            reader=reader,
+            read_id=read.read_id,
+            beneficiaries=len(card.beneficiaries),
+            apdus=card.apdu_count,
+        )
+        self._events.publish(
+            "vitale.read",
+            {
+                "reader": reader,
+                "read_id": read.read_id,
+                "beneficiaries": len(card.beneficiaries),
+                "apdu_count": card.apdu_count,
+            },
+        )
 
     def _read_failed(self, reader: str, exc: drv.DriverError) -> None:
         error = hw.translate(exc)

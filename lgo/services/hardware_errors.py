@@ -73,9 +73,7 @@ class CpsPinIncorrect(Forbidden):
 
 class CpsPinFinalTry(Conflict):
     slug = "cps-pin-final-try"
-    title = (
-        "Dernier essai avant blocage de la carte CPS : confirmez pour tenter le code porteur"
-    )
+    title = "Dernier essai avant blocage de la carte CPS : confirmez pour tenter le code porteur"
 
 
 class CpsPinLocked(Forbidden):

@@ -423,10 +423,17 @@ class IdentityService:
         )
         with self._db.uow(readonly=True) as uow:
             return [
-                CheckView(c.at, c.kind, c.outcome, c.status_before, c.status_after,
-                          c.author_rpps, c.error_slug)
+                CheckView(
+                    c.at,
+                    c.kind,
+                    c.outcome,
+                    c.status_before,
+                    c.status_after,
+                    c.author_rpps,
+                    c.error_slug,
+                )
                 for c in uow.session.scalars(stmt)
-            ]  # fmt: skip
+            ]
 
     def work_list(self) -> list[WorkItemView]:
         stmt = (
@@ -537,8 +544,16 @@ class IdentityService:
                 .where(Patient.id == view.id)
                 .values(on_work_list=True, updated_at=now)
             )
-            self._add_check(uow.session, view, kind, "duplicate_ins", view.status, author_rpps,
-                            DuplicateIns.slug, now)  # fmt: skip
+            self._add_check(
+                uow.session,
+                view,
+                kind,
+                "duplicate_ins",
+                view.status,
+                author_rpps,
+                DuplicateIns.slug,
+                now,
+            )
             uow.session.add(
                 IdentityWorkItem(patient_id=view.id, reason="duplicate_ins", opened_at=now)
             )
@@ -570,11 +585,16 @@ class IdentityService:
     ) -> None:
         session.add(
             PatientIdentityCheck(
-                patient_id=view.id, at=at, kind=kind, outcome=outcome,
-                status_before=view.status.value, status_after=after.value,
-                author_rpps=author_rpps, error_slug=slug,
+                patient_id=view.id,
+                at=at,
+                kind=kind,
+                outcome=outcome,
+                status_before=view.status.value,
+                status_after=after.value,
+                author_rpps=author_rpps,
+                error_slug=slug,
             )
-        )  # fmt: skip
+        )
 
     def _record(
         self,

@@ -45,22 +45,36 @@ def recorded_lines(
     for decision in decisions:
         listed = prescription.line(decision.line_no).regulatory_list
         if decision.units > 0 and listed.goes_to_ordonnancier:
-            lines.append(RecordedLine(designations.get(decision.line_no, ""), decision.units,
-                                      narcotic=listed is RegulatoryList.STUPEFIANT))  # fmt: skip
+            lines.append(
+                RecordedLine(
+                    designations.get(decision.line_no, ""),
+                    decision.units,
+                    narcotic=listed is RegulatoryList.STUPEFIANT,
+                )
+            )
     return lines
 
 
 def missing_record_data(
-    prescription: Prescription, patient: Patient, *, patient_address: str, typed_prescriber: str,
-    bearer: Bearer | None, lines: Sequence[RecordedLine],
-) -> list[Datum]:  # fmt: skip
+    prescription: Prescription,
+    patient: Patient,
+    *,
+    patient_address: str,
+    typed_prescriber: str,
+    bearer: Bearer | None,
+    lines: Sequence[RecordedLine],
+) -> list[Datum]:
     """What the ordonnancier entries would lack (empty: complete)."""
-    return missing_data(RecordData(
-        prescriber_name=prescription.extra.get("prescriber_name", ""),
-        prescriber_address=prescriber_address(prescription, typed_prescriber),
-        patient_name=patient_name(patient), patient_address=patient_address,
-        bearer=bearer, lines=lines,
-    ))  # fmt: skip
+    return missing_data(
+        RecordData(
+            prescriber_name=prescription.extra.get("prescriber_name", ""),
+            prescriber_address=prescriber_address(prescription, typed_prescriber),
+            patient_name=patient_name(patient),
+            patient_address=patient_address,
+            bearer=bearer,
+            lines=lines,
+        )
+    )
 
 
 def public_missing(missing: Sequence[Datum]) -> list[dict[str, str]]:

@@ -33,8 +33,9 @@ def posology_view(prescription: Prescription, line: PrescriptionLine) -> dict[st
     """The figures the dosage defines; a typed paper line carries the pharmacist's own figures."""
     posology = line.posology
     if posology is None and prescription.source is PrescriptionSource.PAPER:
-        posology = Posology(units_per_day=line.units_per_day, duration_days=line.duration_days,
-                            reason=None)  # fmt: skip
+        posology = Posology(
+            units_per_day=line.units_per_day, duration_days=line.duration_days, reason=None
+        )
     posology = posology or Posology()
     return {
         "units_per_day": display_decimal(posology.units_per_day),
@@ -48,16 +49,21 @@ def posology_view(prescription: Prescription, line: PrescriptionLine) -> dict[st
 
 def deliverable_view(allowance: Deliverable, exceptional: bool = False) -> dict[str, Any]:
     if allowance.blocking:
-        reasons = [{"code": r.code.value, "message": r.message, "article": r.article}
-                   for r in allowance.blocking]  # fmt: skip
+        reasons = [
+            {"code": r.code.value, "message": r.message, "article": r.article}
+            for r in allowance.blocking
+        ]
         if exceptional:
             reasons.append(EXCEPTIONAL_REASON)
     else:
         reasons = [
-            {"code": limit.code.value, "article": ARTICLES.get(limit.code),
-             "message": LIMIT_MESSAGES_FR[limit.code].format(days=allowance.max_days)}
+            {
+                "code": limit.code.value,
+                "article": ARTICLES.get(limit.code),
+                "message": LIMIT_MESSAGES_FR[limit.code].format(days=allowance.max_days),
+            }
             for limit in allowance.binding()
-        ]  # fmt: skip
+        ]
     return {
         "allowed": allowance.allowed,
         "max_days": allowance.max_days,
@@ -93,9 +99,10 @@ def _proposal(
     return {
         "days": days,
         "price_cents": packs.price_cents,
-        "packs": [{"cip13": p.pack.cip13, "units": p.pack.units, "count": p.count}
-                  for p in packs.lines],
-    }  # fmt: skip
+        "packs": [
+            {"cip13": p.pack.cip13, "units": p.pack.units, "count": p.count} for p in packs.lines
+        ],
+    }
 
 
 def line_view(

@@ -116,8 +116,15 @@ class ActStore(Generic[Row]):
     ``when`` is the act's time column (searched on local days); ``kind`` the column filtered by the
     search's ``kind`` (vaccine, test); ``view`` renders a row for the API."""
 
-    def __init__(self, db: Database, table: type[Row], when: Any, kind: Any,
-                 view: Callable[[Row], dict[str, Any]], not_found: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        db: Database,
+        table: type[Row],
+        when: Any,
+        kind: Any,
+        view: Callable[[Row], dict[str, Any]],
+        not_found: str,
+    ) -> None:
         self._db = db
         self._table = table
         self._when = when
@@ -151,8 +158,12 @@ class ActStore(Generic[Row]):
             return replay
         return None
 
-    def link_document(self, act_id: str, produce: Callable[[], dict[str, Any]],
-                      problems: list[dict[str, Any]] | None = None) -> bool:  # fmt: skip
+    def link_document(
+        self,
+        act_id: str,
+        produce: Callable[[], dict[str, Any]],
+        problems: list[dict[str, Any]] | None = None,
+    ) -> bool:
         """Produce the act's document through the documents part and note the outcome.
 
         One producer at a time: the act is claimed first (``document_claimed_at``, a lease that
@@ -166,22 +177,30 @@ class ActStore(Generic[Row]):
             problems.append(problem)
         table: Any = self._table
         with self._db.uow() as uow:
-            uow.session.execute(update(table).where(table.id == act_id).values(
-                document_id=document_id, document_skipped=skipped, document_claimed_at=None,
-            ))  # fmt: skip
+            uow.session.execute(
+                update(table)
+                .where(table.id == act_id)
+                .values(
+                    document_id=document_id,
+                    document_skipped=skipped,
+                    document_claimed_at=None,
+                )
+            )
             uow.commit()
         return True
 
     def _claim(self, act_id: str) -> bool:
         table: Any = self._table
         now = utcnow()
-        free = or_(table.document_claimed_at.is_(None),
-                   table.document_claimed_at < now - DOCUMENT_LEASE)  # fmt: skip
+        free = or_(
+            table.document_claimed_at.is_(None), table.document_claimed_at < now - DOCUMENT_LEASE
+        )
         with self._db.uow() as uow:
             result = uow.session.execute(
-                update(table).where(table.id == act_id, table.document_id.is_(None), free)
+                update(table)
+                .where(table.id == act_id, table.document_id.is_(None), free)
                 .values(document_claimed_at=now)
-            )  # fmt: skip
+            )
             uow.commit()
         return int(cast(CursorResult[Any], result).rowcount) == 1
 
@@ -194,8 +213,12 @@ class ActStore(Generic[Row]):
             uow.session.expunge(row)
             return row
 
-    def produce_later(self, act_id: str, produce: Callable[[Row], dict[str, Any]],
-                      problems: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
+    def produce_later(
+        self,
+        act_id: str,
+        produce: Callable[[Row], dict[str, Any]],
+        problems: list[dict[str, Any]] | None = None,
+    ) -> None:
         """The act's document after the act (INS qualified since, or a crash before it): once."""
         row = self.row(act_id)
         if row.document_id is not None:
@@ -210,8 +233,15 @@ class ActStore(Generic[Row]):
                 raise ActNotFound(self._not_found)
             return self._view(row)
 
-    def search(self, *, patient_id: str | None, start: date | None, end: date | None,
-               kind: str | None, limit: int) -> list[dict[str, Any]]:  # fmt: skip
+    def search(
+        self,
+        *,
+        patient_id: str | None,
+        start: date | None,
+        end: date | None,
+        kind: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
         """Newest first; dates are local days, inclusive."""
         table: Any = self._table
         lower, upper = utc_bounds(start, end)
@@ -231,12 +261,25 @@ class ActStore(Generic[Row]):
 class DocumentProducer(Protocol):
     """The documents part's service, as the missions use it."""
 
-    def vaccination_note(self, patient_id: str, vaccinations: Any, author: Author, *,
-                         to_dmp: bool = True, mss_recipient: str | None = None
-                         ) -> dict[str, Any]: ...  # fmt: skip
+    def vaccination_note(
+        self,
+        patient_id: str,
+        vaccinations: Any,
+        author: Author,
+        *,
+        to_dmp: bool = True,
+        mss_recipient: str | None = None,
+    ) -> dict[str, Any]: ...
 
-    def trod_result(self, patient_id: str, result: Any, author: Author, *, to_dmp: bool = True,
-                    mss_recipient: str | None = None) -> dict[str, Any]: ...  # fmt: skip
+    def trod_result(
+        self,
+        patient_id: str,
+        result: Any,
+        author: Author,
+        *,
+        to_dmp: bool = True,
+        mss_recipient: str | None = None,
+    ) -> dict[str, Any]: ...
 
 
 def produce_document(

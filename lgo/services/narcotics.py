@@ -33,29 +33,49 @@ def record_withdrawals(
     for row in rows:
         if row.regulatory_list not in REGISTERED_LISTS or row.units <= 0:
             continue
-        session.add(NarcoticsRegisterLine(
-            recorded_at=now, business_date=local_date(now),
-            product_code=row.delivered_cip13 or row.molecule or "", designation=row.designation,
-            movement=Movement.DISPENSING.value, units=-row.units,
-            dispensation_id=row.dispensation_id, reference=None, pharmacist_rpps=rpps,
-        ))  # fmt: skip
+        session.add(
+            NarcoticsRegisterLine(
+                recorded_at=now,
+                business_date=local_date(now),
+                product_code=row.delivered_cip13 or row.molecule or "",
+                designation=row.designation,
+                movement=Movement.DISPENSING.value,
+                units=-row.units,
+                dispensation_id=row.dispensation_id,
+                reference=None,
+                pharmacist_rpps=rpps,
+            )
+        )
         count += 1
     return count
 
 
 def _lines(session: Session, product_code: str) -> list[RegisterLine]:
-    rows = session.execute(
-        select(NarcoticsRegisterLine).where(NarcoticsRegisterLine.product_code == product_code)
-        .order_by(NarcoticsRegisterLine.id)
-    ).scalars().all()  # fmt: skip
-    return [RegisterLine(r.business_date, r.product_code, Movement(r.movement), r.units)
-            for r in rows]  # fmt: skip
+    rows = (
+        session.execute(
+            select(NarcoticsRegisterLine)
+            .where(NarcoticsRegisterLine.product_code == product_code)
+            .order_by(NarcoticsRegisterLine.id)
+        )
+        .scalars()
+        .all()
+    )
+    return [
+        RegisterLine(r.business_date, r.product_code, Movement(r.movement), r.units) for r in rows
+    ]
 
 
 def record(
-    db: Database, *, product_code: str, designation: str, movement: Movement, units: int,
-    reference: str | None, rpps: str, now: datetime,
-) -> dict[str, Any]:  # fmt: skip
+    db: Database,
+    *,
+    product_code: str,
+    designation: str,
+    movement: Movement,
+    units: int,
+    reference: str | None,
+    rpps: str,
+    now: datetime,
+) -> dict[str, Any]:
     """A receipt or a destruction (positive quantity of dosage units)."""
     if movement not in (Movement.RECEIPT, Movement.DESTRUCTION):
         raise InvalidInput("mouvement manuel : réception ou destruction")
@@ -65,45 +85,77 @@ def record(
         raise InvalidInput("quantité en unités de prise, strictement positive") from None
     with db.uow() as uow:
         row = NarcoticsRegisterLine(
-            recorded_at=now, business_date=local_date(now), product_code=product_code,
-            designation=designation, movement=movement.value, units=signed,
-            dispensation_id=None, reference=reference, pharmacist_rpps=rpps,
-        )  # fmt: skip
+            recorded_at=now,
+            business_date=local_date(now),
+            product_code=product_code,
+            designation=designation,
+            movement=movement.value,
+            units=signed,
+            dispensation_id=None,
+            reference=reference,
+            pharmacist_rpps=rpps,
+        )
         uow.session.add(row)
         uow.commit()
         return _public(row)
 
 
 def take_inventory(
-    db: Database, *, product_code: str, designation: str, counted: int, note: str, rpps: str,
+    db: Database,
+    *,
+    product_code: str,
+    designation: str,
+    counted: int,
+    note: str,
+    rpps: str,
     now: datetime,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Count the stock; a discrepancy becomes an adjustment line carrying the note."""
     with db.uow() as uow:
-        result = inventory(_lines(uow.session, product_code), product_code, counted, local_date(now))
+        result = inventory(
+            _lines(uow.session, product_code), product_code, counted, local_date(now)
+        )
         if result.discrepancy:
-            uow.session.add(NarcoticsRegisterLine(
-                recorded_at=now, business_date=local_date(now), product_code=product_code,
-                designation=designation, movement=Movement.INVENTORY_ADJUSTMENT.value,
-                units=result.discrepancy, dispensation_id=None,
-                reference=f"inventaire : {note}"[:200], pharmacist_rpps=rpps,
-            ))  # fmt: skip
+            uow.session.add(
+                NarcoticsRegisterLine(
+                    recorded_at=now,
+                    business_date=local_date(now),
+                    product_code=product_code,
+                    designation=designation,
+                    movement=Movement.INVENTORY_ADJUSTMENT.value,
+                    units=result.discrepancy,
+                    dispensation_id=None,
+                    reference=f"inventaire : {note}"[:200],
+                    pharmacist_rpps=rpps,
+                )
+            )
         uow.commit()
-    return {"product_code": product_code, "on": result.on.isoformat(),
-            "expected": result.expected, "counted": result.counted,
-            "discrepancy": result.discrepancy}  # fmt: skip
+    return {
+        "product_code": product_code,
+        "on": result.on.isoformat(),
+        "expected": result.expected,
+        "counted": result.counted,
+        "discrepancy": result.discrepancy,
+    }
 
 
 def balance(db: Database, product_code: str, year: int, month: int) -> dict[str, Any]:
     with db.uow(readonly=True) as uow:
         b = monthly_balance(_lines(uow.session, product_code), product_code, year, month)
-    return {"product_code": product_code, "month": f"{year:04d}-{month:02d}",
-            "opening": b.opening, "received": b.received, "withdrawn": b.withdrawn,
-            "adjusted": b.adjusted, "closing": b.closing}  # fmt: skip
+    return {
+        "product_code": product_code,
+        "month": f"{year:04d}-{month:02d}",
+        "opening": b.opening,
+        "received": b.received,
+        "withdrawn": b.withdrawn,
+        "adjusted": b.adjusted,
+        "closing": b.closing,
+    }
 
 
-def register(db: Database, product_code: str | None = None, day_from: date | None = None,
-             limit: int = 1000) -> list[dict[str, Any]]:  # fmt: skip
+def register(
+    db: Database, product_code: str | None = None, day_from: date | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
     stmt = select(NarcoticsRegisterLine).order_by(NarcoticsRegisterLine.id).limit(limit)
     if product_code:
         stmt = stmt.where(NarcoticsRegisterLine.product_code == product_code)
@@ -114,8 +166,15 @@ def register(db: Database, product_code: str | None = None, day_from: date | Non
 
 
 def _public(row: NarcoticsRegisterLine) -> dict[str, Any]:
-    return {"id": row.id, "recorded_at": row.recorded_at.isoformat(),
-            "business_date": row.business_date.isoformat(), "product_code": row.product_code,
-            "designation": row.designation, "movement": row.movement, "units": row.units,
-            "dispensation_id": row.dispensation_id, "reference": row.reference,
-            "pharmacist_rpps": row.pharmacist_rpps}  # fmt: skip
+    return {
+        "id": row.id,
+        "recorded_at": row.recorded_at.isoformat(),
+        "business_date": row.business_date.isoformat(),
+        "product_code": row.product_code,
+        "designation": row.designation,
+        "movement": row.movement,
+        "units": row.units,
+        "dispensation_id": row.dispensation_id,
+        "reference": row.reference,
+        "pharmacist_rpps": row.pharmacist_rpps,
+    }

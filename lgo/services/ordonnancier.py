@@ -102,12 +102,16 @@ def _fields(row: OrdonnancierEntry) -> dict[str, Any]:
 def _chain(session: Session, batch: int = 500) -> Iterator[ChainEntry]:
     last = 0
     while True:
-        rows = session.execute(
-            select(OrdonnancierEntry)
-            .where(OrdonnancierEntry.number > last)
-            .order_by(OrdonnancierEntry.number)
-            .limit(batch)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(OrdonnancierEntry)
+                .where(OrdonnancierEntry.number > last)
+                .order_by(OrdonnancierEntry.number)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             return
         for row in rows:
@@ -146,9 +150,9 @@ def _iso_start(day: date) -> str:
     return datetime.combine(day, time.min).isoformat()
 
 
-def query(db: Database, q: Query, order: ExportOrder = ExportOrder.CHRONOLOGICAL) -> list[
-    dict[str, Any]
-]:
+def query(
+    db: Database, q: Query, order: ExportOrder = ExportOrder.CHRONOLOGICAL
+) -> list[dict[str, Any]]:
     stmt = select(OrdonnancierEntry)
     if q.patient_id:
         stmt = stmt.where(OrdonnancierEntry.patient_id == q.patient_id)
@@ -161,11 +165,17 @@ def query(db: Database, q: Query, order: ExportOrder = ExportOrder.CHRONOLOGICAL
         stmt = stmt.where(OrdonnancierEntry.recorded_at < _iso_start(q.day_to + timedelta(1)))
     sort = {
         ExportOrder.CHRONOLOGICAL: (OrdonnancierEntry.number,),
-        ExportOrder.PATIENT: (OrdonnancierEntry.patient_name, OrdonnancierEntry.patient_id,
-                              OrdonnancierEntry.number),
-        ExportOrder.MEDICINE: (OrdonnancierEntry.designation, OrdonnancierEntry.product_code,
-                               OrdonnancierEntry.number),
-    }[order]  # fmt: skip
+        ExportOrder.PATIENT: (
+            OrdonnancierEntry.patient_name,
+            OrdonnancierEntry.patient_id,
+            OrdonnancierEntry.number,
+        ),
+        ExportOrder.MEDICINE: (
+            OrdonnancierEntry.designation,
+            OrdonnancierEntry.product_code,
+            OrdonnancierEntry.number,
+        ),
+    }[order]
     with db.uow(readonly=True) as uow:
         rows = uow.session.execute(stmt.order_by(*sort).limit(q.limit)).scalars().all()
         return [{**_fields(r), "hash": r.hash} for r in rows]
@@ -198,9 +208,11 @@ _TITLES = {
 
 
 def to_html(
-    entries: Sequence[Mapping[str, Any]], pharmacy_name: str, pharmacy_address: str,
+    entries: Sequence[Mapping[str, Any]],
+    pharmacy_name: str,
+    pharmacy_address: str,
     order: ExportOrder,
-) -> str:  # fmt: skip
+) -> str:
     """Print-ready HTML: the pharmacy's name and address repeat at the top of every page."""
     esc = html.escape
     span = len(EXPORT_COLUMNS)
@@ -211,8 +223,9 @@ def to_html(
         "<tr>" + "".join(f"<th>{esc(HEADERS_FR[c])}</th>" for c in EXPORT_COLUMNS) + "</tr>"
     )
     body = "".join(
-        "<tr>" + "".join(f"<td>{esc('' if e.get(c) is None else str(e[c]))}</td>"
-                         for c in EXPORT_COLUMNS) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{esc('' if e.get(c) is None else str(e[c]))}</td>" for c in EXPORT_COLUMNS)
+        + "</tr>"
         for e in entries
     )
     return (

@@ -100,8 +100,9 @@ class OutboxWorker(BackgroundWorker):
             due = uow.session.execute(
                 select(OutboxMessage.next_attempt_at)
                 .where(OutboxMessage.status == PENDING, OutboxMessage.kind == EXECUTION_KIND)
-                .order_by(OutboxMessage.next_attempt_at).limit(1)
-            ).scalar_one_or_none()  # fmt: skip
+                .order_by(OutboxMessage.next_attempt_at)
+                .limit(1)
+            ).scalar_one_or_none()
         if due is None:
             return self.policy.idle_poll_s
         wait = (due - self.clock()).total_seconds()
@@ -126,18 +127,26 @@ class OutboxWorker(BackgroundWorker):
             (OutboxMessage.status == PROCESSING) & (OutboxMessage.claimed_until < now),
         )
         with self.db.uow() as uow:
-            rows = uow.session.execute(
-                select(OutboxMessage).where(due).order_by(OutboxMessage.id)
-                .limit(self.policy.batch).with_for_update(skip_locked=True)
-            ).scalars().all()  # fmt: skip
+            rows = (
+                uow.session.execute(
+                    select(OutboxMessage)
+                    .where(due)
+                    .order_by(OutboxMessage.id)
+                    .limit(self.policy.batch)
+                    .with_for_update(skip_locked=True)
+                )
+                .scalars()
+                .all()
+            )
             claimed = []
             for row in rows:
                 row.status, row.claimed_by = PROCESSING, self.worker_id
                 row.claimed_until, row.attempts = lease_until, row.attempts + 1
                 claimed.append(
-                    Claimed(row.id, row.idempotency_key, row.payload, row.attempts,
-                            row.dispensation_id)
-                )  # fmt: skip
+                    Claimed(
+                        row.id, row.idempotency_key, row.payload, row.attempts, row.dispensation_id
+                    )
+                )
             uow.commit()
         if claimed:
             fault_point("outbox.after_claim")
@@ -167,11 +176,13 @@ class OutboxWorker(BackgroundWorker):
         lines = payload["lines"]
         if any(line.get("line_id") is None for line in lines):
             lines = self._resolve_line_ids(payload)
-        return ep.ExecutionReport.model_validate({
-            **payload,
-            **self._qualified_ins(message.dispensation_id),
-            "lines": [{k: v for k, v in line.items() if k != "line_no"} for line in lines],
-        })  # fmt: skip
+        return ep.ExecutionReport.model_validate(
+            {
+                **payload,
+                **self._qualified_ins(message.dispensation_id),
+                "lines": [{k: v for k, v in line.items() if k != "line_no"} for line in lines],
+            }
+        )
 
     def _qualified_ins(self, dispensation_id: str | None) -> dict[str, str]:
         """The patient's INS only if the identity service says it is qualified *now* (asked at
@@ -207,27 +218,45 @@ class OutboxWorker(BackgroundWorker):
         with self.db.uow() as uow:
             result = uow.session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == message.id, OutboxMessage.status == PROCESSING,
-                       OutboxMessage.claimed_by == self.worker_id)
-                .values(status=DELIVERED, delivered_at=now, claimed_until=None, last_error=None,
-                        receipt=receipt.model_dump_json())
-            )  # fmt: skip
+                .where(
+                    OutboxMessage.id == message.id,
+                    OutboxMessage.status == PROCESSING,
+                    OutboxMessage.claimed_by == self.worker_id,
+                )
+                .values(
+                    status=DELIVERED,
+                    delivered_at=now,
+                    claimed_until=None,
+                    last_error=None,
+                    receipt=receipt.model_dump_json(),
+                )
+            )
             done = cast(CursorResult[Any], result).rowcount
             if message.dispensation_id:
                 uow.session.execute(
-                    update(DispensationRow).where(DispensationRow.id == message.dispensation_id)
+                    update(DispensationRow)
+                    .where(DispensationRow.id == message.dispensation_id)
                     .values(sync_status="synced")
-                )  # fmt: skip
+                )
             uow.commit()
         fault_point("outbox.after_mark_delivered")
         if not done:
             return  # lease lost to another worker, which reports the same key: nothing to say
-        log.info("outbox_delivered", message_id=message.id, attempts=message.attempts,
-                 replayed=receipt.replayed)  # fmt: skip
-        self.events.publish("outbox.delivered", {
-            "id": message.id, "dispensation_id": message.dispensation_id,
-            "attempts": message.attempts, "replayed": receipt.replayed,
-        })  # fmt: skip
+        log.info(
+            "outbox_delivered",
+            message_id=message.id,
+            attempts=message.attempts,
+            replayed=receipt.replayed,
+        )
+        self.events.publish(
+            "outbox.delivered",
+            {
+                "id": message.id,
+                "dispensation_id": message.dispensation_id,
+                "attempts": message.attempts,
+                "replayed": receipt.replayed,
+            },
+        )
         if self.degraded:
             self.degraded = False
             self.events.publish("outbox.degraded", {"active": False})
@@ -237,10 +266,19 @@ class OutboxWorker(BackgroundWorker):
             self._failed(message, f"too_many_attempts:{reason}")
             return
         delay = backoff_delay(message.attempts, self.policy, self.rng)
-        self._set(message, status=PENDING, last_error=reason,
-                  next_attempt_at=self.clock() + timedelta(seconds=delay))  # fmt: skip
-        log.warning("outbox_retry_scheduled", message_id=message.id, attempts=message.attempts,
-                    reason=reason, delay_s=round(delay, 2))  # fmt: skip
+        self._set(
+            message,
+            status=PENDING,
+            last_error=reason,
+            next_attempt_at=self.clock() + timedelta(seconds=delay),
+        )
+        log.warning(
+            "outbox_retry_scheduled",
+            message_id=message.id,
+            attempts=message.attempts,
+            reason=reason,
+            delay_s=round(delay, 2),
+        )
         if not self.degraded:
             self.degraded = True
             self.events.publish("outbox.degraded", {"active": True, "reason": reason})
@@ -248,18 +286,26 @@ class OutboxWorker(BackgroundWorker):
     def _failed(self, message: Claimed, reason: str) -> None:
         self._set(message, status=FAILED, last_error=reason[:300])
         log.warning("outbox_failed", message_id=message.id, reason=reason)
-        self.events.publish("outbox.failed", {
-            "id": message.id, "dispensation_id": message.dispensation_id, "reason": reason,
-        })  # fmt: skip
+        self.events.publish(
+            "outbox.failed",
+            {
+                "id": message.id,
+                "dispensation_id": message.dispensation_id,
+                "reason": reason,
+            },
+        )
 
     def _set(self, message: Claimed, **values: Any) -> None:
         with self.db.uow() as uow:
             uow.session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == message.id, OutboxMessage.status == PROCESSING,
-                       OutboxMessage.claimed_by == self.worker_id)
+                .where(
+                    OutboxMessage.id == message.id,
+                    OutboxMessage.status == PROCESSING,
+                    OutboxMessage.claimed_by == self.worker_id,
+                )
                 .values(claimed_until=None, **values)
-            )  # fmt: skip
+            )
             uow.commit()
 
 
@@ -268,13 +314,16 @@ class OutboxWorker(BackgroundWorker):
 
 def _public(row: OutboxMessage) -> dict[str, Any]:
     return {
-        "id": row.id, "kind": row.kind, "dispensation_id": row.dispensation_id,
-        "status": row.status, "attempts": row.attempts,
+        "id": row.id,
+        "kind": row.kind,
+        "dispensation_id": row.dispensation_id,
+        "status": row.status,
+        "attempts": row.attempts,
         "next_attempt_at": row.next_attempt_at.isoformat(),
         "last_error": row.last_error,
         "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
         "created_at": row.created_at.isoformat(),
-    }  # fmt: skip
+    }
 
 
 def list_messages(

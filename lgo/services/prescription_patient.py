@@ -46,14 +46,23 @@ def _given(raw: str | None) -> tuple[str, ...]:
 
 
 def card_traits(
-    family_name: str, given_names: str, birth_date: str, sex: str = "U",
-    ins: str | None = None, ins_oid: str | None = None,
-) -> PatientTraits:  # fmt: skip
+    family_name: str,
+    given_names: str,
+    birth_date: str,
+    sex: str = "U",
+    ins: str | None = None,
+    ins_oid: str | None = None,
+) -> PatientTraits:
     """A beneficiary as a card or apCV gives it (not stored yet), for the switch the page offers.
     ``ValueError`` for a birth date that is not 8 digits or an ISO date."""
-    return PatientTraits(family_names=(family_name,), given_names=_given(given_names),
-                         birth_date=birth_date_digits(birth_date), sex=sex, ins=ins,
-                         ins_oid=ins_oid if ins else None)  # fmt: skip
+    return PatientTraits(
+        family_names=(family_name,),
+        given_names=_given(given_names),
+        birth_date=birth_date_digits(birth_date),
+        sex=sex,
+        ins=ins,
+        ins_oid=ins_oid if ins else None,
+    )
 
 
 def traits_of(patient: Patient) -> PatientTraits:
@@ -121,5 +130,8 @@ def candidate_match(prescription: Prescription, candidate: PatientTraits) -> dic
         paper = prescription.source is not PrescriptionSource.EPRESCRIPTION
         return {"matches": paper, "rule": "paper" if paper else "unknown", "differing": []}
     result = match_patient(prescribed, candidate)
-    return {"matches": result.same, "rule": result.basis.value,
-            "differing": [t.value for t in result.differing]}  # fmt: skip
+    return {
+        "matches": result.same,
+        "rule": result.basis.value,
+        "differing": [t.value for t in result.differing],
+    }

@@ -49,8 +49,13 @@ class PrescriptionReader:
             "treatment_limit": rx.treatment_limit.isoformat(),
             "degraded": view.degraded,
             "lines": [
-                line_view(rx, line, view.histories.get(line.line_no, LineHistory()), today,
-                          covered.get(line.line_no, ()))
+                line_view(
+                    rx,
+                    line,
+                    view.histories.get(line.line_no, LineHistory()),
+                    today,
+                    covered.get(line.line_no, ()),
+                )
                 for line in rx.lines
             ],
-        }  # fmt: skip
+        }

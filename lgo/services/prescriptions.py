@@ -172,9 +172,11 @@ def patient_traits(patient: ep.PatientIdentity) -> PatientTraits:
 
 
 def _prescriber_extra(prescriber: ep.Prescriber) -> dict[str, str]:
-    codes = {"prescriber_profession": prescriber.profession_code,
-             "prescriber_specialty": prescriber.specialty_code,
-             "prescriber_address": prescriber.address}  # fmt: skip
+    codes = {
+        "prescriber_profession": prescriber.profession_code,
+        "prescriber_specialty": prescriber.specialty_code,
+        "prescriber_address": prescriber.address,
+    }
     return {key: value for key, value in codes.items() if value}
 
 
@@ -297,11 +299,12 @@ def patient_view(traits: PatientTraits | None) -> dict[str, Any] | None:
     return {
         "family_name": traits.family_names[0],
         "given_names": list(traits.given_names),
-        "birth_date": iso_birth_date(traits.birth_date) if traits.birth_date != "00000000"
+        "birth_date": iso_birth_date(traits.birth_date)
+        if traits.birth_date != "00000000"
         else None,
         "sex": traits.sex,
         "ins": {"nir": traits.ins, "oid": traits.ins_oid} if traits.ins else None,
-    }  # fmt: skip
+    }
 
 
 def prescriber_view(prescription: Prescription, check: dict[str, Any]) -> dict[str, Any]:

@@ -51,14 +51,22 @@ class PscProvider(Protocol):
     """The part of :class:`lgo.national.psc.PscClient` this service uses."""
 
     def start_ciba(
-        self, login_hint: str, *, binding_message: str | None = None,
+        self,
+        login_hint: str,
+        *,
+        binding_message: str | None = None,
         requested_expiry: int | None = None,
     ) -> CibaStart: ...
 
     def poll_ciba(self, auth_req_id: str) -> TokenSet | CibaPending: ...
 
     def authorization_url(
-        self, *, redirect_uri: str, state: str, nonce: str, code_challenge: str,
+        self,
+        *,
+        redirect_uri: str,
+        state: str,
+        nonce: str,
+        code_challenge: str,
         login_hint: str | None = None,
     ) -> str: ...
 
@@ -165,7 +173,10 @@ class PscLogin:
     # -- CIBA ---------------------------------------------------------------------------
 
     def start_ciba(
-        self, login_hint: str, *, binding_message: str | None = None,
+        self,
+        login_hint: str,
+        *,
+        binding_message: str | None = None,
         requested_expiry: int | None = None,
     ) -> CibaLogin:
         idnat = normalise_login_hint(login_hint)
@@ -225,8 +236,11 @@ class PscLogin:
         pkce = PkcePair.generate()
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         url = self._provider.authorization_url(
-            redirect_uri=self.redirect_uri, state=state, nonce=nonce,
-            code_challenge=pkce.challenge, login_hint=hint,
+            redirect_uri=self.redirect_uri,
+            state=state,
+            nonce=nonce,
+            code_challenge=pkce.challenge,
+            login_hint=hint,
         )
         now = self._clock()
         with self._lock:
@@ -240,7 +254,9 @@ class PscLogin:
         if pending is None or self._clock() >= pending.expires_at:
             raise PscLoginUnknown()
         tokens = self._provider.exchange_code(
-            code=code, redirect_uri=self.redirect_uri, code_verifier=pending.verifier,
+            code=code,
+            redirect_uri=self.redirect_uri,
+            code_verifier=pending.verifier,
             nonce=pending.nonce,
         )
         return self._open(tokens)
@@ -269,7 +285,9 @@ class PscLogin:
     def _open(self, tokens: TokenSet) -> ProfessionalSession:
         identity = identity_from_tokens(tokens)
         session = self._sessions.open(
-            SessionKind.ECPS, identity, ttl=self.session_ttl,
+            SessionKind.ECPS,
+            identity,
+            ttl=self.session_ttl,
             source=f"psc:{tokens.professional.subject}",
         )
         if tokens.refresh_token:

@@ -79,8 +79,13 @@ class ScanService:
         record = ScanRecord(str(uuid.uuid4()), datetime.now(UTC), source, classification)
         with self._lock:
             self._recent.append(record)
-        log.info("scan_received", scan_id=record.id, kind=classification.kind.value,
-                 reason=classification.reason, source=source)
+        log.info(
+            "scan_received",
+            scan_id=record.id,
+            kind=classification.kind.value,
+            reason=classification.reason,
+            source=source,
+        )
         self._events.publish("scan.received", record.event_data())
         return record
 

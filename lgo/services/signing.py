@@ -21,6 +21,7 @@ def card_signature_error(error: drv.DriverError) -> LgoError:
     if isinstance(error, drv.TokenRemoved | drv.CardRemoved | drv.NoCard | drv.CardReset):
         return CardRemovedDuringSignature(**code)
     if isinstance(error, drv.NotLoggedIn):
-        return PharmacistSessionRequired("Session CPS fermée : reconnectez-vous avec la carte.",
-                                         **code)  # fmt: skip
+        return PharmacistSessionRequired(
+            "Session CPS fermée : reconnectez-vous avec la carte.", **code
+        )
     return hw.translate(error)

@@ -204,14 +204,21 @@ def _sources() -> list[Source]:
     n, s = StatsNationalCall, StatsSession
 
     def served(figure: str, *where: Any) -> Source:
-        return Source(figure, d.business_date, where, is_date=True, key=d.patient_id,
-                      join=(p, p.id == d.patient_id))  # fmt: skip
+        return Source(
+            figure,
+            d.business_date,
+            where,
+            is_date=True,
+            key=d.patient_id,
+            join=(p, p.id == d.patient_id),
+        )
 
     def dated(figure: str, *where: Any) -> Source:
         return Source(figure, d.business_date, where, is_date=True)
 
-    def timed(figure: str, when: Any, *where: Any, error: Any = None,
-              failure_source: str | None = None) -> Source:  # fmt: skip
+    def timed(
+        figure: str, when: Any, *where: Any, error: Any = None, failure_source: str | None = None
+    ) -> Source:
         return Source(figure, when, where, error=error, failure_source=failure_source)
 
     execution = o.kind == EXECUTION_KIND
@@ -224,8 +231,14 @@ def _sources() -> list[Source]:
         # Dispensed under a protocol (antibiotic after a TROD): no prescription, counted apart.
         dated("paper.dispensed", d.sync_status == LOCAL_ONLY, d.prescription_source != PROTOCOL),
         timed("eprescription.reports_delivered", o.delivered_at, execution, o.status == DELIVERED),
-        timed("eprescription.reports_failed", o.created_at, execution, o.status == FAILED,
-              error=o.last_error, failure_source="eprescription.outbox"),
+        timed(
+            "eprescription.reports_failed",
+            o.created_at,
+            execution,
+            o.status == FAILED,
+            error=o.last_error,
+            failure_source="eprescription.outbox",
+        ),
         served("patients.vitale", p.source == "vitale"),
         served("patients.apcv", p.source == "apcv"),
         served("patients.other", p.source.not_in(("vitale", "apcv"))),
@@ -234,25 +247,41 @@ def _sources() -> list[Source]:
         timed("apcv.exchanges", n.at, n.service == "apcv", n.status.like("2%")),
         timed("ins.insi_calls", c.at, insi),
         timed("ins.found", c.at, insi, c.outcome == "found"),
-        timed("ins.qualified", c.at, c.status_after == "qualified",
-              c.status_before != "qualified"),
-        timed("ins.failed", c.at, insi, c.error_slug.is_not(None), error=c.error_slug,
-              failure_source="insi"),
-    ]  # fmt: skip
+        timed("ins.qualified", c.at, c.status_after == "qualified", c.status_before != "qualified"),
+        timed(
+            "ins.failed",
+            c.at,
+            insi,
+            c.error_slug.is_not(None),
+            error=c.error_slug,
+            failure_source="insi",
+        ),
+    ]
     for kind, channel in DOCUMENT_CHANNELS.items():
         sources += [
             timed(f"{channel}.delivered", g.delivered_at, g.kind == kind, g.status == DELIVERED),
-            timed(f"{channel}.failed", g.created_at, g.kind == kind, g.status == FAILED,
-                  error=g.last_error, failure_source=channel),
-        ]  # fmt: skip
+            timed(
+                f"{channel}.failed",
+                g.created_at,
+                g.kind == kind,
+                g.status == FAILED,
+                error=g.last_error,
+                failure_source=channel,
+            ),
+        ]
     sources += _mission_sources(timed)
     sources += [
         timed("signins.cps", s.opened_at, s.kind == "cps"),
         timed("signins.ecps", s.opened_at, s.kind == "ecps"),
         timed("national.calls", n.at),
-        timed("national.failed", n.at, _national_failed(), error=n.service + ":" + n.status,
-              failure_source="national"),
-    ]  # fmt: skip
+        timed(
+            "national.failed",
+            n.at,
+            _national_failed(),
+            error=n.service + ":" + n.status,
+            failure_source="national",
+        ),
+    ]
     return sources
 
 
@@ -268,11 +297,18 @@ def _mission_sources(timed: Callable[..., Source]) -> list[Source]:
     for figure, kind in MISSION_DOCUMENTS.items():
         on_kind = (r, and_(r.id == g.document_id, r.kind == kind))
         sources += [
-            Source(f"{figure}.delivered", g.delivered_at, (dmp, g.status == DELIVERED),
-                   join=on_kind),
-            Source(f"{figure}.failed", g.created_at, (dmp, g.status == FAILED), error=g.last_error,
-                   join=on_kind, failure_source=figure),
-        ]  # fmt: skip
+            Source(
+                f"{figure}.delivered", g.delivered_at, (dmp, g.status == DELIVERED), join=on_kind
+            ),
+            Source(
+                f"{figure}.failed",
+                g.created_at,
+                (dmp, g.status == FAILED),
+                error=g.last_error,
+                join=on_kind,
+                failure_source=figure,
+            ),
+        ]
     return sources
 
 
@@ -283,8 +319,11 @@ def _national_failed() -> Any:
     already executed), not a failure of the service.
     """
     status = StatsNationalCall.status
-    return ~status.like("2%") & ~status.like("3%") & status.not_in(("400", "404", "409", "410",
-                                                                   "412", "422"))  # fmt: skip
+    return (
+        ~status.like("2%")
+        & ~status.like("3%")
+        & status.not_in(("400", "404", "409", "410", "412", "422"))
+    )
 
 
 # ---------------------------------------------------------------- report
@@ -331,14 +370,17 @@ class Report:
             "generated_at": now.isoformat(),
             "figures": [{"name": name, "label": label} for name, label in FIGURES],
             "buckets": [
-                {"period": b.period, "figures": b.figures,
-                 "failures": [_failure_json(f) for f in b.failures]}
+                {
+                    "period": b.period,
+                    "figures": b.figures,
+                    "failures": [_failure_json(f) for f in b.failures],
+                }
                 for b in self.buckets
             ],
             "totals": self.totals,
             "failures": [_failure_json(f) for f in self.failures],
             "backlog": [_backlog_json(b, now) for b in self.backlog],
-        }  # fmt: skip
+        }
 
 
 def _failure_json(failure: Failure) -> dict[str, Any]:
@@ -398,8 +440,9 @@ class StatsService:
         period = Period(start, end, by)
         if self._recorder is not None:
             self._recorder.flush()
-        figures: dict[str, dict[str, int]] = {k: dict.fromkeys(FIGURE_NAMES, 0)
-                                              for k in period.labels()}  # fmt: skip
+        figures: dict[str, dict[str, int]] = {
+            k: dict.fromkeys(FIGURE_NAMES, 0) for k in period.labels()
+        }
         failures: dict[str, Tally[tuple[str, str]]] = {k: Tally() for k in period.labels()}
         with self._db.uow(readonly=True) as uow:
             for source in _sources():
@@ -451,8 +494,15 @@ class StatsService:
                 totals[name] += value
             all_failures.update(failures[key])
             buckets.append(Bucket(key, figures[key], _failure_list(failures[key])))
-        return Report(period, self._clock(), buckets, totals, _failure_list(all_failures),
-                      self.backlog(), open_kind)  # fmt: skip
+        return Report(
+            period,
+            self._clock(),
+            buckets,
+            totals,
+            _failure_list(all_failures),
+            self.backlog(),
+            open_kind,
+        )
 
     # ------------------------------------------------------------ live figures
 
@@ -462,12 +512,19 @@ class StatsService:
         waiting = (PENDING, PROCESSING)
         with self._db.uow(readonly=True) as uow:
             rows = [
-                _backlog(uow.session, "eprescription", o.status, o.created_at, o.kind == EXECUTION_KIND,
-                         waiting)
-            ]  # fmt: skip
+                _backlog(
+                    uow.session,
+                    "eprescription",
+                    o.status,
+                    o.created_at,
+                    o.kind == EXECUTION_KIND,
+                    waiting,
+                )
+            ]
             for kind, channel in DOCUMENT_CHANNELS.items():
-                rows.append(_backlog(uow.session, channel, g.status, g.created_at, g.kind == kind,
-                                     waiting))  # fmt: skip
+                rows.append(
+                    _backlog(uow.session, channel, g.status, g.created_at, g.kind == kind, waiting)
+                )
         return rows
 
     def totals(self) -> dict[str, int]:
@@ -490,8 +547,10 @@ class StatsService:
             self._recorder.flush()
         stmt = select(n.service, n.status, func.count()).group_by(n.service, n.status)
         with self._db.uow(readonly=True) as uow:
-            return {(service, status): int(count)
-                    for service, status, count in uow.session.execute(stmt)}  # fmt: skip
+            return {
+                (service, status): int(count)
+                for service, status, count in uow.session.execute(stmt)
+            }
 
     @staticmethod
     def _count(session: Any, source: Source) -> int:
@@ -503,9 +562,13 @@ def _failure_list(tally: Tally[tuple[str, str]]) -> list[Failure]:
 
 
 def _backlog(
-    session: Any, queue_name: str, status: Any, created: Any, kind_clause: Any,
+    session: Any,
+    queue_name: str,
+    status: Any,
+    created: Any,
+    kind_clause: Any,
     waiting: tuple[str, ...],
-) -> Backlog:  # fmt: skip
+) -> Backlog:
     pending = session.scalar(select(func.count()).where(kind_clause, status.in_(waiting)))
     failed = session.scalar(select(func.count()).where(kind_clause, status == FAILED))
     oldest = session.scalar(select(func.min(created)).where(kind_clause, status.in_(waiting)))
@@ -545,16 +608,26 @@ class StatsRecorder:
 
     def national_call(self, fields: dict[str, Any]) -> None:
         """``lgo.national.transport.TRACE_SINKS`` receiver: keeps service, action, status, attempts."""
-        self._calls.put(_Call(
-            at=self._clock(), service=str(fields.get("service", ""))[:32],
-            action=str(fields.get("action", ""))[:64], status=str(fields.get("status", ""))[:64],
-            attempts=int(fields.get("attempts", 1)), duration_ms=int(fields.get("duration_ms", 0)),
-        ))  # fmt: skip
+        self._calls.put(
+            _Call(
+                at=self._clock(),
+                service=str(fields.get("service", ""))[:32],
+                action=str(fields.get("action", ""))[:64],
+                status=str(fields.get("status", ""))[:64],
+                attempts=int(fields.get("attempts", 1)),
+                duration_ms=int(fields.get("duration_ms", 0)),
+            )
+        )
 
     def session_closed(self, session: ProfessionalSession, reason: str) -> None:
         """``SessionRegistry.on_close`` listener."""
-        row = StatsSession(id=session.id, kind=session.kind.value, opened_at=session.opened_at,
-                           closed_at=self._clock(), close_reason=reason[:32])  # fmt: skip
+        row = StatsSession(
+            id=session.id,
+            kind=session.kind.value,
+            opened_at=session.opened_at,
+            closed_at=self._clock(),
+            close_reason=reason[:32],
+        )
         try:
             with self._db.uow() as uow:
                 uow.session.merge(row)  # a session closes once; merge keeps a replay harmless
@@ -578,8 +651,12 @@ class StatsRecorder:
                 kept = calls[-MAX_QUEUED_CALLS:]  # keep the newest for the next flush, bounded
                 for call in kept:
                     self._calls.put(call)
-                log.warning("stats_calls_not_recorded", kept=len(kept),
-                            dropped=len(calls) - len(kept), error=type(exc).__name__)  # fmt: skip
+                log.warning(
+                    "stats_calls_not_recorded",
+                    kept=len(kept),
+                    dropped=len(calls) - len(kept),
+                    error=type(exc).__name__,
+                )
                 return 0
             return len(calls)
 

@@ -103,8 +103,9 @@ class ProtocolAlreadyDispensed(Conflict):
 class Dispenser(Protocol):
     """The dispensing service, as the protocol dispensation uses it."""
 
-    def dispense(self, key: str, data: DispensationInput, ctx: ProfessionalContext, *,
-                 degraded: bool) -> DispensationResult: ...  # fmt: skip
+    def dispense(
+        self, key: str, data: DispensationInput, ctx: ProfessionalContext, *, degraded: bool
+    ) -> DispensationResult: ...
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,9 @@ class TrodService:
         self._events = events
         self._clock = clock
         self.pharmacy = pharmacy
-        self._store = ActStore(db, TrodTestRow, TrodTestRow.performed_at, TrodTestRow.test, _view,
-                               "Test introuvable.")  # fmt: skip
+        self._store = ActStore(
+            db, TrodTestRow, TrodTestRow.performed_at, TrodTestRow.test, _view, "Test introuvable."
+        )
 
     # ------------------------------------------------------------ the test
 
@@ -186,10 +188,17 @@ class TrodService:
         problems: list[dict[str, Any]] = []
         if data.to_dmp or data.mss_recipient:
             result = to_document_result(row, actor)
-            self._store.link_document(row.id, lambda: self._documents().trod_result(
-                row.patient_id, result, actor.author, to_dmp=data.to_dmp,
-                mss_recipient=data.mss_recipient,
-            ), problems)  # fmt: skip
+            self._store.link_document(
+                row.id,
+                lambda: self._documents().trod_result(
+                    row.patient_id,
+                    result,
+                    actor.author,
+                    to_dmp=data.to_dmp,
+                    mss_recipient=data.mss_recipient,
+                ),
+                problems,
+            )
         body = with_document_problem(self.get(row.id), problems)
         # Ids only on the bus: a test and its result are health data.
         publish(self._events, "trod.recorded", {"id": row.id, "document_id": body["document_id"]})
@@ -209,70 +218,102 @@ class TrodService:
         if ages is None:
             raise InvalidInput("Date de naissance du patient illisible : âge inconnu.")
         decision = assess_protocol(_protocol_input(data.test, ages, facts.sex, data.criteria))
-        criteria = {**_criteria_json(data.criteria), "age_min": ages[0], "age_max": ages[1],
-                    "sex": facts.sex, "score": decision.score}  # fmt: skip
+        criteria = {
+            **_criteria_json(data.criteria),
+            "age_min": ages[0],
+            "age_max": ages[1],
+            "sex": facts.sex,
+            "score": decision.score,
+        }
         return TrodTestRow(
-            id=str(uuid.uuid4()), idempotency_key=key, request_hash=data.fingerprint,
-            created_at=self._clock(), performed_at=data.performed_at,
-            patient_id=data.patient_id, test=data.test.value,
-            kit_manufacturer=data.kit.manufacturer, kit_reference=data.kit.reference,
-            kit_lot=data.kit.lot, kit_expiry=data.kit.expiry,
+            id=str(uuid.uuid4()),
+            idempotency_key=key,
+            request_hash=data.fingerprint,
+            created_at=self._clock(),
+            performed_at=data.performed_at,
+            patient_id=data.patient_id,
+            test=data.test.value,
+            kit_manufacturer=data.kit.manufacturer,
+            kit_reference=data.kit.reference,
+            kit_lot=data.kit.lot,
+            kit_expiry=data.kit.expiry,
             readings=dumps({k: v.value for k, v in data.readings.items()}),
-            positive=positive(data.test, data.readings), criteria=dumps(criteria),
+            positive=positive(data.test, data.readings),
+            criteria=dumps(criteria),
             within_protocol=decision.within,
             refusals=dumps([asdict(c) for c in decision.refusals]),
-            pharmacist_rpps=actor.rpps, pharmacist_national_id=actor.author.national_id,
-            pharmacist_name=actor.name[:200], session_id=actor.session_id,
+            pharmacist_rpps=actor.rpps,
+            pharmacist_national_id=actor.author.national_id,
+            pharmacist_name=actor.name[:200],
+            session_id=actor.session_id,
             counter_name=actor.counter_name,
-        )  # fmt: skip
+        )
 
-    def document(self, trod_id: str, actor: Actor, *, to_dmp: bool = True,
-                 mss_recipient: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def document(
+        self, trod_id: str, actor: Actor, *, to_dmp: bool = True, mss_recipient: str | None = None
+    ) -> dict[str, Any]:
         """The BIO-TROD document of a test recorded without one (INS qualified since, a crash)."""
         problems: list[dict[str, Any]] = []
-        self._store.produce_later(trod_id, lambda row: self._documents().trod_result(
-            row.patient_id, to_document_result(row, actor), actor.author, to_dmp=to_dmp,
-            mss_recipient=mss_recipient,
-        ), problems)  # fmt: skip
+        self._store.produce_later(
+            trod_id,
+            lambda row: self._documents().trod_result(
+                row.patient_id,
+                to_document_result(row, actor),
+                actor.author,
+                to_dmp=to_dmp,
+                mss_recipient=mss_recipient,
+            ),
+            problems,
+        )
         return with_document_problem(self.get(trod_id), problems)
 
     # ------------------------------------------------------------ the protocol dispensation
 
-    def dispense(self, trod_id: str, data: ProtocolDispenseInput, actor: Actor,
-                 ctx: ProfessionalContext) -> DispensationResult:  # fmt: skip
+    def dispense(
+        self, trod_id: str, data: ProtocolDispenseInput, actor: Actor, ctx: ProfessionalContext
+    ) -> DispensationResult:
         """The antibiotic under the protocol, once per test (same answer on a retry)."""
         with self._db.uow(readonly=True) as uow:
             row = uow.session.get(TrodTestRow, trod_id)
             if row is None:
                 raise ActNotFound("Test introuvable.")
             uow.session.expunge(row)  # keeps its loaded values after the read transaction
-        body = {"trod_id": trod_id, "regimen": data.regimen, "cip13": data.cip13,
-                "unit_mg": str(data.unit_mg) if data.unit_mg else None,
-                "patient_address": data.patient_address}  # fmt: skip
+        body = {
+            "trod_id": trod_id,
+            "regimen": data.regimen,
+            "cip13": data.cip13,
+            "unit_mg": str(data.unit_mg) if data.unit_mg else None,
+            "patient_address": data.patient_address,
+        }
         key, fingerprint = f"trod-{trod_id}", request_fingerprint(body)
         earlier = self._earlier(prescription_id_of(trod_id), fingerprint)
         if earlier is not None:
             return earlier
         regimen = _regimen_for(row, _stored_decision(row), data.regimen)
         prescription = self._prescription(row, regimen, data, actor)
-        request = LineRequest(1, InterventionKind.UNCHANGED, regimen.days,
-                              pack=self._catalog.pack(data.cip13))  # fmt: skip
+        request = LineRequest(
+            1, InterventionKind.UNCHANGED, regimen.days, pack=self._catalog.pack(data.cip13)
+        )
         dispensation = DispensationInput(
-            patient_id=row.patient_id, prescription_id=prescription.prescription_id,
-            lines=(LineInput(request, cip13=data.cip13),), paper=prescription,
-            patient_address=data.patient_address.strip(), fingerprint=fingerprint,
-        )  # fmt: skip
+            patient_id=row.patient_id,
+            prescription_id=prescription.prescription_id,
+            lines=(LineInput(request, cip13=data.cip13),),
+            paper=prescription,
+            patient_address=data.patient_address.strip(),
+            fingerprint=fingerprint,
+        )
         try:
-            result = self._dispenser().dispense(key, dispensation, ctx,
-                                                degraded=False)  # fmt: skip
+            result = self._dispenser().dispense(key, dispensation, ctx, degraded=False)
         except IdempotencyKeyReused:  # another regimen or box already dispensed for this test
             raise ProtocolAlreadyDispensed() from None
         self._link(trod_id, str(result.body["id"]))
         if not result.replayed:
-            log.info("trod_protocol_dispensed", trod_id=trod_id,
-                     dispensation_id=result.body["id"])  # fmt: skip
-            publish(self._events, "trod.dispensed", {"id": trod_id,
-                                                     "dispensation_id": result.body["id"]})  # fmt: skip
+            log.info("trod_protocol_dispensed", trod_id=trod_id, dispensation_id=result.body["id"])
+            publish(
+                self._events,
+                "trod.dispensed",
+                {"id": trod_id, "dispensation_id": result.body["id"]},
+            )
         return result
 
     def _earlier(self, prescription_id: str, fingerprint: str) -> DispensationResult | None:
@@ -280,19 +321,22 @@ class TrodService:
         made it): the same request gets it again; another one (regimen, box) is refused."""
         with self._db.uow(readonly=True) as uow:
             key = uow.session.execute(
-                select(DispensationRow.idempotency_key)
-                .where(DispensationRow.prescription_id == prescription_id)
-            ).scalar_one_or_none()  # fmt: skip
+                select(DispensationRow.idempotency_key).where(
+                    DispensationRow.prescription_id == prescription_id
+                )
+            ).scalar_one_or_none()
             claimed = uow.session.get(IdempotencyKey, key) if key else None
             if claimed is None:
                 return None
             if claimed.request_hash != fingerprint:
                 raise ProtocolAlreadyDispensed()
-            return DispensationResult(claimed.status_code, json.loads(claimed.response),
-                                      replayed=True)  # fmt: skip
+            return DispensationResult(
+                claimed.status_code, json.loads(claimed.response), replayed=True
+            )
 
-    def _prescription(self, row: TrodTestRow, regimen: Regimen, data: ProtocolDispenseInput,
-                      actor: Actor) -> Prescription:  # fmt: skip
+    def _prescription(
+        self, row: TrodTestRow, regimen: Regimen, data: ProtocolDispenseInput, actor: Actor
+    ) -> Prescription:
         product = self._catalog.product(data.cip13)
         if product is None or self._catalog.pack(data.cip13) is None:
             raise InvalidInput("Antibiotique absent du catalogue : scanner une boîte connue.")
@@ -310,17 +354,25 @@ class TrodService:
             raise InvalidInput("Poids du patient requis pour la dose d'un enfant.") from None
         per_intake = regimen.units_per_intake(dose, unit_mg)
         line = PrescriptionLine(1, product, per_intake * regimen.intakes_per_day, regimen.days)
-        prescriber = (f"{actor.name} - pharmacien prescripteur (protocole TROD {row.test}, "
-                      f"{PROTOCOL_TEXT})")  # fmt: skip
+        prescriber = (
+            f"{actor.name} - pharmacien prescripteur (protocole TROD {row.test}, {PROTOCOL_TEXT})"
+        )
         prescription = Prescription(
             prescription_id=prescription_id_of(row.id),
-            source=PrescriptionSource.PROTOCOL, prescribed_on=local_date(self._clock()),
-            prescriber_rpps=actor.rpps, lines=(line,), patient_id=row.patient_id,
+            source=PrescriptionSource.PROTOCOL,
+            prescribed_on=local_date(self._clock()),
+            prescriber_rpps=actor.rpps,
+            lines=(line,),
+            patient_id=row.patient_id,
             # The pharmacist prescribes at the pharmacy: its address is the prescriber's.
-            extra={"prescriber_name": prescriber[:200], "protocol": regimen.code,
-                   "prescriber_address": ", ".join(p for p in self.pharmacy if p)[:300],
-                   "trod_id": row.id, "posology": regimen.label},
-        )  # fmt: skip
+            extra={
+                "prescriber_name": prescriber[:200],
+                "protocol": regimen.code,
+                "prescriber_address": ", ".join(p for p in self.pharmacy if p)[:300],
+                "trod_id": row.id,
+                "posology": regimen.label,
+            },
+        )
         return prescription
 
     def _link(self, trod_id: str, dispensation_id: str) -> None:
@@ -330,7 +382,7 @@ class TrodService:
                 update(TrodTestRow)
                 .where(TrodTestRow.id == trod_id, TrodTestRow.dispensation_id.is_(None))
                 .values(dispensation_id=dispensation_id)
-            )  # fmt: skip
+            )
             uow.commit()
 
     # ------------------------------------------------------------ reads
@@ -338,11 +390,22 @@ class TrodService:
     def get(self, trod_id: str) -> dict[str, Any]:
         return self._store.get(trod_id)
 
-    def search(self, *, patient_id: str | None = None, start: date | None = None,
-               end: date | None = None, test: TrodTest | None = None,
-               limit: int = 200) -> list[dict[str, Any]]:  # fmt: skip
-        return self._store.search(patient_id=patient_id, start=start, end=end,
-                                  kind=test.value if test else None, limit=limit)  # fmt: skip
+    def search(
+        self,
+        *,
+        patient_id: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        test: TrodTest | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        return self._store.search(
+            patient_id=patient_id,
+            start=start,
+            end=end,
+            kind=test.value if test else None,
+            limit=limit,
+        )
 
     def referral_facts(self, trod_id: str) -> tuple[dict[str, Any], str, str]:
         """The test, the patient's name and birth date (for the letter printed for the patient)."""
@@ -377,62 +440,74 @@ def _plain(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def _protocol_input(test: TrodTest, ages: tuple[int, int], sex: str | None,
-                    criteria: Criteria) -> ProtocolInput:  # fmt: skip
+def _protocol_input(
+    test: TrodTest, ages: tuple[int, int], sex: str | None, criteria: Criteria
+) -> ProtocolInput:
     return ProtocolInput(
-        test, ages[0], ages[1], sex, criteria.temperature_c,
+        test,
+        ages[0],
+        ages[1],
+        sex,
+        criteria.temperature_c,
         MacIsaac(criteria.no_cough, criteria.tender_nodes, criteria.tonsil_swelling),
-        criteria.exclusions, criteria.previous_episodes_12_months, criteria.allergy,
+        criteria.exclusions,
+        criteria.previous_episodes_12_months,
+        criteria.allergy,
         criteria.weight_kg,
-    )  # fmt: skip
+    )
 
 
 def _criteria_json(criteria: Criteria) -> dict[str, Any]:
     return {
         "temperature_c": str(criteria.temperature_c) if criteria.temperature_c else None,
-        "no_cough": criteria.no_cough, "tender_nodes": criteria.tender_nodes,
+        "no_cough": criteria.no_cough,
+        "tender_nodes": criteria.tender_nodes,
         "tonsil_swelling": criteria.tonsil_swelling,
         "exclusions": sorted(e.value for e in criteria.exclusions),
         "previous_episodes_12_months": criteria.previous_episodes_12_months,
         "allergy": criteria.allergy.value,
         "weight_kg": str(criteria.weight_kg) if criteria.weight_kg else None,
-    }  # fmt: skip
+    }
 
 
 def _criteria_from_json(data: dict[str, Any]) -> Criteria:
     return Criteria(
         temperature_c=Decimal(data["temperature_c"]) if data.get("temperature_c") else None,
-        no_cough=data["no_cough"], tender_nodes=data["tender_nodes"],
+        no_cough=data["no_cough"],
+        tender_nodes=data["tender_nodes"],
         tonsil_swelling=data["tonsil_swelling"],
         exclusions=frozenset(Exclusion(e) for e in data["exclusions"]),
         previous_episodes_12_months=data["previous_episodes_12_months"],
         allergy=Allergy(data["allergy"]),
         weight_kg=Decimal(data["weight_kg"]) if data.get("weight_kg") else None,
-    )  # fmt: skip
+    )
 
 
 def _stored_decision(row: TrodTestRow) -> ProtocolDecision:
     """The protocol decision as it was at the test (ages and sex of that day)."""
     data = json.loads(row.criteria)
     ages = (int(data["age_min"]), int(data["age_max"]))
-    return assess_protocol(_protocol_input(TrodTest(row.test), ages, data.get("sex"),
-                                           _criteria_from_json(data)))  # fmt: skip
+    return assess_protocol(
+        _protocol_input(TrodTest(row.test), ages, data.get("sex"), _criteria_from_json(data))
+    )
 
 
 def _regimen_for(row: TrodTestRow, decision: ProtocolDecision, code: str) -> Regimen:
     readings = {k: Reading(v) for k, v in json.loads(row.readings).items()}
     refusals = [{"code": c.code, "message": c.message} for c in decision.refusals]
     if not protocol_applies(TrodTest(row.test)) or not decision.within:
-        raise ProtocolNotApplicable("Patient hors des critères du protocole : orienter vers un "
-                                    "médecin.", refusals=refusals)  # fmt: skip
+        raise ProtocolNotApplicable(
+            "Patient hors des critères du protocole : orienter vers un médecin.", refusals=refusals
+        )
     if not row.positive:
         raise ProtocolNotApplicable("Test négatif : pas d'antibiotique.", refusals=refusals)
     if not conclusive(readings):
         raise ProtocolNotApplicable("Résultat ininterprétable : refaire le test ou orienter.")
     allowed = {r.code: r for r in decision.regimens}
     if code not in allowed:
-        raise InvalidInput(f"Traitement hors protocole pour ce patient ; possibles : "
-                           f"{', '.join(allowed)}.")  # fmt: skip
+        raise InvalidInput(
+            f"Traitement hors protocole pour ce patient ; possibles : {', '.join(allowed)}."
+        )
     return allowed[code]
 
 
@@ -452,14 +527,17 @@ def next_step(row_view: dict[str, Any]) -> str:
 
 def to_document_result(row: TrodTestRow, actor: Actor) -> TrodResult:
     """The documents part's input model for one recorded test (the adapter to BIO-TROD)."""
-    readings = tuple(TrodReading(TrodAnalyte(analyte), TrodOutcome(outcome))
-                     for analyte, outcome in sorted(json.loads(row.readings).items()))  # fmt: skip
+    readings = tuple(
+        TrodReading(TrodAnalyte(analyte), TrodOutcome(outcome))
+        for analyte, outcome in sorted(json.loads(row.readings).items())
+    )
     return TrodResult(
-        test=TrodKind(row.test), performed_at=row.performed_at.astimezone(PHARMACY_TZ),
+        test=TrodKind(row.test),
+        performed_at=row.performed_at.astimezone(PHARMACY_TZ),
         readings=readings,
         kit=TrodKit(row.kit_manufacturer, row.kit_reference, row.kit_lot, row.kit_expiry),
         performer=performer(actor, row.pharmacist_national_id),
-    )  # fmt: skip
+    )
 
 
 def _view(row: TrodTestRow) -> dict[str, Any]:
@@ -467,24 +545,42 @@ def _view(row: TrodTestRow) -> dict[str, Any]:
     refusals = json.loads(row.refusals)
     regimens: list[dict[str, Any]] = []
     if row.within_protocol:
-        regimens = [{"code": r.code, "label": r.label, "first_line": r.first_line}
-                    for r in _stored_decision(row).regimens]  # fmt: skip
+        regimens = [
+            {"code": r.code, "label": r.label, "first_line": r.first_line}
+            for r in _stored_decision(row).regimens
+        ]
     view = {
-        "id": row.id, "patient_id": row.patient_id, "test": row.test,
-        "performed_at": row.performed_at.isoformat(), "created_at": row.created_at.isoformat(),
-        "kit": {"manufacturer": row.kit_manufacturer, "reference": row.kit_reference,
-                "lot": row.kit_lot,
-                "expiry": row.kit_expiry.isoformat() if row.kit_expiry else None},
-        "readings": json.loads(row.readings), "positive": row.positive,
+        "id": row.id,
+        "patient_id": row.patient_id,
+        "test": row.test,
+        "performed_at": row.performed_at.isoformat(),
+        "created_at": row.created_at.isoformat(),
+        "kit": {
+            "manufacturer": row.kit_manufacturer,
+            "reference": row.kit_reference,
+            "lot": row.kit_lot,
+            "expiry": row.kit_expiry.isoformat() if row.kit_expiry else None,
+        },
+        "readings": json.loads(row.readings),
+        "positive": row.positive,
         "criteria": criteria,
-        "protocol": {"applies": protocol_applies(TrodTest(row.test)),
-                     "within": row.within_protocol, "score": criteria.get("score"),
-                     "refusals": refusals, "regimens": regimens},
-        "professional": {"rpps": row.pharmacist_rpps, "national_id": row.pharmacist_national_id,
-                         "name": row.pharmacist_name, "session_id": row.session_id,
-                         "counter": row.counter_name},
-        "document_id": row.document_id, "document_skipped": row.document_skipped,
+        "protocol": {
+            "applies": protocol_applies(TrodTest(row.test)),
+            "within": row.within_protocol,
+            "score": criteria.get("score"),
+            "refusals": refusals,
+            "regimens": regimens,
+        },
+        "professional": {
+            "rpps": row.pharmacist_rpps,
+            "national_id": row.pharmacist_national_id,
+            "name": row.pharmacist_name,
+            "session_id": row.session_id,
+            "counter": row.counter_name,
+        },
+        "document_id": row.document_id,
+        "document_skipped": row.document_skipped,
         "dispensation_id": row.dispensation_id,
-    }  # fmt: skip
+    }
     view["protocol"]["next"] = next_step(view)
     return view

@@ -19,13 +19,19 @@ TEST_LABELS = {
     "grippe": "TROD grippe (antigènes A et B)",
 }
 READING_LABELS = {
-    "positif": "positif", "negatif": "négatif", "indetermine": "indéterminé",
+    "positif": "positif",
+    "negatif": "négatif",
+    "indetermine": "indéterminé",
     "echantillon-insatisfaisant": "échantillon insatisfaisant",
-}  # fmt: skip
+}
 ANALYTE_LABELS = {
-    "streptocoque-a": "streptocoque A", "leucocytes": "leucocytes", "nitrites": "nitrites",
-    "sars-cov-2": "SARS-CoV-2", "grippe-a": "grippe A", "grippe-b": "grippe B",
-}  # fmt: skip
+    "streptocoque-a": "streptocoque A",
+    "leucocytes": "leucocytes",
+    "nitrites": "nitrites",
+    "sars-cov-2": "SARS-CoV-2",
+    "grippe-a": "grippe A",
+    "grippe-b": "grippe B",
+}
 _STYLE = (
     "body{font-family:sans-serif;max-width:42rem;margin:2rem auto;color:#111}"
     "h1{font-size:1.3rem}table{border-collapse:collapse}td,th{padding:.2rem .6rem;"
@@ -47,13 +53,16 @@ def _row(label: str, value: str) -> str:
     return f"<tr><th>{escape(label)}</th><td>{value}</td></tr>"
 
 
-def render_referral(view: dict[str, Any], patient_name: str, birth_raw: str,
-                    pharmacy: tuple[str, str]) -> str:  # fmt: skip
+def render_referral(
+    view: dict[str, Any], patient_name: str, birth_raw: str, pharmacy: tuple[str, str]
+) -> str:
     """The letter: pharmacy, patient, test and result, the reasons for the referral, signature."""
     performed = datetime.fromisoformat(view["performed_at"]).astimezone(PHARMACY_TZ)
     criteria = view["criteria"]
-    readings = ", ".join(f"{escape(ANALYTE_LABELS.get(k, k))} : {escape(READING_LABELS.get(v, v))}"
-                         for k, v in sorted(view["readings"].items()))  # fmt: skip
+    readings = ", ".join(
+        f"{escape(ANALYTE_LABELS.get(k, k))} : {escape(READING_LABELS.get(v, v))}"
+        for k, v in sorted(view["readings"].items())
+    )
     reasons = "".join(f"<li>{escape(r['message'])}</li>" for r in view["protocol"]["refusals"])
     if not reasons:
         reasons = "<li>Résultat du test à confirmer par un médecin.</li>"
@@ -76,7 +85,7 @@ def render_referral(view: dict[str, Any], patient_name: str, birth_raw: str,
     professional = view["professional"]
     name, address = pharmacy
     return (
-        "<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
         f"<title>Orientation vers un médecin</title><style>{_STYLE}</style></head><body>"
         f"<p><strong>{escape(name)}</strong><br>{escape(address)}</p>"
         "<h1>Lettre d'orientation vers un médecin</h1>"
@@ -87,7 +96,7 @@ def render_referral(view: dict[str, Any], patient_name: str, birth_raw: str,
         f"<table>{''.join(rows)}</table>"
         f"<p>Motif(s) de l'orientation :</p><ul>{reasons}</ul>"
         "<p>Aucun antibiotique n'a été délivré.</p>"
-        f"<p class=\"sign\">{escape(professional['name'])}, pharmacien<br>"
+        f'<p class="sign">{escape(professional["name"])}, pharmacien<br>'
         f"RPPS {escape(professional['rpps'])}<br>Le {performed.strftime('%d/%m/%Y')}</p>"
         "</body></html>"
     )

@@ -104,19 +104,26 @@ def _gs1_french(reason: str) -> str:
     match = _GS1_AI_REASON.fullmatch(reason)
     if match:
         return f"champ AI {match[1]} " + (
-            "trop court" if match[2] == "is too short" else "de longueur invalide")
+            "trop court" if match[2] == "is too short" else "de longueur invalide"
+        )
     return "code illisible"
 
 
 def vaccine_code_from_scan(fields: Mapping[str, str]) -> VaccineCode:
     """From the public fields of a GS1 scan kept by the scan service (``/v1/scans``)."""
     expiry = date.fromisoformat(fields["expiry"]) if "expiry" in fields else None
-    return _complete(fields.get("gtin", ""), fields.get("cip13"), expiry, fields.get("batch"),
-                     fields.get("serial"))  # fmt: skip
+    return _complete(
+        fields.get("gtin", ""),
+        fields.get("cip13"),
+        expiry,
+        fields.get("batch"),
+        fields.get("serial"),
+    )
 
 
-def _complete(gtin: str, cip13: str | None, expiry: date | None, lot: str | None,
-              serial: str | None) -> VaccineCode:  # fmt: skip
+def _complete(
+    gtin: str, cip13: str | None, expiry: date | None, lot: str | None, serial: str | None
+) -> VaccineCode:
     if not cip13:
         raise VaccineCodeInvalid("Le code produit n'est pas un code CIP (GTIN 03400…).")
     if expiry is None:
@@ -167,17 +174,32 @@ class VaccinationService:
         self._documents = documents
         self._events = events
         self._clock = clock
-        self._store = ActStore(db, VaccinationRow, VaccinationRow.administered_at,
-                               VaccinationRow.vaccine, _view, "Vaccination introuvable.")  # fmt: skip
+        self._store = ActStore(
+            db,
+            VaccinationRow,
+            VaccinationRow.administered_at,
+            VaccinationRow.vaccine,
+            _view,
+            "Vaccination introuvable.",
+        )
 
-    def eligibility(self, patient_id: str, vaccine: Vaccine, on: date, *,
-                    immunocompromised: bool = False, severe_reaction_history: bool = False
-                    ) -> dict[str, Any]:  # fmt: skip
+    def eligibility(
+        self,
+        patient_id: str,
+        vaccine: Vaccine,
+        on: date,
+        *,
+        immunocompromised: bool = False,
+        severe_reaction_history: bool = False,
+    ) -> dict[str, Any]:
         """The eligibility checks alone (the counter's step before the injection)."""
         with self._db.uow(readonly=True) as uow:
             facts = patient_facts(uow.session, patient_id)
-        result = assess(EligibilityInput(vaccine, facts.birth_date_raw, on, immunocompromised,
-                                         severe_reaction_history))  # fmt: skip
+        result = assess(
+            EligibilityInput(
+                vaccine, facts.birth_date_raw, on, immunocompromised, severe_reaction_history
+            )
+        )
         return _eligibility_json(vaccine, result)
 
     def record(self, key: str, data: VaccinationInput, actor: Actor) -> Recorded:
@@ -192,14 +214,22 @@ class VaccinationService:
         problems: list[dict[str, Any]] = []
         if data.to_dmp or data.mss_recipient:
             vaccination = to_document_vaccination(row, actor)
-            self._store.link_document(row.id, lambda: self._documents().vaccination_note(
-                row.patient_id, [vaccination], actor.author, to_dmp=data.to_dmp,
-                mss_recipient=data.mss_recipient,
-            ), problems)  # fmt: skip
+            self._store.link_document(
+                row.id,
+                lambda: self._documents().vaccination_note(
+                    row.patient_id,
+                    [vaccination],
+                    actor.author,
+                    to_dmp=data.to_dmp,
+                    mss_recipient=data.mss_recipient,
+                ),
+                problems,
+            )
         body = with_document_problem(self.get(row.id), problems)
         # Ids only on the bus: which vaccine a patient received is health data.
-        publish(self._events, "vaccination.recorded",
-                {"id": row.id, "document_id": body["document_id"]})  # fmt: skip
+        publish(
+            self._events, "vaccination.recorded", {"id": row.id, "document_id": body["document_id"]}
+        )
         return Recorded(201, body)
 
     def _checked_row(self, key: str, data: VaccinationInput, actor: Actor) -> VaccinationRow:
@@ -207,30 +237,52 @@ class VaccinationService:
         not_future(data.administered_at, self._clock())
         on = local_date(data.administered_at)
         if data.code.expiry < on:
-            raise VaccineExpired(f"Péremption le {data.code.expiry:%d/%m/%Y}, lot {data.code.lot}.",
-                                 expiry=data.code.expiry.isoformat())  # fmt: skip
+            raise VaccineExpired(
+                f"Péremption le {data.code.expiry:%d/%m/%Y}, lot {data.code.lot}.",
+                expiry=data.code.expiry.isoformat(),
+            )
         label, cis = self._product(data)
         with self._db.uow(readonly=True) as uow:
             facts = patient_facts(uow.session, data.patient_id)
-        result = assess(EligibilityInput(data.vaccine, facts.birth_date_raw, on,
-                                         data.immunocompromised, data.severe_reaction_history))  # fmt: skip
+        result = assess(
+            EligibilityInput(
+                data.vaccine,
+                facts.birth_date_raw,
+                on,
+                data.immunocompromised,
+                data.severe_reaction_history,
+            )
+        )
         if not result.eligible:
             raise VaccinationNotEligible(
                 "; ".join(r.message for r in result.refusals),
                 refusals=[{"code": r.code, "message": r.message} for r in result.refusals],
             )
         return VaccinationRow(
-            id=str(uuid.uuid4()), idempotency_key=key, request_hash=data.fingerprint,
-            created_at=self._clock(), administered_at=data.administered_at,
-            patient_id=data.patient_id, vaccine=data.vaccine.value, gtin=data.code.gtin,
-            cip13=data.code.cip13, cis_code=cis, product_label=label[:200],
-            lot_number=data.code.lot, expiry=data.code.expiry, serial=data.code.serial,
-            dose_number=data.dose_number, act=data.act.value, route=data.route.value,
-            site=data.site.value if data.site else None, pharmacist_rpps=actor.rpps,
-            pharmacist_national_id=actor.author.national_id, session_id=actor.session_id,
+            id=str(uuid.uuid4()),
+            idempotency_key=key,
+            request_hash=data.fingerprint,
+            created_at=self._clock(),
+            administered_at=data.administered_at,
+            patient_id=data.patient_id,
+            vaccine=data.vaccine.value,
+            gtin=data.code.gtin,
+            cip13=data.code.cip13,
+            cis_code=cis,
+            product_label=label[:200],
+            lot_number=data.code.lot,
+            expiry=data.code.expiry,
+            serial=data.code.serial,
+            dose_number=data.dose_number,
+            act=data.act.value,
+            route=data.route.value,
+            site=data.site.value if data.site else None,
+            pharmacist_rpps=actor.rpps,
+            pharmacist_national_id=actor.author.national_id,
+            session_id=actor.session_id,
             counter_name=actor.counter_name,
             eligibility=dumps(_eligibility_json(data.vaccine, result)),
-        )  # fmt: skip
+        )
 
     def _product(self, data: VaccinationInput) -> tuple[str, str]:
         """Label and CIS code: the catalogue's (BDPM) first, else what the counter typed."""
@@ -241,14 +293,27 @@ class VaccinationService:
             raise InvalidInput("Vaccin absent du catalogue : saisir son nom et son code CIS.")
         return label, cis
 
-    def note(self, vaccination_id: str, actor: Actor, *, to_dmp: bool = True,
-             mss_recipient: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def note(
+        self,
+        vaccination_id: str,
+        actor: Actor,
+        *,
+        to_dmp: bool = True,
+        mss_recipient: str | None = None,
+    ) -> dict[str, Any]:
         """The note of an act recorded without one (INS qualified since, or a crash)."""
         problems: list[dict[str, Any]] = []
-        self._store.produce_later(vaccination_id, lambda row: self._documents().vaccination_note(
-            row.patient_id, [to_document_vaccination(row, actor)], actor.author, to_dmp=to_dmp,
-            mss_recipient=mss_recipient,
-        ), problems)  # fmt: skip
+        self._store.produce_later(
+            vaccination_id,
+            lambda row: self._documents().vaccination_note(
+                row.patient_id,
+                [to_document_vaccination(row, actor)],
+                actor.author,
+                to_dmp=to_dmp,
+                mss_recipient=mss_recipient,
+            ),
+            problems,
+        )
         return with_document_problem(self.get(vaccination_id), problems)
 
     # ------------------------------------------------------------ reads
@@ -256,12 +321,23 @@ class VaccinationService:
     def get(self, vaccination_id: str) -> dict[str, Any]:
         return self._store.get(vaccination_id)
 
-    def search(self, *, patient_id: str | None = None, start: date | None = None,
-               end: date | None = None, vaccine: Vaccine | None = None,
-               limit: int = 200) -> list[dict[str, Any]]:  # fmt: skip
+    def search(
+        self,
+        *,
+        patient_id: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        vaccine: Vaccine | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
         """The register of acts, newest first; dates are local days, inclusive."""
-        return self._store.search(patient_id=patient_id, start=start, end=end,
-                                  kind=vaccine.value if vaccine else None, limit=limit)  # fmt: skip
+        return self._store.search(
+            patient_id=patient_id,
+            start=start,
+            end=end,
+            kind=vaccine.value if vaccine else None,
+            limit=limit,
+        )
 
 
 def to_document_vaccination(row: VaccinationRow, actor: Actor) -> Vaccination:
@@ -269,37 +345,63 @@ def to_document_vaccination(row: VaccinationRow, actor: Actor) -> Vaccination:
     rule = RULES[Vaccine(row.vaccine)]
     dose = f"Dose n° {row.dose_number}" if row.dose_number else ""
     return Vaccination(
-        administered_at=row.administered_at.astimezone(PHARMACY_TZ), product_code=row.cip13 or "",
-        product_label=row.product_label, lot_number=row.lot_number, dose_label=dose,
-        cis_code=row.cis_code or "", atc_code=rule.atc, atc_label=rule.atc_label,
-        expiry=row.expiry, dose_number=row.dose_number, act=VaccinationAct(row.act),
+        administered_at=row.administered_at.astimezone(PHARMACY_TZ),
+        product_code=row.cip13 or "",
+        product_label=row.product_label,
+        lot_number=row.lot_number,
+        dose_label=dose,
+        cis_code=row.cis_code or "",
+        atc_code=rule.atc,
+        atc_label=rule.atc_label,
+        expiry=row.expiry,
+        dose_number=row.dose_number,
+        act=VaccinationAct(row.act),
         route=VaccinationRoute(row.route),
         site=VaccinationSite(row.site) if row.site else None,
         performer=performer(actor, row.pharmacist_national_id),
-    )  # fmt: skip
+    )
 
 
 def _eligibility_json(vaccine: Vaccine, result: Any) -> dict[str, Any]:
     return {
-        "vaccine": vaccine.value, "label": RULES[vaccine].label, "eligible": result.eligible,
-        "age_min": result.age_min, "age_max": result.age_max,
+        "vaccine": vaccine.value,
+        "label": RULES[vaccine].label,
+        "eligible": result.eligible,
+        "age_min": result.age_min,
+        "age_max": result.age_max,
         "refusals": [{"code": r.code, "message": r.message} for r in result.refusals],
         "warnings": [{"code": r.code, "message": r.message} for r in result.warnings],
-    }  # fmt: skip
+    }
 
 
 def _view(row: VaccinationRow) -> dict[str, Any]:
     return {
-        "id": row.id, "patient_id": row.patient_id, "vaccine": row.vaccine,
+        "id": row.id,
+        "patient_id": row.patient_id,
+        "vaccine": row.vaccine,
         "vaccine_label": RULES[Vaccine(row.vaccine)].label,
         "administered_at": row.administered_at.isoformat(),
         "created_at": row.created_at.isoformat(),
-        "product": {"gtin": row.gtin, "cip13": row.cip13, "cis": row.cis_code,
-                    "label": row.product_label, "lot": row.lot_number,
-                    "expiry": row.expiry.isoformat(), "serial": row.serial},
-        "dose_number": row.dose_number, "act": row.act, "route": row.route, "site": row.site,
-        "professional": {"rpps": row.pharmacist_rpps, "national_id": row.pharmacist_national_id,
-                         "session_id": row.session_id, "counter": row.counter_name},
+        "product": {
+            "gtin": row.gtin,
+            "cip13": row.cip13,
+            "cis": row.cis_code,
+            "label": row.product_label,
+            "lot": row.lot_number,
+            "expiry": row.expiry.isoformat(),
+            "serial": row.serial,
+        },
+        "dose_number": row.dose_number,
+        "act": row.act,
+        "route": row.route,
+        "site": row.site,
+        "professional": {
+            "rpps": row.pharmacist_rpps,
+            "national_id": row.pharmacist_national_id,
+            "session_id": row.session_id,
+            "counter": row.counter_name,
+        },
         "eligibility": json.loads(row.eligibility),
-        "document_id": row.document_id, "document_skipped": row.document_skipped,
-    }  # fmt: skip
+        "document_id": row.document_id,
+        "document_skipped": row.document_skipped,
+    }

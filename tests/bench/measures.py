@@ -66,11 +66,16 @@ def vitale_read(client: Any, reader: str, reads: int, round_trips: int) -> list[
     bench_drivers.READS, bench_drivers.ROUND_TRIPS = reads, round_trips
     f = bench_drivers.measure(client, reader)
     floor = f["apdus_per_read"] * f["rtt_median_ms"]
-    return [Figure(
-        "Vitale read (connect, transaction, APDUs, LEAVE_CARD)", f["read_median_ms"], "ms",
-        f"{f['apdus_per_read']:.0f} APDUs × raw APDU round trip ({f['rtt_median_ms']:.3f} ms)",
-        floor, f"p99 {f['read_p99_ms']:.2f} ms, n={reads}",
-    )]  # fmt: skip
+    return [
+        Figure(
+            "Vitale read (connect, transaction, APDUs, LEAVE_CARD)",
+            f["read_median_ms"],
+            "ms",
+            f"{f['apdus_per_read']:.0f} APDUs × raw APDU round trip ({f['rtt_median_ms']:.3f} ms)",
+            floor,
+            f"p99 {f['read_p99_ms']:.2f} ms, n={reads}",
+        )
+    ]
 
 
 def _card_apdus(client: Any, index: int) -> int:
@@ -140,17 +145,29 @@ def cps_login_sign(client: Any, reader: str, module: str, rounds: int) -> list[F
     raw, apdus_raw = _raw_cps_sequence(reader, pro.pin, digest_info + hashlib.sha256(data).digest())
     client.remove(1)
     floor = statistics.median(raw)
-    raw_name = (f"raw VERIFY + MSE SET + INTERNAL AUTHENTICATE with pyscard, same card "
-                f"({apdus_raw} APDUs)")  # fmt: skip
+    raw_name = (
+        f"raw VERIFY + MSE SET + INTERNAL AUTHENTICATE with pyscard, same card ({apdus_raw} APDUs)"
+    )
     return [
-        Figure("CPS login + sign through OpenSC (card counter, C_Login, identity, C_Sign, logout)",
-               statistics.median(ours), "ms", raw_name, floor,
-               f"p99 {pct(ours, 0.99):.2f} ms, n={rounds}, {apdus_ours:.0f} APDUs to the card",
-               {"apdus": apdus_ours, "raw_apdus": float(apdus_raw)}),
-        Figure("CPS sign on an open session through OpenSC (lock, C_Sign)",
-               statistics.median(signs), "ms", raw_name, floor,
-               f"n={len(signs)}, {apdus_sign:.0f} APDUs to the card", {"apdus": apdus_sign}),
-    ]  # fmt: skip
+        Figure(
+            "CPS login + sign through OpenSC (card counter, C_Login, identity, C_Sign, logout)",
+            statistics.median(ours),
+            "ms",
+            raw_name,
+            floor,
+            f"p99 {pct(ours, 0.99):.2f} ms, n={rounds}, {apdus_ours:.0f} APDUs to the card",
+            {"apdus": apdus_ours, "raw_apdus": float(apdus_raw)},
+        ),
+        Figure(
+            "CPS sign on an open session through OpenSC (lock, C_Sign)",
+            statistics.median(signs),
+            "ms",
+            raw_name,
+            floor,
+            f"n={len(signs)}, {apdus_sign:.0f} APDUs to the card",
+            {"apdus": apdus_sign},
+        ),
+    ]
 
 
 # ---------------------------------------------------------------- database
@@ -159,8 +176,7 @@ def cps_login_sign(client: Any, reader: str, module: str, rounds: int) -> list[F
 def raw_sqlite_commit_rate(path: Path, commits: int) -> float:
     """BEGIN IMMEDIATE; INSERT; COMMIT with the daemon's pragmas (WAL, synchronous=FULL)."""
     con = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("busy_timeout=30000", "journal_mode=WAL", "synchronous=FULL",
-                   "foreign_keys=ON"):  # fmt: skip
+    for pragma in ("busy_timeout=30000", "journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
         con.execute(f"PRAGMA {pragma}")
     con.execute("CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, payload TEXT)")
     start = time.perf_counter()
@@ -188,8 +204,12 @@ def dispense_many(db: Any, count: int, tag: str, service: Any = None) -> list[fl
     service = service or dispensing_service(db, InMemoryCatalog([LIST_I_PRODUCT]))
     patient = make_patient(db)
     who = pharmacist(f"comptoir-{tag}")
-    inputs = [dispensation_input(patient, paper(f"B{tag}X{i:08d}".upper().ljust(12, "0"),
-                                                eprescription=True)) for i in range(count)]  # fmt: skip
+    inputs = [
+        dispensation_input(
+            patient, paper(f"B{tag}X{i:08d}".upper().ljust(12, "0"), eprescription=True)
+        )
+        for i in range(count)
+    ]
     durations = []
     for i, data in enumerate(inputs):
         start = time.perf_counter()
@@ -211,12 +231,17 @@ def sqlite_commit_rate(tmp: Path, commits: int) -> list[Figure]:
     rate = 1000 * len(durations) / sum(durations)
     raw = raw_sqlite_commit_rate(tmp / "raw.sqlite3", commits)
     # A rate: the floor is the ceiling here, so the ratio is floor / ours (≥ 1 means slower).
-    return [Figure(
-        "Dispensation commit time (SQLite WAL, synchronous=FULL)", 1000 / rate, "ms/commit",
-        "raw BEGIN IMMEDIATE + INSERT + COMMIT, same pragmas", 1000 / raw,
-        f"{rate:.0f} dispensations/s vs {raw:.0f} raw commits/s, n={commits}",
-        {"dispensations_per_s": rate, "raw_commits_per_s": raw},
-    )]  # fmt: skip
+    return [
+        Figure(
+            "Dispensation commit time (SQLite WAL, synchronous=FULL)",
+            1000 / rate,
+            "ms/commit",
+            "raw BEGIN IMMEDIATE + INSERT + COMMIT, same pragmas",
+            1000 / raw,
+            f"{rate:.0f} dispensations/s vs {raw:.0f} raw commits/s, n={commits}",
+            {"dispensations_per_s": rate, "raw_commits_per_s": raw},
+        )
+    ]
 
 
 def _raw_pg_commit(url: str) -> Callable[[], tuple[Callable[[], None], Callable[[], None]]]:
@@ -225,8 +250,7 @@ def _raw_pg_commit(url: str) -> Callable[[], tuple[Callable[[], None], Callable[
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    params = {"dbname": parsed.database, "user": parsed.username,
-              "host": str(parsed.query["host"])}  # fmt: skip
+    params = {"dbname": parsed.database, "user": parsed.username, "host": str(parsed.query["host"])}
     with psycopg.connect(**params, autocommit=True) as con:
         con.execute("CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, payload text)")
 
@@ -242,8 +266,9 @@ def _raw_pg_commit(url: str) -> Callable[[], tuple[Callable[[], None], Callable[
     return factory
 
 
-def concurrent_latencies(threads: int, per_thread: int,
-                         make_op: Callable[[int], Callable[[int], None]]) -> list[float]:  # fmt: skip
+def concurrent_latencies(
+    threads: int, per_thread: int, make_op: Callable[[int], Callable[[int], None]]
+) -> list[float]:
     """``threads`` counters at once, each running ``per_thread`` operations; durations in ms."""
     barrier = threading.Barrier(threads)
     results: list[list[float]] = [[] for _ in range(threads)]
@@ -303,15 +328,18 @@ def pg_concurrency(url: str, levels: tuple[int, ...], ops_per_level: int) -> lis
 
             def op(i: int) -> None:
                 rx = paper(f"PG{run}C{index:02d}N{i:06d}", eprescription=True)
-                service.dispense(f"pg-{run}-{index}-{i}", dispensation_input(patient, rx), who,
-                                 degraded=False)  # fmt: skip
+                service.dispense(
+                    f"pg-{run}-{index}-{i}", dispensation_input(patient, rx), who, degraded=False
+                )
 
             return op
 
         ours = concurrent_latencies(level, per_thread, make_op)
         closers: list[Callable[[], None]] = []
 
-        def make_raw(_index: int, closers: list[Callable[[], None]] = closers) -> Callable[[int], None]:
+        def make_raw(
+            _index: int, closers: list[Callable[[], None]] = closers
+        ) -> Callable[[int], None]:
             one, close = raw_factory()
             closers.append(close)
             return lambda _i: one()
@@ -319,14 +347,22 @@ def pg_concurrency(url: str, levels: tuple[int, ...], ops_per_level: int) -> lis
         raw = concurrent_latencies(level, per_thread, make_raw)
         for close in closers:
             close()
-        figures.append(Figure(
-            f"Dispensation latency p50, {level} concurrent counter(s), PostgreSQL fsync=on",
-            statistics.median(ours), "ms",
-            "raw INSERT + COMMIT p50 at the same concurrency", statistics.median(raw),
-            f"p99 {pct(ours, 0.99):.1f} ms (raw p99 {pct(raw, 0.99):.1f} ms), n={len(ours)}",
-            {"p50_ms": statistics.median(ours), "p99_ms": pct(ours, 0.99),
-             "raw_p50_ms": statistics.median(raw), "raw_p99_ms": pct(raw, 0.99)},
-        ))  # fmt: skip
+        figures.append(
+            Figure(
+                f"Dispensation latency p50, {level} concurrent counter(s), PostgreSQL fsync=on",
+                statistics.median(ours),
+                "ms",
+                "raw INSERT + COMMIT p50 at the same concurrency",
+                statistics.median(raw),
+                f"p99 {pct(ours, 0.99):.1f} ms (raw p99 {pct(raw, 0.99):.1f} ms), n={len(ours)}",
+                {
+                    "p50_ms": statistics.median(ours),
+                    "p99_ms": pct(ours, 0.99),
+                    "raw_p50_ms": statistics.median(raw),
+                    "raw_p99_ms": pct(raw, 0.99),
+                },
+            )
+        )
         for db in dbs:
             db.dispose()
         dbs.clear()
@@ -365,8 +401,10 @@ def api_overhead(tmp: Path, requests: int) -> list[Figure]:
     bare.add_api_route("/noop", noop)
     base = f"http://127.0.0.1:{settings.api.port}"
     headers = {"Authorization": f"Bearer {token}"}
-    with TestClient(app, base_url=base, headers=headers) as ours, \
-            TestClient(bare, base_url=base) as plain:  # fmt: skip
+    with (
+        TestClient(app, base_url=base, headers=headers) as ours,
+        TestClient(bare, base_url=base) as plain,
+    ):
         for client, path in ((ours, "/v1/bench-noop"), (plain, "/noop")):
             assert client.get(path).status_code == 200
         ours_ms = timed(lambda: ours.get("/v1/bench-noop"), requests)
@@ -374,12 +412,23 @@ def api_overhead(tmp: Path, requests: int) -> list[Figure]:
         health_ms = timed(lambda: ours.get("/v1/health"), max(20, requests // 10))
     floor = statistics.median(bare_ms)
     return [
-        Figure("API request, no-op route behind the lgo stack (guard, auth, metrics)",
-               statistics.median(ours_ms), "ms", "same route on a bare FastAPI app (TestClient)",
-               floor, f"p99 {pct(ours_ms, 0.99):.2f} ms, n={requests}"),
-        Figure("API GET /v1/health (every component probe)", statistics.median(health_ms), "ms",
-               "same bare route", floor, f"n={len(health_ms)}"),
-    ]  # fmt: skip
+        Figure(
+            "API request, no-op route behind the lgo stack (guard, auth, metrics)",
+            statistics.median(ours_ms),
+            "ms",
+            "same route on a bare FastAPI app (TestClient)",
+            floor,
+            f"p99 {pct(ours_ms, 0.99):.2f} ms, n={requests}",
+        ),
+        Figure(
+            "API GET /v1/health (every component probe)",
+            statistics.median(health_ms),
+            "ms",
+            "same bare route",
+            floor,
+            f"n={len(health_ms)}",
+        ),
+    ]
 
 
 # ---------------------------------------------------------------- outbox
@@ -446,8 +495,7 @@ def outbox_drain(sim: Any, tmp: Path, messages: int) -> list[Figure]:
     service = DispensingService(db, EventBus(), InMemoryCatalog(), eprescription=client)
     patient = make_patient_for(db, "01S2TBPZ2JCNZZYGHZ")  # the clones' patient
     who = pharmacist()
-    line = LineInput(LineRequest(1, InterventionKind.UNCHANGED, 6), cip13="3400999999014",
-                     boxes=2)  # fmt: skip
+    line = LineInput(LineRequest(1, InterventionKind.UNCHANGED, 6), cip13="3400999999014", boxes=2)
     for i, pid in enumerate(ids):
         view = service.load_prescription(pid, author_rpps=who.rpps)
         data = dispensation_input(patient, view.prescription, line)
@@ -465,19 +513,27 @@ def outbox_drain(sim: Any, tmp: Path, messages: int) -> list[Figure]:
     with httpx.Client(timeout=5) as raw:
         start = time.perf_counter()
         for key, _rpps, bundle in sender.sent:
-            response = raw.post(url, json=bundle, headers={
-                "Idempotency-Key": key, "Content-Type": "application/fhir+json"})  # fmt: skip
+            response = raw.post(
+                url,
+                json=bundle,
+                headers={"Idempotency-Key": key, "Content-Type": "application/fhir+json"},
+            )
             response.raise_for_status()
         raw_s = time.perf_counter() - start
     client.close()
     db.dispose()
     ours_rate, raw_rate = delivered / drained, len(sender.sent) / raw_s
-    return [Figure(
-        "Outbox drain (claim, report, POST, receipt, mark delivered)", 1000 / ours_rate,
-        "ms/message", "raw httpx POST of the same bundles to the simulator", 1000 / raw_rate,
-        f"{ours_rate:.0f} msg/s vs raw {raw_rate:.0f} msg/s; {delivered}/{messages} delivered",
-        {"drain_per_s": ours_rate, "raw_per_s": raw_rate, "delivered": float(delivered)},
-    )]  # fmt: skip
+    return [
+        Figure(
+            "Outbox drain (claim, report, POST, receipt, mark delivered)",
+            1000 / ours_rate,
+            "ms/message",
+            "raw httpx POST of the same bundles to the simulator",
+            1000 / raw_rate,
+            f"{ours_rate:.0f} msg/s vs raw {raw_rate:.0f} msg/s; {delivered}/{messages} delivered",
+            {"drain_per_s": ours_rate, "raw_per_s": raw_rate, "delivered": float(delivered)},
+        )
+    ]
 
 
 # ---------------------------------------------------------------- daemon process
@@ -503,18 +559,28 @@ def daemon_start(tmp: Path, rounds: int) -> list[Figure]:
         daemon.stop()
     imports = "import fastapi, uvicorn, sqlalchemy, pydantic, lxml.etree, httpx"
     floor = timed(lambda: subprocess.run([sys.executable, "-c", imports], check=True), rounds)
-    return [Figure("Daemon start to ready (lgo serve → READY=1)", statistics.median(starts), "ms",
-                   "python start + import of the framework libraries", statistics.median(floor),
-                   f"n={rounds}")]  # fmt: skip
+    return [
+        Figure(
+            "Daemon start to ready (lgo serve → READY=1)",
+            statistics.median(starts),
+            "ms",
+            "python start + import of the framework libraries",
+            statistics.median(floor),
+            f"n={rounds}",
+        )
+    ]
 
 
 def start_memory(tmp: Path, dispensations: int) -> subprocess.Popen[str]:
     """Start the memory child (a daemon container doing ``dispensations`` commits)."""
     return subprocess.Popen(
         [sys.executable, "-m", "tests.bench.memory_child", str(tmp / "mem"), str(dispensations)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "LGO_LOGGING__LEVEL": "WARNING"},
-    )  # fmt: skip
+    )
 
 
 def memory(child: subprocess.Popen[str], dispensations: int) -> list[Figure]:
@@ -525,8 +591,19 @@ def memory(child: subprocess.Popen[str], dispensations: int) -> list[Figure]:
     values = dict(line.split("=", 1) for line in out.split() if "=" in line)
     bare, rest, after = (float(values[k]) for k in ("bare_mib", "rest_mib", "after_mib"))
     return [
-        Figure("Memory at rest (container + API app built, migrated SQLite)", rest, "MiB",
-               "python with the framework libraries imported", bare),
-        Figure(f"Memory after {dispensations} dispensations", after, "MiB", "memory at rest", rest,
-               f"{float(values['rate']):.0f} dispensations/s in the child"),
-    ]  # fmt: skip
+        Figure(
+            "Memory at rest (container + API app built, migrated SQLite)",
+            rest,
+            "MiB",
+            "python with the framework libraries imported",
+            bare,
+        ),
+        Figure(
+            f"Memory after {dispensations} dispensations",
+            after,
+            "MiB",
+            "memory at rest",
+            rest,
+            f"{float(values['rate']):.0f} dispensations/s in the child",
+        ),
+    ]

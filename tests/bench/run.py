@@ -120,8 +120,12 @@ def run_all(sizes: Sizes, tmp: Path, only: set[str] | None) -> list[Any]:
 
     if not only or only & {"vitale", "cps"}:
         with hardware() as (client, readers, module):
-            step("vitale", lambda: m.vitale_read(client, readers[0], sizes.vitale_reads,
-                                                 sizes.apdu_round_trips))  # fmt: skip
+            step(
+                "vitale",
+                lambda: m.vitale_read(
+                    client, readers[0], sizes.vitale_reads, sizes.apdu_round_trips
+                ),
+            )
             step("cps", lambda: m.cps_login_sign(client, readers[1], module, sizes.cps_rounds))
     step("sqlite", lambda: m.sqlite_commit_rate(tmp, sizes.commits))
     step("api", lambda: m.api_overhead(tmp, sizes.api_requests))
@@ -133,8 +137,12 @@ def run_all(sizes: Sizes, tmp: Path, only: set[str] | None) -> list[Any]:
             step("outbox", lambda: m.outbox_drain(sim, tmp, sizes.outbox_messages))
     step("daemon", lambda: m.daemon_start(tmp, sizes.daemon_starts))
     # Last and alone: its 10 000 commits would otherwise steal CPU from the timed steps.
-    step("memory", lambda: m.memory(m.start_memory(tmp, sizes.memory_dispensations),
-                                    sizes.memory_dispensations))
+    step(
+        "memory",
+        lambda: m.memory(
+            m.start_memory(tmp, sizes.memory_dispensations), sizes.memory_dispensations
+        ),
+    )
     return figures
 
 
@@ -157,27 +165,40 @@ def write_json(figures: list[Any], out_dir: Path, mode: str, elapsed: float) -> 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"bench-{stamp}-{mode}.json"
     doc = {
-        "when": stamp, "mode": mode, "elapsed_s": round(elapsed, 1),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "when": stamp,
+        "mode": mode,
+        "elapsed_s": round(elapsed, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "postgresql": "fsync=on, synchronous_commit=on (defaults), Unix socket",
         "sqlite": "WAL, synchronous=FULL, BEGIN IMMEDIATE",
         "figures": [f.as_json() for f in figures],
-    }  # fmt: skip
+    }
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out_dir / "latest.json").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
-    parser.add_argument("--memory-dispensations", type=int, default=None,
-                        help="dispensations before the second memory figure (default 10 000)")
-    parser.add_argument("--only", action="append",
-                        help="vitale, cps, sqlite, api, postgres, outbox, daemon, memory")  # fmt: skip
+    parser.add_argument(
+        "--memory-dispensations",
+        type=int,
+        default=None,
+        help="dispensations before the second memory figure (default 10 000)",
+    )
+    parser.add_argument(
+        "--only", action="append", help="vitale, cps, sqlite, api, postgres, outbox, daemon, memory"
+    )
     args = parser.parse_args(argv)
     _prepare_environment()
     sizes = QUICK if args.quick else FULL

@@ -15,20 +15,32 @@ from tests.bench.measures import ROOT
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 EXPECTED = (
-    "Vitale read", "CPS login + sign", "CPS sign on an open session", "Dispensation commit time",
-    "API request, no-op route", "API GET /v1/health",
-    "Dispensation latency p50, 1 concurrent", "Dispensation latency p50, 4 concurrent",
-    "Dispensation latency p50, 16 concurrent", "Outbox drain", "Daemon start to ready",
-    "Memory at rest", "Memory after 50 dispensations",
-)  # fmt: skip
+    "Vitale read",
+    "CPS login + sign",
+    "CPS sign on an open session",
+    "Dispensation commit time",
+    "API request, no-op route",
+    "API GET /v1/health",
+    "Dispensation latency p50, 1 concurrent",
+    "Dispensation latency p50, 4 concurrent",
+    "Dispensation latency p50, 16 concurrent",
+    "Outbox drain",
+    "Daemon start to ready",
+    "Memory at rest",
+    "Memory after 50 dispensations",
+)
 
 
 @pytest.mark.timeout(420)
 def test_quick_run_prints_and_writes_every_ratio(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tests.bench", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=400, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lgo benchmark (quick" in done.stdout and "ratio" in done.stdout
     doc = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))

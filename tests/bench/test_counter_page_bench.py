@@ -64,19 +64,24 @@ def test_counter_page_latencies(page: Any, daemon: Daemon, hwsim_bench: Any) -> 
 
     vitale = []
     for _ in range(ROUNDS):
-        vitale.append(_timed(
-            page, "!!document.querySelector('#patient-card')",
-            lambda: hwsim_bench.client.insert("vitale", "seul", reader=0),
-        ))  # fmt: skip
+        vitale.append(
+            _timed(
+                page,
+                "!!document.querySelector('#patient-card')",
+                lambda: hwsim_bench.client.insert("vitale", "seul", reader=0),
+            )
+        )
         hwsim_bench.client.remove(0)
         page.evaluate("document.getElementById('patient-current').replaceChildren()")
 
     hwsim_bench.client.insert("cps", "pharmacien", reader=1)
     page.wait_for_selector("#pin-input", state="visible")
     opened = httpx.post(
-        f"{daemon.url}/v1/cps/session", json={"kind": "cps", "pin": PHARMACIST.pin},
-        headers={"Authorization": f"Bearer {daemon.token}"}, timeout=10,
-    )  # fmt: skip
+        f"{daemon.url}/v1/cps/session",
+        json={"kind": "cps", "pin": PHARMACIST.pin},
+        headers={"Authorization": f"Bearer {daemon.token}"},
+        timeout=10,
+    )
     assert opened.status_code == 201, opened.text
 
     def type_scan() -> None:

@@ -50,9 +50,11 @@ def _start_to_ready(tmp: Path, index: int) -> tuple[float, list[float]]:
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-c", ACTIVATE, str(listener.fileno()), LGO, "serve"],
-        env=env, pass_fds=(listener.fileno(),),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        pass_fds=(listener.fileno(),),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while b"READY=1" not in notify.recv(4096).split(b"\n"):
             pass

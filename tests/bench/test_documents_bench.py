@@ -51,8 +51,10 @@ def figures(name: str, call: Callable[[], object], rounds: int = ROUNDS) -> None
 
 def test_cda_figures() -> None:
     xml = build_document(make_header(), make_dispensing_summary()).xml
-    figures("CDA build+validate (dispensing summary)",
-            lambda: build_document(make_header(), make_dispensing_summary()))  # fmt: skip
+    figures(
+        "CDA build+validate (dispensing summary)",
+        lambda: build_document(make_header(), make_dispensing_summary()),
+    )
     figures("CDA schema validation only", lambda: validate_cda(xml))
     figures("CDA -> sanitised HTML", lambda: render_html(xml))
     print(f"\nCDA size: {len(xml)} bytes")
@@ -71,12 +73,17 @@ def test_cisis_validation_next_to_build(
     cisis_kit: CisisKit, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Per document type: build (lgo's schema included), then each validation step of the kit."""
-    bodies: list[DocumentBody] = [make_dispensing_summary(), make_vaccination_note(),
-                                  make_trod_result()]  # fmt: skip
+    bodies: list[DocumentBody] = [
+        make_dispensing_summary(),
+        make_vaccination_note(),
+        make_trod_result(),
+    ]
     fresh = CisisKit(cisis_kit.kit_dir, tmp_path_factory.mktemp("cisis-bench"))
     print("\nCI-SIS kit, median of", ROUNDS, "rounds (ms):")
-    print(f"{'document':22} {'build':>7} {'xsd kit':>8} {'schematron':>11} {'check':>7} "
-          f"{'compile':>8}")  # fmt: skip
+    print(
+        f"{'document':22} {'build':>7} {'xsd kit':>8} {'schematron':>11} {'check':>7} "
+        f"{'compile':>8}"
+    )
     checker = DocumentChecker(fresh)
     for body in bodies:
         xml = build_document(make_header(), body).xml
@@ -88,14 +95,17 @@ def test_cisis_validation_next_to_build(
         xsd = _median_ms(lambda x=xml: fresh.schema_errors(x))  # type: ignore[misc]
         sch = _median_ms(lambda x=xml, v=volet: fresh.failed_asserts(v, x))  # type: ignore[misc]
         check = _median_ms(lambda x=xml, k=body.kind: checker.require(k, x))  # type: ignore[misc]
-        print(f"{body.kind.value:22} {build:7.2f} {xsd:8.2f} {sch:11.2f} {check:7.2f} "
-              f"{compile_ms:8.0f}   ({len(xml)} B)")  # fmt: skip
+        print(
+            f"{body.kind.value:22} {build:7.2f} {xsd:8.2f} {sch:11.2f} {check:7.2f} "
+            f"{compile_ms:8.0f}   ({len(xml)} B)"
+        )
 
 
 def test_dmp_figures(dmp_client: DmpClient) -> None:
     def provide() -> None:
-        dmp_client.provide(build_document(make_header(), make_vaccination_note()),
-                           author_rpps=FICTIVE_RPPS)  # fmt: skip
+        dmp_client.provide(
+            build_document(make_header(), make_vaccination_note()), author_rpps=FICTIVE_RPPS
+        )
 
     figures("DMP provide-and-register (ITI-41, incl. CDA build)", provide)
     figures(
@@ -103,8 +113,12 @@ def test_dmp_figures(dmp_client: DmpClient) -> None:
         lambda: dmp_client.find_documents(FICTIVE_NIR, OID, author_rpps=FICTIVE_RPPS),
     )
     entries = dmp_client.find_documents(FICTIVE_NIR, OID, author_rpps=FICTIVE_RPPS)
-    figures("DMP retrieve (ITI-43)", lambda: dmp_client.retrieve(
-        entries[0].repository_id, entries[0].unique_id, author_rpps=FICTIVE_RPPS))  # fmt: skip
+    figures(
+        "DMP retrieve (ITI-43)",
+        lambda: dmp_client.retrieve(
+            entries[0].repository_id, entries[0].unique_id, author_rpps=FICTIVE_RPPS
+        ),
+    )
 
 
 def test_mss_figures(mss_server: MssServer, mss_pki: MssPki) -> None:
@@ -113,8 +127,13 @@ def test_mss_figures(mss_server: MssServer, mss_pki: MssPki) -> None:
     counter = iter(range(10_000))
 
     def send() -> None:
-        message = MssMessage(f"bench-{next(counter)}", "dr.exemple@medecin.mssante.fr",
-                             "Note", "Corps", (Attachment("note.xml", cda),))  # fmt: skip
+        message = MssMessage(
+            f"bench-{next(counter)}",
+            "dr.exemple@medecin.mssante.fr",
+            "Note",
+            "Corps",
+            (Attachment("note.xml", cda),),
+        )
         client.send(message, author_rpps=FICTIVE_RPPS)
 
     figures("MSSanté send (SMTP + STARTTLS + client cert, new session each)", send, rounds=20)

@@ -41,8 +41,12 @@ def test_psc_and_annuaire_figures(national_sim: NationalSim) -> None:
     national_sim.reset()
     psc_http = NationalHttpClient("psc", national_sim.url("/psc"))
     client = PscClient(psc_http, client_id="lgo-officine", client_secret="lgo-officine-sim-secret")
-    login = PscLogin(client, SessionRegistry(EventBus()), session_ttl=timedelta(minutes=30),
-                     redirect_uri="http://127.0.0.1:8700/psc-callback")
+    login = PscLogin(
+        client,
+        SessionRegistry(EventBus()),
+        session_ttl=timedelta(minutes=30),
+        redirect_uri="http://127.0.0.1:8700/psc-callback",
+    )
 
     def ciba_sign_in() -> None:
         login_id = login.start_ciba("10999999997").login_id
@@ -51,18 +55,23 @@ def test_psc_and_annuaire_figures(national_sim: NationalSim) -> None:
 
     figures("CIBA sign-in (start + 2 polls + ES256 verification + session)", ciba_sign_in)
     provider = national_sim.state.stores["psc"]
-    issued = provider.issue_tokens(provider.users["810999999997"], "lgo-officine",
-                                   client.metadata().issuer, "openid", "n", {})
-    figures("ID token verification (ES256, claims; keys cached)",
-            lambda: client.verify_id_token(issued["id_token"], nonce="n", auth_req_id=None),
-            rounds=500)
+    issued = provider.issue_tokens(
+        provider.users["810999999997"], "lgo-officine", client.metadata().issuer, "openid", "n", {}
+    )
+    figures(
+        "ID token verification (ES256, claims; keys cached)",
+        lambda: client.verify_id_token(issued["id_token"], nonce="n", auth_req_id=None),
+        rounds=500,
+    )
     login.wait_revocations()  # each sign-in replaced the previous session: its grant is revoked
 
     annuaire_http = NationalHttpClient("annuaire", national_sim.url("/annuaire"))
     directory = AnnuaireClient(annuaire_http)
     cache = CachedAnnuaire(directory)
-    figures("Annuaire lookup, no cache (HTTP + FHIR parse)",
-            lambda: directory.practitioner("10999990012"))
+    figures(
+        "Annuaire lookup, no cache (HTTP + FHIR parse)",
+        lambda: directory.practitioner("10999990012"),
+    )
     cache.practitioner("10999990012")
     figures("Annuaire lookup, cached", lambda: cache.practitioner("10999990012"), rounds=1000)
     login.close()

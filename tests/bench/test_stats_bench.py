@@ -52,8 +52,15 @@ def fill_month(db: Database) -> int:
         for n in range(PER_DAY):
             at = noon + timedelta(seconds=n * 60)
             rows += _dispensation_rows(patients[n].id, business, at, n)
-        rows.append(StatsSession(id=str(uuid.uuid4()), kind="cps", opened_at=noon,
-                                 closed_at=noon + timedelta(hours=8), close_reason="logout"))  # fmt: skip
+        rows.append(
+            StatsSession(
+                id=str(uuid.uuid4()),
+                kind="cps",
+                opened_at=noon,
+                closed_at=noon + timedelta(hours=8),
+                close_reason="logout",
+            )
+        )
     with db.uow() as uow:
         # Parents first: these mappings have foreign keys but no relationships to order them by.
         for kind in (Patient, DispensationRow, DocumentRow):
@@ -67,42 +74,93 @@ def fill_month(db: Database) -> int:
 
 def _patient(n: int) -> Patient:
     now = datetime(2026, 3, 1, tzinfo=UTC)
-    return Patient(id=str(uuid.uuid4()), created_at=now, updated_at=now, birth_name="FICTIF",
-                   given_names=f"N{n}", birth_date_raw="19800101",
-                   source=("vitale", "apcv", "manual")[n % 3], identity_status="provisional")  # fmt: skip
+    return Patient(
+        id=str(uuid.uuid4()),
+        created_at=now,
+        updated_at=now,
+        birth_name="FICTIF",
+        given_names=f"N{n}",
+        birth_date_raw="19800101",
+        source=("vitale", "apcv", "manual")[n % 3],
+        identity_status="provisional",
+    )
 
 
 def _dispensation_rows(patient_id: str, business: date, at: datetime, n: int) -> list[object]:
     dispensation_id = str(uuid.uuid4())
     rows: list[object] = [
-        DispensationRow(id=dispensation_id, created_at=at, business_date=business,
-                        patient_id=patient_id, prescription_id=f"RX{n}", prescription_source="eprescription",
-                        sync_status="synced", degraded=False, pharmacist_national_id="810000000009",
-                        pharmacist_rpps="10000000009", session_kind="cps", session_id="s"),
-        OutboxMessage(created_at=at, kind="eprescription.execution", dispensation_id=dispensation_id,
-                      idempotency_key=f"lgo-exec-{dispensation_id}", payload="{}", status="delivered",
-                      attempts=1, next_attempt_at=at, delivered_at=at),
-        StatsNationalCall(at=at, service="eprescription", action="execute", status="200",
-                          attempts=1, duration_ms=30),
-    ]  # fmt: skip
+        DispensationRow(
+            id=dispensation_id,
+            created_at=at,
+            business_date=business,
+            patient_id=patient_id,
+            prescription_id=f"RX{n}",
+            prescription_source="eprescription",
+            sync_status="synced",
+            degraded=False,
+            pharmacist_national_id="810000000009",
+            pharmacist_rpps="10000000009",
+            session_kind="cps",
+            session_id="s",
+        ),
+        OutboxMessage(
+            created_at=at,
+            kind="eprescription.execution",
+            dispensation_id=dispensation_id,
+            idempotency_key=f"lgo-exec-{dispensation_id}",
+            payload="{}",
+            status="delivered",
+            attempts=1,
+            next_attempt_at=at,
+            delivered_at=at,
+        ),
+        StatsNationalCall(
+            at=at,
+            service="eprescription",
+            action="execute",
+            status="200",
+            attempts=1,
+            duration_ms=30,
+        ),
+    ]
     if n % 4 == 0:
         document_id = "2.25." + str(uuid.uuid4().int)
         rows += [
-            PatientIdentityCheck(patient_id=patient_id, at=at, kind="insi_traits",
-                                 outcome="found", status_before="provisional",
-                                 status_after="recovered"),
-            StatsNationalCall(at=at, service="insi", action="search", status="200", attempts=1,
-                              duration_ms=20),
-            DocumentRow(id=document_id, kind="dispensing-summary", title="t",
-                        patient_id=patient_id, author_rpps="10000000009", created_at=at,
-                        content=b"<x/>"),
-            DocumentDelivery(document_id=document_id, kind="dmp.provide",
-                             idempotency_key=f"dmp-{document_id}", payload="{}",
-                             status="delivered", attempts=1, created_at=at, next_attempt_at=at,
-                             delivered_at=at),
-            StatsNationalCall(at=at, service="dmp", action="provide", status="200", attempts=1,
-                              duration_ms=80),
-        ]  # fmt: skip
+            PatientIdentityCheck(
+                patient_id=patient_id,
+                at=at,
+                kind="insi_traits",
+                outcome="found",
+                status_before="provisional",
+                status_after="recovered",
+            ),
+            StatsNationalCall(
+                at=at, service="insi", action="search", status="200", attempts=1, duration_ms=20
+            ),
+            DocumentRow(
+                id=document_id,
+                kind="dispensing-summary",
+                title="t",
+                patient_id=patient_id,
+                author_rpps="10000000009",
+                created_at=at,
+                content=b"<x/>",
+            ),
+            DocumentDelivery(
+                document_id=document_id,
+                kind="dmp.provide",
+                idempotency_key=f"dmp-{document_id}",
+                payload="{}",
+                status="delivered",
+                attempts=1,
+                created_at=at,
+                next_attempt_at=at,
+                delivered_at=at,
+            ),
+            StatsNationalCall(
+                at=at, service="dmp", action="provide", status="200", attempts=1, duration_ms=80
+            ),
+        ]
     return rows
 
 
@@ -112,15 +170,19 @@ def figures(name: str, call: Callable[[], object]) -> None:
         started = time.perf_counter()
         call()
         durations.append((time.perf_counter() - started) * 1000)
-    print(f"\n{name}: median {statistics.median(durations):.0f} ms, "
-          f"max {max(durations):.0f} ms, n={ROUNDS}")  # fmt: skip
+    print(
+        f"\n{name}: median {statistics.median(durations):.0f} ms, "
+        f"max {max(durations):.0f} ms, n={ROUNDS}"
+    )
 
 
 def test_dashboard_over_a_busy_month(any_db: Database) -> None:
     started = time.perf_counter()
     written = fill_month(any_db)
-    print(f"\n[{any_db.dialect}] {written} rows written in {time.perf_counter() - started:.1f} s "
-          f"({DAYS} days × {PER_DAY} dispensations)")  # fmt: skip
+    print(
+        f"\n[{any_db.dialect}] {written} rows written in {time.perf_counter() - started:.1f} s "
+        f"({DAYS} days × {PER_DAY} dispensations)"
+    )
     service = StatsService(any_db)
     last = FIRST_DAY + timedelta(days=DAYS - 1)
     report = service.report(FIRST_DAY, last, "day")
@@ -128,7 +190,9 @@ def test_dashboard_over_a_busy_month(any_db: Database) -> None:
         report.totals["eprescription.dispensed"] == DAYS * PER_DAY
     )  # the bench measured the truth
     assert report.totals["dmp.delivered"] == DAYS * PER_DAY // 4
-    figures(f"[{any_db.dialect}] report by day over {DAYS} days",
-            lambda: service.report(FIRST_DAY, last, "day"))  # fmt: skip
+    figures(
+        f"[{any_db.dialect}] report by day over {DAYS} days",
+        lambda: service.report(FIRST_DAY, last, "day"),
+    )
     figures(f"[{any_db.dialect}] report by month", lambda: service.report(FIRST_DAY, last, "month"))
     figures(f"[{any_db.dialect}] totals (one Prometheus scrape)", service.totals)

@@ -18,9 +18,14 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+]
 
 
 @contextmanager
@@ -37,9 +42,14 @@ def chromium_context(
     try:
         with playwright_api.sync_playwright() as p:
             context = p.chromium.launch_persistent_context(
-                str(home / "profile"), executable_path=str(CHROMIUM), headless=True,
-                args=CHROMIUM_ARGS, viewport=viewport, locale=locale, accept_downloads=True,
-            )  # fmt: skip
+                str(home / "profile"),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport=viewport,
+                locale=locale,
+                accept_downloads=True,
+            )
             context.set_default_timeout(timeout_ms)
             try:
                 yield context

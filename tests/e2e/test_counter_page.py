@@ -73,11 +73,19 @@ class Daemon:
 # Patients the pharmacy already knows (typed in an earlier visit): the prescriptions' patients who
 # have no card in hw-sim. Only fictitious people, as in the national simulator's fixtures.
 KNOWN_PATIENTS = {
-    "testpatient": {"birth_name": "TESTPATIENT", "given_names": "DOMINIQUE JEAN",
-                    "birth_date": "19850314", "sex": "M"},
-    "testenfant": {"birth_name": "TESTENFANT", "given_names": "NOA", "birth_date": "20240602",
-                   "sex": "M"},
-}  # fmt: skip
+    "testpatient": {
+        "birth_name": "TESTPATIENT",
+        "given_names": "DOMINIQUE JEAN",
+        "birth_date": "19850314",
+        "sex": "M",
+    },
+    "testenfant": {
+        "birth_name": "TESTENFANT",
+        "given_names": "NOA",
+        "birth_date": "20240602",
+        "sex": "M",
+    },
+}
 
 
 def register_known_patients(daemon: Daemon) -> None:

@@ -204,14 +204,22 @@ def test_the_paper_copy_is_typed_when_the_service_is_down(
         form = page.locator("#paper-form")
         expect(form).to_contain_text(RENEWABLE_RX)
         expect(page.locator("#commit")).to_be_disabled()  # nothing typed yet
-        _type_paper(page, {
-            "paper-date": (datetime.now() - timedelta(days=3)).strftime("%d/%m/%Y"),
-            "paper-rpps": "10000000009", "paper-prescriber": "TESTMEDECIN DOMINIQUE",
-            "paper-prescriber-address": "1 place du Cabinet, 75002 Paris",
-            "paper-1-designation": "LAMOTRIGINE TEST 100 mg comprimé B/30",
-            "paper-1-cip": "3400999999083", "paper-1-list": "list_i", "paper-1-upd": "2",
-            "paper-1-duration": "30", "paper-1-nsr": "MTE", "paper-1-boxes": "2",
-        })  # fmt: skip
+        _type_paper(
+            page,
+            {
+                "paper-date": (datetime.now() - timedelta(days=3)).strftime("%d/%m/%Y"),
+                "paper-rpps": "10000000009",
+                "paper-prescriber": "TESTMEDECIN DOMINIQUE",
+                "paper-prescriber-address": "1 place du Cabinet, 75002 Paris",
+                "paper-1-designation": "LAMOTRIGINE TEST 100 mg comprimé B/30",
+                "paper-1-cip": "3400999999083",
+                "paper-1-list": "list_i",
+                "paper-1-upd": "2",
+                "paper-1-duration": "30",
+                "paper-1-nsr": "MTE",
+                "paper-1-boxes": "2",
+            },
+        )
         expect(page.locator("#commit")).to_be_disabled()
         expect(page.locator("#commit-why")).to_contain_text("Adresse du patient")
         page.locator("#patient-address").fill("3 rue des Essais, 75001 Paris")
@@ -234,13 +242,19 @@ def test_a_paper_only_prescription_is_typed_and_recorded(page: Any, daemon: Daem
     page.locator("#paper-cancel").click()
     page.locator("#paper-open").click()
     expect(page.locator("#paper-form h3")).to_have_text("Ordonnance papier")
-    _type_paper(page, {
-        "paper-date": "31/02/2026",  # not a calendar date
-        "paper-rpps": "10000000017", "paper-prescriber": "TESTDENTISTE ALIX",
-        "paper-prescriber-address": "2 avenue du Sourire, 75003 Paris",
-        "paper-1-designation": "AMOXICILLINE TEST 1 g comprimé B/6", "paper-1-list": "list_i",
-        "paper-1-upd": "2", "paper-1-duration": "6",
-    })  # fmt: skip
+    _type_paper(
+        page,
+        {
+            "paper-date": "31/02/2026",  # not a calendar date
+            "paper-rpps": "10000000017",
+            "paper-prescriber": "TESTDENTISTE ALIX",
+            "paper-prescriber-address": "2 avenue du Sourire, 75003 Paris",
+            "paper-1-designation": "AMOXICILLINE TEST 1 g comprimé B/6",
+            "paper-1-list": "list_i",
+            "paper-1-upd": "2",
+            "paper-1-duration": "6",
+        },
+    )
     expect(page.locator("#commit")).to_be_disabled()
     expect(page.locator("#commit-why")).to_contain_text("Date de prescription")
     page.locator("#paper-date").fill(datetime.now().strftime("%d/%m/%Y"))
@@ -295,9 +309,10 @@ def test_a_narcotic_asks_who_brings_the_prescription(page: Any, daemon: Daemon) 
         page.locator("#commit").click()
     body = json.loads(sent.value.post_data or "{}")
     assert body["bearer"] == {
-        "is_patient": False, "name": "TESTPORTEUR CLAUDE",
+        "is_patient": False,
+        "name": "TESTPORTEUR CLAUDE",
         "address": "5 impasse du Relais, 75004 Paris",
-    }  # fmt: skip
+    }
     assert body["patient_address"] == "3 rue des Essais, 75001 Paris"
     expect(page.locator("#commit-ok")).to_contain_text("Dispensation enregistrée")
 
@@ -318,9 +333,10 @@ def test_lines_the_rules_refuse_are_blocked_before_the_commit(
         expect(rows).to_have_count(3)
         view = daemon.get(f"/v1/prescriptions/{LATE_RX}")
         blocked = [
-            ln for ln in view["lines"]
+            ln
+            for ln in view["lines"]
             if not ln["deliverable"]["allowed"] and not ln["deliverable"]["overridable"]
-        ]  # fmt: skip
+        ]
         assert [ln["line_no"] for ln in blocked][:2] == [1, 2]  # the list I lines at least
         for line in blocked:
             row = page.locator(f"#rx-lines tr[data-line='{line['line_no']}']")
@@ -345,9 +361,10 @@ def test_lines_the_rules_refuse_are_blocked_before_the_commit(
         expect(result).to_contain_text("Dispensation enregistrée")
         stored = daemon.get(f"/v1/dispensations/{result.get_attribute('data-dispensation')}")
         assert all(
-            ln["intervention"] == "not_dispensed" for ln in stored["lines"]
+            ln["intervention"] == "not_dispensed"
+            for ln in stored["lines"]
             if ln["line_no"] in refused
-        )  # fmt: skip
+        )
         assert len(daemon.get("/v1/ordonnancier")) == before  # no list I line was recorded
     finally:
         national_sim_server.reset()
@@ -407,8 +424,11 @@ def test_the_mentions_asked_are_the_daemons_record_missing(page: Any) -> None:
     commit lacks, never the page's guess: for Camille's lamotrigine (liste I) the fields are the
     daemon's ``record_missing``; answered here as if nothing lacked, the page asks nothing."""
     expect(page.locator("#patient-card")).to_contain_text("TESTNOM CAMILLE")
-    fields = {"patient_address": "#patient-address", "prescriber_address": "#prescriber-address",
-              "bearer": "#bearer-kind"}  # fmt: skip
+    fields = {
+        "patient_address": "#patient-address",
+        "prescriber_address": "#prescriber-address",
+        "bearer": "#bearer-kind",
+    }
     with page.expect_response(lambda r: r.url.endswith("/v1/dispensations/check")) as checked:
         type_code(page, RENEWABLE_RX)
     asked = {m["datum"] for m in checked.value.json()["record_missing"]}

@@ -59,8 +59,13 @@ def _doctor_is_green_on_the_bench(state: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "PCSCLITE", "SOFTHSM"))}
     env.update({k: shlex.split(v)[0] for k, v in settings.items()}, COLUMNS="250")
-    done = subprocess.run([sys.executable, "-m", "lgo", "doctor"], env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "lgo", "doctor"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
     assert not [row for row in rows if "KO" in row.split("│")[1]], done.stdout
@@ -77,10 +82,21 @@ def test_demo_serves_health_with_printed_token_and_stops_on_ctrl_c(tmp_path: Pat
     port, national_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "PCSCLITE", "SOFTHSM"))}
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tools" / "demo.py"), "--port", str(port),
-         "--national-port", str(national_port), "--state", str(state)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "tools" / "demo.py"),
+            "--port",
+            str(port),
+            "--national-port",
+            str(national_port),
+            "--state",
+            str(state),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     token = None
     try:
         deadline = time.monotonic() + 90
@@ -104,8 +120,17 @@ def test_demo_serves_health_with_printed_token_and_stops_on_ctrl_c(tmp_path: Pat
         assert health.json()["components"]["database"]["ok"] is True
         # The bench's virtual readers, through pcscd: the daemon lists them once its reader
         # watcher has seen them, which may come after /v1/health answers on a loaded machine.
-        assert _wait_for(lambda: len(httpx.get(f"http://127.0.0.1:{port}/v1/readers",
-                         headers=headers, timeout=5).json()["readers"]) == 2, deadline)  # fmt: skip
+        assert _wait_for(
+            lambda: (
+                len(
+                    httpx.get(
+                        f"http://127.0.0.1:{port}/v1/readers", headers=headers, timeout=5
+                    ).json()["readers"]
+                )
+                == 2
+            ),
+            deadline,
+        )
         # the sample BDPM files were imported before `lgo serve`
         assert health.json()["components"]["catalog"]["detail"] == "13 product(s)"
         _mss_offers_starttls(proc.stdout, deadline)
@@ -115,5 +140,6 @@ def test_demo_serves_health_with_printed_token_and_stops_on_ctrl_c(tmp_path: Pat
         proc.communicate(timeout=60)
     assert proc.returncode == 0
     # daemon, pcscd, card host, simulator: all stopped (each exits on its own once signalled)
-    assert _wait_for(lambda: _children_alive(state) == [], time.monotonic() + 30), \
-        _children_alive(state)
+    assert _wait_for(lambda: _children_alive(state) == [], time.monotonic() + 30), _children_alive(
+        state
+    )

@@ -53,10 +53,12 @@ def served(tmp_path: Path, national_sim: NationalSim) -> Iterator[Served]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     settings = load_settings(
-        mode="bench", state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
+        mode="bench",
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
         api={"port": port},
         national={"base_url": national_sim.base_url, "timeout_s": 2.0, "dmp": {"auto_feed": False}},
-    )  # fmt: skip
+    )
     container = Container(settings)
     migrate.upgrade(container.db)
     _, token = add_counter(container.db, "comptoir-missions")
@@ -114,7 +116,9 @@ def test_vaccination_form(page: Any, served: Served, tmp_path: Path) -> None:
     expect(page.get_by_test_id("vacc-recorded")).to_contain_text(
         f"lot LOTV42 (péremption {NEXT_YEAR:%d/%m/%Y})"
     )
-    expect(page.locator("#vacc-result")).to_contain_text("Note de vaccination mise en file pour le DMP")
+    expect(page.locator("#vacc-result")).to_contain_text(
+        "Note de vaccination mise en file pour le DMP"
+    )
     page.locator("#missions").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "missions-vaccination.png"))
     [act] = served.container.missions.vaccinations.search(patient_id=served.patient_id)
@@ -124,7 +128,9 @@ def test_vaccination_form(page: Any, served: Served, tmp_path: Path) -> None:
     )
 
     page.locator("#lang-toggle").click()
-    expect(page.locator("#missions > summary h2")).to_have_text("Vaccination and rapid tests (TROD)")
+    expect(page.locator("#missions > summary h2")).to_have_text(
+        "Vaccination and rapid tests (TROD)"
+    )
     assert page.lgo_errors == []
 
 
@@ -200,9 +206,7 @@ def test_a_note_the_kit_refuses_shows_its_failed_rules(
     assert page.lgo_errors == []
 
 
-def test_a_vaccine_outside_the_catalogue_is_typed_at_the_counter(
-    page: Any, served: Served
-) -> None:
+def test_a_vaccine_outside_the_catalogue_is_typed_at_the_counter(page: Any, served: Served) -> None:
     """A dose whose CIP is not in the imported BDPM: the pharmacist types its name and CIS code."""
     page.locator("#vacc-vaccine").select_option("grippe")
     page.locator("#vacc-dm").fill(datamatrix("3400930000014", NEXT_YEAR, lot="LOTHORS"))

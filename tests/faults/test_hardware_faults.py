@@ -70,7 +70,7 @@ def insert_cps(d: Daemon, hwsim: Any) -> None:
 
 
 @pytest.mark.timeout(90)
-def test_1_pcscd_restart_degrades_recovers_and_reads_again(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_1_pcscd_restart_degrades_recovers_and_reads_again(daemon: Daemon, hwsim: Any) -> None:
     hwsim.client.restart_pcscd()
     assert daemon.wait("hardware.degraded", timeout=15.0)["reason"] == "pcsc_service_unavailable"
     daemon.wait("hardware.recovered", timeout=20.0)
@@ -83,7 +83,7 @@ def test_1_pcscd_restart_degrades_recovers_and_reads_again(daemon: Daemon, hwsim
 
 
 @pytest.mark.timeout(90)
-def test_2_reader_unplug_replug_idle_and_during_a_read(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_2_reader_unplug_replug_idle_and_during_a_read(daemon: Daemon, hwsim: Any) -> None:
     name = hwsim.reader_names[VITALE]
     hwsim.client.unplug(VITALE, hard=True)
     daemon.wait("reader.removed", lambda e: e["reader"] == name, timeout=15.0)
@@ -106,7 +106,7 @@ def test_2_reader_unplug_replug_idle_and_during_a_read(daemon: Daemon, hwsim: An
 
 
 @pytest.mark.timeout(60)
-def test_3_card_pulled_mid_read_or_swapped_leaves_no_stale_read(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_3_card_pulled_mid_read_or_swapped_leaves_no_stale_read(daemon: Daemon, hwsim: Any) -> None:
     name = hwsim.reader_names[VITALE]
     hwsim.client.set_fault(VITALE, remove_after=3)  # pulled after 3 APDUs
     hwsim.client.insert("vitale", "seul", reader=VITALE)
@@ -127,7 +127,7 @@ def test_3_card_pulled_mid_read_or_swapped_leaves_no_stale_read(daemon: Daemon, 
 
 
 @pytest.mark.timeout(60)
-def test_4_vitale_read_leaves_the_cps_session_logged_in(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_4_vitale_read_leaves_the_cps_session_logged_in(daemon: Daemon, hwsim: Any) -> None:
     insert_cps(daemon, hwsim)
     assert login(daemon, hwsim).status_code == 201
     with CardChannel(hwsim.reader_names[CPS]) as channel:
@@ -140,7 +140,9 @@ def test_4_vitale_read_leaves_the_cps_session_logged_in(daemon: Daemon, hwsim: A
 
 
 @pytest.mark.timeout(60)
-def test_5_hung_card_read_keeps_the_api_and_the_other_reader_working(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_5_hung_card_read_keeps_the_api_and_the_other_reader_working(
+    daemon: Daemon, hwsim: Any
+) -> None:
     name = hwsim.reader_names[VITALE]
     hwsim.client.set_fault(VITALE, mute_delay_s=30.0)  # SCardTransmit hangs 30 s
     hwsim.client.insert("mute", reader=VITALE)
@@ -155,7 +157,7 @@ def test_5_hung_card_read_keeps_the_api_and_the_other_reader_working(daemon: Dae
 
 
 @pytest.mark.timeout(90)
-def test_6_cps_pulled_then_reinserted_and_concurrent_logins(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_6_cps_pulled_then_reinserted_and_concurrent_logins(daemon: Daemon, hwsim: Any) -> None:
     insert_cps(daemon, hwsim)
     assert login(daemon, hwsim).status_code == 201
     hwsim.client.remove(CPS)
@@ -183,7 +185,7 @@ def test_6_cps_pulled_then_reinserted_and_concurrent_logins(daemon: Daemon, hwsi
 
 
 @pytest.mark.timeout(60)
-def test_7_pin_lockout_is_never_tried_automatically(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_7_pin_lockout_is_never_tried_automatically(daemon: Daemon, hwsim: Any) -> None:
     insert_cps(daemon, hwsim)
     for left in (2, 1):
         wrong = daemon.client.post("/v1/cps/session", json={"kind": "cps", "pin": "0000"})
@@ -192,8 +194,9 @@ def test_7_pin_lockout_is_never_tried_automatically(daemon: Daemon, hwsim: Any) 
     assert final.status_code == 409
     assert final.json()["type"] == "urn:lgo:problem:cps-pin-final-try"
     assert daemon.client.get("/v1/cps/session/card").json()["pin_tries_left"] == 1  # not spent
-    locked = daemon.client.post("/v1/cps/session",
-                                json={"kind": "cps", "pin": "0000", "confirm_final_try": True})  # fmt: skip
+    locked = daemon.client.post(
+        "/v1/cps/session", json={"kind": "cps", "pin": "0000", "confirm_final_try": True}
+    )
     assert locked.status_code == 403
     refused = login(daemon, hwsim, confirm_final_try=True)
     assert refused.json()["type"] == "urn:lgo:problem:cps-pin-locked", refused.text
@@ -205,7 +208,9 @@ def test_7_pin_lockout_is_never_tried_automatically(daemon: Daemon, hwsim: Any) 
 
 
 @pytest.mark.timeout(60)
-def test_4b_reader_held_exclusively_by_another_process(daemon: Daemon, hwsim: Any, opensc_module: Any) -> None:  # noqa: F811
+def test_4b_reader_held_exclusively_by_another_process(
+    daemon: Daemon, hwsim: Any, opensc_module: Any
+) -> None:
     """Another application holds the CPS reader exclusively: the login is refused with a typed
     problem, no PIN try is spent, and it works once the other application lets go."""
     from smartcard import scard
@@ -217,8 +222,11 @@ def test_4b_reader_held_exclusively_by_another_process(daemon: Daemon, hwsim: An
     hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     assert hresult == scard.SCARD_S_SUCCESS
     hresult, handle, _ = scard.SCardConnect(
-        context, hwsim.reader_names[CPS], scard.SCARD_SHARE_EXCLUSIVE,
-        scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)  # fmt: skip
+        context,
+        hwsim.reader_names[CPS],
+        scard.SCARD_SHARE_EXCLUSIVE,
+        scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+    )
     assert hresult == scard.SCARD_S_SUCCESS
     try:
         refused = login(daemon, hwsim)
@@ -234,7 +242,9 @@ def test_4b_reader_held_exclusively_by_another_process(daemon: Daemon, hwsim: An
 
 
 @pytest.mark.timeout(90)
-def test_8_cps_reader_unplugged_closes_the_session_until_replugged(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_8_cps_reader_unplugged_closes_the_session_until_replugged(
+    daemon: Daemon, hwsim: Any
+) -> None:
     name = hwsim.reader_names[CPS]
     insert_cps(daemon, hwsim)
     assert login(daemon, hwsim).status_code == 201
@@ -267,7 +277,7 @@ print(len(signature))
 
 
 @pytest.mark.timeout(90)
-def test_9_two_processes_using_the_card(daemon: Daemon, hwsim: Any, opensc_module: Any) -> None:  # noqa: F811
+def test_9_two_processes_using_the_card(daemon: Daemon, hwsim: Any, opensc_module: Any) -> None:
     """Another application logs in, signs and logs out on the same card while the daemon holds
     its session: both get a signature, and the daemon's session stays usable."""
     import subprocess
@@ -283,8 +293,19 @@ def test_9_two_processes_using_the_card(daemon: Daemon, hwsim: Any, opensc_modul
     sign = cps_assertion_signer(cps_of(daemon.container).signer)
     assert sign(etree.Element("{urn:x}A", Id="a-1")) is not None
     other = subprocess.run(
-        [sys.executable, "-c", _OTHER_PROCESS, str(opensc_module), PHARMACIST.card_serial,
-         PHARMACIST.pin], capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            _OTHER_PROCESS,
+            str(opensc_module),
+            PHARMACIST.card_serial,
+            PHARMACIST.pin,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert other.returncode == 0 and other.stdout.strip() == "256", other.stderr[-2000:]
     # The other application's C_Logout does not cost the daemon its session: it still signs.
     assert sign(etree.Element("{urn:x}A", Id="a-2")) is not None

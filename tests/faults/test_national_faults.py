@@ -60,21 +60,30 @@ class Events:
     def wait(self, type_: str, count: int = 1, timeout: float = 30.0) -> None:
         with self.changed:
             ok = self.changed.wait_for(
-                lambda: sum(1 for t, _ in self.seen if t == type_) >= count, timeout)  # fmt: skip
+                lambda: sum(1 for t, _ in self.seen if t == type_) >= count, timeout
+            )
         assert ok, f"{count} × {type_} expected; seen {[t for t, _ in self.seen]}"
 
 
 @contextmanager
 def running_daemon(tmp_path: Path, sim: NationalSim, db_url: str | None) -> Iterator[LiveDaemon]:
     settings = load_settings(
-        state_dir=tmp_path / "state", hardware={"pcsc_enabled": False}, api={"port": free_port()},
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
+        api={"port": free_port()},
         national={"base_url": sim.base_url, "timeout_s": 1.0, "connect_timeout_s": 1.0},
         database={"url": db_url},
-    )  # fmt: skip
+    )
     with live_daemon(settings, counters=2) as live:
-        part_of(live.container).catalog.add(Product(
-            AMOX, "AMOXICILLINE TEST 1 g cp B/6", RegulatoryList.LIST_I, molecule="amoxicilline",
-            packs=(Pack(AMOX, 6, 250),)))  # fmt: skip
+        part_of(live.container).catalog.add(
+            Product(
+                AMOX,
+                "AMOXICILLINE TEST 1 g cp B/6",
+                RegulatoryList.LIST_I,
+                molecule="amoxicilline",
+                packs=(Pack(AMOX, 6, 250),),
+            )
+        )
         yield live
 
 
@@ -85,8 +94,9 @@ def daemon(tmp_path: Path, national_sim: NationalSim) -> Iterator[LiveDaemon]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_daemon(request: pytest.FixtureRequest, tmp_path: Path,
-               national_sim: NationalSim) -> Iterator[LiveDaemon]:  # fmt: skip
+def any_daemon(
+    request: pytest.FixtureRequest, tmp_path: Path, national_sim: NationalSim
+) -> Iterator[LiveDaemon]:
     """The daemon on SQLite (BEGIN IMMEDIATE) and on PostgreSQL (row locks)."""
     url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
     with running_daemon(tmp_path, national_sim, url) as live:
@@ -106,9 +116,12 @@ def new_prescription(sim: NationalSim, suffix: str) -> str:
 
 
 def body(patient: str, pid: str, days: int = 6) -> dict[str, Any]:
-    return {"patient_id": patient, "prescription_id": pid,
-            "patient_address": "1 rue Fictive, 75000 Paris",
-            "lines": [{"line_no": 1, "intervention": "unchanged", "days": days, "cip13": AMOX}]}  # fmt: skip
+    return {
+        "patient_id": patient,
+        "prescription_id": pid,
+        "patient_address": "1 rue Fictive, 75000 Paris",
+        "lines": [{"line_no": 1, "intervention": "unchanged", "days": days, "cip13": AMOX}],
+    }
 
 
 def post(daemon: LiveDaemon, counter: int, payload: dict[str, Any], key: str) -> httpx.Response:
@@ -135,13 +148,16 @@ def at_once(calls: list[Any]) -> list[httpx.Response]:
 def counts(daemon: LiveDaemon) -> tuple[int, int]:
     with daemon.container.db.uow(readonly=True) as uow:
         s = uow.session
-        return (int(s.scalar(select(func.count()).select_from(DispensationRow)) or 0),
-                int(s.scalar(select(func.count()).select_from(OutboxMessage)) or 0))  # fmt: skip
+        return (
+            int(s.scalar(select(func.count()).select_from(DispensationRow)) or 0),
+            int(s.scalar(select(func.count()).select_from(OutboxMessage)) or 0),
+        )
 
 
 @pytest.mark.timeout(120)
-def test_same_prescription_from_two_counters_at_once(any_daemon: LiveDaemon,
-                                                     national_sim: NationalSim) -> None:  # fmt: skip
+def test_same_prescription_from_two_counters_at_once(
+    any_daemon: LiveDaemon, national_sim: NationalSim
+) -> None:
     daemon = any_daemon
     events = Events(daemon)
     pid = new_prescription(national_sim, "TWO")
@@ -149,15 +165,18 @@ def test_same_prescription_from_two_counters_at_once(any_daemon: LiveDaemon,
     for counter in (0, 1):  # both counters show the prescription
         loaded = httpx.get(f"{daemon.url}/v1/prescriptions/{pid}", headers=daemon.headers(counter))
         assert loaded.status_code == 200, loaded.text
-    answers = at_once([lambda c=c: post(daemon, c, body(patient, pid), f"two-counters-{c}")
-                       for c in (0, 1)])  # fmt: skip
+    answers = at_once(
+        [lambda c=c: post(daemon, c, body(patient, pid), f"two-counters-{c}") for c in (0, 1)]
+    )
     statuses = sorted(a.status_code for a in answers)
     assert statuses in ([201, 409], [201, 422]), [a.text for a in answers]
     # The loser either collides on the line (UNIQUE) or, serialised after the winner's commit,
     # finds nothing left to dispense: both are typed refusals that write nothing.
     loser = next(a for a in answers if a.status_code != 201).json()
-    assert loser["type"] in ("urn:lgo:problem:line-already-dispensed",
-                             "urn:lgo:problem:dispensing-refused"), loser  # fmt: skip
+    assert loser["type"] in (
+        "urn:lgo:problem:line-already-dispensed",
+        "urn:lgo:problem:dispensing-refused",
+    ), loser
     events.wait("outbox.delivered")
     assert counts(daemon) == (1, 1)
     assert store_of(national_sim.state).executions() == 1
@@ -169,8 +188,10 @@ def test_double_click_and_reused_key(any_daemon: LiveDaemon, national_sim: Natio
     events = Events(daemon)
     pid = new_prescription(national_sim, "DBL")
     patient = make_patient_for(daemon.container.db, TEMPLATE_RX)
-    assert httpx.get(f"{daemon.url}/v1/prescriptions/{pid}",
-                     headers=daemon.headers()).status_code == 200  # fmt: skip
+    assert (
+        httpx.get(f"{daemon.url}/v1/prescriptions/{pid}", headers=daemon.headers()).status_code
+        == 200
+    )
     answers = at_once([lambda: post(daemon, 0, body(patient, pid), "double-click-1")] * 2)
     statuses = sorted(a.status_code for a in answers)
     assert statuses in ([201, 201], [201, 409]), [a.text for a in answers]
@@ -186,25 +207,27 @@ def test_double_click_and_reused_key(any_daemon: LiveDaemon, national_sim: Natio
 
 FAULTS = {
     "503": FaultSpec(service="eprescription", kind=FaultKind.ERROR, method="POST", times=2),
-    "timeout_after_work": FaultSpec(service="eprescription", kind=FaultKind.TIMEOUT,
-                                    method="POST", delay_s=3),
+    "timeout_after_work": FaultSpec(
+        service="eprescription", kind=FaultKind.TIMEOUT, method="POST", delay_s=3
+    ),
     "truncated_reply": FaultSpec(service="eprescription", kind=FaultKind.MALFORMED, method="POST"),
     "proxy_duplicate": FaultSpec(service="eprescription", kind=FaultKind.DUPLICATE, method="POST"),
-    "slow": FaultSpec(service="eprescription", kind=FaultKind.LATENCY, method="POST",
-                      delay_s=0.3),
-}  # fmt: skip
+    "slow": FaultSpec(service="eprescription", kind=FaultKind.LATENCY, method="POST", delay_s=0.3),
+}
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.timeout(120)
-def test_execution_reported_exactly_once_through_faults(daemon: LiveDaemon,
-                                                        national_sim: NationalSim,
-                                                        fault: str) -> None:  # fmt: skip
+def test_execution_reported_exactly_once_through_faults(
+    daemon: LiveDaemon, national_sim: NationalSim, fault: str
+) -> None:
     events = Events(daemon)
     pid = new_prescription(national_sim, fault.upper().replace("_", "")[:8])
     patient = make_patient_for(daemon.container.db, TEMPLATE_RX)
-    assert httpx.get(f"{daemon.url}/v1/prescriptions/{pid}",
-                     headers=daemon.headers()).status_code == 200  # fmt: skip
+    assert (
+        httpx.get(f"{daemon.url}/v1/prescriptions/{pid}", headers=daemon.headers()).status_code
+        == 200
+    )
     national_sim.faults.arm(FAULTS[fault])
     created = post(daemon, 0, body(patient, pid), f"fault-{fault}")
     assert created.status_code == 201, created.text  # the counter never waits on the service
@@ -213,7 +236,8 @@ def test_execution_reported_exactly_once_through_faults(daemon: LiveDaemon,
     posts = [e for e in national_sim.recorder.entries("eprescription") if e.method == "POST"]
     assert len({p.idempotency_key for p in posts}) == 1  # every attempt carried the same key
     assert any(p.fault for p in posts), "the fault was never hit"
-    dispensation = httpx.get(f"{daemon.url}/v1/dispensations/{created.json()['id']}",
-                             headers=daemon.headers()).json()  # fmt: skip
+    dispensation = httpx.get(
+        f"{daemon.url}/v1/dispensations/{created.json()['id']}", headers=daemon.headers()
+    ).json()
     assert dispensation["sync_status"] == "synced"
     assert counts(daemon) == (1, 1)

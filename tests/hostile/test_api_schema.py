@@ -50,8 +50,9 @@ class Target:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     tmp = tmp_path_factory.mktemp("schemathesis")
-    settings = load_settings(state_dir=tmp / "state", hardware={"pcsc_enabled": False},
-                             api={"port": free_port()})  # fmt: skip
+    settings = load_settings(
+        state_dir=tmp / "state", hardware={"pcsc_enabled": False}, api={"port": free_port()}
+    )
     with live_daemon(settings) as daemon:
         make_patient(daemon.container.db)
         yield Target(daemon)
@@ -82,8 +83,13 @@ def business_rows(db: Database) -> dict[str, int]:
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, phases=[Phase.generate],
-          suppress_health_check=list(HealthCheck))  # fmt: skip
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 @pytest.mark.timeout(300)
 def test_no_server_error_and_every_error_is_a_problem(case: Any, target: Target) -> None:
     before = business_rows(target.db)
@@ -91,7 +97,11 @@ def test_no_server_error_and_every_error_is_a_problem(case: Any, target: Target)
     # 502/503/504 are typed answers about a national service (unreachable in this set-up);
     # 500 would be an unhandled error.
     assert response.status_code < 500 or response.status_code in UPSTREAM, (
-        case.method, case.path, response.status_code, response.text[:300])  # fmt: skip
+        case.method,
+        case.path,
+        response.status_code,
+        response.text[:300],
+    )
     if response.status_code >= 400:
         content_type = response.headers.get("content-type", [""])  # schemathesis: lists
         assert content_type[0].startswith("application/problem+json"), content_type

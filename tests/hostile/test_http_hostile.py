@@ -34,8 +34,9 @@ PATIENT = "00000000-0000-4000-8000-00000000f1c7"
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDaemon]:
     tmp = tmp_path_factory.mktemp("http-hostile")
-    settings = load_settings(state_dir=tmp / "state", hardware={"pcsc_enabled": False},
-                             api={"port": free_port()})  # fmt: skip
+    settings = load_settings(
+        state_dir=tmp / "state", hardware={"pcsc_enabled": False}, api={"port": free_port()}
+    )
     with live_daemon(settings) as live:
         make_patient(live.container.db, PATIENT)
         yield live
@@ -49,15 +50,25 @@ def http(daemon: LiveDaemon) -> Iterator[httpx.Client]:
 
 def dispensation(patient_id: str) -> dict[str, Any]:
     return {
-        "patient_id": patient_id, "patient_address": "1 rue Fictive, 75000 Paris",
-        "paper": {"prescribed_on": date.today().isoformat(), "prescriber_rpps": PRESCRIBER_RPPS,
-                  "prescriber_name": "DOCTEUR FICTIF",
-                  "lines": [{"designation": "FICTIVOL 10 mg cp", "cip13": CIP,
-                             "regulatory_list": "list_i", "units_per_day": "1",
-                             "duration_days": 30}]},
+        "patient_id": patient_id,
+        "patient_address": "1 rue Fictive, 75000 Paris",
+        "paper": {
+            "prescribed_on": date.today().isoformat(),
+            "prescriber_rpps": PRESCRIBER_RPPS,
+            "prescriber_name": "DOCTEUR FICTIF",
+            "lines": [
+                {
+                    "designation": "FICTIVOL 10 mg cp",
+                    "cip13": CIP,
+                    "regulatory_list": "list_i",
+                    "units_per_day": "1",
+                    "duration_days": 30,
+                }
+            ],
+        },
         "lines": [{"line_no": 1, "intervention": "unchanged", "days": 30, "cip13": CIP}],
         "prescriber_acknowledged": True,  # no Annuaire Santé here: the warning is acknowledged
-    }  # fmt: skip
+    }
 
 
 def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> None:
@@ -75,10 +86,21 @@ def unchanged(daemon: LiveDaemon) -> Iterator[None]:
     assert business_rows(daemon.container.db) == before
 
 
-@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8700", "127.0.0.1.nip.io",
-                                  "localhost.attacker.example", "0.0.0.0", "[::ffff:7f00:1]", ""])  # fmt: skip
-def test_dns_rebinding_host_is_refused(daemon: LiveDaemon, http: httpx.Client, host: str,
-                                       unchanged: None) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "host",
+    [
+        "attacker.example",
+        "attacker.example:8700",
+        "127.0.0.1.nip.io",
+        "localhost.attacker.example",
+        "0.0.0.0",
+        "[::ffff:7f00:1]",
+        "",
+    ],
+)
+def test_dns_rebinding_host_is_refused(
+    daemon: LiveDaemon, http: httpx.Client, host: str, unchanged: None
+) -> None:
     patient = PATIENT
     headers = {**daemon.headers(), "Host": host, "Idempotency-Key": "rebinding-0001"}
     answer = http.post("/v1/dispensations", json=dispensation(patient), headers=headers)
@@ -86,57 +108,112 @@ def test_dns_rebinding_host_is_refused(daemon: LiveDaemon, http: httpx.Client, h
     assert_problem(http.get("/v1/health", headers={**daemon.headers(), "Host": host}), 400)
 
 
-@pytest.mark.parametrize("origin", ["http://attacker.example", "null", "http://127.0.0.1:1",
-                                    "https://127.0.0.1", "http://localhost.attacker.example"])  # fmt: skip
-def test_cross_origin_is_refused(daemon: LiveDaemon, http: httpx.Client, origin: str,
-                                 unchanged: None) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://attacker.example",
+        "null",
+        "http://127.0.0.1:1",
+        "https://127.0.0.1",
+        "http://localhost.attacker.example",
+    ],
+)
+def test_cross_origin_is_refused(
+    daemon: LiveDaemon, http: httpx.Client, origin: str, unchanged: None
+) -> None:
     patient = PATIENT
     headers = {**daemon.headers(), "Origin": origin, "Idempotency-Key": "cross-origin-1"}
-    assert_problem(http.post("/v1/dispensations", json=dispensation(patient), headers=headers),
-                   403, "forbidden-origin")  # fmt: skip
-    preflight = http.options("/v1/dispensations", headers={
-        "Origin": origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"})  # fmt: skip
+    assert_problem(
+        http.post("/v1/dispensations", json=dispensation(patient), headers=headers),
+        403,
+        "forbidden-origin",
+    )
+    preflight = http.options(
+        "/v1/dispensations",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert_problem(preflight, 403, "forbidden-origin")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x"])  # fmt: skip
-def test_simple_requests_without_token_are_refused(daemon: LiveDaemon, http: httpx.Client,
-                                                   content_type: str, unchanged: None) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+def test_simple_requests_without_token_are_refused(
+    daemon: LiveDaemon, http: httpx.Client, content_type: str, unchanged: None
+) -> None:
     """What a hostile page can send without a preflight: no Authorization header (no cookies)."""
     import json
 
     patient = PATIENT
     body = json.dumps(dispensation(patient))
-    answer = http.post("/v1/dispensations", content=body,
-                       headers={"Content-Type": content_type, "Idempotency-Key": "simple-req-1"})  # fmt: skip
+    answer = http.post(
+        "/v1/dispensations",
+        content=body,
+        headers={"Content-Type": content_type, "Idempotency-Key": "simple-req-1"},
+    )
     assert_problem(answer, 401, "unauthorized")
     # Even with a stolen token, a non-JSON body is not taken as a dispensation.
-    answer = http.post("/v1/dispensations", content=body, headers={
-        **daemon.headers(), "Content-Type": content_type, "Idempotency-Key": "simple-req-2"})  # fmt: skip
+    answer = http.post(
+        "/v1/dispensations",
+        content=body,
+        headers={
+            **daemon.headers(),
+            "Content-Type": content_type,
+            "Idempotency-Key": "simple-req-2",
+        },
+    )
     assert 400 <= answer.status_code < 500
     assert answer.headers["content-type"].startswith("application/problem+json")
 
 
-@pytest.mark.parametrize("authorization", ["", "Bearer", "Basic dXNlcjpwYXNz",
-                                           "Bearer lgo_forged_token_0000000000000000000000",
-                                           "Bearer " + "A" * 10_000])  # fmt: skip
-def test_missing_or_forged_token_is_refused(http: httpx.Client, authorization: str,
-                                            unchanged: None) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "",
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "Bearer lgo_forged_token_0000000000000000000000",
+        "Bearer " + "A" * 10_000,
+    ],
+)
+def test_missing_or_forged_token_is_refused(
+    http: httpx.Client, authorization: str, unchanged: None
+) -> None:
     answer = http.get("/v1/dispensations", headers={"Authorization": authorization})
     assert answer.status_code in (401, 431), answer.text[:200]
     if answer.status_code == 401:
         assert_problem(answer, 401, "unauthorized")
 
 
-@pytest.mark.parametrize("body", [b"{", b"[]", b"null", b'{"patient_id": ' + b"[" * 100_000,
-                                  b'{"a": "\xff\xfe"}', b"\x00" * 1000,
-                                  b'{"patient_id": "' + b"x" * 500_000 + b'"}'])  # fmt: skip
-def test_malformed_json_is_a_problem(daemon: LiveDaemon, http: httpx.Client, body: bytes,
-                                     unchanged: None) -> None:  # fmt: skip
-    answer = http.post("/v1/dispensations", content=body, headers={
-        **daemon.headers(), "Content-Type": "application/json", "Idempotency-Key": "malformed-1"})  # fmt: skip
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b"[]",
+        b"null",
+        b'{"patient_id": ' + b"[" * 100_000,
+        b'{"a": "\xff\xfe"}',
+        b"\x00" * 1000,
+        b'{"patient_id": "' + b"x" * 500_000 + b'"}',
+    ],
+)
+def test_malformed_json_is_a_problem(
+    daemon: LiveDaemon, http: httpx.Client, body: bytes, unchanged: None
+) -> None:
+    answer = http.post(
+        "/v1/dispensations",
+        content=body,
+        headers={
+            **daemon.headers(),
+            "Content-Type": "application/json",
+            "Idempotency-Key": "malformed-1",
+        },
+    )
     assert 400 <= answer.status_code < 500, answer.status_code
     assert answer.headers["content-type"].startswith("application/problem+json")
 
@@ -157,22 +234,28 @@ def _post_raw(daemon: LiveDaemon, head: bytes, chunks: Iterator[bytes]) -> bytes
 @pytest.mark.timeout(120)
 def test_oversize_body_is_refused_in_bounded_memory(daemon: LiveDaemon, unchanged: None) -> None:
     token = daemon.tokens[0]
-    common = (f"POST /v1/dispensations HTTP/1.1\r\nHost: 127.0.0.1:{daemon.port}\r\n"
-              f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-              "Idempotency-Key: oversize-0001\r\n")  # fmt: skip
+    common = (
+        f"POST /v1/dispensations HTTP/1.1\r\nHost: 127.0.0.1:{daemon.port}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        "Idempotency-Key: oversize-0001\r\n"
+    )
     chunk = b"[" * (1024 * 1024)
     tracemalloc.start()
     try:
-        declared = _post_raw(daemon, (common + f"Content-Length: {BIG}\r\n\r\n").encode(),
-                             iter([chunk] * (BIG // len(chunk))))  # fmt: skip
+        declared = _post_raw(
+            daemon,
+            (common + f"Content-Length: {BIG}\r\n\r\n").encode(),
+            iter([chunk] * (BIG // len(chunk))),
+        )
 
         def chunked() -> Iterator[bytes]:
             for _ in range(BIG // len(chunk)):
                 yield f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
             yield b"0\r\n\r\n"
 
-        streamed = _post_raw(daemon, (common + "Transfer-Encoding: chunked\r\n\r\n").encode(),
-                             chunked())  # fmt: skip
+        streamed = _post_raw(
+            daemon, (common + "Transfer-Encoding: chunked\r\n\r\n").encode(), chunked()
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -182,13 +265,24 @@ def test_oversize_body_is_refused_in_bounded_memory(daemon: LiveDaemon, unchange
     assert peak < 16 * 1024 * 1024, f"daemon buffered {peak} B"
 
 
-@pytest.mark.parametrize("payload", [
-    "\x00\x01\x02", "]d2" + "\x1d" * 500, "DROP TABLE patients;--", "<script>alert(1)</script>",
-    "IS01" + "0" * 22 + "garbage", "DC04" + "Z" * 200, "APCV" + "\x7f" * 20, "é" * 4096,
-    "01034009" + "9" * 300, "\r\n" * 100,
-])  # fmt: skip
-def test_scanner_garbage_is_classified_unknown(daemon: LiveDaemon, http: httpx.Client,
-                                               payload: str, unchanged: None) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "\x00\x01\x02",
+        "]d2" + "\x1d" * 500,
+        "DROP TABLE patients;--",
+        "<script>alert(1)</script>",
+        "IS01" + "0" * 22 + "garbage",
+        "DC04" + "Z" * 200,
+        "APCV" + "\x7f" * 20,
+        "é" * 4096,
+        "01034009" + "9" * 300,
+        "\r\n" * 100,
+    ],
+)
+def test_scanner_garbage_is_classified_unknown(
+    daemon: LiveDaemon, http: httpx.Client, payload: str, unchanged: None
+) -> None:
     answer = http.post("/v1/scans", json={"payload": payload}, headers=daemon.headers())
     assert answer.status_code in (201, 422), answer.text[:200]
     if answer.status_code == 201:

@@ -41,17 +41,35 @@ SOAP = "http://www.w3.org/2003/05/soap-envelope"
 # Scanner garbage: control characters, GS separators, AIM prefixes, near-miss real prefixes.
 scanner_text = st.one_of(
     st.text(max_size=300),
-    st.builds(lambda p, t: p + t,
-              st.sampled_from(["]d2", "]Q3", "]C1", "]E0", "]C0", "IS01", "DC02", "DC04", "APCV",
-                               "0103400", "01", "340"]),
-              st.text(alphabet=st.characters(codec="latin-1"), max_size=200)),
+    st.builds(
+        lambda p, t: p + t,
+        st.sampled_from(
+            [
+                "]d2",
+                "]Q3",
+                "]C1",
+                "]E0",
+                "]C0",
+                "IS01",
+                "DC02",
+                "DC04",
+                "APCV",
+                "0103400",
+                "01",
+                "340",
+            ]
+        ),
+        st.text(alphabet=st.characters(codec="latin-1"), max_size=200),
+    ),
     st.binary(max_size=300),
     st.just("A" * (MAX_PAYLOAD + 10)),
-)  # fmt: skip
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=4),
+    lambda kids: (
+        st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=4)
+    ),
     max_leaves=25,
 )
 
@@ -59,10 +77,20 @@ json_values = st.recursive(
 @st.composite
 def xml_trees(draw: Any, root_ns: str = SOAP) -> bytes:
     """Well-formed XML with plausible and random names, attributes and text."""
-    names = st.sampled_from([f"{{{root_ns}}}Body", f"{{{root_ns}}}Fault", f"{{{root_ns}}}Code",
-                             "{urn:hl7-org:v3}title", "{urn:hl7-org:v3}section", "RESULTAT",
-                             "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}ExtrinsicObject",
-                             "x", "Value", "Slot"])  # fmt: skip
+    names = st.sampled_from(
+        [
+            f"{{{root_ns}}}Body",
+            f"{{{root_ns}}}Fault",
+            f"{{{root_ns}}}Code",
+            "{urn:hl7-org:v3}title",
+            "{urn:hl7-org:v3}section",
+            "RESULTAT",
+            "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}ExtrinsicObject",
+            "x",
+            "Value",
+            "Slot",
+        ]
+    )
     texts = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=30)
 
     def build(parent: Any, depth: int) -> None:
@@ -73,8 +101,9 @@ def xml_trees(draw: Any, root_ns: str = SOAP) -> bytes:
                 child.set("value", draw(texts))
             build(child, depth + 1)
 
-    root_tag = draw(st.sampled_from([f"{{{root_ns}}}Envelope", "{urn:hl7-org:v3}ClinicalDocument",
-                                     "root"]))  # fmt: skip
+    root_tag = draw(
+        st.sampled_from([f"{{{root_ns}}}Envelope", "{urn:hl7-org:v3}ClinicalDocument", "root"])
+    )
     root = etree.Element(root_tag)
     build(root, 0)
     return bytes(etree.tostring(root))
@@ -82,8 +111,9 @@ def xml_trees(draw: Any, root_ns: str = SOAP) -> bytes:
 
 def soap_response(content: bytes, status: int = 200) -> httpx.Response:
     request = httpx.Request("POST", "http://127.0.0.1/x")
-    return httpx.Response(status, headers={"content-type": "application/soap+xml"},
-                          content=content, request=request)  # fmt: skip
+    return httpx.Response(
+        status, headers={"content-type": "application/soap+xml"}, content=content, request=request
+    )
 
 
 @FAST

@@ -40,8 +40,10 @@ def _laughs() -> bytes:
     entities = ['<!ENTITY l0 "lol">'] + [
         f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)
     ]
-    return (f'<?xml version="1.0"?><!DOCTYPE s:Envelope [{"".join(entities)}]>'
-            f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Body>&l9;</s:Body></s:Envelope>').encode()  # fmt: skip
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE s:Envelope [{"".join(entities)}]>'
+        f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Body>&l9;</s:Body></s:Envelope>'
+    ).encode()
 
 
 def _envelope(inner: str) -> bytes:
@@ -50,19 +52,29 @@ def _envelope(inner: str) -> bytes:
 
 ATTACKS: dict[str, bytes] = {
     "billion_laughs": _laughs(),
-    "quadratic_blowup": (f'<?xml version="1.0"?><!DOCTYPE s [<!ENTITY a "{"x" * 50_000}">]>'
-                         f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Body>{"&a;" * 2000}</s:Body>'
-                         "</s:Envelope>").encode(),
-    "xxe_file": (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                 + _envelope("&x;")),
-    "xxe_network": (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM '
-                    b'"http://127.0.0.1:9/steal">]>' + _envelope("&x;")),
-    "parameter_entity": (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % p SYSTEM '
-                         b'"file:///etc/hostname"> %p;]>' + _envelope("")),
+    "quadratic_blowup": (
+        f'<?xml version="1.0"?><!DOCTYPE s [<!ENTITY a "{"x" * 50_000}">]>'
+        f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Body>{"&a;" * 2000}</s:Body>'
+        "</s:Envelope>"
+    ).encode(),
+    "xxe_file": (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        + _envelope("&x;")
+    ),
+    "xxe_network": (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM '
+        b'"http://127.0.0.1:9/steal">]>' + _envelope("&x;")
+    ),
+    "parameter_entity": (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % p SYSTEM '
+        b'"file:///etc/hostname"> %p;]>' + _envelope("")
+    ),
     "external_dtd": b'<?xml version="1.0"?><!DOCTYPE r SYSTEM "http://127.0.0.1:9/a.dtd">'
     + _envelope(""),
-    "utf16_hidden_doctype": ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY x '
-                             '"y">]>' + _envelope("&x;").decode()).encode("utf-16"),
+    "utf16_hidden_doctype": (
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY x '
+        '"y">]>' + _envelope("&x;").decode()
+    ).encode("utf-16"),
     "deep_nesting": _envelope("<a>" * 50_000 + "</a>" * 50_000),
     "oversize": _envelope("<x>" + "A" * (6 * 1024 * 1024) + "</x>"),
     "not_xml": b"\x00\xff garbage \x89PNG",
@@ -146,12 +158,15 @@ def test_insi_reply_refused_over_http(attack: str, hostile: Hostile) -> None:
 
     hostile.body = ATTACKS[attack]
     config = InsiConfig(idam="TEST")
-    http = NationalHttpClient("insi", hostile.url, timeout_s=5, max_body_bytes=config.max_reply_bytes)
+    http = NationalHttpClient(
+        "insi", hostile.url, timeout_s=5, max_body_bytes=config.max_reply_bytes
+    )
     client = InsiClient(http, config)  # what build_insi_client builds, with a handle we can close
     traits = Traits.of("Testseul", "Dominique", "M", "19620101")
     try:
-        refused_in_bounded_memory(lambda: client.search_by_traits(traits, author_rpps=None),
-                                  (NationalServiceError,))  # fmt: skip
+        refused_in_bounded_memory(
+            lambda: client.search_by_traits(traits, author_rpps=None), (NationalServiceError,)
+        )
     finally:
         http.close()
 
@@ -160,31 +175,48 @@ def test_insi_reply_refused_over_http(attack: str, hostile: Hostile) -> None:
 @pytest.mark.timeout(30)
 def test_dmp_reply_refused_over_http(attack: str, hostile: Hostile) -> None:
     hostile.body = ATTACKS[attack]
-    with DmpClient.over_http(hostile.url, finess="750000000", timeout_s=5,
-                             connect_timeout_s=2) as client:  # fmt: skip
+    with DmpClient.over_http(
+        hostile.url, finess="750000000", timeout_s=5, connect_timeout_s=2
+    ) as client:
         refused_in_bounded_memory(
-            lambda: client.find_documents("1" * 13, "1.2.250.1.213.1.4.8", author_rpps="10000000009"),
+            lambda: client.find_documents(
+                "1" * 13, "1.2.250.1.213.1.4.8", author_rpps="10000000009"
+            ),
             (NationalServiceError,),
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.timeout(120)
-def test_daemon_ins_lookup_with_hostile_insi_changes_nothing(tmp_path: Path,
-                                                             hostile: Hostile) -> None:  # fmt: skip
+def test_daemon_ins_lookup_with_hostile_insi_changes_nothing(
+    tmp_path: Path, hostile: Hostile
+) -> None:
     """End to end: POST /v1/patients/{id}/ins while INSi answers each attack → a typed 502/503
     problem, the patient untouched, no row written."""
     import httpx
 
     from lgo.domain.identity import with_key
 
-    settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
-                             api={"port": free_port()},
-                             national={"base_url": hostile.url, "timeout_s": 5.0})  # fmt: skip
-    with live_daemon(settings) as daemon, httpx.Client(base_url=daemon.url,
-                                                       headers=daemon.headers(), timeout=30) as http:  # fmt: skip
-        created = http.post("/v1/patients", json={
-            "birth_name": "Testnom", "given_names": "Camille", "birth_date": "19991231", "sex": "F",
-            "nir": with_key("2991275056999"), "source": "vitale"})  # fmt: skip
+    settings = load_settings(
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
+        api={"port": free_port()},
+        national={"base_url": hostile.url, "timeout_s": 5.0},
+    )
+    with (
+        live_daemon(settings) as daemon,
+        httpx.Client(base_url=daemon.url, headers=daemon.headers(), timeout=30) as http,
+    ):
+        created = http.post(
+            "/v1/patients",
+            json={
+                "birth_name": "Testnom",
+                "given_names": "Camille",
+                "birth_date": "19991231",
+                "sex": "F",
+                "nir": with_key("2991275056999"),
+                "source": "vitale",
+            },
+        )
         assert created.status_code == 201, created.text
         patient = created.json()
         before = business_rows(daemon.container.db)

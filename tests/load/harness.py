@@ -49,8 +49,13 @@ def live_daemon(settings: Settings, counters: int = 1) -> Iterator[LiveDaemon]:
     part_of(container).catalog.add(PLAIN_PRODUCT)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", settings.api.port))
-    config = uvicorn.Config(create_app(settings, container), log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=2)  # fmt: skip
+    config = uvicorn.Config(
+        create_app(settings, container),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -49,14 +49,23 @@ def body(patient_id: str, counter: int, seq: int) -> dict[str, Any]:
         # The address makes each body (hence its local paper prescription id) distinct.
         "patient_address": f"{seq} rue Fictive, comptoir {counter}, 75000 Paris",
         "paper": {
-            "prescribed_on": date.today().isoformat(), "prescriber_rpps": PRESCRIBER_RPPS,
-            "prescriber_name": "DOCTEUR FICTIF", "prescriber_address": "2 avenue du Test, Paris",
-            "lines": [{"designation": "FICTIVOL 10 mg cp", "cip13": CIP, "regulatory_list": "list_i",
-                       "units_per_day": "1", "duration_days": 30}],
+            "prescribed_on": date.today().isoformat(),
+            "prescriber_rpps": PRESCRIBER_RPPS,
+            "prescriber_name": "DOCTEUR FICTIF",
+            "prescriber_address": "2 avenue du Test, Paris",
+            "lines": [
+                {
+                    "designation": "FICTIVOL 10 mg cp",
+                    "cip13": CIP,
+                    "regulatory_list": "list_i",
+                    "units_per_day": "1",
+                    "duration_days": 30,
+                }
+            ],
         },
         "lines": [{"line_no": 1, "intervention": "unchanged", "days": 30, "cip13": CIP}],
         "prescriber_acknowledged": True,  # no Annuaire Santé here: the warning is acknowledged
-    }  # fmt: skip
+    }
 
 
 def counter_day(daemon: LiveDaemon, counter: int, per_counter: int, outcomes: list[Any]) -> None:
@@ -67,16 +76,25 @@ def counter_day(daemon: LiveDaemon, counter: int, per_counter: int, outcomes: li
             payload = body(patient, counter, seq)
             sends = 2 if seq % 5 == 0 else 1
             for _ in range(sends):
-                response = http.post("/v1/dispensations", json=payload,
-                                     headers={"Idempotency-Key": key})  # fmt: skip
-                outcomes.append((key, response.status_code, response.headers.get(
-                    "idempotent-replayed"), response.json().get("id")))  # fmt: skip
+                response = http.post(
+                    "/v1/dispensations", json=payload, headers={"Idempotency-Key": key}
+                )
+                outcomes.append(
+                    (
+                        key,
+                        response.status_code,
+                        response.headers.get("idempotent-replayed"),
+                        response.json().get("id"),
+                    )
+                )
 
 
 def run_day(daemon: LiveDaemon, per_counter: int) -> list[Any]:
     outcomes: list[Any] = []
-    threads = [threading.Thread(target=counter_day, args=(daemon, c, per_counter, outcomes))
-               for c in range(COUNTERS)]  # fmt: skip
+    threads = [
+        threading.Thread(target=counter_day, args=(daemon, c, per_counter, outcomes))
+        for c in range(COUNTERS)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -102,8 +120,9 @@ def check_day(db: Database, outcomes: list[Any], per_counter: int) -> None:
         assert s.scalar(select(func.count()).select_from(DispensationRow)) == expected
         assert s.scalar(select(func.count()).select_from(DispensationLineRow)) == expected
         assert s.scalar(select(func.count()).select_from(IdempotencyKey)) == expected
-        numbers = list(s.scalars(select(OrdonnancierEntry.number).order_by(
-            OrdonnancierEntry.number)))  # fmt: skip
+        numbers = list(
+            s.scalars(select(OrdonnancierEntry.number).order_by(OrdonnancierEntry.number))
+        )
         stored_ids = set(s.scalars(select(DispensationRow.id)))
     assert numbers == list(range(1, expected + 1))  # one entry per line, no gap, no duplicate
     assert stored_ids == {i for ids in ids_by_key.values() for i in ids}
@@ -117,8 +136,9 @@ def per_counter(default: int) -> int:
 
 @pytest.mark.timeout(TIME_LIMIT_S)
 def test_busy_day_sqlite(tmp_path: Path) -> None:
-    settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
-                             api={"port": free_port()})  # fmt: skip
+    settings = load_settings(
+        state_dir=tmp_path / "state", hardware={"pcsc_enabled": False}, api={"port": free_port()}
+    )
     n = per_counter(12)
     with live_daemon(settings, COUNTERS) as daemon:
         outcomes = run_day(daemon, n)
@@ -128,8 +148,12 @@ def test_busy_day_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 @pytest.mark.timeout(TIME_LIMIT_S)
 def test_busy_day_postgresql(tmp_path: Path, pg_url: str) -> None:
-    settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
-                             api={"port": free_port()}, database={"url": pg_url})  # fmt: skip
+    settings = load_settings(
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
+        api={"port": free_port()},
+        database={"url": pg_url},
+    )
     n = per_counter(6)
     with live_daemon(settings, COUNTERS) as daemon:
         outcomes = run_day(daemon, n)

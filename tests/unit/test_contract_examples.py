@@ -55,13 +55,18 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 def http(service: str, handler: Handler) -> NationalHttpClient:
     return NationalHttpClient(
-        service, "http://contract.test", transport=httpx.MockTransport(handler),
+        service,
+        "http://contract.test",
+        transport=httpx.MockTransport(handler),
         retry=RetryPolicy(attempts=1),
-    )  # fmt: skip
+    )
 
 
 def answering(
-    status: int, body: object, sent: list[httpx.Request], content_type: str = "application/fhir+json"
+    status: int,
+    body: object,
+    sent: list[httpx.Request],
+    content_type: str = "application/fhir+json",
 ) -> Handler:
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request)
@@ -82,32 +87,48 @@ def sim() -> Iterator[TestClient]:
 def canonical_report() -> eprescription.ExecutionReport:
     """The report whose execution Bundle is ``execution-request.json``."""
     return eprescription.ExecutionReport(
-        prescription_id=PRESCRIPTION, idempotency_key="exec-canonical-0001",
-        dispensed_at=datetime(2026, 1, 15, 10, 30, tzinfo=UTC), pharmacist_rpps=RPPS,
+        prescription_id=PRESCRIPTION,
+        idempotency_key="exec-canonical-0001",
+        dispensed_at=datetime(2026, 1, 15, 10, 30, tzinfo=UTC),
+        pharmacist_rpps=RPPS,
         pharmacy_finess="750000000",
-        lines=(eprescription.LineExecution(
-            line_id=f"{PRESCRIPTION}-1", intervention=eprescription.Intervention.UNCHANGED,
-            cip13="3400999999991", quantity=2, complete=True, renewal_number=0,
-        ),),
-    )  # fmt: skip
+        lines=(
+            eprescription.LineExecution(
+                line_id=f"{PRESCRIPTION}-1",
+                intervention=eprescription.Intervention.UNCHANGED,
+                cip13="3400999999991",
+                quantity=2,
+                complete=True,
+                renewal_number=0,
+            ),
+        ),
+    )
 
 
 def test_the_client_reads_a_prescription_as_the_contract_says() -> None:
     sent: list[httpx.Request] = []
     response = example("eprescription", "read-response.json")
-    client = eprescription.EPrescriptionClient(http=http("eprescription", answering(200, response, sent)))
+    client = eprescription.EPrescriptionClient(
+        http=http("eprescription", answering(200, response, sent))
+    )
     record = client.fetch(PRESCRIPTION, author_rpps=RPPS)
     canonical = example("eprescription", "read-request.json")
     (request,) = sent
     assert request.method == canonical["method"]
     assert request.url.path.endswith(canonical["path"])
     assert dict(request.url.params) == canonical["params"]
-    requests = [e["resource"] for e in response["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
+    requests = [
+        e["resource"]
+        for e in response["entry"]
+        if e["resource"]["resourceType"] == "MedicationRequest"
+    ]
     assert record.prescription_id == PRESCRIPTION
     assert [line.cip13 for line in record.lines] == [
         r["medicationCodeableConcept"]["coding"][0]["code"] for r in requests
     ]
-    patient = next(e["resource"] for e in response["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient = next(
+        e["resource"] for e in response["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
     assert record.patient.family_name == patient["name"][0]["family"]
 
 
@@ -150,9 +171,14 @@ def test_the_simulator_answers_the_canonical_read(sim: TestClient) -> None:
     assert shape(answer.json()) == shape(expected)
     served = [e["resource"].get("id") for e in answer.json()["entry"]]
     assert served == [e["resource"].get("id") for e in expected["entry"]]
-    params = {**canonical["params"], "group-identifier": canonical["params"]["group-identifier"][:-2] + "99"}
+    params = {
+        **canonical["params"],
+        "group-identifier": canonical["params"]["group-identifier"][:-2] + "99",
+    }
     unknown = sim.get("/eprescription/fhir" + canonical["path"], params=params)
-    assert shape(unknown.json()) == shape(example("eprescription", "read-response-unknown.json")["body"])
+    assert shape(unknown.json()) == shape(
+        example("eprescription", "read-response-unknown.json")["body"]
+    )
 
 
 def test_the_simulator_accepts_the_canonical_execution(sim: TestClient) -> None:
@@ -162,9 +188,10 @@ def test_the_simulator_accepts_the_canonical_execution(sim: TestClient) -> None:
     assert answer.status_code in (200, 201)
     assert shape(answer.json()) == shape(example("eprescription", "execution-response.json"))
     refused = sim.post(
-        "/eprescription/fhir/", content=body.replace(PRESCRIPTION, CANCELLED),
+        "/eprescription/fhir/",
+        content=body.replace(PRESCRIPTION, CANCELLED),
         headers={**headers, "Idempotency-Key": "exec-canonical-0002"},
-    )  # fmt: skip
+    )
     assert {"status": refused.status_code, "body": refused.json()} == example(
         "eprescription", "refusal-prescription-cancelled.json"
     )
@@ -183,7 +210,8 @@ def test_the_apcv_client_sends_the_canonical_exchange_and_reads_the_identity() -
     assert request.url.path == "/v1/exchange"
     assert json.loads(request.content) == example("apcv", "exchange-request.json")
     assert [(b.family_name, b.given_name, b.nir, b.birth_date) for b in identity.beneficiaries] == [
-        (b["family_name"], b["given_name"], b["nir"], b["birth_date"]) for b in response["beneficiaries"]
+        (b["family_name"], b["given_name"], b["nir"], b["birth_date"])
+        for b in response["beneficiaries"]
     ]
     assert identity.coverage.caisse == response["coverage"]["caisse"]
 
@@ -206,7 +234,9 @@ def test_the_apcv_simulator_answers_the_canonical_exchange(sim: TestClient) -> N
     assert shape(answer.json()) == shape(expected)
     assert {**answer.json(), "context_id": None} == {**expected, "context_id": None}
     again = sim.post("/apcv/v1/exchange", json={"token": token})
-    assert {"status": again.status_code, "body": again.json()} == example("apcv", "refusal-token-used.json")
+    assert {"status": again.status_code, "body": again.json()} == example(
+        "apcv", "refusal-token-used.json"
+    )
 
 
 # -- INSi (SOAP) ---------------------------------------------------------------------------------
@@ -218,8 +248,15 @@ TESTSEUL = Traits.of("Testseul", "Dominique", "M", "19620101")
 
 VOLATILE_XDS = {"RelatesTo"}
 # attributes that name the metadata (kept when only the shape of an XDS answer is compared)
-NAMING = {"name", "classificationScheme", "identificationScheme", "objectType", "status",
-          "mimeType", "nodeRepresentation"}  # fmt: skip
+NAMING = {
+    "name",
+    "classificationScheme",
+    "identificationScheme",
+    "objectType",
+    "status",
+    "mimeType",
+    "nodeRepresentation",
+}
 
 
 def parse(data: bytes) -> etree._Element:
@@ -236,9 +273,8 @@ def xml_tree(data: bytes, *, values: bool = True) -> object:
         keep = values and local not in VOLATILE | VOLATILE_XDS
         text = (element.text or "").strip() if keep else None
         attributes = {
-            k: v for k, v in element.attrib.items()
-            if k != "messageID" and (values or k in NAMING)
-        }  # fmt: skip
+            k: v for k, v in element.attrib.items() if k != "messageID" and (values or k in NAMING)
+        }
         return (element.tag, attributes, text, [walk(child) for child in element])
 
     return walk(parse(data))
@@ -246,9 +282,10 @@ def xml_tree(data: bytes, *, values: bool = True) -> object:
 
 def insi_client(handler: Handler) -> insi.InsiClient:
     return insi.InsiClient(
-        http("insi", handler), insi.InsiConfig(idam="LGO-SIM-0001"),
+        http("insi", handler),
+        insi.InsiConfig(idam="LGO-SIM-0001"),
         clock=lambda: datetime(2026, 1, 15, 10, 30, tzinfo=UTC),
-    )  # fmt: skip
+    )
 
 
 def soap_answer(status: int, body: bytes, sent: list[httpx.Request]) -> Handler:
@@ -267,7 +304,11 @@ def test_the_insi_client_sends_the_canonical_search_and_reads_the_identity() -> 
     assert xml_tree(request.content) == xml_tree(xml_example("insi", "traits-request.xml"))
     assert request.headers["content-type"].endswith(f'action="{insi.ACTION_TRAITS}"')
     assert found.ins.matricule == with_key("1620175112034")
-    assert (found.birth_name, found.given_names, found.birthplace) == ("TESTSEUL", ("DOMINIQUE",), "75112")
+    assert (found.birth_name, found.given_names, found.birthplace) == (
+        "TESTSEUL",
+        ("DOMINIQUE",),
+        "75112",
+    )
 
 
 def test_the_insi_client_turns_the_canonical_fault_into_its_error() -> None:
@@ -299,7 +340,9 @@ def listed_documents(data: bytes) -> list[tuple[str, str]]:
     found = []
     for entry in parse(data).iterfind(".//rim:ExtrinsicObject", xds.NSMAP):
         title = entry.find("rim:Name/rim:LocalizedString", xds.NSMAP)
-        kind = entry.find(f"rim:Classification[@classificationScheme='{xds.DE_TYPE_CODE}']", xds.NSMAP)
+        kind = entry.find(
+            f"rim:Classification[@classificationScheme='{xds.DE_TYPE_CODE}']", xds.NSMAP
+        )
         assert title is not None and kind is not None
         found.append((title.get("value", ""), kind.get("nodeRepresentation", "")))
     return found
@@ -319,8 +362,11 @@ def test_the_dmp_client_sends_the_canonical_query_and_reads_the_entries() -> Non
 
 def test_the_dmp_simulator_answers_the_canonical_query(sim: TestClient) -> None:
     action = f'application/soap+xml; charset=UTF-8; action="{xds.ACTION_QUERY}"'
-    answer = sim.post("/dmp/xds", content=xml_example("dmp", "find-documents-request.xml"),
-                      headers={"content-type": action})  # fmt: skip
+    answer = sim.post(
+        "/dmp/xds",
+        content=xml_example("dmp", "find-documents-request.xml"),
+        headers={"content-type": action},
+    )
     assert answer.status_code == 200
     expected = xml_example("dmp", "find-documents-response.xml")
     assert xml_tree(answer.content, values=False) == xml_tree(expected, values=False)
@@ -336,8 +382,9 @@ def test_the_psc_client_reads_the_canonical_userinfo() -> None:
     exercise = claims["SubjectRefPro"]["exercices"][0]
     assert professional.national_id == claims["SubjectNameID"] == "8" + professional.rpps
     assert (professional.family_name, professional.given_name) == (
-        exercise["nomDexercice"], exercise["prenomDexercice"],
-    )  # fmt: skip
+        exercise["nomDexercice"],
+        exercise["prenomDexercice"],
+    )
     assert professional.profession_code == exercise["codeProfession"]
     assert professional.structure_id == exercise["activities"][0]["numeroFinessSite"]
 

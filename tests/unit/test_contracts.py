@@ -81,10 +81,14 @@ def _literals(folder: Path) -> list[tuple[str, str]]:
 def test_no_invented_identifier_lives_outside_the_contract() -> None:
     """Every invented URL or URN in the national code of either side is one the contract lists."""
     registered = [
-        e["value"] for s in SERVICES for e in entries(s)
+        e["value"]
+        for s in SERVICES
+        for e in entries(s)
         if e["kind"] == "invented" and isinstance(e["value"], str)
-    ]  # fmt: skip
-    literals = _literals(ROOT / "lgo" / "national") + _literals(ROOT / "hw-sim" / "hwsim" / "national")
+    ]
+    literals = _literals(ROOT / "lgo" / "national") + _literals(
+        ROOT / "hw-sim" / "hwsim" / "national"
+    )
     assert literals, "the scan found nothing: the prefixes or folders changed"
     unregistered = [(path, value) for path, value in literals if value not in registered]
     assert unregistered == []
@@ -92,9 +96,10 @@ def test_no_invented_identifier_lives_outside_the_contract() -> None:
 
 def test_lgo_writes_invented_identifiers_only_in_its_profile_modules() -> None:
     outside = [
-        (path, value) for path, value in _literals(ROOT / "lgo" / "national")
+        (path, value)
+        for path, value in _literals(ROOT / "lgo" / "national")
         if not path.startswith("lgo/national/profiles/")
-    ]  # fmt: skip
+    ]
     assert outside == []
     for service in SERVICES:
         for entry in profile(service)["placeholders"]:

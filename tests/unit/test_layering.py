@@ -33,23 +33,47 @@ def _violations(
 @pytest.mark.parametrize(
     ("folder", "forbidden", "allowed"),
     [
-        ("lgo/domain", ("lgo", "drivers", "hwsim", "sqlalchemy", "fastapi", "httpx", "smartcard", "pkcs11"),
-         ("lgo.domain",)),
+        (
+            "lgo/domain",
+            ("lgo", "drivers", "hwsim", "sqlalchemy", "fastapi", "httpx", "smartcard", "pkcs11"),
+            ("lgo.domain",),
+        ),
         ("drivers", ("lgo", "hwsim"), ()),
         ("hw-sim/hwsim", ("lgo", "drivers"), ()),
         ("lgo/core", ("lgo", "drivers", "hwsim"), ("lgo.core",)),
         ("lgo/runtime", ("lgo", "drivers", "hwsim"), ("lgo.core", "lgo.runtime")),
-        ("lgo/store", ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.services", "lgo.national", "drivers",
-                       "hwsim"), ()),
-        ("lgo/national", ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.services", "lgo.store", "drivers",
-                          "hwsim"), ()),
-        ("lgo/documents", ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.services", "drivers", "hwsim"),
-         ()),
-        ("lgo/services", ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.bootstrap.container", "hwsim"), ()),
+        (
+            "lgo/store",
+            (
+                "lgo.api",
+                "lgo.cli",
+                "lgo.doctor",
+                "lgo.services",
+                "lgo.national",
+                "drivers",
+                "hwsim",
+            ),
+            (),
+        ),
+        (
+            "lgo/national",
+            ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.services", "lgo.store", "drivers", "hwsim"),
+            (),
+        ),
+        (
+            "lgo/documents",
+            ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.services", "drivers", "hwsim"),
+            (),
+        ),
+        (
+            "lgo/services",
+            ("lgo.api", "lgo.cli", "lgo.doctor", "lgo.bootstrap.container", "hwsim"),
+            (),
+        ),
         ("lgo/api", ("lgo.cli", "lgo.doctor", "hwsim"), ()),
         ("lgo/doctor", ("lgo.api", "lgo.cli", "lgo.services", "hwsim"), ()),
     ],
-)  # fmt: skip
+)
 def test_imports_go_one_way(
     folder: str, forbidden: tuple[str, ...], allowed: tuple[str, ...]
 ) -> None:
@@ -71,8 +95,9 @@ def _dynamic_imports(path: Path) -> list[str]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "importlib":
-            found += [f"from importlib import {a.name}" for a in node.names
-                      if a.name == "import_module"]  # fmt: skip
+            found += [
+                f"from importlib import {a.name}" for a in node.names if a.name == "import_module"
+            ]
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -116,9 +141,10 @@ def test_the_dynamic_import_check_sees_the_usual_spellings(tmp_path: Path) -> No
         encoding="utf-8",
     )
     assert _dynamic_imports(sample) == [
-        "from importlib import import_module", "import_module(lgo.services.x_part)",
+        "from importlib import import_module",
+        "import_module(lgo.services.x_part)",
         "__import__(<computed>)",
-    ]  # fmt: skip
+    ]
 
 
 # -- cycles -----------------------------------------------------------------------------------
@@ -212,7 +238,8 @@ def test_no_module_shadows_the_standard_library() -> None:
     import sys
 
     shadowing = [
-        name for name in _import_graph()
+        name
+        for name in _import_graph()
         if name.rsplit(".", 1)[-1] in sys.stdlib_module_names and name.count(".") >= 1
-    ]  # fmt: skip
+    ]
     assert shadowing == []

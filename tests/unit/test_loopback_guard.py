@@ -17,8 +17,10 @@ def test_wildcard_bind_is_refused(host: str) -> None:
 
 
 def test_ipv6_wildcard_bind_is_refused() -> None:
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock, \
-            pytest.raises(WildcardBindError):  # fmt: skip
+    with (
+        socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock,
+        pytest.raises(WildcardBindError),
+    ):
         sock.bind(("::", 0))
 
 

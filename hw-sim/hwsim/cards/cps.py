@@ -144,9 +144,14 @@ class Cps3Card(FileCard):
         prkdf = rsa_key_object(
             "CPS_PRIV_SIG", SIG_ID, USAGE_NON_REPUDIATION, 0x80 | SIG_KEY_REF, AUTH_ID, [5], app
         ) + rsa_key_object(
-            "CPS_PRIV_AUT", AUTH_ID_CERT, USAGE_SIGN | USAGE_DECRYPT, 0x80 | AUTH_KEY_REF,
-            AUTH_ID, [5, 6], app,
-        )  # fmt: skip
+            "CPS_PRIV_AUT",
+            AUTH_ID_CERT,
+            USAGE_SIGN | USAGE_DECRYPT,
+            0x80 | AUTH_KEY_REF,
+            AUTH_ID,
+            [5, 6],
+            app,
+        )
         cdf = certificate_object(AUTH_CERT_LABEL, AUTH_ID_CERT, at(FID_CERT_AUTH))
         cdf += certificate_object(SIG_CERT_LABEL, SIG_ID, at(FID_CERT_SIG))
         label = f"CPS {pro.nom} {pro.prenom}"[:32]

@@ -42,13 +42,19 @@ FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
 AS_SD = "https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition"
 PACKAGE_VERSION = "1.2.0-snapshot-2"
 PROFILES = {
-    "Practitioner": [f"{FR_CORE}/fr-core-practitioner|2.2.0",
-                     f"{AS_SD}/as-dr-practitioner|{PACKAGE_VERSION}"],
-    "PractitionerRole": [f"{FR_CORE}/fr-core-practitioner-role|2.2.0",
-                         f"{AS_SD}/as-dr-practitionerrole|{PACKAGE_VERSION}"],
-    "Organization": [f"{FR_CORE}/fr-core-organization|2.2.0",
-                     f"{AS_SD}/as-dr-organization|{PACKAGE_VERSION}"],
-}  # fmt: skip
+    "Practitioner": [
+        f"{FR_CORE}/fr-core-practitioner|2.2.0",
+        f"{AS_SD}/as-dr-practitioner|{PACKAGE_VERSION}",
+    ],
+    "PractitionerRole": [
+        f"{FR_CORE}/fr-core-practitioner-role|2.2.0",
+        f"{AS_SD}/as-dr-practitionerrole|{PACKAGE_VERSION}",
+    ],
+    "Organization": [
+        f"{FR_CORE}/fr-core-organization|2.2.0",
+        f"{AS_SD}/as-dr-organization|{PACKAGE_VERSION}",
+    ],
+}
 SOURCE = "https://annuaire.esante.gouv.fr"
 FHIR_JSON = "application/fhir+json"
 
@@ -93,9 +99,7 @@ class Directory:
 
 
 def practitioner_resource(p: dict[str, Any]) -> dict[str, Any]:
-    name: dict[str, Any] = {
-        "use": "usual", "family": p["family_name"], "given": [p["given_name"]]
-    }
+    name: dict[str, Any] = {"use": "usual", "family": p["family_name"], "given": [p["given_name"]]}
     if p.get("prefix"):
         name["prefix"] = [p["prefix"]]
     return {
@@ -125,12 +129,16 @@ def _qualifications(roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Slices exercicePro (profession, civil category) and savoirFaire (ordinal specialty)."""
     found: list[dict[str, Any]] = []
     for profession in dict.fromkeys(r["profession"] for r in roles):
-        codings = [{"system": PROFESSION_SYSTEM, "code": profession},
-                   {"system": CATEGORY_SYSTEM, "code": "C"}]  # fmt: skip
+        codings = [
+            {"system": PROFESSION_SYSTEM, "code": profession},
+            {"system": CATEGORY_SYSTEM, "code": "C"},
+        ]
         found.append({"code": {"coding": codings}})
     for specialty in dict.fromkeys(r["specialty"] for r in roles if r.get("specialty")):
-        codings = [{"system": SKILL_TYPE_SYSTEM, "code": "S"},
-                   {"system": SPECIALTY_SYSTEM, "code": specialty}]  # fmt: skip
+        codings = [
+            {"system": SKILL_TYPE_SYSTEM, "code": "S"},
+            {"system": SPECIALTY_SYSTEM, "code": specialty},
+        ]
         found.append({"code": {"coding": codings}})
     return found
 

@@ -35,15 +35,20 @@ DEFAULT_PORT = 8765
 
 # The registry: (name, prefix, router, setup, control). One line per service.
 SERVICES: list[ServiceMount] = [
-    ServiceMount("eprescription", "/eprescription/fhir", eprescription.router,
-                 eprescription.setup, eprescription.control),
+    ServiceMount(
+        "eprescription",
+        "/eprescription/fhir",
+        eprescription.router,
+        eprescription.setup,
+        eprescription.control,
+    ),
     ServiceMount("apcv", "/apcv", apcv.router, apcv.setup, apcv.control),
     insi_sim.mount,
     psc_sim.mount,
     annuaire_sim.mount,
     dmp_sim.mount,
     crl_sim.mount,
-]  # fmt: skip
+]
 
 control = APIRouter(prefix="/_sim", tags=["simulator control"])
 

@@ -55,8 +55,10 @@ class CdaChecker:
         """Why ``document`` (a parsed CDA) is not conformant: schema errors (line and type) and
         failed asserts of its volet (the rule's text). Empty when it is."""
         with self._lock:
-            found = [f"CDA_extended.xsd ligne {e.line} : {e.type_name}"
-                     for e in self._schema_errors(document)]  # fmt: skip
+            found = [
+                f"CDA_extended.xsd ligne {e.line} : {e.type_name}"
+                for e in self._schema_errors(document)
+            ]
             schematron = SCHEMATRONS.get(format_code)
             if schematron is not None:
                 found += self._failed_asserts(schematron, etree.tostring(document))
@@ -81,8 +83,10 @@ class CdaChecker:
             self._compiled[schematron] = executable
         node = self._processor().parse_xml(xml_text=xml.decode("utf-8"), encoding="UTF-8")
         report = etree.fromstring(executable.transform_to_string(xdm_node=node).encode("utf-8"))
-        return [" ".join("".join(str(t) for t in f.itertext()).split())
-                for f in report.iter(f"{{{SVRL}}}failed-assert")]  # fmt: skip
+        return [
+            " ".join("".join(str(t) for t in f.itertext()).split())
+            for f in report.iter(f"{{{SVRL}}}failed-assert")
+        ]
 
     def _compile(self, schematron: str) -> Path:
         target = self.cache_dir / "schematrons" / (Path(schematron).stem + ".xsl")

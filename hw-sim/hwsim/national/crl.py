@@ -54,8 +54,7 @@ class PkiState:
 def setup(sim: SimState) -> None:
     previous = sim.stores.get(SERVICE)
     pkis = previous.pkis if isinstance(previous, PkiState) else {}
-    sim.stores[SERVICE] = PkiState(set(revoked_serials(load_people().professionals.values())),
-                                   pkis)  # fmt: skip
+    sim.stores[SERVICE] = PkiState(set(revoked_serials(load_people().professionals.values())), pkis)
 
 
 def _store(sim: SimState) -> PkiState:
@@ -87,8 +86,9 @@ def crl(name: str, request: Request, sim: SimDep) -> Response:
     with store.lock:
         revoked = set(store.revoked) if which == "ca" else set()
     built = store.pki(_base_url(request)).crl(which, revoked, now, now + validity)
-    return Response(built.public_bytes(serialization.Encoding.DER),
-                    media_type="application/pkix-crl")  # fmt: skip
+    return Response(
+        built.public_bytes(serialization.Encoding.DER), media_type="application/pkix-crl"
+    )
 
 
 @router.get("/{name}.cer")

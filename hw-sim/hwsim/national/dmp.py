@@ -233,8 +233,14 @@ def _seeded_cda(item: dict[str, Any], nir: str) -> bytes:
     root = etree.Element(f"{{{HL7}}}ClinicalDocument", nsmap={None: HL7})  # type: ignore[dict-item]
     _sub(root, HL7, "typeId", root="2.16.840.1.113883.1.3", extension="POCD_HD000040")
     _sub(root, HL7, "id", root=f"2.25.{uuid.uuid4().int}")
-    _sub(root, HL7, "code", code=item["type_code"], codeSystem="2.16.840.1.113883.6.1",
-         displayName=item["type_display"])  # fmt: skip
+    _sub(
+        root,
+        HL7,
+        "code",
+        code=item["type_code"],
+        codeSystem="2.16.840.1.113883.6.1",
+        displayName=item["type_display"],
+    )
     _sub(root, HL7, "title", item["title"])
     _sub(root, HL7, "effectiveTime", value=item["effective"])
     _sub(root, HL7, "confidentialityCode", code="N", codeSystem="2.16.840.1.113883.5.25")
@@ -260,8 +266,12 @@ def _seeded(item: dict[str, Any]) -> StoredDocument:
     content = _seeded_cda(item, nir)
     unique_id = f"2.25.{uuid.uuid4().int}"
     cx = f"{nir}^^^&{item['oid']}&ISO^NH"
-    entry = etree.Element(f"{{{RIM}}}ExtrinsicObject", nsmap={"rim": RIM}, mimeType="text/xml",
-                          objectType="urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1")  # fmt: skip
+    entry = etree.Element(
+        f"{{{RIM}}}ExtrinsicObject",
+        nsmap={"rim": RIM},
+        mimeType="text/xml",
+        objectType="urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1",
+    )
     for slot_name, value in (
         ("creationTime", item["effective"][:14]),
         ("hash", hashlib.sha1(content).hexdigest()),  # noqa: S324 - XDS uses SHA-1
@@ -272,15 +282,29 @@ def _seeded(item: dict[str, Any]) -> StoredDocument:
     _sub(_sub(entry, RIM, "Name"), RIM, "LocalizedString", value=item["title"])
     author = _sub(entry, RIM, "Classification", classificationScheme=DE_AUTHOR)
     slot = _sub(author, RIM, "Slot", name="authorPerson")
-    _sub(_sub(slot, RIM, "ValueList"), RIM, "Value",
-         f"{item['author_idnat']}^{item['author_family']}^{item['author_given']}")  # fmt: skip
-    type_code = _sub(entry, RIM, "Classification", classificationScheme=SCHEMES["type_code"],
-                     nodeRepresentation=item["type_code"])  # fmt: skip
+    _sub(
+        _sub(slot, RIM, "ValueList"),
+        RIM,
+        "Value",
+        f"{item['author_idnat']}^{item['author_family']}^{item['author_given']}",
+    )
+    type_code = _sub(
+        entry,
+        RIM,
+        "Classification",
+        classificationScheme=SCHEMES["type_code"],
+        nodeRepresentation=item["type_code"],
+    )
     _sub(_sub(type_code, RIM, "Name"), RIM, "LocalizedString", value=item["type_display"])
     for scheme, value in ((DE_PATIENT_ID, cx), (DE_UNIQUE_ID, unique_id)):
         _sub(entry, RIM, "ExternalIdentifier", identificationScheme=scheme, value=value)
-    metadata: dict[str, Any] = {"patient_id": cx, "unique_id": unique_id, "mime_type": "text/xml",
-                                "title": item["title"], "seeded": True}  # fmt: skip
+    metadata: dict[str, Any] = {
+        "patient_id": cx,
+        "unique_id": unique_id,
+        "mime_type": "text/xml",
+        "title": item["title"],
+        "seeded": True,
+    }
     return StoredDocument(unique_id, patient_key(cx), _stored_entry(entry), content, metadata)
 
 
@@ -461,8 +485,11 @@ def _check_content(registry: DmpRegistry, content: bytes, format_code: str) -> N
         return
     problems = registry.checker.problems(_parse(content), format_code)
     if problems:
-        raise XdsError("XDSRegistryMetadataError", "document non conforme au volet CI-SIS",
-                       details=problems[:20])  # fmt: skip
+        raise XdsError(
+            "XDSRegistryMetadataError",
+            "document non conforme au volet CI-SIS",
+            details=problems[:20],
+        )
 
 
 def _stored_entry(entry: Element) -> bytes:
@@ -571,8 +598,13 @@ def _authentication_fault() -> Response:
     code = _sub(fault, SOAP, "Code")
     _sub(code, SOAP, "Value", "soap:Sender")
     _sub(_sub(code, SOAP, "Subcode"), SOAP, "Value", "wsse:FailedCheck")
-    _sub(_sub(fault, SOAP, "Reason"), SOAP, "Text", "The signature or decryption was invalid",
-         **{"{http://www.w3.org/XML/1998/namespace}lang": "en"})  # fmt: skip
+    _sub(
+        _sub(fault, SOAP, "Reason"),
+        SOAP,
+        "Text",
+        "The signature or decryption was invalid",
+        **{"{http://www.w3.org/XML/1998/namespace}lang": "en"},
+    )
     return _soap(root, 400)  # a Sender fault (SOAP 1.2 HTTP binding)
 
 

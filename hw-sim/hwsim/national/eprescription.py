@@ -48,9 +48,7 @@ SPECIALTY_SYSTEM = (
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 EXT = "https://lgo.invalid/fhir/StructureDefinition/"
 STATUS_REASON_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/prescription-status-reason"
-RENDERED_DOSAGE = (
-    "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.renderedDosageInstruction"
-)
+RENDERED_DOSAGE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.renderedDosageInstruction"
 OUTCOME_SYSTEM = "https://lgo.invalid/fhir/CodeSystem/eprescription-outcome"
 MAX_BODY_BYTES = 1024 * 1024
 # Dispensation supplémentaire exceptionnelle (intervention "modified" with this reason): allowed on
@@ -195,10 +193,15 @@ def _load(item: dict[str, Any], data: dict[str, Any], now: datetime) -> Prescrip
         line = lines[past["line"] - 1]
         when = now - timedelta(days=past["days_ago"])
         dispense = Dispense(
-            dispense_id=uuid.uuid4().hex, line_id=line.line_id, renewal=past["renewal"],
-            quantity=past["quantity"], complete=past["complete"], status="completed",
-            handed_over=when, resource={},
-        )  # fmt: skip
+            dispense_id=uuid.uuid4().hex,
+            line_id=line.line_id,
+            renewal=past["renewal"],
+            quantity=past["quantity"],
+            complete=past["complete"],
+            status="completed",
+            handed_over=when,
+            resource={},
+        )
         dispense.resource = _history_dispense(prescription, line, dispense)
         prescription.dispenses.append(dispense)
     return prescription
@@ -261,8 +264,11 @@ def _medication_request(prescription: Prescription, line: Line, today: date) -> 
     }
     if line.days is not None:
         dispense_request["expectedSupplyDuration"] = {
-            "value": line.days, "unit": "jours", "system": "http://unitsofmeasure.org", "code": "d"
-        }  # fmt: skip
+            "value": line.days,
+            "unit": "jours",
+            "system": "http://unitsofmeasure.org",
+            "code": "d",
+        }
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": line.line_id,
@@ -397,9 +403,11 @@ async def transaction(
         if stored.body_hash != body_hash:
             return outcome(422, "idempotency-key-reuse", "Clé déjà utilisée pour un autre contenu")
         return JSONResponse(
-            stored.body, status_code=stored.status, media_type=FHIR_JSON,
+            stored.body,
+            status_code=stored.status,
+            media_type=FHIR_JSON,
             headers={"Idempotent-Replayed": "true"},
-        )  # fmt: skip
+        )
     status, body = _execute(store, bundle, data, sim.clock)
     if status == 200:
         store.replies[idempotency_key] = StoredReply(body_hash, status, body)
@@ -431,11 +439,16 @@ def _execute(
         resource["subject"] = {"reference": f"Patient/{prescription.patient_key}"}
         prescription.dispenses.append(
             Dispense(
-                dispense_id=dispense_id, line_id=item.line.line_id, renewal=item.renewal,
-                quantity=item.quantity, complete=item.complete, status=item.status,
-                handed_over=clock.now(), resource=resource,
+                dispense_id=dispense_id,
+                line_id=item.line.line_id,
+                renewal=item.renewal,
+                quantity=item.quantity,
+                complete=item.complete,
+                status=item.status,
+                handed_over=clock.now(),
+                resource=resource,
             )
-        )  # fmt: skip
+        )
         location = f"MedicationDispense/{dispense_id}"
         entries.append({"response": {"status": "201 Created", "location": location}})
     body = {

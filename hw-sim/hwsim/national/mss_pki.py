@@ -51,8 +51,13 @@ class TestCa:
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
-            with_key_ids(certificate_builder(subject, self.cert.subject, key.public_key(), start,
-                                             start + VALIDITY), key.public_key(), self.key)
+            with_key_ids(
+                certificate_builder(
+                    subject, self.cert.subject, key.public_key(), start, start + VALIDITY
+                ),
+                key.public_key(),
+                self.key,
+            )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
@@ -88,8 +93,11 @@ def make_ca(folder: Path, name: str = "AC TEST IGC-SANTE ORGANISATIONS (hwsim)")
     )
     start = datetime.now(UTC) - timedelta(minutes=5)
     cert = (
-        with_key_ids(certificate_builder(subject, subject, key.public_key(), start,
-                                         start + VALIDITY), key.public_key(), key)
+        with_key_ids(
+            certificate_builder(subject, subject, key.public_key(), start, start + VALIDITY),
+            key.public_key(),
+            key,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(key_usage(ca=True), critical=True)
         .sign(key, hashes.SHA256())

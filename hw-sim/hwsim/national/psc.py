@@ -408,8 +408,15 @@ class PscProvider:
         now = int(self.clock())
         access_ttl = int(self.fixture["access_token_ttl"])
         access_token = self._sign(
-            {"iss": issuer, "sub": user.idnat, "aud": issuer, "iat": now,
-             "exp": now + access_ttl, "scope": scope, "jti": secrets.token_urlsafe(12)},
+            {
+                "iss": issuer,
+                "sub": user.idnat,
+                "aud": issuer,
+                "iat": now,
+                "exp": now + access_ttl,
+                "scope": scope,
+                "jti": secrets.token_urlsafe(12),
+            },
             self.key,
         )
         refresh_token = secrets.token_urlsafe(32)
@@ -424,10 +431,16 @@ class PscProvider:
             # from the userinfo endpoint.
             claims = {"sub": claims["sub"]}
         claims.update(extra)
-        claims.update({
-            "iss": issuer, "aud": client_id, "iat": now, "auth_time": now,
-            "exp": now + int(self.fixture["id_token_ttl"]), "acr": "eidas1",
-        })
+        claims.update(
+            {
+                "iss": issuer,
+                "aud": client_id,
+                "iat": now,
+                "auth_time": now,
+                "exp": now + int(self.fixture["id_token_ttl"]),
+                "acr": "eidas1",
+            }
+        )
         if nonce is not None:
             claims["nonce"] = nonce
         return {
@@ -608,9 +621,7 @@ def sim_pending(sim: SimDep) -> list[dict[str, Any]]:
 @control.post("/ciba/decide")
 def sim_decide(sim: SimDep, decision: Decision) -> dict[str, list[str]]:
     """The technician approves, refuses or expires pending requests (of one user, or all)."""
-    changed = provider_of(sim).decide(
-        decision.decision, decision.login_hint, decision.auth_req_id
-    )
+    changed = provider_of(sim).decide(decision.decision, decision.login_hint, decision.auth_req_id)
     return {"changed": changed}
 
 
@@ -625,8 +636,11 @@ def sim_spoil_next(sim: SimDep, spoil: Spoil) -> dict[str, str]:
 def sim_state(sim: SimDep) -> dict[str, int]:
     """Counts only (never tokens): live refresh grants, access tokens, CIBA requests."""
     state = provider_of(sim).state
-    return {"refresh_grants": len(state.refresh), "access_tokens": len(state.access),
-            "ciba_requests": len(state.ciba)}
+    return {
+        "refresh_grants": len(state.refresh),
+        "access_tokens": len(state.access),
+        "ciba_requests": len(state.ciba),
+    }
 
 
 mount = ServiceMount(NAME, "/psc", router, setup, control)

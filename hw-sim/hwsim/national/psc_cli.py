@@ -78,9 +78,12 @@ SPOILS = ("bad_signature", "wrong_audience", "wrong_issuer", "expired", "wrong_n
 
 @app.command()
 def spoil(
-    kind: Annotated[str, typer.Argument(
-        help="bad_signature | wrong_audience | wrong_issuer | expired | wrong_nonce"
-    )],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="bad_signature | wrong_audience | wrong_issuer | expired | wrong_nonce"
+        ),
+    ],
     url: UrlOption = None,
     workdir: WorkdirOpt = None,
 ) -> None:

@@ -44,8 +44,13 @@ class ExchangeOut(BaseModel):
     response_model=ExchangeOut,
     summary="Lire l'identité d'une apCV scannée",
     responses=problem_responses(
-        PharmacistSessionRequired, NotFound, InvalidInput, ApcvTokenUnknown, ApcvTokenUsed,
-        ApcvTokenExpired, *NATIONAL_ERRORS,
+        PharmacistSessionRequired,
+        NotFound,
+        InvalidInput,
+        ApcvTokenUnknown,
+        ApcvTokenUsed,
+        ApcvTokenExpired,
+        *NATIONAL_ERRORS,
     ),
 )
 def exchange(
@@ -64,9 +69,13 @@ def exchange(
         context_id=identity.context_id,
         beneficiaries=[
             ApcvBeneficiaryOut(
-                rank=b.rank, family_name=b.family_name, given_name=b.given_name,
-                birth_date_raw=b.birth_date, nir=b.nir, ins=b.ins,
+                rank=b.rank,
+                family_name=b.family_name,
+                given_name=b.given_name,
+                birth_date_raw=b.birth_date,
+                nir=b.nir,
+                ins=b.ins,
             )
             for b in identity.beneficiaries
         ],
-    )  # fmt: skip
+    )

@@ -54,9 +54,14 @@ def read_session(container: ContainerDep, _counter: CounterDep) -> SessionOut:
 
 # Reading the CPS card (PC/SC) may end in these.
 _CARD_ERRORS = (
-    hw.CpsCardMissing, hw.ReaderNotFound, hw.CpsReaderAmbiguous, hw.CardReadFailed,
-    hw.CardRemovedDuringRead, hw.HardwareUnavailable, hw.HardwareTimeout,
-)  # fmt: skip
+    hw.CpsCardMissing,
+    hw.ReaderNotFound,
+    hw.CpsReaderAmbiguous,
+    hw.CardReadFailed,
+    hw.CardRemovedDuringRead,
+    hw.HardwareUnavailable,
+    hw.HardwareTimeout,
+)
 
 
 @router.get(
@@ -76,9 +81,15 @@ async def card_status(
     response_model=SessionOut,
     summary="Ouvrir la session avec la carte CPS et son code porteur",
     responses=problem_responses(
-        hw.CpsPinFormat, hw.CpsPinIncorrect, hw.CpsPinFinalTry, hw.CpsPinLocked,
-        hw.CpsLoginFailed, hw.CpsMiddlewareUnavailable, CpsCertificateUntrusted,
-        CpsRevocationUnknown, *_CARD_ERRORS,
+        hw.CpsPinFormat,
+        hw.CpsPinIncorrect,
+        hw.CpsPinFinalTry,
+        hw.CpsPinLocked,
+        hw.CpsLoginFailed,
+        hw.CpsMiddlewareUnavailable,
+        CpsCertificateUntrusted,
+        CpsRevocationUnknown,
+        *_CARD_ERRORS,
     ),
 )
 async def open_session(

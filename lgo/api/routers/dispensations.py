@@ -69,7 +69,6 @@ router = APIRouter(tags=["dispensations"], dependencies=[Depends(require_counter
 log = get_logger(__name__)
 
 
-
 def _cip13(value: object) -> object:
     """A box code as the pharmacist can fix it: the length, then the EAN-13 check key (a wrong key
     is a misread or a typo, never another product)."""
@@ -118,7 +117,9 @@ class LineIn(_In):
     mte_ph: bool = False
     override: OverrideIn | None = None
     units_per_day: Decimal | None = Field(
-        None, gt=0, le=100,
+        None,
+        gt=0,
+        le=100,
         description="Quantité par jour retenue par le pharmacien quand la posologie structurée "
         "n'en donne pas (si besoin, au poids, texte libre) ; ignorée sinon.",
     )
@@ -172,16 +173,19 @@ class DispensationIn(_In):
         None, pattern=r"^[0-9A-Z]{10,40}$", description="Absent pour une ordonnance papier."
     )
     patient_address: str = Field(
-        "", max_length=300,
+        "",
+        max_length=300,
         description="Adresse du patient : obligatoire dès qu'une ligne va à l'ordonnancier "
         "(listes I et II, stupéfiants ; R.5132-10).",
     )
     prescriber_address: str = Field(
-        "", max_length=300,
+        "",
+        max_length=300,
         description="Adresse du prescripteur quand l'ordonnance ne la donne pas (R.5132-10).",
     )
     bearer: BearerIn | None = Field(
-        None, description="Porteur de l'ordonnance : obligatoire pour un stupéfiant (R.5132-35).",
+        None,
+        description="Porteur de l'ordonnance : obligatoire pour un stupéfiant (R.5132-35).",
     )
     paper: PaperPrescriptionIn | None = None
     lines: list[LineIn] = Field(min_length=1, max_length=30)
@@ -202,34 +206,47 @@ def _paper_product(line: PaperLineIn, catalog: ProductCatalog) -> Product:
     if known is not None and known.regulatory_list is line.regulatory_list:
         return known
     return Product(
-        code=line.cip13 or "TYPED", name=line.designation, regulatory_list=line.regulatory_list,
-        molecule=line.molecule, generic_group=known.generic_group if known else None,
+        code=line.cip13 or "TYPED",
+        name=line.designation,
+        regulatory_list=line.regulatory_list,
+        molecule=line.molecule,
+        generic_group=known.generic_group if known else None,
         packs=known.packs if known else (),
-    )  # fmt: skip
+    )
 
 
-def _paper(prescription_id: str, body: PaperPrescriptionIn, catalog: ProductCatalog,
-           patient_id: str) -> Prescription:  # fmt: skip
+def _paper(
+    prescription_id: str, body: PaperPrescriptionIn, catalog: ProductCatalog, patient_id: str
+) -> Prescription:
     lines = tuple(
         PrescriptionLine(
-            line_no=i, product=_paper_product(ln, catalog), units_per_day=ln.units_per_day,
-            duration_days=ln.duration_days, renewals=ln.renewals, substitutable=ln.substitutable,
+            line_no=i,
+            product=_paper_product(ln, catalog),
+            units_per_day=ln.units_per_day,
+            duration_days=ln.duration_days,
+            renewals=ln.renewals,
+            substitutable=ln.substitutable,
             non_substitution_reason=ln.non_substitution_reason,
-            single_delivery=ln.single_delivery, fraction_days=ln.fraction_days,
+            single_delivery=ln.single_delivery,
+            fraction_days=ln.fraction_days,
             overlap_mention=ln.overlap_mention,
         )
         for i, ln in enumerate(body.lines, start=1)
-    )  # fmt: skip
+    )
     extra = {"prescriber_name": body.prescriber_name}
     if body.prescriber_address.strip():
         extra["prescriber_address"] = body.prescriber_address.strip()
     if body.eprescription:
         extra["eprescription"] = "true"
     return Prescription(
-        prescription_id=prescription_id, source=PrescriptionSource.PAPER,
-        prescribed_on=body.prescribed_on, prescriber_rpps=body.prescriber_rpps, lines=lines,
-        patient_id=patient_id, extra=extra,
-    )  # fmt: skip
+        prescription_id=prescription_id,
+        source=PrescriptionSource.PAPER,
+        prescribed_on=body.prescribed_on,
+        prescriber_rpps=body.prescriber_rpps,
+        lines=lines,
+        patient_id=patient_id,
+        extra=extra,
+    )
 
 
 def _line_input(line: LineIn, catalog: ProductCatalog, rpps: str) -> LineInput:
@@ -246,14 +263,22 @@ def _line_input(line: LineIn, catalog: ProductCatalog, rpps: str) -> LineInput:
     except ValueError as exc:
         raise InvalidInput(f"ligne {line.line_no} : dérogation impossible ({exc})") from None
     request = LineRequest(
-        line_no=line.line_no, kind=line.intervention, days=line.days,
-        pack=catalog.pack(line.cip13) if line.cip13 else None, delivered_product=delivered,
-        substitution=record, modification_reason=line.modification_reason,
+        line_no=line.line_no,
+        kind=line.intervention,
+        days=line.days,
+        pack=catalog.pack(line.cip13) if line.cip13 else None,
+        delivered_product=delivered,
+        substitution=record,
+        modification_reason=line.modification_reason,
         prescriber_agreement_on=line.prescriber_agreement_on,
-        not_dispensed_reason=line.not_dispensed_reason, exceptional=line.exceptional,
-        unit_dispensing=line.unit_dispensing, lots=(line.lot,) if line.lot else (),
-        mte_ph=line.mte_ph, override=override, units_per_day=line.units_per_day,
-    )  # fmt: skip
+        not_dispensed_reason=line.not_dispensed_reason,
+        exceptional=line.exceptional,
+        unit_dispensing=line.unit_dispensing,
+        lots=(line.lot,) if line.lot else (),
+        mte_ph=line.mte_ph,
+        override=override,
+        units_per_day=line.units_per_day,
+    )
     return LineInput(request, cip13=line.cip13, boxes=line.boxes)
 
 
@@ -264,9 +289,13 @@ def _bearer(bearer: BearerIn | None) -> Bearer | None:
 def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
     identity = session.identity
     return ProfessionalContext(
-        national_id=identity.national_id, rpps=identity.rpps, structure_id=identity.structure_id,
-        session_kind=session.kind.value, session_id=session.id, counter_name=counter,
-    )  # fmt: skip
+        national_id=identity.national_id,
+        rpps=identity.rpps,
+        structure_id=identity.structure_id,
+        session_kind=session.kind.value,
+        session_id=session.id,
+        counter_name=counter,
+    )
 
 
 def _resolve(
@@ -301,8 +330,9 @@ def _check_prescriber(
     An acknowledged request needs no Annuaire call: the answer could not change the outcome, and
     the counter must not wait on a directory that is down (the page saw the warning on opening)."""
     if acknowledged:
-        log.info("prescriber_warning_acknowledged", prescriber_rpps=prescriber_rpps,
-                 pharmacist_rpps=rpps)  # fmt: skip
+        log.info(
+            "prescriber_warning_acknowledged", prescriber_rpps=prescriber_rpps, pharmacist_rpps=rpps
+        )
         return
     check = prescriber_checker_of(container).check(prescriber_rpps, author_rpps=rpps)
     require_acknowledgement(check, acknowledged)
@@ -310,18 +340,31 @@ def _check_prescriber(
 
 def _with_extra(prescription: Prescription, extra: dict[str, str]) -> Prescription:
     return Prescription(
-        prescription.prescription_id, prescription.source, prescription.prescribed_on,
-        prescription.prescriber_rpps, prescription.lines, prescription.patient_id,
-        prescription.surgery_window, extra,
-    )  # fmt: skip
+        prescription.prescription_id,
+        prescription.source,
+        prescription.prescribed_on,
+        prescription.prescriber_rpps,
+        prescription.lines,
+        prescription.patient_id,
+        prescription.surgery_window,
+        extra,
+    )
 
 
 # What resolving the prescription and evaluating the interventions may refuse.
 _COMMIT_ERRORS: tuple[type[LgoError], ...] = (
-    InvalidInput, DispensingRefused, LegalRecordIncomplete, PatientNotFound, PrescriptionNotLoaded,
-    PrescriptionPatientMismatch, PrescriptionPatientUnknown, PrescriptionUnknown,
-    PrescriptionCancelled, EPrescriptionDown, *NATIONAL_ERRORS,
-)  # fmt: skip
+    InvalidInput,
+    DispensingRefused,
+    LegalRecordIncomplete,
+    PatientNotFound,
+    PrescriptionNotLoaded,
+    PrescriptionPatientMismatch,
+    PrescriptionPatientUnknown,
+    PrescriptionUnknown,
+    PrescriptionCancelled,
+    EPrescriptionDown,
+    *NATIONAL_ERRORS,
+)
 
 
 class FhirJSONResponse(JSONResponse):
@@ -332,8 +375,14 @@ class FhirJSONResponse(JSONResponse):
     "/v1/dispensations",
     status_code=201,
     summary="Enregistrer une dispensation (une fois par Idempotency-Key)",
-    **answers(Dispensation, IdempotencyKeyMissing, IdempotencyKeyReused, LineAlreadyDispensed,
-              PrescriberNotAcknowledged, *_COMMIT_ERRORS),
+    **answers(
+        Dispensation,
+        IdempotencyKeyMissing,
+        IdempotencyKeyReused,
+        LineAlreadyDispensed,
+        PrescriberNotAcknowledged,
+        *_COMMIT_ERRORS,
+    ),
 )
 def create_dispensation(
     body: DispensationIn,
@@ -352,13 +401,18 @@ def create_dispensation(
     prescription_id, typed, degraded, prescriber_rpps = _resolve(part, body, rpps)
     _check_prescriber(container, prescriber_rpps, rpps, body.prescriber_acknowledged)
     data = DispensationInput(
-        patient_id=body.patient_id, prescription_id=prescription_id,
-        lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines), paper=typed,
-        patient_address=body.patient_address, fingerprint=fingerprint,
-        prescriber_address=body.prescriber_address, bearer=_bearer(body.bearer),
-    )  # fmt: skip
-    result = part.service.dispense(idempotency_key, data, _context(session, counter.name),
-                                   degraded=degraded)  # fmt: skip
+        patient_id=body.patient_id,
+        prescription_id=prescription_id,
+        lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines),
+        paper=typed,
+        patient_address=body.patient_address,
+        fingerprint=fingerprint,
+        prescriber_address=body.prescriber_address,
+        bearer=_bearer(body.bearer),
+    )
+    result = part.service.dispense(
+        idempotency_key, data, _context(session, counter.name), degraded=degraded
+    )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
@@ -375,11 +429,14 @@ def check_dispensation(
     rpps = session.identity.rpps
     prescription_id, typed, _, _ = _resolve(part, body, rpps)
     data = DispensationInput(
-        patient_id=body.patient_id, prescription_id=prescription_id,
-        lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines), paper=typed,
-        patient_address=body.patient_address, prescriber_address=body.prescriber_address,
+        patient_id=body.patient_id,
+        prescription_id=prescription_id,
+        lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines),
+        paper=typed,
+        patient_address=body.patient_address,
+        prescriber_address=body.prescriber_address,
         bearer=_bearer(body.bearer),
-    )  # fmt: skip
+    )
     return part.service.check(data)
 
 

@@ -100,9 +100,13 @@ class DeliveryIn(BaseModel):
 
 # Reading the patient's DMP (consultation) may end in these.
 _DMP_ERRORS: tuple[type[LgoError], ...] = (
-    DmpAbsent, DmpAccessRefused, DmpAuthenticationFailed, InsNotQualifiedError, PatientUnknown,
+    DmpAbsent,
+    DmpAccessRefused,
+    DmpAuthenticationFailed,
+    InsNotQualifiedError,
+    PatientUnknown,
     *NATIONAL_ERRORS,
-)  # fmt: skip
+)
 
 
 @router.post(
@@ -110,12 +114,23 @@ _DMP_ERRORS: tuple[type[LgoError], ...] = (
     status_code=201,
     summary="Produire un document et l'envoyer",
     **answers(
-        DocumentView, InvalidInput, DocumentInputError, DocumentNotFoundError, PatientUnknown,
-        DocumentAlreadyProduced, InsNotQualifiedError, CdaInvalidError, CdaNonConformantError,
-        CisisKitUnusable, MssNotConfigured, MssRecipientInvalid,
+        DocumentView,
+        InvalidInput,
+        DocumentInputError,
+        DocumentNotFoundError,
+        PatientUnknown,
+        DocumentAlreadyProduced,
+        InsNotQualifiedError,
+        CdaInvalidError,
+        CdaNonConformantError,
+        CisisKitUnusable,
+        MssNotConfigured,
+        MssRecipientInvalid,
     ),
 )
-def produce(body: DocumentRequest, container: ContainerDep, session: PharmacistDep) -> dict[str, Any]:
+def produce(
+    body: DocumentRequest, container: ContainerDep, session: PharmacistDep
+) -> dict[str, Any]:
     part = part_of(container)
     if body.mss_recipient:
         part.require_mss(body.mss_recipient)
@@ -132,9 +147,12 @@ def produce(body: DocumentRequest, container: ContainerDep, session: PharmacistD
         raise InvalidInput("Dates de vaccination avec fuseau horaire attendues.")
     vaccinations = [Vaccination(**v.model_dump()) for v in body.vaccinations]
     return part.service.vaccination_note(
-        body.patient_id, vaccinations, author, to_dmp=body.to_dmp,
+        body.patient_id,
+        vaccinations,
+        author,
+        to_dmp=body.to_dmp,
         mss_recipient=body.mss_recipient,
-    )  # fmt: skip
+    )
 
 
 @router.get(
@@ -173,8 +191,11 @@ def read(document_id: str, container: ContainerDep) -> dict[str, Any]:
 )
 def cda(document_id: str, container: ContainerDep) -> Response:
     content = part_of(container).service.content(document_id)
-    return Response(content, media_type="application/xml",
-                    headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})  # fmt: skip
+    return Response(
+        content,
+        media_type="application/xml",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get(
@@ -240,10 +261,11 @@ def dmp_list(
 
 
 @router.get(
-    "/v1/patients/{patient_id}/dmp/document", response_class=HTMLResponse,
+    "/v1/patients/{patient_id}/dmp/document",
+    response_class=HTMLResponse,
     summary="Ouvrir un document du DMP",
     responses=problem_responses(DmpDocumentUnknown, *_DMP_ERRORS),
-)  # fmt: skip
+)
 def dmp_open(
     patient_id: str,
     container: ContainerDep,

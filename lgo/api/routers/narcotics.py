@@ -44,14 +44,19 @@ class InventoryIn(BaseModel):
     summary="Entrée ou destruction",
     **answers(RegisterLine, InvalidInput),
 )
-def add_movement(body: MovementIn, container: ContainerDep, session: PharmacistDep) -> dict[
-    str, Any
-]:
+def add_movement(
+    body: MovementIn, container: ContainerDep, session: PharmacistDep
+) -> dict[str, Any]:
     return narcotics.record(
-        container.db, product_code=body.product_code, designation=body.designation,
-        movement=Movement(body.movement), units=body.units, reference=body.reference,
-        rpps=session.identity.rpps, now=utcnow(),
-    )  # fmt: skip
+        container.db,
+        product_code=body.product_code,
+        designation=body.designation,
+        movement=Movement(body.movement),
+        units=body.units,
+        reference=body.reference,
+        rpps=session.identity.rpps,
+        now=utcnow(),
+    )
 
 
 @router.post(
@@ -59,13 +64,18 @@ def add_movement(body: MovementIn, container: ContainerDep, session: PharmacistD
     summary="Inventaire (écart enregistré)",
     **answers(InventoryResult),
 )
-def take_inventory(body: InventoryIn, container: ContainerDep, session: PharmacistDep) -> dict[
-    str, Any
-]:
+def take_inventory(
+    body: InventoryIn, container: ContainerDep, session: PharmacistDep
+) -> dict[str, Any]:
     return narcotics.take_inventory(
-        container.db, product_code=body.product_code, designation=body.designation,
-        counted=body.counted_units, note=body.note, rpps=session.identity.rpps, now=utcnow(),
-    )  # fmt: skip
+        container.db,
+        product_code=body.product_code,
+        designation=body.designation,
+        counted=body.counted_units,
+        note=body.note,
+        rpps=session.identity.rpps,
+        now=utcnow(),
+    )
 
 
 @router.get(
@@ -83,9 +93,7 @@ def monthly_balance(
     return narcotics.balance(container.db, product_code, year, number)
 
 
-@router.get(
-    "/v1/narcotics/register", summary="Lignes du registre", **answers(list[RegisterLine])
-)
+@router.get("/v1/narcotics/register", summary="Lignes du registre", **answers(list[RegisterLine]))
 def read_register(
     container: ContainerDep,
     product_code: Annotated[str | None, Query(pattern=r"^\d{13}$")] = None,

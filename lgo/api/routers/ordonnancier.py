@@ -54,8 +54,12 @@ def search(
 )
 def verify(container: ContainerDep) -> dict[str, Any]:
     report = ordonnancier.verify(container.db)
-    return {"ok": report.ok, "checked": report.checked, "first_broken": report.first_broken,
-            "problem": report.problem}  # fmt: skip
+    return {
+        "ok": report.ok,
+        "checked": report.checked,
+        "first_broken": report.first_broken,
+        "problem": report.problem,
+    }
 
 
 @router.get(
@@ -79,8 +83,9 @@ def export(
     if format is ExportFormat.CSV:
         name = f"ordonnancier-{order.value}.csv"
         return Response(
-            ordonnancier.to_csv(entries), media_type="text/csv; charset=utf-8",
+            ordonnancier.to_csv(entries),
+            media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )  # fmt: skip
+        )
     pharmacy = container.settings.pharmacy
     return HTMLResponse(ordonnancier.to_html(entries, pharmacy.name, pharmacy.address, order))

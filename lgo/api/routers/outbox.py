@@ -17,9 +17,7 @@ router = APIRouter(tags=["outbox"], dependencies=[Depends(require_counter)])
 Status = Literal["pending", "processing", "delivered", "failed"]
 
 
-@router.get(
-    "/v1/outbox", summary="Messages en attente, en échec ou livrés", **answers(OutboxList)
-)
+@router.get("/v1/outbox", summary="Messages en attente, en échec ou livrés", **answers(OutboxList))
 def list_outbox(
     db: DatabaseDep,
     dispensing: DispensingPartDep,

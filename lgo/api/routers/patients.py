@@ -97,24 +97,24 @@ def search_patients(
     ins: Annotated[str | None, Query(max_length=21)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    found = service.search(
-        name=name, birth_date=birth_date, nir=nir, ins=ins, limit=limit
-    )
+    found = service.search(name=name, birth_date=birth_date, nir=nir, ins=ins, limit=limit)
     return {"patients": [p.public() for p in found]}
 
 
-@router.get(
-    "/work-list", summary="Identités à résoudre (liste de travail)", **answers(WorkList)
-)
+@router.get("/work-list", summary="Identités à résoudre (liste de travail)", **answers(WorkList))
 def work_list(service: IdentityDep) -> dict[str, Any]:
     items = service.work_list()
     return {
         "items": [
-            {"id": i.id, "patient_id": i.patient_id, "reason": i.reason,
-             "opened_at": i.opened_at.isoformat()}
+            {
+                "id": i.id,
+                "patient_id": i.patient_id,
+                "reason": i.reason,
+                "opened_at": i.opened_at.isoformat(),
+            }
             for i in items
         ]
-    }  # fmt: skip
+    }
 
 
 @router.post(
@@ -125,10 +125,15 @@ def work_list(service: IdentityDep) -> dict[str, Any]:
 )
 def create_patient(body: PatientIn, service: IdentityDep) -> JSONResponse:
     data = NewPatient(
-        birth_name=body.birth_name, given_names=body.given_names, birth_date=body.birth_date,
-        sex=body.sex, birthplace=body.birthplace, used_name=body.used_name, nir=body.nir,
+        birth_name=body.birth_name,
+        given_names=body.given_names,
+        birth_date=body.birth_date,
+        sex=body.sex,
+        birthplace=body.birthplace,
+        used_name=body.used_name,
+        nir=body.nir,
         rank=body.rank,
-    )  # fmt: skip
+    )
     if body.source == "manual":
         view = service.create_patient(data, source="manual")
     else:
@@ -144,19 +149,29 @@ def create_patient(body: PatientIn, service: IdentityDep) -> JSONResponse:
 def read_patient(patient_id: str, service: IdentityDep) -> dict[str, Any]:
     view = service.get(patient_id)
     checks = [
-        {"at": c.at.isoformat(), "kind": c.kind, "outcome": c.outcome,
-         "status_before": c.status_before, "status_after": c.status_after,
-         "author_rpps": c.author_rpps, "error": c.error_slug}
+        {
+            "at": c.at.isoformat(),
+            "kind": c.kind,
+            "outcome": c.outcome,
+            "status_before": c.status_before,
+            "status_after": c.status_after,
+            "author_rpps": c.author_rpps,
+            "error": c.error_slug,
+        }
         for c in service.checks(patient_id)
-    ]  # fmt: skip
+    ]
     return {**view.public(), "checks": checks}
 
 
 # What a change of identity status may refuse.
 _INS_ERRORS = (
-    PatientUnknown, IdentityInvalid, IdentityTransitionRefused, IdentityConcurrentChange,
-    DuplicateIns, InsMissing,
-)  # fmt: skip
+    PatientUnknown,
+    IdentityInvalid,
+    IdentityTransitionRefused,
+    IdentityConcurrentChange,
+    DuplicateIns,
+    InsMissing,
+)
 
 
 @router.post(

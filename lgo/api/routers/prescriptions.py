@@ -34,7 +34,8 @@ def read_prescription(
     session: PharmacistDep,
     prescription_id: str = Path(pattern=r"^[0-9A-Za-z]{10,40}$"),
     patient_id: str | None = Query(
-        None, max_length=36,
+        None,
+        max_length=36,
         description="Patient au comptoir : les stupéfiants déjà couverts pour lui (chevauchement) "
         "comptent alors dans « délivrable aujourd'hui », et `patient_match` dit s'il est le "
         "patient de l'ordonnance.",
@@ -77,6 +78,8 @@ def match_candidates(
     prescription_id: str = Path(pattern=r"^[0-9A-Za-z]{10,40}$"),
 ) -> dict[str, Any]:
     # The commit's rule on the copy the commit checks: the page offers the switch with it.
-    traits = [card_traits(c.family_name, c.given_names, c.birth_date, c.sex, c.ins, c.ins_oid)
-              for c in body.candidates]  # fmt: skip
+    traits = [
+        card_traits(c.family_name, c.given_names, c.birth_date, c.sex, c.ins, c.ins_oid)
+        for c in body.candidates
+    ]
     return {"matches": dispensing.candidates_match(prescription_id, traits)}

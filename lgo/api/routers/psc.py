@@ -32,9 +32,15 @@ from lgo.services.psc_login import EcpsSessionRequired, PscLoginUnknown
 
 # What a Pro Santé Connect sign-in may end in (the national service, the pending login).
 _PSC_RESPONSES = problem_responses(
-    PscLoginUnknown, EcpsSessionRequired, PscLoginRefused, PscLoginExpired,
-    PscUnknownProfessional, PscGrantInvalid, PscTokenInvalid, *NATIONAL_ERRORS,
-)  # fmt: skip
+    PscLoginUnknown,
+    EcpsSessionRequired,
+    PscLoginRefused,
+    PscLoginExpired,
+    PscUnknownProfessional,
+    PscGrantInvalid,
+    PscTokenInvalid,
+    *NATIONAL_ERRORS,
+)
 router = APIRouter(
     prefix="/v1/cps/session/psc", tags=["session professionnelle"], responses=_PSC_RESPONSES
 )

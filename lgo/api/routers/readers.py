@@ -50,7 +50,8 @@ def list_readers(hardware: HardwareDep, _counter: CounterDep) -> ReadersOut:
 
 
 @router.get(
-    "/vitale/{read_id}", response_model=VitaleOut,
+    "/vitale/{read_id}",
+    response_model=VitaleOut,
     summary="Contenu de la carte Vitale lue (tant qu'elle reste insérée)",
     responses=problem_responses(ReaderNotFound),
 )

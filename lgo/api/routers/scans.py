@@ -17,7 +17,8 @@ router = APIRouter(prefix="/v1/scans", tags=["codes scannés"])
 
 class ScanIn(BaseModel):
     payload: str = Field(
-        min_length=1, max_length=4096,
+        min_length=1,
+        max_length=4096,
         description="Le code tel que lu ou saisi (préfixe AIM, GS \\u001d et CR/LF acceptés)",
     )
     source: str = Field("api", max_length=64, pattern=r"^[a-z0-9:_./-]+$")
@@ -43,7 +44,9 @@ def submit_scan(body: ScanIn, container: ContainerDep, counter: CounterDep) -> S
     return ScanOut(**scans_of(container).submit(body.payload, source).api_data())
 
 
-@router.get("", response_model=list[ScanOut], summary="Derniers codes scannés (plus récent d'abord)")
+@router.get(
+    "", response_model=list[ScanOut], summary="Derniers codes scannés (plus récent d'abord)"
+)
 def recent_scans(container: ContainerDep, _counter: CounterDep) -> list[ScanOut]:
     return [ScanOut(**record.api_data()) for record in scans_of(container).recent()]
 

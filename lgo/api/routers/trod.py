@@ -74,10 +74,12 @@ class CriteriaIn(_In):
     no_cough: bool = Field(False, description="Absence de toux (Mac Isaac)")
     tender_nodes: bool = Field(False, description="Adénopathies cervicales sensibles (Mac Isaac)")
     tonsil_swelling: bool = Field(False, description="Amygdales augmentées ou exsudat (Mac Isaac)")
-    exclusions: list[Exclusion] = Field(default_factory=list, max_length=20,
-                                        description="Critères d'exclusion relevés")  # fmt: skip
-    previous_episodes_12_months: int = Field(0, ge=0, le=50,
-                                             description="Cystites dans les 12 derniers mois")  # fmt: skip
+    exclusions: list[Exclusion] = Field(
+        default_factory=list, max_length=20, description="Critères d'exclusion relevés"
+    )
+    previous_episodes_12_months: int = Field(
+        0, ge=0, le=50, description="Cystites dans les 12 derniers mois"
+    )
     allergy: Allergy = Field(Allergy.NONE, description="Allergie aux pénicillines / bêtalactamines")
     weight_kg: Decimal | None = Field(None, gt=0, le=300, description="Poids (dose de l'enfant)")
 
@@ -88,13 +90,18 @@ class TrodIn(_In):
     performed_at: datetime | None = Field(None, description="Heure du test (maintenant)")
     kit: KitIn
     readings: dict[str, Reading] = Field(
-        min_length=1, max_length=4,
+        min_length=1,
+        max_length=4,
         description="Résultat par analyte : streptocoque-a ; leucocytes et nitrites ; …",
-    )  # fmt: skip
+    )
     criteria: CriteriaIn = Field(default_factory=CriteriaIn)
     to_dmp: bool = Field(True, description="Verser le résultat au DMP (INS qualifiée seulement)")
-    mss_recipient: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
-                                      description="Adresse MSSanté du médecin du patient")  # fmt: skip
+    mss_recipient: str | None = Field(
+        None,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="Adresse MSSanté du médecin du patient",
+    )
 
     @model_validator(mode="after")
     def _aware(self) -> TrodIn:
@@ -106,19 +113,25 @@ class TrodIn(_In):
 class ProtocolDispensationIn(_In):
     regimen: str = Field(min_length=1, max_length=32, description="Traitement du protocole choisi")
     cip13: str = Field(pattern=r"^\d{13}$", description="CIP13 de la boîte délivrée")
-    unit_mg: Decimal | None = Field(None, gt=0, le=5000,
-                                    description="Dosage d'une unité (mg), si le nom ne le dit pas")  # fmt: skip
-    patient_address: str = Field("", max_length=300,
-                                 description="Adresse du patient (ordonnancier, art. R.5132-10)")  # fmt: skip
+    unit_mg: Decimal | None = Field(
+        None, gt=0, le=5000, description="Dosage d'une unité (mg), si le nom ne le dit pas"
+    )
+    patient_address: str = Field(
+        "", max_length=300, description="Adresse du patient (ordonnancier, art. R.5132-10)"
+    )
 
 
 def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
     """The CPS situation stored on the protocol dispensation, as on any other."""
     identity = session.identity
     return ProfessionalContext(
-        national_id=identity.national_id, rpps=identity.rpps, structure_id=identity.structure_id,
-        session_kind=session.kind.value, session_id=session.id, counter_name=counter,
-    )  # fmt: skip
+        national_id=identity.national_id,
+        rpps=identity.rpps,
+        structure_id=identity.structure_id,
+        session_kind=session.kind.value,
+        session_id=session.id,
+        counter_name=counter,
+    )
 
 
 @router.post(
@@ -126,8 +139,14 @@ def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
     status_code=201,
     summary="Enregistrer un test rapide (TROD)",
     **answers(
-        TrodView, IdempotencyKeyMissing, MissionKeyReused, MissionPatientNotFound, InvalidInput,
-        TrodKitExpired, MssNotConfigured, MssRecipientInvalid,
+        TrodView,
+        IdempotencyKeyMissing,
+        MissionKeyReused,
+        MissionPatientNotFound,
+        InvalidInput,
+        TrodKitExpired,
+        MssNotConfigured,
+        MssRecipientInvalid,
     ),
 )
 def record_trod(
@@ -143,17 +162,28 @@ def record_trod(
         documents_of(container).require_mss(body.mss_recipient)
     c = body.criteria
     data = TrodInput(
-        patient_id=body.patient_id, test=body.test, performed_at=body.performed_at or utcnow(),
+        patient_id=body.patient_id,
+        test=body.test,
+        performed_at=body.performed_at or utcnow(),
         kit=Kit(body.kit.manufacturer, body.kit.reference, body.kit.lot, body.kit.expiry),
         readings=dict(body.readings),
-        criteria=Criteria(c.temperature_c, c.no_cough, c.tender_nodes, c.tonsil_swelling,
-                          frozenset(c.exclusions), c.previous_episodes_12_months, c.allergy,
-                          c.weight_kg),
-        to_dmp=body.to_dmp, mss_recipient=body.mss_recipient,
+        criteria=Criteria(
+            c.temperature_c,
+            c.no_cough,
+            c.tender_nodes,
+            c.tonsil_swelling,
+            frozenset(c.exclusions),
+            c.previous_episodes_12_months,
+            c.allergy,
+            c.weight_kg,
+        ),
+        to_dmp=body.to_dmp,
+        mss_recipient=body.mss_recipient,
         fingerprint=request_fingerprint(body.model_dump(mode="json")),
-    )  # fmt: skip
-    status, view, replayed = part_of(container).trod.record(idempotency_key, data,
-                                                            actor_of(session, counter.name))  # fmt: skip
+    )
+    status, view, replayed = part_of(container).trod.record(
+        idempotency_key, data, actor_of(session, counter.name)
+    )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return JSONResponse(view, status_code=status, headers=headers)
 
@@ -163,8 +193,14 @@ def record_trod(
     status_code=201,
     summary="Délivrer l'antibiotique du protocole (pharmacien prescripteur)",
     **answers(
-        Dispensation, ActNotFound, ProtocolNotApplicable, ProtocolAlreadyDispensed, InvalidInput,
-        DispensingRefused, LegalRecordIncomplete, PatientNotFound,
+        Dispensation,
+        ActNotFound,
+        ProtocolNotApplicable,
+        ProtocolAlreadyDispensed,
+        InvalidInput,
+        DispensingRefused,
+        LegalRecordIncomplete,
+        PatientNotFound,
     ),
 )
 def dispense_under_protocol(
@@ -175,8 +211,9 @@ def dispense_under_protocol(
     session: PharmacistDep,
 ) -> JSONResponse:
     data = ProtocolDispenseInput(body.regimen, body.cip13, body.unit_mg, body.patient_address)
-    result = part_of(container).trod.dispense(str(trod_id), data, actor_of(session, counter.name),
-                                              _context(session, counter.name))  # fmt: skip
+    result = part_of(container).trod.dispense(
+        str(trod_id), data, actor_of(session, counter.name), _context(session, counter.name)
+    )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
@@ -199,9 +236,11 @@ def produce_document(
     if body.mss_recipient:
         documents_of(container).require_mss(body.mss_recipient)
     return part_of(container).trod.document(
-        str(trod_id), actor_of(session, counter.name), to_dmp=body.to_dmp,
+        str(trod_id),
+        actor_of(session, counter.name),
+        to_dmp=body.to_dmp,
         mss_recipient=body.mss_recipient,
-    )  # fmt: skip
+    )
 
 
 @router.get(
@@ -216,9 +255,7 @@ def referral(trod_id: uuid.UUID, container: ContainerDep) -> HTMLResponse:
     return HTMLResponse(render_referral(view, name, birth, service.pharmacy), headers=HTML_HEADERS)
 
 
-@router.get(
-    "/v1/trod", summary="Tests rapides réalisés (recherche)", **answers(list[TrodView])
-)
+@router.get("/v1/trod", summary="Tests rapides réalisés (recherche)", **answers(list[TrodView]))
 def search_trod(
     container: ContainerDep,
     patient: Annotated[str | None, Query(max_length=36)] = None,
@@ -227,8 +264,9 @@ def search_trod(
     test: TrodTest | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
-    return part_of(container).trod.search(patient_id=patient, start=start, end=end, test=test,
-                                          limit=limit)  # fmt: skip
+    return part_of(container).trod.search(
+        patient_id=patient, start=start, end=end, test=test, limit=limit
+    )
 
 
 @router.get("/v1/trod/{trod_id}", summary="Un test rapide", **answers(TrodView, ActNotFound))

@@ -65,9 +65,11 @@ class VaccinationIn(BaseModel):
     patient_id: str = Field(min_length=1, max_length=36, description="Patient vacciné")
     vaccine: Vaccine = Field(description="Valence : grippe, covid-19, hpv, dtcap …")
     datamatrix: str | None = Field(
-        None, min_length=16, max_length=200,
+        None,
+        min_length=16,
+        max_length=200,
         description="DataMatrix GS1 de la dose tel que lu (GTIN, péremption, lot)",
-    )  # fmt: skip
+    )
     scan_id: str | None = Field(None, max_length=36, description="Ou l'id d'un scan reçu")
     administered_at: datetime | None = Field(None, description="Heure de l'injection (maintenant)")
     dose_number: int | None = Field(None, ge=1, le=10, description="Rang de la dose")
@@ -82,9 +84,11 @@ class VaccinationIn(BaseModel):
     cis_code: str | None = Field(None, pattern=r"^\d{8}$", description="Si hors catalogue")
     to_dmp: bool = Field(True, description="Verser la note au DMP (INS qualifiée seulement)")
     mss_recipient: str | None = Field(
-        None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
+        None,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+$",
         description="Adresse MSSanté du médecin du patient, si le pharmacien l'envoie",
-    )  # fmt: skip
+    )
 
     @model_validator(mode="after")
     def _one_code(self) -> VaccinationIn:
@@ -97,8 +101,7 @@ class VaccinationIn(BaseModel):
 
 def actor_of(session: ProfessionalSession, counter: str) -> Actor:
     """The acting pharmacist, from the open session (shared with the TROD router)."""
-    return Actor(author_from_session(session.identity), session.identity.rpps, session.id,
-                 counter)  # fmt: skip
+    return Actor(author_from_session(session.identity), session.identity.rpps, session.id, counter)
 
 
 def _code(container: Container, body: VaccinationIn) -> VaccineCode:
@@ -117,8 +120,14 @@ def _code(container: Container, body: VaccinationIn) -> VaccineCode:
     status_code=201,
     summary="Enregistrer une vaccination (une fois par Idempotency-Key)",
     **answers(
-        VaccinationView, IdempotencyKeyMissing, MissionKeyReused, MissionPatientNotFound,
-        VaccineCodeInvalid, VaccineExpired, VaccinationNotEligible, MssNotConfigured,
+        VaccinationView,
+        IdempotencyKeyMissing,
+        MissionKeyReused,
+        MissionPatientNotFound,
+        VaccineCodeInvalid,
+        VaccineExpired,
+        VaccinationNotEligible,
+        MssNotConfigured,
         MssRecipientInvalid,
     ),
 )
@@ -134,15 +143,25 @@ def record_vaccination(
     if body.mss_recipient:
         documents_of(container).require_mss(body.mss_recipient)  # before anything is written
     data = VaccinationInput(
-        patient_id=body.patient_id, vaccine=body.vaccine, code=_code(container, body),
-        administered_at=body.administered_at or utcnow(), act=body.act, route=body.route,
-        site=body.site, dose_number=body.dose_number, immunocompromised=body.immunocompromised,
-        severe_reaction_history=body.severe_reaction_history, product_label=body.product_label,
-        cis_code=body.cis_code, to_dmp=body.to_dmp, mss_recipient=body.mss_recipient,
+        patient_id=body.patient_id,
+        vaccine=body.vaccine,
+        code=_code(container, body),
+        administered_at=body.administered_at or utcnow(),
+        act=body.act,
+        route=body.route,
+        site=body.site,
+        dose_number=body.dose_number,
+        immunocompromised=body.immunocompromised,
+        severe_reaction_history=body.severe_reaction_history,
+        product_label=body.product_label,
+        cis_code=body.cis_code,
+        to_dmp=body.to_dmp,
+        mss_recipient=body.mss_recipient,
         fingerprint=request_fingerprint(body.model_dump(mode="json")),
-    )  # fmt: skip
-    result = part_of(container).vaccinations.record(idempotency_key, data,
-                                                    actor_of(session, counter.name))  # fmt: skip
+    )
+    result = part_of(container).vaccinations.record(
+        idempotency_key, data, actor_of(session, counter.name)
+    )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
@@ -153,8 +172,12 @@ class DocumentRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to_dmp: bool = Field(True, description="Verser au DMP (INS qualifiée seulement)")
-    mss_recipient: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
-                                      description="Adresse MSSanté du médecin du patient")  # fmt: skip
+    mss_recipient: str | None = Field(
+        None,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="Adresse MSSanté du médecin du patient",
+    )
 
 
 @router.post(
@@ -162,7 +185,10 @@ class DocumentRequestIn(BaseModel):
     status_code=201,
     summary="Produire la note d'une vaccination enregistrée sans note",
     **answers(
-        VaccinationView, ActNotFound, DocumentAlreadyProduced, MssNotConfigured,
+        VaccinationView,
+        ActNotFound,
+        DocumentAlreadyProduced,
+        MssNotConfigured,
         MssRecipientInvalid,
     ),
 )
@@ -176,9 +202,11 @@ def produce_note(
     if body.mss_recipient:
         documents_of(container).require_mss(body.mss_recipient)
     return part_of(container).vaccinations.note(
-        str(vaccination_id), actor_of(session, counter.name), to_dmp=body.to_dmp,
+        str(vaccination_id),
+        actor_of(session, counter.name),
+        to_dmp=body.to_dmp,
         mss_recipient=body.mss_recipient,
-    )  # fmt: skip
+    )
 
 
 @router.get(
@@ -188,10 +216,16 @@ def produce_note(
 )
 def vaccines() -> list[dict[str, Any]]:
     return [
-        {"code": rule.vaccine.value, "label": rule.label, "atc": rule.atc, "live": rule.live,
-         "min_age": rule.min_age, "max_age": rule.max_age}
+        {
+            "code": rule.vaccine.value,
+            "label": rule.label,
+            "atc": rule.atc,
+            "live": rule.live,
+            "min_age": rule.min_age,
+            "max_age": rule.max_age,
+        }
         for rule in RULES.values()
-    ]  # fmt: skip
+    ]
 
 
 @router.get(
@@ -207,9 +241,12 @@ def eligibility(
     severe_reaction_history: bool = False,
 ) -> dict[str, Any]:
     return part_of(container).vaccinations.eligibility(
-        patient, vaccine, local_date(utcnow()), immunocompromised=immunocompromised,
+        patient,
+        vaccine,
+        local_date(utcnow()),
+        immunocompromised=immunocompromised,
         severe_reaction_history=severe_reaction_history,
-    )  # fmt: skip
+    )
 
 
 @router.get(
@@ -225,8 +262,9 @@ def search_vaccinations(
     vaccine: Vaccine | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
-    return part_of(container).vaccinations.search(patient_id=patient, start=start, end=end,
-                                                  vaccine=vaccine, limit=limit)  # fmt: skip
+    return part_of(container).vaccinations.search(
+        patient_id=patient, start=start, end=end, vaccine=vaccine, limit=limit
+    )
 
 
 @router.get(
@@ -236,4 +274,3 @@ def search_vaccinations(
 )
 def read_vaccination(vaccination_id: uuid.UUID, container: ContainerDep) -> dict[str, Any]:
     return part_of(container).vaccinations.get(str(vaccination_id))
-

@@ -15,9 +15,7 @@ START_TIMEOUT_S = 90.0
 
 def clean_env() -> dict[str, str]:
     """The test's environment without any lgo or systemd variable of the caller."""
-    return {
-        k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "NOTIFY_", "LISTEN_"))
-    }
+    return {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "NOTIFY_", "LISTEN_"))}
 
 
 def free_port() -> int:

@@ -43,7 +43,9 @@ def test_the_client_sends_the_key_and_never_logs_it(keyed_sim: NationalSim) -> N
 
 
 @pytest.mark.parametrize("key", ["", "une-autre-cle"])
-def test_a_missing_or_wrong_key_is_refused_by_the_simulator(keyed_sim: NationalSim, key: str) -> None:
+def test_a_missing_or_wrong_key_is_refused_by_the_simulator(
+    keyed_sim: NationalSim, key: str
+) -> None:
     with pytest.raises(RequestRejected, match="401"):
         _client(keyed_sim, key).practitioner(RPPS)
 
@@ -63,8 +65,11 @@ def test_doctor_sends_the_key_and_names_the_setting_when_refused(keyed_sim: Nati
 
 
 def test_production_refuses_an_empty_key_and_never_prints_one(national_sim: NationalSim) -> None:
-    empty = [p for p in production_problems(_settings(national_sim, "  "))
-             if p.startswith("national.annuaire.api_key ")]  # fmt: skip
+    empty = [
+        p
+        for p in production_problems(_settings(national_sim, "  "))
+        if p.startswith("national.annuaire.api_key ")
+    ]
     assert len(empty) == 1 and "ESANTE-API-KEY" in empty[0]
     given = production_problems(_settings(national_sim, KEY))
     assert not any(p.startswith("national.annuaire.api_key") for p in given)

@@ -41,7 +41,9 @@ state() { dpkg-query -W -f='${Status} ${Version}' "${1:-lgo}" 2>/dev/null || ech
 """
 
 # Then the three .deb files. Prints key=value lines.
-LIFECYCLE = PRELUDE + r"""
+LIFECYCLE = (
+    PRELUDE
+    + r"""
 v1=$2 v2_bad=$3 v3=$4
 release() { basename "$(readlink -f /opt/lgo/current)" | cut -d- -f1; }
 
@@ -76,13 +78,15 @@ dpkg -P lgo >>"$shared/dpkg.log" 2>&1; echo "purge_rc=$?"
 echo "after_purge status=$(state) data=$(test -e /var/lib/lgo && echo kept || echo gone)" \
      "config=$(test -e /etc/lgo && echo kept || echo gone) user=$(id -un lgo 2>/dev/null || echo none)"
 """
+)
 
 
 def _namespace_works() -> bool:
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("dpkg") is None:
         return False
-    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
-                           capture_output=True, timeout=30)  # fmt: skip
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, timeout=30
+    )
     return probe.returncode == 0
 
 
@@ -91,8 +95,13 @@ def _deb(tmp: Path, version: str, migrate_exit: int) -> Path:
     set_dir.mkdir()
     (set_dir / "wheels").symlink_to(_fake_release(tmp, version, migrate_exit))
     out = tmp / "debs"
-    done = subprocess.run([str(REPO / "packaging/build-deb.sh"), str(set_dir), str(out)],
-                          capture_output=True, text=True, timeout=300, env=clean_env())  # fmt: skip
+    done = subprocess.run(
+        [str(REPO / "packaging/build-deb.sh"), str(set_dir), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
     assert done.returncode == 0, done.stderr
     deb = out / f"lgo_{version}_amd64.deb"
     assert deb.is_file() and str(deb) in done.stdout
@@ -113,10 +122,23 @@ def test_install_failed_upgrade_upgrade_remove_purge(tmp_path: Path, shared: Pat
     debs = [_deb(tmp_path, "1.0.0", 0), _deb(tmp_path, "2.0.0", 3), _deb(tmp_path, "3.0.0", 0)]
     env = {**clean_env(), "LGO_INSTALL_COMPILE": "0", "DEBIAN_FRONTEND": "noninteractive"}
     done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "bash", "-c", LIFECYCLE, "lifecycle",
-         str(shared), *map(str, debs)],
-        capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            LIFECYCLE,
+            "lifecycle",
+            str(shared),
+            *map(str, debs),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     log = (shared / "dpkg.log").read_text() if (shared / "dpkg.log").exists() else ""
     lines = done.stdout.splitlines()
     context = f"{done.stdout}\n{done.stderr}\n{log[-4000:]}"
@@ -145,15 +167,18 @@ def test_install_failed_upgrade_upgrade_remove_purge(tmp_path: Path, shared: Pat
     assert "data=données" in lines
 
     assert "remove_rc=0" in lines, context
-    assert ("after_remove status=deinstall ok config-files 3.0.0 opt=absent data=kept "
-            "config=kept user=lgo") in lines  # fmt: skip
+    assert (
+        "after_remove status=deinstall ok config-files 3.0.0 opt=absent data=kept "
+        "config=kept user=lgo"
+    ) in lines
     assert "purge_rc=0" in lines, context
     assert "after_purge status=absent data=gone config=gone user=none" in lines
 
 
 def _control(deb: Path) -> dict[str, str]:
-    out = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True,
-                         check=True, timeout=60).stdout  # fmt: skip
+    out = subprocess.run(
+        ["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     fields: dict[str, str] = {}
     for line in out.splitlines():
         if line and not line.startswith(" "):
@@ -163,7 +188,9 @@ def _control(deb: Path) -> dict[str, str]:
 
 
 # The real packages, $2 and $3: installed as a technician's bench would, then purged.
-REAL_INSTALL = PRELUDE + r"""
+REAL_INSTALL = (
+    PRELUDE
+    + r"""
 lgo_deb=$2 hwsim_deb=$3
 dpkg -i "$lgo_deb" >"$shared/dpkg.log" 2>&1; echo "install_rc=$?"
 echo "status=$(state lgo)"
@@ -177,6 +204,7 @@ echo "hwsim=$(/opt/lgo-hwsim/venv/bin/hwsim version >"$shared/hwsim.log" 2>&1 &&
 dpkg -P lgo-hwsim lgo >>"$shared/dpkg.log" 2>&1; echo "purge_rc=$?"
 echo "after_purge opt=$(ls -A /opt | tr '\n' ' ')"
 """
+)
 
 
 @pytest.mark.timeout(1200)
@@ -189,13 +217,29 @@ def test_the_real_packages_install_refuse_production_placeholders_and_purge(
     out = deploy_wheelset.parent
     env = {**clean_env(), "LGO_INSTALL_COMPILE": "0", "DEBIAN_FRONTEND": "noninteractive"}
     done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "bash", "-c", REAL_INSTALL, "real",
-         str(shared), str(out / f"lgo_{version}_amd64.deb"),
-         str(out / f"lgo-hwsim_{version}_amd64.deb")],
-        capture_output=True, text=True, timeout=1100, env=env,
-    )  # fmt: skip
-    logs = "".join(p.read_text()[-3000:] for p in (shared / "dpkg.log", shared / "check.log", shared / "hwsim.log")
-                   if p.exists())  # fmt: skip
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            REAL_INSTALL,
+            "real",
+            str(shared),
+            str(out / f"lgo_{version}_amd64.deb"),
+            str(out / f"lgo-hwsim_{version}_amd64.deb"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1100,
+        env=env,
+    )
+    logs = "".join(
+        p.read_text()[-3000:]
+        for p in (shared / "dpkg.log", shared / "check.log", shared / "hwsim.log")
+        if p.exists()
+    )
     lines = done.stdout.splitlines()
     context = f"{done.stdout}\n{done.stderr}\n{logs}"
     assert "install_rc=0" in lines, context
@@ -213,8 +257,9 @@ def test_the_real_packages_install_refuse_production_placeholders_and_purge(
 
 
 def _contents(deb: Path) -> list[str]:
-    out = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True,
-                         check=True, timeout=60).stdout  # fmt: skip
+    out = subprocess.run(
+        ["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     return [line.split()[-1].removeprefix(".") for line in out.splitlines()]
 
 
@@ -225,27 +270,44 @@ def test_the_built_packages_declare_and_carry_what_a_counter_needs(deploy_wheels
     lgo_deb, hwsim_deb = out / f"lgo_{version}_amd64.deb", out / f"lgo-hwsim_{version}_amd64.deb"
     control = _control(lgo_deb)
     depends = control["Depends"]
-    for needed in ("python3 (>= 3.11)", "python3 (<< 3.12)", "python3-venv", "pcscd", "libccid",
-                   "adduser"):  # fmt: skip
+    for needed in (
+        "python3 (>= 3.11)",
+        "python3 (<< 3.12)",
+        "python3-venv",
+        "pcscd",
+        "libccid",
+        "adduser",
+    ):
         assert needed in depends
     assert "opensc" in control["Recommends"]
     files = _contents(lgo_deb)
-    for path in ("/lib/systemd/system/lgo.service", "/lib/systemd/system/lgo.socket",
-                 "/etc/lgo/lgo.toml", "/usr/bin/lgo", "/opt/lgo/share/install.sh",
-                 "/usr/share/polkit-1/rules.d/50-lgo-pcscd.rules",
-                 "/usr/share/doc/lgo/copyright"):  # fmt: skip
+    for path in (
+        "/lib/systemd/system/lgo.service",
+        "/lib/systemd/system/lgo.socket",
+        "/etc/lgo/lgo.toml",
+        "/usr/bin/lgo",
+        "/opt/lgo/share/install.sh",
+        "/usr/share/polkit-1/rules.d/50-lgo-pcscd.rules",
+        "/usr/share/doc/lgo/copyright",
+    ):
         assert path in files
     wheels = [f for f in files if f.startswith("/opt/lgo/wheels/")]
     assert any("/lgo-" in w for w in wheels) and any("/fastapi-" in w for w in wheels)
     assert not any("lgo_hwsim" in w for w in wheels), "the simulator is a separate package"
-    conffiles = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(lgo_deb)], capture_output=True,
-                               check=True, timeout=60).stdout  # fmt: skip
-    assert b"./conffiles" in subprocess.run(["tar", "-t"], input=conffiles, capture_output=True,
-                                            check=True, timeout=60).stdout  # fmt: skip
+    conffiles = subprocess.run(
+        ["dpkg-deb", "--ctrl-tarfile", str(lgo_deb)], capture_output=True, check=True, timeout=60
+    ).stdout
+    assert (
+        b"./conffiles"
+        in subprocess.run(
+            ["tar", "-t"], input=conffiles, capture_output=True, check=True, timeout=60
+        ).stdout
+    )
     # The lgo wheel carries the CDA schema the documents are validated against.
     wheel = next(deploy_wheelset.glob("wheels/lgo-*.whl"))
-    listing = subprocess.run(["unzip", "-l", str(wheel)], capture_output=True, text=True,
-                             check=True, timeout=60).stdout  # fmt: skip
+    listing = subprocess.run(
+        ["unzip", "-l", str(wheel)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     assert "lgo/documents/schema/CDA.xsd" in listing
 
     hwsim = _control(hwsim_deb)
@@ -253,13 +315,18 @@ def test_the_built_packages_declare_and_carry_what_a_counter_needs(deploy_wheels
     hwsim_files = _contents(hwsim_deb)
     assert "/lib/systemd/system/lgo-hwsim.service" in hwsim_files
     assert "/lib/systemd/system/lgo.service.d/bench.conf" in hwsim_files
-    sums = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    sums = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True, timeout=120
+    )
     assert sums.returncode == 0, sums.stdout + sums.stderr
 
     if shutil.which("lintian") is None:
         pytest.skip("lintian is not installed (./dev setup installs it)")
-    lint = subprocess.run(["lintian", "--tag-display-limit", "0", str(lgo_deb), str(hwsim_deb)],
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    lint = subprocess.run(
+        ["lintian", "--tag-display-limit", "0", str(lgo_deb), str(hwsim_deb)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     findings = [line for line in lint.stdout.splitlines() if line[:2] in ("E:", "W:")]
     assert findings == [], "\n".join(findings)

@@ -24,8 +24,21 @@ from lgo.store.db import Database
 pytestmark = pytest.mark.integration
 
 # A red line names a command or a setting to change.
-ACTIONS = ("lancez", "mettez", "corrigez", "vérifiez", "installez", "branchez", "réglez",
-           "libérez", "`chmod", "`chown", "commandez", "réinstallez", "relancez")  # fmt: skip
+ACTIONS = (
+    "lancez",
+    "mettez",
+    "corrigez",
+    "vérifiez",
+    "installez",
+    "branchez",
+    "réglez",
+    "libérez",
+    "`chmod",
+    "`chown",
+    "commandez",
+    "réinstallez",
+    "relancez",
+)
 
 
 def _listing(root: Path) -> list[tuple[str, int]]:
@@ -35,9 +48,12 @@ def _listing(root: Path) -> list[tuple[str, int]]:
 def _doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "PCSCLITE_"))}
     return subprocess.run(
-        [sys.executable, "-m", "lgo", "doctor"], env={**clean, "COLUMNS": "250", **env},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "lgo", "doctor"],
+        env={**clean, "COLUMNS": "250", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("state_exists", [False, True])
@@ -46,16 +62,22 @@ def test_doctor_creates_nothing(tmp_path: Path, state_exists: bool) -> None:
     if state_exists:
         state.mkdir(mode=0o700)
     before = _listing(tmp_path)
-    done = _doctor({"LGO_STATE_DIR": str(state), "LGO_NATIONAL__BASE_URL": "http://127.0.0.1:9",
-                    "PCSCLITE_CSOCK_NAME": str(tmp_path / "absent.comm")})  # fmt: skip
+    done = _doctor(
+        {
+            "LGO_STATE_DIR": str(state),
+            "LGO_NATIONAL__BASE_URL": "http://127.0.0.1:9",
+            "PCSCLITE_CSOCK_NAME": str(tmp_path / "absent.comm"),
+        }
+    )
     assert _listing(tmp_path) == before
     assert done.returncode == 1
     assert "lancez `lgo migrate`" in done.stdout
 
 
 def test_every_red_line_says_what_to_do_in_french(tmp_path: Path) -> None:
-    settings = load_settings(state_dir=tmp_path / "state",
-                             national={"base_url": "http://127.0.0.1:9"})  # fmt: skip
+    settings = load_settings(
+        state_dir=tmp_path / "state", national={"base_url": "http://127.0.0.1:9"}
+    )
     results = run_checks(settings)
     red = [r for r in results if not r.ok]
     assert len(red) >= 5  # mode, database, PKCS#11, national services, state folder
@@ -88,8 +110,14 @@ def web_server_404() -> Iterator[str]:
 
 def _national_results(base_url: str) -> list[CheckResult]:
     settings = load_settings(mode="bench", national={"base_url": base_url})
-    builders = (doctor_national._eprescription, doctor_national._apcv, doctor_national._insi,
-                doctor_national._dmp, doctor_national._psc, doctor_national._annuaire)  # fmt: skip
+    builders = (
+        doctor_national._eprescription,
+        doctor_national._apcv,
+        doctor_national._insi,
+        doctor_national._dmp,
+        doctor_national._psc,
+        doctor_national._annuaire,
+    )
     return [doctor_national.probe_result(build(settings.national)) for build in builders]
 
 
@@ -118,9 +146,13 @@ def test_lgo_creates_its_files_0600_and_folders_0700(tmp_path: Path) -> None:
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LGO_")}
     done = subprocess.run(
-        [sys.executable, "-m", "lgo", "migrate"], env={**env, "LGO_STATE_DIR": str(state)},
-        capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.umask(0o022),
-    )  # fmt: skip
+        [sys.executable, "-m", "lgo", "migrate"],
+        env={**env, "LGO_STATE_DIR": str(state)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.umask(0o022),
+    )
     assert done.returncode == 0, done.stderr
     assert _mode(state) == 0o700
     assert _mode(state / "lgo.sqlite3") == 0o600
@@ -133,7 +165,11 @@ def test_lgo_creates_its_files_0600_and_folders_0700(tmp_path: Path) -> None:
         reader = sqlite3.connect(state / "other.sqlite3")  # keeps the WAL files alive
         reader.execute("SELECT 1").fetchall()
         files = sorted(state.glob("other.sqlite3*"))
-        assert {p.name for p in files} >= {"other.sqlite3", "other.sqlite3-wal", "other.sqlite3-shm"}
+        assert {p.name for p in files} >= {
+            "other.sqlite3",
+            "other.sqlite3-wal",
+            "other.sqlite3-shm",
+        }
         assert all(_mode(p) == 0o600 for p in files), [(p.name, oct(_mode(p))) for p in files]
         reader.close()
         db.dispose()

@@ -62,10 +62,22 @@ def _fake_release(tmp: Path, version: str, migrate_exit: int) -> Path:
     )
     wheels = tmp / f"wheels-{version}"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(wheels), str(src)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(wheels),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return wheels
 
 
@@ -73,8 +85,11 @@ def _install(root: Path, wheels: Path, **extra: str) -> subprocess.CompletedProc
     env = {**clean_env(), "LGO_INSTALL_COMPILE": "0", **extra}
     return subprocess.run(
         [str(REPO / "packaging/install.sh"), "--root", str(root), "--wheels", str(wheels)],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 def test_failed_migration_switches_back_and_keeps_data(tmp_path: Path) -> None:

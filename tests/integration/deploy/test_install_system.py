@@ -95,10 +95,24 @@ def test_system_install_user_rights_admin_wrapper_daemon_and_purge(
     (shared / "notify").chmod(0o666)  # the daemon runs as lgo
     port = free_port()
     script = subprocess.Popen(
-        ["unshare", "--mount", "--propagation", "private", "bash", "-c", SCRIPT, "install",
-         str(shared), str(deploy_wheelset), str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=deploy_env(),
-    )  # fmt: skip
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            SCRIPT,
+            "install",
+            str(shared),
+            str(deploy_wheelset),
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=deploy_env(),
+    )
     try:
         _wait_ready(notify, script, shared)
         token = (shared / "token").read_text().strip()
@@ -143,7 +157,9 @@ def _wait_ready(notify: socket.socket, script: subprocess.Popen[str], shared: Pa
         except TimeoutError:
             if script.poll() is not None:
                 break
-    logs = [p.read_text()[-3000:] for p in (shared / "install.log", shared / "serve.log") if p.exists()]
+    logs = [
+        p.read_text()[-3000:] for p in (shared / "install.log", shared / "serve.log") if p.exists()
+    ]
     script.kill()
     out, err = script.communicate(timeout=60)
     raise AssertionError(f"no READY=1\n{out}\n{err}\n" + "\n".join(logs))

@@ -86,9 +86,18 @@ def upgrade_set(
     for old in new_set.glob("wheels/lgo-[0-9]*.whl"):
         old.unlink()
     _run(
-        sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-        "--wheel-dir", new_set / "wheels", src, env=_env(),
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--wheel-dir",
+        new_set / "wheels",
+        src,
+        env=_env(),
+    )
     return new_set, version
 
 
@@ -146,9 +155,12 @@ def test_install_run_upgrade_keeps_data_then_uninstall(
     assert permission_problems(etc / "lgo.toml", state, os.getuid()) == []
     # ... and the installed doctor runs the installed system's checks.
     doctor = subprocess.run(
-        [wrapper, "doctor"], capture_output=True, text=True, timeout=TIMEOUT,
+        [wrapper, "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
         env={**_env(), "COLUMNS": "200", "LGO_HARDWARE__PCSC_ENABLED": "false"},
-    )  # fmt: skip
+    )
     assert doctor.returncode in (0, 1), doctor.stderr
     assert "droits des fichiers" in doctor.stdout and "espace disque" in doctor.stdout
     daemon = _daemon(root, tmp_path, running)

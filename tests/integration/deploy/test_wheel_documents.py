@@ -66,10 +66,21 @@ def test_the_installed_wheel_builds_and_validates_a_document(
     env = deploy_env()
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300, env=env)
     install = subprocess.run(
-        [str(venv / "bin/pip"), "install", "--quiet", "--disable-pip-version-check", "--no-index",
-         "--find-links", str(deploy_wheelset / "wheels"), "lgo"],
-        capture_output=True, text=True, timeout=900, env=env,
-    )  # fmt: skip
+        [
+            str(venv / "bin/pip"),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-index",
+            "--find-links",
+            str(deploy_wheelset / "wheels"),
+            "lgo",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     assert install.returncode == 0, install.stderr[-4000:]
     kit = cisis_kit_dir()
     if kit is not None:
@@ -77,8 +88,12 @@ def test_the_installed_wheel_builds_and_validates_a_document(
     # outside the source tree: only the installed package can be imported
     run = subprocess.run(
         [str(venv / "bin/python"), "-I", "-c", SCRIPT, str(tmp_path / "cisis-cache")],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["schema_dir"].startswith(str(venv))  # the installed copy, not the repository's

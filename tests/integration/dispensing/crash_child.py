@@ -32,15 +32,17 @@ SESSION_ID = "00000000-0000-4000-8000-000000005e55"
 
 
 def typed_copy() -> object:
-    line = PrescriptionLine(1, Product(AMOXICILLINE, "AMOXICILLINE TEST 1 g",
-                                       RegulatoryList.LIST_I), Decimal(2), 6)  # fmt: skip
+    line = PrescriptionLine(
+        1, Product(AMOXICILLINE, "AMOXICILLINE TEST 1 g", RegulatoryList.LIST_I), Decimal(2), 6
+    )
     return paper(RX_ID, line, prescribed_on=date(2026, 1, 5), eprescription=True)
 
 
 def dispense(db_url: str, key: str) -> None:
     db = Database(db_url)
-    service = DispensingService(db, EventBus(), InMemoryCatalog(),
-                                clock=lambda: datetime(2026, 1, 5, 10, tzinfo=UTC))  # fmt: skip
+    service = DispensingService(
+        db, EventBus(), InMemoryCatalog(), clock=lambda: datetime(2026, 1, 5, 10, tzinfo=UTC)
+    )
     line = LineInput(LineRequest(1, InterventionKind.UNCHANGED, 6), cip13=AMOXICILLINE, boxes=2)
     data = dispensation_input(PATIENT_ID, typed_copy(), line)  # type: ignore[arg-type]
     ctx = pharmacist()

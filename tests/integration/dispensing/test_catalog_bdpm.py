@@ -101,28 +101,45 @@ def test_cli_import_then_show(tmp_path: Path) -> None:
 
 @contextmanager
 def counter(state: Path, national_sim: NationalSim) -> Iterator[tuple[TestClient, Container]]:
-    settings = load_settings(state_dir=state, hardware={"pcsc_enabled": False},
-                             national={"base_url": national_sim.base_url})  # fmt: skip
+    settings = load_settings(
+        state_dir=state,
+        hardware={"pcsc_enabled": False},
+        national={"base_url": national_sim.base_url},
+    )
     container = Container(settings)
     migrate.upgrade(container.db)
     _, token = add_counter(container.db, "comptoir-1")
     app = create_app(settings, container)
-    with TestClient(app, base_url=f"http://127.0.0.1:{settings.api.port}",
-                    headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
+    with TestClient(
+        app,
+        base_url=f"http://127.0.0.1:{settings.api.port}",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
         yield client, container
 
 
 def substitution(patient: str) -> dict[str, Any]:
     return {
-        "patient_id": patient, "prescription_id": RX_ID, "patient_address": "1 rue Fictive, 75000 Paris",
-        "lines": [{"line_no": 1, "intervention": "unchanged", "days": 30, "cip13": LEVOTHYROXINE},
-                  {"line_no": 3, "intervention": "unchanged", "days": 15, "cip13": CETIRIZINE},
-                  {"line_no": 2, "intervention": "substituted", "days": 30,
-                   "cip13": ATORVASTATINE_GENERIC,
-                   "substitution": {"cip13": ATORVASTATINE_GENERIC,
-                                    "name": "ATORVASTATINE GENERIQUE TEST 20 mg",
-                                    "form": "comprimé pelliculé", "units": 30}}],
-    }  # fmt: skip
+        "patient_id": patient,
+        "prescription_id": RX_ID,
+        "patient_address": "1 rue Fictive, 75000 Paris",
+        "lines": [
+            {"line_no": 1, "intervention": "unchanged", "days": 30, "cip13": LEVOTHYROXINE},
+            {"line_no": 3, "intervention": "unchanged", "days": 15, "cip13": CETIRIZINE},
+            {
+                "line_no": 2,
+                "intervention": "substituted",
+                "days": 30,
+                "cip13": ATORVASTATINE_GENERIC,
+                "substitution": {
+                    "cip13": ATORVASTATINE_GENERIC,
+                    "name": "ATORVASTATINE GENERIQUE TEST 20 mg",
+                    "form": "comprimé pelliculé",
+                    "units": 30,
+                },
+            },
+        ],
+    }
 
 
 def test_substitution_in_a_generic_group_needs_the_catalogue(
@@ -144,8 +161,11 @@ def test_substitution_in_a_generic_group_needs_the_catalogue(
         assert client.get("/v1/health").json()["components"]["catalog"]["ok"] is True
         open_pharmacist_session(container)
         client.get(f"/v1/prescriptions/{RX_ID}").raise_for_status()
-        created = client.post("/v1/dispensations", json=substitution(make_patient_for(container.db, RX_ID)),
-                              headers={"Idempotency-Key": "bdpm-subst-1"})  # fmt: skip
+        created = client.post(
+            "/v1/dispensations",
+            json=substitution(make_patient_for(container.db, RX_ID)),
+            headers={"Idempotency-Key": "bdpm-subst-1"},
+        )
         assert created.status_code == 201, created.text
         line = created.json()["lines"][1]
         assert (line["intervention"], line["delivered_cip13"], line["boxes"]) == (

@@ -54,19 +54,32 @@ class EventWaiter:
 
 @pytest.fixture
 def daemon(tmp_path: Path, national_sim: NationalSim) -> Iterator[tuple[TestClient, Container]]:
-    settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
-                             national={"base_url": national_sim.base_url})  # fmt: skip
+    settings = load_settings(
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
+        national={"base_url": national_sim.base_url},
+    )
     container = Container(settings)
     migrate.upgrade(container.db)
     _, token = add_counter(container.db, "comptoir-1")
     catalog = part_of(container).catalog
-    catalog.add(Product(AMOX, "AMOXICILLINE TEST 1 g cp B/6", RegulatoryList.LIST_I,
-                        molecule="amoxicilline", atc="J01CA04",
-                        packs=(Pack(AMOX, 6, 250),)))  # fmt: skip
+    catalog.add(
+        Product(
+            AMOX,
+            "AMOXICILLINE TEST 1 g cp B/6",
+            RegulatoryList.LIST_I,
+            molecule="amoxicilline",
+            atc="J01CA04",
+            packs=(Pack(AMOX, 6, 250),),
+        )
+    )
     catalog.add(Product(PARA, "PARACETAMOL TEST 1 g cp B/8", packs=(Pack(PARA, 8, 200),)))
     app = create_app(settings, container)
-    with TestClient(app, base_url=f"http://127.0.0.1:{settings.api.port}",
-                    headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
+    with TestClient(
+        app,
+        base_url=f"http://127.0.0.1:{settings.api.port}",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
         yield client, container
 
 
@@ -82,9 +95,12 @@ def test_eprescription_dispensed_and_reported_by_the_worker(
     line = rx.json()["lines"][0]
     assert (line["regulatory_list"], line["remaining_days"], line["warnings"]) == ("list_i", 6, [])
     assert line["proposal"]["packs"] == [{"cip13": AMOX, "units": 6, "count": 2}]
-    body = {"patient_id": patient, "prescription_id": "01S2TBPZ2JCNZZYGHZ",
-            "patient_address": "1 rue Fictive, 75000 Paris",
-            "lines": [{"line_no": 1, "intervention": "unchanged", "days": 6, "cip13": AMOX}]}
+    body = {
+        "patient_id": patient,
+        "prescription_id": "01S2TBPZ2JCNZZYGHZ",
+        "patient_address": "1 rue Fictive, 75000 Paris",
+        "lines": [{"line_no": 1, "intervention": "unchanged", "days": 6, "cip13": AMOX}],
+    }
     created = client.post("/v1/dispensations", json=body, headers={"Idempotency-Key": "flow-1-key"})
     assert created.status_code == 201, created.text
     assert created.json()["lines"][0]["boxes"] == 2
@@ -98,7 +114,10 @@ def test_eprescription_dispensed_and_reported_by_the_worker(
     assert again.json()["refusals"][0]["code"] == "nothing_left"
     after = client.get("/v1/prescriptions/01S2TBPZ2JCNZZYGHZ").json()["lines"][0]
     assert (after["remaining_days"], after["deliveries"], after["warnings"]) == (
-        0, 1, ["nothing_left"])
+        0,
+        1,
+        ["nothing_left"],
+    )
 
 
 def test_outage_degraded_flagged_then_reported_when_back(
@@ -108,20 +127,33 @@ def test_outage_degraded_flagged_then_reported_when_back(
     waiter = EventWaiter(container)
     open_pharmacist_session(container)
     patient = make_patient_for(container.db, "EPTEST0000000000000042")
-    national_sim.faults.arm(FaultSpec(service="eprescription", kind=FaultKind.OUTAGE,
-                                      duration_s=600))  # fmt: skip
+    national_sim.faults.arm(
+        FaultSpec(service="eprescription", kind=FaultKind.OUTAGE, duration_s=600)
+    )
     body = {
-        "patient_id": patient, "prescription_id": "EPTEST0000000000000042",
-        "lines": [{"line_no": 1, "intervention": "unchanged", "days": 5, "cip13": PARA,
-                   "boxes": 2}],
-    }  # fmt: skip
+        "patient_id": patient,
+        "prescription_id": "EPTEST0000000000000042",
+        "lines": [
+            {"line_no": 1, "intervention": "unchanged", "days": 5, "cip13": PARA, "boxes": 2}
+        ],
+    }
     no_paper = client.post("/v1/dispensations", json=body, headers={"Idempotency-Key": "out-1-key"})
     assert no_paper.status_code == 503
     assert no_paper.json()["type"] == "urn:lgo:problem:eprescription-unavailable"
-    body["paper"] = {"prescribed_on": "2026-01-01", "prescriber_rpps": "10000000009",
-                     "prescriber_name": "TESTMEDECIN DOMINIQUE", "eprescription": True,
-                     "lines": [{"designation": "PARACETAMOL TEST 1 g", "cip13": PARA,
-                                "units_per_day": "3", "duration_days": 5}]}  # fmt: skip
+    body["paper"] = {
+        "prescribed_on": "2026-01-01",
+        "prescriber_rpps": "10000000009",
+        "prescriber_name": "TESTMEDECIN DOMINIQUE",
+        "eprescription": True,
+        "lines": [
+            {
+                "designation": "PARACETAMOL TEST 1 g",
+                "cip13": PARA,
+                "units_per_day": "3",
+                "duration_days": 5,
+            }
+        ],
+    }
     created = client.post("/v1/dispensations", json=body, headers={"Idempotency-Key": "out-2-key"})
     assert created.status_code == 201, created.text
     assert created.json()["degraded"] is True

@@ -73,9 +73,17 @@ def counts(db: Database) -> tuple[int, int, int]:
 def db(sqlite_db: Database) -> Database:
     now = datetime.now(UTC)
     with sqlite_db.uow() as uow:
-        uow.session.add(Patient(id=crash_child.PATIENT_ID, created_at=now, updated_at=now,
-                                birth_name="FICTIF", given_names="ALEX", birth_date_raw="19900101",
-                                source="typed"))  # fmt: skip
+        uow.session.add(
+            Patient(
+                id=crash_child.PATIENT_ID,
+                created_at=now,
+                updated_at=now,
+                birth_name="FICTIF",
+                given_names="ALEX",
+                birth_date_raw="19900101",
+                source="typed",
+            )
+        )
         uow.commit()
     return sqlite_db
 

@@ -112,10 +112,17 @@ def test_two_outbox_workers_never_claim_the_same_message(any_db: Database) -> No
     now = datetime.now(UTC)
     with any_db.uow() as uow:
         for i in range(20):
-            uow.session.add(OutboxMessage(
-                created_at=now, kind="eprescription.execution", idempotency_key=f"k-{i:04d}",
-                payload="{}", status="pending", attempts=0, next_attempt_at=now,
-            ))  # fmt: skip
+            uow.session.add(
+                OutboxMessage(
+                    created_at=now,
+                    kind="eprescription.execution",
+                    idempotency_key=f"k-{i:04d}",
+                    payload="{}",
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                )
+            )
         uow.commit()
     policy = OutboxPolicy(batch=15)
     workers = [

@@ -42,8 +42,9 @@ COUNTER_DAY_SHIFT = timedelta(days=15)
 
 @pytest.fixture
 def client(national_sim: NationalSim) -> Iterator[EPrescriptionClient]:
-    with EPrescriptionClient(national_sim.url("/eprescription/fhir"), timeout_s=2,
-                             retry=RetryPolicy(attempts=1)) as c:  # fmt: skip
+    with EPrescriptionClient(
+        national_sim.url("/eprescription/fhir"), timeout_s=2, retry=RetryPolicy(attempts=1)
+    ) as c:
         yield c
 
 
@@ -63,11 +64,13 @@ def test_exceptional_dispensation_is_reported_and_recorded_once(
 ) -> None:
     events = EventBus()
     counter_now = datetime.now(UTC) - COUNTER_DAY_SHIFT
-    service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client,
-                                clock=lambda: counter_now)  # fmt: skip
+    service = DispensingService(
+        sqlite_db, events, InMemoryCatalog(), eprescription=client, clock=lambda: counter_now
+    )
     view = service.load_prescription(EXPIRED_RX, author_rpps=pharmacist().rpps)
-    data = dispensation_input(make_patient_for(sqlite_db, EXPIRED_RX), view.prescription,
-                              exceptional_line())
+    data = dispensation_input(
+        make_patient_for(sqlite_db, EXPIRED_RX), view.prescription, exceptional_line()
+    )
     body = service.dispense("exceptional-key-1", data, pharmacist(), degraded=False).body
     assert body["lines"][0]["exceptional"] is True
     assert body["lines"][0]["reason"] == EXCEPTIONAL_RENEWAL_REASON
@@ -92,14 +95,21 @@ def test_exceptional_dispensation_is_reported_and_recorded_once(
 
 def report(prescription_id: str, line_id: str, key: str, **line: object) -> ExecutionReport:
     values: dict[str, object] = {
-        "line_id": line_id, "intervention": Intervention.MODIFIED, "cip13": ATORVASTATINE,
-        "quantity": 1, "complete": True, "renewal_number": 12,
-    }  # fmt: skip
+        "line_id": line_id,
+        "intervention": Intervention.MODIFIED,
+        "cip13": ATORVASTATINE,
+        "quantity": 1,
+        "complete": True,
+        "renewal_number": 12,
+    }
     values.update(line)
     return ExecutionReport(
-        prescription_id=prescription_id, idempotency_key=key, dispensed_at=datetime.now(UTC),
-        pharmacist_rpps=pharmacist().rpps, lines=(LineExecution.model_validate(values),),
-    )  # fmt: skip
+        prescription_id=prescription_id,
+        idempotency_key=key,
+        dispensed_at=datetime.now(UTC),
+        pharmacist_rpps=pharmacist().rpps,
+        lines=(LineExecution.model_validate(values),),
+    )
 
 
 def test_only_the_exceptional_motif_goes_beyond_the_prescription(

@@ -35,15 +35,26 @@ CIP = LIST_I_PRODUCT.packs[0].cip13
 def body(patient: str, address: str) -> dict[str, Any]:
     # The address makes each body (hence its local paper prescription id) distinct.
     return {
-        "patient_id": patient, "patient_address": address, "prescriber_acknowledged": True,
-        "paper": {"prescribed_on": datetime.now(UTC).date().isoformat(),
-                  "prescriber_rpps": PRESCRIBER_RPPS, "prescriber_name": "DOCTEUR FICTIF",
-                  "prescriber_address": "2 avenue du Test, 75011 Paris",
-                  "lines": [{"designation": "FICTIVOL 10 mg cp", "cip13": CIP,
-                             "regulatory_list": "list_i", "units_per_day": "1",
-                             "duration_days": 30}]},
+        "patient_id": patient,
+        "patient_address": address,
+        "prescriber_acknowledged": True,
+        "paper": {
+            "prescribed_on": datetime.now(UTC).date().isoformat(),
+            "prescriber_rpps": PRESCRIBER_RPPS,
+            "prescriber_name": "DOCTEUR FICTIF",
+            "prescriber_address": "2 avenue du Test, 75011 Paris",
+            "lines": [
+                {
+                    "designation": "FICTIVOL 10 mg cp",
+                    "cip13": CIP,
+                    "regulatory_list": "list_i",
+                    "units_per_day": "1",
+                    "duration_days": 30,
+                }
+            ],
+        },
         "lines": [{"line_no": 1, "intervention": "unchanged", "days": 30, "cip13": CIP}],
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -55,8 +66,10 @@ def two_counters(settings: Settings) -> Iterator[tuple[TestClient, TestClient, C
     _, second = add_counter(container.db, "comptoir-2")
     app = create_app(settings, container)
     base = f"http://127.0.0.1:{settings.api.port}"
-    with TestClient(app, base_url=base, headers={"Authorization": f"Bearer {first}"}) as one, \
-            TestClient(app, base_url=base, headers={"Authorization": f"Bearer {second}"}) as two:
+    with (
+        TestClient(app, base_url=base, headers={"Authorization": f"Bearer {first}"}) as one,
+        TestClient(app, base_url=base, headers={"Authorization": f"Bearer {second}"}) as two,
+    ):
         open_pharmacist_session(container)
         yield one, two, container
 
@@ -105,29 +118,44 @@ def test_migration_scopes_existing_keys_and_round_trips(any_db: Database) -> Non
     now = datetime.now(UTC)
     dispensation = str(uuid.uuid4())
     with any_db.uow() as uow:
-        uow.session.execute(text(
-            "INSERT INTO idempotency_keys (key, scope, request_hash, status_code, response, "
-            "created_at) VALUES ('old-key-0001', 'dispensation', 'h', 201, '{}', :now)"
-        ), {"now": now})  # fmt: skip
-        uow.session.execute(text(
-            "INSERT INTO dispensations (id, created_at, business_date, patient_id, "
-            "prescription_id, prescription_source, sync_status, degraded, "
-            "pharmacist_national_id, pharmacist_rpps, session_kind, session_id, counter_name, "
-            "idempotency_key) VALUES (:id, :now, :day, :patient, 'P1', 'paper', 'local_only', "
-            ":no, '810000000009', '10000000009', 'cps', 's1', 'comptoir-9', 'old-key-0001')"
-        ), {"id": dispensation, "now": now, "day": now.date(), "patient": patient, "no": False})
+        uow.session.execute(
+            text(
+                "INSERT INTO idempotency_keys (key, scope, request_hash, status_code, response, "
+                "created_at) VALUES ('old-key-0001', 'dispensation', 'h', 201, '{}', :now)"
+            ),
+            {"now": now},
+        )
+        uow.session.execute(
+            text(
+                "INSERT INTO dispensations (id, created_at, business_date, patient_id, "
+                "prescription_id, prescription_source, sync_status, degraded, "
+                "pharmacist_national_id, pharmacist_rpps, session_kind, session_id, counter_name, "
+                "idempotency_key) VALUES (:id, :now, :day, :patient, 'P1', 'paper', 'local_only', "
+                ":no, '810000000009', '10000000009', 'cps', 's1', 'comptoir-9', 'old-key-0001')"
+            ),
+            {"id": dispensation, "now": now, "day": now.date(), "patient": patient, "no": False},
+        )
         uow.commit()
     migrate.upgrade(any_db)
     migrate.check(any_db)
     with any_db.uow(readonly=True) as uow:
         assert uow.session.execute(select(IdempotencyKey.key)).scalars().all() == [
-            "comptoir-9:old-key-0001"]  # fmt: skip
+            "comptoir-9:old-key-0001"
+        ]
         row = uow.session.get(DispensationRow, dispensation)
         assert row is not None and row.idempotency_key == "comptoir-9:old-key-0001"
     long_key = "c" * 64 + ":" + "k" * 128  # the longest scoped key fits (PostgreSQL checks it)
     with any_db.uow() as uow:
-        uow.session.add(IdempotencyKey(key=long_key, scope="dispensation", request_hash="h",
-                                       status_code=0, response="{}", created_at=now))  # fmt: skip
+        uow.session.add(
+            IdempotencyKey(
+                key=long_key,
+                scope="dispensation",
+                request_hash="h",
+                status_code=0,
+                response="{}",
+                created_at=now,
+            )
+        )
         uow.commit()
     with any_db.uow() as uow:  # the long key cannot go back to 128 characters: drop it first
         uow.session.execute(text("DELETE FROM idempotency_keys WHERE key = :k"), {"k": long_key})

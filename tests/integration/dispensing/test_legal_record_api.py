@@ -28,24 +28,39 @@ from tests.fixtures.dispensing import (
 pytestmark = pytest.mark.integration
 LISTED = LIST_I_PRODUCT.packs[0].cip13
 MORPHINE = cip13("4000099")
-NARCOTIC = Product(MORPHINE, "MORPHINE TEST LP 10 mg", RegulatoryList.STUPEFIANT,
-                   molecule="morphine-test", packs=(Pack(MORPHINE, 14, 900),))  # fmt: skip
+NARCOTIC = Product(
+    MORPHINE,
+    "MORPHINE TEST LP 10 mg",
+    RegulatoryList.STUPEFIANT,
+    molecule="morphine-test",
+    packs=(Pack(MORPHINE, 14, 900),),
+)
 INCOMPLETE = "urn:lgo:problem:legal-record-incomplete"
 
 
 def body(patient: str, *, narcotic: bool = False, **changes: Any) -> dict[str, Any]:
-    product, listed = ((MORPHINE, "stupefiant") if narcotic else (LISTED, "list_i"))
+    product, listed = (MORPHINE, "stupefiant") if narcotic else (LISTED, "list_i")
     data: dict[str, Any] = {
-        "patient_id": patient, "patient_address": "1 rue Fictive, 75000 Paris",
+        "patient_id": patient,
+        "patient_address": "1 rue Fictive, 75000 Paris",
         "prescriber_acknowledged": True,
-        "paper": {"prescribed_on": "2026-01-01", "prescriber_rpps": PRESCRIBER_RPPS,
-                  "prescriber_name": "DOCTEUR FICTIF",
-                  "prescriber_address": "2 avenue du Test, 75011 Paris",
-                  "lines": [{"designation": "PRODUIT TEST", "cip13": product,
-                             "regulatory_list": listed, "units_per_day": "2",
-                             "duration_days": 7}]},
+        "paper": {
+            "prescribed_on": "2026-01-01",
+            "prescriber_rpps": PRESCRIBER_RPPS,
+            "prescriber_name": "DOCTEUR FICTIF",
+            "prescriber_address": "2 avenue du Test, 75011 Paris",
+            "lines": [
+                {
+                    "designation": "PRODUIT TEST",
+                    "cip13": product,
+                    "regulatory_list": listed,
+                    "units_per_day": "2",
+                    "duration_days": 7,
+                }
+            ],
+        },
         "lines": [{"line_no": 1, "intervention": "unchanged", "days": 7, "cip13": product}],
-    }  # fmt: skip
+    }
     if narcotic:
         data["bearer"] = {"is_patient": True}
     data.update(changes)
@@ -71,8 +86,10 @@ def post(counter: Any, data: dict[str, Any], key: str) -> Any:
 def written(counter: Any) -> tuple[int, int]:
     with counter.container.db.uow(readonly=True) as uow:
         count = uow.session.execute
-        return (count(select(func.count()).select_from(DispensationRow)).scalar_one(),
-                count(select(func.count()).select_from(OrdonnancierEntry)).scalar_one())  # fmt: skip
+        return (
+            count(select(func.count()).select_from(DispensationRow)).scalar_one(),
+            count(select(func.count()).select_from(OrdonnancierEntry)).scalar_one(),
+        )
 
 
 def without_prescriber_address(data: dict[str, Any]) -> dict[str, Any]:
@@ -84,16 +101,30 @@ def without_prescriber_address(data: dict[str, Any]) -> dict[str, Any]:
     ("make", "datum", "words"),
     [
         (lambda p: body(p, patient_address=""), "patient_address", "adresse du patient"),
-        (lambda p: without_prescriber_address(body(p)), "prescriber_address",
-         "adresse du prescripteur"),
+        (
+            lambda p: without_prescriber_address(body(p)),
+            "prescriber_address",
+            "adresse du prescripteur",
+        ),
         (lambda p: body(p, narcotic=True, bearer=None), "bearer", "porteur de l'ordonnance"),
-        (lambda p: body(p, narcotic=True, bearer={"is_patient": False, "name": "TESTVOISIN ALEX"}),
-         "bearer_address", "adresse du porteur"),
-        (lambda p: body(p, narcotic=True, bearer={"is_patient": False,
-                                                  "address": "5 rue Voisine, 75000 Paris"}),
-         "bearer_name", "nom du porteur"),
+        (
+            lambda p: body(
+                p, narcotic=True, bearer={"is_patient": False, "name": "TESTVOISIN ALEX"}
+            ),
+            "bearer_address",
+            "adresse du porteur",
+        ),
+        (
+            lambda p: body(
+                p,
+                narcotic=True,
+                bearer={"is_patient": False, "address": "5 rue Voisine, 75000 Paris"},
+            ),
+            "bearer_name",
+            "nom du porteur",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_missing_datum_is_named_and_nothing_is_written(
     counter: Any, make: Any, datum: str, words: str
 ) -> None:
@@ -120,8 +151,11 @@ def test_the_typed_prescriber_address_completes_the_record(counter: Any) -> None
 
 def test_a_stupefiant_brought_by_someone_else_records_the_bearer(counter: Any) -> None:
     patient = make_patient(counter.container.db)
-    bearer = {"is_patient": False, "name": "TESTVOISIN ALEX",
-              "address": "5 rue Voisine, 75000 Paris"}  # fmt: skip
+    bearer = {
+        "is_patient": False,
+        "name": "TESTVOISIN ALEX",
+        "address": "5 rue Voisine, 75000 Paris",
+    }
     created = post(counter, body(patient, narcotic=True, bearer=bearer), "legal-key-03")
     assert created.status_code == 201, created.text
     listed = post(counter, body(patient), "legal-key-04")  # list I: no bearer recorded
@@ -129,7 +163,9 @@ def test_a_stupefiant_brought_by_someone_else_records_the_bearer(counter: Any) -
     entries = ordonnancier.query(counter.container.db, ordonnancier.Query())
     by_list = {e["regulatory_list"]: e for e in entries}
     assert (by_list["stupefiant"]["bearer_name"], by_list["stupefiant"]["bearer_address"]) == (
-        "TESTVOISIN ALEX", "5 rue Voisine, 75000 Paris")  # fmt: skip
+        "TESTVOISIN ALEX",
+        "5 rue Voisine, 75000 Paris",
+    )
     assert by_list["list_i"]["bearer_name"] is None
     assert all(e["prescriber_address"] == "2 avenue du Test, 75011 Paris" for e in entries)
     assert ordonnancier.verify(counter.container.db).ok
@@ -153,7 +189,8 @@ def test_check_says_what_the_record_still_needs(counter: Any) -> None:
     checked = counter.client.post("/v1/dispensations/check", json=data)
     assert checked.status_code == 200, checked.text
     assert [m["datum"] for m in checked.json()["record_missing"]] == ["patient_address", "bearer"]
-    complete = counter.client.post("/v1/dispensations/check", json=body(patient, narcotic=True) | {
-        "paper": data["paper"]})  # fmt: skip
+    complete = counter.client.post(
+        "/v1/dispensations/check", json=body(patient, narcotic=True) | {"paper": data["paper"]}
+    )
     assert complete.json()["record_missing"] == []
     assert written(counter) == (0, 0)

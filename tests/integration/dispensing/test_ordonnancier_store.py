@@ -32,8 +32,9 @@ def fill(db: Database, catalog: InMemoryCatalog, n: int) -> None:
     for i in range(n):
         patient = make_patient(db)
         rx = paper(f"CHAIN{i:010d}")
-        service.dispense(f"chain-key-{i}", dispensation_input(patient, rx), pharmacist(),
-                         degraded=False)  # fmt: skip
+        service.dispense(
+            f"chain-key-{i}", dispensation_input(patient, rx), pharmacist(), degraded=False
+        )
 
 
 def test_numbers_are_gapless_and_chained(any_db: Database, catalog: InMemoryCatalog) -> None:
@@ -46,9 +47,11 @@ def test_numbers_are_gapless_and_chained(any_db: Database, catalog: InMemoryCata
 
 @pytest.mark.parametrize(
     "statement",
-    ["UPDATE ordonnancier_entries SET quantity_units = 999 WHERE number = 1",
-     "DELETE FROM ordonnancier_entries WHERE number = 1"],
-)  # fmt: skip
+    [
+        "UPDATE ordonnancier_entries SET quantity_units = 999 WHERE number = 1",
+        "DELETE FROM ordonnancier_entries WHERE number = 1",
+    ],
+)
 def test_update_and_delete_refused_by_the_database(
     any_db: Database, catalog: InMemoryCatalog, statement: str
 ) -> None:
@@ -62,9 +65,10 @@ def test_update_and_delete_refused_by_the_database(
 def lgo_cli(*args: str, db_path: Path, tmp_path: Path) -> Result:
     """The real ``lgo`` command (typer app), run in-process on the database file."""
     env = {
-        "LGO_DATABASE__URL": f"sqlite:///{db_path}", "LGO_STATE_DIR": str(tmp_path / "state"),
+        "LGO_DATABASE__URL": f"sqlite:///{db_path}",
+        "LGO_STATE_DIR": str(tmp_path / "state"),
         "LGO_LOGGING__JSON": "false",
-    }  # fmt: skip
+    }
     try:
         return CliRunner().invoke(app, list(args), env=env)
     finally:
@@ -80,8 +84,9 @@ def alter_bypassing_trigger(db_path: Path, number: int) -> None:
             "SELECT sql FROM sqlite_master WHERE name = 'ordonnancier_entries_no_update'"
         ).fetchone()[0]
         raw.execute("DROP TRIGGER ordonnancier_entries_no_update")
-        raw.execute("UPDATE ordonnancier_entries SET quantity_units = 60 WHERE number = ?",
-                    (number,))  # fmt: skip
+        raw.execute(
+            "UPDATE ordonnancier_entries SET quantity_units = 60 WHERE number = ?", (number,)
+        )
         raw.execute(trigger_sql)
         raw.commit()
     finally:
@@ -109,8 +114,15 @@ def test_cli_export_writes_csv_and_html(
     fill(sqlite_db, catalog, 2)
     db_path = Path(sqlite_db.url.removeprefix("sqlite:///"))
     for name in ("out.csv", "out.html"):
-        done = lgo_cli("ordonnancier", "export", str(tmp_path / name), "--order", "patient",
-                       db_path=db_path, tmp_path=tmp_path)  # fmt: skip
+        done = lgo_cli(
+            "ordonnancier",
+            "export",
+            str(tmp_path / name),
+            "--order",
+            "patient",
+            db_path=db_path,
+            tmp_path=tmp_path,
+        )
         assert done.exit_code == 0, done.output
     assert len((tmp_path / "out.csv").read_text().splitlines()) == 3
     assert "Pharmacie de démonstration" in (tmp_path / "out.html").read_text()
@@ -143,9 +155,11 @@ def test_cli_fhir_export_carries_the_qualified_ins_like_the_api(
 
     patient = add_patient(sqlite_db, IdentityStatus.QUAL)
     dispensing_service(sqlite_db, catalog).dispense(
-        "ins-export-1", dispensation_input(patient, paper("INSEXPORT0001")), pharmacist(),
+        "ins-export-1",
+        dispensation_input(patient, paper("INSEXPORT0001")),
+        pharmacist(),
         degraded=False,
-    )  # fmt: skip
+    )
     db_path = Path(sqlite_db.url.removeprefix("sqlite:///"))
     out = tmp_path / "portability.ndjson"
     done = lgo_cli("dispensations", "export-fhir", str(out), db_path=db_path, tmp_path=tmp_path)

@@ -51,8 +51,9 @@ class Clock:
 
 @pytest.fixture
 def client(national_sim: NationalSim) -> Iterator[EPrescriptionClient]:
-    with EPrescriptionClient(national_sim.url("/eprescription/fhir"), timeout_s=2,
-                             retry=RetryPolicy(attempts=1)) as c:  # fmt: skip
+    with EPrescriptionClient(
+        national_sim.url("/eprescription/fhir"), timeout_s=2, retry=RetryPolicy(attempts=1)
+    ) as c:
         yield c
 
 
@@ -62,8 +63,9 @@ def events() -> EventBus:
 
 
 def typed_copy() -> Any:
-    line = PrescriptionLine(1, Product(AMOXICILLINE, "AMOXICILLINE TEST 1 g",
-                                       RegulatoryList.LIST_I), Decimal(2), 6)  # fmt: skip
+    line = PrescriptionLine(
+        1, Product(AMOXICILLINE, "AMOXICILLINE TEST 1 g", RegulatoryList.LIST_I), Decimal(2), 6
+    )
     return paper(RX_ID, line, prescribed_on=pharmacy_today(), eprescription=True)
 
 
@@ -80,11 +82,13 @@ def test_outage_degraded_commit_then_recorded_once(
     sqlite_db: Database, national_sim: NationalSim, client: EPrescriptionClient, events: EventBus
 ) -> None:
     clock = Clock()
-    service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client,
-                                clock=clock)  # fmt: skip
+    service = DispensingService(
+        sqlite_db, events, InMemoryCatalog(), eprescription=client, clock=clock
+    )
     worker = OutboxWorker(sqlite_db, events, client, clock=clock)
-    national_sim.faults.arm(FaultSpec(service="eprescription", kind=FaultKind.OUTAGE,
-                                      duration_s=600))  # fmt: skip
+    national_sim.faults.arm(
+        FaultSpec(service="eprescription", kind=FaultKind.OUTAGE, duration_s=600)
+    )
     with pytest.raises(EPrescriptionDown):  # never loaded and the service is down
         service.load_prescription(RX_ID, author_rpps=pharmacist().rpps)
     patient = make_patient_for(sqlite_db, RX_ID)
@@ -94,7 +98,8 @@ def test_outage_degraded_commit_then_recorded_once(
     assert worker.run_once() == 1
     assert statuses(sqlite_db) == ["pending"] and worker.degraded
     assert [e.data for e in events.recent() if e.type == "outbox.degraded"] == [
-        {"active": True, "reason": "national-service-unavailable"}]
+        {"active": True, "reason": "national-service-unavailable"}
+    ]
     assert worker.run_once() == 0  # backoff: not due yet
     national_sim.faults.clear("eprescription")  # the service comes back
     clock.now += timedelta(minutes=10)
@@ -117,14 +122,16 @@ def test_timeout_after_remote_work_is_resent_with_the_same_key(
     """The service records the execution but the answer never arrives: the retry carries the
     same Idempotency-Key and the service replays instead of recording twice."""
     clock = Clock()
-    service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client,
-                                clock=clock)  # fmt: skip
+    service = DispensingService(
+        sqlite_db, events, InMemoryCatalog(), eprescription=client, clock=clock
+    )
     service.load_prescription(RX_ID, author_rpps=pharmacist().rpps)
     patient = make_patient_for(sqlite_db, RX_ID)
     data = dispensation_input(patient, typed_copy(), amox_line())
     service.dispense("timeout-key-1", data, pharmacist(), degraded=False)
-    national_sim.faults.arm(FaultSpec(service="eprescription", kind=FaultKind.TIMEOUT,
-                                      method="POST", delay_s=4))  # fmt: skip
+    national_sim.faults.arm(
+        FaultSpec(service="eprescription", kind=FaultKind.TIMEOUT, method="POST", delay_s=4)
+    )
     worker = OutboxWorker(sqlite_db, events, client, clock=clock)
     assert worker.run_once() == 1
     assert statuses(sqlite_db) == ["pending"]
@@ -132,8 +139,11 @@ def test_timeout_after_remote_work_is_resent_with_the_same_key(
     assert worker.run_once() == 1
     assert statuses(sqlite_db) == ["delivered"]
     assert store_of(national_sim.state).executions() == 1
-    keys = {p.headers.get("idempotency-key") for p in national_sim.recorder.entries("eprescription")
-            if p.method == "POST"}  # fmt: skip
+    keys = {
+        p.headers.get("idempotency-key")
+        for p in national_sim.recorder.entries("eprescription")
+        if p.method == "POST"
+    }
     assert len(keys) == 1
     delivered = [e.data for e in events.recent() if e.type == "outbox.delivered"]
     assert delivered[0]["replayed"] is True
@@ -145,8 +155,9 @@ def test_poison_message_fails_with_reason_and_can_be_retried(
     service = DispensingService(sqlite_db, events, InMemoryCatalog())
     patient = make_patient(sqlite_db)
     unknown = paper("UNKNOWNRX00000000001", eprescription=True)  # not in the national base
-    service.dispense("poison-key-1", dispensation_input(patient, unknown), pharmacist(),
-                     degraded=True)  # fmt: skip
+    service.dispense(
+        "poison-key-1", dispensation_input(patient, unknown), pharmacist(), degraded=True
+    )
     worker = OutboxWorker(sqlite_db, events, client)
     assert worker.run_once() == 1
     assert statuses(sqlite_db) == ["failed"]
@@ -172,8 +183,9 @@ def test_worker_thread_delivers_right_after_commit(
         delivered.set()
 
     worker._delivered = spy  # type: ignore[method-assign]
-    service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client,
-                                on_commit=worker.notify)  # fmt: skip
+    service = DispensingService(
+        sqlite_db, events, InMemoryCatalog(), eprescription=client, on_commit=worker.notify
+    )
     service.load_prescription(RX_ID, author_rpps=pharmacist().rpps)
     worker.start()
     try:
@@ -192,9 +204,11 @@ def test_eprescription_without_catalogue_counts_boxes(
     service = DispensingService(sqlite_db, events, InMemoryCatalog(), eprescription=client)
     view = service.load_prescription("EPTEST0000000000000042", author_rpps=pharmacist().rpps)
     assert view.prescription.extra["unit:1"] == "box"  # paracetamol: 2 boxes for 5 days
-    data = dispensation_input(make_patient_for(sqlite_db, "EPTEST0000000000000042"),
-                              view.prescription, LineInput(LineRequest(1, InterventionKind.UNCHANGED, 5),
-                                        cip13="3400999999991"))  # fmt: skip
+    data = dispensation_input(
+        make_patient_for(sqlite_db, "EPTEST0000000000000042"),
+        view.prescription,
+        LineInput(LineRequest(1, InterventionKind.UNCHANGED, 5), cip13="3400999999991"),
+    )
     body = service.dispense("boxes-key-1", data, pharmacist(), degraded=False).body
     assert (body["lines"][0]["boxes"], body["lines"][0]["completeness"]) == (2, "FFC")
     assert OutboxWorker(sqlite_db, events, client).run_once() == 1
@@ -232,14 +246,18 @@ def test_partial_deliveries_of_one_renewal_carry_its_number(
     rx = service.load_prescription(RX_ID, author_rpps=pharmacist().rpps).prescription
     patient = make_patient_for(sqlite_db, RX_ID)
     worker = OutboxWorker(sqlite_db, events, client)
-    skipped = LineInput(LineRequest(1, InterventionKind.NOT_DISPENSED, 0,
-                                    not_dispensed_reason="rupture"))  # fmt: skip
+    skipped = LineInput(
+        LineRequest(1, InterventionKind.NOT_DISPENSED, 0, not_dispensed_reason="rupture")
+    )
     half = LineInput(LineRequest(1, InterventionKind.UNCHANGED, 3), cip13=AMOXICILLINE, boxes=1)
     for key, line in (("skip-1", skipped), ("half-1", half), ("half-2", half)):
         data = dispensation_input(patient, rx, line, tag=key)
         assert service.dispense(key, data, pharmacist(), degraded=False).status_code == 201
         assert worker.run_once() == 1
     assert statuses(sqlite_db) == ["delivered"] * 3
-    sent = [d.renewal for d in store_of(national_sim.state).prescriptions[RX_ID].dispenses
-            if d.status == "completed"]  # fmt: skip
+    sent = [
+        d.renewal
+        for d in store_of(national_sim.state).prescriptions[RX_ID].dispenses
+        if d.status == "completed"
+    ]
     assert sent == [0, 0]

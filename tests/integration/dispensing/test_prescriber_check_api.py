@@ -33,22 +33,32 @@ NOT_ACKNOWLEDGED = "urn:lgo:problem:prescriber-warning-not-acknowledged"
 
 @pytest.fixture
 def counter(tmp_path: Path, national_sim: NationalSim) -> Iterator[tuple[TestClient, str]]:
-    settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
-                             national={"base_url": national_sim.base_url})  # fmt: skip
+    settings = load_settings(
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
+        national={"base_url": national_sim.base_url},
+    )
     container = Container(settings)
     migrate.upgrade(container.db)
     _, token = add_counter(container.db, "comptoir-1")
-    with TestClient(create_app(settings, container),
-                    base_url=f"http://127.0.0.1:{settings.api.port}",
-                    headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
+    with TestClient(
+        create_app(settings, container),
+        base_url=f"http://127.0.0.1:{settings.api.port}",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
         open_pharmacist_session(container)
         yield client, make_patient_for(container.db, ACTIVE_RX)
 
 
 def eprescription_body(patient: str, rx: str, cip13: str, days: int) -> dict[str, Any]:
-    return {"patient_id": patient, "prescription_id": rx, "patient_address": "1 rue Fictive, 75000 Paris",
-            "lines": [{"line_no": 1, "intervention": "unchanged", "days": days, "cip13": cip13,
-                       "boxes": 2}]}  # fmt: skip
+    return {
+        "patient_id": patient,
+        "prescription_id": rx,
+        "patient_address": "1 rue Fictive, 75000 Paris",
+        "lines": [
+            {"line_no": 1, "intervention": "unchanged", "days": days, "cip13": cip13, "boxes": 2}
+        ],
+    }
 
 
 def post(client: TestClient, body: dict[str, Any], key: str) -> Any:
@@ -77,13 +87,17 @@ def test_inactive_prescriber_blocks_until_acknowledged(
     prescription.patient_key = prescriptions[ACTIVE_RX].patient_key
     opened = client.get(f"/v1/prescriptions/{OTHER_RX}").json()
     assert (opened["prescriber"]["status"], opened["prescriber"]["requires_acknowledgement"]) == (
-        "inactive", True)  # fmt: skip
+        "inactive",
+        True,
+    )
     assert "sans activité" in opened["prescriber"]["warning"]
     body = eprescription_body(patient, OTHER_RX, PARA, 5)
     refused = post(client, body, "inactive-key-1")
     assert refused.status_code == 409
     assert (refused.json()["type"], refused.json()["prescriber_status"]) == (
-        NOT_ACKNOWLEDGED, "inactive")  # fmt: skip
+        NOT_ACKNOWLEDGED,
+        "inactive",
+    )
     assert client.get("/v1/dispensations").json() == []  # nothing recorded
     # the same key is still free: the refusal happened before anything was claimed
     accepted = post(client, {**body, "prescriber_acknowledged": True}, "inactive-key-1")
@@ -96,13 +110,23 @@ def test_unknown_prescriber_of_a_paper_prescription(
     client, patient = counter
     body = {
         "patient_id": patient,
-        "paper": {"prescribed_on": pharmacy_today().isoformat(), "prescriber_rpps": UNKNOWN,
-                  "prescriber_name": "DOCTEUR INCONNU",
-                  "lines": [{"designation": "PARACETAMOL TEST 1 g", "cip13": PARA,
-                             "units_per_day": "3", "duration_days": 5}]},
-        "lines": [{"line_no": 1, "intervention": "unchanged", "days": 5, "cip13": PARA,
-                   "boxes": 2}],
-    }  # fmt: skip
+        "paper": {
+            "prescribed_on": pharmacy_today().isoformat(),
+            "prescriber_rpps": UNKNOWN,
+            "prescriber_name": "DOCTEUR INCONNU",
+            "lines": [
+                {
+                    "designation": "PARACETAMOL TEST 1 g",
+                    "cip13": PARA,
+                    "units_per_day": "3",
+                    "duration_days": 5,
+                }
+            ],
+        },
+        "lines": [
+            {"line_no": 1, "intervention": "unchanged", "days": 5, "cip13": PARA, "boxes": 2}
+        ],
+    }
     refused = post(client, body, "unknown-key-1")
     assert (refused.status_code, refused.json()["prescriber_status"]) == (409, "unknown")
     lookups = len(national_sim.recorder.entries("annuaire"))

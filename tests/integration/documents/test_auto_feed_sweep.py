@@ -47,14 +47,16 @@ def counts(db: Database, dispensation_id: str) -> tuple[int, int]:
     """(documents, deliveries) of one dispensation."""
     with db.uow(readonly=True) as uow:
         documents = uow.session.execute(
-            select(func.count()).select_from(DocumentRow)
+            select(func.count())
+            .select_from(DocumentRow)
             .where(DocumentRow.dispensation_id == dispensation_id)
-        ).scalar_one()  # fmt: skip
+        ).scalar_one()
         deliveries = uow.session.execute(
-            select(func.count()).select_from(DocumentDelivery)
+            select(func.count())
+            .select_from(DocumentDelivery)
             .join(DocumentRow, DocumentRow.id == DocumentDelivery.document_id)
             .where(DocumentRow.dispensation_id == dispensation_id)
-        ).scalar_one()  # fmt: skip
+        ).scalar_one()
         return documents, deliveries
 
 
@@ -131,9 +133,10 @@ def test_dispensation_outside_the_look_back_is_ignored(
     days = container.settings.national.dmp.auto_feed_lookback_days
     with any_db.uow() as uow:
         uow.session.execute(
-            update(DispensationRow).where(DispensationRow.id == old)
+            update(DispensationRow)
+            .where(DispensationRow.id == old)
             .values(created_at=datetime.now(UTC) - timedelta(days=days, hours=1))
-        )  # fmt: skip
+        )
         uow.commit()
 
     assert part.sweep() == {"produced": 1, "skipped": 0, "failed": 0}

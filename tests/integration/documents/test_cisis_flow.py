@@ -39,24 +39,30 @@ from tests.integration.documents.test_documents_api import _dispense_through_the
 pytestmark = pytest.mark.integration
 
 VACCINATION = {
-    "administered_at": "2026-03-15T10:05:00+01:00", "product_code": "3400930000001",
-    "product_label": "VACCIN GRIPPAL FICTIF", "lot_number": "LOT-42A", "cis_code": "60000001",
-    "atc_code": "J07BB02", "atc_label": "vaccin de la grippe", "dose_number": 1, "act": "rappel",
+    "administered_at": "2026-03-15T10:05:00+01:00",
+    "product_code": "3400930000001",
+    "product_label": "VACCIN GRIPPAL FICTIF",
+    "lot_number": "LOT-42A",
+    "cis_code": "60000001",
+    "atc_code": "J07BB02",
+    "atc_label": "vaccin de la grippe",
+    "dose_number": 1,
+    "act": "rappel",
     "site": "deltoide-gauche",
-}  # fmt: skip
+}
 
 
 @pytest.fixture
-def api_kit(
-    tmp_path: Path, national_sim: NationalSim, cisis_kit: CisisKit
-) -> Iterator[ApiHarness]:
+def api_kit(tmp_path: Path, national_sim: NationalSim, cisis_kit: CisisKit) -> Iterator[ApiHarness]:
     settings = load_settings(
         state_dir=tmp_path / "state",
         hardware={"pcsc_enabled": False},
         national={"base_url": national_sim.base_url, "timeout_s": 2.0},
-        documents={"cisis_kit_dir": str(cisis_kit.kit_dir),
-                   "cisis_cache_dir": str(tmp_path / "cisis")},
-    )  # fmt: skip
+        documents={
+            "cisis_kit_dir": str(cisis_kit.kit_dir),
+            "cisis_cache_dir": str(tmp_path / "cisis"),
+        },
+    )
     with running_api(settings, "comptoir-cisis") as harness:
         part_of(harness.container).worker.stop()  # deliveries driven by the test (run_once)
         yield harness
@@ -64,12 +70,15 @@ def api_kit(
 
 def _sent_bytes(national_sim: NationalSim, unique_id: str) -> bytes:
     """What the DMP simulator holds for ``unique_id``, fetched back over ITI-43."""
-    client = DmpClient.over_http(national_sim.base_url + "/dmp", finess="750000000",
-                                 timeout_s=2.0, connect_timeout_s=1.0)  # fmt: skip
+    client = DmpClient.over_http(
+        national_sim.base_url + "/dmp", finess="750000000", timeout_s=2.0, connect_timeout_s=1.0
+    )
     try:
-        [entry] = [e for e in client.find_documents(FICTIVE_NIR, InsOid.TEST.value,
-                                                    author_rpps=FICTIVE_RPPS)
-                   if e.unique_id == unique_id]  # fmt: skip
+        [entry] = [
+            e
+            for e in client.find_documents(FICTIVE_NIR, InsOid.TEST.value, author_rpps=FICTIVE_RPPS)
+            if e.unique_id == unique_id
+        ]
         return client.retrieve(entry.repository_id, entry.unique_id, author_rpps=FICTIVE_RPPS)
     finally:
         client.close()
@@ -111,9 +120,14 @@ def test_vaccination_note_through_the_api_passes_the_kit(
 ) -> None:
     open_pharmacist_session(api_kit.container)
     patient_id = add_patient(api_kit.container.db, IdentityStatus.QUAL)
-    document_id, cda = _produce_send_and_fetch(api_kit, {
-        "kind": "vaccination-note", "patient_id": patient_id, "vaccinations": [VACCINATION],
-    })  # fmt: skip
+    document_id, cda = _produce_send_and_fetch(
+        api_kit,
+        {
+            "kind": "vaccination-note",
+            "patient_id": patient_id,
+            "vaccinations": [VACCINATION],
+        },
+    )
     assert cisis_kit.failed_asserts(VOLETS[DocumentKind.VACCINATION_NOTE], cda) == []
     assert _sent_bytes(national_sim, document_id) == cda
     root = etree.fromstring(cda)
@@ -130,15 +144,19 @@ def test_a_non_conformant_document_is_not_stored_nor_sent(
     monkeypatch.setattr(t, "ATC", "1.2.3.4")
     calls_before = httpx.get(f"{national_sim.base_url}/_sim/dmp/calls", timeout=5).json()
 
-    refused = api_kit.client.post("/v1/documents", json={
-        "kind": "vaccination-note", "patient_id": patient_id, "vaccinations": [VACCINATION],
-    })  # fmt: skip
+    refused = api_kit.client.post(
+        "/v1/documents",
+        json={
+            "kind": "vaccination-note",
+            "patient_id": patient_id,
+            "vaccinations": [VACCINATION],
+        },
+    )
     assert refused.status_code == 422
     problem = refused.json()
     assert problem["type"] == "urn:lgo:problem:cda-non-conformant"
     assert problem["volet"] == "VAC-NOTE_2023.01"
-    assert any("le code ATC du vaccin est obligatoire" in rule
-               for rule in problem["failed_rules"])  # fmt: skip
+    assert any("le code ATC du vaccin est obligatoire" in rule for rule in problem["failed_rules"])
     # nothing stored, nothing queued, nothing sent
     assert api_kit.client.get(f"/v1/patients/{patient_id}/documents").json() == []
     assert part_of(api_kit.container).worker.run_once() == 0
@@ -152,10 +170,16 @@ def test_the_dmp_client_refuses_to_send_a_non_conformant_document(
     dmp_sim: str, cisis_kit: CisisKit
 ) -> None:
     document = build_document(make_header(), make_vaccination_note())
-    broken = replace(document, xml=document.xml.replace(
-        b'root="1.2.250.1.213.1.1.1.46"', b'root="1.2.3.4"'))  # fmt: skip
-    client = DmpClient.over_http(dmp_sim + "/dmp", finess="750000000", timeout_s=2.0,
-                                 connect_timeout_s=1.0, checker=DocumentChecker(cisis_kit))  # fmt: skip
+    broken = replace(
+        document, xml=document.xml.replace(b'root="1.2.250.1.213.1.1.1.46"', b'root="1.2.3.4"')
+    )
+    client = DmpClient.over_http(
+        dmp_sim + "/dmp",
+        finess="750000000",
+        timeout_s=2.0,
+        connect_timeout_s=1.0,
+        checker=DocumentChecker(cisis_kit),
+    )
     try:
         with pytest.raises(CdaNonConformantError):
             client.provide(broken, author_rpps=FICTIVE_RPPS)
@@ -171,20 +195,28 @@ def test_the_dmp_simulator_refuses_a_non_conformant_document_with_an_xds_error(
 ) -> None:
     """The simulator checks with the same kit (its own runner) and answers as the DMP does; the
     client here checks lgo's schema only, so the broken document reaches the DMP."""
-    turned_on = httpx.post(f"{dmp_sim}/_sim/dmp/conformance",
-                           json={"kit_dir": str(cisis_kit.kit_dir)}, timeout=30)  # fmt: skip
+    turned_on = httpx.post(
+        f"{dmp_sim}/_sim/dmp/conformance", json={"kit_dir": str(cisis_kit.kit_dir)}, timeout=30
+    )
     assert turned_on.json() == {"ok": True, "checking": True}
     document = build_document(make_header(), make_vaccination_note())
-    broken = replace(document, xml=document.xml.replace(
-        b'root="1.2.250.1.213.1.1.1.46"', b'root="1.2.3.4"'))  # fmt: skip
-    client = DmpClient.over_http(dmp_sim + "/dmp", finess="750000000", timeout_s=10.0,
-                                 connect_timeout_s=1.0, checker=DocumentChecker())  # fmt: skip
+    broken = replace(
+        document, xml=document.xml.replace(b'root="1.2.250.1.213.1.1.1.46"', b'root="1.2.3.4"')
+    )
+    client = DmpClient.over_http(
+        dmp_sim + "/dmp",
+        finess="750000000",
+        timeout_s=10.0,
+        connect_timeout_s=1.0,
+        checker=DocumentChecker(),
+    )
     try:
         with pytest.raises(DmpDocumentRejected) as rejected:
             client.provide(broken, author_rpps=FICTIVE_RPPS)
         rules = rejected.value.extra["failed_rules"]
-        assert any(r.startswith("[Entete_VAC-NOTE]") and "1.2.250.1.213.1.1.1.46" in r
-                   for r in rules)  # fmt: skip
+        assert any(
+            r.startswith("[Entete_VAC-NOTE]") and "1.2.250.1.213.1.1.1.46" in r for r in rules
+        )
         assert sim_documents(dmp_sim) == []
         calls = httpx.get(f"{dmp_sim}/_sim/dmp/calls", timeout=5).json()
         assert calls == [{"action": "provide", "outcome": "XDSRegistryMetadataError"}]
@@ -213,34 +245,45 @@ def test_auto_feed_does_not_send_a_non_conformant_summary(
 
 
 def test_a_document_the_dmp_rejects_names_the_failed_rules_on_its_delivery(
-    tmp_path: Path, national_sim: NationalSim, cisis_kit: CisisKit,
+    tmp_path: Path,
+    national_sim: NationalSim,
+    cisis_kit: CisisKit,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     """lgo without the kit, the DMP (simulator) with it: the delivery fails for good, and the
     counter reads which rules the DMP named (ids only: a rule text may quote a coded value)."""
     settings = load_settings(
-        state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
         national={"base_url": national_sim.base_url, "timeout_s": 10.0},
-    )  # fmt: skip
-    httpx.post(f"{national_sim.base_url}/_sim/dmp/conformance",
-               json={"kit_dir": str(cisis_kit.kit_dir)}, timeout=60)  # fmt: skip
+    )
+    httpx.post(
+        f"{national_sim.base_url}/_sim/dmp/conformance",
+        json={"kit_dir": str(cisis_kit.kit_dir)},
+        timeout=60,
+    )
     monkeypatch.setattr(t, "ATC", "1.2.3.4")  # lgo's schema accepts it, the volet does not
     try:
         with running_api(settings, "comptoir-dmp-rejet") as harness:
             part_of(harness.container).worker.stop()
             open_pharmacist_session(harness.container)
             patient_id = add_patient(harness.container.db, IdentityStatus.QUAL)
-            created = harness.client.post("/v1/documents", json={
-                "kind": "vaccination-note", "patient_id": patient_id,
-                "vaccinations": [VACCINATION],
-            })  # fmt: skip
+            created = harness.client.post(
+                "/v1/documents",
+                json={
+                    "kind": "vaccination-note",
+                    "patient_id": patient_id,
+                    "vaccinations": [VACCINATION],
+                },
+            )
             assert created.status_code == 201, created.text
             assert part_of(harness.container).worker.run_once() == 1
             [delivery] = harness.client.get(f"/v1/documents/{created.json()['id']}").json()[
                 "deliveries"
             ]
     finally:
-        httpx.post(f"{national_sim.base_url}/_sim/dmp/conformance", json={"kit_dir": None},
-                   timeout=5)  # fmt: skip
+        httpx.post(
+            f"{national_sim.base_url}/_sim/dmp/conformance", json={"kit_dir": None}, timeout=5
+        )
     assert delivery["status"] == "failed"
     assert delivery["last_error"] == "dmp-document-rejected (règles : E_Vaccination_VAC-Note)"

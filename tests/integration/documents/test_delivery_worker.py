@@ -60,8 +60,9 @@ class Handler:
 
 
 def queue_documents(db: Database, clock: Clock, count: int) -> list[str]:
-    service = DocumentService(db, IdentityService(db, insi=None), Organisation("750000000", "P"),
-                              clock=clock)  # type: ignore[arg-type]  # fmt: skip
+    service = DocumentService(
+        db, IdentityService(db, insi=None), Organisation("750000000", "P"), clock=clock
+    )  # type: ignore[arg-type]
     ids = []
     for index in range(count):
         nir = f"2850375{index:03d}345"
@@ -79,8 +80,13 @@ def rows(db: Database) -> list[DocumentDelivery]:
 
 
 def worker(db: Database, handler: Handler, clock: Clock, **policy: Any) -> DeliveryWorker:
-    return DeliveryWorker(db, {KIND_DMP: handler}, policy=DeliveryPolicy(**policy), clock=clock,
-                          worker_id=f"w-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    return DeliveryWorker(
+        db,
+        {KIND_DMP: handler},
+        policy=DeliveryPolicy(**policy),
+        clock=clock,
+        worker_id=f"w-{uuid.uuid4().hex[:6]}",
+    )
 
 
 def test_concurrent_workers_never_take_the_same_delivery(any_db: Database) -> None:
@@ -165,6 +171,8 @@ def test_retry_refuses_a_delivery_that_did_not_fail(sqlite_db: Database) -> None
     with pytest.raises(Exception, match="échec"):
         retry_failed(sqlite_db, row.id)
     with pytest.raises(DocumentInputError):
-        DocumentService(sqlite_db, IdentityService(sqlite_db, insi=None),  # type: ignore[arg-type]
-                        Organisation("750000000", "P")).send(
-            row.document_id, "mss", author_rpps="10000000009", recipient=None)  # fmt: skip
+        DocumentService(
+            sqlite_db,
+            IdentityService(sqlite_db, insi=None),  # type: ignore[arg-type]
+            Organisation("750000000", "P"),
+        ).send(row.document_id, "mss", author_rpps="10000000009", recipient=None)

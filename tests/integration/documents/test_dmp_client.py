@@ -156,8 +156,14 @@ def test_timeout_after_the_registry_stored_is_retried_without_duplicate(
     # The simulator processes the request then holds the answer past the client's timeout: the
     # worst case (stored remotely, unknown locally). The retry carries the same uniqueId.
     arm_fault(dmp_sim, kind="timeout", delay_s=1.0, times=1)
-    http = NationalHttpClient("dmp", dmp_sim + "/dmp", timeout_s=0.4, connect_timeout_s=0.4,
-                              retry=RetryPolicy(attempts=3, backoff_s=0.01), sleep=lambda _: None)  # fmt: skip
+    http = NationalHttpClient(
+        "dmp",
+        dmp_sim + "/dmp",
+        timeout_s=0.4,
+        connect_timeout_s=0.4,
+        retry=RetryPolicy(attempts=3, backoff_s=0.01),
+        sleep=lambda _: None,
+    )
     with DmpClient(http, finess="750000000") as client:
         receipt = client.provide(note, author_rpps=FICTIVE_RPPS)
     assert receipt.unique_id == note.document_id
@@ -168,7 +174,13 @@ def test_timeout_after_the_registry_stored_is_retried_without_duplicate(
 
 def test_a_dmp_that_never_answers_is_a_timeout(dmp_sim: str, note: CdaDocument) -> None:
     arm_fault(dmp_sim, kind="timeout", delay_s=1.0, times=2)
-    http = NationalHttpClient("dmp", dmp_sim + "/dmp", timeout_s=0.3, connect_timeout_s=0.3,
-                              retry=RetryPolicy(attempts=2, backoff_s=0.01), sleep=lambda _: None)  # fmt: skip
+    http = NationalHttpClient(
+        "dmp",
+        dmp_sim + "/dmp",
+        timeout_s=0.3,
+        connect_timeout_s=0.3,
+        retry=RetryPolicy(attempts=2, backoff_s=0.01),
+        sleep=lambda _: None,
+    )
     with DmpClient(http, finess="750000000") as client, pytest.raises(ServiceTimeout):
         client.provide(note, author_rpps=FICTIVE_RPPS)

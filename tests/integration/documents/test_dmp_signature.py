@@ -23,8 +23,7 @@ STRUCTURE = "1750000000"
 
 
 def _client(dmp_sim: str, authenticator: DmpAuthenticator | None) -> DmpClient:
-    http = NationalHttpClient("dmp", dmp_sim + "/dmp", timeout_s=5.0,
-                              retry=RetryPolicy(attempts=1))  # fmt: skip
+    http = NationalHttpClient("dmp", dmp_sim + "/dmp", timeout_s=5.0, retry=RetryPolicy(attempts=1))
     return DmpClient(http, finess="750000000", authenticator=authenticator)
 
 
@@ -48,8 +47,11 @@ def test_a_card_signed_call_is_accepted_and_names_the_card_holder(
         assert len(card.signed) == 1
         # The patient blocks the card holder: the signed identity is the one checked, whatever
         # the unsigned context header says (it names FICTIVE_RPPS).
-        sim_control(dmp_sim, "patients", {"ins": FICTIVE_NIR, "oid": OID,
-                                          "blocked": [card.professional.idnat]})  # fmt: skip
+        sim_control(
+            dmp_sim,
+            "patients",
+            {"ins": FICTIVE_NIR, "oid": OID, "blocked": [card.professional.idnat]},
+        )
         with pytest.raises(DmpAccessRefused):
             client.find_documents(FICTIVE_NIR, OID, author_rpps=FICTIVE_RPPS)
 

@@ -74,11 +74,23 @@ def add_patient(db: Database, status: IdentityStatus, nir: str = FICTIVE_NIR) ->
     pid = str(uuid.uuid4())
     now = datetime.now(UTC)
     with db.uow() as uow:
-        uow.session.add(Patient(
-            id=pid, created_at=now, updated_at=now, birth_name="FICTIF", given_names="ALICE",
-            sex="F", birth_date_raw="19850312", birth_place_code="75112", source="manual",
-            identity_status=status.value, nir=nir, ins_matricule=nir, ins_oid=OID,
-        ))  # fmt: skip
+        uow.session.add(
+            Patient(
+                id=pid,
+                created_at=now,
+                updated_at=now,
+                birth_name="FICTIF",
+                given_names="ALICE",
+                sex="F",
+                birth_date_raw="19850312",
+                birth_place_code="75112",
+                source="manual",
+                identity_status=status.value,
+                nir=nir,
+                ins_matricule=nir,
+                ins_oid=OID,
+            )
+        )
         uow.commit()
     return pid
 
@@ -86,16 +98,18 @@ def add_patient(db: Database, status: IdentityStatus, nir: str = FICTIVE_NIR) ->
 def dispense(db: Database, catalog: InMemoryCatalog, patient_id: str) -> str:
     service = dispensing_service(db, catalog)
     rx = paper("RX-" + uuid.uuid4().hex[:8].upper())
-    result = service.dispense(str(uuid.uuid4()), dispensation_input(patient_id, rx), pharmacist(),
-                              degraded=True)  # fmt: skip
+    result = service.dispense(
+        str(uuid.uuid4()), dispensation_input(patient_id, rx), pharmacist(), degraded=True
+    )
     dispensation_id: str = result.body["id"]
     return dispensation_id
 
 
 @pytest.fixture
 def dmp(dmp_sim: str) -> Iterator[DmpClient]:
-    client = DmpClient.over_http(dmp_sim + "/dmp", finess="750000000", timeout_s=2.0,
-                                 connect_timeout_s=1.0)  # fmt: skip
+    client = DmpClient.over_http(
+        dmp_sim + "/dmp", finess="750000000", timeout_s=2.0, connect_timeout_s=1.0
+    )
     yield client
     client.close()
 
@@ -145,8 +159,9 @@ def test_dispensing_summary_reaches_the_dmp_and_is_found_by_a_query(
     consultation = DmpConsultation(IdentityService(any_db, insi=None), dmp)  # type: ignore[arg-type]
     [entry] = consultation.list(patient_id, author_rpps=PHARMACIST_RPPS)
     assert entry.unique_id == view["id"] and entry.title == "Dispensation médicamenteuse"
-    html = consultation.open(patient_id, entry.repository_id, entry.unique_id,
-                             author_rpps=PHARMACIST_RPPS)  # fmt: skip
+    html = consultation.open(
+        patient_id, entry.repository_id, entry.unique_id, author_rpps=PHARMACIST_RPPS
+    )
     assert "FICTIVOL 10 mg cp" in html and "<script" not in html
     assert [e.type for e in events.recent()][-2:] == ["document.queued", "document.delivered"]
 
@@ -226,8 +241,13 @@ def test_vaccination_note_sent_by_mssante_with_the_cda_attached(
     documents, worker = services(sqlite_db, events, {KIND_MSS: mss_handler(mss)}, clock)
     patient_id = add_patient(sqlite_db, IdentityStatus.QUAL)
     recipient = "dr.exemple@medecin.mssante.fr"
-    view = documents.vaccination_note(patient_id, make_vaccination_note().vaccinations, AUTHOR,
-                                      to_dmp=False, mss_recipient=recipient)  # fmt: skip
+    view = documents.vaccination_note(
+        patient_id,
+        make_vaccination_note().vaccinations,
+        AUTHOR,
+        to_dmp=False,
+        mss_recipient=recipient,
+    )
     documents.send(view["id"], "mss", author_rpps=PHARMACIST_RPPS, recipient=recipient)  # twice
     assert len(documents.get(view["id"])["deliveries"]) == 1
 
@@ -252,8 +272,13 @@ def test_mssante_with_a_foreign_certificate_fails_permanently(
     mss = MssClient(mss_config(mss_server, mss_pki, client=mss_pki.foreign))
     documents, worker = services(sqlite_db, events, {KIND_MSS: mss_handler(mss)}, Clock())
     patient_id = add_patient(sqlite_db, IdentityStatus.QUAL)
-    documents.vaccination_note(patient_id, make_vaccination_note().vaccinations, AUTHOR,
-                               to_dmp=False, mss_recipient="dr.exemple@medecin.mssante.fr")  # fmt: skip
+    documents.vaccination_note(
+        patient_id,
+        make_vaccination_note().vaccinations,
+        AUTHOR,
+        to_dmp=False,
+        mss_recipient="dr.exemple@medecin.mssante.fr",
+    )
     worker.run_once()
     [row] = deliveries(sqlite_db)
     assert (row.status, row.last_error) == (FAILED, "mss-tls-refused")
@@ -274,8 +299,9 @@ def test_documents_produced_elsewhere_are_listed_and_opened(
     ]
     lab = next(e for e in entries if e.type_code == "11502-2")
     assert lab.author.startswith("810999999997^BIOLOGISTE")
-    html = consultation.open(patient_id, lab.repository_id, lab.unique_id,
-                             author_rpps=PHARMACIST_RPPS)  # fmt: skip
+    html = consultation.open(
+        patient_id, lab.repository_id, lab.unique_id, author_rpps=PHARMACIST_RPPS
+    )
     assert "<p>Glycémie à jeun : 0,95 g/L" in html
     assert "Laboratoire fictif de biologie" in html
 

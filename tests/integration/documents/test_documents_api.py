@@ -41,14 +41,17 @@ def api_documents(
         state_dir=tmp_path / "state",
         hardware={"pcsc_enabled": False},
         national={
-            "base_url": national_sim.base_url, "timeout_s": 2.0,
+            "base_url": national_sim.base_url,
+            "timeout_s": 2.0,
             "mss": {
-                "host": mss_server.host, "port": mss_server.port,
+                "host": mss_server.host,
+                "port": mss_server.port,
                 "cert_file": str(mss_pki.pharmacy.cert_file),
-                "key_file": str(mss_pki.pharmacy.key_file), "ca_file": str(mss_pki.ca_file),
+                "key_file": str(mss_pki.pharmacy.key_file),
+                "ca_file": str(mss_pki.ca_file),
             },
         },
-    )  # fmt: skip
+    )
     with running_api(settings, "comptoir-documents") as harness:
         # Deliveries are driven by the test (run_once), not by the background thread.
         part_of(harness.container).worker.stop()
@@ -63,10 +66,14 @@ def test_produce_deliver_follow_and_consult(
     patient_id = add_patient(container.db, IdentityStatus.QUAL)
     dispensation_id = dispense(container.db, catalog, patient_id)
 
-    created = client.post("/v1/documents", json={
-        "kind": "dispensing-summary", "dispensation_id": dispensation_id,
-        "mss_recipient": RECIPIENT,
-    })  # fmt: skip
+    created = client.post(
+        "/v1/documents",
+        json={
+            "kind": "dispensing-summary",
+            "dispensation_id": dispensation_id,
+            "mss_recipient": RECIPIENT,
+        },
+    )
     assert created.status_code == 201, created.text
     document = created.json()
     assert [d["kind"] for d in document["deliveries"]] == ["dmp.provide", "mss.send"]
@@ -87,9 +94,13 @@ def test_produce_deliver_follow_and_consult(
     assert listed.status_code == 200, listed.text
     [entry] = listed.json()
     assert entry["unique_id"] == document["id"]
-    opened = client.get(f"/v1/patients/{patient_id}/dmp/document", params={
-        "repository_id": entry["repository_id"], "unique_id": entry["unique_id"],
-    })  # fmt: skip
+    opened = client.get(
+        f"/v1/patients/{patient_id}/dmp/document",
+        params={
+            "repository_id": entry["repository_id"],
+            "unique_id": entry["unique_id"],
+        },
+    )
     assert opened.status_code == 200 and "Dispensation médicamenteuse" in opened.text
     mine = client.get(f"/v1/patients/{patient_id}/documents").json()
     assert [d["id"] for d in mine] == [document["id"]]
@@ -182,21 +193,36 @@ def test_vaccination_note_by_api_blocked_then_retried(
     container, client = api_documents.container, api_documents.client
     open_pharmacist_session(container)
     patient_id = add_patient(container.db, IdentityStatus.QUAL)
-    sim_control(national_sim.base_url, "patients",
-                {"ins": FICTIVE_NIR, "oid": InsOid.TEST.value, "blocked": ["1750000000"]})  # fmt: skip
+    sim_control(
+        national_sim.base_url,
+        "patients",
+        {"ins": FICTIVE_NIR, "oid": InsOid.TEST.value, "blocked": ["1750000000"]},
+    )
     vaccination = {
-        "administered_at": "2026-03-15T10:05:00+01:00", "product_code": "3400930000001",
-        "product_label": "VACCIN GRIPPAL FICTIF", "lot_number": "LOT-42A",
-        "cis_code": "60000001", "atc_code": "J07BB02",
-    }  # fmt: skip
-    naive = client.post("/v1/documents", json={
-        "kind": "vaccination-note", "patient_id": patient_id,
-        "vaccinations": [{**vaccination, "administered_at": "2026-03-15T10:05:00"}],
-    })  # fmt: skip
+        "administered_at": "2026-03-15T10:05:00+01:00",
+        "product_code": "3400930000001",
+        "product_label": "VACCIN GRIPPAL FICTIF",
+        "lot_number": "LOT-42A",
+        "cis_code": "60000001",
+        "atc_code": "J07BB02",
+    }
+    naive = client.post(
+        "/v1/documents",
+        json={
+            "kind": "vaccination-note",
+            "patient_id": patient_id,
+            "vaccinations": [{**vaccination, "administered_at": "2026-03-15T10:05:00"}],
+        },
+    )
     assert naive.status_code == 422
-    created = client.post("/v1/documents", json={
-        "kind": "vaccination-note", "patient_id": patient_id, "vaccinations": [vaccination],
-    })  # fmt: skip
+    created = client.post(
+        "/v1/documents",
+        json={
+            "kind": "vaccination-note",
+            "patient_id": patient_id,
+            "vaccinations": [vaccination],
+        },
+    )
     assert created.status_code == 201, created.text
     part_of(container).worker.run_once()
     [failed] = client.get("/v1/documents/deliveries", params={"status": "failed"}).json()[

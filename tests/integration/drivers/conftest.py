@@ -46,7 +46,6 @@ def monitor(hwsim) -> Iterator[tuple[ReaderMonitor, EventLog]]:  # type: ignore[
     mon.stop()
 
 
-
 @pytest.fixture(scope="session")
 def cps_tokens(opensc_module):  # type: ignore[no-untyped-def]
     """OpenSC's PKCS#11 module over hw-sim's pcscd: the virtual CPS cards are its tokens."""

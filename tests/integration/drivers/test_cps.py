@@ -40,7 +40,9 @@ def test_card_pairs_with_its_token_and_login_gives_identity(hwsim, cps_tokens) -
     try:
         who = session.identity
         assert (who.rpps, who.family_name, who.given_name) == (
-            PHARMACIST.rpps, PHARMACIST.nom, PHARMACIST.prenom
+            PHARMACIST.rpps,
+            PHARMACIST.nom,
+            PHARMACIST.prenom,
         )
         assert who.national_id == "8" + PHARMACIST.rpps
         assert who.profession == PHARMACIST.profession
@@ -125,7 +127,6 @@ def test_cps_pulled_gives_removal_event_and_logout(hwsim, cps_tokens, monitor) -
     assert not session.open
     with pytest.raises(errors.NotLoggedIn):
         session.sign(b"after removal")
-
 
 
 def test_one_session_shared_by_threads_signs_consistently(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]

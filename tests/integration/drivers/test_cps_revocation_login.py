@@ -32,8 +32,9 @@ def daemon_hardware(tmp_path: Path) -> dict[str, Any]:
     ca_file = tmp_path / "cps-ca.pem"
     ca_file.write_bytes(pki.root.cert_pem + pki.ca.cert_pem)
     now = datetime.now(UTC)
-    crl = pki.crl("ca", revoked_serials(PEOPLE.values()), now - timedelta(minutes=1),
-                  now + timedelta(days=1))  # fmt: skip
+    crl = pki.crl(
+        "ca", revoked_serials(PEOPLE.values()), now - timedelta(minutes=1), now + timedelta(days=1)
+    )
     folder = tmp_path / "state" / CRL_FOLDER
     folder.mkdir(parents=True)
     cached = cache_path(folder, pki_url(pki.base_url, "ca", "crl"))
@@ -49,7 +50,8 @@ def _insert(d: Daemon, hwsim: Any, profile: str) -> None:
 
 @pytest.mark.timeout(60)
 def test_revoked_card_is_refused_before_its_pin_and_a_good_card_logs_in(
-    daemon: Daemon, hwsim: Any  # noqa: F811
+    daemon: Daemon,
+    hwsim: Any,
 ) -> None:
     revoked = PEOPLE["pharmacien-revoque"]
     _insert(daemon, hwsim, revoked.id)
@@ -121,11 +123,30 @@ def test_on_a_hwsim_up_bench_the_crl_is_fetched_from_the_cards_url(tmp_path: Pat
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     workdir, state = tmp_path / "bench", tmp_path / "state"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PCSCLITE_CSOCK_NAME", "LGO_HWSIM_PKI_URL") and not k.startswith("LGO_HARDWARE")}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PCSCLITE_CSOCK_NAME", "LGO_HWSIM_PKI_URL")
+        and not k.startswith("LGO_HARDWARE")
+    }
     hwsim = [sys.executable, "-m", "hwsim.cli"]
-    up = subprocess.run([*hwsim, "up", "--detach", "-w", str(workdir), "--national-port", str(port),
-                         "--mss-port", "0"], capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    up = subprocess.run(
+        [
+            *hwsim,
+            "up",
+            "--detach",
+            "-w",
+            str(workdir),
+            "--national-port",
+            str(port),
+            "--mss-port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         exports = dict(re.findall(r"^export (\w+)=(.*)$", up.stdout, flags=re.MULTILINE))
@@ -140,8 +161,12 @@ def test_on_a_hwsim_up_bench_the_crl_is_fetched_from_the_cards_url(tmp_path: Pat
                 time.sleep(0.1)
         daemon = subprocess.run(
             [sys.executable, "-c", _DAEMON, str(workdir), str(state), str(port)],
-            capture_output=True, text=True, env={**env, **exports, "LGO_MODE": "bench"},
-            timeout=120, check=False)  # fmt: skip
+            capture_output=True,
+            text=True,
+            env={**env, **exports, "LGO_MODE": "bench"},
+            timeout=120,
+            check=False,
+        )
         assert daemon.returncode == 0, daemon.stderr[-3000:]
         revoked, good = json.loads(daemon.stdout.strip().splitlines()[-1])
         assert revoked[:2] == [403, "urn:lgo:problem:cps-revoked"] and "révoquée" in revoked[2]
@@ -151,5 +176,10 @@ def test_on_a_hwsim_up_bench_the_crl_is_fetched_from_the_cards_url(tmp_path: Pat
         assert fetched == [("GET", "/pki/ac-personnes-test.crl", 200)]  # once: then cached
         assert len(list((state / "crl").glob("*.crl"))) == 1
     finally:
-        subprocess.run([*hwsim, "down", "-w", str(workdir)], env=env, timeout=60,
-                       capture_output=True, check=False)  # fmt: skip
+        subprocess.run(
+            [*hwsim, "down", "-w", str(workdir)],
+            env=env,
+            timeout=60,
+            capture_output=True,
+            check=False,
+        )

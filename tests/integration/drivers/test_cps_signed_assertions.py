@@ -42,19 +42,23 @@ def _logged_in(d: Daemon, hwsim: Any) -> None:
 
 @pytest.mark.timeout(90)
 def test_insi_and_dmp_assertions_are_signed_by_the_card_and_verified(
-    daemon: Daemon, hwsim: Any, national_sim: NationalSim  # noqa: F811
+    daemon: Daemon,
+    hwsim: Any,
+    national_sim: NationalSim,
 ) -> None:
     _logged_in(daemon, hwsim)
     config = InsiConfig(idam="LGO-SIM-0001", auth="cps")
     signer = cps_assertion_signer(cps_of(daemon.container).signer)
-    with build_insi_client(national_sim.url("/insi"), config, timeout_s=10.0,
-                           signer=signer) as insi:  # fmt: skip
+    with build_insi_client(
+        national_sim.url("/insi"), config, timeout_s=10.0, signer=signer
+    ) as insi:
         assert insi.search_by_traits(TESTSEUL, author_rpps=PHARMACIST.rpps).birth_name == "TESTSEUL"
     [request] = httpx.get(national_sim.url("/_sim/insi/requests"), timeout=5).json()
     assert request["signed"] is True and request["idnat"] == PHARMACIST.idnat
 
-    http = NationalHttpClient("dmp", national_sim.url("/dmp"), timeout_s=10.0,
-                              retry=RetryPolicy(attempts=1))  # fmt: skip
+    http = NationalHttpClient(
+        "dmp", national_sim.url("/dmp"), timeout_s=10.0, retry=RetryPolicy(attempts=1)
+    )
     authenticator = card_authenticator(lambda: card_of(daemon.container), "1750000000")
     with DmpClient(http, finess="750000000", authenticator=authenticator) as dmp:
         dmp.find_documents("2991275056999", "1.2.250.1.213.1.4.10", author_rpps=PHARMACIST.rpps)
@@ -67,7 +71,7 @@ def _assertion() -> etree._Element:
 
 
 @pytest.mark.timeout(60)
-def test_card_pulled_before_the_signature_is_card_removed(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_card_pulled_before_the_signature_is_card_removed(daemon: Daemon, hwsim: Any) -> None:
     _logged_in(daemon, hwsim)
     card = cps_of(daemon.container).signer()  # taken by a request just before the card goes
     assert card is not None
@@ -80,7 +84,7 @@ def test_card_pulled_before_the_signature_is_card_removed(daemon: Daemon, hwsim:
 
 
 @pytest.mark.timeout(60)
-def test_card_pulled_during_the_signature_is_card_removed(daemon: Daemon, hwsim: Any) -> None:  # noqa: F811
+def test_card_pulled_during_the_signature_is_card_removed(daemon: Daemon, hwsim: Any) -> None:
     _logged_in(daemon, hwsim)
     hwsim.client.set_fault(CPS, remove_after=1)  # the card goes in the middle of the APDUs
     with pytest.raises(LgoError) as pulled:

@@ -38,8 +38,12 @@ class Daemon:
     events: queue.Queue[tuple[str, dict[str, Any]]]
     seen: list[tuple[str, dict[str, Any]]]
 
-    def wait(self, type_: str, match: Callable[[dict[str, Any]], bool] = lambda _d: True,
-             timeout: float = 5.0) -> dict[str, Any]:
+    def wait(
+        self,
+        type_: str,
+        match: Callable[[dict[str, Any]], bool] = lambda _d: True,
+        timeout: float = 5.0,
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             try:
@@ -53,7 +57,9 @@ class Daemon:
 
 
 @pytest.fixture
-def daemon(hwsim, opensc_module, tmp_path: Path, daemon_hardware: dict[str, Any]) -> Iterator[Daemon]:  # type: ignore[no-untyped-def]
+def daemon(
+    hwsim, opensc_module, tmp_path: Path, daemon_hardware: dict[str, Any]
+) -> Iterator[Daemon]:  # type: ignore[no-untyped-def]
     settings = load_settings(
         state_dir=tmp_path / "state",
         hardware={

@@ -24,8 +24,8 @@ PEOPLE = load_people()
 
 
 def inserted(reader: str, kind: CardKind | None = None):  # type: ignore[no-untyped-def]
-    return lambda e: isinstance(e, CardInserted) and e.reader == reader and (
-        kind is None or e.kind is kind
+    return lambda e: (
+        isinstance(e, CardInserted) and e.reader == reader and (kind is None or e.kind is kind)
     )
 
 
@@ -65,8 +65,14 @@ def test_card_pulled_mid_read_gives_typed_error(hwsim) -> None:  # type: ignore[
     hwsim.client.set_fault(0, remove_after=3)
     with pytest.raises(errors.PcscError) as info:
         read_vitale_from_reader(reader)
-    assert isinstance(info.value, errors.CardRemoved | errors.NoCard | errors.CardReset
-                      | errors.UnresponsiveCard | errors.TransactionFailed)
+    assert isinstance(
+        info.value,
+        errors.CardRemoved
+        | errors.NoCard
+        | errors.CardReset
+        | errors.UnresponsiveCard
+        | errors.TransactionFailed,
+    )
 
 
 def test_vitale1_is_reported_unsupported(hwsim) -> None:  # type: ignore[no-untyped-def]

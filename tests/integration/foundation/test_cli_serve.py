@@ -98,9 +98,12 @@ def test_serve_answers_health_on_loopback_and_stops_on_sigint(tmp_path: Path) ->
     run(tmp_path, "migrate")
     token = run(tmp_path, "counters", "add", "c").stdout.strip()
     proc = subprocess.Popen(
-        [*LGO, "serve"], env=_env(tmp_path, LGO_API__PORT=str(port)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [*LGO, "serve"],
+        env=_env(tmp_path, LGO_API__PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         response = _wait_for(
             f"http://127.0.0.1:{port}/v1/health", {"Authorization": f"Bearer {token}"}, proc

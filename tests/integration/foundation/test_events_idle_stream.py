@@ -33,8 +33,9 @@ class StreamReader(threading.Thread):
     def run(self) -> None:
         try:
             # The read timeout is above the 15 s keep-alive period: a silent stream fails it.
-            with httpx.stream("GET", self.url, headers=self.headers,
-                              timeout=httpx.Timeout(5, read=25)) as response:  # fmt: skip
+            with httpx.stream(
+                "GET", self.url, headers=self.headers, timeout=httpx.Timeout(5, read=25)
+            ) as response:
                 assert response.status_code == 200
                 for line in response.iter_lines():
                     with self.lock:
@@ -63,8 +64,13 @@ def test_idle_stream_stays_open_with_keep_alives_and_no_error_logged(tmp_path: P
     token = run(tmp_path, "counters", "add", "comptoir-1").stdout.strip()
     headers = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([*LGO, "serve"], env=_env(tmp_path, LGO_API__PORT=str(port)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*LGO, "serve"],
+        env=_env(tmp_path, LGO_API__PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(f"{base}/v1/health", headers, proc)
         reader = StreamReader(f"{base}/v1/events", headers)
@@ -77,15 +83,21 @@ def test_idle_stream_stays_open_with_keep_alives_and_no_error_logged(tmp_path: P
         keep_alives = [line for line in reader.snapshot() if line == ": keep-alive"]
         assert idle >= IDLE_S and len(keep_alives) >= 3, (idle, reader.snapshot())
         # Still live: the next event arrives on the same stream.
-        scanned = httpx.post(f"{base}/v1/scans", headers=headers, timeout=10,
-                             json={"payload": "3400930000001"})  # fmt: skip
+        scanned = httpx.post(
+            f"{base}/v1/scans", headers=headers, timeout=10, json={"payload": "3400930000001"}
+        )
         assert scanned.status_code in (200, 201), scanned.text
         assert reader.wait_for("event: scan.received", 10)
-        event_id = next(line.split(": ", 1)[1] for line in reader.snapshot()
-                        if line.startswith("id: "))  # fmt: skip
+        event_id = next(
+            line.split(": ", 1)[1] for line in reader.snapshot() if line.startswith("id: ")
+        )
         # Resume: Last-Event-ID of an earlier id replays what came after it.
-        with httpx.stream("GET", f"{base}/v1/events", timeout=httpx.Timeout(5, read=10),
-                          headers={**headers, "Last-Event-ID": str(int(event_id) - 1)}) as again:
+        with httpx.stream(
+            "GET",
+            f"{base}/v1/events",
+            timeout=httpx.Timeout(5, read=10),
+            headers={**headers, "Last-Event-ID": str(int(event_id) - 1)},
+        ) as again:
             lines = again.iter_lines()
             received = [next(lines) for _ in range(4)]
         assert f"id: {event_id}" in received and "event: scan.received" in received
@@ -95,6 +107,11 @@ def test_idle_stream_stays_open_with_keep_alives_and_no_error_logged(tmp_path: P
     # The stopping daemon ended the open stream cleanly (not cut at the graceful-shutdown timeout).
     assert reader.closed.wait(10) and reader.error is None, repr(reader.error)
     log = stdout + stderr
-    for bad in ("Exception in ASGI application", "Traceback", "StopAsyncIteration",
-                '"level": "error"', "[error"):
+    for bad in (
+        "Exception in ASGI application",
+        "Traceback",
+        "StopAsyncIteration",
+        '"level": "error"',
+        "[error",
+    ):
         assert bad not in log, log[-3000:]

@@ -176,11 +176,23 @@ def _client(spec: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     source, target = tmp_path / "openapi.json", tmp_path / "lgo_client.py"
     source.write_text(json.dumps(spec), encoding="utf-8")
     subprocess.run(
-        [_codegen(), "--input", str(source), "--input-file-type", "openapi",
-         "--output", str(target), "--output-model-type", "pydantic_v2.BaseModel",
-         "--use-annotated", "--disable-timestamp"],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        [
+            _codegen(),
+            "--input",
+            str(source),
+            "--input-file-type",
+            "openapi",
+            "--output",
+            str(target),
+            "--output-model-type",
+            "pydantic_v2.BaseModel",
+            "--use-annotated",
+            "--disable-timestamp",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     loader = importlib.util.spec_from_file_location("lgo_client", target)
     assert loader is not None and loader.loader is not None
     module = importlib.util.module_from_spec(loader)

@@ -38,8 +38,14 @@ def _free_port() -> int:
 
 def _serve(argv: list[str], env: dict[str, str], cwd: Path) -> None:
     """The daemon runs until stopped: it must say where it listens, then stop cleanly on Ctrl-C."""
-    proc = subprocess.Popen([str(LGO), *argv[1:]], env=env, cwd=cwd, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(LGO), *argv[1:]],
+        env=env,
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stderr is not None
     seen = []
     try:
@@ -66,15 +72,26 @@ def test_the_readme_lists_the_commands() -> None:
 def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     (tmp_path / "hw-sim").symlink_to(REPO / "hw-sim")  # the repository's paths, written files here
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "PCSCLITE_"))}
-    env.update(LGO_MODE="bench", LGO_STATE_DIR=str(tmp_path / "state"),
-               LGO_API__PORT=str(_free_port()), LGO_HARDWARE__PCSC_ENABLED="false",
-               LGO_NATIONAL__BASE_URL="http://127.0.0.1:9", COLUMNS="200")  # fmt: skip
+    env.update(
+        LGO_MODE="bench",
+        LGO_STATE_DIR=str(tmp_path / "state"),
+        LGO_API__PORT=str(_free_port()),
+        LGO_HARDWARE__PCSC_ENABLED="false",
+        LGO_NATIONAL__BASE_URL="http://127.0.0.1:9",
+        COLUMNS="200",
+    )
     for argv in readme_commands():
         if argv[1] == "serve":
             _serve(argv, env, tmp_path)
             continue
-        done = subprocess.run([str(LGO), *argv[1:]], env=env, cwd=tmp_path, capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
+        done = subprocess.run(
+            [str(LGO), *argv[1:]],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         # The doctor is red on a state with no readers nor national services: that is its job.
         allowed = (0, 1) if argv[1] == "doctor" else (0,)
         assert done.returncode in allowed, f"{shlex.join(argv)}:\n{done.stderr[-3000:]}"
@@ -83,8 +100,16 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
         assert (tmp_path / written).is_file(), written
 
 
-ENGLISH = ("Show this message", "Usage:", "Commands", "Missing argument", "[default:",
-           "[required]", "Try '", "No such")  # fmt: skip
+ENGLISH = (
+    "Show this message",
+    "Usage:",
+    "Commands",
+    "Missing argument",
+    "[default:",
+    "[required]",
+    "Try '",
+    "No such",
+)
 
 
 def _all_command_paths() -> list[list[str]]:

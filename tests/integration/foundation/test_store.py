@@ -83,9 +83,11 @@ def test_committed_write_is_in_the_file_for_another_process(
 ) -> None:
     with sqlite_db.uow() as uow:
         uow.session.execute(
-            text("INSERT INTO counters (name, token_hash, token_prefix, created_at) "
-                 "VALUES ('y', 'h2', 'p', CURRENT_TIMESTAMP)")
-        )  # fmt: skip
+            text(
+                "INSERT INTO counters (name, token_hash, token_prefix, created_at) "
+                "VALUES ('y', 'h2', 'p', CURRENT_TIMESTAMP)"
+            )
+        )
         uow.commit()
     raw = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
     try:

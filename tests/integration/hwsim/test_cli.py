@@ -266,10 +266,24 @@ def test_up_refuses_a_port_another_bench_holds_and_starts_nothing(option: str) -
         held.listen()
         port = held.getsockname()[1]
         up = subprocess.run(
-            [sys.executable, "-m", "hwsim.cli", "up", "--detach", "-w", str(workdir),
-             option, str(port), other, str(_free_port() if other == "--national-port" else 0)],
-            capture_output=True, text=True, timeout=90, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "hwsim.cli",
+                "up",
+                "--detach",
+                "-w",
+                str(workdir),
+                option,
+                str(port),
+                other,
+                str(_free_port() if other == "--national-port" else 0),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
     assert up.returncode == 1, up.stdout + up.stderr
     assert f"127.0.0.1:{port} déjà utilisé" in up.stderr and option in up.stderr
     assert len(up.stderr.strip().splitlines()) == 1 and "Traceback" not in up.stderr
@@ -294,7 +308,9 @@ def test_insert_and_remove_return_once_pcscd_sees_it(hwsim: HwsimBench) -> None:
 
     try:
         for _ in range(3):  # the race was lost most of the time: three rounds make it certain
-            assert runner.invoke(app, ["insert", "cps", "pharmacien", "-r", "1", *wd]).exit_code == 0
+            assert (
+                runner.invoke(app, ["insert", "cps", "pharmacien", "-r", "1", *wd]).exit_code == 0
+            )
             assert present_now()
             assert runner.invoke(app, ["remove", "-r", "1", *wd]).exit_code == 0
             assert not present_now()

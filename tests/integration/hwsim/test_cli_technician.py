@@ -33,16 +33,20 @@ def bench_dir(tmp_path: Path, national_sim: NationalSim) -> Path:
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hwsim.cli", *args],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_national_fault_commands_use_the_work_folders_simulator(
     bench_dir: Path, national_sim: NationalSim
 ) -> None:
     wd = ["-w", str(bench_dir)]
-    added = runner.invoke(app, ["national", "fault", "add", "insi", "error", "--status", "500",
-                                "--times", "2", *wd])  # fmt: skip
+    added = runner.invoke(
+        app, ["national", "fault", "add", "insi", "error", "--status", "500", "--times", "2", *wd]
+    )
     assert added.exit_code == 0, added.output
     assert "armée" in added.output and "insi error 500" in added.output
     armed = national_sim.faults.list()
@@ -98,8 +102,12 @@ def test_a_stopped_simulator_is_one_french_line_without_traceback(tmp_path: Path
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     (tmp_path / "national.port").write_text(str(port))
-    for args in (["national", "fault", "list"], ["national", "clock", "show"],
-                 ["psc", "pending"], ["national", "log"]):  # fmt: skip
+    for args in (
+        ["national", "fault", "list"],
+        ["national", "clock", "show"],
+        ["psc", "pending"],
+        ["national", "log"],
+    ):
         done = _run(*args, "-w", str(tmp_path))
         assert done.returncode == 1, (args, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr + done.stdout
@@ -111,8 +119,12 @@ def test_a_work_folder_without_a_bench_never_falls_back_to_another_benchs_simula
     tmp_path: Path,
 ) -> None:
     # No national.port here: the default port may be another bench's simulator (it answers).
-    for args in (["national", "services"], ["national", "fault", "list"], ["psc", "pending"],
-                 ["national", "clock", "show"]):  # fmt: skip
+    for args in (
+        ["national", "services"],
+        ["national", "fault", "list"],
+        ["psc", "pending"],
+        ["national", "clock", "show"],
+    ):
         done = _run(*args, "-w", str(tmp_path))
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr and done.stdout == ""
@@ -124,13 +136,15 @@ def test_a_work_folder_without_a_bench_never_falls_back_to_another_benchs_simula
     ("args", "said"),
     [
         (["frobnicate"], "commande inconnue : frobnicate"),
-        (["national", "fault", "add", "insi", "error", "--status", "abc"],
-         "valeur invalide pour --status"),
+        (
+            ["national", "fault", "add", "insi", "error", "--status", "abc"],
+            "valeur invalide pour --status",
+        ),
         (["insert"], "argument manquant : kind"),
         (["status", "--bogus"], "option inconnue : --bogus"),
         (["scan", "a", "b", "c"], "argument(s) en trop : b c"),
     ],
-)  # fmt: skip
+)
 def test_a_wrong_argument_is_one_french_line(tmp_path: Path, args: list[str], said: str) -> None:
     done = _run(*args, "-w", str(tmp_path)) if args[0] != "frobnicate" else _run(*args)
     assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
@@ -179,8 +193,9 @@ def _send(port: int, pki: MssPki) -> None:
     message["To"] = "dr.testnom@medecin.mssante.fr"
     message["Subject"] = "Vaccination de test"
     message.set_content("Corps du message de test")
-    message.add_attachment(b"<ClinicalDocument/>", maintype="text", subtype="xml",
-                           filename="note.xml")  # fmt: skip
+    message.add_attachment(
+        b"<ClinicalDocument/>", maintype="text", subtype="xml", filename="note.xml"
+    )
     context = ssl.create_default_context(cafile=str(pki.ca_file))
     context.check_hostname = False
     context.load_cert_chain(pki.pharmacy.cert_file, pki.pharmacy.key_file)

@@ -27,8 +27,12 @@ SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 def p11(module: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["pkcs11-tool", "--module", str(module), *args],
-        capture_output=True, text=True, timeout=60, check=False, env=dict(os.environ),
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=dict(os.environ),
+    )
 
 
 @pytest.fixture
@@ -41,7 +45,9 @@ def cps_in_reader(hwsim, opensc_module: Path) -> str:  # type: ignore[no-untyped
     return reader
 
 
-def test_token_listed_then_gone_when_the_card_is_pulled(hwsim, cps_in_reader, opensc_module) -> None:  # type: ignore[no-untyped-def]
+def test_token_listed_then_gone_when_the_card_is_pulled(
+    hwsim, cps_in_reader, opensc_module
+) -> None:  # type: ignore[no-untyped-def]
     listed = p11(opensc_module, "--list-token-slots")
     assert listed.returncode == 0, listed.stderr
     assert f"serial num         : {PHARMACIST.card_serial}" in listed.stdout
@@ -53,17 +59,42 @@ def test_token_listed_then_gone_when_the_card_is_pulled(hwsim, cps_in_reader, op
     assert "serial num" not in gone.stdout and gone.stdout.count("(empty)") == 2
 
 
-def test_login_and_sign_verifies_with_the_card_certificate(cps_in_reader, opensc_module, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_login_and_sign_verifies_with_the_card_certificate(
+    cps_in_reader, opensc_module, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     message = b"ordonnance a signer"
     (tmp_path / "in").write_bytes(SHA256_DIGEST_INFO + hashlib.sha256(message).digest())
-    signed = p11(opensc_module, "--login", "--pin", PHARMACIST.pin, "--sign", "-m", "RSA-PKCS",
-                 "--id", SIG_ID.hex(), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "sig"))  # fmt: skip
+    signed = p11(
+        opensc_module,
+        "--login",
+        "--pin",
+        PHARMACIST.pin,
+        "--sign",
+        "-m",
+        "RSA-PKCS",
+        "--id",
+        SIG_ID.hex(),
+        "-i",
+        str(tmp_path / "in"),
+        "-o",
+        str(tmp_path / "sig"),
+    )
     assert signed.returncode == 0, signed.stderr
-    read = p11(opensc_module, "--read-object", "--type", "cert", "--id", SIG_ID.hex(),
-               "-o", str(tmp_path / "cert.der"))  # fmt: skip
+    read = p11(
+        opensc_module,
+        "--read-object",
+        "--type",
+        "cert",
+        "--id",
+        SIG_ID.hex(),
+        "-o",
+        str(tmp_path / "cert.der"),
+    )
     assert read.returncode == 0, read.stderr
     cert = x509.load_der_x509_certificate((tmp_path / "cert.der").read_bytes())
-    assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == PHARMACIST.idnat
+    assert (
+        cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == PHARMACIST.idnat
+    )
     public = cert.public_key()
     assert isinstance(public, rsa.RSAPublicKey)
     signature = (tmp_path / "sig").read_bytes()
@@ -93,8 +124,11 @@ def test_cps4_is_driven_through_the_bench_opensc_conf(hwsim, opensc_module, tmp_
     listed = p11(opensc_module, "--list-token-slots")
     assert f"serial num         : {prescriber.card_serial}" in listed.stdout, listed.stdout
     without_conf = subprocess.run(
-        ["pkcs11-tool", "--module", str(opensc_module), "--list-slots"], capture_output=True,
-        text=True, timeout=60, check=False,
+        ["pkcs11-tool", "--module", str(opensc_module), "--list-slots"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**os.environ, "OPENSC_CONF": str(tmp_path / "absent.conf")},
-    )  # fmt: skip
+    )
     assert "token not recognized" in without_conf.stdout

@@ -35,7 +35,9 @@ def _url(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> str:
         (point,) = value
         (name,) = point.full_name or []
     else:
-        (access,) = [a for a in value if a.access_method == AuthorityInformationAccessOID.CA_ISSUERS]
+        (access,) = [
+            a for a in value if a.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+        ]
         name = access.access_location
     assert isinstance(name, x509.UniformResourceIdentifier)
     return name.value
@@ -71,10 +73,22 @@ def _openssl_verify(ca_file: Path, crl_file: Path, leaf: x509.Certificate, folde
     leaf_file = folder / "leaf.pem"
     leaf_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
     done = subprocess.run(
-        ["openssl", "verify", "-x509_strict", "-crl_check_all", "-CAfile", str(ca_file),
-         "-CRLfile", str(crl_file), str(leaf_file)],
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        [
+            "openssl",
+            "verify",
+            "-x509_strict",
+            "-crl_check_all",
+            "-CAfile",
+            str(ca_file),
+            "-CRLfile",
+            str(crl_file),
+            str(leaf_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     return (done.stdout + done.stderr).strip() + f" rc={done.returncode}"
 
 
@@ -99,8 +113,9 @@ def test_the_revoked_card_fails_and_a_revocation_reaches_the_next_crl(
     assert "certificate revoked" in outcome and outcome.endswith("rc=2"), outcome
 
     good = pki.credentials(PEOPLE["pharmacien-adjoint"]).signature.cert
-    answer = httpx.post(national_sim.url("/_sim/pki/revoke"),
-                        json={"profile": "pharmacien-adjoint"}, timeout=10.0)  # fmt: skip
+    answer = httpx.post(
+        national_sim.url("/_sim/pki/revoke"), json={"profile": "pharmacien-adjoint"}, timeout=10.0
+    )
     assert answer.status_code == 200
     ca_file, crl_file = _relying_party_files(pki, good, tmp_path)
     assert "certificate revoked" in _openssl_verify(ca_file, crl_file, good, tmp_path)
@@ -143,8 +158,10 @@ def test_the_virtual_cards_own_certificates_verify_strictly(
     pki = TestPki()  # the bench's cards are certified by it (its CA key signs every CRL)
     ca_file, crl_file = tmp_path / "chain.pem", tmp_path / "crls.pem"
     ca_file.write_bytes(pki.root.cert_pem + pki.ca.cert_pem)
-    crls = [_fetch(national_sim.url(f"/pki/{name}.crl"), "application/pkix-crl")
-            for name in ("ac-personnes-test", "ac-racine-test")]  # fmt: skip
+    crls = [
+        _fetch(national_sim.url(f"/pki/{name}.crl"), "application/pkix-crl")
+        for name in ("ac-personnes-test", "ac-racine-test")
+    ]
     crl_file.write_bytes(b"".join(_pem_of_der_crl(der) for der in crls))
     reader = hwsim.reader_names[1]
     for profile, verdict in (("pharmacien", ": OK rc=0"), ("pharmacien-revoque", "revoked")):

@@ -143,10 +143,13 @@ def test_reverification_with_another_ins_is_a_mismatch(sqlite_db: Database) -> N
 def test_reverification_follows_the_ins_history(sqlite_db: Database) -> None:
     newer = InsiIdentity(
         ins=Ins.of(with_key("1620175112999"), InsOid.TEST),
-        birth_name="TESTSEUL", given_names=("DOMINIQUE",), sex="M",
-        birth_date=RawBirthDate.parse("19620101"), birthplace="75112",
+        birth_name="TESTSEUL",
+        given_names=("DOMINIQUE",),
+        sex="M",
+        birth_date=RawBirthDate.parse("19620101"),
+        birthplace="75112",
         history=(_history_entry(NIR),),
-    )  # fmt: skip
+    )
     service = _service(sqlite_db, FakeInsi([_identity(), newer]))
     patient = service.create_patient(DOMINIQUE)
     service.retrieve_ins(patient.id, author_rpps=RPPS)

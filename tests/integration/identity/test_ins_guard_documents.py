@@ -27,16 +27,24 @@ NIR = with_key("2991275056999")
 
 def _found() -> InsiIdentity:
     return InsiIdentity(
-        ins=Ins.of(NIR, InsOid.TEST), birth_name="TESTNOM", given_names=("CAMILLE",), sex="F",
-        birth_date=RawBirthDate.parse("19991231"), birthplace="75056",
-    )  # fmt: skip
+        ins=Ins.of(NIR, InsOid.TEST),
+        birth_name="TESTNOM",
+        given_names=("CAMILLE",),
+        sex="F",
+        birth_date=RawBirthDate.parse("19991231"),
+        birthplace="75056",
+    )
 
 
 def _body(patient_id: str) -> dict[str, Any]:
     return {
-        "id": "d-1", "patient_id": patient_id, "created_at": "2026-01-01T10:00:00+00:00",
-        "prescription_id": "ABCDEFGHIJ", "professional": {"rpps": RPPS}, "lines": [],
-    }  # fmt: skip
+        "id": "d-1",
+        "patient_id": patient_id,
+        "created_at": "2026-01-01T10:00:00+00:00",
+        "prescription_id": "ABCDEFGHIJ",
+        "professional": {"rpps": RPPS},
+        "lines": [],
+    }
 
 
 def _ins_identifiers(bundle: dict[str, Any]) -> list[dict[str, Any]]:

@@ -40,17 +40,25 @@ def tls_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsSim]:
     ca = make_ca(folder)
     server = ca.issue(folder, "server", server_name(), server=True)
     client = ca.issue(
-        folder, "insi-auto", organisation_name("PHARMACIE DES TESTS", "3999999999", "insi-auto"),
+        folder,
+        "insi-auto",
+        organisation_name("PHARMACIE DES TESTS", "3999999999", "insi-auto"),
         server=False,
-    )  # fmt: skip
+    )
     other = make_ca(folder / "other", "AC INCONNUE")
     stranger = other.issue(folder / "other", "stranger", server_name("x"), server=False)
     config = uvicorn.Config(
-        create_app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off",
-        ssl_certfile=str(server.cert_file), ssl_keyfile=str(server.key_file),
-        ssl_ca_certs=str(ca.cert_file), ssl_cert_reqs=ssl.CERT_REQUIRED,
+        create_app(),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=str(server.cert_file),
+        ssl_keyfile=str(server.key_file),
+        ssl_ca_certs=str(ca.cert_file),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
         timeout_graceful_shutdown=1,
-    )  # fmt: skip
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()

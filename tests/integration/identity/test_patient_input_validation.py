@@ -33,7 +33,10 @@ def count(api: Any) -> int:
         ("20230229", "le 29/02/2023 n'existe pas"),
         ("19801315", "le 15/13/1980 n'existe pas"),
         ("19800000", "jour ou mois inconnu (00) accepté seulement tel que lu sur la carte Vitale"),
-        ((pharmacy_today() + timedelta(days=1)).strftime("%Y%m%d"), "date de naissance dans le futur"),
+        (
+            (pharmacy_today() + timedelta(days=1)).strftime("%Y%m%d"),
+            "date de naissance dans le futur",
+        ),
         ("31/12/1999", "date de naissance attendue au format AAAAMMJJ ou AAAA-MM-JJ"),
         ("1999-12-311", "date de naissance attendue au format AAAAMMJJ ou AAAA-MM-JJ"),
     ],
@@ -51,8 +54,9 @@ def test_typed_birth_date_refused_with_a_french_message_on_the_field(
 
 
 def test_other_fields_get_french_messages_too(api: Any) -> None:
-    refused = api.client.post("/v1/patients", json={"birth_name": "", "birth_date": "19800115",
-                                                    "sex": "X"})  # fmt: skip
+    refused = api.client.post(
+        "/v1/patients", json={"birth_name": "", "birth_date": "19800115", "sex": "X"}
+    )
     by_field = {e["loc"][-1]: e["msg"] for e in refused.json()["errors"]}
     assert by_field["birth_name"] == "trop court : au moins 1 caractère(s)"
     assert by_field["given_names"] == "champ obligatoire"
@@ -61,8 +65,10 @@ def test_other_fields_get_french_messages_too(api: Any) -> None:
 
 
 def test_a_cards_lunar_date_is_kept_as_given(api: Any) -> None:
-    created = api.client.post("/v1/patients", json=traits(
-        birth_date="19800000", source="vitale", nir=with_key("1805099350012")))  # fmt: skip
+    created = api.client.post(
+        "/v1/patients",
+        json=traits(birth_date="19800000", source="vitale", nir=with_key("1805099350012")),
+    )
     assert created.status_code == 201, created.text
     assert created.json()["birth_date"] == "19800000"
     typed = api.client.post("/v1/patients", json=traits(birth_date="1980-01-15"))

@@ -52,10 +52,14 @@ def _key() -> dict[str, str]:
 
 def _vaccination(patient_id: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "patient_id": patient_id, "vaccine": "grippe", "dose_number": 1, "act": "rappel",
-        "route": "intramusculaire", "site": "deltoide-gauche",
+        "patient_id": patient_id,
+        "vaccine": "grippe",
+        "dose_number": 1,
+        "act": "rappel",
+        "route": "intramusculaire",
+        "site": "deltoide-gauche",
         "datamatrix": datamatrix(VACCINE.packs[0].cip13, NEXT_YEAR),
-    }  # fmt: skip
+    }
     body.update(overrides)
     return body
 
@@ -99,14 +103,20 @@ def test_vaccination_recorded_and_its_note_queued_for_the_dmp_and_the_doctor(
     again = client.post("/v1/vaccinations", json=body, headers=headers)
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["id"] == act["id"] and _count(missions, VaccinationRow) == 1
-    other = client.post("/v1/vaccinations", json=_vaccination(patient, dose_number=2),
-                        headers=headers)  # fmt: skip
+    other = client.post(
+        "/v1/vaccinations", json=_vaccination(patient, dose_number=2), headers=headers
+    )
     assert other.status_code == 409
 
-    found = client.get("/v1/vaccinations", params={
-        "patient": patient, "from": date.today().isoformat(), "to": date.today().isoformat(),
-        "vaccine": "grippe",
-    }).json()  # fmt: skip
+    found = client.get(
+        "/v1/vaccinations",
+        params={
+            "patient": patient,
+            "from": date.today().isoformat(),
+            "to": date.today().isoformat(),
+            "vaccine": "grippe",
+        },
+    ).json()
     assert [v["id"] for v in found] == [act["id"]]
     assert client.get("/v1/vaccinations", params={"vaccine": "hpv"}).json() == []
     yesterday = (date.today() - timedelta(days=1)).isoformat()
@@ -156,38 +166,53 @@ def test_expired_dose_is_refused_and_nothing_written(missions: MissionsApi) -> N
 
 
 def test_ineligible_patient_and_bad_code_are_refused(missions: MissionsApi) -> None:
-    child = add_patient(missions.container.db, IdentityStatus.QUAL,
-                        birth=f"{date.today().year - 9}0101")  # fmt: skip
+    child = add_patient(
+        missions.container.db, IdentityStatus.QUAL, birth=f"{date.today().year - 9}0101"
+    )
     refused = missions.client.post("/v1/vaccinations", json=_vaccination(child), headers=_key())
     assert refused.status_code == 422
     assert refused.json()["type"] == "urn:lgo:problem:vaccination-not-eligible"
     assert [r["code"] for r in refused.json()["refusals"]] == ["too-young"]
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    future = missions.client.post("/v1/vaccinations", headers=_key(),
-                                  json=_vaccination(child, administered_at=tomorrow))  # fmt: skip
+    future = missions.client.post(
+        "/v1/vaccinations", headers=_key(), json=_vaccination(child, administered_at=tomorrow)
+    )
     assert future.status_code == 422 and "futur" in future.json()["detail"]
     adult = add_patient(missions.container.db, IdentityStatus.QUAL, nir=None)
     no_lot = f"]d2010{VACCINE.packs[0].cip13}17{NEXT_YEAR:%y%m%d}"
-    bad = missions.client.post("/v1/vaccinations", json=_vaccination(adult, datamatrix=no_lot),
-                               headers=_key())  # fmt: skip
+    bad = missions.client.post(
+        "/v1/vaccinations", json=_vaccination(adult, datamatrix=no_lot), headers=_key()
+    )
     assert bad.status_code == 422 and bad.json()["type"] == "urn:lgo:problem:vaccine-code-invalid"
     assert _count(missions, VaccinationRow) == 0
 
 
 def test_invalid_requests_get_french_messages_per_field(missions: MissionsApi) -> None:
-    refused = missions.client.post("/v1/vaccinations", headers=_key(), json={
-        "patient_id": "", "vaccine": "variole", "dose_number": 0,
-    })  # fmt: skip
+    refused = missions.client.post(
+        "/v1/vaccinations",
+        headers=_key(),
+        json={
+            "patient_id": "",
+            "vaccine": "variole",
+            "dose_number": 0,
+        },
+    )
     assert refused.status_code == 422
     messages = {e["loc"][-1]: e["msg"] for e in refused.json()["errors"]}
     assert messages["patient_id"] == "trop court : au moins 1 caractère(s)"
     assert messages["vaccine"].startswith("valeur non reconnue ; valeurs possibles : 'grippe'")
     assert messages["dose_number"] == "doit être supérieur ou égal à 1"
-    both = missions.client.post("/v1/trod", headers=_key(), json={
-        "patient_id": "p", "test": "angine", "readings": {"streptocoque-a": "positif"},
-        "kit": {"manufacturer": "X", "reference": "Y", "lot": "Z"},
-        "performed_at": "2026-03-15T10:00:00",
-    })  # fmt: skip
+    both = missions.client.post(
+        "/v1/trod",
+        headers=_key(),
+        json={
+            "patient_id": "p",
+            "test": "angine",
+            "readings": {"streptocoque-a": "positif"},
+            "kit": {"manufacturer": "X", "reference": "Y", "lot": "Z"},
+            "performed_at": "2026-03-15T10:00:00",
+        },
+    )
     assert [e["msg"] for e in both.json()["errors"]] == [
         "heure du test avec fuseau horaire attendue"
     ]
@@ -196,17 +221,22 @@ def test_invalid_requests_get_french_messages_per_field(missions: MissionsApi) -
 
 def test_vaccination_from_a_scan_received_by_the_daemon(missions: MissionsApi) -> None:
     patient = add_patient(missions.container.db, IdentityStatus.PROV)
-    scan = missions.client.post("/v1/scans", json={
-        "payload": datamatrix(VACCINE.packs[0].cip13, NEXT_YEAR, lot="LOTSCAN")}).json()  # fmt: skip
+    scan = missions.client.post(
+        "/v1/scans", json={"payload": datamatrix(VACCINE.packs[0].cip13, NEXT_YEAR, lot="LOTSCAN")}
+    ).json()
     assert scan["kind"] == "gs1_datamatrix"
     body = {k: v for k, v in _vaccination(patient).items() if k != "datamatrix"}
-    created = missions.client.post("/v1/vaccinations", json={**body, "scan_id": scan["id"]},
-                                   headers=_key())  # fmt: skip
+    created = missions.client.post(
+        "/v1/vaccinations", json={**body, "scan_id": scan["id"]}, headers=_key()
+    )
     assert created.status_code == 201, created.text
     assert created.json()["product"]["lot"] == "LOTSCAN"
-    not_a_dose = missions.client.post("/v1/scans", json={"payload": "EPTEST0000000000000042"}).json()
-    refused = missions.client.post("/v1/vaccinations", json={**body, "scan_id": not_a_dose["id"]},
-                                   headers=_key())  # fmt: skip
+    not_a_dose = missions.client.post(
+        "/v1/scans", json={"payload": "EPTEST0000000000000042"}
+    ).json()
+    refused = missions.client.post(
+        "/v1/vaccinations", json={**body, "scan_id": not_a_dose["id"]}, headers=_key()
+    )
     assert refused.status_code == 422
     assert refused.json()["type"] == "urn:lgo:problem:vaccine-code-invalid"
 
@@ -224,13 +254,17 @@ def test_vaccination_needs_a_pharmacist_session_and_a_key(missions: MissionsApi)
 
 def _angine(patient: str, **criteria: Any) -> dict[str, Any]:
     return {
-        "patient_id": patient, "test": "angine",
-        "kit": {"manufacturer": "FICTILAB", "reference": "STREP-A-10", "lot": "K2026A",
-                "expiry": NEXT_YEAR.isoformat()},
+        "patient_id": patient,
+        "test": "angine",
+        "kit": {
+            "manufacturer": "FICTILAB",
+            "reference": "STREP-A-10",
+            "lot": "K2026A",
+            "expiry": NEXT_YEAR.isoformat(),
+        },
         "readings": {"streptocoque-a": "positif"},
-        "criteria": {"temperature_c": "38.6", "no_cough": True, "tender_nodes": True,
-                     **criteria},
-    }  # fmt: skip
+        "criteria": {"temperature_c": "38.6", "no_cough": True, "tender_nodes": True, **criteria},
+    }
 
 
 def test_positive_angine_within_protocol_dispensed_with_the_pharmacist_as_prescriber(
@@ -248,12 +282,15 @@ def test_positive_angine_within_protocol_dispensed_with_the_pharmacist_as_prescr
     assert client.get(f"/v1/documents/{test['document_id']}").json()["kind"] == "trod-result"
 
     box = AMOXICILLIN.packs[0].cip13
-    no_address = client.post(f"/v1/trod/{test['id']}/dispensation",
-                             json={"regimen": "amoxicilline", "cip13": box})  # fmt: skip
+    no_address = client.post(
+        f"/v1/trod/{test['id']}/dispensation", json={"regimen": "amoxicilline", "cip13": box}
+    )
     assert no_address.status_code == 422
     assert [m["datum"] for m in no_address.json()["missing"]] == ["patient_address"]
-    dispensed = client.post(f"/v1/trod/{test['id']}/dispensation",
-                            json={"regimen": "amoxicilline", "cip13": box, "patient_address": ADDRESS})  # fmt: skip
+    dispensed = client.post(
+        f"/v1/trod/{test['id']}/dispensation",
+        json={"regimen": "amoxicilline", "cip13": box, "patient_address": ADDRESS},
+    )
     assert dispensed.status_code == 201, dispensed.text
     body = dispensed.json()
     assert body["prescription_source"] == "protocole" and body["sync_status"] == "local_only"
@@ -271,8 +308,10 @@ def test_positive_angine_within_protocol_dispensed_with_the_pharmacist_as_prescr
     assert entry["quantity_units"] == 12
 
     # Exactly once: the same request again replays; another regimen is refused; one entry.
-    again = client.post(f"/v1/trod/{test['id']}/dispensation",
-                        json={"regimen": "amoxicilline", "cip13": box, "patient_address": ADDRESS})  # fmt: skip
+    again = client.post(
+        f"/v1/trod/{test['id']}/dispensation",
+        json={"regimen": "amoxicilline", "cip13": box, "patient_address": ADDRESS},
+    )
     assert again.status_code == 201 and again.json()["id"] == body["id"]
     assert client.get(f"/v1/trod/{test['id']}").json()["dispensation_id"] == body["id"]
     types = [e.type for e in missions.container.events.recent()]
@@ -282,25 +321,43 @@ def test_positive_angine_within_protocol_dispensed_with_the_pharmacist_as_prescr
     assert client.get(f"/v1/trod/{test['id']}").json()["protocol"]["next"] == "dispensed"
     # Another counter cannot dispense the same test again either.
     _, token = add_counter(missions.container.db, "comptoir-2")
-    other = client.post(f"/v1/trod/{test['id']}/dispensation", json={
-        "regimen": "amoxicilline", "cip13": box, "unit_mg": "500", "patient_address": ADDRESS,
-    }, headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-    assert other.status_code == 409 and other.json()["type"] == "urn:lgo:problem:trod-already-dispensed"
+    other = client.post(
+        f"/v1/trod/{test['id']}/dispensation",
+        json={
+            "regimen": "amoxicilline",
+            "cip13": box,
+            "unit_mg": "500",
+            "patient_address": ADDRESS,
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert (
+        other.status_code == 409
+        and other.json()["type"] == "urn:lgo:problem:trod-already-dispensed"
+    )
     assert len(client.get("/v1/ordonnancier", params={"patient_id": patient}).json()) == 1
 
 
 def test_outside_criteria_gives_a_referral_and_no_antibiotic(missions: MissionsApi) -> None:
     client = missions.client
     patient = add_patient(missions.container.db, IdentityStatus.QUAL)
-    created = client.post("/v1/trod", json=_angine(patient, temperature_c="39.8",
-                                                   exclusions=["grossesse"]), headers=_key())  # fmt: skip
+    created = client.post(
+        "/v1/trod",
+        json=_angine(patient, temperature_c="39.8", exclusions=["grossesse"]),
+        headers=_key(),
+    )
     assert created.status_code == 201, created.text
     test = created.json()
     assert not test["protocol"]["within"] and test["protocol"]["next"] == "refer"
     assert {r["code"] for r in test["protocol"]["refusals"]} == {"fever", "exclusion:grossesse"}
-    refused = client.post(f"/v1/trod/{test['id']}/dispensation",
-                          json={"regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13,
-                                "patient_address": ADDRESS})  # fmt: skip
+    refused = client.post(
+        f"/v1/trod/{test['id']}/dispensation",
+        json={
+            "regimen": "amoxicilline",
+            "cip13": AMOXICILLIN.packs[0].cip13,
+            "patient_address": ADDRESS,
+        },
+    )
     assert refused.status_code == 422
     assert refused.json()["type"] == "urn:lgo:problem:trod-protocol-refused"
     assert client.get("/v1/ordonnancier", params={"patient_id": patient}).json() == []
@@ -316,25 +373,42 @@ def test_outside_criteria_gives_a_referral_and_no_antibiotic(missions: MissionsA
 def test_positive_cystite_fosfomycin_single_dose(missions: MissionsApi) -> None:
     client = missions.client
     patient = add_patient(missions.container.db, IdentityStatus.PROV)
-    created = client.post("/v1/trod", headers=_key(), json={
-        "patient_id": patient, "test": "cystite",
-        "kit": {"manufacturer": "FICTILAB", "reference": "BU-10", "lot": "U77"},
-        "readings": {"leucocytes": "positif", "nitrites": "negatif"},
-        "criteria": {"temperature_c": "37.2"},
-    })  # fmt: skip
+    created = client.post(
+        "/v1/trod",
+        headers=_key(),
+        json={
+            "patient_id": patient,
+            "test": "cystite",
+            "kit": {"manufacturer": "FICTILAB", "reference": "BU-10", "lot": "U77"},
+            "readings": {"leucocytes": "positif", "nitrites": "negatif"},
+            "criteria": {"temperature_c": "37.2"},
+        },
+    )
     assert created.status_code == 201, created.text
     test = created.json()
-    assert test["protocol"]["next"] == "dispense" and test["document_skipped"] == "ins-not-qualified"
+    assert (
+        test["protocol"]["next"] == "dispense" and test["document_skipped"] == "ins-not-qualified"
+    )
     still = client.post(f"/v1/trod/{test['id']}/document", json={})
     assert still.status_code == 201 and still.json()["document_skipped"] == "ins-not-qualified"
-    dispensed = client.post(f"/v1/trod/{test['id']}/dispensation",
-                            json={"regimen": "fosfomycine", "cip13": FOSFOMYCIN.packs[0].cip13,
-                                  "patient_address": ADDRESS})  # fmt: skip
+    dispensed = client.post(
+        f"/v1/trod/{test['id']}/dispensation",
+        json={
+            "regimen": "fosfomycine",
+            "cip13": FOSFOMYCIN.packs[0].cip13,
+            "patient_address": ADDRESS,
+        },
+    )
     assert dispensed.status_code == 201, dispensed.text
     assert dispensed.json()["lines"][0]["units"] == 1
-    wrong = client.post(f"/v1/trod/{test['id']}/dispensation",
-                        json={"regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13,
-                                "patient_address": ADDRESS})  # fmt: skip
+    wrong = client.post(
+        f"/v1/trod/{test['id']}/dispensation",
+        json={
+            "regimen": "amoxicilline",
+            "cip13": AMOXICILLIN.packs[0].cip13,
+            "patient_address": ADDRESS,
+        },
+    )
     assert wrong.status_code == 409, wrong.text  # one antibiotic per test
 
 
@@ -353,11 +427,13 @@ def test_expired_kit_is_refused(missions: MissionsApi) -> None:
 
 @pytest.fixture
 def missions_pg(
-    tmp_path: Path, national_sim: NationalSim, mss_server: MssServer, mss_pki: MssPki,
+    tmp_path: Path,
+    national_sim: NationalSim,
+    mss_server: MssServer,
+    mss_pki: MssPki,
     pg_cluster: Any,
-) -> Iterator[MissionsApi]:  # fmt: skip
-    yield from missions_api(tmp_path, national_sim, mss_server, mss_pki,
-                            pg_cluster.new_database())  # fmt: skip
+) -> Iterator[MissionsApi]:
+    yield from missions_api(tmp_path, national_sim, mss_server, mss_pki, pg_cluster.new_database())
 
 
 @pytest.mark.postgres
@@ -367,17 +443,24 @@ def test_storage_on_postgresql(missions_pg: MissionsApi) -> None:
     headers = _key()
     created = client.post("/v1/vaccinations", json=_vaccination(patient), headers=headers)
     assert created.status_code == 201, created.text
-    assert client.post("/v1/vaccinations", json=_vaccination(patient),
-                       headers=headers).json()["id"] == created.json()["id"]  # fmt: skip
+    assert (
+        client.post("/v1/vaccinations", json=_vaccination(patient), headers=headers).json()["id"]
+        == created.json()["id"]
+    )
     test = client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
     box = AMOXICILLIN.packs[0].cip13
-    first = client.post(f"/v1/trod/{test['id']}/dispensation",
-                        json={"regimen": "amoxicilline", "cip13": box, "patient_address": ADDRESS})  # fmt: skip
+    first = client.post(
+        f"/v1/trod/{test['id']}/dispensation",
+        json={"regimen": "amoxicilline", "cip13": box, "patient_address": ADDRESS},
+    )
     assert first.status_code == 201, first.text
-    assert client.get("/v1/vaccinations", params={"patient": patient}).json()[0]["id"] == \
-        created.json()["id"]  # fmt: skip
-    assert [t["id"] for t in client.get("/v1/trod", params={"test": "angine"}).json()] == \
-        [test["id"]]  # fmt: skip
+    assert (
+        client.get("/v1/vaccinations", params={"patient": patient}).json()[0]["id"]
+        == created.json()["id"]
+    )
+    assert [t["id"] for t in client.get("/v1/trod", params={"test": "angine"}).json()] == [
+        test["id"]
+    ]
 
 
 # ---------------------------------------------------------------- dashboard
@@ -386,36 +469,59 @@ def test_storage_on_postgresql(missions_pg: MissionsApi) -> None:
 def test_dashboard_counts_acts_and_their_documents(missions: MissionsApi, tmp_path: Path) -> None:
     client = missions.client
     patient = add_patient(missions.container.db, IdentityStatus.QUAL)
-    assert client.post("/v1/vaccinations", json=_vaccination(patient),
-                       headers=_key()).status_code == 201  # fmt: skip
+    assert (
+        client.post("/v1/vaccinations", json=_vaccination(patient), headers=_key()).status_code
+        == 201
+    )
     assert missions.deliver_documents() == 1  # the note reaches the DMP
     # Then the patient blocks the pharmacy in the DMP: the TROD result is refused for good.
-    sim_control(missions.sim.base_url, "patients",
-                {"ins": FICTIVE_NIR, "oid": InsOid.TEST.value, "blocked": [PHARMACY_IDNAT]})  # fmt: skip
+    sim_control(
+        missions.sim.base_url,
+        "patients",
+        {"ins": FICTIVE_NIR, "oid": InsOid.TEST.value, "blocked": [PHARMACY_IDNAT]},
+    )
     test = client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
     assert missions.deliver_documents() == 1
-    assert client.post(f"/v1/trod/{test['id']}/dispensation", json={
-        "regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13, "patient_address": ADDRESS,
-    }).status_code == 201  # fmt: skip
+    assert (
+        client.post(
+            f"/v1/trod/{test['id']}/dispensation",
+            json={
+                "regimen": "amoxicilline",
+                "cip13": AMOXICILLIN.packs[0].cip13,
+                "patient_address": ADDRESS,
+            },
+        ).status_code
+        == 201
+    )
 
     today = today_local().isoformat()
     body = client.get("/v1/stats", params={"from": today, "to": today}).json()
-    mine = {k: v for k, v in body["totals"].items() if k.split(".")[0] in {
-        "vaccinations", "vaccination_notes", "trod", "trod_results"}}  # fmt: skip
+    mine = {
+        k: v
+        for k, v in body["totals"].items()
+        if k.split(".")[0] in {"vaccinations", "vaccination_notes", "trod", "trod_results"}
+    }
     assert mine == {
-        "vaccinations.recorded": 1, "vaccination_notes.delivered": 1,
-        "vaccination_notes.failed": 0, "trod.recorded": 1, "trod.protocol_dispensed": 1,
-        "trod_results.delivered": 0, "trod_results.failed": 1,
-    }  # fmt: skip
+        "vaccinations.recorded": 1,
+        "vaccination_notes.delivered": 1,
+        "vaccination_notes.failed": 0,
+        "trod.recorded": 1,
+        "trod.protocol_dispensed": 1,
+        "trod_results.delivered": 0,
+        "trod_results.failed": 1,
+    }
     assert body["totals"]["paper.dispensed"] == 0  # the protocol's is not a paper prescription
     assert {"source": "trod_results", "error": "dmp-access-refused", "count": 1} in body["failures"]
     exported = client.get("/v1/stats/export.csv", params={"from": today, "to": today}).text
     assert "total,vaccinations.recorded,vaccinations réalisées,1\r\n" in exported
     assert "total,failure:trod_results:dmp-access-refused,échec,1\r\n" in exported
 
-    env = {"LGO_DATABASE__URL": missions.container.settings.database_url,
-           "LGO_STATE_DIR": str(tmp_path / "cli-state"), "LGO_LOGGING__JSON": "false",
-           "COLUMNS": "200"}  # fmt: skip
+    env = {
+        "LGO_DATABASE__URL": missions.container.settings.database_url,
+        "LGO_STATE_DIR": str(tmp_path / "cli-state"),
+        "LGO_LOGGING__JSON": "false",
+        "COLUMNS": "200",
+    }
     try:
         shown = CliRunner().invoke(cli_app, ["stats", "--from", today, "--to", today], env=env)
     finally:
@@ -431,28 +537,46 @@ def test_dashboard_counts_acts_and_their_documents(missions: MissionsApi, tmp_pa
 
 @pytest.fixture
 def missions_kit(
-    tmp_path: Path, national_sim: NationalSim, mss_server: MssServer, mss_pki: MssPki,
+    tmp_path: Path,
+    national_sim: NationalSim,
+    mss_server: MssServer,
+    mss_pki: MssPki,
     cisis_kit: CisisKit,
-) -> Iterator[MissionsApi]:  # fmt: skip
-    yield from missions_api(tmp_path, national_sim, mss_server, mss_pki, documents={
-        "cisis_kit_dir": str(cisis_kit.kit_dir), "cisis_cache_dir": str(tmp_path / "cisis"),
-    })  # fmt: skip
+) -> Iterator[MissionsApi]:
+    yield from missions_api(
+        tmp_path,
+        national_sim,
+        mss_server,
+        mss_pki,
+        documents={
+            "cisis_kit_dir": str(cisis_kit.kit_dir),
+            "cisis_cache_dir": str(tmp_path / "cisis"),
+        },
+    )
 
 
-def test_documents_of_the_acts_pass_the_cisis_kit(missions_kit: MissionsApi,
-                                                  cisis_kit: CisisKit) -> None:  # fmt: skip
+def test_documents_of_the_acts_pass_the_cisis_kit(
+    missions_kit: MissionsApi, cisis_kit: CisisKit
+) -> None:
     client = missions_kit.client
     patient = add_patient(missions_kit.container.db, IdentityStatus.QUAL)
     act = client.post("/v1/vaccinations", json=_vaccination(patient), headers=_key()).json()
     test = client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
-    cystite = client.post("/v1/trod", headers=_key(), json={
-        "patient_id": patient, "test": "cystite",
-        "kit": {"manufacturer": "FICTILAB", "reference": "BU-10", "lot": "U77"},
-        "readings": {"leucocytes": "positif", "nitrites": "positif"},
-    }).json()  # fmt: skip
-    for document_id, kind in ((act["document_id"], DocumentKind.VACCINATION_NOTE),
-                              (test["document_id"], DocumentKind.TROD_RESULT),
-                              (cystite["document_id"], DocumentKind.TROD_RESULT)):  # fmt: skip
+    cystite = client.post(
+        "/v1/trod",
+        headers=_key(),
+        json={
+            "patient_id": patient,
+            "test": "cystite",
+            "kit": {"manufacturer": "FICTILAB", "reference": "BU-10", "lot": "U77"},
+            "readings": {"leucocytes": "positif", "nitrites": "positif"},
+        },
+    ).json()
+    for document_id, kind in (
+        (act["document_id"], DocumentKind.VACCINATION_NOTE),
+        (test["document_id"], DocumentKind.TROD_RESULT),
+        (cystite["document_id"], DocumentKind.TROD_RESULT),
+    ):
         assert document_id, (act, test, cystite)
         cda = client.get(f"/v1/documents/{document_id}/cda").content
         assert cisis_kit.schema_errors(cda) == []
@@ -469,8 +593,9 @@ def test_a_rejected_note_is_not_sent_and_the_counter_reads_the_failed_rules(
     French, rule by rule."""
     monkeypatch.setattr(document_types, "ATC", "1.2.3.4")
     patient = add_patient(missions_kit.container.db, IdentityStatus.QUAL)
-    created = missions_kit.client.post("/v1/vaccinations", json=_vaccination(patient),
-                                       headers=_key())  # fmt: skip
+    created = missions_kit.client.post(
+        "/v1/vaccinations", json=_vaccination(patient), headers=_key()
+    )
     assert created.status_code == 201, created.text
     act = created.json()
     assert act["document_id"] is None and act["document_skipped"] == "cda-non-conformant"
@@ -498,26 +623,51 @@ def _stored_act(db: Database) -> str:
     act_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     with db.uow() as uow:
-        uow.session.add(VaccinationRow(
-            id=act_id, idempotency_key=act_id, request_hash="h", created_at=now,
-            administered_at=now, patient_id=patient, vaccine="grippe", gtin="0" + "3" * 13,
-            cip13="3" * 13, cis_code="60000001", product_label="VACCIN", lot_number="L",
-            expiry=NEXT_YEAR, act="rappel", route="intramusculaire", pharmacist_rpps="1" * 11,
-            pharmacist_national_id="8" + "1" * 11, session_id="s", eligibility="{}",
-        ))  # fmt: skip
+        uow.session.add(
+            VaccinationRow(
+                id=act_id,
+                idempotency_key=act_id,
+                request_hash="h",
+                created_at=now,
+                administered_at=now,
+                patient_id=patient,
+                vaccine="grippe",
+                gtin="0" + "3" * 13,
+                cip13="3" * 13,
+                cis_code="60000001",
+                product_label="VACCIN",
+                lot_number="L",
+                expiry=NEXT_YEAR,
+                act="rappel",
+                route="intramusculaire",
+                pharmacist_rpps="1" * 11,
+                pharmacist_national_id="8" + "1" * 11,
+                session_id="s",
+                eligibility="{}",
+            )
+        )
         uow.commit()
     return act_id
 
 
 def test_document_production_is_claimed_once_and_retaken_after_the_lease(any_db: Database) -> None:
-    store = ActStore(any_db, VaccinationRow, VaccinationRow.administered_at, VaccinationRow.vaccine,
-                     lambda row: {"id": row.id, "document_id": row.document_id}, "absent")  # fmt: skip
+    store = ActStore(
+        any_db,
+        VaccinationRow,
+        VaccinationRow.administered_at,
+        VaccinationRow.vaccine,
+        lambda row: {"id": row.id, "document_id": row.document_id},
+        "absent",
+    )
     act_id = _stored_act(any_db)
     assert store._claim(act_id) is True
     assert store._claim(act_id) is False  # another producer holds it
     with any_db.uow() as uow:  # the first producer died: its lease runs out
-        uow.session.execute(update(VaccinationRow).where(VaccinationRow.id == act_id).values(
-            document_claimed_at=datetime.now(UTC) - DOCUMENT_LEASE - timedelta(seconds=1)))
+        uow.session.execute(
+            update(VaccinationRow)
+            .where(VaccinationRow.id == act_id)
+            .values(document_claimed_at=datetime.now(UTC) - DOCUMENT_LEASE - timedelta(seconds=1))
+        )
         uow.commit()
     assert store.link_document(act_id, lambda: {"id": "2.25.42"}) is True
     assert store.get(act_id)["document_id"] == "2.25.42"
@@ -533,13 +683,19 @@ def test_two_counters_racing_on_one_test_get_one_dispensation(
     client = missions.client
     patient = add_patient(missions.container.db, IdentityStatus.QUAL)
     test = client.post("/v1/trod", json=_angine(patient), headers=_key()).json()
-    body = {"regimen": "amoxicilline", "cip13": AMOXICILLIN.packs[0].cip13,
-            "patient_address": ADDRESS}  # fmt: skip
+    body = {
+        "regimen": "amoxicilline",
+        "cip13": AMOXICILLIN.packs[0].cip13,
+        "patient_address": ADDRESS,
+    }
     assert client.post(f"/v1/trod/{test['id']}/dispensation", json=body).status_code == 201
     monkeypatch.setattr(TrodService, "_earlier", lambda *_: None)  # the race: check passed
     _, token = add_counter(missions.container.db, "comptoir-2")
-    second = client.post(f"/v1/trod/{test['id']}/dispensation", json=body,
-                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    second = client.post(
+        f"/v1/trod/{test['id']}/dispensation",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert second.status_code == 422
     assert [r["code"] for r in second.json()["refusals"]] == ["nothing_left"]
     assert len(client.get("/v1/ordonnancier", params={"patient_id": patient}).json()) == 1

@@ -37,8 +37,9 @@ class Clock:
 
 
 def _store(pki: TestPki, folder: Path, clock: Clock, max_bytes: int = 1 << 20) -> CrlStore:
-    http = NationalHttpClient("pki", "", timeout_s=2.0, retry=RetryPolicy(attempts=1),
-                              max_body_bytes=max_bytes)  # fmt: skip
+    http = NationalHttpClient(
+        "pki", "", timeout_s=2.0, retry=RetryPolicy(attempts=1), max_body_bytes=max_bytes
+    )
     return CrlStore([pki.root.cert, pki.ca.cert], folder, http, grace=GRACE, clock=clock)
 
 
@@ -83,7 +84,9 @@ def test_outage_uses_the_last_crl_within_the_grace_only(
     assert (restarted.check(good).status, restarted.check(good).reason) == ("good", "stale_crl")
     clock.now += timedelta(hours=3)  # beyond nextUpdate + 72 h
     assert (restarted.check(good).status, restarted.check(good).reason) == (
-        "unknown", "crl_unavailable")  # fmt: skip
+        "unknown",
+        "crl_unavailable",
+    )
 
 
 def test_unusable_answers_are_never_taken_as_a_crl(

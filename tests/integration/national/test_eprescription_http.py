@@ -70,9 +70,13 @@ def report(prescription_id: str, *lines: LineExecution, key: str | None = None) 
 
 def unchanged(line_id: str, cip13: str, quantity: int, renewal: int = 0) -> LineExecution:
     return LineExecution(
-        line_id=line_id, intervention=Intervention.UNCHANGED, cip13=cip13,
-        quantity=quantity, complete=True, renewal_number=renewal,
-    )  # fmt: skip
+        line_id=line_id,
+        intervention=Intervention.UNCHANGED,
+        cip13=cip13,
+        quantity=quantity,
+        complete=True,
+        renewal_number=renewal,
+    )
 
 
 def test_fetch_gives_a_typed_multi_line_prescription(client: EPrescriptionClient) -> None:
@@ -84,8 +88,10 @@ def test_fetch_gives_a_typed_multi_line_prescription(client: EPrescriptionClient
     assert record.patient.family_name == "TESTPATIENT"
     assert record.patient.ins_oid == "1.2.250.1.213.1.4.10"
     assert [line.cip13 for line in record.lines] == [
-        "3400999999021", "3400999999076", "3400999999052"
-    ]  # fmt: skip
+        "3400999999021",
+        "3400999999076",
+        "3400999999052",
+    ]
     levothyroxine = record.lines[0]
     assert levothyroxine.substitutable is False
     assert levothyroxine.non_substitutable_reason is NonSubstitutableReason.MTE
@@ -130,8 +136,9 @@ def test_renewable_line_carries_its_history(client: EPrescriptionClient) -> None
     assert line.status is LineStatus.PARTIAL
     assert line.renewals_allowed == 2
     assert sorted((d.renewal_number, d.quantity, d.complete) for d in line.dispensed) == [
-        (0, 2, True), (1, 1, False)
-    ]  # fmt: skip
+        (0, 2, True),
+        (1, 1, False),
+    ]
 
 
 def test_controlled_and_child_lines(client: EPrescriptionClient) -> None:
@@ -165,21 +172,30 @@ def test_every_intervention_kind_is_accepted(client: EPrescriptionClient) -> Non
     lines = (
         unchanged(record.lines[0].line_id, "3400999999021", 1),
         LineExecution(
-            line_id=record.lines[1].line_id, intervention=Intervention.MODIFIED,
-            cip13="3400999999076", quantity=1, complete=True, reason="posologie",
+            line_id=record.lines[1].line_id,
+            intervention=Intervention.MODIFIED,
+            cip13="3400999999076",
+            quantity=1,
+            complete=True,
+            reason="posologie",
             prescriber_agreement_date=datetime.now(UTC).date(),
         ),
         LineExecution(
-            line_id=record.lines[2].line_id, intervention=Intervention.NOT_DISPENSED,
-            quantity=0, complete=False, reason="refus du patient",
+            line_id=record.lines[2].line_id,
+            intervention=Intervention.NOT_DISPENSED,
+            quantity=0,
+            complete=False,
+            reason="refus du patient",
         ),
-    )  # fmt: skip
+    )
     receipt = client.record_execution(report(MULTI, *lines))
     assert len(receipt.dispense_ids) == 3
     after = client.fetch(MULTI, author_rpps=RPPS)
     assert [line.status for line in after.lines] == [
-        LineStatus.PARTIAL, LineStatus.PARTIAL, LineStatus.OPEN
-    ]  # fmt: skip
+        LineStatus.PARTIAL,
+        LineStatus.PARTIAL,
+        LineStatus.OPEN,
+    ]
     assert after.state is PrescriptionState.PARTIAL
 
 
@@ -206,9 +222,10 @@ def test_retry_after_a_timeout_with_the_same_key_records_once(
     )
     execution = report(RENEWABLE, unchanged(f"{RENEWABLE}-1", "3400999999083", 2, renewal=2))
     with EPrescriptionClient(
-        national_sim.url("/eprescription/fhir"), timeout_s=0.5,
+        national_sim.url("/eprescription/fhir"),
+        timeout_s=0.5,
         retry=RetryPolicy(attempts=3, backoff_s=0.01),
-    ) as client:  # fmt: skip
+    ) as client:
         receipt = client.record_execution(execution)
 
     assert receipt.replayed is True  # the second attempt found the first one's record

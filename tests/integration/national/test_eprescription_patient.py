@@ -27,11 +27,18 @@ def test_patient_and_prescriber_are_read(client: EPrescriptionClient) -> None:
     record = client.fetch("EPTEST0000000000000042", author_rpps=AUTHOR)
     patient = record.patient
     assert (patient.family_name, patient.given_names, patient.birth_date, patient.sex) == (
-        "TESTNOM", ("CAMILLE",), "1999-12-31", "female")  # fmt: skip
+        "TESTNOM",
+        ("CAMILLE",),
+        "1999-12-31",
+        "female",
+    )
     assert (patient.ins, patient.ins_oid) == ("299127505699943", "1.2.250.1.213.1.4.10")
     prescriber = record.prescriber
     assert (prescriber.rpps, prescriber.profession_code, prescriber.specialty_code) == (
-        "10000000009", "10", "SM54")  # fmt: skip
+        "10000000009",
+        "10",
+        "SM54",
+    )
     assert prescriber.address == "12 rue des Essais, 75010 PARIS"
 
 

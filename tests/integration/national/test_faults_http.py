@@ -108,13 +108,19 @@ def test_duplicate_delivery_of_an_execution_records_once(
 ) -> None:
     arm(national_sim, FaultKind.DUPLICATE, method="POST")
     line = LineExecution(
-        line_id=f"{PID}-1", intervention=Intervention.SUBSTITUTED, cip13="3400999999014",
-        quantity=2, complete=True,
-    )  # fmt: skip
+        line_id=f"{PID}-1",
+        intervention=Intervention.SUBSTITUTED,
+        cip13="3400999999014",
+        quantity=2,
+        complete=True,
+    )
     execution = ExecutionReport(
-        prescription_id=PID, idempotency_key=f"dup-{uuid.uuid4()}",
-        dispensed_at=datetime.now(UTC), pharmacist_rpps=RPPS, lines=(line,),
-    )  # fmt: skip
+        prescription_id=PID,
+        idempotency_key=f"dup-{uuid.uuid4()}",
+        dispensed_at=datetime.now(UTC),
+        pharmacist_rpps=RPPS,
+        lines=(line,),
+    )
     receipt = client.record_execution(execution)
     assert receipt.replayed is True  # the client saw the second delivery's answer
     assert store_of(national_sim.state).executions() == 1

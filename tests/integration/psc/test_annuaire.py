@@ -40,8 +40,11 @@ class Clock:
 @pytest.fixture
 def annuaire_client(live_sim: LiveSim) -> Iterator[AnnuaireClient]:
     http = NationalHttpClient(
-        "annuaire", live_sim.base_url + "/annuaire", timeout_s=2.0,
-        retry=RetryPolicy(attempts=2, backoff_s=0.0), sleep=lambda _: None,
+        "annuaire",
+        live_sim.base_url + "/annuaire",
+        timeout_s=2.0,
+        retry=RetryPolicy(attempts=2, backoff_s=0.0),
+        sleep=lambda _: None,
     )
     yield AnnuaireClient(http)
     http.close()
@@ -80,13 +83,16 @@ def test_active_practitioner_with_roles_profession_and_organisation(
     assert role.organization_name == "CABINET MEDICAL DU TEST"
 
 
-@pytest.mark.parametrize(("rpps", "status"), [
-    (ACTIVE_GP, PrescriberStatus.ACTIVE),
-    (DENTIST, PrescriberStatus.ACTIVE),
-    (INACTIVE_GP, PrescriberStatus.INACTIVE),
-    (NO_CURRENT_ROLE, PrescriberStatus.INACTIVE),
-    (UNKNOWN, PrescriberStatus.UNKNOWN),
-])
+@pytest.mark.parametrize(
+    ("rpps", "status"),
+    [
+        (ACTIVE_GP, PrescriberStatus.ACTIVE),
+        (DENTIST, PrescriberStatus.ACTIVE),
+        (INACTIVE_GP, PrescriberStatus.INACTIVE),
+        (NO_CURRENT_ROLE, PrescriberStatus.INACTIVE),
+        (UNKNOWN, PrescriberStatus.UNKNOWN),
+    ],
+)
 def test_prescriber_status(checker: PrescriberChecker, rpps: str, status: PrescriberStatus) -> None:
     check = checker.check(rpps)
     assert check.status is status

@@ -120,12 +120,15 @@ def test_refresh_without_ecps_session_is_a_conflict(api_psc: ApiHarness) -> None
     assert answer.json()["type"] == "urn:lgo:problem:ecps-session-required"
 
 
-@pytest.mark.parametrize(("rpps", "status", "ack"), [
-    ("10999990012", "active", False),
-    ("10999990020", "inactive", True),
-    ("10999990053", "unknown", True),
-    ("10999990013", "invalid_number", True),
-])
+@pytest.mark.parametrize(
+    ("rpps", "status", "ack"),
+    [
+        ("10999990012", "active", False),
+        ("10999990020", "inactive", True),
+        ("10999990053", "unknown", True),
+        ("10999990013", "invalid_number", True),
+    ],
+)
 def test_prescriber_endpoint(api_psc: ApiHarness, rpps: str, status: str, ack: bool) -> None:
     answer = api_psc.client.get(f"/v1/prescribers/{rpps}")
     assert answer.status_code == 200

@@ -103,9 +103,7 @@ def test_ciba_never_answered_expires_as_a_typed_error(
     assert registry.current() is None
 
 
-def test_ciba_manual_user_waits_for_the_technician(
-    live_sim: LiveSim, psc_login: PscLogin
-) -> None:
+def test_ciba_manual_user_waits_for_the_technician(live_sim: LiveSim, psc_login: PscLogin) -> None:
     started = psc_login.start_ciba(MANUAL)
     assert psc_login.poll(started.login_id) is None
     pending = httpx.get(f"{live_sim.base_url}/_sim/psc/ciba").json()
@@ -116,10 +114,13 @@ def test_ciba_manual_user_waits_for_the_technician(
     assert session.identity.rpps == MANUAL
 
 
-@pytest.mark.parametrize(("decision", "error"), [
-    ("refuse", PscLoginRefused),
-    ("expire", PscLoginExpired),
-])
+@pytest.mark.parametrize(
+    ("decision", "error"),
+    [
+        ("refuse", PscLoginRefused),
+        ("expire", PscLoginExpired),
+    ],
+)
 def test_ciba_control_call_refuses_or_times_out(
     live_sim: LiveSim, psc_login: PscLogin, decision: str, error: type[Exception]
 ) -> None:
@@ -196,7 +197,9 @@ def test_code_with_a_wrong_verifier_or_replayed_is_refused(psc_client: PscClient
     code = _follow_authorize(url)["code"]
     with pytest.raises(PscGrantInvalid):
         psc_client.exchange_code(
-            code=code, redirect_uri=REDIRECT_URI, code_verifier=PkcePair.generate().verifier,
+            code=code,
+            redirect_uri=REDIRECT_URI,
+            code_verifier=PkcePair.generate().verifier,
             nonce="n",
         )
     with pytest.raises(PscGrantInvalid):  # a code dies at its first use, even a failed one
@@ -252,9 +255,7 @@ def test_refresh_after_revocation_closes_the_session(
     assert registry.current() is None
 
 
-def test_rotated_provider_key_is_fetched_again(
-    live_sim: LiveSim, psc_login: PscLogin
-) -> None:
+def test_rotated_provider_key_is_fetched_again(live_sim: LiveSim, psc_login: PscLogin) -> None:
     poll_until_done(psc_login, psc_login.start_ciba(PHARMACIST).login_id)  # keys now cached
     live_sim.psc.key = ECKey.generate_key("P-256", auto_kid=True)  # the provider rotates
     session = poll_until_done(psc_login, psc_login.start_ciba(PHARMACIST).login_id)
@@ -286,8 +287,9 @@ def test_provider_outage_during_polling_leaves_the_login_pending(
     from hwsim.national.faults import FaultKind, FaultSpec
     from lgo.national.errors import ServiceUnavailable
 
-    login = PscLogin(psc_client, registry, session_ttl=timedelta(minutes=5),
-                     redirect_uri=REDIRECT_URI)
+    login = PscLogin(
+        psc_client, registry, session_ttl=timedelta(minutes=5), redirect_uri=REDIRECT_URI
+    )
     try:
         started = login.start_ciba(PHARMACIST)
         live_sim.sim.faults.arm(
@@ -312,10 +314,15 @@ def test_a_provider_that_holds_its_answer_is_cut_by_the_timeout(live_sim: LiveSi
         client.metadata()
         # Only the first call is held: had the client replayed the sign-in request, the
         # replay would have succeeded and no error would come out.
-        live_sim.sim.faults.arm(FaultSpec(
-            service="psc", kind=FaultKind.TIMEOUT, path_contains="/bc-authorize", delay_s=2.0,
-            times=1,
-        ))
+        live_sim.sim.faults.arm(
+            FaultSpec(
+                service="psc",
+                kind=FaultKind.TIMEOUT,
+                path_contains="/bc-authorize",
+                delay_s=2.0,
+                times=1,
+            )
+        )
         with pytest.raises(ServiceTimeout):
             client.start_ciba("8" + PHARMACIST)
     finally:
@@ -335,9 +342,7 @@ def test_polling_faster_than_the_interval_gets_slow_down(
     assert psc_client.poll_ciba(started.auth_req_id) == CibaPending(slow_down=True)
 
 
-def test_minimal_id_token_is_completed_by_userinfo(
-    live_sim: LiveSim, psc_login: PscLogin
-) -> None:
+def test_minimal_id_token_is_completed_by_userinfo(live_sim: LiveSim, psc_login: PscLogin) -> None:
     from hwsim.national.app import reset_state
 
     live_sim.sim.settings["psc_minimal_id_token"] = True

@@ -41,21 +41,27 @@ def served(tmp_path: Path) -> Iterator[Served]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
-                             api={"port": port})  # fmt: skip
+    settings = load_settings(
+        state_dir=tmp_path / "state", hardware={"pcsc_enabled": False}, api={"port": port}
+    )
     container = Container(settings)
     migrate.upgrade(container.db)
     _, token = add_counter(container.db, "comptoir-tableau")
     now = datetime.now(UTC)
     with container.db.uow() as uow:
-        uow.session.add_all([
-            StatsNationalCall(at=now, service="insi", action="x", status="200", attempts=1,
-                              duration_ms=3),
-            StatsNationalCall(at=now, service="dmp", action="x", status="503", attempts=3,
-                              duration_ms=9),
-            StatsSession(id="s-1", kind="ecps", opened_at=now, closed_at=now,
-                         close_reason="logout"),
-        ])  # fmt: skip
+        uow.session.add_all(
+            [
+                StatsNationalCall(
+                    at=now, service="insi", action="x", status="200", attempts=1, duration_ms=3
+                ),
+                StatsNationalCall(
+                    at=now, service="dmp", action="x", status="503", attempts=3, duration_ms=9
+                ),
+                StatsSession(
+                    id="s-1", kind="ecps", opened_at=now, closed_at=now, close_reason="logout"
+                ),
+            ]
+        )
         uow.commit()
     with served_on_socket(container, sock):
         yield Served(f"http://127.0.0.1:{port}", token)
@@ -65,7 +71,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
 def page() -> Iterator[Any]:
     # An en-US browser: a native date field would show mm/dd/yyyy; the page stays French.
     with chromium_context(
-        prefix="lgo-stats-chromium-", viewport={"width": 1366, "height": 768}, timeout_ms=15_000,
+        prefix="lgo-stats-chromium-",
+        viewport={"width": 1366, "height": 768},
+        timeout_ms=15_000,
         locale="en-US",
     ) as context:
         page = context.new_page()
@@ -98,8 +106,12 @@ def test_dashboard_table_charts_csv_and_language(page: Any, served: Served) -> N
         page.locator("#dash-csv").click()
     downloaded = Path(download_info.value.path()).read_bytes()
     params = {"from": today.replace(day=1).isoformat(), "to": today.isoformat(), "by": "day"}
-    api_csv = httpx.get(f"{served.url}/v1/stats/export.csv", params=params, timeout=5,
-                        headers={"Authorization": f"Bearer {served.token}"})  # fmt: skip
+    api_csv = httpx.get(
+        f"{served.url}/v1/stats/export.csv",
+        params=params,
+        timeout=5,
+        headers={"Authorization": f"Bearer {served.token}"},
+    )
     assert downloaded == api_csv.content
 
     page.locator("#dash-from").fill("31/02/2026")  # no such day: said in French, nothing loaded

@@ -42,47 +42,80 @@ LATE_29_UTC = datetime(2026, 3, 29, 21, 59, tzinfo=UTC)  # 23:59 Paris (CEST), t
 START_30_UTC = datetime(2026, 3, 29, 22, 0, tzinfo=UTC)  # 00:00 Paris, the 30th
 FEB_LOCAL_MARCH_UTC = datetime(2026, 2, 28, 23, 30, tzinfo=UTC)  # 1 March 00:30 Paris
 IDENTITY = ProfessionalIdentity(
-    national_id="810000000009", rpps="10000000009", family_name="PHARMACIEN", given_name="TEST",
+    national_id="810000000009",
+    rpps="10000000009",
+    family_name="PHARMACIEN",
+    given_name="TEST",
     profession_code="21",
-)  # fmt: skip
+)
 
 
 def add_call(db: Database, at: datetime, service: str = "insi", status: str = "200") -> None:
     with db.uow() as uow:
-        uow.session.add(StatsNationalCall(at=at, service=service, action="x", status=status,
-                                          attempts=1, duration_ms=5))  # fmt: skip
+        uow.session.add(
+            StatsNationalCall(
+                at=at, service=service, action="x", status=status, attempts=1, duration_ms=5
+            )
+        )
         uow.commit()
 
 
 def add_patient(db: Database, source: str, created_at: datetime) -> str:
     pid = str(uuid.uuid4())
     with db.uow() as uow:
-        uow.session.add(Patient(
-            id=pid, created_at=created_at, updated_at=created_at, birth_name="FICTIF",
-            given_names="CAMILLE", birth_date_raw="19800101", source=source,
-            identity_status="provisional",
-        ))  # fmt: skip
+        uow.session.add(
+            Patient(
+                id=pid,
+                created_at=created_at,
+                updated_at=created_at,
+                birth_name="FICTIF",
+                given_names="CAMILLE",
+                birth_date_raw="19800101",
+                source=source,
+                identity_status="provisional",
+            )
+        )
         uow.commit()
     return pid
 
 
-def add_dispensation(db: Database, patient_id: str, business_date: date, *,
-                     sync_status: str = "local_only", degraded: bool = False) -> None:  # fmt: skip
+def add_dispensation(
+    db: Database,
+    patient_id: str,
+    business_date: date,
+    *,
+    sync_status: str = "local_only",
+    degraded: bool = False,
+) -> None:
     created = datetime.combine(business_date, datetime.min.time(), UTC) + timedelta(hours=10)
     with db.uow() as uow:
-        uow.session.add(DispensationRow(
-            id=str(uuid.uuid4()), created_at=created, business_date=business_date,
-            patient_id=patient_id, prescription_id="RX-" + uuid.uuid4().hex[:8],
-            prescription_source="paper", sync_status=sync_status, degraded=degraded,
-            pharmacist_national_id="810000000009", pharmacist_rpps="10000000009",
-            session_kind="cps", session_id=str(uuid.uuid4()),
-        ))  # fmt: skip
+        uow.session.add(
+            DispensationRow(
+                id=str(uuid.uuid4()),
+                created_at=created,
+                business_date=business_date,
+                patient_id=patient_id,
+                prescription_id="RX-" + uuid.uuid4().hex[:8],
+                prescription_source="paper",
+                sync_status=sync_status,
+                degraded=degraded,
+                pharmacist_national_id="810000000009",
+                pharmacist_rpps="10000000009",
+                session_kind="cps",
+                session_id=str(uuid.uuid4()),
+            )
+        )
         uow.commit()
 
 
 def test_local_days_across_midnight_and_daylight_saving(any_db: Database) -> None:
-    for moment in (BEFORE_MIDNIGHT_UTC, AFTER_MIDNIGHT_UTC, LATE_29_UTC, START_30_UTC,
-                   FEB_LOCAL_MARCH_UTC):  # fmt: skip
+    for moment in (
+        BEFORE_MIDNIGHT_UTC,
+        AFTER_MIDNIGHT_UTC,
+        LATE_29_UTC,
+        START_30_UTC,
+        FEB_LOCAL_MARCH_UTC,
+    ):
         add_call(any_db, moment)
     add_call(any_db, START_30_UTC, status="insi-unavailable")
     service = StatsService(any_db)
@@ -98,8 +131,9 @@ def test_local_days_across_midnight_and_daylight_saving(any_db: Database) -> Non
 
     months = service.report(date(2026, 2, 1), date(2026, 3, 31), "month")
     assert {b.period: b.figures["national.calls"] for b in months.buckets} == {
-        "2026-02": 0, "2026-03": 6,
-    }  # fmt: skip
+        "2026-02": 0,
+        "2026-03": 6,
+    }
     assert months.totals["national.calls"] == 6
 
 
@@ -115,11 +149,21 @@ def test_patients_count_once_per_period_and_by_card_source(any_db: Database) -> 
     service = StatsService(any_db)
 
     days = {b.period: b.figures for b in service.report(date(2026, 5, 4), date(2026, 5, 5)).buckets}
-    assert [days["2026-05-04"][k] for k in ("patients.vitale", "patients.apcv", "patients.other",
-                                            "paper.dispensed")] == [1, 0, 0, 2]  # fmt: skip
-    assert [days["2026-05-05"][k] for k in ("patients.vitale", "patients.apcv", "patients.other",
-                                            "paper.dispensed", "eprescription.dispensed",
-                                            "eprescription.degraded")] == [1, 1, 1, 3, 2, 1]  # fmt: skip
+    assert [
+        days["2026-05-04"][k]
+        for k in ("patients.vitale", "patients.apcv", "patients.other", "paper.dispensed")
+    ] == [1, 0, 0, 2]
+    assert [
+        days["2026-05-05"][k]
+        for k in (
+            "patients.vitale",
+            "patients.apcv",
+            "patients.other",
+            "paper.dispensed",
+            "eprescription.dispensed",
+            "eprescription.degraded",
+        )
+    ] == [1, 1, 1, 3, 2, 1]
     assert days["2026-05-04"]["patients.new_vitale"] == 1
     assert days["2026-05-04"]["patients.new_apcv"] == 1
     [month] = service.report(date(2026, 5, 1), date(2026, 5, 31), "month").buckets
@@ -150,8 +194,16 @@ def test_recorder_keeps_sessions_and_call_traces(sqlite_db: Database) -> None:
     session = ProfessionalSession("s-1", SessionKind.ECPS, IDENTITY, opened, None)
     recorder.session_closed(session, "expired")
     recorder.session_closed(session, "expired")  # replayed: still one row
-    recorder.national_call({"service": "dmp", "action": "dmp_provide", "status": "503",
-                            "attempts": 3, "duration_ms": 40, "author_rpps": "10000000009"})  # fmt: skip
+    recorder.national_call(
+        {
+            "service": "dmp",
+            "action": "dmp_provide",
+            "status": "503",
+            "attempts": 3,
+            "duration_ms": 40,
+            "author_rpps": "10000000009",
+        }
+    )
     assert recorder.flush() == 1
     assert recorder.flush() == 0
     with sqlite_db.uow(readonly=True) as uow:
@@ -171,10 +223,15 @@ def test_a_failing_trace_sink_never_breaks_the_national_call() -> None:
     transport = httpx.MockTransport(lambda _: httpx.Response(200, json={}))
     national_http.TRACE_SINKS.extend([broken, seen.append])
     try:
-        with NationalHttpClient("apcv", "http://127.0.0.1:9", transport=transport,
-                                retry=RetryPolicy(attempts=1)) as client:  # fmt: skip
-            assert client.request("exchange", "POST", "/x", author_rpps=None,
-                                  idempotent=False).status_code == 200  # fmt: skip
+        with NationalHttpClient(
+            "apcv", "http://127.0.0.1:9", transport=transport, retry=RetryPolicy(attempts=1)
+        ) as client:
+            assert (
+                client.request(
+                    "exchange", "POST", "/x", author_rpps=None, idempotent=False
+                ).status_code
+                == 200
+            )
     finally:
         national_http.TRACE_SINKS.remove(broken)
         national_http.TRACE_SINKS.remove(seen.append)
@@ -186,8 +243,11 @@ def test_daemon_counts_sessions_and_keeps_the_open_one_at_shutdown(settings: Set
     migrate.upgrade(container.db)
     _, token = add_counter(container.db, "comptoir-stats")
     app = create_app(settings, container)
-    with TestClient(app, base_url=f"http://127.0.0.1:{settings.api.port}",
-                    headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
+    with TestClient(
+        app,
+        base_url=f"http://127.0.0.1:{settings.api.port}",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
         container.sessions.open(SessionKind.CPS, IDENTITY)
         container.sessions.close("card_removed")
         container.sessions.open(SessionKind.ECPS, IDENTITY, ttl=timedelta(minutes=30))
@@ -207,9 +267,11 @@ def test_daemon_counts_sessions_and_keeps_the_open_one_at_shutdown(settings: Set
 
 def lgo_cli(*args: str, db_path: Path, tmp_path: Path) -> Result:
     env = {
-        "LGO_DATABASE__URL": f"sqlite:///{db_path}", "LGO_STATE_DIR": str(tmp_path / "state"),
-        "LGO_LOGGING__JSON": "false", "COLUMNS": "200",
-    }  # fmt: skip
+        "LGO_DATABASE__URL": f"sqlite:///{db_path}",
+        "LGO_STATE_DIR": str(tmp_path / "state"),
+        "LGO_LOGGING__JSON": "false",
+        "COLUMNS": "200",
+    }
     try:
         return CliRunner().invoke(cli_app, list(args), env=env)
     finally:
@@ -225,8 +287,9 @@ def test_cli_table_and_csv(tmp_path: Path) -> None:
     expected_csv = report_csv(StatsService(db).report(date(2026, 3, 29), date(2026, 3, 29)))
     db.dispose()
 
-    shown = lgo_cli("stats", "--from", "2026-03-29", "--to", "2026-03-29", db_path=db_path,
-                    tmp_path=tmp_path)  # fmt: skip
+    shown = lgo_cli(
+        "stats", "--from", "2026-03-29", "--to", "2026-03-29", db_path=db_path, tmp_path=tmp_path
+    )
     assert shown.exit_code == 0, shown.output
     assert "29/03" in shown.output and "2026-03-29" in shown.output  # column, title
     assert "dmp:service-timeout" in shown.output
@@ -234,14 +297,24 @@ def test_cli_table_and_csv(tmp_path: Path) -> None:
     assert line.replace("│", " ").split()[-2:] == ["1", "1"]  # that day, and the total
 
     out = tmp_path / "stats.csv"
-    written = lgo_cli("stats", "--from", "2026-03-29", "--to", "2026-03-29", "--csv", str(out),
-                      db_path=db_path, tmp_path=tmp_path)  # fmt: skip
+    written = lgo_cli(
+        "stats",
+        "--from",
+        "2026-03-29",
+        "--to",
+        "2026-03-29",
+        "--csv",
+        str(out),
+        db_path=db_path,
+        tmp_path=tmp_path,
+    )
     assert written.exit_code == 0, written.output
     assert out.read_bytes() == expected_csv.encode("utf-8")
     rows = list(csv.DictReader(io.StringIO(expected_csv)))
     assert {(r["period"], r["figure"], r["count"]) for r in rows} >= {
-        ("2026-03-29", "national.calls", "2"), ("total", "failure:national:dmp:service-timeout", "1"),
-    }  # fmt: skip
+        ("2026-03-29", "national.calls", "2"),
+        ("total", "failure:national:dmp:service-timeout", "1"),
+    }
 
     bad = lgo_cli("stats", "--by", "week", db_path=db_path, tmp_path=tmp_path)
     assert bad.exit_code == 2
@@ -263,8 +336,11 @@ def test_cli_tables_fit_the_terminal_and_show_every_period(sqlite_db: Database) 
     assert max(len(line) for line in text.splitlines()) <= 80
     assert [text.count(f"{day}/03") for day in range(23, 30)] == [1] * 7
     assert text.count("Total") == 1
-    rows = [x.replace("│", " ").split() for x in text.splitlines()
-            if "appels aux services nationaux " in x and "échec" not in x]  # fmt: skip
+    rows = [
+        x.replace("│", " ").split()
+        for x in text.splitlines()
+        if "appels aux services nationaux " in x and "échec" not in x
+    ]
     assert [row[-1] for row in rows[:-1]] == ["0"] * (len(tables) - 1)  # 23rd to 28th: none
     assert rows[-1][-2:] == ["1", "1"]  # the 29th, then the total
 

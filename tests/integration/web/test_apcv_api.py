@@ -23,14 +23,20 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def daemon(tmp_path: Path, national_sim: NationalSim) -> Iterator[tuple[TestClient, Container]]:
-    settings = load_settings(state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
-                             national={"base_url": national_sim.base_url})  # fmt: skip
+    settings = load_settings(
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
+        national={"base_url": national_sim.base_url},
+    )
     container = Container(settings)
     migrate.upgrade(container.db)
     _, token = add_counter(container.db, "comptoir-1")
     app = create_app(settings, container)
-    with TestClient(app, base_url=f"http://127.0.0.1:{settings.api.port}",
-                    headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
+    with TestClient(
+        app,
+        base_url=f"http://127.0.0.1:{settings.api.port}",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
         yield client, container
 
 
@@ -64,10 +70,16 @@ def test_exchange_gives_the_beneficiaries_once(
     again = client.post("/v1/apcv/exchange", json={"scan_id": scan_id})
     assert again.status_code == 422
     assert again.json()["type"] == "urn:lgo:problem:apcv-token-used"
-    patient = client.post("/v1/patients", json={
-        "birth_name": "TESTNOM", "given_names": "CAMILLE", "birth_date": "19991231",
-        "nir": people[0]["nir"], "source": "apcv",
-    })  # fmt: skip
+    patient = client.post(
+        "/v1/patients",
+        json={
+            "birth_name": "TESTNOM",
+            "given_names": "CAMILLE",
+            "birth_date": "19991231",
+            "nir": people[0]["nir"],
+            "source": "apcv",
+        },
+    )
     assert patient.status_code == 201 and patient.json()["source"] == "apcv"
 
 

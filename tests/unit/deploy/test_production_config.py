@@ -43,11 +43,23 @@ def test_production_refuses_the_example_until_every_placeholder_is_replaced() ->
     problems = production_problems(load_settings(EXAMPLE))
     named = {line.split(" ")[0] for line in problems}
     # Every endpoint and every identifier of the example is a placeholder the technician replaces.
-    assert {"national.base_url", "national.insi.url", "national.insi.idam", "national.dmp.url",
-            "national.eprescription.url", "national.apcv.url", "national.psc.issuer_url",
-            "national.psc.client_id", "national.psc.client_secret", "national.annuaire.url",
-            "national.mss.host", "national.mss.sender", "pharmacy.name", "pharmacy.address",
-            "pharmacy.finess"} <= named  # fmt: skip
+    assert {
+        "national.base_url",
+        "national.insi.url",
+        "national.insi.idam",
+        "national.dmp.url",
+        "national.eprescription.url",
+        "national.apcv.url",
+        "national.psc.issuer_url",
+        "national.psc.client_id",
+        "national.psc.client_secret",
+        "national.annuaire.url",
+        "national.mss.host",
+        "national.mss.sender",
+        "pharmacy.name",
+        "pharmacy.address",
+        "pharmacy.finess",
+    } <= named
 
 
 def test_production_needs_the_cps_ca_file_for_the_revocation_check() -> None:
@@ -63,7 +75,9 @@ def _filled_in(with_cps_ca_file: bool) -> str:
     text = text.replace("a-remplir.invalid", "officine-services.fr")
     text = text.replace('finess = "000000000"', 'finess = "690123456"')
     text = text.replace("A-REMPLIR", "pharmacie-durand")
-    text = text.replace("# client_cert =", "client_cert =").replace("# client_key =", "client_key =")
+    text = text.replace("# client_cert =", "client_cert =").replace(
+        "# client_key =", "client_key ="
+    )
     return text.replace("# cps_ca_file =", "cps_ca_file =") if with_cps_ca_file else text
 
 
@@ -80,9 +94,9 @@ def test_serve_refuses_to_start_without_the_cps_ca_file(tmp_path: Path) -> None:
     config.write_text(_filled_in(with_cps_ca_file=False).replace("/etc/lgo/certs/", f"{tmp_path}/"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LGO_")}
     env.update(LGO_CONFIG=str(config), LGO_STATE_DIR=str(tmp_path / "state"))
-    done = subprocess.run([sys.executable, "-m", "lgo", "serve"], env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "lgo", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2, done.stderr
     refused = [line for line in done.stderr.splitlines() if line.startswith("  - hardware.")]
     assert len(refused) == 1 and "hardware.cps_ca_file : manquant" in refused[0], done.stderr
-

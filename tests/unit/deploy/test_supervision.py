@@ -78,9 +78,7 @@ def test_loopback_socket_on_the_configured_port(passer: Passer) -> None:
     chosen.detach()
 
 
-def test_the_api_named_socket_is_chosen_and_others_closed(
-    passer: Passer, tmp_path: Path
-) -> None:
+def test_the_api_named_socket_is_chosen_and_others_closed(passer: Passer, tmp_path: Path) -> None:
     other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     other.bind(str(tmp_path / "other.sock"))
     other.listen()

@@ -75,8 +75,10 @@ def test_vaccination_entry_is_structured() -> None:
     # VAC-NOTE: the CIS code, with the ATC class and the CIP presentation as translations
     assert (code.get("code"), code.get("codeSystem")) == ("60000001", "1.2.250.1.213.2.3.1")
     translations = {t.get("codeSystem"): t.get("code") for t in code.findall("h:translation", H)}
-    assert translations == {"2.16.840.1.113883.6.73": "J07BB02",
-                            "1.2.250.1.213.2.3.2": "3400930000001"}  # fmt: skip
+    assert translations == {
+        "2.16.840.1.113883.6.73": "J07BB02",
+        "1.2.250.1.213.2.3.2": "3400930000001",
+    }
     assert material.findtext("h:lotNumberText", namespaces=H) == "LOT-42A"
     assert act.find("h:effectiveTime", H).get("value") == "20260315"  # type: ignore[union-attr]
     assert act.find("h:code", H).get("code") == "BOOSTER"  # type: ignore[union-attr]
@@ -244,8 +246,9 @@ def test_header_declares_the_cisis_volet_and_the_author_profession(
     profession = root.find("h:author/h:assignedAuthor/h:code", H)
     assert profession is not None
     assert (profession.get("code"), profession.get("displayName")) == ("G15_21", "Pharmacien")
-    facility = root.find("h:componentOf/h:encompassingEncounter/h:location/"
-                         "h:healthCareFacility/h:code", H)  # fmt: skip
+    facility = root.find(
+        "h:componentOf/h:encompassingEncounter/h:location/h:healthCareFacility/h:code", H
+    )
     assert facility is not None and facility.get("code") == "SA33"
 
 

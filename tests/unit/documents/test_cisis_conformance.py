@@ -38,9 +38,13 @@ H = {"h": NS}
 
 def _bodies() -> list[DocumentBody]:
     minimal = replace(
-        make_vaccination_note().vaccinations[0], site=None, dose_number=None, expiry=None,
-        route=VaccinationRoute.SUBCUTANEOUS, comment="RAS",
-    )  # fmt: skip
+        make_vaccination_note().vaccinations[0],
+        site=None,
+        dose_number=None,
+        expiry=None,
+        route=VaccinationRoute.SUBCUTANEOUS,
+        comment="RAS",
+    )
     bodies: list[DocumentBody] = [
         make_dispensing_summary(),
         make_vaccination_note(),
@@ -56,7 +60,9 @@ def _bodies() -> list[DocumentBody]:
 def _id(body: DocumentBody) -> str:
     test = getattr(body, "test", None)
     readings = getattr(body, "readings", ())
-    return f"{body.kind.value}-{test.value if test else ''}-{readings[0].outcome if readings else ''}"
+    return (
+        f"{body.kind.value}-{test.value if test else ''}-{readings[0].outcome if readings else ''}"
+    )
 
 
 @pytest.mark.parametrize("body", _bodies(), ids=_id)
@@ -137,8 +143,10 @@ def test_checker_refuses_a_broken_document_with_the_rules_in_french(cisis_kit: C
         checker.require(DocumentKind.VACCINATION_NOTE, broken)
     problem = refused.value.problem()
     assert problem["status"] == 422 and problem["volet"] == "VAC-NOTE_2023.01"
-    assert any("Erreur de conformité" in rule and "1.2.250.1.213.1.1.1.46" in rule
-               for rule in problem["failed_rules"])  # fmt: skip
+    assert any(
+        "Erreur de conformité" in rule and "1.2.250.1.213.1.1.1.46" in rule
+        for rule in problem["failed_rules"]
+    )
 
 
 def test_compiled_schematrons_go_to_the_cache_not_the_kit(
@@ -167,9 +175,15 @@ def test_a_configured_but_unusable_kit_blocks_sending(tmp_path: Path) -> None:
     ("message", "expected"),
     [
         ("[Entete_VAC-NOTE] Erreur de conformité : …", "Entete_VAC-NOTE"),
-        ("[1] [S_dispensationMedicaments.sch] Erreur de conformité CI-SIS : …", "S_dispensationMedicaments"),
+        (
+            "[1] [S_dispensationMedicaments.sch] Erreur de conformité CI-SIS : …",
+            "S_dispensationMedicaments",
+        ),
         ("[[E_FR-Resultat-examens] Erreur de conformité", "E_FR-Resultat-examens"),
-        ("[dansJeuDeValeurs] L'élément … [99999999:positif:2.16.840.1.113883.6.96] doit …", "dansJeuDeValeurs"),
+        (
+            "[dansJeuDeValeurs] L'élément … [99999999:positif:2.16.840.1.113883.6.96] doit …",
+            "dansJeuDeValeurs",
+        ),
         ("Schéma CDA, ligne 2: SCHEMAV_ELEMENT_CONTENT", "schéma CDA"),
         ("texte sans identifiant [positif]", "règle"),
     ],

@@ -99,8 +99,11 @@ def test_query_asks_find_documents_for_the_patient() -> None:
 
 
 def _registry_reply(status: str, *codes: str) -> bytes:
-    root, body = xds.envelope("urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-bResponse",
-                              author_idnat="x", structure_idnat="y")  # fmt: skip
+    root, body = xds.envelope(
+        "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-bResponse",
+        author_idnat="x",
+        structure_idnat="y",
+    )
     response = xds.sub(body, xds.RS, "RegistryResponse", status=status)
     if codes:
         errors = xds.sub(response, xds.RS, "RegistryErrorList")
@@ -111,9 +114,12 @@ def _registry_reply(status: str, *codes: str) -> bytes:
 
 def _client(handler: Callable[[httpx.Request], httpx.Response]) -> DmpClient:
     http = NationalHttpClient(
-        "dmp", "http://dmp.test", transport=httpx.MockTransport(handler),
-        retry=RetryPolicy(attempts=2, backoff_s=0), sleep=lambda _: None,
-    )  # fmt: skip
+        "dmp",
+        "http://dmp.test",
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(attempts=2, backoff_s=0),
+        sleep=lambda _: None,
+    )
     return DmpClient(http, finess="750000000")
 
 
@@ -165,8 +171,9 @@ def test_hostile_or_broken_replies_are_malformed(note: CdaDocument, body: bytes)
 def test_soap_sender_fault_is_a_rejection_receiver_fault_an_outage(note: CdaDocument) -> None:
     def fault(code: str) -> bytes:
         root, body = xds.envelope("x", author_idnat="x", structure_idnat="y")
-        value = xds.sub(xds.sub(xds.sub(body, xds.SOAP, "Fault"), xds.SOAP, "Code"), xds.SOAP,
-                        "Value")  # fmt: skip
+        value = xds.sub(
+            xds.sub(xds.sub(body, xds.SOAP, "Fault"), xds.SOAP, "Code"), xds.SOAP, "Value"
+        )
         value.text = code
         return etree.tostring(root)
 
@@ -178,15 +185,20 @@ def test_soap_sender_fault_is_a_rejection_receiver_fault_an_outage(note: CdaDocu
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(403, RequestRejected), (404, RequestRejected), (502, ServiceUnavailable),
-     (503, ServiceUnavailable)],
-)  # fmt: skip
+    [
+        (403, RequestRejected),
+        (404, RequestRejected),
+        (502, ServiceUnavailable),
+        (503, ServiceUnavailable),
+    ],
+)
 def test_an_error_page_without_a_soap_fault_is_typed_by_its_status(
     note: CdaDocument, status: int, error: type[Exception]
 ) -> None:
     page = b"<html><body><h1>Forbidden</h1></body></html>"
-    client = _client(lambda _request: httpx.Response(
-        status, content=page, headers={"Content-Type": "text/html"}))  # fmt: skip
+    client = _client(
+        lambda _request: httpx.Response(status, content=page, headers={"Content-Type": "text/html"})
+    )
     with pytest.raises(error) as refused:
         client.provide(note, author_rpps=FICTIVE_RPPS)
     assert not isinstance(refused.value, MalformedResponse)

@@ -24,7 +24,9 @@ def test_a_wrong_kit_folder_is_red_and_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_a_usable_kit_is_green(cisis_kit: CisisKit, tmp_path: Path) -> None:
-    settings = load_settings(state_dir=tmp_path, documents={"cisis_kit_dir": str(cisis_kit.kit_dir)})
+    settings = load_settings(
+        state_dir=tmp_path, documents={"cisis_kit_dir": str(cisis_kit.kit_dir)}
+    )
     result = check_cisis_kit(settings)
     assert result.ok and not result.info
     assert str(cisis_kit.kit_dir) in result.detail

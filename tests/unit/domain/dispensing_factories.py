@@ -19,9 +19,7 @@ PACK_28 = Pack(cip13("1000028"), units=28, price_cents=480)
 PACK_90 = Pack(cip13("1000090"), units=90, price_cents=1300)
 
 
-def product(
-    regulatory_list: RegulatoryList = RegulatoryList.NONE, **kwargs: object
-) -> Product:
+def product(regulatory_list: RegulatoryList = RegulatoryList.NONE, **kwargs: object) -> Product:
     values: dict[str, object] = {
         "code": "60000001",
         "name": "PRODUIT FICTIF 10 mg cp",

@@ -13,9 +13,13 @@ TODAY = date(2026, 12, 3)
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("19991231", "19991231"), ("1999-12-31", "19991231"), ("20240229", "20240229"),
-     ("20261203", "20261203")],
-)  # fmt: skip
+    [
+        ("19991231", "19991231"),
+        ("1999-12-31", "19991231"),
+        ("20240229", "20240229"),
+        ("20261203", "20261203"),
+    ],
+)
 def test_real_dates_pass(raw: str, expected: str) -> None:
     assert check_birth_date(raw, TODAY, lunar_allowed=False) == expected
 

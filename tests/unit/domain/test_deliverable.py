@@ -30,20 +30,33 @@ D = date(2026, 2, 1)  # prescription date
 C = RefusalCode
 
 
-def allowance(rx: Prescription, today: date, history: LineHistory | None = None,
-              covered: tuple[Period, ...] = ()) -> Deliverable:  # fmt: skip
+def allowance(
+    rx: Prescription,
+    today: date,
+    history: LineHistory | None = None,
+    covered: tuple[Period, ...] = (),
+) -> Deliverable:
     return deliverable(rx, rx.lines[0], history or LineHistory(), today, covered)
 
 
-def commit_codes(rx: Prescription, today: date, days: int, history: LineHistory | None = None,
-                 covered: tuple[Period, ...] = ()) -> set[RefusalCode]:  # fmt: skip
+def commit_codes(
+    rx: Prescription,
+    today: date,
+    days: int,
+    history: LineHistory | None = None,
+    covered: tuple[Period, ...] = (),
+) -> set[RefusalCode]:
     request = LineRequest(line_no=1, kind=InterventionKind.UNCHANGED, days=days)
     decision = evaluate_line(rx, request, history or LineHistory(), today, covered)
     return {r.code for r in decision.refusals}
 
 
-def assert_commit_agrees(rx: Prescription, today: date, history: LineHistory | None = None,
-                         covered: tuple[Period, ...] = ()) -> Deliverable:  # fmt: skip
+def assert_commit_agrees(
+    rx: Prescription,
+    today: date,
+    history: LineHistory | None = None,
+    covered: tuple[Period, ...] = (),
+) -> Deliverable:
     """The commit accepts max_days and refuses max_days + 1, saying what may be delivered."""
     found = allowance(rx, today, history, covered)
     if found.allowed:
@@ -63,12 +76,16 @@ def state(found: Deliverable) -> tuple[bool, int, set[RefusalCode]]:
 
 # --- R.5132-22: first delivery of a list I/II line within 3 months ---------------------------
 
+
 @pytest.mark.parametrize("listed", [RegulatoryList.LIST_I, RegulatoryList.LIST_II])
-@pytest.mark.parametrize(("today", "expected"), [
-    (date(2026, 4, 30), (True, 30, set())),
-    (date(2026, 5, 1), (True, 30, set())),
-    (date(2026, 5, 2), (False, 0, {C.FIRST_DELIVERY_TOO_LATE})),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (date(2026, 4, 30), (True, 30, set())),
+        (date(2026, 5, 1), (True, 30, set())),
+        (date(2026, 5, 2), (False, 0, {C.FIRST_DELIVERY_TOO_LATE})),
+    ],
+)
 def test_first_delivery_deadline(listed: RegulatoryList, today: date, expected: object) -> None:
     rx = prescription(line(product(listed), renewals=2))
     found = assert_commit_agrees(rx, today)
@@ -81,9 +98,15 @@ def test_first_delivery_deadline(listed: RegulatoryList, today: date, expected: 
 
 # --- R.5132-21: no delivery beyond 12 months of treatment ------------------------------------
 
-@pytest.mark.parametrize(("today", "allowed"), [
-    (date(2027, 1, 31), True), (date(2027, 2, 1), True), (date(2027, 2, 2), False),
-])  # fmt: skip
+
+@pytest.mark.parametrize(
+    ("today", "allowed"),
+    [
+        (date(2027, 1, 31), True),
+        (date(2027, 2, 1), True),
+        (date(2027, 2, 2), False),
+    ],
+)
 def test_twelve_month_limit(today: date, allowed: bool) -> None:
     rx = prescription(line(product(RegulatoryList.LIST_I), renewals=12))
     history = LineHistory(days_dispensed=300, deliveries=10)
@@ -95,6 +118,7 @@ def test_twelve_month_limit(today: date, allowed: bool) -> None:
 
 # --- R.5132-22: renewals (list I only when stated; list II unless forbidden) ----------------
 
+
 def test_renewals_left_cap_the_delivery_then_nothing_is_left() -> None:
     rx = prescription(line(product(RegulatoryList.LIST_I), renewals=2))  # 3 × 30 days
     for done, max_days in [(59, 30), (60, 30), (61, 29), (89, 1)]:
@@ -105,8 +129,7 @@ def test_renewals_left_cap_the_delivery_then_nothing_is_left() -> None:
 
 
 def test_list_i_without_stated_renewals_or_duration_is_delivered_once() -> None:
-    rx = prescription(line(product(RegulatoryList.LIST_I), duration_days=60,
-                           duration_stated=False))  # fmt: skip
+    rx = prescription(line(product(RegulatoryList.LIST_I), duration_days=60, duration_stated=False))
     assert allowance(rx, D).allowed
     found = assert_commit_agrees(rx, D + timedelta(days=30), LineHistory(30, 1))
     assert state(found) == (False, 0, {C.NOT_RENEWABLE})
@@ -115,13 +138,15 @@ def test_list_i_without_stated_renewals_or_duration_is_delivered_once() -> None:
 def test_list_ii_renewable_unless_forbidden() -> None:
     allowed = prescription(line(product(RegulatoryList.LIST_II), renewals=1))
     assert allowance(allowed, D + timedelta(days=30), LineHistory(30, 1)).allowed
-    forbidden = prescription(line(product(RegulatoryList.LIST_II), renewals=1,
-                                  renewal_forbidden=True))  # fmt: skip
+    forbidden = prescription(
+        line(product(RegulatoryList.LIST_II), renewals=1, renewal_forbidden=True)
+    )
     found = assert_commit_agrees(forbidden, D + timedelta(days=30), LineHistory(30, 1))
     assert state(found) == (False, 0, {C.NOT_RENEWABLE})
 
 
 # --- R.5123-2: per-delivery quantity (the only overridable rule) -----------------------------
+
 
 @pytest.mark.parametrize(("days", "refused"), [(29, False), (30, False), (31, True)])
 def test_per_delivery_cap_is_thirty_days_and_overridable(days: int, refused: bool) -> None:
@@ -140,26 +165,36 @@ def test_per_delivery_cap_is_thirty_days_and_overridable(days: int, refused: boo
 
 # --- R.5132-33: stupéfiant presented after 3 days: only the duration left to run -----------
 
+
 def stup(**kwargs: object) -> Prescription:
-    return prescription(line(product(RegulatoryList.STUPEFIANT, molecule="morphine"),
-                             duration_days=28, **kwargs))  # fmt: skip
+    return prescription(
+        line(product(RegulatoryList.STUPEFIANT, molecule="morphine"), duration_days=28, **kwargs)
+    )
 
 
-@pytest.mark.parametrize(("day", "max_days", "binding"), [
-    (date(2026, 2, 3), 28, C.CONTROLLED_DURATION_EXCEEDED),  # D+2
-    (date(2026, 2, 4), 28, C.CONTROLLED_DURATION_EXCEEDED),  # D+3: still full
-    (date(2026, 2, 5), 24, C.PRESENTED_LATE_REDUCED),  # D+4: 4 days elapsed are lost
-    (date(2026, 2, 20), 9, C.PRESENTED_LATE_REDUCED),  # D+19
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("day", "max_days", "binding"),
+    [
+        (date(2026, 2, 3), 28, C.CONTROLLED_DURATION_EXCEEDED),  # D+2
+        (date(2026, 2, 4), 28, C.CONTROLLED_DURATION_EXCEEDED),  # D+3: still full
+        (date(2026, 2, 5), 24, C.PRESENTED_LATE_REDUCED),  # D+4: 4 days elapsed are lost
+        (date(2026, 2, 20), 9, C.PRESENTED_LATE_REDUCED),  # D+19
+    ],
+)
 def test_three_day_rule(day: date, max_days: int, binding: RefusalCode) -> None:
     found = assert_commit_agrees(stup(), day)
     assert (found.allowed, found.max_days) == (True, max_days)
     assert binding in {limit.code for limit in found.binding()}
 
 
-@pytest.mark.parametrize(("day", "allowed"), [
-    (date(2026, 2, 28), True), (date(2026, 3, 1), False), (date(2026, 3, 2), False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("day", "allowed"),
+    [
+        (date(2026, 2, 28), True),
+        (date(2026, 3, 1), False),
+        (date(2026, 3, 2), False),
+    ],
+)
 def test_late_stupefiant_with_nothing_left_to_run_is_blocked(day: date, allowed: bool) -> None:
     # 28 days written on 1 Feb: 28 Feb is D+27 (1 day left), 1 Mar is D+28 (none).
     found = assert_commit_agrees(stup(), day)
@@ -179,6 +214,7 @@ def test_next_fraction_runs_from_the_end_of_the_previous_one() -> None:
 
 # --- R.5132-30: 28 days (or the drug's own limit), fractions ---------------------------------
 
+
 @pytest.mark.parametrize(("written", "allowed"), [(27, True), (28, True), (29, False)])
 def test_stupefiant_duration_limit(written: int, allowed: bool) -> None:
     rx = prescription(line(product(RegulatoryList.STUPEFIANT), duration_days=written))
@@ -191,19 +227,30 @@ def test_stupefiant_duration_limit(written: int, allowed: bool) -> None:
 
 
 def test_fraction_caps_each_delivery_unless_single_delivery() -> None:
-    fractioned = prescription(line(product(RegulatoryList.STUPEFIANT, fraction_days=7),
-                                   duration_days=28))  # fmt: skip
+    fractioned = prescription(
+        line(product(RegulatoryList.STUPEFIANT, fraction_days=7), duration_days=28)
+    )
     assert assert_commit_agrees(fractioned, D).max_days == 7
-    once = prescription(line(product(RegulatoryList.STUPEFIANT, fraction_days=7),
-                             duration_days=28, single_delivery=True))  # fmt: skip
+    once = prescription(
+        line(
+            product(RegulatoryList.STUPEFIANT, fraction_days=7),
+            duration_days=28,
+            single_delivery=True,
+        )
+    )
     assert assert_commit_agrees(once, D).max_days == 28
 
 
 # --- R.5132-33: chevauchement --------------------------------------------------------------
 
-@pytest.mark.parametrize(("covered_end", "allowed"), [
-    (date(2026, 2, 1), False), (date(2026, 1, 31), True),
-])  # fmt: skip
+
+@pytest.mark.parametrize(
+    ("covered_end", "allowed"),
+    [
+        (date(2026, 2, 1), False),
+        (date(2026, 1, 31), True),
+    ],
+)
 def test_covered_period_blocks_until_its_last_day(covered_end: date, allowed: bool) -> None:
     covered = (Period(date(2026, 1, 5), covered_end),)
     found = assert_commit_agrees(stup(), D, covered=covered)
@@ -225,22 +272,29 @@ def test_a_coming_covered_period_caps_today_delivery(starts_in: int, max_days: i
 
 def test_every_blocking_rule_names_its_article() -> None:
     late = allowance(prescription(line(product(RegulatoryList.LIST_I))), date(2026, 5, 2))
-    assert [(r.code, r.article) for r in late.blocking] == [(C.FIRST_DELIVERY_TOO_LATE,
-                                                             "R.5132-22")]  # fmt: skip
+    assert [(r.code, r.article) for r in late.blocking] == [
+        (C.FIRST_DELIVERY_TOO_LATE, "R.5132-22")
+    ]
     overlap = allowance(stup(), D, covered=(Period(D, D),))
     assert [r.article for r in overlap.blocking] == ["R.5132-33"]
 
 
 # --- the pharmacist's daily figure where the dosage defines none ----------------------------
 
+
 def test_pharmacist_figure_counts_units_only_where_the_dosage_gives_none() -> None:
     as_needed = Posology(as_needed=True, reason="si besoin")
     prn = prescription(line(units_per_day=Decimal(2), posology=as_needed))
-    given = LineRequest(line_no=1, kind=InterventionKind.UNCHANGED, days=5,
-                        units_per_day=Decimal("3.5"))  # fmt: skip
+    given = LineRequest(
+        line_no=1, kind=InterventionKind.UNCHANGED, days=5, units_per_day=Decimal("3.5")
+    )
     assert evaluate_line(prn, given, LineHistory(), D).units == 18  # 17.5 rounded up
     silent = LineRequest(line_no=1, kind=InterventionKind.UNCHANGED, days=5)
     assert evaluate_line(prn, silent, LineHistory(), D).units == 10  # the prescribed quantity
-    structured = prescription(line(units_per_day=Decimal(2), posology=Posology(
-        units_per_day=Decimal(2), duration_days=30, reason=None)))  # fmt: skip
+    structured = prescription(
+        line(
+            units_per_day=Decimal(2),
+            posology=Posology(units_per_day=Decimal(2), duration_days=30, reason=None),
+        )
+    )
     assert evaluate_line(structured, given, LineHistory(), D).units == 10

@@ -82,8 +82,9 @@ def test_chain_verifies_and_points_at_the_first_altered_entry() -> None:
     entries = build_chain(5)
     assert verify_chain(entries).ok
     altered = list(entries)
-    altered[2] = ChainEntry(3, entries[2].prev_hash, entries[2].hash,
-                            {**entries[2].fields, "quantity_units": 60})
+    altered[2] = ChainEntry(
+        3, entries[2].prev_hash, entries[2].hash, {**entries[2].fields, "quantity_units": 60}
+    )
     report = verify_chain(altered)
     assert (report.ok, report.first_broken, report.problem) == (False, 3, "content_altered")
 

@@ -38,13 +38,15 @@ def codes(decision: object) -> set[RefusalCode]:
     return {r.code for r in decision.refusals}  # type: ignore[attr-defined]
 
 
-def deliver(rx: object, today: date, days: int = 30, history: LineHistory | None = None,
-            **kwargs: object) -> object:
+def deliver(
+    rx: object, today: date, days: int = 30, history: LineHistory | None = None, **kwargs: object
+) -> object:
     request = LineRequest(line_no=1, kind=kwargs.pop("kind", U), days=days, **kwargs)  # type: ignore[arg-type]
     return evaluate_line(rx, request, history or LineHistory(), today)  # type: ignore[arg-type]
 
 
 # --- item 9: lists I/II first delivery within 3 months, 12-month limit, renewals -------------
+
 
 @pytest.mark.parametrize("regulatory_list", [RegulatoryList.LIST_I, RegulatoryList.LIST_II])
 def test_first_delivery_allowed_on_the_three_month_day_and_refused_the_day_after(
@@ -71,8 +73,9 @@ def test_late_first_delivery_is_never_overridable() -> None:
 
 def test_per_delivery_cap_override_needs_reason_and_identity_and_is_recorded() -> None:
     rx = prescription(line(duration_days=90))
-    override = Override(RefusalCode.PER_DELIVERY_CAP_EXCEEDED, "Accord caisse, séjour",
-                        "10101010109")  # fmt: skip
+    override = Override(
+        RefusalCode.PER_DELIVERY_CAP_EXCEEDED, "Accord caisse, séjour", "10101010109"
+    )
     decision = deliver(rx, D, days=60, override=override)
     assert codes(decision) == set()
     assert decision.overridden == (override,)  # type: ignore[attr-defined]
@@ -93,8 +96,9 @@ def test_renewal_allowed_on_the_twelve_month_day_and_refused_after() -> None:
 
 def test_list_i_renewal_needs_stated_renewals_or_duration() -> None:
     history = LineHistory(days_dispensed=30, deliveries=1)
-    unstated = prescription(line(product(RegulatoryList.LIST_I), duration_days=60,
-                                 duration_stated=False))
+    unstated = prescription(
+        line(product(RegulatoryList.LIST_I), duration_days=60, duration_stated=False)
+    )
     assert RefusalCode.NOT_RENEWABLE in codes(deliver(unstated, D + timedelta(30), history=history))
     stated = prescription(line(product(RegulatoryList.LIST_I), renewals=1, duration_stated=False))
     assert codes(deliver(stated, D + timedelta(30), history=history)) == set()
@@ -102,8 +106,9 @@ def test_list_i_renewal_needs_stated_renewals_or_duration() -> None:
 
 def test_list_ii_renewal_refused_when_expressly_forbidden() -> None:
     history = LineHistory(days_dispensed=30, deliveries=1)
-    forbidden = prescription(line(product(RegulatoryList.LIST_II), renewals=1,
-                                  renewal_forbidden=True))
+    forbidden = prescription(
+        line(product(RegulatoryList.LIST_II), renewals=1, renewal_forbidden=True)
+    )
     assert codes(deliver(forbidden, D + timedelta(30), history=history)) == {
         RefusalCode.NOT_RENEWABLE
     }
@@ -121,6 +126,7 @@ def test_nothing_left_and_quantity_beyond_remaining_are_refused() -> None:
 
 # --- item 10: per-delivery caps ------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("pack", "contraceptive", "cap"),
     [(PACK_30, False, 30), (PACK_28, False, 28), (PACK_90, False, 90), (PACK_28, True, 84)],
@@ -128,16 +134,16 @@ def test_nothing_left_and_quantity_beyond_remaining_are_refused() -> None:
 def test_per_delivery_cap_boundaries(pack: Pack, contraceptive: bool, cap: int) -> None:
     rx = prescription(line(product(contraceptive=contraceptive), duration_days=30, renewals=11))
     assert codes(deliver(rx, D, days=cap, pack=pack)) == set()
-    assert codes(deliver(rx, D, days=cap + 1, pack=pack)) == {
-        RefusalCode.PER_DELIVERY_CAP_EXCEEDED
-    }
+    assert codes(deliver(rx, D, days=cap + 1, pack=pack)) == {RefusalCode.PER_DELIVERY_CAP_EXCEEDED}
 
 
 # --- item 12: stupéfiants 3-day presentation rule -------------------------------------------
 
+
 def stup(**kwargs: object) -> object:
-    return prescription(line(product(RegulatoryList.STUPEFIANT, molecule="morphine"),
-                             duration_days=28, **kwargs))
+    return prescription(
+        line(product(RegulatoryList.STUPEFIANT, molecule="morphine"), duration_days=28, **kwargs)
+    )
 
 
 def test_three_day_rule_full_until_d_plus_3_inclusive() -> None:
@@ -167,25 +173,34 @@ def test_three_day_rule_runs_from_the_end_of_the_previous_fraction() -> None:
 
 # --- item 13: 28 days / own limit, fractions, chevauchement --------------------------------
 
+
 def test_controlled_duration_limit_28_days_or_own() -> None:
     assert codes(deliver(stup(), D, days=28)) == set()
     too_long = prescription(line(product(RegulatoryList.STUPEFIANT), duration_days=29))
     assert RefusalCode.CONTROLLED_DURATION_EXCEEDED in codes(deliver(too_long, D, days=29))
-    own = prescription(line(product(RegulatoryList.ASSIMILE, max_duration_days=14),
-                            duration_days=14))
+    own = prescription(
+        line(product(RegulatoryList.ASSIMILE, max_duration_days=14), duration_days=14)
+    )
     assert codes(deliver(own, D, days=14)) == set()
-    own_long = prescription(line(product(RegulatoryList.ASSIMILE, max_duration_days=14),
-                                 duration_days=28))
+    own_long = prescription(
+        line(product(RegulatoryList.ASSIMILE, max_duration_days=14), duration_days=28)
+    )
     assert RefusalCode.CONTROLLED_DURATION_EXCEEDED in codes(deliver(own_long, D, days=14))
 
 
 def test_fraction_enforced_unless_single_delivery_mention() -> None:
-    fractioned = prescription(line(product(RegulatoryList.STUPEFIANT, fraction_days=7),
-                                   duration_days=28))
+    fractioned = prescription(
+        line(product(RegulatoryList.STUPEFIANT, fraction_days=7), duration_days=28)
+    )
     assert codes(deliver(fractioned, D, days=7)) == set()
     assert codes(deliver(fractioned, D, days=8)) == {RefusalCode.FRACTION_EXCEEDED}
-    once = prescription(line(product(RegulatoryList.STUPEFIANT, fraction_days=7),
-                             duration_days=28, single_delivery=True))
+    once = prescription(
+        line(
+            product(RegulatoryList.STUPEFIANT, fraction_days=7),
+            duration_days=28,
+            single_delivery=True,
+        )
+    )
     assert codes(deliver(once, D, days=28)) == set()
 
 
@@ -232,9 +247,7 @@ def test_substitution_needs_same_group_and_a_complete_record() -> None:
     other = product(code="60000003", generic_group="G-OTHER")
     assert codes(substitute(rx, delivered_product=other)) == {RefusalCode.NOT_SAME_GENERIC_GROUP}
     blank = SubstitutionRecord(cip13("2000030"), "FICTIVOL", "", 30)
-    assert codes(substitute(rx, substitution=blank)) == {
-        RefusalCode.SUBSTITUTION_RECORD_INCOMPLETE
-    }
+    assert codes(substitute(rx, substitution=blank)) == {RefusalCode.SUBSTITUTION_RECORD_INCOMPLETE}
     assert codes(substitute(rx, substitution=None)) == {RefusalCode.SUBSTITUTION_RECORD_INCOMPLETE}
     assert codes(substitute(rx)) == set()
 
@@ -249,6 +262,7 @@ def test_mte_ph_only_for_narrow_margin_molecules() -> None:
 
 # --- item 15: exceptional dispensation -------------------------------------------------
 
+
 def chronic(**kwargs: object) -> object:
     # 1 month renewable twice = 3 months: 1 Feb → expires 2 May 2026 (90 days)
     return prescription(line(product(RegulatoryList.LIST_I, **kwargs), renewals=2))
@@ -256,8 +270,15 @@ def chronic(**kwargs: object) -> object:
 
 def exceptional(rx: object, today: date, days: int = 30, **kwargs: object) -> object:
     history = kwargs.pop("history", LineHistory(days_dispensed=90, deliveries=3))
-    return deliver(rx, today, days=days, kind=InterventionKind.MODIFIED, exceptional=True,
-                   history=history, **kwargs)
+    return deliver(
+        rx,
+        today,
+        days=days,
+        kind=InterventionKind.MODIFIED,
+        exceptional=True,
+        history=history,
+        **kwargs,
+    )
 
 
 def test_exceptional_allowed_within_one_month_of_expiry_only() -> None:
@@ -286,7 +307,8 @@ def test_exceptional_refused_for_short_or_controlled_or_live_prescriptions() -> 
     }
     stup_rx = prescription(line(product(RegulatoryList.STUPEFIANT), duration_days=28, renewals=3))
     assert RefusalCode.EXCEPTIONAL_NOT_ALLOWED in codes(
-        exceptional(stup_rx, date(2026, 5, 10), history=LineHistory(112, 4)))
+        exceptional(stup_rx, date(2026, 5, 10), history=LineHistory(112, 4))
+    )
     psycho = chronic(limited_duration_psychotropic=True)
     assert codes(exceptional(psycho, date(2026, 5, 10))) == {RefusalCode.EXCEPTIONAL_NOT_ALLOWED}
     live = chronic()
@@ -297,22 +319,30 @@ def test_exceptional_refused_for_short_or_controlled_or_live_prescriptions() -> 
 
 # --- item 16: unit dispensing ------------------------------------------------------------
 
+
 def antibiotic(form: PackForm = PackForm.BLISTER, atc: str = "J01CA04") -> object:
     pack = Pack(cip13("3000012"), units=12, price_cents=300, form=form)
-    return prescription(line(product(atc=atc, packs=(pack,)), duration_days=6,
-                             units_per_day=Decimal(2)))
+    return prescription(
+        line(product(atc=atc, packs=(pack,)), duration_days=6, units_per_day=Decimal(2))
+    )
 
 
 def test_unit_dispensing_only_for_j01_in_blister_or_sachet_dose_with_one_lot() -> None:
     decision = deliver(antibiotic(), D, days=6, unit_dispensing=True, lots=("L123",))
     assert codes(decision) == set()
     assert decision.units == 12  # type: ignore[attr-defined]
-    assert codes(deliver(antibiotic(PackForm.SACHET_DOSE), D, days=6, unit_dispensing=True,
-                         lots=("L1",))) == set()
-    assert codes(deliver(antibiotic(PackForm.BOTTLE), D, days=6, unit_dispensing=True,
-                         lots=("L1",))) == {RefusalCode.UNIT_DISPENSING_NOT_ALLOWED}
-    assert codes(deliver(antibiotic(atc="N02BE01"), D, days=6, unit_dispensing=True,
-                         lots=("L1",))) == {RefusalCode.UNIT_DISPENSING_NOT_ALLOWED}
+    assert (
+        codes(
+            deliver(antibiotic(PackForm.SACHET_DOSE), D, days=6, unit_dispensing=True, lots=("L1",))
+        )
+        == set()
+    )
+    assert codes(
+        deliver(antibiotic(PackForm.BOTTLE), D, days=6, unit_dispensing=True, lots=("L1",))
+    ) == {RefusalCode.UNIT_DISPENSING_NOT_ALLOWED}
+    assert codes(
+        deliver(antibiotic(atc="N02BE01"), D, days=6, unit_dispensing=True, lots=("L1",))
+    ) == {RefusalCode.UNIT_DISPENSING_NOT_ALLOWED}
     assert codes(deliver(antibiotic(), D, days=6, unit_dispensing=True, lots=("L1", "L2"))) == {
         RefusalCode.UNIT_DISPENSING_MIXED_LOTS
     }
@@ -320,10 +350,18 @@ def test_unit_dispensing_only_for_j01_in_blister_or_sachet_dose_with_one_lot() -
 
 # --- item 6: one intervention per line -----------------------------------------------------
 
+
 def test_every_line_needs_exactly_one_intervention() -> None:
     rx = prescription(line(line_no=1), line(line_no=2))
-    ok = evaluate_execution(rx, [LineRequest(1, U, 30), LineRequest(
-        2, InterventionKind.NOT_DISPENSED, not_dispensed_reason="Refus du patient")], {}, D)
+    ok = evaluate_execution(
+        rx,
+        [
+            LineRequest(1, U, 30),
+            LineRequest(2, InterventionKind.NOT_DISPENSED, not_dispensed_reason="Refus du patient"),
+        ],
+        {},
+        D,
+    )
     assert ok.allowed
     missing = evaluate_execution(rx, [LineRequest(1, U, 30)], {}, D)
     assert [(r.code, r.line_no) for r in missing.refusals] == [
@@ -338,10 +376,16 @@ def test_every_line_needs_exactly_one_intervention() -> None:
 
 def test_modification_needs_prescriber_agreement_and_not_dispensed_needs_reason() -> None:
     rx = prescription(line())
-    assert codes(deliver(rx, D, kind=InterventionKind.MODIFIED, modification_reason="posologie")) \
-        == {RefusalCode.MODIFICATION_NEEDS_AGREEMENT}
-    agreed = deliver(rx, D, kind=InterventionKind.MODIFIED, modification_reason="posologie",
-                     prescriber_agreement_on=D)
+    assert codes(
+        deliver(rx, D, kind=InterventionKind.MODIFIED, modification_reason="posologie")
+    ) == {RefusalCode.MODIFICATION_NEEDS_AGREEMENT}
+    agreed = deliver(
+        rx,
+        D,
+        kind=InterventionKind.MODIFIED,
+        modification_reason="posologie",
+        prescriber_agreement_on=D,
+    )
     assert codes(agreed) == set()
     assert codes(deliver(rx, D, days=0, kind=InterventionKind.NOT_DISPENSED)) == {
         RefusalCode.NOT_DISPENSED_NEEDS_REASON

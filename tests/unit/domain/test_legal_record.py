@@ -19,10 +19,13 @@ from lgo.domain.ordonnancier import GENESIS_HASH, canonical, entry_hash
 LISTED = RecordedLine("AMOXICILLINE TEST 1 g", 12, narcotic=False)
 NARCOTIC = RecordedLine("MORPHINE TEST LP 10 mg", 14, narcotic=True)
 COMPLETE = RecordData(
-    prescriber_name="TESTMEDECIN DOMINIQUE", prescriber_address="12 rue des Essais, 75010 PARIS",
-    patient_name="TESTPATIENT DOMINIQUE", patient_address="1 rue Fictive, 75000 Paris",
-    bearer=None, lines=(LISTED,),
-)  # fmt: skip
+    prescriber_name="TESTMEDECIN DOMINIQUE",
+    prescriber_address="12 rue des Essais, 75010 PARIS",
+    patient_name="TESTPATIENT DOMINIQUE",
+    patient_address="1 rue Fictive, 75000 Paris",
+    bearer=None,
+    lines=(LISTED,),
+)
 
 
 def test_a_complete_record_lacks_nothing() -> None:
@@ -56,7 +59,9 @@ def test_stupefiant_needs_to_know_who_brought_the_prescription() -> None:
     narcotic = replace(COMPLETE, lines=(LISTED, NARCOTIC))
     assert missing_data(narcotic) == [Datum.BEARER]
     assert missing_data(replace(narcotic, bearer=Bearer(False))) == [
-        Datum.BEARER_NAME, Datum.BEARER_ADDRESS]  # fmt: skip
+        Datum.BEARER_NAME,
+        Datum.BEARER_ADDRESS,
+    ]
     someone = Bearer(False, "TESTVOISIN ALEX", "5 rue Voisine, 75000 Paris")
     assert missing_data(replace(narcotic, bearer=someone)) == []
     assert missing_data(replace(COMPLETE, bearer=None)) == []  # list I only: no bearer needed

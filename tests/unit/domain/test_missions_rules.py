@@ -74,8 +74,9 @@ def test_severe_reaction_history_refuses() -> None:
 
 def _angine(age: int, temp: str | None = "38.5", **kwargs: object) -> ProtocolInput:
     signs = kwargs.pop("signs", MacIsaac(no_cough=True))
-    return ProtocolInput(TrodTest.ANGINE, age, age, "M",
-                         Decimal(temp) if temp else None, signs, **kwargs)  # type: ignore[arg-type]
+    return ProtocolInput(
+        TrodTest.ANGINE, age, age, "M", Decimal(temp) if temp else None, signs, **kwargs
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("age", "expected"), [(3, 1), (14, 1), (15, 0), (44, 0), (45, -1)])
@@ -136,14 +137,17 @@ def test_cystite_women_only_fever_recurrence_and_exclusions() -> None:
     assert assess_protocol(_cystite(30, temperature_c=Decimal("38.0"))).within
     assert not assess_protocol(_cystite(30, temperature_c=Decimal("38.1"))).within
     assert assess_protocol(_cystite(30, previous_episodes_12_months=2)).within
-    assert [c.code for c in assess_protocol(
-        _cystite(30, previous_episodes_12_months=3)).refusals] == ["recurrent"]  # fmt: skip
+    assert [
+        c.code for c in assess_protocol(_cystite(30, previous_episodes_12_months=3)).refusals
+    ] == ["recurrent"]
     lumbar = assess_protocol(_cystite(30, exclusions=frozenset({Exclusion.LUMBAR_PAIN})))
     assert [c.code for c in lumbar.refusals] == ["exclusion:douleur-lombaire"]
     # An exclusion of the other protocol does not apply (tropical travel is an angine criterion).
     assert assess_protocol(_cystite(30, exclusions=frozenset({Exclusion.TROPICAL_TRAVEL}))).within
-    assert [r.code for r in assess_protocol(_cystite(30)).regimens] == ["fosfomycine",
-                                                                        "pivmecillinam"]
+    assert [r.code for r in assess_protocol(_cystite(30)).regimens] == [
+        "fosfomycine",
+        "pivmecillinam",
+    ]
 
 
 def test_regimen_quantities() -> None:
@@ -166,10 +170,12 @@ def test_regimen_quantities() -> None:
 def test_positive_readings() -> None:
     assert positive(TrodTest.ANGINE, {"streptocoque-a": Reading.POSITIVE})
     assert not positive(TrodTest.ANGINE, {"streptocoque-a": Reading.NEGATIVE})
-    assert positive(TrodTest.CYSTITE, {"leucocytes": Reading.NEGATIVE,
-                                       "nitrites": Reading.POSITIVE})  # fmt: skip
-    assert not positive(TrodTest.CYSTITE, {"leucocytes": Reading.NEGATIVE,
-                                           "nitrites": Reading.NEGATIVE})  # fmt: skip
+    assert positive(
+        TrodTest.CYSTITE, {"leucocytes": Reading.NEGATIVE, "nitrites": Reading.POSITIVE}
+    )
+    assert not positive(
+        TrodTest.CYSTITE, {"leucocytes": Reading.NEGATIVE, "nitrites": Reading.NEGATIVE}
+    )
 
 
 def test_tests_without_protocol() -> None:
@@ -177,13 +183,16 @@ def test_tests_without_protocol() -> None:
     assert not decision.within and [c.code for c in decision.refusals] == ["no-protocol"]
 
 
-@pytest.mark.parametrize(("code", "french"), [
-    ("]d2010340093000001217271231" + "10L1", "clé de contrôle du code produit (GTIN) fausse"),
-    ("]d2010340093000001417271331" + "10L1", "mois de péremption invalide"),
-    ("]d2010340093000001417271299" + "10L1", "jour de péremption invalide"),
-    ("]d20103400930000014" + "99XYZ", "identifiant d'application (AI) inconnu"),
-    ("]d20103400930000014" + "17271", "champ AI 17 trop court"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("code", "french"),
+    [
+        ("]d2010340093000001217271231" + "10L1", "clé de contrôle du code produit (GTIN) fausse"),
+        ("]d2010340093000001417271331" + "10L1", "mois de péremption invalide"),
+        ("]d2010340093000001417271299" + "10L1", "jour de péremption invalide"),
+        ("]d20103400930000014" + "99XYZ", "identifiant d'application (AI) inconnu"),
+        ("]d20103400930000014" + "17271", "champ AI 17 trop court"),
+    ],
+)
 def test_a_malformed_vaccine_code_is_explained_in_french(code: str, french: str) -> None:
     with pytest.raises(VaccineCodeInvalid) as refused:
         vaccine_code(code)

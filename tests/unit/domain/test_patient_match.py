@@ -26,9 +26,13 @@ NIR_OID = "1.2.250.1.213.1.4.8"
 
 def traits(**changes: object) -> PatientTraits:
     fields: dict[str, object] = {
-        "family_names": ("TESTNOM",), "given_names": ("CAMILLE",), "birth_date": "19991231",
-        "sex": "F", "ins": None, "ins_oid": None,
-    }  # fmt: skip
+        "family_names": ("TESTNOM",),
+        "given_names": ("CAMILLE",),
+        "birth_date": "19991231",
+        "sex": "F",
+        "ins": None,
+        "ins_oid": None,
+    }
     fields.update(changes)
     return PatientTraits(**fields)  # type: ignore[arg-type]
 
@@ -91,10 +95,10 @@ def test_no_given_name_never_matches_on_traits() -> None:
 
 
 def test_twins_same_birth_date_and_name_are_not_a_match() -> None:
-    paul = traits(family_names=("TESTCORSE",), given_names=("PAUL",), birth_date="20150901",
-                  sex="M")  # fmt: skip
-    lea = traits(family_names=("TESTCORSE",), given_names=("LEA",), birth_date="20150901",
-                 sex="F")  # fmt: skip
+    paul = traits(
+        family_names=("TESTCORSE",), given_names=("PAUL",), birth_date="20150901", sex="M"
+    )
+    lea = traits(family_names=("TESTCORSE",), given_names=("LEA",), birth_date="20150901", sex="F")
     result = match_patient(paul, lea)
     assert not result.same and Trait.GIVEN_NAME in result.differing
 
@@ -108,8 +112,10 @@ def test_twins_with_identical_traits_are_told_apart_by_ins() -> None:
 
 def test_same_ins_is_the_same_patient_whatever_the_traits() -> None:
     # The INS is the reference: a typing variation in the traits does not refuse it.
-    result = match_patient(traits(ins=INS_A, ins_oid=TEST_OID),
-                           traits(given_names=("KAMILLE",), ins=INS_A, ins_oid=TEST_OID))
+    result = match_patient(
+        traits(ins=INS_A, ins_oid=TEST_OID),
+        traits(given_names=("KAMILLE",), ins=INS_A, ins_oid=TEST_OID),
+    )
     assert result.same and result.basis is MatchBasis.INS
 
 
@@ -126,13 +132,13 @@ def test_ins_under_different_oids_is_not_compared() -> None:
 @pytest.mark.parametrize(
     ("left", "right", "same"),
     [
-        ("19800000", "19800000", True),   # lunar on both cards, as given
-        ("19800000", "19801332", True),   # month and day unknown on both sides
+        ("19800000", "19800000", True),  # lunar on both cards, as given
+        ("19800000", "19801332", True),  # month and day unknown on both sides
         ("19800000", "19800101", False),  # never "corrected" into 1 January
         ("19800500", "19800512", False),  # known day against an unknown one
         ("19800500", "19800500", True),
-        ("19800035", "19800000", True),   # day 35: unknown, like 00
-        ("19801301", "19800001", True),   # month 13: unknown; day 01 on both
+        ("19800035", "19800000", True),  # day 35: unknown, like 00
+        ("19801301", "19800001", True),  # month 13: unknown; day 01 on both
         ("19801301", "19800002", False),
         ("19800000", "19810000", False),  # years always compared
         ("19991231", "19991231", True),

@@ -123,7 +123,8 @@ EXPECTED: dict[str, list[tuple[str | None, int | None, bool, str | None, str | N
     # 0,5 cp twice a day (period defaults to 1) and 3 cp at breakfast, 2 May 14:49 → 31 May.
     "MultiLine-Presc-METFORMINE-GLICLAZIDE": [("1", 29, False, N, N), ("3", 29, False, N, N)],
     "MultiLine-Presc-METHOTREXATE-LEDERFOLINE": [
-        ("0.286", 28, False, N, N), ("0.286", 28, False, N, N)
+        ("0.286", 28, False, N, N),
+        ("0.286", 28, False, N, N),
     ],
     "MultiLine-Presc-Sucralfate-Paracetamol": [(N, 29, False, N, G), (N, 29, False, N, MG)],
     # 0.3333333 + 0.666667 tablet: a third and two thirds, one tablet a day, 99 days.
@@ -159,7 +160,8 @@ EXPECTED: dict[str, list[tuple[str | None, int | None, bool, str | None, str | N
     "Presc-PerfGl-NaCl-KCl-500ml": [("2", 5, False, N, N)],
     "Presc-SolPrPerf-BIONOLYTE-G5-500mL-Sur12h": [("2", 5, False, N, N)],
     "TradPN13FHIR-MultiLine-Presc-Alt-METFORMINE-GLICLAZIDE": [
-        ("1", 29, False, N, N), ("3", 29, False, N, N)
+        ("1", 29, False, N, N),
+        ("3", 29, False, N, N),
     ],
     # 28 Dec 07:00 → 30 Dec 18:00 (59 h): three days, as the text "x 3j".
     "TradPN13FHIR-Presc-DOLIPRANE-Interpret": [("3", 3, False, N, N)],
@@ -180,14 +182,20 @@ def _requests(path: Path) -> list[dict[str, Any]]:
 
 
 def _row(reading: Posology) -> tuple[str | None, int | None, bool, str | None, str | None]:
-    return (display_decimal(reading.units_per_day), reading.duration_days, reading.as_needed,
-            display_decimal(reading.max_units_per_day), reading.reason)  # fmt: skip
+    return (
+        display_decimal(reading.units_per_day),
+        reading.duration_days,
+        reading.as_needed,
+        display_decimal(reading.max_units_per_day),
+        reading.reason,
+    )
 
 
 @needs_examples
 def test_every_example_has_an_expected_reading() -> None:
-    names = sorted(f.name.removeprefix("Bundle-").removesuffix(".json")
-                   for f in EXAMPLES.glob("*.json"))  # fmt: skip
+    names = sorted(
+        f.name.removeprefix("Bundle-").removesuffix(".json") for f in EXAMPLES.glob("*.json")
+    )
     assert names == sorted(EXPECTED)
 
 
@@ -221,10 +229,16 @@ def test_text_only_gives_no_figure_and_says_so() -> None:
 
 def test_three_tablets_a_day_for_five_days() -> None:
     reading = _one(
-        timing={"repeat": {"frequency": 3, "period": 1, "periodUnit": "d",
-                           "boundsDuration": {"value": 5, "unit": "j", "code": "d"}}},
+        timing={
+            "repeat": {
+                "frequency": 3,
+                "period": 1,
+                "periodUnit": "d",
+                "boundsDuration": {"value": 5, "unit": "j", "code": "d"},
+            }
+        },
         doseAndRate=[{"doseQuantity": TABLET}],
-    )  # fmt: skip
+    )
     assert (reading.units_per_day, reading.duration_days, reading.reason) == (Decimal(3), 5, None)
     assert not reading.needs_pharmacist_input
 
@@ -244,9 +258,18 @@ def test_stated_duration_fills_an_unbounded_dosage_but_never_overrides_bounds() 
 
 def test_successive_phases_average_over_their_durations() -> None:
     def phase(seq: int, tablets: int, days: int) -> dict[str, Any]:
-        return {"sequence": seq, "timing": {"repeat": {"frequency": 1, "period": 1,
-                "periodUnit": "d", "boundsDuration": {"value": days, "code": "d"}}},
-                "doseAndRate": [{"doseQuantity": {**TABLET, "value": tablets}}]}  # fmt: skip
+        return {
+            "sequence": seq,
+            "timing": {
+                "repeat": {
+                    "frequency": 1,
+                    "period": 1,
+                    "periodUnit": "d",
+                    "boundsDuration": {"value": days, "code": "d"},
+                }
+            },
+            "doseAndRate": [{"doseQuantity": {**TABLET, "value": tablets}}],
+        }
 
     reading = read_posology(parse_dosages([phase(1, 3, 4), phase(2, 1, 6)]))
     # 3 × 4 + 1 × 6 = 18 tablets over 10 days
@@ -259,10 +282,15 @@ def test_successive_phases_average_over_their_durations() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"timing": "daily"}, {"timing": {"repeat": {"frequency": "3"}}}, {"sequence": -1},
-     {"doseAndRate": [{"doseQuantity": {"value": "trois"}}]}, {"asNeededBoolean": "yes"},
-     {"timing": {"repeat": {"boundsPeriod": {"start": "2026-02-01T08:00:00", "end": "demain"}}}}],
-)  # fmt: skip
+    [
+        {"timing": "daily"},
+        {"timing": {"repeat": {"frequency": "3"}}},
+        {"sequence": -1},
+        {"doseAndRate": [{"doseQuantity": {"value": "trois"}}]},
+        {"asNeededBoolean": "yes"},
+        {"timing": {"repeat": {"boundsPeriod": {"start": "2026-02-01T08:00:00", "end": "demain"}}}},
+    ],
+)
 def test_malformed_dosage_is_a_typed_error(bad: dict[str, Any]) -> None:
     with pytest.raises(PosologyFormatError):
         read_posology(parse_dosages([bad]))
@@ -273,6 +301,7 @@ def test_malformed_dosage_is_a_typed_error(bad: dict[str, Any]) -> None:
 def test_a_zero_period_is_malformed_and_a_zero_dose_gives_no_figure() -> None:
     with pytest.raises(PosologyFormatError):
         parse_dosages([{"timing": {"repeat": {"frequency": 1, "period": 0, "periodUnit": "h"}}}])
-    zero = _one(timing={"repeat": {"when": ["EVE"]}},
-                doseAndRate=[{"doseQuantity": {**TABLET, "value": 0}}])  # fmt: skip
+    zero = _one(
+        timing={"repeat": {"when": ["EVE"]}}, doseAndRate=[{"doseQuantity": {**TABLET, "value": 0}}]
+    )
     assert (zero.units_per_day, zero.reason) == (None, p.NO_DOSE)

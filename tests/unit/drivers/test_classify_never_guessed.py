@@ -37,7 +37,9 @@ def test_broken_gtin_is_refused_whatever_the_prefix(aim: str, tail: str) -> None
 @pytest.mark.parametrize("aim", ["", "]Q1", "]d1", "]d2"])
 def test_other_broken_element_strings_are_refused(aim: str) -> None:
     month_13 = "010340099999999117271301"  # expiry month 13
-    assert classifier.classify(aim + month_13, TODAY).reason == "gs1_invalid:expiry month out of range"
+    assert (
+        classifier.classify(aim + month_13, TODAY).reason == "gs1_invalid:expiry month out of range"
+    )
     truncated = "01034009999999911727"  # AI 17 cut short
     assert classifier.classify(aim + truncated, TODAY).reason == "gs1_invalid:AI 17 is too short"
 
@@ -50,8 +52,11 @@ def test_a_gtin_cut_short_is_refused_whatever_the_prefix(aim: str) -> None:
     assert result.reason is not None and result.reason.startswith("gs1_invalid"), result.reason
 
 
-@given(body=st.from_regex(r"\A[0-9]{13}\Z"), tail=st.text("0123456789ABCLOT", max_size=30),
-       aim=st.sampled_from(AIMS))  # fmt: skip
+@given(
+    body=st.from_regex(r"\A[0-9]{13}\Z"),
+    tail=st.text("0123456789ABCLOT", max_size=30),
+    aim=st.sampled_from(AIMS),
+)
 def test_no_broken_gtin_becomes_an_eprescription(body: str, tail: str, aim: str) -> None:
     result = classifier.classify(f"{aim}01{wrong_gtin(body)}{tail}", TODAY)
     assert result.kind is ScanKind.UNKNOWN
@@ -84,6 +89,7 @@ def test_reasons_for_code_shapes() -> None:
     assert classifier.classify("340093595583", TODAY).reason == "product_code_without_ai"
     assert classifier.classify("03400935955838", TODAY).reason == "product_code_without_ai"
     assert classifier.classify("]E0EPTEST0000000000000042", TODAY).reason == (
-        "eprescription_wrong_symbology")  # fmt: skip
+        "eprescription_wrong_symbology"
+    )
     ok = classifier.classify("]Q1EPTEST0000000000000042", TODAY)
     assert ok.kind is ScanKind.EPRESCRIPTION

@@ -66,5 +66,8 @@ def test_generated_element_strings_parse_back(
     payload = "".join(ai + values[ai] + (GS if ai in ("10", "21") else "") for ai in order)
     data = parse_gs1(payload)
     assert (data.gtin, data.batch, data.serial, data.expiry) == (
-        "03400999999991", batch, serial, expiry
+        "03400999999991",
+        batch,
+        serial,
+        expiry,
     )

@@ -91,10 +91,12 @@ class FakeContext:
     ) -> list[ReaderStatus] | None:
         with self.world.cond:
             self.world.cond.wait_for(
-                lambda: self.cancelled
-                or not self.world.up
-                or self.world.generation != self.generation
-                or self._changes(states) is not None,
+                lambda: (
+                    self.cancelled
+                    or not self.world.up
+                    or self.world.generation != self.generation
+                    or self._changes(states) is not None
+                ),
                 timeout_ms / 1000,
             )
             self._alive()
@@ -137,7 +139,10 @@ def world() -> World:
 def running(world: World) -> Iterator[tuple[ReaderMonitor, Events]]:
     events = Events()
     monitor = ReaderMonitor(
-        events, poll_ms=200, backoff_initial=0.01, backoff_max=0.05,
+        events,
+        poll_ms=200,
+        backoff_initial=0.01,
+        backoff_max=0.05,
         context_factory=lambda: FakeContext(world),  # type: ignore[arg-type,return-value]
     )
     monitor.start()
@@ -192,7 +197,9 @@ def test_a_failing_listener_does_not_stop_the_monitor(world: World) -> None:
         raise RuntimeError("listener bug")
 
     monitor = ReaderMonitor(
-        listener, poll_ms=200, context_factory=lambda: FakeContext(world),  # type: ignore[arg-type,return-value]
+        listener,
+        poll_ms=200,
+        context_factory=lambda: FakeContext(world),  # type: ignore[arg-type,return-value]
     )
     monitor.start()
     try:

@@ -36,9 +36,13 @@ def test_ins_datamatrix_and_apcv_stay_in_the_daemon(api) -> None:  # type: ignor
     # The token stays usable inside the daemon (the apCV exchange reads it by scan id).
     kept = scans_of(api.container).get(apcv.json()["id"])
     assert kept is not None and kept.classification.fields["token"] == token
-    answers = [ins.text, apcv.text, api.client.get("/v1/scans").text,
-               api.client.get(f"/v1/scans/{ins.json()['id']}").text,
-               api.client.get(f"/v1/scans/{apcv.json()['id']}").text]  # fmt: skip
+    answers = [
+        ins.text,
+        apcv.text,
+        api.client.get("/v1/scans").text,
+        api.client.get(f"/v1/scans/{ins.json()['id']}").text,
+        api.client.get(f"/v1/scans/{apcv.json()['id']}").text,
+    ]
     published = json.dumps([e.data for e in api.container.events.recent()])
     for secret in ("299127505699943", "CAMILLE", "TESTNOM", "31-12-1999", token, "APCVTEST"):
         assert secret not in published

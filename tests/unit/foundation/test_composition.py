@@ -12,9 +12,10 @@ from lgo.national.eprescription import EPrescriptionClient
 
 def test_one_eprescription_client_with_the_deadline_and_attempts_settings(tmp_path: Path) -> None:
     settings = load_settings(
-        state_dir=tmp_path / "state", hardware={"pcsc_enabled": False},
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
         national={"eprescription": {"deadline_s": 7.5, "attempts": 2}},
-    )  # fmt: skip
+    )
     container = Container(settings)
     try:
         client = container.national.eprescription
@@ -45,7 +46,12 @@ def test_parts_share_the_identity_and_dispensing_services(tmp_path: Path) -> Non
         assert container.dispensing.worker.identity is container.identity.service
         names = [name for name, _ in container.components]
         assert len(names) == len(set(names))  # each background component listed once
-        assert list(container.health_checks) == ["database", "outbox", "catalog", "pcsc",
-                                                  "documents"]  # fmt: skip
+        assert list(container.health_checks) == [
+            "database",
+            "outbox",
+            "catalog",
+            "pcsc",
+            "documents",
+        ]
     finally:
         container.db.dispose()

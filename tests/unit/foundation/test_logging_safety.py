@@ -155,4 +155,6 @@ def test_loggers_configured_elsewhere_are_taken_over(capsys: pytest.CaptureFixtu
         logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
     err = capsys.readouterr().err
     assert SECRET not in err
-    assert any(str(line["event"]).startswith("Exception in ASGI application") for line in _lines(err))
+    assert any(
+        str(line["event"]).startswith("Exception in ASGI application") for line in _lines(err)
+    )

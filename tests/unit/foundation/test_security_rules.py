@@ -6,9 +6,15 @@ from lgo.core.settings import ApiSettings
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("127.0.0.1:8700", ("127.0.0.1", 8700)), ("[::1]:8700", ("::1", 8700)), ("localhost", ("localhost", None)),
-     ("LOCALHOST:1", ("localhost", 1)), ("[::1", ("[::1", None)), ("", ("", None))],
-)  # fmt: skip
+    [
+        ("127.0.0.1:8700", ("127.0.0.1", 8700)),
+        ("[::1]:8700", ("::1", 8700)),
+        ("localhost", ("localhost", None)),
+        ("LOCALHOST:1", ("localhost", 1)),
+        ("[::1", ("[::1", None)),
+        ("", ("", None)),
+    ],
+)
 def test_split_host(value: str, expected: tuple[str, int | None]) -> None:
     assert split_host(value) == expected
 

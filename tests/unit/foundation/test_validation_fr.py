@@ -25,8 +25,9 @@ class _Model(BaseModel):
 def _messages(data: dict[str, object]) -> dict[str, str]:
     with pytest.raises(ValidationError) as caught:
         _Model.model_validate(data)
-    return {".".join(str(p) for p in e["loc"]) or "-": french_message(e)
-            for e in caught.value.errors()}  # fmt: skip
+    return {
+        ".".join(str(p) for p in e["loc"]) or "-": french_message(e) for e in caught.value.errors()
+    }
 
 
 def test_common_errors_are_french_with_their_limits() -> None:
@@ -35,12 +36,14 @@ def test_common_errors_are_french_with_their_limits() -> None:
         "count": "doit être supérieur ou égal à 1",
     }
     assert _messages({"name": "abcdef", "count": "x"}) == {
-        "name": "trop long : au plus 5 caractère(s)", "count": "nombre entier attendu",
-    }  # fmt: skip
+        "name": "trop long : au plus 5 caractère(s)",
+        "count": "nombre entier attendu",
+    }
     assert _messages({"count": 11, "at": "hier"}) == {
-        "name": "champ obligatoire", "count": "doit être inférieur ou égal à 10",
+        "name": "champ obligatoire",
+        "count": "doit être inférieur ou égal à 10",
         "at": "date et heure attendues (ISO 8601 avec fuseau)",
-    }  # fmt: skip
+    }
 
 
 def test_a_validator_message_is_kept_without_the_english_prefix() -> None:

@@ -18,8 +18,16 @@ from hwsim.fixtures.people import load_people
 PHARMACIST = load_people().professionals["pharmacien"]
 DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 VERIFY_OK = "0020000108" + PHARMACIST.pin.encode().hex() + "FFFFFFFF"
-SHA256_IV = [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A,
-             0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19]  # fmt: skip
+SHA256_IV = [
+    0x6A09E667,
+    0xBB67AE85,
+    0x3C6EF372,
+    0xA54FF53A,
+    0x510E527F,
+    0x9B05688C,
+    0x1F83D9AB,
+    0x5BE0CD19,
+]
 
 
 @pytest.fixture(scope="module")

@@ -34,8 +34,9 @@ def test_end_entity_usages_never_sign_certificates() -> None:
 def test_mss_test_pki_uses_the_same_helpers(tmp_path: Path) -> None:
     ca = make_ca(tmp_path)
     assert _cert_key_usage(ca.cert) == key_usage(ca=True)
-    issued = ca.issue(tmp_path, "client", organisation_name("Pharmacie", "1750000000", "x.fr"),
-                      server=False)  # fmt: skip
+    issued = ca.issue(
+        tmp_path, "client", organisation_name("Pharmacie", "1750000000", "x.fr"), server=False
+    )
     key = serialization.load_pem_private_key(issued.key_file.read_bytes(), password=None)
     assert issued.key_file.read_bytes() == private_key_pem(key)
     assert issued.key_file.stat().st_mode & 0o777 == 0o600

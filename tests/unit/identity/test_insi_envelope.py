@@ -62,12 +62,16 @@ def _client(
     handler: Callable[[httpx.Request], httpx.Response], signer: Any = None, **config: object
 ) -> InsiClient:
     http = NationalHttpClient(
-        "insi", "http://insi.test", transport=httpx.MockTransport(handler),
-        retry=RetryPolicy(attempts=1), sleep=lambda _: None,
-    )  # fmt: skip
+        "insi",
+        "http://insi.test",
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(attempts=1),
+        sleep=lambda _: None,
+    )
     settings = InsiConfig(idam="IDAM-X", **config)  # type: ignore[arg-type]
-    return InsiClient(http, settings, clock=lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-                      signer=signer)  # fmt: skip
+    return InsiClient(
+        http, settings, clock=lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), signer=signer
+    )
 
 
 def _reply(

@@ -52,9 +52,10 @@ def package_files() -> dict[str, Any]:
 
 def examples(resource_type: str) -> list[dict[str, Any]]:
     return [
-        body for name, body in sorted(package_files().items())
+        body
+        for name, body in sorted(package_files().items())
         if name.startswith("example/") and body.get("resourceType") == resource_type
-    ]  # fmt: skip
+    ]
 
 
 def typed_identifier(resource: dict[str, Any], prefix: str) -> str | None:
@@ -75,16 +76,24 @@ def search_bundle(practitioner: dict[str, Any]) -> dict[str, Any]:
     suffix = "DP" if practitioner["id"].endswith("DP") else ""
     base_id = practitioner["id"].removesuffix(suffix)
     roles = [
-        {**r, "practitioner": {"reference": f"Practitioner/{practitioner['id']}"},
-         "organization": {"reference": r["organization"]["reference"] + suffix}}
+        {
+            **r,
+            "practitioner": {"reference": f"Practitioner/{practitioner['id']}"},
+            "organization": {"reference": r["organization"]["reference"] + suffix},
+        }
         for r in examples("PractitionerRole")
-        if r["id"].endswith(suffix) and (suffix or not r["id"].endswith("DP"))
+        if r["id"].endswith(suffix)
+        and (suffix or not r["id"].endswith("DP"))
         and r["practitioner"]["reference"] == f"Practitioner/{base_id}"
-    ]  # fmt: skip
+    ]
     wanted = {r["organization"]["reference"].removeprefix("Organization/") for r in roles}
     organizations = [o for o in examples("Organization") if o["id"] in wanted]
     entries = [practitioner, *roles, *organizations]
-    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in entries]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in entries],
+    }
 
 
 def qualification_code(practitioner: dict[str, Any], system_mark: str) -> str | None:
@@ -111,14 +120,24 @@ def test_every_example_practitioner_parses_into_the_prescriber_model() -> None:
         assert record.national_id == typed_identifier(example, "IDNPS")
         assert (record.family_name, record.given_name) == (name["family"], " ".join(name["given"]))
         assert record.prefix == name["prefix"][0]
-        roles = [e["resource"] for e in bundle["entry"][1:] if e["resource"]["resourceType"] == "PractitionerRole"]
+        roles = [
+            e["resource"]
+            for e in bundle["entry"][1:]
+            if e["resource"]["resourceType"] == "PractitionerRole"
+        ]
         assert len(record.roles) == len(roles) >= 1
         assert record.profession_codes == (qualification_code(example, G15),)
         assert record.practising(TODAY)
-        by_name = {o["name"]: o for o in (e["resource"] for e in bundle["entry"]) if "name" in o and o["resourceType"] == "Organization"}
+        by_name = {
+            o["name"]: o
+            for o in (e["resource"] for e in bundle["entry"])
+            if "name" in o and o["resourceType"] == "Organization"
+        }
         for role in record.roles:
             assert role.organization_name in by_name
-            assert role.organization_finess == typed_identifier(by_name[role.organization_name], "FINE")
+            assert role.organization_finess == typed_identifier(
+                by_name[role.organization_name], "FINE"
+            )
 
 
 def test_known_examples_give_the_expected_prescribers() -> None:
@@ -129,8 +148,9 @@ def test_known_examples_give_the_expected_prescribers() -> None:
     assert physician is not None and pharmacist is not None
     assert physician.profession_codes == ("10",)
     assert sorted((r.organization_name, r.organization_finess) for r in physician.roles) == [
-        ("CABINET SAINT ANTOINE", None), ("CH EURE-SEINE", "754567860"),
-    ]  # fmt: skip
+        ("CABINET SAINT ANTOINE", None),
+        ("CH EURE-SEINE", "754567860"),
+    ]
     assert pharmacist.profession_codes == ("21",)
     assert [r.organization_finess for r in pharmacist.roles] == ["580008803"]
 
@@ -153,10 +173,15 @@ def test_the_clients_search_is_one_the_directory_supports() -> None:
 
     def answer(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"},
-                              headers={"content-type": "application/fhir+json"})  # fmt: skip
+        return httpx.Response(
+            200,
+            json={"resourceType": "Bundle", "type": "searchset"},
+            headers={"content-type": "application/fhir+json"},
+        )
 
-    http = NationalHttpClient("annuaire", "http://annuaire.test", transport=httpx.MockTransport(answer))
+    http = NationalHttpClient(
+        "annuaire", "http://annuaire.test", transport=httpx.MockTransport(answer)
+    )
     assert client.AnnuaireClient(http).practitioner("10999990012") is None
     http.close()
     (request,) = sent
@@ -177,7 +202,9 @@ def served_resources() -> Iterator[dict[str, Any]]:
     fixture = json.loads((DEFAULT_FIXTURES / sim.FIXTURE_FILE).read_text(encoding="utf-8"))
     directory = sim.Directory(fixture)
     for rpps in directory.practitioners:
-        bundle = directory.search_bundle("http://sim/fhir", f"{sim.IDNAT_SYSTEM}|8{rpps}", True, True)
+        bundle = directory.search_bundle(
+            "http://sim/fhir", f"{sim.IDNAT_SYSTEM}|8{rpps}", True, True
+        )
         yield from (entry["resource"] for entry in bundle["entry"])
 
 
@@ -203,7 +230,11 @@ def coding_systems(node: object) -> Iterator[str]:
 
 def test_the_simulator_serves_the_profiles_of_the_package() -> None:
     served = list(served_resources())
-    assert {r["resourceType"] for r in served} == {"Practitioner", "PractitionerRole", "Organization"}
+    assert {r["resourceType"] for r in served} == {
+        "Practitioner",
+        "PractitionerRole",
+        "Organization",
+    }
     for resource in served:
         profiles = [p for p in resource["meta"]["profile"] if "/ig/fhir/annuaire/" in p]
         assert len(profiles) == 1, resource["id"]
@@ -239,7 +270,9 @@ def test_the_simulator_uses_the_packages_identifier_and_coding_systems() -> None
 def test_what_the_simulator_serves_parses_like_the_package() -> None:
     fixture = json.loads((DEFAULT_FIXTURES / sim.FIXTURE_FILE).read_text(encoding="utf-8"))
     directory = sim.Directory(fixture)
-    bundle = directory.search_bundle("http://sim/fhir", f"{sim.RPPS_SYSTEM}|10999990012", True, True)
+    bundle = directory.search_bundle(
+        "http://sim/fhir", f"{sim.RPPS_SYSTEM}|10999990012", True, True
+    )
     record = client.parse_search(bundle, "10999990012")
     assert record is not None and record.practising(TODAY)
     assert [(r.profession_code, r.specialty_code) for r in record.roles] == [("10", "SM54")]

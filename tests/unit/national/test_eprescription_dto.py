@@ -40,9 +40,12 @@ def bundle_for(sim: SimState, pid: str) -> dict[str, Any]:
 
 def line(**overrides: Any) -> LineExecution:
     values: dict[str, Any] = {
-        "line_id": "L-1", "intervention": Intervention.UNCHANGED, "cip13": "3400999999991",
-        "quantity": 1, "complete": True,
-    }  # fmt: skip
+        "line_id": "L-1",
+        "intervention": Intervention.UNCHANGED,
+        "cip13": "3400999999991",
+        "quantity": 1,
+        "complete": True,
+    }
     values.update(overrides)
     return LineExecution(**values)
 
@@ -64,8 +67,9 @@ def test_structured_dosages_are_read_and_the_text_kept_verbatim() -> None:
     assert (morphine.posology.units_per_day, morphine.posology.duration_days) == (2, 28)
     assert tramadol.posology is not None and tramadol.posology.as_needed
     assert (tramadol.posology.units_per_day, tramadol.posology.max_units_per_day) == (None, 4)
-    text_only = record_from_bundle(bundle_for(sim, "EPTEST0000000000000045"),
-                                   "EPTEST0000000000000045").lines[1]  # fmt: skip
+    text_only = record_from_bundle(
+        bundle_for(sim, "EPTEST0000000000000045"), "EPTEST0000000000000045"
+    ).lines[1]
     assert (text_only.dosage_text, text_only.posology) == ("selon le poids, si fièvre", None)
 
 
@@ -156,12 +160,22 @@ def test_execution_bundle_is_valid_fhir_with_every_intervention() -> None:
         lines=(
             line(line_id="A"),
             line(line_id="B", intervention=Intervention.SUBSTITUTED, cip13="3400999999014"),
-            line(line_id="C", intervention=Intervention.MODIFIED, reason="posologie",
-                 prescriber_agreement_date=date(2026, 3, 1)),
-            line(line_id="D", intervention=Intervention.NOT_DISPENSED, cip13=None, quantity=0,
-                 complete=False, reason="refus du patient"),
+            line(
+                line_id="C",
+                intervention=Intervention.MODIFIED,
+                reason="posologie",
+                prescriber_agreement_date=date(2026, 3, 1),
+            ),
+            line(
+                line_id="D",
+                intervention=Intervention.NOT_DISPENSED,
+                cip13=None,
+                quantity=0,
+                complete=False,
+                reason="refus du patient",
+            ),
         ),
-    )  # fmt: skip
+    )
     bundle = execution_bundle(report)
     assert bundle["identifier"]["value"] == "EPTEST0000000000000043"
     dispenses = [e["resource"] for e in bundle["entry"]]
@@ -178,9 +192,12 @@ def test_execution_bundle_is_valid_fhir_with_every_intervention() -> None:
 def test_naive_dispensing_time_is_refused() -> None:
     with pytest.raises(ValidationError):
         ExecutionReport(
-            prescription_id="EPTEST0000000000000043", idempotency_key="key-12345678",
-            dispensed_at=datetime(2026, 3, 1, 10, 0), pharmacist_rpps=RPPS, lines=(line(),),
-        )  # fmt: skip
+            prescription_id="EPTEST0000000000000043",
+            idempotency_key="key-12345678",
+            dispensed_at=datetime(2026, 3, 1, 10, 0),
+            pharmacist_rpps=RPPS,
+            lines=(line(),),
+        )
 
 
 def test_outcome_code_reads_the_simulator_refusals() -> None:
@@ -195,8 +212,9 @@ def test_outcome_code_reads_the_simulator_refusals() -> None:
 def test_exceptional_renewal_needs_no_prescriber_agreement() -> None:
     from lgo.national.eprescription import EXCEPTIONAL_RENEWAL_REASON
 
-    exceptional = line(intervention=Intervention.MODIFIED, reason=EXCEPTIONAL_RENEWAL_REASON,
-                       renewal_number=12)  # fmt: skip
+    exceptional = line(
+        intervention=Intervention.MODIFIED, reason=EXCEPTIONAL_RENEWAL_REASON, renewal_number=12
+    )
     assert exceptional.exceptional and exceptional.prescriber_agreement_date is None
     with pytest.raises(ValidationError):  # any other modification still needs the agreement
         line(intervention=Intervention.MODIFIED, reason="posologie")

@@ -119,11 +119,14 @@ REPORT = ExecutionReport(
     pharmacist_rpps="10999999997",
     lines=(
         LineExecution(
-            line_id=f"{PID}-1", intervention=Intervention.UNCHANGED, cip13="3400999999021",
-            quantity=1, complete=True,
+            line_id=f"{PID}-1",
+            intervention=Intervention.UNCHANGED,
+            cip13="3400999999021",
+            quantity=1,
+            complete=True,
         ),
     ),
-)  # fmt: skip
+)
 
 
 def transport(status: int, content_type: str, body: bytes) -> httpx.MockTransport:
@@ -137,8 +140,10 @@ def test_any_reply_on_the_wire_to_the_eprescription_client(reply: tuple[int, str
     client = EPrescriptionClient(
         "http://sim.invalid", transport=transport(*reply), retry=RetryPolicy(attempts=1)
     )
-    for call in (lambda: client.fetch(PID, author_rpps="10999999997"),
-                 lambda: client.record_execution(REPORT)):  # fmt: skip
+    for call in (
+        lambda: client.fetch(PID, author_rpps="10999999997"),
+        lambda: client.record_execution(REPORT),
+    ):
         with contextlib.suppress(NationalServiceError):
             call()
 

@@ -91,9 +91,13 @@ def test_one_trace_line_per_call_without_payload() -> None:
     )
     with capture_logs() as logs:
         make(script).request(
-            "eprescription.read", "GET", "/x", author_rpps="10999999997", idempotent=True,
+            "eprescription.read",
+            "GET",
+            "/x",
+            author_rpps="10999999997",
+            idempotent=True,
             json_body={"token": "APCVTEST-abc"},
-        )  # fmt: skip
+        )
     assert len(logs) == 1
     line = logs[0]
     assert line["event"] == "national_call"
@@ -121,10 +125,15 @@ def test_deadline_bounds_the_retries() -> None:
 
     script = Script(httpx.Response(503))
     client = NationalHttpClient(
-        "test", "http://sim.invalid", transport=httpx.MockTransport(slow),
-        retry=RetryPolicy(attempts=3, backoff_s=0.0), sleep=lambda _: None,
-        timeout_s=1.0, deadline_s=1.0, monotonic=lambda: clock[0],
-    )  # fmt: skip
+        "test",
+        "http://sim.invalid",
+        transport=httpx.MockTransport(slow),
+        retry=RetryPolicy(attempts=3, backoff_s=0.0),
+        sleep=lambda _: None,
+        timeout_s=1.0,
+        deadline_s=1.0,
+        monotonic=lambda: clock[0],
+    )
     with pytest.raises(ServiceUnavailable):
         client.request("a", "GET", "/x", author_rpps=None, idempotent=True)
     assert len(script.requests) == 2  # the third would start past the deadline

@@ -64,9 +64,13 @@ def _transport(status: int, body: object) -> httpx.MockTransport:
 
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
-    [(410, {"code": "token-expired"}, ApcvTokenExpired), (404, {}, ApcvTokenUnknown),
-     (503, None, ServiceUnavailable), (400, {"code": "other"}, RequestRejected)],
-)  # fmt: skip
+    [
+        (410, {"code": "token-expired"}, ApcvTokenExpired),
+        (404, {}, ApcvTokenUnknown),
+        (503, None, ServiceUnavailable),
+        (400, {"code": "other"}, RequestRejected),
+    ],
+)
 def test_apcv_client_refusals(
     status: int, body: object, expected: type[NationalServiceError]
 ) -> None:

@@ -30,9 +30,15 @@ def test_path_filter_and_clear_by_service() -> None:
 
 def test_secret_headers_are_not_recorded() -> None:
     kept = public_headers(
-        [("Authorization", "Bearer x"), ("X-Auth-Token", "y"), ("Cookie", "z"),
-         ("Idempotency-Key", "k"), ("X-Request-ID", "r"), ("Content-Type", "application/json")]
-    )  # fmt: skip
+        [
+            ("Authorization", "Bearer x"),
+            ("X-Auth-Token", "y"),
+            ("Cookie", "z"),
+            ("Idempotency-Key", "k"),
+            ("X-Request-ID", "r"),
+            ("Content-Type", "application/json"),
+        ]
+    )
     assert kept == {"idempotency-key": "k", "x-request-id": "r", "content-type": "application/json"}
 
 

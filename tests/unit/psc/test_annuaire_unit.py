@@ -27,12 +27,17 @@ def bundle(*resources: dict[str, Any], kind: str = "searchset") -> dict[str, Any
 
 def practitioner(pid: str = "p1", rpps: str = RPPS, **extra: Any) -> dict[str, Any]:
     return {
-        "resourceType": "Practitioner", "id": pid,
+        "resourceType": "Practitioner",
+        "id": pid,
         "identifier": [{"system": IDNAT_SYSTEM, "value": "8" + rpps}],
         "name": [{"family": "TEST", "given": ["JEAN", "PAUL"], "prefix": ["DR"]}],
         # the directory states the profession on the practitioner (slice exercicePro)
         "qualification": [
-            {"code": {"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_G15-X", "code": "10"}]}}
+            {
+                "code": {
+                    "coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_G15-X", "code": "10"}]
+                }
+            }
         ],
         **extra,
     }
@@ -78,14 +83,17 @@ def test_a_practitioner_with_another_number_is_not_a_match() -> None:
     assert parse_search(bundle(practitioner(rpps="10999990020")), RPPS) is None
 
 
-@pytest.mark.parametrize("body", [
-    {"resourceType": "OperationOutcome"},
-    bundle(kind="transaction"),
-    bundle({"resourceType": "Practitioner"}),  # no id
-    bundle(role(period={"start": "not-a-date"})),
-    [],
-    "text",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"resourceType": "OperationOutcome"},
+        bundle(kind="transaction"),
+        bundle({"resourceType": "Practitioner"}),  # no id
+        bundle(role(period={"start": "not-a-date"})),
+        [],
+        "text",
+    ],
+)
 def test_unexpected_answers_are_malformed(body: Any) -> None:
     with pytest.raises(MalformedResponse):
         parse_search(body, RPPS)
@@ -97,7 +105,9 @@ class FakeDirectory:
         self.calls: list[str] = []
         self.error: Exception | None = None
 
-    def practitioner(self, rpps: str, *, author_rpps: str | None = None) -> PractitionerRecord | None:
+    def practitioner(
+        self, rpps: str, *, author_rpps: str | None = None
+    ) -> PractitionerRecord | None:
         self.calls.append(rpps)
         if self.error is not None:
             raise self.error

@@ -21,14 +21,17 @@ def test_valid_rpps(rpps: str) -> None:
     assert is_valid_rpps(rpps)
 
 
-@pytest.mark.parametrize("rpps", [
-    "10999999998",  # wrong key
-    "1099999999",  # 10 digits
-    "109999999970",  # 12 digits
-    "1099999999A",
-    "１0999999997",  # full-width digit: isdigit() but not ASCII
-    "",
-])
+@pytest.mark.parametrize(
+    "rpps",
+    [
+        "10999999998",  # wrong key
+        "1099999999",  # 10 digits
+        "109999999970",  # 12 digits
+        "1099999999A",
+        "１0999999997",  # full-width digit: isdigit() but not ASCII
+        "",
+    ],
+)
 def test_invalid_rpps(rpps: str) -> None:
     assert not is_valid_rpps(rpps)
 
@@ -51,7 +54,7 @@ def test_luhn_key_makes_a_valid_rpps_and_any_other_key_is_wrong(body: str) -> No
 def test_any_single_digit_change_is_caught(body: str, position: int) -> None:
     rpps = body + luhn_key(body)
     changed = str((int(rpps[position]) + 1) % 10)
-    assert not is_valid_rpps(rpps[:position] + changed + rpps[position + 1:])
+    assert not is_valid_rpps(rpps[:position] + changed + rpps[position + 1 :])
 
 
 def test_parse_idnat() -> None:

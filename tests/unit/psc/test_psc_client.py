@@ -67,13 +67,25 @@ class FakeProvider:
 
     def id_token(self, key: Any = None, header: dict[str, Any] | None = None, **claims: Any) -> str:
         body: dict[str, Any] = {
-            "iss": ISSUER, "aud": CLIENT_ID, "sub": "f:abc", "iat": NOW, "exp": NOW + 60,
+            "iss": ISSUER,
+            "aud": CLIENT_ID,
+            "sub": "f:abc",
+            "iat": NOW,
+            "exp": NOW + 60,
             "acr": "eidas1",
             "SubjectNameID": "810999999997",
-            "SubjectRefPro": {"exercices": [{
-                "codeProfession": "21", "nomDexercice": "TESTPHARMA", "prenomDexercice": "ALEX",
-                "activities": [{"numeroFinessSite": "759999999", "raisonSocialeSite": "PH"}],
-            }]},
+            "SubjectRefPro": {
+                "exercices": [
+                    {
+                        "codeProfession": "21",
+                        "nomDexercice": "TESTPHARMA",
+                        "prenomDexercice": "ALEX",
+                        "activities": [
+                            {"numeroFinessSite": "759999999", "raisonSocialeSite": "PH"}
+                        ],
+                    }
+                ]
+            },
         }
         body.update(claims)
         body = {k: v for k, v in body.items() if v is not None}
@@ -90,8 +102,11 @@ def provider() -> FakeProvider:
 @pytest.fixture
 def client(provider: FakeProvider) -> PscClient:
     http = NationalHttpClient(
-        "psc", ISSUER, transport=httpx.MockTransport(provider.handler),
-        retry=RetryPolicy(attempts=1), sleep=lambda _: None,
+        "psc",
+        ISSUER,
+        transport=httpx.MockTransport(provider.handler),
+        retry=RetryPolicy(attempts=1),
+        sleep=lambda _: None,
     )
     return PscClient(
         http, client_id=CLIENT_ID, client_secret="s3cret", leeway_s=30, clock=lambda: NOW
@@ -111,18 +126,21 @@ def test_valid_token_gives_the_professional(client: PscClient, provider: FakePro
     assert (pro.structure_id, pro.family_name) == ("759999999", "TESTPHARMA")
 
 
-@pytest.mark.parametrize(("claims", "expected"), [
-    ({"aud": "someone-else"}, "wrong_audience"),
-    ({"aud": [CLIENT_ID, "other"]}, "wrong_audience"),  # several audiences without azp
-    ({"iss": "https://evil.test"}, "wrong_issuer"),
-    ({"exp": NOW - 31}, "expired"),  # beyond the 30 s leeway
-    ({"iat": NOW + 120}, "issued_in_future"),
-    ({"nonce": "other"}, "wrong_nonce"),
-    ({"nonce": None}, "missing_claim:nonce"),
-    ({"exp": None}, "missing_claim:exp"),
-    ({"acr": "eidas0"}, "weak_authentication"),
-    ({"acr": None}, "missing_claim:acr"),
-])
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        ({"aud": "someone-else"}, "wrong_audience"),
+        ({"aud": [CLIENT_ID, "other"]}, "wrong_audience"),  # several audiences without azp
+        ({"iss": "https://evil.test"}, "wrong_issuer"),
+        ({"exp": NOW - 31}, "expired"),  # beyond the 30 s leeway
+        ({"iat": NOW + 120}, "issued_in_future"),
+        ({"nonce": "other"}, "wrong_nonce"),
+        ({"nonce": None}, "missing_claim:nonce"),
+        ({"exp": None}, "missing_claim:exp"),
+        ({"acr": "eidas0"}, "weak_authentication"),
+        ({"acr": None}, "missing_claim:acr"),
+    ],
+)
 def test_bad_claims_are_refused(
     client: PscClient, provider: FakeProvider, claims: dict[str, Any], expected: str
 ) -> None:
@@ -146,9 +164,10 @@ def test_several_audiences_with_our_azp_are_accepted(
 def test_ciba_token_must_carry_our_auth_req_id(client: PscClient, provider: FakeProvider) -> None:
     token = provider.id_token(**{AUTH_REQ_CLAIM: "req-1"})
     assert client.verify_id_token(token, nonce=None, auth_req_id="req-1")
-    assert reason(
-        lambda: client.verify_id_token(token, nonce=None, auth_req_id="req-2")
-    ) == "wrong_auth_req_id"
+    assert (
+        reason(lambda: client.verify_id_token(token, nonce=None, auth_req_id="req-2"))
+        == "wrong_auth_req_id"
+    )
 
 
 def test_signature_by_another_key_with_the_same_kid(
@@ -173,7 +192,8 @@ def test_symmetric_or_unsigned_tokens_are_refused(
     )
     unsigned = _b64({"alg": "none"}) + "." + _b64({"sub": "x"}) + "."
     assert reason(lambda: client.verify_id_token(unsigned, nonce=None, auth_req_id=None)) in (
-        "algorithm_not_allowed", "malformed",
+        "algorithm_not_allowed",
+        "malformed",
     )
 
 
@@ -195,9 +215,7 @@ def test_rotated_key_is_fetched_once_then_unknown_is_refused(
     assert provider.jwks_calls == 3  # one refetch per unknown kid, no loop
 
 
-def test_discovery_pointing_elsewhere_is_refused(
-    client: PscClient, provider: FakeProvider
-) -> None:
+def test_discovery_pointing_elsewhere_is_refused(client: PscClient, provider: FakeProvider) -> None:
     provider.discovery["token_endpoint"] = "https://collector.evil/token"
     with pytest.raises(MalformedResponse):
         client.metadata()
@@ -209,10 +227,13 @@ def test_discovery_without_jwks_is_malformed(client: PscClient, provider: FakePr
         client.metadata()
 
 
-@pytest.mark.parametrize(("error", "raised"), [
-    ("access_denied", PscLoginRefused),
-    ("expired_token", PscLoginExpired),
-])
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        ("access_denied", PscLoginRefused),
+        ("expired_token", PscLoginExpired),
+    ],
+)
 def test_ciba_poll_errors_are_typed(
     client: PscClient, provider: FakeProvider, error: str, raised: type[Exception]
 ) -> None:
@@ -229,8 +250,15 @@ def test_ciba_pending(client: PscClient, provider: FakeProvider, error: str, slo
 
 def test_ciba_poll_sends_the_grant_and_verifies(client: PscClient, provider: FakeProvider) -> None:
     token = provider.id_token(**{AUTH_REQ_CLAIM: "req-1"})
-    provider.token_answer = (200, {"id_token": token, "access_token": "ACCESS-SECRET",
-                                   "expires_in": 60, "refresh_token": "REFRESH-SECRET"})
+    provider.token_answer = (
+        200,
+        {
+            "id_token": token,
+            "access_token": "ACCESS-SECRET",
+            "expires_in": 60,
+            "refresh_token": "REFRESH-SECRET",
+        },
+    )
     tokens = client.poll_ciba("req-1")
     assert isinstance(tokens, TokenSet)
     assert tokens.professional.rpps == "10999999997"
@@ -274,8 +302,11 @@ def test_userinfo_must_name_the_same_subject(client: PscClient, provider: FakePr
     provider.userinfo_answer = {"sub": "f:someone-else", "SubjectNameID": "810999999989"}
     assert reason(lambda: client.poll_ciba("r")) == "userinfo_subject_mismatch"
 
-    provider.userinfo_answer = {"sub": "f:abc", "SubjectNameID": "810999999989",
-                                "SubjectRefPro": {"exercices": [{"codeProfession": "21"}]}}
+    provider.userinfo_answer = {
+        "sub": "f:abc",
+        "SubjectNameID": "810999999989",
+        "SubjectRefPro": {"exercices": [{"codeProfession": "21"}]},
+    }
     tokens = client.poll_ciba("r")
     assert isinstance(tokens, TokenSet)
     assert tokens.professional.rpps == "10999999989"
@@ -286,7 +317,9 @@ def test_token_answer_with_a_bad_lifetime_is_malformed(
     client: PscClient, provider: FakeProvider, expires_in: object
 ) -> None:
     token = provider.id_token(**{AUTH_REQ_CLAIM: "req-1"})
-    provider.token_answer = (200, {"id_token": token, "access_token": "at",
-                                   "expires_in": expires_in})  # fmt: skip
+    provider.token_answer = (
+        200,
+        {"id_token": token, "access_token": "at", "expires_in": expires_in},
+    )
     with pytest.raises(MalformedResponse):
         client.poll_ciba("req-1")

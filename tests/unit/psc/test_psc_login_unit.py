@@ -30,8 +30,14 @@ from lgo.services.sessions import ProfessionalIdentity, SessionKind, SessionRegi
 
 def tokens(national_id: str = "810999999997", refresh: str = "rt-1") -> TokenSet:
     pro = PscProfessional(
-        subject="f:1", national_id=national_id, rpps=national_id[1:], family_name="T",
-        given_name="A", profession_code="21", structure_id="759999999", structure_name="PH",
+        subject="f:1",
+        national_id=national_id,
+        rpps=national_id[1:],
+        family_name="T",
+        given_name="A",
+        profession_code="21",
+        structure_id="759999999",
+        structure_name="PH",
     )
     return TokenSet(access_token="at", refresh_token=refresh, expires_in=60, professional=pro)
 
@@ -45,7 +51,10 @@ class FakeProvider:
         self.started: list[str] = []
 
     def start_ciba(
-        self, login_hint: str, *, binding_message: str | None = None,
+        self,
+        login_hint: str,
+        *,
+        binding_message: str | None = None,
         requested_expiry: int | None = None,
     ) -> CibaStart:
         self.started.append(login_hint)
@@ -59,7 +68,12 @@ class FakeProvider:
         return answer
 
     def authorization_url(
-        self, *, redirect_uri: str, state: str, nonce: str, code_challenge: str,
+        self,
+        *,
+        redirect_uri: str,
+        state: str,
+        nonce: str,
+        code_challenge: str,
         login_hint: str | None = None,
     ) -> str:
         return f"https://psc.test/authorize?state={state}"
@@ -104,8 +118,11 @@ def registry() -> SessionRegistry:
 @pytest.fixture
 def login(provider: FakeProvider, registry: SessionRegistry, clock: Clock) -> Iterator[PscLogin]:
     service = PscLogin(
-        provider, registry, session_ttl=timedelta(minutes=20),
-        redirect_uri="http://127.0.0.1:8700/psc-callback", clock=clock,
+        provider,
+        registry,
+        session_ttl=timedelta(minutes=20),
+        redirect_uri="http://127.0.0.1:8700/psc-callback",
+        clock=clock,
     )
     yield service
     service.close()
@@ -237,8 +254,13 @@ def test_expired_ecps_session_closes_and_revokes(provider: FakeProvider, clock: 
 
     now = [datetime(2026, 1, 15, 9, 0, tzinfo=UTC)]
     registry = SessionRegistry(EventBus(), clock=lambda: now[0])
-    service = PscLogin(provider, registry, session_ttl=timedelta(minutes=20),
-                       redirect_uri="http://127.0.0.1/cb", clock=clock)
+    service = PscLogin(
+        provider,
+        registry,
+        session_ttl=timedelta(minutes=20),
+        redirect_uri="http://127.0.0.1/cb",
+        clock=clock,
+    )
     try:
         service.finish_page_login("code", service.start_page_login().state)
         now[0] += timedelta(minutes=19, seconds=59)

@@ -28,10 +28,15 @@ def test_authorize_refuses_a_redirect_off_this_machine(provider: PscProvider) ->
 
 
 def test_authorize_without_pkce_is_an_error_redirect(provider: PscProvider) -> None:
-    location = provider.authorize({
-        "client_id": "lgo-officine", "redirect_uri": "http://127.0.0.1/cb", "state": "s",
-        "response_type": "code", "scope": "openid",
-    })
+    location = provider.authorize(
+        {
+            "client_id": "lgo-officine",
+            "redirect_uri": "http://127.0.0.1/cb",
+            "state": "s",
+            "response_type": "code",
+            "scope": "openid",
+        }
+    )
     assert parse_qs(urlsplit(location).query) == {"error": ["invalid_request"], "state": ["s"]}
 
 

@@ -10,7 +10,9 @@ from lgo.core.settings import load_settings
 
 
 def _cps_lines(problems: list[str]) -> list[str]:
-    return [p for p in problems if p.startswith(("hardware.cps_revocation", "hardware.cps_ca_file"))]
+    return [
+        p for p in problems if p.startswith(("hardware.cps_revocation", "hardware.cps_ca_file"))
+    ]
 
 
 def test_revocation_off_and_the_test_cas_are_named(tmp_path: Path) -> None:

@@ -33,10 +33,14 @@ def test_three_day_rule_uses_the_pharmacy_day(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'd.sqlite3'}")
     migrate.upgrade(db)
     morphine = Product("3400999999069", "MORPHINE TEST", RegulatoryList.STUPEFIANT)
-    rx = paper("LOCALDAY000001", PrescriptionLine(1, morphine, Decimal(1), 28),
-               prescribed_on=date(2026, 2, 1))  # fmt: skip
-    data = dispensation_input(make_patient(db), rx,
-                              LineInput(LineRequest(1, InterventionKind.UNCHANGED, 28)))  # fmt: skip
+    rx = paper(
+        "LOCALDAY000001",
+        PrescriptionLine(1, morphine, Decimal(1), 28),
+        prescribed_on=date(2026, 2, 1),
+    )
+    data = dispensation_input(
+        make_patient(db), rx, LineInput(LineRequest(1, InterventionKind.UNCHANGED, 28))
+    )
     # 4 Feb 23:30 UTC is 5 Feb 00:30 in Paris: D+4, the full 28 days are no longer allowed
     at = datetime(2026, 2, 4, 23, 30, tzinfo=UTC)
     service = DispensingService(db, EventBus(), InMemoryCatalog(), clock=lambda: at)

@@ -43,19 +43,35 @@ class FakeService:
         outcome = self.outcomes.pop(0) if self.outcomes else None
         if outcome is not None:
             raise outcome
-        return ep.ExecutionReceipt(execution_id="x1", prescription_id=report.prescription_id,
-                                   dispense_ids=("d1",), replayed=False)  # fmt: skip
+        return ep.ExecutionReceipt(
+            execution_id="x1",
+            prescription_id=report.prescription_id,
+            dispense_ids=("d1",),
+            replayed=False,
+        )
 
 
 def payload(key: str = "lgo-exec-0001", **changes: Any) -> str:
     data = {
-        "prescription_id": "01S2TBPZ2JCNZZYGHZ", "idempotency_key": key,
-        "dispensed_at": NOW.isoformat(), "pharmacist_rpps": "10000000009",
+        "prescription_id": "01S2TBPZ2JCNZZYGHZ",
+        "idempotency_key": key,
+        "dispensed_at": NOW.isoformat(),
+        "pharmacist_rpps": "10000000009",
         "pharmacy_finess": "750000000",
-        "lines": [{"line_no": 1, "line_id": "L1", "intervention": "unchanged",
-                   "cip13": "3400999999014", "quantity": 2, "complete": True,
-                   "renewal_number": 0, "reason": None, "prescriber_agreement_date": None}],
-    }  # fmt: skip
+        "lines": [
+            {
+                "line_no": 1,
+                "line_id": "L1",
+                "intervention": "unchanged",
+                "cip13": "3400999999014",
+                "quantity": 2,
+                "complete": True,
+                "renewal_number": 0,
+                "reason": None,
+                "prescriber_agreement_date": None,
+            }
+        ],
+    }
     data.update(changes)
     return json.dumps(data)
 
@@ -70,9 +86,17 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 def enqueue(db: Database, body: str, key: str = "lgo-exec-0001") -> None:
     with db.uow() as uow:
-        uow.session.add(OutboxMessage(created_at=NOW, kind="eprescription.execution",
-                                      idempotency_key=key, payload=body, status="pending",
-                                      attempts=0, next_attempt_at=NOW))  # fmt: skip
+        uow.session.add(
+            OutboxMessage(
+                created_at=NOW,
+                kind="eprescription.execution",
+                idempotency_key=key,
+                payload=body,
+                status="pending",
+                attempts=0,
+                next_attempt_at=NOW,
+            )
+        )
         uow.commit()
 
 
@@ -85,8 +109,9 @@ class Clock:
 
 
 def worker(db: Database, service: FakeService, clock: Clock, **policy: Any) -> OutboxWorker:
-    return OutboxWorker(db, EventBus(), service, clock=clock, rng=random.Random(7),
-                        policy=OutboxPolicy(**policy))  # fmt: skip
+    return OutboxWorker(
+        db, EventBus(), service, clock=clock, rng=random.Random(7), policy=OutboxPolicy(**policy)
+    )
 
 
 def only(db: Database) -> dict[str, Any]:
@@ -117,7 +142,10 @@ def test_transient_failures_reschedule_with_the_same_key(db: Database, error: Ex
     assert only(db)["status"] == "delivered" and not w.degraded
     assert service.keys == ["lgo-exec-0001"] * 3
     assert [e.type for e in w.events.recent()] == [
-        "outbox.degraded", "outbox.delivered", "outbox.degraded"]
+        "outbox.degraded",
+        "outbox.delivered",
+        "outbox.degraded",
+    ]
 
 
 def test_permanent_refusal_is_failed_with_reason(db: Database) -> None:
@@ -173,9 +201,17 @@ def test_retry_only_for_failed_messages(db: Database) -> None:
 
 def test_other_kinds_are_left_to_their_own_handlers(db: Database) -> None:
     with db.uow() as uow:
-        uow.session.add(OutboxMessage(created_at=NOW, kind="dmp.provide", idempotency_key="doc-1",
-                                      payload="{}", status="pending", attempts=0,
-                                      next_attempt_at=NOW))  # fmt: skip
+        uow.session.add(
+            OutboxMessage(
+                created_at=NOW,
+                kind="dmp.provide",
+                idempotency_key="doc-1",
+                payload="{}",
+                status="pending",
+                attempts=0,
+                next_attempt_at=NOW,
+            )
+        )
         uow.commit()
     assert worker(db, FakeService(), Clock()).run_once() == 0
     assert only(db)["status"] == "pending"
@@ -207,13 +243,15 @@ def test_ins_goes_out_only_when_qualified_at_send_time(db: Database) -> None:
     patients = [make_patient(db) for _ in range(2)]
     for i, patient in enumerate(patients):
         rx = paper(f"INSCHECK{i:08d}", eprescription=True)
-        service.dispense(f"ins-key-{i}", dispensation_input(patient, rx), pharmacist(),
-                         degraded=False)  # fmt: skip
+        service.dispense(
+            f"ins-key-{i}", dispensation_input(patient, rx), pharmacist(), degraded=False
+        )
     identity.qualified.add(patients[1])
     fake = FakeService()
     sender = OutboxWorker(db, EventBus(), fake, identity=identity)
     sender._resolve_line_ids = lambda payload: [  # type: ignore[method-assign]
-        {**line, "line_id": "L1"} for line in payload["lines"]]
+        {**line, "line_id": "L1"} for line in payload["lines"]
+    ]
     assert sender.run_once() == 2
     assert [r.patient_ins for r in fake.reports] == [None, "299127505699943"]
     with db.uow(readonly=True) as uow:  # never stored with the message

@@ -43,14 +43,20 @@ def test_blocked_line_has_no_proposal_and_says_why() -> None:
 
 
 def test_no_daily_figure_means_no_proposal_and_no_units_per_day() -> None:
-    as_needed = Posology(as_needed=True, max_units_per_day=Decimal(4), duration_days=7,
-                         reason=AS_NEEDED)  # fmt: skip
+    as_needed = Posology(
+        as_needed=True, max_units_per_day=Decimal(4), duration_days=7, reason=AS_NEEDED
+    )
     rx = morphine_rx(posology=as_needed)
     view = line_view(rx, rx.lines[0], LineHistory(), D)  # type: ignore[attr-defined]
     assert view["units_per_day"] is None  # not the box-derived 2 of the domain line
-    assert view["posology"] == {"units_per_day": None, "duration_days": 7, "as_needed": True,
-                                "max_units_per_day": "4", "needs_pharmacist_input": True,
-                                "reason": AS_NEEDED}  # fmt: skip
+    assert view["posology"] == {
+        "units_per_day": None,
+        "duration_days": 7,
+        "as_needed": True,
+        "max_units_per_day": "4",
+        "needs_pharmacist_input": True,
+        "reason": AS_NEEDED,
+    }
     assert view["proposal"] is None
     assert view["deliverable"]["allowed"] is True
 
@@ -59,6 +65,9 @@ def test_typed_paper_line_shows_the_pharmacists_figures() -> None:
     typed = prescription(line(units_per_day=Decimal("1.5"), duration_days=10))
     rx = replace(typed, source=PrescriptionSource.PAPER)
     view = line_view(rx, rx.lines[0], LineHistory(), D)
-    assert (view["posology"]["units_per_day"], view["posology"]["duration_days"],
-            view["posology"]["needs_pharmacist_input"]) == ("1.5", 10, False)  # fmt: skip
+    assert (
+        view["posology"]["units_per_day"],
+        view["posology"]["duration_days"],
+        view["posology"]["needs_pharmacist_input"],
+    ) == ("1.5", 10, False)
     assert view["proposal"]["days"] == 10

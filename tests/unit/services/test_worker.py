@@ -52,8 +52,12 @@ def running(worker: BackgroundWorker) -> Iterator[None]:
 def test_outbox_worker_outlives_a_database_outage_between_passes() -> None:
     # Idle, the outbox asks the database when the next message is due: a failure there used to
     # end the thread silently (no delivery until a restart).
-    worker = OutboxWorker(BrokenDatabase(), EventBus(), sender=None,  # type: ignore[arg-type]
-                          policy=OutboxPolicy(idle_poll_s=0.01))  # fmt: skip
+    worker = OutboxWorker(
+        BrokenDatabase(),
+        EventBus(),
+        sender=None,  # type: ignore[arg-type]
+        policy=OutboxPolicy(idle_poll_s=0.01),
+    )
     passes = CountingPasses(failures=0, wanted=3)
     worker.run_once = passes  # type: ignore[method-assign]
     with running(worker):

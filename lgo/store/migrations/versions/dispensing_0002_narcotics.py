@@ -48,9 +48,7 @@ def upgrade() -> None:
         sa.Column("pharmacist_rpps", sa.String(11), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_narcotics_register"),
     )
-    op.create_index(
-        "ix_narcotics_register_business_date", "narcotics_register", ["business_date"]
-    )
+    op.create_index("ix_narcotics_register_business_date", "narcotics_register", ["business_date"])
     op.create_index("ix_narcotics_register_product_code", "narcotics_register", ["product_code"])
     triggers = SQLITE_TRIGGERS if op.get_bind().dialect.name == "sqlite" else PG_TRIGGERS
     for statement in triggers:

@@ -34,10 +34,20 @@ WHERE idempotency_key IS NOT NULL
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":  # SQLite does not enforce VARCHAR lengths
-        op.alter_column("idempotency_keys", "key", type_=sa.String(200),
-                        existing_type=sa.String(128), existing_nullable=False)  # fmt: skip
-        op.alter_column("dispensations", "idempotency_key", type_=sa.String(200),
-                        existing_type=sa.String(128), existing_nullable=True)  # fmt: skip
+        op.alter_column(
+            "idempotency_keys",
+            "key",
+            type_=sa.String(200),
+            existing_type=sa.String(128),
+            existing_nullable=False,
+        )
+        op.alter_column(
+            "dispensations",
+            "idempotency_key",
+            type_=sa.String(200),
+            existing_type=sa.String(128),
+            existing_nullable=True,
+        )
     op.execute(SCOPE_KEYS)
     op.execute(SCOPE_DISPENSATIONS)
 
@@ -62,7 +72,17 @@ def downgrade() -> None:
     op.execute(UNSCOPE_KEYS)
     op.execute(UNSCOPE_DISPENSATIONS)
     if op.get_bind().dialect.name == "postgresql":
-        op.alter_column("dispensations", "idempotency_key", type_=sa.String(128),
-                        existing_type=sa.String(200), existing_nullable=True)  # fmt: skip
-        op.alter_column("idempotency_keys", "key", type_=sa.String(128),
-                        existing_type=sa.String(200), existing_nullable=False)  # fmt: skip
+        op.alter_column(
+            "dispensations",
+            "idempotency_key",
+            type_=sa.String(128),
+            existing_type=sa.String(200),
+            existing_nullable=True,
+        )
+        op.alter_column(
+            "idempotency_keys",
+            "key",
+            type_=sa.String(128),
+            existing_type=sa.String(200),
+            existing_nullable=False,
+        )

@@ -43,10 +43,11 @@ def upgrade() -> None:
         sa.Column("error_slug", sa.String(64), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_patient_identity_checks"),
         sa.ForeignKeyConstraint(
-            ["patient_id"], ["patients.id"],
+            ["patient_id"],
+            ["patients.id"],
             name="fk_patient_identity_checks_patient_id_patients",
         ),
-    )  # fmt: skip
+    )
     op.create_index(
         "ix_patient_identity_checks_patient_id", "patient_identity_checks", ["patient_id"]
     )
@@ -74,7 +75,11 @@ def downgrade() -> None:
     op.drop_index("uq_patients_ins_matricule", table_name="patients")
     with op.batch_alter_table("patients") as batch:
         for column in (
-            "on_work_list", "document_kind", "document_checked_at", "ins_checked_at",
-            "ins_oid", "ins_matricule",
-        ):  # fmt: skip
+            "on_work_list",
+            "document_kind",
+            "document_checked_at",
+            "ins_checked_at",
+            "ins_oid",
+            "ins_matricule",
+        ):
             batch.drop_column(column)

@@ -54,10 +54,14 @@ def upgrade() -> None:
         sa.Column("site", sa.String(24), nullable=True),
         sa.Column("eligibility", sa.Text(), nullable=False),
     )
-    op.create_index("uq_vaccinations_idempotency_key", "vaccinations", ["idempotency_key"],
-                    unique=True)  # fmt: skip
-    op.create_index("ix_vaccinations_patient_id_administered_at", "vaccinations",
-                    ["patient_id", "administered_at"])  # fmt: skip
+    op.create_index(
+        "uq_vaccinations_idempotency_key", "vaccinations", ["idempotency_key"], unique=True
+    )
+    op.create_index(
+        "ix_vaccinations_patient_id_administered_at",
+        "vaccinations",
+        ["patient_id", "administered_at"],
+    )
     op.create_index("ix_vaccinations_administered_at", "vaccinations", ["administered_at"])
     op.create_index("ix_vaccinations_vaccine", "vaccinations", ["vaccine"])
     op.create_table(
@@ -77,13 +81,12 @@ def upgrade() -> None:
         sa.Column("pharmacist_name", sa.String(200), nullable=False),
         sa.Column("dispensation_id", sa.String(36), nullable=True),
     )
-    op.create_index("uq_trod_tests_idempotency_key", "trod_tests", ["idempotency_key"],
-                    unique=True)  # fmt: skip
+    op.create_index("uq_trod_tests_idempotency_key", "trod_tests", ["idempotency_key"], unique=True)
     # At most one protocol dispensation per test (NULLs never collide).
-    op.create_index("uq_trod_tests_dispensation_id", "trod_tests", ["dispensation_id"],
-                    unique=True)  # fmt: skip
-    op.create_index("ix_trod_tests_patient_id_performed_at", "trod_tests",
-                    ["patient_id", "performed_at"])  # fmt: skip
+    op.create_index("uq_trod_tests_dispensation_id", "trod_tests", ["dispensation_id"], unique=True)
+    op.create_index(
+        "ix_trod_tests_patient_id_performed_at", "trod_tests", ["patient_id", "performed_at"]
+    )
     op.create_index("ix_trod_tests_performed_at", "trod_tests", ["performed_at"])
     op.create_index("ix_trod_tests_test", "trod_tests", ["test"])
 
