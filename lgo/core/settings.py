@@ -80,6 +80,15 @@ class DatabaseSettings(BaseModel):
     busy_timeout_ms: int = Field(
         30_000, ge=0, description="SQLite: wait this long for the writer lock."
     )
+    pool_size: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="PostgreSQL: connections this daemon keeps at most, opened on first need and "
+        "then kept (no overflow: none opened or closed in a rush; a request beyond waits). 8 = the "
+        "counter page's parallel requests (a browser opens 6 per host) + the outbox and document "
+        "workers. The server needs max_connections >= counters x pool_size + 10.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -7,7 +7,10 @@ waiting in WAL mode. Read-only units of work use a second engine with plain defe
 reads never queue behind the writer.
 
 PostgreSQL: one engine, READ COMMITTED; services take row locks (``FOR UPDATE [SKIP LOCKED]``) where
-they read-modify-write, and rely on constraints for exactly-once.
+they read-modify-write, and rely on constraints for exactly-once. Its pool keeps at most
+``pool_size`` connections (``database.pool_size``), opened on first need and then kept, with no
+overflow: a rush never opens or closes a connection (each one is a PostgreSQL backend process to
+fork and authenticate); a request beyond the pool waits up to ``pool_timeout_s`` for a free one.
 """
 
 from __future__ import annotations
@@ -62,8 +65,20 @@ def _create_private(path: Path) -> None:
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
+# Same default as the ``database.pool_size`` setting (see there for how it is sized).
+DEFAULT_POOL_SIZE = 8
+
+
 class Database:
-    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 30_000,
+        echo: bool = False,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        pool_timeout_s: float = 30.0,
+    ) -> None:
         self.url = normalise_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
@@ -75,7 +90,14 @@ class Database:
                 self.url, immediate=False, busy_timeout_ms=busy_timeout_ms
             )
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True, echo=echo)
+            self.engine = create_engine(
+                self.url,
+                pool_pre_ping=True,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=0,  # an overflow connection is opened, then closed on return
+                pool_timeout=pool_timeout_s,
+            )
             self.read_engine = self.engine
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
