@@ -17,6 +17,7 @@ from lgo.api.routers import ROUTERS
 from lgo.api.security import HostOriginGuard
 from lgo.bootstrap.container import Container
 from lgo.core.settings import Settings
+from lgo.services.counter_tokens import CounterTokens
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -30,14 +31,19 @@ Les erreurs suivent la RFC 9457 (`application/problem+json`), avec un `type` sta
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
     container = container or Container(settings)
+    tokens = CounterTokens(container.db)  # bearer tokens checked in memory (docs/api.md)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await container.start()
+        await tokens.start()
         try:
-            yield
+            await container.start()
+            try:
+                yield
+            finally:
+                await container.stop()
         finally:
-            await container.stop()
+            await tokens.stop()
 
     app = FastAPI(
         title="lgo",
@@ -49,6 +55,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         redoc_url=None,
     )
     app.state.container = container
+    app.state.tokens = tokens
     app.state.metrics = Metrics()
     # Parts' Prometheus collectors (e.g. the stats part's figures), read on each scrape.
     for collector in container.metrics_collectors:

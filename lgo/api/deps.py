@@ -8,22 +8,25 @@ from fastapi import Depends, Request
 
 from lgo.bootstrap.container import Container
 from lgo.bootstrap.dispensing import DispensingPart
-from lgo.bootstrap.documents import DocumentsPart
-from lgo.bootstrap.missions import MissionsPart
 from lgo.core.errors import PharmacistSessionRequired, Unauthorized
 from lgo.core.settings import Settings
 from lgo.national.apcv import ApcvClient
-from lgo.services.counters import CounterInfo, authenticate
+from lgo.services.counter_tokens import CounterTokens
+from lgo.services.counters import CounterInfo
 from lgo.services.cps import CpsService
+from lgo.services.dispensation_intake import DispensationIntake
 from lgo.services.dispensing import DispensingService
+from lgo.services.documents import DeliveryQueue, DmpConsultation, DocumentService
 from lgo.services.hardware import HardwareService
 from lgo.services.identity import IdentityService
 from lgo.services.prescriber_check import PrescriberChecker
 from lgo.services.prescription_reading import PrescriptionReader
 from lgo.services.psc_login import PscLogin
 from lgo.services.scans import ScanService
-from lgo.services.sessions import ProfessionalSession
+from lgo.services.sessions import ProfessionalSession, SessionRegistry
 from lgo.services.stats import StatsService
+from lgo.services.trod import TrodService
+from lgo.services.vaccinations import VaccinationService
 from lgo.store.db import Database
 
 
@@ -56,6 +59,10 @@ def get_dispensing(container: ContainerDep) -> DispensingService:
     return container.dispensing.service
 
 
+def get_dispensation_intake(container: ContainerDep) -> DispensationIntake:
+    return container.dispensation_intake
+
+
 def get_prescriber_check(container: ContainerDep) -> PrescriberChecker:
     return container.psc.prescribers
 
@@ -72,12 +79,28 @@ def get_identity(container: ContainerDep) -> IdentityService:
     return container.identity.service
 
 
-def get_documents(container: ContainerDep) -> DocumentsPart:
-    return container.documents
+def get_documents(container: ContainerDep) -> DocumentService:
+    return container.documents.service
 
 
-def get_missions(container: ContainerDep) -> MissionsPart:
-    return container.missions
+def get_deliveries(container: ContainerDep) -> DeliveryQueue:
+    return container.documents.deliveries
+
+
+def get_dmp_consultation(container: ContainerDep) -> DmpConsultation:
+    return container.documents.consultation
+
+
+def get_vaccinations(container: ContainerDep) -> VaccinationService:
+    return container.missions.vaccinations
+
+
+def get_trod(container: ContainerDep) -> TrodService:
+    return container.missions.trod
+
+
+def get_sessions(container: ContainerDep) -> SessionRegistry:
+    return container.sessions
 
 
 def get_hardware(container: ContainerDep) -> HardwareService:
@@ -102,12 +125,17 @@ def get_stats(container: ContainerDep) -> StatsService:
 
 DispensingPartDep = Annotated[DispensingPart, Depends(get_dispensing_part)]
 DispensingDep = Annotated[DispensingService, Depends(get_dispensing)]
+DispensationIntakeDep = Annotated[DispensationIntake, Depends(get_dispensation_intake)]
 PrescriberCheckDep = Annotated[PrescriberChecker, Depends(get_prescriber_check)]
 PrescriptionsDep = Annotated[PrescriptionReader, Depends(get_prescriptions)]
 PscLoginDep = Annotated[PscLogin, Depends(get_psc_login)]
 IdentityDep = Annotated[IdentityService, Depends(get_identity)]
-DocumentsDep = Annotated[DocumentsPart, Depends(get_documents)]
-MissionsDep = Annotated[MissionsPart, Depends(get_missions)]
+DocumentsDep = Annotated[DocumentService, Depends(get_documents)]
+DeliveriesDep = Annotated[DeliveryQueue, Depends(get_deliveries)]
+DmpConsultationDep = Annotated[DmpConsultation, Depends(get_dmp_consultation)]
+VaccinationsDep = Annotated[VaccinationService, Depends(get_vaccinations)]
+TrodDep = Annotated[TrodService, Depends(get_trod)]
+SessionsDep = Annotated[SessionRegistry, Depends(get_sessions)]
 HardwareDep = Annotated[HardwareService, Depends(get_hardware)]
 ScansDep = Annotated[ScanService, Depends(get_scans)]
 CpsDep = Annotated[CpsService, Depends(get_cps)]
@@ -115,13 +143,14 @@ ApcvDep = Annotated[ApcvClient, Depends(get_apcv)]
 StatsDep = Annotated[StatsService, Depends(get_stats)]
 
 
-def require_counter(request: Request, container: ContainerDep) -> CounterInfo:
+def require_counter(request: Request) -> CounterInfo:
     """The calling counter, from ``Authorization: Bearer <token>``; 401 otherwise."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("en-tête Authorization: Bearer <jeton du poste> attendu")
-    counter = authenticate(container.db, token.strip())
+    tokens: CounterTokens = request.app.state.tokens  # in memory (lgo/services/counter_tokens.py)
+    counter = tokens.authenticate(token.strip())
     if counter is None:
         raise Unauthorized("jeton inconnu ou révoqué")
     request.state.counter = counter

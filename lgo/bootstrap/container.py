@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from prometheus_client.registry import Collector
 
@@ -33,9 +35,14 @@ from lgo.core.lifecycle import ComponentHealth, HealthCheck, Lifecycle
 from lgo.core.logs import get_logger
 from lgo.core.settings import Settings
 from lgo.national.apcv import ApcvClient
+from lgo.national.dmp import DmpGateway
 from lgo.national.eprescription import EPrescriptionClient
+from lgo.national.mss import MssGateway
+from lgo.services.cps import CpsCard
+from lgo.services.identity import InsiPort
 from lgo.services.prescription_reading import PrescriptionReader
 from lgo.services.sessions import SessionRegistry
+from lgo.store.columns import utcnow
 from lgo.store.db import Database
 
 log = get_logger(__name__)
@@ -44,10 +51,19 @@ SESSION_REAP_INTERVAL_S = 5.0
 
 @dataclass
 class Adapters:
-    """Outside-world clients a test replaces (a fake, or one aimed at the simulator)."""
+    """The outside world, as a test replaces it (a fake, or a client aimed at the simulator).
 
+    Each one left None is built from the settings: the clock is the system's (UTC), national clients
+    use ``national.*``, the CPS goes through PC/SC and ``hardware.pkcs11_module``.
+    """
+
+    clock: Callable[[], datetime] | None = None  # aware UTC "now" of the acts and their rules
     eprescription: EPrescriptionClient | None = None
     apcv: ApcvClient | None = None
+    insi: InsiPort | None = None  # INSi (identity qualification)
+    dmp: DmpGateway | None = None  # DMP (provide, consult)
+    mss: MssGateway | None = None  # MSSanté (configured as soon as one is handed in)
+    cps_card: CpsCard | None = None  # the CPS card and its PKCS#11 token
 
 
 class SessionReaper:
@@ -77,6 +93,8 @@ class Container:
         self, settings: Settings, db: Database | None = None, adapters: Adapters | None = None
     ) -> None:
         adapters = adapters or Adapters()
+        clock = adapters.clock or utcnow
+        self.clock = clock
         self.settings = settings
         self.db = db or Database(
             settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms
@@ -84,16 +102,26 @@ class Container:
         self.events = EventBus()
         self.sessions = SessionRegistry(self.events)
         self.national = national_part.build(settings, adapters.eprescription, adapters.apcv)
-        self.hardware = hardware_part.build(settings, self.events, self.sessions)
+        self.hardware = hardware_part.build(settings, self.events, self.sessions, adapters.cps_card)
         cps = self.hardware.cps
-        self.identity = identity_part.build(settings, self.db, self.events, cps.signer)
+        self.identity = identity_part.build(
+            settings, self.db, self.events, cps.signer, insi=adapters.insi, clock=clock
+        )
         self.psc = psc_part.PscPart(settings, self.sessions)
         self.dispensing = dispensing_part.DispensingPart(
             settings, self.db, self.events, self.national.eprescription, self.identity.service
         )
         self.prescriptions = PrescriptionReader(self.dispensing.service, self.psc.prescribers)
         self.documents = documents_part.DocumentsPart(
-            settings, self.db, self.events, self.sessions, self.identity.service, cps.signer
+            settings,
+            self.db,
+            self.events,
+            self.sessions,
+            self.identity.service,
+            cps.signer,
+            dmp=adapters.dmp,
+            mss=adapters.mss,
+            clock=clock,
         )
         self.stats = stats_part.build(self.db, self.sessions)
         self.missions = missions_part.MissionsPart(
@@ -103,6 +131,8 @@ class Container:
             self.dispensing.catalog,
             self.documents.service,
             self.dispensing.service,
+            self.hardware.scans,
+            clock,
         )
         self.metrics_collectors: list[Collector] = [self.stats.collector]
         self.components: list[tuple[str, Lifecycle]] = [

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import threading
 from collections.abc import Callable
-from datetime import timedelta
-from typing import TYPE_CHECKING, Final
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from lgo.core.errors import InvalidInput, LgoError, Unavailable
+from lgo.core.errors import LgoError
 from lgo.core.events import EventBus
 from lgo.core.lifecycle import ComponentHealth
 from lgo.core.logs import get_logger
@@ -37,12 +36,13 @@ from lgo.core.settings import Settings
 from lgo.documents.conformance import DocumentChecker
 from lgo.documents.errors import CdaNonConformantError, CisisKitUnusable, InsNotQualifiedError
 from lgo.documents.models import Author, Organisation
-from lgo.national.dmp import STRUCT_FINESS_PREFIX, DmpClient
+from lgo.national.dmp import STRUCT_FINESS_PREFIX, DmpClient, DmpGateway
 from lgo.national.dmp_auth import DmpAuthenticator, IdentifiedCard, card_authenticator
-from lgo.national.mss import MssClient, MssConfig
+from lgo.national.mss import MssClient, MssConfig, MssGateway
 from lgo.services.documents import (
     KIND_DMP,
     KIND_MSS,
+    DeliveryQueue,
     DeliveryWorker,
     DmpConsultation,
     DocumentAlreadyProduced,
@@ -62,20 +62,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 DMP_PATH = "/dmp"
 SWEEP_INTERVAL_S = 600.0
-
-
-class MssNotConfigured(Unavailable):
-    slug = "mss-not-configured"
-    title = "MSSanté non configurée : certificat de la pharmacie absent"
-
-
-class MssRecipientInvalid(InvalidInput):
-    slug = "mss-recipient-invalid"
-    title = "Adresse hors de la messagerie sécurisée de santé (MSSanté)"
-
-
-# MSSanté carries mail inside its trust space only: every operator's domain is under mssante.fr.
-_MSS_ADDRESS: Final = re.compile(r"[^@\s]+@([a-z0-9-]+\.)*mssante\.fr", re.IGNORECASE)
 
 
 def checker_from(settings: Settings) -> DocumentChecker:
@@ -132,29 +118,42 @@ class DocumentsPart:
         sessions: SessionRegistry,
         patients: PatientDirectory,
         card: Callable[[], IdentifiedCard | None],
+        *,
+        dmp: DmpGateway | None = None,
+        mss: MssGateway | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``dmp``, ``mss``: the national clients to use (fakes in a unit test); built from the
+        settings when None (MSSanté only when its certificate, key and CA are configured)."""
         self._settings = settings
         self._events = events
         self._sessions = sessions
+        self._clock = clock
         self.checker = checker_from(settings)
         structure = STRUCT_FINESS_PREFIX + settings.pharmacy.finess
         authenticator = card_authenticator(card, structure)
-        self.dmp = dmp_client_from(settings, self.checker, authenticator)
-        self.mss = mss_client_from(settings)
+        self._own_dmp: DmpClient | None = None  # closed at stop; a handed-in client is not ours
+        if dmp is None:
+            dmp = self._own_dmp = dmp_client_from(settings, self.checker, authenticator)
+        self.dmp = dmp
+        self.mss: MssGateway | None = mss or mss_client_from(settings)
         handlers = {KIND_DMP: dmp_handler(self.dmp)}
         if self.mss is not None:
             handlers[KIND_MSS] = mss_handler(self.mss)
-        self.worker = DeliveryWorker(db, handlers, events=events)
+        self.worker = DeliveryWorker(db, handlers, events=events, clock=clock)
         pharmacy = settings.pharmacy
         self.service = DocumentService(
             db,
             patients,
             Organisation(pharmacy.finess, pharmacy.name, pharmacy.address),
             events=events,
+            clock=clock,
             on_queued=self.worker.notify,
             checker=self.checker,
+            mss_configured=self.mss is not None,
         )
         self.consultation = DmpConsultation(patients, self.dmp)
+        self.deliveries = DeliveryQueue(db, self.worker)
         self.stopping = threading.Event()  # ends a sweep between two dispensations
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -176,7 +175,7 @@ class DocumentsPart:
     def sweep(self) -> dict[str, int]:
         """Produce the missing summaries of the look-back window; counts only are logged."""
         days = self._settings.national.dmp.auto_feed_lookback_days
-        since = utcnow() - timedelta(days=days)
+        since = self._clock() - timedelta(days=days)
         counts = {"produced": 0, "skipped": 0, "failed": 0}
         for dispensation_id, national_id in self.service.unfed_dispensations(since):
             if self.stopping.is_set():
@@ -218,6 +217,10 @@ class DocumentsPart:
         async for event in self._events.subscribe():
             if event.type != "dispensation.committed":
                 continue
+            if event.data.get("ins_qualified") is False:
+                # No document can carry this patient's INS: say why once, read nothing.
+                self._skipped(str(event.data["id"]), InsNotQualifiedError.slug)
+                continue
             try:
                 await asyncio.to_thread(self.auto_summary, str(event.data["id"]))
             except Exception:  # one bad dispensation must not stop the feed
@@ -232,16 +235,6 @@ class DocumentsPart:
             log.info("cisis_kit_ready")
         except Exception:  # a broken kit shows at the first document (nothing is sent unchecked)
             log.exception("cisis_kit_warm_failed")
-
-    def require_mss(self, recipient: str | None = None) -> None:
-        """Before anything is written: MSSanté configured, and the recipient inside it."""
-        if self.mss is None:
-            raise MssNotConfigured()
-        if recipient is not None and not _MSS_ADDRESS.fullmatch(recipient.strip()):
-            raise MssRecipientInvalid(
-                "Une adresse MSSanté se termine par « .mssante.fr » (ex. : "
-                "prenom.nom@medecin.mssante.fr) : vérifier l'adresse du destinataire."
-            )
 
     async def start(self) -> None:
         self.stopping.clear()
@@ -260,7 +253,8 @@ class DocumentsPart:
                 await task
         self._tasks.clear()
         await asyncio.to_thread(self.worker.stop)
-        self.dmp.close()
+        if self._own_dmp is not None:
+            self._own_dmp.close()
 
     def health(self) -> ComponentHealth:
         degraded = self.worker.degraded

@@ -13,7 +13,7 @@ from drivers.scanners import ClassifierConfig
 from lgo.core.events import EventBus
 from lgo.core.lifecycle import ComponentHealth
 from lgo.core.settings import Settings
-from lgo.services.cps import CpsService
+from lgo.services.cps import CpsCard, CpsService
 from lgo.services.cps_revocation import revocation_check_from
 from lgo.services.hardware import HardwareService
 from lgo.services.scans import ScanService
@@ -43,7 +43,11 @@ class HardwarePart:
         return ComponentHealth(reason is None, reason or "ok", data)
 
 
-def build(settings: Settings, events: EventBus, sessions: SessionRegistry) -> HardwarePart:
+def build(
+    settings: Settings, events: EventBus, sessions: SessionRegistry, cps_card: CpsCard | None = None
+) -> HardwarePart:
+    """``cps_card``: the CPS access to use (a fake in a unit test); the PKCS#11 module of
+    ``hardware.pkcs11_module`` over PC/SC when None."""
     config = settings.hardware
     scans = ScanService(
         events,
@@ -53,7 +57,7 @@ def build(settings: Settings, events: EventBus, sessions: SessionRegistry) -> Ha
         ),
     )
     revocation = revocation_check_from(settings, events)
-    cps = CpsService(config, sessions, events, revocation)
+    cps = CpsService(config, sessions, events, revocation, card=cps_card)
     return HardwarePart(HardwareService(config, events, scans, cps), scans, cps)
 
 

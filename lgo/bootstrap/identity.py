@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -28,7 +29,7 @@ from lgo.national.insi import (
     build_insi_client,
 )
 from lgo.national.xmldsig import CardKey, sign_enveloped
-from lgo.services.identity import IdentityService
+from lgo.services.identity import IdentityService, InsiPort
 from lgo.services.signing import card_signature_error
 from lgo.store.db import Database
 
@@ -105,20 +106,31 @@ def cps_assertion_signer(card: Callable[[], CardKey | None]) -> AssertionSigner:
 @dataclass
 class IdentityPart:
     service: IdentityService
-    insi: LazyInsi
+    insi: LazyInsi | None  # None: the INSi client was handed in (a test's), not ours to close
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        self.insi.close()
+        if self.insi is not None:
+            self.insi.close()
 
 
 def build(
-    settings: Settings, db: Database, events: EventBus, card: Callable[[], CardKey | None]
+    settings: Settings,
+    db: Database,
+    events: EventBus,
+    card: Callable[[], CardKey | None],
+    *,
+    insi: InsiPort | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> IdentityPart:
-    insi = LazyInsi(settings, cps_assertion_signer(card))
-    return IdentityPart(IdentityService(db, insi, events=events), insi)
+    """``insi``: the INSi client to use (a fake in a unit test); built from the settings when None."""
+    lazy = None
+    if insi is None:
+        insi = lazy = LazyInsi(settings, cps_assertion_signer(card))
+    service = IdentityService(db, insi, events=events, clock=clock or (lambda: datetime.now(UTC)))
+    return IdentityPart(service, lazy)
 
 
 def identity_service_of(container: Container) -> IdentityService:

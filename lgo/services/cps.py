@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from drivers import errors as drv
-from drivers.cps import CpsSession, CpsTokens, pin_status_from_flags
+from drivers.cps import CpsTokens, PinStatus, pin_status_from_flags
 from drivers.cps import identity as drv_identity
+from drivers.cps.login import CpsCardInfo, read_card_info
 from drivers.cps.login import login as cps_login
-from drivers.cps.login import read_card_info
 from drivers.deadline import call_blocking
 from lgo.core.events import EventBus
 from lgo.core.logs import get_logger
@@ -48,10 +49,77 @@ PROFESSION_CODES = {
 }
 
 
+class CardSession(Protocol):
+    """A CPS logged in (``drivers.cps.CpsSession``): who it is, its authentication key."""
+
+    @property
+    def identity(self) -> drv_identity.ProfessionalIdentity: ...
+
+    def sign_authentication(self, data: bytes) -> bytes: ...
+
+    def authentication_certificate(self) -> bytes: ...
+
+    def close(self, *, card_removed: bool = False) -> None: ...
+
+
+class CpsCard(Protocol):
+    """The CPS in a reader, through PC/SC and the PKCS#11 module: what the service needs of the
+    hardware. Failures are ``drivers.errors.DriverError`` (translated by the service); a missing
+    or unloadable module is :class:`hw.CpsMiddlewareUnavailable`."""
+
+    def card_info(self, reader: str) -> CpsCardInfo: ...
+
+    def require_middleware(self) -> None: ...
+
+    def pin_status(self, serial: str, card_tries_left: int | None) -> PinStatus: ...
+
+    def auth_certificate(self, reader: str) -> bytes: ...
+
+    def login(self, reader: str, pin: str, *, confirm_final_try: bool) -> CardSession: ...
+
+
+class Pkcs11CpsCard:
+    """The real card: PC/SC for the serial and PIN counter, the PKCS#11 module (Cryptolib CPS, or
+    OpenSC on the bench) for the token, loaded on first use."""
+
+    def __init__(self, module: Path | None) -> None:
+        self._module = module
+        self._tokens: CpsTokens | None = None
+        self._lock = threading.Lock()
+
+    def card_info(self, reader: str) -> CpsCardInfo:
+        return read_card_info(reader)
+
+    def require_middleware(self) -> None:
+        self._loaded()
+
+    def pin_status(self, serial: str, card_tries_left: int | None) -> PinStatus:
+        return self._loaded().pin_status(serial, card_tries_left)
+
+    def auth_certificate(self, reader: str) -> bytes:
+        return self._loaded().read_auth_certificate(read_card_info(reader).serial)
+
+    def login(self, reader: str, pin: str, *, confirm_final_try: bool) -> CardSession:
+        return cps_login(self._loaded(), reader, pin, confirm_final_try=confirm_final_try)
+
+    def _loaded(self) -> CpsTokens:
+        with self._lock:
+            if self._tokens is None:
+                if self._module is None:
+                    raise hw.CpsMiddlewareUnavailable("hardware.pkcs11_module n'est pas configuré")
+                try:
+                    self._tokens = CpsTokens(str(self._module))
+                except drv.DriverError as exc:
+                    raise hw.CpsMiddlewareUnavailable(
+                        f"module {self._module} non chargeable"
+                    ) from exc
+            return self._tokens
+
+
 @dataclass
 class _Active:
     reader: str
-    cps: CpsSession
+    cps: CardSession
     session_id: str
 
 
@@ -73,12 +141,13 @@ class CpsService:
         sessions: SessionRegistry,
         events: EventBus,
         revocation: CpsRevocationCheck | None = None,
+        card: CpsCard | None = None,
     ) -> None:
         self._settings = settings
         self._revocation = revocation
         self._sessions = sessions
         self._events = events
-        self._tokens: CpsTokens | None = None
+        self._card = card or Pkcs11CpsCard(settings.pkcs11_module)
         self._lock = threading.Lock()
         self._login_lock = threading.Lock()
         self._readers: set[str] = set()
@@ -113,7 +182,7 @@ class CpsService:
         """Serial and PIN counter of the inserted CPS (PC/SC only, no PIN involved)."""
         target = self._reader(reader)
         try:
-            info = read_card_info(target)
+            info = self._card.card_info(target)
         except drv.DriverError as exc:
             raise hw.translate(exc) from exc
         status: dict[str, Any] = {
@@ -128,13 +197,13 @@ class CpsService:
             pin = pin_status_from_flags(0, info.tries_left)
             status.update(pin_locked=pin.locked, pin_final_try=pin.final_try)
             return status
-        tokens = self._tokens_or_none()
-        if tokens is not None:
-            try:
-                pin = tokens.pin_status(info.serial, info.tries_left)
-                status.update(pin_locked=pin.locked, pin_final_try=pin.final_try)
-            except drv.DriverError:
-                status.update(token_found=False)
+        try:
+            pin = self._card.pin_status(info.serial, info.tries_left)
+            status.update(pin_locked=pin.locked, pin_final_try=pin.final_try)
+        except hw.CpsMiddlewareUnavailable:
+            pass  # no module: the card's own counter was unreadable, nothing more to say
+        except drv.DriverError:
+            status.update(token_found=False)
         return status
 
     def login(
@@ -142,16 +211,11 @@ class CpsService:
     ) -> ProfessionalSession:
         with self._login_lock:
             target = self._reader(reader)
-            tokens = self._tokens_required()
+            self._card.require_middleware()
             self._close_active("replaced")
-            self._check_revocation(tokens, target)  # before the PIN: a revoked card gets none
+            self._check_revocation(target)  # before the PIN: a revoked card gets none
             try:
-                cps = cps_login(
-                    tokens,
-                    target,
-                    pin,
-                    confirm_final_try=confirm_final_try,
-                )
+                cps = self._card.login(target, pin, confirm_final_try=confirm_final_try)
             except drv.DriverError as exc:
                 log.info("cps_login_refused", reader=target, code=exc.code)
                 raise hw.translate(exc) from exc
@@ -177,7 +241,7 @@ class CpsService:
         except drv.DeadlineExceeded as exc:
             raise hw.HardwareTimeout() from exc
 
-    def signer(self) -> CpsSession | None:
+    def signer(self) -> CardSession | None:
         """The logged-in CPS (for signing documents), if any."""
         with self._lock:
             return self._active.cps if self._active else None
@@ -189,20 +253,20 @@ class CpsService:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _check_revocation(self, tokens: CpsTokens, reader: str) -> None:
+    def _check_revocation(self, reader: str) -> None:
         if self._revocation is None:
             return
 
         def certificate() -> bytes:
             try:
-                return tokens.read_auth_certificate(read_card_info(reader).serial)
+                return self._card.auth_certificate(reader)
             except drv.DriverError as exc:
                 log.info("cps_login_refused", reader=reader, code=exc.code)
                 raise hw.translate(exc) from exc
 
         self._revocation.check(certificate, reader)
 
-    def _open(self, reader: str, cps: CpsSession) -> ProfessionalSession:
+    def _open(self, reader: str, cps: CardSession) -> ProfessionalSession:
         identity = to_session_identity(cps.identity)
         session = self._sessions.open(SessionKind.CPS, identity, source=reader)
         with self._lock:
@@ -247,20 +311,3 @@ class CpsService:
         if len(readers) > 1:
             raise hw.CpsReaderAmbiguous(readers=readers)
         return readers[0]
-
-    def _tokens_or_none(self) -> CpsTokens | None:
-        try:
-            return self._tokens_required()
-        except hw.CpsMiddlewareUnavailable:
-            return None
-
-    def _tokens_required(self) -> CpsTokens:
-        if self._tokens is None:
-            module = self._settings.pkcs11_module
-            if module is None:
-                raise hw.CpsMiddlewareUnavailable("hardware.pkcs11_module n'est pas configuré")
-            try:
-                self._tokens = CpsTokens(str(module))
-            except drv.DriverError as exc:
-                raise hw.CpsMiddlewareUnavailable(f"module {module} non chargeable") from exc
-        return self._tokens

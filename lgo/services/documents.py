@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import random
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from typing import Any, Final, Literal, Protocol, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from lgo.core.errors import Conflict, LgoError
+from lgo.core.errors import Conflict, InvalidInput, LgoError, Unavailable
 from lgo.core.events import EventBus
 from lgo.core.logs import get_logger
 from lgo.core.safe_xml import parse_xml
@@ -99,6 +100,20 @@ class RecipientRequired(DocumentInputError):
     title = "Adresse MSSanté du destinataire requise"
 
 
+class MssNotConfigured(Unavailable):
+    slug = "mss-not-configured"
+    title = "MSSanté non configurée : certificat de la pharmacie absent"
+
+
+class MssRecipientInvalid(InvalidInput):
+    slug = "mss-recipient-invalid"
+    title = "Adresse hors de la messagerie sécurisée de santé (MSSanté)"
+
+
+# MSSanté carries mail inside its trust space only: every operator's domain is under mssante.fr.
+_MSS_ADDRESS: Final = re.compile(r"[^@\s]+@([a-z0-9-]+\.)*mssante\.fr", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class DeliveryJob:
     delivery_id: int
@@ -143,8 +158,12 @@ class DocumentService:
         clock: Callable[[], datetime] = utcnow,
         on_queued: Callable[[], None] | None = None,
         checker: DocumentChecker | None = None,
+        mss_configured: bool = True,
     ) -> None:
+        # mss_configured: False when the pharmacy has no MSSanté certificate (the composition root
+        # says so); a test that registers its own MSSanté handler leaves it True.
         self._db = db
+        self._mss_configured = mss_configured
         self._checker = checker or DocumentChecker()
         self._patients = patients
         self._organisation = organisation
@@ -162,6 +181,8 @@ class DocumentService:
         to_dmp: bool = True,
         mss_recipient: str | None = None,
     ) -> dict[str, Any]:
+        if mss_recipient:
+            self.require_mss(mss_recipient)
         patient_id, summary = self._load_dispensation(dispensation_id)
         return self._produce(patient_id, summary, author, to_dmp, mss_recipient, dispensation_id)
 
@@ -174,6 +195,8 @@ class DocumentService:
         to_dmp: bool = True,
         mss_recipient: str | None = None,
     ) -> dict[str, Any]:
+        if mss_recipient:
+            self.require_mss(mss_recipient)
         body = VaccinationNote(tuple(vaccinations))
         return self._produce(patient_id, body, author, to_dmp, mss_recipient, None)
 
@@ -187,6 +210,8 @@ class DocumentService:
         mss_recipient: str | None = None,
     ) -> dict[str, Any]:
         """The BIO-TROD document of a rapid test done at the counter, queued like the others."""
+        if mss_recipient:
+            self.require_mss(mss_recipient)
         return self._produce(patient_id, result, author, to_dmp, mss_recipient, None)
 
     def send(
@@ -198,6 +223,8 @@ class DocumentService:
         recipient: str | None = None,
     ) -> dict[str, Any]:
         """Queue one more delivery of a stored document (idempotent per channel and recipient)."""
+        if channel == "mss":
+            self.require_mss(recipient)
         with self._db.uow() as uow:
             row = uow.session.get(DocumentRow, document_id)
             if row is None:
@@ -208,6 +235,17 @@ class DocumentService:
                 uow.commit()
         self._queued(document_id)
         return self.get(document_id)
+
+    def require_mss(self, recipient: str | None = None) -> None:
+        """Before anything is written: MSSanté configured, and the recipient inside it (the one
+        check of every MSSanté send: documents, vaccination notes, rapid tests)."""
+        if not self._mss_configured:
+            raise MssNotConfigured()
+        if recipient is not None and not _MSS_ADDRESS.fullmatch(recipient.strip()):
+            raise MssRecipientInvalid(
+                "Une adresse MSSanté se termine par « .mssante.fr » (ex. : "
+                "prenom.nom@medecin.mssante.fr) : vérifier l'adresse du destinataire."
+            )
 
     def dispensation_author(self, dispensation_id: str) -> str:
         """The national id of the pharmacist who made the dispensation."""
@@ -728,6 +766,26 @@ def retry_failed(db: Database, delivery_id: int, now: datetime | None = None) ->
             raise Conflict("Seul un envoi en échec peut être relancé.")
         row.status, row.next_attempt_at, row.attempts = PENDING, now or utcnow(), 0
         uow.commit()
+
+
+class DeliveryQueue:
+    """The deliveries as the counter follows them: listed with the queue's state, a failed one
+    put back (and the worker woken)."""
+
+    def __init__(self, db: Database, worker: DeliveryWorker) -> None:
+        self._db = db
+        self._worker = worker
+
+    def list(self, status: str | None = None, limit: int = 200) -> dict[str, Any]:
+        return {
+            "degraded": self._worker.degraded,
+            "deliveries": list_deliveries(self._db, status, limit),
+        }
+
+    def retry(self, delivery_id: int) -> dict[str, bool]:
+        retry_failed(self._db, delivery_id)
+        self._worker.notify()
+        return {"queued": True}
 
 
 # --- consulting the DMP ---------------------------------------------------------------------------

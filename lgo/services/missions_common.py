@@ -261,6 +261,8 @@ class ActStore(Generic[Row]):
 class DocumentProducer(Protocol):
     """The documents part's service, as the missions use it."""
 
+    def require_mss(self, recipient: str | None = None) -> None: ...
+
     def vaccination_note(
         self,
         patient_id: str,

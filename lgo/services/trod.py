@@ -75,6 +75,7 @@ from lgo.services.missions_common import (
     with_document_problem,
 )
 from lgo.services.prescriptions import ProductCatalog
+from lgo.services.trod_referral import render_referral
 from lgo.store.columns import utcnow
 from lgo.store.db import Database
 from lgo.store.models.dispensing import DispensationRow, IdempotencyKey
@@ -134,9 +135,9 @@ class Criteria:
 class TrodInput:
     patient_id: str
     test: TrodTest
-    performed_at: datetime
     kit: Kit
     readings: dict[str, Reading]
+    performed_at: datetime | None = None  # now (the service's clock)
     criteria: Criteria = Criteria()
     to_dmp: bool = True
     mss_recipient: str | None = None
@@ -177,6 +178,8 @@ class TrodService:
     # ------------------------------------------------------------ the test
 
     def record(self, key: str, data: TrodInput, actor: Actor) -> tuple[int, dict[str, Any], bool]:
+        if data.mss_recipient:  # before anything is written
+            self._documents().require_mss(data.mss_recipient)
         replay = self._store.replay(key, data.fingerprint)
         if replay is not None:
             return 201, replay, True
@@ -205,8 +208,10 @@ class TrodService:
         return 201, body, False
 
     def _checked_row(self, key: str, data: TrodInput, actor: Actor) -> TrodTestRow:
-        not_future(data.performed_at, self._clock())
-        on = local_date(data.performed_at)
+        now = self._clock()
+        performed_at = data.performed_at or now
+        not_future(performed_at, now)
+        on = local_date(performed_at)
         if data.kit.expiry is not None and data.kit.expiry < on:
             raise TrodKitExpired(f"Péremption le {data.kit.expiry:%d/%m/%Y}, lot {data.kit.lot}.")
         expected = set(ANALYTES[data.test])
@@ -229,8 +234,8 @@ class TrodService:
             id=str(uuid.uuid4()),
             idempotency_key=key,
             request_hash=data.fingerprint,
-            created_at=self._clock(),
-            performed_at=data.performed_at,
+            created_at=now,
+            performed_at=performed_at,
             patient_id=data.patient_id,
             test=data.test.value,
             kit_manufacturer=data.kit.manufacturer,
@@ -253,6 +258,8 @@ class TrodService:
         self, trod_id: str, actor: Actor, *, to_dmp: bool = True, mss_recipient: str | None = None
     ) -> dict[str, Any]:
         """The BIO-TROD document of a test recorded without one (INS qualified since, a crash)."""
+        if mss_recipient:
+            self._documents().require_mss(mss_recipient)
         problems: list[dict[str, Any]] = []
         self._store.produce_later(
             trod_id,
@@ -407,14 +414,16 @@ class TrodService:
             limit=limit,
         )
 
-    def referral_facts(self, trod_id: str) -> tuple[dict[str, Any], str, str]:
-        """The test, the patient's name and birth date (for the letter printed for the patient)."""
+    def referral(self, trod_id: str) -> str:
+        """The letter to a doctor, printed for the patient (HTML): the test, the patient's name
+        and birth date, the pharmacy."""
         with self._db.uow(readonly=True) as uow:
             row = uow.session.get(TrodTestRow, trod_id)
             if row is None:
                 raise ActNotFound("Test introuvable.")
             facts = patient_facts(uow.session, row.patient_id)
-            return _view(row), facts.display_name, facts.birth_date_raw
+            view = _view(row)
+        return render_referral(view, facts.display_name, facts.birth_date_raw, self.pharmacy)
 
 
 # ---------------------------------------------------------------- helpers

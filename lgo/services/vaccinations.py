@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from drivers.errors import CodeFormatError
 from drivers.scanners import gs1
@@ -40,6 +40,7 @@ from lgo.services.missions_common import (
     with_document_problem,
 )
 from lgo.services.prescriptions import ProductCatalog
+from lgo.services.scans import ScanRecord
 from lgo.store.columns import utcnow
 from lgo.store.db import Database
 from lgo.store.models.missions import VaccinationRow
@@ -133,12 +134,21 @@ def _complete(
     return VaccineCode(gtin, cip13, expiry, lot, serial)
 
 
+class ScanLookup(Protocol):
+    """The scan service, as a dose given by the id of a scan the daemon received is found."""
+
+    def get(self, scan_id: str) -> ScanRecord | None: ...
+
+
 @dataclass(frozen=True)
 class VaccinationInput:
+    """The dose is its DataMatrix as read (``datamatrix``) or the id of a scan (``scan_id``)."""
+
     patient_id: str
     vaccine: Vaccine
-    code: VaccineCode
-    administered_at: datetime
+    datamatrix: str | None = None
+    scan_id: str | None = None
+    administered_at: datetime | None = None  # now (the service's clock)
     act: VaccinationAct = VaccinationAct.UNSPECIFIED
     route: VaccinationRoute = VaccinationRoute.INTRAMUSCULAR
     site: VaccinationSite | None = None
@@ -166,12 +176,14 @@ class VaccinationService:
         catalog: ProductCatalog,
         documents: Callable[[], DocumentProducer],
         *,
+        scans: ScanLookup | None = None,
         events: EventBus | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = db
         self._catalog = catalog
         self._documents = documents
+        self._scans = scans
         self._events = events
         self._clock = clock
         self._store = ActStore(
@@ -187,12 +199,14 @@ class VaccinationService:
         self,
         patient_id: str,
         vaccine: Vaccine,
-        on: date,
+        on: date | None = None,
         *,
         immunocompromised: bool = False,
         severe_reaction_history: bool = False,
     ) -> dict[str, Any]:
-        """The eligibility checks alone (the counter's step before the injection)."""
+        """The eligibility checks alone (the counter's step before the injection), on ``on``
+        (today at the pharmacy by default)."""
+        on = on or local_date(self._clock())
         with self._db.uow(readonly=True) as uow:
             facts = patient_facts(uow.session, patient_id)
         result = assess(
@@ -202,11 +216,28 @@ class VaccinationService:
         )
         return _eligibility_json(vaccine, result)
 
+    def vaccines(self) -> list[dict[str, Any]]:
+        """The vaccines a pharmacist may give, with their age bounds."""
+        return [
+            {
+                "code": rule.vaccine.value,
+                "label": rule.label,
+                "atc": rule.atc,
+                "live": rule.live,
+                "min_age": rule.min_age,
+                "max_age": rule.max_age,
+            }
+            for rule in RULES.values()
+        ]
+
     def record(self, key: str, data: VaccinationInput, actor: Actor) -> Recorded:
+        if data.mss_recipient:  # before anything is written
+            self._documents().require_mss(data.mss_recipient)
+        code = self._code(data)
         replay = self._store.replay(key, data.fingerprint)
         if replay is not None:
             return Recorded(201, replay, replayed=True)
-        row = self._checked_row(key, data, actor)
+        row = self._checked_row(key, data, code, actor)
         replay = self._store.insert(row)
         if replay is not None:  # the same key committed meanwhile by another request
             return Recorded(201, replay, replayed=True)
@@ -232,16 +263,31 @@ class VaccinationService:
         )
         return Recorded(201, body)
 
-    def _checked_row(self, key: str, data: VaccinationInput, actor: Actor) -> VaccinationRow:
+    def _code(self, data: VaccinationInput) -> VaccineCode:
+        """The dose's code: its DataMatrix as read, or the GS1 scan the daemon kept."""
+        if data.datamatrix is not None:
+            return vaccine_code(data.datamatrix)
+        record = self._scans.get(data.scan_id or "") if self._scans is not None else None
+        if record is None:
+            raise VaccineCodeInvalid("Scan inconnu (seuls les 50 derniers sont gardés).")
+        if record.classification.kind.value != "gs1_datamatrix":
+            raise VaccineCodeInvalid("Ce scan n'est pas un DataMatrix de médicament.")
+        return vaccine_code_from_scan(record.classification.fields)
+
+    def _checked_row(
+        self, key: str, data: VaccinationInput, code: VaccineCode, actor: Actor
+    ) -> VaccinationRow:
         """Every check before the write: expiry, product, patient, eligibility."""
-        not_future(data.administered_at, self._clock())
-        on = local_date(data.administered_at)
-        if data.code.expiry < on:
+        now = self._clock()
+        administered_at = data.administered_at or now
+        not_future(administered_at, now)
+        on = local_date(administered_at)
+        if code.expiry < on:
             raise VaccineExpired(
-                f"Péremption le {data.code.expiry:%d/%m/%Y}, lot {data.code.lot}.",
-                expiry=data.code.expiry.isoformat(),
+                f"Péremption le {code.expiry:%d/%m/%Y}, lot {code.lot}.",
+                expiry=code.expiry.isoformat(),
             )
-        label, cis = self._product(data)
+        label, cis = self._product(data, code)
         with self._db.uow(readonly=True) as uow:
             facts = patient_facts(uow.session, data.patient_id)
         result = assess(
@@ -262,17 +308,17 @@ class VaccinationService:
             id=str(uuid.uuid4()),
             idempotency_key=key,
             request_hash=data.fingerprint,
-            created_at=self._clock(),
-            administered_at=data.administered_at,
+            created_at=now,
+            administered_at=administered_at,
             patient_id=data.patient_id,
             vaccine=data.vaccine.value,
-            gtin=data.code.gtin,
-            cip13=data.code.cip13,
+            gtin=code.gtin,
+            cip13=code.cip13,
             cis_code=cis,
             product_label=label[:200],
-            lot_number=data.code.lot,
-            expiry=data.code.expiry,
-            serial=data.code.serial,
+            lot_number=code.lot,
+            expiry=code.expiry,
+            serial=code.serial,
             dose_number=data.dose_number,
             act=data.act.value,
             route=data.route.value,
@@ -284,9 +330,9 @@ class VaccinationService:
             eligibility=dumps(_eligibility_json(data.vaccine, result)),
         )
 
-    def _product(self, data: VaccinationInput) -> tuple[str, str]:
+    def _product(self, data: VaccinationInput, code: VaccineCode) -> tuple[str, str]:
         """Label and CIS code: the catalogue's (BDPM) first, else what the counter typed."""
-        product = self._catalog.product(data.code.cip13)
+        product = self._catalog.product(code.cip13)
         label = product.name if product else data.product_label
         cis = product.code if product and product.code.isdigit() else data.cis_code
         if not label or not cis:
@@ -302,6 +348,8 @@ class VaccinationService:
         mss_recipient: str | None = None,
     ) -> dict[str, Any]:
         """The note of an act recorded without one (INS qualified since, or a crash)."""
+        if mss_recipient:
+            self._documents().require_mss(mss_recipient)
         problems: list[dict[str, Any]] = []
         self._store.produce_later(
             vaccination_id,

@@ -16,11 +16,12 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, SecretStr
 
 from lgo.api.contract import answers, problem_responses
-from lgo.api.deps import ContainerDep, CounterDep
+from lgo.api.deps import CounterDep, CpsDep, SessionsDep
 from lgo.api.schemas.sessions import CardStatus, SessionInfo
-from lgo.bootstrap.hardware import cps_of
 from lgo.services import hardware_errors as hw
+from lgo.services.cps import CpsService
 from lgo.services.cps_revocation import CpsCertificateUntrusted, CpsRevocationUnknown
+from lgo.services.sessions import SessionRegistry
 
 router = APIRouter(prefix="/v1/cps/session", tags=["session professionnelle"])
 
@@ -38,18 +39,18 @@ class SessionOut(BaseModel):
     cps_readers: list[str]
 
 
-def _out(container: ContainerDep) -> SessionOut:
-    session = container.sessions.current()
+def _out(sessions: SessionRegistry, cps: CpsService) -> SessionOut:
+    session = sessions.current()
     return SessionOut(
         kind=session.kind.value if session else None,
         session=session.public() if session else None,
-        cps_readers=cps_of(container).readers(),
+        cps_readers=cps.readers(),
     )
 
 
 @router.get("", response_model=SessionOut, summary="Session professionnelle ouverte")
-def read_session(container: ContainerDep, _counter: CounterDep) -> SessionOut:
-    return _out(container)
+def read_session(sessions: SessionsDep, cps: CpsDep, _counter: CounterDep) -> SessionOut:
+    return _out(sessions, cps)
 
 
 # Reading the CPS card (PC/SC) may end in these.
@@ -70,9 +71,9 @@ _CARD_ERRORS = (
     **answers(CardStatus, *_CARD_ERRORS),
 )
 async def card_status(
-    container: ContainerDep, _counter: CounterDep, reader: str | None = None
+    cps: CpsDep, _counter: CounterDep, reader: str | None = None
 ) -> dict[str, Any]:
-    return await cps_of(container).card_status_with_deadline(reader)
+    return await cps.card_status_with_deadline(reader)
 
 
 @router.post(
@@ -93,15 +94,15 @@ async def card_status(
     ),
 )
 async def open_session(
-    body: CpsLoginRequest, container: ContainerDep, _counter: CounterDep
+    body: CpsLoginRequest, sessions: SessionsDep, cps: CpsDep, _counter: CounterDep
 ) -> SessionOut:
-    await cps_of(container).login_with_deadline(
+    await cps.login_with_deadline(
         body.pin.get_secret_value(), reader=body.reader, confirm_final_try=body.confirm_final_try
     )
-    return _out(container)
+    return _out(sessions, cps)
 
 
 @router.delete("", status_code=204, summary="Fermer la session professionnelle")
-def close_session(container: ContainerDep, _counter: CounterDep) -> Response:
-    container.sessions.close("logout")
+def close_session(sessions: SessionsDep, _counter: CounterDep) -> Response:
+    sessions.close("logout")
     return Response(status_code=204)

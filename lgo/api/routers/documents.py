@@ -24,9 +24,14 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from lgo.api.contract import NATIONAL_ERRORS, answers, problem_responses
-from lgo.api.deps import ContainerDep, PharmacistDep, require_counter
+from lgo.api.deps import (
+    DeliveriesDep,
+    DmpConsultationDep,
+    DocumentsDep,
+    PharmacistDep,
+    require_counter,
+)
 from lgo.api.schemas.documents import DeliveryList, DmpDocumentEntry, DocumentView, RetryQueued
-from lgo.bootstrap.documents import MssNotConfigured, MssRecipientInvalid, part_of
 from lgo.core.errors import Conflict, InvalidInput, LgoError
 from lgo.documents.errors import (
     CdaInvalidError,
@@ -45,9 +50,9 @@ from lgo.national.dmp import (
 )
 from lgo.services.documents import (
     DocumentAlreadyProduced,
+    MssNotConfigured,
+    MssRecipientInvalid,
     author_from_session,
-    list_deliveries,
-    retry_failed,
 )
 from lgo.services.identity import PatientUnknown
 
@@ -129,16 +134,13 @@ _DMP_ERRORS: tuple[type[LgoError], ...] = (
     ),
 )
 def produce(
-    body: DocumentRequest, container: ContainerDep, session: PharmacistDep
+    body: DocumentRequest, documents: DocumentsDep, session: PharmacistDep
 ) -> dict[str, Any]:
-    part = part_of(container)
-    if body.mss_recipient:
-        part.require_mss(body.mss_recipient)
     author = author_from_session(session.identity)
     if body.kind == "dispensing-summary":
         if not body.dispensation_id:
             raise InvalidInput("dispensation_id requis pour un résumé de dispensation.")
-        return part.service.dispensing_summary(
+        return documents.dispensing_summary(
             body.dispensation_id, author, to_dmp=body.to_dmp, mss_recipient=body.mss_recipient
         )
     if not body.patient_id or not body.vaccinations:
@@ -146,7 +148,7 @@ def produce(
     if any(v.administered_at.tzinfo is None for v in body.vaccinations):
         raise InvalidInput("Dates de vaccination avec fuseau horaire attendues.")
     vaccinations = [Vaccination(**v.model_dump()) for v in body.vaccinations]
-    return part.service.vaccination_note(
+    return documents.vaccination_note(
         body.patient_id,
         vaccinations,
         author,
@@ -161,14 +163,11 @@ def produce(
     **answers(DeliveryList),
 )
 def deliveries(
-    container: ContainerDep,
+    queue: DeliveriesDep,
     status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
-    return {
-        "degraded": part_of(container).worker.degraded,
-        "deliveries": list_deliveries(container.db, status, limit),
-    }
+    return queue.list(status, limit)
 
 
 @router.get(
@@ -176,8 +175,8 @@ def deliveries(
     summary="Un document et l'état de ses envois",
     **answers(DocumentView, DocumentNotFoundError),
 )
-def read(document_id: str, container: ContainerDep) -> dict[str, Any]:
-    return part_of(container).service.get(document_id)
+def read(document_id: str, documents: DocumentsDep) -> dict[str, Any]:
+    return documents.get(document_id)
 
 
 @router.get(
@@ -189,8 +188,8 @@ def read(document_id: str, container: ContainerDep) -> dict[str, Any]:
         **problem_responses(DocumentNotFoundError),
     },
 )
-def cda(document_id: str, container: ContainerDep) -> Response:
-    content = part_of(container).service.content(document_id)
+def cda(document_id: str, documents: DocumentsDep) -> Response:
+    content = documents.content(document_id)
     return Response(
         content,
         media_type="application/xml",
@@ -204,8 +203,8 @@ def cda(document_id: str, container: ContainerDep) -> Response:
     summary="Afficher un document",
     responses=problem_responses(DocumentNotFoundError),
 )
-def html(document_id: str, container: ContainerDep) -> HTMLResponse:
-    return HTMLResponse(part_of(container).service.html(document_id), headers=HTML_HEADERS)
+def html(document_id: str, documents: DocumentsDep) -> HTMLResponse:
+    return HTMLResponse(documents.html(document_id), headers=HTML_HEADERS)
 
 
 @router.post(
@@ -214,12 +213,9 @@ def html(document_id: str, container: ContainerDep) -> HTMLResponse:
     **answers(DocumentView, DocumentNotFoundError, MssNotConfigured, MssRecipientInvalid),
 )
 def send(
-    document_id: str, body: DeliveryIn, container: ContainerDep, session: PharmacistDep
+    document_id: str, body: DeliveryIn, documents: DocumentsDep, session: PharmacistDep
 ) -> dict[str, Any]:
-    part = part_of(container)
-    if body.channel == "mss":
-        part.require_mss(body.recipient)
-    return part.service.send(
+    return documents.send(
         document_id, body.channel, author_rpps=session.identity.rpps, recipient=body.recipient
     )
 
@@ -231,12 +227,10 @@ def send(
 )
 def retry(
     delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # beyond a 64-bit key: a 422, not a 500
-    container: ContainerDep,
+    queue: DeliveriesDep,
     _session: PharmacistDep,
 ) -> dict[str, bool]:
-    retry_failed(container.db, delivery_id)
-    part_of(container).worker.notify()
-    return {"queued": True}
+    return queue.retry(delivery_id)
 
 
 @router.get(
@@ -244,8 +238,8 @@ def retry(
     summary="Documents produits pour le patient",
     **answers(list[DocumentView]),
 )
-def patient_documents(patient_id: str, container: ContainerDep) -> list[dict[str, Any]]:
-    return part_of(container).service.for_patient(patient_id)
+def patient_documents(patient_id: str, documents: DocumentsDep) -> list[dict[str, Any]]:
+    return documents.for_patient(patient_id)
 
 
 @router.get(
@@ -254,10 +248,10 @@ def patient_documents(patient_id: str, container: ContainerDep) -> list[dict[str
     **answers(list[DmpDocumentEntry], *_DMP_ERRORS),
 )
 def dmp_list(
-    patient_id: str, container: ContainerDep, session: PharmacistDep
-) -> list[dict[str, Any]]:
-    entries = part_of(container).consultation.list(patient_id, author_rpps=session.identity.rpps)
-    return [entry.__dict__ for entry in entries]
+    patient_id: str, dmp: DmpConsultationDep, session: PharmacistDep
+) -> list[DmpDocumentEntry]:
+    entries = dmp.list(patient_id, author_rpps=session.identity.rpps)
+    return [DmpDocumentEntry.model_validate(entry, from_attributes=True) for entry in entries]
 
 
 @router.get(
@@ -268,12 +262,10 @@ def dmp_list(
 )
 def dmp_open(
     patient_id: str,
-    container: ContainerDep,
+    dmp: DmpConsultationDep,
     session: PharmacistDep,
     repository_id: Annotated[str, Query(pattern=r"^[0-9.]{1,64}$")],
     unique_id: Annotated[str, Query(pattern=r"^[0-9.^A-Za-z-]{1,128}$")],
 ) -> HTMLResponse:
-    content = part_of(container).consultation.open(
-        patient_id, repository_id, unique_id, author_rpps=session.identity.rpps
-    )
+    content = dmp.open(patient_id, repository_id, unique_id, author_rpps=session.identity.rpps)
     return HTMLResponse(content, headers=HTML_HEADERS)

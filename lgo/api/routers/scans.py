@@ -8,8 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from lgo.api.contract import problem_responses
-from lgo.api.deps import ContainerDep, CounterDep
-from lgo.bootstrap.hardware import scans_of
+from lgo.api.deps import CounterDep, ScansDep
 from lgo.core.errors import NotFound
 
 router = APIRouter(prefix="/v1/scans", tags=["codes scannés"])
@@ -39,16 +38,16 @@ class ScanOut(BaseModel):
 
 
 @router.post("", status_code=201, response_model=ScanOut, summary="Classer un code saisi ou scanné")
-def submit_scan(body: ScanIn, container: ContainerDep, counter: CounterDep) -> ScanOut:
+def submit_scan(body: ScanIn, scans: ScansDep, counter: CounterDep) -> ScanOut:
     source = body.source if body.source != "api" else f"api:{counter.name}"[:64]
-    return ScanOut(**scans_of(container).submit(body.payload, source).api_data())
+    return ScanOut(**scans.submit(body.payload, source).api_data())
 
 
 @router.get(
     "", response_model=list[ScanOut], summary="Derniers codes scannés (plus récent d'abord)"
 )
-def recent_scans(container: ContainerDep, _counter: CounterDep) -> list[ScanOut]:
-    return [ScanOut(**record.api_data()) for record in scans_of(container).recent()]
+def recent_scans(scans: ScansDep, _counter: CounterDep) -> list[ScanOut]:
+    return [ScanOut(**record.api_data()) for record in scans.recent()]
 
 
 @router.get(
@@ -57,8 +56,8 @@ def recent_scans(container: ContainerDep, _counter: CounterDep) -> list[ScanOut]
     summary="Un code scanné",
     responses=problem_responses(NotFound),
 )
-def get_scan(scan_id: str, container: ContainerDep, _counter: CounterDep) -> ScanOut:
-    record = scans_of(container).get(scan_id)
+def get_scan(scan_id: str, scans: ScansDep, _counter: CounterDep) -> ScanOut:
+    record = scans.get(scan_id)
     if record is None:
         raise NotFound("code scanné inconnu (seuls les 50 derniers sont gardés)")
     return ScanOut(**record.api_data())

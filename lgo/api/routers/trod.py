@@ -23,18 +23,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lgo.api.contract import answers, problem_responses
-from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
+from lgo.api.deps import CounterDep, PharmacistDep, TrodDep, require_counter
 from lgo.api.routers.documents import HTML_HEADERS
 from lgo.api.routers.vaccinations import DocumentRequestIn, IdempotencyHeader, actor_of
 from lgo.api.schemas.dispensations import Dispensation
 from lgo.api.schemas.trod import TrodView
-from lgo.bootstrap.documents import MssNotConfigured, MssRecipientInvalid
-from lgo.bootstrap.documents import part_of as documents_of
-from lgo.bootstrap.missions import part_of
 from lgo.core.errors import InvalidInput
 from lgo.domain.trod import Allergy, Exclusion, Reading, TrodTest
 from lgo.services.dispensing import ProfessionalContext, request_fingerprint
 from lgo.services.dispensing_errors import DispensingRefused, IdempotencyKeyMissing, PatientNotFound
+from lgo.services.documents import MssNotConfigured, MssRecipientInvalid
 from lgo.services.legal_record import LegalRecordIncomplete
 from lgo.services.missions_common import (
     ActNotFound,
@@ -52,8 +50,6 @@ from lgo.services.trod import (
     TrodInput,
     TrodKitExpired,
 )
-from lgo.services.trod_referral import render_referral
-from lgo.store.columns import utcnow
 
 router = APIRouter(tags=["TROD"], dependencies=[Depends(require_counter)])
 
@@ -151,20 +147,18 @@ def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
 )
 def record_trod(
     body: TrodIn,
-    container: ContainerDep,
+    trod: TrodDep,
     counter: CounterDep,
     session: PharmacistDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> JSONResponse:
     if not idempotency_key:
         raise IdempotencyKeyMissing()
-    if body.mss_recipient:
-        documents_of(container).require_mss(body.mss_recipient)
     c = body.criteria
     data = TrodInput(
         patient_id=body.patient_id,
         test=body.test,
-        performed_at=body.performed_at or utcnow(),
+        performed_at=body.performed_at,
         kit=Kit(body.kit.manufacturer, body.kit.reference, body.kit.lot, body.kit.expiry),
         readings=dict(body.readings),
         criteria=Criteria(
@@ -181,9 +175,7 @@ def record_trod(
         mss_recipient=body.mss_recipient,
         fingerprint=request_fingerprint(body.model_dump(mode="json")),
     )
-    status, view, replayed = part_of(container).trod.record(
-        idempotency_key, data, actor_of(session, counter.name)
-    )
+    status, view, replayed = trod.record(idempotency_key, data, actor_of(session, counter.name))
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return JSONResponse(view, status_code=status, headers=headers)
 
@@ -206,12 +198,12 @@ def record_trod(
 def dispense_under_protocol(
     trod_id: uuid.UUID,
     body: ProtocolDispensationIn,
-    container: ContainerDep,
+    trod: TrodDep,
     counter: CounterDep,
     session: PharmacistDep,
 ) -> JSONResponse:
     data = ProtocolDispenseInput(body.regimen, body.cip13, body.unit_mg, body.patient_address)
-    result = part_of(container).trod.dispense(
+    result = trod.dispense(
         str(trod_id), data, actor_of(session, counter.name), _context(session, counter.name)
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
@@ -229,13 +221,11 @@ def dispense_under_protocol(
 def produce_document(
     trod_id: uuid.UUID,
     body: DocumentRequestIn,
-    container: ContainerDep,
+    trod: TrodDep,
     counter: CounterDep,
     session: PharmacistDep,
 ) -> dict[str, Any]:
-    if body.mss_recipient:
-        documents_of(container).require_mss(body.mss_recipient)
-    return part_of(container).trod.document(
+    return trod.document(
         str(trod_id),
         actor_of(session, counter.name),
         to_dmp=body.to_dmp,
@@ -249,26 +239,22 @@ def produce_document(
     summary="Lettre d'orientation vers un médecin (à imprimer)",
     responses=problem_responses(ActNotFound),
 )
-def referral(trod_id: uuid.UUID, container: ContainerDep) -> HTMLResponse:
-    service = part_of(container).trod
-    view, name, birth = service.referral_facts(str(trod_id))
-    return HTMLResponse(render_referral(view, name, birth, service.pharmacy), headers=HTML_HEADERS)
+def referral(trod_id: uuid.UUID, trod: TrodDep) -> HTMLResponse:
+    return HTMLResponse(trod.referral(str(trod_id)), headers=HTML_HEADERS)
 
 
 @router.get("/v1/trod", summary="Tests rapides réalisés (recherche)", **answers(list[TrodView]))
 def search_trod(
-    container: ContainerDep,
+    trod: TrodDep,
     patient: Annotated[str | None, Query(max_length=36)] = None,
     start: Annotated[date | None, Query(alias="from", description="Premier jour (inclus)")] = None,
     end: Annotated[date | None, Query(alias="to", description="Dernier jour (inclus)")] = None,
     test: TrodTest | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
-    return part_of(container).trod.search(
-        patient_id=patient, start=start, end=end, test=test, limit=limit
-    )
+    return trod.search(patient_id=patient, start=start, end=end, test=test, limit=limit)
 
 
 @router.get("/v1/trod/{trod_id}", summary="Un test rapide", **answers(TrodView, ActNotFound))
-def read_trod(trod_id: uuid.UUID, container: ContainerDep) -> dict[str, Any]:
-    return part_of(container).trod.get(str(trod_id))
+def read_trod(trod_id: uuid.UUID, trod: TrodDep) -> dict[str, Any]:
+    return trod.get(str(trod_id))

@@ -20,19 +20,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lgo.api.contract import answers
-from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
+from lgo.api.deps import CounterDep, PharmacistDep, VaccinationsDep, require_counter
 from lgo.api.schemas.vaccinations import VaccinationEligibility, VaccinationView, VaccineInfo
-from lgo.bootstrap.container import Container
-from lgo.bootstrap.documents import MssNotConfigured, MssRecipientInvalid
-from lgo.bootstrap.documents import part_of as documents_of
-from lgo.bootstrap.hardware import scans_of
-from lgo.bootstrap.missions import part_of
 from lgo.documents.models import VaccinationAct, VaccinationRoute, VaccinationSite
-from lgo.domain.vaccination import RULES, Vaccine
+from lgo.domain.vaccination import Vaccine
 from lgo.services.dispensing import request_fingerprint
 from lgo.services.dispensing_errors import IdempotencyKeyMissing
-from lgo.services.documents import author_from_session
-from lgo.services.local_time import local_date
+from lgo.services.documents import MssNotConfigured, MssRecipientInvalid, author_from_session
 from lgo.services.missions_common import (
     ActNotFound,
     Actor,
@@ -44,13 +38,9 @@ from lgo.services.sessions import ProfessionalSession
 from lgo.services.vaccinations import (
     VaccinationInput,
     VaccinationNotEligible,
-    VaccineCode,
     VaccineCodeInvalid,
     VaccineExpired,
-    vaccine_code,
-    vaccine_code_from_scan,
 )
-from lgo.store.columns import utcnow
 
 router = APIRouter(tags=["vaccinations"], dependencies=[Depends(require_counter)])
 
@@ -104,17 +94,6 @@ def actor_of(session: ProfessionalSession, counter: str) -> Actor:
     return Actor(author_from_session(session.identity), session.identity.rpps, session.id, counter)
 
 
-def _code(container: Container, body: VaccinationIn) -> VaccineCode:
-    if body.datamatrix is not None:
-        return vaccine_code(body.datamatrix)
-    record = scans_of(container).get(body.scan_id or "")
-    if record is None:
-        raise VaccineCodeInvalid("Scan inconnu (seuls les 50 derniers sont gardés).")
-    if record.classification.kind.value != "gs1_datamatrix":
-        raise VaccineCodeInvalid("Ce scan n'est pas un DataMatrix de médicament.")
-    return vaccine_code_from_scan(record.classification.fields)
-
-
 @router.post(
     "/v1/vaccinations",
     status_code=201,
@@ -133,20 +112,19 @@ def _code(container: Container, body: VaccinationIn) -> VaccineCode:
 )
 def record_vaccination(
     body: VaccinationIn,
-    container: ContainerDep,
+    vaccinations: VaccinationsDep,
     counter: CounterDep,
     session: PharmacistDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> JSONResponse:
     if not idempotency_key:
         raise IdempotencyKeyMissing()
-    if body.mss_recipient:
-        documents_of(container).require_mss(body.mss_recipient)  # before anything is written
     data = VaccinationInput(
         patient_id=body.patient_id,
         vaccine=body.vaccine,
-        code=_code(container, body),
-        administered_at=body.administered_at or utcnow(),
+        datamatrix=body.datamatrix,
+        scan_id=body.scan_id,
+        administered_at=body.administered_at,
         act=body.act,
         route=body.route,
         site=body.site,
@@ -159,9 +137,7 @@ def record_vaccination(
         mss_recipient=body.mss_recipient,
         fingerprint=request_fingerprint(body.model_dump(mode="json")),
     )
-    result = part_of(container).vaccinations.record(
-        idempotency_key, data, actor_of(session, counter.name)
-    )
+    result = vaccinations.record(idempotency_key, data, actor_of(session, counter.name))
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
@@ -195,13 +171,11 @@ class DocumentRequestIn(BaseModel):
 def produce_note(
     vaccination_id: uuid.UUID,
     body: DocumentRequestIn,
-    container: ContainerDep,
+    vaccinations: VaccinationsDep,
     counter: CounterDep,
     session: PharmacistDep,
 ) -> dict[str, Any]:
-    if body.mss_recipient:
-        documents_of(container).require_mss(body.mss_recipient)
-    return part_of(container).vaccinations.note(
+    return vaccinations.note(
         str(vaccination_id),
         actor_of(session, counter.name),
         to_dmp=body.to_dmp,
@@ -214,18 +188,8 @@ def produce_note(
     summary="Vaccins que le pharmacien peut administrer",
     **answers(list[VaccineInfo]),
 )
-def vaccines() -> list[dict[str, Any]]:
-    return [
-        {
-            "code": rule.vaccine.value,
-            "label": rule.label,
-            "atc": rule.atc,
-            "live": rule.live,
-            "min_age": rule.min_age,
-            "max_age": rule.max_age,
-        }
-        for rule in RULES.values()
-    ]
+def vaccines(vaccinations: VaccinationsDep) -> list[dict[str, Any]]:
+    return vaccinations.vaccines()
 
 
 @router.get(
@@ -234,16 +198,15 @@ def vaccines() -> list[dict[str, Any]]:
     **answers(VaccinationEligibility, MissionPatientNotFound),
 )
 def eligibility(
-    container: ContainerDep,
+    vaccinations: VaccinationsDep,
     patient: Annotated[str, Query(min_length=1, max_length=36)],
     vaccine: Vaccine,
     immunocompromised: bool = False,
     severe_reaction_history: bool = False,
 ) -> dict[str, Any]:
-    return part_of(container).vaccinations.eligibility(
+    return vaccinations.eligibility(
         patient,
         vaccine,
-        local_date(utcnow()),
         immunocompromised=immunocompromised,
         severe_reaction_history=severe_reaction_history,
     )
@@ -255,14 +218,14 @@ def eligibility(
     **answers(list[VaccinationView]),
 )
 def search_vaccinations(
-    container: ContainerDep,
+    vaccinations: VaccinationsDep,
     patient: Annotated[str | None, Query(max_length=36)] = None,
     start: Annotated[date | None, Query(alias="from", description="Premier jour (inclus)")] = None,
     end: Annotated[date | None, Query(alias="to", description="Dernier jour (inclus)")] = None,
     vaccine: Vaccine | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
-    return part_of(container).vaccinations.search(
+    return vaccinations.search(
         patient_id=patient, start=start, end=end, vaccine=vaccine, limit=limit
     )
 
@@ -272,5 +235,5 @@ def search_vaccinations(
     summary="Une vaccination",
     **answers(VaccinationView, ActNotFound),
 )
-def read_vaccination(vaccination_id: uuid.UUID, container: ContainerDep) -> dict[str, Any]:
-    return part_of(container).vaccinations.get(str(vaccination_id))
+def read_vaccination(vaccination_id: uuid.UUID, vaccinations: VaccinationsDep) -> dict[str, Any]:
+    return vaccinations.get(str(vaccination_id))

@@ -14,7 +14,7 @@ from lgo.bootstrap.documents import part_of
 from lgo.core.events import Event
 from lgo.core.settings import load_settings
 from lgo.domain.identity import IdentityStatus, InsOid
-from lgo.services import dispensing_part
+from lgo.bootstrap import dispensing as dispensing_part
 from lgo.services.prescriptions import InMemoryCatalog
 from tests.fixtures.api import ApiHarness, running_api
 from tests.fixtures.dispensing import (

@@ -1,0 +1,170 @@
+"""Bearer tokens are checked in memory (lgo/services/counter_tokens.py), yet a revocation made by
+another process takes effect on the very next request, on SQLite and on PostgreSQL, including when
+the daemon's PostgreSQL listener has lost its connection."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from lgo.core.settings import Settings, load_settings
+from lgo.services.counters import LISTENER_NAME, add_counter
+from lgo.store.db import Database
+from tests.fixtures.api import ApiHarness, running_api
+from tests.fixtures.db import PgCluster
+
+ROOT = Path(__file__).resolve().parents[3]
+WAIT_S = 20.0
+REVOKE = """
+import sys
+from lgo.services.counters import revoke
+from lgo.store.db import Database
+db = Database(sys.argv[1])
+print(revoke(db, sys.argv[2]).unconfirmed)
+db.dispose()
+"""
+
+
+def revoke_elsewhere(url: str, name: str) -> int:
+    """Revoke in another process (as `lgo counters revoke` does); daemons that did not confirm."""
+    done = subprocess.run(
+        [sys.executable, "-c", REVOKE, url, name],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return int(done.stdout.split()[-1])
+
+
+def _settings(tmp_path: Path, url: str | None) -> Settings:
+    return load_settings(
+        mode="bench",
+        state_dir=tmp_path / "state",
+        hardware={"pcsc_enabled": False},
+        database={"url": url},
+    )
+
+
+@pytest.fixture
+def pg_api(tmp_path: Path, pg_cluster: PgCluster) -> Iterator[ApiHarness]:
+    with running_api(_settings(tmp_path, pg_cluster.new_database())) as harness:
+        wait_listeners(harness.container.db, 1)
+        yield harness
+
+
+def listener_pids(db: Database) -> list[int]:
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE application_name = :name AND datname = current_database()"
+            ),
+            {"name": LISTENER_NAME},
+        )
+        return [int(row[0]) for row in rows]
+
+
+def wait_listeners(db: Database, count: int) -> list[int]:
+    deadline = time.monotonic() + WAIT_S
+    while len(pids := listener_pids(db)) != count:
+        assert time.monotonic() < deadline, f"expected {count} listener(s), found {pids}"
+        time.sleep(0.05)
+    return pids
+
+
+def _revoked_at_once(api: ApiHarness, url: str) -> None:
+    _, token = add_counter(api.container.db, "comptoir-2")
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(3):  # loaded into the daemon's memory, then served from it
+        assert api.client.get("/v1/health", headers=headers).status_code == 200
+    assert revoke_elsewhere(url, "comptoir-2") == 0
+    assert api.client.get("/v1/health", headers=headers).status_code == 401
+    assert api.client.get("/v1/health").status_code == 200  # the other counter is unaffected
+
+
+def test_sqlite_revocation_from_another_process_is_seen_by_the_next_request(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path, None)
+    with running_api(settings) as api:
+        _revoked_at_once(api, settings.database_url)
+
+
+def test_sqlite_token_added_after_the_daemon_started_works_at_once(api: ApiHarness) -> None:
+    assert api.client.get("/v1/health").status_code == 200  # the cache is loaded
+    _, token = add_counter(api.container.db, "nouveau")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.client.get("/v1/health", headers=headers).status_code == 200
+
+
+def test_sqlite_other_writes_do_not_resurrect_or_drop_tokens(api: ApiHarness) -> None:
+    """data_version moves on every commit: unrelated writes keep the same answers."""
+    _, token = add_counter(api.container.db, "autre")
+    add_counter(api.container.db, "encore-un")
+    assert api.client.get("/v1/health", headers={"Authorization": f"Bearer {token}"}).is_success
+    assert (
+        api.client.get("/v1/health", headers={"Authorization": "Bearer lgo_x"}).status_code == 401
+    )
+
+
+@pytest.mark.postgres
+def test_postgres_revocation_from_another_process_is_seen_by_the_next_request(
+    pg_api: ApiHarness,
+) -> None:
+    _revoked_at_once(pg_api, pg_api.container.db.url)
+
+
+@pytest.mark.postgres
+def test_postgres_lost_listener_falls_back_to_the_database(pg_api: ApiHarness) -> None:
+    db = pg_api.container.db
+    _, token = add_counter(db, "comptoir-3")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert pg_api.client.get("/v1/health", headers=headers).status_code == 200
+    (pid,) = listener_pids(db)
+    with db.engine.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    # The revoke finds no listener to wait for once the backend is gone; the daemon must not trust
+    # its memory any more.
+    assert revoke_elsewhere(db.url, "comptoir-3") == 0
+    assert pg_api.client.get("/v1/health", headers=headers).status_code == 401
+    assert pg_api.client.get("/v1/health").status_code == 200
+    # It listens again by itself, and the next revocation is again seen at once.
+    (new_pid,) = wait_listeners(db, 1)
+    assert new_pid != pid
+    _revoked_at_once_again(pg_api)
+
+
+def _revoked_at_once_again(api: ApiHarness) -> None:
+    _, token = add_counter(api.container.db, "comptoir-4")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.client.get("/v1/health", headers=headers).status_code == 200
+    assert revoke_elsewhere(api.container.db.url, "comptoir-4") == 0
+    assert api.client.get("/v1/health", headers=headers).status_code == 401
+
+
+@pytest.mark.postgres
+def test_postgres_revoke_waits_for_every_listening_daemon(
+    tmp_path: Path, pg_cluster: PgCluster
+) -> None:
+    """Two counter PCs sharing one database: both refuse the token when the revoke returns."""
+    url = pg_cluster.new_database()
+    with (
+        running_api(_settings(tmp_path / "a", url), counter="comptoir-a") as first,
+        running_api(_settings(tmp_path / "b", url), counter="comptoir-b") as second,
+    ):
+        wait_listeners(first.container.db, 2)
+        headers = {"Authorization": f"Bearer {first.token}"}
+        assert second.client.get("/v1/health", headers=headers).status_code == 200
+        assert first.client.get("/v1/health").status_code == 200
+        assert revoke_elsewhere(url, "comptoir-a") == 0
+        assert first.client.get("/v1/health").status_code == 401
+        assert second.client.get("/v1/health", headers=headers).status_code == 401
+        assert second.client.get("/v1/health").status_code == 200
