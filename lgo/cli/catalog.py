@@ -28,6 +28,8 @@ def import_bdpm(
     from lgo.services.bdpm import BdpmError
     from lgo.services.bdpm import import_bdpm as run_import
 
+    # Not the composition root: the catalogue is files in state_dir (no database), and an import
+    # must work before the first `lgo migrate` (the daemon reads it at start).
     settings = settings_or_exit()
     try:
         summary = run_import(folder, settings.state_dir)
@@ -48,7 +50,7 @@ def show(cip13: Annotated[str, typer.Argument(help="Code CIP13 de la présentati
     from lgo.services.bdpm import find_pack
     from lgo.services.prescriptions import CatalogError
 
-    settings = settings_or_exit()
+    settings = settings_or_exit()  # files in state_dir, no database: see import_bdpm
     try:
         found = find_pack(settings.state_dir, cip13.strip())
     except CatalogError as exc:

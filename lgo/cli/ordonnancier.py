@@ -16,14 +16,11 @@ ordonnancier_app = typer.Typer(help="Ordonnancier : vérification de la chaîne 
 @ordonnancier_app.command("verify")
 def verify() -> None:
     """Vérifier la chaîne d'intégrité (code 1 et première inscription altérée sinon)."""
-    from lgo.cli.common import console, err_console, migrated_db, settings_or_exit
+    from lgo.cli.common import built_container, console, err_console, settings_or_exit
     from lgo.services import ordonnancier
 
-    db = migrated_db(settings_or_exit())
-    try:
-        report = ordonnancier.verify(db)
-    finally:
-        db.dispose()
+    with built_container(settings_or_exit()) as container:
+        report = ordonnancier.verify(container.db)
     if report.ok:
         console.print(f"[green]Ordonnancier intègre[/green] : {report.checked} inscription(s).")
         return
@@ -46,12 +43,11 @@ def export(
     day_to: Annotated[str | None, typer.Option("--to", help="AAAA-MM-JJ")] = None,
 ) -> None:
     """Éditer l'ordonnancier en CSV ou en HTML imprimable (nom et adresse sur chaque page)."""
-    from lgo.cli.common import console, migrated_db, settings_or_exit
+    from lgo.cli.common import built_container, console, settings_or_exit
     from lgo.services import ordonnancier
 
     settings = settings_or_exit()
-    db = migrated_db(settings)
-    try:
+    with built_container(settings) as container:
         q = ordonnancier.Query(
             patient_id,
             product_code,
@@ -59,9 +55,7 @@ def export(
             date.fromisoformat(day_to) if day_to else None,
             limit=10_000_000,
         )
-        entries = ordonnancier.query(db, q, order)
-    finally:
-        db.dispose()
+        entries = ordonnancier.query(container.db, q, order)
     if output.suffix.lower() == ".csv":
         output.write_text(ordonnancier.to_csv(entries), encoding="utf-8")
     else:
