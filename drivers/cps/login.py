@@ -7,7 +7,9 @@ per call and never retried.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from drivers import errors
 from drivers.cps import card
@@ -51,22 +53,58 @@ def pin_status(tokens: CpsTokens, info: CpsCardInfo) -> PinStatus:
     return tokens.pin_status(info.serial, info.tries_left)
 
 
+class _Token:
+    """The PKCS#11 token of one card, found at most once per login (a slot listing through OpenSC
+    waits on every reader), and its authentication certificate, read at most once."""
+
+    def __init__(self, tokens: CpsTokens, serial: str) -> None:
+        self._tokens = tokens
+        self.serial = serial
+        self.found: Any = None
+        self.certificate: bytes | None = None
+
+    def token(self) -> Any:
+        if self.found is None:
+            self.found = self._tokens.find(self.serial)
+        return self.found
+
+    def read_certificate(self) -> bytes:
+        if self.certificate is None:
+            self.certificate = self._tokens.public_certificate(self.token())
+        return self.certificate
+
+
 def login(
     tokens: CpsTokens,
     reader: str,
     pin: str,
     *,
     confirm_final_try: bool = False,
+    before_pin: Callable[[Callable[[], bytes]], object] | None = None,
 ) -> CpsSession:
-    """Log the CPS in ``reader`` in with ``pin``: one attempt, typed errors, no retry."""
+    """Log the CPS in ``reader`` in with ``pin``: one attempt, typed errors, no retry.
+
+    ``before_pin``: a check that must pass before the PIN is presented (the revocation check),
+    given a reader of the card's authentication certificate. The card is read, and its token
+    found, once for both: the identity then comes from the certificate the check read.
+    """
     check_pin_format(pin)
     info = read_card_info(reader)
+    card = _Token(tokens, info.serial)
+    if before_pin is not None:
+        before_pin(card.read_certificate)
+        if card.found is not None:
+            # The check may have taken seconds (a CRL download): the card in the reader must still
+            # be the one checked, or the PIN would go to another card; its counter is read afresh.
+            info = read_card_info(reader)
+            if info.serial != card.serial:
+                raise errors.TokenRemoved("another card was inserted during the check")
     # The card's own counter when it gives one: one PKCS#11 slot listing less (OpenSC's probes
     # every reader's card); C_Login below checks the token's flags again anyway.
     if info.tries_left is not None:
         status = pin_status_from_flags(0, info.tries_left)
     else:
-        status = tokens.pin_status(info.serial)
+        status = pin_status_from_flags(int(card.token().flags))
     if status.locked:
         raise errors.PinLocked("PIN is locked")
     if status.final_try and not confirm_final_try:
@@ -77,4 +115,6 @@ def login(
         confirm_final_try=True,  # already checked above against the card's counter
         card_tries_left=None,
         tries_after_failure=lambda: _card_tries(reader),
+        token=card.found,
+        certificate=card.certificate,
     )

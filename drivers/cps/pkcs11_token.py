@@ -48,6 +48,8 @@ REMOVAL_SETTLE_S = 1.5  # how long a failed operation waits to learn whether the
 _REMOVED = (p11.TokenNotPresent, p11.DeviceRemoved, p11.SessionHandleInvalid, p11.SessionClosed)
 _LIBS: dict[str, Any] = {}
 _LIBS_LOCK = threading.Lock()
+# Mechanisms per (module, card serial), learnt once per process: see _Mechanisms.
+_MECHANISMS: dict[tuple[str, str], frozenset[Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,11 @@ class CpsTokens:
     def read_auth_certificate(self, serial: str) -> bytes:
         """The public authentication certificate (DER), read without login (revocation check
         before the PIN is presented)."""
-        token = self.find(serial)
+        return self.public_certificate(self.find(serial))
+
+    def public_certificate(self, token: Any) -> bytes:
+        """The authentication certificate of ``token`` (found by :meth:`find`), in a session
+        without login."""
         try:
             with token.open() as session:
                 return _auth_certificate(session)
@@ -173,25 +179,40 @@ class CpsTokens:
         confirm_final_try: bool = False,
         card_tries_left: int | None = None,
         tries_after_failure: Any = None,
+        token: Any = None,
+        certificate: bytes | None = None,
     ) -> CpsSession:
         """One C_Login with ``pin``; a CpsSession when it succeeds.
 
         ``card_tries_left``: the counter read from the card by PC/SC, when the caller has it.
         ``tries_after_failure``: a callable giving the counter after a wrong PIN (re-read), or None.
+        ``token``: the token of ``serial`` when the caller has just found it (no second slot
+        listing); ``certificate``: its authentication certificate when already read (the identity
+        is taken from it, not read again after C_Login).
         """
         check_pin_format(pin)
         with self._lock:
-            return self._login(serial, pin, confirm_final_try, card_tries_left, tries_after_failure)
+            token = token if token is not None else self.find(serial)
+            return self._login(
+                serial,
+                token,
+                pin,
+                confirm_final_try,
+                card_tries_left,
+                tries_after_failure,
+                certificate,
+            )
 
     def _login(
         self,
         serial: str,
+        token: Any,
         pin: str,
         confirm_final_try: bool,
         card_tries_left: int | None,
         tries_after_failure: Any,
+        certificate: bytes | None,
     ) -> CpsSession:
-        token = self.find(serial)
         status = pin_status_from_flags(int(token.flags), card_tries_left)
         if status.locked:
             raise errors.PinLocked("PIN is locked")
@@ -212,12 +233,12 @@ class CpsTokens:
         except _REMOVED as exc:
             raise errors.TokenRemoved("token went away during login") from exc
         try:
-            identity = identity_from_certificate(_auth_certificate(session))
+            identity = identity_from_certificate(certificate or _auth_certificate(session))
         except BaseException:
             session.close()
             raise
         log.info("cps_login serial=%s", serial)
-        cps = CpsSession(serial, session, identity)
+        cps = CpsSession(serial, session, identity, _Mechanisms(self.module_path, serial, token))
         self._sessions.add(cps)
         return cps
 
@@ -242,27 +263,66 @@ def _auth_certificate(session: Any) -> bytes:
 
 
 def _certificate(session: Any, label: str, ids: tuple[bytes, ...], what: str) -> bytes:
-    certificates = list(session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE}))
-    for cert in certificates:
-        if cert[Attribute.LABEL] == label or bytes(cert[Attribute.ID]) in ids:
-            return bytes(cert[Attribute.VALUE])
-    raise errors.CertificateError(f"no {what} certificate on the token")
+    cert = _object(session, ObjectClass.CERTIFICATE, label, ids)
+    if cert is None:
+        raise errors.CertificateError(f"no {what} certificate on the token")
+    return bytes(cert[Attribute.VALUE])
+
+
+def _object(session: Any, kind: ObjectClass, label: str, ids: tuple[bytes, ...]) -> Any:
+    """The object of class ``kind`` named ``label``, else the first whose CKA_ID is in ``ids``.
+
+    The label is asked of the module first (one C_FindObjects, no attribute read per object); the
+    scan by CKA_ID is for a card whose middleware labels its objects otherwise."""
+    # list(): each search runs to C_FindObjectsFinal before the next call on the session.
+    named = list(session.get_objects({Attribute.CLASS: kind, Attribute.LABEL: label}))
+    if named:
+        return named[0]
+    candidates = list(session.get_objects({Attribute.CLASS: kind}))
+    return next((c for c in candidates if bytes(c[Attribute.ID]) in ids), None)
+
+
+class _Mechanisms:
+    """What the module can sign with for one card, learnt once per process and kept across its
+    sessions: the mechanism list (C_GetMechanismList), less any combined hash-and-sign mechanism
+    found not to work. OpenSC lists CKM_SHA256_RSA_PKCS for IAS-ECC cards but fails it after
+    9 APDUs (OpenSSL 3): tried once per card, not once per login."""
+
+    def __init__(self, module_path: str, serial: str, token: Any) -> None:
+        self._key = (module_path, serial)
+        self._slot = token.slot
+
+    def get(self) -> frozenset[Any]:
+        with _LIBS_LOCK:
+            known = _MECHANISMS.get(self._key)
+        if known is None:
+            listed = frozenset(self._slot.get_mechanisms())
+            with _LIBS_LOCK:
+                known = _MECHANISMS.setdefault(self._key, listed)
+        return known
+
+    def drop(self, mechanism: Any) -> None:
+        known = self.get()
+        with _LIBS_LOCK:
+            _MECHANISMS[self._key] = known - {mechanism}
 
 
 class CpsSession:
     """A logged-in CPS. See the module docstring for the threading contract."""
 
-    def __init__(self, serial: str, session: Any, identity: ProfessionalIdentity) -> None:
+    def __init__(
+        self, serial: str, session: Any, identity: ProfessionalIdentity, mechanisms: _Mechanisms
+    ) -> None:
         self.serial = serial
         self.identity = identity
         self._session = session
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._card_removed = False
-        # Object handles and the mechanism list hold for the life of a PKCS#11 session: looking them
-        # up on every signature cost more than the RSA operation itself (bench: 9.6× raw C_Sign).
+        # Object handles hold for the life of a PKCS#11 session: looking them up on every
+        # signature cost more than the RSA operation itself (bench: 9.6× raw C_Sign).
         self._keys: dict[bool, Any] = {}  # by purpose: True = authentication key
-        self._mechanisms: frozenset[Any] | None = None
+        self._mechanisms = mechanisms
 
     @property
     def open(self) -> bool:
@@ -363,9 +423,7 @@ class CpsSession:
         key = self._keys.get(authentication)
         if key is None:
             key = self._keys[authentication] = self._private_key(authentication)
-        if self._mechanisms is None:
-            self._mechanisms = frozenset(self._session.token.slot.get_mechanisms())
-        mechanisms = self._mechanisms
+        mechanisms = self._mechanisms.get()
         if key.key_type == KeyType.RSA:
             if allow_combined and Mechanism.SHA256_RSA_PKCS in mechanisms:
                 try:
@@ -373,7 +431,7 @@ class CpsSession:
                 except (p11.FunctionNotSupported, p11.MechanismInvalid):
                     # OpenSC lists it for IAS-ECC cards but cannot do the card-side hash with
                     # OpenSSL 3 (0.23, Debian 12): hash here, let the card pad and sign.
-                    self._mechanisms = mechanisms - {Mechanism.SHA256_RSA_PKCS}
+                    self._mechanisms.drop(Mechanism.SHA256_RSA_PKCS)
             digest = SHA256_DIGEST_INFO + hashlib.sha256(data).digest()
             return bytes(key.sign(digest, mechanism=Mechanism.RSA_PKCS))
         if key.key_type == KeyType.EC:
@@ -386,8 +444,7 @@ class CpsSession:
 
     def _private_key(self, authentication: bool) -> Any:
         label, ids = (AUTH_KEY_LABEL, AUTH_IDS) if authentication else (SIGN_KEY_LABEL, SIGN_IDS)
-        keys = list(self._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}))
-        for key in keys:
-            if key[Attribute.LABEL] == label or bytes(key[Attribute.ID]) in ids:
-                return key
-        raise errors.KeyNotFound(f"no {label} key on the token")
+        key = _object(self._session, ObjectClass.PRIVATE_KEY, label, ids)
+        if key is None:
+            raise errors.KeyNotFound(f"no {label} key on the token")
+        return key

@@ -1,12 +1,17 @@
 """Read a Vitale 2 card in one short PC/SC transaction (formats.md §1.3, §7.1).
 
 APDU sequence (RufusAdmin recipe):
-1. ``00 A4 00 00 02 3F 00``             SELECT MF (MF_VITALE)        — fails on a non-Vitale
+1. ``00 A4 00 0C 02 3F 00``             SELECT MF (MF_VITALE)        — fails on a non-Vitale
 2. ``00 B0 82 00 00`` (+ offsets)       READ SFI 2 → ``65{80 nom, 81 prénom, 82 date}`` per person
    ``00 B0 83 00 00``                   READ SFI 3 → ``66{80 début de validité}`` (optional)
-3. ``00 A4 04 00 0B D2 50 .. 'VITALE'`` SELECT AID VITALE
+3. ``00 A4 04 0C 0B D2 50 .. 'VITALE'`` SELECT AID VITALE
 4. ``00 B0 82 00 00`` (+ offsets)       READ SFI 2 → ``65{93 NIR}`` per person, same order
 
+Both SELECTs ask for no response data (P2=0C, ISO 7816-4): the FCI is never used, and asking for it
+costs a ``61 xx`` + GET RESPONSE round trip each on a T=0 card, so a read is 8 APDUs instead of 10.
+P2=0C is plain ISO 7816-4 and what the simulated Vitale 2 answers ``90 00`` to; the public readers
+of real cards (RufusAdmin, cardpeek) send P2=00, so a card that refuses P2=0C as a wrong parameter
+(``6A 86``, ``6B 00``) is asked again once with P2=00, the FCI then being read and dropped.
 T=0 details (``6C xx``, ``61 xx``) are resolved by the channel. Nothing is returned unless the whole
 sequence succeeded, so a card pulled mid-read gives a typed PC/SC error and no partial data. The
 card is left powered (LEAVE_CARD) so a CPS session in another slot is untouched.
@@ -23,10 +28,12 @@ from drivers.vitale import tlv
 from drivers.vitale.models import Beneficiary, VitaleCard
 from drivers.vitale.nir import nir_is_valid
 
-SELECT_MF = bytes.fromhex("00A40000023F00")
+# P2=0C: no FCI wanted (one APDU each instead of SELECT + GET RESPONSE under T=0).
+SELECT_MF = bytes.fromhex("00A4000C023F00")
 AID_VITALE = bytes.fromhex("D250000002564954414C45")
-SELECT_VITALE = bytes.fromhex("00A404000B") + AID_VITALE
+SELECT_VITALE = bytes.fromhex("00A4040C0B") + AID_VITALE
 MAX_FILE = 8 * 1024
+_P2_REFUSED = (0x6A86, 0x6B00)  # incorrect P1/P2: SELECT P2=0C not supported by this card
 
 TAG_PERSON = 0x65
 TAG_CARD = 0x66
@@ -124,6 +131,9 @@ def _validity_start(items: tuple[tlv.Tlv, ...]) -> str | None:
 
 def _select(transport: Transport, apdu: bytes, kind: CardKind) -> None:
     response = transport.transmit(apdu)
+    if response.sw in _P2_REFUSED:
+        # A card that only knows "return the FCI": the same SELECT with P2=00 (FCI ignored).
+        response = transport.transmit(apdu[:3] + b"\x00" + apdu[4:])
     if not response.ok:
         # The Vitale applications are missing: this is not a Vitale 2 (e.g. a CPS or a bank card).
         raise errors.UnsupportedCard(

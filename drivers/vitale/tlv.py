@@ -21,14 +21,18 @@ class Tlv:
 
     @property
     def constructed(self) -> bool:
-        first = self.tag
-        while first > 0xFF:
-            first >>= 8
-        return bool(first & 0x20)
+        return _constructed(self.tag)
 
     def find(self, tag: int) -> Tlv | None:
         """First direct child with ``tag``."""
         return next((c for c in self.children if c.tag == tag), None)
+
+
+def _constructed(tag: int) -> bool:
+    """Bit 6 of the tag's first byte."""
+    while tag > 0xFF:
+        tag >>= 8
+    return bool(tag & 0x20)
 
 
 def _read_tag(data: bytes, pos: int) -> tuple[int, int]:
@@ -79,9 +83,8 @@ def parse(data: bytes, *, padded: bool = True, depth: int = 0) -> tuple[Tlv, ...
         if end > len(data):
             raise TlvError("value overruns the data")
         value = data[pos:end]
-        item = Tlv(tag, value)
-        if item.constructed:
-            item = Tlv(tag, value, parse(value, padded=False, depth=depth + 1))
-        items.append(item)
+        # One object per item (a frozen dataclass is slow to build): children decoded first.
+        children = parse(value, padded=False, depth=depth + 1) if _constructed(tag) else ()
+        items.append(Tlv(tag, value, children))
         pos = end
     return tuple(items)

@@ -209,6 +209,12 @@ class Client:
         result: dict[str, Any] = self._call("GET", "/status")
         return result
 
+    def apdus(self, reader: int) -> int:
+        """APDUs the card in ``reader`` has answered since it was inserted, counted on the card
+        side (the vpcd link), whatever the client in front of pcscd counts."""
+        slot = next(r for r in self.status()["readers"] if r["index"] == reader)
+        return int(slot["apdus"])
+
     def insert(
         self, kind: str, profile: str = "", reader: int = 0, cps4: bool = False
     ) -> dict[str, Any]:

@@ -119,14 +119,11 @@ def run_all(sizes: Sizes, tmp: Path, only: set[str] | None) -> list[Any]:
         print(f"[bench] {name} done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
     if not only or only & {"vitale", "cps"}:
+        from tests.bench import measure_hardware as hw
+
         with hardware() as (client, readers, module):
-            step(
-                "vitale",
-                lambda: m.vitale_read(
-                    client, readers[0], sizes.vitale_reads, sizes.apdu_round_trips
-                ),
-            )
-            step("cps", lambda: m.cps_login_sign(client, readers[1], module, sizes.cps_rounds))
+            step("vitale", lambda: hw.vitale_read(client, readers[0], sizes.vitale_reads))
+            step("cps", lambda: hw.cps_login_sign(client, readers[1], module, sizes.cps_rounds))
     step("sqlite", lambda: m.sqlite_commit_rate(tmp, sizes.commits))
     step("api", lambda: m.api_overhead(tmp, sizes.api_requests))
     if not only or "postgres" in only:

@@ -9,10 +9,13 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from pkcs11 import Attribute, Mechanism, ObjectClass
 
 from drivers import errors
 from drivers.cps import card as cps_card
 from drivers.cps.login import login, read_card_info
+from drivers.cps.pkcs11_token import SHA256_DIGEST_INFO, SIGN_KEY_LABEL
 from drivers.pcsc import CardChannel, CardInserted, CardRemoved
 from drivers.vitale import read_vitale_from_reader
 from hwsim.fixtures.people import load_people
@@ -153,3 +156,84 @@ def test_one_session_shared_by_threads_signs_consistently(hwsim, cps_tokens) -> 
         public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
     with pytest.raises(errors.NotLoggedIn):
         session.sign(b"closed")
+
+
+def test_login_sign_sends_the_apdus_of_a_raw_session_and_no_more(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]
+    # Counted on the card side. A login + sign is the card's own PC/SC reads (serial, PIN
+    # counter) plus what OpenSC sends for one token lookup, C_Login and one C_Sign: the combined
+    # hash-and-sign mechanism OpenSC lists but cannot do is tried once per card, not per login.
+    tokens, _ = cps_tokens
+    reader = insert_cps(hwsim)
+
+    def ours() -> None:
+        session = login(tokens, reader, PHARMACIST.pin)
+        try:
+            session.sign(b"document")
+        finally:
+            session.close()
+
+    def floor() -> None:
+        from drivers.cps.card import SELECT_MF_NO_FCI, SELECT_SN_ICC
+
+        with CardChannel(reader) as channel, channel.transaction():
+            channel.transmit(SELECT_SN_ICC)
+            channel.transmit(cps_card.READ_SN_ICC)
+            channel.transmit(SELECT_MF_NO_FCI)
+            channel.transmit(bytes.fromhex("00CB3FFF0A4D087006BF810102A080"))
+        token = tokens.find(PHARMACIST.card_serial)  # slot list, token info
+        with token.open(user_pin=PHARMACIST.pin) as raw:
+            (key,) = raw.get_objects(
+                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: SIGN_KEY_LABEL}
+            )
+            key.sign(SHA256_DIGEST_INFO + bytes(32), mechanism=Mechanism.RSA_PKCS)
+
+    ours()  # OpenSC binds the card's PKCS#15 application once
+    counts = []
+    for call in (ours, floor, ours):
+        before = hwsim.client.apdus(CPS_READER)
+        call()
+        counts.append(hwsim.client.apdus(CPS_READER) - before)
+    assert counts[0] == counts[1] == counts[2]
+
+
+def test_check_before_the_pin_reads_the_card_once_and_gives_the_identity(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]
+    tokens, module = cps_tokens
+    reader = insert_cps(hwsim)
+    checked: list[bytes] = []
+    session = login(tokens, reader, PHARMACIST.pin, before_pin=lambda read: checked.append(read()))
+    try:
+        assert checked == [
+            card_certificate(module, PHARMACIST.card_serial, signature=False).public_bytes(
+                Encoding.DER
+            )
+        ]
+        assert session.identity.rpps == PHARMACIST.rpps
+    finally:
+        session.close()
+
+
+def test_a_failed_check_before_the_pin_presents_no_pin(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]
+    tokens, _ = cps_tokens
+    reader = insert_cps(hwsim)
+
+    def revoked(read: object) -> None:
+        raise errors.CertificateError("revoked")
+
+    with pytest.raises(errors.CertificateError):
+        login(tokens, reader, "0000", before_pin=revoked)
+    assert read_card_info(reader).tries_left == 3  # the wrong PIN never reached the card
+
+
+def test_card_swapped_during_the_check_gets_no_pin(hwsim, cps_tokens) -> None:  # type: ignore[no-untyped-def]
+    tokens, _ = cps_tokens
+    reader = insert_cps(hwsim)
+
+    def slow_check(read) -> None:  # type: ignore[no-untyped-def]
+        read()
+        hwsim.client.swap("cps", "pharmacien-adjoint", reader=CPS_READER)
+        wait_card(reader, present=True)
+
+    with pytest.raises(errors.TokenRemoved):
+        login(tokens, reader, PHARMACIST.pin, before_pin=slow_check)
+    other = read_card_info(reader)
+    assert other.serial != PHARMACIST.card_serial and other.tries_left == 3

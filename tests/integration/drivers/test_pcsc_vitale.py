@@ -58,6 +58,18 @@ def test_vitale_read_equals_fixture(hwsim, profile: str) -> None:  # type: ignor
     assert card.validity_start_raw == expected.validity_start
 
 
+def test_vitale_read_sends_8_apdus_counted_by_the_card(hwsim) -> None:  # type: ignore[no-untyped-def]
+    # Counted on the card side (hw-sim's vpcd link): SELECT MF and SELECT VITALE with P2=0C are one
+    # APDU each; with P2=00 each would add a GET RESPONSE (10).
+    reader = hwsim.reader_names[0]
+    hwsim.client.insert("vitale", "famille-testnom", reader=0)
+    wait_card(reader, present=True)
+    before = hwsim.client.apdus(0)
+    card = read_vitale_from_reader(reader)
+    assert hwsim.client.apdus(0) - before == 8
+    assert card.apdu_count == 8
+
+
 def test_card_pulled_mid_read_gives_typed_error(hwsim) -> None:  # type: ignore[no-untyped-def]
     reader = hwsim.reader_names[0]
     hwsim.client.insert("vitale", "famille-testnom", reader=0)

@@ -9,6 +9,7 @@ import pytest
 from drivers import errors
 from drivers.vitale import decode, nir_is_valid, nir_key, read_vitale
 from drivers.vitale.models import Beneficiary
+from hwsim.cards.base import Apdu, SwError
 from hwsim.cards.cps import Cps3Card
 from hwsim.cards.vitale import Vitale1Card, Vitale2Card
 from hwsim.fixtures.people import People, load_people
@@ -60,6 +61,35 @@ def test_read_uses_t0_retries_and_counts_apdus(people: People) -> None:
     assert any(apdu[-1] != 0 for apdu in reads)
 
 
+def test_read_is_8_apdus_with_selects_asking_no_fci(people: People) -> None:
+    vitale = Vitale2Card(people.vitale["famille-testnom"])
+    card, transport = read(vitale)
+    # Counted by the card itself: 2 SELECTs (P2=0C, one APDU each) + 3 READ BINARY (6C xx, resend).
+    assert vitale.apdu_count == card.apdu_count == 8
+    selects = [apdu for apdu in transport.sent if apdu[1] == 0xA4]
+    assert [apdu[3] for apdu in selects] == [0x0C, 0x0C]
+    assert not [apdu for apdu in transport.sent if apdu[1] == 0xC0]  # no GET RESPONSE
+
+
+class _FciOnlyCard(Vitale2Card):
+    """A card that refuses SELECT P2=0C as a wrong parameter (6A 86), as some masks might."""
+
+    def select(self, apdu: Apdu) -> bytes:
+        if apdu.p2 == 0x0C:
+            raise SwError(0x6A86)
+        return super().select(apdu)
+
+
+def test_card_refusing_p2_0c_is_selected_again_with_p2_00(people: People) -> None:
+    profile = people.vitale["famille-testnom"]
+    vitale = _FciOnlyCard(profile)
+    card, transport = read(vitale)
+    assert [b.nir for b in card.beneficiaries] == [b.nir for b in profile.beneficiaries]
+    selects = [apdu[3] for apdu in transport.sent if apdu[1] == 0xA4]
+    assert selects == [0x0C, 0x00, 0x0C, 0x00]
+    assert vitale.apdu_count == card.apdu_count == 12  # 2 refused + 2 × (SELECT, GET RESPONSE) + 6
+
+
 def test_vitale1_is_unsupported_before_any_apdu(people: People) -> None:
     transport = CardTransport(Vitale1Card())
     with pytest.raises(errors.UnsupportedCard) as info:
@@ -78,7 +108,8 @@ def test_cps_in_the_vitale_path_is_unsupported(people: People) -> None:
         read_vitale(transport, bytes.fromhex("3B888001505956434152443173"))
 
 
-@pytest.mark.parametrize("pull_after", [0, 1, 3, 5, 7, 9])
+# A read is 8 APDUs: pulled before the first, in the middle, and before the last one.
+@pytest.mark.parametrize("pull_after", [0, 1, 3, 5, 6, 7])
 def test_card_pulled_mid_read_is_a_typed_error_and_no_data(people: People, pull_after: int) -> None:
     with pytest.raises(errors.CardRemoved):
         read(Vitale2Card(people.vitale["famille-testnom"]), pull_after)

@@ -81,6 +81,22 @@ class TestVitale2:
         assert sw2 == 0x9000 and fci[0] == 0x6F and AID_MF_VITALE in fci
         assert run(vitale, "00C0000010")[1] == 0x6985  # nothing pending any more
 
+    def test_select_p2_0c_answers_9000_without_data(self, vitale: Vitale2Card) -> None:
+        # P2=0C (no response data): one APDU, no 61 xx, and the selection takes effect.
+        assert run(vitale, "00A4000C02 3F00") == (b"", 0x9000)
+        assert run(vitale, "00B0820010")[1] == 0x9000  # SFI 2 of MF_VITALE
+        assert run(vitale, "00A4040C0B" + AID_VITALE.hex()) == (b"", 0x9000)
+        nir, sw = run(vitale, "00B0820005")
+        assert sw == 0x9000 and nir == bytes.fromhex("6511930F32")  # SFI 2 of VITALE: NIRs
+        assert run(vitale, "00C0000010")[1] == 0x6985  # nothing pending for GET RESPONSE
+        assert run(vitale, "00A4040C0B" + bytes(11).hex()) == (b"", 0x6A82)
+
+    def test_select_p2_00_still_offers_the_fci(self, vitale: Vitale2Card) -> None:
+        _, sw = run(vitale, "00A404000B" + AID_VITALE.hex())
+        assert sw == 0x610F
+        fci, sw = run(vitale, "00C000000F")
+        assert sw == 0x9000 and fci == bytes.fromhex("6F0D840B") + AID_VITALE
+
     def test_read_by_offset_and_errors(self, vitale: Vitale2Card) -> None:
         assert run(vitale, "00B0000010")[1] == 0x6986  # no current EF
         run(vitale, "00A4000C02 0002")
