@@ -39,6 +39,7 @@ from lgo.national.dmp import DmpGateway
 from lgo.national.eprescription import EPrescriptionClient
 from lgo.national.mss import MssGateway
 from lgo.services.cps import CpsCard
+from lgo.services.dispensation_intake import DispensationIntake
 from lgo.services.identity import InsiPort
 from lgo.services.prescription_reading import PrescriptionReader
 from lgo.services.sessions import SessionRegistry
@@ -112,6 +113,9 @@ class Container:
             settings, self.db, self.events, self.national.eprescription, self.identity.service
         )
         self.prescriptions = PrescriptionReader(self.dispensing.service, self.psc.prescribers)
+        self.dispensation_intake = DispensationIntake(
+            self.dispensing.service, self.dispensing.catalog, self.psc.prescribers
+        )
         self.documents = documents_part.DocumentsPart(
             settings,
             self.db,

@@ -9,7 +9,6 @@ network at start: the provider's discovery document is fetched at the first sign
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from lgo.core.settings import Settings
 from lgo.national.annuaire import AnnuaireClient, CachedAnnuaire
@@ -18,9 +17,6 @@ from lgo.national.transport import NationalHttpClient
 from lgo.services.prescriber_check import PrescriberChecker
 from lgo.services.psc_login import PscLogin
 from lgo.services.sessions import SessionRegistry
-
-if TYPE_CHECKING:
-    from lgo.bootstrap.container import Container
 
 
 class PscPart:
@@ -73,11 +69,3 @@ def _http(service: str, base_url: str, settings: Settings) -> NationalHttpClient
         timeout_s=settings.national.timeout_s,
         connect_timeout_s=settings.national.connect_timeout_s,
     )
-
-
-def psc_login_of(container: Container) -> PscLogin:
-    return container.psc.login
-
-
-def prescriber_checker_of(container: Container) -> PrescriberChecker:
-    return container.psc.prescribers

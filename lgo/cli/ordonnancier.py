@@ -75,6 +75,7 @@ def export_fhir(
 ) -> None:
     """Exporter chaque dispensation en Bundle FHIR R4 de MedicationDispense (validé)."""
     import json
+    from dataclasses import asdict
 
     from lgo.cli.common import built_container, console, settings_or_exit
     from lgo.services.fhir_export import dispensation_bundle
@@ -86,5 +87,6 @@ def export_fhir(
         bodies = container.dispensing.service.list(patient_id=patient_id, limit=10_000_000)
         identity = container.identity.service  # the patient's qualified INS, as the API adds it
         for body in reversed(bodies):  # oldest first
-            out.write(json.dumps(dispensation_bundle(body, identity), ensure_ascii=False) + "\n")
+            bundle = dispensation_bundle(asdict(body), identity)
+            out.write(json.dumps(bundle, ensure_ascii=False) + "\n")
     console.print(f"{len(bodies)} dispensation(s) exportée(s) dans {output}")

@@ -13,7 +13,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -59,6 +59,7 @@ from lgo.services.legal_record import (
 )
 from lgo.services.local_time import local_date
 from lgo.services.prescription_patient import (
+    PatientMatchResult,
     candidate_match,
     ensure_prescription_patient,
     match_view,
@@ -141,6 +142,115 @@ class PrescriptionView:
     prescription: Prescription
     degraded: bool
     histories: dict[int, LineHistory] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- read models (typed answers)
+
+
+@dataclass(frozen=True)
+class RuleRefusal:
+    """A rule that refuses (or limits) an intervention."""
+
+    code: str
+    line_no: int | None
+    message: str
+    overridable: bool
+    article: str | None
+    max_days: int | None
+
+
+@dataclass(frozen=True)
+class MissingMention:
+    """A mention the ordonnancier entry would lack (R.5132-10)."""
+
+    datum: str
+    label: str
+    article: str
+
+
+@dataclass(frozen=True)
+class CheckedLine:
+    line_no: int
+    intervention: str
+    days: int
+    units: int
+    completeness: str | None
+    warnings: list[str]
+    mentions: list[str]
+    overridden: list[str]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What the commit would decide, without writing anything."""
+
+    allowed: bool
+    refusals: list[RuleRefusal]
+    record_missing: list[MissingMention]
+    lines: list[CheckedLine]
+
+
+@dataclass(frozen=True)
+class ActingProfessional:
+    national_id: str
+    rpps: str
+    structure_id: str | None
+    session_kind: str
+    session_id: str
+    counter: str | None
+
+
+@dataclass(frozen=True)
+class RecordedOverride:
+    code: str
+    reason: str | None
+    pharmacist_rpps: str | None
+
+
+@dataclass(frozen=True)
+class RecordedLine:
+    line_no: int
+    intervention: str
+    days: int
+    units: int
+    boxes: int
+    delivered_cip13: str | None
+    designation: str
+    regulatory_list: str
+    completeness: str | None
+    exceptional: bool
+    unit_dispensing: bool
+    lot: str | None
+    substituted_form: str | None
+    reason: str | None
+    override: RecordedOverride | None
+    mentions: list[str]
+    period_start: str | None
+    period_end: str | None
+    ordonnancier_number: int | None
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    id: int
+    status: str
+
+
+@dataclass(frozen=True)
+class DispensationRecord:
+    """A recorded dispensation as the API answers it (``asdict`` gives the commit's JSON body)."""
+
+    id: str
+    created_at: str
+    business_date: str
+    patient_id: str
+    prescription_id: str
+    prescription_source: str
+    sync_status: str
+    degraded: bool
+    professional: ActingProfessional
+    lines: list[RecordedLine]
+    outbox: list[OutboxState]
 
 
 def scoped_key(counter_name: str | None, key: str) -> str:
@@ -243,7 +353,7 @@ class DispensingService:
         with self.db.uow(readonly=True) as uow:
             return _covered_periods(uow.session, prescription, patient_id)
 
-    def patient_match(self, prescription: Prescription, patient_id: str) -> dict[str, Any]:
+    def patient_match(self, prescription: Prescription, patient_id: str) -> PatientMatchResult:
         """Is ``patient_id`` the prescription's patient, by the commit's rule (for the view)."""
         with self.db.uow(readonly=True) as uow:
             patient = uow.session.get(Patient, patient_id)
@@ -253,7 +363,7 @@ class DispensingService:
 
     def candidates_match(
         self, prescription_id: str, candidates: Sequence[PatientTraits]
-    ) -> list[dict[str, Any]]:
+    ) -> list[PatientMatchResult]:
         """The same rule for people not stored yet (a card's beneficiaries), against the copy the
         commit checks (the one the last ``GET /v1/prescriptions/{id}`` stored)."""
         with self.db.uow(readonly=True) as uow:
@@ -445,7 +555,7 @@ class DispensingService:
         for row, number in zip(listed, numbers, strict=True):
             row.ordonnancier_number = number
 
-    def check(self, data: DispensationInput) -> dict[str, Any]:
+    def check(self, data: DispensationInput) -> CheckOutcome:
         """Evaluate the interventions without recording anything (the counter's "check" step)."""
         with self.db.uow(readonly=True) as uow:
             patient = uow.session.get(Patient, data.patient_id)
@@ -458,37 +568,37 @@ class DispensingService:
             ensure_prescription_patient(prescription, patient)
             decision = _evaluate(uow.session, prescription, data, local_date(self.clock()))
             missing = _missing_record(prescription, patient, data, decision.lines)
-        return {
-            "allowed": decision.allowed,
-            "refusals": _refusals(decision),
+        return CheckOutcome(
+            allowed=decision.allowed,
+            refusals=rule_refusals(decision),
             # What the ordonnancier entries would lack: the commit is refused until it is given.
-            "record_missing": public_missing(missing),
-            "lines": [
-                {
-                    "line_no": d.line_no,
-                    "intervention": d.kind.value,
-                    "days": d.days,
-                    "units": d.units,
-                    "completeness": d.completeness.value if d.completeness else None,
-                    "warnings": list(d.warnings),
-                    "mentions": list(d.mentions),
-                    "overridden": [o.code.value for o in d.overridden],
-                }
+            record_missing=[MissingMention(**m) for m in public_missing(missing)],
+            lines=[
+                CheckedLine(
+                    line_no=d.line_no,
+                    intervention=d.kind.value,
+                    days=d.days,
+                    units=d.units,
+                    completeness=d.completeness.value if d.completeness else None,
+                    warnings=list(d.warnings),
+                    mentions=list(d.mentions),
+                    overridden=[o.code.value for o in d.overridden],
+                )
                 for d in decision.lines
             ],
-        }
+        )
 
     # ------------------------------------------------------------ reads
 
-    def get(self, dispensation_id: str) -> dict[str, Any]:
+    def get(self, dispensation_id: str) -> DispensationRecord:
         with self.db.uow(readonly=True) as uow:
             if uow.session.get(DispensationRow, dispensation_id) is None:
                 raise DispensationNotFound()
-            return _body(uow.session, dispensation_id)
+            return _record(uow.session, dispensation_id)
 
     def list(
         self, *, patient_id: str | None = None, day: date | None = None, limit: int = 200
-    ) -> list[dict[str, Any]]:
+    ) -> list[DispensationRecord]:
         stmt = select(DispensationRow.id).order_by(DispensationRow.created_at.desc()).limit(limit)
         if patient_id:
             stmt = stmt.where(DispensationRow.patient_id == patient_id)
@@ -496,7 +606,7 @@ class DispensingService:
             stmt = stmt.where(DispensationRow.business_date == day)
         with self.db.uow(readonly=True) as uow:
             ids = uow.session.execute(stmt).scalars().all()
-            return [_body(uow.session, i) for i in ids]
+            return [_record(uow.session, i) for i in ids]
 
 
 # ---------------------------------------------------------------- helpers (transaction-scoped)
@@ -546,15 +656,13 @@ def _bearer_fields(bearer: Bearer | None, regulatory_list: str) -> dict[str, str
 
 
 def _refusals(decision: ExecutionDecision) -> list[dict[str, Any]]:
+    """The refusals as the problem's ``refusals`` member."""
+    return [asdict(r) for r in rule_refusals(decision)]
+
+
+def rule_refusals(decision: ExecutionDecision) -> list[RuleRefusal]:
     return [
-        {
-            "code": r.code.value,
-            "line_no": r.line_no,
-            "message": r.message,
-            "overridable": r.overridable,
-            "article": r.article,
-            "max_days": r.max_days,
-        }
+        RuleRefusal(r.code.value, r.line_no, r.message, r.overridable, r.article, r.max_days)
         for r in decision.all_refusals()
     ]
 
@@ -849,6 +957,11 @@ def _cycle_number(session: Session, prescription: Prescription, row: Dispensatio
 
 
 def _body(session: Session, dispensation_id: str) -> dict[str, Any]:
+    """The dispensation as JSON data: the commit's answer, stored for replays."""
+    return asdict(_record(session, dispensation_id))
+
+
+def _record(session: Session, dispensation_id: str) -> DispensationRecord:
     row = session.get(DispensationRow, dispensation_id)
     assert row is not None
     lines = (
@@ -865,54 +978,52 @@ def _body(session: Session, dispensation_id: str) -> dict[str, Any]:
             OutboxMessage.dispensation_id == dispensation_id
         )
     ).all()
-    return {
-        "id": row.id,
-        "created_at": row.created_at.isoformat(),
-        "business_date": row.business_date.isoformat(),
-        "patient_id": row.patient_id,
-        "prescription_id": row.prescription_id,
-        "prescription_source": row.prescription_source,
-        "sync_status": row.sync_status,
-        "degraded": row.degraded,
-        "professional": {
-            "national_id": row.pharmacist_national_id,
-            "rpps": row.pharmacist_rpps,
-            "structure_id": row.structure_id,
-            "session_kind": row.session_kind,
-            "session_id": row.session_id,
-            "counter": row.counter_name,
-        },
-        "lines": [
-            {
-                "line_no": ln.line_no,
-                "intervention": ln.intervention,
-                "days": ln.days,
-                "units": ln.units,
-                "boxes": ln.boxes,
-                "delivered_cip13": ln.delivered_cip13,
-                "designation": ln.designation,
-                "regulatory_list": ln.regulatory_list,
-                "completeness": ln.completeness,
-                "exceptional": ln.exceptional,
-                "unit_dispensing": ln.unit_dispensing,
-                "lot": ln.lot,
-                "substituted_form": ln.substituted_form,
-                "reason": ln.reason,
-                "override": (
-                    {
-                        "code": ln.override_code,
-                        "reason": ln.override_reason,
-                        "pharmacist_rpps": ln.override_rpps,
-                    }
-                    if ln.override_code
-                    else None
-                ),
-                "mentions": ln.mentions.split(";") if ln.mentions else [],
-                "period_start": ln.period_start.isoformat() if ln.period_start else None,
-                "period_end": ln.period_end.isoformat() if ln.period_end else None,
-                "ordonnancier_number": ln.ordonnancier_number,
-            }
-            for ln in lines
-        ],
-        "outbox": [{"id": i, "status": s} for i, s in outbox],
-    }
+    return DispensationRecord(
+        id=row.id,
+        created_at=row.created_at.isoformat(),
+        business_date=row.business_date.isoformat(),
+        patient_id=row.patient_id,
+        prescription_id=row.prescription_id,
+        prescription_source=row.prescription_source,
+        sync_status=row.sync_status,
+        degraded=row.degraded,
+        professional=ActingProfessional(
+            national_id=row.pharmacist_national_id,
+            rpps=row.pharmacist_rpps,
+            structure_id=row.structure_id,
+            session_kind=row.session_kind,
+            session_id=row.session_id,
+            counter=row.counter_name,
+        ),
+        lines=[_recorded_line(ln) for ln in lines],
+        outbox=[OutboxState(i, s) for i, s in outbox],
+    )
+
+
+def _recorded_line(ln: DispensationLineRow) -> RecordedLine:
+    override = (
+        RecordedOverride(ln.override_code, ln.override_reason, ln.override_rpps)
+        if ln.override_code
+        else None
+    )
+    return RecordedLine(
+        line_no=ln.line_no,
+        intervention=ln.intervention,
+        days=ln.days,
+        units=ln.units,
+        boxes=ln.boxes,
+        delivered_cip13=ln.delivered_cip13,
+        designation=ln.designation,
+        regulatory_list=ln.regulatory_list,
+        completeness=ln.completeness,
+        exceptional=ln.exceptional,
+        unit_dispensing=ln.unit_dispensing,
+        lot=ln.lot,
+        substituted_form=ln.substituted_form,
+        reason=ln.reason,
+        override=override,
+        mentions=ln.mentions.split(";") if ln.mentions else [],
+        period_start=ln.period_start.isoformat() if ln.period_start else None,
+        period_end=ln.period_end.isoformat() if ln.period_end else None,
+        ordonnancier_number=ln.ordonnancier_number,
+    )

@@ -11,10 +11,10 @@ The dispensing service calls :meth:`PrescriberChecker.check` when a prescription
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from lgo.core.errors import Conflict
 from lgo.core.logs import get_logger
@@ -51,6 +51,39 @@ WARNINGS_FR: dict[PrescriberStatus, str] = {
 
 
 @dataclass(frozen=True)
+class RoleSummary:
+    profession_code: str | None
+    specialty_code: str | None
+    current: bool
+    organization_name: str | None
+    organization_finess: str | None
+
+
+@dataclass(frozen=True)
+class PractitionerSummary:
+    """The Annuaire's record as the counter shows it (a prescriber's professional identity is not
+    health data)."""
+
+    national_id: str
+    prefix: str | None
+    family_name: str
+    given_name: str
+    active: bool
+    profession_codes: list[str]
+    roles: list[RoleSummary]
+
+
+@dataclass(frozen=True)
+class PrescriberCheckView:
+    rpps: str
+    status: str
+    checked_on: str
+    requires_acknowledgement: bool
+    warning: str | None
+    practitioner: PractitionerSummary | None
+
+
+@dataclass(frozen=True)
 class PrescriberCheck:
     rpps: str
     status: PrescriberStatus
@@ -65,37 +98,50 @@ class PrescriberCheck:
     def warning(self) -> str | None:
         return WARNINGS_FR.get(self.status)
 
+    def view(self) -> PrescriberCheckView:
+        """What the counter shows."""
+        return PrescriberCheckView(
+            rpps=self.rpps,
+            status=self.status.value,
+            checked_on=self.checked_on.isoformat(),
+            requires_acknowledgement=self.requires_acknowledgement,
+            warning=self.warning,
+            practitioner=_summary(self.practitioner, self.checked_on),
+        )
+
     def public(self) -> dict[str, Any]:
-        """What the counter shows (a prescriber's professional identity is not health data)."""
-        body: dict[str, Any] = {
-            "rpps": self.rpps,
-            "status": self.status.value,
-            "checked_on": self.checked_on.isoformat(),
-            "requires_acknowledgement": self.requires_acknowledgement,
-            "warning": self.warning,
-            "practitioner": None,
-        }
-        p = self.practitioner
-        if p is not None:
-            body["practitioner"] = {
-                "national_id": p.national_id,
-                "prefix": p.prefix,
-                "family_name": p.family_name,
-                "given_name": p.given_name,
-                "active": p.active,
-                "profession_codes": list(p.profession_codes),
-                "roles": [
-                    {
-                        "profession_code": r.profession_code,
-                        "specialty_code": r.specialty_code,
-                        "current": r.current(self.checked_on),
-                        "organization_name": r.organization_name,
-                        "organization_finess": r.organization_finess,
-                    }
-                    for r in p.roles
-                ],
-            }
-        return body
+        """:meth:`view` as JSON data."""
+        return asdict(self.view())
+
+
+def _summary(p: PractitionerRecord | None, today: date) -> PractitionerSummary | None:
+    if p is None:
+        return None
+    roles = [
+        RoleSummary(
+            r.profession_code,
+            r.specialty_code,
+            r.current(today),
+            r.organization_name,
+            r.organization_finess,
+        )
+        for r in p.roles
+    ]
+    return PractitionerSummary(
+        p.national_id,
+        p.prefix,
+        p.family_name,
+        p.given_name,
+        p.active,
+        list(p.profession_codes),
+        roles,
+    )
+
+
+class PrescriberCheckPort(Protocol):
+    """What a use case needs of the Annuaire check (:class:`PrescriberChecker`, or a fake)."""
+
+    def check(self, rpps: str, *, author_rpps: str | None = None) -> PrescriberCheck: ...
 
 
 class PrescriberNotAcknowledged(Conflict):

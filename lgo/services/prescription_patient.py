@@ -8,6 +8,7 @@ counter so the pharmacist can switch to the right one. It is never logged (only 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from lgo.core.errors import Conflict
@@ -116,22 +117,27 @@ def ensure_prescription_patient(prescription: Prescription, patient: Patient) ->
     )
 
 
-def match_view(prescription: Prescription, patient: Patient) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PatientMatchResult:
+    """The commit's patient rule applied before the commit (the page warns with it)."""
+
+    matches: bool
+    rule: str  # ins, traits, paper (no patient named), unknown (copy without its patient)
+    differing: list[str]
+
+
+def match_view(prescription: Prescription, patient: Patient) -> PatientMatchResult:
     """The rule's answer for the counter (the page warns with it before the commit, which runs
     :func:`ensure_prescription_patient` on the same rule): ``rule`` is ``ins``, ``traits``, or
     ``unknown`` for an e-prescription copy without its patient (refused at commit)."""
     return candidate_match(prescription, traits_of(patient))
 
 
-def candidate_match(prescription: Prescription, candidate: PatientTraits) -> dict[str, Any]:
+def candidate_match(prescription: Prescription, candidate: PatientTraits) -> PatientMatchResult:
     """As :func:`match_view` for identity traits not stored yet (a card's beneficiary)."""
     prescribed = prescription.patient
     if prescribed is None:
         paper = prescription.source is not PrescriptionSource.EPRESCRIPTION
-        return {"matches": paper, "rule": "paper" if paper else "unknown", "differing": []}
+        return PatientMatchResult(paper, "paper" if paper else "unknown", [])
     result = match_patient(prescribed, candidate)
-    return {
-        "matches": result.same,
-        "rule": result.basis.value,
-        "differing": [t.value for t in result.differing],
-    }
+    return PatientMatchResult(result.same, result.basis.value, [t.value for t in result.differing])

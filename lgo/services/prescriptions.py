@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +26,7 @@ from lgo.domain.prescription import (
 from lgo.domain.products import Pack, PackForm, Product, RegulatoryList
 from lgo.domain.professions import profession_label, specialty_label
 from lgo.national import eprescription as ep
+from lgo.services.prescriber_check import PractitionerSummary, PrescriberCheckView
 
 DEFAULT_DURATION_DAYS = 30
 
@@ -292,44 +293,75 @@ def iso_birth_date(digits: str) -> str:
     return digits
 
 
-def patient_view(traits: PatientTraits | None) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class InsView:
+    nir: str
+    oid: str | None
+
+
+@dataclass(frozen=True)
+class PrescriptionPatientView:
+    family_name: str
+    given_names: list[str]
+    birth_date: str | None
+    sex: str
+    ins: InsView | None
+
+
+def patient_view(traits: PatientTraits | None) -> PrescriptionPatientView | None:
     """The prescription's patient as the counter shows it (None for a typed paper copy)."""
     if traits is None:
         return None
-    return {
-        "family_name": traits.family_names[0],
-        "given_names": list(traits.given_names),
-        "birth_date": iso_birth_date(traits.birth_date)
-        if traits.birth_date != "00000000"
-        else None,
-        "sex": traits.sex,
-        "ins": {"nir": traits.ins, "oid": traits.ins_oid} if traits.ins else None,
-    }
+    known = traits.birth_date != "00000000"
+    return PrescriptionPatientView(
+        family_name=traits.family_names[0],
+        given_names=list(traits.given_names),
+        birth_date=iso_birth_date(traits.birth_date) if known else None,
+        sex=traits.sex,
+        ins=InsView(traits.ins, traits.ins_oid) if traits.ins else None,
+    )
 
 
-def prescriber_view(prescription: Prescription, check: dict[str, Any]) -> dict[str, Any]:
-    """The Annuaire check (``check``: status, warning, practitioner…) plus who the prescriber is
-    as the prescription names them: RPPS, display name, profession and specialty (labels and
-    codes; the Annuaire's current role fills what the prescription does not say)."""
+@dataclass(frozen=True)
+class PrescriberView:
+    """The Annuaire check plus who the prescription names."""
+
+    rpps: str
+    status: str
+    checked_on: str
+    requires_acknowledgement: bool
+    warning: str | None
+    practitioner: PractitionerSummary | None
+    name: str | None
+    profession: str | None
+    profession_code: str | None
+    specialty: str | None
+    specialty_code: str | None
+    address: str | None
+
+
+def prescriber_view(prescription: Prescription, check: PrescriberCheckView) -> PrescriberView:
+    """The Annuaire check (status, warning, practitioner…) plus who the prescriber is as the
+    prescription names them: RPPS, display name, profession and specialty (labels and codes; the
+    Annuaire's current role fills what the prescription does not say)."""
     extra = prescription.extra
-    practitioner = check.get("practitioner") or {}
-    roles = [r for r in practitioner.get("roles", ()) if r.get("current")]
-    profession = extra.get("prescriber_profession") or (
-        roles[0].get("profession_code") if roles else None
+    practitioner = check.practitioner
+    roles = [r for r in practitioner.roles if r.current] if practitioner else []
+    profession = extra.get("prescriber_profession") or (roles[0].profession_code if roles else None)
+    specialty = extra.get("prescriber_specialty") or (roles[0].specialty_code if roles else None)
+    listed = (practitioner.family_name, practitioner.given_name) if practitioner else ()
+    name = extra.get("prescriber_name") or " ".join(p for p in listed if p)
+    return PrescriberView(
+        rpps=prescription.prescriber_rpps,
+        status=check.status,
+        checked_on=check.checked_on,
+        requires_acknowledgement=check.requires_acknowledgement,
+        warning=check.warning,
+        practitioner=practitioner,
+        name=name or None,
+        profession=profession_label(profession),
+        profession_code=profession,
+        specialty=specialty_label(specialty),
+        specialty_code=specialty,
+        address=extra.get("prescriber_address"),
     )
-    specialty = extra.get("prescriber_specialty") or (
-        roles[0].get("specialty_code") if roles else None
-    )
-    name = extra.get("prescriber_name") or " ".join(
-        p for p in (practitioner.get("family_name"), practitioner.get("given_name")) if p
-    )
-    return {
-        **check,
-        "rpps": prescription.prescriber_rpps,
-        "name": name or None,
-        "profession": profession_label(profession),
-        "profession_code": profession,
-        "specialty": specialty_label(specialty),
-        "specialty_code": specialty,
-        "address": extra.get("prescriber_address"),
-    }

@@ -8,38 +8,44 @@ body is a 409 problem; two counters on the same line at once → one dispensatio
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from lgo.api.contract import NATIONAL_ERRORS, answers
-from lgo.api.deps import ContainerDep, CounterDep, PharmacistDep, require_counter
-from lgo.api.schemas.dispensations import Dispensation, DispensationCheck, FhirBundle
-from lgo.bootstrap.container import Container
-from lgo.bootstrap.dispensing import DispensingPart, part_of
-from lgo.bootstrap.psc import prescriber_checker_of
-from lgo.core.errors import InvalidInput, LgoError
-from lgo.core.logs import get_logger
-from lgo.domain.dispensing import InterventionKind, LineRequest
-from lgo.domain.legal_record import Bearer
-from lgo.domain.prescription import (
-    NonSubstitutionReason,
-    Prescription,
-    PrescriptionLine,
-    PrescriptionSource,
+from lgo.api.deps import (
+    CounterDep,
+    DispensationIntakeDep,
+    DispensingDep,
+    IdentityDep,
+    PharmacistDep,
+    require_counter,
 )
-from lgo.domain.products import Product, RegulatoryList, is_valid_cip13
-from lgo.domain.refusals import Override, RefusalCode
-from lgo.domain.substitution import SubstitutionRecord
+from lgo.api.schemas.dispensations import Dispensation, DispensationCheck, FhirBundle
+from lgo.core.errors import InvalidInput, LgoError
+from lgo.domain.dispensing import InterventionKind
+from lgo.domain.legal_record import Bearer
+from lgo.domain.prescription import NonSubstitutionReason
+from lgo.domain.products import RegulatoryList, is_valid_cip13
+from lgo.domain.refusals import RefusalCode
 from lgo.national.errors import PrescriptionCancelled, PrescriptionUnknown
+from lgo.services.dispensation_intake import (
+    DispensationCommand,
+    LineCommand,
+    OverrideCommand,
+    PaperCommand,
+    PaperLineCommand,
+    SubstitutionCommand,
+)
 from lgo.services.dispensing import (
-    DispensationInput,
-    LineInput,
+    CheckOutcome,
+    DispensationRecord,
     ProfessionalContext,
     request_fingerprint,
 )
@@ -56,17 +62,15 @@ from lgo.services.dispensing_errors import (
 from lgo.services.fhir_export import dispensation_bundle
 from lgo.services.legal_record import LegalRecordIncomplete
 from lgo.services.local_time import local_date
-from lgo.services.prescriber_check import PrescriberNotAcknowledged, require_acknowledgement
+from lgo.services.prescriber_check import PrescriberNotAcknowledged
 from lgo.services.prescription_patient import (
     PrescriptionPatientMismatch,
     PrescriptionPatientUnknown,
 )
-from lgo.services.prescriptions import ProductCatalog
 from lgo.services.sessions import ProfessionalSession
 from lgo.store.columns import utcnow
 
 router = APIRouter(tags=["dispensations"], dependencies=[Depends(require_counter)])
-log = get_logger(__name__)
 
 
 def _cip13(value: object) -> object:
@@ -201,89 +205,38 @@ class DispensationMode(StrEnum):
     DEGRADED = "degraded"
 
 
-def _paper_product(line: PaperLineIn, catalog: ProductCatalog) -> Product:
-    known = catalog.product(line.cip13) if line.cip13 else None
-    if known is not None and known.regulatory_list is line.regulatory_list:
-        return known
-    return Product(
-        code=line.cip13 or "TYPED",
-        name=line.designation,
-        regulatory_list=line.regulatory_list,
-        molecule=line.molecule,
-        generic_group=known.generic_group if known else None,
-        packs=known.packs if known else (),
+def _command(body: DispensationIn) -> DispensationCommand:
+    """The request as the use case reads it (lgo/services/dispensation_intake.py)."""
+    paper = body.paper
+    bearer = body.bearer
+    return DispensationCommand(
+        patient_id=body.patient_id,
+        lines=tuple(_line(line) for line in body.lines),
+        # The key-independent body: the replay check, and a paper prescription's local id.
+        fingerprint=request_fingerprint(body.model_dump(mode="json")),
+        prescription_id=body.prescription_id,
+        paper=_paper(paper) if paper is not None else None,
+        patient_address=body.patient_address,
+        prescriber_address=body.prescriber_address,
+        bearer=Bearer(bearer.is_patient, bearer.name, bearer.address) if bearer else None,
+        prescriber_acknowledged=body.prescriber_acknowledged,
     )
 
 
-def _paper(
-    prescription_id: str, body: PaperPrescriptionIn, catalog: ProductCatalog, patient_id: str
-) -> Prescription:
-    lines = tuple(
-        PrescriptionLine(
-            line_no=i,
-            product=_paper_product(ln, catalog),
-            units_per_day=ln.units_per_day,
-            duration_days=ln.duration_days,
-            renewals=ln.renewals,
-            substitutable=ln.substitutable,
-            non_substitution_reason=ln.non_substitution_reason,
-            single_delivery=ln.single_delivery,
-            fraction_days=ln.fraction_days,
-            overlap_mention=ln.overlap_mention,
-        )
-        for i, ln in enumerate(body.lines, start=1)
-    )
-    extra = {"prescriber_name": body.prescriber_name}
-    if body.prescriber_address.strip():
-        extra["prescriber_address"] = body.prescriber_address.strip()
-    if body.eprescription:
-        extra["eprescription"] = "true"
-    return Prescription(
-        prescription_id=prescription_id,
-        source=PrescriptionSource.PAPER,
-        prescribed_on=body.prescribed_on,
-        prescriber_rpps=body.prescriber_rpps,
-        lines=lines,
-        patient_id=patient_id,
-        extra=extra,
+def _line(line: LineIn) -> LineCommand:
+    sub, override = line.substitution, line.override
+    return LineCommand(
+        **line.model_dump(exclude={"substitution", "override"}),
+        substitution=SubstitutionCommand(**sub.model_dump()) if sub else None,
+        override=OverrideCommand(**override.model_dump()) if override else None,
     )
 
 
-def _line_input(line: LineIn, catalog: ProductCatalog, rpps: str) -> LineInput:
-    delivered: Product | None = None
-    record: SubstitutionRecord | None = None
-    if line.substitution is not None:
-        sub = line.substitution
-        delivered = catalog.product(sub.cip13) or Product(code=sub.cip13, name=sub.name)
-        record = SubstitutionRecord(sub.cip13, sub.name, sub.form, sub.units)
-    try:
-        override = (
-            Override(line.override.code, line.override.reason, rpps) if line.override else None
-        )
-    except ValueError as exc:
-        raise InvalidInput(f"ligne {line.line_no} : dérogation impossible ({exc})") from None
-    request = LineRequest(
-        line_no=line.line_no,
-        kind=line.intervention,
-        days=line.days,
-        pack=catalog.pack(line.cip13) if line.cip13 else None,
-        delivered_product=delivered,
-        substitution=record,
-        modification_reason=line.modification_reason,
-        prescriber_agreement_on=line.prescriber_agreement_on,
-        not_dispensed_reason=line.not_dispensed_reason,
-        exceptional=line.exceptional,
-        unit_dispensing=line.unit_dispensing,
-        lots=(line.lot,) if line.lot else (),
-        mte_ph=line.mte_ph,
-        override=override,
-        units_per_day=line.units_per_day,
+def _paper(paper: PaperPrescriptionIn) -> PaperCommand:
+    return PaperCommand(
+        **paper.model_dump(exclude={"lines"}),
+        lines=tuple(PaperLineCommand(**line.model_dump()) for line in paper.lines),
     )
-    return LineInput(request, cip13=line.cip13, boxes=line.boxes)
-
-
-def _bearer(bearer: BearerIn | None) -> Bearer | None:
-    return Bearer(bearer.is_patient, bearer.name, bearer.address) if bearer else None
 
 
 def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
@@ -295,59 +248,6 @@ def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:
         session_kind=session.kind.value,
         session_id=session.id,
         counter_name=counter,
-    )
-
-
-def _resolve(
-    part: DispensingPart, body: DispensationIn, rpps: str
-) -> tuple[str, Prescription | None, bool, str]:
-    """Which prescription the commit uses: (id, typed paper copy or None, degraded, prescriber's
-    RPPS)."""
-    if body.prescription_id is None:
-        if body.paper is None or body.paper.eprescription:
-            raise InvalidInput("numéro d'ordonnance numérique ou ordonnance papier attendu")
-        # Paper only: a local id derived from the key-independent body keeps replays stable.
-        local = "P" + request_fingerprint(body.model_dump(mode="json"))[:17].upper()
-        typed = _paper(local, body.paper, part.catalog, body.patient_id)
-        return local, typed, False, typed.prescriber_rpps
-    try:
-        view = part.service.load_prescription(
-            body.prescription_id, author_rpps=rpps, patient_id=body.patient_id
-        )
-    except EPrescriptionDown:
-        if body.paper is None:
-            raise
-        paper = _paper(body.prescription_id, body.paper, part.catalog, body.patient_id)
-        extra = {**paper.extra, "eprescription": "true"}
-        return body.prescription_id, _with_extra(paper, extra), True, paper.prescriber_rpps
-    return body.prescription_id, None, view.degraded, view.prescription.prescriber_rpps
-
-
-def _check_prescriber(
-    container: Container, prescriber_rpps: str, rpps: str, acknowledged: bool
-) -> None:
-    """Refuse (409) while a non-active prescriber has not been acknowledged by the pharmacist.
-    An acknowledged request needs no Annuaire call: the answer could not change the outcome, and
-    the counter must not wait on a directory that is down (the page saw the warning on opening)."""
-    if acknowledged:
-        log.info(
-            "prescriber_warning_acknowledged", prescriber_rpps=prescriber_rpps, pharmacist_rpps=rpps
-        )
-        return
-    check = prescriber_checker_of(container).check(prescriber_rpps, author_rpps=rpps)
-    require_acknowledgement(check, acknowledged)
-
-
-def _with_extra(prescription: Prescription, extra: dict[str, str]) -> Prescription:
-    return Prescription(
-        prescription.prescription_id,
-        prescription.source,
-        prescription.prescribed_on,
-        prescription.prescriber_rpps,
-        prescription.lines,
-        prescription.patient_id,
-        prescription.surgery_window,
-        extra,
     )
 
 
@@ -386,7 +286,7 @@ class FhirJSONResponse(JSONResponse):
 )
 def create_dispensation(
     body: DispensationIn,
-    container: ContainerDep,
+    intake: DispensationIntakeDep,
     counter: CounterDep,
     session: PharmacistDep,
     idempotency_key: Annotated[
@@ -395,24 +295,7 @@ def create_dispensation(
 ) -> JSONResponse:
     if not idempotency_key:
         raise IdempotencyKeyMissing()
-    part = part_of(container)
-    fingerprint = request_fingerprint(body.model_dump(mode="json"))
-    rpps = session.identity.rpps
-    prescription_id, typed, degraded, prescriber_rpps = _resolve(part, body, rpps)
-    _check_prescriber(container, prescriber_rpps, rpps, body.prescriber_acknowledged)
-    data = DispensationInput(
-        patient_id=body.patient_id,
-        prescription_id=prescription_id,
-        lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines),
-        paper=typed,
-        patient_address=body.patient_address,
-        fingerprint=fingerprint,
-        prescriber_address=body.prescriber_address,
-        bearer=_bearer(body.bearer),
-    )
-    result = part.service.dispense(
-        idempotency_key, data, _context(session, counter.name), degraded=degraded
-    )
+    result = intake.commit(idempotency_key, _command(body), _context(session, counter.name))
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
@@ -423,21 +306,9 @@ def create_dispensation(
     **answers(DispensationCheck, *_COMMIT_ERRORS),
 )
 def check_dispensation(
-    body: DispensationIn, container: ContainerDep, session: PharmacistDep
-) -> dict[str, Any]:
-    part = part_of(container)
-    rpps = session.identity.rpps
-    prescription_id, typed, _, _ = _resolve(part, body, rpps)
-    data = DispensationInput(
-        patient_id=body.patient_id,
-        prescription_id=prescription_id,
-        lines=tuple(_line_input(ln, part.catalog, rpps) for ln in body.lines),
-        paper=typed,
-        patient_address=body.patient_address,
-        prescriber_address=body.prescriber_address,
-        bearer=_bearer(body.bearer),
-    )
-    return part.service.check(data)
+    body: DispensationIn, intake: DispensationIntakeDep, session: PharmacistDep
+) -> CheckOutcome:
+    return intake.check(_command(body), session.identity.rpps)
 
 
 @router.get(
@@ -445,8 +316,8 @@ def check_dispensation(
     summary="Lire une dispensation",
     **answers(Dispensation, DispensationNotFound),
 )
-def read_dispensation(dispensation_id: uuid.UUID, container: ContainerDep) -> dict[str, Any]:
-    return part_of(container).service.get(str(dispensation_id))
+def read_dispensation(dispensation_id: uuid.UUID, dispensing: DispensingDep) -> DispensationRecord:
+    return dispensing.get(str(dispensation_id))
 
 
 @router.get(
@@ -455,10 +326,11 @@ def read_dispensation(dispensation_id: uuid.UUID, container: ContainerDep) -> di
     response_class=FhirJSONResponse,
     **answers(FhirBundle, DispensationNotFound),
 )
-def dispensation_fhir(dispensation_id: uuid.UUID, container: ContainerDep) -> JSONResponse:
-    body = part_of(container).service.get(str(dispensation_id))
-    bundle = dispensation_bundle(body, container.identity.service)
-    return FhirJSONResponse(bundle)
+def dispensation_fhir(
+    dispensation_id: uuid.UUID, dispensing: DispensingDep, identity: IdentityDep
+) -> JSONResponse:
+    record = dispensing.get(str(dispensation_id))
+    return FhirJSONResponse(dispensation_bundle(asdict(record), identity))
 
 
 @router.get(
@@ -467,11 +339,11 @@ def dispensation_fhir(dispensation_id: uuid.UUID, container: ContainerDep) -> JS
     **answers(list[Dispensation]),
 )
 def list_dispensations(
-    container: ContainerDep,
+    dispensing: DispensingDep,
     patient_id: Annotated[str | None, Query(max_length=36)] = None,
     day: date | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[dict[str, Any]]:
+) -> list[DispensationRecord]:
     if patient_id is None and day is None:
         day = local_date(utcnow())
-    return part_of(container).service.list(patient_id=patient_id, day=day, limit=limit)
+    return dispensing.list(patient_id=patient_id, day=day, limit=limit)

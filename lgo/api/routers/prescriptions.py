@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from lgo.api.contract import NATIONAL_ERRORS, answers
-from lgo.api.deps import DispensingDep, PharmacistDep, PrescriptionsDep, require_counter
+from lgo.api.deps import PharmacistDep, PrescriptionsDep, require_counter
 from lgo.api.schemas.prescriptions import CandidatesMatch, PrescriptionView
 from lgo.national.errors import PrescriptionCancelled, PrescriptionUnknown
 from lgo.services.dispensing_errors import EPrescriptionDown, PatientNotFound, PrescriptionNotLoaded
 from lgo.services.prescription_patient import card_traits
+from lgo.services.prescription_reading import CandidateMatches, PrescriptionReading
 
 router = APIRouter(tags=["prescriptions"], dependencies=[Depends(require_counter)])
 
@@ -40,7 +41,7 @@ def read_prescription(
         "comptent alors dans « délivrable aujourd'hui », et `patient_match` dit s'il est le "
         "patient de l'ordonnance.",
     ),
-) -> dict[str, Any]:
+) -> PrescriptionReading:
     return prescriptions.read(
         prescription_id.upper(), author_rpps=session.identity.rpps, patient_id=patient_id
     )
@@ -73,13 +74,13 @@ class CandidatesIn(BaseModel):
 )
 def match_candidates(
     body: CandidatesIn,
-    dispensing: DispensingDep,
+    prescriptions: PrescriptionsDep,
     _session: PharmacistDep,
     prescription_id: str = Path(pattern=r"^[0-9A-Za-z]{10,40}$"),
-) -> dict[str, Any]:
+) -> CandidateMatches:
     # The commit's rule on the copy the commit checks: the page offers the switch with it.
     traits = [
         card_traits(c.family_name, c.given_names, c.birth_date, c.sex, c.ins, c.ins_oid)
         for c in body.candidates
     ]
-    return {"matches": dispensing.candidates_match(prescription_id, traits)}
+    return prescriptions.match_candidates(prescription_id, traits)

@@ -53,4 +53,4 @@ def test_a_partial_birth_date_is_kept_as_the_service_gives_it(
     assert rx.patient is not None and rx.patient.birth_date == "19700000"
     view = patient_view(rx.patient)
     assert view is not None
-    assert (view["birth_date"], view["sex"], view["ins"]) == ("1970", "U", None)
+    assert (view.birth_date, view.sex, view.ins) == ("1970", "U", None)
