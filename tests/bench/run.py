@@ -44,7 +44,6 @@ class Sizes:
 
 FULL = Sizes(500, 50, 20, 200, 128, 1000, 200, 3, 10_000)
 QUICK = Sizes(20, 3, 2, 20, 16, 50, 5, 1, 50)
-LEVELS = (1, 4, 16)
 
 
 def _prepare_environment() -> None:
@@ -94,17 +93,6 @@ def national() -> Iterator[Any]:
         yield sim
 
 
-@contextmanager
-def postgres_fsync_on() -> Iterator[str]:
-    from tests.fixtures.db import start_pg_cluster, stop_pg_cluster
-
-    cluster, root = start_pg_cluster(fsync=True)
-    try:
-        yield cluster.new_database()
-    finally:
-        stop_pg_cluster(cluster, root)
-
-
 def run_all(sizes: Sizes, tmp: Path, only: set[str] | None) -> list[Any]:
     from tests.bench import measures as m
 
@@ -127,8 +115,14 @@ def run_all(sizes: Sizes, tmp: Path, only: set[str] | None) -> list[Any]:
     step("sqlite", lambda: m.sqlite_commit_rate(tmp, sizes.commits))
     step("api", lambda: m.api_overhead(tmp, sizes.api_requests))
     if not only or "postgres" in only:
-        with postgres_fsync_on() as url:
-            step("postgres", lambda: m.pg_concurrency(url, LEVELS, sizes.pg_ops_per_level))
+        from tests.bench import measure_postgres as pg
+
+        quick = sizes.pg_ops_per_level == QUICK.pg_ops_per_level
+        step("postgres", lambda: pg.pg_counters(tmp, quick))
+    if only and "pg-day" in only:  # 16 counters × 1 000: only when asked by name
+        from tests.bench import measure_postgres as pg
+
+        step("pg-day", lambda: pg.pg_day(tmp))
     if not only or "outbox" in only:
         with national() as sim:
             step("outbox", lambda: m.outbox_drain(sim, tmp, sizes.outbox_messages))
@@ -194,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         help="dispensations before the second memory figure (default 10 000)",
     )
     parser.add_argument(
-        "--only", action="append", help="vitale, cps, sqlite, api, postgres, outbox, daemon, memory"
+        "--only",
+        action="append",
+        help="vitale, cps, sqlite, api, postgres, outbox, daemon, memory; pg-day (16 counter "
+        "daemons × 1 000 dispensations on PostgreSQL, long) runs only when named",
     )
     args = parser.parse_args(argv)
     _prepare_environment()
