@@ -98,7 +98,9 @@ class Container:
         self.clock = clock
         self.settings = settings
         self.db = db or Database(
-            settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms
+            settings.database_url,
+            busy_timeout_ms=settings.database.busy_timeout_ms,
+            pool_size=settings.database.pool_size,
         )
         self.events = EventBus()
         self.sessions = SessionRegistry(self.events)
