@@ -14,6 +14,7 @@ from lgo.api.limits import BodySizeLimit
 from lgo.api.observability import Metrics, RequestContext
 from lgo.api.problems import install_problem_handlers
 from lgo.api.routers import ROUTERS
+from lgo.api.routers.health import ProbeCache
 from lgo.api.security import HostOriginGuard
 from lgo.bootstrap.container import Container
 from lgo.core.settings import Settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     )
     app.state.container = container
     app.state.tokens = tokens
+    app.state.probes = ProbeCache()  # /v1/health: healthy database answers reused briefly
     app.state.metrics = Metrics()
     # Parts' Prometheus collectors (e.g. the stats part's figures), read on each scrape.
     for collector in container.metrics_collectors:

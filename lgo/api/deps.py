@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from lgo.bootstrap.container import Container
 from lgo.bootstrap.dispensing import DispensingPart
@@ -143,14 +144,17 @@ ApcvDep = Annotated[ApcvClient, Depends(get_apcv)]
 StatsDep = Annotated[StatsService, Depends(get_stats)]
 
 
-def require_counter(request: Request) -> CounterInfo:
+async def require_counter(request: Request) -> CounterInfo:
     """The calling counter, from ``Authorization: Bearer <token>``; 401 otherwise."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("en-tête Authorization: Bearer <jeton du poste> attendu")
-    tokens: CounterTokens = request.app.state.tokens  # in memory (lgo/services/counter_tokens.py)
-    counter = tokens.authenticate(token.strip())
+    tokens: CounterTokens = request.app.state.tokens  # lgo/services/counter_tokens.py
+    token = token.strip()
+    # From memory when it can answer (no thread hop, no database); otherwise the database, off
+    # the event loop.
+    counter = tokens.cached(token) or await run_in_threadpool(tokens.authenticate, token)
     if counter is None:
         raise Unauthorized("jeton inconnu ou révoqué")
     request.state.counter = counter

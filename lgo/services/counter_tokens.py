@@ -66,7 +66,25 @@ class CounterTokens:
     async def stop(self) -> None:
         self._watch.stop()
 
+    def has_signal(self) -> bool:
+        """Whether the change signal is trustworthy now (False: every request goes to the DB)."""
+        with self._lock:
+            return self._watch.generation() is not None
+
+    def cached(self, token: str) -> CounterInfo | None:
+        """The token's counter from memory (no database round trip, safe on the event loop);
+        None when memory cannot answer: unknown token, no signal, or the counters changed since
+        the load. Then :meth:`authenticate` decides."""
+        if not well_formed(token):
+            return None
+        with self._lock:
+            generation = self._watch.generation()
+            if generation is None or generation != self._seen:
+                return None
+            return self._by_hash.get(hash_token(token))
+
     def authenticate(self, token: str) -> CounterInfo | None:
+        """The token's active counter, or None (may read the database: call it off the loop)."""
         if not well_formed(token):
             return None
         digest = hash_token(token)
