@@ -119,7 +119,7 @@ class CardChannel:
             raise errors.UnresponsiveCard(
                 scard.SCARD_W_UNRESPONSIVE_CARD, "SCardTransmit", "empty response"
             )
-        return split_response(list(raw))
+        return split_response(raw)
 
     def _raise_if_card_left(self) -> None:
         """After an empty or failed answer: ``CardRemoved`` if the card left. vpcd and some readers

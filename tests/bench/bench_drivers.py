@@ -1,4 +1,5 @@
-"""Benchmark: Vitale read time against (number of APDUs × raw APDU round trip), as a ratio.
+"""Benchmark: Vitale read time against the same PC/SC session with pyscard alone, as a ratio;
+monitor insert/remove latency.
 
 Run standalone (starts its own hw-sim):   .venv/bin/python tests/bench/bench_drivers.py
 or under pytest with the session bench:   .venv/bin/pytest tests/bench/bench_drivers.py -s
@@ -16,40 +17,20 @@ from pathlib import Path
 from typing import Any
 
 READS = 50
-ROUND_TRIPS = 500
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def measure(client: Any, reader: str, reader_index: int = 0) -> dict[str, float]:
-    from drivers.vitale import read_vitale_from_reader
-    from tests.bench.bench_hwsim import apdu_round_trips
-    from tests.fixtures.pcsc import wait_card
+    """Our Vitale read against the same PC/SC session with pyscard alone (tests/bench's row)."""
+    from tests.bench.measure_hardware import vitale_read
 
-    # The reference round trip is hw-sim's own measurement (raw SCardTransmit, READ BINARY 4).
-    rtts = apdu_round_trips(client, reader, ROUND_TRIPS)["SCardTransmit (raw)"]
-    client.insert("vitale", "famille-testnom", reader=reader_index)
-    wait_card(reader, present=True)
-    reads, apdus = [], 0
-    for _ in range(READS):
-        start = time.perf_counter()
-        card = read_vitale_from_reader(reader)
-        reads.append(time.perf_counter() - start)
-        apdus = card.apdu_count
-    client.remove(reader_index)
-    wait_card(reader, present=False)
-    rtt = statistics.median(rtts)
-    read = statistics.median(reads)
+    (figure,) = vitale_read(client, reader, READS, reader_index)
+    assert figure.floor is not None and figure.ratio is not None
     return {
-        "rtt_median_ms": rtt * 1000,
-        "rtt_p99_ms": _percentile(rtts, 0.99) * 1000,
-        "apdus_per_read": float(apdus),
-        "read_median_ms": read * 1000,
-        "read_p99_ms": _percentile(reads, 0.99) * 1000,
-        "ratio": read / (apdus * rtt),
+        "read_median_ms": figure.value,
+        "raw_median_ms": figure.floor,
+        "apdus_per_read": figure.extra["apdus"],
+        "raw_apdus": figure.extra["raw_apdus"],
+        "ratio": figure.ratio,
     }
 
 
@@ -118,12 +99,10 @@ def report_monitor(figures: dict[str, float]) -> None:
 
 def report(figures: dict[str, float]) -> None:
     print(
-        f"raw APDU round trip (hw-sim bench, SCardTransmit): median {figures['rtt_median_ms']:.3f} ms, "
-        f"p99 {figures['rtt_p99_ms']:.3f} ms (n={ROUND_TRIPS})\n"
-        f"Vitale read (connect + transaction + {figures['apdus_per_read']:.0f} APDUs + "
-        f"disconnect LEAVE_CARD): median {figures['read_median_ms']:.3f} ms, "
-        f"p99 {figures['read_p99_ms']:.3f} ms (n={READS})\n"
-        f"ratio read / (APDUs × round trip) = {figures['ratio']:.2f}"
+        f"Vitale read (context, connect, transaction, {figures['apdus_per_read']:.0f} APDUs, "
+        f"disconnect LEAVE_CARD): median {figures['read_median_ms']:.3f} ms; the same session "
+        f"with pyscard alone ({figures['raw_apdus']:.0f} APDUs): {figures['raw_median_ms']:.3f} ms "
+        f"(n={READS}); ratio {figures['ratio']:.2f}"
     )
 
 
