@@ -21,25 +21,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
-from joserfc import jwt
-from joserfc.errors import (
-    BadSignatureError,
-    ExpiredTokenError,
-    InvalidClaimError,
-    InvalidKeyIdError,
-    JoseError,
-    MissingClaimError,
-    UnsupportedAlgorithmError,
-)
-from joserfc.jwk import KeySet
 
 from lgo.domain.professionals import parse_idnat
 from lgo.national.errors import MalformedResponse, NationalServiceError, RequestRejected
 from lgo.national.transport import NationalHttpClient, decode_json
+
+if TYPE_CHECKING:  # joserfc (~50 ms at import) is loaded when an ID token is first checked
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 AUTH_REQ_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
@@ -214,6 +207,9 @@ class PscClient:
         return metadata
 
     def _key_set(self, refresh: bool = False) -> KeySet:
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         with self._lock:
             cached = None if refresh else self._keys
         if cached is not None:
@@ -340,6 +336,9 @@ class PscClient:
             options[AUTH_REQ_CLAIM] = {"essential": True, "value": auth_req_id}
         if self.required_acr is not None:
             options["acr"] = {"essential": True, "value": self.required_acr}
+        from joserfc import jwt
+        from joserfc.errors import ExpiredTokenError, InvalidClaimError, MissingClaimError
+
         registry = jwt.JWTClaimsRegistry(
             now=lambda: int(self._clock()), leeway=self.leeway_s, **options
         )
@@ -358,6 +357,14 @@ class PscClient:
         return dict(token.claims)
 
     def _decode(self, id_token: str) -> jwt.Token:
+        from joserfc import jwt
+        from joserfc.errors import (
+            BadSignatureError,
+            InvalidKeyIdError,
+            JoseError,
+            UnsupportedAlgorithmError,
+        )
+
         for refresh in (False, True):  # an unknown kid may be a rotated key: fetch JWKS once more
             try:
                 return jwt.decode(id_token, self._key_set(refresh), algorithms=ALLOWED_ALGORITHMS)

@@ -15,13 +15,6 @@ from typing import Any, Protocol, cast
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
-from signxml.algorithms import (
-    CanonicalizationMethod,
-    DigestAlgorithm,
-    SignatureConstructionMethod,
-    SignatureMethod,
-)
-from signxml.signer import XMLSigner
 
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
 
@@ -57,6 +50,15 @@ class _CardKey:
 
 def sign_enveloped(element: etree._Element, card: CardKey) -> etree._Element:
     """A signed copy of ``element`` (which carries an ``Id``), the signature as its last child."""
+    # signxml (~100 ms, ~9 MiB) is loaded on the first signature, not at the daemon's start.
+    from signxml.algorithms import (
+        CanonicalizationMethod,
+        DigestAlgorithm,
+        SignatureConstructionMethod,
+        SignatureMethod,
+    )
+    from signxml.signer import XMLSigner
+
     certificate = x509.load_der_x509_certificate(card.authentication_certificate())
     public_key = certificate.public_key()
     if isinstance(public_key, rsa.RSAPublicKey):
