@@ -12,12 +12,12 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from lgo.domain.dispensing import (
     LineRequest,
     evaluate_execution,
 )
+from lgo.domain.identity import IdentityStatus, may_send_ins
 from lgo.domain.legal_record import Bearer, Datum
 from lgo.domain.patient_match import PatientTraits
 from lgo.domain.prescription import Prescription, PrescriptionLine, PrescriptionSource
@@ -53,6 +54,7 @@ from lgo.services.faults import fault_point
 from lgo.services.legal_record import (
     ensure_complete,
     missing_record_data,
+    patient_name,
     prescriber_address,
     public_missing,
     recorded_lines,
@@ -65,18 +67,53 @@ from lgo.services.prescription_patient import (
     match_view,
 )
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
+from lgo.store.base import Base
 from lgo.store.columns import utcnow
 from lgo.store.db import Database
 from lgo.store.models import Patient
 from lgo.store.models.dispensing import (
     DispensationLineRow,
     DispensationRow,
-    IdempotencyKey,
     OutboxMessage,
     PrescriptionRow,
 )
 
 log = get_logger(__name__)
+
+# The commit's statements, built once on the Core tables (no ORM unit of work on the hot path).
+_TABLES = Base.metadata.tables
+_KEYS = _TABLES["idempotency_keys"]
+_PRESCRIPTIONS = _TABLES["prescriptions"]
+_DISPENSATIONS = _TABLES["dispensations"]
+_LINES = _TABLES["dispensation_lines"]
+_OUTBOX = _TABLES["outbox_messages"]
+_ANSWER_OF_KEY = select(_KEYS.c.request_hash, _KEYS.c.status_code, _KEYS.c.response).where(
+    _KEYS.c.key == bindparam("key")
+)
+_STORE_ANSWER = (
+    update(_KEYS)
+    .where(_KEYS.c.key == bindparam("stored_key"))
+    .values(status_code=bindparam("status_code"), response=bindparam("response"))
+)
+# Locked on PostgreSQL: one commit per prescription at a time.
+_PRESCRIPTION_CONTENT = (
+    select(_PRESCRIPTIONS.c.content)
+    .where(_PRESCRIPTIONS.c.id == bindparam("prescription_id"))
+    .with_for_update()
+)
+_PAST_LINES = (
+    select(
+        _LINES.c.line_no,
+        _LINES.c.seq,
+        _LINES.c.days,
+        _LINES.c.units,
+        _LINES.c.exceptional,
+        _LINES.c.period_start,
+        _LINES.c.period_end,
+    )
+    .where(_LINES.c.prescription_id == bindparam("prescription_id"))
+    .order_by(_LINES.c.line_no, _LINES.c.seq)
+)
 
 SCOPE = "dispensation"
 OUTBOX_EXECUTION = "eprescription.execution"
@@ -383,11 +420,12 @@ class DispensingService:
         key = scoped_key(ctx.counter_name, key)
         try:
             with self.db.uow() as uow:
-                replay = _claim_key(uow.session, key, data.fingerprint, self.clock())
+                conn = uow.session.connection()
+                replay = _claim_key(conn, key, data.fingerprint, self.clock())
                 if replay is not None:
                     return replay
                 fault_point("dispensation.after_key_claim")
-                body = self._write(uow.session, key, data, ctx, degraded)
+                written = self._write(uow.session, key, data, ctx, degraded)
                 fault_point("dispensation.before_commit")
                 uow.commit()
         except IntegrityError:
@@ -397,17 +435,16 @@ class DispensingService:
                 return replay
             raise LineAlreadyDispensed() from None
         fault_point("dispensation.after_commit")
-        self._after_commit(body)
-        return DispensationResult(201, body)
+        self._after_commit(written)
+        return DispensationResult(201, written.body)
 
     def _replay(self, key: str, fingerprint: str) -> DispensationResult | None:
         with self.db.uow(readonly=True) as uow:
-            row = uow.session.get(IdempotencyKey, key)
-            if row is None:
-                return None
-            return _replayed(row, fingerprint)
+            stored = _stored_answer(uow.session.connection(), key)
+            return None if stored is None else _replayed(stored, fingerprint)
 
-    def _after_commit(self, body: dict[str, Any]) -> None:
+    def _after_commit(self, written: _Written) -> None:
+        body = written.body
         log.info("dispensation_committed", dispensation_id=body["id"], degraded=body["degraded"])
         self.events.publish(
             "dispensation.committed",
@@ -416,9 +453,12 @@ class DispensingService:
                 "prescription_id": body["prescription_id"],
                 "degraded": body["degraded"],
                 "sync_status": body["sync_status"],
+                # The DMP auto-feed skips at once a patient whose INS may not leave the pharmacy.
+                "ins_qualified": written.ins_qualified,
             },
         )
-        if self.on_commit is not None:
+        # Only a queued execution report gives the outbox worker something to do.
+        if written.queued and self.on_commit is not None:
             self.on_commit()
 
     def _write(
@@ -428,132 +468,81 @@ class DispensingService:
         data: DispensationInput,
         ctx: ProfessionalContext,
         degraded: bool,
-    ) -> dict[str, Any]:
+    ) -> _Written:
+        """Write the dispensation with plain statements (no ORM unit of work), each row once.
+
+        The ordonnancier head is every counter's waiting point, so it comes last: first what
+        needs no ordonnancier number (dispensation, register, outbox), then the head is locked
+        and only the numbered rows follow (lines, entries, the stored answer that shows the
+        numbers), the head's own update being the last write before the commit."""
+        conn = session.connection()
         now = self.clock()
         patient = session.get(Patient, data.patient_id)
         if patient is None:
             raise PatientNotFound()
-        prescription = self._prescription_for_commit(session, data, now)
+        prescription = _prescription_for_commit(conn, data, now)
         ensure_prescription_patient(prescription, patient)  # before any row is added
-        decision = _evaluate(session, prescription, data, local_date(now))
+        past = _past_lines(conn, prescription.prescription_id)
+        decision = evaluate_execution(
+            prescription,
+            [line.request for line in data.lines],
+            _merged_histories(prescription, past),
+            local_date(now),
+            _covered_periods(session, prescription, data.patient_id),
+        )
         if not decision.allowed:
             raise DispensingRefused(refusals=_refusals(decision))
         ensure_complete(_missing_record(prescription, patient, data, decision.lines))  # no row yet
-        dispensation_id = str(uuid.uuid4())
-        session.add(
-            DispensationRow(
-                id=dispensation_id,
-                created_at=now,
-                business_date=local_date(now),
-                patient_id=data.patient_id,
-                prescription_id=prescription.prescription_id,
-                prescription_source=prescription.source.value,
-                sync_status="pending_sync" if _reportable(prescription, data) else "local_only",
-                degraded=degraded,
-                pharmacist_national_id=ctx.national_id,
-                pharmacist_rpps=ctx.rpps,
-                structure_id=ctx.structure_id,
-                session_kind=ctx.session_kind,
-                session_id=ctx.session_id,
-                counter_name=ctx.counter_name,
-                idempotency_key=key,
-            )
-        )
-        session.flush()
-        rows = self._write_lines(session, dispensation_id, prescription, data, decision.lines)
-        fault_point("dispensation.after_lines")
-        self._write_ordonnancier(
-            session, dispensation_id, prescription, patient, data, rows, ctx, now
-        )
-        narcotics.record_withdrawals(session, rows, ctx.rpps, now)
-        fault_point("dispensation.after_ordonnancier")
+        dispensation = _dispensation_values(key, prescription, data, ctx, degraded, now)
+        conn.execute(insert(_DISPENSATIONS), dispensation)
+        lines = self._line_values(dispensation["id"], prescription, data, decision.lines, past)
+        narcotics.record_withdrawals(conn, lines, ctx.rpps, now)
+        outbox: list[OutboxState] = []
         if _reportable(prescription, data):
-            _enqueue_execution(
-                session, dispensation_id, prescription, rows, ctx, now, self.pharmacy_finess
+            report = _execution_report(
+                dispensation["id"], prescription, lines, past, ctx, now, self.pharmacy_finess
             )
-        body = _body(session, dispensation_id)
-        key_row = session.get(IdempotencyKey, key)
-        assert key_row is not None
-        key_row.status_code, key_row.response = 201, json.dumps(body, default=str)
-        session.flush()
-        return body
+            message_id = _enqueue(conn, dispensation["id"], report, now)
+            outbox.append(OutboxState(message_id, "pending"))
+        listed = [line for line in lines if line["units"] > 0 and line["regulatory_list"] != "none"]
+        entries = [_entry(line, prescription, patient, data, ctx, now) for line in listed]
+        numbered: list[dict[str, Any]] = []
+        new_head: ordonnancier.Head | None = None
+        if entries:
+            # From here to the commit every other counter waits (PostgreSQL row lock on the head).
+            numbered, new_head = ordonnancier.chain(ordonnancier.lock_head(conn), entries)
+        for line, entry in zip(listed, numbered, strict=True):
+            line["ordonnancier_number"] = entry["number"]
+        conn.execute(insert(_LINES), lines)
+        fault_point("dispensation.after_lines")
+        ordonnancier.insert_entries(conn, numbered)
+        fault_point("dispensation.after_ordonnancier")
+        body = _plain(_record_of(dispensation, lines, outbox))
+        answer = json.dumps(body, default=str)
+        conn.execute(_STORE_ANSWER, {"stored_key": key, "status_code": 201, "response": answer})
+        if new_head is not None:
+            ordonnancier.move_head(conn, new_head)  # the last write
+        return _Written(body, queued=bool(outbox), ins_qualified=_ins_qualified(patient))
 
-    def _prescription_for_commit(
-        self, session: Session, data: DispensationInput, now: datetime
-    ) -> Prescription:
-        # Lock the cached prescription row (PostgreSQL): one commit per prescription at a time.
-        row = session.execute(
-            select(PrescriptionRow)
-            .where(PrescriptionRow.id == data.prescription_id)
-            .with_for_update()
-        ).scalar_one_or_none()
-        if row is not None:
-            return from_json(row.content)
-        if data.paper is None:
-            raise PrescriptionNotLoaded()
-        _upsert_prescription(session, data.paper, now)
-        session.flush()
-        return data.paper
-
-    def _write_lines(
+    def _line_values(
         self,
-        session: Session,
         dispensation_id: str,
         prescription: Prescription,
         data: DispensationInput,
         decisions: Sequence[LineDecision],
-    ) -> list[DispensationLineRow]:
+        past: Sequence[_PastLine],
+    ) -> list[dict[str, Any]]:
+        """The dispensation_lines rows, by line number; ``seq`` counts the line's earlier
+        interventions (two counters that read the same history collide on the unique index)."""
         inputs = {line.request.line_no: line for line in data.lines}
-        rows: list[DispensationLineRow] = []
-        for decision in decisions:
-            line = prescription.line(decision.line_no)
+        rows = []
+        for decision in sorted(decisions, key=lambda d: d.line_no):
+            seq = sum(1 for p in past if p.line_no == decision.line_no)
             given = inputs[decision.line_no]
-            seq = _seq(session, prescription.prescription_id, line.line_no)
-            row = _line_row(dispensation_id, prescription, line, given, decision, seq, self.catalog)
-            session.add(row)
-            rows.append(row)
-        session.flush()
+            rows.append(
+                _line_values(dispensation_id, prescription, given, decision, seq, self.catalog)
+            )
         return rows
-
-    def _write_ordonnancier(
-        self,
-        session: Session,
-        dispensation_id: str,
-        prescription: Prescription,
-        patient: Patient,
-        data: DispensationInput,
-        rows: list[DispensationLineRow],
-        ctx: ProfessionalContext,
-        now: datetime,
-    ) -> None:
-        listed = [r for r in rows if r.units > 0 and r.regulatory_list != "none"]
-        name = " ".join(
-            p for p in (patient.used_name or patient.birth_name, patient.given_names) if p
-        )
-        entries = [
-            {
-                "recorded_at": now.isoformat(),
-                "dispensation_id": dispensation_id,
-                "line_no": r.line_no,
-                "prescription_id": prescription.prescription_id,
-                "prescriber_rpps": prescription.prescriber_rpps,
-                "prescriber_name": prescription.extra.get("prescriber_name", ""),
-                "prescriber_address": prescriber_address(prescription, data.prescriber_address),
-                "patient_id": patient.id,
-                "patient_name": name,
-                "patient_address": data.patient_address,
-                "product_code": r.delivered_cip13 or prescription.line(r.line_no).product.code,
-                "designation": r.designation,
-                "regulatory_list": r.regulatory_list,
-                "quantity_units": r.units,
-                "pharmacist_rpps": ctx.rpps,
-                **_bearer_fields(data.bearer, r.regulatory_list),
-            }
-            for r in listed
-        ]
-        numbers = ordonnancier.append(session, entries)
-        for row, number in zip(listed, numbers, strict=True):
-            row.ordonnancier_number = number
 
     def check(self, data: DispensationInput) -> CheckOutcome:
         """Evaluate the interventions without recording anything (the counter's "check" step)."""
@@ -610,6 +599,124 @@ class DispensingService:
 
 
 # ---------------------------------------------------------------- helpers (transaction-scoped)
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What the commit wrote, for the answer and what follows the commit."""
+
+    body: dict[str, Any]
+    queued: bool  # an execution report waits in the outbox
+    ins_qualified: bool
+
+
+@dataclass(frozen=True)
+class _PastLine:
+    """An earlier intervention on the prescription: what the rules and the numbering need."""
+
+    line_no: int
+    seq: int
+    days: int
+    units: int
+    exceptional: bool
+    period_start: date | None
+    period_end: date | None
+
+
+def _past_lines(db: Session | Connection, prescription_id: str) -> list[_PastLine]:
+    """One read of the prescription's earlier interventions (history, seq, renewal number)."""
+    rows = db.execute(_PAST_LINES, {"prescription_id": prescription_id}).all()
+    return [_PastLine(*row) for row in rows]
+
+
+def _ins_qualified(patient: Patient) -> bool:
+    """The INS may leave the pharmacy (a DMP document can be produced)."""
+    has_ins = bool(patient.ins_matricule and patient.ins_oid)
+    return has_ins and may_send_ins(IdentityStatus(patient.identity_status), patient.on_work_list)
+
+
+def _prescription_values(prescription: Prescription, now: datetime) -> dict[str, Any]:
+    return {
+        "id": prescription.prescription_id,
+        "source": prescription.source.value,
+        "patient_id": prescription.patient_id,
+        "prescribed_on": prescription.prescribed_on,
+        "prescriber_rpps": prescription.prescriber_rpps,
+        "content": to_json(prescription),
+        "fetched_at": now,
+        "version": 1,
+    }
+
+
+def _prescription_for_commit(
+    conn: Connection, data: DispensationInput, now: datetime
+) -> Prescription:
+    # Lock the cached prescription row (PostgreSQL): one commit per prescription at a time.
+    content = conn.execute(
+        _PRESCRIPTION_CONTENT, {"prescription_id": data.prescription_id}
+    ).scalar_one_or_none()
+    if content is not None:
+        return from_json(content)
+    if data.paper is None:
+        raise PrescriptionNotLoaded()
+    conn.execute(insert(_PRESCRIPTIONS), _prescription_values(data.paper, now))
+    return data.paper
+
+
+def _dispensation_values(
+    key: str,
+    prescription: Prescription,
+    data: DispensationInput,
+    ctx: ProfessionalContext,
+    degraded: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "created_at": now,
+        "business_date": local_date(now),
+        "patient_id": data.patient_id,
+        "prescription_id": prescription.prescription_id,
+        "prescription_source": prescription.source.value,
+        "sync_status": "pending_sync" if _reportable(prescription, data) else "local_only",
+        "degraded": degraded,
+        "pharmacist_national_id": ctx.national_id,
+        "pharmacist_rpps": ctx.rpps,
+        "structure_id": ctx.structure_id,
+        "session_kind": ctx.session_kind,
+        "session_id": ctx.session_id,
+        "counter_name": ctx.counter_name,
+        "idempotency_key": key,
+    }
+
+
+def _entry(
+    line: Mapping[str, Any],
+    prescription: Prescription,
+    patient: Patient,
+    data: DispensationInput,
+    ctx: ProfessionalContext,
+    now: datetime,
+) -> dict[str, Any]:
+    """The ordonnancier entry of a listed line (without its number)."""
+    return {
+        "recorded_at": now.isoformat(),
+        "dispensation_id": line["dispensation_id"],
+        "line_no": line["line_no"],
+        "prescription_id": prescription.prescription_id,
+        "prescriber_rpps": prescription.prescriber_rpps,
+        "prescriber_name": prescription.extra.get("prescriber_name", ""),
+        "prescriber_address": prescriber_address(prescription, data.prescriber_address),
+        "patient_id": patient.id,
+        "patient_name": patient_name(patient),
+        "patient_address": data.patient_address,
+        "product_code": line["delivered_cip13"] or prescription.line(line["line_no"]).product.code,
+        "designation": line["designation"],
+        "regulatory_list": line["regulatory_list"],
+        "quantity_units": line["units"],
+        "pharmacist_rpps": ctx.rpps,
+        **_bearer_fields(data.bearer, line["regulatory_list"]),
+    }
 
 
 def _evaluate(
@@ -669,50 +776,45 @@ def rule_refusals(decision: ExecutionDecision) -> list[RuleRefusal]:
 
 def _upsert_prescription(session: Session, prescription: Prescription, now: datetime) -> None:
     row = session.get(PrescriptionRow, prescription.prescription_id)
-    content = to_json(prescription)
     if row is None:
-        session.add(
-            PrescriptionRow(
-                id=prescription.prescription_id,
-                source=prescription.source.value,
-                patient_id=prescription.patient_id,
-                prescribed_on=prescription.prescribed_on,
-                prescriber_rpps=prescription.prescriber_rpps,
-                content=content,
-                fetched_at=now,
-                version=1,
-            )
-        )
-    elif row.content != content:
+        session.add(PrescriptionRow(**_prescription_values(prescription, now)))
+        return
+    content = to_json(prescription)
+    if row.content != content:
         row.content, row.fetched_at, row.version = content, now, row.version + 1
 
 
+def _stored_answer(conn: Connection, key: str) -> tuple[str, int, str] | None:
+    """The key's (request hash, status, answer), None when the key is new."""
+    row = conn.execute(_ANSWER_OF_KEY, {"key": key}).one_or_none()
+    return None if row is None else (row.request_hash, row.status_code, row.response)
+
+
 def _claim_key(
-    session: Session, key: str, fingerprint: str, now: datetime
+    conn: Connection, key: str, fingerprint: str, now: datetime
 ) -> DispensationResult | None:
     """Insert the key first: a concurrent request with the same key blocks on the unique index
     (PostgreSQL) or on the writer lock (SQLite) until this transaction ends."""
-    existing = session.get(IdempotencyKey, key)
-    if existing is not None:
-        return _replayed(existing, fingerprint)
-    session.add(
-        IdempotencyKey(
-            key=key,
-            scope=SCOPE,
-            request_hash=fingerprint,
-            status_code=0,
-            response="{}",
-            created_at=now,
-        )
-    )
-    session.flush()
+    stored = _stored_answer(conn, key)
+    if stored is not None:
+        return _replayed(stored, fingerprint)
+    claim = {
+        "key": key,
+        "scope": SCOPE,
+        "request_hash": fingerprint,
+        "status_code": 0,
+        "response": "{}",
+        "created_at": now,
+    }
+    conn.execute(insert(_KEYS), claim)
     return None
 
 
-def _replayed(row: IdempotencyKey, fingerprint: str) -> DispensationResult:
-    if row.request_hash != fingerprint:
+def _replayed(stored: tuple[str, int, str], fingerprint: str) -> DispensationResult:
+    request_hash, status_code, response = stored
+    if request_hash != fingerprint:
         raise IdempotencyKeyReused()
-    return DispensationResult(row.status_code, json.loads(row.response), replayed=True)
+    return DispensationResult(status_code, json.loads(response), replayed=True)
 
 
 def _national_history(prescription: Prescription, line_no: int) -> LineHistory:
@@ -721,8 +823,14 @@ def _national_history(prescription: Prescription, line_no: int) -> LineHistory:
 
 
 def _histories(session: Session, prescription: Prescription) -> dict[int, LineHistory]:
+    return _merged_histories(prescription, _past_lines(session, prescription.prescription_id))
+
+
+def _merged_histories(
+    prescription: Prescription, past: Sequence[_PastLine]
+) -> dict[int, LineHistory]:
     """This pharmacy's history, raised to what the national base knows (other pharmacies)."""
-    local = _local_histories(session, prescription)
+    local = _local_histories(past)
     merged: dict[int, LineHistory] = {}
     for line in prescription.lines:
         mine = local.get(line.line_no, LineHistory())
@@ -735,18 +843,9 @@ def _histories(session: Session, prescription: Prescription) -> dict[int, LineHi
     return merged
 
 
-def _local_histories(session: Session, prescription: Prescription) -> dict[int, LineHistory]:
-    rows = (
-        session.execute(
-            select(DispensationLineRow)
-            .where(DispensationLineRow.prescription_id == prescription.prescription_id)
-            .order_by(DispensationLineRow.line_no, DispensationLineRow.seq)
-        )
-        .scalars()
-        .all()
-    )
+def _local_histories(past: Sequence[_PastLine]) -> dict[int, LineHistory]:
     histories: dict[int, LineHistory] = {}
-    for row in rows:
+    for row in past:
         before = histories.get(row.line_no, LineHistory())
         period = (
             Period(row.period_start, row.period_end)
@@ -760,18 +859,6 @@ def _local_histories(session: Session, prescription: Prescription) -> dict[int, 
             exceptional_days=before.exceptional_days + (row.days if row.exceptional else 0),
         )
     return histories
-
-
-def _seq(session: Session, prescription_id: str, line_no: int) -> int:
-    count = session.execute(
-        select(func.count())
-        .select_from(DispensationLineRow)
-        .where(
-            DispensationLineRow.prescription_id == prescription_id,
-            DispensationLineRow.line_no == line_no,
-        )
-    ).scalar_one()
-    return int(count)
 
 
 def _covered_periods(
@@ -798,16 +885,16 @@ def _covered_periods(
     return covered
 
 
-def _line_row(
+def _line_values(
     dispensation_id: str,
     prescription: Prescription,
-    line: PrescriptionLine,
     given: LineInput,
     decision: LineDecision,
     seq: int,
     catalog: ProductCatalog,
-) -> DispensationLineRow:
+) -> dict[str, Any]:
     request = given.request
+    line = prescription.line(decision.line_no)
     delivered = request.delivered_product or line.product
     pack = request.pack or (catalog.pack(given.cip13) if given.cip13 else None)
     boxes = given.boxes
@@ -818,37 +905,38 @@ def _line_row(
     reason = request.not_dispensed_reason or request.modification_reason
     if request.exceptional:
         reason = EXCEPTIONAL_REASON
-    return DispensationLineRow(
-        dispensation_id=dispensation_id,
-        prescription_id=prescription.prescription_id,
-        line_no=line.line_no,
-        seq=seq,
-        intervention=request.kind.value,
-        days=decision.days,
-        units=decision.units,
-        boxes=boxes,
-        delivered_cip13=(substitution.delivered_cip13 if substitution else given.cip13)
+    return {
+        "dispensation_id": dispensation_id,
+        "prescription_id": prescription.prescription_id,
+        "line_no": line.line_no,
+        "seq": seq,
+        "intervention": request.kind.value,
+        "days": decision.days,
+        "units": decision.units,
+        "boxes": boxes,
+        "delivered_cip13": (substitution.delivered_cip13 if substitution else given.cip13)
         if decision.units
         else None,
-        designation=_designation(given, delivered)[:200],
-        regulatory_list=line.regulatory_list.value,
-        completeness=decision.completeness.value
+        "designation": _designation(given, delivered)[:200],
+        "regulatory_list": line.regulatory_list.value,
+        "completeness": decision.completeness.value
         if decision.completeness and decision.units
         else None,
-        exceptional=request.exceptional,
-        unit_dispensing=request.unit_dispensing,
-        lot=request.lots[0] if request.lots else None,
-        substituted_form=substitution.delivered_form if substitution else None,
-        reason=reason,
-        prescriber_agreement_on=request.prescriber_agreement_on,
-        override_code=override.code.value if override else None,
-        override_reason=override.reason if override else None,
-        override_rpps=override.pharmacist_rpps if override else None,
-        mentions=";".join(decision.mentions) or None,
-        period_start=decision.period.start if decision.period else None,
-        period_end=decision.period.end if decision.period else None,
-        molecule=line.product.molecule or line.product.code,
-    )
+        "exceptional": request.exceptional,
+        "unit_dispensing": request.unit_dispensing,
+        "lot": request.lots[0] if request.lots else None,
+        "substituted_form": substitution.delivered_form if substitution else None,
+        "reason": reason,
+        "prescriber_agreement_on": request.prescriber_agreement_on,
+        "override_code": override.code.value if override else None,
+        "override_reason": override.reason if override else None,
+        "override_rpps": override.pharmacist_rpps if override else None,
+        "mentions": ";".join(decision.mentions) or None,
+        "period_start": decision.period.start if decision.period else None,
+        "period_end": decision.period.end if decision.period else None,
+        "molecule": line.product.molecule or line.product.code,
+        "ordonnancier_number": None,
+    }
 
 
 def _boxes(
@@ -870,89 +958,86 @@ def _reportable(prescription: Prescription, data: DispensationInput) -> bool:
     return bool(data.paper and data.paper.extra.get("eprescription") == "true")
 
 
-def _enqueue_execution(
-    session: Session,
+def _execution_report(
     dispensation_id: str,
     prescription: Prescription,
-    rows: list[DispensationLineRow],
+    lines: Sequence[Mapping[str, Any]],
+    past: Sequence[_PastLine],
     ctx: ProfessionalContext,
     now: datetime,
     finess: str | None,
-) -> None:
-    key = f"lgo-exec-{dispensation_id}"
-    payload = {
+) -> dict[str, Any]:
+    """The outbox message's payload: the execution as the national base receives it."""
+    return {
         "prescription_id": prescription.prescription_id,
-        "idempotency_key": key,
+        "idempotency_key": f"lgo-exec-{dispensation_id}",
         "dispensed_at": now.isoformat(),
         "pharmacist_rpps": ctx.rpps,
         "pharmacy_finess": finess,
         "lines": [
             {
-                "line_no": r.line_no,
-                "line_id": prescription.extra.get(f"line:{r.line_no}"),
-                "intervention": INTERVENTIONS_TO_NATIONAL[InterventionKind(r.intervention)].value,
-                "cip13": r.delivered_cip13,
-                "quantity": r.boxes,
-                "complete": (r.completeness or "").endswith("C"),
-                "renewal_number": _renewal_number(session, prescription, r),
-                "reason": r.reason,
+                "line_no": r["line_no"],
+                "line_id": prescription.extra.get(f"line:{r['line_no']}"),
+                "intervention": INTERVENTIONS_TO_NATIONAL[
+                    InterventionKind(r["intervention"])
+                ].value,
+                "cip13": r["delivered_cip13"],
+                "quantity": r["boxes"],
+                "complete": (r["completeness"] or "").endswith("C"),
+                "renewal_number": _renewal_number(prescription, r, past),
+                "reason": r["reason"],
                 "prescriber_agreement_date": (
-                    r.prescriber_agreement_on.isoformat() if r.prescriber_agreement_on else None
+                    r["prescriber_agreement_on"].isoformat()
+                    if r["prescriber_agreement_on"]
+                    else None
                 ),
             }
-            for r in rows
+            for r in lines
         ],
     }
-    session.add(
-        OutboxMessage(
-            created_at=now,
-            kind=OUTBOX_EXECUTION,
-            dispensation_id=dispensation_id,
-            idempotency_key=key,
-            payload=json.dumps(payload),
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-        )
-    )
-    session.flush()
 
 
-def _renewal_number(session: Session, prescription: Prescription, row: DispensationLineRow) -> int:
+def _enqueue(
+    conn: Connection, dispensation_id: str, report: Mapping[str, Any], now: datetime
+) -> int:
+    """Queue the execution report (same transaction); returns the message id."""
+    message = {
+        "created_at": now,
+        "kind": OUTBOX_EXECUTION,
+        "dispensation_id": dispensation_id,
+        "idempotency_key": report["idempotency_key"],
+        "payload": json.dumps(report),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
+    result = conn.execute(insert(_OUTBOX), message)
+    inserted = result.inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def _renewal_number(
+    prescription: Prescription, line: Mapping[str, Any], past: Sequence[_PastLine]
+) -> int:
     """Which dispensation of the line this is for the national base (0 = the first, n = the n-th
     renewal); an exceptional dispensation is numbered after the prescribed renewals (1st
     exceptional = renewals + 1), as the national base expects."""
-    if not row.exceptional:
-        return _cycle_number(session, prescription, row)
-    earlier = session.execute(
-        select(func.count())
-        .select_from(DispensationLineRow)
-        .where(
-            DispensationLineRow.prescription_id == prescription.prescription_id,
-            DispensationLineRow.line_no == row.line_no,
-            DispensationLineRow.exceptional.is_(True),
-            DispensationLineRow.seq < row.seq,
-        )
-    ).scalar_one()
-    return prescription.line(row.line_no).renewals + 1 + int(earlier)
+    earlier = [p for p in past if p.line_no == line["line_no"]]
+    if line["exceptional"]:
+        exceptional = sum(1 for p in earlier if p.exceptional)
+        return prescription.line(line["line_no"]).renewals + 1 + exceptional
+    return _cycle_number(prescription, line["line_no"], earlier)
 
 
-def _cycle_number(session: Session, prescription: Prescription, row: DispensationLineRow) -> int:
-    """The treatment periods already handed over on the line before this row (here, or elsewhere
+def _cycle_number(prescription: Prescription, line_no: int, earlier: Sequence[_PastLine]) -> int:
+    """The treatment periods already handed over on the line before this one (here, or elsewhere
     as the national base said at loading): partial deliveries of one period share its number, and
     a line not dispensed hands over nothing (counting rows would call the next delivery a
     renewal, which the national base refuses)."""
-    duration = prescription.line(row.line_no).duration_days
-    local = session.execute(
-        select(func.coalesce(func.sum(DispensationLineRow.days), 0)).where(
-            DispensationLineRow.prescription_id == prescription.prescription_id,
-            DispensationLineRow.line_no == row.line_no,
-            DispensationLineRow.exceptional.is_(False),
-            DispensationLineRow.units > 0,
-            DispensationLineRow.seq < row.seq,
-        )
-    ).scalar_one()
-    before = max(int(local), _national_history(prescription, row.line_no).days_dispensed)
+    duration = prescription.line(line_no).duration_days
+    local = sum(p.days for p in earlier if not p.exceptional and p.units > 0)
+    before = max(local, _national_history(prescription, line_no).days_dispensed)
     return before // duration if duration > 0 else 0
 
 
@@ -962,68 +1047,89 @@ def _body(session: Session, dispensation_id: str) -> dict[str, Any]:
 
 
 def _record(session: Session, dispensation_id: str) -> DispensationRecord:
-    row = session.get(DispensationRow, dispensation_id)
+    dispensations = DispensationRow.__table__
+    row = session.execute(
+        select(dispensations).where(DispensationRow.id == dispensation_id)
+    ).one_or_none()
     assert row is not None
-    lines = (
-        session.execute(
-            select(DispensationLineRow)
-            .where(DispensationLineRow.dispensation_id == dispensation_id)
-            .order_by(DispensationLineRow.line_no)
-        )
-        .scalars()
-        .all()
-    )
+    lines = session.execute(
+        select(DispensationLineRow.__table__)
+        .where(DispensationLineRow.dispensation_id == dispensation_id)
+        .order_by(DispensationLineRow.line_no)
+    ).all()
     outbox = session.execute(
         select(OutboxMessage.id, OutboxMessage.status).where(
             OutboxMessage.dispensation_id == dispensation_id
         )
     ).all()
-    return DispensationRecord(
-        id=row.id,
-        created_at=row.created_at.isoformat(),
-        business_date=row.business_date.isoformat(),
-        patient_id=row.patient_id,
-        prescription_id=row.prescription_id,
-        prescription_source=row.prescription_source,
-        sync_status=row.sync_status,
-        degraded=row.degraded,
-        professional=ActingProfessional(
-            national_id=row.pharmacist_national_id,
-            rpps=row.pharmacist_rpps,
-            structure_id=row.structure_id,
-            session_kind=row.session_kind,
-            session_id=row.session_id,
-            counter=row.counter_name,
-        ),
-        lines=[_recorded_line(ln) for ln in lines],
-        outbox=[OutboxState(i, s) for i, s in outbox],
+    return _record_of(
+        dict(row._mapping),
+        [dict(ln._mapping) for ln in lines],
+        [OutboxState(i, s) for i, s in outbox],
     )
 
 
-def _recorded_line(ln: DispensationLineRow) -> RecordedLine:
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict`` without its deep copies (a record holds only scalars, lists and
+    dataclasses): the commit's answer is built on every dispensation."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _record_of(
+    row: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], outbox: list[OutboxState]
+) -> DispensationRecord:
+    """The record from the dispensations / dispensation_lines values (as read, or as just
+    written: the commit answers without reading back)."""
+    return DispensationRecord(
+        id=row["id"],
+        created_at=row["created_at"].astimezone(UTC).isoformat(),
+        business_date=row["business_date"].isoformat(),
+        patient_id=row["patient_id"],
+        prescription_id=row["prescription_id"],
+        prescription_source=row["prescription_source"],
+        sync_status=row["sync_status"],
+        degraded=row["degraded"],
+        professional=ActingProfessional(
+            national_id=row["pharmacist_national_id"],
+            rpps=row["pharmacist_rpps"],
+            structure_id=row["structure_id"],
+            session_kind=row["session_kind"],
+            session_id=row["session_id"],
+            counter=row["counter_name"],
+        ),
+        lines=[_recorded_line(ln) for ln in lines],
+        outbox=outbox,
+    )
+
+
+def _recorded_line(ln: Mapping[str, Any]) -> RecordedLine:
     override = (
-        RecordedOverride(ln.override_code, ln.override_reason, ln.override_rpps)
-        if ln.override_code
+        RecordedOverride(ln["override_code"], ln["override_reason"], ln["override_rpps"])
+        if ln["override_code"]
         else None
     )
     return RecordedLine(
-        line_no=ln.line_no,
-        intervention=ln.intervention,
-        days=ln.days,
-        units=ln.units,
-        boxes=ln.boxes,
-        delivered_cip13=ln.delivered_cip13,
-        designation=ln.designation,
-        regulatory_list=ln.regulatory_list,
-        completeness=ln.completeness,
-        exceptional=ln.exceptional,
-        unit_dispensing=ln.unit_dispensing,
-        lot=ln.lot,
-        substituted_form=ln.substituted_form,
-        reason=ln.reason,
+        line_no=ln["line_no"],
+        intervention=ln["intervention"],
+        days=ln["days"],
+        units=ln["units"],
+        boxes=ln["boxes"],
+        delivered_cip13=ln["delivered_cip13"],
+        designation=ln["designation"],
+        regulatory_list=ln["regulatory_list"],
+        completeness=ln["completeness"],
+        exceptional=ln["exceptional"],
+        unit_dispensing=ln["unit_dispensing"],
+        lot=ln["lot"],
+        substituted_form=ln["substituted_form"],
+        reason=ln["reason"],
         override=override,
-        mentions=ln.mentions.split(";") if ln.mentions else [],
-        period_start=ln.period_start.isoformat() if ln.period_start else None,
-        period_end=ln.period_end.isoformat() if ln.period_end else None,
-        ordonnancier_number=ln.ordonnancier_number,
+        mentions=ln["mentions"].split(";") if ln["mentions"] else [],
+        period_start=ln["period_start"].isoformat() if ln["period_start"] else None,
+        period_end=ln["period_end"].isoformat() if ln["period_end"] else None,
+        ordonnancier_number=ln["ordonnancier_number"],
     )

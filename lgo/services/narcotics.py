@@ -3,10 +3,11 @@ receipts and destructions, monthly balance, annual inventory with its discrepanc
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from lgo.core.errors import InvalidInput
@@ -18,36 +19,37 @@ from lgo.domain.narcotics import (
     signed_units,
 )
 from lgo.services.local_time import local_date
+from lgo.store.base import Base
 from lgo.store.db import Database
-from lgo.store.models.dispensing import DispensationLineRow, NarcoticsRegisterLine
+from lgo.store.models.dispensing import NarcoticsRegisterLine
 
 REGISTERED_LISTS = frozenset({"stupefiant"})
+_REGISTER = Base.metadata.tables["narcotics_register"]
 
 
 def record_withdrawals(
-    session: Session, rows: list[DispensationLineRow], rpps: str, now: datetime
+    conn: Connection, lines: Sequence[Mapping[str, Any]], rpps: str, now: datetime
 ) -> int:
-    """One withdrawal per stupéfiant line handed over (called inside the dispensation's
-    transaction)."""
-    count = 0
-    for row in rows:
-        if row.regulatory_list not in REGISTERED_LISTS or row.units <= 0:
-            continue
-        session.add(
-            NarcoticsRegisterLine(
-                recorded_at=now,
-                business_date=local_date(now),
-                product_code=row.delivered_cip13 or row.molecule or "",
-                designation=row.designation,
-                movement=Movement.DISPENSING.value,
-                units=-row.units,
-                dispensation_id=row.dispensation_id,
-                reference=None,
-                pharmacist_rpps=rpps,
-            )
-        )
-        count += 1
-    return count
+    """One withdrawal per stupéfiant line handed over (``lines``: the dispensation_lines values,
+    written inside the dispensation's transaction, in one statement)."""
+    withdrawals = [
+        {
+            "recorded_at": now,
+            "business_date": local_date(now),
+            "product_code": line["delivered_cip13"] or line["molecule"] or "",
+            "designation": line["designation"],
+            "movement": Movement.DISPENSING.value,
+            "units": -line["units"],
+            "dispensation_id": line["dispensation_id"],
+            "reference": None,
+            "pharmacist_rpps": rpps,
+        }
+        for line in lines
+        if line["regulatory_list"] in REGISTERED_LISTS and line["units"] > 0
+    ]
+    if withdrawals:
+        conn.execute(insert(_REGISTER), withdrawals)
+    return len(withdrawals)
 
 
 def _lines(session: Session, product_code: str) -> list[RegisterLine]:

@@ -2,7 +2,9 @@
 
 Appending happens inside the dispensation's transaction: the single ``ordonnancier_head`` row is
 read ``FOR UPDATE`` (PostgreSQL row lock; SQLite holds the writer lock from BEGIN IMMEDIATE), so
-numbers are gapless and each entry chains onto the previous hash. UPDATE and DELETE are refused
+numbers are gapless and each entry chains onto the previous hash. Every counter waits on that row,
+so the dispensation takes it last (:func:`lock_head`), after everything that does not need a
+number, and moves it as its very last write (:func:`move_head`). UPDATE and DELETE are refused
 by triggers; ``verify`` proves the chain and names the first broken entry.
 """
 
@@ -17,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from lgo.domain.ordonnancier import (
@@ -28,10 +30,22 @@ from lgo.domain.ordonnancier import (
     entry_hash,
     verify_chain,
 )
+from lgo.store.base import Base
 from lgo.store.db import Database
 from lgo.store.models.dispensing import OrdonnancierEntry, OrdonnancierHead
 
 HEAD_ID = 1
+# Built once on the Core tables: the dispensation runs them on every commit.
+_HEAD = Base.metadata.tables["ordonnancier_head"]
+_ENTRIES = Base.metadata.tables["ordonnancier_entries"]
+_LOCK_HEAD = (
+    select(_HEAD.c.last_number, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(last_number=bindparam("number"), last_hash=bindparam("digest"))
+)
 EXPORT_COLUMNS: tuple[str, ...] = (
     "number",
     "recorded_at",
@@ -74,25 +88,44 @@ class ExportOrder(StrEnum):
     MEDICINE = "medicine"
 
 
-def append(session: Session, entries: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Append entries (fields without ``number``) in order; returns their numbers."""
-    if not entries:
-        return []
-    head = session.execute(
-        select(OrdonnancierHead).where(OrdonnancierHead.id == HEAD_ID).with_for_update()
-    ).scalar_one()
-    numbers: list[int] = []
+@dataclass(frozen=True)
+class Head:
+    """The chain's end: the last number given and its hash."""
+
+    number: int
+    hash: str
+
+
+def lock_head(conn: Connection) -> Head:
+    """Read the head and hold it (PostgreSQL row lock) until the transaction ends: every other
+    writer of the ordonnancier waits from here, so call it as late as possible."""
+    row = conn.execute(_LOCK_HEAD).one()
+    return Head(row.last_number, row.last_hash)
+
+
+def chain(head: Head, entries: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], Head]:
+    """Number and hash ``entries`` (fields without ``number``) after ``head``: the rows to insert
+    and the new head. Pure: nothing is written."""
+    rows: list[dict[str, Any]] = []
     for fields in entries:
-        number = head.last_number + 1
-        values = {**fields, "number": number}
-        digest = entry_hash(head.last_hash, values)
-        chained = {name: values[name] for name in CHAINED_FIELDS}
-        chained.update({name: values.get(name) for name in OPTIONAL_CHAINED_FIELDS})
-        session.add(OrdonnancierEntry(**chained, prev_hash=head.last_hash, hash=digest))
-        head.last_number, head.last_hash = number, digest
-        numbers.append(number)
-    session.flush()
-    return numbers
+        values = {**fields, "number": head.number + 1}
+        digest = entry_hash(head.hash, values)
+        row = {name: values[name] for name in CHAINED_FIELDS}
+        row.update({name: values.get(name) for name in OPTIONAL_CHAINED_FIELDS})
+        rows.append({**row, "prev_hash": head.hash, "hash": digest})
+        head = Head(values["number"], digest)
+    return rows, head
+
+
+def insert_entries(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(_ENTRIES), list(rows))
+
+
+def move_head(conn: Connection, head: Head) -> None:
+    """The last write of the transaction: the head row is held from :func:`lock_head` to the
+    commit, and nothing else remains to do in between."""
+    conn.execute(_MOVE_HEAD, {"number": head.number, "digest": head.hash})
 
 
 def _fields(row: OrdonnancierEntry) -> dict[str, Any]:

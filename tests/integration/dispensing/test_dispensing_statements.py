@@ -1,0 +1,258 @@
+"""What one dispensation sends to the database (issue #20): each row written once, nothing read
+twice, and the ordonnancier head locked last, on SQLite and PostgreSQL.
+
+The statements are captured with SQLAlchemy's ``before_cursor_execute`` event and reduced to
+"verb table" so the assertion is about behaviour (which rows, in which order), not about SQL text.
+A statement added to the commit path fails here: update the list only with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from lgo.core.events import EventBus
+from lgo.domain.prescription import PrescriptionLine
+from lgo.services import ordonnancier
+from lgo.services.dispensing import DispensingService
+from lgo.services.prescriptions import InMemoryCatalog
+from lgo.store.db import Database
+from lgo.store.models import Patient
+from lgo.store.models.dispensing import DispensationLineRow, OrdonnancierEntry
+from tests.fixtures.dispensing import (
+    LIST_I_PRODUCT,
+    PLAIN_PRODUCT,
+    dispensation_input,
+    make_patient,
+    paper,
+    pharmacist,
+    unchanged,
+)
+
+pytestmark = pytest.mark.integration
+
+_VERB = re.compile(r"^\s*(SELECT|INSERT INTO|UPDATE)\b", re.IGNORECASE)
+_FROM = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
+_TARGET = re.compile(r"^\s*(?:INSERT INTO|UPDATE)\s+(\w+)", re.IGNORECASE)
+
+
+def _short(statement: str) -> str | None:
+    """``SELECT patients``, ``INSERT dispensation_lines``, ``SELECT ordonnancier_head LOCK``…
+    (None for BEGIN/COMMIT, which differ by dialect)."""
+    verb = _VERB.match(statement)
+    if verb is None:
+        return None
+    if verb.group(1).upper() == "SELECT":
+        table = _FROM.search(statement)
+        lock = " LOCK" if "FOR UPDATE" in statement.upper() else ""
+        return f"SELECT {table.group(1) if table else '?'}{lock}"
+    target = _TARGET.match(statement)
+    assert target is not None
+    return f"{verb.group(1).split()[0].upper()} {target.group(1)}"
+
+
+@contextmanager
+def captured(db: Database) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        short = _short(statement)
+        if short is not None:
+            statements.append(short)
+
+    engines = {db.engine, db.read_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+
+
+def _lock(db: Database) -> str:
+    """PostgreSQL takes row locks; SQLite holds the writer lock from BEGIN IMMEDIATE."""
+    return " LOCK" if db.dialect == "postgresql" else ""
+
+
+def _service(db: Database, woken: list[int]) -> DispensingService:
+    return DispensingService(
+        db,
+        EventBus(),
+        InMemoryCatalog([LIST_I_PRODUCT, PLAIN_PRODUCT]),
+        pharmacy_finess="750000000",
+        on_commit=lambda: woken.append(1),
+    )
+
+
+def test_first_dispensation_writes_each_row_once_and_locks_the_head_last(any_db: Database) -> None:
+    woken: list[int] = []
+    service = _service(any_db, woken)
+    patient = make_patient(any_db)
+    data = dispensation_input(patient, paper("STMT00000001", eprescription=True))
+    with captured(any_db) as statements:
+        result = service.dispense("stmt-key-0001", data, pharmacist(), degraded=False)
+    assert result.status_code == 201
+    assert statements == [
+        "SELECT idempotency_keys",  # a replay? (read once)
+        "INSERT idempotency_keys",  # claimed first: a same-key request waits on it
+        "SELECT patients",
+        f"SELECT prescriptions{_lock(any_db)}",  # one commit per prescription at a time
+        "INSERT prescriptions",  # the typed copy, written once (no second read)
+        "SELECT dispensation_lines",  # the history: rules, seq and renewal number from one read
+        "INSERT dispensations",
+        "INSERT outbox_messages",  # the execution report (an e-prescription typed in)
+        f"SELECT ordonnancier_head{_lock(any_db)}",  # from here the other counters wait
+        "INSERT dispensation_lines",  # with its ordonnancier number: no insert-then-update
+        "INSERT ordonnancier_entries",
+        "UPDATE idempotency_keys",  # the answer, which shows the numbers
+        "UPDATE ordonnancier_head",  # the last write before the commit
+    ]
+    assert woken == [1]  # a message was queued: the outbox worker is woken
+
+
+def test_head_is_taken_after_every_write_that_needs_no_number(any_db: Database) -> None:
+    service = _service(any_db, [])
+    patient = make_patient(any_db)
+    data = dispensation_input(patient, paper("STMT00000002", eprescription=True))
+    with captured(any_db) as statements:
+        service.dispense("stmt-key-0002", data, pharmacist(), degraded=False)
+    head = statements.index(f"SELECT ordonnancier_head{_lock(any_db)}")
+    # Only the numbered rows follow the lock, and moving the head is the very last statement.
+    assert statements[head + 1 :] == [
+        "INSERT dispensation_lines",
+        "INSERT ordonnancier_entries",
+        "UPDATE idempotency_keys",
+        "UPDATE ordonnancier_head",
+    ]
+    before = statements[:head]
+    assert {"INSERT dispensations", "INSERT outbox_messages", "INSERT prescriptions"} <= set(before)
+
+
+def test_replay_reads_the_key_only(any_db: Database) -> None:
+    woken: list[int] = []
+    service = _service(any_db, woken)
+    patient = make_patient(any_db)
+    data = dispensation_input(patient, paper("STMT00000003", eprescription=True))
+    first = service.dispense("stmt-key-0003", data, pharmacist(), degraded=False)
+    with captured(any_db) as statements:
+        again = service.dispense("stmt-key-0003", data, pharmacist(), degraded=False)
+    assert again.replayed and again.body == first.body
+    assert statements == ["SELECT idempotency_keys"]
+    assert woken == [1]  # the replay queued nothing and woke nobody
+
+
+def test_line_outside_the_ordonnancier_never_touches_the_head(any_db: Database) -> None:
+    """A plain medicine: no entry, so no head lock at all; a paper prescription reports nothing,
+    so the outbox worker is not woken."""
+    woken: list[int] = []
+    service = _service(any_db, woken)
+    patient = make_patient(any_db)
+    rx = paper("STMT00000004", PrescriptionLine(1, PLAIN_PRODUCT, Decimal(1), 30))
+    data = dispensation_input(patient, rx, unchanged(cip=PLAIN_PRODUCT.packs[0].cip13))
+    with captured(any_db) as statements:
+        result = service.dispense("stmt-key-0004", data, pharmacist(), degraded=False)
+    assert result.status_code == 201
+    assert statements == [
+        "SELECT idempotency_keys",
+        "INSERT idempotency_keys",
+        "SELECT patients",
+        f"SELECT prescriptions{_lock(any_db)}",
+        "INSERT prescriptions",
+        "SELECT dispensation_lines",
+        "INSERT dispensations",
+        "INSERT dispensation_lines",
+        "UPDATE idempotency_keys",
+    ]
+    assert woken == []
+
+
+def test_answer_is_the_record_as_read_back(any_db: Database) -> None:
+    """The commit answers from the values it wrote; a later read gives the same record."""
+    service = _service(any_db, [])
+    patient = make_patient(any_db)
+    data = dispensation_input(patient, paper("STMT00000005", eprescription=True))
+    result = service.dispense("stmt-key-0005", data, pharmacist(), degraded=False)
+    assert asdict(service.get(result.body["id"])) == result.body
+    assert result.body["lines"][0]["ordonnancier_number"] is not None
+
+
+def test_renewal_reads_the_history_once_and_numbers_the_next_cycle(any_db: Database) -> None:
+    """A second dispensation on the stored prescription: the history read also gives the line's
+    seq and the renewal number sent to the national base (no count queries)."""
+    service = _service(any_db, [])
+    patient = make_patient(any_db)
+    rx = paper(
+        "STMT00000006",
+        PrescriptionLine(1, LIST_I_PRODUCT, Decimal(1), 30, renewals=1),
+        eprescription=True,
+    )
+    service.dispense("stmt-key-0006", dispensation_input(patient, rx), pharmacist(), degraded=False)
+    with captured(any_db) as statements:
+        second = service.dispense(
+            "stmt-key-0007", dispensation_input(patient, rx, tag="2"), pharmacist(), degraded=False
+        )
+    assert second.status_code == 201, second.body
+    assert statements.count("SELECT dispensation_lines") == 1
+    assert "INSERT prescriptions" not in statements
+    with any_db.uow(readonly=True) as uow:
+        seqs = uow.session.execute(
+            select(DispensationLineRow.seq).where(
+                DispensationLineRow.prescription_id == "STMT00000006"
+            )
+        ).scalars()
+        assert sorted(seqs) == [0, 1]
+        assert (
+            uow.session.execute(select(func.count()).select_from(OrdonnancierEntry)).scalar() == 2
+        )
+    assert ordonnancier.verify(any_db).ok
+
+
+def _qualified_patient(db: Database) -> str:
+    pid = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    with db.uow() as uow:
+        uow.session.add(
+            Patient(
+                id=pid,
+                created_at=now,
+                updated_at=now,
+                birth_name="FICTIF",
+                given_names="ALICE",
+                sex="F",
+                birth_date_raw="19850312",
+                birth_place_code="75112",
+                source="manual",
+                identity_status="qualified",
+                nir="285037511200042",
+                ins_matricule="285037511200042",
+                ins_oid="1.2.250.1.213.1.4.8",
+            )
+        )
+        uow.commit()
+    return pid
+
+
+@pytest.mark.parametrize(("make", "qualified"), [(make_patient, False), (_qualified_patient, True)])
+def test_committed_event_says_whether_the_ins_may_leave(
+    sqlite_db: Database, make: Callable[[Database], str], qualified: bool
+) -> None:
+    """The DMP auto-feed decides from the event: no reads for a patient without a qualified INS."""
+    events = EventBus()
+    seen: list[dict[str, Any]] = []
+    events.publish = lambda kind, data: seen.append({"type": kind, **data})  # type: ignore[method-assign]
+    service = DispensingService(sqlite_db, events, InMemoryCatalog([LIST_I_PRODUCT]))
+    data = dispensation_input(make(sqlite_db), paper(f"STMTQ{int(qualified):07d}"))
+    service.dispense("stmt-key-q", data, pharmacist(), degraded=False)
+    assert [(e["type"], e["ins_qualified"]) for e in seen] == [
+        ("dispensation.committed", qualified)
+    ]
