@@ -23,7 +23,10 @@ Tests inject ``transport=httpx.MockTransport(handler)`` and ``sleep=lambda _: No
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -72,8 +75,18 @@ class _Outcome:
     not_sent: bool = False  # the connection was never made: retrying cannot duplicate anything
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verification context, built once per process: loading the CA bundle costs
+    ~90 ms and a few MiB, and every national client would otherwise load its own at start."""
+    return httpx.create_ssl_context()
+
+
 class NationalHttpClient:
-    """A small httpx wrapper shared by the national clients (thread-safe like ``httpx.Client``)."""
+    """A small httpx wrapper shared by the national clients (thread-safe like ``httpx.Client``).
+
+    The ``httpx.Client`` is built on first use (with the shared TLS context), not at the daemon's
+    start: a counter that never calls a service never pays for it."""
 
     def __init__(
         self,
@@ -98,16 +111,31 @@ class NationalHttpClient:
         self.max_body_bytes = max_body_bytes
         self._sleep = sleep
         self._monotonic = monotonic
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"), transport=transport, follow_redirects=False
-        )
+        self._base_url = base_url.rstrip("/")
+        self._transport = transport
+        self._built: httpx.Client | None = None
+        self._build_lock = threading.Lock()
+
+    @property
+    def _client(self) -> httpx.Client:
+        if self._built is None:
+            with self._build_lock:
+                if self._built is None:
+                    self._built = httpx.Client(
+                        base_url=self._base_url,
+                        transport=self._transport,
+                        follow_redirects=False,
+                        verify=_tls_context(),
+                    )
+        return self._built
 
     def _default_deadline(self) -> float:
         pauses = sum(self.retry.pause(n) for n in range(1, self.retry.attempts))
         return self.timeout_s * self.retry.attempts + pauses
 
     def close(self) -> None:
-        self._client.close()
+        if self._built is not None:
+            self._built.close()
 
     def __enter__(self) -> NationalHttpClient:
         return self
