@@ -13,9 +13,9 @@ them through ``drivers.deadline.call_blocking``. One login at a time (``_login_l
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from drivers import errors as drv
 from drivers.cps import CpsTokens, PinStatus, pin_status_from_flags
@@ -116,6 +116,19 @@ class Pkcs11CpsCard:
             return self._tokens
 
 
+@dataclass(frozen=True)
+class CardStatus:
+    """The inserted CPS, read over PC/SC (no PIN involved); the PIN state when known."""
+
+    reader: str
+    serial: str
+    pin_tries_left: int | None  # the card's counter
+    pin_tries_max: int | None
+    pin_locked: bool | None = None
+    pin_final_try: bool | None = None
+    token_found: bool | None = None  # False: the PKCS#11 module does not see the card
+
+
 @dataclass
 class _Active:
     reader: str
@@ -178,33 +191,26 @@ class CpsService:
         with self._lock:
             return sorted(self._readers)
 
-    def card_status(self, reader: str | None = None) -> dict[str, Any]:
+    def card_status(self, reader: str | None = None) -> CardStatus:
         """Serial and PIN counter of the inserted CPS (PC/SC only, no PIN involved)."""
         target = self._reader(reader)
         try:
             info = self._card.card_info(target)
         except drv.DriverError as exc:
             raise hw.translate(exc) from exc
-        status: dict[str, Any] = {
-            "reader": target,
-            "serial": info.serial,
-            "pin_tries_left": info.tries_left,
-            "pin_tries_max": info.max_tries,
-        }
+        status = CardStatus(target, info.serial, info.tries_left, info.max_tries)
         if info.tries_left is not None:
             # The card's own counter says it all: no PKCS#11 call, whose slot listing (OpenSC)
             # waits on every reader, even one whose card hangs.
             pin = pin_status_from_flags(0, info.tries_left)
-            status.update(pin_locked=pin.locked, pin_final_try=pin.final_try)
-            return status
+            return replace(status, pin_locked=pin.locked, pin_final_try=pin.final_try)
         try:
             pin = self._card.pin_status(info.serial, info.tries_left)
-            status.update(pin_locked=pin.locked, pin_final_try=pin.final_try)
         except hw.CpsMiddlewareUnavailable:
-            pass  # no module: the card's own counter was unreadable, nothing more to say
+            return status  # no module: the card's own counter was unreadable, nothing more to say
         except drv.DriverError:
-            status.update(token_found=False)
-        return status
+            return replace(status, token_found=False)
+        return replace(status, pin_locked=pin.locked, pin_final_try=pin.final_try)
 
     def login(
         self, pin: str, *, reader: str | None = None, confirm_final_try: bool = False
@@ -233,7 +239,7 @@ class CpsService:
         except drv.DeadlineExceeded as exc:
             raise hw.HardwareTimeout() from exc
 
-    async def card_status_with_deadline(self, reader: str | None = None) -> dict[str, Any]:
+    async def card_status_with_deadline(self, reader: str | None = None) -> CardStatus:
         try:
             return await call_blocking(
                 lambda: self.card_status(reader), self._settings.card_read_timeout_s

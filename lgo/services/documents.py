@@ -180,7 +180,7 @@ class DocumentService:
         *,
         to_dmp: bool = True,
         mss_recipient: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> DocumentView:
         if mss_recipient:
             self.require_mss(mss_recipient)
         patient_id, summary = self._load_dispensation(dispensation_id)
@@ -194,7 +194,7 @@ class DocumentService:
         *,
         to_dmp: bool = True,
         mss_recipient: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> DocumentView:
         if mss_recipient:
             self.require_mss(mss_recipient)
         body = VaccinationNote(tuple(vaccinations))
@@ -208,7 +208,7 @@ class DocumentService:
         *,
         to_dmp: bool = True,
         mss_recipient: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> DocumentView:
         """The BIO-TROD document of a rapid test done at the counter, queued like the others."""
         if mss_recipient:
             self.require_mss(mss_recipient)
@@ -221,7 +221,7 @@ class DocumentService:
         *,
         author_rpps: str,
         recipient: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> DocumentView:
         """Queue one more delivery of a stored document (idempotent per channel and recipient)."""
         if channel == "mss":
             self.require_mss(recipient)
@@ -269,7 +269,7 @@ class DocumentService:
             ).all()
             return [(row[0], row[1]) for row in rows]
 
-    def get(self, document_id: str) -> dict[str, Any]:
+    def get(self, document_id: str) -> DocumentView:
         with self._db.uow(readonly=True) as uow:
             row = uow.session.get(DocumentRow, document_id)
             if row is None:
@@ -285,7 +285,7 @@ class DocumentService:
             )
             return _document_view(row, deliveries)
 
-    def for_patient(self, patient_id: str) -> list[dict[str, Any]]:
+    def for_patient(self, patient_id: str) -> list[DocumentView]:
         with self._db.uow(readonly=True) as uow:
             rows = (
                 uow.session.execute(
@@ -333,7 +333,7 @@ class DocumentService:
         to_dmp: bool,
         mss_recipient: str | None,
         dispensation_id: str | None,
-    ) -> dict[str, Any]:
+    ) -> DocumentView:
         ins = self._guard(patient_id)
         record = self._record(patient_id, ins)
         header = DocumentHeader(record, author, self._organisation, self._clock())
@@ -469,21 +469,61 @@ class DocumentService:
             self.on_queued()
 
 
-def _document_view(row: DocumentRow, deliveries: Iterable[DocumentDelivery]) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "title": row.title,
-        "patient_id": row.patient_id,
-        "dispensation_id": row.dispensation_id,
-        "author_rpps": row.author_rpps,
-        "created_at": row.created_at.isoformat(),
-        "size": len(row.content),
-        "deliveries": [_delivery_view(d) for d in deliveries],
-    }
+@dataclass(frozen=True)
+class DeliveryView:
+    """One delivery of a document (times in ISO 8601, UTC)."""
+
+    id: int
+    kind: str  # dmp.provide, mss.send
+    status: str  # pending, processing, delivered, failed
+    attempts: int
+    recipient: str | None  # the MSSanté address
+    last_error: str | None
+    next_attempt_at: str
+    delivered_at: str | None
 
 
-def _delivery_view(row: DocumentDelivery) -> dict[str, Any]:
+@dataclass(frozen=True)
+class QueuedDelivery(DeliveryView):
+    document_id: str
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A document produced here and the state of its deliveries."""
+
+    id: str
+    kind: str  # dispensing-summary, vaccination-note, bio-trod
+    title: str
+    patient_id: str
+    dispensation_id: str | None
+    author_rpps: str
+    created_at: str
+    size: int  # bytes of the CDA
+    deliveries: tuple[DeliveryView, ...]
+
+
+@dataclass(frozen=True)
+class DeliveryListing:
+    degraded: bool  # a delivery service is unreachable
+    deliveries: tuple[QueuedDelivery, ...]
+
+
+def _document_view(row: DocumentRow, deliveries: Iterable[DocumentDelivery]) -> DocumentView:
+    return DocumentView(
+        id=row.id,
+        kind=row.kind,
+        title=row.title,
+        patient_id=row.patient_id,
+        dispensation_id=row.dispensation_id,
+        author_rpps=row.author_rpps,
+        created_at=row.created_at.isoformat(),
+        size=len(row.content),
+        deliveries=tuple(DeliveryView(**_delivery_fields(d)) for d in deliveries),
+    )
+
+
+def _delivery_fields(row: DocumentDelivery) -> dict[str, Any]:
     payload = json.loads(row.payload)
     return {
         "id": row.id,
@@ -746,14 +786,16 @@ class DeliveryWorker(BackgroundWorker):
 
 def list_deliveries(
     db: Database, status: str | None = None, limit: int = 200
-) -> list[dict[str, Any]]:
+) -> list[QueuedDelivery]:
     """Deliveries, newest first (``status`` filter): what the counter shows as waiting or failed."""
     stmt = select(DocumentDelivery).order_by(DocumentDelivery.id.desc()).limit(limit)
     if status:
         stmt = stmt.where(DocumentDelivery.status == status)
     with db.uow(readonly=True) as uow:
         rows = uow.session.execute(stmt).scalars().all()
-        return [{**_delivery_view(row), "document_id": row.document_id} for row in rows]
+        return [
+            QueuedDelivery(**_delivery_fields(row), document_id=row.document_id) for row in rows
+        ]
 
 
 def retry_failed(db: Database, delivery_id: int, now: datetime | None = None) -> None:
@@ -776,16 +818,13 @@ class DeliveryQueue:
         self._db = db
         self._worker = worker
 
-    def list(self, status: str | None = None, limit: int = 200) -> dict[str, Any]:
-        return {
-            "degraded": self._worker.degraded,
-            "deliveries": list_deliveries(self._db, status, limit),
-        }
+    def list(self, status: str | None = None, limit: int = 200) -> DeliveryListing:
+        deliveries = tuple(list_deliveries(self._db, status, limit))
+        return DeliveryListing(self._worker.degraded, deliveries)
 
-    def retry(self, delivery_id: int) -> dict[str, bool]:
+    def retry(self, delivery_id: int) -> None:
         retry_failed(self._db, delivery_id)
         self._worker.notify()
-        return {"queued": True}
 
 
 # --- consulting the DMP ---------------------------------------------------------------------------

@@ -108,9 +108,18 @@ class ActRow(Protocol):
 
 
 Row = TypeVar("Row", bound=ActRow)
+View = TypeVar("View")
 
 
-class ActStore(Generic[Row]):
+@dataclass(frozen=True)
+class CodedReason:
+    """A rule's refusal or warning: a stable code and the French message."""
+
+    code: str
+    message: str
+
+
+class ActStore(Generic[Row, View]):
     """One act table: insert once per request key, replay, link the document, read, search.
 
     ``when`` is the act's time column (searched on local days); ``kind`` the column filtered by the
@@ -122,7 +131,7 @@ class ActStore(Generic[Row]):
         table: type[Row],
         when: Any,
         kind: Any,
-        view: Callable[[Row], dict[str, Any]],
+        view: Callable[[Row], View],
         not_found: str,
     ) -> None:
         self._db = db
@@ -132,7 +141,7 @@ class ActStore(Generic[Row]):
         self._view = view
         self._not_found = not_found
 
-    def replay(self, key: str, fingerprint: str) -> dict[str, Any] | None:
+    def replay(self, key: str, fingerprint: str) -> View | None:
         """The first answer for this key (same body), a 409 for another body, None when new."""
         table: Any = self._table
         with self._db.uow(readonly=True) as uow:
@@ -145,7 +154,7 @@ class ActStore(Generic[Row]):
                 raise MissionKeyReused()
             return self._view(row)
 
-    def insert(self, row: Row) -> dict[str, Any] | None:
+    def insert(self, row: Row) -> View | None:
         """Commit the new act; on a lost race for the same key, the winner's answer."""
         try:
             with self._db.uow() as uow:
@@ -161,7 +170,7 @@ class ActStore(Generic[Row]):
     def link_document(
         self,
         act_id: str,
-        produce: Callable[[], dict[str, Any]],
+        produce: Callable[[], ProducedDocument],
         problems: list[dict[str, Any]] | None = None,
     ) -> bool:
         """Produce the act's document through the documents part and note the outcome.
@@ -216,7 +225,7 @@ class ActStore(Generic[Row]):
     def produce_later(
         self,
         act_id: str,
-        produce: Callable[[Row], dict[str, Any]],
+        produce: Callable[[Row], ProducedDocument],
         problems: list[dict[str, Any]] | None = None,
     ) -> None:
         """The act's document after the act (INS qualified since, or a crash before it): once."""
@@ -226,7 +235,7 @@ class ActStore(Generic[Row]):
         if not self.link_document(act_id, lambda: produce(row), problems):
             raise DocumentAlreadyProduced("Production du document déjà en cours.")
 
-    def get(self, act_id: str) -> dict[str, Any]:
+    def get(self, act_id: str) -> View:
         with self._db.uow(readonly=True) as uow:
             row = uow.session.get(self._table, act_id)
             if row is None:
@@ -241,7 +250,7 @@ class ActStore(Generic[Row]):
         end: date | None,
         kind: str | None,
         limit: int,
-    ) -> list[dict[str, Any]]:
+    ) -> list[View]:
         """Newest first; dates are local days, inclusive."""
         table: Any = self._table
         lower, upper = utc_bounds(start, end)
@@ -258,6 +267,11 @@ class ActStore(Generic[Row]):
             return [self._view(row) for row in uow.session.execute(stmt).scalars()]
 
 
+class ProducedDocument(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
 class DocumentProducer(Protocol):
     """The documents part's service, as the missions use it."""
 
@@ -271,7 +285,7 @@ class DocumentProducer(Protocol):
         *,
         to_dmp: bool = True,
         mss_recipient: str | None = None,
-    ) -> dict[str, Any]: ...
+    ) -> ProducedDocument: ...
 
     def trod_result(
         self,
@@ -281,11 +295,11 @@ class DocumentProducer(Protocol):
         *,
         to_dmp: bool = True,
         mss_recipient: str | None = None,
-    ) -> dict[str, Any]: ...
+    ) -> ProducedDocument: ...
 
 
 def produce_document(
-    produce: Callable[[], dict[str, Any]], act_id: str
+    produce: Callable[[], ProducedDocument], act_id: str
 ) -> tuple[str | None, str | None, dict[str, Any] | None]:
     """Run the documents part's use case: (document id, None, None) or (None, why it was skipped,
     the French problem the counter shows: title, detail and, for a document the CI-SIS kit
@@ -300,13 +314,13 @@ def produce_document(
     except LgoError as exc:
         log.warning("mission_document_failed", act_id=act_id, error=exc.slug)
         return None, exc.slug[:64], _counter_problem(exc)
-    return str(document["id"]), None, None
+    return document.id, None, None
 
 
-def with_document_problem(body: dict[str, Any], problems: list[dict[str, Any]]) -> dict[str, Any]:
-    """The act's answer, with why its document was not produced when it was not (this answer
-    only: the act keeps the reason's slug in ``document_skipped``)."""
-    return {**body, "document_problem": problems[0]} if problems else body
+def first_problem(problems: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Why the act's document was not produced, for the act's answer (this answer only: the act
+    keeps the reason's slug in ``document_skipped``)."""
+    return problems[0] if problems else None
 
 
 def _counter_problem(exc: LgoError) -> dict[str, Any]:

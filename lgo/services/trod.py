@@ -16,7 +16,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -65,14 +65,15 @@ from lgo.services.missions_common import (
     ActNotFound,
     Actor,
     ActStore,
+    CodedReason,
     DocumentProducer,
     MissionRefused,
     dumps,
+    first_problem,
     not_future,
     patient_facts,
     performer,
     publish,
-    with_document_problem,
 )
 from lgo.services.prescriptions import ProductCatalog
 from lgo.services.trod_referral import render_referral
@@ -152,6 +153,79 @@ class ProtocolDispenseInput:
     patient_address: str = ""  # for the ordonnancier (R.5132-10)
 
 
+@dataclass(frozen=True)
+class TrodKitView:
+    manufacturer: str
+    reference: str
+    lot: str
+    expiry: str | None
+
+
+@dataclass(frozen=True)
+class CriteriaView:
+    """The criteria as recorded, with the patient's age range and the score computed."""
+
+    temperature_c: str | None
+    no_cough: bool
+    tender_nodes: bool
+    tonsil_swelling: bool
+    exclusions: tuple[str, ...]
+    previous_episodes_12_months: int
+    allergy: str
+    weight_kg: str | None
+    age_min: int
+    age_max: int
+    sex: str | None
+    score: int | None  # Mac Isaac (angine, 15 years and over)
+
+
+@dataclass(frozen=True)
+class RegimenView:
+    code: str
+    label: str
+    first_line: bool
+
+
+@dataclass(frozen=True)
+class ProtocolView:
+    applies: bool  # the test opens a dispensation under the protocol
+    within: bool  # the patient meets the protocol's criteria
+    score: int | None
+    refusals: tuple[CodedReason, ...]
+    regimens: tuple[RegimenView, ...]
+    next: str  # none, dispensed, refer, dispense
+
+
+@dataclass(frozen=True)
+class TrodProfessional:
+    rpps: str
+    national_id: str
+    name: str
+    session_id: str
+    counter: str | None
+
+
+@dataclass(frozen=True)
+class TrodView:
+    """A rapid test as recorded (times in ISO 8601)."""
+
+    id: str
+    patient_id: str
+    test: str
+    performed_at: str
+    created_at: str
+    kit: TrodKitView
+    readings: dict[str, str]  # reading per analyte
+    positive: bool
+    criteria: CriteriaView
+    protocol: ProtocolView
+    professional: TrodProfessional
+    document_id: str | None
+    document_skipped: str | None
+    dispensation_id: str | None
+    document_problem: dict[str, Any] | None = None  # why no document (this answer only)
+
+
 class TrodService:
     def __init__(
         self,
@@ -177,7 +251,7 @@ class TrodService:
 
     # ------------------------------------------------------------ the test
 
-    def record(self, key: str, data: TrodInput, actor: Actor) -> tuple[int, dict[str, Any], bool]:
+    def record(self, key: str, data: TrodInput, actor: Actor) -> tuple[int, TrodView, bool]:
         if data.mss_recipient:  # before anything is written
             self._documents().require_mss(data.mss_recipient)
         replay = self._store.replay(key, data.fingerprint)
@@ -202,9 +276,9 @@ class TrodService:
                 ),
                 problems,
             )
-        body = with_document_problem(self.get(row.id), problems)
+        body = replace(self.get(row.id), document_problem=first_problem(problems))
         # Ids only on the bus: a test and its result are health data.
-        publish(self._events, "trod.recorded", {"id": row.id, "document_id": body["document_id"]})
+        publish(self._events, "trod.recorded", {"id": row.id, "document_id": body.document_id})
         return 201, body, False
 
     def _checked_row(self, key: str, data: TrodInput, actor: Actor) -> TrodTestRow:
@@ -256,7 +330,7 @@ class TrodService:
 
     def document(
         self, trod_id: str, actor: Actor, *, to_dmp: bool = True, mss_recipient: str | None = None
-    ) -> dict[str, Any]:
+    ) -> TrodView:
         """The BIO-TROD document of a test recorded without one (INS qualified since, a crash)."""
         if mss_recipient:
             self._documents().require_mss(mss_recipient)
@@ -272,7 +346,7 @@ class TrodService:
             ),
             problems,
         )
-        return with_document_problem(self.get(trod_id), problems)
+        return replace(self.get(trod_id), document_problem=first_problem(problems))
 
     # ------------------------------------------------------------ the protocol dispensation
 
@@ -394,7 +468,7 @@ class TrodService:
 
     # ------------------------------------------------------------ reads
 
-    def get(self, trod_id: str) -> dict[str, Any]:
+    def get(self, trod_id: str) -> TrodView:
         return self._store.get(trod_id)
 
     def search(
@@ -405,7 +479,7 @@ class TrodService:
         end: date | None = None,
         test: TrodTest | None = None,
         limit: int = 200,
-    ) -> list[dict[str, Any]]:
+    ) -> list[TrodView]:
         return self._store.search(
             patient_id=patient_id,
             start=start,
@@ -520,18 +594,15 @@ def _regimen_for(row: TrodTestRow, decision: ProtocolDecision, code: str) -> Reg
     return allowed[code]
 
 
-def next_step(row_view: dict[str, Any]) -> str:
+def next_step(row: TrodTestRow, readings: dict[str, str]) -> str:
     """What the counter does after the test: dispense, refer, or nothing (advice only)."""
-    test = TrodTest(row_view["test"])
-    if not protocol_applies(test):
+    if not protocol_applies(TrodTest(row.test)):
         return "none"
-    if row_view["dispensation_id"]:
+    if row.dispensation_id:
         return "dispensed"
-    if not row_view["protocol"]["within"] or not conclusive(
-        {k: Reading(v) for k, v in row_view["readings"].items()}
-    ):
+    if not row.within_protocol or not conclusive({k: Reading(v) for k, v in readings.items()}):
         return "refer"
-    return "dispense" if row_view["positive"] else "none"
+    return "dispense" if row.positive else "none"
 
 
 def to_document_result(row: TrodTestRow, actor: Actor) -> TrodResult:
@@ -549,47 +620,45 @@ def to_document_result(row: TrodTestRow, actor: Actor) -> TrodResult:
     )
 
 
-def _view(row: TrodTestRow) -> dict[str, Any]:
+def _view(row: TrodTestRow) -> TrodView:
     criteria = json.loads(row.criteria)
-    refusals = json.loads(row.refusals)
-    regimens: list[dict[str, Any]] = []
+    readings: dict[str, str] = json.loads(row.readings)
+    regimens: tuple[RegimenView, ...] = ()
     if row.within_protocol:
-        regimens = [
-            {"code": r.code, "label": r.label, "first_line": r.first_line}
-            for r in _stored_decision(row).regimens
-        ]
-    view = {
-        "id": row.id,
-        "patient_id": row.patient_id,
-        "test": row.test,
-        "performed_at": row.performed_at.isoformat(),
-        "created_at": row.created_at.isoformat(),
-        "kit": {
-            "manufacturer": row.kit_manufacturer,
-            "reference": row.kit_reference,
-            "lot": row.kit_lot,
-            "expiry": row.kit_expiry.isoformat() if row.kit_expiry else None,
-        },
-        "readings": json.loads(row.readings),
-        "positive": row.positive,
-        "criteria": criteria,
-        "protocol": {
-            "applies": protocol_applies(TrodTest(row.test)),
-            "within": row.within_protocol,
-            "score": criteria.get("score"),
-            "refusals": refusals,
-            "regimens": regimens,
-        },
-        "professional": {
-            "rpps": row.pharmacist_rpps,
-            "national_id": row.pharmacist_national_id,
-            "name": row.pharmacist_name,
-            "session_id": row.session_id,
-            "counter": row.counter_name,
-        },
-        "document_id": row.document_id,
-        "document_skipped": row.document_skipped,
-        "dispensation_id": row.dispensation_id,
-    }
-    view["protocol"]["next"] = next_step(view)
-    return view
+        regimens = tuple(
+            RegimenView(r.code, r.label, r.first_line) for r in _stored_decision(row).regimens
+        )
+    return TrodView(
+        id=row.id,
+        patient_id=row.patient_id,
+        test=row.test,
+        performed_at=row.performed_at.isoformat(),
+        created_at=row.created_at.isoformat(),
+        kit=TrodKitView(
+            manufacturer=row.kit_manufacturer,
+            reference=row.kit_reference,
+            lot=row.kit_lot,
+            expiry=row.kit_expiry.isoformat() if row.kit_expiry else None,
+        ),
+        readings=readings,
+        positive=row.positive,
+        criteria=CriteriaView(**{**criteria, "exclusions": tuple(criteria["exclusions"])}),
+        protocol=ProtocolView(
+            applies=protocol_applies(TrodTest(row.test)),
+            within=row.within_protocol,
+            score=criteria.get("score"),
+            refusals=tuple(CodedReason(**r) for r in json.loads(row.refusals)),
+            regimens=regimens,
+            next=next_step(row, readings),
+        ),
+        professional=TrodProfessional(
+            rpps=row.pharmacist_rpps,
+            national_id=row.pharmacist_national_id,
+            name=row.pharmacist_name,
+            session_id=row.session_id,
+            counter=row.counter_name,
+        ),
+        document_id=row.document_id,
+        document_skipped=row.document_skipped,
+        dispensation_id=row.dispensation_id,
+    )

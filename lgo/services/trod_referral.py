@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lgo.domain.trod import EXCLUSION_LABELS, Exclusion
 from lgo.services.local_time import PHARMACY_TZ
+
+if TYPE_CHECKING:  # the view's module renders its letter with this one
+    from lgo.services.trod import TrodKitView, TrodView
 
 TEST_LABELS = {
     "angine": "TROD angine (streptocoque du groupe A)",
@@ -45,8 +48,8 @@ def _birth(raw: str) -> str:
     return escape(raw)
 
 
-def _kit(kit: dict[str, Any]) -> str:
-    return f"{kit['manufacturer']} {kit['reference']}, lot {kit['lot']}"
+def _kit(kit: TrodKitView) -> str:
+    return f"{kit.manufacturer} {kit.reference}, lot {kit.lot}"
 
 
 def _row(label: str, value: str) -> str:
@@ -54,35 +57,35 @@ def _row(label: str, value: str) -> str:
 
 
 def render_referral(
-    view: dict[str, Any], patient_name: str, birth_raw: str, pharmacy: tuple[str, str]
+    view: TrodView, patient_name: str, birth_raw: str, pharmacy: tuple[str, str]
 ) -> str:
     """The letter: pharmacy, patient, test and result, the reasons for the referral, signature."""
-    performed = datetime.fromisoformat(view["performed_at"]).astimezone(PHARMACY_TZ)
-    criteria = view["criteria"]
+    performed = datetime.fromisoformat(view.performed_at).astimezone(PHARMACY_TZ)
+    criteria = view.criteria
     readings = ", ".join(
         f"{escape(ANALYTE_LABELS.get(k, k))} : {escape(READING_LABELS.get(v, v))}"
-        for k, v in sorted(view["readings"].items())
+        for k, v in sorted(view.readings.items())
     )
-    reasons = "".join(f"<li>{escape(r['message'])}</li>" for r in view["protocol"]["refusals"])
+    reasons = "".join(f"<li>{escape(r.message)}</li>" for r in view.protocol.refusals)
     if not reasons:
         reasons = "<li>Résultat du test à confirmer par un médecin.</li>"
-    exclusions = ", ".join(escape(EXCLUSION_LABELS[Exclusion(e)]) for e in criteria["exclusions"])
+    exclusions = ", ".join(escape(EXCLUSION_LABELS[Exclusion(e)]) for e in criteria.exclusions)
     rows = [
         _row("Patient", escape(patient_name)),
         _row("Né(e) le", _birth(birth_raw)),
-        _row("Test", escape(TEST_LABELS.get(view["test"], view["test"]))),
+        _row("Test", escape(TEST_LABELS.get(view.test, view.test))),
         _row("Réalisé le", performed.strftime("%d/%m/%Y à %H:%M")),
         _row("Résultat", readings),
-        _row("Kit", escape(_kit(view["kit"]))),
+        _row("Kit", escape(_kit(view.kit))),
     ]
-    if criteria.get("temperature_c"):
-        celsius = str(criteria["temperature_c"]).replace(".", ",")
+    if criteria.temperature_c:
+        celsius = str(criteria.temperature_c).replace(".", ",")
         rows.append(_row("Température", escape(f"{celsius} °C")))
-    if view["protocol"]["score"] is not None:
-        rows.append(_row("Score de Mac Isaac", str(view["protocol"]["score"])))
+    if view.protocol.score is not None:
+        rows.append(_row("Score de Mac Isaac", str(view.protocol.score)))
     if exclusions:
         rows.append(_row("Critères d'exclusion relevés", exclusions))
-    professional = view["professional"]
+    professional = view.professional
     name, address = pharmacy
     return (
         '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
@@ -96,7 +99,7 @@ def render_referral(
         f"<table>{''.join(rows)}</table>"
         f"<p>Motif(s) de l'orientation :</p><ul>{reasons}</ul>"
         "<p>Aucun antibiotique n'a été délivré.</p>"
-        f'<p class="sign">{escape(professional["name"])}, pharmacien<br>'
-        f"RPPS {escape(professional['rpps'])}<br>Le {performed.strftime('%d/%m/%Y')}</p>"
+        f'<p class="sign">{escape(professional.name)}, pharmacien<br>'
+        f"RPPS {escape(professional.rpps)}<br>Le {performed.strftime('%d/%m/%Y')}</p>"
         "</body></html>"
     )

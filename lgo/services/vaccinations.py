@@ -14,7 +14,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import Any, Final, Protocol
 
@@ -30,14 +30,15 @@ from lgo.services.local_time import PHARMACY_TZ, local_date
 from lgo.services.missions_common import (
     Actor,
     ActStore,
+    CodedReason,
     DocumentProducer,
     MissionRefused,
     dumps,
+    first_problem,
     not_future,
     patient_facts,
     performer,
     publish,
-    with_document_problem,
 )
 from lgo.services.prescriptions import ProductCatalog
 from lgo.services.scans import ScanRecord
@@ -163,9 +164,97 @@ class VaccinationInput:
 
 
 @dataclass(frozen=True)
+class Eligibility:
+    """The checks before the injection (kept with the act)."""
+
+    vaccine: str
+    label: str
+    eligible: bool
+    age_min: int | None  # youngest possible age that day (None: birth date unreadable)
+    age_max: int | None
+    refusals: tuple[CodedReason, ...]
+    warnings: tuple[CodedReason, ...]
+
+    @classmethod
+    def of(cls, vaccine: Vaccine, result: Any) -> Eligibility:
+        return cls(
+            vaccine.value,
+            RULES[vaccine].label,
+            result.eligible,
+            result.age_min,
+            result.age_max,
+            tuple(CodedReason(r.code, r.message) for r in result.refusals),
+            tuple(CodedReason(r.code, r.message) for r in result.warnings),
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Eligibility:
+        return cls(
+            data["vaccine"],
+            data["label"],
+            data["eligible"],
+            data["age_min"],
+            data["age_max"],
+            tuple(CodedReason(**r) for r in data["refusals"]),
+            tuple(CodedReason(**r) for r in data["warnings"]),
+        )
+
+
+@dataclass(frozen=True)
+class VaccineInfo:
+    code: str
+    label: str
+    atc: str
+    live: bool  # live attenuated vaccine
+    min_age: int
+    max_age: int | None
+
+
+@dataclass(frozen=True)
+class VaccineProduct:
+    gtin: str
+    cip13: str | None
+    cis: str | None
+    label: str
+    lot: str
+    expiry: str
+    serial: str | None
+
+
+@dataclass(frozen=True)
+class ActProfessional:
+    rpps: str
+    national_id: str
+    session_id: str
+    counter: str | None
+
+
+@dataclass(frozen=True)
+class VaccinationView:
+    """A vaccination as recorded (times in ISO 8601)."""
+
+    id: str
+    patient_id: str
+    vaccine: str
+    vaccine_label: str
+    administered_at: str
+    created_at: str
+    product: VaccineProduct
+    dose_number: int | None
+    act: str
+    route: str
+    site: str | None
+    professional: ActProfessional
+    eligibility: Eligibility
+    document_id: str | None  # the VAC-NOTE produced
+    document_skipped: str | None  # why it was not
+    document_problem: dict[str, Any] | None = None  # why, as a problem (this answer only)
+
+
+@dataclass(frozen=True)
 class Recorded:
     status_code: int
-    body: dict[str, Any]
+    body: VaccinationView
     replayed: bool = False
 
 
@@ -203,7 +292,7 @@ class VaccinationService:
         *,
         immunocompromised: bool = False,
         severe_reaction_history: bool = False,
-    ) -> dict[str, Any]:
+    ) -> Eligibility:
         """The eligibility checks alone (the counter's step before the injection), on ``on``
         (today at the pharmacy by default)."""
         on = on or local_date(self._clock())
@@ -214,19 +303,14 @@ class VaccinationService:
                 vaccine, facts.birth_date_raw, on, immunocompromised, severe_reaction_history
             )
         )
-        return _eligibility_json(vaccine, result)
+        return Eligibility.of(vaccine, result)
 
-    def vaccines(self) -> list[dict[str, Any]]:
+    def vaccines(self) -> list[VaccineInfo]:
         """The vaccines a pharmacist may give, with their age bounds."""
         return [
-            {
-                "code": rule.vaccine.value,
-                "label": rule.label,
-                "atc": rule.atc,
-                "live": rule.live,
-                "min_age": rule.min_age,
-                "max_age": rule.max_age,
-            }
+            VaccineInfo(
+                rule.vaccine.value, rule.label, rule.atc, rule.live, rule.min_age, rule.max_age
+            )
             for rule in RULES.values()
         ]
 
@@ -256,10 +340,10 @@ class VaccinationService:
                 ),
                 problems,
             )
-        body = with_document_problem(self.get(row.id), problems)
+        body = replace(self.get(row.id), document_problem=first_problem(problems))
         # Ids only on the bus: which vaccine a patient received is health data.
         publish(
-            self._events, "vaccination.recorded", {"id": row.id, "document_id": body["document_id"]}
+            self._events, "vaccination.recorded", {"id": row.id, "document_id": body.document_id}
         )
         return Recorded(201, body)
 
@@ -327,7 +411,7 @@ class VaccinationService:
             pharmacist_national_id=actor.author.national_id,
             session_id=actor.session_id,
             counter_name=actor.counter_name,
-            eligibility=dumps(_eligibility_json(data.vaccine, result)),
+            eligibility=dumps(asdict(Eligibility.of(data.vaccine, result))),
         )
 
     def _product(self, data: VaccinationInput, code: VaccineCode) -> tuple[str, str]:
@@ -346,7 +430,7 @@ class VaccinationService:
         *,
         to_dmp: bool = True,
         mss_recipient: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> VaccinationView:
         """The note of an act recorded without one (INS qualified since, or a crash)."""
         if mss_recipient:
             self._documents().require_mss(mss_recipient)
@@ -362,11 +446,11 @@ class VaccinationService:
             ),
             problems,
         )
-        return with_document_problem(self.get(vaccination_id), problems)
+        return replace(self.get(vaccination_id), document_problem=first_problem(problems))
 
     # ------------------------------------------------------------ reads
 
-    def get(self, vaccination_id: str) -> dict[str, Any]:
+    def get(self, vaccination_id: str) -> VaccinationView:
         return self._store.get(vaccination_id)
 
     def search(
@@ -377,7 +461,7 @@ class VaccinationService:
         end: date | None = None,
         vaccine: Vaccine | None = None,
         limit: int = 200,
-    ) -> list[dict[str, Any]]:
+    ) -> list[VaccinationView]:
         """The register of acts, newest first; dates are local days, inclusive."""
         return self._store.search(
             patient_id=patient_id,
@@ -410,46 +494,34 @@ def to_document_vaccination(row: VaccinationRow, actor: Actor) -> Vaccination:
     )
 
 
-def _eligibility_json(vaccine: Vaccine, result: Any) -> dict[str, Any]:
-    return {
-        "vaccine": vaccine.value,
-        "label": RULES[vaccine].label,
-        "eligible": result.eligible,
-        "age_min": result.age_min,
-        "age_max": result.age_max,
-        "refusals": [{"code": r.code, "message": r.message} for r in result.refusals],
-        "warnings": [{"code": r.code, "message": r.message} for r in result.warnings],
-    }
-
-
-def _view(row: VaccinationRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "patient_id": row.patient_id,
-        "vaccine": row.vaccine,
-        "vaccine_label": RULES[Vaccine(row.vaccine)].label,
-        "administered_at": row.administered_at.isoformat(),
-        "created_at": row.created_at.isoformat(),
-        "product": {
-            "gtin": row.gtin,
-            "cip13": row.cip13,
-            "cis": row.cis_code,
-            "label": row.product_label,
-            "lot": row.lot_number,
-            "expiry": row.expiry.isoformat(),
-            "serial": row.serial,
-        },
-        "dose_number": row.dose_number,
-        "act": row.act,
-        "route": row.route,
-        "site": row.site,
-        "professional": {
-            "rpps": row.pharmacist_rpps,
-            "national_id": row.pharmacist_national_id,
-            "session_id": row.session_id,
-            "counter": row.counter_name,
-        },
-        "eligibility": json.loads(row.eligibility),
-        "document_id": row.document_id,
-        "document_skipped": row.document_skipped,
-    }
+def _view(row: VaccinationRow) -> VaccinationView:
+    return VaccinationView(
+        id=row.id,
+        patient_id=row.patient_id,
+        vaccine=row.vaccine,
+        vaccine_label=RULES[Vaccine(row.vaccine)].label,
+        administered_at=row.administered_at.isoformat(),
+        created_at=row.created_at.isoformat(),
+        product=VaccineProduct(
+            gtin=row.gtin,
+            cip13=row.cip13,
+            cis=row.cis_code,
+            label=row.product_label,
+            lot=row.lot_number,
+            expiry=row.expiry.isoformat(),
+            serial=row.serial,
+        ),
+        dose_number=row.dose_number,
+        act=row.act,
+        route=row.route,
+        site=row.site,
+        professional=ActProfessional(
+            rpps=row.pharmacist_rpps,
+            national_id=row.pharmacist_national_id,
+            session_id=row.session_id,
+            counter=row.counter_name,
+        ),
+        eligibility=Eligibility.from_json(json.loads(row.eligibility)),
+        document_id=row.document_id,
+        document_skipped=row.document_skipped,
+    )

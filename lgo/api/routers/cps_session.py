@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, SecretStr
 
 from lgo.api.contract import answers, problem_responses
 from lgo.api.deps import CounterDep, CpsDep, SessionsDep
+from lgo.api.schemas import view_of
 from lgo.api.schemas.sessions import CardStatus, SessionInfo
 from lgo.services import hardware_errors as hw
 from lgo.services.cps import CpsService
@@ -70,10 +71,10 @@ _CARD_ERRORS = (
     summary="Carte CPS insérée : numéro de série et essais de code restants",
     **answers(CardStatus, *_CARD_ERRORS),
 )
-async def card_status(
-    cps: CpsDep, _counter: CounterDep, reader: str | None = None
-) -> dict[str, Any]:
-    return await cps.card_status_with_deadline(reader)
+async def card_status(cps: CpsDep, _counter: CounterDep, reader: str | None = None) -> CardStatus:
+    status = await cps.card_status_with_deadline(reader)
+    # the PIN state only when known: the answer says nothing rather than null
+    return view_of(CardStatus, status, omit_none=("pin_locked", "pin_final_try", "token_found"))
 
 
 @router.post(

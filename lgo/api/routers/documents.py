@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, Response
@@ -31,6 +31,7 @@ from lgo.api.deps import (
     PharmacistDep,
     require_counter,
 )
+from lgo.api.schemas import view_of
 from lgo.api.schemas.documents import DeliveryList, DmpDocumentEntry, DocumentView, RetryQueued
 from lgo.core.errors import Conflict, InvalidInput, LgoError
 from lgo.documents.errors import (
@@ -133,28 +134,28 @@ _DMP_ERRORS: tuple[type[LgoError], ...] = (
         MssRecipientInvalid,
     ),
 )
-def produce(
-    body: DocumentRequest, documents: DocumentsDep, session: PharmacistDep
-) -> dict[str, Any]:
+def produce(body: DocumentRequest, documents: DocumentsDep, session: PharmacistDep) -> DocumentView:
     author = author_from_session(session.identity)
     if body.kind == "dispensing-summary":
         if not body.dispensation_id:
             raise InvalidInput("dispensation_id requis pour un résumé de dispensation.")
-        return documents.dispensing_summary(
+        summary = documents.dispensing_summary(
             body.dispensation_id, author, to_dmp=body.to_dmp, mss_recipient=body.mss_recipient
         )
+        return view_of(DocumentView, summary)
     if not body.patient_id or not body.vaccinations:
         raise InvalidInput("patient_id et au moins une vaccination sont requis.")
     if any(v.administered_at.tzinfo is None for v in body.vaccinations):
         raise InvalidInput("Dates de vaccination avec fuseau horaire attendues.")
     vaccinations = [Vaccination(**v.model_dump()) for v in body.vaccinations]
-    return documents.vaccination_note(
+    note = documents.vaccination_note(
         body.patient_id,
         vaccinations,
         author,
         to_dmp=body.to_dmp,
         mss_recipient=body.mss_recipient,
     )
+    return view_of(DocumentView, note)
 
 
 @router.get(
@@ -166,8 +167,8 @@ def deliveries(
     queue: DeliveriesDep,
     status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> dict[str, Any]:
-    return queue.list(status, limit)
+) -> DeliveryList:
+    return view_of(DeliveryList, queue.list(status, limit))
 
 
 @router.get(
@@ -175,8 +176,8 @@ def deliveries(
     summary="Un document et l'état de ses envois",
     **answers(DocumentView, DocumentNotFoundError),
 )
-def read(document_id: str, documents: DocumentsDep) -> dict[str, Any]:
-    return documents.get(document_id)
+def read(document_id: str, documents: DocumentsDep) -> DocumentView:
+    return view_of(DocumentView, documents.get(document_id))
 
 
 @router.get(
@@ -214,10 +215,11 @@ def html(document_id: str, documents: DocumentsDep) -> HTMLResponse:
 )
 def send(
     document_id: str, body: DeliveryIn, documents: DocumentsDep, session: PharmacistDep
-) -> dict[str, Any]:
-    return documents.send(
+) -> DocumentView:
+    sent = documents.send(
         document_id, body.channel, author_rpps=session.identity.rpps, recipient=body.recipient
     )
+    return view_of(DocumentView, sent)
 
 
 @router.post(
@@ -229,8 +231,9 @@ def retry(
     delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # beyond a 64-bit key: a 422, not a 500
     queue: DeliveriesDep,
     _session: PharmacistDep,
-) -> dict[str, bool]:
-    return queue.retry(delivery_id)
+) -> RetryQueued:
+    queue.retry(delivery_id)
+    return RetryQueued(queued=True)
 
 
 @router.get(
@@ -238,8 +241,8 @@ def retry(
     summary="Documents produits pour le patient",
     **answers(list[DocumentView]),
 )
-def patient_documents(patient_id: str, documents: DocumentsDep) -> list[dict[str, Any]]:
-    return documents.for_patient(patient_id)
+def patient_documents(patient_id: str, documents: DocumentsDep) -> list[DocumentView]:
+    return [view_of(DocumentView, document) for document in documents.for_patient(patient_id)]
 
 
 @router.get(

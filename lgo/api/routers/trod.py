@@ -16,9 +16,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,6 +26,7 @@ from lgo.api.contract import answers, problem_responses
 from lgo.api.deps import CounterDep, PharmacistDep, TrodDep, require_counter
 from lgo.api.routers.documents import HTML_HEADERS
 from lgo.api.routers.vaccinations import DocumentRequestIn, IdempotencyHeader, actor_of
+from lgo.api.schemas import view_of
 from lgo.api.schemas.dispensations import Dispensation
 from lgo.api.schemas.trod import TrodView
 from lgo.core.errors import InvalidInput
@@ -50,6 +51,7 @@ from lgo.services.trod import (
     TrodInput,
     TrodKitExpired,
 )
+from lgo.services.trod import TrodView as RecordedTest
 
 router = APIRouter(tags=["TROD"], dependencies=[Depends(require_counter)])
 
@@ -150,8 +152,9 @@ def record_trod(
     trod: TrodDep,
     counter: CounterDep,
     session: PharmacistDep,
+    response: Response,
     idempotency_key: IdempotencyHeader = None,
-) -> JSONResponse:
+) -> TrodView:
     if not idempotency_key:
         raise IdempotencyKeyMissing()
     c = body.criteria
@@ -176,8 +179,10 @@ def record_trod(
         fingerprint=request_fingerprint(body.model_dump(mode="json")),
     )
     status, view, replayed = trod.record(idempotency_key, data, actor_of(session, counter.name))
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse(view, status_code=status, headers=headers)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.status_code = status
+    return _view(view)
 
 
 @router.post(
@@ -224,13 +229,14 @@ def produce_document(
     trod: TrodDep,
     counter: CounterDep,
     session: PharmacistDep,
-) -> dict[str, Any]:
-    return trod.document(
+) -> TrodView:
+    documented = trod.document(
         str(trod_id),
         actor_of(session, counter.name),
         to_dmp=body.to_dmp,
         mss_recipient=body.mss_recipient,
     )
+    return _view(documented)
 
 
 @router.get(
@@ -251,10 +257,15 @@ def search_trod(
     end: Annotated[date | None, Query(alias="to", description="Dernier jour (inclus)")] = None,
     test: TrodTest | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[dict[str, Any]]:
-    return trod.search(patient_id=patient, start=start, end=end, test=test, limit=limit)
+) -> list[TrodView]:
+    found = trod.search(patient_id=patient, start=start, end=end, test=test, limit=limit)
+    return [_view(recorded) for recorded in found]
 
 
 @router.get("/v1/trod/{trod_id}", summary="Un test rapide", **answers(TrodView, ActNotFound))
-def read_trod(trod_id: uuid.UUID, trod: TrodDep) -> dict[str, Any]:
-    return trod.get(str(trod_id))
+def read_trod(trod_id: uuid.UUID, trod: TrodDep) -> TrodView:
+    return _view(trod.get(str(trod_id)))
+
+
+def _view(recorded: RecordedTest) -> TrodView:
+    return view_of(TrodView, recorded, omit_none=("document_problem",))

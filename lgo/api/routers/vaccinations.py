@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lgo.api.contract import answers
 from lgo.api.deps import CounterDep, PharmacistDep, VaccinationsDep, require_counter
+from lgo.api.schemas import view_of
 from lgo.api.schemas.vaccinations import VaccinationEligibility, VaccinationView, VaccineInfo
 from lgo.documents.models import VaccinationAct, VaccinationRoute, VaccinationSite
 from lgo.domain.vaccination import Vaccine
@@ -40,6 +40,9 @@ from lgo.services.vaccinations import (
     VaccinationNotEligible,
     VaccineCodeInvalid,
     VaccineExpired,
+)
+from lgo.services.vaccinations import (
+    VaccinationView as RecordedVaccination,
 )
 
 router = APIRouter(tags=["vaccinations"], dependencies=[Depends(require_counter)])
@@ -115,8 +118,9 @@ def record_vaccination(
     vaccinations: VaccinationsDep,
     counter: CounterDep,
     session: PharmacistDep,
+    response: Response,
     idempotency_key: IdempotencyHeader = None,
-) -> JSONResponse:
+) -> VaccinationView:
     if not idempotency_key:
         raise IdempotencyKeyMissing()
     data = VaccinationInput(
@@ -138,8 +142,10 @@ def record_vaccination(
         fingerprint=request_fingerprint(body.model_dump(mode="json")),
     )
     result = vaccinations.record(idempotency_key, data, actor_of(session, counter.name))
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.status_code = result.status_code
+    return _view(result.body)
 
 
 class DocumentRequestIn(BaseModel):
@@ -174,13 +180,14 @@ def produce_note(
     vaccinations: VaccinationsDep,
     counter: CounterDep,
     session: PharmacistDep,
-) -> dict[str, Any]:
-    return vaccinations.note(
+) -> VaccinationView:
+    noted = vaccinations.note(
         str(vaccination_id),
         actor_of(session, counter.name),
         to_dmp=body.to_dmp,
         mss_recipient=body.mss_recipient,
     )
+    return _view(noted)
 
 
 @router.get(
@@ -188,8 +195,8 @@ def produce_note(
     summary="Vaccins que le pharmacien peut administrer",
     **answers(list[VaccineInfo]),
 )
-def vaccines(vaccinations: VaccinationsDep) -> list[dict[str, Any]]:
-    return vaccinations.vaccines()
+def vaccines(vaccinations: VaccinationsDep) -> list[VaccineInfo]:
+    return [view_of(VaccineInfo, vaccine) for vaccine in vaccinations.vaccines()]
 
 
 @router.get(
@@ -203,13 +210,14 @@ def eligibility(
     vaccine: Vaccine,
     immunocompromised: bool = False,
     severe_reaction_history: bool = False,
-) -> dict[str, Any]:
-    return vaccinations.eligibility(
+) -> VaccinationEligibility:
+    answer = vaccinations.eligibility(
         patient,
         vaccine,
         immunocompromised=immunocompromised,
         severe_reaction_history=severe_reaction_history,
     )
+    return view_of(VaccinationEligibility, answer)
 
 
 @router.get(
@@ -224,10 +232,11 @@ def search_vaccinations(
     end: Annotated[date | None, Query(alias="to", description="Dernier jour (inclus)")] = None,
     vaccine: Vaccine | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[dict[str, Any]]:
-    return vaccinations.search(
+) -> list[VaccinationView]:
+    found = vaccinations.search(
         patient_id=patient, start=start, end=end, vaccine=vaccine, limit=limit
     )
+    return [_view(vaccination) for vaccination in found]
 
 
 @router.get(
@@ -235,5 +244,9 @@ def search_vaccinations(
     summary="Une vaccination",
     **answers(VaccinationView, ActNotFound),
 )
-def read_vaccination(vaccination_id: uuid.UUID, vaccinations: VaccinationsDep) -> dict[str, Any]:
-    return vaccinations.get(str(vaccination_id))
+def read_vaccination(vaccination_id: uuid.UUID, vaccinations: VaccinationsDep) -> VaccinationView:
+    return _view(vaccinations.get(str(vaccination_id)))
+
+
+def _view(vaccination: RecordedVaccination) -> VaccinationView:
+    return view_of(VaccinationView, vaccination, omit_none=("document_problem",))

@@ -4,6 +4,9 @@ Routes still get dicts from most services and declare these models with ``answer
 (lgo/api/contract.py): FastAPI validates the dict against the model and serialises it.
 """
 
+import dataclasses
+from typing import Any, TypeVar
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -24,3 +27,17 @@ class DocumentProblem(View):
     type: str
     title: str
     detail: str | None = None
+
+
+ViewT = TypeVar("ViewT", bound=BaseModel)
+
+
+def view_of(model: type[ViewT], result: Any, *, omit_none: tuple[str, ...] = ()) -> ViewT:
+    """The response model of a service's typed result (a dataclass). A member named in
+    ``omit_none`` is left out of the answer when the result has none (``answers`` excludes unset
+    members): the answer says nothing rather than ``null`` (e.g. ``document_problem``)."""
+    data = dataclasses.asdict(result)
+    for name in omit_none:
+        if data.get(name) is None:
+            data.pop(name, None)
+    return model.model_validate(data)

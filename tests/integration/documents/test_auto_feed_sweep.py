@@ -70,7 +70,7 @@ def test_lost_event_is_recovered_once_by_the_sweep(
     assert part.sweep() == {"produced": 1, "skipped": 0, "failed": 0}
     assert counts(any_db, dispensation_id) == (1, 1)
     [document] = part.service.for_patient(patient_id)
-    assert document["deliveries"][0]["status"] == "pending"
+    assert document.deliveries[0].status == "pending"
 
     assert part.sweep() == {"produced": 0, "skipped": 0, "failed": 0}
     assert counts(any_db, dispensation_id) == (1, 1)
@@ -153,7 +153,7 @@ def test_without_a_session_the_author_is_the_dispensing_pharmacist_by_id(
     part.sweep()
     [document] = part.service.for_patient(patient_id)
     with any_db.uow(readonly=True) as uow:
-        row = uow.session.get(DocumentRow, document["id"])
+        row = uow.session.get(DocumentRow, document.id)
         assert row is not None
         assert row.author_rpps == PHARMACIST_RPPS
 

@@ -68,7 +68,7 @@ def queue_documents(db: Database, clock: Clock, count: int) -> list[str]:
         nir = f"2850375{index:03d}345"
         patient = add_patient(db, IdentityStatus.QUAL, nir=with_key(nir[:13]))
         view = service.vaccination_note(patient, make_vaccination_note().vaccinations, AUTHOR)
-        ids.append(view["id"])
+        ids.append(view.id)
     return ids
 
 

@@ -145,20 +145,20 @@ def test_dispensing_summary_reaches_the_dmp_and_is_found_by_a_query(
     dispensation_id = dispense(any_db, catalog, patient_id)
 
     view = documents.dispensing_summary(dispensation_id, AUTHOR)
-    assert [d["status"] for d in view["deliveries"]] == [PENDING]
+    assert [d.status for d in view.deliveries] == [PENDING]
     assert worker.run_once() == 1
 
-    [delivery] = documents.get(view["id"])["deliveries"]
-    assert delivery["status"] == DELIVERED and delivery["attempts"] == 1
+    [delivery] = documents.get(view.id).deliveries
+    assert delivery.status == DELIVERED and delivery.attempts == 1
     stored = sim_documents(dmp_sim)
     assert [(s["unique_id"], s["patient_id"], s["type_code"]["code"]) for s in stored] == [
-        (view["id"], f"{FICTIVE_NIR}^^^&{OID}&ISO^NH", "60593-1")
+        (view.id, f"{FICTIVE_NIR}^^^&{OID}&ISO^NH", "60593-1")
     ]
     assert stored[0]["author_person"].startswith(f"8{PHARMACIST_RPPS}^PHARMACIEN^TEST")
 
     consultation = DmpConsultation(IdentityService(any_db, insi=None), dmp)  # type: ignore[arg-type]
     [entry] = consultation.list(patient_id, author_rpps=PHARMACIST_RPPS)
-    assert entry.unique_id == view["id"] and entry.title == "Dispensation médicamenteuse"
+    assert entry.unique_id == view.id and entry.title == "Dispensation médicamenteuse"
     html = consultation.open(
         patient_id, entry.repository_id, entry.unique_id, author_rpps=PHARMACIST_RPPS
     )
@@ -193,7 +193,7 @@ def test_outage_is_retried_with_backoff_then_delivered_once(
     assert (row.status, row.attempts) == (DELIVERED, 2)
     assert not worker.degraded
     stored = sim_documents(dmp_sim)
-    assert [s["unique_id"] for s in stored] == [view["id"]]
+    assert [s["unique_id"] for s in stored] == [view.id]
 
 
 @pytest.mark.parametrize("status", [IdentityStatus.PROV, IdentityStatus.RECUP, IdentityStatus.VALI])
@@ -248,8 +248,8 @@ def test_vaccination_note_sent_by_mssante_with_the_cda_attached(
         to_dmp=False,
         mss_recipient=recipient,
     )
-    documents.send(view["id"], "mss", author_rpps=PHARMACIST_RPPS, recipient=recipient)  # twice
-    assert len(documents.get(view["id"])["deliveries"]) == 1
+    documents.send(view.id, "mss", author_rpps=PHARMACIST_RPPS, recipient=recipient)  # twice
+    assert len(documents.get(view.id).deliveries) == 1
 
     mss_server.mailbox.fail_next("451 4.3.0 Indisponible")
     assert worker.run_once() == 1
@@ -261,7 +261,7 @@ def test_vaccination_note_sent_by_mssante_with_the_cda_attached(
     [received] = mss_server.mailbox.received()
     assert received.rcpt_tos == (recipient,)
     [attachment] = list(received.parsed().iter_attachments())
-    assert attachment.get_payload(decode=True) == documents.content(view["id"])
+    assert attachment.get_payload(decode=True) == documents.content(view.id)
 
 
 def test_mssante_with_a_foreign_certificate_fails_permanently(
@@ -324,5 +324,5 @@ def test_one_summary_per_dispensation_whatever_the_retries(
     first = documents.dispensing_summary(dispensation_id, AUTHOR)
     with pytest.raises(DocumentAlreadyProduced):
         documents.dispensing_summary(dispensation_id, AUTHOR)
-    assert [d["id"] for d in documents.for_patient(patient_id)] == [first["id"]]
+    assert [d.id for d in documents.for_patient(patient_id)] == [first.id]
     assert len(deliveries(sqlite_db)) == 1

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from hwsim.mss import MssServer
+from lgo.bootstrap import dispensing as dispensing_part
 from lgo.bootstrap.documents import part_of
 from lgo.core.events import Event
 from lgo.core.settings import load_settings
 from lgo.domain.identity import IdentityStatus, InsOid
-from lgo.bootstrap import dispensing as dispensing_part
 from lgo.services.prescriptions import InMemoryCatalog
 from tests.fixtures.api import ApiHarness, running_api
 from tests.fixtures.dispensing import (

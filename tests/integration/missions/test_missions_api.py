@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -650,6 +651,13 @@ def _stored_act(db: Database) -> str:
     return act_id
 
 
+@dataclass(frozen=True)
+class _Produced:
+    """What the documents service answers, as the act store reads it (the document's id)."""
+
+    id: str
+
+
 def test_document_production_is_claimed_once_and_retaken_after_the_lease(any_db: Database) -> None:
     store = ActStore(
         any_db,
@@ -669,9 +677,9 @@ def test_document_production_is_claimed_once_and_retaken_after_the_lease(any_db:
             .values(document_claimed_at=datetime.now(UTC) - DOCUMENT_LEASE - timedelta(seconds=1))
         )
         uow.commit()
-    assert store.link_document(act_id, lambda: {"id": "2.25.42"}) is True
+    assert store.link_document(act_id, lambda: _Produced("2.25.42")) is True
     assert store.get(act_id)["document_id"] == "2.25.42"
-    assert store.link_document(act_id, lambda: {"id": "2.25.43"}) is False  # it has its document
+    assert store.link_document(act_id, lambda: _Produced("2.25.43")) is False  # it has its document
     assert store.get(act_id)["document_id"] == "2.25.42"
 
 

@@ -155,8 +155,8 @@ def test_vaccination_eligibility_is_decided_on_the_clock_of_the_root(
     with built(tmp_path, Adapters(clock=lambda: at(now))) as c:
         patient_id = new_patient(c)
         answer = c.missions.vaccinations.eligibility(patient_id, Vaccine.HPV)
-    assert answer["eligible"] is eligible
-    assert answer["age_min"] == (26 if eligible else 27)
+    assert answer.eligible is eligible
+    assert answer.age_min == (26 if eligible else 27)
 
 
 def test_cps_login_goes_through_the_card_adapter(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_cps_login_goes_through_the_card_adapter(tmp_path: Path) -> None:
     with built(tmp_path, Adapters(cps_card=card)) as c:
         cps = c.hardware.cps
         cps.card_inserted("Lecteur CPS")
-        assert cps.card_status()["pin_tries_left"] == 3
+        assert cps.card_status().pin_tries_left == 3
 
         session = cps.login("1234")
 
