@@ -1,7 +1,7 @@
 """Response models of the API, one module per resource (named schemas of /v1/openapi.json).
 
-Routes still get dicts from most services and declare these models with ``answers(...)``
-(lgo/api/contract.py): FastAPI validates the dict against the model and serialises it.
+Routes declare these models with ``answers(...)`` (lgo/api/contract.py); a route turns its service's
+typed result (a dataclass) into its model with :func:`view_of`, and FastAPI serialises it.
 """
 
 import dataclasses
