@@ -517,19 +517,21 @@ class Evidence:
             f"{n['our_cpu_busy']:.0%} by these daemons, PostgreSQL and the bench, "
             f"{n['idle_daemons_cpu_busy']:.0%} by the idle counters' daemons"
         )
+        bounds = []
         if n["machine_cpu_busy"] >= 0.8:
-            verdict = f"CPU ({cpu})"
-        elif n["lock_wait_share"] >= 0.3:
-            verdict = f"row-lock waits ({n['lock_wait_share']:.0%} of backend samples; {cpu})"
-        elif n["wal_wait_share"] >= 0.3:
-            verdict = f"WAL sync ({n['wal_wait_share']:.0%} of backend samples; {cpu})"
-        elif n["daemon_wait_share"] >= 0.5:
-            verdict = (
-                f"the daemon's work between statements, transaction open "
-                f"({n['daemon_wait_share']:.0%} of backend samples; {cpu})"
+            bounds.append(f"CPU ({cpu})")
+        if n["lock_wait_share"] >= 0.3:
+            bounds.append(f"row-lock waits ({n['lock_wait_share']:.0%} of backend samples)")
+        if n["wal_wait_share"] >= 0.3:
+            bounds.append(f"WAL sync ({n['wal_wait_share']:.0%} of backend samples)")
+        if n["daemon_wait_share"] >= 0.5:
+            bounds.append(
+                "the daemon's work between statements, transaction open "
+                f"({n['daemon_wait_share']:.0%} of backend samples)"
             )
-        else:
-            verdict = f"one request's own path ({cpu})"
+        verdict = " and ".join(bounds) or f"one request's own path ({cpu})"
+        if bounds and not bounds[0].startswith("CPU"):
+            verdict += f" ({cpu})"
         locked = sum(self.lock_targets.values()) or 1
         where = ", ".join(f"{k} {v / locked:.0%}" for k, v in self.lock_targets.most_common(3))
         waiting_in = f"; lock waiters blocked in: {where}" if self.lock_targets else ""
