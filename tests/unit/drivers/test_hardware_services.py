@@ -79,7 +79,7 @@ def test_login_opens_a_cps_session_and_removal_logs_out_at_once(wired, monkeypat
         return fake
 
     monkeypatch.setattr(cps_module, "cps_login", fake_login)
-    monkeypatch.setattr(CpsService, "_tokens_required", lambda self: object())
+    monkeypatch.setattr(cps_module.Pkcs11CpsCard, "_loaded", lambda self: object())
     hardware.on_monitor_event(CardInserted("R1", CPS_ATR, CardKind.CPS))
     session = cps.login(SECRET_PIN)
     assert session.kind is SessionKind.CPS and session.identity.profession_code == "21"
@@ -101,7 +101,7 @@ def test_card_pulled_during_login_leaves_no_session(wired, monkeypatch) -> None:
         return fake
 
     monkeypatch.setattr(cps_module, "cps_login", login_then_pull)
-    monkeypatch.setattr(CpsService, "_tokens_required", lambda self: object())
+    monkeypatch.setattr(cps_module.Pkcs11CpsCard, "_loaded", lambda self: object())
     hardware.on_monitor_event(CardInserted("R1", CPS_ATR, CardKind.CPS))
     with pytest.raises(hw.CpsSessionClosed):
         cps.login("1234")
@@ -112,7 +112,7 @@ def test_logout_through_the_registry_closes_the_card_session(wired, monkeypatch)
     events, sessions, cps, hardware = wired
     fake = FakeCps()
     monkeypatch.setattr(cps_module, "cps_login", lambda *a, **k: fake)
-    monkeypatch.setattr(CpsService, "_tokens_required", lambda self: object())
+    monkeypatch.setattr(cps_module.Pkcs11CpsCard, "_loaded", lambda self: object())
     hardware.on_monitor_event(CardInserted("R1", CPS_ATR, CardKind.CPS))
     cps.login("1234")
     sessions.close("logout")
@@ -127,7 +127,7 @@ def test_driver_errors_translate_to_french_problems(wired, monkeypatch) -> None:
         raise drv.PinIncorrect(2)
 
     monkeypatch.setattr(cps_module, "cps_login", wrong_pin)
-    monkeypatch.setattr(CpsService, "_tokens_required", lambda self: object())
+    monkeypatch.setattr(cps_module.Pkcs11CpsCard, "_loaded", lambda self: object())
     with pytest.raises(hw.CpsCardMissing):
         cps.login("1234")
     hardware.on_monitor_event(CardInserted("R1", CPS_ATR, CardKind.CPS))
