@@ -9,16 +9,14 @@ A statement added to the commit path fails here: update the list only with a rea
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 from lgo.core.events import EventBus
 from lgo.domain.prescription import PrescriptionLine
@@ -218,23 +216,15 @@ def test_renewal_reads_the_history_once_and_numbers_the_next_cycle(any_db: Datab
 
 
 def _qualified_patient(db: Database) -> str:
-    pid = str(uuid.uuid4())
-    now = datetime.now(UTC)
+    """A fictitious patient whose identity is qualified, with an INS."""
+    pid = make_patient(db)
     with db.uow() as uow:
-        uow.session.add(
-            Patient(
-                id=pid,
-                created_at=now,
-                updated_at=now,
-                birth_name="FICTIF",
-                given_names="ALICE",
-                sex="F",
-                birth_date_raw="19850312",
-                birth_place_code="75112",
-                source="manual",
+        uow.session.execute(
+            update(Patient)
+            .where(Patient.id == pid)
+            .values(
                 identity_status="qualified",
-                nir="285037511200042",
-                ins_matricule="285037511200042",
+                ins_matricule="280017510000000",
                 ins_oid="1.2.250.1.213.1.4.8",
             )
         )
