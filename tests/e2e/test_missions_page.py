@@ -122,10 +122,8 @@ def test_vaccination_form(page: Any, served: Served, tmp_path: Path) -> None:
     page.locator("#missions").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "missions-vaccination.png"))
     [act] = served.container.missions.vaccinations.search(patient_id=served.patient_id)
-    assert act["site"] == "deltoide-gauche" and act["document_id"]
-    assert documents_of(served.container).service.get(act["document_id"])["kind"] == (
-        "vaccination-note"
-    )
+    assert act.site == "deltoide-gauche" and act.document_id
+    assert documents_of(served.container).service.get(act.document_id).kind == ("vaccination-note")
 
     page.locator("#lang-toggle").click()
     expect(page.locator("#missions > summary h2")).to_have_text(
@@ -162,8 +160,8 @@ def test_trod_positive_angine_dispensed_then_outside_criteria_referred(
     page.locator("#missions").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "missions-trod-dispensed.png"))
     [test] = served.container.missions.trod.search(patient_id=served.patient_id)
-    assert test["dispensation_id"]
-    assert test["kit"]["expiry"] == NEXT_YEAR.isoformat()
+    assert test.dispensation_id
+    assert test.kit.expiry == NEXT_YEAR.isoformat()
 
     # Same patient with a fever above 39.5 °C: outside the protocol, the referral letter.
     page.locator("#trod-temp").fill("39.8")
@@ -202,7 +200,7 @@ def test_a_note_the_kit_refuses_shows_its_failed_rules(
     )
     expect(page.get_by_test_id("m-failed-rules")).to_have_text(rule)
     [act] = served.container.missions.vaccinations.search(patient_id=served.patient_id)
-    assert act["document_id"] is None and act["document_skipped"] == "cda-non-conformant"
+    assert act.document_id is None and act.document_skipped == "cda-non-conformant"
     assert page.lgo_errors == []
 
 
@@ -218,6 +216,6 @@ def test_a_vaccine_outside_the_catalogue_is_typed_at_the_counter(page: Any, serv
     page.locator("#vacc-record").click()
     expect(page.get_by_test_id("vacc-recorded")).to_contain_text("lot LOTHORS")
     [act] = served.container.missions.vaccinations.search(patient_id=served.patient_id)
-    assert act["product"]["cis"] == "60990099"
-    assert act["product"]["label"] == "VACCIN GRIPPAL HORS CATALOGUE FICTIF"
+    assert act.product.cis == "60990099"
+    assert act.product.label == "VACCIN GRIPPAL HORS CATALOGUE FICTIF"
     assert page.lgo_errors == []
