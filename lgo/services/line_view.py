@@ -9,8 +9,8 @@ when the dosage does not give a daily quantity (the pharmacist gives the figure 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from lgo.domain.controlled import Period
 from lgo.domain.dispensing import (
@@ -29,7 +29,71 @@ from lgo.domain.products import cheapest_pack_set
 from lgo.domain.refusals import ARTICLES, LIMIT_MESSAGES_FR
 
 
-def posology_view(prescription: Prescription, line: PrescriptionLine) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PosologyFigures:
+    """What the structured dosage defines (or the pharmacist typed on a paper line)."""
+
+    units_per_day: str | None
+    duration_days: int | None
+    as_needed: bool
+    max_units_per_day: str | None
+    needs_pharmacist_input: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryReason:
+    code: str
+    message: str
+    article: str | None
+
+
+@dataclass(frozen=True)
+class DeliverableToday:
+    """What may be delivered today on the line (the rule the commit enforces)."""
+
+    allowed: bool
+    max_days: int
+    reasons: list[DeliveryReason]
+    overridable: bool
+
+
+@dataclass(frozen=True)
+class ProposedPack:
+    cip13: str
+    units: int
+    count: int
+
+
+@dataclass(frozen=True)
+class ProposedPacks:
+    days: int
+    price_cents: int
+    packs: list[ProposedPack]
+
+
+@dataclass(frozen=True)
+class LineView:
+    line_no: int
+    designation: str
+    product_code: str
+    regulatory_list: str
+    units_per_day: str | None
+    duration_days: int
+    renewals: int
+    substitutable: bool
+    non_substitution_reason: str | None
+    days_dispensed: int
+    deliveries: int
+    remaining_days: int
+    posology_text: str
+    posology: PosologyFigures
+    deliverable: DeliverableToday
+    warnings: list[str]
+    proposal: ProposedPacks | None
+
+
+def posology_view(prescription: Prescription, line: PrescriptionLine) -> PosologyFigures:
     """The figures the dosage defines; a typed paper line carries the pharmacist's own figures."""
     posology = line.posology
     if posology is None and prescription.source is PrescriptionSource.PAPER:
@@ -37,47 +101,39 @@ def posology_view(prescription: Prescription, line: PrescriptionLine) -> dict[st
             units_per_day=line.units_per_day, duration_days=line.duration_days, reason=None
         )
     posology = posology or Posology()
-    return {
-        "units_per_day": display_decimal(posology.units_per_day),
-        "duration_days": posology.duration_days,
-        "as_needed": posology.as_needed,
-        "max_units_per_day": display_decimal(posology.max_units_per_day),
-        "needs_pharmacist_input": posology.needs_pharmacist_input,
-        "reason": posology.reason,
-    }
+    return PosologyFigures(
+        units_per_day=display_decimal(posology.units_per_day),
+        duration_days=posology.duration_days,
+        as_needed=posology.as_needed,
+        max_units_per_day=display_decimal(posology.max_units_per_day),
+        needs_pharmacist_input=posology.needs_pharmacist_input,
+        reason=posology.reason,
+    )
 
 
-def deliverable_view(allowance: Deliverable, exceptional: bool = False) -> dict[str, Any]:
+def deliverable_view(allowance: Deliverable, exceptional: bool = False) -> DeliverableToday:
     if allowance.blocking:
-        reasons = [
-            {"code": r.code.value, "message": r.message, "article": r.article}
-            for r in allowance.blocking
-        ]
+        reasons = [DeliveryReason(r.code.value, r.message, r.article) for r in allowance.blocking]
         if exceptional:
             reasons.append(EXCEPTIONAL_REASON)
     else:
         reasons = [
-            {
-                "code": limit.code.value,
-                "article": ARTICLES.get(limit.code),
-                "message": LIMIT_MESSAGES_FR[limit.code].format(days=allowance.max_days),
-            }
+            DeliveryReason(
+                limit.code.value,
+                LIMIT_MESSAGES_FR[limit.code].format(days=allowance.max_days),
+                ARTICLES.get(limit.code),
+            )
             for limit in allowance.binding()
         ]
-    return {
-        "allowed": allowance.allowed,
-        "max_days": allowance.max_days,
-        "reasons": reasons,
-        "overridable": allowance.overridable,
-    }
+    return DeliverableToday(allowance.allowed, allowance.max_days, reasons, allowance.overridable)
 
 
-EXCEPTIONAL_REASON: dict[str, str | None] = {
-    "code": "exceptional_dispensation_possible",
-    "message": f"Dispensation supplémentaire exceptionnelle possible : {EXCEPTIONAL_DELIVERY_DAYS} "
+EXCEPTIONAL_REASON = DeliveryReason(
+    "exceptional_dispensation_possible",
+    f"Dispensation supplémentaire exceptionnelle possible : {EXCEPTIONAL_DELIVERY_DAYS} "
     "jours au plus (intervention « modification », exceptionnelle), prescripteur à informer.",
-    "article": "L.5125-23-1",
-}
+    "L.5125-23-1",
+)
 
 
 def _exceptional_possible(
@@ -90,19 +146,14 @@ def _exceptional_possible(
 
 
 def _proposal(
-    line: PrescriptionLine, allowance: Deliverable, posology: dict[str, Any]
-) -> dict[str, Any] | None:
-    if not allowance.allowed or posology["needs_pharmacist_input"] or not line.product.packs:
+    line: PrescriptionLine, allowance: Deliverable, posology: PosologyFigures
+) -> ProposedPacks | None:
+    if not allowance.allowed or posology.needs_pharmacist_input or not line.product.packs:
         return None
     days = allowance.max_days
     packs = cheapest_pack_set(line.product.packs, units_for(line, days))
-    return {
-        "days": days,
-        "price_cents": packs.price_cents,
-        "packs": [
-            {"cip13": p.pack.cip13, "units": p.pack.units, "count": p.count} for p in packs.lines
-        ],
-    }
+    counts = [ProposedPack(p.pack.cip13, p.pack.units, p.count) for p in packs.lines]
+    return ProposedPacks(days, packs.price_cents, counts)
 
 
 def line_view(
@@ -111,33 +162,33 @@ def line_view(
     history: LineHistory,
     today: date,
     covered: Sequence[Period] = (),
-) -> dict[str, Any]:
+) -> LineView:
     allowance = deliverable(prescription, line, history, today, covered)
     posology = posology_view(prescription, line)
-    return {
-        "line_no": line.line_no,
-        "designation": line.product.name,
-        "product_code": line.product.code,
-        "regulatory_list": line.regulatory_list.value,
+    return LineView(
+        line_no=line.line_no,
+        designation=line.product.name,
+        product_code=line.product.code,
+        regulatory_list=line.regulatory_list.value,
         # Only what the dosage defines (or the pharmacist typed): never a figure computed from
         # the number of boxes.
-        "units_per_day": posology["units_per_day"],
-        "duration_days": line.duration_days,
-        "renewals": line.renewals,
-        "substitutable": line.substitutable,
-        "non_substitution_reason": (
+        units_per_day=posology.units_per_day,
+        duration_days=line.duration_days,
+        renewals=line.renewals,
+        substitutable=line.substitutable,
+        non_substitution_reason=(
             line.non_substitution_reason.value if line.non_substitution_reason else None
         ),
-        "days_dispensed": history.days_dispensed,
-        "deliveries": history.deliveries,
-        "remaining_days": max(line.treatment_days - history.days_dispensed, 0),
-        "posology_text": line.posology_text,
-        "posology": posology,
-        "deliverable": deliverable_view(
+        days_dispensed=history.days_dispensed,
+        deliveries=history.deliveries,
+        remaining_days=max(line.treatment_days - history.days_dispensed, 0),
+        posology_text=line.posology_text,
+        posology=posology,
+        deliverable=deliverable_view(
             allowance,
             exceptional=bool(allowance.blocking)
             and _exceptional_possible(prescription, line, history, today),
         ),
-        "warnings": [r.code.value for r in allowance.blocking],
-        "proposal": _proposal(line, allowance, posology),
-    }
+        warnings=[r.code.value for r in allowance.blocking],
+        proposal=_proposal(line, allowance, posology),
+    )

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from lgo.domain.controlled import Period
 from lgo.domain.dispensing import LineHistory
 from lgo.domain.patient_match import PatientTraits
 from lgo.domain.prescription import Prescription
 from lgo.services.dispensing import PrescriptionView
-from lgo.services.line_view import line_view
+from lgo.services.line_view import LineView, line_view
 from lgo.services.local_time import local_date
 from lgo.services.prescriber_check import PrescriberCheckPort
 from lgo.services.prescription_patient import PatientMatchResult
@@ -56,7 +56,7 @@ class PrescriptionReading:
     first_delivery_deadline: str
     treatment_limit: str
     degraded: bool
-    lines: list[dict[str, Any]]  # lgo.services.line_view (figures the page shows per line)
+    lines: list[LineView]
 
 
 @dataclass(frozen=True)

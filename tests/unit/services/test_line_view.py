@@ -3,7 +3,7 @@ no figure is shown where the dosage gives none, a typed paper line shows the pha
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import date
 from decimal import Decimal
 
@@ -26,7 +26,7 @@ def morphine_rx(**kwargs: object) -> object:
 
 def test_proposal_follows_the_days_left_to_run_on_a_late_stupefiant() -> None:
     rx = morphine_rx(posology=READ, posology_text="une gélule matin et soir")
-    view = line_view(rx, rx.lines[0], LineHistory(), date(2026, 2, 11))  # type: ignore[attr-defined]
+    view = asdict(line_view(rx, rx.lines[0], LineHistory(), date(2026, 2, 11)))  # type: ignore[attr-defined]
     assert view["posology_text"] == "une gélule matin et soir"
     assert view["deliverable"]["max_days"] == 18  # 28 − 10 days elapsed
     assert view["proposal"]["days"] == 18
@@ -35,7 +35,7 @@ def test_proposal_follows_the_days_left_to_run_on_a_late_stupefiant() -> None:
 
 def test_blocked_line_has_no_proposal_and_says_why() -> None:
     rx = morphine_rx(posology=READ)
-    view = line_view(rx, rx.lines[0], LineHistory(), date(2026, 3, 1))  # type: ignore[attr-defined]
+    view = asdict(line_view(rx, rx.lines[0], LineHistory(), date(2026, 3, 1)))  # type: ignore[attr-defined]
     assert view["deliverable"]["allowed"] is False
     assert [r["code"] for r in view["deliverable"]["reasons"]] == ["presented_late_reduced"]
     assert view["warnings"] == ["presented_late_reduced"]
@@ -47,7 +47,7 @@ def test_no_daily_figure_means_no_proposal_and_no_units_per_day() -> None:
         as_needed=True, max_units_per_day=Decimal(4), duration_days=7, reason=AS_NEEDED
     )
     rx = morphine_rx(posology=as_needed)
-    view = line_view(rx, rx.lines[0], LineHistory(), D)  # type: ignore[attr-defined]
+    view = asdict(line_view(rx, rx.lines[0], LineHistory(), D))  # type: ignore[attr-defined]
     assert view["units_per_day"] is None  # not the box-derived 2 of the domain line
     assert view["posology"] == {
         "units_per_day": None,
@@ -64,7 +64,7 @@ def test_no_daily_figure_means_no_proposal_and_no_units_per_day() -> None:
 def test_typed_paper_line_shows_the_pharmacists_figures() -> None:
     typed = prescription(line(units_per_day=Decimal("1.5"), duration_days=10))
     rx = replace(typed, source=PrescriptionSource.PAPER)
-    view = line_view(rx, rx.lines[0], LineHistory(), D)
+    view = asdict(line_view(rx, rx.lines[0], LineHistory(), D))
     assert (
         view["posology"]["units_per_day"],
         view["posology"]["duration_days"],
