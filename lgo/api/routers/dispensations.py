@@ -11,7 +11,6 @@ import uuid
 from dataclasses import asdict
 from datetime import date, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -198,11 +197,6 @@ class DispensationIn(_In):
         description="Le pharmacien a pris connaissance de l'avertissement sur le prescripteur "
         "(inactif, inconnu de l'Annuaire Santé, RPPS invalide ou non vérifiable).",
     )
-
-
-class DispensationMode(StrEnum):
-    ONLINE = "online"
-    DEGRADED = "degraded"
 
 
 def _command(body: DispensationIn) -> DispensationCommand:
