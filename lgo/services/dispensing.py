@@ -83,10 +83,12 @@ log = get_logger(__name__)
 # The commit's statements, built once on the Core tables (no ORM unit of work on the hot path).
 _TABLES = Base.metadata.tables
 _KEYS = _TABLES["idempotency_keys"]
+_PATIENTS = _TABLES["patients"]
 _PRESCRIPTIONS = _TABLES["prescriptions"]
 _DISPENSATIONS = _TABLES["dispensations"]
 _LINES = _TABLES["dispensation_lines"]
 _OUTBOX = _TABLES["outbox_messages"]
+_PATIENT = select(_PATIENTS).where(_PATIENTS.c.id == bindparam("patient_id"))
 _ANSWER_OF_KEY = select(_KEYS.c.request_hash, _KEYS.c.status_code, _KEYS.c.response).where(
     _KEYS.c.key == bindparam("key")
 )
@@ -477,9 +479,7 @@ class DispensingService:
         numbers), the head's own update being the last write before the commit."""
         conn = session.connection()
         now = self.clock()
-        patient = session.get(Patient, data.patient_id)
-        if patient is None:
-            raise PatientNotFound()
+        patient = _patient(conn, data.patient_id)
         prescription = _prescription_for_commit(conn, data, now)
         ensure_prescription_patient(prescription, patient)  # before any row is added
         past = _past_lines(conn, prescription.prescription_id)
@@ -627,6 +627,15 @@ def _past_lines(db: Session | Connection, prescription_id: str) -> list[_PastLin
     """One read of the prescription's earlier interventions (history, seq, renewal number)."""
     rows = db.execute(_PAST_LINES, {"prescription_id": prescription_id}).all()
     return [_PastLine(*row) for row in rows]
+
+
+def _patient(conn: Connection, patient_id: str) -> Patient:
+    """The patient row as a detached object: the commit reads it and never writes it, so it needs
+    no place in the ORM session."""
+    row = conn.execute(_PATIENT, {"patient_id": patient_id}).one_or_none()
+    if row is None:
+        raise PatientNotFound()
+    return Patient(**row._mapping)
 
 
 def _ins_qualified(patient: Patient) -> bool:
