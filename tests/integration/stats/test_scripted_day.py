@@ -32,6 +32,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from hwsim.mss import MssServer
 from hwsim.national.faults import FaultKind, FaultSpec
 from lgo.api.app import create_app
+from lgo.bootstrap import dispensing as dispensing_part
+from lgo.bootstrap import documents as documents_part
 from lgo.bootstrap.container import Container
 from lgo.bootstrap.national import apcv_of
 from lgo.bootstrap.stats import NOT_COUNTERS
@@ -39,7 +41,6 @@ from lgo.core.settings import load_settings
 from lgo.domain.identity import IdentityStatus, InsOid, with_key
 from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.national.apcv import ApcvTokenUsed
-from lgo.services import dispensing_part, documents_part
 from lgo.services.counters import add_counter
 from lgo.services.sessions import ProfessionalIdentity, SessionKind
 from lgo.services.stats import FIGURE_NAMES, today_local
