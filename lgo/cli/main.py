@@ -184,19 +184,24 @@ def counters_list() -> None:
 
 @counters_app.command("revoke")
 def counters_revoke(name: str) -> None:
-    """Révoquer le jeton d'un poste (effet immédiat)."""
-    from lgo.services.counters import revoke_counter
+    """Révoquer le jeton d'un poste (effet immédiat sur chaque service lgo)."""
+    from lgo.services.counters import revoke
 
     settings = settings_or_exit()
     db = migrated_db(settings)
     try:
-        info = revoke_counter(db, name)
+        done = revoke(db, name)
     except LgoError as exc:
         err_console.print(f"[red]{exc.title}[/red] : {exc.detail}")
         raise typer.Exit(1) from None
     finally:
         db.dispose()
-    console.print(f"Poste [bold]{info.name}[/bold] révoqué.")
+    console.print(f"Poste [bold]{done.counter.name}[/bold] révoqué.")
+    if done.unconfirmed:  # PostgreSQL: docs/api.md, "Authentification"
+        err_console.print(
+            f"[yellow]{done.unconfirmed} service(s) lgo n'ont pas confirmé[/yellow] : ils "
+            "refuseront ce jeton dès que leur connexion à la base sera rétablie."
+        )
 
 
 @app.command()

@@ -4,6 +4,7 @@ the daemon's PostgreSQL listener has lost its connection."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -96,6 +97,25 @@ def test_sqlite_revocation_from_another_process_is_seen_by_the_next_request(
     settings = _settings(tmp_path, None)
     with running_api(settings) as api:
         _revoked_at_once(api, settings.database_url)
+
+
+def test_sqlite_revocation_by_the_lgo_command(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, None)
+    with running_api(settings) as api:
+        _, token = add_counter(api.container.db, "comptoir-cli")
+        headers = {"Authorization": f"Bearer {token}"}
+        assert api.client.get("/v1/health", headers=headers).status_code == 200
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LGO_")}
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("lgo")), "counters", "revoke", "comptoir-cli"],
+            env={**env, "LGO_STATE_DIR": str(settings.state_dir)},
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "révoqué" in done.stdout
+        assert api.client.get("/v1/health", headers=headers).status_code == 401
 
 
 def test_sqlite_token_added_after_the_daemon_started_works_at_once(api: ApiHarness) -> None:
