@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from prometheus_client.registry import Collector
 
@@ -34,6 +34,7 @@ from lgo.core.events import EventBus
 from lgo.core.lifecycle import ComponentHealth, HealthCheck, Lifecycle
 from lgo.core.logs import get_logger
 from lgo.core.settings import Settings
+from lgo.national.annuaire import PractitionerDirectory
 from lgo.national.apcv import ApcvClient
 from lgo.national.dmp import DmpGateway
 from lgo.national.eprescription import EPrescriptionClient
@@ -41,7 +42,9 @@ from lgo.national.mss import MssGateway
 from lgo.services.cps import CpsCard
 from lgo.services.dispensation_intake import DispensationIntake
 from lgo.services.identity import InsiPort
+from lgo.services.local_time import local_date
 from lgo.services.prescription_reading import PrescriptionReader
+from lgo.services.psc_login import PscProvider
 from lgo.services.sessions import SessionRegistry
 from lgo.store.columns import utcnow
 from lgo.store.db import Database
@@ -65,6 +68,8 @@ class Adapters:
     dmp: DmpGateway | None = None  # DMP (provide, consult)
     mss: MssGateway | None = None  # MSSanté (configured as soon as one is handed in)
     cps_card: CpsCard | None = None  # the CPS card and its PKCS#11 token
+    psc: PscProvider | None = None  # Pro Santé Connect (e-CPS sign-in)
+    annuaire: PractitionerDirectory | None = None  # Annuaire Santé (behind lgo's cache)
 
 
 class SessionReaper:
@@ -110,7 +115,13 @@ class Container:
         self.identity = identity_part.build(
             settings, self.db, self.events, cps.signer, insi=adapters.insi, clock=clock
         )
-        self.psc = psc_part.PscPart(settings, self.sessions)
+        self.psc = psc_part.PscPart(
+            settings,
+            self.sessions,
+            psc=adapters.psc,
+            annuaire=adapters.annuaire,
+            today=(lambda: local_date(clock())) if adapters.clock else date.today,
+        )
         self.dispensing = dispensing_part.DispensingPart(
             settings, self.db, self.events, self.national.eprescription, self.identity.service
         )

@@ -8,47 +8,62 @@ network at start: the provider's discovery document is fetched at the first sign
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import date, timedelta
 
 from lgo.core.settings import Settings
-from lgo.national.annuaire import AnnuaireClient, CachedAnnuaire
+from lgo.national.annuaire import AnnuaireClient, CachedAnnuaire, PractitionerDirectory
 from lgo.national.psc import PscClient
 from lgo.national.transport import NationalHttpClient
 from lgo.services.prescriber_check import PrescriberChecker
-from lgo.services.psc_login import PscLogin
+from lgo.services.psc_login import PscLogin, PscProvider
 from lgo.services.sessions import SessionRegistry
 
 
 class PscPart:
-    def __init__(self, settings: Settings, sessions: SessionRegistry) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: SessionRegistry,
+        *,
+        psc: PscProvider | None = None,
+        annuaire: PractitionerDirectory | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        """``psc``, ``annuaire``: the national clients to use (fakes in a unit test; the Annuaire
+        one still behind lgo's cache); built from the settings when None. ``today``: the date of
+        the prescriber's status."""
         national = settings.national
         root = national.base_url.rstrip("/")
-        self._psc_http = _http("psc", national.psc.issuer_url or root + "/psc", settings)
-        self._annuaire_http = _http(
-            "annuaire", national.annuaire.url or root + "/annuaire", settings
-        )
-        client = PscClient(
-            self._psc_http,
-            client_id=national.psc.client_id,
-            client_secret=national.psc.client_secret.get_secret_value(),
-            scope=national.psc.scope,
-            leeway_s=national.psc.leeway_s,
-        )
+        self._owned: list[NationalHttpClient] = []  # closed at stop; handed-in clients are not
+        if psc is None:
+            psc_http = self._own(_http("psc", national.psc.issuer_url or root + "/psc", settings))
+            psc = PscClient(
+                psc_http,
+                client_id=national.psc.client_id,
+                client_secret=national.psc.client_secret.get_secret_value(),
+                scope=national.psc.scope,
+                leeway_s=national.psc.leeway_s,
+            )
+        if annuaire is None:
+            url = national.annuaire.url or root + "/annuaire"
+            annuaire = AnnuaireClient(
+                self._own(_http("annuaire", url, settings)),
+                api_key=national.annuaire.api_key.get_secret_value(),
+            )
         self.login = PscLogin(
-            client,
+            psc,
             sessions,
             session_ttl=timedelta(minutes=national.psc.ecps_session_minutes),
             redirect_uri=national.psc.redirect_uri or f"http://127.0.0.1:{settings.api.port}/",
         )
         self.annuaire = CachedAnnuaire(
-            AnnuaireClient(
-                self._annuaire_http, api_key=national.annuaire.api_key.get_secret_value()
-            ),
+            annuaire,
             ttl_s=national.annuaire.cache_ttl_s,
             negative_ttl_s=national.annuaire.negative_cache_ttl_s,
             max_entries=national.annuaire.cache_max_entries,
         )
-        self.prescribers = PrescriberChecker(self.annuaire)
+        self.prescribers = PrescriberChecker(self.annuaire, today)
 
     async def start(self) -> None:
         return None
@@ -58,8 +73,12 @@ class PscPart:
 
     def close(self) -> None:
         self.login.close()
-        self._psc_http.close()
-        self._annuaire_http.close()
+        for http in self._owned:
+            http.close()
+
+    def _own(self, http: NationalHttpClient) -> NationalHttpClient:
+        self._owned.append(http)
+        return http
 
 
 def _http(service: str, base_url: str, settings: Settings) -> NationalHttpClient:

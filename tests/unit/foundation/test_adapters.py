@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -20,12 +20,15 @@ from lgo.bootstrap.container import Adapters, Container
 from lgo.core.settings import load_settings
 from lgo.documents.models import Author
 from lgo.domain.identity import Ins, InsOid, RawBirthDate, Traits, with_key
+from lgo.domain.professionals import luhn_key
 from lgo.domain.vaccination import Vaccine
+from lgo.national.annuaire import PractitionerRecord, PractitionerRoleRecord
 from lgo.national.insi import InsiIdentity, VitaleQuery
 from lgo.national.mss import MssMessage, MssReceipt
 from lgo.services.documents import MssNotConfigured, MssRecipientInvalid
 from lgo.services.identity import NewPatient
 from lgo.services.missions_common import Actor
+from lgo.services.prescriber_check import PrescriberStatus
 from lgo.services.sessions import SessionKind
 from lgo.services.vaccinations import VaccinationInput
 from lgo.store import migrate
@@ -91,6 +94,20 @@ class FakeCpsCard:
         session = FakeCardSession(PHARMACIST)
         self.sessions.append(session)
         return session
+
+
+@dataclass
+class FakeAnnuaire:
+    """The Annuaire Santé knowing one doctor whose practice ends on 30 June 2026."""
+
+    asked: list[str] = field(default_factory=list)
+
+    def practitioner(self, rpps: str, *, author_rpps: str | None = None) -> PractitionerRecord:
+        self.asked.append(rpps)
+        role = PractitionerRoleRecord(
+            "10", None, True, date(2020, 1, 1), date(2026, 6, 30), None, None
+        )
+        return PractitionerRecord(rpps, "8" + rpps, True, "MEDECIN", "FICTIF", "Dr", (role,))
 
 
 class FakeMss:
@@ -177,6 +194,26 @@ def test_cps_login_goes_through_the_card_adapter(tmp_path: Path) -> None:
         cps.card_removed("Lecteur CPS")
         assert c.sessions.current() is None
         assert card.sessions[0].closed == [True]
+
+
+@pytest.mark.parametrize(
+    ("now", "status"),
+    [
+        ("2026-06-30T10:00:00", PrescriberStatus.ACTIVE),
+        ("2026-07-01T10:00:00", PrescriberStatus.INACTIVE),
+    ],
+)
+def test_prescriber_status_from_the_annuaire_adapter_on_the_clock_of_the_root(
+    tmp_path: Path, now: str, status: PrescriberStatus
+) -> None:
+    annuaire = FakeAnnuaire()
+    doctor = "1000000001" + luhn_key("1000000001")
+    with built(tmp_path, Adapters(annuaire=annuaire, clock=lambda: at(now))) as c:
+        first = c.psc.prescribers.check(doctor)
+        again = c.psc.prescribers.check(doctor)
+    assert (first.status, first.checked_on) == (status, at(now).date())
+    assert again.status is status
+    assert annuaire.asked == [doctor]  # the second answer came from lgo's cache
 
 
 def test_mss_recipient_checked_by_the_documents_service_before_any_act(tmp_path: Path) -> None:
