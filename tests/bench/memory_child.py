@@ -1,4 +1,5 @@
-"""Child process of the memory benchmark: prints bare_mib, rest_mib, after_mib and rate.
+"""Child process of the memory benchmark: prints one JSON line (bare_mib, rest_mib, after_mib, rate,
+beyond: the third-party packages loaded beyond the floor).
 
 Usage: python -m tests.bench.memory_child WORKDIR DISPENSATIONS
 RSS is read from /proc/self/status (VmRSS), so it counts what the kernel really holds.
@@ -7,9 +8,13 @@ RSS is read from /proc/self/status (VmRSS), so it counts what the kernel really 
 from __future__ import annotations
 
 import gc
+import importlib
+import json
 import sys
 import time
 from pathlib import Path
+
+from tests.bench.measure_api import FRAMEWORK
 
 
 def rss_mib() -> float:
@@ -19,39 +24,45 @@ def rss_mib() -> float:
     raise RuntimeError("no VmRSS")
 
 
+def top_level() -> set[str]:
+    return {name.split(".")[0] for name in sys.modules}
+
+
 def main() -> None:
     workdir, count = Path(sys.argv[1]), int(sys.argv[2])
-    import fastapi  # noqa: F401
-    import httpx  # noqa: F401
-    import lxml.etree  # noqa: F401
-    import pydantic  # noqa: F401
-    import sqlalchemy  # noqa: F401
-    import uvicorn  # noqa: F401
-
+    for name in FRAMEWORK:  # the floor: the same libraries as the start floor
+        importlib.import_module(name)
+    gc.collect()
     bare = rss_mib()
+    floor_modules = top_level()
     from lgo.api.app import create_app
     from lgo.bootstrap.container import Container
     from lgo.bootstrap.dispensing import part_of
     from lgo.core.logs import configure_logging
     from lgo.core.settings import load_settings
     from lgo.store import migrate
-    from tests.bench.measures import dispense_many
-    from tests.fixtures.dispensing import LIST_I_PRODUCT
 
     configure_logging("WARNING")
     settings = load_settings(state_dir=workdir, hardware={"pcsc_enabled": False})
     container = Container(settings)
     migrate.upgrade(container.db)
     create_app(settings, container)
-    part_of(container).catalog.add(LIST_I_PRODUCT)
     gc.collect()
     rest = rss_mib()
+    std = set(sys.stdlib_module_names) | {"lgo", "drivers", "tests", "hwsim"}
+    beyond = sorted(m for m in top_level() - floor_modules - std if not m.startswith("_"))
+    # The test helpers (they import pytest) only now, after the figure at rest.
+    from tests.bench.measure_dispensing import dispense_many
+    from tests.fixtures.dispensing import LIST_I_PRODUCT
+
+    part_of(container).catalog.add(LIST_I_PRODUCT)
     start = time.perf_counter()
     dispense_many(container.db, count, "mem", part_of(container).service)
     rate = count / (time.perf_counter() - start)
     gc.collect()
     after = rss_mib()
-    print(f"bare_mib={bare:.1f} rest_mib={rest:.1f} after_mib={after:.1f} rate={rate:.1f}")
+    figures = {"bare_mib": bare, "rest_mib": rest, "after_mib": after, "rate": rate}
+    print(json.dumps({**{k: round(v, 1) for k, v in figures.items()}, "beyond": " ".join(beyond)}))
     container.db.dispose()
 
 

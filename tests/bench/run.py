@@ -112,8 +112,15 @@ def run_all(sizes: Sizes, tmp: Path, only: set[str] | None) -> list[Any]:
         with hardware() as (client, readers, module):
             step("vitale", lambda: hw.vitale_read(client, readers[0], sizes.vitale_reads))
             step("cps", lambda: hw.cps_login_sign(client, readers[1], module, sizes.cps_rounds))
-    step("sqlite", lambda: m.sqlite_commit_rate(tmp, sizes.commits))
-    step("api", lambda: m.api_overhead(tmp, sizes.api_requests))
+    from tests.bench import measure_dispensing as disp
+
+    step("sqlite", lambda: disp.sqlite_commit_rate(tmp, sizes.commits))
+    step("dispensing", lambda: disp.http_dispensation_sqlite(tmp, sizes.commits))
+    from tests.bench import measure_api as api
+
+    step("api", lambda: api.api_overhead(tmp, sizes.api_requests))
+    if not only or "api-pg" in only:
+        step("api-pg", lambda: api.pg_token_check(sizes.api_requests))
     if not only or "postgres" in only:
         from tests.bench import measure_postgres as pg
 
@@ -126,12 +133,12 @@ def run_all(sizes: Sizes, tmp: Path, only: set[str] | None) -> list[Any]:
     if not only or "outbox" in only:
         with national() as sim:
             step("outbox", lambda: m.outbox_drain(sim, tmp, sizes.outbox_messages))
-    step("daemon", lambda: m.daemon_start(tmp, sizes.daemon_starts))
+    step("daemon", lambda: api.daemon_start(tmp, sizes.daemon_starts))
     # Last and alone: its 10 000 commits would otherwise steal CPU from the timed steps.
     step(
         "memory",
-        lambda: m.memory(
-            m.start_memory(tmp, sizes.memory_dispensations), sizes.memory_dispensations
+        lambda: api.memory(
+            api.start_memory(tmp, sizes.memory_dispensations), sizes.memory_dispensations
         ),
     )
     return figures
@@ -190,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        help="vitale, cps, sqlite, api, postgres, outbox, daemon, memory; pg-day (16 counter "
-        "daemons × 1 000 dispensations on PostgreSQL, long) runs only when named",
+        help="vitale, cps, sqlite, dispensing, api, api-pg, postgres, outbox, daemon, memory; "
+        "pg-day (16 counter daemons × 1 000 dispensations on PostgreSQL, long) runs only when named",
     )
     args = parser.parse_args(argv)
     _prepare_environment()

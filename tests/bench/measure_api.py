@@ -1,0 +1,313 @@
+"""The API's own cost: a request's overhead, ``/v1/health``, the token check, start to ready and
+memory at rest, each next to a floor measured in the same run (docs: issue 20, API part).
+
+Floors:
+- a request: the same no-op route on a bare FastAPI app in the same process, the two timed in
+  alternation so that the machine's noise falls on both;
+- start and memory: python with :data:`FRAMEWORK` imported, the libraries the daemon needs to be
+  ready (web framework and server, database and migration check, settings, logging, metrics, CLI);
+  the figure's note lists any other third-party package the daemon has loaded by then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.bench.measures import ROOT, Figure, pct, timed
+
+FRAMEWORK = (
+    "fastapi",
+    "starlette.staticfiles",
+    "uvicorn",
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "alembic.runtime.migration",
+    "alembic.script",
+    "pydantic",
+    # FastAPI (0.1xx) imports it the first time it analyses a route's parameters, in any app.
+    "pydantic.v1",
+    "pydantic_settings",
+    "httpx",
+    "structlog",
+    "typer",
+    "prometheus_client",
+)
+IMPORT_FLOOR = "import " + ", ".join(FRAMEWORK)
+# What `lgo serve` has imported once ready, minus the floor: listed in the start figure's note.
+LOADED_BEYOND_FLOOR = """
+import sys
+before = set(sys.modules)
+{floor}
+floor = {{m.split(".")[0] for m in sys.modules}}
+from lgo.api.server import build_server
+from lgo.core.settings import load_settings
+build_server(load_settings(state_dir=sys.argv[1], hardware={{"pcsc_enabled": False}}))
+std = set(sys.stdlib_module_names)
+extra = {{m.split(".")[0] for m in sys.modules}} - floor - std - {{"lgo", "drivers"}}
+print(" ".join(sorted(m for m in extra if not m.startswith("_"))))
+"""
+
+
+def bytecode_env(tmp: Path, base: dict[str, str]) -> dict[str, str]:
+    """An environment where both sides read compiled bytecode, as an installed daemon does: the
+    development environment sets PYTHONDONTWRITEBYTECODE, which would make lgo compile its sources
+    at every start while the libraries in site-packages have theirs. One private cache for both
+    (PYTHONPYCACHEPREFIX), warmed before anything is timed."""
+    env = {k: v for k, v in base.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    warm = f"{IMPORT_FLOOR}; import lgo.api.server, lgo.cli.main, tests.bench.memory_child"
+    subprocess.run([sys.executable, "-c", warm], env=env, cwd=ROOT, check=True, timeout=300)
+    return env
+
+
+def alternate(calls: dict[str, Callable[[], object]], n: int) -> dict[str, list[float]]:
+    """Durations (ms) of each call, run in alternation ``n`` times."""
+    out: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(n):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            out[name].append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def api_overhead(tmp: Path, requests: int) -> list[Figure]:
+    """A no-op route behind the whole lgo stack (Host/Origin guard, body limit, request context,
+    metrics, bearer-token check) and /v1/health vs the same route on a bare FastAPI app."""
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient
+
+    from lgo.api.app import create_app
+    from lgo.api.deps import require_counter
+    from lgo.bootstrap.container import Container
+    from lgo.core.settings import load_settings
+    from lgo.services.counters import add_counter
+    from lgo.store import migrate
+
+    settings = load_settings(state_dir=tmp / "api-state", hardware={"pcsc_enabled": False})
+    container = Container(settings)
+    migrate.upgrade(container.db)
+    _, token = add_counter(container.db, "bench")
+    app = create_app(settings, container)
+
+    def noop() -> dict[str, bool]:
+        return {"ok": True}
+
+    app.add_api_route("/v1/bench-noop", noop, dependencies=[Depends(require_counter)])
+    app.router.routes.insert(0, app.router.routes.pop())  # before the counter page's "/" mount
+    bare = FastAPI()
+    bare.add_api_route("/noop", noop)
+    base = f"http://127.0.0.1:{settings.api.port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        TestClient(app, base_url=base, headers=headers) as ours,
+        TestClient(bare, base_url=base) as plain,
+    ):
+        for client, path in ((ours, "/v1/bench-noop"), (plain, "/noop"), (ours, "/v1/health")):
+            assert client.get(path).status_code == 200
+        ms = alternate(
+            {
+                "ours": lambda: ours.get("/v1/bench-noop"),
+                "bare": lambda: plain.get("/noop"),
+                "health": lambda: ours.get("/v1/health"),
+            },
+            requests,
+        )
+        figures = _request_figures(ms, requests)
+        figures.append(_token_check(app.state.tokens, container.db, token, requests))
+    container.db.dispose()
+    return figures
+
+
+def _request_figures(ms: dict[str, list[float]], requests: int) -> list[Figure]:
+    floor = statistics.median(ms["bare"])
+    return [
+        Figure(
+            "API request, no-op route behind the lgo stack (guard, auth, metrics)",
+            statistics.median(ms["ours"]),
+            "ms",
+            "same route on a bare FastAPI app (TestClient, timed in alternation)",
+            floor,
+            f"p99 {pct(ms['ours'], 0.99):.2f} ms (bare p99 {pct(ms['bare'], 0.99):.2f}), n={requests}",
+        ),
+        Figure(
+            "API GET /v1/health (token, component states)",
+            statistics.median(ms["health"]),
+            "ms",
+            "same bare route",
+            floor,
+            f"p99 {pct(ms['health'], 0.99):.2f} ms, n={requests}",
+        ),
+    ]
+
+
+def _token_check(tokens: Any, db: Any, token: str, n: int) -> Figure:
+    """The per-request token check (in memory, after SQLite's change signal) next to the signal
+    alone on a raw sqlite3 connection; the database lookup it replaced is in the note."""
+    from lgo.services.counters import authenticate
+
+    raw = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    rounds = max(n, 2000)
+    ours = statistics.median(timed(lambda: tokens.authenticate(token), rounds))
+    signal = statistics.median(timed(lambda: raw.execute("PRAGMA data_version").fetchone(), rounds))
+    lookup = statistics.median(timed(lambda: authenticate(db, token), max(n // 5, 50)))
+    raw.close()
+    return Figure(
+        "Token check per request (in memory, SQLite PRAGMA data_version as change signal)",
+        ours * 1000,
+        "µs",
+        "PRAGMA data_version alone, raw sqlite3",
+        signal * 1000,
+        f"the database lookup it replaces: {lookup * 1000:.0f} µs",
+    )
+
+
+def pg_token_check(n: int) -> list[Figure]:
+    """PostgreSQL (a cluster of its own): the per-request check (drain the LISTEN connection's
+    socket, then the dict) next to a ``select`` with a zero timeout on a socket; the database
+    lookup in the note."""
+    from tests.fixtures.db import start_pg_cluster, stop_pg_cluster
+
+    cluster, root = start_pg_cluster()
+    try:
+        return _pg_token_check(cluster.new_database(), n)
+    finally:
+        stop_pg_cluster(cluster, root)
+
+
+def _pg_token_check(url: str, n: int) -> list[Figure]:
+    import asyncio
+    import select
+    import socket
+
+    from lgo.services.counter_tokens import CounterTokens
+    from lgo.services.counters import add_counter, authenticate
+    from lgo.store import migrate
+    from lgo.store.db import Database
+
+    db = Database(url)
+    migrate.upgrade(db)
+    _, token = add_counter(db, "bench-pg")
+    tokens = CounterTokens(db)
+    asyncio.run(tokens.start())
+    try:
+        deadline = time.monotonic() + 20
+        while not tokens.has_signal():  # the listener connects in its thread
+            assert time.monotonic() < deadline, "listener did not connect"
+            time.sleep(0.05)
+        assert tokens.authenticate(token) is not None
+        rounds = max(n, 2000)
+        ours = statistics.median(timed(lambda: tokens.authenticate(token), rounds))
+        left, right = socket.socketpair()
+        floor = statistics.median(timed(lambda: select.select([left], [], [], 0), rounds))
+        left.close()
+        right.close()
+        lookup = statistics.median(timed(lambda: authenticate(db, token), max(n // 5, 50)))
+    finally:
+        asyncio.run(tokens.stop())
+        db.dispose()
+    return [
+        Figure(
+            "Token check per request (in memory, PostgreSQL LISTEN socket drained)",
+            ours * 1000,
+            "µs",
+            "select() with a zero timeout on a socket",
+            floor * 1000,
+            f"the database lookup it replaces: {lookup * 1000:.0f} µs",
+        )
+    ]
+
+
+def daemon_start(tmp: Path, rounds: int) -> list[Figure]:
+    """``lgo serve`` start to READY=1 (sd_notify), migrated SQLite, PC/SC off, against python
+    importing :data:`FRAMEWORK`; both timed in alternation."""
+    from tests.integration.deploy.daemon import Daemon, clean_env
+
+    lgo = Path(sys.executable).with_name("lgo")
+    state = tmp / "daemon-state"
+    base = {**clean_env(), "LGO_STATE_DIR": str(state), "LGO_LOGGING__LEVEL": "WARNING"}
+    env = bytecode_env(tmp, base)
+    subprocess.run([str(lgo), "migrate"], env=env, check=True, capture_output=True, timeout=120)
+
+    def floor_imports() -> None:
+        subprocess.run([sys.executable, "-c", IMPORT_FLOOR], env=env, check=True)
+
+    ms: dict[str, list[float]] = {"ours": [], "floor": []}
+    for round_ in range(rounds + 1):  # the first round only warms the caches
+        start = time.perf_counter()
+        daemon = Daemon(lgo, tmp, env)
+        daemon.wait_ready()
+        elapsed = (time.perf_counter() - start) * 1000
+        daemon.stop()
+        floor = timed(floor_imports, 1)
+        if round_:
+            ms["ours"].append(elapsed)
+            ms["floor"].extend(floor)
+    beyond = subprocess.run(
+        [sys.executable, "-c", LOADED_BEYOND_FLOOR.format(floor=IMPORT_FLOOR), str(state)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.strip()
+    return [
+        Figure(
+            "Daemon start to ready (lgo serve → READY=1)",
+            statistics.median(ms["ours"]),
+            "ms",
+            f"python start + {IMPORT_FLOOR}",
+            statistics.median(ms["floor"]),
+            f"n={rounds}, bytecode cached for both; third-party beyond the floor at ready: "
+            f"{beyond or 'none'}",
+        )
+    ]
+
+
+def start_memory(tmp: Path, dispensations: int) -> subprocess.Popen[str]:
+    """Start the memory child (a daemon container doing ``dispensations`` commits)."""
+    env = bytecode_env(tmp, {**os.environ, "LGO_LOGGING__LEVEL": "WARNING"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.memory_child", str(tmp / "mem"), str(dispensations)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def memory(child: subprocess.Popen[str], dispensations: int) -> list[Figure]:
+    """RSS of the child at rest, then after its ``dispensations`` commits."""
+    out, err = child.communicate(timeout=900)
+    if child.returncode != 0:
+        raise RuntimeError(f"memory child failed: {err[-2000:]}")
+    values = json.loads(out.strip().splitlines()[-1])
+    return [
+        Figure(
+            "Memory at rest (container + API app built, migrated SQLite)",
+            values["rest_mib"],
+            "MiB",
+            "python with the framework libraries imported (the start floor's)",
+            values["bare_mib"],
+            f"third-party beyond the floor: {values['beyond'] or 'none'}",
+        ),
+        Figure(
+            f"Memory after {dispensations} dispensations",
+            values["after_mib"],
+            "MiB",
+            "memory at rest",
+            values["rest_mib"],
+            f"{values['rate']:.0f} dispensations/s in the child",
+        ),
+    ]
