@@ -8,6 +8,7 @@ A statement added to the commit path fails here: update the list only with a rea
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +19,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select, update
 
+from lgo.bootstrap.container import Container
+from lgo.bootstrap.documents import part_of as documents_part_of
 from lgo.core.events import EventBus
+from lgo.core.settings import Settings
 from lgo.domain.prescription import PrescriptionLine
 from lgo.services import ordonnancier
 from lgo.services.dispensing import DispensingService
@@ -246,3 +250,40 @@ def test_committed_event_says_whether_the_ins_may_leave(
     assert [(e["type"], e["ins_qualified"]) for e in seen] == [
         ("dispensation.committed", qualified)
     ]
+
+
+def test_dmp_feed_skips_an_unqualified_ins_without_reading(
+    settings: Settings, sqlite_db: Database
+) -> None:
+    """Nothing after the commit that has nothing to do: the auto-feed records why once, from the
+    event alone (the dispensation id below is not even in the database)."""
+    container = Container(settings, db=sqlite_db)
+    part = documents_part_of(container)
+
+    async def feed_once() -> list[tuple[str, dict[str, Any]]]:
+        container.events.bind_loop(asyncio.get_running_loop())
+        watcher = container.events.open()
+        task = asyncio.create_task(part.feed())
+        await asyncio.sleep(0)  # the feed subscribes
+        with captured(sqlite_db) as statements:
+            container.events.publish(
+                "dispensation.committed", {"id": "not-in-the-database", "ins_qualified": False}
+            )
+            seen = []
+            while (event := await watcher.next(5)) is not None:
+                seen.append((event.type, event.data))
+                if event.type == "document.skipped":
+                    break
+        task.cancel()
+        watcher.close()
+        assert statements == []
+        return seen
+
+    try:
+        seen = asyncio.run(feed_once())
+    finally:
+        part.dmp.close()
+    assert seen[-1] == (
+        "document.skipped",
+        {"dispensation_id": "not-in-the-database", "reason": "ins-not-qualified"},
+    )
