@@ -123,7 +123,12 @@ class Container:
             today=(lambda: local_date(clock())) if adapters.clock else date.today,
         )
         self.dispensing = dispensing_part.DispensingPart(
-            settings, self.db, self.events, self.national.eprescription, self.identity.service
+            settings,
+            self.db,
+            self.events,
+            self.national.eprescription,
+            self.identity.service,
+            clock,
         )
         self.prescriptions = PrescriptionReader(self.dispensing.service, self.psc.prescribers)
         self.dispensation_intake = DispensationIntake(

@@ -9,6 +9,8 @@ and attempts settings), the INS provider the identity part's service.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +22,7 @@ from lgo.services.dispensing import DispensingService, PrescriptionFetcher
 from lgo.services.fhir_export import QualifiedInsProvider
 from lgo.services.outbox import ExecutionSender, OutboxWorker
 from lgo.services.prescriptions import CATALOG_FILE, CatalogError, InMemoryCatalog, load_catalog
+from lgo.store.columns import utcnow
 from lgo.store.db import Database
 
 if TYPE_CHECKING:
@@ -40,6 +43,7 @@ class DispensingPart:
         events: EventBus,
         eprescription: EPrescriptionPort,
         identity: QualifiedInsProvider,
+        clock: Callable[[], datetime] = utcnow,  # the "now" of the acts and their rules
     ) -> None:
         self.catalog, self.catalog_problem = _catalog(settings.state_dir / CATALOG_FILE)
         self.worker = OutboxWorker(db, events, eprescription, identity=identity)
@@ -50,6 +54,7 @@ class DispensingPart:
             eprescription=eprescription,
             pharmacy_finess=settings.pharmacy.finess,
             on_commit=self.worker.notify,
+            clock=clock,
         )
 
     async def start(self) -> None:

@@ -172,6 +172,7 @@ def test_vaccination_eligibility_is_decided_on_the_clock_of_the_root(
     with built(tmp_path, Adapters(clock=lambda: at(now))) as c:
         patient_id = new_patient(c)
         answer = c.missions.vaccinations.eligibility(patient_id, Vaccine.HPV)
+        assert c.dispensing.service.clock() == at(now)  # "deliverable today" on the same clock
     assert answer.eligible is eligible
     assert answer.age_min == (26 if eligible else 27)
 
