@@ -110,7 +110,9 @@ class Container:
         self.events = EventBus()
         self.sessions = SessionRegistry(self.events)
         self.national = national_part.build(settings, adapters.eprescription, adapters.apcv)
-        self.hardware = hardware_part.build(settings, self.events, self.sessions, adapters.cps_card)
+        self.hardware = hardware_part.build(
+            settings, self.events, self.sessions, adapters.cps_card, clock
+        )
         cps = self.hardware.cps
         self.identity = identity_part.build(
             settings, self.db, self.events, cps.signer, insi=adapters.insi, clock=clock

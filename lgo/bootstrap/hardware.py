@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from drivers.scanners import ClassifierConfig
@@ -18,6 +20,7 @@ from lgo.services.cps_revocation import revocation_check_from
 from lgo.services.hardware import HardwareService
 from lgo.services.scans import ScanService
 from lgo.services.sessions import SessionRegistry
+from lgo.store.columns import utcnow
 
 if TYPE_CHECKING:
     from lgo.bootstrap.container import Container
@@ -44,7 +47,11 @@ class HardwarePart:
 
 
 def build(
-    settings: Settings, events: EventBus, sessions: SessionRegistry, cps_card: CpsCard | None = None
+    settings: Settings,
+    events: EventBus,
+    sessions: SessionRegistry,
+    cps_card: CpsCard | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> HardwarePart:
     """``cps_card``: the CPS access to use (a fake in a unit test); the PKCS#11 module of
     ``hardware.pkcs11_module`` over PC/SC when None."""
@@ -56,7 +63,7 @@ def build(
             apcv_pattern=config.apcv_pattern,
         ),
     )
-    revocation = revocation_check_from(settings, events)
+    revocation = revocation_check_from(settings, events, clock)
     cps = CpsService(config, sessions, events, revocation, card=cps_card)
     return HardwarePart(HardwareService(config, events, scans, cps), scans, cps)
 

@@ -14,7 +14,7 @@ trusted CAs (``hardware.cps_ca_file``) and its issuer's CRL (docs/cps-revocation
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -102,7 +102,12 @@ class CpsRevocationCheck:
             self._store.close()
 
 
-def revocation_check_from(settings: Settings, events: EventBus | None) -> CpsRevocationCheck:
+def revocation_check_from(
+    settings: Settings,
+    events: EventBus | None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> CpsRevocationCheck:
+    """``clock``: the "now" a CRL's freshness (``nextUpdate`` + grace) is judged on."""
     hardware, national = settings.hardware, settings.national
     store = None
     if hardware.cps_ca_file is not None and hardware.cps_revocation != "off":
@@ -119,5 +124,6 @@ def revocation_check_from(settings: Settings, events: EventBus | None) -> CpsRev
             settings.state_dir / CRL_FOLDER,
             http,
             grace=timedelta(hours=hardware.cps_crl_grace_h),
+            clock=clock,
         )
     return CpsRevocationCheck(store, hardware.cps_revocation, events)
