@@ -43,7 +43,6 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -218,33 +217,16 @@ def stop_daemons(daemons: list[CounterDaemon]) -> None:
 
 
 def make_patients(url: str, count: int) -> list[str]:
-    """``count`` fictitious patients in one transaction: one per dispensation, so every paper
-    prescription is new (its local id derives from the body) and no rule links two of them."""
+    """``count`` fictitious patients: one per dispensation, so every paper prescription is new
+    (its local id derives from the body) and no rule links two of them."""
     from lgo.store.db import Database
-    from lgo.store.models import Patient
+    from tests.fixtures.dispensing import make_patient
 
-    now = datetime.now(UTC)
-    ids = [str(uuid.uuid4()) for _ in range(count)]
     db = Database(url)
     try:
-        with db.uow() as uow:
-            uow.session.add_all(
-                Patient(
-                    id=pid,
-                    created_at=now,
-                    updated_at=now,
-                    birth_name="FICTIF",
-                    given_names="CAMILLE",
-                    birth_date_raw="19800101",
-                    source="typed",
-                    identity_status="provisional",
-                )
-                for pid in ids
-            )
-            uow.commit()
+        return [make_patient(db) for _ in range(count)]
     finally:
         db.dispose()
-    return ids
 
 
 def dispensation_body(patient_id: str, today: str) -> bytes:
@@ -401,8 +383,9 @@ def _stats(con: Any) -> dict[str, float]:
 
 
 SAMPLE_SQL = """
-SELECT state, coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, 'running'),
-       left(query, 300)
+SELECT pid, state, coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, 'running'),
+       left(query, 300),
+       CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) END
 FROM pg_stat_activity
 WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
 """
@@ -410,6 +393,24 @@ WHERE datname = current_database() AND backend_type = 'client backend' AND pid <
 # one 10 s after its last transaction at worst (PGSTAT_IDLE_INTERVAL): read pg_stat_* after that.
 STATS_SETTLE_S = 10.5
 QUICK_STATS_SETTLE_S = 1.1
+
+
+def _doing(state: str, wait: str) -> str:
+    return "in transaction, waiting for the daemon" if state == "idle in transaction" else wait
+
+
+def _lock_roots(blocked_by: dict[int, list[int]]) -> set[int]:
+    """The backends that block others without waiting on a lock themselves (a tuple-lock queue
+    is a chain: each waiter waits on the one before, the first on the holder)."""
+    roots: set[int] = set()
+    for blockers in blocked_by.values():
+        for pid in blockers:
+            seen = {pid}
+            while pid in blocked_by and blocked_by[pid][0] not in seen:
+                pid = blocked_by[pid][0]
+                seen.add(pid)
+            roots.add(pid)
+    return roots
 
 
 def _statement_target(query: str) -> str:
@@ -433,6 +434,8 @@ class Sampler:
         self.pid = int(row[0])  # its own CPU is left out of PostgreSQL's
         self.waits: Tally[str] = Tally()
         self.lock_targets: Tally[str] = Tally()  # the statement a lock waiter is blocked in
+        # What the transaction at the head of each lock queue is doing (the lock holder).
+        self.holders: Tally[str] = Tally()
         self.backends: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -441,13 +444,15 @@ class Sampler:
         while not self._stop.wait(SAMPLE_EVERY_S):
             rows = self.con.execute(SAMPLE_SQL).fetchall()
             self.backends.append(len(rows))
-            for state, wait, query in rows:
-                if state == "active":
-                    self.waits[wait] += 1
-                    if wait.startswith("Lock:"):
-                        self.lock_targets[_statement_target(query)] += 1
-                elif state == "idle in transaction":
-                    self.waits["in transaction, waiting for the daemon"] += 1
+            doing = {pid: _doing(state, wait) for pid, state, wait, _, _ in rows}
+            blocked_by = {pid: blockers for pid, _, _, _, blockers in rows if blockers}
+            for pid, state, _, query, _ in rows:
+                if state in ("active", "idle in transaction"):
+                    self.waits[doing[pid]] += 1
+                if pid in blocked_by:
+                    self.lock_targets[_statement_target(query)] += 1
+            for root in _lock_roots(blocked_by):
+                self.holders[doing.get(root, "another database's backend")] += 1
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -473,6 +478,7 @@ class Evidence:
     stats: dict[str, float]
     waits: Tally[str]
     lock_targets: Tally[str]
+    holders: Tally[str]
     backends: list[int]
     loadavg: str
 
@@ -534,7 +540,13 @@ class Evidence:
             verdict += f" ({cpu})"
         locked = sum(self.lock_targets.values()) or 1
         where = ", ".join(f"{k} {v / locked:.0%}" for k, v in self.lock_targets.most_common(3))
-        waiting_in = f"; lock waiters blocked in: {where}" if self.lock_targets else ""
+        held = sum(self.holders.values()) or 1
+        holder = ", ".join(f"{k} {v / held:.0%}" for k, v in self.holders.most_common(3))
+        waiting_in = (
+            f"; lock waiters blocked in: {where}; the lock holder meanwhile: {holder}"
+            if self.lock_targets
+            else ""
+        )
         return f"{verdict}; backend samples: {top or 'none'}{waiting_in}"
 
 
@@ -597,6 +609,7 @@ def observed(
         stats={k: after[k] - before[k] for k in STATS_KEYS},
         waits=sampler.waits,
         lock_targets=sampler.lock_targets,
+        holders=sampler.holders,
         backends=sampler.backends,
         loadavg=loadavg,
     )
@@ -854,6 +867,7 @@ def level_figures(
                 "elapsed_s": evidence.elapsed_s,
                 **numbers,
                 **{f"samples {k}": float(v) for k, v in evidence.waits.most_common(8)},
+                **{f"lock holder {k}": float(v) for k, v in evidence.holders.most_common(4)},
             },
         )
     ]
