@@ -53,13 +53,16 @@ def pin_status(tokens: CpsTokens, info: CpsCardInfo) -> PinStatus:
     return tokens.pin_status(info.serial, info.tries_left)
 
 
-class _Token:
-    """The PKCS#11 token of one card, found at most once per login (a slot listing through OpenSC
-    waits on every reader), and its authentication certificate, read at most once."""
+class CardRead:
+    """One CPS as a login sees it: its PC/SC serial and counter (read here), its PKCS#11 token
+    (found at most once: a slot listing through OpenSC waits on every reader) and its
+    authentication certificate (read at most once, in a session without login)."""
 
-    def __init__(self, tokens: CpsTokens, serial: str) -> None:
+    def __init__(self, tokens: CpsTokens, reader: str) -> None:
         self._tokens = tokens
-        self.serial = serial
+        self.reader = reader
+        self.info = read_card_info(reader)
+        self.serial = self.info.serial
         self.found: Any = None
         self.certificate: bytes | None = None
 
@@ -74,6 +77,14 @@ class _Token:
         return self.certificate
 
 
+def read_for_check(tokens: CpsTokens, reader: str) -> CardRead:
+    """The CPS in ``reader`` with its authentication certificate read, for a check before the PIN
+    (revocation); give it to :func:`login` (``checked=``) so the card is not read twice."""
+    card = CardRead(tokens, reader)
+    card.read_certificate()
+    return card
+
+
 def login(
     tokens: CpsTokens,
     reader: str,
@@ -81,24 +92,26 @@ def login(
     *,
     confirm_final_try: bool = False,
     before_pin: Callable[[Callable[[], bytes]], object] | None = None,
+    checked: CardRead | None = None,
 ) -> CpsSession:
     """Log the CPS in ``reader`` in with ``pin``: one attempt, typed errors, no retry.
 
-    ``before_pin``: a check that must pass before the PIN is presented (the revocation check),
-    given a reader of the card's authentication certificate. The card is read, and its token
-    found, once for both: the identity then comes from the certificate the check read.
+    A check that must pass before the PIN is presented (the revocation check) reads the card's
+    authentication certificate either through ``before_pin`` (given a reader of it) or beforehand
+    through :func:`read_for_check` (``checked``). Either way the card is read, and its token
+    found, once for the check and the login, and the identity comes from the certificate read.
     """
     check_pin_format(pin)
-    info = read_card_info(reader)
-    card = _Token(tokens, info.serial)
+    card = checked if checked is not None and checked.reader == reader else CardRead(tokens, reader)
     if before_pin is not None:
         before_pin(card.read_certificate)
-        if card.found is not None:
-            # The check may have taken seconds (a CRL download): the card in the reader must still
-            # be the one checked, or the PIN would go to another card; its counter is read afresh.
-            info = read_card_info(reader)
-            if info.serial != card.serial:
-                raise errors.TokenRemoved("another card was inserted during the check")
+    info = card.info
+    if card.found is not None:
+        # The check may have taken seconds (a CRL download): the card in the reader must still
+        # be the one checked, or the PIN would go to another card; its counter is read afresh.
+        info = read_card_info(reader)
+        if info.serial != card.serial:
+            raise errors.TokenRemoved("another card was inserted during the check")
     # The card's own counter when it gives one: one PKCS#11 slot listing less (OpenSC's probes
     # every reader's card); C_Login below checks the token's flags again anyway.
     if info.tries_left is not None:

@@ -20,7 +20,7 @@ from typing import Protocol
 from drivers import errors as drv
 from drivers.cps import CpsTokens, PinStatus, pin_status_from_flags
 from drivers.cps import identity as drv_identity
-from drivers.cps.login import CpsCardInfo, read_card_info
+from drivers.cps.login import CardRead, CpsCardInfo, read_card_info, read_for_check
 from drivers.cps.login import login as cps_login
 from drivers.deadline import call_blocking
 from lgo.core.events import EventBus
@@ -86,6 +86,9 @@ class Pkcs11CpsCard:
         self._module = module
         self._tokens: CpsTokens | None = None
         self._lock = threading.Lock()
+        # The card as read for the revocation check, handed to the login that follows it: one card
+        # read, one slot listing and one certificate read for both (the login re-reads the serial).
+        self._checked: CardRead | None = None
 
     def card_info(self, reader: str) -> CpsCardInfo:
         return read_card_info(reader)
@@ -97,10 +100,16 @@ class Pkcs11CpsCard:
         return self._loaded().pin_status(serial, card_tries_left)
 
     def auth_certificate(self, reader: str) -> bytes:
-        return self._loaded().read_auth_certificate(read_card_info(reader).serial)
+        self._checked = None
+        checked = read_for_check(self._loaded(), reader)
+        self._checked = checked
+        return checked.read_certificate()  # read once, by read_for_check
 
     def login(self, reader: str, pin: str, *, confirm_final_try: bool) -> CardSession:
-        return cps_login(self._loaded(), reader, pin, confirm_final_try=confirm_final_try)
+        checked, self._checked = self._checked, None
+        return cps_login(
+            self._loaded(), reader, pin, confirm_final_try=confirm_final_try, checked=checked
+        )
 
     def _loaded(self) -> CpsTokens:
         with self._lock:

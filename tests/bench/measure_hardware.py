@@ -257,12 +257,13 @@ def _checked_login_sign(
     client: Any, index: int, tokens: Any, raw: _RawPkcs11, reader: str, pin: str, rounds: int
 ) -> Figure:
     """The daemon's login when a revocation check reads the authentication certificate before the
-    PIN (``before_pin``): ours re-reads the card's serial and counter after the check (the card
-    must still be the one checked); the floor reads the certificate in a public session."""
-    from drivers.cps.login import login
+    PIN (``read_for_check`` then ``login(checked=…)``, as lgo.services.cps does): ours re-reads the
+    card's serial and counter after the check (the card must still be the one checked); the floor
+    reads the certificate in a public session."""
+    from drivers.cps.login import login, read_for_check
 
     def ours() -> None:
-        session = login(tokens, reader, pin, before_pin=lambda read: read())
+        session = login(tokens, reader, pin, checked=read_for_check(tokens, reader))
         try:
             session.sign(SIGNED)
         finally:

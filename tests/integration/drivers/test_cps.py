@@ -237,3 +237,32 @@ def test_card_swapped_during_the_check_gets_no_pin(hwsim, cps_tokens) -> None:  
         login(tokens, reader, PHARMACIST.pin, before_pin=slow_check)
     other = read_card_info(reader)
     assert other.serial != PHARMACIST.card_serial and other.tries_left == 3
+
+
+def test_daemon_card_reads_the_token_once_for_the_revocation_check_and_the_login(
+    hwsim, cps_tokens
+) -> None:  # type: ignore[no-untyped-def]
+    from lgo.services.cps import Pkcs11CpsCard
+
+    _, module = cps_tokens
+    reader = insert_cps(hwsim)
+    card = Pkcs11CpsCard(module)
+
+    def plain() -> None:
+        card.login(reader, PHARMACIST.pin, confirm_final_try=False).close()
+
+    def checked() -> None:
+        certificate = card.auth_certificate(reader)
+        session = card.login(reader, PHARMACIST.pin, confirm_final_try=False)
+        assert session.authentication_certificate() == certificate
+        session.close()
+
+    plain()  # OpenSC binds the card's PKCS#15 application once
+    counts = []
+    for call in (plain, checked):
+        before = hwsim.client.apdus(CPS_READER)
+        call()
+        counts.append(hwsim.client.apdus(CPS_READER) - before)
+    # Only the serial and counter are read again after the check (SELECT + GET RESPONSE, READ,
+    # SELECT MF, GET DATA + GET RESPONSE): no second token lookup (OpenSC: 13 APDUs).
+    assert counts[1] - counts[0] == 6

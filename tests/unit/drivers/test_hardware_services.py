@@ -83,7 +83,7 @@ def test_login_opens_a_cps_session_and_removal_logs_out_at_once(wired, monkeypat
     hardware.on_monitor_event(CardInserted("R1", CPS_ATR, CardKind.CPS))
     session = cps.login(SECRET_PIN)
     assert session.kind is SessionKind.CPS and session.identity.profession_code == "21"
-    assert calls == [{"reader": "R1", "confirm_final_try": False}]
+    assert calls == [{"reader": "R1", "confirm_final_try": False, "checked": None}]
     assert cps.signer() is fake
     hardware.on_monitor_event(CardRemoved("R1"))
     assert fake.closed == 1 and sessions.current() is None
