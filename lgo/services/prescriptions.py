@@ -26,7 +26,7 @@ from lgo.domain.prescription import (
 from lgo.domain.products import Pack, PackForm, Product, RegulatoryList
 from lgo.domain.professions import profession_label, specialty_label
 from lgo.national import eprescription as ep
-from lgo.services.prescriber_check import PractitionerSummary, PrescriberCheckView
+from lgo.services.prescriber_check import PrescriberCheckView
 
 DEFAULT_DURATION_DAYS = 30
 
@@ -323,15 +323,9 @@ def patient_view(traits: PatientTraits | None) -> PrescriptionPatientView | None
 
 
 @dataclass(frozen=True)
-class PrescriberView:
+class PrescriberView(PrescriberCheckView):
     """The Annuaire check plus who the prescription names."""
 
-    rpps: str
-    status: str
-    checked_on: str
-    requires_acknowledgement: bool
-    warning: str | None
-    practitioner: PractitionerSummary | None
     name: str | None
     profession: str | None
     profession_code: str | None
