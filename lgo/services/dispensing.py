@@ -103,6 +103,17 @@ _PRESCRIPTION_CONTENT = (
     .where(_PRESCRIPTIONS.c.id == bindparam("prescription_id"))
     .with_for_update()
 )
+# Controlled lines: the periods the patient has covered by other prescriptions (chevauchement).
+_COVERED = (
+    select(_LINES.c.period_start, _LINES.c.period_end)
+    .join(_DISPENSATIONS, _DISPENSATIONS.c.id == _LINES.c.dispensation_id)
+    .where(
+        _DISPENSATIONS.c.patient_id == bindparam("patient_id"),
+        _LINES.c.prescription_id != bindparam("prescription_id"),
+        _LINES.c.molecule == bindparam("molecule"),
+        _LINES.c.period_start.is_not(None),
+    )
+)
 _PAST_LINES = (
     select(
         _LINES.c.line_no,
@@ -427,7 +438,7 @@ class DispensingService:
                 if replay is not None:
                     return replay
                 fault_point("dispensation.after_key_claim")
-                written = self._write(uow.session, key, data, ctx, degraded)
+                written = self._write(conn, key, data, ctx, degraded)
                 fault_point("dispensation.before_commit")
                 uow.commit()
         except IntegrityError:
@@ -465,7 +476,7 @@ class DispensingService:
 
     def _write(
         self,
-        session: Session,
+        conn: Connection,
         key: str,
         data: DispensationInput,
         ctx: ProfessionalContext,
@@ -477,7 +488,6 @@ class DispensingService:
         needs no ordonnancier number (dispensation, register, outbox), then the head is locked
         and only the numbered rows follow (lines, entries, the stored answer that shows the
         numbers), the head's own update being the last write before the commit."""
-        conn = session.connection()
         now = self.clock()
         patient = _patient(conn, data.patient_id)
         prescription = _prescription_for_commit(conn, data, now)
@@ -488,7 +498,7 @@ class DispensingService:
             [line.request for line in data.lines],
             _merged_histories(prescription, past),
             local_date(now),
-            _covered_periods(session, prescription, data.patient_id),
+            _covered_periods(conn, prescription, data.patient_id),
         )
         if not decision.allowed:
             raise DispensingRefused(refusals=_refusals(decision))
@@ -871,7 +881,7 @@ def _local_histories(past: Sequence[_PastLine]) -> dict[int, LineHistory]:
 
 
 def _covered_periods(
-    session: Session, prescription: Prescription, patient_id: str
+    session: Session | Connection, prescription: Prescription, patient_id: str
 ) -> dict[int, list[Period]]:
     """Controlled lines: periods this patient already has covered for the same substance by
     other prescriptions (chevauchement)."""
@@ -881,14 +891,12 @@ def _covered_periods(
             continue
         substance = line.product.molecule or line.product.code
         rows = session.execute(
-            select(DispensationLineRow.period_start, DispensationLineRow.period_end)
-            .join(DispensationRow, DispensationRow.id == DispensationLineRow.dispensation_id)
-            .where(
-                DispensationRow.patient_id == patient_id,
-                DispensationLineRow.prescription_id != prescription.prescription_id,
-                DispensationLineRow.molecule == substance,
-                DispensationLineRow.period_start.is_not(None),
-            )
+            _COVERED,
+            {
+                "patient_id": patient_id,
+                "prescription_id": prescription.prescription_id,
+                "molecule": substance,
+            },
         ).all()
         covered[line.line_no] = [Period(s, e) for s, e in rows if s and e]
     return covered
