@@ -15,13 +15,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from drivers import errors as drv
-from drivers.cps import CpsTokens, PinStatus, pin_status_from_flags
-from drivers.cps import identity as drv_identity
-from drivers.cps.login import CardRead, CpsCardInfo, read_card_info, read_for_check
-from drivers.cps.login import login as cps_login
 from drivers.deadline import call_blocking
 from lgo.core.events import EventBus
 from lgo.core.logs import get_logger
@@ -34,6 +30,14 @@ from lgo.services.sessions import (
     SessionKind,
     SessionRegistry,
 )
+
+if TYPE_CHECKING:
+    # drivers.cps (python-pkcs11, asn1crypto, cryptography: ~200 ms, a few MiB) is loaded when a CPS
+    # is first read, not at the daemon's start.
+    from drivers.cps import CpsTokens, PinStatus
+    from drivers.cps import identity as drv_identity
+    from drivers.cps.login import CardRead, CpsCardInfo
+
 
 log = get_logger(__name__)
 
@@ -91,6 +95,8 @@ class Pkcs11CpsCard:
         self._checked: CardRead | None = None
 
     def card_info(self, reader: str) -> CpsCardInfo:
+        from drivers.cps.login import read_card_info
+
         return read_card_info(reader)
 
     def require_middleware(self) -> None:
@@ -100,18 +106,24 @@ class Pkcs11CpsCard:
         return self._loaded().pin_status(serial, card_tries_left)
 
     def auth_certificate(self, reader: str) -> bytes:
+        from drivers.cps.login import read_for_check
+
         self._checked = None
         checked = read_for_check(self._loaded(), reader)
         self._checked = checked
         return checked.read_certificate()  # read once, by read_for_check
 
     def login(self, reader: str, pin: str, *, confirm_final_try: bool) -> CardSession:
+        from drivers.cps.login import login as cps_login
+
         checked, self._checked = self._checked, None
         return cps_login(
             self._loaded(), reader, pin, confirm_final_try=confirm_final_try, checked=checked
         )
 
     def _loaded(self) -> CpsTokens:
+        from drivers.cps import CpsTokens
+
         with self._lock:
             if self._tokens is None:
                 if self._module is None:
@@ -211,6 +223,8 @@ class CpsService:
         if info.tries_left is not None:
             # The card's own counter says it all: no PKCS#11 call, whose slot listing (OpenSC)
             # waits on every reader, even one whose card hangs.
+            from drivers.cps import pin_status_from_flags
+
             pin = pin_status_from_flags(0, info.tries_left)
             return replace(status, pin_locked=pin.locked, pin_final_try=pin.final_try)
         try:

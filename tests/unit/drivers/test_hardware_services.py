@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from drivers import errors as drv
+from drivers.cps import login as driver_login  # lgo.services.cps imports it on first login
 from drivers.cps.identity import ProfessionalIdentity as CardIdentity
 from drivers.pcsc import (
     CardInserted,
@@ -78,7 +79,7 @@ def test_login_opens_a_cps_session_and_removal_logs_out_at_once(wired, monkeypat
         calls.append({"reader": reader, **kwargs})
         return fake
 
-    monkeypatch.setattr(cps_module, "cps_login", fake_login)
+    monkeypatch.setattr(driver_login, "login", fake_login)
     monkeypatch.setattr(cps_module.Pkcs11CpsCard, "_loaded", lambda self: object())
     hardware.on_monitor_event(CardInserted("R1", CPS_ATR, CardKind.CPS))
     session = cps.login(SECRET_PIN)
@@ -100,7 +101,7 @@ def test_card_pulled_during_login_leaves_no_session(wired, monkeypatch) -> None:
         hardware.on_monitor_event(CardRemoved(reader))  # the monitor sees the card leave
         return fake
 
-    monkeypatch.setattr(cps_module, "cps_login", login_then_pull)
+    monkeypatch.setattr(driver_login, "login", login_then_pull)
     monkeypatch.setattr(cps_module.Pkcs11CpsCard, "_loaded", lambda self: object())
     hardware.on_monitor_event(CardInserted("R1", CPS_ATR, CardKind.CPS))
     with pytest.raises(hw.CpsSessionClosed):
@@ -111,7 +112,7 @@ def test_card_pulled_during_login_leaves_no_session(wired, monkeypatch) -> None:
 def test_logout_through_the_registry_closes_the_card_session(wired, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     events, sessions, cps, hardware = wired
     fake = FakeCps()
-    monkeypatch.setattr(cps_module, "cps_login", lambda *a, **k: fake)
+    monkeypatch.setattr(driver_login, "login", lambda *a, **k: fake)
     monkeypatch.setattr(cps_module.Pkcs11CpsCard, "_loaded", lambda self: object())
     hardware.on_monitor_event(CardInserted("R1", CPS_ATR, CardKind.CPS))
     cps.login("1234")
@@ -126,7 +127,7 @@ def test_driver_errors_translate_to_french_problems(wired, monkeypatch) -> None:
     def wrong_pin(*_a: Any, **_k: Any) -> FakeCps:
         raise drv.PinIncorrect(2)
 
-    monkeypatch.setattr(cps_module, "cps_login", wrong_pin)
+    monkeypatch.setattr(driver_login, "login", wrong_pin)
     monkeypatch.setattr(cps_module.Pkcs11CpsCard, "_loaded", lambda self: object())
     with pytest.raises(hw.CpsCardMissing):
         cps.login("1234")
