@@ -19,6 +19,8 @@ EXPECTED = (
     "CPS login + sign",
     "CPS sign on an open session",
     "Dispensation commit time",
+    "Dispensation over HTTP, SQLite",
+    "Daemon CPU per dispensation",
     "API request, no-op route",
     "API GET /v1/health",
     "PostgreSQL dispensation p50, 1 counter daemon at once",
