@@ -15,7 +15,8 @@ Evidence for what bounds each figure, measured during the timed rush only:
 - CPU: utime+stime of the daemon processes and of every PostgreSQL process (/proc/<pid>/stat, the
   figures getrusage reports), per dispensation and as a share of the machine's cores;
 - lock waits: ``pg_stat_activity`` sampled every 10 ms from a separate connection (wait_event_type:
-  wait_event of the active backends of the database);
+  wait_event of the active backends of the database, the statement a lock waiter is blocked in,
+  and what the transaction holding the lock is doing meanwhile, found with ``pg_blocking_pids``);
 - WAL sync: ``pg_stat_wal`` (wal_sync, wal_sync_time with track_wal_io_timing on);
 - connections: ``pg_stat_database.sessions`` (connections opened) and the backend count sampled.
 
@@ -385,10 +386,12 @@ def _stats(con: Any) -> dict[str, float]:
 SAMPLE_SQL = """
 SELECT pid, state, coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, 'running'),
        left(query, 300),
-       CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) END
+       CASE WHEN wait_event_type = 'Lock' AND %(blockers)s THEN pg_blocking_pids(pid) END
 FROM pg_stat_activity
 WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
 """
+# pg_blocking_pids takes the lock manager's partition locks: asked on one sample in five only.
+BLOCKERS_EVERY = 5
 # Backends flush their statistics to shared memory at most once a second while busy, and an idle
 # one 10 s after its last transaction at worst (PGSTAT_IDLE_INTERVAL): read pg_stat_* after that.
 STATS_SETTLE_S = 10.5
@@ -442,14 +445,15 @@ class Sampler:
 
     def _loop(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY_S):
-            rows = self.con.execute(SAMPLE_SQL).fetchall()
+            blockers = len(self.backends) % BLOCKERS_EVERY == 0
+            rows = self.con.execute(SAMPLE_SQL, {"blockers": blockers}).fetchall()
             self.backends.append(len(rows))
             doing = {pid: _doing(state, wait) for pid, state, wait, _, _ in rows}
             blocked_by = {pid: blockers for pid, _, _, _, blockers in rows if blockers}
-            for pid, state, _, query, _ in rows:
+            for pid, state, wait, query, _ in rows:
                 if state in ("active", "idle in transaction"):
                     self.waits[doing[pid]] += 1
-                if pid in blocked_by:
+                if state == "active" and wait.startswith("Lock:"):
                     self.lock_targets[_statement_target(query)] += 1
             for root in _lock_roots(blocked_by):
                 self.holders[doing.get(root, "another database's backend")] += 1
