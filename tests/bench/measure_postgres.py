@@ -547,7 +547,8 @@ class Evidence:
         held = sum(self.holders.values()) or 1
         holder = ", ".join(f"{k} {v / held:.0%}" for k, v in self.holders.most_common(3))
         waiting_in = (
-            f"; lock waiters blocked in: {where}; the lock holder meanwhile: {holder}"
+            f"; lock waiters blocked in: {where}; the lock holder meanwhile: "
+            f"{holder or 'not caught by a sample'}"
             if self.lock_targets
             else ""
         )
