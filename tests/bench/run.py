@@ -31,19 +31,18 @@ HWSIM_DIR = Path(f"/tmp/lgo-bench-hwsim-{os.getpid()}")
 
 @dataclass(frozen=True)
 class Sizes:
-    apdu_round_trips: int
+    quick: bool
     vitale_reads: int
     cps_rounds: int
     commits: int
-    pg_ops_per_level: int
     api_requests: int
     outbox_messages: int
     daemon_starts: int
     memory_dispensations: int
 
 
-FULL = Sizes(500, 50, 20, 200, 128, 1000, 200, 3, 10_000)
-QUICK = Sizes(20, 3, 2, 20, 16, 50, 5, 1, 50)
+FULL = Sizes(False, 50, 20, 200, 1000, 200, 3, 10_000)
+QUICK = Sizes(True, 3, 2, 20, 50, 5, 1, 50)
 
 
 def _prepare_environment() -> None:
@@ -124,8 +123,7 @@ def run_all(sizes: Sizes, tmp: Path, only: set[str] | None) -> list[Any]:
     if not only or "postgres" in only:
         from tests.bench import measure_postgres as pg
 
-        quick = sizes.pg_ops_per_level == QUICK.pg_ops_per_level
-        step("postgres", lambda: pg.pg_counters(tmp, quick))
+        step("postgres", lambda: pg.pg_counters(tmp, sizes.quick))
     if only and "pg-day" in only:  # 16 counters × 1 000: only when asked by name
         from tests.bench import measure_postgres as pg
 
