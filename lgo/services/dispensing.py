@@ -288,7 +288,7 @@ class OutboxState:
 
 @dataclass(frozen=True)
 class DispensationRecord:
-    """A recorded dispensation as the API answers it (``asdict`` gives the commit's JSON body)."""
+    """A recorded dispensation as the API answers it (``_plain`` of it is the commit's JSON body)."""
 
     id: str
     created_at: str
@@ -1056,11 +1056,6 @@ def _cycle_number(prescription: Prescription, line_no: int, earlier: Sequence[_P
     local = sum(p.days for p in earlier if not p.exceptional and p.units > 0)
     before = max(local, _national_history(prescription, line_no).days_dispensed)
     return before // duration if duration > 0 else 0
-
-
-def _body(session: Session, dispensation_id: str) -> dict[str, Any]:
-    """The dispensation as JSON data: the commit's answer, stored for replays."""
-    return asdict(_record(session, dispensation_id))
 
 
 def _record(session: Session, dispensation_id: str) -> DispensationRecord:
