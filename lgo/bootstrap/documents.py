@@ -87,11 +87,6 @@ def dmp_client_from(
     )
 
 
-def card_of(container: Container) -> IdentifiedCard | None:
-    """The logged-in CPS card (the hardware part's CPS service), or ``None``."""
-    return container.hardware.cps.signer()
-
-
 def mss_client_from(settings: Settings) -> MssClient | None:
     mss = settings.national.mss
     if not (mss.cert_file and mss.key_file and mss.ca_file):

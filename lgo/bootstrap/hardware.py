@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from drivers.scanners import ClassifierConfig
 from lgo.core.events import EventBus
@@ -21,9 +20,6 @@ from lgo.services.hardware import HardwareService
 from lgo.services.scans import ScanService
 from lgo.services.sessions import SessionRegistry
 from lgo.store.columns import utcnow
-
-if TYPE_CHECKING:
-    from lgo.bootstrap.container import Container
 
 
 @dataclass
@@ -66,15 +62,3 @@ def build(
     revocation = revocation_check_from(settings, events, clock)
     cps = CpsService(config, sessions, events, revocation, card=cps_card)
     return HardwarePart(HardwareService(config, events, scans, cps), scans, cps)
-
-
-def hardware_of(container: Container) -> HardwareService:
-    return container.hardware.hardware
-
-
-def scans_of(container: Container) -> ScanService:
-    return container.hardware.scans
-
-
-def cps_of(container: Container) -> CpsService:
-    return container.hardware.cps

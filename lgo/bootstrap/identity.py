@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -32,9 +31,6 @@ from lgo.national.xmldsig import CardKey, sign_enveloped
 from lgo.services.identity import IdentityService, InsiPort
 from lgo.services.signing import card_signature_error
 from lgo.store.db import Database
-
-if TYPE_CHECKING:
-    from lgo.bootstrap.container import Container
 
 INSI_PATH = "/insi"
 
@@ -131,7 +127,3 @@ def build(
         insi = lazy = LazyInsi(settings, cps_assertion_signer(card))
     service = IdentityService(db, insi, events=events, clock=clock or (lambda: datetime.now(UTC)))
     return IdentityPart(service, lazy)
-
-
-def identity_service_of(container: Container) -> IdentityService:
-    return container.identity.service

@@ -9,15 +9,11 @@ and its outbox worker use it), ``container.national.apcv`` the :class:`ApcvClien
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lgo.core.settings import Settings
 from lgo.national.apcv import ApcvClient
 from lgo.national.eprescription import EPrescriptionClient
 from lgo.national.transport import RetryPolicy
-
-if TYPE_CHECKING:
-    from lgo.bootstrap.container import Container
 
 
 def eprescription_client(settings: Settings) -> EPrescriptionClient:
@@ -61,7 +57,3 @@ def build(
     return NationalPart(
         eprescription or eprescription_client(settings), apcv or apcv_client(settings)
     )
-
-
-def apcv_of(container: Container) -> ApcvClient:
-    return container.national.apcv

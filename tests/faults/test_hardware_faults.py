@@ -285,12 +285,11 @@ def test_9_two_processes_using_the_card(daemon: Daemon, hwsim: Any, opensc_modul
 
     from lxml import etree
 
-    from lgo.bootstrap.hardware import cps_of
     from lgo.bootstrap.identity import cps_assertion_signer
 
     insert_cps(daemon, hwsim)
     assert login(daemon, hwsim).status_code == 201
-    sign = cps_assertion_signer(cps_of(daemon.container).signer)
+    sign = cps_assertion_signer(daemon.container.hardware.cps.signer)
     assert sign(etree.Element("{urn:x}A", Id="a-1")) is not None
     other = subprocess.run(
         [

@@ -12,8 +12,6 @@ from lxml import etree
 
 from drivers.errors import DriverError
 from hwsim.fixtures.people import load_people
-from lgo.bootstrap.documents import card_of
-from lgo.bootstrap.hardware import cps_of
 from lgo.bootstrap.identity import cps_assertion_signer
 from lgo.core.errors import LgoError
 from lgo.domain.identity import Traits
@@ -48,7 +46,7 @@ def test_insi_and_dmp_assertions_are_signed_by_the_card_and_verified(
 ) -> None:
     _logged_in(daemon, hwsim)
     config = InsiConfig(idam="LGO-SIM-0001", auth="cps")
-    signer = cps_assertion_signer(cps_of(daemon.container).signer)
+    signer = cps_assertion_signer(daemon.container.hardware.cps.signer)
     with build_insi_client(
         national_sim.url("/insi"), config, timeout_s=10.0, signer=signer
     ) as insi:
@@ -59,7 +57,7 @@ def test_insi_and_dmp_assertions_are_signed_by_the_card_and_verified(
     http = NationalHttpClient(
         "dmp", national_sim.url("/dmp"), timeout_s=10.0, retry=RetryPolicy(attempts=1)
     )
-    authenticator = card_authenticator(lambda: card_of(daemon.container), "1750000000")
+    authenticator = card_authenticator(daemon.container.hardware.cps.signer, "1750000000")
     with DmpClient(http, finess="750000000", authenticator=authenticator) as dmp:
         dmp.find_documents("2991275056999", "1.2.250.1.213.1.4.10", author_rpps=PHARMACIST.rpps)
     calls = httpx.get(national_sim.url("/_sim/dmp/calls"), timeout=5).json()
@@ -73,7 +71,7 @@ def _assertion() -> etree._Element:
 @pytest.mark.timeout(60)
 def test_card_pulled_before_the_signature_is_card_removed(daemon: Daemon, hwsim: Any) -> None:
     _logged_in(daemon, hwsim)
-    card = cps_of(daemon.container).signer()  # taken by a request just before the card goes
+    card = daemon.container.hardware.cps.signer()  # taken by a request just before the card goes
     assert card is not None
     hwsim.client.remove(CPS)
     daemon.wait("session.closed", timeout=10.0)
@@ -88,5 +86,5 @@ def test_card_pulled_during_the_signature_is_card_removed(daemon: Daemon, hwsim:
     _logged_in(daemon, hwsim)
     hwsim.client.set_fault(CPS, remove_after=1)  # the card goes in the middle of the APDUs
     with pytest.raises(LgoError) as pulled:
-        cps_assertion_signer(cps_of(daemon.container).signer)(_assertion())
+        cps_assertion_signer(daemon.container.hardware.cps.signer)(_assertion())
     assert pulled.value.slug == "card-removed", pulled.value

@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from hwsim.fixtures.people import load_people
 from lgo.api.app import create_app
 from lgo.bootstrap.container import Container
-from lgo.bootstrap.hardware import hardware_of
 from lgo.core.settings import load_settings
 from lgo.services.counters import add_counter
 from lgo.store import migrate
@@ -89,7 +88,7 @@ def daemon(
         for name in hwsim.reader_names:
             daemon.wait("reader.added", lambda d, n=name: d["reader"] == n)
         # pyserial flushes input on open: scans sent before the port is open would be lost.
-        assert hardware_of(container).wait_scanners_connected(5.0)
+        assert container.hardware.hardware.wait_scanners_connected(5.0)
         yield daemon
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from lgo.bootstrap.identity import identity_service_of
 from lgo.domain.identity import with_key
 from tests.fixtures.api import ApiHarness
 
@@ -48,7 +47,7 @@ def test_create_search_retrieve_qualify(api_identity: ApiHarness, insi_sim: Insi
         f"/v1/patients/{patient['id']}/identity-documents", json={"document": "cni"}
     ).json()
     assert qualified["identity_status"] == "qualified" and qualified["ins_usable"] is True
-    service = identity_service_of(api_identity.container)
+    service = api_identity.container.identity.service
     assert service.qualified_ins(patient["id"]) == (
         with_key("2991275056999"),
         "1.2.250.1.213.1.4.10",

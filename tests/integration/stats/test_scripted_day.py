@@ -35,7 +35,6 @@ from lgo.api.app import create_app
 from lgo.bootstrap import dispensing as dispensing_part
 from lgo.bootstrap import documents as documents_part
 from lgo.bootstrap.container import Container
-from lgo.bootstrap.national import apcv_of
 from lgo.bootstrap.stats import NOT_COUNTERS
 from lgo.core.settings import load_settings
 from lgo.domain.identity import IdentityStatus, InsOid, with_key
@@ -226,7 +225,7 @@ def run_identity(day: Day) -> dict[str, str]:
 def run_apcv(day: Day) -> None:
     issued = httpx.post(day.sim.url("/_sim/apcv/tokens"), json={"identity": "camille"}, timeout=5)
     token = issued.json()["token"]
-    apcv = apcv_of(day.container)
+    apcv = day.container.national.apcv
     apcv.exchange(token, author_rpps=PHARMACIST_RPPS)
     with pytest.raises(ApcvTokenUsed):  # a replay is refused: not an exchange, not a failure
         apcv.exchange(token, author_rpps=PHARMACIST_RPPS)

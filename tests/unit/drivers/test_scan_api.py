@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from lgo.bootstrap.hardware import scans_of
 from tests.fixtures.secrets import without_random_ids
 
 GS = "\x1d"
@@ -34,7 +33,7 @@ def test_ins_datamatrix_and_apcv_stay_in_the_daemon(api) -> None:  # type: ignor
     assert ins.json()["kind"] == "ins_datamatrix" and ins.json()["fields"] == {}
     assert apcv.json()["kind"] == "apcv" and apcv.json()["fields"] == {}
     # The token stays usable inside the daemon (the apCV exchange reads it by scan id).
-    kept = scans_of(api.container).get(apcv.json()["id"])
+    kept = api.container.hardware.scans.get(apcv.json()["id"])
     assert kept is not None and kept.classification.fields["token"] == token
     answers = [
         ins.text,
@@ -59,7 +58,7 @@ def test_unknown_and_recent_and_errors(api) -> None:  # type: ignore[no-untyped-
     missing = api.client.get("/v1/scans/nope")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
-    assert len(scans_of(api.container).recent()) == 1
+    assert len(api.container.hardware.scans.recent()) == 1
 
 
 def test_scans_need_a_counter_token(api) -> None:  # type: ignore[no-untyped-def]
