@@ -9,9 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lgo.api.validation_fr import french_message
 from lgo.core.errors import PROBLEM_TYPE_PREFIX, InvalidInput, LgoError
 from lgo.core.logs import get_logger
+from lgo.core.validation_fr import french_message
 
 log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"

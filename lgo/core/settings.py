@@ -27,6 +27,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lgo.core.validation_fr import french_message
+
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -342,7 +344,7 @@ def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(racine)"
-        lines.append(f"  - {where}: {item['msg']}")
+        lines.append(f"  - {where}: {french_message(item)}")
     return "Configuration invalide :\n" + "\n".join(lines)
 
 

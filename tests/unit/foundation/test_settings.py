@@ -55,6 +55,16 @@ def test_invalid_values_name_the_field(overrides: dict[str, object], where: str)
     assert where in str(caught.value)
 
 
+def test_invalid_values_are_described_in_french() -> None:
+    """The technician reads the configuration's problems in French, as the counter reads the API's."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(database={"pool_size": 0}, unknown_section={})
+    message = str(caught.value)
+    assert "database.pool_size: doit être supérieur ou égal à 1" in message
+    assert "unknown_section: champ inconnu" in message
+    assert "Input should" not in message
+
+
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="introuvable"):
         load_settings(tmp_path / "absent.toml")

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from lgo.api.validation_fr import french_message
+from lgo.core.validation_fr import french_message
 
 
 class _Model(BaseModel):
