@@ -83,6 +83,7 @@ def serve_counter(url: str, port: int, state_dir: Path) -> None:
     from lgo.api.server import build_server
     from lgo.bootstrap.container import Container
     from lgo.bootstrap.dispensing import part_of
+    from lgo.core.logs import configure_logging
     from lgo.core.settings import load_settings
     from tests.fixtures.dispensing import LIST_I_PRODUCT, open_pharmacist_session
 
@@ -92,8 +93,10 @@ def serve_counter(url: str, port: int, state_dir: Path) -> None:
         database={"url": url},
         api={"port": port},
         hardware={"pcsc_enabled": False},
-        logging={"level": "WARNING"},
+        logging={"level": os.environ.get("LGO_BENCH_LOG_LEVEL", "INFO")},
     )
+    # As `lgo serve` does: the production default (INFO, one JSON line per event) to stderr.
+    configure_logging(settings.logging.level, settings.logging.json_output)
     container = Container(settings)
     catalog = part_of(container).catalog
     catalog.add(LIST_I_PRODUCT)
