@@ -13,7 +13,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from lgo.core.events import EventBus
 from lgo.core.logs import get_logger
+from lgo.core.plain import plain as _plain
 from lgo.domain.controlled import Period
 from lgo.domain.dispensing import (
     ExecutionDecision,
@@ -783,7 +784,7 @@ def _bearer_fields(bearer: Bearer | None, regulatory_list: str) -> dict[str, str
 
 def _refusals(decision: ExecutionDecision) -> list[dict[str, Any]]:
     """The refusals as the problem's ``refusals`` member."""
-    return [asdict(r) for r in rule_refusals(decision)]
+    return [_plain(r) for r in rule_refusals(decision)]
 
 
 def rule_refusals(decision: ExecutionDecision) -> list[RuleRefusal]:
@@ -1079,16 +1080,6 @@ def _record(session: Session, dispensation_id: str) -> DispensationRecord:
         [dict(ln._mapping) for ln in lines],
         [OutboxState(i, s) for i, s in outbox],
     )
-
-
-def _plain(value: Any) -> Any:
-    """``dataclasses.asdict`` without its deep copies (a record holds only scalars, lists and
-    dataclasses): the commit's answer is built on every dispensation."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
 
 
 def _record_of(

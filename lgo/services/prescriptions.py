@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from lgo.core.plain import plain
 from lgo.domain.patient_match import PatientTraits, birth_date_digits
 from lgo.domain.posology import Posology, with_stated_duration
 from lgo.domain.prescription import (
@@ -193,7 +194,7 @@ def _encode(value: Any) -> Any:
 
 
 def to_json(prescription: Prescription) -> str:
-    return json.dumps(asdict(prescription), default=_encode, sort_keys=True)
+    return json.dumps(plain(prescription), default=_encode, sort_keys=True)
 
 
 def _pack(data: dict[str, Any]) -> Pack:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from lgo.services.fhir_export import dispensation_bundle
 from lgo.services.prescriptions import (
     CatalogError,
     InMemoryCatalog,
+    _encode,
     from_json,
     from_record,
     load_catalog,
@@ -104,6 +106,18 @@ def test_structured_posology_sets_the_units_and_survives_the_cache() -> None:
     assert text_only.posology.units_per_day is None and text_only.posology.reason == TEXT_ONLY
     rx = from_record(structured, catalog, None)
     assert from_json(to_json(rx)) == rx
+
+
+def test_cached_text_is_unchanged_by_the_faster_encoder() -> None:
+    """``to_json`` no longer goes through ``dataclasses.asdict``: the text must stay byte for byte
+    what the cache already holds, or every stored copy would look changed (a new version)."""
+    rx = from_record(
+        record(), InMemoryCatalog([Product(LEVO, "LEVO", packs=(Pack(LEVO, 30, 250),))]), "p-1"
+    )
+    rx = replace(rx, surgery_window=(date(2026, 2, 1), date(2026, 2, 4)))
+    assert rx.patient is not None and rx.lines[0].posology is not None
+    as_before = json.dumps(asdict(rx), default=_encode, sort_keys=True)
+    assert to_json(rx) == as_before
 
 
 def test_unknown_product_still_maps() -> None:

@@ -1,0 +1,37 @@
+"""Dataclasses to plain values for JSON, without ``dataclasses.asdict``'s deep copies.
+
+``asdict`` deep-copies every leaf (``copy.deepcopy`` of each string, number and date) and rebuilds
+each tuple through its constructor; the dispensation's commit serialises a prescription and its
+answer on every request, where that costs more than the statements around it. The values here are
+only ever serialised, so the leaves are shared instead of copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from functools import cache
+from typing import Any
+
+# The leaves met most often: returned at once, before the container checks.
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every dataclass as a dict of its fields and every list or tuple as a list
+    (JSON has no tuple), recursively; dict keys and any other value (enum, date, Decimal…) are
+    kept as they are, for the JSON encoder's ``default``."""
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {name: plain(getattr(value, name)) for name in _field_names(cls)}
+    return value
