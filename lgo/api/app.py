@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from lgo import __version__
 from lgo.api.contract import install_contract
+from lgo.api.deps import DatabaseThreads
 from lgo.api.limits import BodySizeLimit
 from lgo.api.observability import Metrics, RequestContext
 from lgo.api.problems import install_problem_handlers
@@ -33,6 +34,7 @@ Les erreurs suivent la RFC 9457 (`application/problem+json`), avec un `type` sta
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
     container = container or Container(settings)
     tokens = CounterTokens(container.db)  # bearer tokens checked in memory (docs/api.md)
+    db_threads = DatabaseThreads(settings.database.pool_size)  # lgo/api/deps.py
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -42,7 +44,10 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             try:
                 yield
             finally:
-                await container.stop()
+                try:
+                    await db_threads.shutdown()  # the calls under way end before the database
+                finally:
+                    await container.stop()
         finally:
             await tokens.stop()
 
@@ -57,6 +62,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     )
     app.state.container = container
     app.state.tokens = tokens
+    app.state.db_threads = db_threads
     app.state.probes = ProbeCache()  # /v1/health: healthy database answers reused briefly
     app.state.metrics = Metrics()
     # Parts' Prometheus collectors (e.g. the stats part's figures), read on each scrape.

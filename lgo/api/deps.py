@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -30,8 +35,49 @@ from lgo.services.trod import TrodService
 from lgo.services.vaccinations import VaccinationService
 from lgo.store.db import Database
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-def get_container(request: Request) -> Container:
+
+class DatabaseThreads:
+    """Threads that run a route's blocking work (the services' database calls) off the event loop.
+
+    One thread per database connection (``database.pool_size``): a call never waits in its thread
+    for a connection. Cheaper than Starlette's ``run_in_threadpool`` (no capacity limiter, run
+    variable or cancel scope per call), which each request paid up to four times.
+
+    A call that has started is never interrupted: if the awaiting request is cancelled (the client
+    went away), the call still runs to its end in its thread, so a dispensation commits whole and its
+    answer is stored under its Idempotency-Key. A call not yet started when its request is cancelled
+    never runs. :meth:`shutdown` (the app's lifespan) waits for the running calls.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._executor is None:  # started on first need (and again after a shutdown)
+            self._executor = ThreadPoolExecutor(self._size, thread_name_prefix="lgo-db")
+        # The caller's context (the request id bound for the logs) goes with the call.
+        call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def shutdown(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown)  # waits for the running calls
+
+
+async def get_db_threads(request: Request) -> DatabaseThreads:
+    threads: DatabaseThreads = request.app.state.db_threads
+    return threads
+
+
+DatabaseThreadsDep = Annotated[DatabaseThreads, Depends(get_db_threads)]
+
+
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -39,11 +85,11 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_settings(container: ContainerDep) -> Settings:
+async def get_settings(container: ContainerDep) -> Settings:
     return container.settings
 
 
-def get_db(container: ContainerDep) -> Database:
+async def get_db(container: ContainerDep) -> Database:
     return container.db
 
 
@@ -52,75 +98,75 @@ DatabaseDep = Annotated[Database, Depends(get_db)]
 
 
 # One alias per service of the composition root (lgo/bootstrap/container.py): a router names what it uses.
-def get_dispensing_part(container: ContainerDep) -> DispensingPart:
+async def get_dispensing_part(container: ContainerDep) -> DispensingPart:
     return container.dispensing
 
 
-def get_dispensing(container: ContainerDep) -> DispensingService:
+async def get_dispensing(container: ContainerDep) -> DispensingService:
     return container.dispensing.service
 
 
-def get_dispensation_intake(container: ContainerDep) -> DispensationIntake:
+async def get_dispensation_intake(container: ContainerDep) -> DispensationIntake:
     return container.dispensation_intake
 
 
-def get_prescriber_check(container: ContainerDep) -> PrescriberChecker:
+async def get_prescriber_check(container: ContainerDep) -> PrescriberChecker:
     return container.psc.prescribers
 
 
-def get_prescriptions(container: ContainerDep) -> PrescriptionReader:
+async def get_prescriptions(container: ContainerDep) -> PrescriptionReader:
     return container.prescriptions
 
 
-def get_psc_login(container: ContainerDep) -> PscLogin:
+async def get_psc_login(container: ContainerDep) -> PscLogin:
     return container.psc.login
 
 
-def get_identity(container: ContainerDep) -> IdentityService:
+async def get_identity(container: ContainerDep) -> IdentityService:
     return container.identity.service
 
 
-def get_documents(container: ContainerDep) -> DocumentService:
+async def get_documents(container: ContainerDep) -> DocumentService:
     return container.documents.service
 
 
-def get_deliveries(container: ContainerDep) -> DeliveryQueue:
+async def get_deliveries(container: ContainerDep) -> DeliveryQueue:
     return container.documents.deliveries
 
 
-def get_dmp_consultation(container: ContainerDep) -> DmpConsultation:
+async def get_dmp_consultation(container: ContainerDep) -> DmpConsultation:
     return container.documents.consultation
 
 
-def get_vaccinations(container: ContainerDep) -> VaccinationService:
+async def get_vaccinations(container: ContainerDep) -> VaccinationService:
     return container.missions.vaccinations
 
 
-def get_trod(container: ContainerDep) -> TrodService:
+async def get_trod(container: ContainerDep) -> TrodService:
     return container.missions.trod
 
 
-def get_sessions(container: ContainerDep) -> SessionRegistry:
+async def get_sessions(container: ContainerDep) -> SessionRegistry:
     return container.sessions
 
 
-def get_hardware(container: ContainerDep) -> HardwareService:
+async def get_hardware(container: ContainerDep) -> HardwareService:
     return container.hardware.hardware
 
 
-def get_scans(container: ContainerDep) -> ScanService:
+async def get_scans(container: ContainerDep) -> ScanService:
     return container.hardware.scans
 
 
-def get_cps(container: ContainerDep) -> CpsService:
+async def get_cps(container: ContainerDep) -> CpsService:
     return container.hardware.cps
 
 
-def get_apcv(container: ContainerDep) -> ApcvClient:
+async def get_apcv(container: ContainerDep) -> ApcvClient:
     return container.national.apcv
 
 
-def get_stats(container: ContainerDep) -> StatsService:
+async def get_stats(container: ContainerDep) -> StatsService:
     return container.stats.service
 
 
@@ -164,13 +210,19 @@ async def require_counter(request: Request) -> CounterInfo:
 CounterDep = Annotated[CounterInfo, Depends(require_counter)]
 
 
-def current_session(container: ContainerDep) -> ProfessionalSession | None:
-    return container.sessions.current()
+async def current_session(
+    container: ContainerDep, threads: DatabaseThreadsDep
+) -> ProfessionalSession | None:
+    # In a thread: reading an expired session closes it, and its close listeners block (PKCS#11
+    # logout, the stats part's database write).
+    return await threads.run(container.sessions.current)
 
 
-def require_pharmacist(container: ContainerDep) -> ProfessionalSession:
+async def require_pharmacist(
+    container: ContainerDep, threads: DatabaseThreadsDep
+) -> ProfessionalSession:
     """An open CPS/e-CPS session of a pharmacist, for acts reserved to pharmacists; 403 otherwise."""
-    session = container.sessions.current()
+    session = await threads.run(container.sessions.current)  # in a thread: see current_session
     if session is None:
         raise PharmacistSessionRequired()
     if not session.identity.is_pharmacist:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from lgo.api.contract import NATIONAL_ERRORS, answers
 from lgo.api.deps import (
     CounterDep,
+    DatabaseThreadsDep,
     DispensationIntakeDep,
     DispensingDep,
     IdentityDep,
@@ -278,18 +279,22 @@ class FhirJSONResponse(JSONResponse):
         *_COMMIT_ERRORS,
     ),
 )
-def create_dispensation(
+async def create_dispensation(
     body: DispensationIn,
     intake: DispensationIntakeDep,
     counter: CounterDep,
     session: PharmacistDep,
+    threads: DatabaseThreadsDep,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", max_length=128, pattern=r"^[\x21-\x7e]{8,128}$")
     ] = None,
 ) -> JSONResponse:
     if not idempotency_key:
         raise IdempotencyKeyMissing()
-    result = intake.commit(idempotency_key, _command(body), _context(session, counter.name))
+    # The commit runs in a database thread, to its end even if the client goes away (deps.py).
+    result = await threads.run(
+        intake.commit, idempotency_key, _command(body), _context(session, counter.name)
+    )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
@@ -299,10 +304,13 @@ def create_dispensation(
     summary="Vérifier les interventions sans rien enregistrer (refus, alertes, complétude)",
     **answers(DispensationCheck, *_COMMIT_ERRORS),
 )
-def check_dispensation(
-    body: DispensationIn, intake: DispensationIntakeDep, session: PharmacistDep
+async def check_dispensation(
+    body: DispensationIn,
+    intake: DispensationIntakeDep,
+    session: PharmacistDep,
+    threads: DatabaseThreadsDep,
 ) -> CheckOutcome:
-    return intake.check(_command(body), session.identity.rpps)
+    return await threads.run(intake.check, _command(body), session.identity.rpps)
 
 
 @router.get(
