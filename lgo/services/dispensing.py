@@ -70,7 +70,7 @@ from lgo.services.prescription_patient import (
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
 from lgo.store.base import Base
 from lgo.store.columns import utcnow
-from lgo.store.db import Database
+from lgo.store.db import Database, pipeline_rest
 from lgo.store.models import Patient
 from lgo.store.models.dispensing import (
     DispensationLineRow,
@@ -89,6 +89,8 @@ _PRESCRIPTIONS = _TABLES["prescriptions"]
 _DISPENSATIONS = _TABLES["dispensations"]
 _LINES = _TABLES["dispensation_lines"]
 _OUTBOX = _TABLES["outbox_messages"]
+# No RETURNING: the line ids are not needed, and a pipelined statement cannot wait for rows.
+_INSERT_LINES = insert(_LINES).inline()
 _PATIENT = select(_PATIENTS).where(_PATIENTS.c.id == bindparam("patient_id"))
 _ANSWER_OF_KEY = select(_KEYS.c.request_hash, _KEYS.c.status_code, _KEYS.c.response).where(
     _KEYS.c.key == bindparam("key")
@@ -433,15 +435,16 @@ class DispensingService:
         belongs to the counter that sent it: another counter's same key is another request."""
         key = scoped_key(ctx.counter_name, key)
         try:
-            with self.db.uow() as uow:
-                conn = uow.session.connection()
+            # A Core transaction, not an ORM Session: every statement here is a plain one.
+            with self.db.transaction() as tx:
+                conn = tx.connection
                 replay = _claim_key(conn, key, data.fingerprint, self.clock())
                 if replay is not None:
                     return replay
                 fault_point("dispensation.after_key_claim")
                 written = self._write(conn, key, data, ctx, degraded)
                 fault_point("dispensation.before_commit")
-                uow.commit()
+                tx.commit()  # PostgreSQL: leaves with the pipelined tail, in one flush
         except IntegrityError:
             # Another transaction won: the same key (replay it) or the same line (conflict).
             replay = self._replay(key, data.fingerprint)
@@ -524,16 +527,20 @@ class DispensingService:
             numbered, new_head = ordonnancier.chain(ordonnancier.lock_head(conn), entries)
         for line, entry in zip(listed, numbered, strict=True):
             line["ordonnancier_number"] = entry["number"]
-        conn.execute(insert(_LINES), lines)
+        # Everything the remaining writes need is computed before the first of them is sent.
+        body = _plain(_record_of(dispensation, lines, outbox))
+        answer = json.dumps(body, default=str)
+        written = _Written(body, queued=bool(outbox), ins_qualified=_ins_qualified(patient))
+        # PostgreSQL: the rest and the COMMIT leave in one flush (the head is held one round trip).
+        pipeline_rest(conn)
+        conn.execute(_INSERT_LINES, lines)
         fault_point("dispensation.after_lines")
         ordonnancier.insert_entries(conn, numbered)
         fault_point("dispensation.after_ordonnancier")
-        body = _plain(_record_of(dispensation, lines, outbox))
-        answer = json.dumps(body, default=str)
         conn.execute(_STORE_ANSWER, {"stored_key": key, "status_code": 201, "response": answer})
         if new_head is not None:
             ordonnancier.move_head(conn, new_head)  # the last write
-        return _Written(body, queued=bool(outbox), ins_qualified=_ins_qualified(patient))
+        return written
 
     def _line_values(
         self,

@@ -41,6 +41,7 @@ _ENTRIES = Base.metadata.tables["ordonnancier_entries"]
 _LOCK_HEAD = (
     select(_HEAD.c.last_number, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
 )
+_INSERT_ENTRIES = insert(_ENTRIES).inline()
 _MOVE_HEAD = (
     update(_HEAD)
     .where(_HEAD.c.id == HEAD_ID)
@@ -118,8 +119,10 @@ def chain(head: Head, entries: Sequence[Mapping[str, Any]]) -> tuple[list[dict[s
 
 
 def insert_entries(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Sent without waiting for an answer when the transaction's rest is pipelined: no RETURNING
+    (the rows carry their own keys)."""
     if rows:
-        conn.execute(insert(_ENTRIES), list(rows))
+        conn.execute(_INSERT_ENTRIES, list(rows))
 
 
 def move_head(conn: Connection, head: Head) -> None:

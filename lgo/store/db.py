@@ -11,6 +11,12 @@ they read-modify-write, and rely on constraints for exactly-once. Its pool keeps
 ``pool_size`` connections (``database.pool_size``), opened on first need and then kept, with no
 overflow: a rush never opens or closes a connection (each one is a PostgreSQL backend process to
 fork and authenticate); a request beyond the pool waits up to ``pool_timeout_s`` for a free one.
+
+Two kinds of transaction: :class:`UnitOfWork` (an ORM Session, for the services that load and change
+mapped objects) and :class:`Transaction` (a Core Connection, for hot paths written as plain
+statements: no Session to build, flush or close). A :class:`Transaction` on PostgreSQL can send the
+end of its work in one go (:func:`pipeline_rest`): the statements after a row lock and the COMMIT
+leave in one network flush, so the lock is held for one round trip, not one per statement.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -105,6 +111,10 @@ class Database:
     def uow(self, *, readonly: bool = False) -> UnitOfWork:
         return UnitOfWork(self._reader if readonly else self._writer)
 
+    def transaction(self) -> Transaction:
+        """A write transaction on a Core Connection (see :class:`Transaction`)."""
+        return Transaction(self.engine)
+
     def ping(self) -> None:
         with self.read_engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -152,3 +162,73 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+
+
+# Where a Transaction keeps its open psycopg pipeline, in the connection's own ``info``.
+_PIPELINE = "lgo_pipeline"
+
+
+class Transaction:
+    """One write transaction on a Core Connection: what :class:`UnitOfWork` does without the ORM
+    Session, whose begin/commit/close cost more CPU than the statements of a short transaction.
+    Leaving the block without ``commit()`` rolls everything back (SQLite: BEGIN IMMEDIATE, as for
+    any write)."""
+
+    connection: Connection
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.committed = False
+
+    def __enter__(self) -> Transaction:
+        self.connection = self._engine.connect()
+        try:
+            self._root = self.connection.begin()
+        except BaseException:
+            self.connection.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            _end_pipeline(self.connection, exc_type, exc, tb)
+            if not self.committed:
+                self._root.rollback()
+        finally:
+            self.connection.close()
+
+    def commit(self) -> None:
+        """COMMIT; in a pipelined tail it leaves with the queued statements in one flush, and an
+        error of any of them (a unique violation…) is raised here as SQLAlchemy's own type."""
+        self._root.commit()
+        self.committed = True
+        _end_pipeline(self.connection, None, None, None)
+
+
+def pipeline_rest(connection: Connection) -> None:
+    """From here to the commit, send statements without waiting for each answer (psycopg 3
+    pipeline mode): they and the COMMIT go to PostgreSQL in one flush, and their errors come back
+    at the commit. Nothing that reads a result may follow. SQLite (in-process, no round trip)
+    is left as is. Only inside a :class:`Transaction`, which ends the pipeline."""
+    if connection.dialect.name != "postgresql" or _PIPELINE in connection.info:
+        return
+    pipeline = connection.connection.driver_connection.pipeline()  # type: ignore[union-attr]
+    pipeline.__enter__()
+    connection.info[_PIPELINE] = pipeline
+
+
+def _end_pipeline(
+    connection: Connection,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> None:
+    # ``info`` outlives the checkout (it belongs to the pooled DBAPI connection): always pop.
+    pipeline = connection.info.pop(_PIPELINE, None)
+    if pipeline is not None:
+        pipeline.__exit__(exc_type, exc, tb)
