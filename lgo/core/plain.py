@@ -9,16 +9,21 @@ only ever serialised, so the leaves are shared instead of copied.
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
-from functools import cache
 from typing import Any
 
 # The leaves met most often: returned at once, before the container checks.
 _SCALARS = frozenset({str, int, bool, float, type(None)})
 
 
-@cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(value: Any) -> tuple[str, ...]:
+    cls = type(value)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(value))
+    return names
 
 
 def plain(value: Any) -> Any:
@@ -33,5 +38,5 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: plain(item) for key, item in value.items()}
     if is_dataclass(value) and not isinstance(value, type):
-        return {name: plain(getattr(value, name)) for name in _field_names(cls)}
+        return {name: plain(getattr(value, name)) for name in _field_names(value)}
     return value

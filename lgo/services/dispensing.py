@@ -62,7 +62,10 @@ from lgo.services.legal_record import (
 )
 from lgo.services.local_time import local_date
 from lgo.services.prescription_patient import (
+    STORED_PATIENT_COLUMNS,
     PatientMatchResult,
+    PatientRecord,
+    StoredPatient,
     candidate_match,
     ensure_prescription_patient,
     match_view,
@@ -91,7 +94,9 @@ _LINES = _TABLES["dispensation_lines"]
 _OUTBOX = _TABLES["outbox_messages"]
 # No RETURNING: the line ids are not needed, and a pipelined statement cannot wait for rows.
 _INSERT_LINES = insert(_LINES).inline()
-_PATIENT = select(_PATIENTS).where(_PATIENTS.c.id == bindparam("patient_id"))
+_PATIENT = select(*(_PATIENTS.c[name] for name in STORED_PATIENT_COLUMNS)).where(
+    _PATIENTS.c.id == bindparam("patient_id")
+)
 _ANSWER_OF_KEY = select(_KEYS.c.request_hash, _KEYS.c.status_code, _KEYS.c.response).where(
     _KEYS.c.key == bindparam("key")
 )
@@ -647,16 +652,16 @@ def _past_lines(db: Session | Connection, prescription_id: str) -> list[_PastLin
     return [_PastLine(*row) for row in rows]
 
 
-def _patient(conn: Connection, patient_id: str) -> Patient:
-    """The patient row as a detached object: the commit reads it and never writes it, so it needs
-    no place in the ORM session."""
+def _patient(conn: Connection, patient_id: str) -> StoredPatient:
+    """The columns of the patient row the commit's rules read, as a plain value: the commit never
+    writes the patient, so it needs no ORM object."""
     row = conn.execute(_PATIENT, {"patient_id": patient_id}).one_or_none()
     if row is None:
         raise PatientNotFound()
-    return Patient(**row._mapping)
+    return StoredPatient(*row)
 
 
-def _ins_qualified(patient: Patient) -> bool:
+def _ins_qualified(patient: PatientRecord) -> bool:
     """The INS may leave the pharmacy (a DMP document can be produced)."""
     has_ins = bool(patient.ins_matricule and patient.ins_oid)
     return has_ins and may_send_ins(IdentityStatus(patient.identity_status), patient.on_work_list)
@@ -720,7 +725,7 @@ def _dispensation_values(
 def _entry(
     line: Mapping[str, Any],
     prescription: Prescription,
-    patient: Patient,
+    patient: PatientRecord,
     data: DispensationInput,
     ctx: ProfessionalContext,
     now: datetime,
@@ -762,7 +767,7 @@ def _designation(given: LineInput, delivered: Product) -> str:
 
 def _missing_record(
     prescription: Prescription,
-    patient: Patient,
+    patient: PatientRecord,
     data: DispensationInput,
     decisions: Sequence[LineDecision],
 ) -> list[Datum]:

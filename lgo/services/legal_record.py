@@ -20,7 +20,7 @@ from lgo.domain.legal_record import (
 )
 from lgo.domain.prescription import Prescription
 from lgo.domain.products import RegulatoryList
-from lgo.store.models import Patient
+from lgo.services.prescription_patient import PatientRecord
 
 
 class LegalRecordIncomplete(InvalidInput):
@@ -28,7 +28,7 @@ class LegalRecordIncomplete(InvalidInput):
     title = "Données obligatoires de l'ordonnancier manquantes : rien n'a été enregistré"
 
 
-def patient_name(patient: Patient) -> str:
+def patient_name(patient: PatientRecord) -> str:
     """The name written in the ordonnancier: used (or birth) name and given names."""
     return " ".join(p for p in (patient.used_name or patient.birth_name, patient.given_names) if p)
 
@@ -57,7 +57,7 @@ def recorded_lines(
 
 def missing_record_data(
     prescription: Prescription,
-    patient: Patient,
+    patient: PatientRecord,
     *,
     patient_address: str,
     typed_prescriber: str,

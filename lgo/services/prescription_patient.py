@@ -8,8 +8,8 @@ counter so the pharmacist can switch to the right one. It is never logged (only 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
 
 from lgo.core.errors import Conflict
 from lgo.domain.patient_match import (
@@ -21,7 +21,53 @@ from lgo.domain.patient_match import (
     match_patient,
 )
 from lgo.domain.prescription import Prescription, PrescriptionSource
-from lgo.store.models import Patient
+
+
+class PatientRecord(Protocol):
+    """What the commit's rules read of a stored patient: the ORM :class:`Patient` or the plain
+    :class:`StoredPatient` the commit reads with one Core select."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def birth_name(self) -> str: ...
+    @property
+    def used_name(self) -> str | None: ...
+    @property
+    def given_names(self) -> str: ...
+    @property
+    def sex(self) -> str | None: ...
+    @property
+    def birth_date_raw(self) -> str: ...
+    @property
+    def ins_matricule(self) -> str | None: ...
+    @property
+    def ins_oid(self) -> str | None: ...
+    @property
+    def identity_status(self) -> str: ...
+    @property
+    def on_work_list(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StoredPatient:
+    """The stored patient as the commit reads it: only the columns its rules use, as plain values
+    (an ORM object costs its instrumentation on every dispensation, for a row never written)."""
+
+    id: str
+    birth_name: str
+    used_name: str | None
+    given_names: str
+    sex: str | None
+    birth_date_raw: str
+    ins_matricule: str | None
+    ins_oid: str | None
+    identity_status: str
+    on_work_list: bool
+
+
+# The ``patients`` columns to select for a StoredPatient, in its field order.
+STORED_PATIENT_COLUMNS = tuple(f.name for f in fields(StoredPatient))
 
 
 class PrescriptionPatientMismatch(Conflict):
@@ -66,7 +112,7 @@ def card_traits(
     )
 
 
-def traits_of(patient: Patient) -> PatientTraits:
+def traits_of(patient: PatientRecord) -> PatientTraits:
     """The stored patient as the rule compares it. The INS counts only when it came from INSi
     (``ins_matricule``) and no failed re-verification put the identity on the work list."""
     families = tuple(n for n in (patient.birth_name, patient.used_name) if n)
@@ -94,7 +140,7 @@ def public_patient(traits: PatientTraits) -> dict[str, Any]:
     return {"name": traits.display_name, "birth_date": display_birth_date(traits.birth_date)}
 
 
-def ensure_prescription_patient(prescription: Prescription, patient: Patient) -> None:
+def ensure_prescription_patient(prescription: Prescription, patient: PatientRecord) -> None:
     """Raise :class:`PrescriptionPatientMismatch` unless ``patient`` is the prescription's patient.
     A typed paper copy names no patient: it is typed for the patient at the counter."""
     prescribed = prescription.patient
@@ -126,7 +172,7 @@ class PatientMatchResult:
     differing: list[str]
 
 
-def match_view(prescription: Prescription, patient: Patient) -> PatientMatchResult:
+def match_view(prescription: Prescription, patient: PatientRecord) -> PatientMatchResult:
     """The rule's answer for the counter (the page warns with it before the commit, which runs
     :func:`ensure_prescription_patient` on the same rule): ``rule`` is ``ins``, ``traits``, or
     ``unknown`` for an e-prescription copy without its patient (refused at commit)."""
