@@ -22,7 +22,6 @@ from decimal import Decimal
 from typing import Protocol
 
 from lgo.core.errors import InvalidInput
-from lgo.core.logs import get_logger
 from lgo.domain.dispensing import InterventionKind, LineRequest
 from lgo.domain.legal_record import Bearer
 from lgo.domain.prescription import (
@@ -45,9 +44,6 @@ from lgo.services.dispensing import (
 from lgo.services.dispensing_errors import EPrescriptionDown
 from lgo.services.prescriber_check import PrescriberCheckPort, require_acknowledgement
 from lgo.services.prescriptions import ProductCatalog
-
-log = get_logger(__name__)
-
 
 # ---------------------------------------------------------------- commands (what the counter sends)
 
@@ -176,6 +172,9 @@ class DispensationIntake:
         resolved = self.resolve(command, ctx.rpps)
         self._check_prescriber(resolved.prescriber_rpps, ctx.rpps, command.prescriber_acknowledged)
         data = self._input(command, resolved, ctx.rpps, fingerprint=command.fingerprint)
+        if command.prescriber_acknowledged:
+            # Logged on the commit's own line (dispensation_committed), not on a line of its own.
+            data = replace(data, acknowledged_prescriber=resolved.prescriber_rpps)
         return self._dispensing.dispense(key, data, ctx, degraded=resolved.degraded)
 
     def check(self, command: DispensationCommand, rpps: str) -> CheckOutcome:
@@ -213,13 +212,8 @@ class DispensationIntake:
         """Refuse (409) while a non-active prescriber has not been acknowledged by the pharmacist.
         An acknowledged request needs no Annuaire call: the answer could not change the outcome,
         and the counter must not wait on a directory that is down (the page saw the warning on
-        opening)."""
+        opening). The acknowledgement is logged with the commit (``dispensation_committed``)."""
         if acknowledged:
-            log.info(
-                "prescriber_warning_acknowledged",
-                prescriber_rpps=prescriber_rpps,
-                pharmacist_rpps=rpps,
-            )
             return
         require_acknowledgement(self._prescribers.check(prescriber_rpps, author_rpps=rpps), False)
 

@@ -186,6 +186,9 @@ class DispensationInput:
     prescriber_address: str = ""
     # Who brought the prescription (R.5132-35, stupéfiants): None when the request does not say.
     bearer: Bearer | None = None
+    # The prescriber's RPPS when the pharmacist acknowledged the prescriber warning (logged with
+    # the commit, on its one line).
+    acknowledged_prescriber: str | None = None
 
 
 @dataclass(frozen=True)
@@ -457,7 +460,7 @@ class DispensingService:
                 return replay
             raise LineAlreadyDispensed() from None
         fault_point("dispensation.after_commit")
-        self._after_commit(written)
+        self._after_commit(written, data)
         return DispensationResult(201, written.body)
 
     def _replay(self, key: str, fingerprint: str) -> DispensationResult | None:
@@ -465,9 +468,23 @@ class DispensingService:
             stored = _stored_answer(uow.session.connection(), key)
             return None if stored is None else _replayed(stored, fingerprint)
 
-    def _after_commit(self, written: _Written) -> None:
+    def _after_commit(self, written: _Written, data: DispensationInput) -> None:
         body = written.body
-        log.info("dispensation_committed", dispensation_id=body["id"], degraded=body["degraded"])
+        # One line per dispensation (ids and RPPS only): an acknowledged prescriber warning is said
+        # on it rather than on a line of its own.
+        acknowledged = {}
+        if data.acknowledged_prescriber is not None:
+            acknowledged = {
+                "prescriber_warning_acknowledged": True,
+                "prescriber_rpps": data.acknowledged_prescriber,
+                "pharmacist_rpps": body["professional"]["rpps"],
+            }
+        log.info(
+            "dispensation_committed",
+            dispensation_id=body["id"],
+            degraded=body["degraded"],
+            **acknowledged,
+        )
         self.events.publish(
             "dispensation.committed",
             {

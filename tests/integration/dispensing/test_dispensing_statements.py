@@ -12,12 +12,13 @@ import asyncio
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, update
+from structlog.testing import capture_logs
 
 from lgo.bootstrap.container import Container
 from lgo.bootstrap.documents import part_of as documents_part_of
@@ -32,6 +33,7 @@ from lgo.store.models import Patient
 from lgo.store.models.dispensing import DispensationLineRow, OrdonnancierEntry
 from tests.fixtures.dispensing import (
     LIST_I_PRODUCT,
+    PHARMACIST_RPPS,
     PLAIN_PRODUCT,
     dispensation_input,
     make_patient,
@@ -250,6 +252,37 @@ def test_committed_event_says_whether_the_ins_may_leave(
     assert [(e["type"], e["ins_qualified"]) for e in seen] == [
         ("dispensation.committed", qualified)
     ]
+
+
+@pytest.mark.parametrize("acknowledged", [False, True])
+def test_one_log_line_per_dispensation(sqlite_db: Database, acknowledged: bool) -> None:
+    """The commit logs one line (ids and RPPS only); an acknowledged prescriber warning is said on
+    it, not on a second line."""
+    service = DispensingService(sqlite_db, EventBus(), InMemoryCatalog([LIST_I_PRODUCT]))
+    rx = paper(f"STMTL{int(acknowledged):07d}")
+    data = dispensation_input(make_patient(sqlite_db), rx)
+    if acknowledged:
+        data = replace(data, acknowledged_prescriber=rx.prescriber_rpps)
+    with capture_logs() as logs:
+        result = service.dispense("stmt-key-log", data, pharmacist(), degraded=False)
+    assert [e["event"] for e in logs] == ["dispensation_committed"]
+    (line,) = logs
+    assert line["dispensation_id"] == result.body["id"]
+    said = {k: line.get(k) for k in ("prescriber_rpps", "pharmacist_rpps")}
+    if acknowledged:
+        assert line["prescriber_warning_acknowledged"] is True
+        assert said == {"prescriber_rpps": rx.prescriber_rpps, "pharmacist_rpps": PHARMACIST_RPPS}
+    else:
+        assert "prescriber_warning_acknowledged" not in line and said == dict.fromkeys(said)
+    assert set(line) <= {
+        "event",
+        "log_level",
+        "dispensation_id",
+        "degraded",
+        "prescriber_warning_acknowledged",
+        "prescriber_rpps",
+        "pharmacist_rpps",
+    }  # nothing about the patient or the prescription's contents
 
 
 def test_dmp_feed_skips_an_unqualified_ins_without_reading(

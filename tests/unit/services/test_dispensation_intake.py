@@ -242,6 +242,16 @@ def test_an_acknowledged_warning_needs_no_annuaire_call() -> None:
     annuaire = FakeAnnuaire(PrescriberStatus.UNVERIFIED)
     intake(dispensing, annuaire).commit("key-0001", command(acknowledged=True), pharmacist())
     assert annuaire.asked == [] and len(dispensing.dispensed) == 1
+    # The acknowledgement travels with the commit, which logs it on its own line.
+    assert dispensing.dispensed[0][1].acknowledged_prescriber == eprescription().prescriber_rpps
+
+
+def test_a_request_without_acknowledgement_carries_none() -> None:
+    dispensing = FakeDispensing(PrescriptionView(eprescription(), degraded=False))
+    intake(dispensing, FakeAnnuaire(PrescriberStatus.ACTIVE)).commit(
+        "key-0001", command(), pharmacist()
+    )
+    assert dispensing.dispensed[0][1].acknowledged_prescriber is None
 
 
 def test_lines_become_domain_requests_from_the_catalogue() -> None:
