@@ -11,12 +11,16 @@ text, the "Usage:" prefix and the usage errors.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import typer.core
-import typer.rich_utils
 from typer._click import decorators as click_decorators
 from typer._click import formatting as click_formatting
 
@@ -93,15 +97,55 @@ click_decorators.help_option = _french_help_option(click_decorators.help_option)
 click_formatting.HelpFormatter.write_usage = _french_usage(  # type: ignore[method-assign]
     click_formatting.HelpFormatter.write_usage
 )
-_rich = typer.rich_utils
-_rich.DEPRECATED_STRING = "(obsolète) "
-_rich.DEFAULT_STRING = "[défaut : {}]"
-_rich.ENVVAR_STRING = "[variable : {}]"
-_rich.REQUIRED_LONG_STRING = "[obligatoire]"
-_rich.ARGUMENTS_PANEL_TITLE = "Arguments"
-_rich.OPTIONS_PANEL_TITLE = "Options"
-_rich.COMMANDS_PANEL_TITLE = "Commandes"
-_rich.ERRORS_PANEL_TITLE = "Erreur"
-_rich.ABORTED_TEXT = "Interrompu."
-_rich.RICH_HELP = "Aide : [blue]'{command_path} {help_option}'[/]."
-_rich.rich_format_error = _french_errors(_rich.rich_format_error)  # type: ignore[assignment]
+RICH_UTILS = "typer.rich_utils"
+
+
+def _frenchify(rich: Any) -> None:
+    rich.DEPRECATED_STRING = "(obsolète) "
+    rich.DEFAULT_STRING = "[défaut : {}]"
+    rich.ENVVAR_STRING = "[variable : {}]"
+    rich.REQUIRED_LONG_STRING = "[obligatoire]"
+    rich.ARGUMENTS_PANEL_TITLE = "Arguments"
+    rich.OPTIONS_PANEL_TITLE = "Options"
+    rich.COMMANDS_PANEL_TITLE = "Commandes"
+    rich.ERRORS_PANEL_TITLE = "Erreur"
+    rich.ABORTED_TEXT = "Interrompu."
+    rich.RICH_HELP = "Aide : [blue]'{command_path} {help_option}'[/]."
+    rich.rich_format_error = _french_errors(rich.rich_format_error)
+
+
+class _ThenFrench(importlib.abc.Loader):
+    """Runs typer.rich_utils, then gives it the French texts above."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        _frenchify(module)
+
+
+class _FrenchOnImport(importlib.abc.MetaPathFinder):
+    """Typer imports typer.rich_utils only to print help or an error; importing it here would cost
+    every command, ``lgo serve``'s start included, rich.markdown and markdown_it (~40 ms). So its
+    French texts are set when Typer first imports it."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != RICH_UTILS:
+            return None
+        sys.meta_path.remove(self)  # once, and no recursion through find_spec below
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ThenFrench(spec.loader)
+        return spec
+
+
+if RICH_UTILS in sys.modules:
+    _frenchify(sys.modules[RICH_UTILS])
+else:
+    sys.meta_path.insert(0, _FrenchOnImport())

@@ -10,11 +10,11 @@ leaves the card.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from lxml import etree
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from lxml import etree
 
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
 
@@ -50,7 +50,10 @@ class _CardKey:
 
 def sign_enveloped(element: etree._Element, card: CardKey) -> etree._Element:
     """A signed copy of ``element`` (which carries an ``Id``), the signature as its last child."""
-    # signxml (~100 ms, ~9 MiB) is loaded on the first signature, not at the daemon's start.
+    # signxml (~100 ms, ~9 MiB) and cryptography.x509 (~25 ms) are loaded on the first signature,
+    # not at the daemon's start.
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from signxml.algorithms import (
         CanonicalizationMethod,
         DigestAlgorithm,

@@ -17,16 +17,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-
 from lgo.core.errors import Forbidden, Unavailable
 from lgo.core.events import EventBus
 from lgo.core.logs import get_logger
-from lgo.national.crl import CrlStore, Verdict, load_anchors
 from lgo.national.transport import NationalHttpClient, RetryPolicy
 
 if TYPE_CHECKING:
     from lgo.core.settings import Settings
+    from lgo.national.crl import CrlStore, Verdict
 
 log = get_logger(__name__)
 CRL_FOLDER = "crl"
@@ -66,6 +64,12 @@ class CpsRevocationCheck:
         certificate (called only when there is something to check it against)."""
         if self._policy == "off":
             return None
+        # lgo.national.crl and cryptography.x509 (~25 ms) are loaded at the first card check,
+        # not at the daemon's start.
+        from cryptography import x509
+
+        from lgo.national.crl import Verdict
+
         if self._store is None:
             return self._unknown(Verdict("unknown", "no_trusted_ca_configured"), reader)
         try:
@@ -111,6 +115,8 @@ def revocation_check_from(
     hardware, national = settings.hardware, settings.national
     store = None
     if hardware.cps_ca_file is not None and hardware.cps_revocation != "off":
+        from lgo.national.crl import CrlStore, load_anchors  # cryptography: only when configured
+
         http = NationalHttpClient(
             "pki",
             "",
