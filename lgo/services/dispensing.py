@@ -94,6 +94,13 @@ _LINES = _TABLES["dispensation_lines"]
 _OUTBOX = _TABLES["outbox_messages"]
 # No RETURNING: the line ids are not needed, and a pipelined statement cannot wait for rows.
 _INSERT_LINES = insert(_LINES).inline()
+# Built once: a statement's cache key is computed once per object, so one built per call costs
+# its construction and its key on every dispensation. Their keys are given (no RETURNING), except
+# the outbox message's id, which the answer shows.
+_INSERT_KEY = insert(_KEYS).inline()
+_INSERT_PRESCRIPTION = insert(_PRESCRIPTIONS).inline()
+_INSERT_DISPENSATION = insert(_DISPENSATIONS).inline()
+_INSERT_MESSAGE = insert(_OUTBOX)
 _PATIENT = select(*(_PATIENTS.c[name] for name in STORED_PATIENT_COLUMNS)).where(
     _PATIENTS.c.id == bindparam("patient_id")
 )
@@ -530,7 +537,7 @@ class DispensingService:
             raise DispensingRefused(refusals=_refusals(decision))
         ensure_complete(_missing_record(prescription, patient, data, decision.lines))  # no row yet
         dispensation = _dispensation_values(key, prescription, data, ctx, degraded, now)
-        conn.execute(insert(_DISPENSATIONS), dispensation)
+        conn.execute(_INSERT_DISPENSATION, dispensation)
         lines = self._line_values(dispensation["id"], prescription, data, decision.lines, past)
         narcotics.record_withdrawals(conn, lines, ctx.rpps, now)
         outbox: list[OutboxState] = []
@@ -708,7 +715,7 @@ def _prescription_for_commit(
         return from_json(content)
     if data.paper is None:
         raise PrescriptionNotLoaded()
-    conn.execute(insert(_PRESCRIPTIONS), _prescription_values(data.paper, now))
+    conn.execute(_INSERT_PRESCRIPTION, _prescription_values(data.paper, now))
     return data.paper
 
 
@@ -855,7 +862,7 @@ def _claim_key(
         "response": "{}",
         "created_at": now,
     }
-    conn.execute(insert(_KEYS), claim)
+    conn.execute(_INSERT_KEY, claim)
     return None
 
 
@@ -1058,7 +1065,7 @@ def _enqueue(
         "attempts": 0,
         "next_attempt_at": now,
     }
-    result = conn.execute(insert(_OUTBOX), message)
+    result = conn.execute(_INSERT_MESSAGE, message)
     inserted = result.inserted_primary_key
     assert inserted is not None
     return int(inserted[0])

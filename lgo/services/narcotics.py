@@ -25,6 +25,8 @@ from lgo.store.models.dispensing import NarcoticsRegisterLine
 
 REGISTERED_LISTS = frozenset({"stupefiant"})
 _REGISTER = Base.metadata.tables["narcotics_register"]
+# Built once (its cache key too); no RETURNING: the withdrawals' ids are not needed.
+_INSERT_WITHDRAWALS = insert(_REGISTER).inline()
 
 
 def record_withdrawals(
@@ -48,7 +50,7 @@ def record_withdrawals(
         if line["regulatory_list"] in REGISTERED_LISTS and line["units"] > 0
     ]
     if withdrawals:
-        conn.execute(insert(_REGISTER), withdrawals)
+        conn.execute(_INSERT_WITHDRAWALS, withdrawals)
     return len(withdrawals)
 
 
