@@ -11,12 +11,11 @@ from fastapi import FastAPI
 from lgo import __version__
 from lgo.api.contract import install_contract
 from lgo.api.deps import DatabaseThreads
-from lgo.api.limits import BodySizeLimit
-from lgo.api.observability import Metrics, RequestContext
+from lgo.api.observability import Metrics
 from lgo.api.problems import install_problem_handlers
 from lgo.api.routers import ROUTERS
 from lgo.api.routers.health import ProbeCache
-from lgo.api.security import HostOriginGuard
+from lgo.api.security import RequestGate
 from lgo.bootstrap.container import Container
 from lgo.core.settings import Settings
 from lgo.services.counter_tokens import CounterTokens
@@ -73,10 +72,13 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         app.include_router(router)
     install_contract(app, ROUTERS)  # docs/api.md: Problem and the problems of each operation
     _mount_web(app)
-    # Outermost first: the Host/Origin guard runs before anything else sees the request.
-    app.add_middleware(RequestContext, metrics=app.state.metrics)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)  # tests/hostile
-    app.add_middleware(HostOriginGuard, settings=settings.api)
+    # Host/Origin guard, body cap (tests/hostile), then request id, access log and metrics.
+    app.add_middleware(
+        RequestGate,
+        settings=settings.api,
+        max_body_bytes=settings.api.max_body_bytes,
+        metrics=app.state.metrics,
+    )
     return app
 
 

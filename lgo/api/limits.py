@@ -10,6 +10,7 @@ cap are replayed to the app unchanged. Every legitimate body of the API is a few
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,10 +35,18 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        replay = await self.read(scope, receive, send, dict(scope["headers"]))
+        if replay is not None:
+            await self.app(scope, replay, send)
+
+    async def read(
+        self, scope: Scope, receive: Receive, send: Send, headers: Mapping[bytes, bytes]
+    ) -> Receive | None:
+        """The request's channel with its body read under the cap, or None once refused (413)."""
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await _refuse(send, scope)
-            return
+            return None
         buffered: list[Message] = []
         size = 0
         while True:
@@ -48,7 +57,7 @@ class BodySizeLimit:
             size += len(message.get("body", b""))
             if size > self.max_bytes:
                 await _refuse(send, scope)
-                return
+                return None
             if not message.get("more_body", False):
                 break
 
@@ -57,7 +66,7 @@ class BodySizeLimit:
             # learns of the client's disconnection).
             return buffered.pop(0) if buffered else await receive()
 
-        await self.app(scope, replay, send)
+        return replay
 
 
 async def _refuse(send: Send, scope: Scope) -> None:
