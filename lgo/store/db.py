@@ -11,6 +11,8 @@ they read-modify-write, and rely on constraints for exactly-once. Its pool keeps
 ``pool_size`` connections (``database.pool_size``), opened on first need and then kept, with no
 overflow: a rush never opens or closes a connection (each one is a PostgreSQL backend process to
 fork and authenticate); a request beyond the pool waits up to ``pool_timeout_s`` for a free one.
+A connection is pinged before use only when it sat idle in the pool (``PING_AFTER_IDLE_S``), not on
+every checkout.
 
 Two kinds of transaction: :class:`UnitOfWork` (an ORM Session, for the services that load and change
 mapped objects) and :class:`Transaction` (a Core Connection, for hot paths written as plain
@@ -22,6 +24,7 @@ leave in one network flush, so the lock is held for one round trip, not one per 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -71,8 +75,36 @@ def _create_private(path: Path) -> None:
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
+# Kept in the pooled DBAPI connection's own ``info``: when it went back to the pool, and the
+# open psycopg pipeline of a Transaction.
+_IDLE_SINCE = "lgo_idle_since"
+_PIPELINE = "lgo_pipeline"
 # Same default as the ``database.pool_size`` setting (see there for how it is sized).
 DEFAULT_POOL_SIZE = 8
+# A pooled PostgreSQL connection idle longer than this is pinged before use (see below).
+PING_AFTER_IDLE_S = 5.0
+
+
+def _ping_after_idle(engine: Engine, idle_s: float) -> None:
+    """SQLAlchemy's ``pool_pre_ping`` pings on every checkout: one more round trip and statement
+    per transaction, on both sides' CPU, in a rush where connections come back within
+    milliseconds. A connection that sat idle (PostgreSQL restarted, a firewall dropped it) is
+    still pinged, and a dead one replaced before the transaction starts."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)  # None: a connection just opened
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool drops this connection and checks out another (a new one if need be).
+            raise DisconnectionError() from exc
 
 
 class Database:
@@ -98,12 +130,12 @@ class Database:
         else:
             self.engine = create_engine(
                 self.url,
-                pool_pre_ping=True,
                 echo=echo,
                 pool_size=pool_size,
                 max_overflow=0,  # an overflow connection is opened, then closed on return
                 pool_timeout=pool_timeout_s,
             )
+            _ping_after_idle(self.engine, PING_AFTER_IDLE_S)
             self.read_engine = self.engine
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
@@ -162,10 +194,6 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
-
-
-# Where a Transaction keeps its open psycopg pipeline, in the connection's own ``info``.
-_PIPELINE = "lgo_pipeline"
 
 
 class Transaction:

@@ -74,3 +74,39 @@ def test_sqlite_transaction_takes_the_writer_lock_up_front(sqlite_url: str) -> N
     finally:
         db.dispose()
         impatient.dispose()
+
+
+@pytest.mark.postgres
+def test_hot_connections_are_not_pinged_idle_ones_are(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rush pays no ping per transaction; a connection that sat idle and whose backend is gone
+    (PostgreSQL restarted) is replaced before the transaction, which then succeeds."""
+    pings: list[int] = []
+    db = Database(pg_url)
+    try:
+        real_ping = db.engine.dialect.do_ping
+
+        def counted(dbapi_connection: object) -> bool:
+            pings.append(1)
+            return real_ping(dbapi_connection)
+
+        monkeypatch.setattr(db.engine.dialect, "do_ping", counted)
+        for _ in range(5):
+            with db.transaction() as tx:
+                backend = tx.connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                tx.commit()
+        assert pings == []
+        admin = Database(pg_url)  # its own pool: the killer is not the victim
+        try:
+            with admin.transaction() as tx:
+                tx.connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        finally:
+            admin.dispose()
+        monkeypatch.setattr("lgo.store.db.time.monotonic", lambda: 1e12)  # long idle
+        with db.transaction() as tx:
+            again = tx.connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            tx.commit()
+        assert pings and again != backend
+    finally:
+        db.dispose()
