@@ -17,6 +17,12 @@ Evidence for what bounds each figure, measured during the timed rush only:
 - lock waits: ``pg_stat_activity`` sampled every 10 ms from a separate connection (wait_event_type:
   wait_event of the active backends of the database, the statement a lock waiter is blocked in,
   and what the transaction holding the lock is doing meanwhile, found with ``pg_blocking_pids``);
+  a backend ``idle in transaction``, or ``active`` on ClientRead (in the middle of a pipeline),
+  is waiting for its daemon's next statement;
+- the ordonnancier head, daemon side: each daemon logs, per dispensation, the time from the
+  answer of the head's ``SELECT … FOR UPDATE`` (the row lock is granted) to its COMMIT returning
+  (the lock is released within it), and the sum over the rush gives the head's occupancy: near
+  100 %, the head is the bound;
 - WAL sync: ``pg_stat_wal`` (wal_sync, wal_sync_time with track_wal_io_timing on);
 - connections: ``pg_stat_database.sessions`` (connections opened) and the backend count sampled.
 
@@ -98,11 +104,49 @@ def serve_counter(url: str, port: int, state_dir: Path) -> None:
     # As `lgo serve` does: the production default (INFO, one JSON line per event) to stderr.
     configure_logging(settings.logging.level, settings.logging.json_output)
     container = Container(settings)
+    _record_head_holds(container.db, state_dir / HEAD_HOLDS)
     catalog = part_of(container).catalog
     catalog.add(LIST_I_PRODUCT)
     catalog.add(_narcotic())
     open_pharmacist_session(container)
     build_server(settings, container).run()
+
+
+# One line per dispensation that took the head: "<wall time at COMMIT returned> <held ms>".
+HEAD_HOLDS = "head-holds.txt"
+_HEAD_LOCKED = "bench_head_locked"
+
+
+def _record_head_holds(db: Any, path: Path) -> None:
+    """Time each dispensation's hold of the ordonnancier head, from the daemon's side: from the
+    ``FOR UPDATE``'s answer (the lock granted; waiting for it is not holding it) to the COMMIT
+    returning (the row lock is released within that)."""
+    from sqlalchemy import event
+
+    from lgo.store.db import Transaction
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = path.open("a", buffering=1)
+
+    def locked(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "ordonnancier_head" in statement and "FOR UPDATE" in statement:
+            conn.info[_HEAD_LOCKED] = time.perf_counter()
+
+    event.listen(db.engine, "after_cursor_execute", locked)
+    commit, leave = Transaction.commit, Transaction.__exit__
+
+    def timed_commit(self: Any) -> None:
+        commit(self)
+        since = self.connection.info.pop(_HEAD_LOCKED, None)
+        if since is not None:
+            out.write(f"{time.time():.6f} {(time.perf_counter() - since) * 1000:.3f}\n")
+
+    def timed_exit(self: Any, *exc: Any) -> None:
+        self.connection.info.pop(_HEAD_LOCKED, None)  # a rolled-back transaction: not a hold
+        leave(self, *exc)
+
+    Transaction.commit = timed_commit  # type: ignore[method-assign]
+    Transaction.__exit__ = timed_exit  # type: ignore[method-assign]
 
 
 # ---------------------------------------------------------------- the parent side
@@ -115,6 +159,19 @@ class CounterDaemon:
     port: int
     process: subprocess.Popen[bytes]
     log: Path  # the daemon's stderr (its WARNING and ERROR events)
+    state: Path
+
+    def head_holds_ms(self, since: float, until: float) -> list[float]:
+        """The head holds of dispensations committed between two wall-clock times."""
+        path = self.state / HEAD_HOLDS
+        if not path.exists():
+            return []
+        holds = []
+        for line in path.read_text().splitlines():
+            at, held = line.split()
+            if since <= float(at) <= until:
+                holds.append(float(held))
+        return holds
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
@@ -186,7 +243,7 @@ def start_daemons(url: str, count: int, tmp: Path) -> list[CounterDaemon]:
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
         )
-        daemons.append(CounterDaemon(f"comptoir-{i + 1:02d}", token, port, process, log))
+        daemons.append(CounterDaemon(f"comptoir-{i + 1:02d}", token, port, process, log, state))
     for daemon in daemons:
         _wait_ready(daemon)
     return daemons
@@ -401,8 +458,16 @@ STATS_SETTLE_S = 10.5
 QUICK_STATS_SETTLE_S = 1.1
 
 
+DAEMON_WAIT = "in transaction, waiting for the daemon"
+PIPELINE_WAIT = "in a pipeline, waiting for the daemon's next statement"
+
+
 def _doing(state: str, wait: str) -> str:
-    return "in transaction, waiting for the daemon" if state == "idle in transaction" else wait
+    if state == "idle in transaction":
+        return DAEMON_WAIT
+    # Pipeline mode: statements arrive without a Sync between them, so a backend that finished
+    # one stays "active" and reads the next from its client.
+    return PIPELINE_WAIT if state == "active" and wait == "Client:ClientRead" else wait
 
 
 def _lock_roots(blocked_by: dict[int, list[int]]) -> set[int]:
@@ -488,6 +553,7 @@ class Evidence:
     holders: Tally[str]
     backends: list[int]
     loadavg: str
+    head_holds_ms: list[float]
 
     def numbers(self, count: int) -> dict[str, float]:
         cores = os.cpu_count() or 1
@@ -508,7 +574,7 @@ class Evidence:
             "wal_wait_share": sum(
                 v for k, v in share.items() if k in ("IO:WALSync", "IO:WALWrite", "LWLock:WALWrite")
             ),
-            "daemon_wait_share": share.get("in transaction, waiting for the daemon", 0.0),
+            "daemon_wait_share": share.get(DAEMON_WAIT, 0.0) + share.get(PIPELINE_WAIT, 0.0),
             "postgres_running_share": share.get("CPU:running", 0.0),
             "wal_syncs_per_dispensation": syncs / count,
             "wal_sync_ms_avg": self.stats["wal_sync_time_ms"] / syncs if syncs else 0.0,
@@ -518,6 +584,10 @@ class Evidence:
             "connections_opened_in_rush": self.stats["sessions"],
             "backends_min": float(min(self.backends, default=0)),
             "backends_max": float(max(self.backends, default=0)),
+            "head_hold_p50_ms": pct(self.head_holds_ms, 0.5) if self.head_holds_ms else 0.0,
+            "head_hold_p99_ms": pct(self.head_holds_ms, 0.99) if self.head_holds_ms else 0.0,
+            # One holder at a time: the summed holds over the rush's time is the head's occupancy.
+            "head_occupancy": sum(self.head_holds_ms) / 1000 / self.elapsed_s,
         }
 
     def bound(self, count: int) -> str:
@@ -533,6 +603,8 @@ class Evidence:
         bounds = []
         if n["machine_cpu_busy"] >= 0.8:
             bounds.append(f"CPU ({cpu})")
+        if n["head_occupancy"] >= 0.8:
+            bounds.append(f"the ordonnancier head (held {n['head_occupancy']:.0%} of the time)")
         if n["lock_wait_share"] >= 0.3:
             bounds.append(f"row-lock waits ({n['lock_wait_share']:.0%} of backend samples)")
         if n["wal_wait_share"] >= 0.3:
@@ -555,7 +627,14 @@ class Evidence:
             if self.lock_targets
             else ""
         )
-        return f"{verdict}; backend samples: {top or 'none'}{waiting_in}"
+        head = (
+            f"; ordonnancier head held p50 {n['head_hold_p50_ms']:.2f} ms, p99 "
+            f"{n['head_hold_p99_ms']:.2f} ms (lock granted → COMMIT returned, daemon side), "
+            f"{n['head_occupancy']:.0%} of the time"
+            if self.head_holds_ms
+            else ""
+        )
+        return f"{verdict}; backend samples: {top or 'none'}{waiting_in}{head}"
 
 
 def _cluster_data_dir(url: str) -> Path:
@@ -595,10 +674,10 @@ def observed(
 
         machine0 = _machine_busy_s()
         cpu0 = cpu()
-        start = time.perf_counter()
+        start, wall_start = time.perf_counter(), time.time()
         with sampler.running():
             outcome = rush()
-        elapsed = time.perf_counter() - start
+        elapsed, wall_end = time.perf_counter() - start, time.time()
         cpu1 = cpu()
         machine1 = _machine_busy_s()
         loadavg = " ".join(Path("/proc/loadavg").read_text().split(" ", 3)[:3])
@@ -620,6 +699,7 @@ def observed(
         holders=sampler.holders,
         backends=sampler.backends,
         loadavg=loadavg,
+        head_holds_ms=[h for d in daemons for h in d.head_holds_ms(wall_start, wall_end)],
     )
 
 
