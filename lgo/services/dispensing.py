@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Insert, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -94,11 +95,30 @@ _LINES = _TABLES["dispensation_lines"]
 _OUTBOX = _TABLES["outbox_messages"]
 # No RETURNING: the line ids are not needed, and a pipelined statement cannot wait for rows.
 _INSERT_LINES = insert(_LINES).inline()
+
+
+def _insert_new(table: Any, key: Any) -> dict[str, Insert]:
+    """``INSERT … ON CONFLICT (key) DO NOTHING`` by dialect name: a new row is claimed, or found
+    taken (no row inserted), in one statement instead of a read then an insert. On PostgreSQL a
+    conflict with a transaction in progress waits for its end, as the unique index did."""
+    # The row count says which: SQLAlchemy keeps it for an INSERT only when asked (psycopg's
+    # cursor forgets it once closed).
+    kept = {"preserve_rowcount": True}
+    return {
+        "postgresql": postgresql.insert(table)
+        .on_conflict_do_nothing(index_elements=[key])
+        .execution_options(**kept),
+        "sqlite": sqlite.insert(table)
+        .on_conflict_do_nothing(index_elements=[key])
+        .execution_options(**kept),
+    }
+
+
 # Built once: a statement's cache key is computed once per object, so one built per call costs
 # its construction and its key on every dispensation. Their keys are given (no RETURNING), except
 # the outbox message's id, which the answer shows.
-_INSERT_KEY = insert(_KEYS).inline()
-_INSERT_PRESCRIPTION = insert(_PRESCRIPTIONS).inline()
+_CLAIM_KEY = _insert_new(_KEYS, _KEYS.c.key)
+_NEW_PRESCRIPTION = _insert_new(_PRESCRIPTIONS, _PRESCRIPTIONS.c.id)
 _INSERT_DISPENSATION = insert(_DISPENSATIONS).inline()
 _INSERT_MESSAGE = insert(_OUTBOX)
 _PATIENT = select(*(_PATIENTS.c[name] for name in STORED_PATIENT_COLUMNS)).where(
@@ -549,17 +569,18 @@ class DispensingService:
             outbox.append(OutboxState(message_id, "pending"))
         listed = [line for line in lines if line["units"] > 0 and line["regulatory_list"] != "none"]
         entries = [_entry(line, prescription, patient, data, ctx, now) for line in listed]
+        # The answer is built before the head is taken: only its numbers are filled in after.
+        body = _plain(_record_of(dispensation, lines, outbox))
+        written = _Written(body, queued=bool(outbox), ins_qualified=_ins_qualified(patient))
+        shown = {id(line): answered for line, answered in zip(lines, body["lines"], strict=True)}
         numbered: list[dict[str, Any]] = []
         new_head: ordonnancier.Head | None = None
         if entries:
             # From here to the commit every other counter waits (PostgreSQL row lock on the head).
             numbered, new_head = ordonnancier.chain(ordonnancier.lock_head(conn), entries)
         for line, entry in zip(listed, numbered, strict=True):
-            line["ordonnancier_number"] = entry["number"]
-        # Everything the remaining writes need is computed before the first of them is sent.
-        body = _plain(_record_of(dispensation, lines, outbox))
+            line["ordonnancier_number"] = shown[id(line)]["ordonnancier_number"] = entry["number"]
         answer = json.dumps(body, default=str)
-        written = _Written(body, queued=bool(outbox), ins_qualified=_ins_qualified(patient))
         # PostgreSQL: the rest and the COMMIT leave in one flush (the head is held one round trip).
         pipeline_rest(conn)
         conn.execute(_INSERT_LINES, lines)
@@ -707,16 +728,19 @@ def _prescription_values(prescription: Prescription, now: datetime) -> dict[str,
 def _prescription_for_commit(
     conn: Connection, data: DispensationInput, now: datetime
 ) -> Prescription:
-    # Lock the cached prescription row (PostgreSQL): one commit per prescription at a time.
+    """The prescription the commit checks, its row held (PostgreSQL): one commit per prescription
+    at a time. A typed copy is written in one statement when it is new (its insert holds the new
+    row); a stored copy wins over the typed one and is read locked."""
+    if data.paper is not None:
+        values = _prescription_values(data.paper, now)
+        if conn.execute(_NEW_PRESCRIPTION[conn.dialect.name], values).rowcount == 1:
+            return data.paper
     content = conn.execute(
         _PRESCRIPTION_CONTENT, {"prescription_id": data.prescription_id}
     ).scalar_one_or_none()
-    if content is not None:
-        return from_json(content)
-    if data.paper is None:
+    if content is None:
         raise PrescriptionNotLoaded()
-    conn.execute(_INSERT_PRESCRIPTION, _prescription_values(data.paper, now))
-    return data.paper
+    return from_json(content)
 
 
 def _dispensation_values(
@@ -850,10 +874,8 @@ def _claim_key(
     conn: Connection, key: str, fingerprint: str, now: datetime
 ) -> DispensationResult | None:
     """Insert the key first: a concurrent request with the same key blocks on the unique index
-    (PostgreSQL) or on the writer lock (SQLite) until this transaction ends."""
-    stored = _stored_answer(conn, key)
-    if stored is not None:
-        return _replayed(stored, fingerprint)
+    (PostgreSQL) or on the writer lock (SQLite) until this transaction ends. A new key costs one
+    statement; a key already taken (the other transaction committed) is then read and replayed."""
     claim = {
         "key": key,
         "scope": SCOPE,
@@ -862,8 +884,12 @@ def _claim_key(
         "response": "{}",
         "created_at": now,
     }
-    conn.execute(_INSERT_KEY, claim)
-    return None
+    if conn.execute(_CLAIM_KEY[conn.dialect.name], claim).rowcount == 1:
+        return None
+    stored = _stored_answer(conn, key)
+    # Taken by a committed transaction (keys are never deleted): its row is visible now.
+    assert stored is not None
+    return _replayed(stored, fingerprint)
 
 
 def _replayed(stored: tuple[str, int, str], fingerprint: str) -> DispensationResult:

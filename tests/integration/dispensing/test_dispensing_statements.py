@@ -107,11 +107,13 @@ def test_first_dispensation_writes_each_row_once_and_locks_the_head_last(any_db:
         result = service.dispense("stmt-key-0001", data, pharmacist(), degraded=False)
     assert result.status_code == 201
     assert statements == [
-        "SELECT idempotency_keys",  # a replay? (read once)
-        "INSERT idempotency_keys",  # claimed first: a same-key request waits on it
+        # Claimed first, in one statement (ON CONFLICT DO NOTHING: no read before): a same-key
+        # request waits on it.
+        "INSERT idempotency_keys",
         "SELECT patients",
-        f"SELECT prescriptions{_lock(any_db)}",  # one commit per prescription at a time
-        "INSERT prescriptions",  # the typed copy, written once (no second read)
+        # The typed copy, written once in one statement; its new row is held by the insert: one
+        # commit per prescription at a time.
+        "INSERT prescriptions",
         "SELECT dispensation_lines",  # the history: rules, seq and renewal number from one read
         "INSERT dispensations",
         "INSERT outbox_messages",  # the execution report (an e-prescription typed in)
@@ -142,7 +144,9 @@ def test_head_is_taken_after_every_write_that_needs_no_number(any_db: Database) 
     assert {"INSERT dispensations", "INSERT outbox_messages", "INSERT prescriptions"} <= set(before)
 
 
-def test_replay_reads_the_key_only(any_db: Database) -> None:
+def test_replay_finds_the_key_taken_and_reads_its_answer(any_db: Database) -> None:
+    """The key's insert finds it taken (nothing inserted), then its stored answer is read: two
+    statements for a replay, so that a first request needs one."""
     woken: list[int] = []
     service = _service(any_db, woken)
     patient = make_patient(any_db)
@@ -151,7 +155,7 @@ def test_replay_reads_the_key_only(any_db: Database) -> None:
     with captured(any_db) as statements:
         again = service.dispense("stmt-key-0003", data, pharmacist(), degraded=False)
     assert again.replayed and again.body == first.body
-    assert statements == ["SELECT idempotency_keys"]
+    assert statements == ["INSERT idempotency_keys", "SELECT idempotency_keys"]
     assert woken == [1]  # the replay queued nothing and woke nobody
 
 
@@ -167,10 +171,8 @@ def test_line_outside_the_ordonnancier_never_touches_the_head(any_db: Database) 
         result = service.dispense("stmt-key-0004", data, pharmacist(), degraded=False)
     assert result.status_code == 201
     assert statements == [
-        "SELECT idempotency_keys",
         "INSERT idempotency_keys",
         "SELECT patients",
-        f"SELECT prescriptions{_lock(any_db)}",
         "INSERT prescriptions",
         "SELECT dispensation_lines",
         "INSERT dispensations",
@@ -207,7 +209,9 @@ def test_renewal_reads_the_history_once_and_numbers_the_next_cycle(any_db: Datab
         )
     assert second.status_code == 201, second.body
     assert statements.count("SELECT dispensation_lines") == 1
-    assert "INSERT prescriptions" not in statements
+    # The typed copy finds the stored one (its insert writes nothing), which is read and locked:
+    # one commit per prescription at a time.
+    assert statements[2:4] == ["INSERT prescriptions", f"SELECT prescriptions{_lock(any_db)}"]
     with any_db.uow(readonly=True) as uow:
         seqs = uow.session.execute(
             select(DispensationLineRow.seq).where(
