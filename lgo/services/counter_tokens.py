@@ -4,8 +4,10 @@ A request is authenticated against a dict of SHA-256 hashes, without a database 
 as a cheap change signal says the ``counters`` table has not changed since the dict was loaded:
 
 - SQLite: ``PRAGMA data_version`` on a private connection (a few microseconds, no file read when
-  nothing changed). It moves whenever any other connection, in any process, commits to the file; the
-  active hashes are then re-read (one small query) and the dict reloaded only if they differ.
+  nothing changed). It moves whenever any other connection, in any process, commits to the file,
+  dispensations included; the one-row ``counter_generation`` table, bumped by triggers on any change
+  to ``counters`` (migration branch ``counter_generation``), is then read (one integer) and the dict
+  reloaded only if it moved.
 - PostgreSQL: a connection that ``LISTEN``s on ``lgo_counters``; a revocation sends ``NOTIFY`` in
   its own transaction and waits until every listening daemon acknowledges (lgo.services.counters).
   Each request first drains whatever the listener's socket already holds (one ``select`` with a zero
@@ -106,14 +108,14 @@ class CounterTokens:
 
 
 class _SqliteWatch:
-    """Generation = ``PRAGMA data_version`` of a private connection, bumped only when the set of
-    active hashes really changed (other writes, e.g. dispensations, also move data_version)."""
+    """Generation = the ``counter_generation`` row, read only when ``PRAGMA data_version`` of a
+    private connection says another connection committed (dispensations move data_version too, but
+    only a change to ``counters`` moves the row)."""
 
     def __init__(self, db: Database) -> None:
         self._path = db.engine.url.database
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
-        self._hashes: frozenset[str] | None = None
         self._generation = 0
 
     def start(self) -> None:
@@ -144,12 +146,11 @@ class _SqliteWatch:
             self._version = None
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
-            self._version = version
-            rows = self._conn.execute("SELECT token_hash FROM counters WHERE revoked_at IS NULL")
-            hashes = frozenset(row[0] for row in rows)
-            if hashes != self._hashes:
-                self._hashes = hashes
-                self._generation += 1
+            # fetchall: the statement completes, so no read transaction is left open.
+            ((generation,),) = self._conn.execute(
+                "SELECT generation FROM counter_generation WHERE id = 1"
+            ).fetchall()
+            self._version, self._generation = version, generation
         return self._generation
 
 

@@ -4,6 +4,7 @@ the daemon's PostgreSQL listener has lost its connection."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -15,7 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from lgo.core.settings import Settings, load_settings
-from lgo.services.counters import LISTENER_NAME, add_counter
+from lgo.services.counter_tokens import CounterTokens, _SqliteWatch
+from lgo.services.counters import LISTENER_NAME, add_counter, revoke
 from lgo.store.db import Database
 from tests.fixtures.api import ApiHarness, running_api
 from tests.fixtures.db import PgCluster
@@ -188,3 +190,40 @@ def test_postgres_revoke_waits_for_every_listening_daemon(
         assert first.client.get("/v1/health").status_code == 401
         assert second.client.get("/v1/health", headers=headers).status_code == 401
         assert second.client.get("/v1/health").status_code == 200
+
+
+def test_sqlite_only_a_counters_change_reloads_the_tokens(sqlite_db: Database) -> None:
+    """Every dispensation commits, which moves PRAGMA data_version: the cache then reads the
+    one-row ``counter_generation`` (bumped by triggers on ``counters``), never the token hashes,
+    and keeps answering from memory; a change to ``counters`` is seen by the very next check."""
+    _, token = add_counter(sqlite_db, "comptoir-1")
+    tokens = CounterTokens(sqlite_db)
+    try:
+        assert tokens.authenticate(token) is not None  # loads the hashes into memory
+        statements: list[str] = []
+        watch = tokens._watch
+        assert isinstance(watch, _SqliteWatch) and watch._conn is not None
+        watch._conn.set_trace_callback(statements.append)
+        with sqlite_db.engine.begin() as connection:  # a write to another table, as a dispensation
+            connection.execute(text(FICTITIOUS_PATIENT))
+        assert tokens.cached(token) is not None
+        assert any("counter_generation" in sql for sql in statements)
+        assert not any("token_hash" in sql for sql in statements)
+        rename = text("UPDATE counters SET name = 'comptoir-renomme' WHERE name = 'comptoir-1'")
+        with sqlite_db.engine.begin() as connection:
+            connection.execute(rename)
+        assert tokens.cached(token) is None  # the counters moved: memory no longer answers
+        found = tokens.authenticate(token)
+        assert found is not None and found.name == "comptoir-renomme"
+        revoke(sqlite_db, "comptoir-renomme")
+        assert tokens.cached(token) is None
+        assert tokens.authenticate(token) is None
+    finally:
+        asyncio.run(tokens.stop())
+
+
+FICTITIOUS_PATIENT = """
+INSERT INTO patients (id, created_at, updated_at, birth_name, given_names, birth_date_raw, source,
+identity_status) VALUES ('p-test-1', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'FICTIF',
+'Test', '19800101', 'manual', 'provisional')
+"""
