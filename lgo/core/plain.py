@@ -30,13 +30,17 @@ def plain(value: Any) -> Any:
     """``value`` with every dataclass as a dict of its fields and every list or tuple as a list
     (JSON has no tuple), recursively; dict keys and any other value (enum, date, Decimal…) are
     kept as they are, for the JSON encoder's ``default``."""
-    cls = type(value)
-    if cls in _SCALARS:
+    if type(value) in _SCALARS:
         return value
     if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
+        return [item if type(item) in _SCALARS else plain(item) for item in value]
     if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
+        return {k: v if type(v) in _SCALARS else plain(v) for k, v in value.items()}
     if is_dataclass(value) and not isinstance(value, type):
-        return {name: plain(getattr(value, name)) for name in _field_names(value)}
+        out = {}
+        for name in _field_names(value):
+            item = getattr(value, name)
+            # Most fields are scalars: no call for them.
+            out[name] = item if type(item) in _SCALARS else plain(item)
+        return out
     return value
