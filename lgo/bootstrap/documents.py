@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 DMP_PATH = "/dmp"
 SWEEP_INTERVAL_S = 600.0
+COMMITTED = frozenset({"dispensation.committed"})  # the only events the auto-feed reads
 
 
 def checker_from(settings: Settings) -> DocumentChecker:
@@ -209,8 +210,8 @@ class DocumentsPart:
 
     async def feed(self) -> None:
         """Listen to committed dispensations for ever (cancelled at stop)."""
-        async for event in self._events.subscribe():
-            if event.type != "dispensation.committed":
+        async for event in self._events.subscribe(types=COMMITTED):
+            if event.type != "dispensation.committed":  # stream.overflow: the sweep catches up
                 continue
             if event.data.get("ins_qualified") is False:
                 # No document can carry this patient's INS: say why once, read nothing.

@@ -37,7 +37,8 @@ class EventBus:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._history: deque[Event] = deque(maxlen=history)
-        self._subscribers: set[asyncio.Queue[Event]] = set()
+        # Each subscriber's queue, with the event types it wants (None: all of them).
+        self._subscribers: dict[asyncio.Queue[Event], frozenset[str] | None] = {}
         self._queue_size = queue_size
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -61,12 +62,16 @@ class EventBus:
             loop.call_soon_threadsafe(self._fan_out, event)
         return event
 
-    def recent(self, after_id: int = 0) -> list[Event]:
+    def recent(self, after_id: int = 0, types: frozenset[str] | None = None) -> list[Event]:
         with self._lock:
-            return [e for e in self._history if e.id > after_id]
+            return [
+                e for e in self._history if e.id > after_id and (types is None or e.type in types)
+            ]
 
     def _fan_out(self, event: Event) -> None:
-        for queue in list(self._subscribers):
+        for queue, types in list(self._subscribers.items()):
+            if types is not None and event.type not in types:
+                continue  # an internal subscriber is not woken for events it would skip
             if queue.full():
                 # Drop the backlog rather than grow: the client learns it must reload its state.
                 lost = 0
@@ -76,16 +81,19 @@ class EventBus:
                 queue.put_nowait(Event(event.id, "stream.overflow", {"lost": lost}))
             queue.put_nowait(event)
 
-    def open(self, last_event_id: int | None = None) -> Subscription:
+    def open(
+        self, last_event_id: int | None = None, types: frozenset[str] | None = None
+    ) -> Subscription:
         """A subscription read with a timeout (:meth:`Subscription.next`); close it when done.
-        With ``last_event_id``, the kept events after it come first."""
+        With ``last_event_id``, the kept events after it come first; with ``types``, only events
+        of these types (and ``stream.overflow``) are delivered."""
         queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
-        self._subscribers.add(queue)
-        backlog = self.recent(last_event_id) if last_event_id is not None else []
+        self._subscribers[queue] = types
+        backlog = self.recent(last_event_id, types) if last_event_id is not None else []
         return Subscription(self, queue, backlog)
 
     def _close(self, queue: asyncio.Queue[Event]) -> None:
-        self._subscribers.discard(queue)
+        self._subscribers.pop(queue, None)
 
     def end_streams(self) -> None:
         """Tell every open subscription to end (the daemon is stopping: the streams close
@@ -95,8 +103,10 @@ class EventBus:
                 queue.get_nowait()  # the stream ends: its backlog no longer matters
             queue.put_nowait(Event(0, STREAM_END, {}))
 
-    async def subscribe(self, last_event_id: int | None = None) -> AsyncIterator[Event]:
-        subscription = self.open(last_event_id)
+    async def subscribe(
+        self, last_event_id: int | None = None, types: frozenset[str] | None = None
+    ) -> AsyncIterator[Event]:
+        subscription = self.open(last_event_id, types)
         try:
             while not subscription.ended:
                 event = await subscription.next(None)

@@ -60,3 +60,34 @@ def test_end_streams_ends_waiting_subscriptions() -> None:
         return result, subscription.ended, bus.subscriber_count
 
     assert asyncio.run(scenario()) == (None, True, 0)
+
+
+def test_a_subscription_by_type_gets_only_those_events() -> None:
+    """The documents auto-feed reads dispensation.committed only: it is not woken for the others
+    (its own document.skipped included), in the replay as in the live queue."""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        bus = EventBus()
+        bus.bind_loop(asyncio.get_running_loop())
+        bus.publish("document.skipped")
+        bus.publish("dispensation.committed", {"id": "d-1"})
+        wanted = frozenset({"dispensation.committed"})
+        only = bus.open(last_event_id=0, types=wanted)
+        every = bus.open(last_event_id=0)
+        bus.publish("card.inserted")
+        bus.publish("dispensation.committed", {"id": "d-2"})
+        got: dict[str, list[str]] = {"only": [], "every": []}
+        for name, subscription in (("only", only), ("every", every)):
+            while (event := await subscription.next(0.05)) is not None:
+                got[name].append(event.type)
+            subscription.close()
+        return got["only"], got["every"]
+
+    only, every = asyncio.run(scenario())
+    assert only == ["dispensation.committed", "dispensation.committed"]
+    assert every == [
+        "document.skipped",
+        "dispensation.committed",
+        "card.inserted",
+        "dispensation.committed",
+    ]
