@@ -201,8 +201,13 @@ class DocumentsPart:
                 log.exception("document_auto_feed_sweep_failed")
             await asyncio.sleep(interval_s)
 
-    def _skipped(self, dispensation_id: str, reason: str) -> str:
-        log.info("document_skipped", dispensation_id=dispensation_id, reason=reason)
+    def _skipped(self, dispensation_id: str, reason: str, *, routine: bool = False) -> str:
+        """The ``document.skipped`` event (the counter's and the history's record of why), and a
+        log line: at INFO for a skip worth a look, at DEBUG for the routine one (a patient without
+        a qualified INS: a fact of the patient, repeated for each of their dispensations)."""
+        (log.debug if routine else log.info)(
+            "document_skipped", dispensation_id=dispensation_id, reason=reason
+        )
         self._events.publish(
             "document.skipped", {"dispensation_id": dispensation_id, "reason": reason}
         )
@@ -215,7 +220,7 @@ class DocumentsPart:
                 continue
             if event.data.get("ins_qualified") is False:
                 # No document can carry this patient's INS: say why once, read nothing.
-                self._skipped(str(event.data["id"]), InsNotQualifiedError.slug)
+                self._skipped(str(event.data["id"]), InsNotQualifiedError.slug, routine=True)
                 continue
             try:
                 await asyncio.to_thread(self.auto_summary, str(event.data["id"]))
