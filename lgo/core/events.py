@@ -139,11 +139,14 @@ class Subscription:
         while not self.ended:
             if self._backlog:
                 return self._backlog.popleft()
-            try:
-                async with asyncio.timeout(timeout):
-                    event = await self._queue.get()
-            except TimeoutError:
-                return None
+            if timeout is None:  # the auto-feed's wait: no timeout context per event
+                event = await self._queue.get()
+            else:
+                try:
+                    async with asyncio.timeout(timeout):
+                        event = await self._queue.get()
+                except TimeoutError:
+                    return None
             if event.type == STREAM_END:
                 self.ended = True
                 return None
