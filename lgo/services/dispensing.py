@@ -121,9 +121,6 @@ _CLAIM_KEY = _insert_new(_KEYS, _KEYS.c.key)
 _NEW_PRESCRIPTION = _insert_new(_PRESCRIPTIONS, _PRESCRIPTIONS.c.id)
 _INSERT_DISPENSATION = insert(_DISPENSATIONS).inline()
 _INSERT_MESSAGE = insert(_OUTBOX)
-_PATIENT = select(*(_PATIENTS.c[name] for name in STORED_PATIENT_COLUMNS)).where(
-    _PATIENTS.c.id == bindparam("patient_id")
-)
 _ANSWER_OF_KEY = select(_KEYS.c.request_hash, _KEYS.c.status_code, _KEYS.c.response).where(
     _KEYS.c.key == bindparam("key")
 )
@@ -149,17 +146,23 @@ _COVERED = (
         _LINES.c.period_start.is_not(None),
     )
 )
+_PAST_COLUMNS = tuple(
+    _LINES.c[name]
+    for name in ("line_no", "seq", "days", "units", "exceptional", "period_start", "period_end")
+)
 _PAST_LINES = (
-    select(
-        _LINES.c.line_no,
-        _LINES.c.seq,
-        _LINES.c.days,
-        _LINES.c.units,
-        _LINES.c.exceptional,
-        _LINES.c.period_start,
-        _LINES.c.period_end,
-    )
+    select(*_PAST_COLUMNS)
     .where(_LINES.c.prescription_id == bindparam("prescription_id"))
+    .order_by(_LINES.c.line_no, _LINES.c.seq)
+)
+# The commit's one read of the patient (the columns its rules use) and of the prescription's
+# earlier interventions: one row per earlier line, or one row without a line.
+_PATIENT_AND_PAST = (
+    select(*(_PATIENTS.c[name] for name in STORED_PATIENT_COLUMNS), *_PAST_COLUMNS)
+    .select_from(
+        _PATIENTS.outerjoin(_LINES, _LINES.c.prescription_id == bindparam("prescription_id"))
+    )
+    .where(_PATIENTS.c.id == bindparam("patient_id"))
     .order_by(_LINES.c.line_no, _LINES.c.seq)
 )
 
@@ -542,10 +545,10 @@ class DispensingService:
         and only the numbered rows follow (lines, entries, the stored answer that shows the
         numbers), the head's own update being the last write before the commit."""
         now = self.clock()
-        patient = _patient(conn, data.patient_id)
         prescription = _prescription_for_commit(conn, data, now)
-        ensure_prescription_patient(prescription, patient)  # before any row is added
-        past = _past_lines(conn, prescription.prescription_id)
+        # Read once the prescription is held: the history is what the last commit on it left.
+        patient, past = _patient_and_past(conn, data.patient_id, prescription.prescription_id)
+        ensure_prescription_patient(prescription, patient)  # before the dispensation's rows
         decision = evaluate_execution(
             prescription,
             [line.request for line in data.lines],
@@ -697,13 +700,19 @@ def _past_lines(db: Session | Connection, prescription_id: str) -> list[_PastLin
     return [_PastLine(*row) for row in rows]
 
 
-def _patient(conn: Connection, patient_id: str) -> StoredPatient:
-    """The columns of the patient row the commit's rules read, as a plain value: the commit never
-    writes the patient, so it needs no ORM object."""
-    row = conn.execute(_PATIENT, {"patient_id": patient_id}).one_or_none()
-    if row is None:
+def _patient_and_past(
+    conn: Connection, patient_id: str, prescription_id: str
+) -> tuple[StoredPatient, list[_PastLine]]:
+    """The patient (the columns the commit's rules read, as a plain value: the commit never writes
+    the patient, so it needs no ORM object) and the prescription's earlier interventions, in one
+    statement."""
+    params = {"patient_id": patient_id, "prescription_id": prescription_id}
+    rows = conn.execute(_PATIENT_AND_PAST, params).all()
+    if not rows:
         raise PatientNotFound()
-    return StoredPatient(*row)
+    width = len(STORED_PATIENT_COLUMNS)
+    patient = StoredPatient(*rows[0][:width])
+    return patient, [_PastLine(*row[width:]) for row in rows if row[width] is not None]
 
 
 def _ins_qualified(patient: PatientRecord) -> bool:

@@ -110,11 +110,12 @@ def test_first_dispensation_writes_each_row_once_and_locks_the_head_last(any_db:
         # Claimed first, in one statement (ON CONFLICT DO NOTHING: no read before): a same-key
         # request waits on it.
         "INSERT idempotency_keys",
-        "SELECT patients",
         # The typed copy, written once in one statement; its new row is held by the insert: one
         # commit per prescription at a time.
         "INSERT prescriptions",
-        "SELECT dispensation_lines",  # the history: rules, seq and renewal number from one read
+        # The patient and the history (rules, seq and renewal number) in one read, once the
+        # prescription is held.
+        "SELECT patients",
         "INSERT dispensations",
         "INSERT outbox_messages",  # the execution report (an e-prescription typed in)
         f"SELECT ordonnancier_head{_lock(any_db)}",  # from here the other counters wait
@@ -172,9 +173,8 @@ def test_line_outside_the_ordonnancier_never_touches_the_head(any_db: Database) 
     assert result.status_code == 201
     assert statements == [
         "INSERT idempotency_keys",
-        "SELECT patients",
         "INSERT prescriptions",
-        "SELECT dispensation_lines",
+        "SELECT patients",
         "INSERT dispensations",
         "INSERT dispensation_lines",
         "UPDATE idempotency_keys",
@@ -208,10 +208,14 @@ def test_renewal_reads_the_history_once_and_numbers_the_next_cycle(any_db: Datab
             "stmt-key-0007", dispensation_input(patient, rx, tag="2"), pharmacist(), degraded=False
         )
     assert second.status_code == 201, second.body
-    assert statements.count("SELECT dispensation_lines") == 1
-    # The typed copy finds the stored one (its insert writes nothing), which is read and locked:
-    # one commit per prescription at a time.
-    assert statements[2:4] == ["INSERT prescriptions", f"SELECT prescriptions{_lock(any_db)}"]
+    # The typed copy finds the stored one (its insert writes nothing), which is read and locked
+    # (one commit per prescription at a time); then the patient and the history in one read.
+    assert statements[1:4] == [
+        "INSERT prescriptions",
+        f"SELECT prescriptions{_lock(any_db)}",
+        "SELECT patients",
+    ]
+    assert "SELECT dispensation_lines" not in statements
     with any_db.uow(readonly=True) as uow:
         seqs = uow.session.execute(
             select(DispensationLineRow.seq).where(
