@@ -13,18 +13,18 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from lgo.api.contract import NATIONAL_ERRORS, answers
 from lgo.api.deps import (
     CounterDep,
-    DatabaseThreadsDep,
     DispensationIntakeDep,
     DispensingDep,
     IdentityDep,
     PharmacistDep,
+    db_threads,
     require_counter,
 )
 from lgo.api.schemas.dispensations import Dispensation, DispensationCheck, FhirBundle
@@ -284,7 +284,7 @@ async def create_dispensation(
     intake: DispensationIntakeDep,
     counter: CounterDep,
     session: PharmacistDep,
-    threads: DatabaseThreadsDep,
+    request: Request,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", max_length=128, pattern=r"^[\x21-\x7e]{8,128}$")
     ] = None,
@@ -292,7 +292,7 @@ async def create_dispensation(
     if not idempotency_key:
         raise IdempotencyKeyMissing()
     # The commit runs in a database thread, to its end even if the client goes away (deps.py).
-    result = await threads.run(
+    result = await db_threads(request).run(
         intake.commit, idempotency_key, _command(body), _context(session, counter.name)
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
@@ -308,9 +308,9 @@ async def check_dispensation(
     body: DispensationIn,
     intake: DispensationIntakeDep,
     session: PharmacistDep,
-    threads: DatabaseThreadsDep,
+    request: Request,
 ) -> CheckOutcome:
-    return await threads.run(intake.check, _command(body), session.identity.rpps)
+    return await db_threads(request).run(intake.check, _command(body), session.identity.rpps)
 
 
 @router.get(
