@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Insert, bindparam, insert, select, update
+from sqlalchemy import Connection, Insert, bindparam, insert, null, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -155,15 +155,40 @@ _PAST_LINES = (
     .where(_LINES.c.prescription_id == bindparam("prescription_id"))
     .order_by(_LINES.c.line_no, _LINES.c.seq)
 )
-# The commit's one read of the patient (the columns its rules use) and of the prescription's
-# earlier interventions: one row per earlier line, or one row without a line.
-_PATIENT_AND_PAST = (
-    select(*(_PATIENTS.c[name] for name in STORED_PATIENT_COLUMNS), *_PAST_COLUMNS)
+# The commit's one read. The patient (the columns its rules use) and the prescription's earlier
+# interventions: one row per earlier line, or one row without a line...
+_PATIENT_AND_PAST_ROWS = (
+    select(
+        *(_PATIENTS.c[name] for name in STORED_PATIENT_COLUMNS),
+        *_PAST_COLUMNS,
+        null().label("molecule"),
+    )
     .select_from(
         _PATIENTS.outerjoin(_LINES, _LINES.c.prescription_id == bindparam("prescription_id"))
     )
     .where(_PATIENTS.c.id == bindparam("patient_id"))
-    .order_by(_LINES.c.line_no, _LINES.c.seq)
+)
+_PATIENT_AND_PAST = _PATIENT_AND_PAST_ROWS.order_by(_LINES.c.line_no, _LINES.c.seq)
+# ...and, with a controlled line, the periods this patient has covered by other prescriptions for
+# its substances (the _COVERED rows, without a patient, named by their substance).
+_COVERED_ROWS = (
+    select(
+        *(null() for _ in range(len(STORED_PATIENT_COLUMNS) + len(_PAST_COLUMNS) - 2)),
+        _LINES.c.period_start,
+        _LINES.c.period_end,
+        _LINES.c.molecule,
+    )
+    .join(_DISPENSATIONS, _DISPENSATIONS.c.id == _LINES.c.dispensation_id)
+    .where(
+        _DISPENSATIONS.c.patient_id == bindparam("patient_id"),
+        _LINES.c.prescription_id != bindparam("prescription_id"),
+        _LINES.c.molecule.in_(bindparam("molecules", expanding=True)),
+        _LINES.c.period_start.is_not(None),
+    )
+)
+_WITH_COVERED = union_all(_PATIENT_AND_PAST_ROWS, _COVERED_ROWS)
+_PATIENT_PAST_AND_COVERED = _WITH_COVERED.order_by(
+    _WITH_COVERED.selected_columns.line_no, _WITH_COVERED.selected_columns.seq
 )
 
 SCOPE = "dispensation"
@@ -547,14 +572,14 @@ class DispensingService:
         now = self.clock()
         prescription = _prescription_for_commit(conn, data, now)
         # Read once the prescription is held: the history is what the last commit on it left.
-        patient, past = _patient_and_past(conn, data.patient_id, prescription.prescription_id)
+        patient, past, covered = _commit_reads(conn, data.patient_id, prescription)
         ensure_prescription_patient(prescription, patient)  # before the dispensation's rows
         decision = evaluate_execution(
             prescription,
             [line.request for line in data.lines],
             _merged_histories(prescription, past),
             local_date(now),
-            _covered_periods(conn, prescription, data.patient_id),
+            covered,
         )
         if not decision.allowed:
             raise DispensingRefused(refusals=_refusals(decision))
@@ -700,19 +725,34 @@ def _past_lines(db: Session | Connection, prescription_id: str) -> list[_PastLin
     return [_PastLine(*row) for row in rows]
 
 
-def _patient_and_past(
-    conn: Connection, patient_id: str, prescription_id: str
-) -> tuple[StoredPatient, list[_PastLine]]:
-    """The patient (the columns the commit's rules read, as a plain value: the commit never writes
-    the patient, so it needs no ORM object) and the prescription's earlier interventions, in one
-    statement."""
-    params = {"patient_id": patient_id, "prescription_id": prescription_id}
-    rows = conn.execute(_PATIENT_AND_PAST, params).all()
-    if not rows:
+def _commit_reads(
+    conn: Connection, patient_id: str, prescription: Prescription
+) -> tuple[StoredPatient, list[_PastLine], dict[int, list[Period]]]:
+    """In one statement: the patient (the columns the commit's rules read, as a plain value: the
+    commit never writes the patient, so it needs no ORM object), the prescription's earlier
+    interventions and, for its controlled lines, the periods covered by other prescriptions
+    (what :func:`_covered_periods` reads)."""
+    substances = _controlled_substances(prescription)
+    params: dict[str, Any] = {
+        "patient_id": patient_id,
+        "prescription_id": prescription.prescription_id,
+    }
+    statement: Any = _PATIENT_AND_PAST
+    if substances:
+        statement, params["molecules"] = _PATIENT_PAST_AND_COVERED, sorted(set(substances.values()))
+    rows = conn.execute(statement, params).all()
+    mine = [row for row in rows if row[0] is not None]  # the patient's id: not a covered row
+    if not mine:
         raise PatientNotFound()
-    width = len(STORED_PATIENT_COLUMNS)
-    patient = StoredPatient(*rows[0][:width])
-    return patient, [_PastLine(*row[width:]) for row in rows if row[width] is not None]
+    width, past_width = len(STORED_PATIENT_COLUMNS), len(_PAST_COLUMNS)
+    patient = StoredPatient(*mine[0][:width])
+    past = [_PastLine(*row[width : width + past_width]) for row in mine if row[width] is not None]
+    periods = [(row[-1], row[-3], row[-2]) for row in rows if row[0] is None]
+    covered = {
+        line_no: [Period(s, e) for molecule, s, e in periods if molecule == substance and s and e]
+        for line_no, substance in substances.items()
+    }
+    return patient, past, covered
 
 
 def _ins_qualified(patient: PatientRecord) -> bool:
@@ -958,10 +998,7 @@ def _covered_periods(
     """Controlled lines: periods this patient already has covered for the same substance by
     other prescriptions (chevauchement)."""
     covered: dict[int, list[Period]] = {}
-    for line in prescription.lines:
-        if not line.regulatory_list.is_controlled:
-            continue
-        substance = line.product.molecule or line.product.code
+    for line_no, substance in _controlled_substances(prescription).items():
         rows = session.execute(
             _COVERED,
             {
@@ -970,8 +1007,17 @@ def _covered_periods(
                 "molecule": substance,
             },
         ).all()
-        covered[line.line_no] = [Period(s, e) for s, e in rows if s and e]
+        covered[line_no] = [Period(s, e) for s, e in rows if s and e]
     return covered
+
+
+def _controlled_substances(prescription: Prescription) -> dict[int, str]:
+    """The substance of each controlled line, by line number (the ``molecule`` the lines store)."""
+    return {
+        line.line_no: line.product.molecule or line.product.code
+        for line in prescription.lines
+        if line.regulatory_list.is_controlled
+    }
 
 
 def _line_values(

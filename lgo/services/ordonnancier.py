@@ -31,7 +31,7 @@ from lgo.domain.ordonnancier import (
     verify_chain,
 )
 from lgo.store.base import Base
-from lgo.store.db import Database
+from lgo.store.db import Database, write_with_commit
 from lgo.store.models.dispensing import OrdonnancierEntry, OrdonnancierHead
 
 HEAD_ID = 1
@@ -119,16 +119,15 @@ def chain(head: Head, entries: Sequence[Mapping[str, Any]]) -> tuple[list[dict[s
 
 
 def insert_entries(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Sent without waiting for an answer when the transaction's rest is pipelined: no RETURNING
-    (the rows carry their own keys)."""
-    if rows:
-        conn.execute(_INSERT_ENTRIES, list(rows))
+    """Written with the COMMIT (PostgreSQL; see ``write_with_commit``): no RETURNING, the rows
+    carry their own keys."""
+    write_with_commit(conn, _INSERT_ENTRIES, rows)
 
 
 def move_head(conn: Connection, head: Head) -> None:
     """The last write of the transaction: the head row is held from :func:`lock_head` to the
-    commit, and nothing else remains to do in between."""
-    conn.execute(_MOVE_HEAD, {"number": head.number, "digest": head.hash})
+    commit, and nothing else remains to do in between (PostgreSQL: it leaves with the COMMIT)."""
+    write_with_commit(conn, _MOVE_HEAD, {"number": head.number, "digest": head.hash})
 
 
 def _fields(row: OrdonnancierEntry) -> dict[str, Any]:

@@ -17,22 +17,25 @@ every checkout.
 Two kinds of transaction: :class:`UnitOfWork` (an ORM Session, for the services that load and change
 mapped objects) and :class:`Transaction` (a Core Connection, for hot paths written as plain
 statements: no Session to build, flush or close). A :class:`Transaction` on PostgreSQL can send the
-end of its work in one go (:func:`pipeline_rest`): the statements after a row lock and the COMMIT
-leave in one network flush, so the lock is held for one round trip, not one per statement.
+last writes of its work with the COMMIT (:func:`write_with_commit`): they leave in one message, so a
+row lock taken just before them is held for one round trip, not one per statement, and PostgreSQL
+never waits for the daemon's next statement while holding it.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Dialect, Engine, Insert, Update, create_engine, event, text
+from sqlalchemy.engine import Compiled, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -76,9 +79,9 @@ def _create_private(path: Path) -> None:
 
 
 # Kept in the pooled DBAPI connection's own ``info``: when it went back to the pool, and the
-# open psycopg pipeline of a Transaction.
+# statements a Transaction sends with its COMMIT.
 _IDLE_SINCE = "lgo_idle_since"
-_PIPELINE = "lgo_pipeline"
+_WITH_COMMIT = "lgo_with_commit"
 # Same default as the ``database.pool_size`` setting (see there for how it is sized).
 DEFAULT_POOL_SIZE = 8
 # A pooled PostgreSQL connection idle longer than this is pinged before use (see below).
@@ -224,39 +227,76 @@ class Transaction:
         tb: TracebackType | None,
     ) -> None:
         try:
-            _end_pipeline(self.connection, exc_type, exc, tb)
+            # ``info`` outlives the checkout (it belongs to the pooled DBAPI connection).
+            self.connection.info.pop(_WITH_COMMIT, None)
             if not self.committed:
                 self._root.rollback()
         finally:
             self.connection.close()
 
     def commit(self) -> None:
-        """COMMIT; in a pipelined tail it leaves with the queued statements in one flush, and an
-        error of any of them (a unique violation…) is raised here as SQLAlchemy's own type."""
+        """COMMIT, with the writes given to :func:`write_with_commit` in the same message; an error
+        of any of them (a unique violation…) is raised here as SQLAlchemy's own type and nothing
+        is committed (leaving the block rolls back)."""
+        with_commit = self.connection.info.pop(_WITH_COMMIT, None)
+        if with_commit:
+            # One simple-protocol message: the writes, then COMMIT. If one of them fails,
+            # PostgreSQL skips the rest, COMMIT included, and the transaction stays failed until
+            # the rollback of __exit__. On success the driver sees no transaction left, so the
+            # commit below sends nothing more.
+            message = ";\n".join([*with_commit, "COMMIT"])
+            # Given to the driver with (no) parameters, so that it reads "%%" as "%" whatever the
+            # bound values hold: SQLAlchemy passes an empty set anyway, which makes psycopg parse.
+            self.connection.exec_driver_sql(message.replace("%", "%%"), {})
         self._root.commit()
         self.committed = True
-        _end_pipeline(self.connection, None, None, None)
 
 
-def pipeline_rest(connection: Connection) -> None:
-    """From here to the commit, send statements without waiting for each answer (psycopg 3
-    pipeline mode): they and the COMMIT go to PostgreSQL in one flush, and their errors come back
-    at the commit. Nothing that reads a result may follow. SQLite (in-process, no round trip)
-    is left as is. Only inside a :class:`Transaction`, which ends the pipeline."""
-    if connection.dialect.name != "postgresql" or _PIPELINE in connection.info:
-        return
-    pipeline = connection.connection.driver_connection.pipeline()  # type: ignore[union-attr]
-    pipeline.__enter__()
-    connection.info[_PIPELINE] = pipeline
-
-
-def _end_pipeline(
+def write_with_commit(
     connection: Connection,
-    exc_type: type[BaseException] | None,
-    exc: BaseException | None,
-    tb: TracebackType | None,
+    statement: Insert | Update,
+    rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
 ) -> None:
-    # ``info`` outlives the checkout (it belongs to the pooled DBAPI connection): always pop.
-    pipeline = connection.info.pop(_PIPELINE, None)
-    if pipeline is not None:
-        pipeline.__exit__(exc_type, exc, tb)
+    """Write ``statement`` (an INSERT or UPDATE, one per row of ``rows``) as part of the COMMIT of
+    this :class:`Transaction`: on PostgreSQL these writes and the COMMIT leave in one message, so
+    a row lock taken just before is held for one round trip and no daemon work between
+    statements; their errors are raised by ``commit()``. Values are bound by psycopg on the
+    client side (its quoting, the simple query protocol allows several statements). SQLite
+    (in-process, no round trip) runs it at once."""
+    many = [rows] if isinstance(rows, Mapping) else list(rows)
+    if connection.dialect.name != "postgresql":
+        if many:
+            connection.execute(statement, many if len(many) > 1 else many[0])
+        return
+    import psycopg
+
+    cursor = psycopg.ClientCursor(connection.connection.driver_connection)  # type: ignore[arg-type]
+    pending = connection.info.setdefault(_WITH_COMMIT, [])
+    for row in many:
+        driver = _driver_sql(connection.dialect, statement, tuple(row))
+        pending.append(cursor.mogrify(driver.compiled.string, driver.values(row)))
+
+
+@lru_cache(maxsize=64)
+def _driver_sql(dialect: Dialect, statement: Insert | Update, keys: tuple[str, ...]) -> _DriverSQL:
+    """``statement`` compiled for the driver given values for ``keys``, once per shape."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    processors: dict[str, Callable[[Any], Any]] = {}
+    for bind, name in compiled.bind_names.items():
+        processor = bind.type.bind_processor(dialect)
+        if processor is not None:
+            processors[name] = processor
+    return _DriverSQL(compiled, processors)
+
+
+@dataclass(frozen=True)
+class _DriverSQL:
+    compiled: Compiled
+    processors: dict[str, Callable[[Any], Any]]  # the conversions SQLAlchemy applies (booleans…)
+
+    def values(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Every value of the statement (the row's and its literals'), as SQLAlchemy sends them."""
+        values = dict(self.compiled.construct_params(row) or {})
+        for name, processor in self.processors.items():
+            values[name] = processor(values[name])
+        return values

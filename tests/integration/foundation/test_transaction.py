@@ -1,21 +1,30 @@
-"""The Core write transaction (``Database.transaction``) and its pipelined tail on PostgreSQL:
-committed once or not at all, errors of pipelined statements raised as SQLAlchemy's own types at the
-commit, and the pooled connection clean for the next user."""
+"""The Core write transaction (``Database.transaction``) and the writes sent with its COMMIT on
+PostgreSQL (``write_with_commit``): committed once or not at all, values kept exactly, their errors
+raised as SQLAlchemy's own types at the commit, and the pooled connection clean for the next user."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lgo.store import migrate
-from lgo.store.db import Database, pipeline_rest
+from lgo.store.db import Database, write_with_commit
+from lgo.store.models import Counter
 
 _ADD = text(
     "INSERT INTO counters (name, token_hash, token_prefix, created_at) "
     "VALUES (:name, :name, 'p', CURRENT_TIMESTAMP)"
 )
 _NAMES = text("SELECT name FROM counters ORDER BY name")
+_COUNTERS_INSERT = insert(Counter.__table__)
+
+
+def _counter(name: str) -> dict[str, Any]:
+    return {"name": name, "token_hash": name, "token_prefix": "p", "created_at": datetime.now(UTC)}
 
 
 def _names(db: Database) -> list[str]:
@@ -33,33 +42,44 @@ def test_transaction_rolls_back_without_commit(any_db: Database) -> None:
     assert _names(any_db) == ["a"]
 
 
-def test_pipelined_tail_commits_everything(any_db: Database) -> None:
+def test_writes_with_the_commit_keep_every_value_exactly(any_db: Database) -> None:
+    """Bound by psycopg on the client side on PostgreSQL: quotes, percent signs, statement
+    separators, accents and backslashes come back as given."""
+    awkward = ["O'Brien 100%", "a;\nb", "Hélène \\ d", "%(name)s", "--", "x" * 60]
     with any_db.transaction() as tx:
         tx.connection.execute(_ADD, {"name": "before"})
-        pipeline_rest(tx.connection)
-        tx.connection.execute(_ADD, {"name": "tail-1"})
-        tx.connection.execute(_ADD, {"name": "tail-2"})
+        write_with_commit(tx.connection, _COUNTERS_INSERT, [_counter(n) for n in awkward])
+        write_with_commit(tx.connection, _COUNTERS_INSERT, _counter("single"))
         tx.commit()
-    assert _names(any_db) == ["before", "tail-1", "tail-2"]
+    assert _names(any_db) == sorted(["before", *awkward, "single"])
 
 
-def test_pipelined_tail_error_commits_nothing(any_db: Database) -> None:
-    """A unique violation in the tail (PostgreSQL: known only at the commit) is an IntegrityError
-    and nothing of the transaction stays; the same pooled connection then works normally."""
+def test_writes_with_the_commit_error_commits_nothing(any_db: Database) -> None:
+    """A unique violation among them (PostgreSQL: raised by the commit) is an IntegrityError and
+    nothing of the transaction stays; the same pooled connection then works normally."""
     with pytest.raises(IntegrityError), any_db.transaction() as tx:
         tx.connection.execute(_ADD, {"name": "kept-out"})
-        pipeline_rest(tx.connection)
-        tx.connection.execute(_ADD, {"name": "twice"})
-        tx.connection.execute(_ADD, {"name": "twice"})
-        tx.connection.execute(_ADD, {"name": "after"})
+        write_with_commit(tx.connection, _COUNTERS_INSERT, [_counter("twice"), _counter("twice")])
+        write_with_commit(tx.connection, _COUNTERS_INSERT, _counter("after"))
         tx.commit()
     assert _names(any_db) == []
-    for _ in range(3):  # more than one checkout of the pool's connections
+    for n in range(3):  # more than one checkout of the pool's connections
         with any_db.transaction() as tx:
-            assert "lgo_pipeline" not in tx.connection.info
-            tx.connection.execute(_ADD, {"name": f"next-{_}"})
+            tx.connection.execute(_ADD, {"name": f"next-{n}"})
             tx.commit()
     assert _names(any_db) == ["next-0", "next-1", "next-2"]
+
+
+def test_writes_left_without_commit_are_dropped(any_db: Database) -> None:
+    """A transaction left by an exception never sends them, nor hands them to the next user of
+    its pooled connection."""
+    with pytest.raises(RuntimeError), any_db.transaction() as tx:
+        write_with_commit(tx.connection, _COUNTERS_INSERT, _counter("never"))
+        raise RuntimeError("refused")
+    with any_db.transaction() as tx:
+        tx.connection.execute(_ADD, {"name": "next"})
+        tx.commit()
+    assert _names(any_db) == ["next"]
 
 
 def test_sqlite_transaction_takes_the_writer_lock_up_front(sqlite_url: str) -> None:
