@@ -124,6 +124,7 @@ def api_overhead(tmp: Path, requests: int) -> list[Figure]:
         )
         figures = _request_figures(ms, requests)
         figures.append(_token_check(app.state.tokens, container.db, token, requests))
+        figures.append(_dispensation_stack(app, container, token, requests))
     container.db.dispose()
     return figures
 
@@ -148,6 +149,85 @@ def _request_figures(ms: dict[str, list[float]], requests: int) -> list[Figure]:
             f"p99 {pct(ms['health'], 0.99):.2f} ms, n={requests}",
         ),
     ]
+
+
+def _dispensation_stack(app: Any, container: Any, token: str, n: int) -> Figure:
+    """CPU of a dispensation POST through the whole lgo request stack (guard, body cap, request
+    context, token, pharmacist session, validation, the database thread hop, the answer) with the
+    commit itself replaced by a constant answer, next to a bare FastAPI ``async`` route validating
+    the same body model; both called as ASGI apps in one event loop, in alternation."""
+    import asyncio
+
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    from lgo.api.routers.dispensations import DispensationIn
+    from lgo.services.dispensing import DispensationResult
+    from lgo.services.sessions import ProfessionalIdentity, SessionKind
+    from tests.bench.measure_postgres import dispensation_body
+
+    answer = {"id": "0" * 36, "lines": [{"line_no": 1, "days": 30}, {"line_no": 2, "days": 14}]}
+    intake = container.dispensation_intake
+    real_commit = intake.commit
+    intake.commit = lambda *_: DispensationResult(status_code=201, body=answer)
+    pharmacist = ProfessionalIdentity("810000000009", "10000000009", "BENCH", "P", "21")
+    session = container.sessions.open(SessionKind.CPS, pharmacist)
+    bare = FastAPI()
+
+    async def post(body: DispensationIn) -> JSONResponse:
+        return JSONResponse(answer, status_code=201)
+
+    post.__annotations__["body"] = DispensationIn  # a class, not this module's string annotation
+    bare.add_api_route("/v1/dispensations", post, methods=["POST"])
+    body = dispensation_body("00000000-0000-0000-0000-000000000001", "2026-01-02")
+    host = f"127.0.0.1:{container.settings.api.port}".encode()
+    head = [(b"host", host), (b"content-type", b"application/json")]
+    head += [(b"content-length", str(len(body)).encode()), (b"idempotency-key", b"k-bench-01")]
+    ours_head = [*head, (b"authorization", f"Bearer {token}".encode())]
+
+    async def call(asgi: Any, headers: list[tuple[bytes, bytes]]) -> float:
+        scope = {"type": "http", "method": "POST", "path": "/v1/dispensations", "headers": headers}
+        scope |= {"http_version": "1.1", "scheme": "http", "query_string": b"", "root_path": ""}
+        scope |= {"asgi": {"version": "3.0"}, "server": ("127.0.0.1", 8700), "state": {}}
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        start = time.process_time()  # the database thread's CPU included
+        await asgi(scope, receive, send)
+        spent = (time.process_time() - start) * 1_000_000
+        assert statuses == [201], statuses
+        return spent
+
+    async def measure() -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {"ours": [], "bare": []}
+        for round_ in range(max(n, 200) + 50):  # the first 50 only warm up
+            ours, plain = await call(app, ours_head), await call(bare, head)
+            if round_ >= 50:
+                out["ours"].append(ours)
+                out["bare"].append(plain)
+        return out
+
+    try:
+        us = asyncio.run(measure())
+    finally:
+        container.sessions.close("bench", session_id=session.id)
+        intake.commit = real_commit
+    return Figure(
+        "Dispensation POST, lgo request stack CPU (commit replaced by a constant answer)",
+        statistics.median(us["ours"]),
+        "µs",
+        "bare FastAPI async route validating the same body (CPU, same loop, alternated)",
+        statistics.median(us["bare"]),
+        "includes the two thread hops (session read, commit) and the access log line; "
+        f"p90 {pct(us['ours'], 0.9):.0f} µs, n={len(us['ours'])}",
+    )
 
 
 def _token_check(tokens: Any, db: Any, token: str, n: int) -> Figure:
