@@ -186,7 +186,8 @@ def _dispensation_stack(app: Any, container: Any, token: str, n: int) -> Figure:
     ours_head = [*head, (b"authorization", f"Bearer {token}".encode())]
 
     async def call(asgi: Any, headers: list[tuple[bytes, bytes]]) -> float:
-        scope = {"type": "http", "method": "POST", "path": "/v1/dispensations", "headers": headers}
+        scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/v1/dispensations"}
+        scope["headers"] = headers
         scope |= {"http_version": "1.1", "scheme": "http", "query_string": b"", "root_path": ""}
         scope |= {"asgi": {"version": "3.0"}, "server": ("127.0.0.1", 8700), "state": {}}
         messages = [{"type": "http.request", "body": body, "more_body": False}]
