@@ -74,7 +74,7 @@ from lgo.services.prescription_patient import (
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
 from lgo.store.base import Base
 from lgo.store.columns import utcnow
-from lgo.store.db import Database, pipeline_rest
+from lgo.store.db import Database, write_with_commit
 from lgo.store.models import Patient
 from lgo.store.models.dispensing import (
     DispensationLineRow,
@@ -93,7 +93,7 @@ _PRESCRIPTIONS = _TABLES["prescriptions"]
 _DISPENSATIONS = _TABLES["dispensations"]
 _LINES = _TABLES["dispensation_lines"]
 _OUTBOX = _TABLES["outbox_messages"]
-# No RETURNING: the line ids are not needed, and a pipelined statement cannot wait for rows.
+# No RETURNING: the line ids are not needed (the insert leaves with the COMMIT).
 _INSERT_LINES = insert(_LINES).inline()
 
 
@@ -507,7 +507,7 @@ class DispensingService:
                 fault_point("dispensation.after_key_claim")
                 written = self._write(conn, key, data, ctx, degraded)
                 fault_point("dispensation.before_commit")
-                tx.commit()  # PostgreSQL: leaves with the pipelined tail, in one flush
+                tx.commit()  # PostgreSQL: with the tail's writes, in one message
         except IntegrityError:
             # Another transaction won: the same key (replay it) or the same line (conflict).
             replay = self._replay(key, data.fingerprint)
@@ -609,13 +609,14 @@ class DispensingService:
         for line, entry in zip(listed, numbered, strict=True):
             line["ordonnancier_number"] = shown[id(line)]["ordonnancier_number"] = entry["number"]
         answer = json.dumps(body, default=str)
-        # PostgreSQL: the rest and the COMMIT leave in one flush (the head is held one round trip).
-        pipeline_rest(conn)
-        conn.execute(_INSERT_LINES, lines)
+        # PostgreSQL: these writes leave with the COMMIT, in one message (the head is held for the
+        # lock's answer, this Python, and one round trip); SQLite runs them here.
+        write_with_commit(conn, _INSERT_LINES, lines)
         fault_point("dispensation.after_lines")
         ordonnancier.insert_entries(conn, numbered)
         fault_point("dispensation.after_ordonnancier")
-        conn.execute(_STORE_ANSWER, {"stored_key": key, "status_code": 201, "response": answer})
+        answered = {"stored_key": key, "status_code": 201, "response": answer}
+        write_with_commit(conn, _STORE_ANSWER, answered)
         if new_head is not None:
             ordonnancier.move_head(conn, new_head)  # the last write
         return written
