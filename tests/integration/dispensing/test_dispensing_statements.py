@@ -25,8 +25,10 @@ from lgo.bootstrap.documents import part_of as documents_part_of
 from lgo.core.events import EventBus
 from lgo.core.settings import Settings
 from lgo.domain.prescription import PrescriptionLine
+from lgo.domain.products import Pack, Product, RegulatoryList
 from lgo.services import ordonnancier
-from lgo.services.dispensing import DispensingService
+from lgo.services.dispensing import DispensationInput, DispensingService
+from lgo.services.dispensing_errors import DispensingRefused
 from lgo.services.prescriptions import InMemoryCatalog
 from lgo.store.db import Database
 from lgo.store.models import Patient
@@ -35,6 +37,7 @@ from tests.fixtures.dispensing import (
     LIST_I_PRODUCT,
     PHARMACIST_RPPS,
     PLAIN_PRODUCT,
+    cip13,
     dispensation_input,
     make_patient,
     paper,
@@ -183,6 +186,39 @@ def test_line_outside_the_ordonnancier_never_touches_the_head(any_db: Database) 
         "UPDATE idempotency_keys",
     ]
     assert woken == []
+
+
+MORPHINE = Product(
+    cip13("4000099"),
+    "MORPHINE TEST LP 10 mg",
+    RegulatoryList.STUPEFIANT,
+    molecule="morphine-test",
+    packs=(Pack(cip13("4000099"), 14, 900),),
+)
+
+
+def test_covered_periods_come_with_the_patient_read(any_db: Database) -> None:
+    """A stupéfiant line: the periods the patient has covered by other prescriptions for the same
+    substance are part of the commit's one read (no query of their own), and still block an
+    overlapping delivery (chevauchement)."""
+    service = DispensingService(any_db, EventBus(), InMemoryCatalog([MORPHINE]))
+    patient = make_patient(any_db)
+    box = MORPHINE.packs[0].cip13
+
+    def morphine(prescription_id: str) -> DispensationInput:
+        rx = paper(prescription_id, PrescriptionLine(1, MORPHINE, Decimal(1), 7))
+        return dispensation_input(patient, rx, unchanged(days=7, cip=box))
+
+    with captured(any_db) as statements:
+        first = service.dispense(
+            "stmt-key-m1", morphine("STMTM0000001"), pharmacist(), degraded=False
+        )
+    assert first.status_code == 201, first.body
+    assert statements[:3] == ["INSERT idempotency_keys", "INSERT prescriptions", "SELECT patients"]
+    assert "SELECT dispensation_lines" not in statements
+    with pytest.raises(DispensingRefused) as refused:
+        service.dispense("stmt-key-m2", morphine("STMTM0000002"), pharmacist(), degraded=False)
+    assert [r["code"] for r in refused.value.extra["refusals"]] == ["overlap"]
 
 
 def test_answer_is_the_record_as_read_back(any_db: Database) -> None:
