@@ -136,15 +136,15 @@ _PRESCRIPTION_CONTENT = (
     .with_for_update()
 )
 # Controlled lines: the periods the patient has covered by other prescriptions (chevauchement).
+_COVERED_ELSEWHERE = (
+    _DISPENSATIONS.c.patient_id == bindparam("patient_id"),
+    _LINES.c.prescription_id != bindparam("prescription_id"),
+    _LINES.c.period_start.is_not(None),
+)
 _COVERED = (
     select(_LINES.c.period_start, _LINES.c.period_end)
     .join(_DISPENSATIONS, _DISPENSATIONS.c.id == _LINES.c.dispensation_id)
-    .where(
-        _DISPENSATIONS.c.patient_id == bindparam("patient_id"),
-        _LINES.c.prescription_id != bindparam("prescription_id"),
-        _LINES.c.molecule == bindparam("molecule"),
-        _LINES.c.period_start.is_not(None),
-    )
+    .where(*_COVERED_ELSEWHERE, _LINES.c.molecule == bindparam("molecule"))
 )
 _PAST_COLUMNS = tuple(
     _LINES.c[name]
@@ -170,7 +170,7 @@ _PATIENT_AND_PAST_ROWS = (
 )
 _PATIENT_AND_PAST = _PATIENT_AND_PAST_ROWS.order_by(_LINES.c.line_no, _LINES.c.seq)
 # ...and, with a controlled line, the periods this patient has covered by other prescriptions for
-# its substances (the _COVERED rows, without a patient, named by their substance).
+# its substances (the rows _COVERED reads, without a patient, named by their substance).
 _COVERED_ROWS = (
     select(
         *(null() for _ in range(len(STORED_PATIENT_COLUMNS) + len(_PAST_COLUMNS) - 2)),
@@ -179,12 +179,7 @@ _COVERED_ROWS = (
         _LINES.c.molecule,
     )
     .join(_DISPENSATIONS, _DISPENSATIONS.c.id == _LINES.c.dispensation_id)
-    .where(
-        _DISPENSATIONS.c.patient_id == bindparam("patient_id"),
-        _LINES.c.prescription_id != bindparam("prescription_id"),
-        _LINES.c.molecule.in_(bindparam("molecules", expanding=True)),
-        _LINES.c.period_start.is_not(None),
-    )
+    .where(*_COVERED_ELSEWHERE, _LINES.c.molecule.in_(bindparam("molecules", expanding=True)))
 )
 _WITH_COVERED = union_all(_PATIENT_AND_PAST_ROWS, _COVERED_ROWS)
 _PATIENT_PAST_AND_COVERED = _WITH_COVERED.order_by(
