@@ -46,9 +46,9 @@ class DatabaseThreads:
     for a connection. Cheaper than Starlette's ``run_in_threadpool`` (no capacity limiter, run
     variable or cancel scope per call), which each request paid up to four times.
 
-    A call that has started is never interrupted: if the awaiting request is cancelled (the client
-    went away), the call still runs to its end in its thread, so a dispensation commits whole and its
-    answer is stored under its Idempotency-Key. A call not yet started when its request is cancelled
+    A call that has started is never interrupted: if the awaiting request is cancelled (the daemon
+    stopping, the client gone), the call still runs to its end in its thread, so a dispensation
+    commits whole and its answer is stored under its Idempotency-Key. A call not yet started when its request is cancelled
     never runs. :meth:`shutdown` (the app's lifespan) waits for the running calls.
     """
 
