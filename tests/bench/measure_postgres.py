@@ -162,16 +162,17 @@ class CounterDaemon:
     log: Path  # the daemon's stderr (its WARNING and ERROR events)
     state: Path
 
-    def head_holds_ms(self, since: float, until: float) -> list[float]:
-        """The head holds of dispensations committed between two wall-clock times."""
+    def head_holds(self, since: float, until: float) -> list[tuple[float, float]]:
+        """(COMMIT returned at, held ms) of the dispensations committed between two wall-clock
+        times."""
         path = self.state / HEAD_HOLDS
         if not path.exists():
             return []
         holds = []
         for line in path.read_text().splitlines():
-            at, held = line.split()
-            if since <= float(at) <= until:
-                holds.append(float(held))
+            at, held = (float(v) for v in line.split())
+            if since <= at <= until:
+                holds.append((at, held))
         return holds
 
     def log_tail(self) -> str:
@@ -554,7 +555,23 @@ class Evidence:
     holders: Tally[str]
     backends: list[int]
     loadavg: str
-    head_holds_ms: list[float]
+    head_holds: list[tuple[float, float]]  # (COMMIT returned at, held ms), every daemon
+
+    @property
+    def head_holds_ms(self) -> list[float]:
+        return [held for _, held in self.head_holds]
+
+    def head_busy_s(self) -> float:
+        """The time at least one daemon counted the head as held: the union of the holds. The
+        real lock has one holder at a time, but a daemon's count also covers its wait to be
+        scheduled after the lock's answer and after the COMMIT's, which can overlap the next
+        holder's: the summed holds may pass 100 %, the union cannot."""
+        busy, reach = 0.0, float("-inf")
+        for start, end in sorted((at - held / 1000, at) for at, held in self.head_holds):
+            if end > reach:
+                busy += end - max(start, reach)
+                reach = end
+        return busy
 
     def numbers(self, count: int) -> dict[str, float]:
         cores = os.cpu_count() or 1
@@ -587,8 +604,8 @@ class Evidence:
             "backends_max": float(max(self.backends, default=0)),
             "head_hold_p50_ms": pct(self.head_holds_ms, 0.5) if self.head_holds_ms else 0.0,
             "head_hold_p99_ms": pct(self.head_holds_ms, 0.99) if self.head_holds_ms else 0.0,
-            # One holder at a time: the summed holds over the rush's time is the head's occupancy.
-            "head_occupancy": sum(self.head_holds_ms) / 1000 / self.elapsed_s,
+            "head_occupancy": self.head_busy_s() / self.elapsed_s,
+            "head_holds_summed_share": sum(self.head_holds_ms) / 1000 / self.elapsed_s,
         }
 
     def bound(self, count: int) -> str:
@@ -631,8 +648,9 @@ class Evidence:
         head = (
             f"; ordonnancier head held p50 {n['head_hold_p50_ms']:.2f} ms, p99 "
             f"{n['head_hold_p99_ms']:.2f} ms (lock granted → COMMIT returned, daemon side), "
-            f"{n['head_occupancy']:.0%} of the time"
-            if self.head_holds_ms
+            f"held {n['head_occupancy']:.0%} of the time (summed holds "
+            f"{n['head_holds_summed_share']:.0%}: over 100 %, daemons wait to run while holding it)"
+            if self.head_holds
             else ""
         )
         return f"{verdict}; backend samples: {top or 'none'}{waiting_in}{head}"
@@ -700,7 +718,7 @@ def observed(
         holders=sampler.holders,
         backends=sampler.backends,
         loadavg=loadavg,
-        head_holds_ms=[h for d in daemons for h in d.head_holds_ms(wall_start, wall_end)],
+        head_holds=[h for d in daemons for h in d.head_holds(wall_start, wall_end)],
     )
 
 
