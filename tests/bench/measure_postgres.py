@@ -17,8 +17,8 @@ Evidence for what bounds each figure, measured during the timed rush only:
 - lock waits: ``pg_stat_activity`` sampled every 10 ms from a separate connection (wait_event_type:
   wait_event of the active backends of the database, the statement a lock waiter is blocked in,
   and what the transaction holding the lock is doing meanwhile, found with ``pg_blocking_pids``);
-  a backend ``idle in transaction``, or ``active`` on ClientRead (in the middle of a pipeline),
-  is waiting for its daemon's next statement;
+  a backend ``idle in transaction``, or ``active`` on ClientRead (between two messages of one
+  exchange, e.g. a pipeline), is waiting for its daemon;
 - the ordonnancier head, daemon side: each daemon logs, per dispensation, the time from the
   answer of the head's ``SELECT … FOR UPDATE`` (the row lock is granted) to its COMMIT returning
   (the lock is released within it), and the sum over the rush gives the head's occupancy: near
@@ -461,14 +461,14 @@ QUICK_STATS_SETTLE_S = 1.1
 
 
 DAEMON_WAIT = "in transaction, waiting for the daemon"
-PIPELINE_WAIT = "in a pipeline, waiting for the daemon's next statement"
+PIPELINE_WAIT = "active, waiting for the daemon's next message"
 
 
 def _doing(state: str, wait: str) -> str:
     if state == "idle in transaction":
         return DAEMON_WAIT
-    # Pipeline mode: statements arrive without a Sync between them, so a backend that finished
-    # one stays "active" and reads the next from its client.
+    # A backend between two messages of one exchange (a pipeline: statements without a Sync
+    # between them) stays "active" while it reads the next from its daemon.
     return PIPELINE_WAIT if state == "active" and wait == "Client:ClientRead" else wait
 
 
