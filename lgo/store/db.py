@@ -81,6 +81,7 @@ def _create_private(path: Path) -> None:
 # Kept in the pooled DBAPI connection's own ``info``: when it went back to the pool, and the
 # statements a Transaction sends with its COMMIT.
 _IDLE_SINCE = "lgo_idle_since"
+_TRANSACTION = "lgo_transaction"
 _WITH_COMMIT = "lgo_with_commit"
 # Same default as the ``database.pool_size`` setting (see there for how it is sized).
 DEFAULT_POOL_SIZE = 8
@@ -218,6 +219,7 @@ class Transaction:
         except BaseException:
             self.connection.close()
             raise
+        self.connection.info[_TRANSACTION] = True
         return self
 
     def __exit__(
@@ -229,6 +231,7 @@ class Transaction:
         try:
             # ``info`` outlives the checkout (it belongs to the pooled DBAPI connection).
             self.connection.info.pop(_WITH_COMMIT, None)
+            self.connection.info.pop(_TRANSACTION, None)
             if not self.committed:
                 self._root.rollback()
         finally:
@@ -268,6 +271,9 @@ def write_with_commit(
         if many:
             connection.execute(statement, many if len(many) > 1 else many[0])
         return
+    if _TRANSACTION not in connection.info:
+        # Nothing else sends them: they would be lost without a word.
+        raise RuntimeError("write_with_commit needs a Database.transaction()")
     import psycopg
 
     cursor = psycopg.ClientCursor(connection.connection.driver_connection)  # type: ignore[arg-type]

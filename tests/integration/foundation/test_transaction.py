@@ -130,3 +130,10 @@ def test_hot_connections_are_not_pinged_idle_ones_are(
         assert pings and again != backend
     finally:
         db.dispose()
+
+
+@pytest.mark.postgres
+def test_writes_with_the_commit_refuse_a_unit_of_work(pg_db: Database) -> None:
+    """An ORM unit of work would never send them: refused at once rather than lost."""
+    with pg_db.uow() as uow, pytest.raises(RuntimeError, match="transaction"):
+        write_with_commit(uow.session.connection(), _COUNTERS_INSERT, _counter("lost"))
