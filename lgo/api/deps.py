@@ -215,9 +215,13 @@ CounterDep = Annotated[CounterInfo, Depends(require_counter)]
 
 
 async def current_session(request: Request) -> ProfessionalSession | None:
-    # In a thread: reading an expired session closes it, and its close listeners block (PKCS#11
-    # logout, the stats part's database write).
-    return await db_threads(request).run(_container(request).sessions.current)
+    sessions = _container(request).sessions
+    session, expired = sessions.peek()  # a read under a lock: no thread hop for the usual case
+    if expired:
+        # In a thread: closing an expired session runs its close listeners, which block (PKCS#11
+        # logout, the stats part's database write).
+        return await db_threads(request).run(sessions.current)
+    return session
 
 
 async def require_pharmacist(request: Request) -> ProfessionalSession:

@@ -135,6 +135,16 @@ class SessionRegistry:
         """Close the current session if its expiry has passed (called periodically by the daemon)."""
         self.current()
 
+    def peek(self) -> tuple[ProfessionalSession | None, bool]:
+        """The current session and whether it has expired, closing nothing: safe on the event
+        loop. An expired one is closed by :meth:`current` (its listeners block: PKCS#11 logout,
+        a database write), so a caller that sees ``expired`` calls that, off the loop."""
+        with self._lock:
+            session = self._current
+        if session is not None and session.expired(self._clock()):
+            return None, True
+        return session, False
+
     def current(self) -> ProfessionalSession | None:
         with self._lock:
             session = self._current

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -68,6 +68,24 @@ def test_pharmacist_session_and_idempotency_key_are_required(counter: Any) -> No
     response = counter.client.post("/v1/dispensations", json=paper_body(patient))
     assert response.status_code == 400
     assert response.json()["type"] == "urn:lgo:problem:idempotency-key-missing"
+
+
+def test_an_expired_session_is_refused_and_closed_before_anything_is_written(
+    counter: Any,
+) -> None:
+    sessions = counter.container.sessions
+    closed: list[str] = []
+    sessions.on_close(lambda _session, reason: closed.append(reason))
+    session = open_pharmacist_session(counter.container)
+    sessions.extend(session.id, datetime.now(UTC) - timedelta(seconds=1))
+    patient = make_patient(counter.container.db)
+    response = counter.client.post(
+        "/v1/dispensations", json=paper_body(patient), headers={"Idempotency-Key": "k-0000009"}
+    )
+    assert response.status_code == 403
+    assert response.json()["type"] == "urn:lgo:problem:pharmacist-session-required"
+    assert closed == ["expired"] and sessions.peek() == (None, False)
+    assert counter.client.get("/v1/dispensations", params={"patient_id": patient}).json() == []
 
 
 def test_same_key_replays_other_body_conflicts(counter: Any) -> None:

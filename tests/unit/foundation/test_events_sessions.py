@@ -109,3 +109,19 @@ def test_reap_closes_an_expired_session_with_its_reason() -> None:
     registry.reap()
     assert reasons == ["expired"]
     assert bus.recent()[-1].type == "session.closed"
+
+
+def test_peek_closes_nothing_and_tells_an_expired_session() -> None:
+    now = [datetime(2026, 11, 23, 9, 0, tzinfo=UTC)]
+    bus = EventBus()
+    registry = SessionRegistry(bus, clock=lambda: now[0])
+    reasons: list[str] = []
+    registry.on_close(lambda _s, reason: reasons.append(reason))
+    assert registry.peek() == (None, False)
+    session = registry.open(SessionKind.ECPS, PHARMACIST, ttl=timedelta(minutes=1))
+    assert registry.peek() == (session, False)
+    now[0] += timedelta(minutes=2)
+    assert registry.peek() == (None, True)
+    assert reasons == [] and bus.recent()[-1].type == "session.opened"  # nothing closed yet
+    assert registry.current() is None and reasons == ["expired"]
+    assert registry.peek() == (None, False)
