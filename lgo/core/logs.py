@@ -141,7 +141,10 @@ class _StderrLines:
 
     def msg(self, message: str) -> None:
         with self._lock:
-            stream = sys.stderr
+            # No stderr (started with fd 2 closed): stdout, as structlog's PrintLogger would.
+            stream = sys.stderr or sys.stdout
+            if stream is None:
+                return
             stream.write(message + "\n")
             stream.flush()
 
