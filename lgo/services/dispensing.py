@@ -596,6 +596,29 @@ class DispensingService:
         body = _plain(_record_of(dispensation, lines, outbox))
         written = _Written(body, queued=bool(outbox), ins_qualified=_ins_qualified(patient))
         shown = {id(line): answered for line, answered in zip(lines, body["lines"], strict=True)}
+        if entries and ordonnancier.on_server(conn):
+            # PostgreSQL: the server locks the head, numbers, chains and writes the entries first
+            # in the COMMIT's message, the lines and the stored answer read the numbers there: the
+            # head is held while PostgreSQL runs that message, for no daemon work.
+            ordonnancier.append_with_commit(conn, entries)
+            answers = [shown[id(line)] for line in listed]
+            for offset, answered in enumerate(answers):
+                answered["ordonnancier_number"] = ordonnancier.number_mark(offset)
+            numbered_lines = ordonnancier.numbered_insert(_INSERT_LINES, "ordonnancier_number")
+            rows = ordonnancier.offset_rows(lines, listed, "ordonnancier_number")
+            write_with_commit(conn, numbered_lines, rows)
+            fault_point("dispensation.after_lines")
+            fault_point("dispensation.after_ordonnancier")
+            parts, where = ordonnancier.cut_marks(json.dumps(body, default=str), len(listed))
+            fill = {
+                "stored_key": key,
+                "status_code": 201,
+                "fill_parts": parts,
+                "fill_offsets": where,
+            }
+            write_with_commit(conn, ordonnancier.filled_update(_STORE_ANSWER, "response"), fill)
+            ordonnancier.numbers_after_commit(conn, answers)
+            return written
         numbered: list[dict[str, Any]] = []
         new_head: ordonnancier.Head | None = None
         if entries:

@@ -13,13 +13,29 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Integer,
+    Text,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from lgo.domain.ordonnancier import (
@@ -27,11 +43,12 @@ from lgo.domain.ordonnancier import (
     OPTIONAL_CHAINED_FIELDS,
     ChainEntry,
     ChainReport,
+    canonical,
     entry_hash,
     verify_chain,
 )
 from lgo.store.base import Base
-from lgo.store.db import Database, write_with_commit
+from lgo.store.db import Database, after_commit, write_with_commit
 from lgo.store.models.dispensing import OrdonnancierEntry, OrdonnancierHead
 
 HEAD_ID = 1
@@ -47,6 +64,15 @@ _MOVE_HEAD = (
     .where(_HEAD.c.id == HEAD_ID)
     .values(last_number=bindparam("number"), last_hash=bindparam("digest"))
 )
+# PostgreSQL: the server-side append (migration ordoappend_0001), first in the commit's message.
+_APPEND = sql_text(
+    "SELECT ordonnancier_append(CAST(:entries AS jsonb), CAST(:prefixes AS text[]),"
+    " CAST(:suffixes AS text[]))"
+)
+# Stands for a number until the server gives it: NUL cannot be stored in a PostgreSQL text, so no
+# stored value holds it; JSON writes it escaped (\u0000).
+_MARK = "\x00ordonnancier {}\x00"
+_MARKS = re.compile(r'"\\u0000ordonnancier (\d+)\\u0000"')
 EXPORT_COLUMNS: tuple[str, ...] = (
     "number",
     "recorded_at",
@@ -268,3 +294,112 @@ def to_html(
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
         f"<table><thead>{head}</thead><tbody>{body}</tbody></table></body></html>"
     )
+
+
+# ------------------------------------------------------------ PostgreSQL: numbered on the server
+
+
+def on_server(conn: Connection) -> bool:
+    """PostgreSQL numbers and chains the entries in the commit's message (ordoappend_0001)."""
+    return conn.dialect.name == "postgresql"
+
+
+def around_number(fields: Mapping[str, Any]) -> tuple[str, str]:
+    """The entry's canonical text cut where its number goes: ``prefix + str(n) + suffix`` is
+    ``canonical({**fields, "number": n})``. ASCII (JSON escapes the rest), so the server's UTF-8
+    bytes are Python's."""
+    mark = _MARK.format(0)
+    text = canonical({**fields, "number": mark}).decode("ascii")
+    token = f'"number":{json.dumps(mark)}'
+    prefix, found, suffix = text.partition(token)
+    if not found or token in suffix:
+        raise ValueError("ordonnancier entry: its number's place is not unique")
+    return prefix + '"number":', suffix
+
+
+def append_with_commit(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Queue the server-side append of ``entries`` (fields without ``number``), to be sent FIRST
+    in the commit's message: the head is locked, the entries numbered, hashed and inserted and the
+    head moved by PostgreSQL alone. What follows in the message reads the numbers through
+    :func:`numbered_insert` and :func:`filled_update`."""
+    columns = [name for name in (*CHAINED_FIELDS, *OPTIONAL_CHAINED_FIELDS) if name != "number"]
+    cut = [around_number(fields) for fields in entries]
+    rows = [{name: fields.get(name) for name in columns} for fields in entries]
+    write_with_commit(
+        conn,
+        _APPEND,
+        {
+            "entries": json.dumps(rows, ensure_ascii=False),
+            "prefixes": [prefix for prefix, _ in cut],
+            "suffixes": [suffix for _, suffix in cut],
+        },
+    )
+
+
+def number_mark(offset: int) -> str:
+    """Stands in an answer for the number of entry ``offset`` (0-based) until the commit."""
+    return _MARK.format(offset)
+
+
+def filled(text: str, first: int) -> str:
+    """``text`` with the marks replaced by the numbers (first number ``first``)."""
+    return _MARKS.sub(lambda m: str(first + int(m.group(1))), text)
+
+
+def cut_marks(text: str, count: int) -> tuple[list[str], list[int]]:
+    """JSON ``text`` cut around the ``count`` number marks it holds: the parts and the entry
+    offset of each mark, for ``ordonnancier_fill`` (the server writes the numbers in)."""
+    parts: list[str] = []
+    offsets: list[int] = []
+    start = 0
+    for match in _MARKS.finditer(text):
+        parts.append(text[start : match.start()])
+        offsets.append(int(match.group(1)))
+        start = match.end()
+    parts.append(text[start:])
+    if sorted(offsets) != list(range(count)):
+        raise ValueError("answer: the ordonnancier number marks are not each entry's once")
+    return parts, offsets
+
+
+@lru_cache(maxsize=8)
+def numbered_insert(statement: Insert, column: str) -> Insert:
+    """``statement`` with ``column`` set by the server to the number of the entry given as
+    ``ordonnancier_offset`` (NULL for NULL)."""
+    offset = bindparam("ordonnancier_offset", type_=Integer)
+    return statement.values({column: func.ordonnancier_number(offset)})
+
+
+@lru_cache(maxsize=8)
+def filled_update(statement: Update, column: str) -> Update:
+    """``statement`` with ``column`` set to ``ordonnancier_fill(parts, offsets)`` (see
+    :func:`cut_marks`)."""
+    parts = bindparam("fill_parts", type_=ARRAY(Text))
+    offsets = bindparam("fill_offsets", type_=ARRAY(Integer))
+    return statement.values({column: func.ordonnancier_fill(parts, offsets)})
+
+
+def numbers_after_commit(conn: Connection, answers: Sequence[dict[str, Any]]) -> None:
+    """Once committed, give ``answers`` (the answer's lines of the entries, in entry order) the
+    numbers the server gave (the commit's message returns the first)."""
+
+    def fill(first: Any) -> None:
+        for offset, answer in enumerate(answers):
+            answer["ordonnancier_number"] = int(first) + offset
+
+    after_commit(conn, fill)
+
+
+def offset_rows(
+    rows: Sequence[Mapping[str, Any]], listed: Sequence[Mapping[str, Any]], column: str
+) -> list[dict[str, Any]]:
+    """``rows`` for :func:`numbered_insert`: ``column`` left to the server, the entry offset of
+    each row of ``listed`` (by identity, in entry order), NULL for the others."""
+    offsets = {id(row): offset for offset, row in enumerate(listed)}
+    return [
+        {
+            **{k: v for k, v in row.items() if k != column},
+            "ordonnancier_offset": offsets.get(id(row)),
+        }
+        for row in rows
+    ]

@@ -34,7 +34,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Insert, Update, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Insert,
+    TextClause,
+    Update,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import Compiled, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -83,6 +93,7 @@ def _create_private(path: Path) -> None:
 _IDLE_SINCE = "lgo_idle_since"
 _TRANSACTION = "lgo_transaction"
 _WITH_COMMIT = "lgo_with_commit"
+_AFTER_COMMIT = "lgo_after_commit"
 # Same default as the ``database.pool_size`` setting (see there for how it is sized).
 DEFAULT_POOL_SIZE = 8
 # A pooled PostgreSQL connection idle longer than this is pinged before use (see below).
@@ -231,6 +242,7 @@ class Transaction:
         try:
             # ``info`` outlives the checkout (it belongs to the pooled DBAPI connection).
             self.connection.info.pop(_WITH_COMMIT, None)
+            self.connection.info.pop(_AFTER_COMMIT, None)
             self.connection.info.pop(_TRANSACTION, None)
             if not self.committed:
                 self._root.rollback()
@@ -242,6 +254,8 @@ class Transaction:
         of any of them (a unique violation…) is raised here as SQLAlchemy's own type and nothing
         is committed (leaving the block rolls back)."""
         with_commit = self.connection.info.pop(_WITH_COMMIT, None)
+        callbacks = self.connection.info.pop(_AFTER_COMMIT, [])
+        first = None
         if with_commit:
             # One simple-protocol message: the writes, then COMMIT. If one of them fails,
             # PostgreSQL skips the rest, COMMIT included, and the transaction stays failed until
@@ -250,14 +264,26 @@ class Transaction:
             message = ";\n".join([*with_commit, "COMMIT"])
             # Given to the driver with (no) parameters, so that it reads "%%" as "%" whatever the
             # bound values hold: SQLAlchemy passes an empty set anyway, which makes psycopg parse.
-            self.connection.exec_driver_sql(message.replace("%", "%%"), {})
+            result = self.connection.exec_driver_sql(message.replace("%", "%%"), {})
+            first = result.scalar() if result.returns_rows else None
         self._root.commit()
         self.committed = True
+        for callback in callbacks:
+            callback(first)
+
+
+def after_commit(connection: Connection, callback: Callable[[Any], None]) -> None:
+    """Call ``callback`` once the :class:`Transaction` of ``connection`` has committed, with the
+    first value the commit's message returned (PostgreSQL: the first row of the first statement
+    given to :func:`write_with_commit` if it is a SELECT; None on SQLite or without one)."""
+    if _TRANSACTION not in connection.info:
+        raise RuntimeError("after_commit needs a Database.transaction()")
+    connection.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def write_with_commit(
     connection: Connection,
-    statement: Insert | Update,
+    statement: Insert | Update | TextClause,
     rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
 ) -> None:
     """Write ``statement`` (an INSERT or UPDATE, one per row of ``rows``) as part of the COMMIT of
@@ -284,7 +310,9 @@ def write_with_commit(
 
 
 @lru_cache(maxsize=64)
-def _driver_sql(dialect: Dialect, statement: Insert | Update, keys: tuple[str, ...]) -> _DriverSQL:
+def _driver_sql(
+    dialect: Dialect, statement: Insert | Update | TextClause, keys: tuple[str, ...]
+) -> _DriverSQL:
     """``statement`` compiled for the driver given values for ``keys``, once per shape."""
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     processors: dict[str, Callable[[Any], Any]] = {}

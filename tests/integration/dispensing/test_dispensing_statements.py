@@ -59,6 +59,8 @@ def _short(statement: str) -> str | None:
     if verb is None:
         return None
     if verb.group(1).upper() == "SELECT":
+        if "ordonnancier_append(" in statement:
+            return "SELECT ordonnancier_append()"  # PostgreSQL: head, entries, head (server side)
         table = _FROM.search(statement)
         lock = " LOCK" if "FOR UPDATE" in statement.upper() else ""
         return f"SELECT {table.group(1) if table else '?'}{lock}"
@@ -94,6 +96,25 @@ def _lock(db: Database) -> str:
     return " LOCK" if db.dialect == "postgresql" else ""
 
 
+def _numbered_tail(db: Database) -> list[str]:
+    """What follows the ordonnancier head's lock. PostgreSQL (ordoappend_0001): one function, first
+    in the COMMIT's message, locks the head, numbers, chains and inserts the entries and moves the
+    head; the lines and the stored answer read the numbers it gave. SQLite: Python numbers."""
+    if db.dialect == "postgresql":
+        return [
+            "SELECT ordonnancier_append()",  # from here the other counters wait
+            "INSERT dispensation_lines",  # with its ordonnancier number: no insert-then-update
+            "UPDATE idempotency_keys",  # the answer, which shows the numbers
+        ]
+    return [
+        "SELECT ordonnancier_head",  # from here the other counters wait
+        "INSERT dispensation_lines",  # with its ordonnancier number: no insert-then-update
+        "INSERT ordonnancier_entries",
+        "UPDATE idempotency_keys",  # the answer, which shows the numbers
+        "UPDATE ordonnancier_head",  # the last write before the commit
+    ]
+
+
 def _service(db: Database, woken: list[int]) -> DispensingService:
     return DispensingService(
         db,
@@ -124,11 +145,7 @@ def test_first_dispensation_writes_each_row_once_and_locks_the_head_last(any_db:
         "SELECT patients",
         "INSERT dispensations",
         "INSERT outbox_messages",  # the execution report (an e-prescription typed in)
-        f"SELECT ordonnancier_head{_lock(any_db)}",  # from here the other counters wait
-        "INSERT dispensation_lines",  # with its ordonnancier number: no insert-then-update
-        "INSERT ordonnancier_entries",
-        "UPDATE idempotency_keys",  # the answer, which shows the numbers
-        "UPDATE ordonnancier_head",  # the last write before the commit
+        *_numbered_tail(any_db),
     ]
     assert woken == [1]  # a message was queued: the outbox worker is woken
 
@@ -139,14 +156,11 @@ def test_head_is_taken_after_every_write_that_needs_no_number(any_db: Database) 
     data = dispensation_input(patient, paper("STMT00000002", eprescription=True))
     with captured(any_db) as statements:
         service.dispense("stmt-key-0002", data, pharmacist(), degraded=False)
-    head = statements.index(f"SELECT ordonnancier_head{_lock(any_db)}")
-    # Only the numbered rows follow the lock, and moving the head is the very last statement.
-    assert statements[head + 1 :] == [
-        "INSERT dispensation_lines",
-        "INSERT ordonnancier_entries",
-        "UPDATE idempotency_keys",
-        "UPDATE ordonnancier_head",
-    ]
+    tail = _numbered_tail(any_db)
+    head = statements.index(tail[0])
+    # Only the numbered rows follow the lock (SQLite: moving the head is the very last statement;
+    # PostgreSQL: the server moves it inside the first statement of the COMMIT's message).
+    assert statements[head:] == tail
     before = statements[:head]
     assert {"INSERT dispensations", "INSERT outbox_messages", "INSERT prescriptions"} <= set(before)
 
