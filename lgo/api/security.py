@@ -13,7 +13,7 @@ answers with problem+json like every other error.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -54,10 +54,14 @@ class HostOriginGuard:
         host, port = split_host(rest)
         return host in self.hosts and (self.unix or port == self.port)
 
-    def refusal(self, headers: Mapping[bytes, bytes]) -> LgoError | None:
-        """Why a request with these headers (the last of each name) is refused, if it is."""
+    def refusal(
+        self, headers: Mapping[bytes, bytes], raw: Sequence[tuple[bytes, bytes]]
+    ) -> LgoError | None:
+        """Why a request with these headers (``raw``; ``headers``: the last of each name) is
+        refused, if it is. Two Host headers are refused (RFC 9112 §3.2; h11 refused them before
+        uvicorn parsed with httptools): only counted when some name repeats."""
         host, _ = split_host(headers.get(b"host", b"").decode("latin-1"))
-        if host not in self.hosts:
+        if host not in self.hosts or (len(headers) != len(raw) and _hosts(raw) > 1):
             return ForbiddenHost()
         origin = headers.get(b"origin")
         if origin is not None and not self.allowed_origin(origin.decode("latin-1")):
@@ -68,7 +72,7 @@ class HostOriginGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        error = self.refusal(dict(scope["headers"]))
+        error = self.refusal(dict(scope["headers"]), scope["headers"])
         if error is not None:
             await _refuse(send, error, scope)
             return
@@ -94,14 +98,19 @@ class RequestGate:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        error = self.guard.refusal(headers)
+        raw = scope["headers"]
+        headers = dict(raw)
+        error = self.guard.refusal(headers, raw)
         if error is not None:
             await _refuse(send, error, scope)
         elif kind == "websocket":
             await self.app(scope, receive, send)
         elif (body := await self.limit.read(scope, receive, send, headers)) is not None:
             await self.context.handle(scope, body, send, headers)
+
+
+def _hosts(raw: Sequence[tuple[bytes, bytes]]) -> int:
+    return sum(1 for name, _ in raw if name == b"host")
 
 
 async def _refuse(send: Send, error: LgoError, scope: Scope) -> None:

@@ -299,3 +299,41 @@ def test_oversize_scan_is_refused(daemon: LiveDaemon, http: httpx.Client, unchan
 
 def test_nothing_was_ever_dispensed(daemon: LiveDaemon, tmp_path: Path) -> None:
     assert business_rows(daemon.container.db)["dispensations"] == 0
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("flood", ["one endless header", "endless headers", "endless target"])
+def test_endless_request_head_is_refused_in_bounded_memory(daemon: LiveDaemon, flood: str) -> None:
+    """llhttp (httptools) keeps a request head without limit: lgo/api/server.py bounds it as h11
+    did, so 8 MiB of head sent in pieces gets a 400 long before its end."""
+    host = f"Host: 127.0.0.1:{daemon.port}\r\n".encode()
+    head = b"GET /v1/health HTTP/1.1\r\n" + host
+    first, piece = {
+        "one endless header": (head + b"X-Junk: ", b"A" * 65536),
+        "endless headers": (head, b"".join(b"X-%05d: v\r\n" % i for i in range(6000))),
+        "endless target": (b"GET /v1/health?", b"a" * 65536),
+    }[flood]
+    pieces = iter([piece] * (8 * 1024 * 1024 // len(piece)))
+    answer = _post_raw(daemon, first, pieces)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    with httpx.Client(base_url=daemon.url, timeout=30) as http:
+        assert http.get("/v1/health", headers=daemon.headers()).status_code == 200
+
+
+@pytest.mark.parametrize("order", ["foreign first", "foreign last", "both loopback"])
+def test_two_host_headers_are_refused(daemon: LiveDaemon, order: str, unchanged: None) -> None:
+    ours = f"127.0.0.1:{daemon.port}"
+    hosts = {
+        "foreign first": ("attacker.example", ours),
+        "foreign last": (ours, "attacker.example"),
+        "both loopback": (ours, ours),
+    }[order]
+    head = "GET /v1/health HTTP/1.1\r\n" + "".join(f"Host: {h}\r\n" for h in hosts)
+    head += f"Authorization: Bearer {daemon.tokens[0]}\r\nConnection: close\r\n\r\n"
+    answer = b""
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        while chunk := sock.recv(4096):  # Connection: close: the whole answer, then the end
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"application/problem+json" in answer and b"forbidden-host" in answer

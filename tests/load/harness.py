@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from lgo.api.app import create_app
+from lgo.api.server import BoundedHttpToolsProtocol
 from lgo.bootstrap.container import Container
 from lgo.bootstrap.dispensing import part_of
 from lgo.core.settings import Settings
@@ -51,6 +52,7 @@ def live_daemon(settings: Settings, counters: int = 1) -> Iterator[LiveDaemon]:
     sock.bind(("127.0.0.1", settings.api.port))
     config = uvicorn.Config(
         create_app(settings, container),
+        http=BoundedHttpToolsProtocol,  # the daemon's HTTP parser (lgo/api/server.py)
         log_config=None,
         access_log=False,
         lifespan="on",
