@@ -74,7 +74,7 @@ from lgo.services.prescription_patient import (
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
 from lgo.store.base import Base
 from lgo.store.columns import utcnow
-from lgo.store.db import Database, write_with_commit
+from lgo.store.db import Database, execute_on_driver, write_with_commit
 from lgo.store.models import Patient
 from lgo.store.models.dispensing import (
     DispensationLineRow,
@@ -85,7 +85,9 @@ from lgo.store.models.dispensing import (
 
 log = get_logger(__name__)
 
-# The commit's statements, built once on the Core tables (no ORM unit of work on the hot path).
+# The commit's statements, built once on the Core tables (no ORM unit of work on the hot path),
+# run on the driver's cursor (lgo.store.db.execute_on_driver: their columns are plain, dates and
+# booleans converted by SQLAlchemy's own processors), each compiled once per dialect.
 _TABLES = Base.metadata.tables
 _KEYS = _TABLES["idempotency_keys"]
 _PATIENTS = _TABLES["patients"]
@@ -101,8 +103,8 @@ def _insert_new(table: Any, key: Any) -> dict[str, Insert]:
     """``INSERT … ON CONFLICT (key) DO NOTHING`` by dialect name: a new row is claimed, or found
     taken (no row inserted), in one statement instead of a read then an insert. On PostgreSQL a
     conflict with a transaction in progress waits for its end, as the unique index did."""
-    # The row count says which: SQLAlchemy keeps it for an INSERT only when asked (psycopg's
-    # cursor forgets it once closed).
+    # The row count says which (execute_on_driver reads it from the cursor; through
+    # Connection.execute SQLAlchemy keeps it for an INSERT only when asked).
     kept = {"preserve_rowcount": True}
     return {
         "postgresql": postgresql.insert(table)
@@ -120,7 +122,7 @@ def _insert_new(table: Any, key: Any) -> dict[str, Insert]:
 _CLAIM_KEY = _insert_new(_KEYS, _KEYS.c.key)
 _NEW_PRESCRIPTION = _insert_new(_PRESCRIPTIONS, _PRESCRIPTIONS.c.id)
 _INSERT_DISPENSATION = insert(_DISPENSATIONS).inline()
-_INSERT_MESSAGE = insert(_OUTBOX)
+_INSERT_MESSAGE = insert(_OUTBOX).returning(_OUTBOX.c.id)
 _ANSWER_OF_KEY = select(_KEYS.c.request_hash, _KEYS.c.status_code, _KEYS.c.response).where(
     _KEYS.c.key == bindparam("key")
 )
@@ -580,7 +582,7 @@ class DispensingService:
             raise DispensingRefused(refusals=_refusals(decision))
         ensure_complete(_missing_record(prescription, patient, data, decision.lines))  # no row yet
         dispensation = _dispensation_values(key, prescription, data, ctx, degraded, now)
-        conn.execute(_INSERT_DISPENSATION, dispensation)
+        execute_on_driver(conn, _INSERT_DISPENSATION, dispensation)
         lines = self._line_values(dispensation["id"], prescription, data, decision.lines, past)
         narcotics.record_withdrawals(conn, lines, ctx.rpps, now)
         outbox: list[OutboxState] = []
@@ -759,7 +761,7 @@ def _commit_reads(
     statement: Any = _PATIENT_AND_PAST
     if substances:
         statement, params["molecules"] = _PATIENT_PAST_AND_COVERED, sorted(set(substances.values()))
-    rows = conn.execute(statement, params).all()
+    rows = execute_on_driver(conn, statement, params).rows
     mine = [row for row in rows if row[0] is not None]  # the patient's id: not a covered row
     if not mine:
         raise PatientNotFound()
@@ -801,14 +803,14 @@ def _prescription_for_commit(
     row); a stored copy wins over the typed one and is read locked."""
     if data.paper is not None:
         values = _prescription_values(data.paper, now)
-        if conn.execute(_NEW_PRESCRIPTION[conn.dialect.name], values).rowcount == 1:
+        if execute_on_driver(conn, _NEW_PRESCRIPTION[conn.dialect.name], values).rowcount == 1:
             return data.paper
-    content = conn.execute(
-        _PRESCRIPTION_CONTENT, {"prescription_id": data.prescription_id}
-    ).scalar_one_or_none()
-    if content is None:
+    found = execute_on_driver(
+        conn, _PRESCRIPTION_CONTENT, {"prescription_id": data.prescription_id}
+    ).rows
+    if not found:
         raise PrescriptionNotLoaded()
-    return from_json(content)
+    return from_json(found[0][0])
 
 
 def _dispensation_values(
@@ -952,7 +954,7 @@ def _claim_key(
         "response": "{}",
         "created_at": now,
     }
-    if conn.execute(_CLAIM_KEY[conn.dialect.name], claim).rowcount == 1:
+    if execute_on_driver(conn, _CLAIM_KEY[conn.dialect.name], claim).rowcount == 1:
         return None
     stored = _stored_answer(conn, key)
     # Taken by a committed transaction (keys are never deleted): its row is visible now.
@@ -1165,10 +1167,8 @@ def _enqueue(
         "attempts": 0,
         "next_attempt_at": now,
     }
-    result = conn.execute(_INSERT_MESSAGE, message)
-    inserted = result.inserted_primary_key
-    assert inserted is not None
-    return int(inserted[0])
+    ((message_id,),) = execute_on_driver(conn, _INSERT_MESSAGE, message).rows
+    return int(message_id)
 
 
 def _renewal_number(

@@ -20,7 +20,7 @@ from lgo.domain.narcotics import (
 )
 from lgo.services.local_time import local_date
 from lgo.store.base import Base
-from lgo.store.db import Database
+from lgo.store.db import Database, execute_on_driver
 from lgo.store.models.dispensing import NarcoticsRegisterLine
 
 REGISTERED_LISTS = frozenset({"stupefiant"})
@@ -49,8 +49,8 @@ def record_withdrawals(
         for line in lines
         if line["regulatory_list"] in REGISTERED_LISTS and line["units"] > 0
     ]
-    if withdrawals:
-        conn.execute(_INSERT_WITHDRAWALS, withdrawals)
+    # On the driver's cursor: a hot statement of the dispensation's commit (see execute_on_driver).
+    execute_on_driver(conn, _INSERT_WITHDRAWALS, withdrawals)
     return len(withdrawals)
 
 

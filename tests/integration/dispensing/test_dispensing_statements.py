@@ -1,15 +1,19 @@
 """What one dispensation sends to the database (issue #20): each row written once, nothing read
 twice, and the ordonnancier head locked last, on SQLite and PostgreSQL.
 
-The statements are captured with SQLAlchemy's ``before_cursor_execute`` event and reduced to
-"verb table" so the assertion is about behaviour (which rows, in which order), not about SQL text.
-A statement added to the commit path fails here: update the list only with a reason.
+The statements are captured at the driver, below SQLAlchemy (the commit's hot statements run on
+the DB-API cursor, ``lgo.store.db.execute_on_driver``, which SQLAlchemy's events never see): on
+SQLite every statement the library really runs (``sqlite3``'s trace callback), on PostgreSQL every
+statement handed to a psycopg cursor. They are reduced to "verb table" so the assertion is about
+behaviour (which rows, in which order), not about SQL text. A statement added to the commit path
+fails here: update the list only with a reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
@@ -73,7 +77,7 @@ def _short(statement: str) -> str | None:
 def captured(db: Database) -> Iterator[list[str]]:
     statements: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def record(statement: str) -> None:
         # On PostgreSQL the writes after the ordonnancier head leave with the COMMIT in one
         # message, one statement a line (lgo.store.db.write_with_commit): counted one by one.
         for part in statement.split(";\n"):
@@ -81,14 +85,48 @@ def captured(db: Database) -> Iterator[list[str]]:
             if short is not None:
                 statements.append(short)
 
+    watched: list[Callable[[], None]] = []
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        watched.append(_watch(dbapi_connection, record))
+
     engines = {db.engine, db.read_engine}
     for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
+        event.listen(engine, "checkout", on_checkout)
     try:
         yield statements
     finally:
         for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
+            event.remove(engine, "checkout", on_checkout)
+        for unwatch in watched:
+            unwatch()
+
+
+def _watch(dbapi_connection: Any, record: Callable[[str], None]) -> Callable[[], None]:
+    """Record what this driver connection runs; returns how to stop."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        # Called by SQLite itself for each statement it runs (each row of an executemany).
+        dbapi_connection.set_trace_callback(record)
+        return lambda: dbapi_connection.set_trace_callback(None)
+    factory = dbapi_connection.cursor_factory
+
+    class Recording(factory):  # type: ignore[misc, valid-type]
+        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            record(str(query))
+            return super().execute(query, *args, **kwargs)
+
+        def executemany(self, query: Any, rows: Any, *args: Any, **kwargs: Any) -> Any:
+            rows = list(rows)
+            for _ in rows:
+                record(str(query))
+            return super().executemany(query, rows, *args, **kwargs)
+
+    dbapi_connection.cursor_factory = Recording
+
+    def unwatch() -> None:
+        dbapi_connection.cursor_factory = factory
+
+    return unwatch
 
 
 def _lock(db: Database) -> str:
