@@ -35,6 +35,21 @@ class Metrics:
         self.sse_clients = Gauge(
             "lgo_sse_clients", "Connected event-stream clients", registry=self.registry
         )
+        # One request's two series, found once per (method, route, status): prometheus_client's
+        # labels() checks the values and takes a lock at every call.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def record(self, method: str, route: str, status: int, elapsed: float) -> None:
+        """Count a request and observe its duration."""
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._series[(method, route, status)] = series
+        series[0].inc()
+        series[1].observe(elapsed)
 
 
 class RequestContext:
@@ -74,8 +89,7 @@ class RequestContext:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
+            self.metrics.record(method, route, status, elapsed)
             log.info(
                 "http_request",
                 method=method,
