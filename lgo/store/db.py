@@ -345,7 +345,7 @@ def execute_on_driver(
         return DriverResult([], 0)
     driver = _driver_sql(connection.dialect, statement, tuple(many[0]))
     if len(many) > 1:
-        if any(tuple(row) != tuple(many[0]) for row in many):
+        if any(row.keys() != many[0].keys() for row in many):
             raise ValueError("execute_on_driver: every row must have the same keys")
         sql, values = driver.compiled.string, [driver.bound(row)[1] for row in many]
     else:

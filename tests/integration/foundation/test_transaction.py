@@ -4,16 +4,17 @@ raised as SQLAlchemy's own types at the commit, and the pooled connection clean 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import Boolean, Date, bindparam, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lgo.store import migrate
-from lgo.store.db import Database, write_with_commit
+from lgo.store.db import Database, execute_on_driver, write_with_commit
 from lgo.store.models import Counter
+from lgo.store.models.dispensing import PrescriptionRow
 
 _ADD = text(
     "INSERT INTO counters (name, token_hash, token_prefix, created_at) "
@@ -137,3 +138,75 @@ def test_writes_with_the_commit_refuse_a_unit_of_work(pg_db: Database) -> None:
     """An ORM unit of work would never send them: refused at once rather than lost."""
     with pg_db.uow() as uow, pytest.raises(RuntimeError, match="transaction"):
         write_with_commit(uow.session.connection(), _COUNTERS_INSERT, _counter("lost"))
+
+
+# ---------------------------------------------------------------- execute_on_driver
+
+_COUNTERS = Counter.__table__
+# Built once, as the contract asks: a statement object is its compiled SQL's cache key.
+_DRIVER_READ = (
+    select(
+        _COUNTERS.c.name,
+        _COUNTERS.c.created_at,
+        _COUNTERS.c.revoked_at,
+        literal(True, Boolean()),
+        literal(date(2026, 1, 2), Date()),
+    )
+    .where(_COUNTERS.c.name.in_(bindparam("names", expanding=True)))
+    .order_by(_COUNTERS.c.name)
+)
+
+
+def test_driver_execution_reads_and_writes_what_sqlalchemy_does(any_db: Database) -> None:
+    """Values through SQLAlchemy's bind processors (aware datetimes stored as UTC), rows through its
+    result processors (booleans and dates on SQLite, aware datetimes back), an IN list expanded:
+    the same rows as ``Connection.execute`` gives."""
+    created = datetime(2026, 3, 1, 12, 30, 15, 250, tzinfo=timezone(timedelta(hours=1)))
+    with any_db.transaction() as tx:
+        single = {**_counter("d-one"), "created_at": created}
+        assert execute_on_driver(tx.connection, _COUNTERS_INSERT, single).rowcount == 1
+        execute_on_driver(tx.connection, _COUNTERS_INSERT, [_counter("d-two"), _counter("d-3")])
+        tx.commit()
+    with any_db.transaction() as tx:
+        names = {"names": ["d-one", "d-two"]}
+        rows = execute_on_driver(tx.connection, _DRIVER_READ, names).rows
+        expected = [tuple(row) for row in tx.connection.execute(_DRIVER_READ, names)]
+    assert rows == expected
+    assert [row[0] for row in rows] == ["d-one", "d-two"]
+    assert rows[0][1] == created and rows[0][1].tzinfo == UTC
+    assert rows[0][2:] == (None, True, date(2026, 1, 2))
+
+
+def test_driver_execution_errors_are_sqlalchemys_and_commit_nothing(any_db: Database) -> None:
+    """A unique violation is SQLAlchemy's IntegrityError (what the dispensation catches to replay
+    or refuse); the transaction commits nothing and the pooled connection works afterwards."""
+    with pytest.raises(IntegrityError), any_db.transaction() as tx:
+        execute_on_driver(tx.connection, _COUNTERS_INSERT, _counter("twice"))
+        execute_on_driver(tx.connection, _COUNTERS_INSERT, _counter("twice"))
+        tx.commit()
+    assert _names(any_db) == []
+    for n in range(3):
+        with any_db.transaction() as tx:
+            execute_on_driver(tx.connection, _COUNTERS_INSERT, _counter(f"next-{n}"))
+            tx.commit()
+    assert _names(any_db) == ["next-0", "next-1", "next-2"]
+
+
+def test_driver_execution_refuses_what_only_sqlalchemy_would_fill(any_db: Database) -> None:
+    """A column with a Python-side default left out would be sent NULL: refused before anything
+    is sent, as are rows whose keys differ."""
+    prescription = {
+        "id": "P-DRIVER",
+        "source": "paper",
+        "patient_id": "x",
+        "prescribed_on": date(2026, 1, 2),
+        "prescriber_rpps": "10000000009",
+        "content": "{}",
+        "fetched_at": datetime.now(UTC),
+    }  # no "version" (default=1)
+    with any_db.transaction() as tx:
+        with pytest.raises(ValueError, match="version"):
+            execute_on_driver(tx.connection, insert(PrescriptionRow.__table__), prescription)
+        with pytest.raises(ValueError, match="same keys"):
+            short = {k: v for k, v in _counter("b").items() if k != "token_prefix"}
+            execute_on_driver(tx.connection, _COUNTERS_INSERT, [_counter("a"), short])
