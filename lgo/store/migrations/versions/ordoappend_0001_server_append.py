@@ -57,10 +57,11 @@ FUNCTIONS = [
             head_number := head_number + 1;
             head_hash := encode(sha256(convert_to(
                 link || E'\\n' || prefixes[i] || head_number::text || suffixes[i], 'UTF8')), 'hex');
+            -- In FROM, called once (``(f(x)).*`` would call it once per column).
             INSERT INTO ordonnancier_entries
-                SELECT (jsonb_populate_record(NULL::ordonnancier_entries, entries -> (i - 1)
-                    || jsonb_build_object('number', head_number, 'prev_hash', link,
-                                          'hash', head_hash))).*;
+                SELECT * FROM jsonb_populate_record(NULL::ordonnancier_entries,
+                    entries -> (i - 1) || jsonb_build_object('number', head_number,
+                                                             'prev_hash', link, 'hash', head_hash));
         END LOOP;
         UPDATE ordonnancier_head SET last_number = head_number, last_hash = head_hash
             WHERE id = 1;
@@ -70,13 +71,19 @@ FUNCTIONS = [
     LANGUAGE sql STABLE STRICT AS $$
         SELECT current_setting('lgo.ordonnancier_first')::bigint + entry_offset
     $$""",
-    # parts[1] number(offsets[1]) parts[2] … parts[n+1]
+    # parts[1] number(offsets[1]) parts[2] … parts[n+1]. PL/pgSQL: its expressions are planned
+    # once per session (a SQL function with an aggregate is planned again at every call).
     """CREATE FUNCTION ordonnancier_fill(parts text[], offsets int[]) RETURNS text
-    LANGUAGE sql STABLE STRICT AS $$
-        SELECT string_agg(part || coalesce(ordonnancier_number(offsets[i])::text, ''), ''
-                          ORDER BY i)
-        FROM unnest(parts) WITH ORDINALITY AS p(part, i)
-    $$""",
+    LANGUAGE plpgsql STABLE STRICT AS $$
+    DECLARE
+        first bigint := current_setting('lgo.ordonnancier_first')::bigint;
+        filled text := parts[1];
+    BEGIN
+        FOR i IN 1 .. cardinality(offsets) LOOP
+            filled := filled || (first + offsets[i])::text || parts[i + 1];
+        END LOOP;
+        RETURN filled;
+    END $$""",
 ]
 
 
