@@ -28,6 +28,8 @@ FRAMEWORK = (
     "fastapi",
     "starlette.staticfiles",
     "uvicorn",
+    # uvicorn's httptools protocol, which lgo/api/server.py names (auto would load it too).
+    "uvicorn.protocols.http.httptools_impl",
     "sqlalchemy",
     "sqlalchemy.orm",
     "alembic.runtime.migration",
