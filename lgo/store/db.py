@@ -243,10 +243,12 @@ class Transaction:
         tb: TracebackType | None,
     ) -> None:
         try:
-            # ``info`` outlives the checkout (it belongs to the pooled DBAPI connection).
-            self.connection.info.pop(_WITH_COMMIT, None)
-            self.connection.info.pop(_AFTER_COMMIT, None)
-            self.connection.info.pop(_TRANSACTION, None)
+            # ``info`` outlives the checkout (it belongs to the pooled DBAPI connection); a lost
+            # connection (invalidated) has none to clean, and reading it would try to reconnect.
+            if not self.connection.invalidated:
+                self.connection.info.pop(_WITH_COMMIT, None)
+                self.connection.info.pop(_AFTER_COMMIT, None)
+                self.connection.info.pop(_TRANSACTION, None)
             if not self.committed:
                 self._root.rollback()
         finally:

@@ -210,3 +210,27 @@ def test_driver_execution_refuses_what_only_sqlalchemy_would_fill(any_db: Databa
         with pytest.raises(ValueError, match="one shape"):
             short = {k: v for k, v in _counter("b").items() if k != "token_prefix"}
             execute_on_driver(tx.connection, _COUNTERS_INSERT, [_counter("a"), short])
+
+
+@pytest.mark.postgres
+def test_driver_execution_on_a_lost_connection_invalidates_it(pg_url: str) -> None:
+    """PostgreSQL went away mid-transaction: SQLAlchemy's OperationalError, saying the connection
+    was invalidated; leaving the block raises nothing else and the next transaction gets a new
+    connection that works."""
+    db = Database(pg_url)
+    admin = Database(pg_url)
+    migrate.upgrade(db)
+    try:
+        with pytest.raises(OperationalError) as lost, db.transaction() as tx:
+            backend = tx.connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with admin.transaction() as kill:
+                kill.connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": backend})
+            execute_on_driver(tx.connection, _COUNTERS_INSERT, _counter("lost"))
+        assert lost.value.connection_invalidated
+        with db.transaction() as tx:
+            execute_on_driver(tx.connection, _COUNTERS_INSERT, _counter("after"))
+            tx.commit()
+        assert _names(db) == ["after"]
+    finally:
+        db.dispose()
+        admin.dispose()
