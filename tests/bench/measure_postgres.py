@@ -116,12 +116,16 @@ def serve_counter(url: str, port: int, state_dir: Path) -> None:
 # One line per dispensation that took the head: "<wall time at COMMIT returned> <held ms>".
 HEAD_HOLDS = "head-holds.txt"
 _HEAD_LOCKED = "bench_head_locked"
+_HEAD_MESSAGE = "bench_head_message"
 
 
 def _record_head_holds(db: Any, path: Path) -> None:
     """Time each dispensation's hold of the ordonnancier head, from the daemon's side: from the
     ``FOR UPDATE``'s answer (the lock granted; waiting for it is not holding it) to the COMMIT
-    returning (the row lock is released within that)."""
+    returning (the row lock is released within that). PostgreSQL's server-side append
+    (``ordonnancier_append``, first in the COMMIT's message) locks the head inside that message:
+    the daemon cannot see the lock granted, so the message's round trip is recorded instead,
+    marked ``m`` (an upper bound of the hold: it includes the wait for the lock)."""
     from sqlalchemy import event
 
     from lgo.store.db import Transaction
@@ -133,7 +137,12 @@ def _record_head_holds(db: Any, path: Path) -> None:
         if "ordonnancier_head" in statement and "FOR UPDATE" in statement:
             conn.info[_HEAD_LOCKED] = time.perf_counter()
 
+    def sending(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "ordonnancier_append(" in statement:
+            conn.info[_HEAD_MESSAGE] = time.perf_counter()
+
     event.listen(db.engine, "after_cursor_execute", locked)
+    event.listen(db.engine, "before_cursor_execute", sending)
     commit, leave = Transaction.commit, Transaction.__exit__
 
     def timed_commit(self: Any) -> None:
@@ -141,9 +150,13 @@ def _record_head_holds(db: Any, path: Path) -> None:
         since = self.connection.info.pop(_HEAD_LOCKED, None)
         if since is not None:
             out.write(f"{time.time():.6f} {(time.perf_counter() - since) * 1000:.3f}\n")
+        sent = self.connection.info.pop(_HEAD_MESSAGE, None)
+        if sent is not None:
+            out.write(f"{time.time():.6f} {(time.perf_counter() - sent) * 1000:.3f} m\n")
 
     def timed_exit(self: Any, *exc: Any) -> None:
         self.connection.info.pop(_HEAD_LOCKED, None)  # a rolled-back transaction: not a hold
+        self.connection.info.pop(_HEAD_MESSAGE, None)
         leave(self, *exc)
 
     Transaction.commit = timed_commit  # type: ignore[method-assign]
@@ -162,17 +175,19 @@ class CounterDaemon:
     log: Path  # the daemon's stderr (its WARNING and ERROR events)
     state: Path
 
-    def head_holds(self, since: float, until: float) -> list[tuple[float, float]]:
+    def head_holds(
+        self, since: float, until: float, message: bool = False
+    ) -> list[tuple[float, float]]:
         """(COMMIT returned at, held ms) of the dispensations committed between two wall-clock
-        times."""
+        times; ``message``: the server-side append's COMMIT message round trips instead."""
         path = self.state / HEAD_HOLDS
         if not path.exists():
             return []
         holds = []
         for line in path.read_text().splitlines():
-            at, held = (float(v) for v in line.split())
-            if since <= at <= until:
-                holds.append((at, held))
+            at, held, *kind = line.split()
+            if since <= float(at) <= until and bool(kind) == message:
+                holds.append((float(at), float(held)))
         return holds
 
     def log_tail(self) -> str:
@@ -510,6 +525,9 @@ class Sampler:
         # What the transaction at the head of each lock queue is doing (the lock holder).
         self.holders: Tally[str] = Tally()
         self.backends: list[int] = []
+        # Samples where a backend runs the server-side append's message past the head's lock
+        # (active, not waiting on a lock): the head is held, seen from PostgreSQL.
+        self.head_samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -525,6 +543,10 @@ class Sampler:
                     self.waits[doing[pid]] += 1
                 if state == "active" and wait.startswith("Lock:"):
                     self.lock_targets[_statement_target(query)] += 1
+            self.head_samples += any(
+                state == "active" and not wait.startswith("Lock:") and "ordonnancier_append(" in q
+                for _, state, wait, q, _ in rows
+            )
             for root in _lock_roots(blocked_by):
                 self.holders[doing.get(root, "another database's backend")] += 1
 
@@ -556,6 +578,10 @@ class Evidence:
     backends: list[int]
     loadavg: str
     head_holds: list[tuple[float, float]]  # (COMMIT returned at, held ms), every daemon
+    # Server-side append: (COMMIT returned at, message round trip ms), every daemon, and the
+    # share of samples where a backend ran that message past the head's lock.
+    head_messages: list[tuple[float, float]]
+    head_sampled_share: float
 
     @property
     def head_holds_ms(self) -> list[float]:
@@ -576,6 +602,7 @@ class Evidence:
     def numbers(self, count: int) -> dict[str, float]:
         cores = os.cpu_count() or 1
         busy = self.daemon_cpu_s + self.postgres_cpu_s + self.bench_cpu_s
+        trips = [ms for _, ms in self.head_messages]
         samples = sum(self.waits.values()) or 1
         share = {kind: n / samples for kind, n in self.waits.items()}
         syncs = self.stats["wal_sync"]
@@ -606,6 +633,9 @@ class Evidence:
             "head_hold_p99_ms": pct(self.head_holds_ms, 0.99) if self.head_holds_ms else 0.0,
             "head_occupancy": self.head_busy_s() / self.elapsed_s,
             "head_holds_summed_share": sum(self.head_holds_ms) / 1000 / self.elapsed_s,
+            "head_message_p50_ms": pct(trips, 0.5) if trips else 0.0,
+            "head_message_p99_ms": pct(trips, 0.99) if trips else 0.0,
+            "head_sampled_share": self.head_sampled_share,
         }
 
     def bound(self, count: int) -> str:
@@ -623,6 +653,10 @@ class Evidence:
             bounds.append(f"CPU ({cpu})")
         if n["head_occupancy"] >= 0.8:
             bounds.append(f"the ordonnancier head (held {n['head_occupancy']:.0%} of the time)")
+        if n["head_sampled_share"] >= 0.8:
+            bounds.append(
+                f"the ordonnancier head (held in {n['head_sampled_share']:.0%} of the samples)"
+            )
         if n["lock_wait_share"] >= 0.3:
             bounds.append(f"row-lock waits ({n['lock_wait_share']:.0%} of backend samples)")
         if n["wal_wait_share"] >= 0.3:
@@ -653,6 +687,14 @@ class Evidence:
             if self.head_holds
             else ""
         )
+        if self.head_messages:
+            head += (
+                "; ordonnancier head taken on the server (ordonnancier_append first in the COMMIT's"
+                f" message): held in {n['head_sampled_share']:.0%} of the samples (a backend "
+                "running that message past the lock), message round trip p50 "
+                f"{n['head_message_p50_ms']:.2f} ms, p99 {n['head_message_p99_ms']:.2f} ms "
+                "(daemon side, the wait for the lock included)"
+            )
         return f"{verdict}; backend samples: {top or 'none'}{waiting_in}{head}"
 
 
@@ -719,6 +761,8 @@ def observed(
         backends=sampler.backends,
         loadavg=loadavg,
         head_holds=[h for d in daemons for h in d.head_holds(wall_start, wall_end)],
+        head_messages=[h for d in daemons for h in d.head_holds(wall_start, wall_end, True)],
+        head_sampled_share=sampler.head_samples / max(1, len(sampler.backends)),
     )
 
 
