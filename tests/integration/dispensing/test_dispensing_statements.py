@@ -12,16 +12,13 @@ fails here: update the list only with a reason.
 from __future__ import annotations
 
 import asyncio
-import re
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from structlog.testing import capture_logs
 
 from lgo.bootstrap.container import Container
@@ -48,85 +45,9 @@ from tests.fixtures.dispensing import (
     pharmacist,
     unchanged,
 )
+from tests.fixtures.statements import captured
 
 pytestmark = pytest.mark.integration
-
-_VERB = re.compile(r"^\s*(SELECT|INSERT INTO|UPDATE)\b", re.IGNORECASE)
-_FROM = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
-_TARGET = re.compile(r"^\s*(?:INSERT INTO|UPDATE)\s+(\w+)", re.IGNORECASE)
-
-
-def _short(statement: str) -> str | None:
-    """``SELECT patients``, ``INSERT dispensation_lines``, ``SELECT ordonnancier_head LOCK``…
-    (None for BEGIN/COMMIT, which differ by dialect)."""
-    verb = _VERB.match(statement)
-    if verb is None:
-        return None
-    if verb.group(1).upper() == "SELECT":
-        if "ordonnancier_append(" in statement:
-            return "SELECT ordonnancier_append()"  # PostgreSQL: head, entries, head (server side)
-        table = _FROM.search(statement)
-        lock = " LOCK" if "FOR UPDATE" in statement.upper() else ""
-        return f"SELECT {table.group(1) if table else '?'}{lock}"
-    target = _TARGET.match(statement)
-    assert target is not None
-    return f"{verb.group(1).split()[0].upper()} {target.group(1)}"
-
-
-@contextmanager
-def captured(db: Database) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(statement: str) -> None:
-        # On PostgreSQL the writes after the ordonnancier head leave with the COMMIT in one
-        # message, one statement a line (lgo.store.db.write_with_commit): counted one by one.
-        for part in statement.split(";\n"):
-            short = _short(part)
-            if short is not None:
-                statements.append(short)
-
-    watched: list[Callable[[], None]] = []
-
-    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        watched.append(_watch(dbapi_connection, record))
-
-    engines = {db.engine, db.read_engine}
-    for engine in engines:
-        event.listen(engine, "checkout", on_checkout)
-    try:
-        yield statements
-    finally:
-        for engine in engines:
-            event.remove(engine, "checkout", on_checkout)
-        for unwatch in watched:
-            unwatch()
-
-
-def _watch(dbapi_connection: Any, record: Callable[[str], None]) -> Callable[[], None]:
-    """Record what this driver connection runs; returns how to stop."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        # Called by SQLite itself for each statement it runs (each row of an executemany).
-        dbapi_connection.set_trace_callback(record)
-        return lambda: dbapi_connection.set_trace_callback(None)
-    factory = dbapi_connection.cursor_factory
-
-    class Recording(factory):  # type: ignore[misc, valid-type]
-        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
-            record(str(query))
-            return super().execute(query, *args, **kwargs)
-
-        def executemany(self, query: Any, rows: Any, *args: Any, **kwargs: Any) -> Any:
-            rows = list(rows)
-            for _ in rows:
-                record(str(query))
-            return super().executemany(query, rows, *args, **kwargs)
-
-    dbapi_connection.cursor_factory = Recording
-
-    def unwatch() -> None:
-        dbapi_connection.cursor_factory = factory
-
-    return unwatch
 
 
 def _lock(db: Database) -> str:
