@@ -228,7 +228,7 @@ def _dispensation_stack(app: Any, container: Any, token: str, n: int) -> Figure:
         "µs",
         "bare FastAPI async route validating the same body (CPU, same loop, alternated)",
         statistics.median(us["bare"]),
-        "includes the two thread hops (session read, commit) and the access log line; "
+        "includes the commit's thread hop (the session is read on the loop) and the access line; "
         f"p90 {pct(us['ours'], 0.9):.0f} µs, n={len(us['ours'])}",
     )
 
