@@ -341,11 +341,6 @@ def number_mark(offset: int) -> str:
     return _MARK.format(offset)
 
 
-def filled(text: str, first: int) -> str:
-    """``text`` with the marks replaced by the numbers (first number ``first``)."""
-    return _MARKS.sub(lambda m: str(first + int(m.group(1))), text)
-
-
 def cut_marks(text: str, count: int) -> tuple[list[str], list[int]]:
     """JSON ``text`` cut around the ``count`` number marks it holds: the parts and the entry
     offset of each mark, for ``ordonnancier_fill`` (the server writes the numbers in)."""
