@@ -31,14 +31,6 @@ class BodySizeLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        replay = await self.read(scope, receive, send, dict(scope["headers"]))
-        if replay is not None:
-            await self.app(scope, replay, send)
-
     async def read(
         self, scope: Scope, receive: Receive, send: Send, headers: Mapping[bytes, bytes]
     ) -> Receive | None:
