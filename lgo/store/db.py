@@ -19,12 +19,20 @@ mapped objects) and :class:`Transaction` (a Core Connection, for hot paths writt
 statements: no Session to build, flush or close). A :class:`Transaction` on PostgreSQL can send the
 last writes of its work with the COMMIT (:func:`write_with_commit`): they leave in one message, so a
 row lock taken just before them is held for one round trip, not one per statement, and PostgreSQL
-never waits for the daemon's next statement while holding it.
+never waits for the daemon's next statement while holding it. That message is sent with the simple
+query protocol (several statements in one message), where PostgreSQL would parse and plan every
+statement each time: each statement is therefore prepared once per connection (``PREPARE lgo_…``,
+one round trip the first time a connection sends it) and the message says ``EXECUTE lgo_…(values)``,
+planned from the session's cache. A prepared statement belongs to the PostgreSQL session: it
+outlives a ROLLBACK, is re-planned by the server after a table changes, and a new connection (pool
+recycle, reconnect) prepares again (the names are remembered per driver connection).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,6 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     Connection,
@@ -125,6 +134,29 @@ def _ping_after_idle(engine: Engine, idle_s: float) -> None:
             raise DisconnectionError() from exc
 
 
+def _forget_prepared_on_rollback(engine: Engine) -> None:
+    """psycopg answers a ROLLBACK by dropping every prepared statement of the session (``DEALLOCATE
+    ALL``, when it had prepared statements of its own): the names :func:`write_with_commit`
+    prepared on that connection are forgotten before it; the next one to need them asks the
+    server which are left (one round trip) and prepares the others."""
+    import psycopg
+
+    idle = psycopg.pq.TransactionStatus.IDLE
+
+    def forget(driver_connection: Any) -> None:
+        if driver_connection.info.transaction_status != idle:  # a ROLLBACK will be sent
+            _PREPARED.pop(driver_connection, None)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection: Connection) -> None:
+        if not connection.invalidated:
+            forget(connection.connection.driver_connection)
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+        forget(dbapi_connection)
+
+
 class Database:
     def __init__(
         self,
@@ -154,6 +186,7 @@ class Database:
                 pool_timeout=pool_timeout_s,
             )
             _ping_after_idle(self.engine, PING_AFTER_IDLE_S)
+            _forget_prepared_on_rollback(self.engine)
             self.read_engine = self.engine
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
@@ -269,7 +302,11 @@ class Transaction:
             message = ";\n".join([*with_commit, "COMMIT"])
             # Given to the driver with (no) parameters, so that it reads "%%" as "%" whatever the
             # bound values hold: SQLAlchemy passes an empty set anyway, which makes psycopg parse.
-            result = self.connection.exec_driver_sql(message.replace("%", "%%"), {})
+            try:
+                result = self.connection.exec_driver_sql(message.replace("%", "%%"), {})
+            except DBAPIError as exc:
+                _forget_prepared(self.connection, exc)
+                raise
             first = result.scalar() if result.returns_rows else None
         self._root.commit()
         self.committed = True
@@ -306,11 +343,87 @@ def write_with_commit(
         raise RuntimeError("write_with_commit needs a Database.transaction()")
     import psycopg
 
-    cursor = psycopg.ClientCursor(connection.connection.driver_connection)  # type: ignore[arg-type]
+    driver_connection = connection.connection.driver_connection
+    cursor = psycopg.ClientCursor(driver_connection)  # type: ignore[arg-type]
     pending = connection.info.setdefault(_WITH_COMMIT, [])
     for row in many:
         driver = _driver_sql(connection.dialect, statement, tuple(row))
-        pending.append(cursor.mogrify(driver.compiled.string, driver.values(row)))
+        named = _named(driver.compiled.string)
+        prepared = _prepared_on(connection, driver_connection)
+        if named.name not in prepared:
+            # Once per connection: PREPARE is not transactional (a rollback keeps it).
+            _on_cursor(connection, named.prepare, None, many=False)
+            prepared.add(named.name)
+        pending.append(cursor.mogrify(named.execute, driver.values(row)))
+
+
+def _prepared_on(connection: Connection, driver_connection: Any) -> set[str]:
+    """The lgo statements prepared in this connection's session: remembered, or asked of the
+    server (a new connection, or after a ROLLBACK, which may or may not have dropped them)."""
+    prepared = _PREPARED.get(driver_connection)
+    if prepared is None:
+        rows, _ = _on_cursor(connection, _PREPARED_NAMES, None, many=False)
+        prepared = _PREPARED[driver_connection] = {name for (name,) in rows}
+    return prepared
+
+
+# PostgreSQL: the names prepared on each driver connection (absent: to be asked of the server).
+_PREPARED: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()
+_PREPARED_NAMES = "SELECT name FROM pg_prepared_statements WHERE name LIKE 'lgo_%'"
+# The driver's placeholders in SQLAlchemy's psycopg SQL: ``%(name)s``, and ``%%`` for ``%``.
+_PYFORMAT = re.compile(r"%%|%\((\w+)\)s")
+_EXECUTE = re.compile(r"EXECUTE (lgo_\w+)")
+_WHAT = re.compile(r"^\s*(?:(INSERT) INTO|(UPDATE)|(SELECT))\s+(\w+)", re.IGNORECASE)
+# name -> the SQL it stands for, for readers of the messages (unprepared).
+_NAMED_SQL: dict[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    name: str
+    prepare: str  # PREPARE name AS <the statement, $1…>
+    execute: str  # EXECUTE name(%(value)s, …), bound on the client side
+
+
+@lru_cache(maxsize=64)
+def _named(sql: str) -> _Named:
+    """``sql`` (psycopg's pyformat) as a prepared statement: named by its text, so the same
+    statement has the same name on every connection and in every process, and by what it does
+    (``lgo_insert_dispensation_lines_…``, ``lgo_select_ordonnancier_append_…``) for whoever reads
+    ``pg_stat_activity``."""
+    order: dict[str, int] = {}
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return "%"
+        return f"${order.setdefault(match.group(1), len(order) + 1)}"
+
+    body = _PYFORMAT.sub(placeholder, sql)
+    what = _WHAT.match(sql)
+    verb = next(word for word in what.groups() if word) if what else "run"
+    target = what.group(4) if what else "statement"
+    digest = hashlib.sha256(sql.encode()).hexdigest()[:12]
+    name = f"lgo_{verb.lower()}_{target[:36]}_{digest}"
+    _NAMED_SQL[name] = sql
+    values = ", ".join(f"%({key})s" for key in order)
+    return _Named(
+        name,
+        f"PREPARE {name} AS {body}",
+        f"EXECUTE {name}({values})" if order else f"EXECUTE {name}",
+    )
+
+
+def _forget_prepared(connection: Connection, exc: DBAPIError) -> None:
+    """A name missing on the server (a ``DEALLOCATE ALL`` or ``DISCARD ALL`` sent by other code):
+    this transaction fails; the connection's next one asks the server and prepares again."""
+    if getattr(exc.orig, "sqlstate", None) == "26000":  # invalid_sql_statement_name
+        _PREPARED.pop(connection.connection.driver_connection, None)
+
+
+def unprepared(message: str) -> str:
+    """``message`` with each ``EXECUTE lgo_…`` shown as the statement it runs (values left out):
+    for what counts statements or looks for one (tests, bench)."""
+    return _EXECUTE.sub(lambda match: _NAMED_SQL.get(match.group(1), match.group(0)), message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,7 +138,7 @@ def _record_head_holds(db: Any, path: Path) -> None:
             conn.info[_HEAD_LOCKED] = time.perf_counter()
 
     def sending(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "ordonnancier_append(" in statement:
+        if "ordonnancier_append" in statement:  # also its prepared name (lgo_select_…)
             conn.info[_HEAD_MESSAGE] = time.perf_counter()
 
     event.listen(db.engine, "after_cursor_execute", locked)
@@ -544,7 +544,7 @@ class Sampler:
                 if state == "active" and wait.startswith("Lock:"):
                     self.lock_targets[_statement_target(query)] += 1
             self.head_samples += any(
-                state == "active" and not wait.startswith("Lock:") and "ordonnancier_append(" in q
+                state == "active" and not wait.startswith("Lock:") and "ordonnancier_append" in q
                 for _, state, wait, q, _ in rows
             )
             for root in _lock_roots(blocked_by):

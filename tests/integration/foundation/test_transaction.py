@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Boolean, Date, bindparam, insert, literal, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from lgo.store import migrate
 from lgo.store.db import Database, execute_on_driver, write_with_commit
@@ -138,6 +138,101 @@ def test_writes_with_the_commit_refuse_a_unit_of_work(pg_db: Database) -> None:
     """An ORM unit of work would never send them: refused at once rather than lost."""
     with pg_db.uow() as uow, pytest.raises(RuntimeError, match="transaction"):
         write_with_commit(uow.session.connection(), _COUNTERS_INSERT, _counter("lost"))
+
+
+# ------------------------------------------- PostgreSQL: the COMMIT's statements, prepared
+
+
+def _prepared_names(db: Database) -> list[str]:
+    """The lgo statements prepared in the session of the pool's connection."""
+    with db.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT name FROM pg_prepared_statements WHERE name LIKE 'lgo_%%' ORDER BY name"
+        )
+        names = list(rows.scalars())
+        connection.commit()
+    return names
+
+
+def _write_one(db: Database, name: str) -> str:
+    """One transaction writing a counter with its COMMIT; its message as sent."""
+    with db.transaction() as tx:
+        write_with_commit(tx.connection, _COUNTERS_INSERT, _counter(name))
+        message = "\n".join(tx.connection.info["lgo_with_commit"])
+        tx.commit()
+    return message
+
+
+@pytest.mark.postgres
+def test_writes_with_the_commit_are_prepared_once_per_connection(pg_url: str) -> None:
+    """The message names a statement prepared once in the session (not parsed and planned each
+    time); a new connection (pool recycled, reconnected) prepares it again."""
+    db = Database(pg_url, pool_size=1)
+    migrate.upgrade(db)
+    try:
+        first = _write_one(db, "p-1")
+        assert first.startswith("EXECUTE lgo_") and "INSERT" not in first
+        prepared = _prepared_names(db)
+        assert len(prepared) == 1 and prepared[0] in first
+        _write_one(db, "p-2")
+        assert _prepared_names(db) == prepared  # same name, prepared once
+        db.engine.dispose()  # every pooled connection closed: the next one is new
+        _write_one(db, "p-3")
+        assert _prepared_names(db) == prepared
+    finally:
+        db.dispose()
+    assert _names(Database(pg_url)) == ["p-1", "p-2", "p-3"]
+
+
+@pytest.mark.postgres
+def test_prepared_writes_survive_a_rollback_and_a_changed_table(pg_url: str) -> None:
+    """psycopg drops the session's prepared statements at a ROLLBACK once it prepared its own
+    (``DEALLOCATE ALL``): they are prepared again. A table changed by a migration while they are
+    prepared is re-planned by PostgreSQL: the rows land with the new column's default."""
+    db = Database(pg_url, pool_size=1)
+    migrate.upgrade(db)
+    try:
+        _write_one(db, "r-1")
+        with db.transaction() as tx:  # a ROLLBACK that drops nothing: the name is still there
+            tx.connection.execute(text("SELECT 1"))
+        assert len(_prepared_names(db)) == 1
+        _write_one(db, "r-1b")  # not prepared twice (that would fail)
+        with db.transaction() as tx:  # psycopg prepares a statement of its own, then rolls back
+            raw = tx.connection.connection.driver_connection
+            raw.execute("SELECT name FROM counters", prepare=True)
+        assert _prepared_names(db) == []  # gone with psycopg's DEALLOCATE ALL
+        _write_one(db, "r-2")
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE counters ADD COLUMN note text DEFAULT 'n'")
+        _write_one(db, "r-3")
+        with db.engine.connect() as connection:
+            rows = connection.exec_driver_sql("SELECT name, note FROM counters ORDER BY name")
+            expected = [("r-1", "n"), ("r-1b", "n"), ("r-2", "n"), ("r-3", "n")]
+            assert [tuple(row) for row in rows] == expected
+    finally:
+        db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_prepared_write_dropped_behind_our_back_fails_once(pg_url: str) -> None:
+    """Something else deallocates the session's statements: that transaction fails with the
+    driver's error as SQLAlchemy's (nothing committed), the next one prepares again."""
+    db = Database(pg_url, pool_size=1)
+    migrate.upgrade(db)
+    try:
+        _write_one(db, "d-1")
+        raw = db.engine.raw_connection()  # committed: nothing here says it happened
+        try:
+            raw.driver_connection.execute("DEALLOCATE ALL")  # type: ignore[union-attr]
+            raw.commit()
+        finally:
+            raw.close()
+        with pytest.raises(ProgrammingError, match="does not exist"):
+            _write_one(db, "d-2")
+        _write_one(db, "d-3")
+    finally:
+        db.dispose()
+    assert _names(Database(pg_url)) == ["d-1", "d-3"]
 
 
 # ---------------------------------------------------------------- execute_on_driver
