@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lgo.api.app import create_app
@@ -49,8 +50,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 def build_server(
     settings: Settings, container: Container | None = None, sock: socket.socket | None = None
 ) -> uvicorn.Server:
-    app = create_app(settings, container)
-    config = uvicorn.Config(
+    # deploy (issue 12): READY=1 / WATCHDOG=1 / STOPPING=1 to systemd (no-op without it).
+    return SupervisedServer(server_config(create_app(settings, container), settings, sock))
+
+
+def server_config(
+    app: ASGIApp, settings: Settings, sock: socket.socket | None = None
+) -> uvicorn.Config:
+    """How the daemon's uvicorn serves ``app`` (the API bench serves its bare floor app with it)."""
+    return uvicorn.Config(
         app,
         host=settings.api.host,
         port=settings.api.port,
@@ -67,8 +75,6 @@ def build_server(
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    # deploy (issue 12): READY=1 / WATCHDOG=1 / STOPPING=1 to systemd (no-op without it).
-    return SupervisedServer(config)
 
 
 def serve(settings: Settings, sock: socket.socket | None = None) -> None:

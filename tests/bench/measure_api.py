@@ -1,9 +1,27 @@
 """The API's own cost: a request's overhead, ``/v1/health``, the token check, start to ready and
 memory at rest, each next to a floor measured in the same run (docs: issue 20, API part).
 
+How a request is measured (the goal rows, :func:`api_over_socket`): as a counter's front-end
+talks to its daemon, over a loopback TCP socket. Two server processes (tests/bench/api_server.py)
+are served alike, with the uvicorn configuration of ``lgo serve`` (:func:`lgo.api.server.
+server_config`: httptools with ``BoundedHttpToolsProtocol``, no uvicorn access log, lgo's
+``SupervisedServer``) and logging configured as ``lgo serve`` does (INFO, one JSON line per event to
+stderr, here a file): lgo's whole app (container on a migrated SQLite database, every route, the
+token check, the access line) with a no-op route added, and a bare ``FastAPI()`` with the same
+no-op route. The client keeps one connection per route alive and sends the same request head to
+both (httpx's default headers and the counter's bearer token), in blocks of
+:data:`SOCKET_BLOCK` requests per route in alternation, so the machine's noise falls on every
+route alike. For each route: the median latency at the client and the server's CPU per request
+(the scheduler's running time of every thread of the server process, read around each block).
+
 Floors:
-- a request: the same no-op route on a bare FastAPI app in the same process, the two timed in
-  alternation so that the machine's noise falls on both;
+- a request: the same no-op route on the bare FastAPI app, of the same kind (a plain ``def``, run
+  in the threadpool, as most of lgo's routes are, or an ``async def``), served the same way. The
+  floor is what uvicorn, httptools, Starlette and FastAPI cost for a request that does nothing,
+  plus the kernel's loopback socket: lgo's own cost is the rest. ``/v1/health`` (an ``async def``)
+  is compared with the bare ``async def`` no-op. The same routes are also timed through
+  Starlette's TestClient in this process (the rows marked so): there every ASGI message crosses
+  threads, a cost no daemon pays, which dilutes the ratio;
 - start and memory: python with :data:`FRAMEWORK` imported, the libraries the daemon needs to be
   ready (web framework and server, database and migration check, settings, logging, metrics, CLI);
   the figure's note lists any other third-party package the daemon has loaded by then.
@@ -13,12 +31,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +103,231 @@ def alternate(calls: dict[str, Callable[[], object]], n: int) -> dict[str, list[
     return out
 
 
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection sending the same request again and again: the least
+    client work there is (one ``sendall``, ``recv`` until the answer's Content-Length is in)."""
+
+    def __init__(self, port: int, request: bytes) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.request = request
+
+    def get(self) -> int:
+        """Send the request, read its whole answer; its status."""
+        self.sock.sendall(self.request)
+        data = b""
+        while True:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            data += chunk
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                continue
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", data[:end])
+            assert length is not None, data[:end]
+            if len(data) >= end + 4 + int(length[1]):
+                return int(data[9:12])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass
+class ApiServer:
+    """A server process of :mod:`tests.bench.api_server`."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def cpu_s(self) -> float:
+        """CPU time of the server process's threads, in seconds: the scheduler's running time in
+        nanoseconds (``/proc/PID/task/*/schedstat``), which utime + stime round to clock ticks
+        (10 ms, too coarse for blocks of a few dozen requests). Every thread of these servers
+        lives as long as they do, so none takes its time away with it."""
+        total = 0
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # a thread that just ended
+        return total / 1e9
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+def _start_api_server(kind: str, state: Path, log: Path) -> ApiServer:
+    from tests.integration.deploy.daemon import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LGO_", "NOTIFY_", "LISTEN_"))}
+    env["LGO_NATIONAL__BASE_URL"] = "http://127.0.0.1:9"
+    command = [sys.executable, "-m", "tests.bench.api_server", kind, str(port), str(state)]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb")
+    )
+    server = ApiServer(process, port)
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{kind} server died: {log.read_text(errors='replace')[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"{kind} server not listening after 60 s") from None
+            time.sleep(0.1)
+
+
+def _request(path: str, port: int, token: str) -> bytes:
+    """A GET as a counter front-end's HTTP client sends it (httpx's default headers); the same
+    headers on both sides, so both parse the same head."""
+    head = [
+        f"GET {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Accept: */*",
+        "Accept-Encoding: gzip, deflate",
+        "Connection: keep-alive",
+        "User-Agent: python-httpx/0.28.1",
+        f"Authorization: Bearer {token}",
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode()
+
+
+def api_over_socket(tmp: Path, requests: int) -> list[Figure]:
+    """The goal rows (:data:`SOCKET_ROUTES`): lgo's app and a bare FastAPI app, each in its own
+    process served as ``lgo serve`` serves the daemon (tests/bench/api_server.py), over loopback
+    TCP, one keep-alive connection per route, the routes timed in alternation by blocks; the
+    latency at the client and the server's CPU per request (all its threads, over the block)."""
+    from lgo.core.settings import load_settings
+    from lgo.services.counters import add_counter
+    from lgo.store import migrate
+    from lgo.store.db import Database
+
+    state = tmp / "api-socket-state"
+    db = Database(load_settings(state_dir=state).database_url)
+    migrate.upgrade(db)
+    _, token = add_counter(db, "bench-socket")
+    db.dispose()
+    servers: dict[str, ApiServer] = {}
+    try:
+        servers["lgo"] = _start_api_server("lgo", state, tmp / "api-socket-lgo.log")
+        servers["bare"] = _start_api_server(
+            "bare", tmp / "api-socket-bare", tmp / "api-socket-bare.log"
+        )
+        return _socket_figures(servers, token, max(requests, 300))
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+# (name, server, path) of what the socket rows time, in alternation: lgo's routes on the lgo
+# server, the bare no-op of the same kind (plain ``def`` or ``async def``) on the bare one.
+SOCKET_ROUTES = (
+    ("ours", "lgo", "/v1/bench-noop"),
+    ("bare", "bare", "/noop"),
+    ("ours_async", "lgo", "/v1/bench-noop-async"),
+    ("bare_async", "bare", "/noop-async"),
+    ("health", "lgo", "/v1/health"),
+)
+SOCKET_BLOCK = 50  # requests per route in a row: each server's CPU is read around a block
+
+
+def _timed_blocks(
+    servers: dict[str, ApiServer], token: str, n: int
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Latencies (ms) of ``n`` requests per route and the server CPU (s) spent on each route's."""
+    clients = {
+        name: (
+            servers[kind],
+            KeepAlive(servers[kind].port, _request(path, servers[kind].port, token)),
+        )
+        for name, kind, path in SOCKET_ROUTES
+    }
+    ms: dict[str, list[float]] = {name: [] for name in clients}
+    cpu = dict.fromkeys(clients, 0.0)
+    try:
+        for _ in range(max(n // 10, 50)):  # warm up: imports, caches, the threadpool's threads
+            for _, client in clients.values():
+                assert client.get() == 200
+        for _ in range(0, n, SOCKET_BLOCK):
+            for name, (server, client) in clients.items():
+                used = server.cpu_s()
+                for _ in range(SOCKET_BLOCK):
+                    start = time.perf_counter()
+                    status = client.get()
+                    ms[name].append((time.perf_counter() - start) * 1000)
+                    assert status == 200, (name, status)
+                cpu[name] += server.cpu_s() - used
+    finally:
+        for _, client in clients.values():
+            client.close()
+    return ms, cpu
+
+
+def _socket_figures(servers: dict[str, ApiServer], token: str, n: int) -> list[Figure]:
+    load = Path("/proc/loadavg").read_text().split()[0]
+    ms, cpu = _timed_blocks(servers, token, n)
+    count = len(ms["ours"])
+    us = {name: spent / count * 1_000_000 for name, spent in cpu.items()}
+    med = {name: statistics.median(values) for name, values in ms.items()}
+
+    def figure(name: str, title: str, floor: str, floor_name: str, more: str = "") -> Figure:
+        return Figure(
+            title,
+            med[name],
+            "ms",
+            floor_name,
+            med[floor],
+            f"server CPU per request {us[name]:.0f} µs against {us[floor]:.0f} µs "
+            f"({us[name] / us[floor]:.2f}×); p99 {pct(ms[name], 0.99):.2f} ms (floor "
+            f"{pct(ms[floor], 0.99):.2f}); {more}n={count} per route; loadavg {load}",
+            extra={
+                "cpu_us": us[name],
+                "floor_cpu_us": us[floor],
+                "cpu_ratio": us[name] / us[floor],
+            },
+        )
+
+    same = "served the same way (uvicorn, httptools, keep-alive socket, alternated)"
+    return [
+        figure(
+            "ours",
+            "API request over a socket: authenticated no-op GET, plain def route (guard, token, "
+            "request id, access line, metrics)",
+            "bare",
+            f"the same route on a bare FastAPI app {same}",
+        ),
+        figure(
+            "ours_async",
+            "API request over a socket: authenticated no-op GET, async def route",
+            "bare_async",
+            f"the same async route on a bare FastAPI app {same}",
+        ),
+        figure(
+            "health",
+            "API GET /v1/health over a socket (token, component states; an async def route)",
+            "bare_async",
+            "the bare async no-op route",
+            f"against the bare plain def no-op: {med['health'] / med['bare']:.2f}× latency, "
+            f"{us['health'] / us['bare']:.2f}× CPU; ",
+        ),
+    ]
+
+
 def api_overhead(tmp: Path, requests: int) -> list[Figure]:
-    """A no-op route behind the whole lgo stack (Host/Origin guard, body limit, request context,
-    metrics, bearer-token check) and /v1/health vs the same route on a bare FastAPI app."""
+    """The socket rows (:func:`api_over_socket`, the goals), then the same no-op route and
+    /v1/health through Starlette's TestClient in this process (every ASGI message crosses
+    threads there), the token check and the dispensation POST's request stack."""
+    figures = api_over_socket(tmp, requests)
     from fastapi import Depends, FastAPI
     from fastapi.testclient import TestClient
 
@@ -124,7 +367,7 @@ def api_overhead(tmp: Path, requests: int) -> list[Figure]:
             },
             requests,
         )
-        figures = _request_figures(ms, requests)
+        figures += _request_figures(ms, requests)
         figures.append(_token_check(app.state.tokens, container.db, token, requests))
         figures.append(_dispensation_stack(app, container, token, requests))
     container.db.dispose()
@@ -135,7 +378,8 @@ def _request_figures(ms: dict[str, list[float]], requests: int) -> list[Figure]:
     floor = statistics.median(ms["bare"])
     return [
         Figure(
-            "API request, no-op route behind the lgo stack (guard, auth, metrics)",
+            "API request through TestClient, no-op route behind the lgo stack (guard, auth, "
+            "metrics)",
             statistics.median(ms["ours"]),
             "ms",
             "same route on a bare FastAPI app (TestClient, timed in alternation)",
@@ -143,7 +387,7 @@ def _request_figures(ms: dict[str, list[float]], requests: int) -> list[Figure]:
             f"p99 {pct(ms['ours'], 0.99):.2f} ms (bare p99 {pct(ms['bare'], 0.99):.2f}), n={requests}",
         ),
         Figure(
-            "API GET /v1/health (token, component states)",
+            "API GET /v1/health through TestClient (token, component states)",
             statistics.median(ms["health"]),
             "ms",
             "same bare route",
