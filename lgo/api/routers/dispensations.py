@@ -3,21 +3,22 @@
 ``POST`` needs an open pharmacist session and an ``Idempotency-Key`` header: the same key with the
 same body answers the first answer again (``Idempotent-Replayed: true``); the same key with another
 body is a 409 problem; two counters on the same line at once → one dispensation, the other a 409.
+
+The two ``POST`` routes are served directly (lgo/api/direct.py): ``_create_directly`` and
+``_check_directly`` run what FastAPI's dependency solving would, in its order, then the endpoint.
 """
 
 from __future__ import annotations
 
-import contextlib
+import re
 import uuid
-from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from lgo.api.contract import NATIONAL_ERRORS, answers
@@ -28,8 +29,11 @@ from lgo.api.deps import (
     IdentityDep,
     PharmacistDep,
     db_threads,
+    get_dispensation_intake,
     require_counter,
+    require_pharmacist,
 )
+from lgo.api.direct import DirectRoute, served_directly
 from lgo.api.schemas.dispensations import Dispensation, DispensationCheck, FhirBundle
 from lgo.core.errors import InvalidInput, LgoError
 from lgo.domain.dispensing import InterventionKind
@@ -73,33 +77,8 @@ from lgo.services.prescription_patient import (
 from lgo.services.sessions import ProfessionalSession
 from lgo.store.columns import utcnow
 
-
-class JsonBodyRoute(APIRoute):
-    """FastAPI's route, with a JSON body model validated from the raw bytes by pydantic
-    (``model_validate_json``: less than half the CPU of FastAPI's ``json.loads`` then
-    ``validate_python``; issue 20). The validated model stands as the request's parsed JSON
-    (Starlette's ``Request._json``, which ``Request.json()`` returns), and FastAPI takes an instance
-    of the model as it is. A body that fails goes through FastAPI's own parsing, so that its 422
-    (lgo/api/problems.py) and the OpenAPI document are FastAPI's, unchanged."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        model = self.body_field.field_info.annotation if self.body_field else None
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return handler
-        body_model: type[BaseModel] = model
-
-        async def handle(request: Request) -> Response:
-            # A body that fails (or cannot be read) is read and refused by FastAPI, as before.
-            with contextlib.suppress(Exception):
-                request._json = body_model.model_validate_json(await request.body())
-            return await handler(request)
-
-        return handle
-
-
 router = APIRouter(
-    tags=["dispensations"], dependencies=[Depends(require_counter)], route_class=JsonBodyRoute
+    tags=["dispensations"], dependencies=[Depends(require_counter)], route_class=DirectRoute
 )
 
 
@@ -117,6 +96,8 @@ def _cip13(value: object) -> object:
 
 CIP13 = Annotated[str, BeforeValidator(_cip13), Field(pattern=r"^\d{13}$")]
 RPPS = Annotated[str, Field(pattern=r"^\d{11}$")]
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{8,128}$"  # the header's declaration, and the direct call's check
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
 
 
 class _In(BaseModel):
@@ -296,6 +277,25 @@ class FhirJSONResponse(JSONResponse):
     media_type = "application/fhir+json"
 
 
+# What FastAPI's dependency solving does for the two POST routes, written out (lgo/api/direct.py):
+# the same dependencies in the same order, then the endpoint.
+async def _create_directly(request: Request, body: DispensationIn) -> JSONResponse | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and _IDEMPOTENCY_KEY.fullmatch(key) is None:
+        return None  # FastAPI's 422, after the same dependencies
+    counter = await require_counter(request)
+    intake = await get_dispensation_intake(request)
+    session = await require_pharmacist(request)
+    return await create_dispensation(body, intake, counter, session, request, key)
+
+
+async def _check_directly(request: Request, body: DispensationIn) -> CheckOutcome:
+    await require_counter(request)
+    intake = await get_dispensation_intake(request)
+    session = await require_pharmacist(request)
+    return await check_dispensation(body, intake, session, request)
+
+
 @router.post(
     "/v1/dispensations",
     status_code=201,
@@ -309,6 +309,11 @@ class FhirJSONResponse(JSONResponse):
         *_COMMIT_ERRORS,
     ),
 )
+@served_directly(
+    _create_directly,
+    solves=(require_counter, get_dispensation_intake, require_counter, require_pharmacist),
+    headers=("Idempotency-Key",),
+)
 async def create_dispensation(
     body: DispensationIn,
     intake: DispensationIntakeDep,
@@ -316,7 +321,7 @@ async def create_dispensation(
     session: PharmacistDep,
     request: Request,
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", max_length=128, pattern=r"^[\x21-\x7e]{8,128}$")
+        str | None, Header(alias="Idempotency-Key", max_length=128, pattern=IDEMPOTENCY_KEY)
     ] = None,
 ) -> JSONResponse:
     if not idempotency_key:
@@ -333,6 +338,10 @@ async def create_dispensation(
     "/v1/dispensations/check",
     summary="Vérifier les interventions sans rien enregistrer (refus, alertes, complétude)",
     **answers(DispensationCheck, *_COMMIT_ERRORS),
+)
+@served_directly(
+    _check_directly,
+    solves=(require_counter, get_dispensation_intake, require_pharmacist),
 )
 async def check_dispensation(
     body: DispensationIn,

@@ -1,0 +1,241 @@
+"""The dispensation POST routes served directly (lgo/api/direct.py) answer as FastAPI does.
+
+The same requests go to two apps on their own SQLite databases: one as the daemon builds it, one
+with the direct calls unregistered (FastAPI's dependency solving for every request). Their answers
+are compared status, headers and body (ids and times aside), in the same order: the errors of each
+layer (token, session, Idempotency-Key, content type, body), a commit, its replay, the 409s and a
+check. A third test proves the shortcut is really taken by the daemon's app.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import fastapi.routing
+import pytest
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.utils import solve_dependencies
+from fastapi.testclient import TestClient
+
+from lgo.api import direct
+from lgo.api.routers.dispensations import router
+from lgo.bootstrap.dispensing import part_of
+from lgo.core.settings import load_settings
+from lgo.services.sessions import ProfessionalIdentity, SessionKind
+from tests.fixtures.api import ApiHarness, running_api
+from tests.fixtures.dispensing import (
+    LIST_I_PRODUCT,
+    PLAIN_PRODUCT,
+    make_patient,
+    open_pharmacist_session,
+)
+from tests.integration.dispensing.test_dispensing_api import CIP_LIST_I, paper_body
+
+pytestmark = pytest.mark.integration
+
+PATIENT_ID = "00000000-0000-4000-8000-00000000abcd"
+_VARYING = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # ids
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?"  # times
+    r"|[0-9a-f]{64}"  # hashes that chain on ids or times
+)
+ASSISTANT = ProfessionalIdentity(
+    national_id="3750000000/CPE0001",
+    rpps="",
+    family_name="PREPARATEUR",
+    given_name="TEST",
+    profession_code="00",
+    structure_id="750000000",
+)
+
+
+@contextmanager
+def _app(tmp_path: Path, name: str) -> Iterator[ApiHarness]:
+    settings = load_settings(
+        mode="bench", state_dir=tmp_path / name, hardware={"pcsc_enabled": False}
+    )
+    with running_api(settings) as harness:
+        part_of(harness.container).catalog.add(LIST_I_PRODUCT)
+        part_of(harness.container).catalog.add(PLAIN_PRODUCT)
+        make_patient(harness.container.db, PATIENT_ID)
+        yield harness
+
+
+def _warmed(harness: ApiHarness) -> ApiHarness:
+    """FastAPI builds an included route's handler at the app's first request to its router: the
+    direct call registered then is the one the app keeps."""
+    harness.client.get("/v1/dispensations/00000000-0000-4000-8000-000000000000")
+    return harness
+
+
+@pytest.fixture
+def direct_app(tmp_path: Path) -> Iterator[ApiHarness]:
+    with _app(tmp_path, "direct") as harness:
+        yield _warmed(harness)
+
+
+@pytest.fixture
+def fastapi_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
+    with _app(tmp_path, "fastapi") as harness:
+        with monkeypatch.context() as patch:
+            patch.setattr(direct, "_DIRECT", {})
+            _warmed(harness)
+        yield harness
+
+
+def _answer(response: Any) -> tuple[int, dict[str, str], str]:
+    headers = {
+        k: v for k, v in response.headers.items() if k in {"content-type", "idempotent-replayed"}
+    }
+    return response.status_code, headers, _VARYING.sub("~", response.text)
+
+
+def _scenario(harness: ApiHarness) -> list[tuple[str, tuple[int, dict[str, str], str]]]:
+    """Every case in order, each answer kept with its name."""
+    client, container = harness.client, harness.container
+    good = paper_body(PATIENT_ID)
+    key = {"Idempotency-Key": "k-direct-0001"}
+    seen: list[tuple[str, tuple[int, dict[str, str], str]]] = []
+
+    def post(name: str, path: str = "/v1/dispensations", **kwargs: Any) -> None:
+        seen.append((name, _answer(client.post(path, **kwargs))))
+
+    bad_bodies: dict[str, Any] = {
+        "empty": b"",
+        "not json": b"{not json",
+        "a list": b"[]",
+        "extra member": {**good, "extra": 1},
+        "no lines": {**good, "lines": []},
+        "bad cip13": paper_body(PATIENT_ID, cip13=CIP_LIST_I[:12] + "0"),
+        "bad enum": paper_body(PATIENT_ID, intervention="dispensed"),
+        "nan": b'{"patient_id": "p", "lines": [{"line_no": 1, "intervention": "unchanged", '
+        b'"units_per_day": NaN}]}',
+        "lone surrogate": b'{"patient_id": "\\ud800", "lines": []}',
+        "bad date": {**good, "paper": {**good["paper"], "prescribed_on": "1999-01-01"}},
+    }
+
+    def bodies(prefix: str, path: str, headers: dict[str, str]) -> None:
+        for name, body in bad_bodies.items():
+            if isinstance(body, bytes):
+                kwargs: dict[str, Any] = {
+                    "content": body,
+                    "headers": {**headers, "Content-Type": "application/json"},
+                }
+            else:
+                kwargs = {"json": body, "headers": headers}
+            post(f"{prefix}: {name} at {path}", path, **kwargs)
+
+    for path in ("/v1/dispensations", "/v1/dispensations/check"):
+        post(f"no token at {path}", path, json=good, headers={**key, "Authorization": ""})
+        post(f"bad token at {path}", path, json=good, headers={**key, "Authorization": "Bearer x"})
+        bodies("bad token", path, {**key, "Authorization": "Bearer x"})
+        post(f"no session at {path}", path, json=good, headers=key)
+        bodies("no session", path, key)
+    session = container.sessions.open(SessionKind.CPS, ASSISTANT)
+    post("non-pharmacist session", json=good, headers=key)
+    post("non-pharmacist session, check", "/v1/dispensations/check", json=good)
+    container.sessions.close(session.id)
+    open_pharmacist_session(container)
+    for name, value in {
+        "short": "short",
+        "space": "k-direct 0001",
+        "too long": "k" * 129,
+        "empty": "",
+        "accent": "k-d\xefrect-0001".encode("latin-1"),
+    }.items():
+        post(f"key {name}", json=good, headers={"Idempotency-Key": value})
+    post("key missing", json=good)
+    bodies("session", "/v1/dispensations", key)
+    bodies("session", "/v1/dispensations/check", {})
+    for content_type in ("text/plain", "application/json; charset=utf-8", "application/x+json"):
+        post(
+            f"content type {content_type}",
+            content=client.build_request("POST", "/", json=good).content,
+            headers={**key, "Content-Type": content_type},
+        )
+    post("check", "/v1/dispensations/check", json=good)
+    post("refused", json=paper_body(PATIENT_ID, days=31), headers=key)
+    post("commit", json=good, headers=key)
+    post("replay", json=good, headers=key)
+    post("same key, other body", json=paper_body(PATIENT_ID, days=10), headers=key)
+    post("same body, other key", json=good, headers={"Idempotency-Key": "k-direct-0002"})
+    post("check after", "/v1/dispensations/check", json=good)
+    return seen
+
+
+def _count_solving(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the requests FastAPI solves dependencies for, from now on."""
+    solved: list[str] = []
+    solve = solve_dependencies
+
+    async def counting(**kwargs: Any) -> Any:
+        solved.append(kwargs["request"].url.path)
+        return await solve(**kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counting)
+    return solved
+
+
+def test_the_direct_routes_answer_every_case_as_fastapi(
+    direct_app: ApiHarness, fastapi_app: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    solved = _count_solving(monkeypatch)
+    ours = _scenario(direct_app)
+    by_direct_app = len(solved)
+    theirs = _scenario(fastapi_app)
+    # FastAPI's app solves for the 16 requests the direct app serves itself (good body and key:
+    # bad token 2 + 2, no session 2, non-pharmacist 2, key missing, the 2 checks, refused, commit,
+    # replay and the two 409s) and for the 62 it hands back.
+    assert (by_direct_app, len(solved) - by_direct_app) == (62, 62 + 16)
+    assert [name for name, _ in ours] == [name for name, _ in theirs]
+    for (name, answer), (_, expected) in zip(ours, theirs, strict=True):
+        assert answer == expected, name
+    statuses = {name: answer[0] for name, answer in ours}
+    # The scenario reaches each layer (so the comparison covers them all).
+    assert statuses["no token at /v1/dispensations"] == 401
+    assert statuses["no session at /v1/dispensations"] == 403
+    assert statuses["key short"] == 422
+    assert statuses["key missing"] == 400
+    assert statuses["session: bad cip13 at /v1/dispensations/check"] == 422
+    assert statuses["commit"] == 201
+    assert statuses["replay"] == 201
+    assert statuses["same key, other body"] == 409
+    assert statuses["check"] == 200
+
+
+def test_the_daemon_serves_both_routes_without_solving_dependencies(
+    direct_app: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    solved = _count_solving(monkeypatch)
+    open_pharmacist_session(direct_app.container)
+    client, good = direct_app.client, paper_body(PATIENT_ID)
+    assert client.post("/v1/dispensations/check", json=good).status_code == 200
+    created = client.post("/v1/dispensations", json=good, headers={"Idempotency-Key": "k-0000001"})
+    assert created.status_code == 201, created.text
+    assert solved == []
+    # What the shortcut does not take still goes through FastAPI.
+    assert (
+        client.post("/v1/dispensations", json=good, headers={"Idempotency-Key": "x"}).status_code
+        == 422
+    )
+    assert solved == ["/v1/dispensations"]
+
+
+def test_a_dependency_the_direct_call_does_not_solve_turns_the_shortcut_off() -> None:
+    """An app that includes the router with one more dependency keeps FastAPI's handler (that
+    dependency is never skipped)."""
+    called: list[str] = []
+
+    async def audit(request: Request) -> None:
+        called.append(request.url.path)
+
+    app = FastAPI()
+    app.include_router(router, dependencies=[Depends(audit)])
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post("/v1/dispensations/check", json=paper_body(PATIENT_ID))
+    assert answer.status_code == 500  # no daemon state behind this bare app
+    assert called == ["/v1/dispensations/check"]
