@@ -94,7 +94,17 @@ def _cip13(value: object) -> object:
     return value
 
 
+def _json_number(value: object) -> object:
+    """A JSON number as pydantic reads it from ``json.loads``'s float (``Decimal(repr(value))``),
+    also when the body is validated from its bytes (lgo/api/direct.py): without this, pydantic
+    reads ``2.0`` or ``1e0`` from bytes as ``Decimal('2')``, ``Decimal('1')``, from a float as
+    ``Decimal('2.0')``, ``Decimal('1.0')``; the request fingerprint (the replay check, a paper
+    prescription's local id) and the recorded quantity must not depend on which way was taken."""
+    return Decimal(repr(value)) if isinstance(value, float) else value
+
+
 CIP13 = Annotated[str, BeforeValidator(_cip13), Field(pattern=r"^\d{13}$")]
+JsonDecimal = Annotated[Decimal, BeforeValidator(_json_number)]
 RPPS = Annotated[str, Field(pattern=r"^\d{11}$")]
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{8,128}$"  # the header's declaration, and the direct call's check
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
@@ -131,7 +141,7 @@ class LineIn(_In):
     lot: str | None = Field(None, max_length=40)
     mte_ph: bool = False
     override: OverrideIn | None = None
-    units_per_day: Decimal | None = Field(
+    units_per_day: Annotated[Decimal | None, BeforeValidator(_json_number)] = Field(
         None,
         gt=0,
         le=100,
@@ -145,7 +155,7 @@ class PaperLineIn(_In):
     cip13: CIP13 | None = None
     molecule: str | None = Field(None, max_length=100)
     regulatory_list: RegulatoryList = RegulatoryList.NONE
-    units_per_day: Decimal = Field(gt=0, le=100)
+    units_per_day: JsonDecimal = Field(gt=0, le=100)
     duration_days: int = Field(ge=1, le=366)
     renewals: int = Field(0, ge=0, le=12)
     substitutable: bool = True
