@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from lgo import __version__
 from lgo.api.contract import install_contract
@@ -28,6 +29,17 @@ Chaque requête porte `Authorization: Bearer <jeton du poste>` (créé par `lgo 
 Les erreurs suivent la RFC 9457 (`application/problem+json`), avec un `type` stable
 `urn:lgo:problem:<code>`. Les événements en direct sont servis en `text/event-stream` sur `/v1/events`.
 """
+
+
+# FastAPI's native OpenTelemetry off: nothing about a request leaves the counter PC (paths name
+# patients and prescriptions), even if a global provider or the OTEL_* variables are set; and no
+# provider lookup per request (issue 20).
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "auto_configure": False,
+}
 
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
@@ -58,6 +70,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         openapi_url="/v1/openapi.json",
         docs_url="/v1/docs",
         redoc_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.state.container = container
     app.state.tokens = tokens

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 import structlog
-from fastapi import Depends
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+from opentelemetry import trace
 
 from lgo.api.deps import require_counter
 from lgo.core.logs import configure_logging, get_logger
@@ -157,3 +159,38 @@ def test_each_request_is_counted_and_timed(api: ApiHarness) -> None:
     assert sample("lgo_http_request_duration_seconds_count", **timed) == observed + 4
     assert sample("lgo_http_requests_total", **timed, status="401") == refused + 1
     assert sample("lgo_http_request_duration_seconds_sum", **timed) > 0
+
+
+class _RecordingTracer(trace.NoOpTracer):
+    def __init__(self, spans: list[str]) -> None:
+        self.spans = spans
+
+    def start_span(self, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+        self.spans.append(name)
+        return super().start_span(name, *args, **kwargs)
+
+
+class _RecordingProvider(trace.TracerProvider):
+    def __init__(self) -> None:
+        self.spans: list[str] = []
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _RecordingTracer(self.spans)
+
+
+def test_no_request_is_traced_even_with_a_global_tracer(
+    api: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI traces every request when an OpenTelemetry provider is set; lgo's app never does
+    (app.py: NO_TELEMETRY)."""
+    provider = _RecordingProvider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    bare = FastAPI()
+    bare.add_api_route("/noop", lambda: {"ok": True})
+    with TestClient(bare) as client:
+        assert client.get("/noop").status_code == 200
+    assert "GET" in provider.spans  # the test sees a span when there is one
+    provider.spans.clear()
+    assert api.client.get("/v1/health").status_code == 200
+    assert api.client.get("/v1/nope").status_code == 404
+    assert provider.spans == []
