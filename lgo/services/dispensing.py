@@ -565,7 +565,10 @@ class DispensingService:
         The ordonnancier head is every counter's waiting point, so it comes last: first what
         needs no ordonnancier number (dispensation, register, outbox), then the head is locked
         and only the numbered rows follow (lines, entries, the stored answer that shows the
-        numbers), the head's own update being the last write before the commit."""
+        numbers), the head's own update being the last write before the commit. PostgreSQL: every
+        write whose answer is not needed leaves with the COMMIT, in one message (the
+        dispensation and the register before the head's lock); only the outbox message, whose id
+        the answer shows, is sent before."""
         now = self.clock()
         prescription = _prescription_for_commit(conn, data, now)
         # Read once the prescription is held: the history is what the last commit on it left.
@@ -582,7 +585,7 @@ class DispensingService:
             raise DispensingRefused(refusals=_refusals(decision))
         ensure_complete(_missing_record(prescription, patient, data, decision.lines))  # no row yet
         dispensation = _dispensation_values(key, prescription, data, ctx, degraded, now)
-        execute_on_driver(conn, _INSERT_DISPENSATION, dispensation)
+        write_with_commit(conn, _INSERT_DISPENSATION, dispensation)  # PostgreSQL: with the COMMIT
         lines = self._line_values(dispensation["id"], prescription, data, decision.lines, past)
         narcotics.record_withdrawals(conn, lines, ctx.rpps, now)
         outbox: list[OutboxState] = []

@@ -20,7 +20,7 @@ from lgo.domain.narcotics import (
 )
 from lgo.services.local_time import local_date
 from lgo.store.base import Base
-from lgo.store.db import Database, execute_on_driver
+from lgo.store.db import Database, write_with_commit
 from lgo.store.models.dispensing import NarcoticsRegisterLine
 
 REGISTERED_LISTS = frozenset({"stupefiant"})
@@ -33,7 +33,8 @@ def record_withdrawals(
     conn: Connection, lines: Sequence[Mapping[str, Any]], rpps: str, now: datetime
 ) -> int:
     """One withdrawal per stupéfiant line handed over (``lines``: the dispensation_lines values,
-    written inside the dispensation's transaction, in one statement)."""
+    written inside the dispensation's :class:`~lgo.store.db.Transaction`; PostgreSQL: with its
+    COMMIT, see ``write_with_commit``)."""
     withdrawals = [
         {
             "recorded_at": now,
@@ -49,8 +50,8 @@ def record_withdrawals(
         for line in lines
         if line["regulatory_list"] in REGISTERED_LISTS and line["units"] > 0
     ]
-    # On the driver's cursor: a hot statement of the dispensation's commit (see execute_on_driver).
-    execute_on_driver(conn, _INSERT_WITHDRAWALS, withdrawals)
+    # A hot statement of the dispensation's commit, whose answer is not needed.
+    write_with_commit(conn, _INSERT_WITHDRAWALS, withdrawals)
     return len(withdrawals)
 
 

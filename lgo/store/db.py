@@ -300,14 +300,11 @@ class Transaction:
             # the rollback of __exit__. On success the driver sees no transaction left, so the
             # commit below sends nothing more.
             message = ";\n".join([*with_commit, "COMMIT"])
-            # Given to the driver with (no) parameters, so that it reads "%%" as "%" whatever the
-            # bound values hold: SQLAlchemy passes an empty set anyway, which makes psycopg parse.
             try:
-                result = self.connection.exec_driver_sql(message.replace("%", "%%"), {})
+                first = _first_value(self.connection, message)
             except DBAPIError as exc:
                 _forget_prepared(self.connection, exc)
                 raise
-            first = result.scalar() if result.returns_rows else None
         self._root.commit()
         self.committed = True
         for callback in callbacks:
@@ -316,8 +313,9 @@ class Transaction:
 
 def after_commit(connection: Connection, callback: Callable[[Any], None]) -> None:
     """Call ``callback`` once the :class:`Transaction` of ``connection`` has committed, with the
-    first value the commit's message returned (PostgreSQL: the first row of the first statement
-    given to :func:`write_with_commit` if it is a SELECT; None on SQLite or without one)."""
+    first value the commit's message returned (PostgreSQL: the first column of the first row of
+    the first statement given to :func:`write_with_commit` that returns rows; None on SQLite or
+    without one)."""
     if _TRANSACTION not in connection.info:
         raise RuntimeError("after_commit needs a Database.transaction()")
     connection.info.setdefault(_AFTER_COMMIT, []).append(callback)
@@ -469,6 +467,24 @@ def execute_on_driver(
         sql, values = driver.bound(many[0])
     rows, rowcount = _on_cursor(connection, sql, values, many=len(many) > 1)
     return DriverResult(driver.processed(rows), rowcount)
+
+
+def _first_value(connection: Connection, message: str) -> Any:
+    """Send ``message`` (several statements, values bound in its text) in one simple-protocol
+    query on a cursor of the connection's DB-API connection: the first value of its first result
+    with rows, or None. No parameters given: psycopg leaves every ``%`` as it is."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(message)
+        while cursor.description is None:  # an INSERT or UPDATE: look at the next result
+            if not cursor.nextset():
+                return None
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise _translated(connection, cursor, message, None, exc) from exc
+    finally:
+        cursor.close()
 
 
 def _on_cursor(connection: Connection, sql: str, values: Any, *, many: bool) -> tuple[Any, int]:

@@ -123,9 +123,10 @@ def _record_head_holds(db: Any, path: Path) -> None:
     """Time each dispensation's hold of the ordonnancier head, from the daemon's side: from the
     ``FOR UPDATE``'s answer (the lock granted; waiting for it is not holding it) to the COMMIT
     returning (the row lock is released within that). PostgreSQL's server-side append
-    (``ordonnancier_append``, first in the COMMIT's message) locks the head inside that message:
-    the daemon cannot see the lock granted, so the message's round trip is recorded instead,
-    marked ``m`` (an upper bound of the hold: it includes the wait for the lock)."""
+    (``ordonnancier_append``, in the COMMIT's message after the writes that need no number) locks
+    the head inside that message: the daemon cannot see the lock granted, so the message's round
+    trip is recorded instead, marked ``m`` (an upper bound of the hold: it includes the wait for
+    the lock and the writes before it)."""
     from sqlalchemy import event
 
     from lgo.store.db import Transaction
@@ -137,15 +138,15 @@ def _record_head_holds(db: Any, path: Path) -> None:
         if "ordonnancier_head" in statement and "FOR UPDATE" in statement:
             conn.info[_HEAD_LOCKED] = time.perf_counter()
 
-    def sending(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "ordonnancier_append" in statement:  # also its prepared name (lgo_select_…)
-            conn.info[_HEAD_MESSAGE] = time.perf_counter()
-
     event.listen(db.engine, "after_cursor_execute", locked)
-    event.listen(db.engine, "before_cursor_execute", sending)
     commit, leave = Transaction.commit, Transaction.__exit__
 
     def timed_commit(self: Any) -> None:
+        # The COMMIT's message (lgo.store.db.write_with_commit), sent on the driver's cursor:
+        # the append is there under its prepared name (lgo_select_ordonnancier_append_…).
+        message = self.connection.info.get("lgo_with_commit") or []
+        if any("ordonnancier_append" in statement for statement in message):
+            self.connection.info[_HEAD_MESSAGE] = time.perf_counter()
         commit(self)
         since = self.connection.info.pop(_HEAD_LOCKED, None)
         if since is not None:
@@ -503,6 +504,8 @@ def _lock_roots(blocked_by: dict[int, list[int]]) -> set[int]:
 
 def _statement_target(query: str) -> str:
     """``SELECT ... FROM ordonnancier_head FOR UPDATE`` → ``SELECT ordonnancier_head``."""
+    if query.lstrip().upper().startswith("EXECUTE"):  # the COMMIT's message, prepared statements
+        return "the COMMIT's message" + (" (head)" if "ordonnancier_append" in query else "")
     match = re.search(r"\b(FROM|UPDATE|INTO)\s+\"?(\w+)", query, re.IGNORECASE)
     verb = query.split(None, 1)[0].upper() if query.strip() else "?"
     return f"{verb} {match.group(2)}" if match else verb
@@ -689,9 +692,9 @@ class Evidence:
         )
         if self.head_messages:
             head += (
-                "; ordonnancier head taken on the server (ordonnancier_append first in the COMMIT's"
-                f" message): held in {n['head_sampled_share']:.0%} of the samples (a backend "
-                "running that message past the lock), message round trip p50 "
+                "; ordonnancier head taken on the server (ordonnancier_append in the COMMIT's"
+                f" message): held in at most {n['head_sampled_share']:.0%} of the samples (a "
+                "backend running that message, not waiting on a lock), message round trip p50 "
                 f"{n['head_message_p50_ms']:.2f} ms, p99 {n['head_message_p99_ms']:.2f} ms "
                 "(daemon side, the wait for the lock included)"
             )

@@ -45,7 +45,7 @@ from tests.fixtures.dispensing import (
     pharmacist,
     unchanged,
 )
-from tests.fixtures.statements import captured
+from tests.fixtures.statements import captured, captured_messages
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +72,16 @@ def _numbered_tail(db: Database) -> list[str]:
         "UPDATE idempotency_keys",  # the answer, which shows the numbers
         "UPDATE ordonnancier_head",  # the last write before the commit
     ]
+
+
+def _before_head(db: Database) -> list[str]:
+    """The writes that need no ordonnancier number. PostgreSQL: the outbox message is sent at once
+    (the answer shows its id); the dispensation's insert needs no answer, so it leaves first in
+    the COMMIT's message, before the head's lock (one round trip less)."""
+    outbox = "INSERT outbox_messages"  # the execution report (an e-prescription typed in)
+    if db.dialect == "postgresql":
+        return [outbox, "INSERT dispensations"]
+    return ["INSERT dispensations", outbox]
 
 
 def _service(db: Database, woken: list[int]) -> DispensingService:
@@ -102,8 +112,7 @@ def test_first_dispensation_writes_each_row_once_and_locks_the_head_last(any_db:
         # The patient and the history (rules, seq and renewal number) in one read, once the
         # prescription is held.
         "SELECT patients",
-        "INSERT dispensations",
-        "INSERT outbox_messages",  # the execution report (an e-prescription typed in)
+        *_before_head(any_db),
         *_numbered_tail(any_db),
     ]
     assert woken == [1]  # a message was queued: the outbox worker is woken
@@ -192,6 +201,46 @@ def test_covered_periods_come_with_the_patient_read(any_db: Database) -> None:
     with pytest.raises(DispensingRefused) as refused:
         service.dispense("stmt-key-m2", morphine("STMTM0000002"), pharmacist(), degraded=False)
     assert [r["code"] for r in refused.value.extra["refusals"]] == ["overlap"]
+
+
+@pytest.mark.postgres
+def test_postgresql_sends_four_messages_for_a_listed_and_a_narcotic_line(pg_db: Database) -> None:
+    """Round trips, not only statements: the key, the prescription and the read each need their
+    answer before the next step; everything else (the dispensation, the register, the server-side
+    append, the lines, the stored answer) leaves with the COMMIT in one message, the head's lock
+    after the writes that need no number."""
+    service = DispensingService(pg_db, EventBus(), InMemoryCatalog([LIST_I_PRODUCT, MORPHINE]))
+
+    def both(tag: str) -> DispensationInput:
+        rx = paper(
+            f"STMTRT{tag}",
+            PrescriptionLine(1, LIST_I_PRODUCT, Decimal(1), 30),
+            PrescriptionLine(2, MORPHINE, Decimal(1), 7),
+        )
+        lines = (unchanged(1), unchanged(2, days=7, cip=MORPHINE.packs[0].cip13))
+        return dispensation_input(make_patient(pg_db), rx, *lines)
+
+    service.dispense("stmt-rt-1", both("000001"), pharmacist(), degraded=False)  # prepares
+    second = both("000002")
+    with captured_messages(pg_db) as messages:
+        result = service.dispense("stmt-rt-2", second, pharmacist(), degraded=False)
+    assert result.status_code == 201, result.body
+    assert messages == [
+        ["INSERT idempotency_keys"],
+        ["INSERT prescriptions"],
+        ["SELECT patients"],
+        [
+            "INSERT dispensations",
+            "INSERT narcotics_register",
+            "SELECT ordonnancier_append()",
+            "INSERT dispensation_lines",
+            "INSERT dispensation_lines",
+            "UPDATE idempotency_keys",
+        ],
+    ]
+    numbers = [line["ordonnancier_number"] for line in result.body["lines"]]
+    assert numbers == [3, 4]  # the server's numbers, after the warm-up's 1 and 2
+    assert ordonnancier.verify(pg_db).ok
 
 
 def test_answer_is_the_record_as_read_back(any_db: Database) -> None:
