@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lgo.core.errors import LgoError
-from lgo.core.events import EventBus
+from lgo.core.events import Event, EventBus
 from lgo.core.lifecycle import ComponentHealth
 from lgo.core.logs import get_logger
 from lgo.core.settings import Settings
@@ -213,14 +213,20 @@ class DocumentsPart:
         )
         return reason
 
+    def _needs_document(self, event: Event) -> bool:
+        """The feed's screen (lgo/core/events.py), run in the committing thread: no document can
+        carry the INS of a patient without a qualified one, so say why once (``document.skipped``)
+        and do not wake the feed, which would read nothing."""
+        if event.data.get("ins_qualified") is False:
+            self._skipped(str(event.data["id"]), InsNotQualifiedError.slug, routine=True)
+            return False
+        return True
+
     async def feed(self) -> None:
         """Listen to committed dispensations for ever (cancelled at stop)."""
-        async for event in self._events.subscribe(types=COMMITTED):
+        events = self._events.subscribe(types=COMMITTED, screen=self._needs_document)
+        async for event in events:
             if event.type != "dispensation.committed":  # stream.overflow: the sweep catches up
-                continue
-            if event.data.get("ins_qualified") is False:
-                # No document can carry this patient's INS: say why once, read nothing.
-                self._skipped(str(event.data["id"]), InsNotQualifiedError.slug, routine=True)
                 continue
             try:
                 await asyncio.to_thread(self.auto_summary, str(event.data["id"]))

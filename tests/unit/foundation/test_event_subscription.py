@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
-from lgo.core.events import EventBus
+from lgo.core.events import Event, EventBus
 
 
 def test_timeouts_leave_the_subscription_usable() -> None:
@@ -91,3 +92,94 @@ def test_a_subscription_by_type_gets_only_those_events() -> None:
         "card.inserted",
         "dispensation.committed",
     ]
+
+
+def test_a_screen_runs_in_the_publishers_thread_and_keeps_its_subscriber_asleep() -> None:
+    """The auto-feed's screen (lgo/bootstrap/documents.py) decides in the committing thread: an
+    event it refuses never reaches the subscriber; one it accepts does; an event a screen publishes
+    reaches the other subscribers after the event it screened."""
+
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        bus = EventBus()
+        bus.bind_loop(asyncio.get_running_loop())
+        screened_in: list[str] = []
+
+        def screen(event: Event) -> bool:
+            screened_in.append(threading.current_thread().name)
+            if event.data["ok"]:
+                return True
+            bus.publish("document.skipped", {"id": event.data["id"]})
+            return False
+
+        feed = bus.open(types=frozenset({"dispensation.committed"}), screen=screen)
+        every = bus.open()
+        for number, ok in ((1, False), (2, True)):
+            publisher = threading.Thread(
+                target=bus.publish,
+                args=("dispensation.committed", {"id": number, "ok": ok}),
+                name=f"db-{number}",
+            )
+            publisher.start()
+            publisher.join()
+        got: dict[str, list[str]] = {"feed": [], "every": []}
+        for name, subscription in (("feed", feed), ("every", every)):
+            while (event := await subscription.next(0.05)) is not None:
+                got[name].append(f"{event.type} {event.data['id']}")
+            subscription.close()
+        return screened_in, got["feed"], got["every"]
+
+    screened_in, feed, every = asyncio.run(scenario())
+    assert screened_in == ["db-1", "db-2"]
+    assert feed == ["dispensation.committed 2"]
+    assert every == [
+        "dispensation.committed 1",
+        "document.skipped 1",
+        "dispensation.committed 2",
+    ]
+
+
+def test_an_event_nobody_wants_does_not_wake_the_loop() -> None:
+    async def scenario() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        bus = EventBus()
+        bus.bind_loop(loop)
+        wakes = 0
+        real = loop.call_soon_threadsafe
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wakes
+            wakes += 1
+            return real(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign,assignment]
+        subscription = bus.open(types=frozenset({"dispensation.committed"}), screen=lambda _: False)
+        for type_ in ("document.skipped", "dispensation.committed"):  # unwanted, screened out
+            publisher = threading.Thread(target=bus.publish, args=(type_,))
+            publisher.start()
+            publisher.join()
+        quiet = wakes
+        bus.open()  # a subscriber of every event
+        publisher = threading.Thread(target=bus.publish, args=("document.skipped",))
+        publisher.start()
+        publisher.join()
+        subscription.close()
+        return quiet, wakes
+
+    assert asyncio.run(scenario()) == (0, 1)
+
+
+def test_a_failing_screen_delivers_the_event_and_never_fails_the_publisher() -> None:
+    async def scenario() -> list[str]:
+        bus = EventBus()
+        bus.bind_loop(asyncio.get_running_loop())
+
+        def broken(event: Event) -> bool:
+            raise RuntimeError("bug")
+
+        subscription = bus.open(types=frozenset({"x"}), screen=broken)
+        bus.publish("x")  # does not raise
+        event = await subscription.next(0.5)
+        subscription.close()
+        return [event.type] if event else []
+
+    assert asyncio.run(scenario()) == ["x"]
