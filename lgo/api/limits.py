@@ -1,10 +1,12 @@
 """Request body size cap, applied before any route reads the body.
 
 Starlette buffers a whole body in memory when a route asks for it (every JSON route does), so
-without a cap a single request could make the daemon hold gigabytes. This pure ASGI middleware
-refuses a declared ``Content-Length`` above the cap at once, without reading, and counts the bytes
-of any other body (chunked) as they arrive, refusing as soon as the cap is passed. Bodies under the
-cap are replayed to the app unchanged. Every legitimate body of the API is a few kilobytes.
+without a cap a single request could make the daemon hold gigabytes. The request gate
+(lgo/api/security.py) refuses a declared ``Content-Length`` above the cap at once, without reading;
+a body within its declared length goes to the app as the server delivers it (the server never
+hands over more than the declared length). Any other body (chunked) is counted as it arrives,
+refused as soon as the cap is passed, and replayed to the app unchanged once read whole. Every
+legitimate body of the API is a few kilobytes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ class BodySizeLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await _refuse(send, scope)
             return None
+        if b"transfer-encoding" not in headers:
+            # The server hands the app exactly the declared length, none without one (RFC 9112
+            # §6.3; the parser refuses a Content-Length beside a Transfer-Encoding or repeated):
+            # within the cap, nothing to count or hold.
+            return receive
         buffered: list[Message] = []
         size = 0
         while True:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
+import os
 import re
 import time
-import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -15,6 +17,7 @@ from lgo.core.logs import get_logger
 
 log = get_logger("lgo.access")
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID_BYTES = re.compile(REQUEST_ID_PATTERN.pattern.encode())  # on the raw header value
 
 
 class Metrics:
@@ -52,6 +55,27 @@ class Metrics:
         series[1].observe(elapsed)
 
 
+def new_request_id() -> str:
+    """A random UUID (version 4) as text, as ``str(uuid.uuid4())`` writes it, at half the cost."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _structlog_var(name: str) -> contextvars.ContextVar[Any]:
+    """The context variable behind structlog's ``bind_contextvars(name=...)`` (structlog's
+    ``merge_contextvars`` puts it on every line), taken from the token of a first binding: a
+    request sets it directly, without the key's lookup that each bind and unbind do."""
+    tokens = structlog.contextvars.bind_contextvars(**{name: ...})
+    structlog.contextvars.reset_contextvars(**tokens)
+    return tokens[name].var
+
+
+_REQUEST_ID_VAR = _structlog_var("request_id")
+
+
 class RequestContext:
     """Give each request an id (kept from X-Request-ID when sane), log it, measure it."""
 
@@ -63,8 +87,12 @@ class RequestContext:
         self, scope: Scope, receive: Receive, send: Send, headers: Mapping[bytes, bytes]
     ) -> None:
         """Run an HTTP request with its id, measured and logged."""
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else str(uuid.uuid4())
+        incoming = headers.get(b"x-request-id")
+        if incoming is not None and REQUEST_ID_BYTES.match(incoming):
+            request_id, header = incoming.decode("latin-1"), incoming
+        else:
+            request_id = new_request_id()
+            header = request_id.encode()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = time.perf_counter()
@@ -73,10 +101,10 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                message.setdefault("headers", []).append((b"x-request-id", header))
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        _REQUEST_ID_VAR.set(request_id)  # structlog.contextvars.bind_contextvars(request_id=…)
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
@@ -91,4 +119,4 @@ class RequestContext:
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
             )
-            structlog.contextvars.unbind_contextvars("request_id")
+            _REQUEST_ID_VAR.set(...)  # what unbind_contextvars("request_id") sets

@@ -12,6 +12,7 @@ answers with problem+json like every other error.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 
@@ -39,6 +40,10 @@ def split_host(value: str) -> tuple[str, int | None]:
     return host, int(port) if port.isdigit() else None
 
 
+# Distinct Host and Origin values whose verdict a guard remembers (a client sends the same few).
+VERDICTS_KEPT = 64
+
+
 class HostOriginGuard:
     def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
         self.app = app
@@ -46,6 +51,15 @@ class HostOriginGuard:
         self.hosts.update(h.lower() for h in settings.extra_allowed_hosts)
         self.port = settings.port
         self.unix = settings.unix_socket is not None
+        # The verdict on a raw header value, worked out once: the settings never change.
+        self.host_allowed = functools.lru_cache(VERDICTS_KEPT)(self._host_allowed)
+        self.origin_allowed = functools.lru_cache(VERDICTS_KEPT)(self._origin_allowed)
+
+    def _host_allowed(self, value: bytes) -> bool:
+        return split_host(value.decode("latin-1"))[0] in self.hosts
+
+    def _origin_allowed(self, value: bytes) -> bool:
+        return self.allowed_origin(value.decode("latin-1"))
 
     def allowed_origin(self, origin: str) -> bool:
         scheme, sep, rest = origin.partition("://")
@@ -60,11 +74,12 @@ class HostOriginGuard:
         """Why a request with these headers (``raw``; ``headers``: the last of each name) is
         refused, if it is. Two Host headers are refused (RFC 9112 §3.2; h11 refused them before
         uvicorn parsed with httptools): only counted when some name repeats."""
-        host, _ = split_host(headers.get(b"host", b"").decode("latin-1"))
-        if host not in self.hosts or (len(headers) != len(raw) and _hosts(raw) > 1):
+        if not self.host_allowed(headers.get(b"host", b"")) or (
+            len(headers) != len(raw) and _hosts(raw) > 1
+        ):
             return ForbiddenHost()
         origin = headers.get(b"origin")
-        if origin is not None and not self.allowed_origin(origin.decode("latin-1")):
+        if origin is not None and not self.origin_allowed(origin):
             return ForbiddenOrigin()
         return None
 

@@ -9,6 +9,7 @@ bounded, and no business row is written.
 
 from __future__ import annotations
 
+import json
 import socket
 import tracemalloc
 from collections.abc import Iterator
@@ -263,6 +264,42 @@ def test_oversize_body_is_refused_in_bounded_memory(daemon: LiveDaemon, unchange
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
         assert b"application/problem+json" in answer
     assert peak < 16 * 1024 * 1024, f"daemon buffered {peak} B"
+
+
+@pytest.mark.parametrize("framing", ["declared", "chunked", "short"])
+def test_a_body_within_the_cap_reaches_the_route_whole(
+    daemon: LiveDaemon, framing: str, unchanged: None
+) -> None:
+    """A body within the cap reaches the route as sent, whether its length is declared (handed
+    over as the server reads it) or chunked (counted, then replayed); one cut short by the client
+    is never answered as if whole."""
+    body = json.dumps({"payload": "A" * 600}).encode()
+    head = (
+        f"POST /v1/scans HTTP/1.1\r\nHost: 127.0.0.1:{daemon.port}\r\n"
+        f"Authorization: Bearer {daemon.tokens[0]}\r\nContent-Type: application/json\r\n"
+        "Connection: close\r\n"
+    )
+    if framing == "chunked":
+        pieces = [body[i : i + 100] for i in range(0, len(body), 100)]
+        sent = [f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces] + [b"0\r\n\r\n"]
+        head += "Transfer-Encoding: chunked\r\n\r\n"
+    else:
+        sent = [body]
+        head += f"Content-Length: {len(body) + (100 if framing == 'short' else 0)}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        for piece in sent:
+            sock.sendall(piece)
+        if framing == "short":
+            sock.shutdown(socket.SHUT_WR)  # the body ends here, short of its length
+        answer = b""
+        while chunk := sock.recv(65536):  # Connection: close, the whole answer
+            answer += chunk
+    if framing == "short":
+        assert not answer.startswith(b"HTTP/1.1 2"), answer[:200]
+        return
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["kind"] == "unknown"
 
 
 @pytest.mark.parametrize(

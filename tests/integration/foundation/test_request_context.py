@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 from opentelemetry import trace
 
 from lgo.api.deps import require_counter
+from lgo.api.observability import new_request_id
 from lgo.core.logs import configure_logging, get_logger
 from tests.fixtures.api import ApiHarness
 
@@ -194,3 +196,12 @@ def test_no_request_is_traced_even_with_a_global_tracer(
     assert api.client.get("/v1/health").status_code == 200
     assert api.client.get("/v1/nope").status_code == 404
     assert provider.spans == []
+
+
+def test_new_request_ids_are_uuid4_text() -> None:
+    ids = {new_request_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == value and UUID4.match(value)
