@@ -10,6 +10,7 @@ The two ``POST`` routes are served directly (lgo/api/direct.py): ``_create_direc
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import asdict
@@ -89,9 +90,13 @@ def _cip13(value: object) -> object:
         return value  # pydantic's own "texte attendu"
     if len(value) != 13 or not value.isdigit() or not value.startswith("3400"):
         raise ValueError("CIP13 attendu : 13 chiffres commençant par 3400")
-    if not is_valid_cip13(value):
+    if not _valid_cip13(value):
         raise ValueError("clé de contrôle du CIP13 fausse")
     return value
+
+
+# The same few codes come back all day (the catalogue's packs): their check key is computed once.
+_valid_cip13 = functools.lru_cache(maxsize=4096)(is_valid_cip13)
 
 
 def _json_number(value: object) -> object:
@@ -239,20 +244,22 @@ def _command(body: DispensationIn) -> DispensationCommand:
     )
 
 
+# The commands take the models' field values as they are (``__dict__``: what ``model_dump`` would
+# copy for these flat models, without its copy; a few µs per line on every dispensation).
 def _line(line: LineIn) -> LineCommand:
     sub, override = line.substitution, line.override
     return LineCommand(
-        **line.model_dump(exclude={"substitution", "override"}),
-        substitution=SubstitutionCommand(**sub.model_dump()) if sub else None,
-        override=OverrideCommand(**override.model_dump()) if override else None,
+        **{
+            **line.__dict__,
+            "substitution": SubstitutionCommand(**sub.__dict__) if sub else None,
+            "override": OverrideCommand(**override.__dict__) if override else None,
+        }
     )
 
 
 def _paper(paper: PaperPrescriptionIn) -> PaperCommand:
-    return PaperCommand(
-        **paper.model_dump(exclude={"lines"}),
-        lines=tuple(PaperLineCommand(**line.model_dump()) for line in paper.lines),
-    )
+    lines = tuple(PaperLineCommand(**line.__dict__) for line in paper.lines)
+    return PaperCommand(**{**paper.__dict__, "lines": lines})
 
 
 def _context(session: ProfessionalSession, counter: str) -> ProfessionalContext:

@@ -9,6 +9,7 @@ replay after an upgrade, and another prescription.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,14 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from lgo.api.routers.dispensations import DispensationIn, _command, _json_number
+from lgo.services.dispensation_intake import (
+    DispensationCommand,
+    LineCommand,
+    OverrideCommand,
+    PaperCommand,
+    PaperLineCommand,
+    SubstitutionCommand,
+)
 from lgo.services.dispensing import request_fingerprint
 
 CIP = "3400940000301"  # a valid CIP13 (check key)
@@ -133,7 +142,31 @@ def test_a_body_reads_the_same_from_its_bytes_and_from_json_loads(
     dumped = direct.model_dump(mode="json")
     assert dumped == fastapi.model_dump(mode="json")
     assert request_fingerprint(dumped) == request_fingerprint(fastapi.model_dump(mode="json"))
-    assert _command(direct) == _command(fastapi)
+    assert _command(direct) == _command(fastapi) == _command_from_dumps(direct)
+
+
+def _command_from_dumps(body: DispensationIn) -> DispensationCommand:
+    """The command as the router built it with ``model_dump`` (it now reads ``__dict__``)."""
+
+    def line(item: Any) -> LineCommand:
+        sub, override = item.substitution, item.override
+        return LineCommand(
+            **item.model_dump(exclude={"substitution", "override"}),
+            substitution=SubstitutionCommand(**sub.model_dump()) if sub else None,
+            override=OverrideCommand(**override.model_dump()) if override else None,
+        )
+
+    paper = body.paper
+    return replace(
+        _command(body),
+        lines=tuple(line(item) for item in body.lines),
+        paper=PaperCommand(
+            **paper.model_dump(exclude={"lines"}),
+            lines=tuple(PaperLineCommand(**item.model_dump()) for item in paper.lines),
+        )
+        if paper
+        else None,
+    )
 
 
 @pytest.mark.parametrize(
