@@ -17,6 +17,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Mapping, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -131,6 +132,25 @@ def render_json(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> str:
     return _JSON.encode(event_dict)
 
 
+def finish_json(_: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
+    """The JSON line's processors after ``merge_contextvars`` in one step, with the same result:
+    structlog's ``add_log_level`` and ``TimeStamper(fmt="iso", utc=True)``, then :func:`redact`,
+    :func:`render_exc_info` and :func:`render_json` (one call a line instead of five; pinned by
+    tests/unit/foundation/test_logging_safety.py)."""
+    event_dict["level"] = (
+        "warning"
+        if method_name == "warn"
+        else "error"
+        if method_name == "exception"
+        else method_name
+    )
+    event_dict["timestamp"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+    redact(None, method_name, event_dict)
+    if "exc_info" in event_dict:  # render_exc_info finds nothing to do without the key
+        render_exc_info(None, method_name, event_dict)
+    return _JSON.encode(event_dict)
+
+
 class _StderrLines:
     """structlog's output: each line written whole to the ``sys.stderr`` of the moment (a test runner
     may have swapped it since), under one lock. One instance serves every logger, where structlog's
@@ -167,8 +187,10 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
         redact,
         render_exc_info,
     ]
+    # JSON (the daemon's): the same steps fused in finish_json, cheaper for every line.
+    steps = [finish_json] if json_output else [*shared, renderer]
     structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
+        processors=[structlog.contextvars.merge_contextvars, *steps],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=_stderr_lines,
         # Not cached: a cached logger keeps the level of its first use, and tests reconfigure the

@@ -18,7 +18,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from lgo import __version__
-from lgo.api.deps import ContainerDep, CounterDep
+from lgo.api.deps import CounterDep
+from lgo.bootstrap.container import Container
 from lgo.core.lifecycle import ComponentHealth, HealthCheck
 
 router = APIRouter(tags=["health"])
@@ -71,7 +72,10 @@ def _probe_all(checks: dict[str, HealthCheck]) -> dict[str, ComponentHealth]:
 
 
 @router.get("/v1/health", response_model=Health, summary="État du service et de ses composants")
-async def health(request: Request, container: ContainerDep, counter: CounterDep) -> Health:
+async def health(request: Request, counter: CounterDep) -> Health:
+    # The container from the app, not through a dependency: one fewer for FastAPI to solve on a
+    # route polled by every counter (issue 20).
+    container: Container = request.app.state.container
     cache: ProbeCache = request.app.state.probes
     states: dict[str, ComponentHealth] = {}
     blocking: dict[str, HealthCheck] = {}

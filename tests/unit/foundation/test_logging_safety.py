@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from lgo.api.problems import install_problem_handlers
+from lgo.core import logs
 from lgo.core.logs import configure_logging, get_logger
 
 # Built at run time so that the source lines shown in a traceback never contain it.
@@ -158,3 +160,46 @@ def test_loggers_configured_elsewhere_are_taken_over(capsys: pytest.CaptureFixtu
     assert any(
         str(line["event"]).startswith("Exception in ASGI application") for line in _lines(err)
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "event"),
+    [
+        ("info", {"event": "http_request", "method": "GET", "status": 200, "duration_ms": 0.41}),
+        (
+            "warning",
+            {"event": "x", "Token": "secret", "nested": {"nir": "1", "ok": [1, {"pin": 2}]}},
+        ),
+        ("warn", {"event": "x", "value": object.__name__, "n": None, "f": 1.5, "b": True}),
+        ("exception", {"event": "store_failed", "exc_info": True}),
+        ("error", {"event": "store_failed", "exc_info": False, "body": "x"}),
+        ("debug", {"event": "odd", "when": __import__("datetime").date(2026, 1, 2)}),
+    ],
+)
+def test_the_fused_json_step_writes_what_the_separate_processors_wrote(
+    method: str, event: dict[str, object]
+) -> None:
+    """finish_json (lgo.core.logs) is structlog's add_log_level and ISO UTC TimeStamper, then
+    redact, render_exc_info and render_json, in one step: the same line but the time."""
+    separate = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        logs.redact,
+        logs.render_exc_info,
+        logs.render_json,
+    ]
+    try:
+        _fail_with_data()
+    except ValueError:
+        fused = json.loads(logs.finish_json(None, method, dict(event)))
+        expected: object = dict(event)
+        for processor in separate:
+            expected = processor(None, method, expected)
+    assert isinstance(expected, str)
+    wanted = json.loads(expected)
+    for line in (fused, wanted):
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", str(line.pop("timestamp"))
+        )
+    assert list(fused.items()) == list(wanted.items())
+    assert SECRET not in json.dumps(fused)
