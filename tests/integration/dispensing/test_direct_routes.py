@@ -25,12 +25,12 @@ from lgo.api import direct
 from lgo.api.routers.dispensations import router
 from lgo.bootstrap.dispensing import part_of
 from lgo.core.settings import load_settings
-from lgo.services.sessions import ProfessionalIdentity, SessionKind
 from tests.fixtures.api import ApiHarness, running_api
 from tests.fixtures.dispensing import (
     LIST_I_PRODUCT,
     PLAIN_PRODUCT,
     make_patient,
+    open_assistant_session,
     open_pharmacist_session,
 )
 from tests.integration.dispensing.test_dispensing_api import CIP_LIST_I, paper_body
@@ -42,14 +42,6 @@ _VARYING = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # ids
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?"  # times
     r"|[0-9a-f]{64}"  # hashes that chain on ids or times
-)
-ASSISTANT = ProfessionalIdentity(
-    national_id="3750000000/CPE0001",
-    rpps="",
-    family_name="PREPARATEUR",
-    given_name="TEST",
-    profession_code="00",
-    structure_id="750000000",
 )
 
 
@@ -135,10 +127,10 @@ def _scenario(harness: ApiHarness) -> list[tuple[str, tuple[int, dict[str, str],
         bodies("bad token", path, {**key, "Authorization": "Bearer x"})
         post(f"no session at {path}", path, json=good, headers=key)
         bodies("no session", path, key)
-    session = container.sessions.open(SessionKind.CPS, ASSISTANT)
+    session = open_assistant_session(container)
     post("non-pharmacist session", json=good, headers=key)
     post("non-pharmacist session, check", "/v1/dispensations/check", json=good)
-    container.sessions.close(session.id)
+    container.sessions.close(session.id)  # type: ignore[attr-defined]
     open_pharmacist_session(container)
     for name, value in {
         "short": "short",

@@ -16,6 +16,7 @@ from tests.fixtures.dispensing import (
     PLAIN_PRODUCT,
     PRESCRIBER_RPPS,
     make_patient,
+    open_assistant_session,
     open_pharmacist_session,
 )
 
@@ -251,17 +252,7 @@ def test_implausible_typed_date_is_invalid_input_not_a_crash(counter: Any) -> No
 
 
 def test_a_non_pharmacist_session_cannot_validate_a_dispensation(counter: Any) -> None:
-    from lgo.services.sessions import ProfessionalIdentity, SessionKind
-
-    assistant = ProfessionalIdentity(
-        national_id="3750000000/CPE0001",
-        rpps="",
-        family_name="PREPARATEUR",
-        given_name="TEST",
-        profession_code="00",
-        structure_id="750000000",
-    )
-    counter.container.sessions.open(SessionKind.CPS, assistant)
+    open_assistant_session(counter.container)
     response = counter.client.post(
         "/v1/dispensations",
         json=paper_body(make_patient(counter.container.db)),
