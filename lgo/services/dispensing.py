@@ -74,7 +74,7 @@ from lgo.services.prescription_patient import (
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
 from lgo.store.base import Base
 from lgo.store.columns import utcnow
-from lgo.store.db import Database, execute_on_driver, write_with_commit
+from lgo.store.db import Database, execute_on_driver, execute_together, write_with_commit
 from lgo.store.models import Patient
 from lgo.store.models.dispensing import (
     DispensationLineRow,
@@ -570,9 +570,8 @@ class DispensingService:
         dispensation and the register before the head's lock); only the outbox message, whose id
         the answer shows, is sent before."""
         now = self.clock()
-        prescription = _prescription_for_commit(conn, data, now)
         # Read once the prescription is held: the history is what the last commit on it left.
-        patient, past, covered = _commit_reads(conn, data.patient_id, prescription)
+        prescription, (patient, past, covered) = _prescription_for_commit(conn, data, now)
         ensure_prescription_patient(prescription, patient)  # before the dispensation's rows
         decision = evaluate_execution(
             prescription,
@@ -749,22 +748,27 @@ def _past_lines(db: Session | Connection, prescription_id: str) -> list[_PastLin
     return [_PastLine(*row) for row in rows]
 
 
-def _commit_reads(
-    conn: Connection, patient_id: str, prescription: Prescription
-) -> tuple[StoredPatient, list[_PastLine], dict[int, list[Period]]]:
+_CommitReads = tuple[StoredPatient, list[_PastLine], dict[int, list[Period]]]
+
+
+def _commit_read(patient_id: str, prescription: Prescription) -> tuple[Any, dict[str, Any]]:
     """In one statement: the patient (the columns the commit's rules read, as a plain value: the
     commit never writes the patient, so it needs no ORM object), the prescription's earlier
     interventions and, for its controlled lines, the periods covered by other prescriptions
-    (what :func:`_covered_periods` reads)."""
-    substances = _controlled_substances(prescription)
+    (what :func:`_covered_periods` reads). Its rows go to :func:`_commit_reads`."""
     params: dict[str, Any] = {
         "patient_id": patient_id,
         "prescription_id": prescription.prescription_id,
     }
-    statement: Any = _PATIENT_AND_PAST
-    if substances:
-        statement, params["molecules"] = _PATIENT_PAST_AND_COVERED, sorted(set(substances.values()))
-    rows = execute_on_driver(conn, statement, params).rows
+    if substances := _controlled_substances(prescription):
+        params["molecules"] = sorted(set(substances.values()))
+        return _PATIENT_PAST_AND_COVERED, params
+    return _PATIENT_AND_PAST, params
+
+
+def _commit_reads(rows: Sequence[tuple[Any, ...]], prescription: Prescription) -> _CommitReads:
+    """What :func:`_commit_read`'s rows say: the patient, the earlier lines, the covered periods."""
+    substances = _controlled_substances(prescription)
     mine = [row for row in rows if row[0] is not None]  # the patient's id: not a covered row
     if not mine:
         raise PatientNotFound()
@@ -800,20 +804,33 @@ def _prescription_values(prescription: Prescription, now: datetime) -> dict[str,
 
 def _prescription_for_commit(
     conn: Connection, data: DispensationInput, now: datetime
-) -> Prescription:
+) -> tuple[Prescription, _CommitReads]:
     """The prescription the commit checks, its row held (PostgreSQL): one commit per prescription
-    at a time. A typed copy is written in one statement when it is new (its insert holds the new
-    row); a stored copy wins over the typed one and is read locked."""
+    at a time, and the commit's read, made once it is held. A typed copy is written in one
+    statement when it is new (its insert holds the new row); a stored copy wins over the typed one
+    and is read locked, then the read made. PostgreSQL: the typed copy's insert and the read for
+    it leave together (one round trip; the insert runs first, so the read still comes after the
+    row is held); when a stored copy wins, that read is dropped and made again after the lock."""
     if data.paper is not None:
-        values = _prescription_values(data.paper, now)
-        if execute_on_driver(conn, _NEW_PRESCRIPTION[conn.dialect.name], values).rowcount == 1:
-            return data.paper
+        claim = (_NEW_PRESCRIPTION[conn.dialect.name], _prescription_values(data.paper, now))
+        if conn.dialect.name != "postgresql":  # in-process: no round trip to save
+            claimed, read = execute_on_driver(conn, *claim), None
+        else:
+            claimed, read = execute_together(
+                conn, [claim, _commit_read(data.patient_id, data.paper)]
+            )
+        if claimed.rowcount == 1:
+            if read is None:
+                read = execute_on_driver(conn, *_commit_read(data.patient_id, data.paper))
+            return data.paper, _commit_reads(read.rows, data.paper)
     found = execute_on_driver(
         conn, _PRESCRIPTION_CONTENT, {"prescription_id": data.prescription_id}
     ).rows
     if not found:
         raise PrescriptionNotLoaded()
-    return from_json(found[0][0])
+    prescription = from_json(found[0][0])
+    read = execute_on_driver(conn, *_commit_read(data.patient_id, prescription))
+    return prescription, _commit_reads(read.rows, prescription)
 
 
 def _dispensation_values(
@@ -957,7 +974,8 @@ def _claim_key(
         "response": "{}",
         "created_at": now,
     }
-    if execute_on_driver(conn, _CLAIM_KEY[conn.dialect.name], claim).rowcount == 1:
+    # PostgreSQL: in a pipeline, with the BEGIN psycopg opens the transaction with (one round trip).
+    if execute_together(conn, [(_CLAIM_KEY[conn.dialect.name], claim)])[0].rowcount == 1:
         return None
     stored = _stored_answer(conn, key)
     # Taken by a committed transaction (keys are never deleted): its row is visible now.

@@ -469,6 +469,37 @@ def execute_on_driver(
     return DriverResult(driver.processed(rows), rowcount)
 
 
+def execute_together(
+    connection: Connection, steps: Sequence[tuple[ClauseElement, Mapping[str, Any]]]
+) -> list[DriverResult]:
+    """Run ``steps`` (each a statement and its one row of values, as :func:`execute_on_driver`)
+    in order, none of them needing another's answer: on PostgreSQL in one round trip (a psycopg
+    pipeline: the statements, and the BEGIN psycopg sends to open the transaction, leave before
+    any answer is read); SQLite (in-process, no round trip) runs them one after another. The
+    first error is raised as SQLAlchemy's type (PostgreSQL then runs none of those after it)."""
+    if connection.dialect.name != "postgresql":
+        return [execute_on_driver(connection, statement, row) for statement, row in steps]
+    drivers = [_driver_sql(connection.dialect, statement, tuple(row)) for statement, row in steps]
+    bound = [driver.bound(row) for driver, (_, row) in zip(drivers, steps, strict=True)]
+    cursors = [connection.connection.cursor() for _ in steps]
+    try:
+        with connection.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            for cursor, (sql, values) in zip(cursors, bound, strict=True):
+                cursor.execute(sql, values)
+        return [
+            DriverResult(
+                driver.processed(cursor.fetchall() if cursor.description else []), cursor.rowcount
+            )
+            for driver, cursor in zip(drivers, cursors, strict=True)
+        ]
+    except connection.dialect.loaded_dbapi.Error as exc:
+        sql = ";\n".join(sql for sql, _ in bound)
+        raise _translated(connection, cursors[0], sql, [v for _, v in bound], exc) from exc
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
 def _first_value(connection: Connection, message: str) -> Any:
     """Send ``message`` (several statements, values bound in its text) in one simple-protocol
     query on a cursor of the connection's DB-API connection: the first value of its first result

@@ -204,11 +204,14 @@ def test_covered_periods_come_with_the_patient_read(any_db: Database) -> None:
 
 
 @pytest.mark.postgres
-def test_postgresql_sends_four_messages_for_a_listed_and_a_narcotic_line(pg_db: Database) -> None:
-    """Round trips, not only statements: the key, the prescription and the read each need their
-    answer before the next step; everything else (the dispensation, the register, the server-side
-    append, the lines, the stored answer) leaves with the COMMIT in one message, the head's lock
-    after the writes that need no number."""
+def test_postgresql_sends_three_round_trips_for_a_listed_and_a_narcotic_line(
+    pg_db: Database,
+) -> None:
+    """Round trips, not only statements: the key's claim (with psycopg's BEGIN, in a pipeline)
+    decides a replay before anything else; the typed prescription's insert and the read leave
+    together (the insert first: the read comes after the row is held); everything else (the
+    dispensation, the register, the server-side append, the lines, the stored answer) leaves with
+    the COMMIT in one message, the head's lock after the writes that need no number."""
     service = DispensingService(pg_db, EventBus(), InMemoryCatalog([LIST_I_PRODUCT, MORPHINE]))
 
     def both(tag: str) -> DispensationInput:
@@ -227,8 +230,7 @@ def test_postgresql_sends_four_messages_for_a_listed_and_a_narcotic_line(pg_db: 
     assert result.status_code == 201, result.body
     assert messages == [
         ["INSERT idempotency_keys"],
-        ["INSERT prescriptions"],
-        ["SELECT patients"],
+        ["INSERT prescriptions", "SELECT patients"],
         [
             "INSERT dispensations",
             "INSERT narcotics_register",
@@ -271,8 +273,12 @@ def test_renewal_reads_the_history_once_and_numbers_the_next_cycle(any_db: Datab
     assert second.status_code == 201, second.body
     # The typed copy finds the stored one (its insert writes nothing), which is read and locked
     # (one commit per prescription at a time); then the patient and the history in one read.
-    assert statements[1:4] == [
+    # PostgreSQL sent a read for the typed copy with its insert (one round trip for a new one):
+    # made before the row was held, it is dropped.
+    sent_with_insert = ["SELECT patients"] if any_db.dialect == "postgresql" else []
+    assert statements[1 : 4 + len(sent_with_insert)] == [
         "INSERT prescriptions",
+        *sent_with_insert,
         f"SELECT prescriptions{_lock(any_db)}",
         "SELECT patients",
     ]

@@ -12,7 +12,7 @@ from sqlalchemy import Boolean, Date, bindparam, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from lgo.store import migrate
-from lgo.store.db import Database, execute_on_driver, write_with_commit
+from lgo.store.db import Database, execute_on_driver, execute_together, write_with_commit
 from lgo.store.models import Counter
 from lgo.store.models.dispensing import PrescriptionRow
 
@@ -233,6 +233,46 @@ def test_a_prepared_write_dropped_behind_our_back_fails_once(pg_url: str) -> Non
     finally:
         db.dispose()
     assert _names(Database(pg_url)) == ["d-1", "d-3"]
+
+
+# ---------------------------------------- execute_together: several statements, one round trip
+
+
+def test_statements_sent_together_are_in_the_transaction(any_db: Database) -> None:
+    """In order, each answered (PostgreSQL: one pipeline, BEGIN included): a rollback undoes them,
+    a commit keeps them, awkward text comes back as given, a read sees the write before it."""
+    awkward = ["O'Brien 100%", "a;\nb", "Hélène \\ d", "%(name)s", "$1", "x" * 60]
+    read = {"names": awkward}
+    steps = [*((_COUNTERS_INSERT, _counter(name)) for name in awkward), (_DRIVER_READ, read)]
+    with any_db.transaction() as tx:
+        results = execute_together(tx.connection, steps)
+    assert [r.rowcount for r in results[:-1]] == [1] * len(awkward)
+    assert sorted(row[0] for row in results[-1].rows) == sorted(awkward)
+    assert _names(any_db) == []  # left without commit: rolled back, BEGIN was sent first
+    with any_db.transaction() as tx:
+        execute_together(tx.connection, steps)
+        tx.commit()
+    assert _names(any_db) == sorted(awkward)
+
+
+def test_an_error_among_statements_sent_together_is_sqlalchemys(any_db: Database) -> None:
+    """A unique violation in the middle: SQLAlchemy's IntegrityError (what the dispensation
+    catches), nothing of the transaction kept, the pooled connection clean for the next user."""
+    steps = [
+        (_COUNTERS_INSERT, _counter("first")),
+        (_COUNTERS_INSERT, _counter("first")),
+        (_COUNTERS_INSERT, _counter("never")),
+    ]
+    with pytest.raises(IntegrityError), any_db.transaction() as tx:
+        execute_together(tx.connection, steps)
+        tx.commit()
+    assert _names(any_db) == []
+    for n in range(3):  # more than one checkout of the pool's connections
+        with any_db.transaction() as tx:
+            execute_together(tx.connection, [(_COUNTERS_INSERT, _counter(f"next-{n}"))])
+            write_with_commit(tx.connection, _COUNTERS_INSERT, _counter(f"with-{n}"))
+            tx.commit()
+    assert _names(any_db) == sorted(f"{kind}-{n}" for kind in ("next", "with") for n in range(3))
 
 
 # ---------------------------------------------------------------- execute_on_driver
