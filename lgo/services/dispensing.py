@@ -4,6 +4,12 @@ The commit is ONE transaction: the idempotency key, the dispensation and its lin
 entries and the outbox message (execution report). Nothing leaves the machine inside it: the outbox
 worker reports later, so the counter keeps working when the e-prescription service is down
 (degraded mode). Exactly-once rests on constraints (see lgo/store/models/dispensing.py).
+
+On PostgreSQL a new paper prescription costs three round trips: the key's claim (with the
+BEGIN), then the prescription's insert with the commit's read, then one message with every write
+whose answer is not needed and the COMMIT (lgo.store.db: ``execute_together``,
+``write_with_commit``). A stored prescription adds its locked read, an execution report its outbox
+insert (the answer shows the message's id).
 """
 
 from __future__ import annotations

@@ -318,10 +318,11 @@ def around_number(fields: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def append_with_commit(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Queue the server-side append of ``entries`` (fields without ``number``), to be sent FIRST
-    in the commit's message: the head is locked, the entries numbered, hashed and inserted and the
-    head moved by PostgreSQL alone. What follows in the message reads the numbers through
-    :func:`numbered_insert` and :func:`filled_update`."""
+    """Queue the server-side append of ``entries`` (fields without ``number``) in the commit's
+    message, after the writes that need no number and before those that show one: the head is
+    locked, the entries numbered, hashed and inserted and the head moved by PostgreSQL alone. What
+    follows in the message reads the numbers through :func:`numbered_insert` and
+    :func:`filled_update`."""
     columns = [name for name in (*CHAINED_FIELDS, *OPTIONAL_CHAINED_FIELDS) if name != "number"]
     cut = [around_number(fields) for fields in entries]
     rows = [{name: fields.get(name) for name in columns} for fields in entries]

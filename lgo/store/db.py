@@ -25,7 +25,10 @@ statement each time: each statement is therefore prepared once per connection (`
 one round trip the first time a connection sends it) and the message says ``EXECUTE lgo_…(values)``,
 planned from the session's cache. A prepared statement belongs to the PostgreSQL session: it
 outlives a ROLLBACK, is re-planned by the server after a table changes, and a new connection (pool
-recycle, reconnect) prepares again (the names are remembered per driver connection).
+recycle, reconnect) prepares again (the names are remembered per driver connection). Statements
+whose answers are needed but whose values do not depend on each other's answers go together in
+one round trip (:func:`execute_together`, a psycopg pipeline, with the BEGIN psycopg opens the
+transaction with).
 """
 
 from __future__ import annotations
