@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, Date, bindparam, insert, literal, select, text
+from sqlalchemy import Boolean, Date, Text, bindparam, insert, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from lgo.store import migrate
@@ -161,6 +162,24 @@ def _write_one(db: Database, name: str) -> str:
         message = "\n".join(tx.connection.info["lgo_with_commit"])
         tx.commit()
     return message
+
+
+_JOINED = text(
+    "INSERT INTO counters (name, token_hash, token_prefix, created_at) "
+    "VALUES (array_to_string(:parts, '|', '<null>'), :name, 'p', CURRENT_TIMESTAMP)"
+).bindparams(bindparam("parts", type_=ARRAY(Text)))
+
+
+@pytest.mark.postgres
+def test_lists_written_with_the_commit_keep_every_element(pg_db: Database) -> None:
+    """A list of texts, numbers and NULLs (the server-side append's parts, PostgreSQL arrays)
+    keeps each element exactly: quotes, backslashes, braces, commas, separators, the word NULL,
+    empty texts."""
+    parts = ['a"b', "c\\d", "{x,y}", "", "NULL", None, 7, "O'Brien; --", "é\n%", '\\"']
+    with pg_db.transaction() as tx:
+        write_with_commit(tx.connection, _JOINED, {"parts": parts, "name": "joined"})
+        tx.commit()
+    assert _names(pg_db) == ["|".join("<null>" if p is None else str(p) for p in parts)]
 
 
 @pytest.mark.postgres
