@@ -106,9 +106,9 @@ class DirectRoute(JsonBodyRoute):
         fastapi_handler = super().get_route_handler()
         direct = _DIRECT.get(self.endpoint)
         body_model = self._body_model()
-        if direct is None or body_model is None or not self._can_serve(direct):
+        route = self._effective()
+        if direct is None or body_model is None or route is None or not _can_serve(route, direct):
             return fastapi_handler
-        answer = self._answer
 
         async def handle(request: Request) -> Response:
             if (
@@ -124,52 +124,56 @@ class DirectRoute(JsonBodyRoute):
             result = await direct.call(request, body)
             if result is None:
                 return await fastapi_handler(request)
-            return result if isinstance(result, Response) else await answer(result)
+            return result if isinstance(result, Response) else await _answer(route, result)
 
         return handle
 
-    def _can_serve(self, direct: _Direct) -> bool:
-        """Whether FastAPI would solve exactly what the direct call solves (module docstring), and
-        answer with its default response class and a response model."""
+    def _effective(self) -> Any:
+        """The route as FastAPI serves it: with what the routers it is included through add
+        (their dependencies, default response class), as ``APIRoute.get_route_handler`` reads it;
+        None if FastAPI no longer says (then the shortcut is off)."""
         context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
-        if (
-            context_var is None
-            or not isinstance(self.response_class, DefaultPlaceholder)
-            or self.response_field is None
-        ):
-            return False
+        if context_var is None:
+            return None
         context = context_var.get()
-        dependant = self.dependant
-        if context is not None and context.original_route is self:
-            dependant = context.dependant
-        return (
-            isinstance(dependant, Dependant)
-            and tuple(d.call for d in dependant.dependencies) == direct.solves
-            and all(_takes_only_the_request(d) for d in dependant.dependencies)
-            and tuple(p.alias for p in dependant.header_params) == direct.headers
-            and not (dependant.query_params or dependant.path_params or dependant.cookie_params)
-            and len(dependant.body_params) == 1
-            and dependant.background_tasks_param_name is None
-            and dependant.response_param_name is None
-            and dependant.security_scopes_param_name is None
-        )
+        return context if context is not None and context.original_route is self else self
 
-    async def _answer(self, result: Any) -> Response:
-        """A result that is not a Response, serialized as FastAPI does with the default response
-        class and a response model (``get_request_handler``: ``dump_json``)."""
-        content = await serialize_response(
-            field=self.response_field,
-            response_content=result,
-            include=self.response_model_include,
-            exclude=self.response_model_exclude,
-            by_alias=self.response_model_by_alias,
-            exclude_unset=self.response_model_exclude_unset,
-            exclude_defaults=self.response_model_exclude_defaults,
-            exclude_none=self.response_model_exclude_none,
-            is_coroutine=True,
-            dump_json=True,
-        )
-        return Response(content, status_code=self.status_code or 200, media_type="application/json")
+
+def _can_serve(route: Any, direct: _Direct) -> bool:
+    """Whether FastAPI would solve exactly what the direct call solves (module docstring), and
+    answer with its default response class and a response model."""
+    dependant = route.dependant
+    return (
+        isinstance(route.response_class, DefaultPlaceholder)
+        and route.response_field is not None
+        and isinstance(dependant, Dependant)
+        and tuple(d.call for d in dependant.dependencies) == direct.solves
+        and all(_takes_only_the_request(d) for d in dependant.dependencies)
+        and tuple(p.alias for p in dependant.header_params) == direct.headers
+        and not (dependant.query_params or dependant.path_params or dependant.cookie_params)
+        and len(dependant.body_params) == 1
+        and dependant.background_tasks_param_name is None
+        and dependant.response_param_name is None
+        and dependant.security_scopes_param_name is None
+    )
+
+
+async def _answer(route: Any, result: Any) -> Response:
+    """A result that is not a Response, serialized as FastAPI does with the default response class
+    and a response model (``get_request_handler``: ``dump_json``)."""
+    content = await serialize_response(
+        field=route.response_field,
+        response_content=result,
+        include=route.response_model_include,
+        exclude=route.response_model_exclude,
+        by_alias=route.response_model_by_alias,
+        exclude_unset=route.response_model_exclude_unset,
+        exclude_defaults=route.response_model_exclude_defaults,
+        exclude_none=route.response_model_exclude_none,
+        is_coroutine=True,
+        dump_json=True,
+    )
+    return Response(content, status_code=route.status_code or 200, media_type="application/json")
 
 
 def _takes_only_the_request(dependant: Dependant) -> bool:
