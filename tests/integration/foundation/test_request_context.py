@@ -205,3 +205,15 @@ def test_new_request_ids_are_uuid4_text() -> None:
         parsed = uuid.UUID(value)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
         assert str(parsed) == value and UUID4.match(value)
+
+
+def test_health_answer_shape_is_unchanged(api: ApiHarness) -> None:
+    """/v1/health returns plain values validated by its response model: the same JSON, in the
+    same order, as when it built the model itself."""
+    body = json.loads(api.client.get("/v1/health").content)
+    assert list(body) == ["status", "version", "counter", "components"]
+    assert body["status"] == "ok" and body["counter"] == "test-counter"
+    assert body["components"] and all(
+        list(c) == ["ok", "detail"] for c in body["components"].values()
+    )
+    assert all(isinstance(c["ok"], bool) for c in body["components"].values())
