@@ -239,6 +239,11 @@ SOCKET_ROUTES = (
     ("health", "lgo", "/v1/health"),
 )
 SOCKET_BLOCK = 50  # requests per route in a row: each server's CPU is read around a block
+FLOOR_IS = (
+    "the floor is what uvicorn (httptools), Starlette and FastAPI cost for a route that does "
+    "nothing (a plain def's includes its threadpool hop), plus the loopback socket; lgo's "
+    "gate, token check, access line and metrics are the rest"
+)
 
 
 def _timed_blocks(
@@ -289,7 +294,7 @@ def _socket_figures(servers: dict[str, ApiServer], token: str, n: int) -> list[F
             med[floor],
             f"server CPU per request {us[name]:.0f} µs against {us[floor]:.0f} µs "
             f"({us[name] / us[floor]:.2f}×); p99 {pct(ms[name], 0.99):.2f} ms (floor "
-            f"{pct(ms[floor], 0.99):.2f}); {more}n={count} per route; loadavg {load}",
+            f"{pct(ms[floor], 0.99):.2f}); {more}n={count} per route; loadavg {load}; {FLOOR_IS}",
             extra={
                 "cpu_us": us[name],
                 "floor_cpu_us": us[floor],
