@@ -511,6 +511,13 @@ def _statement_target(query: str) -> str:
     return f"{verb} {match.group(2)}" if match else verb
 
 
+def _commit_message(query: str) -> bool:
+    """The COMMIT's message with the server-side append: its statements are prepared
+    (``EXECUTE lgo_…``, pg_stat_activity cuts the text before the append's name) or, before
+    them, the append's own call."""
+    return query.lstrip().startswith("EXECUTE lgo_") or "ordonnancier_append(" in query
+
+
 class Sampler:
     """pg_stat_activity every 10 ms from its own connection, in a thread: what each backend of
     the database is doing (``active`` with its wait event, or ``idle in transaction`` = a
@@ -547,7 +554,7 @@ class Sampler:
                 if state == "active" and wait.startswith("Lock:"):
                     self.lock_targets[_statement_target(query)] += 1
             self.head_samples += any(
-                state == "active" and not wait.startswith("Lock:") and "ordonnancier_append" in q
+                state == "active" and not wait.startswith("Lock:") and _commit_message(q)
                 for _, state, wait, q, _ in rows
             )
             for root in _lock_roots(blocked_by):
