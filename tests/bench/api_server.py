@@ -33,10 +33,14 @@ async def async_noop() -> dict[str, bool]:
 def lgo_app(settings: Any) -> Any:
     from lgo.api.app import create_app
     from lgo.api.deps import require_counter
+    from lgo.api.direct import CounterRoute
 
     app = create_app(settings)
     for path, route in (("/v1/bench-noop", noop), ("/v1/bench-noop-async", async_noop)):
-        app.add_api_route(path, route, dependencies=[Depends(require_counter)])
+        # Declared as the daemon's routers declare theirs (e.g. lgo/api/routers/stats.py).
+        app.router.add_api_route(
+            path, route, dependencies=[Depends(require_counter)], route_class_override=CounterRoute
+        )
         app.router.routes.insert(0, app.router.routes.pop())  # before the counter page's "/" mount
     return app
 

@@ -31,6 +31,7 @@ from lgo.api.deps import (
     PharmacistDep,
     require_counter,
 )
+from lgo.api.direct import CounterRoute
 from lgo.api.schemas import view_of
 from lgo.api.schemas.documents import DeliveryList, DmpDocumentEntry, DocumentView, RetryQueued
 from lgo.core.errors import Conflict, InvalidInput, LgoError
@@ -57,7 +58,9 @@ from lgo.services.documents import (
 )
 from lgo.services.identity import PatientUnknown
 
-router = APIRouter(tags=["documents"], dependencies=[Depends(require_counter)])
+router = APIRouter(
+    tags=["documents"], dependencies=[Depends(require_counter)], route_class=CounterRoute
+)
 
 # The rendered document is data, never code: no script, no remote resource, no framing elsewhere.
 HTML_HEADERS = {

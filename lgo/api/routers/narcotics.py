@@ -10,13 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lgo.api.contract import answers
 from lgo.api.deps import ContainerDep, PharmacistDep, require_counter
+from lgo.api.direct import CounterRoute
 from lgo.api.schemas.narcotics import InventoryResult, MonthlyBalance, RegisterLine
 from lgo.core.errors import InvalidInput
 from lgo.domain.narcotics import Movement
 from lgo.services import narcotics
 from lgo.store.columns import utcnow
 
-router = APIRouter(tags=["narcotics"], dependencies=[Depends(require_counter)])
+router = APIRouter(
+    tags=["narcotics"], dependencies=[Depends(require_counter)], route_class=CounterRoute
+)
 
 
 class MovementIn(BaseModel):

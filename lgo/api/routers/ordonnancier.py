@@ -11,11 +11,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from lgo.api.contract import answers
 from lgo.api.deps import ContainerDep, require_counter
+from lgo.api.direct import CounterRoute
 from lgo.api.schemas.ordonnancier import ChainVerification, OrdonnancierLine
 from lgo.services import ordonnancier
 from lgo.services.ordonnancier import ExportOrder
 
-router = APIRouter(tags=["ordonnancier"], dependencies=[Depends(require_counter)])
+router = APIRouter(
+    tags=["ordonnancier"], dependencies=[Depends(require_counter)], route_class=CounterRoute
+)
 
 
 class ExportFormat(StrEnum):

@@ -8,11 +8,14 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from lgo.api.contract import answers
 from lgo.api.deps import DatabaseDep, DispensingPartDep, require_counter
+from lgo.api.direct import CounterRoute
 from lgo.api.schemas.outbox import OutboxList, OutboxMessage
 from lgo.services import outbox
 from lgo.services.dispensing_errors import OutboxMessageNotFound, OutboxRetryRefused
 
-router = APIRouter(tags=["outbox"], dependencies=[Depends(require_counter)])
+router = APIRouter(
+    tags=["outbox"], dependencies=[Depends(require_counter)], route_class=CounterRoute
+)
 
 Status = Literal["pending", "processing", "delivered", "failed"]
 

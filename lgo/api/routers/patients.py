@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from lgo.api.contract import NATIONAL_ERRORS, answers
 from lgo.api.deps import IdentityDep, SessionDep, require_counter
+from lgo.api.direct import CounterRoute
 from lgo.api.schemas.patients import PatientDetail, PatientSearch, PatientView, WorkList
 from lgo.domain.birth_dates import check_birth_date
 from lgo.domain.identity import IdentityRuleError, RawBirthDate, check_nir
@@ -33,7 +34,10 @@ from lgo.services.identity import (
 from lgo.services.local_time import pharmacy_today
 
 router = APIRouter(
-    prefix="/v1/patients", tags=["patients"], dependencies=[Depends(require_counter)]
+    prefix="/v1/patients",
+    tags=["patients"],
+    dependencies=[Depends(require_counter)],
+    route_class=CounterRoute,
 )
 
 NIR = Annotated[str, Field(min_length=13, max_length=21, description="NIR/NIA, 15 caractères")]

@@ -9,13 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lgo.api.contract import NATIONAL_ERRORS, answers
 from lgo.api.deps import PharmacistDep, PrescriptionsDep, require_counter
+from lgo.api.direct import CounterRoute
 from lgo.api.schemas.prescriptions import CandidatesMatch, PrescriptionView
 from lgo.national.errors import PrescriptionCancelled, PrescriptionUnknown
 from lgo.services.dispensing_errors import EPrescriptionDown, PatientNotFound, PrescriptionNotLoaded
 from lgo.services.prescription_patient import card_traits
 from lgo.services.prescription_reading import CandidateMatches, PrescriptionReading
 
-router = APIRouter(tags=["prescriptions"], dependencies=[Depends(require_counter)])
+router = APIRouter(
+    tags=["prescriptions"], dependencies=[Depends(require_counter)], route_class=CounterRoute
+)
 
 
 @router.get(

@@ -14,11 +14,17 @@ from fastapi.responses import Response
 
 from lgo.api.contract import answers
 from lgo.api.deps import StatsDep, require_counter
+from lgo.api.direct import CounterRoute
 from lgo.api.schemas.stats import StatsReport
 from lgo.core.errors import InvalidInput
 from lgo.services.stats import Granularity, Report, StatsService, report_csv, today_local
 
-router = APIRouter(prefix="/v1/stats", tags=["stats"], dependencies=[Depends(require_counter)])
+router = APIRouter(
+    prefix="/v1/stats",
+    tags=["stats"],
+    dependencies=[Depends(require_counter)],
+    route_class=CounterRoute,
+)
 
 FromQuery = Annotated[date | None, Query(alias="from", description="Premier jour (AAAA-MM-JJ)")]
 ToQuery = Annotated[date | None, Query(alias="to", description="Dernier jour inclus (AAAA-MM-JJ)")]

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lgo.api.contract import answers, problem_responses
 from lgo.api.deps import CounterDep, PharmacistDep, TrodDep, require_counter
+from lgo.api.direct import CounterRoute
 from lgo.api.routers.documents import HTML_HEADERS
 from lgo.api.routers.vaccinations import DocumentRequestIn, IdempotencyHeader, actor_of
 from lgo.api.schemas import view_of
@@ -53,7 +54,7 @@ from lgo.services.trod import (
 )
 from lgo.services.trod import TrodView as RecordedTest
 
-router = APIRouter(tags=["TROD"], dependencies=[Depends(require_counter)])
+router = APIRouter(tags=["TROD"], dependencies=[Depends(require_counter)], route_class=CounterRoute)
 
 
 class _In(BaseModel):

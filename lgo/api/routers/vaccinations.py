@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lgo.api.contract import answers
 from lgo.api.deps import CounterDep, PharmacistDep, VaccinationsDep, require_counter
+from lgo.api.direct import CounterRoute
 from lgo.api.schemas import view_of
 from lgo.api.schemas.vaccinations import VaccinationEligibility, VaccinationView, VaccineInfo
 from lgo.documents.models import VaccinationAct, VaccinationRoute, VaccinationSite
@@ -45,7 +46,9 @@ from lgo.services.vaccinations import (
     VaccinationView as RecordedVaccination,
 )
 
-router = APIRouter(tags=["vaccinations"], dependencies=[Depends(require_counter)])
+router = APIRouter(
+    tags=["vaccinations"], dependencies=[Depends(require_counter)], route_class=CounterRoute
+)
 
 IdempotencyHeader = Annotated[
     str | None, Header(alias="Idempotency-Key", max_length=128, pattern=r"^[\x21-\x7e]{8,128}$")
