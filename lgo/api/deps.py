@@ -194,10 +194,19 @@ ApcvDep = Annotated[ApcvClient, Depends(get_apcv)]
 StatsDep = Annotated[StatsService, Depends(get_stats)]
 
 
+def _authorization(request: Request) -> str:
+    """The first ``Authorization`` header, as ``request.headers.get`` reads it (ASGI servers give
+    header names in lower case), without building Starlette's ``Headers`` for one look-up."""
+    headers: list[tuple[bytes, bytes]] = request.scope["headers"]
+    for name, value in headers:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return ""
+
+
 async def require_counter(request: Request) -> CounterInfo:
     """The calling counter, from ``Authorization: Bearer <token>``; 401 otherwise."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = _authorization(request).partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("en-tête Authorization: Bearer <jeton du poste> attendu")
     tokens: CounterTokens = request.app.state.tokens  # lgo/services/counter_tokens.py
@@ -207,7 +216,6 @@ async def require_counter(request: Request) -> CounterInfo:
     counter = tokens.cached(token) or await run_in_threadpool(tokens.authenticate, token)
     if counter is None:
         raise Unauthorized("jeton inconnu ou révoqué")
-    request.state.counter = counter
     return counter
 
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import fastapi.routing
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import solve_dependencies
 
-from lgo.api.deps import CounterDep, require_counter
+from lgo.api.deps import CounterDep, _authorization, require_counter
 from lgo.api.direct import CounterRoute
 from lgo.core.settings import load_settings
 from lgo.services.counters import add_counter, revoke
@@ -200,3 +200,20 @@ def test_a_counter_parameter_gets_the_counter_checked_once(
     )
     assert answers[0][1][0] == 422
     assert answers[0][2][0] == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [(b"authorization", b"Bearer abc")],
+        [(b"host", b"x"), (b"authorization", b"Basic \xe9t\xe9")],
+        [(b"authorization", b"Bearer first"), (b"authorization", b"Bearer second")],
+        [(b"authorization", b"")],
+    ],
+)
+def test_the_token_is_read_as_starlette_reads_the_header(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    request = Request({"type": "http", "headers": headers})
+    assert _authorization(request) == request.headers.get("authorization", "")
