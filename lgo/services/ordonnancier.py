@@ -48,7 +48,7 @@ from lgo.domain.ordonnancier import (
     verify_chain,
 )
 from lgo.store.base import Base
-from lgo.store.db import Database, after_commit, write_with_commit
+from lgo.store.db import Database, after_commit, execute_on_driver, write_with_commit
 from lgo.store.models.dispensing import OrdonnancierEntry, OrdonnancierHead
 
 HEAD_ID = 1
@@ -126,8 +126,8 @@ class Head:
 def lock_head(conn: Connection) -> Head:
     """Read the head and hold it (PostgreSQL row lock) until the transaction ends: every other
     writer of the ordonnancier waits from here, so call it as late as possible."""
-    row = conn.execute(_LOCK_HEAD).one()
-    return Head(row.last_number, row.last_hash)
+    ((number, digest),) = execute_on_driver(conn, _LOCK_HEAD, {}).rows
+    return Head(number, digest)
 
 
 def chain(head: Head, entries: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], Head]:
