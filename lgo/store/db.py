@@ -73,7 +73,11 @@ def normalise_url(url: str) -> str:
 
 
 def _sqlite_engine(url: str, *, immediate: bool, busy_timeout_ms: int) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    # LIFO: the connection that wrote last is taken again. SQLite drops a connection's page cache
+    # when another connection has written since its last transaction, so a FIFO pool alternating
+    # two connections re-read ~40 pages from the WAL per dispensation (strace: 4,000 pread64 for
+    # 100 dispensations against 280 with LIFO); one writer at a time needs one warm connection.
+    engine = create_engine(url, connect_args={"check_same_thread": False}, pool_use_lifo=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
