@@ -595,7 +595,39 @@ def _driver_sql(dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...
             if result is not None:
                 results.append((index, result))
     expanding = "__[POSTCOMPILE_" in compiled.string
-    return _DriverSQL(compiled, processors, tuple(results), expanding)
+    plan = None if expanding else _plan(compiled, keys, processors)
+    return _DriverSQL(compiled, processors, tuple(results), expanding, plan)
+
+
+@dataclass(frozen=True)
+class _Bind:
+    name: str  # as the driver gets it
+    key: str | None  # the row's key giving the value; None: the statement's own ``value``
+    value: Any
+    processor: Callable[[Any], Any] | None
+
+
+def _plan(
+    compiled: SQLCompiler, keys: tuple[str, ...], processors: Mapping[str, Callable[[Any], Any]]
+) -> tuple[_Bind, ...] | None:
+    """What ``construct_params`` decides for every row of this shape, decided once (it looks each
+    bind up in the row, then in the statement, on every call: a tenth of a dispensation's Python in
+    the commit's thread). None where a value must be computed per call (a bind with a
+    ``callable_``) or is missing (a required bind): ``construct_params`` then, as before."""
+    given = set(keys)
+    plan = []
+    for bind, name in compiled.bind_names.items():
+        if bind.key in given:
+            key: str | None = bind.key
+        elif name in given:
+            key = name
+        elif bind.callable or bind.required:
+            return None
+        else:
+            key = None
+        sent = compiled.escaped_bind_names.get(name, name)
+        plan.append(_Bind(sent, key, bind.value if key is None else None, processors.get(name)))
+    return tuple(plan)
 
 
 @dataclass(frozen=True)
@@ -604,9 +636,20 @@ class _DriverSQL:
     processors: dict[str, Callable[[Any], Any]]  # the conversions SQLAlchemy applies (booleans…)
     results: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # by column index
     expanding: bool = False  # an IN list, expanded per call
+    plan: tuple[_Bind, ...] | None = None  # where each value comes from (see _plan)
 
     def values(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Every value of the statement (the row's and its literals'), as SQLAlchemy sends them."""
+        if self.plan is None:
+            return self.constructed(row)
+        values = {}
+        for bind in self.plan:
+            value = bind.value if bind.key is None else row[bind.key]
+            values[bind.name] = value if bind.processor is None else bind.processor(value)
+        return values
+
+    def constructed(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`values` as SQLAlchemy's ``construct_params`` builds them, bind by bind."""
         values = dict(self.compiled.construct_params(row) or {})
         for name, processor in self.processors.items():
             values[name] = processor(values[name])

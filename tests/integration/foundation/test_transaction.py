@@ -409,3 +409,58 @@ def test_driver_execution_on_a_lost_connection_invalidates_it(pg_url: str) -> No
     finally:
         db.dispose()
         admin.dispose()
+
+
+def test_driver_values_are_what_sqlalchemy_constructs(
+    any_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The values a dispensation's statements send, from their plan decided once per shape, are
+    those SQLAlchemy's ``construct_params`` (and its bind processors) builds on every call."""
+    from lgo.services.prescriptions import InMemoryCatalog
+    from lgo.store import db as store_db
+    from tests.fixtures.dispensing import (
+        LIST_I_PRODUCT,
+        dispensation_input,
+        dispensing_service,
+        make_patient,
+        paper,
+        pharmacist,
+    )
+
+    planned, compared = store_db._DriverSQL.values, []
+
+    def checked(driver: Any, row: Any) -> dict[str, Any]:
+        values = planned(driver, row)
+        if driver.plan is not None:
+            assert values == driver.constructed(row)
+            compared.append(driver.compiled.string)
+        return values
+
+    monkeypatch.setattr(store_db._DriverSQL, "values", checked)
+    service = dispensing_service(any_db, InMemoryCatalog([LIST_I_PRODUCT]))
+    patient = make_patient(any_db)
+    data = dispensation_input(patient, paper("BPLANX00000001", eprescription=True))
+    service.dispense("plan-check-0001", data, pharmacist("comptoir-plan"), degraded=False)
+    assert len(compared) >= 5  # the key, the prescription, the dispensation, its lines…
+    assert any("ordonnancier" in sql for sql in compared) or any_db.dialect == "postgresql"
+
+
+def test_driver_values_of_literals_callables_and_required_binds(any_db: Database) -> None:
+    from lgo.store.db import _driver_sql
+
+    dialect = any_db.engine.dialect
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    literal_where = (
+        select(_COUNTERS.c.name)
+        .where(_COUNTERS.c.name == "x'; --")
+        .where(_COUNTERS.c.created_at < bindparam("before"))
+    )
+    driver = _driver_sql(dialect, literal_where, ("before",))
+    assert driver.plan is not None
+    assert driver.values({"before": when}) == driver.constructed({"before": when})
+    assert "x'; --" in driver.values({"before": when}).values()
+    computed = select(_COUNTERS.c.name).where(
+        _COUNTERS.c.name == bindparam("n", callable_=lambda: "computed")
+    )
+    assert _driver_sql(dialect, computed, ()).plan is None  # computed per call, as before
+    assert _driver_sql(dialect, computed, ()).values({}) == {"n": "computed"}
