@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from lgo.core.errors import LgoError
 
@@ -29,8 +29,7 @@ class PayloadTooLarge(LgoError):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
-        self.app = app
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.max_bytes = max_bytes
 
     async def read(

@@ -6,8 +6,8 @@
   no CORS headers are ever emitted, so other origins cannot read answers either).
 - Every ``/v1`` and ``/metrics`` request carries ``Authorization: Bearer <counter token>``.
 
-The Host/Origin guard is a pure ASGI middleware so that it also covers streaming responses, and it
-answers with problem+json like every other error.
+The Host/Origin guard runs in :class:`RequestGate`, a pure ASGI middleware, so that it also covers
+streaming responses and websockets, and it answers with problem+json like every other error.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ VERDICTS_KEPT = 64
 
 
 class HostOriginGuard:
-    def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
-        self.app = app
+    """The Host and Origin rules (module docstring), applied by :class:`RequestGate`."""
+
+    def __init__(self, settings: ApiSettings) -> None:
         self.hosts = {*(h.lower().strip("[]") for h in LOOPBACK_HOSTS)}
         self.hosts.update(h.lower() for h in settings.extra_allowed_hosts)
         self.port = settings.port
@@ -83,16 +84,6 @@ class HostOriginGuard:
             return ForbiddenOrigin()
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        error = self.refusal(dict(scope["headers"]), scope["headers"])
-        if error is not None:
-            await _refuse(send, error, scope)
-            return
-        await self.app(scope, receive, send)
-
 
 class RequestGate:
     """lgo's three request layers as one ASGI middleware (one call, one read of the headers),
@@ -104,8 +95,8 @@ class RequestGate:
         self, app: ASGIApp, settings: ApiSettings, max_body_bytes: int, metrics: Metrics
     ) -> None:
         self.app = app
-        self.guard = HostOriginGuard(app, settings)
-        self.limit = BodySizeLimit(app, max_body_bytes)
+        self.guard = HostOriginGuard(settings)
+        self.limit = BodySizeLimit(max_body_bytes)
         self.context = RequestContext(app, metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -19,10 +19,6 @@ def test_split_host(value: str, expected: tuple[str, int | None]) -> None:
     assert split_host(value) == expected
 
 
-async def _app(scope: object, receive: object, send: object) -> None:
-    raise AssertionError("not reached")
-
-
 @pytest.mark.parametrize(
     ("origin", "allowed"),
     [
@@ -37,5 +33,5 @@ async def _app(scope: object, receive: object, send: object) -> None:
     ],
 )
 def test_origin_must_be_the_daemon_itself(origin: str, allowed: bool) -> None:
-    guard = HostOriginGuard(_app, ApiSettings(port=8700))  # type: ignore[arg-type]
+    guard = HostOriginGuard(ApiSettings(port=8700))
     assert guard.allowed_origin(origin) is allowed
