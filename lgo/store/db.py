@@ -351,10 +351,10 @@ def write_with_commit(
     driver_connection = connection.connection.driver_connection
     cursor = psycopg.ClientCursor(driver_connection)  # type: ignore[arg-type]
     pending = connection.info.setdefault(_WITH_COMMIT, [])
+    prepared = _prepared_on(connection, driver_connection) if many else set()
     for row in many:
         driver = _driver_sql(connection.dialect, statement, tuple(row))
         named = _named(driver.compiled.string)
-        prepared = _prepared_on(connection, driver_connection)
         if named.name not in prepared:
             # Once per connection: PREPARE is not transactional (a rollback keeps it).
             _on_cursor(connection, named.prepare, None, many=False)
