@@ -416,16 +416,8 @@ def test_driver_values_are_what_sqlalchemy_constructs(
 ) -> None:
     """The values a dispensation's statements send, from their plan decided once per shape, are
     those SQLAlchemy's ``construct_params`` (and its bind processors) builds on every call."""
-    from lgo.services.prescriptions import InMemoryCatalog
     from lgo.store import db as store_db
-    from tests.fixtures.dispensing import (
-        LIST_I_PRODUCT,
-        dispensation_input,
-        dispensing_service,
-        make_patient,
-        paper,
-        pharmacist,
-    )
+    from tests.bench.measure_dispensing import dispense_many
 
     planned, compared = store_db._DriverSQL.values, []
 
@@ -437,10 +429,7 @@ def test_driver_values_are_what_sqlalchemy_constructs(
         return values
 
     monkeypatch.setattr(store_db._DriverSQL, "values", checked)
-    service = dispensing_service(any_db, InMemoryCatalog([LIST_I_PRODUCT]))
-    patient = make_patient(any_db)
-    data = dispensation_input(patient, paper("BPLANX00000001", eprescription=True))
-    service.dispense("plan-check-0001", data, pharmacist("comptoir-plan"), degraded=False)
+    dispense_many(any_db, 1, "plan")  # a paper e-prescription with a list I line
     assert len(compared) >= 5  # the key, the prescription, the dispensation, its lines…
     assert any("ordonnancier" in sql for sql in compared) or any_db.dialect == "postgresql"
 
