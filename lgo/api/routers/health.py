@@ -13,16 +13,22 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from lgo import __version__
-from lgo.api.deps import CounterDep
+from lgo.api.deps import CounterDep, require_counter
+from lgo.api.direct import CounterRoute
 from lgo.bootstrap.container import Container
 from lgo.core.lifecycle import ComponentHealth, HealthCheck
 
-router = APIRouter(tags=["health"])
+# The token checked by the route's handler (CounterRoute), before FastAPI solves the rest: the
+# route every counter polls spares FastAPI's solving of the check (issue 20). The endpoint's
+# ``counter`` parameter then reads the counter already checked; the schema is unchanged.
+router = APIRouter(
+    tags=["health"], dependencies=[Depends(require_counter)], route_class=CounterRoute
+)
 
 IN_MEMORY_PROBES = frozenset({"outbox", "catalog", "pcsc", "documents"})  # attributes only
 DATABASE_PROBES = frozenset({"database"})

@@ -84,6 +84,8 @@ def _scenario(harness: ApiHarness) -> dict[str, tuple[int, dict[str, str], str]]
         "dispensation, unknown": ("GET", f"/v1/dispensations/{_UNKNOWN_ID}"),
         "dispensations, bad limit": ("GET", "/v1/dispensations?limit=-1"),
         "ordonnancier verify": ("GET", "/v1/ordonnancier/verify"),
+        "health": ("GET", "/v1/health"),
+        "health, wrong method": ("POST", "/v1/health"),
         "outbox retry, unknown": ("POST", f"/v1/outbox/{_UNKNOWN_ID}/retry"),
         "wrong method": ("DELETE", "/v1/stats"),
         "unknown path": ("GET", "/v1/nothing-here"),
@@ -116,6 +118,9 @@ def test_counter_routes_answer_every_case_as_fastapi(
     statuses = {name: answer[0] for name, answer in answers.items()}
     # The scenario reaches each layer (so the comparison covers them all).
     assert statuses["stats, token"] == 200
+    assert statuses["health, token"] == 200
+    assert statuses["health, no token"] == 401
+    assert statuses["health, wrong method, no token"] == 405
     assert statuses["stats, no token"] == statuses["stats, wrong scheme"] == 401
     assert statuses["stats, bad query, token"] == 422
     assert statuses["stats, bad query, unknown token"] == 401  # the token before the query
@@ -155,6 +160,17 @@ def test_the_daemon_checks_the_token_outside_fastapis_solving(
     # A body route: FastAPI solves the token as before.
     ours.client.post("/v1/patients", json={})
     assert solved[1][0] is require_counter
+
+
+def test_health_checks_the_token_outside_fastapis_solving(
+    ours: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours.client.get("/v1/health")  # builds the router's handlers
+    solved = _solved_dependencies(monkeypatch)
+    answer = ours.client.get("/v1/health")
+    assert answer.status_code == 200
+    assert answer.json()["counter"] == "test-counter"  # the CounterDep parameter's checked counter
+    assert solved[0] and require_counter not in solved[0]
 
 
 def _recording(cached: Any, checks: list[str]) -> Any:
