@@ -12,6 +12,7 @@ from fastapi.telemetry import TelemetryConfig
 from lgo import __version__
 from lgo.api.contract import install_contract
 from lgo.api.deps import DatabaseThreads
+from lgo.api.direct import lane_paths
 from lgo.api.observability import Metrics
 from lgo.api.problems import install_problem_handlers
 from lgo.api.routers import ROUTERS
@@ -91,6 +92,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         settings=settings.api,
         max_body_bytes=settings.api.max_body_bytes,
         metrics=app.state.metrics,
+        lane_paths=lane_paths(ROUTERS),  # the dispensation POSTs, below Starlette's stack
     )
     return app
 

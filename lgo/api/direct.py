@@ -41,17 +41,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import fastapi.routing
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, serialize_response
+from fastapi.routing import APIRoute, APIRouter, serialize_response
 from pydantic import BaseModel
+from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lgo.api.deps import require_counter
 from lgo.services.counters import CounterInfo
@@ -210,22 +212,50 @@ class DirectRoute(JsonBodyRoute):
         route = _effective(self)
         if direct is None or body_model is None or route is None or not _can_serve(route, direct):
             return fastapi_handler
+        server = _Server(route, direct, body_model)
 
         async def handle(request: Request) -> Response:
-            if request.headers.get("content-type") != "application/json" or _fastapi_serves_all(
-                request
-            ):
+            request.scope[_SERVER] = server  # what the lane learns from (class Lane)
+            if not server.takes(request):
                 return await fastapi_handler(request)
             try:
-                body = body_model.model_validate_json(await request.body())
-            except Exception:  # FastAPI reads it again and answers as it does (422 or 400)
-                return await fastapi_handler(request)
-            result = await direct.call(request, body)
-            if result is None:
-                return await fastapi_handler(request)
-            return result if isinstance(result, Response) else await _answer(route, result)
+                body = server.validated(await request.body())
+            except Exception:  # FastAPI reads it again and answers as it does
+                body = None
+            response = None if body is None else await server.answer(request, body)
+            return response if response is not None else await fastapi_handler(request)
 
         return handle
+
+
+class _Server:
+    """What :class:`DirectRoute`'s handler and the :class:`Lane` share: which requests the direct
+    call takes, and its answer."""
+
+    def __init__(self, route: Any, direct: _Direct, body_model: type[BaseModel]) -> None:
+        self.route = route
+        self.direct = direct
+        self.body_model = body_model
+
+    def takes(self, request: Request) -> bool:
+        """Whether the request may be served directly, before its body is read."""
+        return request.headers.get("content-type") == "application/json" and not (
+            _fastapi_serves_all(request)
+        )
+
+    def validated(self, body: bytes) -> BaseModel | None:
+        """The body model, or None when FastAPI must read the body and answer (422 or 400)."""
+        try:
+            return self.body_model.model_validate_json(body)
+        except Exception:
+            return None
+
+    async def answer(self, request: Request, body: BaseModel) -> Response | None:
+        """The endpoint's answer, or None when the direct call declines the request."""
+        result = await self.direct.call(request, body)
+        if result is None or isinstance(result, Response):
+            return result
+        return await _answer(self.route, result)
 
 
 def _effective(route: APIRoute) -> Any:
@@ -287,4 +317,128 @@ def _takes_only_the_request(dependant: Dependant) -> bool:
         or dependant.background_tasks_param_name
         or dependant.response_param_name
         or dependant.security_scopes_param_name
+    )
+
+
+_SERVER = "lgo.direct"  # the scope key where DirectRoute's handler names its _Server
+# What the stack below the lane sets afresh for every request, never learned: FastAPI's exit
+# stacks (the direct call uses none; a request handed back to the app gets its own) and _SERVER.
+_PER_REQUEST = frozenset(
+    {"fastapi_middleware_astack", "fastapi_inner_astack", "fastapi_function_astack", _SERVER}
+)
+
+
+@dataclass(frozen=True)
+class _Learned:
+    server: _Server
+    scope: tuple[tuple[str, Any], ...]  # what the stack added to the scope before the handler
+
+
+class Lane:
+    """The ASGI app a request to a directly served POST route takes, below Starlette's stack.
+
+    :class:`~lgo.api.security.RequestGate` hands it the ``POST`` requests whose path is one of
+    :func:`lane_paths`, inside their own ``RequestContext``. The first request to a path goes to
+    the app (``app``: Starlette's exception middleware, FastAPI's exit stack, the router, the
+    route); when the router gave it to a :class:`DirectRoute`, the lane learns from the scope what
+    the stack added on the way (``app``'s router, the route, the endpoint, the path parameters,
+    FastAPI's scope entries, the exception handlers): lgo's app routes on the method and the path
+    alone, so every later ``POST`` to that path would take the same way. The lane then serves
+    those with the route's direct call in a scope set as the stack would have set it, its
+    exceptions handled as the route's handler and the exception middleware handle them (Starlette's
+    ``wrap_app_handling_exceptions``, twice, with the app's handlers): an LgoError, a validation
+    error or an ``HTTPException`` gets the app's problem+json answer, anything else goes up to
+    ``ServerErrorMiddleware`` as before. Whatever the direct call does not take (see
+    :class:`DirectRoute`; a ``root_path``, too) goes to the app untouched, its body replayed when the
+    lane read it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.learned: dict[str, _Learned] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        learned = self.learned.get(scope["path"])
+        if learned is None or scope.get("root_path"):
+            await self._through_the_app(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
+        server = learned.server
+        if not server.takes(request):
+            await self.app(scope, receive, send)
+            return
+        try:
+            raw = await request.body()
+        except Exception:  # the client went away: the app meets it as it would
+            await self.app(scope, receive, send)
+            return
+        body = server.validated(raw)
+        if body is None or not await _served(request, receive, send, body, learned):
+            await self.app(scope, _replay(raw, receive), send)
+
+    async def _through_the_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        before = set(scope)
+        await self.app(scope, receive, send)
+        server = scope.get(_SERVER)
+        if isinstance(server, _Server) and not scope.get("root_path"):
+            skipped = before | _PER_REQUEST
+            added = tuple((k, v) for k, v in scope.items() if k not in skipped)
+            self.learned[scope["path"]] = _Learned(server, added)
+
+
+async def _served(
+    request: Request,
+    receive: Receive,
+    send: Send,
+    body: BaseModel,
+    learned: _Learned,
+) -> bool:
+    """Serve the request directly in its learned scope; False (the scope as it was, nothing sent)
+    when the direct call declines it."""
+    scope = request.scope
+    server = learned.server
+    for key, value in learned.scope:  # dicts (path parameters, FastAPI's entries) are per request
+        scope[key] = dict(value) if isinstance(value, dict) else value
+    declined = False
+
+    async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal declined
+        response = await server.answer(request, body)
+        if response is None:
+            declined = True
+        else:
+            await response(scope, receive, send)
+
+    # The route's handler (FastAPI's request_response), then Starlette's exception middleware.
+    handled = wrap_app_handling_exceptions(respond, request)
+    await wrap_app_handling_exceptions(handled, Request(scope, receive, send))(scope, receive, send)
+    if declined:
+        for key, _ in learned.scope:
+            del scope[key]
+    return not declined
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The request's channel with the body the lane read given first, whole."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def lane_paths(routers: Iterable[APIRouter]) -> frozenset[str]:
+    """The paths of the ``POST`` routes of ``routers`` served directly (the :class:`Lane`'s)."""
+    return frozenset(
+        route.path
+        for router in routers
+        for route in router.routes
+        if isinstance(route, DirectRoute)
+        and route.endpoint in _DIRECT
+        and route.methods == {"POST"}
     )

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lgo.api.direct import Lane
 from lgo.api.limits import BodySizeLimit
 from lgo.api.observability import Metrics, RequestContext
 from lgo.core.errors import ForbiddenHost, ForbiddenOrigin, LgoError
@@ -89,15 +90,26 @@ class RequestGate:
     """lgo's three request layers as one ASGI middleware (one call, one read of the headers),
     in their order: the Host/Origin guard (:class:`HostOriginGuard`), the body size cap
     (lgo/api/limits.py), then the request id, access log and metrics (lgo/api/observability.py).
-    A request refused by the first two is answered at once, like before, and not logged."""
+    A request refused by the first two is answered at once, like before, and not logged.
+
+    A ``POST`` to one of ``lane_paths`` (the dispensation routes served directly) then goes, in its
+    own request context (same id, access line and metrics), to the :class:`~lgo.api.direct.Lane`,
+    which serves it below Starlette's stack or hands it to ``app`` (lgo/api/direct.py)."""
 
     def __init__(
-        self, app: ASGIApp, settings: ApiSettings, max_body_bytes: int, metrics: Metrics
+        self,
+        app: ASGIApp,
+        settings: ApiSettings,
+        max_body_bytes: int,
+        metrics: Metrics,
+        lane_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.guard = HostOriginGuard(settings)
         self.limit = BodySizeLimit(max_body_bytes)
         self.context = RequestContext(app, metrics)
+        self.lane_paths = lane_paths
+        self.lane = RequestContext(Lane(app), metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -112,7 +124,10 @@ class RequestGate:
         elif kind == "websocket":
             await self.app(scope, receive, send)
         elif (body := await self.limit.read(scope, receive, send, headers)) is not None:
-            await self.context.handle(scope, body, send, headers)
+            if scope["method"] == "POST" and scope["path"] in self.lane_paths:
+                await self.lane.handle(scope, body, send, headers)
+            else:
+                await self.context.handle(scope, body, send, headers)
 
 
 def _hosts(raw: Sequence[tuple[bytes, bytes]]) -> int:

@@ -5,6 +5,11 @@ with the direct calls unregistered (FastAPI's dependency solving for every reque
 are compared status, headers and body (ids and times aside), in the same order: the errors of each
 layer (token, session, Idempotency-Key, content type, body), a commit, its replay, the 409s and a
 check. A third test proves the shortcut is really taken by the daemon's app.
+
+The daemon's app serves those POSTs in the lane (``Lane``, below Starlette's stack): the same
+scenario also runs against an app without the lane, and both must answer alike, write the same
+rows, log the same access lines and count the same metrics; other tests prove the lane is taken
+(the router never sees those requests) and that it hands the app what it must.
 """
 
 from __future__ import annotations
@@ -12,17 +17,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import fastapi.routing
 import pytest
+import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.utils import solve_dependencies
 from fastapi.testclient import TestClient
+from sqlalchemy import inspect, text
 
+from lgo.api import app as app_module
 from lgo.api import direct
+from lgo.api.deps import get_dispensation_intake
 from lgo.api.routers.dispensations import router
 from lgo.bootstrap.dispensing import part_of
 from lgo.core.settings import load_settings
@@ -72,6 +81,16 @@ def direct_app(tmp_path: Path) -> Iterator[ApiHarness]:
 
 
 @pytest.fixture
+def no_lane_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
+    """The daemon's app with no path given to the lane (every request through the router)."""
+    with ExitStack() as stack:
+        with monkeypatch.context() as patch:
+            patch.setattr(app_module, "lane_paths", lambda routers: frozenset())
+            harness = stack.enter_context(_app(tmp_path, "no-lane"))
+        yield _warmed(harness)
+
+
+@pytest.fixture
 def fastapi_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
     with _app(tmp_path, "fastapi") as harness:
         with monkeypatch.context() as patch:
@@ -87,15 +106,22 @@ def _answer(response: Any) -> tuple[int, dict[str, str], str]:
     return response.status_code, headers, _VARYING.sub("~", response.text)
 
 
-def _scenario(harness: ApiHarness) -> list[tuple[str, tuple[int, dict[str, str], str]]]:
-    """Every case in order, each answer kept with its name."""
+def _scenario(
+    harness: ApiHarness, routed: dict[str, bool] | None = None
+) -> list[tuple[str, tuple[int, dict[str, str], str]]]:
+    """Every case in order, each answer kept with its name (and in ``routed``, whether the app's
+    router saw the request)."""
     client, container = harness.client, harness.container
     good = paper_body(PATIENT_ID)
     key = {"Idempotency-Key": "k-direct-0001"}
     seen: list[tuple[str, tuple[int, dict[str, str], str]]] = []
+    entries = _count_routing(harness)
 
     def post(name: str, path: str = "/v1/dispensations", **kwargs: Any) -> None:
+        before = len(entries)
         seen.append((name, _answer(client.post(path, **kwargs))))
+        if routed is not None:
+            routed[name] = len(entries) > before
 
     bad_bodies: dict[str, Any] = {
         "empty": b"",
@@ -161,6 +187,24 @@ def _scenario(harness: ApiHarness) -> list[tuple[str, tuple[int, dict[str, str],
     post("same body, other key", json=good, headers={"Idempotency-Key": "k-direct-0002"})
     post("check after", "/v1/dispensations/check", json=good)
     return seen
+
+
+def _count_routing(harness: ApiHarness) -> list[str]:
+    """The paths of the requests the app's router is entered for, from now on."""
+    app: Any = harness.client.app
+    router = app.router
+    entries: list[str] = getattr(router, "lgo_test_entries", None) or []
+    if not hasattr(router, "lgo_test_entries"):
+        stack = router.middleware_stack
+
+        async def counting(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                entries.append(scope["path"])
+            await stack(scope, receive, send)
+
+        router.middleware_stack = counting
+        router.lgo_test_entries = entries
+    return entries
 
 
 def _count_solving(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -237,3 +281,147 @@ def test_a_dependency_the_direct_call_does_not_solve_turns_the_shortcut_off() ->
         answer = client.post("/v1/dispensations/check", json=paper_body(PATIENT_ID))
     assert answer.status_code == 500  # no daemon state behind this bare app
     assert called == ["/v1/dispensations/check"]
+
+
+def _rows(harness: ApiHarness) -> dict[str, int]:
+    """How many rows each table holds."""
+    engine = harness.container.db.engine
+    with engine.connect() as connection:
+        return {
+            table: connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+            for table in inspect(engine).get_table_names()
+        }
+
+
+def _requests_counted(harness: ApiHarness) -> dict[tuple[str, ...], float]:
+    """The request counter and the latency histogram's count, by their labels."""
+    app: Any = harness.client.app
+    registry = app.state.metrics.registry
+    return {
+        (sample.name, *sample.labels.values()): sample.value
+        for metric in registry.collect()
+        for sample in metric.samples
+        if sample.name in {"lgo_http_requests_total", "lgo_http_request_duration_seconds_count"}
+    }
+
+
+def _access_lines(scenario: Any) -> tuple[Any, list[tuple[Any, ...]]]:
+    """What ``scenario()`` returns, and the fields of its access lines (duration aside)."""
+    with structlog.testing.capture_logs() as logs:
+        result = scenario()
+    lines = [
+        (line["method"], line["route"], line["status"], "request_id" in line)
+        for line in logs
+        if line.get("event") == "http_request"
+    ]
+    return result, lines
+
+
+def test_the_lane_answers_writes_logs_and_counts_as_the_app(
+    direct_app: ApiHarness, no_lane_app: ApiHarness
+) -> None:
+    routed: dict[str, bool] = {}
+    ours, our_lines = _access_lines(lambda: _scenario(direct_app, routed))
+    theirs, their_lines = _access_lines(lambda: _scenario(no_lane_app))
+    assert [name for name, _ in ours] == [name for name, _ in theirs]
+    for (name, answer), (_, expected) in zip(ours, theirs, strict=True):
+        assert answer == expected, name
+    assert _rows(direct_app) == _rows(no_lane_app)
+    assert our_lines == their_lines
+    assert len(our_lines) == len(ours)
+    assert _requests_counted(direct_app) == _requests_counted(no_lane_app)
+    # The lane served what the direct call takes (after the first request to each path, which
+    # goes through the app), and handed the app the rest.
+    taken = [name for name, entered in routed.items() if not entered]
+    for name in ("commit", "replay", "same key, other body", "check", "refused", "key missing"):
+        assert name in taken
+    for name in (
+        "no token at /v1/dispensations",  # the first at each path: learned from the app
+        "no token at /v1/dispensations/check",
+        "key short",  # declined by the direct call
+        "content type text/plain",
+        "session: not json at /v1/dispensations",
+    ):
+        assert routed[name], name
+
+
+def _elsewhere(harness: ApiHarness) -> tuple[list[Any], list[str]]:
+    """Requests near the lane's (other methods, path variants, overridden dependencies): their
+    answers, and the paths the router saw."""
+    client = harness.client
+    good = paper_body(PATIENT_ID)
+    open_pharmacist_session(harness.container)
+    for path in ("/v1/dispensations/check", "/v1/dispensations"):  # the lane learns both paths
+        client.post(path, json=good, headers={"Idempotency-Key": "k-lane-learn"})
+    entries = _count_routing(harness)
+    entries.clear()
+    answers: list[Any] = []
+    for method, path in [
+        ("POST", "/v1/dispensations/"),
+        ("POST", "/v1/dispensations/check/"),
+        ("POST", "/v1//dispensations"),
+        ("POST", "/V1/dispensations"),
+        ("HEAD", "/v1/dispensations"),
+        ("OPTIONS", "/v1/dispensations"),
+        ("PUT", "/v1/dispensations"),
+        ("GET", "/v1/dispensations/check"),
+        ("DELETE", "/v1/dispensations/check"),
+    ]:
+        response = client.request(
+            method,
+            path,
+            json=good,
+            headers={"Idempotency-Key": "k-lane-0002"},
+            follow_redirects=False,
+        )
+        kept = {"location", "allow", "content-type"}
+        answers.append(
+            (
+                method,
+                path,
+                response.status_code,
+                {k: v for k, v in response.headers.items() if k in kept},
+                response.text,
+            )
+        )
+    app: Any = client.app
+    app.dependency_overrides[get_dispensation_intake] = get_dispensation_intake
+    try:
+        answers.append(_answer(client.post("/v1/dispensations/check", json=good)))
+    finally:
+        app.dependency_overrides.clear()
+    return answers, list(entries)
+
+
+def test_the_lane_hands_the_app_what_it_must_answer(
+    direct_app: ApiHarness, no_lane_app: ApiHarness
+) -> None:
+    ours, routed = _elsewhere(direct_app)
+    theirs, _ = _elsewhere(no_lane_app)
+    assert ours == theirs
+    assert len(routed) == len(ours)  # each went through the router
+    statuses = [answer[2] for answer in ours[:-1]]
+    # Path variants end in the counter page's mount (405), GET .../check in the read route (422).
+    assert statuses == [405, 405, 405, 405, 404, 405, 405, 422, 405]
+    assert ours[-1][0] == 200  # the overridden dependency ran (FastAPI solved it)
+
+
+def test_the_lane_skips_the_router(direct_app: ApiHarness) -> None:
+    """After the first request to a path, a dispensation POST never enters Starlette's router
+    (nor the middleware in front of it) and is logged with its route."""
+    client, good = direct_app.client, paper_body(PATIENT_ID)
+    open_pharmacist_session(direct_app.container)
+    entries = _count_routing(direct_app)
+    assert client.post("/v1/dispensations/check", json=good).status_code == 200
+    assert entries == ["/v1/dispensations/check"]  # learned from the app
+    headers = {"Idempotency-Key": "k-lane-0001", "X-Request-ID": "lane-1"}
+    with structlog.testing.capture_logs() as logs:
+        assert client.post("/v1/dispensations/check", json=good).status_code == 200
+        created = client.post("/v1/dispensations", json=good, headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.headers["x-request-id"] == "lane-1"
+    assert entries == ["/v1/dispensations/check", "/v1/dispensations"]
+    assert client.post("/v1/dispensations", json=good, headers=headers).status_code == 201
+    assert entries == ["/v1/dispensations/check", "/v1/dispensations"]
+    access = [(line["route"], line["status"]) for line in logs if line["event"] == "http_request"]
+    assert access == [("/v1/dispensations/check", 200), ("/v1/dispensations", 201)]
