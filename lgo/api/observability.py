@@ -13,9 +13,9 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lgo.core.logs import get_logger
+from lgo.core.logs import HotLogger
 
-log = get_logger("lgo.access")
+log = HotLogger("lgo.access")  # one line a request: written without a bound logger per call
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUEST_ID_BYTES = re.compile(REQUEST_ID_PATTERN.pattern.encode())  # on the raw header value
 

@@ -15,9 +15,9 @@ import json
 import logging
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Mapping, MutableMapping
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -132,6 +132,22 @@ def render_json(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> str:
     return _JSON.encode(event_dict)
 
 
+_second: tuple[int, str] = (0, "1970-01-01T00:00:00")  # the last second written, as text
+
+
+def iso_utc(ns: int) -> str:
+    """``ns`` nanoseconds since the epoch as TimeStamper(fmt="iso", utc=True) writes the moment
+    (``datetime.now(tz=UTC).isoformat()`` with ``Z``: microseconds floored, omitted when zero),
+    with the date and time of day formatted once per second (a third of datetime's cost)."""
+    global _second
+    seconds, rest = divmod(ns, 1_000_000_000)
+    last = _second  # one read: another thread may replace it meanwhile
+    if last[0] != seconds:
+        last = _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    micro = rest // 1000
+    return f"{last[1]}.{micro:06d}Z" if micro else f"{last[1]}Z"
+
+
 def finish_json(_: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
     """The JSON line's processors after ``merge_contextvars`` in one step, with the same result:
     structlog's ``add_log_level`` and ``TimeStamper(fmt="iso", utc=True)``, then :func:`redact`,
@@ -144,7 +160,7 @@ def finish_json(_: Any, method_name: str, event_dict: MutableMapping[str, Any]) 
         if method_name == "exception"
         else method_name
     )
-    event_dict["timestamp"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+    event_dict["timestamp"] = iso_utc(time.time_ns())
     redact(None, method_name, event_dict)
     if "exc_info" in event_dict:  # render_exc_info finds nothing to do without the key
         render_exc_info(None, method_name, event_dict)
@@ -179,7 +195,49 @@ def _stderr_lines(*_: Any) -> _StderrLines:
     return _STDERR_LINES
 
 
+# What configure_logging sets for JSON lines: the processors, compared element by element (a test's
+# capture_logs edits the configured list in place), and the level's wrapper class.
+_JSON_PROCESSORS = (structlog.contextvars.merge_contextvars, finish_json)
+_json_wrapper: tuple[type[Any], int] | None = None  # (wrapper class, its level) when JSON
+
+
+class HotLogger:
+    """A logger for a line written on every request (the access line), at INFO.
+
+    While structlog's configuration is the one :func:`configure_logging` set for JSON lines, a line
+    is what structlog would write with it: the keywords then ``event`` (the logger binds no
+    context), the context variables (``merge_contextvars``), :func:`finish_json`, the stderr writer
+    (about 8 µs a line less than structlog's logger, which builds a bound logger for each call). Any
+    other configuration (a test's, structlog's defaults after ``reset_defaults``, another level's
+    wrapper) goes through structlog's own logger, as before.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._log = structlog.get_logger(name)
+
+    def info(self, event: str, **kw: Any) -> None:
+        config = structlog.get_config()
+        json_wrapper = _json_wrapper
+        processors = config["processors"]
+        if (
+            json_wrapper is None
+            or config["wrapper_class"] is not json_wrapper[0]
+            or config["logger_factory"] is not _stderr_lines
+            or config["context_class"] is not dict
+            or len(processors) != 2
+            or processors[0] is not _JSON_PROCESSORS[0]
+            or processors[1] is not _JSON_PROCESSORS[1]
+        ):
+            self._log.info(event, **kw)
+            return
+        if json_wrapper[1] > logging.INFO:
+            return
+        kw["event"] = event
+        _STDERR_LINES.msg(finish_json(None, "info", _JSON_PROCESSORS[0](None, "info", kw)))
+
+
 def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
+    global _json_wrapper
     renderer: Any = render_json if json_output else structlog.dev.ConsoleRenderer()
     shared: list[Any] = [
         structlog.processors.add_log_level,
@@ -189,9 +247,11 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
     ]
     # JSON (the daemon's): the same steps fused in finish_json, cheaper for every line.
     steps = [finish_json] if json_output else [*shared, renderer]
+    wrapper = structlog.make_filtering_bound_logger(logging.getLevelName(level))
+    _json_wrapper = (wrapper, logging.getLevelName(level)) if json_output else None
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, *steps],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        wrapper_class=wrapper,
         logger_factory=_stderr_lines,
         # Not cached: a cached logger keeps the level of its first use, and tests reconfigure the
         # level and reset structlog; building one per call costs ~1 µs with the factory above.

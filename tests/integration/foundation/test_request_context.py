@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry import trace
 
+from lgo.api import observability
 from lgo.api.deps import require_counter
 from lgo.api.observability import new_request_id
 from lgo.core.logs import configure_logging, get_logger
@@ -217,3 +218,51 @@ def test_health_answer_shape_is_unchanged(api: ApiHarness) -> None:
         list(c) == ["ok", "detail"] for c in body["components"].values()
     )
     assert all(isinstance(c["ok"], bool) for c in body["components"].values())
+
+
+def test_the_access_line_is_written_without_structlogs_logger_under_lgos_configuration(
+    api: ApiHarness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under configure_logging's JSON configuration the line is built and written directly
+    (lgo.core.logs.HotLogger), the same line as structlog's logger writes (keys and values above)."""
+    monkeypatch.setattr(observability.log, "_log", None)  # structlog's logger: unusable
+    capsys.readouterr()
+    assert api.client.get("/v1/health", headers={"X-Request-ID": "direct-1"}).status_code == 200
+    (line,) = _access(_lines(capsys))
+    assert list(line) == ACCESS_KEYS and line["request_id"] == "direct-1"
+
+
+def test_the_access_line_follows_any_other_configuration(
+    api: ApiHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A configuration lgo did not set (a test's, a level above INFO, structlog's defaults, an
+    added processor) gets the access line through structlog, as any other line."""
+    with structlog.testing.capture_logs() as captured:
+        api.client.get("/v1/health")
+    (entry,) = [x for x in captured if x["event"] == "http_request"]
+    assert entry["route"] == "/v1/health" and entry["status"] == 200
+    assert entry["log_level"] == "info"
+
+    configure_logging("WARNING", json_output=True)
+    capsys.readouterr()
+    api.client.get("/v1/health")
+    get_logger("test").warning("still_written")
+    assert [x["event"] for x in _lines(capsys)] == ["still_written"]
+
+    def tagged(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        return {**event, "tag": "added"}
+
+    configure_logging("INFO", json_output=True)
+    processors = structlog.get_config()["processors"]
+    structlog.configure(processors=[processors[0], tagged, *processors[1:]])
+    api.client.get("/v1/health")
+    (line,) = _access(_lines(capsys))
+    assert line["tag"] == "added" and line["route"] == "/v1/health"
+
+    configure_logging("INFO", json_output=False)
+    api.client.get("/v1/health")
+    assert "http_request" in capsys.readouterr().err
+
+    structlog.reset_defaults()
+    api.client.get("/v1/health")
+    assert "http_request" in capsys.readouterr().out  # structlog's default: stdout

@@ -6,7 +6,9 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -203,3 +205,32 @@ def test_the_fused_json_step_writes_what_the_separate_processors_wrote(
         )
     assert list(fused.items()) == list(wanted.items())
     assert SECRET not in json.dumps(fused)
+
+
+@pytest.mark.parametrize(
+    "ns",
+    [
+        0,
+        1_000,
+        999_999_999,
+        1_764_800_000_000_000_000,  # the same second twice: the text kept from the call before
+        1_764_800_000_123_456_789,
+        1_764_800_001_000_000_000,
+        1_709_164_799_999_999_999,  # 2024-02-28 23:59:59.999999, then the leap day
+        1_709_164_800_000_000_500,
+        951_782_400_000_001_000,  # 2000-02-29, then back in time
+        4_102_444_799_000_999_000,  # 2099-12-31
+    ],
+)
+def test_iso_utc_writes_the_time_as_structlogs_timestamper(ns: int) -> None:
+    """What TimeStamper(fmt="iso", utc=True) writes for that moment: datetime's isoformat of the
+    UTC time, microseconds floored (as datetime.now does) and left out when zero, ``Z``."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest // 1000)
+    assert logs.iso_utc(ns) == moment.isoformat().replace("+00:00", "Z")
+
+
+def test_iso_utc_is_now() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    written = datetime.fromisoformat(logs.iso_utc(time.time_ns()).replace("Z", "+00:00"))
+    assert before <= written <= datetime.now(UTC)
