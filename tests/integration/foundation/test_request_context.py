@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -249,7 +249,7 @@ def test_the_access_line_follows_any_other_configuration(
     get_logger("test").warning("still_written")
     assert [x["event"] for x in _lines(capsys)] == ["still_written"]
 
-    def tagged(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    def tagged(_: Any, __: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
         return {**event, "tag": "added"}
 
     configure_logging("INFO", json_output=True)
