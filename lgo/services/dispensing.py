@@ -21,9 +21,20 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Insert, bindparam, insert, null, select, union_all, update
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    Insert,
+    bindparam,
+    insert,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -177,22 +188,32 @@ _PATIENT_AND_PAST_ROWS = (
     .where(_PATIENTS.c.id == bindparam("patient_id"))
 )
 _PATIENT_AND_PAST = _PATIENT_AND_PAST_ROWS.order_by(_LINES.c.line_no, _LINES.c.seq)
+
+
 # ...and, with a controlled line, the periods this patient has covered by other prescriptions for
 # its substances (the rows _COVERED reads, without a patient, named by their substance).
-_COVERED_ROWS = (
-    select(
-        *(null() for _ in range(len(STORED_PATIENT_COLUMNS) + len(_PAST_COLUMNS) - 2)),
-        _LINES.c.period_start,
-        _LINES.c.period_end,
-        _LINES.c.molecule,
+@lru_cache(maxsize=32)
+def _patient_past_and_covered(substances: int) -> CompoundSelect[Any]:
+    """The read for ``substances`` controlled substances: one statement per count, built once,
+    its ``IN`` list of plain binds (``molecule_0``…). An expanding bind would have SQLAlchemy
+    rewrite the SQL text and every bind on each call; a dispensation names few substances."""
+    covered_rows = (
+        select(
+            *(null() for _ in range(len(STORED_PATIENT_COLUMNS) + len(_PAST_COLUMNS) - 2)),
+            _LINES.c.period_start,
+            _LINES.c.period_end,
+            _LINES.c.molecule,
+        )
+        .join(_DISPENSATIONS, _DISPENSATIONS.c.id == _LINES.c.dispensation_id)
+        .where(
+            *_COVERED_ELSEWHERE,
+            _LINES.c.molecule.in_([bindparam(f"molecule_{i}") for i in range(substances)]),
+        )
     )
-    .join(_DISPENSATIONS, _DISPENSATIONS.c.id == _LINES.c.dispensation_id)
-    .where(*_COVERED_ELSEWHERE, _LINES.c.molecule.in_(bindparam("molecules", expanding=True)))
-)
-_WITH_COVERED = union_all(_PATIENT_AND_PAST_ROWS, _COVERED_ROWS)
-_PATIENT_PAST_AND_COVERED = _WITH_COVERED.order_by(
-    _WITH_COVERED.selected_columns.line_no, _WITH_COVERED.selected_columns.seq
-)
+    with_covered = union_all(_PATIENT_AND_PAST_ROWS, covered_rows)
+    columns = with_covered.selected_columns
+    return with_covered.order_by(columns.line_no, columns.seq)
+
 
 SCOPE = "dispensation"
 OUTBOX_EXECUTION = "eprescription.execution"
@@ -603,7 +624,7 @@ class DispensingService:
         listed = [line for line in lines if line["units"] > 0 and line["regulatory_list"] != "none"]
         entries = [_entry(line, prescription, patient, data, ctx, now) for line in listed]
         # The answer is built before the head is taken: only its numbers are filled in after.
-        body = _plain(_record_of(dispensation, lines, outbox))
+        body = _answer_of(dispensation, lines, outbox)
         written = _Written(body, queued=bool(outbox), ins_qualified=_ins_qualified(patient))
         shown = {id(line): answered for line, answered in zip(lines, body["lines"], strict=True)}
         if entries and ordonnancier.on_server(conn):
@@ -767,8 +788,9 @@ def _commit_read(patient_id: str, prescription: Prescription) -> tuple[Any, dict
         "prescription_id": prescription.prescription_id,
     }
     if substances := _controlled_substances(prescription):
-        params["molecules"] = sorted(set(substances.values()))
-        return _PATIENT_PAST_AND_COVERED, params
+        molecules = sorted(set(substances.values()))
+        params.update((f"molecule_{i}", molecule) for i, molecule in enumerate(molecules))
+        return _patient_past_and_covered(len(molecules)), params
     return _PATIENT_AND_PAST, params
 
 
@@ -1248,54 +1270,83 @@ def _record(session: Session, dispensation_id: str) -> DispensationRecord:
 def _record_of(
     row: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], outbox: list[OutboxState]
 ) -> DispensationRecord:
-    """The record from the dispensations / dispensation_lines values (as read, or as just
-    written: the commit answers without reading back)."""
+    """The record from the dispensations / dispensation_lines values, as read."""
+    answer = _answer_of(row, lines, outbox)
     return DispensationRecord(
-        id=row["id"],
-        created_at=row["created_at"].astimezone(UTC).isoformat(),
-        business_date=row["business_date"].isoformat(),
-        patient_id=row["patient_id"],
-        prescription_id=row["prescription_id"],
-        prescription_source=row["prescription_source"],
-        sync_status=row["sync_status"],
-        degraded=row["degraded"],
-        professional=ActingProfessional(
-            national_id=row["pharmacist_national_id"],
-            rpps=row["pharmacist_rpps"],
-            structure_id=row["structure_id"],
-            session_kind=row["session_kind"],
-            session_id=row["session_id"],
-            counter=row["counter_name"],
-        ),
-        lines=[_recorded_line(ln) for ln in lines],
-        outbox=outbox,
+        **{
+            **answer,
+            "professional": ActingProfessional(**answer["professional"]),
+            "lines": [_recorded_line(line) for line in answer["lines"]],
+            "outbox": outbox,
+        }
     )
 
 
-def _recorded_line(ln: Mapping[str, Any]) -> RecordedLine:
+def _recorded_line(answered: Mapping[str, Any]) -> RecordedLine:
+    override = answered["override"]
+    return RecordedLine(
+        **{**answered, "override": RecordedOverride(**override) if override else None}
+    )
+
+
+def _answer_of(
+    row: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], outbox: list[OutboxState]
+) -> dict[str, Any]:
+    """The commit's JSON body from the dispensations / dispensation_lines values (as just
+    written: the commit answers without reading back): what ``_plain`` makes of
+    :class:`DispensationRecord`, built without the dataclasses (same keys in the same order, same
+    values), since the commit builds it on every dispensation."""
+    return {
+        "id": row["id"],
+        "created_at": row["created_at"].astimezone(UTC).isoformat(),
+        "business_date": row["business_date"].isoformat(),
+        "patient_id": row["patient_id"],
+        "prescription_id": row["prescription_id"],
+        "prescription_source": row["prescription_source"],
+        "sync_status": row["sync_status"],
+        "degraded": row["degraded"],
+        "professional": {
+            "national_id": row["pharmacist_national_id"],
+            "rpps": row["pharmacist_rpps"],
+            "structure_id": row["structure_id"],
+            "session_kind": row["session_kind"],
+            "session_id": row["session_id"],
+            "counter": row["counter_name"],
+        },
+        "lines": [_answered_line(line) for line in lines],
+        "outbox": [{"id": message.id, "status": message.status} for message in outbox],
+    }
+
+
+def _answered_line(ln: Mapping[str, Any]) -> dict[str, Any]:
+    """One line of :func:`_answer_of` (a :class:`RecordedLine`'s fields, in order)."""
     override = (
-        RecordedOverride(ln["override_code"], ln["override_reason"], ln["override_rpps"])
+        {
+            "code": ln["override_code"],
+            "reason": ln["override_reason"],
+            "pharmacist_rpps": ln["override_rpps"],
+        }
         if ln["override_code"]
         else None
     )
-    return RecordedLine(
-        line_no=ln["line_no"],
-        intervention=ln["intervention"],
-        days=ln["days"],
-        units=ln["units"],
-        boxes=ln["boxes"],
-        delivered_cip13=ln["delivered_cip13"],
-        designation=ln["designation"],
-        regulatory_list=ln["regulatory_list"],
-        completeness=ln["completeness"],
-        exceptional=ln["exceptional"],
-        unit_dispensing=ln["unit_dispensing"],
-        lot=ln["lot"],
-        substituted_form=ln["substituted_form"],
-        reason=ln["reason"],
-        override=override,
-        mentions=ln["mentions"].split(";") if ln["mentions"] else [],
-        period_start=ln["period_start"].isoformat() if ln["period_start"] else None,
-        period_end=ln["period_end"].isoformat() if ln["period_end"] else None,
-        ordonnancier_number=ln["ordonnancier_number"],
-    )
+    return {
+        "line_no": ln["line_no"],
+        "intervention": ln["intervention"],
+        "days": ln["days"],
+        "units": ln["units"],
+        "boxes": ln["boxes"],
+        "delivered_cip13": ln["delivered_cip13"],
+        "designation": ln["designation"],
+        "regulatory_list": ln["regulatory_list"],
+        "completeness": ln["completeness"],
+        "exceptional": ln["exceptional"],
+        "unit_dispensing": ln["unit_dispensing"],
+        "lot": ln["lot"],
+        "substituted_form": ln["substituted_form"],
+        "reason": ln["reason"],
+        "override": override,
+        "mentions": ln["mentions"].split(";") if ln["mentions"] else [],
+        "period_start": ln["period_start"].isoformat() if ln["period_start"] else None,
+        "period_end": ln["period_end"].isoformat() if ln["period_end"] else None,
+        "ordonnancier_number": ln["ordonnancier_number"],
+    }

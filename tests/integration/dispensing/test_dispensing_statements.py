@@ -12,6 +12,7 @@ fails here: update the list only with a reason.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from decimal import Decimal
@@ -24,6 +25,7 @@ from structlog.testing import capture_logs
 from lgo.bootstrap.container import Container
 from lgo.bootstrap.documents import part_of as documents_part_of
 from lgo.core.events import EventBus
+from lgo.core.plain import plain
 from lgo.core.settings import Settings
 from lgo.domain.prescription import PrescriptionLine
 from lgo.domain.products import Pack, Product, RegulatoryList
@@ -253,6 +255,23 @@ def test_answer_is_the_record_as_read_back(any_db: Database) -> None:
     result = service.dispense("stmt-key-0005", data, pharmacist(), degraded=False)
     assert asdict(service.get(result.body["id"])) == result.body
     assert result.body["lines"][0]["ordonnancier_number"] is not None
+
+
+def test_answer_has_the_record_s_members_in_its_order(any_db: Database) -> None:
+    """The commit builds its body without the record's dataclasses: the same members in the same
+    order as the record read back (its JSON is the stored answer and the response), here with a
+    stupéfiant's period beside a list I line."""
+    service = DispensingService(any_db, EventBus(), InMemoryCatalog([LIST_I_PRODUCT, MORPHINE]))
+    rx = paper(
+        "STMTORDER001",
+        PrescriptionLine(1, LIST_I_PRODUCT, Decimal(1), 30),
+        PrescriptionLine(2, MORPHINE, Decimal(1), 7),
+    )
+    lines = (unchanged(1), unchanged(2, days=7, cip=MORPHINE.packs[0].cip13))
+    data = dispensation_input(make_patient(any_db), rx, *lines)
+    result = service.dispense("stmt-key-order", data, pharmacist(), degraded=False)
+    assert json.dumps(result.body) == json.dumps(plain(service.get(result.body["id"])))
+    assert result.body["lines"][1]["period_start"] is not None
 
 
 def test_renewal_reads_the_history_once_and_numbers_the_next_cycle(any_db: Database) -> None:
