@@ -20,6 +20,7 @@ added a moment ago works at once; only revocation needs the signal, and it canno
 
 from __future__ import annotations
 
+import mmap
 import os
 import select
 import sqlite3
@@ -107,21 +108,37 @@ class CounterTokens:
             return {row.token_hash: info_of(row) for row in rows}
 
 
+# The two copies of the WAL-index header at the start of the -shm file (sqlite.org/walformat.html):
+# a writer rewrites them at every commit (``iChange`` counts transactions) and when the WAL
+# restarts, before its COMMIT returns.
+_WAL_INDEX_HEADERS = 96
+
+
 class _SqliteWatch:
     """Generation = the ``counter_generation`` row, read only when ``PRAGMA data_version`` of a
     private connection says another connection committed (dispensations move data_version too, but
-    only a change to ``counters`` moves the row)."""
+    only a change to ``counters`` moves the row).
+
+    In WAL mode data_version moves only when the WAL-index header in the -shm file has changed, so
+    the header's bytes are compared first (read from memory, no SQLite call) and the PRAGMA runs
+    only when they differ. The private connection keeps the database in WAL mode meanwhile
+    (SQLite refuses to leave WAL while another connection is open) and the -shm file in place."""
 
     def __init__(self, db: Database) -> None:
         self._path = db.engine.url.database
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
         self._generation = 0
+        self._shm: mmap.mmap | None = None
+        self._header = b""  # the headers' bytes when data_version was last read
 
     def start(self) -> None:
         return None
 
     def stop(self) -> None:
+        if self._shm is not None:
+            self._shm.close()
+            self._shm = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -144,7 +161,14 @@ class _SqliteWatch:
             self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout=5000")
             self._version = None
+            self._shm = _wal_index(self._conn, self._path)
+        header = b""
+        if self._shm is not None:
+            header = self._shm[:_WAL_INDEX_HEADERS]
+            if header == self._header and self._version is not None:
+                return self._generation  # no commit since data_version was read
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        self._header = header  # taken before the PRAGMA: a commit in between shows next time
         if version != self._version:
             # fetchall: the statement completes, so no read transaction is left open.
             ((generation,),) = self._conn.execute(
@@ -152,6 +176,21 @@ class _SqliteWatch:
             ).fetchall()
             self._version, self._generation = version, generation
         return self._generation
+
+
+def _wal_index(conn: sqlite3.Connection, path: str) -> mmap.mmap | None:
+    """The -shm file mapped read-only, or None (then data_version is read at every check): not
+    in WAL mode, or the file is not there as SQLite sizes it."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        return None
+    conn.execute("PRAGMA schema_version").fetchone()  # a read: SQLite opens the -shm file
+    try:
+        with open(f"{path}-shm", "rb") as shm:
+            if os.fstat(shm.fileno()).st_size < _WAL_INDEX_HEADERS:
+                return None
+            return mmap.mmap(shm.fileno(), _WAL_INDEX_HEADERS, access=mmap.ACCESS_READ)
+    except OSError:
+        return None
 
 
 class _PgWatch:

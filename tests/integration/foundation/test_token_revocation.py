@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from lgo.core.settings import Settings, load_settings
-from lgo.services.counter_tokens import CounterTokens, _SqliteWatch
+from lgo.services.counter_tokens import CounterTokens, _SqliteWatch, _wal_index
 from lgo.services.counters import LISTENER_NAME, add_counter, revoke
 from lgo.store.db import Database
 from tests.fixtures.api import ApiHarness, running_api
@@ -227,3 +228,60 @@ INSERT INTO patients (id, created_at, updated_at, birth_name, given_names, birth
 identity_status) VALUES ('p-test-1', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'FICTIF',
 'Test', '19800101', 'manual', 'provisional')
 """
+
+
+WRITE_ELSEWHERE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA busy_timeout=5000")
+conn.execute(sys.argv[2])
+conn.close()
+"""
+
+
+def test_sqlite_reads_data_version_only_after_a_commit(sqlite_db: Database) -> None:
+    """The checks between two commits compare the WAL-index header only (no SQLite call); a
+    commit by another process, to any table, is seen by the next check, and a revocation there
+    takes effect at once."""
+    _, token = add_counter(sqlite_db, "comptoir-1")
+    tokens = CounterTokens(sqlite_db)
+    path = str(sqlite_db.engine.url.database)
+    try:
+        assert tokens.authenticate(token) is not None
+        watch = tokens._watch
+        assert isinstance(watch, _SqliteWatch) and watch._conn is not None
+        statements: list[str] = []
+        watch._conn.set_trace_callback(statements.append)
+        for _ in range(5):
+            assert tokens.cached(token) is not None
+        assert statements == []
+        subprocess.run(
+            [sys.executable, "-c", WRITE_ELSEWHERE, path, FICTITIOUS_PATIENT],
+            check=True,
+            timeout=60,
+        )
+        assert tokens.cached(token) is not None
+        assert any("data_version" in sql for sql in statements)
+        statements.clear()
+        assert tokens.cached(token) is not None and statements == []
+        assert revoke_elsewhere(str(sqlite_db.engine.url), "comptoir-1") == 0
+        assert tokens.cached(token) is None
+        assert tokens.authenticate(token) is None
+    finally:
+        asyncio.run(tokens.stop())
+
+
+def test_sqlite_without_wal_reads_data_version_at_every_check(tmp_path: Path) -> None:
+    path = tmp_path / "rollback.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE t (x)")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert _wal_index(conn, str(path)) is None
+    conn.execute("PRAGMA journal_mode=WAL")
+    shm = _wal_index(conn, str(path))
+    assert shm is not None
+    before = shm[:]
+    sqlite3.connect(path, isolation_level=None).execute("INSERT INTO t VALUES (1)")
+    assert shm[:] != before  # a commit rewrites the header
+    shm.close()
+    conn.close()
