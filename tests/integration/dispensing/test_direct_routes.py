@@ -425,3 +425,34 @@ def test_the_lane_skips_the_router(direct_app: ApiHarness) -> None:
     assert entries == ["/v1/dispensations/check", "/v1/dispensations"]
     access = [(line["route"], line["status"]) for line in logs if line["event"] == "http_request"]
     assert access == [("/v1/dispensations/check", 200), ("/v1/dispensations", 201)]
+
+
+def test_the_direct_call_sees_in_the_lane_the_scope_the_app_gives_it(
+    direct_app: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the router, the middleware and FastAPI put in the scope for the route (the app, the
+    router, the route, the endpoint, FastAPI's entries, the exception handlers) is there, the same,
+    when the lane serves the request; only the per-request exit stacks the direct call never reads
+    are missing."""
+    seen: list[dict[str, Any]] = []
+    answer = direct._Server.answer
+
+    async def spying(server: Any, request: Request, body: Any) -> Any:
+        seen.append(dict(request.scope))
+        return await answer(server, request, body)
+
+    monkeypatch.setattr(direct._Server, "answer", spying)
+    client, good = direct_app.client, paper_body(PATIENT_ID)
+    open_pharmacist_session(direct_app.container)
+    for _ in range(2):  # the first through the app, the second in the lane
+        assert client.post("/v1/dispensations/check", json=good).status_code == 200
+    by_app, in_lane = seen
+    stacks = {"fastapi_middleware_astack", "fastapi_inner_astack", "fastapi_function_astack"}
+    assert set(by_app) - set(in_lane) == stacks | {"lgo.direct"}
+    assert set(in_lane) <= set(by_app)
+    varying = {"state", "headers", *stacks, "lgo.direct"}
+    for key in set(in_lane) - varying:
+        assert in_lane[key] == by_app[key], key
+    for key in ("app", "router", "route", "endpoint"):
+        assert in_lane[key] is by_app[key], key
+    assert in_lane["fastapi"] is not by_app["fastapi"]  # a request's own copy
