@@ -5,11 +5,11 @@ entries and the outbox message (execution report). Nothing leaves the machine in
 worker reports later, so the counter keeps working when the e-prescription service is down
 (degraded mode). Exactly-once rests on constraints (see lgo/store/models/dispensing.py).
 
-On PostgreSQL a new paper prescription costs three round trips: the key's claim (with the
-BEGIN), then the prescription's insert with the commit's read, then one message with every write
+On PostgreSQL a new paper prescription costs two round trips: the key's claim (with the BEGIN),
+the prescription's insert and the commit's read in one pipeline, then one message with every write
 whose answer is not needed and the COMMIT (lgo.store.db: ``execute_together``,
-``write_with_commit``). A stored prescription adds its locked read, an execution report its outbox
-insert (the answer shows the message's id).
+``write_with_commit``). A stored prescription's locked read leaves with the claim and its commit's
+read adds one, an execution report its outbox insert (the answer shows the message's id).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    ClauseElement,
     CompoundSelect,
     Connection,
     Insert,
+    Select,
     bindparam,
     insert,
     null,
@@ -91,7 +93,13 @@ from lgo.services.prescription_patient import (
 from lgo.services.prescriptions import ProductCatalog, from_json, from_record, to_json
 from lgo.store.base import Base
 from lgo.store.columns import utcnow
-from lgo.store.db import Database, execute_on_driver, execute_together, write_with_commit
+from lgo.store.db import (
+    Database,
+    DriverResult,
+    execute_on_driver,
+    execute_together,
+    write_with_commit,
+)
 from lgo.store.models import Patient
 from lgo.store.models.dispensing import (
     DispensationLineRow,
@@ -525,11 +533,12 @@ class DispensingService:
             # A Core transaction, not an ORM Session: every statement here is a plain one.
             with self.db.transaction() as tx:
                 conn = tx.connection
-                replay = _claim_key(conn, key, data.fingerprint, self.clock())
+                now = self.clock()
+                replay, sent = _claim_key(conn, key, data, now)
                 if replay is not None:
                     return replay
                 fault_point("dispensation.after_key_claim")
-                written = self._write(conn, key, data, ctx, degraded)
+                written = self._write(conn, key, data, ctx, degraded, now, sent)
                 fault_point("dispensation.before_commit")
                 tx.commit()  # PostgreSQL: with the tail's writes, in one message
         except IntegrityError:
@@ -586,6 +595,8 @@ class DispensingService:
         data: DispensationInput,
         ctx: ProfessionalContext,
         degraded: bool,
+        now: datetime,
+        sent: Sequence[DriverResult],
     ) -> _Written:
         """Write the dispensation with plain statements (no ORM unit of work), each row once.
 
@@ -595,10 +606,10 @@ class DispensingService:
         numbers), the head's own update being the last write before the commit. PostgreSQL: every
         write whose answer is not needed leaves with the COMMIT, in one message (the
         dispensation and the register before the head's lock); only the outbox message, whose id
-        the answer shows, is sent before."""
-        now = self.clock()
+        the answer shows, is sent before. ``sent``: the answers of the typed copy's statements
+        that left with the key's claim (:func:`_claim_key`)."""
         # Read once the prescription is held: the history is what the last commit on it left.
-        prescription, (patient, past, covered) = _prescription_for_commit(conn, data, now)
+        prescription, (patient, past, covered) = _prescription_for_commit(conn, data, now, sent)
         ensure_prescription_patient(prescription, patient)  # before the dispensation's rows
         decision = evaluate_execution(
             prescription,
@@ -831,29 +842,30 @@ def _prescription_values(prescription: Prescription, now: datetime) -> dict[str,
 
 
 def _prescription_for_commit(
-    conn: Connection, data: DispensationInput, now: datetime
+    conn: Connection, data: DispensationInput, now: datetime, sent: Sequence[DriverResult]
 ) -> tuple[Prescription, _CommitReads]:
     """The prescription the commit checks, its row held (PostgreSQL): one commit per prescription
     at a time, and the commit's read, made once it is held. A typed copy is written in one
     statement when it is new (its insert holds the new row); a stored copy wins over the typed one
     and is read locked, then the read made. PostgreSQL: the typed copy's insert and the read for
-    it leave together (one round trip; the insert runs first, so the read still comes after the
-    row is held); when a stored copy wins, that read is dropped and made again after the lock."""
+    it left with the key's claim (``sent``: one round trip; the insert runs first, so the read
+    still comes after the row is held); when a stored copy wins, that read is dropped and made
+    again after the lock."""
     if data.paper is not None:
-        claim = (_NEW_PRESCRIPTION[conn.dialect.name], _prescription_values(data.paper, now))
-        if conn.dialect.name != "postgresql":  # in-process: no round trip to save
-            claimed, read = execute_on_driver(conn, *claim), None
-        else:
-            claimed, read = execute_together(
-                conn, [claim, _commit_read(data.patient_id, data.paper)]
-            )
+        read: DriverResult | None = None
+        if sent:
+            claimed, read = sent
+        else:  # SQLite (in-process: no round trip to save)
+            claimed = execute_on_driver(conn, *_typed_copy(conn, data.paper, now))
         if claimed.rowcount == 1:
             if read is None:
                 read = execute_on_driver(conn, *_commit_read(data.patient_id, data.paper))
             return data.paper, _commit_reads(read.rows, data.paper)
-    found = execute_on_driver(
-        conn, _PRESCRIPTION_CONTENT, {"prescription_id": data.prescription_id}
-    ).rows
+    if data.paper is None and sent:
+        (held,) = sent  # PostgreSQL: the locked read left with the key's claim
+    else:
+        held = execute_on_driver(conn, *_held_copy(data))
+    found = held.rows
     if not found:
         raise PrescriptionNotLoaded()
     prescription = from_json(found[0][0])
@@ -989,26 +1001,49 @@ def _stored_answer(conn: Connection, key: str) -> tuple[str, int, str] | None:
 
 
 def _claim_key(
-    conn: Connection, key: str, fingerprint: str, now: datetime
-) -> DispensationResult | None:
+    conn: Connection, key: str, data: DispensationInput, now: datetime
+) -> tuple[DispensationResult | None, list[DriverResult]]:
     """Insert the key first: a concurrent request with the same key blocks on the unique index
     (PostgreSQL) or on the writer lock (SQLite) until this transaction ends. A new key costs one
-    statement; a key already taken (the other transaction committed) is then read and replayed."""
+    statement; a key already taken (the other transaction committed) is then read and replayed.
+
+    PostgreSQL: in a pipeline, with the BEGIN psycopg opens the transaction with and what
+    :func:`_prescription_for_commit` sends first (a typed copy's insert and the commit's read, or
+    the stored copy's locked read), whose answers are given back: one round trip where there were
+    two. They run after the claim, so a same-key
+    request still waits on the key before anything else; on a replay they are rolled back
+    unread."""
     claim = {
         "key": key,
         "scope": SCOPE,
-        "request_hash": fingerprint,
+        "request_hash": data.fingerprint,
         "status_code": 0,
         "response": "{}",
         "created_at": now,
     }
-    # PostgreSQL: in a pipeline, with the BEGIN psycopg opens the transaction with (one round trip).
-    if execute_together(conn, [(_CLAIM_KEY[conn.dialect.name], claim)])[0].rowcount == 1:
-        return None
+    steps: list[tuple[ClauseElement, Mapping[str, Any]]] = [(_CLAIM_KEY[conn.dialect.name], claim)]
+    if conn.dialect.name == "postgresql":
+        if data.paper is not None:
+            steps += [_typed_copy(conn, data.paper, now), _commit_read(data.patient_id, data.paper)]
+        else:
+            steps.append(_held_copy(data))
+    claimed, *sent = execute_together(conn, steps)
+    if claimed.rowcount == 1:
+        return None, sent
     stored = _stored_answer(conn, key)
     # Taken by a committed transaction (keys are never deleted): its row is visible now.
     assert stored is not None
-    return _replayed(stored, fingerprint)
+    return _replayed(stored, data.fingerprint), []
+
+
+def _held_copy(data: DispensationInput) -> tuple[Select[Any], Mapping[str, Any]]:
+    """The stored copy's read, its row locked (PostgreSQL): one commit per prescription."""
+    return _PRESCRIPTION_CONTENT, {"prescription_id": data.prescription_id}
+
+
+def _typed_copy(conn: Connection, paper: Prescription, now: datetime) -> tuple[Insert, Any]:
+    """The typed copy's insert, kept when the prescription is new (see :func:`_insert_new`)."""
+    return _NEW_PRESCRIPTION[conn.dialect.name], _prescription_values(paper, now)
 
 
 def _replayed(stored: tuple[str, int, str], fingerprint: str) -> DispensationResult:
