@@ -207,6 +207,8 @@ class _PgWatch:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._wake: tuple[int, int] | None = None  # a pipe: stop() wakes the listener's select
+        # The listener's socket, registered once: a request's look costs one poll(2), no fd lists.
+        self._readable: select.poll | None = None
 
     def start(self) -> None:
         self._stopping.clear()
@@ -230,10 +232,10 @@ class _PgWatch:
 
     def generation(self) -> int | None:
         """Called under the lock: drain what the socket holds, then answer."""
-        if self._conn is None:
+        if self._conn is None or self._readable is None:
             return None
         try:
-            if select.select([self._conn.fileno()], [], [], 0)[0]:
+            if self._readable.poll(0):  # readable, or an error or hang-up the drain then raises
                 self._drain()
         except Exception as exc:  # the connection is gone: back to the database per request
             log.warning("token_listener_lost", error=type(exc).__name__)
@@ -268,8 +270,10 @@ class _PgWatch:
         )
         conn.add_notify_handler(self._on_notify)
         conn.execute(f"LISTEN {CHANGED_CHANNEL}")
+        watched = select.poll()
+        watched.register(conn.fileno(), select.POLLIN)
         with self._lock:
-            self._conn = conn
+            self._conn, self._readable = conn, watched
             self._generation += 1  # anything may have changed while nobody listened: reload
         log.info("token_listener_started")
         assert self._wake is not None
@@ -303,6 +307,7 @@ class _PgWatch:
         self._acks.append(notify.payload)
 
     def _drop(self) -> None:
+        self._readable = None
         if self._conn is not None:
             conn, self._conn = self._conn, None
             conn.close()
