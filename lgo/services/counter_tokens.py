@@ -13,8 +13,9 @@ as a cheap change signal says the ``counters`` table has not changed since the d
 - PostgreSQL: a connection that ``LISTEN``s on ``lgo_counters``; a revocation sends ``NOTIFY`` in
   its own transaction and waits until every listening daemon acknowledges (lgo.services.counters).
   Each request first drains whatever the listener's socket already holds (one ``poll`` with a zero
-  timeout on the socket registered once), so a notification that has arrived is never skipped. While the listener is not connected
-  (start, lost connection, retry) every request is checked in the database, as before.
+  timeout on the socket registered once), so a notification that has arrived is never skipped.
+  While the listener is not connected (start, lost connection, retry) every request is checked in
+  the database, as before.
 
 A token missing from the dict is looked up in the database before being refused, so a counter
 added a moment ago works at once; only revocation needs the signal, and it cannot be missed.
