@@ -35,6 +35,12 @@ Two more, used by the dispensation routes (lgo/api/routers/dispensations.py):
   the shortcut is off); ``tests/integration/dispensing/test_direct_routes.py`` compares the
   answers of both ways on the error cases and checks the shortcut is on for the app
   (``tests/integration/foundation/test_counter_routes.py`` for CounterRoute).
+
+Those two routes' requests also skip Starlette's stack: :class:`Lane`, which ``RequestGate``
+(lgo/api/security.py) hands them, serves them with the same direct call below the exception
+middleware, FastAPI's exit stack, the router and ``request_response`` (docs/api.md). It reads
+Starlette's private ``wrap_app_handling_exceptions`` (the function FastAPI's ``request_response``
+itself applies), and ``test_direct_routes.py`` compares the daemon's answers with and without it.
 """
 
 from __future__ import annotations
