@@ -171,10 +171,11 @@ class DispensationIntake:
         :meth:`DispensingService.dispense`)."""
         resolved = self.resolve(command, ctx.rpps)
         self._check_prescriber(resolved.prescriber_rpps, ctx.rpps, command.prescriber_acknowledged)
-        data = self._input(command, resolved, ctx.rpps, fingerprint=command.fingerprint)
-        if command.prescriber_acknowledged:
-            # Logged on the commit's own line (dispensation_committed), not on a line of its own.
-            data = replace(data, acknowledged_prescriber=resolved.prescriber_rpps)
+        # Logged on the commit's own line (dispensation_committed), not on a line of its own.
+        acknowledged = resolved.prescriber_rpps if command.prescriber_acknowledged else None
+        data = self._input(
+            command, resolved, ctx.rpps, fingerprint=command.fingerprint, acknowledged=acknowledged
+        )
         return self._dispensing.dispense(key, data, ctx, degraded=resolved.degraded)
 
     def check(self, command: DispensationCommand, rpps: str) -> CheckOutcome:
@@ -224,6 +225,7 @@ class DispensationIntake:
         rpps: str,
         *,
         fingerprint: str,
+        acknowledged: str | None = None,
     ) -> DispensationInput:
         return DispensationInput(
             patient_id=command.patient_id,
@@ -234,6 +236,7 @@ class DispensationIntake:
             fingerprint=fingerprint,
             prescriber_address=command.prescriber_address,
             bearer=command.bearer,
+            acknowledged_prescriber=acknowledged,
         )
 
     def _line(self, line: LineCommand, rpps: str) -> LineInput:

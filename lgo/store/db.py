@@ -277,7 +277,10 @@ class Transaction:
         except BaseException:
             self.connection.close()
             raise
-        self.connection.info[_TRANSACTION] = True
+        # The pooled DBAPI connection's own dict, looked up once (``Connection.info`` walks two
+        # objects each time). It outlives the checkout; invalidating the connection clears it.
+        self._info = self.connection.info
+        self._info[_TRANSACTION] = True
         return self
 
     def __exit__(
@@ -287,13 +290,13 @@ class Transaction:
         tb: TracebackType | None,
     ) -> None:
         try:
-            # ``info`` outlives the checkout (it belongs to the pooled DBAPI connection); a lost
-            # connection (invalidated) has none to clean, and reading it would try to reconnect.
-            if not self.connection.invalidated:
-                self.connection.info.pop(_WITH_COMMIT, None)
-                self.connection.info.pop(_AFTER_COMMIT, None)
-                self.connection.info.pop(_TRANSACTION, None)
+            # What this transaction left in ``info`` goes with it (commit() took the rest); a lost
+            # connection's dict was cleared when it was invalidated.
+            info = self._info
+            info.pop(_TRANSACTION, None)
             if not self.committed:
+                info.pop(_WITH_COMMIT, None)
+                info.pop(_AFTER_COMMIT, None)
                 self._root.rollback()
         finally:
             self.connection.close()
@@ -302,8 +305,8 @@ class Transaction:
         """COMMIT, with the writes given to :func:`write_with_commit` in the same message; an error
         of any of them (a unique violation…) is raised here as SQLAlchemy's own type and nothing
         is committed (leaving the block rolls back)."""
-        with_commit = self.connection.info.pop(_WITH_COMMIT, None)
-        callbacks = self.connection.info.pop(_AFTER_COMMIT, [])
+        with_commit = self._info.pop(_WITH_COMMIT, None)
+        callbacks = self._info.pop(_AFTER_COMMIT, [])
         first = None
         if with_commit:
             # One simple-protocol message: the writes, then COMMIT. If one of them fails,
@@ -486,7 +489,7 @@ def execute_on_driver(
     cursor events (``before_cursor_execute``: count statements at the driver instead), know the
     ORM, or read anything else than plain rows. Statements built once at import (their identity
     is the cache key): never one built per call."""
-    many = [params] if isinstance(params, Mapping) else list(params)
+    many = [params] if type(params) is dict or isinstance(params, Mapping) else list(params)
     if not many:
         return DriverResult([], 0)
     driver = _driver_sql(connection.dialect, statement, tuple(many[0]))
@@ -600,7 +603,12 @@ def _driver_sql(dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...
                 results.append((index, result))
     expanding = "__[POSTCOMPILE_" in compiled.string
     plan = None if expanding else _plan(compiled, keys, processors)
-    return _DriverSQL(compiled, processors, tuple(results), expanding, plan)
+    positional = None
+    if plan is not None and compiled.positiontup is not None:
+        sent = {bind.name: bind for bind in plan}
+        if all(name in sent for name in compiled.positiontup):
+            positional = tuple(sent[name] for name in compiled.positiontup)
+    return _DriverSQL(compiled, processors, tuple(results), expanding, plan, positional)
 
 
 @dataclass(frozen=True)
@@ -641,6 +649,8 @@ class _DriverSQL:
     results: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # by column index
     expanding: bool = False  # an IN list, expanded per call
     plan: tuple[_Bind, ...] | None = None  # where each value comes from (see _plan)
+    # The plan in the driver's order of values (SQLite's ``?``): the list it gets, built at once.
+    positional: tuple[_Bind, ...] | None = None
 
     def values(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Every value of the statement (the row's and its literals'), as SQLAlchemy sends them."""
@@ -671,6 +681,12 @@ class _DriverSQL:
             if state.positiontup is None:
                 return state.statement, values
             return state.statement, [values[name] for name in state.positiontup]
+        if self.positional is not None:
+            listed = []
+            for bind in self.positional:
+                value = bind.value if bind.key is None else row[bind.key]
+                listed.append(value if bind.processor is None else bind.processor(value))
+            return compiled.string, listed
         values = self.values(row)
         if compiled.positiontup is None:
             return compiled.string, values

@@ -434,8 +434,22 @@ def test_driver_values_are_what_sqlalchemy_constructs(
             compared.append(driver.compiled.string)
         return values
 
+    # SQLite's values are a list in the order of the SQL's ``?``, built from the plan at once.
+    bound, listed = store_db._DriverSQL.bound, []
+
+    def checked_bound(driver: Any, row: Any) -> tuple[str, Any]:
+        sql, values = bound(driver, row)
+        if driver.positional is not None:
+            constructed = driver.constructed(row)
+            assert values == [constructed[name] for name in driver.compiled.positiontup]
+            listed.append(sql)
+        return sql, values
+
     monkeypatch.setattr(store_db._DriverSQL, "values", checked)
+    monkeypatch.setattr(store_db._DriverSQL, "bound", checked_bound)
     dispense_many(any_db, 1, "plan")  # a paper e-prescription with a list I line
+    if any_db.dialect == "sqlite":
+        compared = listed  # the plan's list, not its dict
     assert len(compared) >= 5  # the key, the prescription, the dispensation, its lines…
     assert any("ordonnancier" in sql for sql in compared) or any_db.dialect == "postgresql"
 
@@ -454,6 +468,11 @@ def test_driver_values_of_literals_callables_and_required_binds(any_db: Database
     assert driver.plan is not None
     assert driver.values({"before": when}) == driver.constructed({"before": when})
     assert "x'; --" in driver.values({"before": when}).values()
+    if driver.positional is not None:  # SQLite: the list in the order of its ``?``
+        constructed = driver.constructed({"before": when})
+        expected = [constructed[name] for name in driver.compiled.positiontup]
+        assert driver.bound({"before": when}) == (driver.compiled.string, expected)
+        assert "x'; --" in expected
     computed = select(_COUNTERS.c.name).where(
         _COUNTERS.c.name == bindparam("n", callable_=lambda: "computed")
     )
