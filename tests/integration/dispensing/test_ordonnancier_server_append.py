@@ -1,4 +1,4 @@
-"""The ordonnancier appended by PostgreSQL itself (ordoappend_0001, issue #20): the entries it
+"""The ordonnancier appended by PostgreSQL itself (ordoappend_0001, 0002; issue #20): the entries it
 numbers and hashes verify with the Python verifier, whatever their text holds, under concurrency,
 and the dispensation's lines and stored answer carry the numbers it gave."""
 
@@ -11,13 +11,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 
 from lgo.domain.ordonnancier import canonical, entry_hash
 from lgo.domain.prescription import PrescriptionLine
 from lgo.services import ordonnancier
 from lgo.services.prescriptions import InMemoryCatalog
+from lgo.store import migrate
 from lgo.store.db import Database
+from lgo.store.migrations.versions.ordoappend_0001_server_append import FUNCTIONS
 from lgo.store.models.dispensing import DispensationLineRow, OrdonnancierEntry
 from tests.fixtures.dispensing import (
     LIST_I_PRODUCT,
@@ -30,6 +32,7 @@ from tests.fixtures.dispensing import (
 )
 
 pytestmark = pytest.mark.integration
+OLD_APPEND = FUNCTIONS[0]  # ordoappend_0001's ordonnancier_append
 
 AWKWARD = [
     "Guillemets \"doubles\" et 'simples'",
@@ -218,3 +221,91 @@ def test_dispensations_in_parallel_answer_the_numbers_they_wrote(
             if x.ordonnancier_number is not None
         }
     assert entries == lines == shown
+
+
+# ------------------------------------------------- ordoappend_0002: one INSERT, the same rows
+
+
+def _append_rows(conn: Connection, batches: list[list[dict[str, Any]]]) -> list[Any]:
+    """Append ``batches`` with the installed ``ordonnancier_append``, in the caller's
+    transaction: what each call returned and set, then every entry as stored and the head."""
+    seen: list[Any] = []
+    for entries in batches:
+        cut = [ordonnancier.around_number(fields) for fields in entries]
+        first = conn.execute(
+            text("SELECT ordonnancier_append(CAST(:e AS jsonb), :p, :s)"),
+            {
+                "e": json.dumps(entries, ensure_ascii=False),
+                "p": [prefix for prefix, _ in cut],
+                "s": [suffix for _, suffix in cut],
+            },
+        ).scalar_one()
+        numbers = conn.execute(
+            text("SELECT ordonnancier_fill(ARRAY['', '-', ''], ARRAY[0, :last])"),
+            {"last": len(entries) - 1},
+        ).scalar_one()
+        seen.append((first, numbers))
+    seen += conn.execute(text("SELECT * FROM ordonnancier_entries ORDER BY number")).all()
+    seen.append(conn.execute(text("SELECT * FROM ordonnancier_head")).one())
+    return seen
+
+
+def _source(conn: Connection) -> str:
+    return str(
+        conn.execute(
+            text("SELECT prosrc FROM pg_proc WHERE proname = 'ordonnancier_append'")
+        ).scalar_one()
+    )
+
+
+def test_one_insert_append_writes_the_first_versions_rows(pg: Database) -> None:
+    """The same input through the first function (ordoappend_0001, installed for the length of a
+    rolled-back transaction) and through the current one: the same numbers, rows and hashes."""
+    batches = [
+        [_entry(i, value, optional=i % 2 == 0) for i, value in enumerate(AWKWARD[:3])],
+        [_entry(10 + i, value, optional=i % 3 == 0) for i, value in enumerate(AWKWARD[3:])],
+        [_entry(20, "Seul", optional=False)],
+    ]
+    with pg.engine.connect() as conn:
+        assert "unnest(rows)" in _source(conn)
+        conn.execute(text(OLD_APPEND.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)))
+        assert "unnest(rows)" not in _source(conn)
+        by_first = _append_rows(conn, batches)
+        conn.rollback()
+    with pg.engine.begin() as conn:
+        assert "unnest(rows)" in _source(conn)
+        by_current = _append_rows(conn, batches)
+    assert by_current == by_first
+    assert by_current[:3] == [(1, "1-3"), (4, "4-8"), (9, "9-9")]
+    report = ordonnancier.verify(pg)
+    assert (report.ok, report.checked) == (True, 9)
+
+
+def _append_any(db: Database, entries: list[dict[str, Any]]) -> None:
+    if db.dialect == "postgresql":
+        _append(db, entries)
+        return
+    with db.transaction() as tx:
+        rows, head = ordonnancier.chain(ordonnancier.lock_head(tx.connection), entries)
+        ordonnancier.insert_entries(tx.connection, rows)
+        ordonnancier.move_head(tx.connection, head)
+        tx.commit()
+
+
+def test_chain_continues_across_the_upgrade_and_back(any_db: Database) -> None:
+    """Entries appended before ordoappend_0002, after it and after its downgrade chain onto each
+    other; SQLite (numbered in Python) goes through the same steps."""
+    entries = [_entry(i, value, optional=i % 2 == 0) for i, value in enumerate(AWKWARD)]
+    migrate.downgrade(any_db, "ordonnancier_append@-1")
+    _append_any(any_db, entries[:2])
+    migrate.upgrade(any_db)
+    migrate.check(any_db)
+    _append_any(any_db, entries[2:5])
+    migrate.downgrade(any_db, "ordonnancier_append@-1")
+    _append_any(any_db, entries[5:])
+    if any_db.dialect == "postgresql":
+        with any_db.engine.connect() as conn:
+            assert "unnest(rows)" not in _source(conn)
+    migrate.upgrade(any_db)
+    report = ordonnancier.verify(any_db)
+    assert (report.ok, report.checked) == (True, len(AWKWARD))
